@@ -1,0 +1,101 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { InputError } from "../../core/errors.js";
+
+export type Db = Database.Database;
+
+/**
+ * Schema migrations, applied in order inside one transaction each. The
+ * store's `user_version` pragma records the last one applied. Never edit a
+ * migration that has shipped: append a new one.
+ */
+const MIGRATIONS: string[] = [
+  // 1: the usage store.
+  `
+  CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    value NUMERIC,
+    properties TEXT,
+    bundle_version INTEGER,
+    bundle_digest TEXT
+  );
+  CREATE INDEX events_by_time ON events (ts);
+
+  -- Plan history (setPlan / customers set). The plan in force at time t is the row with the largest effective_at <= t.
+  CREATE TABLE subscriptions (
+    customer TEXT NOT NULL,
+    effective_at INTEGER NOT NULL,
+    plan TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (customer, effective_at)
+  ) WITHOUT ROWID;
+
+  -- Live counters of the engine: one row per counter key and period start.
+  CREATE TABLE counters (
+    key TEXT NOT NULL PRIMARY KEY,
+    period_start INTEGER NOT NULL,
+    used REAL NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  -- Reservations (R8).
+  CREATE TABLE holds (
+    id TEXT NOT NULL PRIMARY KEY,
+    key TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    entitlement TEXT NOT NULL,
+    amount REAL NOT NULL,
+    expires_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE meta (
+    key TEXT NOT NULL PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export interface OpenOptions {
+  readonly?: boolean;
+}
+
+/** Open (creating if needed) a SQLite usage store in WAL mode and bring its schema up to date. */
+export function openDatabase(path: string, options: OpenOptions = {}): Db {
+  if (path !== ":memory:" && !options.readonly) mkdirSync(dirname(path), { recursive: true });
+  let db: Db;
+  try {
+    db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  } catch (err) {
+    throw new InputError(`cannot open store ${path}: ${(err as Error).message}`);
+  }
+  db.pragma("busy_timeout = 5000");
+  if (!options.readonly) {
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+  }
+  const current = db.pragma("user_version", { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    db.close();
+    throw new InputError(
+      `store ${path} has schema version ${current}, newer than this limitr understands (${SCHEMA_VERSION}); upgrade limitr`,
+    );
+  }
+  if (current < SCHEMA_VERSION && options.readonly) {
+    db.close();
+    throw new InputError(`store ${path} needs a schema upgrade; open it once without read-only mode`);
+  }
+  for (let v = current; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v] as string);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+  return db;
+}

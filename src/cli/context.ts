@@ -1,0 +1,40 @@
+import chalk, { Chalk, type ChalkInstance } from "chalk";
+
+/** What a command may use besides its options: streams, colour, the environment. Passed in so tests can capture it. */
+export interface CliContext {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** stdout is a terminal (progress bars, ink views). */
+  isTTY: boolean;
+  /** stderr is a terminal: progress belongs there. */
+  stderrIsTTY: boolean;
+  color: ChalkInstance;
+  /** Write a diagnostic or progress line to stderr. */
+  warn(line: string): void;
+}
+
+/** Options every command accepts (SPEC §5). */
+export interface GlobalOptions {
+  policies: string;
+  db: string;
+  format?: string;
+}
+
+/** What a command returns: something to print on stdout and the exit code it implies. */
+export interface CommandOutcome {
+  output: string;
+  exitCode: number;
+}
+
+export function defaultContext(): CliContext {
+  const noColor = "NO_COLOR" in process.env && process.env.NO_COLOR !== "";
+  const useColor = !noColor && Boolean(process.stdout.isTTY) && process.env.TERM !== "dumb";
+  return {
+    cwd: process.cwd(),
+    env: process.env,
+    isTTY: Boolean(process.stdout.isTTY),
+    stderrIsTTY: Boolean(process.stderr.isTTY),
+    color: new Chalk({ level: useColor ? chalk.level || 1 : 0 }),
+    warn: (line) => process.stderr.write(`${line}\n`),
+  };
+}

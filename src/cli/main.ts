@@ -1,0 +1,107 @@
+import { readFileSync } from "node:fs";
+import { Command, CommanderError, Option } from "commander";
+import { InternalError, LimitrError } from "../core/errors.js";
+import { defaultContext } from "./context.js";
+import { COMMANDS, type CommandSpec } from "./registry.js";
+
+const EXIT_USAGE = 64;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+function build(onRun: (spec: CommandSpec, options: Record<string, unknown>) => Promise<number>): Command {
+  const program = new Command("limitr")
+    .description("usage-based pricing control plane: validate, diff, simulate, push and bill policies as code")
+    .version(version(), "-V, --version")
+    .option("--policies <dir>", "policy directory", "./policies")
+    .option("--db <path>", "usage store (SQLite file)", ".limitr/usage.db")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  const groups = new Map<string, Command>();
+  for (const spec of COMMANDS) {
+    let parent = program;
+    for (const word of spec.path.slice(0, -1)) {
+      const key = `${parent.name()} ${word}`;
+      let group = groups.get(key);
+      if (!group) {
+        group = parent.command(word).description(`${word} commands`).exitOverride();
+        groups.set(key, group);
+      }
+      parent = group;
+    }
+    const name = spec.path[spec.path.length - 1] as string;
+    const cmd = parent.command(spec.args ? `${name} ${spec.args}` : name).description(spec.description);
+    cmd.exitOverride();
+    for (const f of spec.flags) {
+      const opt = new Option(f.flags, f.description);
+      if (f.choices) opt.choices(f.choices);
+      if (f.default !== undefined) opt.default(f.default);
+      if (f.repeatable) opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+      cmd.addOption(opt);
+    }
+    cmd.action(async (...params: unknown[]) => {
+      const command = params[params.length - 1] as Command;
+      const args = params.slice(0, -2);
+      const options = { ...command.optsWithGlobals(), args };
+      process.exitCode = await onRun(spec, options);
+    });
+  }
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const ctx = defaultContext();
+  const program = build(async (spec, options) => {
+    const mod = await spec.load();
+    const outcome = await mod.run(options, ctx);
+    if (outcome.output) process.stdout.write(outcome.output.endsWith("\n") ? outcome.output : `${outcome.output}\n`);
+    return outcome.exitCode;
+  });
+  try {
+    await program.parseAsync(argv);
+    return Number(process.exitCode ?? 0);
+  } catch (err) {
+    return report(err, ctx.warn);
+  }
+}
+
+/** The one place errors become exit codes (SPEC §5). */
+export function report(err: unknown, warn: (line: string) => void): number {
+  if (err instanceof CommanderError) {
+    if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return 0;
+    if (err.exitCode === 0) return 0;
+    return EXIT_USAGE;
+  }
+  if (err instanceof InternalError) {
+    warn(`internal error: ${err.message}`);
+    warn("this is a bug in limitr; please report it with the command you ran");
+    return err.exitCode;
+  }
+  if (err instanceof LimitrError) {
+    warn(`error: ${err.message}`);
+    return err.exitCode;
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e && typeof e === "object" && typeof e.code === "string" && typeof e.message === "string") {
+    // System errors (ENOENT, EACCES, ECONNREFUSED...) are runtime errors the user can act on.
+    warn(`error: ${e.message}`);
+    return 1;
+  }
+  const detail = e instanceof Error ? (process.env.LIMITR_DEBUG ? (e.stack ?? e.message) : e.message) : String(e);
+  warn(`internal error: ${detail}`);
+  warn("this is a bug in limitr; please report it with the command you ran");
+  return 1;
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.exitCode = report(err, (l) => process.stderr.write(`${l}\n`));
+  },
+);
