@@ -53,6 +53,30 @@ const MIGRATIONS: string[] = [
     expires_at INTEGER NOT NULL
   ) WITHOUT ROWID;
 
+  -- Alert firing state per rule, customer, entitlement and period (restart-safe: never re-send, never forget).
+  CREATE TABLE alert_state (
+    alert TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    entitlement TEXT NOT NULL,
+    period_start INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (alert, customer, entitlement, period_start)
+  ) WITHOUT ROWID;
+
+  -- Notifications waiting for (or done with) delivery. A receiver outage leaves them pending for the next run.
+  CREATE TABLE alert_outbox (
+    id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    last_error TEXT,
+    PRIMARY KEY (id, channel)
+  ) WITHOUT ROWID;
+
   CREATE TABLE meta (
     key TEXT NOT NULL PRIMARY KEY,
     value TEXT NOT NULL
