@@ -71,13 +71,11 @@ export class AlertStore {
   }
 
   pending(now: number): PendingDelivery[] {
-    return this.due
-      .all(now)
-      .map((r) => ({
-        note: JSON.parse(r.payload) as AlertNotification,
-        channel: r.channel,
-        attempts: r.attempts,
-      }));
+    return this.due.all(now).map((r) => ({
+      note: JSON.parse(r.payload) as AlertNotification,
+      channel: r.channel,
+      attempts: r.attempts,
+    }));
   }
 
   delivered(id: string, channel: string, attempts: number, now: number): void {
