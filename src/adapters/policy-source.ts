@@ -1,41 +1,62 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
-import { parse } from "yaml";
-import { compilePolicy } from "../core/compile.js";
-import { PolicyError } from "../core/errors.js";
+import { isAbsolute, join, relative } from "node:path";
+import { InputError, PolicyError } from "../core/errors.js";
 import type { CompiledPolicy } from "../core/model.js";
+import { formatDiagnostic } from "../core/policy/diagnostics.js";
+import { MAX_FILE_BYTES } from "../core/policy/source.js";
+import { type PolicyFile, type ValidationResult, validatePolicyFiles } from "../core/policy/validate.js";
+
+/**
+ * Reading a policy directory from disk. Validation itself is pure
+ * (`validatePolicyFiles`); this file only finds and reads the files.
+ */
+
+/** How file paths appear in diagnostics: relative to `cwd` when inside it, as given otherwise. */
+export function displayPath(path: string, cwd: string = process.cwd()): string {
+  const rel = relative(cwd, path);
+  return rel === "" ? "." : rel.startsWith("..") || isAbsolute(rel) ? path : rel;
+}
+
+/**
+ * Read every policy file below `dir`. Files over the size limit are not read:
+ * a short placeholder carries their size so validation reports them.
+ */
+export function readPolicyFiles(dir: string, cwd: string = process.cwd()): PolicyFile[] {
+  return policyFiles(dir).map((file) => {
+    const path = displayPath(file, cwd);
+    const size = statSync(file).size;
+    if (size > MAX_FILE_BYTES) return { path, text: new Uint8Array(size) };
+    return { path, text: readFileSync(file) };
+  });
+}
+
+/** Validate the policy directory `dir`; diagnostics name files relative to `cwd`. Throws InputError when `dir` is unreadable. */
+export function validatePolicyDir(dir: string, cwd: string = process.cwd()): ValidationResult {
+  return validatePolicyFiles(readPolicyFiles(dir, cwd), { root: displayPath(dir, cwd) });
+}
 
 /**
  * Read a policy directory and return the compiled policy, or throw a
- * PolicyError listing every problem.
- *
- * PROVISIONAL: merges and compiles without validation. The validated path
- * (positions, schema, semantic rules) replaces the body, keeping this signature.
+ * PolicyError listing every problem (one SPEC §5 line each). Warnings do not
+ * stop loading; `limitr validate --strict` is where they fail a build.
  */
 export function loadValidPolicy(dir: string): CompiledPolicy {
-  const merged: Record<string, unknown> = {};
-  for (const file of policyFiles(dir)) {
-    const doc = parse(readFileSync(file, "utf8")) as Record<string, unknown> | null;
-    if (!doc) continue;
-    for (const [section, value] of Object.entries(doc)) {
-      if (value && typeof value === "object" && !Array.isArray(value)) {
-        merged[section] = { ...(merged[section] as object), ...value };
-      } else merged[section] = value;
-    }
-  }
-  if (merged.limitr === undefined) throw new PolicyError(`${dir}: no file declares \`limitr: 1\``);
-  return compilePolicy(merged);
+  const result = validatePolicyDir(dir);
+  if (result.policy) return result.policy;
+  const errors = result.diagnostics.filter((d) => d.severity === "error");
+  const lines = errors.map((d) => formatDiagnostic(d));
+  throw new PolicyError(`${displayPath(dir)} is not a valid policy (${errors.length} error${errors.length === 1 ? "" : "s"}):\n${lines.join("\n")}`);
 }
 
-/** Every *.yaml / *.yml below `dir` except the `tests/` folder, sorted for determinism. */
+/** Every *.yaml / *.yml below `dir` except the `tests/` folder and dot-folders, sorted for determinism. */
 export function policyFiles(dir: string): string[] {
   let st: ReturnType<typeof statSync>;
   try {
     st = statSync(dir);
   } catch {
-    throw new PolicyError(`policy directory ${dir} does not exist (use --policies DIR)`);
+    throw new InputError(`policy directory ${dir} does not exist (use --policies DIR, or \`limitr init\` to create one)`);
   }
-  if (!st.isDirectory()) throw new PolicyError(`${dir} is not a directory (use --policies DIR)`);
+  if (!st.isDirectory()) throw new InputError(`${dir} is not a directory (use --policies DIR)`);
   const out: string[] = [];
   const walk = (d: string) => {
     for (const entry of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -43,7 +64,7 @@ export function policyFiles(dir: string): string[] {
       if (entry.isDirectory()) {
         if (relative(dir, p) === "tests" || entry.name.startsWith(".")) continue;
         walk(p);
-      } else if (/\.ya?ml$/.test(entry.name)) out.push(p);
+      } else if (entry.isFile() && /\.ya?ml$/.test(entry.name)) out.push(p);
     }
   };
   walk(dir);

@@ -25,6 +25,8 @@ const MIGRATIONS: string[] = [
     bundle_digest TEXT
   );
   CREATE INDEX events_by_time ON events (ts);
+  -- Billing and queries aggregate one meter (a set of event types) over a time range.
+  CREATE INDEX events_by_type_time ON events (type, ts);
 
   -- Plan history (setPlan / customers set). The plan in force at time t is the row with the largest effective_at <= t.
   CREATE TABLE subscriptions (
@@ -35,15 +37,19 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (customer, effective_at)
   ) WITHOUT ROWID;
 
-  -- Live counters of the engine: one row per counter key and period start.
+  -- Live counters of the engine: one row per counter (scope owner + entitlement), holding the period it belongs to.
+  -- A row whose period_start is not the current period is stale and reads as zero.
   CREATE TABLE counters (
     key TEXT NOT NULL PRIMARY KEY,
+    owner TEXT NOT NULL,
+    entitlement TEXT NOT NULL,
     period_start INTEGER NOT NULL,
     used REAL NOT NULL,
+    events INTEGER NOT NULL DEFAULT 0,
     updated_at INTEGER NOT NULL
   ) WITHOUT ROWID;
 
-  -- Reservations (R8).
+  -- Reservations (R8): units held against a counter until settled, released or expired.
   CREATE TABLE holds (
     id TEXT NOT NULL PRIMARY KEY,
     key TEXT NOT NULL,
@@ -77,6 +83,33 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (id, channel)
   ) WITHOUT ROWID;
 
+  -- Credit consumed per customer, grant and billed period (R12): balances carry over; re-billing a period replaces its row.
+  CREATE TABLE credit_ledger (
+    customer TEXT NOT NULL,
+    credit_id TEXT NOT NULL,
+    period_start INTEGER NOT NULL,
+    period_end INTEGER NOT NULL,
+    invoice TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    PRIMARY KEY (customer, credit_id, period_start)
+  ) WITHOUT ROWID;
+
+  -- Stripe customer ids for self-serve customers (contracts carry metadata.stripe_customer_id).
+  CREATE TABLE stripe_customers (
+    customer TEXT NOT NULL PRIMARY KEY,
+    stripe_id TEXT NOT NULL
+  ) WITHOUT ROWID;
+
+  -- meta also holds the engine owner lock (key 'engine.owner'): one writing engine per store file.
+  -- Invoices pushed to Stripe: resume a partial push, refuse to push a changed invoice twice.
+  CREATE TABLE stripe_invoices (
+    number TEXT NOT NULL PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    stripe_invoice TEXT NOT NULL,
+    items_done INTEGER NOT NULL DEFAULT 0,
+    finalized INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+
   CREATE TABLE meta (
     key TEXT NOT NULL PRIMARY KEY,
     value TEXT NOT NULL
@@ -95,7 +128,10 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
   if (path !== ":memory:" && !options.readonly) mkdirSync(dirname(path), { recursive: true });
   let db: Db;
   try {
-    db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+    db = new Database(path, {
+      readonly: options.readonly ?? false,
+      fileMustExist: options.readonly ?? false,
+    });
   } catch (err) {
     throw new InputError(`cannot open store ${path}: ${(err as Error).message}`);
   }

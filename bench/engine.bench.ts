@@ -1,0 +1,139 @@
+/**
+ * Engine throughput: allow() over 10,000 customers x 5 entitlements (mixed
+ * hard/soft/observe, limits high enough that calls are allowed) on the memory
+ * store, SQLite batched and SQLite sync, against rate-limiter-flexible's
+ * RateLimiterMemory.consume on the same key set. Prints one JSON summary line.
+ *
+ *   npx tsx bench/engine.bench.ts        (or BENCH_ONLY=engine npm run bench)
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { RateLimiterMemory } from "rate-limiter-flexible";
+import { compilePolicy } from "../src/core/compile.js";
+import { Limitr, type LimitrOptions } from "../src/engine/limitr.js";
+
+const CUSTOMERS = 10_000;
+const ENTITLEMENTS = ["e0", "e1", "e2", "e3", "e4"];
+const MODES = ["hard", "soft", "hard", "soft", "observe"];
+
+const policy = compilePolicy({
+  limitr: 1,
+  name: "bench",
+  timezone: "UTC",
+  meters: Object.fromEntries(ENTITLEMENTS.map((e) => [`m_${e}`, { event: `bench.${e}`, aggregation: "count" }])),
+  plans: {
+    standard: {
+      default: true,
+      entitlements: Object.fromEntries(
+        ENTITLEMENTS.map((e, i) => [e, { meter: `m_${e}`, limit: 1e12, period: "month", mode: MODES[i] }]),
+      ),
+    },
+  },
+});
+
+const customers = Array.from({ length: CUSTOMERS }, (_, i) => `cust-${i}`);
+// A fixed pseudo-random call order (xorshift), so every run and every contender sees the same keys.
+const ORDER_SIZE = 1 << 20;
+const order = new Uint32Array(ORDER_SIZE);
+let x = 2463534242;
+for (let i = 0; i < ORDER_SIZE; i++) {
+  x ^= x << 13;
+  x ^= x >>> 17;
+  x ^= x << 5;
+  order[i] = (x >>> 0) % (CUSTOMERS * ENTITLEMENTS.length);
+}
+const custOf = Array.from(order, (k) => customers[k % CUSTOMERS] as string);
+const entOf = Array.from(order, (k) => ENTITLEMENTS[Math.floor(k / CUSTOMERS)] as string);
+const MASK = ORDER_SIZE - 1;
+
+const tmp = mkdtempSync(join(tmpdir(), "limitr-bench-"));
+
+async function engine(store: LimitrOptions["store"], durability: LimitrOptions["durability"]): Promise<Limitr> {
+  const l = await Limitr.open({ policy, store, durability });
+  // Resolve every slot once, as a warmed-up service would have.
+  for (const c of customers) for (const e of ENTITLEMENTS) l.check(c, e);
+  return l;
+}
+
+/** ops/s of `n` allow() calls (including any flushes they trigger and a final flush). */
+async function throughput(l: Limitr, n: number, offset: number): Promise<number> {
+  let denied = 0;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) {
+    const j = (i + offset) & MASK;
+    if (!l.allow(custOf[j] as string, entOf[j] as string)) denied++;
+  }
+  await l.flush();
+  const ns = Number(process.hrtime.bigint() - t0);
+  if (denied > 0) throw new Error(`bench policy denied ${denied} calls; raise the limits`);
+  return Math.round((n / ns) * 1e9);
+}
+
+/** p99 of the per-call time, measured over batches of 100 calls (hrtime overhead amortised). */
+function p99(l: Limitr, batches: number): number {
+  const samples = new Float64Array(batches);
+  let j = 0;
+  for (let b = 0; b < batches; b++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < 100; i++, j = (j + 1) & MASK) l.allow(custOf[j] as string, entOf[j] as string);
+    samples[b] = Number(process.hrtime.bigint() - t0) / 100;
+  }
+  samples.sort();
+  return Math.round(samples[Math.floor(batches * 0.99)] as number);
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+const results: Record<string, number> = {};
+
+{
+  const l = await engine("memory", "batched");
+  await throughput(l, 1_000_000, 0); // JIT warm-up
+  const runs: number[] = [];
+  for (let r = 0; r < 5; r++) runs.push(await throughput(l, 3_000_000, r * 7919));
+  results.allow_memory_ops_s = median(runs);
+  results.allow_p99_ns = p99(l, 20_000);
+  await l.close();
+}
+
+{
+  const l = await engine(`sqlite:${join(tmp, "batched.db")}`, "batched");
+  await throughput(l, 200_000, 0);
+  results.allow_sqlite_batched_ops_s = median([
+    await throughput(l, 1_000_000, 1),
+    await throughput(l, 1_000_000, 2),
+    await throughput(l, 1_000_000, 3),
+  ]);
+  await l.close();
+}
+
+{
+  const l = await engine(`sqlite:${join(tmp, "sync.db")}`, "sync");
+  await throughput(l, 5_000, 0);
+  results.allow_sqlite_sync_ops_s = median([await throughput(l, 50_000, 1), await throughput(l, 50_000, 2)]);
+  await l.close();
+}
+
+{
+  const rl = new RateLimiterMemory({ points: 1e12, duration: 0 });
+  const keys = Array.from(order, (k) => `${customers[k % CUSTOMERS]}:${ENTITLEMENTS[Math.floor(k / CUSTOMERS)]}`);
+  const run = async (n: number, offset: number) => {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) await rl.consume(keys[(i + offset) & MASK] as string);
+    return Math.round((n / Number(process.hrtime.bigint() - t0)) * 1e9);
+  };
+  await run(200_000, 0);
+  results.peer_rlf_memory_ops_s = median([await run(500_000, 1), await run(500_000, 2), await run(500_000, 3)]);
+}
+
+rmSync(tmp, { recursive: true, force: true });
+process.stderr.write(
+  `engine: memory ${results.allow_memory_ops_s} ops/s (p99 ${results.allow_p99_ns} ns), sqlite batched ` +
+    `${results.allow_sqlite_batched_ops_s}, sqlite sync ${results.allow_sqlite_sync_ops_s}, ` +
+    `rate-limiter-flexible ${results.peer_rlf_memory_ops_s}\n`,
+);
+console.log(JSON.stringify({ bench: "engine", results }));

@@ -1,0 +1,213 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type Database from "better-sqlite3";
+import type {
+  CounterRow,
+  EngineStore,
+  HoldRow,
+  SubscriptionRow,
+  WriteBatch,
+} from "../../core/engine/store-port.js";
+import { InputError } from "../../core/errors.js";
+import { type Db, openDatabase } from "./database.js";
+
+const OWNER_KEY = "engine.owner";
+/** An owner on another host that has not written a heartbeat for this long is presumed dead. */
+const STALE_MS = 30_000;
+const HEARTBEAT_MS = 10_000;
+
+interface Owner {
+  pid: number;
+  host: string;
+  token: string;
+  heartbeat: number;
+}
+
+/**
+ * The SQLite engine store (WAL). Opening it takes the store's owner lock: a
+ * second engine on the same file, in this process or another, is refused,
+ * because two engines keeping their own counters would each allow the full
+ * limit (a silent double spend). Readers (`limitr usage`, `limitr bill`) open
+ * the file read-only and never look at the lock.
+ *
+ * @example
+ * const store = new SqliteEngineStore(".limitr/usage.db");
+ * store.write(batch);
+ * store.close();
+ */
+export class SqliteEngineStore implements EngineStore {
+  readonly location: string;
+  private readonly db: Db;
+  private readonly token = randomBytes(8).toString("hex");
+  private readonly heartbeat: NodeJS.Timeout;
+  private closed = false;
+  private readonly stmt: {
+    event: Database.Statement;
+    counter: Database.Statement;
+    holdPut: Database.Statement;
+    holdDelete: Database.Statement;
+    subscription: Database.Statement;
+    beat: Database.Statement;
+  };
+
+  constructor(readonly path: string) {
+    this.location = `sqlite:${path}`;
+    this.db = openDatabase(path);
+    try {
+      this.acquire();
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+    this.stmt = {
+      event: this.db.prepare(
+        "INSERT OR IGNORE INTO events (id,type,customer,ts,value,properties,bundle_version,bundle_digest) VALUES (?,?,?,?,?,?,?,?)",
+      ),
+      counter: this.db.prepare(
+        `INSERT INTO counters (key, owner, entitlement, period_start, used, events, updated_at) VALUES (?,?,?,?,?,?,?)
+         ON CONFLICT(key) DO UPDATE SET period_start = excluded.period_start, used = excluded.used,
+           events = excluded.events, updated_at = excluded.updated_at`,
+      ),
+      holdPut: this.db.prepare(
+        "INSERT OR REPLACE INTO holds (id, key, customer, entitlement, amount, expires_at) VALUES (?,?,?,?,?,?)",
+      ),
+      holdDelete: this.db.prepare("DELETE FROM holds WHERE id = ?"),
+      subscription: this.db.prepare(
+        "INSERT OR REPLACE INTO subscriptions (customer, effective_at, plan, recorded_at) VALUES (?,?,?,?)",
+      ),
+      beat: this.db.prepare("UPDATE meta SET value = ? WHERE key = ? AND json_extract(value, '$.token') = ?"),
+    };
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS).unref();
+  }
+
+  loadCounters(): CounterRow[] {
+    return this.db
+      .prepare(
+        "SELECT key, owner, entitlement, period_start AS periodStart, used, events, updated_at AS updatedAt FROM counters",
+      )
+      .all() as CounterRow[];
+  }
+
+  loadHolds(): HoldRow[] {
+    return this.db
+      .prepare("SELECT id, key, customer, entitlement, amount, expires_at AS expiresAt FROM holds")
+      .all() as HoldRow[];
+  }
+
+  loadPlanHistory(): SubscriptionRow[] {
+    return this.db
+      .prepare(
+        "SELECT customer, effective_at AS effectiveAt, plan, recorded_at AS recordedAt FROM subscriptions ORDER BY customer, effective_at",
+      )
+      .all() as SubscriptionRow[];
+  }
+
+  recentEventIds(limit: number): string[] {
+    const rows = this.db
+      .prepare("SELECT id FROM events ORDER BY seq DESC LIMIT ?")
+      .pluck()
+      .all(limit) as string[];
+    return rows.reverse();
+  }
+
+  write(batch: WriteBatch): void {
+    this.writeTx(batch);
+  }
+
+  private readonly writeTx = (batch: WriteBatch) =>
+    this.db.transaction((b: WriteBatch) => {
+      const { events } = b;
+      for (let i = 0; i < events.length; i++) {
+        const e = events.event(i);
+        this.stmt.event.run(
+          e.id,
+          e.type,
+          e.customer,
+          e.ts,
+          e.value,
+          e.properties === null ? null : JSON.stringify(e.properties),
+          b.bundleVersion,
+          b.bundleDigest,
+        );
+      }
+      for (const c of b.counters)
+        this.stmt.counter.run(c.key, c.owner, c.entitlement, c.periodStart, c.used, c.events, c.updatedAt);
+      for (const h of b.holdsUpsert)
+        this.stmt.holdPut.run(h.id, h.key, h.customer, h.entitlement, h.amount, h.expiresAt);
+      for (const id of b.holdsDelete) this.stmt.holdDelete.run(id);
+      for (const s of b.subscriptions)
+        this.stmt.subscription.run(s.customer, s.effectiveAt, s.plan, s.recordedAt);
+    })(batch);
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    try {
+      this.db
+        .prepare("DELETE FROM meta WHERE key = ? AND json_extract(value, '$.token') = ?")
+        .run(OWNER_KEY, this.token);
+    } finally {
+      this.db.close();
+    }
+  }
+
+  private acquire(): void {
+    const me: Owner = { pid: process.pid, host: hostname(), token: this.token, heartbeat: Date.now() };
+    this.db
+      .transaction(() => {
+        const row = this.db.prepare("SELECT value FROM meta WHERE key = ?").pluck().get(OWNER_KEY) as
+          | string
+          | undefined;
+        if (row !== undefined) {
+          const owner = parseOwner(row);
+          if (owner && isLive(owner, me.heartbeat)) {
+            throw new InputError(
+              `store ${this.path} is in use by another limitr engine (pid ${owner.pid} on ${owner.host}). ` +
+                "Run one engine per store file and share it inside the process; for several processes or " +
+                "hosts use a shared counter store (Redis/Postgres, planned). If that process is gone, retry in " +
+                `${Math.ceil(STALE_MS / 1000)}s or delete the 'engine.owner' row from the meta table.`,
+            );
+          }
+        }
+        this.db
+          .prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+          .run(OWNER_KEY, JSON.stringify(me));
+      })
+      .immediate();
+  }
+
+  private beat(): void {
+    if (this.closed) return;
+    const me: Owner = { pid: process.pid, host: hostname(), token: this.token, heartbeat: Date.now() };
+    try {
+      this.stmt.beat.run(JSON.stringify(me), OWNER_KEY, this.token);
+    } catch {
+      // A busy store misses one heartbeat; the next one (or the next flush) catches up.
+    }
+  }
+}
+
+function parseOwner(text: string): Owner | null {
+  try {
+    const o = JSON.parse(text) as Owner;
+    return typeof o.pid === "number" && typeof o.host === "string" ? o : null;
+  } catch {
+    return null;
+  }
+}
+
+/** On this host the process table is the truth; elsewhere only a fresh heartbeat is. */
+function isLive(owner: Owner, now: number): boolean {
+  if (owner.host === hostname()) return pidAlive(owner.pid);
+  return now - owner.heartbeat < STALE_MS;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,171 @@
+import type { CompiledMeter } from "../../core/model.js";
+import type { Window } from "../../core/periods.js";
+import type { UsageEvent } from "../../core/usage/event.js";
+import { sqlValue } from "../../core/usage/meters.js";
+import type { Db } from "./database.js";
+
+/**
+ * Events and plan history in the SQLite store: batched idempotent inserts
+ * (R13) and meter aggregation in SQL, so a bill never loads events into memory.
+ */
+
+/** Insert a batch in one transaction; returns how many ids were new. A crash keeps whole batches only. */
+export function eventWriter(db: Db): (batch: UsageEvent[]) => number {
+  const stmt = db.prepare(
+    "INSERT OR IGNORE INTO events (id, type, customer, ts, value, properties) VALUES (?, ?, ?, ?, ?, ?)",
+  );
+  return db.transaction((batch: UsageEvent[]) => {
+    let inserted = 0;
+    for (const e of batch) inserted += stmt.run(e.id, e.type, e.customer, e.ts, e.value, e.properties).changes;
+    return inserted;
+  });
+}
+
+export interface SubscriptionRow {
+  customer: string;
+  at: number;
+  plan: string;
+}
+
+export function setPlan(db: Db, customer: string, plan: string, at: number, recordedAt: number): void {
+  db.prepare("INSERT OR REPLACE INTO subscriptions (customer, effective_at, plan, recorded_at) VALUES (?, ?, ?, ?)").run(
+    customer,
+    at,
+    plan,
+    recordedAt,
+  );
+}
+
+export function setPlans(db: Db, rows: SubscriptionRow[], recordedAt: number): void {
+  db.transaction(() => {
+    for (const r of rows) setPlan(db, r.customer, r.plan, r.at, recordedAt);
+  })();
+}
+
+/** Every customer's plan history, oldest first. */
+export function planHistory(db: Db): Map<string, SubscriptionRow[]> {
+  const out = new Map<string, SubscriptionRow[]>();
+  const rows = db
+    .prepare("SELECT customer, effective_at AS at, plan FROM subscriptions ORDER BY customer, effective_at")
+    .all() as SubscriptionRow[];
+  for (const r of rows) {
+    const list = out.get(r.customer) ?? [];
+    list.push(r);
+    out.set(r.customer, list);
+  }
+  return out;
+}
+
+/** How a meter's rows are split: by customer always, optionally by a time bucket and one property. */
+export interface AggregateSpec {
+  meter: CompiledMeter;
+  window: Window;
+  /** Sorted bucket start times; rows are split by the bucket their timestamp falls in. */
+  buckets?: number[];
+  /** Property to split by (a `group_by` dimension or the cost dimension). */
+  dimension?: string | null;
+  customers?: string[];
+  /** For unique_count: return the distinct values themselves (to merge across buckets) instead of their count. */
+  distinctValues?: boolean;
+}
+
+export interface AggregateRow {
+  customer: string;
+  bucket: number;
+  dim: string | number | null;
+  /** sum / count / max / latest value, distinct count, or (distinctValues) the value. */
+  q: number | null;
+  n: number;
+  t: number;
+}
+
+/** JSON path of a property name, quoted so dots and spaces in names are literal. */
+export function jsonPath(name: string): string {
+  return `'$."${name.replaceAll("'", "''").replaceAll('"', '\\"')}"'`;
+}
+
+function valueExpr(meter: CompiledMeter): string {
+  return meter.property ? `json_extract(properties, ${jsonPath(meter.property)})` : "value";
+}
+
+let bucketSeq = 0;
+
+/** One pass over the meter's events in the window, grouped in SQL. */
+export function aggregateMeter(db: Db, spec: AggregateSpec): AggregateRow[] {
+  const { meter } = spec;
+  const params: (string | number)[] = [...meter.events, spec.window.start, spec.window.end];
+  const where = [`type IN (${meter.events.map(() => "?").join(", ")})`, "ts >= ?", "ts < ?"];
+  for (const [key, values] of Object.entries(meter.where)) {
+    where.push(`json_extract(properties, ${jsonPath(key)}) IN (${values.map(() => "?").join(", ")})`);
+    params.push(...values.map(sqlValue));
+  }
+  if (spec.customers) {
+    where.push(`customer IN (${spec.customers.map(() => "?").join(", ")})`);
+    params.push(...spec.customers);
+  }
+  let bucketExpr = "0";
+  if (spec.buckets && spec.buckets.length > 1) {
+    const starts = spec.buckets;
+    const fn = `limitr_bucket_${++bucketSeq}`;
+    db.function(fn, { deterministic: true }, (ts: unknown) => bucketOf(starts, Number(ts)));
+    bucketExpr = `${fn}(ts)`;
+  }
+  const v = valueExpr(meter);
+  let dim = spec.dimension ? `json_extract(properties, ${jsonPath(spec.dimension)})` : "NULL";
+  let q: string;
+  switch (meter.aggregation) {
+    case "sum":
+      q = `SUM(${v})`;
+      break;
+    case "count":
+      q = "COUNT(*)";
+      break;
+    case "max":
+      q = `MAX(${v})`;
+      break;
+    case "latest":
+      // SQLite returns bare columns from the row that holds the MAX().
+      q = v;
+      break;
+    case "unique_count":
+      if (spec.distinctValues) {
+        dim = v;
+        q = "NULL";
+      } else q = `COUNT(DISTINCT ${v})`;
+      break;
+  }
+  const sql =
+    `SELECT customer, ${bucketExpr} AS bucket, ${dim} AS dim, ${q} AS q, COUNT(*) AS n, MAX(ts) AS t ` +
+    `FROM events WHERE ${where.join(" AND ")} GROUP BY customer, bucket, dim`;
+  return db.prepare(sql).all(...params) as AggregateRow[];
+}
+
+/** Index of the last bucket start <= ts (binary search). */
+export function bucketOf(starts: number[], ts: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if ((starts[mid] as number) <= ts) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** Customers with at least one event in the window. */
+export function eventCustomers(db: Db, window: Window): string[] {
+  const rows = db
+    .prepare("SELECT DISTINCT customer FROM events WHERE ts >= ? AND ts < ?")
+    .pluck()
+    .all(window.start, window.end) as string[];
+  return rows;
+}
+
+export function setStripeCustomer(db: Db, customer: string, stripeId: string): void {
+  db.prepare("INSERT OR REPLACE INTO stripe_customers (customer, stripe_id) VALUES (?, ?)").run(customer, stripeId);
+}
+
+export function stripeCustomers(db: Db): Map<string, string> {
+  const rows = db.prepare("SELECT customer, stripe_id FROM stripe_customers").all() as { customer: string; stripe_id: string }[];
+  return new Map(rows.map((r) => [r.customer, r.stripe_id]));
+}

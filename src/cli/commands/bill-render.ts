@@ -1,0 +1,156 @@
+import type { Decimal } from "../../core/money.js";
+import { formatMoney } from "../../core/money.js";
+import { formatInstant } from "../../core/periods.js";
+import type { Bill, BilledInvoice } from "../../core/rating/bill.js";
+import { formatTable } from "./customers.js";
+
+/**
+ * Bill output. JSON (formatVersion 1) carries every amount as a decimal
+ * string in the currency's minor units; `discount` and `credits_applied` are
+ * positive amounts, their lines negative.
+ */
+export interface InvoiceJson {
+  number: string;
+  customer: string;
+  plan: string | null;
+  lines: {
+    kind: string;
+    description: string;
+    entitlement: string | null;
+    meter: string | null;
+    quantity: string | null;
+    unit_price: string | null;
+    amount: string;
+  }[];
+  subtotal: string;
+  discount: string;
+  credits_applied: string;
+  total: string;
+  cost: string;
+  margin_percent: string | null;
+}
+
+export function invoiceJson(inv: BilledInvoice, digits: number): InvoiceJson {
+  const m = (d: Decimal) => formatMoney(d, digits);
+  return {
+    number: inv.number,
+    customer: inv.customer,
+    plan: inv.plan,
+    lines: inv.lines.map((l) => ({
+      kind: l.kind,
+      description: l.description,
+      entitlement: l.entitlement,
+      meter: l.meter,
+      quantity: l.quantity,
+      unit_price: l.unitPrice,
+      amount: m(l.amount),
+    })),
+    subtotal: m(inv.subtotal),
+    discount: m(inv.discount),
+    credits_applied: m(inv.creditsApplied),
+    total: m(inv.total),
+    cost: m(inv.cost),
+    margin_percent: inv.marginPercent === null ? null : inv.marginPercent.toFixed(2),
+  };
+}
+
+export function billJson(bill: Bill, zone: string) {
+  const m = (d: Decimal) => formatMoney(d, bill.currencyDigits);
+  const t = bill.totals;
+  return {
+    formatVersion: 1,
+    period: { start: formatInstant(bill.period.start, zone), end: formatInstant(bill.period.end, zone) },
+    currency: bill.currency,
+    invoices: bill.invoices.map((i) => invoiceJson(i, bill.currencyDigits)),
+    totals: {
+      invoices: t.invoices,
+      subtotal: m(t.subtotal),
+      discount: m(t.discount),
+      credits_applied: m(t.creditsApplied),
+      total: m(t.total),
+      cost: m(t.cost),
+      margin_percent: t.marginPercent === null ? null : t.marginPercent.toFixed(2),
+    },
+  };
+}
+
+const CSV_HEADER = "invoice,customer,plan,kind,description,entitlement,meter,quantity,unit_price,amount,cost";
+
+function csvCell(v: string | null): string {
+  if (v === null) return "";
+  return /[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v;
+}
+
+/** Every line of every invoice, one CSV row each (with the line's provider cost). */
+export function billCsv(bill: Bill): string {
+  const rows = [CSV_HEADER];
+  for (const inv of bill.invoices) {
+    for (const l of inv.lines) {
+      rows.push(
+        [
+          inv.number,
+          inv.customer,
+          inv.plan,
+          l.kind,
+          l.description,
+          l.entitlement,
+          l.meter,
+          l.quantity,
+          l.unitPrice,
+          formatMoney(l.amount, bill.currencyDigits),
+          formatMoney(l.cost, bill.currencyDigits),
+        ]
+          .map(csvCell)
+          .join(","),
+      );
+    }
+  }
+  return `${rows.join("\n")}\n`;
+}
+
+export function billText(bill: Bill, zone: string): string {
+  const d = bill.currencyDigits;
+  const m = (x: Decimal) => formatMoney(x, d);
+  const out: string[] = [];
+  const from = formatInstant(bill.period.start, zone).slice(0, 10);
+  const to = formatInstant(bill.period.end - 1, zone).slice(0, 10);
+  for (const inv of bill.invoices) {
+    out.push(`Invoice ${inv.number}  ${inv.customer}  plan ${inv.plan ?? "-"}  ${from} to ${to}  ${bill.currency}`);
+    const rows = inv.lines.map((l) => [l.kind, l.description, l.quantity ?? "", m(l.amount)]);
+    const body = formatTable([["KIND", "DESCRIPTION", "QUANTITY", "AMOUNT"], ...rows], [2, 3]);
+    out.push(body.replace(/^/gm, "  "));
+    out.push(
+      `  subtotal ${m(inv.subtotal)}  discount ${m(inv.discount)}  credits ${m(inv.creditsApplied)}  total ${m(inv.total)}` +
+        `  cost ${m(inv.cost)}  margin ${inv.marginPercent === null ? "-" : `${inv.marginPercent.toFixed(2)}%`}`,
+    );
+    out.push("");
+  }
+  const totals = [["INVOICE", "CUSTOMER", "PLAN", "SUBTOTAL", "DISCOUNT", "CREDITS", "TOTAL", "COST", "MARGIN"]];
+  for (const inv of bill.invoices) {
+    totals.push([
+      inv.number,
+      inv.customer,
+      inv.plan ?? "-",
+      m(inv.subtotal),
+      m(inv.discount),
+      m(inv.creditsApplied),
+      m(inv.total),
+      m(inv.cost),
+      inv.marginPercent === null ? "-" : `${inv.marginPercent.toFixed(2)}%`,
+    ]);
+  }
+  const t = bill.totals;
+  totals.push([
+    "TOTAL",
+    `${t.invoices} invoices`,
+    "",
+    m(t.subtotal),
+    m(t.discount),
+    m(t.creditsApplied),
+    m(t.total),
+    m(t.cost),
+    t.marginPercent === null ? "-" : `${t.marginPercent.toFixed(2)}%`,
+  ]);
+  out.push(formatTable(totals, [3, 4, 5, 6, 7, 8]));
+  return out.join("\n");
+}

@@ -1,0 +1,153 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { openDatabase } from "../../adapters/store/database.js";
+import { planHistory, type SubscriptionRow, setPlan, setPlans, setStripeCustomer, stripeCustomers } from "../../adapters/store/usage-store.js";
+import { InputError, UsageError } from "../../core/errors.js";
+import type { CompiledPolicy } from "../../core/model.js";
+import { parseInstant } from "../../core/periods.js";
+import { customerPlans, planAt } from "../../core/rating/customers.js";
+import type { CliContext, CommandOutcome } from "../context.js";
+import { loadPolicy } from "./usage-common.js";
+
+/** `customers set|list|import`: self-serve plan history in the store; contracts stay in the policy. */
+
+function dbPath(options: Record<string, unknown>, ctx: CliContext): string {
+  return resolve(ctx.cwd, String(options.db));
+}
+
+function instant(text: string | undefined, zone: string, flag: string): number {
+  if (text === undefined) return Date.now();
+  const ms = parseInstant(text, zone);
+  if (ms === null) throw new UsageError(`bad ${flag} ${text} (expected an ISO time, a date or epoch ms)`);
+  return ms;
+}
+
+function checkPlan(policy: CompiledPolicy, plan: string, where: string): void {
+  if (!policy.plans[plan]) {
+    throw new UsageError(`${where}: unknown plan "${plan}" (plans: ${Object.keys(policy.plans).join(", ")})`);
+  }
+}
+
+export async function runSet(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
+  const id = String((options.args as unknown[])[0]);
+  const policy = loadPolicy(options, ctx);
+  const plan = options.plan as string | undefined;
+  if (!plan && !options.stripeCustomer) throw new UsageError("--plan P is required");
+  const at = instant(options.at as string | undefined, policy.timezone, "--at");
+  const db = openDatabase(dbPath(options, ctx));
+  try {
+    if (plan) {
+      checkPlan(policy, plan, "--plan");
+      if (policy.customers[id]?.plan) {
+        ctx.warn(`note: ${id} has a contract plan (${policy.customers[id]?.plan}) in the policy, which wins over the store`);
+      }
+      setPlan(db, id, plan, at, Date.now());
+    }
+    if (options.stripeCustomer) setStripeCustomer(db, id, String(options.stripeCustomer));
+  } finally {
+    db.close();
+  }
+  const result = { formatVersion: 1, customer: id, plan: plan ?? null, at: new Date(at).toISOString() };
+  return {
+    output: options.format === "json" ? JSON.stringify(result) : plan ? `${id}: ${plan} from ${result.at}` : `${id}: updated`,
+    exitCode: 0,
+  };
+}
+
+export async function runImport(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
+  const file = resolve(ctx.cwd, String((options.args as unknown[])[0]));
+  const policy = loadPolicy(options, ctx);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new InputError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  const lines = text.split(/\r?\n/);
+  const header = (lines[0] ?? "").split(",").map((h) => h.trim());
+  const col = (name: string) => header.indexOf(name);
+  if (col("customer") < 0 || col("plan") < 0 || col("at") < 0) {
+    throw new InputError(`${file}:1: header must have customer, plan, at (and optionally stripe_customer_id)`);
+  }
+  const rows: SubscriptionRow[] = [];
+  const stripe: [string, string][] = [];
+  const problems: string[] = [];
+  lines.slice(1).forEach((line, i) => {
+    if (line.trim() === "") return;
+    const cells = line.split(",").map((c) => c.trim());
+    const customer = cells[col("customer")] ?? "";
+    const plan = cells[col("plan")] ?? "";
+    const at = parseInstant(cells[col("at")] ?? "", policy.timezone);
+    if (!customer) problems.push(`${file}:${i + 2}: missing customer`);
+    else if (!policy.plans[plan]) problems.push(`${file}:${i + 2}: unknown plan "${plan}"`);
+    else if (at === null) problems.push(`${file}:${i + 2}: bad time "${cells[col("at")]}"`);
+    else rows.push({ customer, plan, at });
+    const sc = col("stripe_customer_id") >= 0 ? cells[col("stripe_customer_id")] : undefined;
+    if (customer && sc) stripe.push([customer, sc]);
+  });
+  if (problems.length > 0) {
+    for (const p of problems) ctx.warn(p);
+    throw new InputError(`${problems.length} bad row(s) in ${file}; nothing was imported`);
+  }
+  const db = openDatabase(dbPath(options, ctx));
+  try {
+    db.transaction(() => {
+      setPlans(db, rows, Date.now());
+      for (const [c, s] of stripe) setStripeCustomer(db, c, s);
+    })();
+  } finally {
+    db.close();
+  }
+  const customers = new Set(rows.map((r) => r.customer)).size;
+  return {
+    output:
+      options.format === "json"
+        ? JSON.stringify({ formatVersion: 1, rows: rows.length, customers })
+        : `recorded ${rows.length} plan changes for ${customers} customers`,
+    exitCode: 0,
+  };
+}
+
+export async function runList(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
+  const policy = loadPolicy(options, ctx);
+  const at = instant(options.at as string | undefined, policy.timezone, "--at");
+  const db = openDatabase(dbPath(options, ctx));
+  let history: Map<string, SubscriptionRow[]>;
+  let stripe: Map<string, string>;
+  try {
+    history = planHistory(db);
+    stripe = stripeCustomers(db);
+  } finally {
+    db.close();
+  }
+  const ids = [...new Set([...Object.keys(policy.customers), ...history.keys()])].sort();
+  const rows = ids.map((id) => {
+    const plans = customerPlans(policy, id, history.get(id));
+    const contract = policy.customers[id];
+    return {
+      customer: id,
+      plan: plans ? planAt(plans, at) : null,
+      source: plans?.source ?? null,
+      parent: contract?.parent ?? null,
+      since: plans?.since ?? null,
+      changes: history.get(id)?.length ?? 0,
+      stripe_customer_id: (contract?.metadata.stripe_customer_id as string | undefined) ?? stripe.get(id) ?? null,
+    };
+  });
+  if (options.format === "json") return { output: JSON.stringify({ formatVersion: 1, customers: rows }), exitCode: 0 };
+  const table = [["CUSTOMER", "PLAN", "SOURCE", "PARENT", "SINCE", "CHANGES"]];
+  for (const r of rows) table.push([r.customer, r.plan ?? "-", r.source ?? "-", r.parent ?? "-", r.since ?? "-", String(r.changes)]);
+  return { output: formatTable(table), exitCode: 0 };
+}
+
+export function formatTable(rows: string[][], rightAlign: number[] = []): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (rightAlign.includes(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}

@@ -1,0 +1,97 @@
+import { randomUUID } from "node:crypto";
+import { loadSigningKey, sha256Digest, signManifest } from "../../adapters/bundles/crypto.js";
+import { publish } from "../../adapters/bundles/directory-store.js";
+import { limitrVersion, openEnvironment } from "../../adapters/bundles/environment.js";
+import { requireWritable } from "../../adapters/bundles/location.js";
+import { currentRef, dirtyPolicyFiles, gitUserEmail, headCommit } from "../../adapters/git/policy-repo.js";
+import { nextManifest } from "../../core/bundles/manifest.js";
+import { canonicalJson } from "../../core/compile.js";
+import { InputError, UsageError } from "../../core/errors.js";
+import type { CliContext, CommandOutcome } from "../context.js";
+import { renderPublish } from "../render/bundles.js";
+
+interface PushOptions {
+  policies: string;
+  env?: string;
+  store?: string;
+  signKey?: string;
+  expectVersion?: string;
+  allowDirty?: boolean;
+  force?: boolean;
+  format?: string;
+}
+
+export function parseVersion(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new UsageError(`${flag} must be a whole number (got "${value}")`);
+  return Number(value);
+}
+
+/** `--sign-key FILE`, else $LIMITR_SIGN_KEY (CI secrets are files or env vars). */
+export function signerFrom(flag: string | undefined, env: NodeJS.ProcessEnv) {
+  const file = flag ?? (env.LIMITR_SIGN_KEY || undefined);
+  if (!file) return null;
+  const key = loadSigningKey(file);
+  return (m: Parameters<typeof signManifest>[0]) => signManifest(m, key);
+}
+
+export async function run(raw: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
+  const options = raw as unknown as PushOptions;
+  const expectVersion = parseVersion(options.expectVersion, "--expect-version");
+  const target = await openEnvironment({
+    cwd: ctx.cwd,
+    policies: options.policies,
+    env: options.env,
+    store: options.store,
+    requirePolicy: true,
+  });
+  const envDir = requireWritable(target.location, "push");
+  const policy = target.policy!;
+  const repo = target.repo;
+
+  const commit = repo ? await headCommit(repo) : null;
+  const dirtyFiles = repo ? await dirtyPolicyFiles(repo) : [];
+  // Outside git, or before the first commit, nothing ties the bundle to a reviewed commit: treat as dirty.
+  const dirty = !repo || commit === null || dirtyFiles.length > 0;
+  if (dirty && !options.allowDirty) {
+    const why = !repo
+      ? `${options.policies} is not in a git repository`
+      : commit === null
+        ? "the repository has no commits yet"
+        : `the policy directory has uncommitted changes: ${dirtyFiles.slice(0, 5).join(", ")}${dirtyFiles.length > 5 ? ", ..." : ""}`;
+    throw new InputError(`${why}; commit first, or pass --allow-dirty to publish anyway (recorded as dirty)`);
+  }
+
+  const sign = signerFrom(options.signKey, ctx.env);
+  const policyJson = canonicalJson(policy);
+  const digest = sha256Digest(policyJson);
+  const createdBy = await gitUserEmail(repo, ctx.env);
+  const source = { commit, ref: repo ? await currentRef(repo) : null, dirty };
+  const result = await publish(envDir, {
+    policyJson,
+    digest,
+    sign,
+    expectVersion,
+    ignorePin: options.force === true,
+    manifest: (latest) =>
+      nextManifest(latest, {
+        project: policy.name,
+        environment: target.env,
+        digest,
+        source,
+        createdAt: new Date().toISOString(),
+        createdBy,
+        limitrVersion: limitrVersion(),
+        newLineage: randomUUID(),
+      }),
+  });
+  return {
+    output: renderPublish(result, {
+      env: target.env,
+      store: envDir,
+      format: options.format ?? "text",
+      color: ctx.color,
+    }),
+    exitCode: 0,
+  };
+}

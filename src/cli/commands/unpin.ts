@@ -1,0 +1,28 @@
+import { unpin } from "../../adapters/bundles/directory-store.js";
+import { openEnvironment } from "../../adapters/bundles/environment.js";
+import { requireWritable } from "../../adapters/bundles/location.js";
+import type { CliContext, CommandOutcome } from "../context.js";
+
+interface UnpinOptions {
+  policies: string;
+  env?: string;
+  store?: string;
+}
+
+/** Lift a rollback's pin so routine pushes publish again. */
+export async function run(raw: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
+  const options = raw as unknown as UnpinOptions;
+  const target = await openEnvironment({
+    cwd: ctx.cwd,
+    policies: options.policies,
+    env: options.env,
+    store: options.store,
+    requirePolicy: false,
+  });
+  const envDir = requireWritable(target.location, "unpin");
+  const removed = await unpin(envDir);
+  const output = removed
+    ? `Unpinned ${target.env} (was pinned at version ${removed.version} by ${removed.by}: ${removed.reason}). Pushes publish again.`
+    : `${target.env} is not pinned; nothing to do.`;
+  return { output, exitCode: 0 };
+}

@@ -1,0 +1,51 @@
+import { resolve } from "node:path";
+import { openDatabase } from "../../adapters/store/database.js";
+import { importFiles, type ImportSummary } from "../../adapters/usage-files/import-events.js";
+import { InputError, UsageError } from "../../core/errors.js";
+import type { CliContext, CommandOutcome } from "../context.js";
+import { policyZone } from "./usage-common.js";
+
+/** Problems printed before the rest are only counted (a bad 10M-row file must not flood the terminal). */
+const MAX_REPORTED = 50;
+
+export async function run(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
+  const files = ((options.args as unknown[])[0] as string[]).map((f) => resolve(ctx.cwd, f));
+  const batchSize = Number(options.batchSize ?? 5000);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError("--batch-size must be a positive integer");
+  const zone = policyZone(options, ctx);
+  const db = openDatabase(resolve(ctx.cwd, String(options.db)));
+  let reported = 0;
+  const started = performance.now();
+  let summary: ImportSummary;
+  try {
+    summary = await importFiles(db, files, {
+      zone,
+      strict: Boolean(options.strict),
+      batchSize,
+      onProblem: (file, line, reason) => {
+        if (++reported <= MAX_REPORTED) ctx.warn(`${file}:${line}: ${reason}`);
+      },
+      onProgress: ctx.stderrIsTTY
+        ? (rows) => process.stderr.write(`\rimported ${rows.toLocaleString("en-US")} rows...`)
+        : undefined,
+    });
+  } finally {
+    db.close();
+  }
+  if (ctx.stderrIsTTY) process.stderr.write("\r\x1b[K");
+  if (reported > MAX_REPORTED) ctx.warn(`... and ${reported - MAX_REPORTED} more problems`);
+  const seconds = (performance.now() - started) / 1000;
+  if (summary.refused) {
+    throw new InputError(`--strict: ${summary.skipped} bad row(s); nothing was imported`);
+  }
+  const output =
+    options.format === "json"
+      ? JSON.stringify({ formatVersion: 1, ...summary, refused: undefined, seconds: Number(seconds.toFixed(3)) })
+      : [
+          ...summary.files.map(
+            (f) => `${f.file}: ${f.rows} rows, ${f.imported} imported, ${f.duplicates} duplicates, ${f.skipped} skipped`,
+          ),
+          `imported ${summary.imported} events (${summary.duplicates} duplicates, ${summary.skipped} bad rows skipped) in ${seconds.toFixed(1)}s`,
+        ].join("\n");
+  return { output, exitCode: 0 };
+}

@@ -1,0 +1,90 @@
+import type { DecimalString } from "../model.js";
+
+/**
+ * Why a decision came out the way it did. A closed set: callers may switch on
+ * it exhaustively, and adding a member is a breaking change.
+ *
+ * | reason                | allowed | meaning                                                            |
+ * |-----------------------|---------|--------------------------------------------------------------------|
+ * | `ok`                  | yes     | metered entitlement, within limit (or soft/observe), counted        |
+ * | `duplicate`           | yes     | an event with this `id` was already counted: counted once (R13)    |
+ * | `feature_enabled`     | yes     | flag entitlement that is on; nothing counted (R2)                   |
+ * | `feature_disabled`    | no      | flag entitlement that is off                                        |
+ * | `unknown_customer`    | no      | no contract, no stored plan and no default plan (R1)                |
+ * | `unknown_plan`        | no      | the customer's plan is not in the active policy                     |
+ * | `unknown_entitlement` | no      | no plan of the policy defines this entitlement (R1)                 |
+ * | `not_entitled`        | no      | the customer's plan does not include this entitlement (R1)          |
+ * | `limit_exceeded`      | no      | hard limit: used + held + amount would pass the limit (R3)          |
+ * | `rate_limited`        | no      | the entitlement's burst governor (token bucket) is empty            |
+ * | `invalid_amount`      | no      | amount is not a finite number (or a reservation of <= 0, R8)        |
+ */
+export type Reason =
+  | "ok"
+  | "duplicate"
+  | "feature_enabled"
+  | "feature_disabled"
+  | "unknown_customer"
+  | "unknown_plan"
+  | "unknown_entitlement"
+  | "not_entitled"
+  | "limit_exceeded"
+  | "rate_limited"
+  | "invalid_amount";
+
+export const REASONS: readonly Reason[] = [
+  "ok",
+  "duplicate",
+  "feature_enabled",
+  "feature_disabled",
+  "unknown_customer",
+  "unknown_plan",
+  "unknown_entitlement",
+  "not_entitled",
+  "limit_exceeded",
+  "rate_limited",
+  "invalid_amount",
+];
+
+/**
+ * The outcome of `check` / `decide`. Numbers describe the counter the call
+ * was evaluated against (the scope owner's, for shared counters), after the
+ * call when it was counted and before it otherwise.
+ */
+export interface Decision {
+  allowed: boolean;
+  reason: Reason;
+  /** Units used in the current period (0 for flags and denials without a counter). */
+  used: number;
+  /** The period's limit; null = unlimited (or not metered). */
+  limit: number | null;
+  /** limit - used - held, never below 0; null when unlimited. */
+  remaining: number | null;
+  /** Epoch ms at which the period resets; null for lifetime counters and flags. */
+  resetsAt: number | null;
+  /** Units of this call past the limit (soft/observe modes); 0 otherwise. */
+  overage: number;
+  /** Marginal charge of this call under the effective charge model, exact decimal text ("0" when free or denied). */
+  price: DecimalString;
+  /** Policy bundle version and digest the decision was made under (R14). */
+  version: number;
+  digest: string;
+}
+
+/** A reservation (R8): units held against a hard limit until settled, released or expired. */
+export interface Hold {
+  readonly id: string;
+  readonly customer: string;
+  readonly entitlement: string;
+  readonly amount: number;
+  /** Epoch ms after which the hold frees itself. */
+  readonly expiresAt: number;
+}
+
+/** What `usage()` reports for one customer and entitlement. */
+export interface Usage {
+  used: number;
+  held: number;
+  limit: number | null;
+  remaining: number | null;
+  resetsAt: number | null;
+}

@@ -1,0 +1,186 @@
+import type {
+  Anchor,
+  ChargeModel,
+  CompiledCustomer,
+  CompiledMeter,
+  CompiledPolicy,
+  EnforcementMode,
+  Interval,
+  IsoDate,
+  MeteredEntitlement,
+  PeriodUnit,
+  RateGovernor,
+} from "../model.js";
+import { endOfDate, isoDate } from "../periods.js";
+import type { Reason } from "./decision.js";
+
+/** One plan-history entry: from `at` (epoch ms) on, the customer is on `plan`. */
+export interface PlanChange {
+  at: number;
+  plan: string;
+}
+
+/** Plan history per customer, each list sorted by `at`. */
+export type PlanHistory = ReadonlyMap<string, readonly PlanChange[]>;
+
+/** A customer's plan at an instant, and the span of time over which that answer holds. */
+export interface PlanAt {
+  plan: string | null;
+  from: number;
+  until: number;
+  /** Anniversary anchor: the contract's `since`, else the day of the first stored plan change. */
+  since: IsoDate | null;
+}
+
+/** The entitlement as it applies to one customer at one instant: plan, overrides and scope resolved. */
+export interface EffectiveEntitlement {
+  /** null when the call can be metered; otherwise why it cannot (flags: feature_enabled / feature_disabled). */
+  reason: Reason | null;
+  customer: string;
+  entitlement: string;
+  /** Customer whose counter is charged (`scope: parent|root`, R7). */
+  owner: string;
+  meter: CompiledMeter | null;
+  /** Infinity when unlimited. */
+  limit: number;
+  mode: EnforcementMode;
+  price: ChargeModel | null;
+  period: PeriodUnit;
+  billing: { interval: Interval; anchor: Anchor; since: IsoDate | null };
+  rate: RateGovernor | null;
+  /** The answer holds for now in [validFrom, validUntil): plan changes and override expiry bound it. */
+  validFrom: number;
+  validUntil: number;
+}
+
+const NO_BILLING = { interval: "month", anchor: "calendar", since: null } as const;
+
+/**
+ * Resolves customers and entitlements against one compiled policy (R1, R7,
+ * overrides). Pure: the plan history and the instant are passed in.
+ *
+ * @example
+ * const index = new PolicyIndex(policy);
+ * index.entitlement("acme", "chat", Date.parse("2026-10-05T12:00:00Z"), history).limit
+ */
+export class PolicyIndex {
+  private readonly known: Set<string>;
+
+  constructor(readonly policy: CompiledPolicy) {
+    this.known = new Set();
+    for (const plan of Object.values(policy.plans))
+      for (const id of Object.keys(plan.entitlements)) this.known.add(id);
+  }
+
+  /** The plan in force for `customer` at `now`: a contract's plan wins over the store; else history; else the default plan. */
+  planAt(customer: string, now: number, history: PlanHistory): PlanAt {
+    const contract = this.contract(customer);
+    const changes = history.get(customer);
+    const since = contract?.since ?? (changes?.[0] ? isoDate(changes[0].at, this.policy.timezone) : null);
+    if (contract?.plan) return { plan: contract.plan, from: -Infinity, until: Infinity, since };
+    let from = -Infinity;
+    let until = Infinity;
+    let plan: string | null = this.policy.defaultPlan;
+    if (changes) {
+      for (const change of changes) {
+        if (change.at > now) {
+          until = change.at;
+          break;
+        }
+        from = change.at;
+        plan = change.plan;
+      }
+    }
+    return { plan, from, until, since };
+  }
+
+  /** The customer whose counter a `scope` charges: self, the parent, or the root of the account tree. */
+  ownerOf(customer: string, scope: MeteredEntitlement["scope"]): string {
+    if (scope === "customer") return customer;
+    let current = customer;
+    // Bounded walk: validation rejects cycles, but a bad in-memory policy must not hang the engine.
+    for (let depth = 0; depth < 64; depth++) {
+      const parent = this.contract(current)?.parent ?? null;
+      if (parent === null) return current;
+      current = parent;
+      if (scope === "parent") return current;
+    }
+    return current;
+  }
+
+  /** Resolve `entitlement` for `customer` at `now` (R1, R2, R7, overrides with `expires`). */
+  entitlement(
+    customer: string,
+    entitlement: string,
+    now: number,
+    history: PlanHistory,
+  ): EffectiveEntitlement {
+    const own = this.local(customer, entitlement, now, history);
+    if (own.reason !== null || own.owner === customer) return own;
+    // Shared counters take the owner's terms so every descendant sees the same limit and remaining (R7).
+    const owner = this.local(own.owner, entitlement, now, history);
+    if (owner.reason !== null || owner.meter === null) return own;
+    return {
+      ...owner,
+      customer,
+      owner: own.owner,
+      rate: own.rate,
+      validFrom: Math.max(own.validFrom, owner.validFrom),
+      validUntil: Math.min(own.validUntil, owner.validUntil),
+    };
+  }
+
+  private local(customer: string, id: string, now: number, history: PlanHistory): EffectiveEntitlement {
+    const at = this.planAt(customer, now, history);
+    const base: EffectiveEntitlement = {
+      reason: null,
+      customer,
+      entitlement: id,
+      owner: customer,
+      meter: null,
+      limit: Infinity,
+      mode: "hard",
+      price: null,
+      period: "month",
+      billing: NO_BILLING,
+      rate: null,
+      validFrom: at.from,
+      validUntil: at.until,
+    };
+    if (!this.known.has(id)) return { ...base, reason: "unknown_entitlement" };
+    if (at.plan === null) return { ...base, reason: "unknown_customer" };
+    const plan = this.policy.plans[at.plan];
+    if (!plan) return { ...base, reason: "unknown_plan" };
+    const ent = plan.entitlements[id];
+    if (!ent) return { ...base, reason: "not_entitled" };
+    if (ent.kind === "flag") return { ...base, reason: ent.enabled ? "feature_enabled" : "feature_disabled" };
+    const meter = this.policy.meters[ent.meter] ?? null;
+    if (meter === null) return { ...base, reason: "unknown_entitlement" };
+    const out: EffectiveEntitlement = {
+      ...base,
+      owner: this.ownerOf(customer, ent.scope),
+      meter,
+      limit: ent.limit ?? Infinity,
+      mode: ent.mode,
+      price: ent.price,
+      period: ent.period,
+      billing: { interval: plan.interval, anchor: plan.anchor, since: at.since },
+      rate: ent.rate,
+    };
+    const override = this.contract(customer)?.overrides[id];
+    if (override) {
+      const end = override.expires === null ? Infinity : endOfDate(override.expires, this.policy.timezone);
+      if (now < end) {
+        if (override.limit !== undefined) out.limit = override.limit ?? Infinity;
+        if (override.mode !== undefined) out.mode = override.mode;
+        if (override.price !== undefined) out.price = override.price;
+        out.validUntil = Math.min(out.validUntil, end);
+      } else out.validFrom = Math.max(out.validFrom, end);
+    }
+    return out;
+  }
+
+  private contract(customer: string): CompiledCustomer | undefined {
+    return Object.hasOwn(this.policy.customers, customer) ? this.policy.customers[customer] : undefined;
+  }
+}

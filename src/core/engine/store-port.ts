@@ -1,0 +1,81 @@
+import type { PropertyValue } from "../model.js";
+
+/**
+ * The port the engine persists through. Implementations: an in-memory store
+ * (tests, examples, ephemeral services) and SQLite (the embedded default).
+ * Reads happen once at open; afterwards the engine only writes batches, so a
+ * store never sits on the decision path.
+ */
+export interface EngineStore {
+  /** `memory` or `sqlite:PATH`, for status and error messages. */
+  readonly location: string;
+  /** Persisted counters, one per counter key. */
+  loadCounters(): CounterRow[];
+  /** Reservations not yet settled or released (some may have expired). */
+  loadHolds(): HoldRow[];
+  /** The whole plan history (setPlan / `customers set`). */
+  loadPlanHistory(): SubscriptionRow[];
+  /** Ids of the most recent `limit` events, newest last (to seed idempotency after a restart). */
+  recentEventIds(limit: number): string[];
+  /** Apply one batch atomically: all of it or none of it. */
+  write(batch: WriteBatch): void;
+  /** Release the store (and its owner lock). Idempotent. */
+  close(): void;
+}
+
+export interface CounterRow {
+  key: string;
+  owner: string;
+  entitlement: string;
+  /** Start of the period `used` belongs to (epoch ms); a stale period resets lazily. */
+  periodStart: number;
+  used: number;
+  /** Counted events in the period (percentage `free_events`). */
+  events: number;
+  updatedAt: number;
+}
+
+export interface HoldRow {
+  id: string;
+  key: string;
+  customer: string;
+  entitlement: string;
+  amount: number;
+  expiresAt: number;
+}
+
+export interface SubscriptionRow {
+  customer: string;
+  effectiveAt: number;
+  plan: string;
+  recordedAt: number;
+}
+
+/** One usage event as stored (SPEC §6) with the bundle it was decided under (R14). */
+export interface StoredEvent {
+  id: string;
+  type: string;
+  customer: string;
+  ts: number;
+  value: number | null;
+  properties: Record<string, PropertyValue> | null;
+}
+
+/**
+ * Everything one flush persists. Events are handed over as a columnar view so
+ * the write-behind buffer never allocates an object per call.
+ */
+export interface WriteBatch {
+  events: EventColumns;
+  bundleVersion: number;
+  bundleDigest: string;
+  counters: CounterRow[];
+  holdsUpsert: HoldRow[];
+  holdsDelete: string[];
+  subscriptions: SubscriptionRow[];
+}
+
+export interface EventColumns {
+  readonly length: number;
+  event(i: number): StoredEvent;
+}

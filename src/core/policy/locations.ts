@@ -1,0 +1,54 @@
+/**
+ * Where each value of a policy came from. Keys are JSON pointers
+ * (`/plans/pro/entitlements/chat/limit`), the same form ajv reports, so a
+ * schema error maps to its file:line:col without guessing.
+ */
+export interface Position {
+  line: number;
+  column: number;
+}
+
+export interface Location {
+  file: string;
+  /** Where the value starts. */
+  value: Position;
+  /** Where the key naming the value starts (absent for list items and the document root). */
+  key?: Position;
+  /** YAML scalar style (`PLAIN`, `QUOTE_DOUBLE`, ...), to locate columns inside a string. */
+  style?: string;
+}
+
+export type Locations = Map<string, Location>;
+
+export function pointer(segments: readonly (string | number)[]): string {
+  return segments.map((s) => `/${String(s).replace(/~/g, "~0").replace(/\//g, "~1")}`).join("");
+}
+
+export function segmentsOf(ptr: string): string[] {
+  if (ptr === "") return [];
+  return ptr
+    .slice(1)
+    .split("/")
+    .map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
+}
+
+/** Dotted display path: `plans.pro.entitlements.chat.limit`, list items as `tiers[1]`. */
+export function dotted(ptr: string): string {
+  let out = "";
+  for (const s of segmentsOf(ptr)) {
+    if (/^\d+$/.test(s) && out !== "") out += `[${s}]`;
+    else out += out === "" ? s : `.${s}`;
+  }
+  return out;
+}
+
+/** The location of `ptr`, or of its nearest located ancestor. */
+export function locate(locations: Locations, ptr: string): Location | undefined {
+  let p = ptr;
+  for (;;) {
+    const hit = locations.get(p);
+    if (hit) return hit;
+    if (p === "") return undefined;
+    p = p.slice(0, p.lastIndexOf("/"));
+  }
+}

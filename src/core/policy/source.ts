@@ -1,0 +1,173 @@
+import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from "yaml";
+import type { Diagnostic } from "./diagnostics.js";
+import { type Location, type Locations, pointer } from "./locations.js";
+
+/** Refuse files larger than this before parsing them: no policy needs it, and it bounds memory. */
+export const MAX_FILE_BYTES = 5 * 1024 * 1024;
+/** yaml's alias-expansion guard: a handful of legitimate anchors pass, a billion-laughs file does not. */
+const MAX_ALIAS_COUNT = 100;
+/** No policy nests this deep; the limit keeps hostile input from exhausting the stack. */
+const MAX_DEPTH = 64;
+
+export interface PolicyFile {
+  path: string;
+  /** File contents; bytes are decoded as strict UTF-8. */
+  text: string | Uint8Array;
+}
+
+/** One parsed file: its plain data, where each value came from, and the source text of every number. */
+export interface Fragment {
+  file: string;
+  /** The top-level map (built without prototypes), or null when the file is empty or unusable. */
+  value: Record<string, unknown> | null;
+  locations: Locations;
+  /** JSON pointer -> source text of numeric scalars, so money never passes through a float. */
+  numbers: Map<string, string>;
+  diagnostics: Diagnostic[];
+}
+
+function fileError(file: string, code: string, message: string, line = 1, column = 1, hint?: string): Diagnostic {
+  return { severity: "error", code, message, file, line, column, path: "", ...(hint ? { hint } : {}) };
+}
+
+function decode(file: PolicyFile): string | Diagnostic {
+  if (typeof file.text === "string") {
+    if (file.text.length > MAX_FILE_BYTES) return tooLarge(file.path, file.text.length);
+    return file.text;
+  }
+  if (file.text.byteLength > MAX_FILE_BYTES) return tooLarge(file.path, file.text.byteLength);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(file.text);
+  } catch {
+    return fileError(file.path, "yaml/encoding", "the file is not valid UTF-8", 1, 1, "save it as UTF-8");
+  }
+}
+
+function tooLarge(path: string, size: number): Diagnostic {
+  const mib = (size / 1024 / 1024).toFixed(1);
+  return fileError(path, "yaml/too-large", `the file is ${mib} MiB; policy files are limited to 5 MiB`);
+}
+
+/** Parse one policy file with positions. Never throws on bad input: problems come back as diagnostics. */
+export function parseFragment(file: PolicyFile): Fragment {
+  const fragment: Fragment = { file: file.path, value: null, locations: new Map(), numbers: new Map(), diagnostics: [] };
+  const text = decode(file);
+  if (typeof text !== "string") {
+    fragment.diagnostics.push(text);
+    return fragment;
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, version: "1.2" });
+  const pos = (offset: number) => {
+    const p = lines.linePos(offset);
+    return { line: p.line, column: p.col };
+  };
+  for (const e of doc.errors) {
+    const at = e.linePos?.[0] ?? { line: 1, col: 1 };
+    const message = e.message.split("\n")[0] ?? e.message;
+    fragment.diagnostics.push(fileError(file.path, "yaml/syntax", message.replace(/ at line \d+, column \d+:?$/, ""), at.line, at.col, yamlHint(e.code)));
+  }
+  if (fragment.diagnostics.length > 0) return fragment;
+  if (!safeAliases(doc)) {
+    let at = { line: 1, column: 1 };
+    visit(doc, {
+      Alias(_, node) {
+        if (node.range) at = pos(node.range[0]);
+        return visit.BREAK;
+      },
+    });
+    fragment.diagnostics.push(fileError(file.path, "yaml/alias-limit", "aliases expand to too many nodes; refusing to load (possible billion-laughs file)", at.line, at.column, "inline the repeated values instead of nesting aliases"));
+    return fragment;
+  }
+
+  const resolving = new Set<Node>();
+  let tooDeep = false;
+  const build = (node: unknown, ptr: string, key?: Location["key"], depth = 0): unknown => {
+    const n = node as Node | null;
+    if (depth > MAX_DEPTH) {
+      tooDeep = true;
+      return null;
+    }
+    const loc: Location = { file: file.path, value: n?.range ? pos(n.range[0]) : (key ?? { line: 1, column: 1 }) };
+    if (key) loc.key = key;
+    if (n && isAlias(n)) {
+      const target = n.resolve(doc) as Node | undefined;
+      if (!target || resolving.has(target)) {
+        tooDeep = true;
+        return null;
+      }
+      resolving.add(target);
+      const v = build(target, ptr, key ?? loc.value, depth + 1);
+      resolving.delete(target);
+      return v;
+    }
+    if (n && isScalar(n)) loc.style = n.type;
+    fragment.locations.set(ptr, loc);
+    if (n === null || n === undefined) return null;
+    if (isScalar(n)) {
+      const v = n.value;
+      if (typeof v === "number" || typeof v === "bigint") {
+        const source = n.range ? text.slice(n.range[0], n.range[1]).trim() : String(v);
+        fragment.numbers.set(ptr, source);
+        // .inf / .nan are numbers to YAML but not to a price list: keep their text so the schema rejects them.
+        return typeof v === "bigint" ? Number(v) : Number.isFinite(v) ? v : source;
+      }
+      return v instanceof Date ? v.toISOString().slice(0, 10) : v;
+    }
+    if (isSeq(n)) return n.items.map((item, i) => build(item, `${ptr}${pointer([i])}`, undefined, depth + 1));
+    if (isMap(n)) {
+      const out: Record<string, unknown> = Object.create(null);
+      for (const pair of n.items) {
+        const k = pair.key as Node | null;
+        const keyPos = k?.range ? pos(k.range[0]) : loc.value;
+        if (!isScalar(k) || (k.value !== null && typeof k.value === "object")) {
+          fragment.diagnostics.push(fileError(file.path, "yaml/complex-key", "map keys must be plain names", keyPos.line, keyPos.column));
+          continue;
+        }
+        const name = k.value === null ? "" : String(k.value);
+        out[name] = build(pair.value, `${ptr}${pointer([name])}`, keyPos, depth + 1);
+      }
+      return out;
+    }
+    return null;
+  };
+
+  const root = build(doc.contents, "");
+  if (tooDeep) {
+    fragment.diagnostics.push(fileError(file.path, "yaml/too-deep", `the document nests deeper than ${MAX_DEPTH} levels or an alias refers to itself`));
+    return fragment;
+  }
+  if (root === null) return fragment;
+  if (typeof root !== "object" || Array.isArray(root)) {
+    const at = fragment.locations.get("")?.value ?? { line: 1, column: 1 };
+    const what = Array.isArray(root) ? "a list" : "a single value";
+    fragment.diagnostics.push(fileError(file.path, "yaml/not-a-map", `a policy file must be a map of sections (limitr, meters, plans, ...), not ${what}`, at.line, at.column));
+    return fragment;
+  }
+  fragment.value = root as Record<string, unknown>;
+  return fragment;
+}
+
+function safeAliases(doc: ReturnType<typeof parseDocument>): boolean {
+  try {
+    doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT, mapAsMap: true });
+    return true;
+  } catch (e) {
+    if (e instanceof ReferenceError && /alias/i.test(e.message)) return false;
+    throw e;
+  }
+}
+
+function yamlHint(code: string): string | undefined {
+  switch (code) {
+    case "DUPLICATE_KEY":
+      return "each key may appear once in a map; merge the two entries";
+    case "TAB_AS_INDENT":
+      return "indent with spaces, not tabs";
+    case "BAD_INDENT":
+    case "MISSING_CHAR":
+      return "check the indentation of this line against its parent";
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,134 @@
+import { compilePolicy } from "../compile.js";
+import type { CompiledPolicy } from "../model.js";
+import { type Diagnostic, sortDiagnostics } from "./diagnostics.js";
+import { pointer } from "./locations.js";
+import { mergeFragments } from "./merge.js";
+import { RULES, runRules } from "./rules.js";
+import { schemaDiagnostics } from "./schema-stage.js";
+import { type PolicyFile, parseFragment } from "./source.js";
+
+export type { PolicyFile } from "./source.js";
+
+export interface PolicyStats {
+  files: number;
+  meters: number;
+  plans: number;
+  customers: number;
+  alerts: number;
+}
+
+export interface ValidationResult {
+  /** The compiled policy, present exactly when there are no errors (warnings allowed). */
+  policy?: CompiledPolicy;
+  /** Sorted by file, line, column. */
+  diagnostics: Diagnostic[];
+  stats: PolicyStats;
+}
+
+export interface ValidateOptions {
+  /** Name used for problems of the directory as a whole (no files at all). */
+  root?: string;
+}
+
+/**
+ * Validate a policy given as in-memory files, in stages: YAML with positions,
+ * JSON Schema per file, merge by section, named semantic rules; then compile.
+ * Pure: the CLI, the bundle loader and the engine all call this.
+ *
+ * @example
+ *   const { policy, diagnostics } = validatePolicyFiles([{ path: "limitr.yaml", text: "limitr: 1\n" }]);
+ */
+export function validatePolicyFiles(files: readonly PolicyFile[], options: ValidateOptions = {}): ValidationResult {
+  const order = files.map((f) => f.path);
+  const fallback = order[0] ?? options.root ?? "policies";
+  const diagnostics: Diagnostic[] = [];
+  if (files.length === 0) {
+    diagnostics.push({
+      severity: "error",
+      code: "policy/no-files",
+      message: `no policy files (*.yaml, *.yml) in ${fallback}`,
+      file: fallback,
+      line: 1,
+      column: 1,
+      path: "",
+      hint: "run `limitr init` to scaffold one, or point --policies at your policy directory",
+    });
+  }
+  const fragments = files.map(parseFragment);
+  for (const f of fragments) {
+    diagnostics.push(...f.diagnostics);
+    if (f.value) diagnostics.push(...schemaDiagnostics(f.file, f.value, f.locations, f.numbers));
+  }
+  const merged = mergeFragments(fragments);
+  diagnostics.push(...merged.diagnostics);
+  // Cross-file rules over a policy with an unreadable file would only report its absence, many times over.
+  const unreadable = fragments.some((f) => f.value === null && f.diagnostics.length > 0);
+  if (files.length > 0 && !unreadable) {
+    diagnostics.push(...runRules({ ...merged, fallbackFile: fallback }, RULES));
+  }
+  const sorted = sortDiagnostics(diagnostics, order);
+  const count = (section: string) => {
+    const v = merged.raw[section];
+    return v && typeof v === "object" ? Object.keys(v).length : 0;
+  };
+  const stats: PolicyStats = {
+    files: files.length,
+    meters: count("meters"),
+    plans: count("plans"),
+    customers: count("customers"),
+    alerts: count("alerts"),
+  };
+  if (sorted.some((d) => d.severity === "error")) return { diagnostics: sorted, stats };
+  try {
+    return { policy: compilePolicy(exactMoney(merged.raw, merged.numbers)), diagnostics: sorted, stats };
+  } catch (err) {
+    // Validation let through something the compiler cannot handle: a bug, but reported, not thrown.
+    const message = err instanceof Error ? err.message : String(err);
+    sorted.push({
+      severity: "error",
+      code: "policy/compile",
+      message: `the policy passed validation but failed to compile: ${message}`,
+      file: fallback,
+      line: 1,
+      column: 1,
+      path: "",
+      hint: "this is a bug in limitr; please report it with the policy",
+    });
+    return { diagnostics: sorted, stats };
+  }
+}
+
+/** Fields holding money (SPEC §2.3): their numbers go to the compiler as the exact text written. */
+const MONEY_KEYS = new Set([
+  "price",
+  "minimum",
+  "unit_price",
+  "flat_fee",
+  "package_price",
+  "fixed_fee",
+  "overage",
+  "percent",
+  "amount",
+  "cost",
+  "default",
+  "rate",
+]);
+const DECIMAL_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** A copy of the merged policy where every number in a money field is its source text ("0.1", never 0.1000000000000000055...). */
+export function exactMoney(raw: Record<string, unknown>, numbers: Map<string, string>): Record<string, unknown> {
+  const walk = (value: unknown, path: (string | number)[], key: string, parentKey: string): unknown => {
+    if (Array.isArray(value)) return value.map((v, i) => walk(v, [...path, i], key, parentKey));
+    if (value !== null && typeof value === "object") {
+      const out: Record<string, unknown> = Object.create(null);
+      for (const [k, v] of Object.entries(value)) out[k] = walk(v, [...path, k], k, key);
+      return out;
+    }
+    if (typeof value === "number" && (MONEY_KEYS.has(key) || parentKey === "rates")) {
+      const text = numbers.get(pointer(path));
+      return text !== undefined && DECIMAL_TEXT.test(text) ? text.replace(/^\+/, "") : value;
+    }
+    return value;
+  };
+  return walk(raw, [], "", "") as Record<string, unknown>;
+}

@@ -1,0 +1,277 @@
+import type {
+  ChargeModel,
+  CompiledCustomer,
+  CompiledPlan,
+  CompiledPolicy,
+  DecimalString,
+  IsoDate,
+  MeteredEntitlement,
+} from "../model.js";
+import { type Decimal, dec, decStr, roundMoney, sum, ZERO } from "../money.js";
+import { billingWindow, calendarWindow, endOfDate, isoDate, type Window, wholeDays } from "../periods.js";
+import { meterCost } from "../usage/meters.js";
+import { rateCharge } from "./charge-models.js";
+import { applyCredits, type CreditBalance, type CreditUse } from "./credits.js";
+import { feeLines, type PlanChange, type Segment, segmentsIn } from "./timeline.js";
+
+/** The usage the rater needs: one meter, one account (and the members pooled into it), one window. */
+export interface UsageWindow {
+  account: string;
+  members: string[];
+  meter: string;
+  start: number;
+  end: number;
+}
+
+export interface UsageAmount {
+  quantity: Decimal;
+  /** Number of matching events (percentage fees per event). */
+  events: number;
+  /** Quantity by value of the meter's cost dimension ("" = none). */
+  byDim: Map<string, Decimal>;
+}
+
+export type UsageLookup = (w: UsageWindow) => UsageAmount;
+
+export type LineKind = "subscription" | "proration" | "usage" | "minimum" | "discount" | "credit";
+
+export interface InvoiceLine {
+  kind: LineKind;
+  description: string;
+  entitlement: string | null;
+  meter: string | null;
+  quantity: DecimalString | null;
+  unitPrice: DecimalString | null;
+  /** Rounded to the currency's minor unit (R9). */
+  amount: Decimal;
+  /** Provider cost behind the line, rounded like amounts. */
+  cost: Decimal;
+}
+
+export interface CustomerBillingInput {
+  customer: string;
+  contract: CompiledCustomer | null;
+  /** Day-aligned plan history (see `dayAlignedChanges`). */
+  changes: PlanChange[];
+  /** Anniversary origin. */
+  since: IsoDate | null;
+  /** First day on each plan (trial start). */
+  trialStart: Record<string, number>;
+  credits: CreditBalance[];
+}
+
+export interface Invoice {
+  customer: string;
+  plan: string | null;
+  lines: InvoiceLine[];
+  subtotal: Decimal;
+  discount: Decimal;
+  creditsApplied: Decimal;
+  total: Decimal;
+  cost: Decimal;
+  /** (revenue - cost) / revenue, revenue = subtotal - discount; null when there is no revenue. */
+  marginPercent: Decimal | null;
+  creditUses: CreditUse[];
+}
+
+/** Where an entitlement's usage is billed (R7 scopes): the counter's owner. */
+export function accountFor(policy: CompiledPolicy, customer: string, ent: MeteredEntitlement): string {
+  if (ent.scope === "customer") return customer;
+  let current = customer;
+  const seen = new Set([current]);
+  for (;;) {
+    const parent = policy.customers[current]?.parent ?? null;
+    if (parent === null || seen.has(parent)) return current;
+    current = parent;
+    seen.add(current);
+    if (ent.scope === "parent") return current;
+  }
+}
+
+/**
+ * Rate one customer's period. Pure: usage arrives through `lookup`, one
+ * (account, meter, window) at a time.
+ */
+export function rateCustomer(
+  policy: CompiledPolicy,
+  period: Window,
+  input: CustomerBillingInput,
+  pools: ReadonlyMap<string, string[]>,
+  lookup: UsageLookup,
+): Invoice {
+  const digits = policy.currencyDigits;
+  const zone = policy.timezone;
+  const round = (d: Decimal) => roundMoney(d, digits);
+  const segments = segmentsIn(input.changes, period);
+  const lines: InvoiceLine[] = [];
+
+  const fees = feeLines(segments, policy.plans, period, {
+    zone,
+    since: input.since,
+    trialStart: (plan) => input.trialStart[plan] ?? null,
+  });
+  for (const f of fees) {
+    lines.push({ ...blank(f.kind, f.description), amount: round(f.amount) });
+  }
+
+  let hiddenCost = ZERO;
+  for (const seg of segments) {
+    const plan = policy.plans[seg.plan];
+    if (!plan) continue;
+    const costed = new Set<string>();
+    for (const ent of Object.values(plan.entitlements)) {
+      if (ent.kind !== "metered") continue;
+      if (accountFor(policy, input.customer, ent) !== input.customer) continue;
+      const meter = policy.meters[ent.meter];
+      if (!meter) continue;
+      const members = pools.get(poolKey(input.customer, ent.id)) ?? [input.customer];
+      const price = priceFor(ent, input.contract, seg, zone);
+      let quantity = ZERO;
+      let amount = ZERO;
+      const byDim = new Map<string, Decimal>();
+      let unitPrice: DecimalString | null = null;
+      const details: string[] = [];
+      for (const w of ratingWindows(ent, seg, zone)) {
+        const u = lookup({ account: input.customer, members, meter: meter.id, start: w.start, end: w.end });
+        quantity = quantity.plus(u.quantity);
+        for (const [k, v] of u.byDim) byDim.set(k, (byDim.get(k) ?? ZERO).plus(v));
+        if (!price) continue;
+        const c = rateCharge(price, { quantity: u.quantity, events: u.events });
+        amount = amount.plus(c.amount);
+        unitPrice = c.unitPrice;
+        details.push(c.detail);
+      }
+      const cost = costed.has(meter.id) ? ZERO : round(meterCost(meter, byDim));
+      costed.add(meter.id);
+      if (!price || (quantity.isZero() && amount.isZero())) {
+        hiddenCost = hiddenCost.plus(cost);
+        continue;
+      }
+      const label = meter.description ?? meter.id;
+      const planNote = segments.length > 1 ? ` [${plan.name} ${isoDate(seg.start, zone)} to ${isoDate(seg.end - 1, zone)}]` : "";
+      const detail = details.length === 1 ? details[0] : `${details.length} ${ent.period} windows`;
+      lines.push({
+        kind: "usage",
+        description: `${label}${planNote}: ${detail}`,
+        entitlement: ent.id,
+        meter: meter.id,
+        quantity: decStr(quantity),
+        unitPrice,
+        amount: round(amount),
+        cost,
+      });
+    }
+  }
+
+  const charges = sum(lines.map((l) => l.amount));
+  const minimum = minimumDue(segments, policy.plans, input.since, zone);
+  if (minimum.gt(charges)) {
+    lines.push({ ...blank("minimum", `Minimum spend true-up to ${decStr(round(minimum))}`), amount: round(minimum.minus(charges)) });
+  }
+  const subtotal = sum(lines.map((l) => l.amount));
+
+  let discounted = subtotal;
+  for (const d of input.contract?.discounts ?? []) {
+    if (d.entitlement === null) continue;
+    const base = sum(lines.filter((l) => l.kind === "usage" && l.entitlement === d.entitlement).map((l) => l.amount));
+    const off = round(base.times(d.percent).div(100));
+    if (off.isZero()) continue;
+    lines.push({ ...blank("discount", `${d.percent}% off ${d.entitlement}`), entitlement: d.entitlement, amount: off.negated() });
+    discounted = discounted.minus(off);
+  }
+  for (const d of input.contract?.discounts ?? []) {
+    if (d.entitlement !== null) continue;
+    const off = round(discounted.times(d.percent).div(100));
+    if (off.isZero()) continue;
+    lines.push({ ...blank("discount", `${d.percent}% off the invoice`), amount: off.negated() });
+    discounted = discounted.minus(off);
+  }
+
+  const creditUses = applyCredits(discounted, input.credits, period, zone);
+  for (const use of creditUses) {
+    lines.push({ ...blank("credit", `Credit ${use.id}`), amount: use.amount.negated() });
+  }
+  const creditsApplied = sum(creditUses.map((u) => u.amount));
+  const cost = sum(lines.map((l) => l.cost)).plus(hiddenCost);
+  const revenue = discounted;
+  return {
+    customer: input.customer,
+    plan: segments[segments.length - 1]?.plan ?? null,
+    lines,
+    subtotal,
+    discount: subtotal.minus(discounted),
+    creditsApplied,
+    total: sum(lines.map((l) => l.amount)),
+    cost,
+    marginPercent: revenue.gt(0) ? revenue.minus(cost).div(revenue).times(100).toDecimalPlaces(2) : null,
+    creditUses,
+  };
+}
+
+export function poolKey(owner: string, entitlement: string): string {
+  return `${owner}\u0000${entitlement}`;
+}
+
+/**
+ * Contract customers whose entitlement counts against an ancestor (scope
+ * parent/root) are pooled into the owner's line of the same entitlement.
+ */
+export function poolMembers(policy: CompiledPolicy): Map<string, string[]> {
+  const pools = new Map<string, string[]>();
+  for (const c of Object.values(policy.customers).sort((a, b) => a.id.localeCompare(b.id))) {
+    const plan = c.plan ? policy.plans[c.plan] : undefined;
+    for (const ent of Object.values(plan?.entitlements ?? {})) {
+      if (ent.kind !== "metered" || ent.scope === "customer") continue;
+      const owner = accountFor(policy, c.id, ent);
+      const key = poolKey(owner, ent.id);
+      const list = pools.get(key) ?? [owner];
+      if (!list.includes(c.id)) list.push(c.id);
+      pools.set(key, list);
+    }
+  }
+  return pools;
+}
+
+function blank(kind: LineKind, description: string): InvoiceLine {
+  return { kind, description, entitlement: null, meter: null, quantity: null, unitPrice: null, amount: ZERO, cost: ZERO };
+}
+
+/** A contract override's price applies while it has not expired (expiry day inclusive). */
+function priceFor(ent: MeteredEntitlement, contract: CompiledCustomer | null, seg: Segment, zone: string): ChargeModel | null {
+  const o = contract?.overrides[ent.id];
+  if (o && o.price !== undefined && (o.expires === null || seg.start < endOfDate(o.expires, zone))) return o.price;
+  return ent.price;
+}
+
+/**
+ * Windows whose usage is rated separately: an entitlement with a daily or
+ * weekly (or hourly, rated per day) period restarts its tiers each window;
+ * longer periods are rated over the segment (their part of the billed period).
+ */
+function ratingWindows(ent: MeteredEntitlement, seg: Segment, zone: string): Window[] {
+  if (ent.period !== "hour" && ent.period !== "day" && ent.period !== "week") return [seg];
+  const unit = ent.period === "week" ? "week" : "day";
+  const out: Window[] = [];
+  for (let t = seg.start; t < seg.end; ) {
+    const w = calendarWindow(unit, t, zone);
+    out.push({ start: Math.max(w.start, seg.start), end: Math.min(w.end, seg.end) });
+    t = w.end;
+  }
+  return out;
+}
+
+/** The committed minimum of each billing window, prorated by the whole days of it the plan was in force. */
+function minimumDue(segments: Segment[], plans: Record<string, CompiledPlan>, since: IsoDate | null, zone: string): Decimal {
+  let due = ZERO;
+  for (const seg of segments) {
+    const plan = plans[seg.plan];
+    if (!plan || seg.implicit || dec(plan.minimum).isZero()) continue;
+    for (let t = seg.start; t < seg.end; ) {
+      const w = billingWindow(plan.interval, plan.anchor, since, t, zone);
+      const days = wholeDays(Math.max(w.start, seg.start), Math.min(w.end, seg.end), zone);
+      due = due.plus(dec(plan.minimum).times(days).div(wholeDays(w.start, w.end, zone)));
+      t = w.end;
+    }
+  }
+  return due;
+}

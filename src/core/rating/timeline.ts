@@ -1,0 +1,127 @@
+import { DateTime } from "luxon";
+import type { CompiledPlan, IsoDate } from "../model.js";
+import { type Decimal, dec, ZERO } from "../money.js";
+import { billingWindow, isoDate, startOfDate, type Window, wholeDays } from "../periods.js";
+
+/**
+ * A customer's plan over time, and the recurring fees it implies (R11).
+ *
+ * A plan change takes effect at the start of its day in the policy timezone:
+ * the change day belongs to the new plan, for the fee and for usage alike.
+ */
+export interface PlanChange {
+  /** Start of the day (policy timezone) the plan takes effect, epoch ms. */
+  at: number;
+  plan: string;
+  /**
+   * The default plan of a customer the store does not (yet) know (R1): its
+   * usage is rated, but no recurring fee is billed, as no subscription exists.
+   */
+  implicit?: boolean;
+}
+
+export interface Segment extends Window {
+  plan: string;
+  implicit: boolean;
+  /** The segment starts at a plan change inside the billed period (not at the period start). */
+  startsAtChange: boolean;
+  /** The segment ends at a plan change inside the billed period. */
+  endsAtChange: boolean;
+}
+
+/** Normalise raw history (any instants) to day starts; the last change recorded for a day wins. */
+export function dayAlignedChanges(history: { at: number; plan: string }[], zone: string): PlanChange[] {
+  const byDay = new Map<number, string>();
+  for (const h of [...history].sort((a, b) => a.at - b.at)) byDay.set(startOfDate(isoDate(h.at, zone), zone), h.plan);
+  const out: PlanChange[] = [];
+  for (const [at, plan] of [...byDay.entries()].sort((a, b) => a[0] - b[0])) {
+    if (out[out.length - 1]?.plan !== plan) out.push({ at, plan });
+  }
+  return out;
+}
+
+/** The plans in force during `period`, clipped to it. Before the first change the customer has no plan. */
+export function segmentsIn(changes: PlanChange[], period: Window): Segment[] {
+  const out: Segment[] = [];
+  for (const [i, c] of changes.entries()) {
+    const next = changes[i + 1]?.at ?? Number.POSITIVE_INFINITY;
+    const start = Math.max(c.at, period.start);
+    const end = Math.min(next, period.end);
+    if (start >= end) continue;
+    out.push({ plan: c.plan, implicit: c.implicit ?? false, start, end, startsAtChange: c.at > period.start, endsAtChange: next < period.end });
+  }
+  return out;
+}
+
+export interface FeeLine {
+  kind: "subscription" | "proration";
+  plan: string;
+  amount: Decimal;
+  description: string;
+  /** The days the line covers, for the description and for tests. */
+  days: number;
+  ofDays: number;
+}
+
+export interface FeeContext {
+  zone: string;
+  /** Anniversary origin (contract `since` or first subscription day). */
+  since: IsoDate | null;
+  /** First day of the customer's trial on each plan, if it has one. */
+  trialStart: (plan: string) => number | null;
+}
+
+/**
+ * Recurring fees billed in advance: the full fee of every billing window that
+ * starts inside the billed period, a prorated charge for the rest of the
+ * window a mid-window plan change starts in, and a prorated credit for the
+ * unused rest of the window the old plan was paid for. Trial days are free.
+ */
+export function feeLines(segments: Segment[], plans: Record<string, CompiledPlan>, period: Window, ctx: FeeContext): FeeLine[] {
+  const out: FeeLine[] = [];
+  for (const seg of segments) {
+    const plan = plans[seg.plan];
+    if (!plan || seg.implicit || dec(plan.price).isZero()) continue;
+    const trialEnd = trialEndOf(plan, ctx);
+    const windowAt = (ms: number) => billingWindow(plan.interval, plan.anchor, ctx.since, ms, ctx.zone);
+    let w = windowAt(seg.start);
+    if (w.start < seg.start && seg.startsAtChange) {
+      const from = Math.max(seg.start, trialEnd);
+      if (from < w.end) out.push(fee("proration", plan, from, w, ctx.zone, "from plan change"));
+    }
+    for (; w.start < seg.end; w = windowAt(w.end)) {
+      if (w.start < seg.start || w.start < period.start) continue;
+      const from = Math.max(w.start, trialEnd);
+      if (from < w.end) out.push(fee(from === w.start ? "subscription" : "proration", plan, from, w, ctx.zone, ""));
+    }
+    if (seg.endsAtChange) {
+      const last = windowAt(seg.end - 1);
+      const from = Math.max(seg.end, trialEnd);
+      if (from < last.end) {
+        const credit = fee("proration", plan, from, last, ctx.zone, "unused after plan change");
+        out.push({ ...credit, amount: credit.amount.negated() });
+      }
+    }
+  }
+  return out;
+}
+
+const EVERY = { day: "daily", week: "weekly", month: "monthly", year: "yearly" } as const;
+
+function trialEndOf(plan: CompiledPlan, ctx: FeeContext): number {
+  const start = ctx.trialStart(plan.id);
+  if (plan.trialDays <= 0 || start === null) return Number.NEGATIVE_INFINITY;
+  return DateTime.fromMillis(start, { zone: ctx.zone }).startOf("day").plus({ days: plan.trialDays }).toMillis();
+}
+
+function fee(kind: FeeLine["kind"], plan: CompiledPlan, from: number, w: Window, zone: string, why: string): FeeLine {
+  const days = wholeDays(from, w.end, zone);
+  const ofDays = wholeDays(w.start, w.end, zone);
+  const full = from === w.start;
+  const amount = full ? dec(plan.price) : dec(plan.price).times(days).div(ofDays);
+  const range = `${isoDate(from, zone)} to ${isoDate(w.end - 1, zone)}`;
+  const description = full
+    ? `${plan.name} ${EVERY[plan.interval]} fee (${range})`
+    : `${plan.name} ${EVERY[plan.interval]} fee, ${days}/${ofDays} days (${range}${why ? `, ${why}` : ""})`;
+  return { kind, plan: plan.id, amount: amount.isZero() ? ZERO : amount, description, days, ofDays };
+}

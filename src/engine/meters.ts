@@ -1,0 +1,274 @@
+import { Counter, THRESHOLDS } from "../core/engine/counter.js";
+import type { Hold, Reason } from "../core/engine/decision.js";
+import type { EffectiveEntitlement, PlanChange, PolicyIndex } from "../core/engine/resolve.js";
+import type { CounterRow, HoldRow } from "../core/engine/store-port.js";
+import { TokenBucket } from "../core/engine/token-bucket.js";
+import type { CompiledMeter, PropertyValue } from "../core/model.js";
+import { periodWindow, type Window } from "../core/periods.js";
+import type { Notifier, UsageNotice } from "./events.js";
+import { Slot } from "./slot.js";
+import type { WriteBehind } from "./write-behind.js";
+
+const EPS = 1e-9;
+
+/** What a notice needs besides the counter: where to send it and the bundle identity (R14). */
+export interface NoticeContext {
+  notifier: Notifier;
+  version: number;
+  digest: string;
+}
+
+export interface CountedEntitlement {
+  entitlement: string;
+  amount: number;
+  used: number;
+  limit: number | null;
+  overage: number;
+}
+
+/**
+ * The engine's live state: resolved slots per customer, counters per scope
+ * owner and entitlement, token buckets, and reservations restored from the
+ * store (attached to their counter the first time it is used).
+ */
+export class Meters {
+  private readonly customers = new Map<string, Map<string, Slot>>();
+  private readonly counters = new Map<string, Counter>();
+  private readonly buckets = new Map<string, TokenBucket>();
+  private readonly restored = new Map<string, CounterRow>();
+  private readonly restoredHolds = new Map<string, Hold[]>();
+  private expired: string[] = [];
+
+  constructor(
+    private readonly index: PolicyIndex,
+    private readonly history: ReadonlyMap<string, readonly PlanChange[]>,
+    private readonly zone: string,
+    counters: CounterRow[],
+    holds: HoldRow[],
+  ) {
+    for (const row of counters) this.restored.set(row.key, row);
+    for (const h of holds) {
+      const hold: Hold = Object.freeze({
+        id: h.id,
+        customer: h.customer,
+        entitlement: h.entitlement,
+        amount: h.amount,
+        expiresAt: h.expiresAt,
+      });
+      const list = this.restoredHolds.get(h.key);
+      if (list) list.push(hold);
+      else this.restoredHolds.set(h.key, [hold]);
+    }
+  }
+
+  /** The cached slot of a customer and entitlement, re-resolved when `now` leaves its validity. */
+  slot(customer: string, entitlement: string, now: number): Slot {
+    let slots = this.customers.get(customer);
+    if (slots === undefined) {
+      slots = new Map();
+      this.customers.set(customer, slots);
+    }
+    let slot = slots.get(entitlement);
+    if (slot === undefined || now >= slot.validUntil || now < slot.validFrom) {
+      slot = this.resolve(customer, entitlement, now);
+      slots.set(entitlement, slot);
+    }
+    return slot;
+  }
+
+  /** Forget every resolved slot (plan history changed); counters and buckets stay. */
+  invalidate(): void {
+    this.customers.clear();
+  }
+
+  /** Bring a counter to `now`: lazy period reset (R6) and expiry of its holds (R8). */
+  freshen(slot: Slot, c: Counter, now: number): void {
+    if (now >= c.periodEnd) c.enter(this.window(slot.eff, now));
+    if (now >= c.nextExpiry) for (const h of c.expire(now)) this.expired.push(h.id);
+  }
+
+  /** Ids of holds that expired since the last call (to delete from the store). */
+  drainExpired(): string[] {
+    const out = this.expired;
+    if (out.length > 0) this.expired = [];
+    return out;
+  }
+
+  /** Report threshold crossings and overage after `amount` was counted on `c` (which was at `prev`). */
+  crossings(slot: Slot, c: Counter, prev: number, amount: number, now: number, ctx: NoticeContext): void {
+    const limit = slot.limit;
+    const used = c.used;
+    for (let i = 0; i < THRESHOLDS.length; i++) {
+      const bit = 1 << i;
+      const threshold = THRESHOLDS[i] as (typeof THRESHOLDS)[number];
+      if ((c.fired & bit) !== 0 || used + EPS < (limit * threshold) / 100) continue;
+      c.fired |= bit;
+      if (ctx.notifier.listening.threshold) {
+        ctx.notifier.emit("threshold", {
+          ...this.payload(slot, amount, now, "ok", ctx.version, ctx.digest),
+          threshold,
+        });
+      }
+    }
+    if (amount > 0 && used > limit + EPS) {
+      const first = !c.overaged;
+      c.overaged = true;
+      if (ctx.notifier.listening.overage) {
+        const overage = used - Math.max(prev, limit);
+        ctx.notifier.emit("overage", {
+          ...this.payload(slot, amount, now, "ok", ctx.version, ctx.digest),
+          overage,
+          first,
+        });
+      }
+    }
+  }
+
+  payload(
+    slot: Slot,
+    amount: number,
+    now: number,
+    reason: Reason,
+    version: number,
+    digest: string,
+  ): UsageNotice {
+    const c = slot.counter;
+    const limit = slot.limit === Infinity || c === null ? null : slot.limit;
+    const used = c === null ? 0 : c.used;
+    return {
+      customer: slot.customer,
+      entitlement: slot.entitlement,
+      owner: slot.eff.owner,
+      amount,
+      used,
+      limit,
+      percent: limit === null ? null : limit === 0 ? (used > 0 ? Infinity : 0) : (used / limit) * 100,
+      periodStart: c === null ? now : c.periodStart,
+      periodEnd: c === null ? now : c.periodEnd,
+      reason,
+      at: now,
+      version,
+      digest,
+    };
+  }
+
+  /**
+   * Count a recorded event toward every metered entitlement of the customer's
+   * plan whose meter takes its type and passes its `where` filter.
+   */
+  applyEvent(
+    event: { type: string; customer: string; value?: number; properties?: Record<string, PropertyValue> },
+    ts: number,
+    wb: WriteBehind,
+    ctx: NoticeContext,
+  ): CountedEntitlement[] {
+    const policy = this.index.policy;
+    const { plan: planId } = this.index.planAt(event.customer, ts, this.history);
+    const plan = planId === null ? undefined : policy.plans[planId];
+    if (!plan) return [];
+    const counted: CountedEntitlement[] = [];
+    for (const [id, ent] of Object.entries(plan.entitlements)) {
+      if (ent.kind !== "metered") continue;
+      const meter = policy.meters[ent.meter];
+      if (!meter?.events.includes(event.type) || !matches(meter, event.properties)) continue;
+      const slot = this.slot(event.customer, id, ts);
+      const c = slot.counter;
+      if (c === null) continue;
+      this.freshen(slot, c, ts);
+      const prev = c.used;
+      const applied = aggregate(meter, c, event.value, event.properties);
+      if (applied === null) continue;
+      wb.markDirty(c);
+      if (slot.limit !== Infinity && c.used >= slot.limit * 0.5)
+        this.crossings(slot, c, prev, applied, ts, ctx);
+      const limit = slot.limit === Infinity ? null : slot.limit;
+      const overage = limit === null || applied <= 0 ? 0 : Math.max(0, c.used - Math.max(prev, limit));
+      counted.push({ entitlement: id, amount: applied, used: c.used, limit, overage });
+    }
+    return counted;
+  }
+
+  private resolve(customer: string, entitlement: string, now: number): Slot {
+    const eff = this.index.entitlement(customer, entitlement, now, this.history);
+    if (eff.reason !== null || eff.meter === null) {
+      return new Slot(customer, entitlement, eff.reason ?? "unknown_entitlement", eff, null, null);
+    }
+    const key = `${entitlement}|${eff.owner}`;
+    const window = this.window(eff, now);
+    let c = this.counters.get(key);
+    if (c === undefined) {
+      c = new Counter(key, eff.owner, entitlement, window);
+      this.restore(c, eff.limit);
+      this.counters.set(key, c);
+    } else if (now >= c.periodStart) c.enter(window);
+    let bucket: TokenBucket | null = null;
+    if (eff.rate !== null && eff.mode !== "observe") {
+      const bucketKey = `${entitlement}|${customer}`;
+      bucket = this.buckets.get(bucketKey) ?? new TokenBucket(eff.rate, now);
+      this.buckets.set(bucketKey, bucket);
+    }
+    return new Slot(customer, entitlement, null, eff, c, bucket);
+  }
+
+  /** Restore a persisted counter if it belongs to the current period, and its reservations. */
+  private restore(c: Counter, limit: number): void {
+    const row = this.restored.get(c.key);
+    if (row !== undefined) {
+      this.restored.delete(c.key);
+      if (row.periodStart === c.periodStart) {
+        c.used = row.used;
+        c.events = row.events;
+        // Notices already sent before the restart are not sent again.
+        for (let i = 0; i < THRESHOLDS.length; i++) {
+          if (c.used + EPS >= (limit * (THRESHOLDS[i] as number)) / 100) c.fired |= 1 << i;
+        }
+        c.overaged = c.used > limit + EPS;
+      }
+    }
+    const holds = this.restoredHolds.get(c.key);
+    if (holds) {
+      this.restoredHolds.delete(c.key);
+      for (const h of holds) c.addHold(h);
+    }
+  }
+
+  private window(eff: EffectiveEntitlement, now: number): Window {
+    return periodWindow(eff.period, now, this.zone, eff.billing);
+  }
+}
+
+/** `where`: every listed property must equal one of its accepted values. */
+function matches(meter: CompiledMeter, props: Record<string, PropertyValue> | undefined): boolean {
+  for (const key in meter.where) {
+    const v = props?.[key];
+    if (v === undefined) return false;
+    const accepted = meter.where[key] as PropertyValue[];
+    if (!accepted.some((a) => a === v || String(a) === String(v))) return false;
+  }
+  return true;
+}
+
+/** Apply one event to a counter per the meter's aggregation; the change applied, or null when the event carries no value. */
+function aggregate(
+  meter: CompiledMeter,
+  c: Counter,
+  value: number | undefined,
+  props: Record<string, PropertyValue> | undefined,
+): number | null {
+  if (meter.aggregation === "count") return c.add(1);
+  const raw = meter.property === null ? value : props?.[meter.property];
+  if (meter.aggregation === "unique_count") {
+    if (raw === undefined) return null;
+    const key = String(raw);
+    if (c.uniques === null) c.uniques = new Set();
+    if (c.uniques.has(key)) return 0;
+    c.uniques.add(key);
+    return c.add(1);
+  }
+  const v =
+    typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : Number.NaN;
+  if (!Number.isFinite(v)) return null;
+  if (meter.aggregation === "sum") return c.add(v);
+  if (meter.aggregation === "max") return v > c.used ? c.add(v - c.used) : 0;
+  return c.add(v - c.used); // latest
+}

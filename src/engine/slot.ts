@@ -1,0 +1,40 @@
+import type { Counter } from "../core/engine/counter.js";
+import type { Reason } from "../core/engine/decision.js";
+import type { EffectiveEntitlement } from "../core/engine/resolve.js";
+import type { TokenBucket } from "../core/engine/token-bucket.js";
+
+/**
+ * One customer's view of one entitlement, resolved once and cached until
+ * `validUntil` (a plan change or an override's expiry). Everything the
+ * decision path needs is a field here: no lookups, no string building.
+ */
+export class Slot {
+  /** Hard mode with a finite limit: the only case that can deny on quantity. */
+  readonly hard: boolean;
+  /** Infinity when unlimited. */
+  readonly limit: number;
+  /** Event type stored for a counted call: the meter's first event type. */
+  readonly eventType: string;
+  /** The meter's value property, filled in on stored events so raters read the amount. */
+  readonly valueProp: string | null;
+  readonly validFrom: number;
+  readonly validUntil: number;
+
+  constructor(
+    readonly customer: string,
+    readonly entitlement: string,
+    /** null = metered; otherwise the fixed answer for this entitlement (flags, unknowns). */
+    readonly reason: Reason | null,
+    readonly eff: EffectiveEntitlement,
+    readonly counter: Counter | null,
+    /** The burst governor of this customer and entitlement; null when none (or in observe mode: it never denies). */
+    readonly bucket: TokenBucket | null,
+  ) {
+    this.limit = eff.limit;
+    this.hard = eff.mode === "hard" && eff.limit !== Infinity;
+    this.eventType = eff.meter?.events[0] ?? entitlement;
+    this.valueProp = eff.meter && eff.meter.aggregation !== "count" ? eff.meter.property : null;
+    this.validFrom = eff.validFrom;
+    this.validUntil = eff.validUntil;
+  }
+}

@@ -1,0 +1,42 @@
+import { parse } from "yaml";
+import { compilePolicy } from "../../src/core/compile.js";
+import type { CompiledPolicy } from "../../src/core/model.js";
+import { type Decimal, dec, ZERO } from "../../src/core/money.js";
+import type { UsageAmount, UsageLookup } from "../../src/core/rating/invoice.js";
+import { meterMatches } from "../../src/core/usage/meters.js";
+
+/** A policy from YAML text, compiled the way `loadValidPolicy` does. */
+export function policyFrom(yaml: string): CompiledPolicy {
+  return compilePolicy(parse(yaml) as Record<string, unknown>);
+}
+
+export interface TestEvent {
+  customer: string;
+  type: string;
+  ts: number;
+  properties?: Record<string, unknown>;
+  value?: number;
+}
+
+/**
+ * The in-memory reference of meter aggregation (sum and count), used to feed
+ * the pure rater without a store.
+ */
+export function memoryLookup(policy: CompiledPolicy, events: TestEvent[]): UsageLookup {
+  return (w): UsageAmount => {
+    const meter = policy.meters[w.meter];
+    const out: UsageAmount = { quantity: ZERO, events: 0, byDim: new Map<string, Decimal>() };
+    if (!meter) return out;
+    for (const e of events) {
+      if (!w.members.includes(e.customer) || e.ts < w.start || e.ts >= w.end) continue;
+      if (!meterMatches(meter, e.type, e.properties ?? null)) continue;
+      const v =
+        meter.aggregation === "count" ? dec(1) : dec((meter.property ? e.properties?.[meter.property] : e.value) as number);
+      const dim = meter.cost?.by ? String(e.properties?.[meter.cost.by] ?? "") : "";
+      out.quantity = out.quantity.plus(v);
+      out.events++;
+      out.byDim.set(dim, (out.byDim.get(dim) ?? ZERO).plus(v));
+    }
+    return out;
+  };
+}
