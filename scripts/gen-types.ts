@@ -50,13 +50,17 @@ function forTypes(node: unknown): unknown {
 
 export async function generate(schemaText: string): Promise<string> {
   const schema = JSON.parse(schemaText) as Json;
-  const types = await compile({ ...(forTypes(schema) as Json), title: schema.title } as JSONSchema, "LimitrPolicy", {
-    bannerComment: BANNER,
-    additionalProperties: false,
-    unreachableDefinitions: true,
-    format: true,
-    style: { printWidth: 110, singleQuote: false, semi: true, trailingComma: "all" },
-  });
+  const types = await compile(
+    { ...(forTypes(schema) as Json), title: schema.title } as JSONSchema,
+    "LimitrPolicy",
+    {
+      bannerComment: BANNER,
+      additionalProperties: false,
+      unreachableDefinitions: true,
+      format: true,
+      style: { printWidth: 110, singleQuote: false, semi: true, trailingComma: "all" },
+    },
+  );
   const constant = [
     "",
     "/** schemas/policy.schema.json, verbatim. */",

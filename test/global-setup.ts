@@ -10,10 +10,18 @@ import { fileURLToPath } from "node:url";
 export default function setup(): void {
   const root = fileURLToPath(new URL("..", import.meta.url));
   try {
-    execFileSync(process.execPath, [fileURLToPath(new URL("../node_modules/typescript/bin/tsc", import.meta.url)), "-p", "tsconfig.build.json"], {
-      cwd: root,
-      stdio: "pipe",
-    });
+    execFileSync(
+      process.execPath,
+      [
+        fileURLToPath(new URL("../node_modules/typescript/bin/tsc", import.meta.url)),
+        "-p",
+        "tsconfig.build.json",
+      ],
+      {
+        cwd: root,
+        stdio: "pipe",
+      },
+    );
   } catch (err) {
     const out = String((err as { stdout?: Buffer }).stdout ?? "");
     process.stderr.write(`tsc reported problems (building anyway):\n${out.slice(0, 4000)}\n`);

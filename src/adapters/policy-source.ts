@@ -45,7 +45,9 @@ export function loadValidPolicy(dir: string): CompiledPolicy {
   if (result.policy) return result.policy;
   const errors = result.diagnostics.filter((d) => d.severity === "error");
   const lines = errors.map((d) => formatDiagnostic(d));
-  throw new PolicyError(`${displayPath(dir)} is not a valid policy (${errors.length} error${errors.length === 1 ? "" : "s"}):\n${lines.join("\n")}`);
+  throw new PolicyError(
+    `${displayPath(dir)} is not a valid policy (${errors.length} error${errors.length === 1 ? "" : "s"}):\n${lines.join("\n")}`,
+  );
 }
 
 /** Every *.yaml / *.yml below `dir` except the `tests/` folder and dot-folders, sorted for determinism. */
@@ -54,12 +56,16 @@ export function policyFiles(dir: string): string[] {
   try {
     st = statSync(dir);
   } catch {
-    throw new InputError(`policy directory ${dir} does not exist (use --policies DIR, or \`limitr init\` to create one)`);
+    throw new InputError(
+      `policy directory ${dir} does not exist (use --policies DIR, or \`limitr init\` to create one)`,
+    );
   }
   if (!st.isDirectory()) throw new InputError(`${dir} is not a directory (use --policies DIR)`);
   const out: string[] = [];
   const walk = (d: string) => {
-    for (const entry of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const entry of readdirSync(d, { withFileTypes: true }).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
       const p = join(d, entry.name);
       if (entry.isDirectory()) {
         if (relative(dir, p) === "tests" || entry.name.startsWith(".")) continue;

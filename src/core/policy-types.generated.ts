@@ -73,9 +73,9 @@ export type Mode = "hard" | "soft" | "observe";
  */
 export type IdList = Id[];
 /**
- * @minItems 1
+ * Where notifications go. Without channels the alert still reaches in-process `alert` handlers.
  */
-export type IdList1 = [Id, ...Id[]];
+export type IdList1 = Id[];
 /**
  * An exact decimal amount: a YAML number or a decimal string ("0.00002").
  *
@@ -350,7 +350,7 @@ export interface Alert {
   entitlement?: Id;
   plans?: IdList;
   customers?: IdList;
-  channels: IdList1;
+  channels?: IdList1;
   once?: "period" | "crossing";
 }
 /**
@@ -1119,8 +1119,7 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
       "type": "object",
       "additionalProperties": false,
       "required": [
-        "when",
-        "channels"
+        "when"
       ],
       "properties": {
         "description": {
@@ -1142,7 +1141,7 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
         },
         "channels": {
           "$ref": "#/$defs/IdList",
-          "minItems": 1
+          "description": "Where notifications go. Without channels the alert still reaches in-process `alert` handlers."
         },
         "once": {
           "enum": [

@@ -50,6 +50,25 @@ export class EventBuffer implements EventColumns {
     this.valueProps[i] = valueProp;
   }
 
+  explicitId(i: number): string | undefined {
+    return this.ids[i];
+  }
+
+  snapshot(): EventBuffer {
+    const copy = new EventBuffer(this.idPrefix);
+    const n = this.length;
+    copy.length = n;
+    copy.ids = this.ids.slice(0, n);
+    copy.seqs = this.seqs.slice(0, n);
+    copy.types = this.types.slice(0, n);
+    copy.customers = this.customers.slice(0, n);
+    copy.ts = this.ts.slice(0, n);
+    copy.values = this.values.slice(0, n);
+    copy.props = this.props.slice(0, n);
+    copy.valueProps = this.valueProps.slice(0, n);
+    return copy;
+  }
+
   /** Drop the newest event (a synchronous write that failed must leave no trace, R13). */
   pop(): void {
     if (this.length > 0) this.length--;

@@ -70,10 +70,10 @@ describe("limitr bill", () => {
     ]);
     expect(lines).toEqual([
       ["subscription", null, null, "49.00"],
+      ["usage", "api", "1", "0.00"], // entitlements in the compiled (sorted) order
       ["usage", "chat_input", "6000000", "3.00"], // 1,000,000 past the 5M override x 0.000003
       ["usage", "chat_output", "600000", "1.20"], // 100,000 past 500,000 x 0.000012
       ["usage", "gpu", "4000", "0.48"], // 400 past 3,600 x 0.0012
-      ["usage", "api", "1", "0.00"],
       ["credit", null, null, "-25.00"],
     ]);
     expect(Object.keys(g.lines[0])).toEqual(["kind", "description", "entitlement", "meter", "quantity", "unit_price", "amount"]);
@@ -102,7 +102,7 @@ describe("limitr bill", () => {
       ["subscription", "49.00"],
       ["proration", "-18.97"],
     ]);
-    expect(bill.totals.total).toBe("14357.71"); // 4250 + 5000 + 30.03 + 28.68 + 49
+    expect(bill.totals.total).toBe("9357.71"); // 4250 + 5000 + 30.03 + 28.68 + 49
   });
 
   it("--customer keeps invoice numbers; --out writes one JSON per invoice and lines.csv; csv and text formats", async () => {

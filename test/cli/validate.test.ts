@@ -29,7 +29,9 @@ const cases = readdirSync(FIXTURES, { withFileTypes: true })
   .sort();
 
 function expectations(name: string): Expected[] {
-  const raw = JSON.parse(readFileSync(join(FIXTURES, name, "expected.json"), "utf8")) as Expected | { diagnostics: Expected[] };
+  const raw = JSON.parse(readFileSync(join(FIXTURES, name, "expected.json"), "utf8")) as
+    | Expected
+    | { diagnostics: Expected[] };
   return "diagnostics" in raw ? raw.diagnostics : [raw];
 }
 
@@ -50,8 +52,13 @@ describe("limitr validate on fixtures/invalid", () => {
       expect(report.formatVersion).toBe(1);
       expect(report.valid).toBe(warningsOnly);
       for (const e of expected) {
-        const hit = report.diagnostics.find((d) => d.code === e.code && d.file === e.file && d.line === e.line);
-        expect(hit, `${e.code} at ${e.file}:${e.line} in ${JSON.stringify(report.diagnostics, null, 1)}`).toBeDefined();
+        const hit = report.diagnostics.find(
+          (d) => d.code === e.code && d.file === e.file && d.line === e.line,
+        );
+        expect(
+          hit,
+          `${e.code} at ${e.file}:${e.line} in ${JSON.stringify(report.diagnostics, null, 1)}`,
+        ).toBeDefined();
         expect(hit?.column).toBe(e.column);
         expect(hit?.severity).toBe(e.severity ?? "error");
         if (e.hint) expect(hit?.hint).toBe(e.hint);
@@ -95,7 +102,10 @@ describe("limitr validate output", () => {
   });
 
   it("github format: workflow commands with file, line, col and the code as title", async () => {
-    const r = await limitr(["validate", "--policies", "policies", "--format", "github"], join(FIXTURES, "unknown-channel"));
+    const r = await limitr(
+      ["validate", "--policies", "policies", "--format", "github"],
+      join(FIXTURES, "unknown-channel"),
+    );
     expect(r.exitCode).toBe(3);
     expect(r.stdout).toBe(
       '::error file=policies/alerts.yaml,line=8,col=16,title=ref/unknown-channel::alerts.chat-80 refers to channel "opps", which is not defined (did you mean "ops"?)',
@@ -103,7 +113,13 @@ describe("limitr validate output", () => {
   });
 
   it("paths are relative to the working directory", async () => {
-    const r = await limitr(["validate", "--policies", "fixtures/invalid/bad-type/policies", "--format", "json"]);
+    const r = await limitr([
+      "validate",
+      "--policies",
+      "fixtures/invalid/bad-type/policies",
+      "--format",
+      "json",
+    ]);
     const report = JSON.parse(r.stdout) as JsonReport;
     expect(report.diagnostics[0]?.file).toBe("fixtures/invalid/bad-type/policies/plans.yaml");
   });
@@ -112,7 +128,10 @@ describe("limitr validate output", () => {
     const dir = mkdtempSync(join(tmpdir(), "limitr-validate-"));
     cpSync(join(REPO, "policies"), join(dir, "policies"), { recursive: true });
     const plans = join(dir, "policies", "plans.yaml");
-    writeFileSync(plans, readFileSync(plans, "utf8").replace("overage: 0.000003 ", "overage: 0.123456789012345678 "));
+    writeFileSync(
+      plans,
+      readFileSync(plans, "utf8").replace("overage: 0.000003 ", "overage: 0.123456789012345678 "),
+    );
     const r = await limitr(["validate", "--format", "json"], dir);
     expect(r.exitCode).toBe(0);
     const report = JSON.parse(r.stdout) as JsonReport;
@@ -125,6 +144,23 @@ describe("limitr validate output", () => {
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain("no-such-dir does not exist");
+  });
+
+  it("hostile files give located diagnostics and exit 3, never a stack trace", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "limitr-validate-"));
+    cpSync(join(REPO, "policies"), join(dir, "policies"), { recursive: true });
+    writeFileSync(join(dir, "policies", "binary.yaml"), Buffer.from([0xff, 0xfe, 0x00, 0x01]));
+    writeFileSync(join(dir, "policies", "list.yml"), "- a\n- b\n");
+    writeFileSync(join(dir, "policies", "deep.yaml"), `x: ${"[".repeat(500)}${"]".repeat(500)}\n`);
+    const r = await limitr(["validate", "--format", "json"], dir);
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toBe("");
+    const report = JSON.parse(r.stdout) as JsonReport;
+    expect(report.diagnostics.map((d) => `${d.file} ${d.code}`)).toEqual([
+      "policies/binary.yaml yaml/encoding",
+      "policies/deep.yaml yaml/too-deep",
+      "policies/list.yml yaml/not-a-map",
+    ]);
   });
 
   it("bad flag values are usage errors (exit 64)", async () => {

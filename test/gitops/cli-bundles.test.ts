@@ -7,7 +7,8 @@ import { commitAll, edit, git, limitr, makeRepo, readJson } from "./helpers.js";
 let dir: string;
 let cleanup: () => void;
 const staging = () => join(dir, ".limitr/bundles/staging");
-const version = (n: number, env = "staging") => readJson(join(dir, ".limitr/bundles", env, "versions", `${n}.json`));
+const version = (n: number, env = "staging") =>
+  readJson(join(dir, ".limitr/bundles", env, "versions", `${n}.json`));
 const current = (env = "staging") => readJson(join(dir, ".limitr/bundles", env, "current.json"));
 
 beforeAll(async () => {
@@ -50,7 +51,11 @@ describe("push, history, rollback, pin (end to end)", () => {
     const out = JSON.parse(r.stdout);
     expect(out.status).toBe("published");
     const v1 = version(1).manifest;
-    expect(out.manifest).toMatchObject({ version: 2, lineage: v1.lineage, parent: { version: 1, digest: v1.digest } });
+    expect(out.manifest).toMatchObject({
+      version: 2,
+      lineage: v1.lineage,
+      parent: { version: 1, digest: v1.digest },
+    });
     expect(out.manifest.digest).not.toBe(v1.digest);
   });
 
@@ -77,7 +82,15 @@ describe("push, history, rollback, pin (end to end)", () => {
     const r = await limitr(dir, ["history"]);
     expect(r.code).toBe(0);
     const rows = r.stdout.split("\n").filter((l) => /^\*?\s+\d+\s/.test(l));
-    expect(rows.map((l) => l.trim().replace(/^\*\s+/, "").split(/\s+/)[0])).toEqual(["2", "1"]);
+    expect(
+      rows.map(
+        (l) =>
+          l
+            .trim()
+            .replace(/^\*\s+/, "")
+            .split(/\s+/)[0],
+      ),
+    ).toEqual(["2", "1"]);
     expect(rows[0]).toMatch(/^\*/);
     const json = JSON.parse((await limitr(dir, ["history", "--format", "json"])).stdout);
     expect(json.currentVersion).toBe(2);
@@ -93,7 +106,10 @@ describe("push, history, rollback, pin (end to end)", () => {
     const m = current().manifest;
     expect(m).toMatchObject({ version: 3, rollbackOf: 1, digest: version(1).manifest.digest });
     expect(m.parent).toEqual({ version: 2, digest: version(2).manifest.digest });
-    expect(readJson(join(staging(), "pinned.json"))).toMatchObject({ version: 3, by: "pricing@acme-ai.example" });
+    expect(readJson(join(staging(), "pinned.json"))).toMatchObject({
+      version: 3,
+      by: "pricing@acme-ai.example",
+    });
     const h = await limitr(dir, ["history"]);
     expect(h.stdout).toContain("pinned at version 3");
     expect(h.stdout).toMatch(/3 .*rollback of 1, pinned/);
@@ -117,7 +133,11 @@ describe("push, history, rollback, pin (end to end)", () => {
 
     const back = await limitr(dir, ["rollback", "--to", "2", "--reason", "overage complaint"]);
     expect(back.code).toBe(0);
-    expect(current().manifest).toMatchObject({ version: 5, rollbackOf: 2, digest: version(2).manifest.digest });
+    expect(current().manifest).toMatchObject({
+      version: 5,
+      rollbackOf: 2,
+      digest: version(2).manifest.digest,
+    });
     expect(readJson(join(staging(), "pinned.json")).reason).toBe("overage complaint");
     edit(join(dir, "policies/plans.yaml"), "trial_days: 30", "trial_days: 21");
     await commitAll(dir, "pro: 21-day trial");
@@ -139,6 +159,16 @@ describe("push, history, rollback, pin (end to end)", () => {
     await git(dir, "checkout", "--", "policies/plans.yaml");
   });
 
+  it("refuses an invalid policy (exit 3) and publishes nothing", async () => {
+    const before = current().manifest.version;
+    edit(join(dir, "policies/plans.yaml"), "limit: 2000000", "limit: -5");
+    const r = await limitr(dir, ["push", "--allow-dirty"]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain("plans.yaml");
+    expect(current().manifest.version).toBe(before);
+    await git(dir, "checkout", "--", "policies/plans.yaml");
+  });
+
   it("refuses an environment that is not configured (exit 64)", async () => {
     const r = await limitr(dir, ["push", "--env", "prod"]);
     expect(r.code).toBe(64);
@@ -156,11 +186,23 @@ describe("signed bundles (end to end)", () => {
     const again = await limitr(dir, ["keys", "generate", "--out", "keys"]);
     expect(again.code).toBe(1);
 
-    const pushed = await limitr(dir, ["push", "--env", "production", "--sign-key", "keys/limitr-signing.pem"]);
+    const pushed = await limitr(dir, [
+      "push",
+      "--env",
+      "production",
+      "--sign-key",
+      "keys/limitr-signing.pem",
+    ]);
     expect(pushed.code).toBe(0);
     expect(current("production").signature).toMatchObject({ algorithm: "ed25519", keyId });
 
-    const ok = await limitr(dir, ["history", "--env", "production", "--public-key", "keys/limitr-signing.pub.pem"]);
+    const ok = await limitr(dir, [
+      "history",
+      "--env",
+      "production",
+      "--public-key",
+      "keys/limitr-signing.pub.pem",
+    ]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain("verified");
 
@@ -179,11 +221,25 @@ describe("signed bundles (end to end)", () => {
 
     const blob = join(dir, ".limitr/bundles/production", current("production").blob);
     writeFileSync(blob, readFileSync(blob, "utf8").replace('"price":"49"', '"price":"1"'));
-    const bad = await limitr(dir, ["history", "--env", "production", "--public-key", "keys/limitr-signing.pub.pem"]);
+    const bad = await limitr(dir, [
+      "history",
+      "--env",
+      "production",
+      "--public-key",
+      "keys/limitr-signing.pub.pem",
+    ]);
     expect(bad.code).toBe(5);
     expect(bad.stdout).toContain("FAILED digest_mismatch");
     // Rollback refuses to republish content that no longer matches its digest.
-    const rb = await limitr(dir, ["rollback", "--env", "production", "--to", "1", "--sign-key", "keys/limitr-signing.pem"]);
+    const rb = await limitr(dir, [
+      "rollback",
+      "--env",
+      "production",
+      "--to",
+      "1",
+      "--sign-key",
+      "keys/limitr-signing.pem",
+    ]);
     expect(rb.code).toBe(5);
   });
 });

@@ -66,7 +66,12 @@ describe("semantic diff", () => {
       policy([["plans.yaml", "limit: 2000000", "limit: 1000000"]]),
       "plans.pro.entitlements.chat_input.limit",
     );
-    expect(lowered).toMatchObject({ before: 2000000, after: 1000000, breaking: true, reason: "limit lowered" });
+    expect(lowered).toMatchObject({
+      before: 2000000,
+      after: 1000000,
+      breaking: true,
+      reason: "limit lowered",
+    });
     const raised = only(
       policy([["plans.yaml", "limit: 2000000", "limit: 3000000"]]),
       "plans.pro.entitlements.chat_input.limit",
@@ -80,21 +85,31 @@ describe("semantic diff", () => {
       reason: "recurring price raised",
     });
     const tier = only(
-      policy([["plans.yaml", "{ up_to: 100000000, unit_price: 0.000002 }", "{ up_to: 100000000, unit_price: 0.0000021 }"]]),
+      policy([
+        [
+          "plans.yaml",
+          "{ up_to: 100000000, unit_price: 0.000002 }",
+          "{ up_to: 100000000, unit_price: 0.0000021 }",
+        ],
+      ]),
       "plans.enterprise.entitlements.chat_input.price.tiers[1].unitPrice",
     );
     expect(tier).toMatchObject({ breaking: true, reason: "tier 2 unit price raised" });
   });
 
   it("flags a mode made stricter (soft -> hard) and not a looser one", () => {
-    const head = policy([["plans.yaml", "limit: 500000\n        mode: soft", "limit: 500000\n        mode: hard"]]);
+    const head = policy([
+      ["plans.yaml", "limit: 500000\n        mode: soft", "limit: 500000\n        mode: hard"],
+    ]);
     expect(only(head, "plans.pro.entitlements.chat_output.mode")).toMatchObject({ breaking: true });
     const looser = policy([["plans.yaml", "limit: 5\n        mode: hard", "limit: 5\n        mode: soft"]]);
     expect(only(looser, "plans.pro.entitlements.seats.mode").breaking).toBe(false);
   });
 
   it("flags a feature flag turned off or removed", () => {
-    const off = policy([["plans.yaml", "      export_pdf: true\n\n  # Contracted", "      export_pdf: false\n\n  # Contracted"]]);
+    const off = policy([
+      ["plans.yaml", "      export_pdf: true\n\n  # Contracted", "      export_pdf: false\n\n  # Contracted"],
+    ]);
     expect(only(off, "plans.pro.entitlements.export_pdf.enabled")).toMatchObject({
       before: true,
       after: false,
@@ -108,17 +123,27 @@ describe("semantic diff", () => {
   });
 
   it("flags a changed meter definition (aggregation, property, filter)", () => {
-    const head = policy([["meters.yaml", "where: { tool: [web_search, news_search] }", "where: { tool: [web_search] }"]]);
+    const head = policy([
+      ["meters.yaml", "where: { tool: [web_search, news_search] }", "where: { tool: [web_search] }"],
+    ]);
     expect(only(head, "meters.mcp_search.where.tool")).toMatchObject({ breaking: true });
     const prop = policy([["meters.yaml", "property: seconds", "property: gpu_seconds"]]);
     expect(only(prop, "meters.gpu_seconds.property").breaking).toBe(true);
-    const desc = policy([["meters.yaml", "description: Requests to the public REST API", "description: REST calls"]]);
+    const desc = policy([
+      ["meters.yaml", "description: Requests to the public REST API", "description: REST calls"],
+    ]);
     expect(only(desc, "meters.api_calls.description").breaking).toBe(false);
   });
 
   it("flags removing a plan that customers in the policy are on, naming them", () => {
     const plans = FILES.find((f) => f.path === "plans.yaml")!.text;
-    const withTeam = policy([["plans.yaml", plans, `${plans}\n  team:\n    name: Team\n    price: 99\n    entitlements:\n      export_pdf: true\n`]]);
+    const withTeam = policy([
+      [
+        "plans.yaml",
+        plans,
+        `${plans}\n  team:\n    name: Team\n    price: 99\n    entitlements:\n      export_pdf: true\n`,
+      ],
+    ]);
     const added = diffPolicies(base, withTeam);
     expect(added.changes).toHaveLength(1);
     expect(added.changes[0]).toMatchObject({ kind: "add", path: "plans.team", breaking: false });
@@ -135,7 +160,11 @@ describe("semantic diff", () => {
 
   it("diffs contracts: a discount removed and a credit lowered are breaking, keyed by identity", () => {
     const head = policy([
-      ["customers.yaml", "      - { entitlement: mcp_search, percent: 20 }   # negotiated search discount\n", ""],
+      [
+        "customers.yaml",
+        "      - { entitlement: mcp_search, percent: 20 }   # negotiated search discount\n",
+        "",
+      ],
       ["customers.yaml", "{ amount: 25, priority: 2", "{ amount: 20, priority: 2"],
     ]);
     const changes = changesOf(head);
@@ -149,7 +178,11 @@ describe("semantic diff", () => {
   it("reports currency and alert changes with their values", () => {
     const head = policy([
       ["limitr.yaml", "currency: USD", "currency: EUR"],
-      ["alerts.yaml", "when: spend > 1000 && margin_percent < 20", "when: spend > 2000 && margin_percent < 20"],
+      [
+        "alerts.yaml",
+        "when: spend > 1000 && margin_percent < 20",
+        "when: spend > 2000 && margin_percent < 20",
+      ],
     ]);
     const currency = only(head, "currency");
     expect(currency).toMatchObject({ before: "USD", after: "EUR", breaking: true, resource: "policy" });

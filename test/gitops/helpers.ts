@@ -7,7 +7,9 @@ export const ROOT = resolve(import.meta.dirname, "../..");
 const BIN = join(ROOT, "bin/limitr.js");
 
 /** A temp git repository holding a copy of the example policies, committed once. */
-export async function makeRepo(opts: { commit?: boolean } = {}): Promise<{ dir: string; cleanup: () => void }> {
+export async function makeRepo(
+  opts: { commit?: boolean } = {},
+): Promise<{ dir: string; cleanup: () => void }> {
   const dir = mkdtempSync(join(tmpdir(), "limitr-gitops-"));
   await git(dir, "init", "-q", "-b", "main");
   await git(dir, "config", "user.name", "Pricing Team");

@@ -3,7 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { compilePolicyFiles, policyFilesAtRef } from "../../src/adapters/git/policy-at-ref.js";
-import { dirtyPolicyFiles, findPolicyRepo, headCommit, requirePolicyRepo } from "../../src/adapters/git/policy-repo.js";
+import {
+  dirtyPolicyFiles,
+  findPolicyRepo,
+  headCommit,
+  requirePolicyRepo,
+} from "../../src/adapters/git/policy-repo.js";
 import { PolicyError } from "../../src/core/errors.js";
 import { commitAll, edit, git, makeRepo } from "./helpers.js";
 

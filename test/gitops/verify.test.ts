@@ -1,7 +1,5 @@
+import { createPrivateKey } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { type Bundle, type BundleManifest, nextManifest } from "../../src/core/bundles/manifest.js";
-import { verifyBundle } from "../../src/core/bundles/verify.js";
-import { canonicalJson, compilePolicy } from "../../src/core/compile.js";
 import {
   generateSigningKey,
   nodeBundleCrypto,
@@ -9,7 +7,11 @@ import {
   signManifest,
   trustedKeysFromPem,
 } from "../../src/adapters/bundles/crypto.js";
-import { createPrivateKey } from "node:crypto";
+import { fetchVerifiedBundle } from "../../src/adapters/bundles/fetch-verified.js";
+import { type Bundle, type BundleManifest, nextManifest } from "../../src/core/bundles/manifest.js";
+import { memoryReader } from "../../src/core/bundles/port.js";
+import { verifyBundle } from "../../src/core/bundles/verify.js";
+import { canonicalJson, compilePolicy } from "../../src/core/compile.js";
 
 const policyA = compilePolicy({ limitr: 1, name: "acme-ai", plans: { pro: { price: 49 } } });
 const policyB = compilePolicy({ limitr: 1, name: "acme-ai", plans: { pro: { price: 59 } } });
@@ -17,7 +19,12 @@ const keyA = generateSigningKey();
 const keyB = generateSigningKey();
 const trustedA = trustedKeysFromPem([keyA.publicPem]);
 
-function bundle(policy = policyA, prev: BundleManifest | null = null, key: typeof keyA | null = keyA, lineage = "L1"): Bundle {
+function bundle(
+  policy = policyA,
+  prev: BundleManifest | null = null,
+  key: typeof keyA | null = keyA,
+  lineage = "L1",
+): Bundle {
   const manifest = nextManifest(prev, {
     project: "acme-ai",
     environment: "production",
@@ -79,22 +86,34 @@ describe("R15 bundle verification", () => {
   });
 
   it("rejects an older version than the active one", () => {
-    expect(verifyBundle(v1, opts({ current: v2.manifest }))).toMatchObject({ ok: false, reason: "stale_version" });
+    expect(verifyBundle(v1, opts({ current: v2.manifest }))).toMatchObject({
+      ok: false,
+      reason: "stale_version",
+    });
   });
 
   it("rejects the same version number with a different digest", () => {
     const fork = bundle(policyB, null);
-    expect(verifyBundle(fork, opts({ current: v1.manifest }))).toMatchObject({ ok: false, reason: "stale_version" });
+    expect(verifyBundle(fork, opts({ current: v1.manifest }))).toMatchObject({
+      ok: false,
+      reason: "stale_version",
+    });
   });
 
   it("rejects a bundle from another lineage", () => {
     const other = bundle(policyB, null, keyA, "L2");
     const next = bundle(policyA, other.manifest, keyA);
-    expect(verifyBundle(next, opts({ current: v1.manifest }))).toMatchObject({ ok: false, reason: "lineage_mismatch" });
+    expect(verifyBundle(next, opts({ current: v1.manifest }))).toMatchObject({
+      ok: false,
+      reason: "lineage_mismatch",
+    });
   });
 
   it("rejects another project and a policy that fails validation", () => {
-    expect(verifyBundle(v1, opts({ project: "globex" }))).toMatchObject({ ok: false, reason: "project_mismatch" });
+    expect(verifyBundle(v1, opts({ project: "globex" }))).toMatchObject({
+      ok: false,
+      reason: "project_mismatch",
+    });
     const r = verifyBundle(v1, opts({ validate: () => ["plans.pro.price must be >= 0"] }));
     expect(r).toMatchObject({ ok: false, reason: "invalid_policy" });
     if (!r.ok) expect(r.message).toContain("plans.pro.price");
@@ -105,5 +124,21 @@ describe("R15 bundle verification", () => {
     const noVersion = structuredClone(v1);
     (noVersion.manifest as { version: unknown }).version = "1";
     expect(verifyBundle(noVersion, opts())).toMatchObject({ ok: false, reason: "malformed" });
+  });
+
+  it("fetches through the in-memory store port and verifies (loader path)", async () => {
+    const files = new Map<string, string>();
+    const blob = `blobs/sha256/${v2.manifest.digest.slice(7)}.json`;
+    files.set(blob, canonicalJson(v2.policy));
+    files.set(
+      "current.json",
+      JSON.stringify({ formatVersion: 1, manifest: v2.manifest, signature: v2.signature, blob }),
+    );
+    const reader = memoryReader(files);
+    const ok = await fetchVerifiedBundle(reader, { publicKeys: trustedA, current: v1.manifest });
+    expect(ok).toMatchObject({ status: "accepted", noop: false });
+    files.delete(blob);
+    const missing = await fetchVerifiedBundle(reader, { publicKeys: trustedA });
+    expect(missing).toMatchObject({ status: "rejected", result: { reason: "malformed" } });
   });
 });

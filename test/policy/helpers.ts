@@ -1,14 +1,20 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Diagnostic } from "../../src/core/policy/diagnostics.js";
-import { type PolicyFile, type ValidationResult, validatePolicyFiles } from "../../src/core/policy/validate.js";
+import {
+  type PolicyFile,
+  type ValidationResult,
+  validatePolicyFiles,
+} from "../../src/core/policy/validate.js";
 
 const EXAMPLE = fileURLToPath(new URL("../../policies", import.meta.url));
 
 /** The example policy repo as in-memory files, keyed by name. */
 export function exampleFiles(): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const name of readdirSync(EXAMPLE).filter((n) => n.endsWith(".yaml")).sort()) {
+  for (const name of readdirSync(EXAMPLE)
+    .filter((n) => n.endsWith(".yaml"))
+    .sort()) {
     out[name] = readFileSync(`${EXAMPLE}/${name}`, "utf8");
   }
   return out;
@@ -23,7 +29,8 @@ export function validate(files: Record<string, string | Uint8Array>): Validation
 export function withBase(extra: Record<string, string | Uint8Array>): ValidationResult {
   return validate({
     "limitr.yaml": "limitr: 1\nname: t\ncurrency: USD\ntimezone: UTC\n",
-    "meters.yaml": "meters:\n  tokens: { event: llm, aggregation: sum, property: tokens }\n  calls: { event: api, aggregation: count }\n",
+    "meters.yaml":
+      "meters:\n  tokens: { event: llm, aggregation: sum, property: tokens }\n  calls: { event: api, aggregation: count }\n",
     ...extra,
   });
 }

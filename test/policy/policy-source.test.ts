@@ -16,8 +16,19 @@ function repo(files: Record<string, string>): string {
 
 describe("policy-source (reading a policy directory)", () => {
   it("finds *.yaml and *.yml recursively, skipping tests/ and dot-folders", () => {
-    const dir = repo({ "a.yaml": "", "sub/b.yml": "", "tests/t.yaml": "", ".hidden/c.yaml": "", "sub/tests/d.yaml": "", "e.txt": "" });
-    expect(policyFiles(dir).map((f) => f.slice(dir.length + 1))).toEqual(["a.yaml", "sub/b.yml", "sub/tests/d.yaml"]);
+    const dir = repo({
+      "a.yaml": "",
+      "sub/b.yml": "",
+      "tests/t.yaml": "",
+      ".hidden/c.yaml": "",
+      "sub/tests/d.yaml": "",
+      "e.txt": "",
+    });
+    expect(policyFiles(dir).map((f) => f.slice(dir.length + 1))).toEqual([
+      "a.yaml",
+      "sub/b.yml",
+      "sub/tests/d.yaml",
+    ]);
   });
 
   it("loadValidPolicy returns the compiled policy of the example", () => {
@@ -27,7 +38,10 @@ describe("policy-source (reading a policy directory)", () => {
   });
 
   it("loadValidPolicy throws a PolicyError listing every error in the SPEC §5 line format", () => {
-    const dir = repo({ "limitr.yaml": "limitr: 1\ncurrency: XXY\n", "plans.yaml": "plans:\n  p: { default: yes }\n" });
+    const dir = repo({
+      "limitr.yaml": "limitr: 1\ncurrency: XXY\n",
+      "plans.yaml": "plans:\n  p: { default: yes }\n",
+    });
     let caught: unknown;
     try {
       loadValidPolicy(dir);
@@ -38,7 +52,11 @@ describe("policy-source (reading a policy directory)", () => {
     const lines = (caught as Error).message.split("\n");
     expect(lines[0]).toContain("(2 errors)");
     expect(lines.filter((l) => / error \[/.test(l))).toHaveLength(2);
-    expect(lines.some((l) => l.endsWith("limitr.yaml:2:11 error [policy/currency] currency \"XXY\" is not an ISO 4217 code"))).toBe(true);
+    expect(
+      lines.some((l) =>
+        l.endsWith('limitr.yaml:2:11 error [policy/currency] currency "XXY" is not an ISO 4217 code'),
+      ),
+    ).toBe(true);
   });
 
   it("a missing directory is an InputError (exit 1), not an invalid policy", () => {

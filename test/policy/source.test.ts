@@ -6,7 +6,11 @@ describe("parseFragment (YAML stage)", () => {
   it("locates every key and value with 1-based line and column", () => {
     const f = parseFragment({ path: "p.yaml", text: "plans:\n  pro:\n    price: 49\n" });
     expect(f.diagnostics).toEqual([]);
-    expect(f.locations.get("/plans/pro/price")).toMatchObject({ file: "p.yaml", key: { line: 3, column: 5 }, value: { line: 3, column: 12 } });
+    expect(f.locations.get("/plans/pro/price")).toMatchObject({
+      file: "p.yaml",
+      key: { line: 3, column: 5 },
+      value: { line: 3, column: 12 },
+    });
   });
 
   it("keeps the source text of numbers, so money never passes through a float", () => {
@@ -49,7 +53,7 @@ describe("parseFragment (YAML stage)", () => {
   it("accepts a few ordinary anchors and aliases", () => {
     const f = parseFragment({ path: "p.yaml", text: "x: &r { capacity: 10, per_second: 1 }\ny: *r\n" });
     expect(f.diagnostics).toEqual([]);
-    expect((f.value as Record<string, { capacity: number }>).y.capacity).toBe(10);
+    expect((f.value as Record<string, { capacity: number }>).y?.capacity).toBe(10);
   });
 
   it("refuses a file over the size limit without parsing it", () => {
@@ -63,16 +67,24 @@ describe("parseFragment (YAML stage)", () => {
   });
 
   it("rejects a file that is a list or a scalar, and treats an empty file as nothing", () => {
-    expect(codes(parseFragment({ path: "p.yaml", text: "- a\n- b\n" }).diagnostics)).toEqual(["yaml/not-a-map"]);
-    expect(codes(parseFragment({ path: "p.yaml", text: "just text\n" }).diagnostics)).toEqual(["yaml/not-a-map"]);
+    expect(codes(parseFragment({ path: "p.yaml", text: "- a\n- b\n" }).diagnostics)).toEqual([
+      "yaml/not-a-map",
+    ]);
+    expect(codes(parseFragment({ path: "p.yaml", text: "just text\n" }).diagnostics)).toEqual([
+      "yaml/not-a-map",
+    ]);
     const empty = parseFragment({ path: "p.yaml", text: "# only a comment\n" });
     expect(empty.diagnostics).toEqual([]);
     expect(empty.value).toBeNull();
   });
 
   it("rejects complex keys and absurd nesting without crashing", () => {
-    expect(codes(parseFragment({ path: "p.yaml", text: "? [a, b]\n: 1\n" }).diagnostics)).toEqual(["yaml/complex-key"]);
+    expect(codes(parseFragment({ path: "p.yaml", text: "? [a, b]\n: 1\n" }).diagnostics)).toEqual([
+      "yaml/complex-key",
+    ]);
     const deep = `${"[".repeat(100)}${"]".repeat(100)}`;
-    expect(codes(parseFragment({ path: "p.yaml", text: `a: ${deep}\n` }).diagnostics)).toEqual(["yaml/too-deep"]);
+    expect(codes(parseFragment({ path: "p.yaml", text: `a: ${deep}\n` }).diagnostics)).toEqual([
+      "yaml/too-deep",
+    ]);
   });
 });

@@ -1,4 +1,13 @@
-import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import {
   type BundleManifest,
@@ -9,7 +18,7 @@ import {
 } from "../../core/bundles/manifest.js";
 import { type BundleReader, readCurrent, readPin, readVersion } from "../../core/bundles/port.js";
 import { ConflictError } from "../../core/errors.js";
-import { withLock } from "./lock.js";
+import { type LockOptions, withLock } from "./lock.js";
 
 /**
  * A bundle store environment on disk (SPEC §7):
@@ -90,6 +99,7 @@ export interface PublishRequest {
   ignorePin: boolean;
   /** Pin the environment after publishing (rollback). */
   pin?: PinRecord | ((version: number) => PinRecord);
+  lock?: LockOptions;
 }
 
 export interface PublishResult {
@@ -108,65 +118,73 @@ export interface PublishResult {
  */
 export async function publish(envDir: string, req: PublishRequest): Promise<PublishResult> {
   mkdirSync(envDir, { recursive: true });
+  return withLock(join(envDir, ".lock"), () => publishLocked(envDir, req), req.lock);
+}
+
+async function publishLocked(envDir: string, req: PublishRequest): Promise<PublishResult> {
   const reader = directoryReader(envDir);
-  return withLock(join(envDir, ".lock"), async () => {
-    const numbers = listVersionNumbers(envDir);
-    const newest = numbers.length ? numbers[numbers.length - 1] : undefined;
-    const latest = newest !== undefined ? await readVersion(reader, newest) : await readCurrent(reader);
-    const latestVersion = latest?.manifest.version ?? 0;
-    if (req.expectVersion !== undefined && latestVersion !== req.expectVersion) {
-      throw new ConflictError(
-        `expected version ${req.expectVersion} but ${envDir} is at version ${latestVersion}; pull, review and retry`,
-      );
-    }
-    const pinned = await readPin(reader);
-    if (pinned && !req.ignorePin) {
-      throw new ConflictError(
-        `environment is pinned at version ${pinned.version} by ${pinned.by} (${pinned.reason}); ` +
-          "run `limitr unpin` first, or push with --force",
-      );
-    }
-    const pinFor = (v: number) => (typeof req.pin === "function" ? req.pin(v) : (req.pin ?? null));
-    if (latest && latest.manifest.digest === req.digest) {
-      const pin = pinFor(latest.manifest.version);
-      if (pin) writeAtomic(join(envDir, "pinned.json"), pretty(pin));
-      return { status: "unchanged", record: latest, pinned: pin ?? pinned };
-    }
-    if (latest?.signature && !req.sign) {
-      // Loaders that trust the environment's key would reject an unsigned successor.
-      throw new ConflictError(
-        `version ${latestVersion} is signed (key ${latest.signature.keyId}); sign this one too with --sign-key FILE or LIMITR_SIGN_KEY`,
-      );
-    }
-    const manifest = req.manifest(latest?.manifest ?? null);
-    const blob = blobPath(req.digest);
-    writeAtomic(join(envDir, blob), req.policyJson);
-    const record: BundleRecord = {
-      formatVersion: 1,
-      manifest,
-      signature: req.sign ? req.sign(manifest) : null,
-      blob,
-    };
-    try {
-      createExclusive(join(envDir, "versions", `${manifest.version}.json`), pretty(record));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      throw new ConflictError(`version ${manifest.version} was published concurrently in ${envDir}; retry`);
-    }
-    writeAtomic(join(envDir, "current.json"), pretty(record));
-    const pin = pinFor(manifest.version);
+  const numbers = listVersionNumbers(envDir);
+  const newest = numbers.length ? numbers[numbers.length - 1] : undefined;
+  const latest = newest !== undefined ? await readVersion(reader, newest) : await readCurrent(reader);
+  const latestVersion = latest?.manifest.version ?? 0;
+  if (latest && (await readCurrent(reader))?.manifest.version !== latestVersion) {
+    // A writer died between creating versions/<n>.json and moving the pointer: finish its work.
+    writeAtomic(join(envDir, "current.json"), pretty(latest));
+  }
+  if (req.expectVersion !== undefined && latestVersion !== req.expectVersion) {
+    throw new ConflictError(
+      `expected version ${req.expectVersion} but ${envDir} is at version ${latestVersion}; pull, review and retry`,
+    );
+  }
+  const pinned = await readPin(reader);
+  const pinFor = (v: number) => (typeof req.pin === "function" ? req.pin(v) : (req.pin ?? null));
+  // Same content is a no-op even while pinned: nothing would change for any loader.
+  if (latest && latest.manifest.digest === req.digest) {
+    const pin = pinFor(latest.manifest.version);
     if (pin) writeAtomic(join(envDir, "pinned.json"), pretty(pin));
-    else if (pinned) {
-      // A forced push supersedes the rollback it overrides; leaving the pin would force every later push too.
-      rmSync(join(envDir, "pinned.json"), { force: true });
-      return { status: "published", record, pinned: null, unpinned: pinned };
-    }
-    return { status: "published", record, pinned: pin ?? null };
-  });
+    return { status: "unchanged", record: latest, pinned: pin ?? pinned };
+  }
+  if (pinned && !req.ignorePin) {
+    throw new ConflictError(
+      `environment is pinned at version ${pinned.version} by ${pinned.by} (${pinned.reason}); ` +
+        "run `limitr unpin` first, or push with --force",
+    );
+  }
+  if (latest?.signature && !req.sign) {
+    // Loaders that trust the environment's key would reject an unsigned successor.
+    throw new ConflictError(
+      `version ${latestVersion} is signed (key ${latest.signature.keyId}); sign this one too with --sign-key FILE or LIMITR_SIGN_KEY`,
+    );
+  }
+  const manifest = req.manifest(latest?.manifest ?? null);
+  const blob = blobPath(req.digest);
+  writeAtomic(join(envDir, blob), req.policyJson);
+  const record: BundleRecord = {
+    formatVersion: 1,
+    manifest,
+    signature: req.sign ? req.sign(manifest) : null,
+    blob,
+  };
+  try {
+    createExclusive(join(envDir, "versions", `${manifest.version}.json`), pretty(record));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    throw new ConflictError(`version ${manifest.version} was published concurrently in ${envDir}; retry`);
+  }
+  writeAtomic(join(envDir, "current.json"), pretty(record));
+  const pin = pinFor(manifest.version);
+  if (pin) writeAtomic(join(envDir, "pinned.json"), pretty(pin));
+  else if (pinned) {
+    // A forced push supersedes the rollback it overrides; leaving the pin would force every later push too.
+    rmSync(join(envDir, "pinned.json"), { force: true });
+    return { status: "published", record, pinned: null, unpinned: pinned };
+  }
+  return { status: "published", record, pinned: pin ?? null };
 }
 
 /** Remove the pin; returns the pin that was removed, or null when the environment was not pinned. */
 export async function unpin(envDir: string): Promise<PinRecord | null> {
+  if (!existsSync(envDir)) return null;
   return withLock(join(envDir, ".lock"), async () => {
     const pin = await readPin(directoryReader(envDir));
     if (pin) rmSync(join(envDir, "pinned.json"), { force: true });

@@ -103,7 +103,8 @@ export async function dirtyPolicyFiles(repo: PolicyRepo): Promise<string[]> {
     "-z",
     "--untracked-files=all",
     "--",
-    repo.prefix === "" ? "." : repo.prefix,
+    // literal: a directory name with glob characters must not match other paths.
+    repo.prefix === "" ? ":(top)" : `:(top,literal)${repo.prefix}`,
   ]);
   return out
     .split("\0")

@@ -1,6 +1,7 @@
 import type {
   CounterRow,
   EngineStore,
+  EventColumns,
   HoldRow,
   StoredEvent,
   SubscriptionRow,
@@ -13,12 +14,21 @@ export interface MemoryEvent extends StoredEvent {
   bundleDigest: string;
 }
 
+interface Chunk {
+  events: EventColumns;
+  /** Index of the first event of `events` still kept (older ones fell out of the retention window). */
+  from: number;
+  bundleVersion: number;
+  bundleDigest: string;
+}
+
 /**
  * The in-memory engine store: the same port as SQLite, for tests, examples
  * and ephemeral services. Pass one instance to several `Limitr.open` calls in
  * turn to simulate a restart. Keeps the newest `retainEvents` events (default
  * 100,000) so a long-running process does not grow without bound; counters,
- * holds and plan history are kept in full.
+ * holds and plan history are kept in full. Events are kept as the engine's
+ * column batches and turned into objects only when read.
  *
  * @example
  * const store = new MemoryEngineStore();
@@ -29,12 +39,14 @@ export class MemoryEngineStore implements EngineStore {
   private readonly counters = new Map<string, CounterRow>();
   private readonly holds = new Map<string, HoldRow>();
   private readonly subscriptions = new Map<string, SubscriptionRow>();
-  private stored: MemoryEvent[] = [];
+  private readonly chunks: Chunk[] = [];
+  private kept = 0;
+  /** Caller-given ids of kept events: the UNIQUE(id) of the SQLite store (R13). */
   private readonly ids = new Set<string>();
   private readonly retain: number;
 
   constructor(options: { retainEvents?: number } = {}) {
-    this.retain = options.retainEvents ?? 100_000;
+    this.retain = Math.max(1, options.retainEvents ?? 100_000);
   }
 
   loadCounters(): CounterRow[] {
@@ -50,34 +62,68 @@ export class MemoryEngineStore implements EngineStore {
   }
 
   recentEventIds(limit: number): string[] {
-    return this.stored.slice(-limit).map((e) => e.id);
+    return this.events()
+      .slice(-limit)
+      .map((e) => e.id);
   }
 
   /** Events kept, oldest first. */
-  events(): readonly MemoryEvent[] {
-    return this.stored;
+  events(): MemoryEvent[] {
+    const out: MemoryEvent[] = [];
+    for (const c of this.chunks) {
+      for (let i = c.from; i < c.events.length; i++) {
+        out.push({ ...c.events.event(i), bundleVersion: c.bundleVersion, bundleDigest: c.bundleDigest });
+      }
+    }
+    return out;
   }
 
   write(batch: WriteBatch): void {
-    const { events } = batch;
-    // Only the tail of a batch larger than the retention window can survive it.
-    for (let i = Math.max(0, events.length - this.retain); i < events.length; i++) {
-      const e = events.event(i);
-      if (this.ids.has(e.id)) continue; // the UNIQUE(id) of the SQLite store (R13)
-      this.ids.add(e.id);
-      this.stored.push({ ...e, bundleVersion: batch.bundleVersion, bundleDigest: batch.bundleDigest });
+    const events = batch.events.snapshot();
+    let duplicates: boolean[] | null = null;
+    for (let i = 0; i < events.length; i++) {
+      const id = events.explicitId(i);
+      if (id === undefined) continue;
+      if (this.ids.has(id)) (duplicates ??= [])[i] = true;
+      else this.ids.add(id);
     }
-    if (this.stored.length > this.retain) {
-      const dropped = this.stored.slice(0, this.stored.length - this.retain);
-      for (const e of dropped) this.ids.delete(e.id);
-      this.stored = this.stored.slice(-this.retain);
-    }
+    const kept = duplicates === null ? events : withoutDuplicates(events, duplicates);
+    this.chunks.push({ events: kept, from: 0, bundleVersion: batch.bundleVersion, bundleDigest: batch.bundleDigest });
+    this.kept += kept.length;
+    this.trim();
     for (const c of batch.counters) this.counters.set(c.key, { ...c });
     for (const h of batch.holdsUpsert) this.holds.set(h.id, { ...h });
     for (const id of batch.holdsDelete) this.holds.delete(id);
-    for (const s of batch.subscriptions)
-      this.subscriptions.set(`${s.customer}\u0000${s.effectiveAt}`, { ...s });
+    for (const s of batch.subscriptions) this.subscriptions.set(`${s.customer}\u0000${s.effectiveAt}`, { ...s });
   }
 
   close(): void {}
+
+  private trim(): void {
+    while (this.kept > this.retain) {
+      const oldest = this.chunks[0] as Chunk;
+      const drop = Math.min(this.kept - this.retain, oldest.events.length - oldest.from);
+      for (let i = oldest.from; i < oldest.from + drop; i++) {
+        const id = oldest.events.explicitId(i);
+        if (id !== undefined) this.ids.delete(id);
+      }
+      oldest.from += drop;
+      this.kept -= drop;
+      if (oldest.from >= oldest.events.length) this.chunks.shift();
+    }
+  }
+}
+
+/** The batch minus events whose id was already stored (rare: only past the engine's idempotency window). */
+function withoutDuplicates(events: EventColumns, duplicates: boolean[]): EventColumns {
+  const keep: number[] = [];
+  for (let i = 0; i < events.length; i++) if (!duplicates[i]) keep.push(i);
+  return {
+    length: keep.length,
+    event: (i) => events.event(keep[i] as number),
+    explicitId: (i) => events.explicitId(keep[i] as number),
+    snapshot() {
+      return this;
+    },
+  };
 }

@@ -1,7 +1,7 @@
 import { type ParsedRow, parseEventRecord, type UsageEvent } from "../../core/usage/event.js";
 import type { Db } from "../store/database.js";
 import { eventWriter } from "../store/usage-store.js";
-import { readRecords } from "./read-events.js";
+import { type RawRecord, readRecords } from "./read-events.js";
 
 /**
  * `usage import`: stream files into the store in batches, one transaction per
@@ -36,11 +36,8 @@ export interface ImportSummary {
   refused: boolean;
 }
 
-async function* parsedRows(file: string, zone: string): AsyncIterable<{ line: number; row: ParsedRow }> {
-  for await (const raw of readRecords(file)) {
-    if (raw.error !== undefined) yield { line: raw.line, row: { ok: false, reason: raw.error } };
-    else yield { line: raw.line, row: parseEventRecord(raw.record, zone) };
-  }
+function parse(raw: RawRecord, zone: string): ParsedRow {
+  return raw.error !== undefined ? { ok: false, reason: raw.error } : parseEventRecord(raw.record, zone);
 }
 
 export async function importFiles(db: Db, files: string[], options: ImportOptions): Promise<ImportSummary> {
@@ -49,15 +46,20 @@ export async function importFiles(db: Db, files: string[], options: ImportOption
   if (options.strict) {
     let bad = 0;
     for (const file of files) {
-      for await (const { line, row } of parsedRows(file, options.zone)) {
-        if (!row.ok) {
-          bad++;
-          options.onProblem(file, line, row.reason);
+      for await (const records of readRecords(file)) {
+        for (const raw of records) {
+          const row = parse(raw, options.zone);
+          if (!row.ok) {
+            bad++;
+            options.onProblem(file, raw.line, row.reason);
+          }
         }
       }
     }
     if (bad > 0) return { ...summary, skipped: bad, refused: true };
   }
+  // A larger page cache keeps the id/time index pages of a long import in memory.
+  db.pragma("cache_size = -65536");
   const write = eventWriter(db);
   let read = 0;
   for (const file of files) {
@@ -69,16 +71,19 @@ export async function importFiles(db: Db, files: string[], options: ImportOption
       fs.duplicates += batch.length - n;
       batch = [];
     };
-    for await (const { line, row } of parsedRows(file, options.zone)) {
-      fs.rows++;
-      if (!row.ok) {
-        fs.skipped++;
-        options.onProblem(file, line, row.reason);
-        continue;
+    for await (const records of readRecords(file)) {
+      for (const raw of records) {
+        fs.rows++;
+        const row = parse(raw, options.zone);
+        if (!row.ok) {
+          fs.skipped++;
+          options.onProblem(file, raw.line, row.reason);
+          continue;
+        }
+        batch.push(row.event);
+        if (batch.length >= batchSize) flush();
+        if (++read % 100_000 === 0) options.onProgress?.(read);
       }
-      batch.push(row.event);
-      if (batch.length >= batchSize) flush();
-      if (++read % 100_000 === 0) options.onProgress?.(read);
     }
     if (batch.length > 0) flush();
     summary.files.push(fs);

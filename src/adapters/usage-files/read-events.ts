@@ -1,5 +1,4 @@
 import { createReadStream } from "node:fs";
-import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { parse } from "csv-parse";
@@ -33,22 +32,57 @@ function open(path: string): Readable {
   return path.toLowerCase().endsWith(".gz") ? file.pipe(createGunzip()) : file;
 }
 
-export function readRecords(path: string): AsyncIterable<RawRecord> {
-  return formatOf(path) === "csv" ? readCsv(path) : readNdjson(path);
+/** Records in file order, in batches (one per chunk read) so callers loop synchronously within a batch. */
+export function readRecords(path: string): AsyncIterable<RawRecord[]> {
+  return formatOf(path) === "csv" ? batched(readCsv(path)) : readNdjson(path);
 }
 
-async function* readNdjson(path: string): AsyncIterable<RawRecord> {
-  const lines = createInterface({ input: open(path), crlfDelay: Number.POSITIVE_INFINITY });
+async function* readNdjson(path: string): AsyncIterable<RawRecord[]> {
+  const decoder = new TextDecoder("utf-8", { fatal: false });
+  let carry = "";
   let line = 0;
-  for await (const text of lines) {
+  const parseLines = (text: string, final: boolean): RawRecord[] => {
+    const out: RawRecord[] = [];
+    let start = 0;
+    for (;;) {
+      const nl = text.indexOf("\n", start);
+      if (nl < 0) break;
+      pushLine(out, text.slice(start, nl));
+      start = nl + 1;
+    }
+    carry = text.slice(start);
+    if (final && carry !== "") {
+      pushLine(out, carry);
+      carry = "";
+    }
+    return out;
+  };
+  const pushLine = (out: RawRecord[], raw: string) => {
     line++;
-    if (text.trim() === "") continue;
+    const text = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    if (text.trim() === "") return;
     try {
-      yield { line, record: JSON.parse(text) };
+      out.push({ line, record: JSON.parse(text) });
     } catch {
-      yield { line, error: "invalid JSON" };
+      out.push({ line, error: "invalid JSON" });
+    }
+  };
+  for await (const chunk of open(path)) {
+    yield parseLines(carry + decoder.decode(chunk as Buffer, { stream: true }), false);
+  }
+  yield parseLines(carry + decoder.decode(), true);
+}
+
+async function* batched(records: AsyncIterable<RawRecord>, size = 2000): AsyncIterable<RawRecord[]> {
+  let batch: RawRecord[] = [];
+  for await (const r of records) {
+    batch.push(r);
+    if (batch.length >= size) {
+      yield batch;
+      batch = [];
     }
   }
+  if (batch.length > 0) yield batch;
 }
 
 const CSV_FIELDS = new Set(["id", "type", "customer", "timestamp", "value"]);

@@ -44,6 +44,10 @@ function emptyLike(other: CompiledPolicy): CompiledPolicy {
   };
 }
 
+/**
+ * `limitr diff [BASE] [HEAD]`: BASE defaults to HEAD, HEAD to the work tree.
+ * Compares compiled policies (see core/diff); exit 2 on changes only with --detailed-exitcode.
+ */
 export async function run(raw: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
   const options = raw as unknown as DiffOptions;
   const [baseRef = "HEAD", headRef] = options.args;

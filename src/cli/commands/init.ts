@@ -68,7 +68,8 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   if (!isEmptyDir(target) && opts.force !== true) {
     throw new InputError(`${shown} is not empty; choose an empty directory or pass --force to write into it`);
   }
-  if (!existsSync(EXAMPLE)) throw new InputError(`the example policies are missing from this install (${EXAMPLE})`);
+  if (!existsSync(EXAMPLE))
+    throw new InputError(`the example policies are missing from this install (${EXAMPLE})`);
 
   const policies = join(target, "policies");
   mkdirSync(policies, { recursive: true });

@@ -12,8 +12,8 @@ type Obj = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === "object" && !Array.isArray(v);
 
-/** Fields derived from others (or fixed) that would only repeat a change already shown. */
-const DERIVED = new Set(["formatVersion", "currencyDigits", "id"]);
+/** Top-level fields derived from others (or fixed) that would only repeat a change already shown. */
+const DERIVED = new Set(["formatVersion", "currencyDigits"]);
 
 /**
  * Lists whose elements have an identity of their own are compared by key,
@@ -78,7 +78,7 @@ function walk(segments: string[], a: unknown, b: unknown, out: RawChange[]): voi
 function walkObject(segments: string[], a: Obj, b: Obj, out: RawChange[]): void {
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
   for (const key of keys) {
-    if (DERIVED.has(key)) continue;
+    if (segments.length === 0 && DERIVED.has(key)) continue;
     const seg = [...segments, key];
     const inA = key in a && a[key] !== undefined;
     const inB = key in b && b[key] !== undefined;

@@ -72,6 +72,11 @@ export class PolicyIndex {
       for (const id of Object.keys(plan.entitlements)) this.known.add(id);
   }
 
+  /** Some plan of the policy defines this entitlement id. */
+  defines(entitlement: string): boolean {
+    return this.known.has(entitlement);
+  }
+
   /** The plan in force for `customer` at `now`: a contract's plan wins over the store; else history; else the default plan. */
   planAt(customer: string, now: number, history: PlanHistory): PlanAt {
     const contract = this.contract(customer);

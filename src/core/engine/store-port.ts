@@ -78,4 +78,8 @@ export interface WriteBatch {
 export interface EventColumns {
   readonly length: number;
   event(i: number): StoredEvent;
+  /** Explicit (caller-given) id of event i, or undefined when the id was generated (unique by construction). */
+  explicitId(i: number): string | undefined;
+  /** A copy that stays valid after the buffer is reused (cheap: column slices, no object per event). */
+  snapshot(): EventColumns;
 }

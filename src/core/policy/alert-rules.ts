@@ -1,7 +1,16 @@
 import { ALERT_VARIABLES, alertEnvironment } from "../alerts/rules.js";
 import type { Diagnostic } from "./diagnostics.js";
 import { locate, pointer } from "./locations.js";
-import { entriesOf, idsOf, listOf, mapOf, problem, type Rule, type RuleContext, str } from "./rule-context.js";
+import {
+  entriesOf,
+  idsOf,
+  listOf,
+  mapOf,
+  problem,
+  type Rule,
+  type RuleContext,
+  str,
+} from "./rule-context.js";
 import { didYouMean } from "./suggest.js";
 
 /** Alerts may only name channels, plans, customers and entitlements the policy defines. */
@@ -17,7 +26,10 @@ export const alertRefsExist: Rule = (ctx) => {
     const alert = mapOf(a);
     const refs = (key: string, known: string[], code: string, what: string) => {
       const value = alert[key];
-      const names = typeof value === "string" ? [[value, [key]] as const] : listOf(value).map((v, i) => [v, [key, i]] as const);
+      const names =
+        typeof value === "string"
+          ? [[value, [key]] as const]
+          : listOf(value).map((v, i) => [v, [key, i]] as const);
       for (const [name, sub] of names) {
         if (typeof name !== "string" || known.includes(name)) continue;
         out.push(
@@ -94,7 +106,8 @@ function atOffset(ctx: RuleContext, path: (string | number)[], d: Diagnostic, of
   const loc = locate(ctx.locations, pointer(path));
   if (!loc || offset <= 0) return d;
   if (loc.style === "PLAIN") return { ...d, column: d.column + offset };
-  if (loc.style === "QUOTE_DOUBLE" || loc.style === "QUOTE_SINGLE") return { ...d, column: d.column + 1 + offset };
+  if (loc.style === "QUOTE_DOUBLE" || loc.style === "QUOTE_SINGLE")
+    return { ...d, column: d.column + 1 + offset };
   return d;
 }
 

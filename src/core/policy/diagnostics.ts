@@ -32,7 +32,10 @@ export function summarize(diagnostics: readonly Diagnostic[], files: number): Su
 }
 
 /** Order of reading: file, then line, then column; ties keep discovery order. */
-export function sortDiagnostics(diagnostics: readonly Diagnostic[], fileOrder: readonly string[] = []): Diagnostic[] {
+export function sortDiagnostics(
+  diagnostics: readonly Diagnostic[],
+  fileOrder: readonly string[] = [],
+): Diagnostic[] {
   const rank = (file: string) => {
     const i = fileOrder.indexOf(file);
     return i === -1 ? fileOrder.length : i;

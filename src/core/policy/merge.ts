@@ -13,7 +13,8 @@ export interface MergedPolicy {
   diagnostics: Diagnostic[];
 }
 
-const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+const isMap = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
 
 function where(loc: Location | undefined): string {
   if (!loc) return "?";

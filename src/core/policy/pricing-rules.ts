@@ -1,6 +1,18 @@
 import type { Diagnostic } from "./diagnostics.js";
 import { dotted, pointer } from "./locations.js";
-import { entriesOf, has, isMap, listOf, mapOf, num, type Path, problem, type Rule, type RuleContext, str } from "./rule-context.js";
+import {
+  entriesOf,
+  has,
+  isMap,
+  listOf,
+  mapOf,
+  num,
+  type Path,
+  problem,
+  type Rule,
+  type RuleContext,
+  str,
+} from "./rule-context.js";
 
 /** Unit prices may carry up to 12 decimal places (SPEC §2.3); more is almost always a typo. */
 const MAX_PRICE_PLACES = 12;
@@ -19,7 +31,13 @@ function pricedTargets(ctx: RuleContext): PricedTarget[] {
   const plans = mapOf(ctx.raw.plans);
   for (const [planId, plan] of Object.entries(plans)) {
     for (const [id, ent] of entriesOf(mapOf(plan).entitlements)) {
-      if (isMap(ent)) out.push({ path: ["plans", planId, "entitlements", id], label: `plans.${planId}.entitlements.${id}`, body: ent, base: null });
+      if (isMap(ent))
+        out.push({
+          path: ["plans", planId, "entitlements", id],
+          label: `plans.${planId}.entitlements.${id}`,
+          body: ent,
+          base: null,
+        });
     }
   }
   for (const [cid, c] of entriesOf(ctx.raw.customers)) {
@@ -29,7 +47,12 @@ function pricedTargets(ctx: RuleContext): PricedTarget[] {
     for (const [id, o] of entriesOf(customer.overrides)) {
       if (!isMap(o)) continue;
       const base = planEnts[id];
-      out.push({ path: ["customers", cid, "overrides", id], label: `customers.${cid}.overrides.${id}`, body: o, base: isMap(base) ? base : null });
+      out.push({
+        path: ["customers", cid, "overrides", id],
+        label: `customers.${cid}.overrides.${id}`,
+        body: o,
+        base: isMap(base) ? base : null,
+      });
     }
   }
   return out;
@@ -162,7 +185,9 @@ export const pricePrecision: Rule = (ctx) => {
       return;
     }
     if (Array.isArray(value)) {
-      value.forEach((v, i) => visit(v, [...path, i], key, parentKey));
+      value.forEach((v, i) => {
+        visit(v, [...path, i], key, parentKey);
+      });
       return;
     }
     if (!PRICE_KEYS.has(key) && parentKey !== "rates") return;

@@ -3,7 +3,17 @@ import { isValidTimezone } from "../periods.js";
 import { alertRules } from "./alert-rules.js";
 import type { Diagnostic } from "./diagnostics.js";
 import { pricingRules } from "./pricing-rules.js";
-import { entriesOf, has, idsOf, isMap, mapOf, problem, type Rule, type RuleContext, str } from "./rule-context.js";
+import {
+  entriesOf,
+  has,
+  idsOf,
+  isMap,
+  mapOf,
+  problem,
+  type Rule,
+  type RuleContext,
+  str,
+} from "./rule-context.js";
 import { didYouMean } from "./suggest.js";
 
 /** `limitr: 1` must be declared (merging already reports a second declaration). */
@@ -142,7 +152,7 @@ export const noParentCycles: Rule = (ctx) => {
     if (cur === undefined) continue;
     const cycle = chain.slice(chain.indexOf(cur));
     if (cycle.some((c) => reported.has(c))) continue;
-    cycle.forEach((c) => reported.add(c));
+    for (const c of cycle) reported.add(c);
     const first = [...cycle].sort()[0] as string;
     const ordered = [...cycle.slice(cycle.indexOf(first)), ...cycle.slice(0, cycle.indexOf(first)), first];
     out.push(

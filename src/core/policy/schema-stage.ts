@@ -18,7 +18,12 @@ function validator(): ValidateFunction {
   return compiled;
 }
 
-export function schemaDiagnostics(file: string, value: unknown, locations: Locations, numbers: Map<string, string>): Diagnostic[] {
+export function schemaDiagnostics(
+  file: string,
+  value: unknown,
+  locations: Locations,
+  numbers: Map<string, string>,
+): Diagnostic[] {
   const validate = validator();
   if (validate(value)) return [];
   const out: Diagnostic[] = [];
@@ -47,13 +52,19 @@ const TYPE_NAMES: Record<string, string> = {
 function describe(data: unknown, ptr: string, numbers: Map<string, string>): string {
   if (data === null || data === undefined) return "nothing";
   if (Array.isArray(data)) return "a list";
+  if (ArrayBuffer.isView(data)) return "binary data";
   if (typeof data === "object") return "a map";
   if (typeof data === "number") return numbers.get(ptr) ?? String(data);
   if (typeof data === "string") return JSON.stringify(data.length > 40 ? `${data.slice(0, 40)}...` : data);
   return String(data);
 }
 
-function toDiagnostic(e: ErrorObject, file: string, locations: Locations, numbers: Map<string, string>): Diagnostic | null {
+function toDiagnostic(
+  e: ErrorObject,
+  file: string,
+  locations: Locations,
+  numbers: Map<string, string>,
+): Diagnostic | null {
   // if/then only routes to the branch that reports the real error; propertyNames' inner errors repeat the outer one.
   if (e.keyword === "if" || e.propertyName !== undefined) return null;
   const ptr = e.instancePath;
@@ -69,17 +80,30 @@ function toDiagnostic(e: ErrorObject, file: string, locations: Locations, number
       const key = String(p.additionalProperty);
       const target = `${ptr}${pointer([key])}`;
       const known = Object.keys((parent.properties as object | undefined) ?? {});
-      return make("schema/additional-property", `${subject} has unknown key "${key}"`, target, at(target, "key"), didYouMean(key, known));
+      return make(
+        "schema/additional-property",
+        `${subject} has unknown key "${key}"`,
+        target,
+        at(target, "key"),
+        didYouMean(key, known),
+      );
     }
     case "propertyNames": {
       const key = String(p.propertyName);
       const target = `${ptr}${pointer([key])}`;
-      const reserved = key === "constructor" || key === "prototype";
-      const why = reserved ? "is reserved" : "is not a valid id: use letters, digits, _ . - and start with a letter or digit";
+      const reserved = key === "__proto__" || key === "constructor" || key === "prototype";
+      const why = reserved
+        ? "is reserved"
+        : "is not a valid id: use letters, digits, _ . - and start with a letter or digit";
       return make("schema/invalid-id", `"${key}" in ${subject} ${why}`, target, at(target, "key"));
     }
     case "required":
-      return make("schema/required", `${subject} is missing required key "${String(p.missingProperty)}"`, ptr, at(ptr, "key"));
+      return make(
+        "schema/required",
+        `${subject} is missing required key "${String(p.missingProperty)}"`,
+        ptr,
+        at(ptr, "key"),
+      );
     case "type": {
       const want = String(p.type)
         .split(",")
@@ -92,15 +116,31 @@ function toDiagnostic(e: ErrorObject, file: string, locations: Locations, number
     case "maximum":
     case "exclusiveMaximum": {
       const code = e.keyword.toLowerCase().includes("min") ? "schema/minimum" : "schema/maximum";
-      return make(code, `${subject} must be ${String(p.comparison)} ${String(p.limit)} (got ${got})`, ptr, at(ptr, "value"));
+      return make(
+        code,
+        `${subject} must be ${String(p.comparison)} ${String(p.limit)} (got ${got})`,
+        ptr,
+        at(ptr, "value"),
+      );
     }
     case "enum": {
       const allowed = (p.allowedValues as unknown[]).map(String);
       const hint = typeof e.data === "string" ? didYouMean(e.data, allowed) : undefined;
-      return make("schema/enum", `${subject} must be one of ${allowed.join(", ")} (got ${got})`, ptr, at(ptr, "value"), hint);
+      return make(
+        "schema/enum",
+        `${subject} must be one of ${allowed.join(", ")} (got ${got})`,
+        ptr,
+        at(ptr, "value"),
+        hint,
+      );
     }
     case "const":
-      return make("schema/const", `${subject} must be ${JSON.stringify(p.allowedValue)} (got ${got})`, ptr, at(ptr, "value"));
+      return make(
+        "schema/const",
+        `${subject} must be ${JSON.stringify(p.allowedValue)} (got ${got})`,
+        ptr,
+        at(ptr, "value"),
+      );
     case "pattern": {
       const want = typeof parent.title === "string" ? parent.title : `text matching ${String(p.pattern)}`;
       return make("schema/pattern", `${subject} must be ${want} (got ${got})`, ptr, at(ptr, "value"));
@@ -108,20 +148,41 @@ function toDiagnostic(e: ErrorObject, file: string, locations: Locations, number
     case "minLength":
       return make("schema/min-length", `${subject} must not be empty`, ptr, at(ptr, "value"));
     case "maxLength":
-      return make("schema/max-length", `${subject} must be at most ${String(p.limit)} characters`, ptr, at(ptr, "value"));
+      return make(
+        "schema/max-length",
+        `${subject} must be at most ${String(p.limit)} characters`,
+        ptr,
+        at(ptr, "value"),
+      );
     case "minItems":
-      return make("schema/min-items", `${subject} must have at least ${String(p.limit)} item${p.limit === 1 ? "" : "s"}`, ptr, at(ptr, "value"));
+      return make(
+        "schema/min-items",
+        `${subject} must have at least ${String(p.limit)} item${p.limit === 1 ? "" : "s"}`,
+        ptr,
+        at(ptr, "value"),
+      );
     case "minProperties":
       return make("schema/min-properties", `${subject} must not be empty`, ptr, at(ptr, "value"));
     case "uniqueItems": {
       const target = `${ptr}${pointer([Number(p.i)])}`;
-      return make("schema/unique-items", `${subject} lists the same value twice (items ${Number(p.j)} and ${Number(p.i)})`, target, at(target, "value"));
+      return make(
+        "schema/unique-items",
+        `${subject} lists the same value twice (items ${Number(p.j)} and ${Number(p.i)})`,
+        target,
+        at(target, "value"),
+      );
     }
     default:
       return make(`schema/${e.keyword}`, `${subject} ${e.message ?? "is invalid"}`, ptr, at(ptr, "value"));
   }
 
-  function make(code: string, message: string, target: string, loc: Location["value"], hint?: string): Diagnostic {
+  function make(
+    code: string,
+    message: string,
+    target: string,
+    loc: Location["value"],
+    hint?: string,
+  ): Diagnostic {
     return {
       severity: "error",
       code,

@@ -26,7 +26,14 @@ export interface Fragment {
   diagnostics: Diagnostic[];
 }
 
-function fileError(file: string, code: string, message: string, line = 1, column = 1, hint?: string): Diagnostic {
+function fileError(
+  file: string,
+  code: string,
+  message: string,
+  line = 1,
+  column = 1,
+  hint?: string,
+): Diagnostic {
   return { severity: "error", code, message, file, line, column, path: "", ...(hint ? { hint } : {}) };
 }
 
@@ -50,24 +57,48 @@ function tooLarge(path: string, size: number): Diagnostic {
 
 /** Parse one policy file with positions. Never throws on bad input: problems come back as diagnostics. */
 export function parseFragment(file: PolicyFile): Fragment {
-  const fragment: Fragment = { file: file.path, value: null, locations: new Map(), numbers: new Map(), diagnostics: [] };
+  const fragment: Fragment = {
+    file: file.path,
+    value: null,
+    locations: new Map(),
+    numbers: new Map(),
+    diagnostics: [],
+  };
   const text = decode(file);
   if (typeof text !== "string") {
     fragment.diagnostics.push(text);
     return fragment;
   }
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, version: "1.2" });
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: true,
+    uniqueKeys: true,
+    version: "1.2",
+  });
   const pos = (offset: number) => {
     const p = lines.linePos(offset);
     return { line: p.line, column: p.col };
   };
   for (const e of doc.errors) {
     const at = e.linePos?.[0] ?? { line: 1, col: 1 };
-    const message = e.message.split("\n")[0] ?? e.message;
-    fragment.diagnostics.push(fileError(file.path, "yaml/syntax", message.replace(/ at line \d+, column \d+:?$/, ""), at.line, at.col, yamlHint(e.code)));
+    fragment.diagnostics.push(
+      fileError(file.path, "yaml/syntax", yamlMessage(e.code, e.message), at.line, at.col, yamlHint(e.code)),
+    );
   }
   if (fragment.diagnostics.length > 0) return fragment;
+  for (const w of doc.warnings) {
+    const at = w.linePos?.[0] ?? { line: 1, col: 1 };
+    const d = fileError(
+      file.path,
+      "yaml/warning",
+      yamlMessage(w.code, w.message),
+      at.line,
+      at.col,
+      yamlHint(w.code),
+    );
+    fragment.diagnostics.push({ ...d, severity: "warning" });
+  }
   if (!safeAliases(doc)) {
     let at = { line: 1, column: 1 };
     visit(doc, {
@@ -76,7 +107,16 @@ export function parseFragment(file: PolicyFile): Fragment {
         return visit.BREAK;
       },
     });
-    fragment.diagnostics.push(fileError(file.path, "yaml/alias-limit", "aliases expand to too many nodes; refusing to load (possible billion-laughs file)", at.line, at.column, "inline the repeated values instead of nesting aliases"));
+    fragment.diagnostics.push(
+      fileError(
+        file.path,
+        "yaml/alias-limit",
+        "aliases expand to too many nodes; refusing to load (possible billion-laughs file)",
+        at.line,
+        at.column,
+        "inline the repeated values instead of nesting aliases",
+      ),
+    );
     return fragment;
   }
 
@@ -88,7 +128,10 @@ export function parseFragment(file: PolicyFile): Fragment {
       tooDeep = true;
       return null;
     }
-    const loc: Location = { file: file.path, value: n?.range ? pos(n.range[0]) : (key ?? { line: 1, column: 1 }) };
+    const loc: Location = {
+      file: file.path,
+      value: n?.range ? pos(n.range[0]) : (key ?? { line: 1, column: 1 }),
+    };
     if (key) loc.key = key;
     if (n && isAlias(n)) {
       const target = n.resolve(doc) as Node | undefined;
@@ -121,7 +164,15 @@ export function parseFragment(file: PolicyFile): Fragment {
         const k = pair.key as Node | null;
         const keyPos = k?.range ? pos(k.range[0]) : loc.value;
         if (!isScalar(k) || (k.value !== null && typeof k.value === "object")) {
-          fragment.diagnostics.push(fileError(file.path, "yaml/complex-key", "map keys must be plain names", keyPos.line, keyPos.column));
+          fragment.diagnostics.push(
+            fileError(
+              file.path,
+              "yaml/complex-key",
+              "map keys must be plain names",
+              keyPos.line,
+              keyPos.column,
+            ),
+          );
           continue;
         }
         const name = k.value === null ? "" : String(k.value);
@@ -134,14 +185,28 @@ export function parseFragment(file: PolicyFile): Fragment {
 
   const root = build(doc.contents, "");
   if (tooDeep) {
-    fragment.diagnostics.push(fileError(file.path, "yaml/too-deep", `the document nests deeper than ${MAX_DEPTH} levels or an alias refers to itself`));
+    fragment.diagnostics.push(
+      fileError(
+        file.path,
+        "yaml/too-deep",
+        `the document nests deeper than ${MAX_DEPTH} levels or an alias refers to itself`,
+      ),
+    );
     return fragment;
   }
   if (root === null) return fragment;
   if (typeof root !== "object" || Array.isArray(root)) {
     const at = fragment.locations.get("")?.value ?? { line: 1, column: 1 };
     const what = Array.isArray(root) ? "a list" : "a single value";
-    fragment.diagnostics.push(fileError(file.path, "yaml/not-a-map", `a policy file must be a map of sections (limitr, meters, plans, ...), not ${what}`, at.line, at.column));
+    fragment.diagnostics.push(
+      fileError(
+        file.path,
+        "yaml/not-a-map",
+        `a policy file must be a map of sections (limitr, meters, plans, ...), not ${what}`,
+        at.line,
+        at.column,
+      ),
+    );
     return fragment;
   }
   fragment.value = root as Record<string, unknown>;
@@ -158,12 +223,21 @@ function safeAliases(doc: ReturnType<typeof parseDocument>): boolean {
   }
 }
 
+function yamlMessage(code: string, message: string): string {
+  if (code === "MULTIPLE_DOCS") return "a policy file holds one YAML document, but this one has several";
+  return (message.split("\n")[0] ?? message).replace(/ at line \d+, column \d+:?$/, "");
+}
+
 function yamlHint(code: string): string | undefined {
   switch (code) {
     case "DUPLICATE_KEY":
       return "each key may appear once in a map; merge the two entries";
     case "TAB_AS_INDENT":
       return "indent with spaces, not tabs";
+    case "MULTIPLE_DOCS":
+      return "remove the `---` separator, or split the documents into separate files";
+    case "TAG_RESOLVE_FAILED":
+      return "policies use plain YAML values; remove the tag";
     case "BAD_INDENT":
     case "MISSING_CHAR":
       return "check the indentation of this line against its parent";

@@ -38,7 +38,10 @@ export interface ValidateOptions {
  * @example
  *   const { policy, diagnostics } = validatePolicyFiles([{ path: "limitr.yaml", text: "limitr: 1\n" }]);
  */
-export function validatePolicyFiles(files: readonly PolicyFile[], options: ValidateOptions = {}): ValidationResult {
+export function validatePolicyFiles(
+  files: readonly PolicyFile[],
+  options: ValidateOptions = {},
+): ValidationResult {
   const order = files.map((f) => f.path);
   const fallback = order[0] ?? options.root ?? "policies";
   const diagnostics: Diagnostic[] = [];
@@ -62,7 +65,9 @@ export function validatePolicyFiles(files: readonly PolicyFile[], options: Valid
   const merged = mergeFragments(fragments);
   diagnostics.push(...merged.diagnostics);
   // Cross-file rules over a policy with an unreadable file would only report its absence, many times over.
-  const unreadable = fragments.some((f) => f.value === null && f.diagnostics.length > 0);
+  const unreadable = fragments.some(
+    (f) => f.value === null && f.diagnostics.some((d) => d.severity === "error"),
+  );
   if (files.length > 0 && !unreadable) {
     diagnostics.push(...runRules({ ...merged, fallbackFile: fallback }, RULES));
   }
@@ -116,7 +121,10 @@ const MONEY_KEYS = new Set([
 const DECIMAL_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** A copy of the merged policy where every number in a money field is its source text ("0.1", never 0.1000000000000000055...). */
-export function exactMoney(raw: Record<string, unknown>, numbers: Map<string, string>): Record<string, unknown> {
+export function exactMoney(
+  raw: Record<string, unknown>,
+  numbers: Map<string, string>,
+): Record<string, unknown> {
   const walk = (value: unknown, path: (string | number)[], key: string, parentKey: string): unknown => {
     if (Array.isArray(value)) return value.map((v, i) => walk(v, [...path, i], key, parentKey));
     if (value !== null && typeof value === "object") {
