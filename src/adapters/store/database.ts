@@ -24,8 +24,8 @@ const MIGRATIONS: string[] = [
     bundle_version INTEGER,
     bundle_digest TEXT
   );
-  CREATE INDEX events_by_time ON events (ts);
-  -- Billing and queries aggregate one meter (a set of event types) over a time range.
+  -- Billing and queries read one meter (a set of event types) over a time range. One index
+  -- only: every index costs on each imported row.
   CREATE INDEX events_by_type_time ON events (type, ts);
 
   -- Plan history (setPlan / customers set). The plan in force at time t is the row with the largest effective_at <= t.
