@@ -1,8 +1,11 @@
 import chalk, { Chalk, type ChalkInstance } from "chalk";
+import { limitrVersion } from "../adapters/version.js";
 
 /** What a command may use besides its options: streams, colour, the environment. Passed in so tests can capture it. */
 export interface CliContext {
   cwd: string;
+  /** limitr's own version (package.json). */
+  version: string;
   env: NodeJS.ProcessEnv;
   /** stdout is a terminal (progress bars, ink views). */
   isTTY: boolean;
@@ -31,6 +34,7 @@ export function defaultContext(): CliContext {
   const useColor = !noColor && Boolean(process.stdout.isTTY) && process.env.TERM !== "dumb";
   return {
     cwd: process.cwd(),
+    version: limitrVersion(),
     env: process.env,
     isTTY: Boolean(process.stdout.isTTY),
     stderrIsTTY: Boolean(process.stderr.isTTY),

@@ -1,20 +1,17 @@
-import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
+import { limitrVersion } from "../adapters/version.js";
 import { InternalError, LimitrError } from "../core/errors.js";
 import { defaultContext } from "./context.js";
 import { COMMANDS, type CommandSpec } from "./registry.js";
 
 const EXIT_USAGE = 64;
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
-}
-
 function build(onRun: (spec: CommandSpec, options: Record<string, unknown>) => Promise<number>): Command {
   const program = new Command("limitr")
-    .description("usage-based pricing control plane: validate, diff, simulate, push and bill policies as code")
-    .version(version(), "-V, --version")
+    .description(
+      "usage-based pricing control plane: validate, diff, simulate, push and bill policies as code",
+    )
+    .version(limitrVersion(), "-V, --version")
     .option("--policies <dir>", "policy directory", "./policies")
     .option("--db <path>", "usage store (SQLite file)", ".limitr/usage.db")
     .showHelpAfterError("(run with --help for usage)")
@@ -58,7 +55,8 @@ async function main(argv: string[]): Promise<number> {
   const program = build(async (spec, options) => {
     const mod = await spec.load();
     const outcome = await mod.run(options, ctx);
-    if (outcome.output) process.stdout.write(outcome.output.endsWith("\n") ? outcome.output : `${outcome.output}\n`);
+    if (outcome.output)
+      process.stdout.write(outcome.output.endsWith("\n") ? outcome.output : `${outcome.output}\n`);
     return outcome.exitCode;
   });
   try {
@@ -72,7 +70,12 @@ async function main(argv: string[]): Promise<number> {
 /** The one place errors become exit codes (SPEC §5). */
 export function report(err: unknown, warn: (line: string) => void): number {
   if (err instanceof CommanderError) {
-    if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return 0;
+    if (
+      err.code === "commander.helpDisplayed" ||
+      err.code === "commander.version" ||
+      err.code === "commander.help"
+    )
+      return 0;
     if (err.exitCode === 0) return 0;
     return EXIT_USAGE;
   }
@@ -91,7 +94,8 @@ export function report(err: unknown, warn: (line: string) => void): number {
     warn(`error: ${e.message}`);
     return 1;
   }
-  const detail = e instanceof Error ? (process.env.LIMITR_DEBUG ? (e.stack ?? e.message) : e.message) : String(e);
+  const detail =
+    e instanceof Error ? (process.env.LIMITR_DEBUG ? (e.stack ?? e.message) : e.message) : String(e);
   warn(`internal error: ${detail}`);
   warn("this is a bug in limitr; please report it with the command you ran");
   return 1;

@@ -23,7 +23,9 @@ export interface CommandSpec {
   description: string;
   flags: FlagSpec[];
   /** Command function: receives parsed flags (camelCased) plus `args`. */
-  load: () => Promise<{ run: (options: Record<string, unknown>, ctx: CliContext) => Promise<CommandOutcome> }>;
+  load: () => Promise<{
+    run: (options: Record<string, unknown>, ctx: CliContext) => Promise<CommandOutcome>;
+  }>;
 }
 
 const format = (values: string[], dflt = "text"): FlagSpec => ({
@@ -46,7 +48,7 @@ export const COMMANDS: CommandSpec[] = [
     description: "check the policy: YAML, schema and semantic rules",
     flags: [
       { flags: "--strict", description: "treat warnings as errors" },
-      format(["text", "json", "github"]),
+      format(["text", "json", "github", "sarif"]),
     ],
     load: () => import("./commands/validate.js"),
   },
@@ -160,7 +162,10 @@ export const COMMANDS: CommandSpec[] = [
   {
     path: ["customers", "list"],
     description: "customers from policy contracts and the store, with their current plan and its source",
-    flags: [{ flags: "--at <time>", description: "plan in force at this time (default now)" }, format(["text", "json"])],
+    flags: [
+      { flags: "--at <time>", description: "plan in force at this time (default now)" },
+      format(["text", "json"]),
+    ],
     load: () => import("./commands/customers.js").then((m) => ({ run: m.runList })),
   },
   {

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { CompiledPolicy } from "../../core/model.js";
 import { findPolicyRepo, type PolicyRepo } from "../git/policy-repo.js";
@@ -45,21 +44,4 @@ export async function openEnvironment(opts: EnvironmentOptions): Promise<BundleE
     repoRoot: repo?.root ?? null,
   });
   return { env, location, repo, policy, policyDir };
-}
-
-let cachedVersion: string | undefined;
-
-/** The running limitr's version, recorded in every manifest. */
-export function limitrVersion(): string {
-  if (cachedVersion) return cachedVersion;
-  // dist/adapters/bundles/ and src/adapters/bundles/ are both three levels below the package root.
-  try {
-    const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
-      version: string;
-    };
-    cachedVersion = pkg.version;
-  } catch {
-    cachedVersion = "0.0.0";
-  }
-  return cachedVersion;
 }

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { loadSigningKey, sha256Digest, signManifest } from "../../adapters/bundles/crypto.js";
 import { publish } from "../../adapters/bundles/directory-store.js";
-import { limitrVersion, openEnvironment } from "../../adapters/bundles/environment.js";
+import { openEnvironment } from "../../adapters/bundles/environment.js";
 import { requireWritable } from "../../adapters/bundles/location.js";
 import { currentRef, dirtyPolicyFiles, gitUserEmail, headCommit } from "../../adapters/git/policy-repo.js";
+import { limitrVersion } from "../../adapters/version.js";
 import { nextManifest } from "../../core/bundles/manifest.js";
 import { canonicalJson } from "../../core/compile.js";
 import { InputError, UsageError } from "../../core/errors.js";

@@ -1,8 +1,9 @@
 import { sha256Digest } from "../../adapters/bundles/crypto.js";
 import { directoryReader, publish } from "../../adapters/bundles/directory-store.js";
-import { limitrVersion, openEnvironment } from "../../adapters/bundles/environment.js";
+import { openEnvironment } from "../../adapters/bundles/environment.js";
 import { requireWritable } from "../../adapters/bundles/location.js";
 import { gitUserEmail } from "../../adapters/git/policy-repo.js";
+import { limitrVersion } from "../../adapters/version.js";
 import { defaultRollbackTarget, nextManifest } from "../../core/bundles/manifest.js";
 import { fetchBundle, readCurrent, readVersion } from "../../core/bundles/port.js";
 import { canonicalJson } from "../../core/compile.js";

@@ -7,6 +7,7 @@ import {
   type Paint,
   summarize,
 } from "../../core/policy/diagnostics.js";
+import { formatSarif } from "../../core/policy/sarif.js";
 import type { PolicyStats } from "../../core/policy/validate.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 
@@ -14,7 +15,7 @@ import type { CliContext, CommandOutcome } from "../context.js";
 export interface ValidateOptions {
   policies: string;
   strict?: boolean;
-  format?: "text" | "json" | "github";
+  format?: "text" | "json" | "github" | "sarif";
 }
 
 const EXIT_INVALID = 3;
@@ -33,6 +34,8 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
       };
     case "github":
       return { exitCode, output: diagnostics.map(formatGithub).join("\n") };
+    case "sarif":
+      return { exitCode, output: formatSarif(diagnostics, ctx.version) };
     default:
       return { exitCode, output: renderText(opts.policies, diagnostics, stats, ctx) };
   }
