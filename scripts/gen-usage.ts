@@ -114,12 +114,21 @@ function event(i: number, ts: number): Record<string, unknown> {
     properties = { user_id: `${c.id}-u${int(1, c.tier === "enterprise" ? 40 : c.tier === "pro" ? 6 : 2)}` };
   } else if (r < 0.97) {
     type = c.tier === "free" ? "api.request" : "gpu.job";
-    properties = c.tier === "free" ? { endpoint: "/v1/chat", status: 200 } : { gpu: rand() < 0.7 ? "a100" : "h100", seconds: int(5, 240) };
+    properties =
+      c.tier === "free"
+        ? { endpoint: "/v1/chat", status: 200 }
+        : { gpu: rand() < 0.7 ? "a100" : "h100", seconds: int(5, 240) };
   } else {
     type = "agent.purchase";
     properties = { amount: int(100, 25_000) / 100, merchant: pick(["acme-store", "books", "travel"]) };
   }
-  return { id: `evt-${args.seed}-${i.toString(36).padStart(7, "0")}`, type, customer: c.id, timestamp: new Date(ts).toISOString(), properties };
+  return {
+    id: `evt-${args.seed}-${i.toString(36).padStart(7, "0")}`,
+    type,
+    customer: c.id,
+    timestamp: new Date(ts).toISOString(),
+    properties,
+  };
 }
 
 async function main(): Promise<void> {
@@ -137,8 +146,21 @@ async function main(): Promise<void> {
       sink = gz;
     } else sink = file;
   }
-  const write = (chunk: string) => (sink.write(chunk) ? Promise.resolve() : new Promise<void>((r) => sink.once("drain", () => r())));
-  const PROPS = ["model", "input_tokens", "output_tokens", "endpoint", "status", "tool", "user_id", "gpu", "seconds", "amount", "merchant"];
+  const write = (chunk: string) =>
+    sink.write(chunk) ? Promise.resolve() : new Promise<void>((r) => sink.once("drain", () => r()));
+  const PROPS = [
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "endpoint",
+    "status",
+    "tool",
+    "user_id",
+    "gpu",
+    "seconds",
+    "amount",
+    "merchant",
+  ];
   if (csv) await write(`id,type,customer,timestamp,${PROPS.map((p) => `properties.${p}`).join(",")}\n`);
   const span = end - start;
   let chunk: string[] = [];
@@ -147,7 +169,9 @@ async function main(): Promise<void> {
     const e = event(i, ts);
     if (csv) {
       const p = e.properties as Record<string, unknown>;
-      chunk.push(`${e.id},${e.type},${e.customer},${e.timestamp},${PROPS.map((k) => (p[k] === undefined ? "" : String(p[k]))).join(",")}`);
+      chunk.push(
+        `${e.id},${e.type},${e.customer},${e.timestamp},${PROPS.map((k) => (p[k] === undefined ? "" : String(p[k]))).join(",")}`,
+      );
     } else chunk.push(JSON.stringify(e));
     if (chunk.length === 10_000) {
       await write(`${chunk.join("\n")}\n`);

@@ -1,5 +1,39 @@
 /**
  * limitr's public library API.
  */
-export { PolicyError, UsageError, InputError, ConflictError, CheckFailedError, InternalError, LimitrError } from "./core/errors.js";
+
+export { MemoryEngineStore } from "./adapters/store/memory-store.js";
+export type { Decision, Hold, Reason, Usage } from "./core/engine/decision.js";
+export { REASONS } from "./core/engine/decision.js";
+export type { EngineStore } from "./core/engine/store-port.js";
+export {
+  CheckFailedError,
+  ConflictError,
+  InputError,
+  InternalError,
+  LimitrError,
+  PolicyError,
+  UsageError,
+} from "./core/errors.js";
 export type * from "./core/model.js";
+export type {
+  AlertNotice,
+  DeniedNotice,
+  EngineEventName,
+  EngineEvents,
+  OverageNotice,
+  PolicyNotice,
+  ThresholdNotice,
+  UsageNotice,
+} from "./engine/events.js";
+export type {
+  CallOptions,
+  Durability,
+  EngineStatus,
+  Instant,
+  LimitrOptions,
+  RecordResult,
+  UsageEventInput,
+} from "./engine/limitr.js";
+export { Limitr } from "./engine/limitr.js";
+export type { BundleDocument, PolicyInput } from "./engine/policy-input.js";

@@ -53,6 +53,15 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import("./commands/validate.js"),
   },
   {
+    path: ["test"],
+    description: "run the policy tests in <policies>/tests/*.yaml",
+    flags: [
+      { flags: "--filter <text>", description: "only tests whose name contains TEXT" },
+      format(["text", "json", "junit"]),
+    ],
+    load: () => import("./commands/test.js"),
+  },
+  {
     path: ["diff"],
     args: "[base] [head]",
     description: "semantic diff of the policy between git refs (default: HEAD vs the work tree)",
@@ -61,6 +70,22 @@ export const COMMANDS: CommandSpec[] = [
       { flags: "--detailed-exitcode", description: "exit 2 when there are changes, 0 when there are none" },
     ],
     load: () => import("./commands/diff.js"),
+  },
+  {
+    path: ["simulate"],
+    description: "re-rate and replay a period's recorded usage under two policies and compare revenue and denials",
+    flags: [
+      { flags: "--base <ref>", description: "base git ref (default: the last pushed version, else HEAD)" },
+      { flags: "--head <ref>", description: "head git ref (default: the work tree)" },
+      { flags: "--period <P>", description: "2026-10, 2026-Q4 or 2026" },
+      { flags: "--from <time>", description: "start (ISO time or date, inclusive)" },
+      { flags: "--to <time>", description: "end (ISO time or date, exclusive)" },
+      { flags: "--env <name>", description: "environment whose pushed version is the default base" },
+      { flags: "--fail-on <expr>", description: "CEL guardrail over the totals; exit 4 when true" },
+      { flags: "--out <file>", description: "write the report to FILE instead of stdout" },
+      format(["text", "json", "markdown", "html"]),
+    ],
+    load: () => import("./commands/simulate.js"),
   },
   {
     path: ["push"],

@@ -21,13 +21,66 @@ function at(ms: number, zone: string): DateTime {
   return DateTime.fromMillis(ms, { zone });
 }
 
-const CALENDAR_UNIT = { hour: "hour", day: "day", week: "week", month: "month", quarter: "quarter", year: "year" } as const;
+const CALENDAR_UNIT = {
+  hour: "hour",
+  day: "day",
+  week: "week",
+  month: "month",
+  quarter: "quarter",
+  year: "year",
+} as const;
+
+const HOUR = 3_600_000;
+
+/** The latest instant <= ms whose local minute and second are 0 (offsets may change in between). */
+function localHourStart(ms: number, zone: IANAZone): number {
+  let s = ms;
+  for (let i = 0; i < 4; i++) {
+    const local = s + zone.offset(s) * 60_000;
+    const past = ((local % HOUR) + HOUR) % HOUR;
+    if (past === 0) return s;
+    s -= past;
+  }
+  return s;
+}
+
+/**
+ * Hour windows by instant arithmetic: an hour starts at each instant whose
+ * local minute is 0. luxon's startOf("hour") picks the wrong offset inside a
+ * repeated half hour (Australia/Lord_Howe falls back 30 minutes), which left
+ * an instant outside its own window. So the repeated 1am of a one-hour
+ * fall-back is two windows, and a 30-minute shift makes one 90-minute hour.
+ */
+function hourWindow(ms: number, zoneName: string): Window {
+  const zone = IANAZone.create(zoneName);
+  const start = localHourStart(ms, zone);
+  let probe = start + HOUR;
+  let end = localHourStart(probe, zone);
+  while (end <= start) {
+    probe += HOUR / 2;
+    end = localHourStart(probe, zone);
+  }
+  return { start, end };
+}
 
 /** The calendar window of `unit` containing `ms` (weeks start on Monday, ISO 8601). */
-export function calendarWindow(unit: Exclude<PeriodUnit, "billing" | "lifetime">, ms: number, zone: string): Window {
+export function calendarWindow(
+  unit: Exclude<PeriodUnit, "billing" | "lifetime">,
+  ms: number,
+  zone: string,
+): Window {
+  if (unit === "hour") return hourWindow(ms, zone);
   const u = CALENDAR_UNIT[unit];
   const start = at(ms, zone).startOf(u);
-  return { start: start.toMillis(), end: start.plus({ [`${u}s`]: 1 }).toMillis() };
+  // startOf again: when the period began at a shifted time (Santiago's missing midnight starts the day at 01:00),
+  // adding one unit keeps that wall time, while the next period may start at its own, real, midnight.
+  return {
+    start: start.toMillis(),
+    end: start
+      .plus({ [`${u}s`]: 1 })
+      .startOf(u)
+      .toMillis(),
+  };
 }
 
 /**
@@ -36,7 +89,13 @@ export function calendarWindow(unit: Exclude<PeriodUnit, "billing" | "lifetime">
  * (start of that day in the zone), clamping to month ends the way Stripe does
  * (an anchor on the 31st bills on Feb 28/29, then the 31st again).
  */
-export function billingWindow(interval: Interval, anchor: Anchor, since: IsoDate | null, ms: number, zone: string): Window {
+export function billingWindow(
+  interval: Interval,
+  anchor: Anchor,
+  since: IsoDate | null,
+  ms: number,
+  zone: string,
+): Window {
   if (anchor === "calendar" || since === null) return calendarWindow(interval, ms, zone);
   const origin = DateTime.fromISO(since, { zone }).startOf("day");
   const key = `${interval}s` as const;

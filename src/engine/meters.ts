@@ -184,9 +184,8 @@ export class Meters {
       const prev = c.used;
       const applied = aggregate(meter, c, event.value, event.properties);
       if (applied === null) continue;
-      wb.markDirty(c);
-      if (slot.limit !== Infinity && c.used >= slot.limit * 0.5)
-        this.crossings(slot, c, prev, applied, ts, ctx);
+      wb.markDirty(c, ts);
+      if (c.used >= slot.notifyFrom) this.crossings(slot, c, prev, applied, ts, ctx);
       const limit = slot.limit === Infinity ? null : slot.limit;
       const overage = limit === null || applied <= 0 ? 0 : Math.max(0, c.used - Math.max(prev, limit));
       counted.push({ entitlement: id, amount: applied, used: c.used, limit, overage });

@@ -1,18 +1,21 @@
-import type { Counter } from "../core/engine/counter.js";
+import { type Counter, THRESHOLDS } from "../core/engine/counter.js";
 import type { Reason } from "../core/engine/decision.js";
 import type { EffectiveEntitlement } from "../core/engine/resolve.js";
 import type { TokenBucket } from "../core/engine/token-bucket.js";
+import type { EventSource } from "./write-behind.js";
 
 /**
  * One customer's view of one entitlement, resolved once and cached until
  * `validUntil` (a plan change or an override's expiry). Everything the
  * decision path needs is a field here: no lookups, no string building.
  */
-export class Slot {
+export class Slot implements EventSource {
   /** Hard mode with a finite limit: the only case that can deny on quantity. */
   readonly hard: boolean;
   /** Infinity when unlimited. */
   readonly limit: number;
+  /** Usage from which threshold/overage bookkeeping runs (the lowest threshold); Infinity when unlimited. */
+  readonly notifyFrom: number;
   /** Event type stored for a counted call: the meter's first event type. */
   readonly eventType: string;
   /** The meter's value property, filled in on stored events so raters read the amount. */
@@ -31,6 +34,7 @@ export class Slot {
     readonly bucket: TokenBucket | null,
   ) {
     this.limit = eff.limit;
+    this.notifyFrom = eff.limit === Infinity ? Infinity : (eff.limit * THRESHOLDS[0]) / 100;
     this.hard = eff.mode === "hard" && eff.limit !== Infinity;
     this.eventType = eff.meter?.events[0] ?? entitlement;
     this.valueProp = eff.meter && eff.meter.aggregation !== "count" ? eff.meter.property : null;

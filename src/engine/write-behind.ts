@@ -10,48 +10,45 @@ import type { PropertyValue } from "../core/model.js";
 
 type Props = Record<string, PropertyValue> | undefined;
 
+/** Who an event is about and how it is stored: a Slot for decisions, a small object for `record`. */
+export interface EventSource {
+  /** Event type stored (for a decision: the meter's first event type). */
+  readonly eventType: string;
+  readonly customer: string;
+  /** The meter's value property: an `allow` of n units is stored with `properties[valueProp] = n` so raters read it. */
+  readonly valueProp: string | null;
+}
+
 /**
  * Usage events waiting for the next flush, kept as parallel columns so that
- * buffering a call allocates no object. Generated ids are a per-engine prefix
- * plus a sequence number, turned into text only when flushed.
+ * buffering a call allocates no object. A generated id is kept as its
+ * sequence number and turned into text (per-engine prefix + base 36) only
+ * when flushed.
  */
 export class EventBuffer implements EventColumns {
   length = 0;
-  private ids: (string | undefined)[] = [];
-  private seqs: number[] = [];
-  private types: string[] = [];
-  private customers: string[] = [];
+  private ids: (string | number)[] = [];
+  private sources: EventSource[] = [];
   private ts: number[] = [];
-  private values: (number | null)[] = [];
+  /** NaN = no value (keeps the column a plain array of doubles). */
+  private values: number[] = [];
   private props: Props[] = [];
-  /** The meter's property: an `allow` of n units is stored with `properties[property] = n` so raters read it. */
-  private valueProps: (string | null)[] = [];
 
   constructor(private readonly idPrefix: string) {}
 
-  push(
-    id: string | undefined,
-    seq: number,
-    type: string,
-    customer: string,
-    ts: number,
-    value: number | null,
-    props: Props,
-    valueProp: string | null,
-  ): void {
+  /** `id`: the caller's id, or a sequence number for a generated one. */
+  push(id: string | number, source: EventSource, ts: number, value: number, props: Props): void {
     const i = this.length++;
     this.ids[i] = id;
-    this.seqs[i] = seq;
-    this.types[i] = type;
-    this.customers[i] = customer;
+    this.sources[i] = source;
     this.ts[i] = ts;
     this.values[i] = value;
     this.props[i] = props;
-    this.valueProps[i] = valueProp;
   }
 
   explicitId(i: number): string | undefined {
-    return this.ids[i];
+    const id = this.ids[i];
+    return typeof id === "string" ? id : undefined;
   }
 
   snapshot(): EventBuffer {
@@ -59,13 +56,10 @@ export class EventBuffer implements EventColumns {
     const n = this.length;
     copy.length = n;
     copy.ids = this.ids.slice(0, n);
-    copy.seqs = this.seqs.slice(0, n);
-    copy.types = this.types.slice(0, n);
-    copy.customers = this.customers.slice(0, n);
+    copy.sources = this.sources.slice(0, n);
     copy.ts = this.ts.slice(0, n);
     copy.values = this.values.slice(0, n);
     copy.props = this.props.slice(0, n);
-    copy.valueProps = this.valueProps.slice(0, n);
     return copy;
   }
 
@@ -75,14 +69,17 @@ export class EventBuffer implements EventColumns {
   }
 
   event(i: number): StoredEvent {
-    const value = this.values[i] ?? null;
-    const valueProp = this.valueProps[i] ?? null;
+    const v = this.values[i] as number;
+    const value = Number.isNaN(v) ? null : v;
+    const source = this.sources[i] as EventSource;
+    const id = this.ids[i] as string | number;
     let properties: Record<string, PropertyValue> | null = this.props[i] ?? null;
-    if (valueProp !== null && value !== null) properties = { ...properties, [valueProp]: value };
+    if (source.valueProp !== null && value !== null)
+      properties = { ...properties, [source.valueProp]: value };
     return {
-      id: this.ids[i] ?? generatedId(this.idPrefix, this.seqs[i] as number),
-      type: this.types[i] as string,
-      customer: this.customers[i] as string,
+      id: typeof id === "string" ? id : generatedId(this.idPrefix, id),
+      type: source.eventType,
+      customer: source.customer,
       ts: this.ts[i] as number,
       value,
       properties,
@@ -90,18 +87,8 @@ export class EventBuffer implements EventColumns {
   }
 
   clear(): void {
-    // Keep the arrays' capacity; shrink only the logical length (stale slots are overwritten).
+    // Keep the columns' capacity; only drop references that would keep caller objects alive.
     this.length = 0;
-    if (this.ids.length > 200_000) {
-      this.ids = [];
-      this.seqs = [];
-      this.types = [];
-      this.customers = [];
-      this.ts = [];
-      this.values = [];
-      this.props = [];
-      this.valueProps = [];
-    }
     this.props.fill(undefined);
   }
 }
@@ -114,6 +101,8 @@ export function generatedId(prefix: string, seq: number): string {
 export class WriteBehind {
   readonly events: EventBuffer;
   readonly dirty: Counter[] = [];
+  /** Counters whose `flushGen` equals this are already queued; bumping it un-queues them all at once. */
+  private gen = 1;
   holdsUpsert: HoldRow[] = [];
   holdsDelete: string[] = [];
   subscriptions: SubscriptionRow[] = [];
@@ -132,26 +121,19 @@ export class WriteBehind {
     );
   }
 
-  markDirty(counter: Counter): void {
-    if (counter.dirty) return;
-    counter.dirty = true;
+  markDirty(counter: Counter, now: number): void {
+    counter.updatedAt = now;
+    if (counter.flushGen === this.gen) return;
+    counter.flushGen = this.gen;
     this.dirty.push(counter);
   }
 
-  batch(version: number, digest: string, now: number): WriteBatch {
+  batch(version: number, digest: string): WriteBatch {
     return {
       events: this.events,
       bundleVersion: version,
       bundleDigest: digest,
-      counters: this.dirty.map((c) => ({
-        key: c.key,
-        owner: c.owner,
-        entitlement: c.entitlement,
-        periodStart: c.periodStart,
-        used: c.used,
-        events: c.events,
-        updatedAt: now,
-      })),
+      counters: this.dirty,
       holdsUpsert: this.holdsUpsert,
       holdsDelete: this.holdsDelete,
       subscriptions: this.subscriptions,
@@ -161,7 +143,7 @@ export class WriteBehind {
   /** The batch is durable: forget it. */
   committed(): void {
     this.events.clear();
-    for (const c of this.dirty) c.dirty = false;
+    this.gen++;
     this.dirty.length = 0;
     this.holdsUpsert = [];
     this.holdsDelete = [];

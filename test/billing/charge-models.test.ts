@@ -37,7 +37,9 @@ describe("graduated (R10)", () => {
     expect(amount({ model: "graduated", tiers: lagoTiers }, 101)).toBe("115.50");
   });
   it("overage sugar: 2.5M tokens with 2M included at 0.000003 = 1.50", () => {
-    expect(amount({ model: "graduated", tiers: [tier(2_000_000, "0"), tier(null, "0.000003")] }, 2_500_000)).toBe("1.50");
+    expect(
+      amount({ model: "graduated", tiers: [tier(2_000_000, "0"), tier(null, "0.000003")] }, 2_500_000),
+    ).toBe("1.50");
   });
 });
 
@@ -100,9 +102,12 @@ describe("per_unit and R9 rounding", () => {
     expect(amount({ model: "per_unit", unitPrice: "0.0015", freeUnits: 0 }, 3)).toBe("0.00");
   });
   it("R9 is exact where binary floats are not: 3 x 0.1 = 0.30 and 1,000,001 x 0.0000025 = 2.50", () => {
-    expect(rateCharge({ model: "per_unit", unitPrice: "0.1", freeUnits: 0 }, { quantity: dec(3), events: 0 }).amount.toFixed()).toBe(
-      "0.3",
-    );
+    expect(
+      rateCharge(
+        { model: "per_unit", unitPrice: "0.1", freeUnits: 0 },
+        { quantity: dec(3), events: 0 },
+      ).amount.toFixed(),
+    ).toBe("0.3");
     expect(amount({ model: "per_unit", unitPrice: "0.0000025", freeUnits: 0 }, 1_000_001)).toBe("2.50");
   });
   it("free units: 30 seats at 30 with 25 free = 150.00", () => {
@@ -112,10 +117,17 @@ describe("per_unit and R9 rounding", () => {
 
 describe("properties", () => {
   const tiers = fc
-    .array(fc.tuple(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 500 })), {
-      minLength: 1,
-      maxLength: 5,
-    })
+    .array(
+      fc.tuple(
+        fc.integer({ min: 1, max: 1000 }),
+        fc.integer({ min: 0, max: 10_000 }),
+        fc.integer({ min: 0, max: 500 }),
+      ),
+      {
+        minLength: 1,
+        maxLength: 5,
+      },
+    )
     .map((raw) => {
       let upTo = 0;
       return raw.map(([width, price, flat], i) => {
@@ -126,13 +138,18 @@ describe("properties", () => {
 
   it("graduated is >= 0 and monotonic in quantity", () => {
     fc.assert(
-      fc.property(tiers, fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 10_000 }), (ts, a, b) => {
-        const model: ChargeModel = { model: "graduated", tiers: ts };
-        const [lo, hi] = a <= b ? [a, b] : [b, a];
-        const x = rateCharge(model, { quantity: dec(lo), events: 0 }).amount;
-        const y = rateCharge(model, { quantity: dec(hi), events: 0 }).amount;
-        return x.gte(0) && y.gte(x);
-      }),
+      fc.property(
+        tiers,
+        fc.integer({ min: 0, max: 10_000 }),
+        fc.integer({ min: 0, max: 10_000 }),
+        (ts, a, b) => {
+          const model: ChargeModel = { model: "graduated", tiers: ts };
+          const [lo, hi] = a <= b ? [a, b] : [b, a];
+          const x = rateCharge(model, { quantity: dec(lo), events: 0 }).amount;
+          const y = rateCharge(model, { quantity: dec(hi), events: 0 }).amount;
+          return x.gte(0) && y.gte(x);
+        },
+      ),
     );
   });
 

@@ -31,7 +31,9 @@ export function memoryLookup(policy: CompiledPolicy, events: TestEvent[]): Usage
       if (!w.members.includes(e.customer) || e.ts < w.start || e.ts >= w.end) continue;
       if (!meterMatches(meter, e.type, e.properties ?? null)) continue;
       const v =
-        meter.aggregation === "count" ? dec(1) : dec((meter.property ? e.properties?.[meter.property] : e.value) as number);
+        meter.aggregation === "count"
+          ? dec(1)
+          : dec((meter.property ? e.properties?.[meter.property] : e.value) as number);
       const dim = meter.cost?.by ? String(e.properties?.[meter.cost.by] ?? "") : "";
       out.quantity = out.quantity.plus(v);
       out.events++;

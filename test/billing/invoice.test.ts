@@ -50,7 +50,12 @@ customers:
 
 const at = (iso: string) => DateTime.fromISO(iso, { zone: ZONE }).toMillis();
 
-function bill(period: string, customer: string, history: { at: string; plan: string }[], events: TestEvent[]): Invoice {
+function bill(
+  period: string,
+  customer: string,
+  history: { at: string; plan: string }[],
+  events: TestEvent[],
+): Invoice {
   const p = parsePeriod(period, ZONE);
   if (!p) throw new Error("bad period");
   const plans = customerPlans(
@@ -80,7 +85,12 @@ const calls = (customer: string, iso: string, n: number): TestEvent[] =>
 
 describe("recurring fees and proration (R11)", () => {
   it("R11 a full month on one plan bills its fee in advance", () => {
-    const inv = bill("2026-10", "c1", [{ at: "2026-06-01", plan: "basic" }], calls("c1", "2026-10-10T12:00", 100));
+    const inv = bill(
+      "2026-10",
+      "c1",
+      [{ at: "2026-06-01", plan: "basic" }],
+      calls("c1", "2026-10-10T12:00", 100),
+    );
     expect(amounts(inv)).toEqual([
       ["subscription", "10.00"],
       ["usage", "1.00"],
@@ -200,7 +210,12 @@ describe("properties (R9)", () => {
       fc.property(fc.array(event, { maxLength: 12 }), fc.integer({ min: 2, max: 30 }), (evs, changeDay) => {
         const events: TestEvent[] = evs.flatMap((e) => [
           ...calls("c1", `2026-10-${String(e.day).padStart(2, "0")}T08:00`, e.n),
-          { customer: "parent-co", type: "gpu.job", ts: at(`2026-10-${String(e.day).padStart(2, "0")}`), properties: { seconds: e.seconds } },
+          {
+            customer: "parent-co",
+            type: "gpu.job",
+            ts: at(`2026-10-${String(e.day).padStart(2, "0")}`),
+            properties: { seconds: e.seconds },
+          },
         ]);
         const history = [
           { at: "2026-01-01", plan: "basic" },

@@ -24,9 +24,27 @@ const run = (...args: string[]) => limitr(["--db", db, "--policies", policies, .
 
 const EVENTS = [
   // globex (pro; contract override: 5M included input tokens until 2026-12-31)
-  { id: "g1", type: "llm.completion", customer: "globex", timestamp: "2026-10-05T10:00:00Z", properties: { model: "gpt-4o", input_tokens: 3_500_000, output_tokens: 350_000 } },
-  { id: "g2", type: "llm.completion", customer: "globex", timestamp: "2026-10-06T10:00:00Z", properties: { model: "gpt-4o", input_tokens: 2_500_000, output_tokens: 250_000 } },
-  { id: "g3", type: "gpu.job", customer: "globex", timestamp: "2026-10-07T10:00:00Z", properties: { gpu: "a100", seconds: 4000 } },
+  {
+    id: "g1",
+    type: "llm.completion",
+    customer: "globex",
+    timestamp: "2026-10-05T10:00:00Z",
+    properties: { model: "gpt-4o", input_tokens: 3_500_000, output_tokens: 350_000 },
+  },
+  {
+    id: "g2",
+    type: "llm.completion",
+    customer: "globex",
+    timestamp: "2026-10-06T10:00:00Z",
+    properties: { model: "gpt-4o", input_tokens: 2_500_000, output_tokens: 250_000 },
+  },
+  {
+    id: "g3",
+    type: "gpu.job",
+    customer: "globex",
+    timestamp: "2026-10-07T10:00:00Z",
+    properties: { gpu: "a100", seconds: 4000 },
+  },
   // Recorded on Nov 1, 02:00 UTC = Oct 31, 22:00 in New York: still October.
   { id: "g4", type: "api.request", customer: "globex", timestamp: "2026-11-01T02:00:00Z" },
 ];
@@ -42,15 +60,22 @@ describe("limitr bill", () => {
   it("rates the example policy exactly: overage, scopes, minimum, discounts, credits, proration", async () => {
     await importEvents();
     expect((await run("customers", "set", "cust-z", "--plan", "pro", "--at", "2026-06-01")).exitCode).toBe(0);
-    expect((await run("customers", "set", "cust-z", "--plan", "free", "--at", "2026-10-20T09:30")).exitCode).toBe(0);
+    expect(
+      (await run("customers", "set", "cust-z", "--plan", "free", "--at", "2026-10-20T09:30")).exitCode,
+    ).toBe(0);
     const r = await run("bill", "--period", "2026-10", "--format", "json");
     expect(r.exitCode).toBe(0);
     const bill = JSON.parse(r.stdout);
     expect(bill.formatVersion).toBe(1);
     expect(bill.currency).toBe("USD");
-    expect(bill.period).toEqual({ start: "2026-10-01T00:00:00.000-04:00", end: "2026-11-01T00:00:00.000-04:00" });
+    expect(bill.period).toEqual({
+      start: "2026-10-01T00:00:00.000-04:00",
+      end: "2026-11-01T00:00:00.000-04:00",
+    });
     const byCustomer = Object.fromEntries(bill.invoices.map((i: { customer: string }) => [i.customer, i]));
-    expect(bill.invoices.map((i: { number: string; customer: string }) => `${i.number} ${i.customer}`)).toEqual([
+    expect(
+      bill.invoices.map((i: { number: string; customer: string }) => `${i.number} ${i.customer}`),
+    ).toEqual([
       "acme-ai-2026-10-0001 acme-holdings",
       "acme-ai-2026-10-0002 acme-research",
       "acme-ai-2026-10-0003 cust-z",
@@ -60,14 +85,25 @@ describe("limitr bill", () => {
 
     const g = byCustomer.globex;
     expect(Object.keys(g)).toEqual([
-      "number", "customer", "plan", "lines", "subtotal", "discount", "credits_applied", "total", "cost", "margin_percent",
+      "number",
+      "customer",
+      "plan",
+      "lines",
+      "subtotal",
+      "discount",
+      "credits_applied",
+      "total",
+      "cost",
+      "margin_percent",
     ]);
-    const lines = g.lines.map((l: { kind: string; entitlement: string | null; quantity: string | null; amount: string }) => [
-      l.kind,
-      l.entitlement,
-      l.quantity,
-      l.amount,
-    ]);
+    const lines = g.lines.map(
+      (l: { kind: string; entitlement: string | null; quantity: string | null; amount: string }) => [
+        l.kind,
+        l.entitlement,
+        l.quantity,
+        l.amount,
+      ],
+    );
     expect(lines).toEqual([
       ["subscription", null, null, "49.00"],
       ["usage", "api", "1", "0.00"], // entitlements in the compiled (sorted) order
@@ -76,9 +112,23 @@ describe("limitr bill", () => {
       ["usage", "gpu", "4000", "0.48"], // 400 past 3,600 x 0.0012
       ["credit", null, null, "-25.00"],
     ]);
-    expect(Object.keys(g.lines[0])).toEqual(["kind", "description", "entitlement", "meter", "quantity", "unit_price", "amount"]);
+    expect(Object.keys(g.lines[0])).toEqual([
+      "kind",
+      "description",
+      "entitlement",
+      "meter",
+      "quantity",
+      "unit_price",
+      "amount",
+    ]);
     // subtotal 53.68; cost = 6M x 0.0000025 + 600k x 0.00001 + 4000 x 0.0008 = 15 + 6 + 3.20 = 24.20
-    expect([g.subtotal, g.discount, g.credits_applied, g.total, g.cost]).toEqual(["53.68", "0.00", "25.00", "28.68", "24.20"]);
+    expect([g.subtotal, g.discount, g.credits_applied, g.total, g.cost]).toEqual([
+      "53.68",
+      "0.00",
+      "25.00",
+      "28.68",
+      "24.20",
+    ]);
     expect(g.margin_percent).toBe("54.92"); // (53.68 - 24.20) / 53.68
 
     // Enterprise with no usage: fee 2000 + GPU tier-1 flat fee 250 (R10, at zero usage) -> true-up to 5000,
@@ -93,12 +143,16 @@ describe("limitr bill", () => {
     ]);
     expect(h.total).toBe("4250.00");
     // The child's GPU pool is the root's (scope: root): no GPU flat fee on acme-research.
-    expect(byCustomer["acme-research"].lines.map((l: { kind: string; amount: string }) => [l.kind, l.amount])).toEqual([
+    expect(
+      byCustomer["acme-research"].lines.map((l: { kind: string; amount: string }) => [l.kind, l.amount]),
+    ).toEqual([
       ["subscription", "2000.00"],
       ["minimum", "3000.00"],
     ]);
     // R11 downgrade on Oct 20 (free from that day): unused 12/31 of 49 = 18.967.. -> -18.97.
-    expect(byCustomer["cust-z"].lines.map((l: { kind: string; amount: string }) => [l.kind, l.amount])).toEqual([
+    expect(
+      byCustomer["cust-z"].lines.map((l: { kind: string; amount: string }) => [l.kind, l.amount]),
+    ).toEqual([
       ["subscription", "49.00"],
       ["proration", "-18.97"],
     ]);
@@ -108,14 +162,26 @@ describe("limitr bill", () => {
   it("--customer keeps invoice numbers; --out writes one JSON per invoice and lines.csv; csv and text formats", async () => {
     await importEvents();
     const out = join(dir, "out");
-    const r = await run("bill", "--period", "2026-10", "--customer", "globex", "--format", "json", "--out", out);
+    const r = await run(
+      "bill",
+      "--period",
+      "2026-10",
+      "--customer",
+      "globex",
+      "--format",
+      "json",
+      "--out",
+      out,
+    );
     const bill = JSON.parse(r.stdout);
     expect(bill.invoices.map((i: { number: string }) => i.number)).toEqual(["acme-ai-2026-10-0003"]);
     const file = join(out, "acme-ai-2026-10-0003.json");
     expect(existsSync(file)).toBe(true);
     expect(JSON.parse(readFileSync(file, "utf8")).total).toBe("28.68");
     const csv = readFileSync(join(out, "lines.csv"), "utf8").trim().split("\n");
-    expect(csv[0]).toBe("invoice,customer,plan,kind,description,entitlement,meter,quantity,unit_price,amount,cost");
+    expect(csv[0]).toBe(
+      "invoice,customer,plan,kind,description,entitlement,meter,quantity,unit_price,amount,cost",
+    );
     expect(csv).toHaveLength(1 + 6);
     const text = await run("bill", "--period", "2026-10", "--customer", "globex");
     expect(text.stdout).toContain("Invoice acme-ai-2026-10-0003  globex  plan pro");
@@ -124,7 +190,10 @@ describe("limitr bill", () => {
 
   it("R12 unused credit carries over to the next period and re-billing a period is idempotent", async () => {
     const customers = join(policies, "customers.yaml");
-    writeFileSync(customers, readFileSync(customers, "utf8").replace("{ amount: 25, priority: 2", "{ amount: 100, priority: 2"));
+    writeFileSync(
+      customers,
+      readFileSync(customers, "utf8").replace("{ amount: 25, priority: 2", "{ amount: 100, priority: 2"),
+    );
     await importEvents();
     const total = async (period: string) => {
       const r = await run("bill", "--period", period, "--customer", "globex", "--format", "json");
@@ -137,6 +206,33 @@ describe("limitr bill", () => {
     // November: fee 49; 100 - 53.68 = 46.32 left.
     expect(await total("2026-11")).toEqual(["46.32", "2.68"]);
     expect(await total("2026-11")).toEqual(["46.32", "2.68"]);
+  });
+
+  it("the quick start: the example month imports and bills on a fresh store", async () => {
+    expect((await run("usage", "import", join(REPO, "fixtures/usage/2026-10.ndjson.gz"))).stdout).toContain("imported 100000 events");
+    expect((await run("customers", "import", join(REPO, "fixtures/usage/2026-10.customers.csv"))).exitCode).toBe(0);
+    const r = await run("bill", "--period", "2026-10", "--format", "json");
+    expect(r.exitCode).toBe(0);
+    const bill = JSON.parse(r.stdout);
+    const cents = (s: string) => Math.round(Number(s) * 100);
+    let sum = 0;
+    for (const inv of bill.invoices) {
+      const lines = inv.lines.reduce((a: number, l: { amount: string }) => a + cents(l.amount), 0);
+      expect(lines).toBe(cents(inv.total)); // R9: the total is the sum of the rounded lines
+      expect(cents(inv.total)).toBeGreaterThanOrEqual(0);
+      sum += cents(inv.total);
+    }
+    expect(sum).toBe(cents(bill.totals.total));
+    const fees = (customer: string) =>
+      bill.invoices
+        .find((i: { customer: string }) => i.customer === customer)
+        .lines.filter((l: { kind: string }) => l.kind === "subscription" || l.kind === "proration")
+        .map((l: { amount: string }) => l.amount);
+    // From fixtures/usage/2026-10.customers.csv, Pro at 49/month, 14-day trial on a first Pro subscription:
+    expect(fees("cust-004")).toEqual(["26.87"]); // Pro from Oct 1, trial to Oct 14: 17/31 x 49
+    expect(fees("cust-031")).toEqual(["20.55"]); // new on Pro Oct 5, trial to Oct 18: 13/31 x 49
+    expect(fees("cust-003")).toEqual(["49.00", "-18.97"]); // Pro -> Free on Oct 20: unused 12/31
+    expect(fees("cust-006")).toEqual(["49.00", "-36.35", "14.23"]); // Free Oct 9-22 (23/31 back), Pro again Oct 23 (9/31)
   });
 
   it("usage errors exit 64", async () => {

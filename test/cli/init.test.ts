@@ -7,6 +7,27 @@ import { limitr } from "./run-cli.js";
 
 const fresh = () => mkdtempSync(join(tmpdir(), "limitr-init-"));
 
+interface Step {
+  name?: string;
+  if?: string;
+  run?: string;
+  env?: Record<string, string>;
+}
+interface Job {
+  if: string;
+  env: Record<string, string>;
+  permissions: Record<string, string>;
+  steps: Step[];
+}
+interface Workflow {
+  on: { pull_request?: unknown; push?: { branches?: string[] } };
+  jobs: { policy: Job; publish: Job };
+}
+
+const readWorkflow = (root: string) =>
+  parse(readFileSync(join(root, ".github", "workflows", "limitr.yml"), "utf8")) as Workflow;
+const runs = (job: Job) => job.steps.flatMap((s) => (s.run ? [s.run.trim()] : []));
+
 describe("limitr init", () => {
   it("scaffolds a policy repo that validates cleanly", async () => {
     const root = fresh();
@@ -24,12 +45,83 @@ describe("limitr init", () => {
   it("writes a CI workflow that validates pull requests with GitHub annotations", async () => {
     const root = fresh();
     await limitr(["init"], root);
-    const workflow = parse(readFileSync(join(root, ".github", "workflows", "limitr.yml"), "utf8")) as {
-      on: { pull_request: unknown };
-      jobs: { policy: { steps: { run?: string }[] } };
-    };
+    const workflow = readWorkflow(root);
     expect(workflow.on.pull_request).toBeDefined();
-    expect(workflow.jobs.policy.steps.map((s) => s.run)).toContain("npx limitr validate --format github");
+    expect(runs(workflow.jobs.policy)).toContain("npx limitr validate --format github");
+  });
+
+  it("the pull request job tests, diffs against the base branch and reports on the pull request", async () => {
+    const root = fresh();
+    await limitr(["init"], root);
+    const job = readWorkflow(root).jobs.policy;
+    expect(job.if).toBe("github.event_name == 'pull_request'");
+    expect(job.env.BASE).toBe("origin/${{ github.base_ref }}");
+    const cmds = runs(job);
+    const at = (text: string) => cmds.findIndex((c) => c.includes(text));
+    expect(at("npx limitr validate")).toBeLessThan(at("npx limitr test"));
+    expect(cmds).toContain("npx limitr test");
+    expect(cmds[at("npx limitr diff")]).toContain('npx limitr diff "$BASE" HEAD --format markdown');
+    expect(cmds[at("gh pr comment")]).toContain('cat limitr-report.md >> "$GITHUB_STEP_SUMMARY"');
+    expect(job.permissions["pull-requests"]).toBe("write");
+  });
+
+  it("simulates last month only when a usage store is configured", async () => {
+    const root = fresh();
+    await limitr(["init"], root);
+    const job = readWorkflow(root).jobs.policy;
+    expect(job.env.LIMITR_DB).toBe("${{ vars.LIMITR_DB }}");
+    const sim = job.steps.find((s) => s.run?.includes("npx limitr simulate"));
+    expect(sim?.if).toBe("env.LIMITR_DB != ''");
+    expect(sim?.run).toContain(
+      '--db "$LIMITR_DB" --base "$BASE" --head HEAD --period "$period" --format markdown',
+    );
+    // The period is the previous calendar month: check the shell arithmetic GNU date is given.
+    expect(sim?.run).toContain('period=$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m)');
+  });
+
+  it("publishes from main after validating and testing, signing with a key from a secret", async () => {
+    const root = fresh();
+    await limitr(["init"], root);
+    const workflow = readWorkflow(root);
+    expect(workflow.on.push?.branches).toEqual(["main"]);
+    const job = workflow.jobs.publish;
+    expect(job.if).toBe("github.event_name == 'push' && github.ref == 'refs/heads/main'");
+    const cmds = runs(job);
+    const push = cmds.findIndex((c) => c.includes("npx limitr push --env production --sign-key"));
+    expect(cmds.indexOf("npx limitr validate")).toBeGreaterThanOrEqual(0);
+    expect(cmds.indexOf("npx limitr validate")).toBeLessThan(cmds.indexOf("npx limitr test"));
+    expect(cmds.indexOf("npx limitr test")).toBeLessThan(push);
+    expect(job.steps.find((s) => s.run?.includes("limitr push"))?.env?.LIMITR_SIGNING_KEY).toBe(
+      "${{ secrets.LIMITR_SIGNING_KEY }}",
+    );
+  });
+
+  it("uses only commands and flags the CLI has", async () => {
+    const root = fresh();
+    await limitr(["init"], root);
+    const workflow = readWorkflow(root);
+    const lines = [...runs(workflow.jobs.policy), ...runs(workflow.jobs.publish)]
+      .flatMap((r) => r.split("\n"))
+      .filter((l) => l.includes("npx limitr "));
+    expect(lines.length).toBeGreaterThanOrEqual(7);
+    for (const line of lines) {
+      const words = (line.split("npx limitr ")[1] ?? "").split(" ");
+      const command = words[0] as string;
+      const help = await limitr([command, "--help"], root);
+      expect(help.exitCode, `limitr ${command} --help`).toBe(0);
+      for (const flag of words.filter((w) => w.startsWith("--"))) {
+        expect(`${help.stdout}\n--policies --db`, `${command} ${flag}`).toContain(flag);
+      }
+    }
+  });
+
+  it("a freshly initialised repo's policy tests pass", async () => {
+    const root = fresh();
+    await limitr(["init"], root);
+    expect(existsSync(join(root, "policies", "tests"))).toBe(true);
+    const r = await limitr(["test"], root);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/\n\d+ passed, 0 failed$/);
   });
 
   it("ignores the local store in git and points editors at the installed schema", async () => {

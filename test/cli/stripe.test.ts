@@ -23,7 +23,10 @@ interface Recorded {
 class StripeStandIn {
   server: Server;
   requests: Recorded[] = [];
-  invoices = new Map<string, { id: string; customer: string; status: string; items: { amount: number; description: string }[] }>();
+  invoices = new Map<
+    string,
+    { id: string; customer: string; status: string; items: { amount: number; description: string }[] }
+  >();
   private responses = new Map<string, string>();
   private seq = 0;
   /** 1-based number of the request to fail, and how. */
@@ -35,7 +38,13 @@ class StripeStandIn {
       const key = req.headers["idempotency-key"] as string | undefined;
       const n = this.requests.length + 1;
       const replay = key !== undefined ? this.responses.get(key) : undefined;
-      this.requests.push({ method: req.method ?? "", path: req.url ?? "", key, body, replayed: replay !== undefined });
+      this.requests.push({
+        method: req.method ?? "",
+        path: req.url ?? "",
+        key,
+        body,
+        replayed: replay !== undefined,
+      });
       res.setHeader("content-type", "application/json");
       if (this.failAt?.n === n && this.failAt.mode === "500") {
         res.statusCode = 500;
@@ -61,7 +70,12 @@ class StripeStandIn {
     if (method === "POST" && path === "/v1/invoiceitems") {
       const inv = this.invoices.get(body.invoice ?? "");
       inv?.items.push({ amount: Number(body.amount), description: body.description ?? "" });
-      return JSON.stringify({ id: `ii_${++this.seq}`, object: "invoiceitem", invoice: body.invoice, amount: Number(body.amount) });
+      return JSON.stringify({
+        id: `ii_${++this.seq}`,
+        object: "invoiceitem",
+        invoice: body.invoice,
+        amount: Number(body.amount),
+      });
     }
     const fin = /^\/v1\/invoices\/([^/]+)\/finalize$/.exec(path);
     if (method === "POST" && fin) {
@@ -98,8 +112,20 @@ beforeEach(async () => {
   stand = new StripeStandIn();
   port = await stand.start();
   const events = [
-    { id: "g1", type: "llm.completion", customer: "globex", timestamp: "2026-10-05T10:00:00Z", properties: { model: "gpt-4o", input_tokens: 6_000_000, output_tokens: 600_000 } },
-    { id: "g2", type: "gpu.job", customer: "globex", timestamp: "2026-10-07T10:00:00Z", properties: { gpu: "a100", seconds: 4000 } },
+    {
+      id: "g1",
+      type: "llm.completion",
+      customer: "globex",
+      timestamp: "2026-10-05T10:00:00Z",
+      properties: { model: "gpt-4o", input_tokens: 6_000_000, output_tokens: 600_000 },
+    },
+    {
+      id: "g2",
+      type: "gpu.job",
+      customer: "globex",
+      timestamp: "2026-10-07T10:00:00Z",
+      properties: { gpu: "a100", seconds: 4000 },
+    },
   ];
   writeFileSync(join(dir, "events.ndjson"), `${events.map((e) => JSON.stringify(e)).join("\n")}\n`);
   await cli("usage", "import", "events.ndjson");
@@ -126,7 +152,9 @@ function cli(...args: string[]) {
 
 const creations = () => stand.requests.filter((r) => !r.replayed);
 const itemsOf = (customer: string) =>
-  [...stand.invoices.values()].filter((i) => i.customer === customer).map((i) => i.items.map((it) => it.amount));
+  [...stand.invoices.values()]
+    .filter((i) => i.customer === customer)
+    .map((i) => i.items.map((it) => it.amount));
 
 describe("bill --stripe", () => {
   it("creates one draft invoice per customer with items in minor units; a re-run creates nothing", async () => {
@@ -142,8 +170,14 @@ describe("bill --stripe", () => {
       "cus_globex",
       "cus_initech",
     ]);
-    const invoiceCreate = stand.requests.find((q) => q.path === "/v1/invoices" && q.body.customer === "cus_globex");
-    expect(invoiceCreate?.body).toMatchObject({ auto_advance: "false", currency: "usd", pending_invoice_items_behavior: "exclude" });
+    const invoiceCreate = stand.requests.find(
+      (q) => q.path === "/v1/invoices" && q.body.customer === "cus_globex",
+    );
+    expect(invoiceCreate?.body).toMatchObject({
+      auto_advance: "false",
+      currency: "usd",
+      pending_invoice_items_behavior: "exclude",
+    });
     expect(invoiceCreate?.key).toMatch(/^limitr:acme-ai-2026-10-0003:[0-9a-f]{16}:invoice$/);
 
     const before = stand.requests.length;
@@ -175,7 +209,9 @@ describe("bill --stripe", () => {
     expect(replays).toHaveLength(1);
     expect(replays[0]?.path).toBe("/v1/invoiceitems");
     // Every (invoice, line) was created once.
-    const itemKeys = creations().filter((r) => r.path === "/v1/invoiceitems").map((r) => r.key);
+    const itemKeys = creations()
+      .filter((r) => r.path === "/v1/invoiceitems")
+      .map((r) => r.key);
     expect(new Set(itemKeys).size).toBe(itemKeys.length);
     expect(itemsOf("cus_acmeholdings")).toEqual([[200000, 25000, 275000, -25000, -50000]]);
   });
@@ -195,11 +231,15 @@ describe("bill --stripe", () => {
   });
 
   it("--stripe without STRIPE_API_KEY is a usage error", async () => {
-    const r = await execa(process.execPath, [BIN, "--db", "usage.db", "bill", "--period", "2026-10", "--stripe"], {
-      cwd: dir,
-      reject: false,
-      env: { NO_COLOR: "1", STRIPE_API_KEY: "" },
-    });
+    const r = await execa(
+      process.execPath,
+      [BIN, "--db", "usage.db", "bill", "--period", "2026-10", "--stripe"],
+      {
+        cwd: dir,
+        reject: false,
+        env: { NO_COLOR: "1", STRIPE_API_KEY: "" },
+      },
+    );
     expect(r.exitCode).toBe(64);
   });
 });

@@ -39,7 +39,17 @@ describe("usage import", () => {
     const b = join(dir, "b.ndjson.gz");
     writeFileSync(
       b,
-      gzipSync(ndjson([{ id: "e3", type: "llm.completion", customer: "c1", timestamp: "2026-10-03T09:00", properties: { model: "gpt-4o", input_tokens: 1200, output_tokens: 30 } }])),
+      gzipSync(
+        ndjson([
+          {
+            id: "e3",
+            type: "llm.completion",
+            customer: "c1",
+            timestamp: "2026-10-03T09:00",
+            properties: { model: "gpt-4o", input_tokens: 1200, output_tokens: 30 },
+          },
+        ]),
+      ),
     );
     const c = join(dir, "c.csv");
     writeFileSync(
@@ -57,8 +67,19 @@ describe("usage import", () => {
     expect([again.imported, again.duplicates]).toEqual([0, 5]);
     expect(countEvents()).toBe(4);
 
-    const q = await run("usage", "query", "--period", "2026-10", "--meter", "input_tokens", "--format", "json");
-    expect(JSON.parse(q.stdout).rows).toEqual([{ meter: "input_tokens", customer: "c1", value: "2000", events: 2 }]);
+    const q = await run(
+      "usage",
+      "query",
+      "--period",
+      "2026-10",
+      "--meter",
+      "input_tokens",
+      "--format",
+      "json",
+    );
+    expect(JSON.parse(q.stdout).rows).toEqual([
+      { meter: "input_tokens", customer: "c1", value: "2000", events: 2 },
+    ]);
   });
 
   it("reports bad rows as file:line: reason, skips and counts them", async () => {
@@ -86,7 +107,10 @@ describe("usage import", () => {
 
   it("--strict refuses the whole import and writes nothing", async () => {
     const good = join(dir, "good.ndjson");
-    writeFileSync(good, ndjson([{ id: "g1", type: "api.request", customer: "c1", timestamp: "2026-10-02T10:00:00Z" }]));
+    writeFileSync(
+      good,
+      ndjson([{ id: "g1", type: "api.request", customer: "c1", timestamp: "2026-10-02T10:00:00Z" }]),
+    );
     const csv = join(dir, "bad.csv");
     writeFileSync(csv, "id,type,customer,timestamp,colour\ne9,api.request,c1,2026-10-02T10:00:00Z,red\n");
     const r = await run("usage", "import", good, csv, "--strict");
@@ -98,13 +122,21 @@ describe("usage import", () => {
 
   it("a killed import keeps whole batches only; a re-run completes it without duplicates", async () => {
     const file = join(dir, "big.ndjson");
-    await execa(process.execPath, ["--import", "tsx", "scripts/gen-usage.ts", "--events", "200000", "--seed", "7", "--out", file], {
-      cwd: REPO,
-    });
-    const child = execa(process.execPath, [BIN, "--db", db, "usage", "import", file, "--batch-size", "5000"], {
-      cwd: REPO,
-      reject: false,
-    });
+    await execa(
+      process.execPath,
+      ["--import", "tsx", "scripts/gen-usage.ts", "--events", "200000", "--seed", "7", "--out", file],
+      {
+        cwd: REPO,
+      },
+    );
+    const child = execa(
+      process.execPath,
+      [BIN, "--db", db, "usage", "import", file, "--batch-size", "5000"],
+      {
+        cwd: REPO,
+        reject: false,
+      },
+    );
     // Kill as soon as some batches are committed.
     for (let i = 0; i < 400; i++) {
       await new Promise((r) => setTimeout(r, 25));
@@ -120,7 +152,11 @@ describe("usage import", () => {
     expect(partial % 5000).toBe(0);
     expect(partial).toBeLessThan(200_000);
     const rerun = await run("usage", "import", file, "--format", "json");
-    expect(JSON.parse(rerun.stdout)).toMatchObject({ imported: 200_000 - partial, duplicates: partial, skipped: 0 });
+    expect(JSON.parse(rerun.stdout)).toMatchObject({
+      imported: 200_000 - partial,
+      duplicates: partial,
+      skipped: 0,
+    });
     expect(countEvents()).toBe(200_000);
   });
 });
@@ -131,20 +167,69 @@ describe("usage query", () => {
     writeFileSync(
       f,
       ndjson([
-        { id: "m1", type: "mcp.tool_call", customer: "a", timestamp: "2026-10-01T12:00:00Z", properties: { tool: "web_search" } },
-        { id: "m2", type: "mcp.tool_call", customer: "a", timestamp: "2026-10-02T12:00:00Z", properties: { tool: "news_search" } },
-        { id: "m3", type: "mcp.tool_call", customer: "a", timestamp: "2026-10-02T13:00:00Z", properties: { tool: "code_exec" } },
-        { id: "m4", type: "mcp.tool_call", customer: "b", timestamp: "2026-10-02T14:00:00Z", properties: { tool: "web_search" } },
-        { id: "s1", type: "seat.active", customer: "a", timestamp: "2026-10-01T12:00:00Z", properties: { user_id: "u1" } },
-        { id: "s2", type: "seat.active", customer: "a", timestamp: "2026-10-02T12:00:00Z", properties: { user_id: "u1" } },
-        { id: "s3", type: "seat.active", customer: "a", timestamp: "2026-10-02T12:00:00Z", properties: { user_id: "u2" } },
+        {
+          id: "m1",
+          type: "mcp.tool_call",
+          customer: "a",
+          timestamp: "2026-10-01T12:00:00Z",
+          properties: { tool: "web_search" },
+        },
+        {
+          id: "m2",
+          type: "mcp.tool_call",
+          customer: "a",
+          timestamp: "2026-10-02T12:00:00Z",
+          properties: { tool: "news_search" },
+        },
+        {
+          id: "m3",
+          type: "mcp.tool_call",
+          customer: "a",
+          timestamp: "2026-10-02T13:00:00Z",
+          properties: { tool: "code_exec" },
+        },
+        {
+          id: "m4",
+          type: "mcp.tool_call",
+          customer: "b",
+          timestamp: "2026-10-02T14:00:00Z",
+          properties: { tool: "web_search" },
+        },
+        {
+          id: "s1",
+          type: "seat.active",
+          customer: "a",
+          timestamp: "2026-10-01T12:00:00Z",
+          properties: { user_id: "u1" },
+        },
+        {
+          id: "s2",
+          type: "seat.active",
+          customer: "a",
+          timestamp: "2026-10-02T12:00:00Z",
+          properties: { user_id: "u1" },
+        },
+        {
+          id: "s3",
+          type: "seat.active",
+          customer: "a",
+          timestamp: "2026-10-02T12:00:00Z",
+          properties: { user_id: "u2" },
+        },
         // Outside October in New York (Oct 1, 03:00 UTC is Sep 30, 23:00 EDT).
-        { id: "m5", type: "mcp.tool_call", customer: "a", timestamp: "2026-10-01T03:00:00Z", properties: { tool: "web_search" } },
+        {
+          id: "m5",
+          type: "mcp.tool_call",
+          customer: "a",
+          timestamp: "2026-10-01T03:00:00Z",
+          properties: { tool: "web_search" },
+        },
       ]),
     );
     await run("usage", "import", f);
     const q = async (...args: string[]) =>
-      JSON.parse((await run("usage", "query", "--period", "2026-10", "--format", "json", ...args)).stdout).rows;
+      JSON.parse((await run("usage", "query", "--period", "2026-10", "--format", "json", ...args)).stdout)
+        .rows;
     expect(await q("--meter", "mcp_search")).toEqual([
       { meter: "mcp_search", customer: "a", value: "2", events: 2 },
       { meter: "mcp_search", customer: "b", value: "1", events: 1 },
@@ -158,6 +243,8 @@ describe("usage query", () => {
       { meter: "seats", day: "2026-10-01", value: "1", events: 1 },
       { meter: "seats", day: "2026-10-02", value: "2", events: 2 },
     ]);
-    expect(await q("--meter", "seats", "--group-by", "meter")).toEqual([{ meter: "seats", value: "2", events: 3 }]);
+    expect(await q("--meter", "seats", "--group-by", "meter")).toEqual([
+      { meter: "seats", value: "2", events: 3 },
+    ]);
   });
 });

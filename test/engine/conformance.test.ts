@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { MemoryEngineStore } from "../../src/adapters/store/memory-store.js";
 import { openDatabase } from "../../src/adapters/store/database.js";
+import { MemoryEngineStore } from "../../src/adapters/store/memory-store.js";
 import { compilePolicy } from "../../src/core/compile.js";
 import type { Hold } from "../../src/core/engine/decision.js";
 import type { CompiledPolicy } from "../../src/core/model.js";
@@ -67,7 +67,8 @@ function iso(value: unknown): unknown {
 
 function check(actual: unknown, expected: unknown, label: string): void {
   if (expected === undefined) return;
-  if (expected !== null && typeof expected === "object") expect(actual, label).toMatchObject(expected as object);
+  if (expected !== null && typeof expected === "object")
+    expect(actual, label).toMatchObject(expected as object);
   else expect(actual, label).toEqual(expected);
 }
 
@@ -126,7 +127,11 @@ async function run(name: string, store: "memory" | "sqlite"): Promise<void> {
         break;
       }
       case "settle":
-        check(iso(engine.settle(holds.get(step.hold as string) as Hold, step.actual ?? 0)), step.expect, label);
+        check(
+          iso(engine.settle(holds.get(step.hold as string) as Hold, step.actual ?? 0)),
+          step.expect,
+          label,
+        );
         break;
       case "release":
         check(engine.release(holds.get(step.hold as string) as Hold), step.expect, label);

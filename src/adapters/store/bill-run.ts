@@ -5,9 +5,9 @@ import { type Bill, billPeriod, type NumberedInput } from "../../core/rating/bil
 import { remainingOf } from "../../core/rating/credits.js";
 import { customerPlans } from "../../core/rating/customers.js";
 import { segmentsIn } from "../../core/rating/timeline.js";
+import { loadDailyUsageParallel } from "./bill-usage.js";
 import { consumedBefore, recordCreditUse } from "./credit-ledger.js";
 import type { Db } from "./database.js";
-import { loadDailyUsage } from "./bill-usage.js";
 import { planHistory } from "./usage-store.js";
 
 export interface BillOptions {
@@ -22,10 +22,19 @@ export interface BillOptions {
  * customers, store subscriptions and customers with events in the period),
  * their plan history, usage and credit balances; then the pure rating.
  */
-export function runBill(db: Db, policy: CompiledPolicy, period: NamedPeriod, options: BillOptions): Bill {
+export async function runBill(
+  db: Db,
+  policy: CompiledPolicy,
+  period: NamedPeriod,
+  options: BillOptions,
+): Promise<Bill> {
   const history = planHistory(db);
-  const usage = loadDailyUsage(db, policy, period);
-  const candidates = new Set<string>([...Object.keys(policy.customers), ...history.keys(), ...usage.customers]);
+  const usage = await loadDailyUsageParallel(db, db.name, policy, period);
+  const candidates = new Set<string>([
+    ...Object.keys(policy.customers),
+    ...history.keys(),
+    ...usage.customers,
+  ]);
   const billed: { id: string; plans: NonNullable<ReturnType<typeof customerPlans>> }[] = [];
   for (const id of [...candidates].sort()) {
     const plans = customerPlans(policy, id, history.get(id));
@@ -45,7 +54,10 @@ export function runBill(db: Db, policy: CompiledPolicy, period: NamedPeriod, opt
       changes: plans.changes,
       since: plans.since,
       trialStart: plans.trialStart,
-      credits: (contract?.credits ?? []).map((credit) => ({ credit, remaining: remainingOf(credit, consumed.get(credit.id) ?? ZERO) })),
+      credits: (contract?.credits ?? []).map((credit) => ({
+        credit,
+        remaining: remainingOf(credit, consumed.get(credit.id) ?? ZERO),
+      })),
     });
   });
   const bill = billPeriod(policy, period, inputs, usage.lookup);

@@ -1,3 +1,6 @@
+import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
 import type { CompiledMeter, CompiledPolicy } from "../../core/model.js";
 import { type Decimal, dec, ZERO } from "../../core/money.js";
 import { calendarWindow, type Window } from "../../core/periods.js";
@@ -18,7 +21,7 @@ import { bucketOf, jsonPath } from "./usage-store.js";
  * grouping 10M rows makes SQLite sort them, while the fold is linear and its
  * state is only (customers x days x dimensions).
  */
-interface DayCell {
+export interface DayCell {
   /** JS numbers: sums of integers are exact up to 2^53; see `quantityOf` for fractions. */
   q: number;
   n: number;
@@ -42,77 +45,229 @@ export function dayStarts(period: Window, zone: string): number[] {
 
 let aggregateSeq = 0;
 
-/** Read every meter's daily usage in the period. */
+/** How one event type feeds its meters: slot index of each expression (-1 = constant). */
+interface TypePlan {
+  meters: { meter: CompiledMeter; cells: Map<string, DayCell[]>; where: number; dim: number; val: number }[];
+  exprs: string[];
+}
+
+function literal(v: string | number | boolean): string {
+  const x = sqlValue(v);
+  return typeof x === "number" ? String(x) : `'${x.replaceAll("'", "''")}'`;
+}
+
+/**
+ * Per event type, the distinct expressions its meters need (filter, cost
+ * dimension, value); each becomes a "slot" column of the single pass, so a
+ * row only pays for the JSON paths of its own type.
+ */
+function planTypes(
+  meters: CompiledMeter[],
+  data: Map<string, Map<string, DayCell[]>>,
+): Map<string, TypePlan> {
+  const plans = new Map<string, TypePlan>();
+  for (const meter of meters) {
+    for (const type of new Set(meter.events)) {
+      let plan = plans.get(type);
+      if (!plan) plans.set(type, (plan = { meters: [], exprs: [] }));
+      const slot = (expr: string | null): number => {
+        if (expr === null) return -1;
+        const i = plan.exprs.indexOf(expr);
+        return i >= 0 ? i : plan.exprs.push(expr) - 1;
+      };
+      const conds = Object.entries(meter.where).map(
+        ([k, values]) => `json_extract(properties, ${jsonPath(k)}) IN (${values.map(literal).join(", ")})`,
+      );
+      const dim = meter.aggregation === "unique_count" ? null : costDimension(meter);
+      plan.meters.push({
+        meter,
+        cells: data.get(meter.id) as Map<string, DayCell[]>,
+        where: slot(conds.length ? conds.join(" AND ") : null),
+        dim: slot(dim ? `json_extract(properties, ${jsonPath(dim)})` : null),
+        val: slot(
+          meter.aggregation === "count"
+            ? null
+            : meter.property
+              ? `json_extract(properties, ${jsonPath(meter.property)})`
+              : "value",
+        ),
+      });
+    }
+  }
+  return plans;
+}
+
+/**
+ * Estimated share of the store's events inside the window, and their number,
+ * from a few rows sampled by rowid (events are appended roughly in time order).
+ */
+function periodShare(db: Db, period: Window): { share: number; rows: number } {
+  const max = (db.prepare("SELECT MAX(seq) FROM events").pluck().get() as number | null) ?? 0;
+  if (max === 0) return { share: 0, rows: 0 };
+  const at = db.prepare("SELECT ts FROM events WHERE seq >= ? ORDER BY seq LIMIT 1").pluck();
+  let inside = 0;
+  const samples = 32;
+  for (let i = 0; i < samples; i++) {
+    const ts = at.get(Math.floor(((i + 0.5) * max) / samples)) as number | undefined;
+    if (ts !== undefined && ts >= period.start && ts < period.end) inside++;
+  }
+  return { share: inside / samples, rows: (inside / samples) * max };
+}
+
+export type DailyData = Map<string, Map<string, DayCell[]>>;
+
+/**
+ * Fold the events of days [from, to) of the period into daily cells. With
+ * `fullScan`, the table is read sequentially (best when the period is a large
+ * share of the store); otherwise through the (type, ts) index.
+ */
+export function scanDays(
+  db: Db,
+  policy: CompiledPolicy,
+  period: Window,
+  from: number,
+  to: number,
+  fullScan: boolean,
+): DailyData {
+  const days = dayStarts(period, policy.timezone);
+  const window = { start: days[from] ?? period.end, end: days[to] ?? period.end };
+  const data: DailyData = new Map();
+  const meters = Object.values(policy.meters);
+  for (const meter of meters) data.set(meter.id, new Map());
+  const plans = planTypes(meters, data);
+  const types = [...plans.keys()];
+  if (types.length === 0 || window.start >= window.end) return data;
+  const slots = Math.max(0, ...[...plans.values()].map((p) => p.exprs.length));
+  const columns: string[] = [];
+  for (let k = 0; k < slots; k++) {
+    const whens = [...plans]
+      .filter(([, p]) => p.exprs[k] !== undefined)
+      .map(([t, p]) => `WHEN ${literal(t)} THEN ${p.exprs[k]}`);
+    columns.push(`CASE type ${whens.join(" ")} END`);
+  }
+  let day = 0;
+  let dayStart = Number.POSITIVE_INFINITY;
+  let dayEnd = Number.NEGATIVE_INFINITY;
+  const step = (count: number, customer: string, ts: number, type: string, ...slot: unknown[]): number => {
+    const plan = plans.get(type);
+    if (!plan) return count;
+    // Rows mostly arrive in time order: try the previous row's day before searching.
+    if (ts < dayStart || ts >= dayEnd) {
+      day = bucketOf(days, ts);
+      dayStart = days[day] as number;
+      dayEnd = days[day + 1] ?? period.end;
+    }
+    for (const m of plan.meters) {
+      if (m.where >= 0 && !slot[m.where]) continue;
+      let cells = m.cells.get(customer);
+      if (!cells) m.cells.set(customer, (cells = []));
+      let cell = cells[day];
+      if (!cell) {
+        cell = {
+          q: 0,
+          n: 0,
+          t: -Infinity,
+          byDim: new Map(),
+          values: m.meter.aggregation === "unique_count" ? new Set() : null,
+        };
+        cells[day] = cell;
+      }
+      fold(m.meter, cell, ts, m.dim >= 0 ? slot[m.dim] : null, m.val >= 0 ? slot[m.val] : 1);
+    }
+    return count + 1;
+  };
+  const fn = `limitr_fold_${++aggregateSeq}`;
+  // The typings know only one-argument aggregates; varargs passes every column.
+  db.aggregate(fn, {
+    varargs: true,
+    start: 0,
+    step: step as unknown as (total: number, next: unknown) => number,
+  });
+  const sql =
+    `SELECT ${fn}(${["customer", "ts", "type", ...columns].join(", ")}) FROM ${fullScan ? "events NOT INDEXED" : "events"} ` +
+    `WHERE type IN (${types.map(literal).join(", ")}) AND ts >= ? AND ts < ?`;
+  db.prepare(sql).pluck().get(window.start, window.end);
+  return data;
+}
+
+function usageFrom(policy: CompiledPolicy, period: Window, data: DailyData): DailyUsage {
+  const days = dayStarts(period, policy.timezone);
+  const customers = new Set<string>();
+  for (const byCustomer of data.values()) for (const c of byCustomer.keys()) customers.add(c);
+  return { customers, lookup: (w) => answer(policy.meters[w.meter], data.get(w.meter), days, w) };
+}
+
+/** Read every meter's daily usage in the period, in one pass over its events. */
 export function loadDailyUsage(db: Db, policy: CompiledPolicy, period: Window): DailyUsage {
   const days = dayStarts(period, policy.timezone);
-  const data = new Map<string, Map<string, DayCell[]>>();
-  const customers = new Set<string>();
-  const groups = new Map<string, CompiledMeter[]>();
-  for (const meter of Object.values(policy.meters)) {
-    data.set(meter.id, new Map());
-    const key = [...new Set(meter.events)].sort().join("\u0000");
-    groups.set(key, [...(groups.get(key) ?? []), meter]);
+  const data = scanDays(db, policy, period, 0, days.length, periodShare(db, period).share >= 0.25);
+  return usageFrom(policy, period, data);
+}
+
+/** Below this many events in the period one thread is faster than starting workers. */
+const PARALLEL_MIN_ROWS = 2_000_000;
+
+/**
+ * Like `loadDailyUsage`, but a large period is split into day ranges scanned
+ * by worker threads, each with its own read connection (WAL readers do not
+ * block each other). Day ranges are disjoint, so merging is copying cells.
+ */
+export async function loadDailyUsageParallel(
+  db: Db,
+  path: string,
+  policy: CompiledPolicy,
+  period: Window,
+): Promise<DailyUsage> {
+  const days = dayStarts(period, policy.timezone);
+  const { share, rows } = periodShare(db, period);
+  const workerFile = new URL("./bill-usage-worker.js", import.meta.url);
+  const threads = Math.min(availableParallelism(), 4, days.length);
+  if (rows < PARALLEL_MIN_ROWS || threads < 2 || path === ":memory:" || !existsSync(workerFile)) {
+    return usageFrom(policy, period, scanDays(db, policy, period, 0, days.length, share >= 0.25));
   }
-  for (const meters of groups.values()) {
-    const types = meters[0]?.events ?? [];
-    const params: (string | number)[] = [];
-    const columns: string[] = [];
-    for (const m of meters) {
-      const conds = Object.entries(m.where).map(([k, values]) => {
-        params.push(...values.map(sqlValue));
-        return `json_extract(properties, ${jsonPath(k)}) IN (${values.map(() => "?").join(", ")})`;
-      });
-      columns.push(conds.length ? `(${conds.join(" AND ")})` : "1");
-      const dim = m.aggregation === "unique_count" ? null : costDimension(m);
-      columns.push(dim ? `json_extract(properties, ${jsonPath(dim)})` : "NULL");
-      columns.push(
-        m.aggregation === "count"
-          ? "1"
-          : m.property
-            ? `json_extract(properties, ${jsonPath(m.property)})`
-            : "value",
-      );
-    }
-    const perMeter = meters.map((m) => data.get(m.id) as Map<string, DayCell[]>);
-    const fn = `limitr_fold_${++aggregateSeq}`;
-    const step = (count: number, customer: string, ts: number, ...cols: unknown[]): number => {
-      const day = bucketOf(days, ts);
-      customers.add(customer);
-      for (let i = 0; i < meters.length; i++) {
-        if (!cols[3 * i]) continue;
-        const meter = meters[i] as CompiledMeter;
-        const byCustomer = perMeter[i] as Map<string, DayCell[]>;
-        let cells = byCustomer.get(customer);
-        if (!cells) byCustomer.set(customer, (cells = []));
-        let cell = cells[day];
-        if (!cell) {
-          cell = {
-            q: 0,
-            n: 0,
-            t: -Infinity,
-            byDim: new Map(),
-            values: meter.aggregation === "unique_count" ? new Set() : null,
-          };
-          cells[day] = cell;
-        }
-        fold(meter, cell, ts, cols[3 * i + 1], cols[3 * i + 2]);
+  const ranges = Array.from({ length: threads }, (_, i) => [
+    Math.floor((i * days.length) / threads),
+    Math.floor(((i + 1) * days.length) / threads),
+  ]);
+  const parts = await Promise.all(
+    ranges.map(
+      ([from, to]) =>
+        new Promise<DailyData>((resolve, reject) => {
+          const worker = new Worker(workerFile, {
+            // The worker runs plain compiled JavaScript: no loader or eval flags of the parent.
+            execArgv: [],
+            workerData: {
+              path,
+              policy,
+              period: { start: period.start, end: period.end },
+              from,
+              to,
+              fullScan: share >= 0.25,
+            },
+          });
+          worker.once("message", (data: DailyData) => resolve(data));
+          worker.once("error", reject);
+          worker.once("exit", (code) => {
+            if (code !== 0) reject(new Error(`usage scan worker exited with code ${code}`));
+          });
+        }),
+    ),
+  );
+  const data: DailyData = new Map();
+  for (const part of parts) {
+    for (const [meter, byCustomer] of part) {
+      let target = data.get(meter);
+      if (!target) data.set(meter, (target = new Map()));
+      for (const [customer, cells] of byCustomer) {
+        let into = target.get(customer);
+        if (!into) target.set(customer, (into = []));
+        cells.forEach((cell, i) => {
+          into[i] = cell;
+        });
       }
-      return count + 1;
-    };
-    // The typings know only one-argument aggregates; varargs passes every column.
-    db.aggregate(fn, {
-      varargs: true,
-      start: 0,
-      step: step as unknown as (total: number, next: unknown) => number,
-    });
-    const sql =
-      `SELECT ${fn}(customer, ts, ${columns.join(", ")}) FROM events ` +
-      `WHERE type IN (${types.map(() => "?").join(", ")}) AND ts >= ? AND ts < ?`;
-    db.prepare(sql)
-      .pluck()
-      .get(...params, ...types, period.start, period.end);
+    }
   }
-  return { customers, lookup: (w) => answer(policy.meters[w.meter], data.get(w.meter), days, w) };
+  return usageFrom(policy, period, data);
 }
 
 function fold(meter: CompiledMeter, cell: DayCell, ts: number, dimValue: unknown, raw: unknown): void {

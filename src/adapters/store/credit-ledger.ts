@@ -17,7 +17,13 @@ export function consumedBefore(db: Db, customer: string, before: number): Map<st
   return out;
 }
 
-export function recordCreditUse(db: Db, customer: string, period: Window, invoice: string, uses: CreditUse[]): void {
+export function recordCreditUse(
+  db: Db,
+  customer: string,
+  period: Window,
+  invoice: string,
+  uses: CreditUse[],
+): void {
   db.prepare("DELETE FROM credit_ledger WHERE customer = ? AND period_start = ?").run(customer, period.start);
   const insert = db.prepare(
     "INSERT INTO credit_ledger (customer, credit_id, period_start, period_end, invoice, amount) VALUES (?, ?, ?, ?, ?, ?)",

@@ -88,13 +88,30 @@ export class MemoryEngineStore implements EngineStore {
       else this.ids.add(id);
     }
     const kept = duplicates === null ? events : withoutDuplicates(events, duplicates);
-    this.chunks.push({ events: kept, from: 0, bundleVersion: batch.bundleVersion, bundleDigest: batch.bundleDigest });
+    this.chunks.push({
+      events: kept,
+      from: 0,
+      bundleVersion: batch.bundleVersion,
+      bundleDigest: batch.bundleDigest,
+    });
     this.kept += kept.length;
     this.trim();
-    for (const c of batch.counters) this.counters.set(c.key, { ...c });
+    for (const c of batch.counters) {
+      const row = this.counters.get(c.key);
+      if (row === undefined) {
+        const { key, owner, entitlement, periodStart, used, events, updatedAt } = c;
+        this.counters.set(key, { key, owner, entitlement, periodStart, used, events, updatedAt });
+      } else {
+        row.periodStart = c.periodStart;
+        row.used = c.used;
+        row.events = c.events;
+        row.updatedAt = c.updatedAt;
+      }
+    }
     for (const h of batch.holdsUpsert) this.holds.set(h.id, { ...h });
     for (const id of batch.holdsDelete) this.holds.delete(id);
-    for (const s of batch.subscriptions) this.subscriptions.set(`${s.customer}\u0000${s.effectiveAt}`, { ...s });
+    for (const s of batch.subscriptions)
+      this.subscriptions.set(`${s.customer}\u0000${s.effectiveAt}`, { ...s });
   }
 
   close(): void {}

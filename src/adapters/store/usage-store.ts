@@ -16,7 +16,9 @@ const COLUMNS = "INSERT OR IGNORE INTO events (id, type, customer, ts, value, pr
 /** Insert a batch in one transaction; returns how many ids were new. A crash keeps whole batches only. */
 export function eventWriter(db: Db): (batch: UsageEvent[]) => number {
   const one = db.prepare(`${COLUMNS}(?, ?, ?, ?, ?, ?)`);
-  const many = db.prepare(`${COLUMNS}${Array.from({ length: ROWS_PER_STATEMENT }, () => "(?, ?, ?, ?, ?, ?)").join(", ")}`);
+  const many = db.prepare(
+    `${COLUMNS}${Array.from({ length: ROWS_PER_STATEMENT }, () => "(?, ?, ?, ?, ?, ?)").join(", ")}`,
+  );
   const params: unknown[] = new Array(ROWS_PER_STATEMENT * 6);
   return db.transaction((batch: UsageEvent[]) => {
     let inserted = 0;
@@ -49,12 +51,9 @@ export interface SubscriptionRow {
 }
 
 export function setPlan(db: Db, customer: string, plan: string, at: number, recordedAt: number): void {
-  db.prepare("INSERT OR REPLACE INTO subscriptions (customer, effective_at, plan, recorded_at) VALUES (?, ?, ?, ?)").run(
-    customer,
-    at,
-    plan,
-    recordedAt,
-  );
+  db.prepare(
+    "INSERT OR REPLACE INTO subscriptions (customer, effective_at, plan, recorded_at) VALUES (?, ?, ?, ?)",
+  ).run(customer, at, plan, recordedAt);
 }
 
 export function setPlans(db: Db, rows: SubscriptionRow[], recordedAt: number): void {
@@ -183,10 +182,16 @@ export function eventCustomers(db: Db, window: Window): string[] {
 }
 
 export function setStripeCustomer(db: Db, customer: string, stripeId: string): void {
-  db.prepare("INSERT OR REPLACE INTO stripe_customers (customer, stripe_id) VALUES (?, ?)").run(customer, stripeId);
+  db.prepare("INSERT OR REPLACE INTO stripe_customers (customer, stripe_id) VALUES (?, ?)").run(
+    customer,
+    stripeId,
+  );
 }
 
 export function stripeCustomers(db: Db): Map<string, string> {
-  const rows = db.prepare("SELECT customer, stripe_id FROM stripe_customers").all() as { customer: string; stripe_id: string }[];
+  const rows = db.prepare("SELECT customer, stripe_id FROM stripe_customers").all() as {
+    customer: string;
+    stripe_id: string;
+  }[];
   return new Map(rows.map((r) => [r.customer, r.stripe_id]));
 }

@@ -60,7 +60,9 @@ export async function pushToStripe(
 ): Promise<PushResult> {
   const mapped = stripeCustomers(db);
   const result: PushResult = { invoices: 0, items: 0, finalized: 0, skipped: [], conflicts: [] };
-  const getState = db.prepare("SELECT content_hash, stripe_invoice, items_done, finalized FROM stripe_invoices WHERE number = ?");
+  const getState = db.prepare(
+    "SELECT content_hash, stripe_invoice, items_done, finalized FROM stripe_invoices WHERE number = ?",
+  );
   const saveState = db.prepare(
     "INSERT OR REPLACE INTO stripe_invoices (number, content_hash, stripe_invoice, items_done, finalized) VALUES (?, ?, ?, ?, ?)",
   );

@@ -42,7 +42,14 @@ function parse(raw: RawRecord, zone: string): ParsedRow {
 
 export async function importFiles(db: Db, files: string[], options: ImportOptions): Promise<ImportSummary> {
   const batchSize = options.batchSize ?? 5000;
-  const summary: ImportSummary = { files: [], rows: 0, imported: 0, duplicates: 0, skipped: 0, refused: false };
+  const summary: ImportSummary = {
+    files: [],
+    rows: 0,
+    imported: 0,
+    duplicates: 0,
+    skipped: 0,
+    refused: false,
+  };
   if (options.strict) {
     let bad = 0;
     for (const file of files) {

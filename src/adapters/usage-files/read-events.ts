@@ -88,7 +88,9 @@ async function* batched(records: AsyncIterable<RawRecord>, size = 2000): AsyncIt
 const CSV_FIELDS = new Set(["id", "type", "customer", "timestamp", "value"]);
 
 async function* readCsv(path: string): AsyncIterable<RawRecord> {
-  const parser = open(path).pipe(parse({ info: true, relax_column_count: true, skip_empty_lines: true, bom: true }));
+  const parser = open(path).pipe(
+    parse({ info: true, relax_column_count: true, skip_empty_lines: true, bom: true }),
+  );
   let header: string[] | null = null;
   let headerError: string | null = null;
   for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {

@@ -115,7 +115,9 @@ export function billText(bill: Bill, zone: string): string {
   const from = formatInstant(bill.period.start, zone).slice(0, 10);
   const to = formatInstant(bill.period.end - 1, zone).slice(0, 10);
   for (const inv of bill.invoices) {
-    out.push(`Invoice ${inv.number}  ${inv.customer}  plan ${inv.plan ?? "-"}  ${from} to ${to}  ${bill.currency}`);
+    out.push(
+      `Invoice ${inv.number}  ${inv.customer}  plan ${inv.plan ?? "-"}  ${from} to ${to}  ${bill.currency}`,
+    );
     const rows = inv.lines.map((l) => [l.kind, l.description, l.quantity ?? "", m(l.amount)]);
     const body = formatTable([["KIND", "DESCRIPTION", "QUANTITY", "AMOUNT"], ...rows], [2, 3]);
     out.push(body.replace(/^/gm, "  "));
@@ -125,7 +127,9 @@ export function billText(bill: Bill, zone: string): string {
     );
     out.push("");
   }
-  const totals = [["INVOICE", "CUSTOMER", "PLAN", "SUBTOTAL", "DISCOUNT", "CREDITS", "TOTAL", "COST", "MARGIN"]];
+  const totals = [
+    ["INVOICE", "CUSTOMER", "PLAN", "SUBTOTAL", "DISCOUNT", "CREDITS", "TOTAL", "COST", "MARGIN"],
+  ];
   for (const inv of bill.invoices) {
     totals.push([
       inv.number,

@@ -16,7 +16,10 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   const customer = options.customer as string | undefined;
   const db = openDatabase(resolve(ctx.cwd, String(options.db)));
   try {
-    const bill = runBill(db, policy, period, { customers: customer ? [customer] : undefined, recordCredits: true });
+    const bill = await runBill(db, policy, period, {
+      customers: customer ? [customer] : undefined,
+      recordCredits: true,
+    });
     if (customer && bill.invoices.length === 0) {
       ctx.warn(`note: ${customer} has no plan, subscription or usage in ${period.label}`);
     }
@@ -24,7 +27,10 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
       const dir = resolve(ctx.cwd, String(options.out));
       mkdirSync(dir, { recursive: true });
       for (const inv of bill.invoices) {
-        writeFileSync(join(dir, `${inv.number}.json`), `${JSON.stringify(invoiceJson(inv, bill.currencyDigits), null, 2)}\n`);
+        writeFileSync(
+          join(dir, `${inv.number}.json`),
+          `${JSON.stringify(invoiceJson(inv, bill.currencyDigits), null, 2)}\n`,
+        );
       }
       writeFileSync(join(dir, "lines.csv"), billCsv(bill));
       ctx.warn(`wrote ${bill.invoices.length} invoices and lines.csv to ${dir}`);

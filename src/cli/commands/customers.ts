@@ -1,7 +1,14 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { openDatabase } from "../../adapters/store/database.js";
-import { planHistory, type SubscriptionRow, setPlan, setPlans, setStripeCustomer, stripeCustomers } from "../../adapters/store/usage-store.js";
+import {
+  planHistory,
+  type SubscriptionRow,
+  setPlan,
+  setPlans,
+  setStripeCustomer,
+  stripeCustomers,
+} from "../../adapters/store/usage-store.js";
 import { InputError, UsageError } from "../../core/errors.js";
 import type { CompiledPolicy } from "../../core/model.js";
 import { parseInstant } from "../../core/periods.js";
@@ -39,7 +46,9 @@ export async function runSet(options: Record<string, unknown>, ctx: CliContext):
     if (plan) {
       checkPlan(policy, plan, "--plan");
       if (policy.customers[id]?.plan) {
-        ctx.warn(`note: ${id} has a contract plan (${policy.customers[id]?.plan}) in the policy, which wins over the store`);
+        ctx.warn(
+          `note: ${id} has a contract plan (${policy.customers[id]?.plan}) in the policy, which wins over the store`,
+        );
       }
       setPlan(db, id, plan, at, Date.now());
     }
@@ -49,7 +58,12 @@ export async function runSet(options: Record<string, unknown>, ctx: CliContext):
   }
   const result = { formatVersion: 1, customer: id, plan: plan ?? null, at: new Date(at).toISOString() };
   return {
-    output: options.format === "json" ? JSON.stringify(result) : plan ? `${id}: ${plan} from ${result.at}` : `${id}: updated`,
+    output:
+      options.format === "json"
+        ? JSON.stringify(result)
+        : plan
+          ? `${id}: ${plan} from ${result.at}`
+          : `${id}: updated`,
     exitCode: 0,
   };
 }
@@ -67,7 +81,9 @@ export async function runImport(options: Record<string, unknown>, ctx: CliContex
   const header = (lines[0] ?? "").split(",").map((h) => h.trim());
   const col = (name: string) => header.indexOf(name);
   if (col("customer") < 0 || col("plan") < 0 || col("at") < 0) {
-    throw new InputError(`${file}:1: header must have customer, plan, at (and optionally stripe_customer_id)`);
+    throw new InputError(
+      `${file}:1: header must have customer, plan, at (and optionally stripe_customer_id)`,
+    );
   }
   const rows: SubscriptionRow[] = [];
   const stripe: [string, string][] = [];
@@ -131,12 +147,22 @@ export async function runList(options: Record<string, unknown>, ctx: CliContext)
       parent: contract?.parent ?? null,
       since: plans?.since ?? null,
       changes: history.get(id)?.length ?? 0,
-      stripe_customer_id: (contract?.metadata.stripe_customer_id as string | undefined) ?? stripe.get(id) ?? null,
+      stripe_customer_id:
+        (contract?.metadata.stripe_customer_id as string | undefined) ?? stripe.get(id) ?? null,
     };
   });
-  if (options.format === "json") return { output: JSON.stringify({ formatVersion: 1, customers: rows }), exitCode: 0 };
+  if (options.format === "json")
+    return { output: JSON.stringify({ formatVersion: 1, customers: rows }), exitCode: 0 };
   const table = [["CUSTOMER", "PLAN", "SOURCE", "PARENT", "SINCE", "CHANGES"]];
-  for (const r of rows) table.push([r.customer, r.plan ?? "-", r.source ?? "-", r.parent ?? "-", r.since ?? "-", String(r.changes)]);
+  for (const r of rows)
+    table.push([
+      r.customer,
+      r.plan ?? "-",
+      r.source ?? "-",
+      r.parent ?? "-",
+      r.since ?? "-",
+      String(r.changes),
+    ]);
   return { output: formatTable(table), exitCode: 0 };
 }
 

@@ -1,8 +1,8 @@
 import { resolve } from "node:path";
 import { loadValidPolicy } from "../../adapters/policy-source.js";
+import { UsageError } from "../../core/errors.js";
 import type { CompiledPolicy } from "../../core/model.js";
 import { type NamedPeriod, parseInstant, parsePeriod } from "../../core/periods.js";
-import { UsageError } from "../../core/errors.js";
 import type { CliContext } from "../context.js";
 
 /** Helpers shared by the usage, customers and bill commands. */
@@ -21,10 +21,15 @@ export function policyZone(options: Record<string, unknown>, ctx: CliContext): s
 }
 
 /** `--period P` or `--from/--to`; `required` = one of them must be given. */
-export function periodOption(options: Record<string, unknown>, zone: string, required: boolean): NamedPeriod | null {
+export function periodOption(
+  options: Record<string, unknown>,
+  zone: string,
+  required: boolean,
+): NamedPeriod | null {
   const { period, from, to } = options as { period?: string; from?: string; to?: string };
   if (period !== undefined) {
-    if (from !== undefined || to !== undefined) throw new UsageError("give --period or --from/--to, not both");
+    if (from !== undefined || to !== undefined)
+      throw new UsageError("give --period or --from/--to, not both");
     const p = parsePeriod(period, zone);
     if (!p) throw new UsageError(`bad --period ${period} (expected 2026-10, 2026-Q4, 2026 or 2026-10-05)`);
     return p;

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { openDatabase } from "../../adapters/store/database.js";
-import { importFiles, type ImportSummary } from "../../adapters/usage-files/import-events.js";
+import { type ImportSummary, importFiles } from "../../adapters/usage-files/import-events.js";
 import { InputError, UsageError } from "../../core/errors.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { policyZone } from "./usage-common.js";
@@ -11,7 +11,8 @@ const MAX_REPORTED = 50;
 export async function run(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
   const files = ((options.args as unknown[])[0] as string[]).map((f) => resolve(ctx.cwd, f));
   const batchSize = Number(options.batchSize ?? 5000);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError("--batch-size must be a positive integer");
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new UsageError("--batch-size must be a positive integer");
   const zone = policyZone(options, ctx);
   const db = openDatabase(resolve(ctx.cwd, String(options.db)));
   let reported = 0;
@@ -40,10 +41,16 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   }
   const output =
     options.format === "json"
-      ? JSON.stringify({ formatVersion: 1, ...summary, refused: undefined, seconds: Number(seconds.toFixed(3)) })
+      ? JSON.stringify({
+          formatVersion: 1,
+          ...summary,
+          refused: undefined,
+          seconds: Number(seconds.toFixed(3)),
+        })
       : [
           ...summary.files.map(
-            (f) => `${f.file}: ${f.rows} rows, ${f.imported} imported, ${f.duplicates} duplicates, ${f.skipped} skipped`,
+            (f) =>
+              `${f.file}: ${f.rows} rows, ${f.imported} imported, ${f.duplicates} duplicates, ${f.skipped} skipped`,
           ),
           `imported ${summary.imported} events (${summary.duplicates} duplicates, ${summary.skipped} bad rows skipped) in ${seconds.toFixed(1)}s`,
         ].join("\n");

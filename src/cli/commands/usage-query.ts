@@ -57,7 +57,8 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
         const key = keyOf(groupBy, r, days, zone);
         const id = `${meter.id}\u0000${key}`;
         let acc = accs.get(id);
-        if (!acc) accs.set(id, (acc = { meter: meter.id, key, value: ZERO, events: 0, t: -Infinity, values: null }));
+        if (!acc)
+          accs.set(id, (acc = { meter: meter.id, key, value: ZERO, events: 0, t: -Infinity, values: null }));
         fold(meter, acc, r, unique && groupBy !== "customer");
       }
     }
@@ -74,12 +75,22 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     }));
   const format = String(options.format ?? "table");
   if (format === "json") {
-    return { output: JSON.stringify({ formatVersion: 1, groupBy, period: period?.label ?? null, rows: results }), exitCode: 0 };
+    return {
+      output: JSON.stringify({ formatVersion: 1, groupBy, period: period?.label ?? null, rows: results }),
+      exitCode: 0,
+    };
   }
   const header = groupBy === "meter" ? ["meter", "value", "events"] : ["meter", groupBy, "value", "events"];
   const cells = results.map((r) => header.map((h) => String((r as Record<string, unknown>)[h] ?? "")));
-  if (format === "csv") return { output: [header, ...cells].map((r) => r.map(csv).join(",")).join("\n"), exitCode: 0 };
-  return { output: formatTable([header.map((h) => h.toUpperCase()), ...cells], [header.length - 2, header.length - 1]), exitCode: 0 };
+  if (format === "csv")
+    return { output: [header, ...cells].map((r) => r.map(csv).join(",")).join("\n"), exitCode: 0 };
+  return {
+    output: formatTable(
+      [header.map((h) => h.toUpperCase()), ...cells],
+      [header.length - 2, header.length - 1],
+    ),
+    exitCode: 0,
+  };
 }
 
 function keyOf(groupBy: string, r: AggregateRow, days: number[] | undefined, zone: string): string {

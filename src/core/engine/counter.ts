@@ -1,5 +1,6 @@
 import type { Window } from "../periods.js";
 import type { Hold } from "./decision.js";
+import type { CounterRow } from "./store-port.js";
 
 /** Threshold percentages reported by the `threshold` event, once each per counter and period. */
 export const THRESHOLDS = [50, 80, 100] as const;
@@ -9,7 +10,7 @@ export const THRESHOLDS = [50, 80, 100] as const;
  * entitlement. Mutable on purpose: the decision path updates it in place.
  * `periodEnd` is the only thing a call compares against to notice a reset (R6).
  */
-export class Counter {
+export class Counter implements CounterRow {
   used = 0;
   held = 0;
   events = 0;
@@ -19,8 +20,10 @@ export class Counter {
   fired = 0;
   /** The period's first overage has been reported. */
   overaged = false;
-  /** Queued for the next flush. */
-  dirty = false;
+  /** Last change (epoch ms), persisted with the counter. */
+  updatedAt = 0;
+  /** Write-behind bookkeeping: the flush generation this counter is queued in (0 = none). */
+  flushGen = 0;
   /** Active reservations, and the earliest instant one of them expires. */
   readonly holds: Hold[] = [];
   nextExpiry = Infinity;

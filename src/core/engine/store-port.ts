@@ -69,7 +69,8 @@ export interface WriteBatch {
   events: EventColumns;
   bundleVersion: number;
   bundleDigest: string;
-  counters: CounterRow[];
+  /** Read during `write` only: the engine keeps mutating these objects afterwards. */
+  counters: readonly CounterRow[];
   holdsUpsert: HoldRow[];
   holdsDelete: string[];
   subscriptions: SubscriptionRow[];

@@ -1,7 +1,13 @@
 import type { CompiledPolicy } from "../model.js";
 import { type Decimal, sum } from "../money.js";
 import type { Window } from "../periods.js";
-import { type CustomerBillingInput, type Invoice, poolMembers, rateCustomer, type UsageLookup } from "./invoice.js";
+import {
+  type CustomerBillingInput,
+  type Invoice,
+  poolMembers,
+  rateCustomer,
+  type UsageLookup,
+} from "./invoice.js";
 
 /**
  * A whole billing run: every selected customer's invoice, numbered

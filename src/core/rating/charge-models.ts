@@ -71,7 +71,9 @@ function graduated(tiers: Tier[], quantity: Decimal): Charge {
     const upper = tier.upTo === null ? q : minDec(q, dec(tier.upTo));
     const units = positive(upper.minus(lower));
     amount = amount.plus(units.times(tier.unitPrice)).plus(tier.flatFee);
-    parts.push(`${decStr(units)} x ${tier.unitPrice}${dec(tier.flatFee).isZero() ? "" : ` + flat ${tier.flatFee}`}`);
+    parts.push(
+      `${decStr(units)} x ${tier.unitPrice}${dec(tier.flatFee).isZero() ? "" : ` + flat ${tier.flatFee}`}`,
+    );
     if (tier.upTo === null) break;
     lower = dec(tier.upTo);
   }

@@ -25,7 +25,12 @@ export function creditUsable(credit: Credit, period: Window, zone: string): bool
  * number first, then earliest expiry (never-expiring last), then oldest
  * (earliest start, then declaration order). Never below zero.
  */
-export function applyCredits(due: Decimal, balances: CreditBalance[], period: Window, zone: string): CreditUse[] {
+export function applyCredits(
+  due: Decimal,
+  balances: CreditBalance[],
+  period: Window,
+  zone: string,
+): CreditUse[] {
   const usable = balances
     .map((b, order) => ({ ...b, order }))
     .filter((b) => b.remaining.gt(0) && creditUsable(b.credit, period, zone))

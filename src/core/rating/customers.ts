@@ -50,7 +50,12 @@ export function customerPlans(
     return { changes, source: "store", since: contract?.since ?? isoDate(first.at, zone), trialStart };
   }
   if (!policy.defaultPlan) return null;
-  return { changes: [{ at: BEGINNING, plan: policy.defaultPlan, implicit: true }], source: "default", since: contract?.since ?? null, trialStart: {} };
+  return {
+    changes: [{ at: BEGINNING, plan: policy.defaultPlan, implicit: true }],
+    source: "default",
+    since: contract?.since ?? null,
+    trialStart: {},
+  };
 }
 
 /** The plan in force at `ms`, or null. */

@@ -148,7 +148,10 @@ export function rateCustomer(
         continue;
       }
       const label = meter.description ?? meter.id;
-      const planNote = segments.length > 1 ? ` [${plan.name} ${isoDate(seg.start, zone)} to ${isoDate(seg.end - 1, zone)}]` : "";
+      const planNote =
+        segments.length > 1
+          ? ` [${plan.name} ${isoDate(seg.start, zone)} to ${isoDate(seg.end - 1, zone)}]`
+          : "";
       const detail = details.length === 1 ? details[0] : `${details.length} ${ent.period} windows`;
       lines.push({
         kind: "usage",
@@ -166,17 +169,26 @@ export function rateCustomer(
   const charges = sum(lines.map((l) => l.amount));
   const minimum = minimumDue(segments, policy.plans, input.since, zone);
   if (minimum.gt(charges)) {
-    lines.push({ ...blank("minimum", `Minimum spend true-up to ${decStr(round(minimum))}`), amount: round(minimum.minus(charges)) });
+    lines.push({
+      ...blank("minimum", `Minimum spend true-up to ${decStr(round(minimum))}`),
+      amount: round(minimum.minus(charges)),
+    });
   }
   const subtotal = sum(lines.map((l) => l.amount));
 
   let discounted = subtotal;
   for (const d of input.contract?.discounts ?? []) {
     if (d.entitlement === null) continue;
-    const base = sum(lines.filter((l) => l.kind === "usage" && l.entitlement === d.entitlement).map((l) => l.amount));
+    const base = sum(
+      lines.filter((l) => l.kind === "usage" && l.entitlement === d.entitlement).map((l) => l.amount),
+    );
     const off = round(base.times(d.percent).div(100));
     if (off.isZero()) continue;
-    lines.push({ ...blank("discount", `${d.percent}% off ${d.entitlement}`), entitlement: d.entitlement, amount: off.negated() });
+    lines.push({
+      ...blank("discount", `${d.percent}% off ${d.entitlement}`),
+      entitlement: d.entitlement,
+      amount: off.negated(),
+    });
     discounted = discounted.minus(off);
   }
   for (const d of input.contract?.discounts ?? []) {
@@ -233,13 +245,28 @@ export function poolMembers(policy: CompiledPolicy): Map<string, string[]> {
 }
 
 function blank(kind: LineKind, description: string): InvoiceLine {
-  return { kind, description, entitlement: null, meter: null, quantity: null, unitPrice: null, amount: ZERO, cost: ZERO };
+  return {
+    kind,
+    description,
+    entitlement: null,
+    meter: null,
+    quantity: null,
+    unitPrice: null,
+    amount: ZERO,
+    cost: ZERO,
+  };
 }
 
 /** A contract override's price applies while it has not expired (expiry day inclusive). */
-function priceFor(ent: MeteredEntitlement, contract: CompiledCustomer | null, seg: Segment, zone: string): ChargeModel | null {
+function priceFor(
+  ent: MeteredEntitlement,
+  contract: CompiledCustomer | null,
+  seg: Segment,
+  zone: string,
+): ChargeModel | null {
   const o = contract?.overrides[ent.id];
-  if (o && o.price !== undefined && (o.expires === null || seg.start < endOfDate(o.expires, zone))) return o.price;
+  if (o && o.price !== undefined && (o.expires === null || seg.start < endOfDate(o.expires, zone)))
+    return o.price;
   return ent.price;
 }
 
@@ -261,7 +288,12 @@ function ratingWindows(ent: MeteredEntitlement, seg: Segment, zone: string): Win
 }
 
 /** The committed minimum of each billing window, prorated by the whole days of it the plan was in force. */
-function minimumDue(segments: Segment[], plans: Record<string, CompiledPlan>, since: IsoDate | null, zone: string): Decimal {
+function minimumDue(
+  segments: Segment[],
+  plans: Record<string, CompiledPlan>,
+  since: IsoDate | null,
+  zone: string,
+): Decimal {
   let due = ZERO;
   for (const seg of segments) {
     const plan = plans[seg.plan];
@@ -269,7 +301,11 @@ function minimumDue(segments: Segment[], plans: Record<string, CompiledPlan>, si
     for (let t = seg.start; t < seg.end; ) {
       const w = billingWindow(plan.interval, plan.anchor, since, t, zone);
       const days = wholeDays(Math.max(w.start, seg.start), Math.min(w.end, seg.end), zone);
-      due = due.plus(dec(plan.minimum).times(days).div(wholeDays(w.start, w.end, zone)));
+      due = due.plus(
+        dec(plan.minimum)
+          .times(days)
+          .div(wholeDays(w.start, w.end, zone)),
+      );
       t = w.end;
     }
   }

@@ -32,7 +32,8 @@ export interface Segment extends Window {
 /** Normalise raw history (any instants) to day starts; the last change recorded for a day wins. */
 export function dayAlignedChanges(history: { at: number; plan: string }[], zone: string): PlanChange[] {
   const byDay = new Map<number, string>();
-  for (const h of [...history].sort((a, b) => a.at - b.at)) byDay.set(startOfDate(isoDate(h.at, zone), zone), h.plan);
+  for (const h of [...history].sort((a, b) => a.at - b.at))
+    byDay.set(startOfDate(isoDate(h.at, zone), zone), h.plan);
   const out: PlanChange[] = [];
   for (const [at, plan] of [...byDay.entries()].sort((a, b) => a[0] - b[0])) {
     if (out[out.length - 1]?.plan !== plan) out.push({ at, plan });
@@ -48,7 +49,14 @@ export function segmentsIn(changes: PlanChange[], period: Window): Segment[] {
     const start = Math.max(c.at, period.start);
     const end = Math.min(next, period.end);
     if (start >= end) continue;
-    out.push({ plan: c.plan, implicit: c.implicit ?? false, start, end, startsAtChange: c.at > period.start, endsAtChange: next < period.end });
+    out.push({
+      plan: c.plan,
+      implicit: c.implicit ?? false,
+      start,
+      end,
+      startsAtChange: c.at > period.start,
+      endsAtChange: next < period.end,
+    });
   }
   return out;
 }
@@ -77,7 +85,12 @@ export interface FeeContext {
  * window a mid-window plan change starts in, and a prorated credit for the
  * unused rest of the window the old plan was paid for. Trial days are free.
  */
-export function feeLines(segments: Segment[], plans: Record<string, CompiledPlan>, period: Window, ctx: FeeContext): FeeLine[] {
+export function feeLines(
+  segments: Segment[],
+  plans: Record<string, CompiledPlan>,
+  period: Window,
+  ctx: FeeContext,
+): FeeLine[] {
   const out: FeeLine[] = [];
   for (const seg of segments) {
     const plan = plans[seg.plan];
@@ -92,7 +105,8 @@ export function feeLines(segments: Segment[], plans: Record<string, CompiledPlan
     for (; w.start < seg.end; w = windowAt(w.end)) {
       if (w.start < seg.start || w.start < period.start) continue;
       const from = Math.max(w.start, trialEnd);
-      if (from < w.end) out.push(fee(from === w.start ? "subscription" : "proration", plan, from, w, ctx.zone, ""));
+      if (from < w.end)
+        out.push(fee(from === w.start ? "subscription" : "proration", plan, from, w, ctx.zone, ""));
     }
     if (seg.endsAtChange) {
       const last = windowAt(seg.end - 1);
@@ -111,10 +125,20 @@ const EVERY = { day: "daily", week: "weekly", month: "monthly", year: "yearly" }
 function trialEndOf(plan: CompiledPlan, ctx: FeeContext): number {
   const start = ctx.trialStart(plan.id);
   if (plan.trialDays <= 0 || start === null) return Number.NEGATIVE_INFINITY;
-  return DateTime.fromMillis(start, { zone: ctx.zone }).startOf("day").plus({ days: plan.trialDays }).toMillis();
+  return DateTime.fromMillis(start, { zone: ctx.zone })
+    .startOf("day")
+    .plus({ days: plan.trialDays })
+    .toMillis();
 }
 
-function fee(kind: FeeLine["kind"], plan: CompiledPlan, from: number, w: Window, zone: string, why: string): FeeLine {
+function fee(
+  kind: FeeLine["kind"],
+  plan: CompiledPlan,
+  from: number,
+  w: Window,
+  zone: string,
+  why: string,
+): FeeLine {
   const days = wholeDays(from, w.end, zone);
   const ofDays = wholeDays(w.start, w.end, zone);
   const full = from === w.start;

@@ -41,16 +41,22 @@ export function parseEventRecord(record: unknown, zone: string): ParsedRow {
   if (!customer) return { ok: false, reason: "missing customer" };
   const ts = timestamp(r.timestamp, zone);
   if (ts === null) {
-    return { ok: false, reason: r.timestamp === undefined ? "missing timestamp" : `bad timestamp ${JSON.stringify(r.timestamp)}` };
+    return {
+      ok: false,
+      reason:
+        r.timestamp === undefined ? "missing timestamp" : `bad timestamp ${JSON.stringify(r.timestamp)}`,
+    };
   }
   let value: number | null = null;
   if (r.value !== undefined && r.value !== null && r.value !== "") {
-    value = typeof r.value === "number" ? r.value : typeof r.value === "string" ? Number(r.value) : Number.NaN;
+    value =
+      typeof r.value === "number" ? r.value : typeof r.value === "string" ? Number(r.value) : Number.NaN;
     if (!Number.isFinite(value)) return { ok: false, reason: `non-numeric value ${JSON.stringify(r.value)}` };
   }
   let properties: string | null = null;
   if (r.properties !== undefined && r.properties !== null) {
-    if (typeof r.properties !== "object" || Array.isArray(r.properties)) return { ok: false, reason: "properties must be an object" };
+    if (typeof r.properties !== "object" || Array.isArray(r.properties))
+      return { ok: false, reason: "properties must be an object" };
     properties = JSON.stringify(r.properties);
   }
   return { ok: true, event: { id, type, customer, ts, value, properties } };

@@ -7,7 +7,11 @@ import { type Decimal, ZERO } from "../money.js";
  */
 
 /** Does an event (type + parsed properties) pass the meter's type and `where` filter? */
-export function meterMatches(meter: CompiledMeter, type: string, properties: Record<string, unknown> | null): boolean {
+export function meterMatches(
+  meter: CompiledMeter,
+  type: string,
+  properties: Record<string, unknown> | null,
+): boolean {
   if (!meter.events.includes(type)) return false;
   for (const [key, accepted] of Object.entries(meter.where)) {
     const v = properties?.[key];
@@ -41,4 +45,3 @@ export function sqlValue(v: PropertyValue): string | number {
   if (typeof v === "boolean") return v ? 1 : 0;
   return v;
 }
-

@@ -1,0 +1,130 @@
+import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { type LoadedPolicy, loadPolicyAt, loadPushedPolicy, policyDigestOf } from "../../adapters/git/load-at-ref.js";
+import { findPolicyRepo, type PolicyRepo } from "../../adapters/git/policy-repo.js";
+import { replayPeriod } from "../../adapters/simulate/replay.js";
+import { runBill } from "../../adapters/store/bill-run.js";
+import { openDatabase } from "../../adapters/store/database.js";
+import { CheckFailedError, InputError, UsageError } from "../../core/errors.js";
+import type { CompiledPolicy } from "../../core/model.js";
+import type { Bill } from "../../core/rating/bill.js";
+import { compareSimulation, type SimulationSide } from "../../core/simulate/compare.js";
+import { compileGuardrail, guardrailVariables } from "../../core/simulate/guardrail.js";
+import type { ReplayOutcome } from "../../core/simulate/types.js";
+import type { CliContext, CommandOutcome } from "../context.js";
+import { simulationHtml } from "../render/simulate-html.js";
+import { type GuardrailOutcome, simulationJson } from "../render/simulate-json.js";
+import { simulationMarkdown } from "../render/simulate-markdown.js";
+import { simulationText } from "../render/simulate-text.js";
+import { periodOption } from "./usage-common.js";
+
+interface SimulateOptions {
+  policies: string;
+  db: string;
+  base?: string;
+  head?: string;
+  env?: string;
+  format?: string;
+  failOn?: string;
+  out?: string;
+}
+
+/**
+ * The base side: `--base REF`, else the environment's current bundle (what
+ * runs in production), else `HEAD` when nothing was pushed yet.
+ */
+async function loadBase(
+  repo: PolicyRepo | null,
+  options: SimulateOptions,
+  config: CompiledPolicy["bundles"],
+  ctx: CliContext,
+): Promise<LoadedPolicy & { policy: CompiledPolicy }> {
+  if (options.base === undefined) {
+    const pushed = await loadPushedPolicy(repo, config, ctx.cwd, options.env);
+    if (pushed?.policy) return { ...pushed, policy: pushed.policy };
+    ctx.warn("note: no pushed bundle found; comparing with HEAD (pass --base REF to choose)");
+  }
+  const loaded = await loadPolicyAt(repo, options.base ?? "HEAD", ctx.cwd, options.policies);
+  if (!loaded.policy)
+    throw new InputError("the repository has no commits and nothing was pushed: there is no base to compare with (pass --base REF)");
+  return { ...loaded, policy: loaded.policy };
+}
+
+/**
+ * `limitr simulate [--base REF] [--head REF] --period P`: re-rate the
+ * period's recorded usage under both policies exactly as `bill` does, and
+ * replay its events through an engine under each to count denials. Reads
+ * the store only (read-only connection; credits are never recorded).
+ */
+export async function run(raw: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
+  const options = raw as unknown as SimulateOptions;
+  // A bad guardrail must fail before minutes of work, not after.
+  const guardrail = options.failOn === undefined ? null : compileGuardrail(options.failOn);
+  const repo = await findPolicyRepo(ctx.cwd, options.policies);
+  const head = await loadPolicyAt(repo, options.head, ctx.cwd, options.policies);
+  if (!head.policy) throw new InputError("HEAD has no commits yet: simulate the work tree instead (omit --head)");
+  const base = await loadBase(repo, options, head.policy.bundles, ctx);
+  const period = periodOption(raw, head.policy.timezone, true);
+  if (!period) throw new UsageError("--period P (or --from/--to) is required");
+  if (base.policy.timezone !== head.policy.timezone)
+    ctx.warn(`note: the timezone changes (${base.policy.timezone} -> ${head.policy.timezone}); the period is read in the head's`);
+
+  const db = openDatabase(resolve(ctx.cwd, options.db), { readonly: true });
+  let sides: [SimulationSide, SimulationSide];
+  try {
+    const started = performance.now();
+    const progress = ctx.stderrIsTTY
+      ? (done: number, total: number) =>
+          process.stderr.write(`\rreplaying ${done.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} events...`)
+      : undefined;
+    const replays = await replayPeriod(db, [base.policy, head.policy], period, { onProgress: progress });
+    if (ctx.stderrIsTTY) process.stderr.write("\r\x1b[K");
+    // One after the other: each bill already spreads its scan over the cores.
+    const bills = [
+      await runBill(db, base.policy, period, { recordCredits: false }),
+      await runBill(db, head.policy, period, { recordCredits: false }),
+    ];
+    const side = (loaded: LoadedPolicy, policy: CompiledPolicy, i: 0 | 1): SimulationSide => ({
+      info: { ref: loaded.side.ref, commit: loaded.side.commit, digest: policyDigestOf(policy) },
+      policy,
+      bill: bills[i] as Bill,
+      replay: replays[i] as ReplayOutcome,
+    });
+    sides = [side(base, base.policy, 0), side(head, head.policy, 1)];
+    for (const [name, s] of [["base", sides[0]], ["head", sides[1]]] as const) {
+      for (const u of s.replay.unknownPlans.slice(0, 5))
+        ctx.warn(`note: ${name} has no plan for the stored subscription ${u}; the replay keeps the customer's previous plan`);
+    }
+    if (ctx.stderrIsTTY) ctx.warn(`simulated ${replays[0]?.events ?? 0} events in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+  } finally {
+    db.close();
+  }
+  const report = compareSimulation(sides[0], sides[1], period);
+
+  let outcome: GuardrailOutcome | null = null;
+  let exitCode = 0;
+  if (guardrail) {
+    outcome = { expression: guardrail.expression, ...guardrail.evaluate(guardrailVariables(report.totals)) };
+    if (outcome.tripped) {
+      const err = new CheckFailedError(`guardrail tripped: ${outcome.conditions.join(" || ")}`);
+      ctx.warn(`error: ${err.message}`);
+      exitCode = err.exitCode;
+    }
+  }
+  const format = options.format ?? "text";
+  const output =
+    format === "json"
+      ? `${JSON.stringify(simulationJson(report, outcome), null, 2)}\n`
+      : format === "markdown"
+        ? simulationMarkdown(report, outcome)
+        : format === "html"
+          ? simulationHtml(report, outcome)
+          : simulationText(report, outcome, ctx.color);
+  if (options.out) {
+    const file = resolve(ctx.cwd, options.out);
+    writeFileSync(file, output);
+    ctx.warn(`wrote ${file}`);
+    return { output: "", exitCode };
+  }
+  return { output, exitCode };
+}

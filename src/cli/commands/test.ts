@@ -1,0 +1,67 @@
+import { loadValidPolicy } from "../../adapters/policy-source.js";
+import { loadTests, runCases } from "../../adapters/policy-tests/run-tests.js";
+import { formatDiagnostic, formatSummary, summarize } from "../../core/policy/diagnostics.js";
+import { summarizeResults } from "../../core/policy-tests/model.js";
+import type { CliContext, CommandOutcome } from "../context.js";
+import { renderJson, renderJunit, renderText, type TestReport } from "../render/policy-tests.js";
+
+/**
+ * `limitr test`: run `<policies>/tests/*.yaml`. Exit 0 when every case
+ * passes, 4 when one fails, 3 when the policy or a test file is invalid
+ * (nothing runs then: a half-read suite would pass for the wrong reason).
+ */
+export interface TestOptions {
+  policies: string;
+  format?: "text" | "json" | "junit";
+  filter?: string;
+}
+
+const EXIT_INVALID = 3;
+const EXIT_FAILED = 4;
+
+export async function run(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
+  const opts = options as unknown as TestOptions;
+  const policy = loadValidPolicy(opts.policies);
+  const loaded = loadTests(opts.policies, ctx.cwd);
+  const format = opts.format ?? "text";
+  const errors = loaded.diagnostics.filter((d) => d.severity === "error");
+  if (errors.length > 0) {
+    const report: TestReport = {
+      results: [],
+      diagnostics: loaded.diagnostics,
+      summary: summarizeResults([], loaded.files.length),
+    };
+    if (format === "json") return { exitCode: EXIT_INVALID, output: renderJson(report) };
+    const paint = { error: ctx.color.red.bold, warning: ctx.color.yellow.bold, dim: ctx.color.dim };
+    const lines = loaded.diagnostics.map((d) => formatDiagnostic(d, paint));
+    lines.push(`${formatSummary(summarize(loaded.diagnostics, loaded.files.length))}; no tests were run`);
+    if (format === "junit") {
+      // The report stays valid XML for CI uploaders; the problems go to stderr.
+      for (const line of lines) ctx.warn(line);
+      return { exitCode: EXIT_INVALID, output: renderJunit(report) };
+    }
+    return { exitCode: EXIT_INVALID, output: lines.join("\n") };
+  }
+  for (const d of loaded.diagnostics) ctx.warn(formatDiagnostic(d));
+  const filter = opts.filter;
+  const cases = filter ? loaded.cases.filter((c) => c.name.includes(filter)) : loaded.cases;
+  if (filter && cases.length === 0) ctx.warn(`no test name contains "${filter}"`);
+  const results = await runCases(policy, cases);
+  const report: TestReport = {
+    results,
+    diagnostics: loaded.diagnostics,
+    summary: summarizeResults(results, loaded.files.length),
+  };
+  const exitCode = report.summary.failed > 0 ? EXIT_FAILED : 0;
+  switch (format) {
+    case "json":
+      return { exitCode, output: renderJson(report) };
+    case "junit":
+      return { exitCode, output: renderJunit(report) };
+    default:
+      return {
+        exitCode,
+        output: renderText(report, { ok: ctx.color.green, fail: ctx.color.red.bold, dim: ctx.color.dim }),
+      };
+  }
+}

@@ -1,0 +1,126 @@
+import type { Diagnostic } from "../../core/policy/diagnostics.js";
+import type { CaseResult, Failure, TestSummary } from "../../core/policy-tests/model.js";
+
+/**
+ * `limitr test` output: text for people, JSON (formatVersion 1) for tools,
+ * JUnit XML for CI test reports. Durations are left out of text and JSON so
+ * the output is stable from run to run; JUnit carries them (CI shows them).
+ */
+export interface TestReport {
+  results: CaseResult[];
+  diagnostics: Diagnostic[];
+  summary: TestSummary;
+}
+
+export interface TextPaint {
+  ok(text: string): string;
+  fail(text: string): string;
+  dim(text: string): string;
+}
+
+const show = (v: unknown) => JSON.stringify(v) ?? "null";
+
+function stepLabel(f: Failure): string {
+  return typeof f.step === "number" ? `step ${f.step}` : f.step;
+}
+
+export function renderText(report: TestReport, paint: TextPaint): string {
+  const out: string[] = [];
+  for (const r of report.results) {
+    if (r.status === "passed") {
+      out.push(`${paint.ok("ok")}   ${r.name}`);
+      continue;
+    }
+    out.push(`${paint.fail("FAIL")} ${r.name} ${paint.dim(`(${r.file}:${r.line})`)}`);
+    if (r.description) out.push(`     ${paint.dim(r.description)}`);
+    let group = "";
+    for (const f of r.failures) {
+      const head = `${stepLabel(f)} at ${r.file}:${f.line}`;
+      if (head !== group) out.push(`  ${head}`);
+      group = head;
+      out.push(`    ${f.field} ${paint.dim(`(line ${f.fieldLine})`)}`);
+      out.push(`      ${paint.ok(`- expected ${show(f.expected)}`)}`);
+      out.push(`      ${paint.fail(`+ got      ${show(f.got)}`)}`);
+    }
+  }
+  const s = report.summary;
+  if (s.total === 0) out.push("no policy tests found (add policies/tests/*.yaml)");
+  else out.push("", `${s.passed} passed, ${s.failed} failed`);
+  return out.join("\n");
+}
+
+export function renderJson(report: TestReport): string {
+  return JSON.stringify(
+    {
+      formatVersion: 1,
+      cases: report.results.map((r) => ({
+        name: r.name,
+        description: r.description,
+        file: r.file,
+        line: r.line,
+        status: r.status,
+        failures: r.failures,
+      })),
+      diagnostics: report.diagnostics,
+      summary: report.summary,
+    },
+    null,
+    2,
+  );
+}
+
+function xml(text: string): string {
+  return (
+    text
+      .replace(/&/g, "&amp;")
+      .replace(/</g, "&lt;")
+      .replace(/>/g, "&gt;")
+      .replace(/"/g, "&quot;")
+      // XML 1.0 forbids most control characters even escaped.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
+      .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, "")
+  );
+}
+
+/** One `<testsuite>` per test file; a case's failures go in one `<failure>` element. */
+export function renderJunit(report: TestReport): string {
+  const byFile = new Map<string, CaseResult[]>();
+  for (const r of report.results) byFile.set(r.file, [...(byFile.get(r.file) ?? []), r]);
+  const seconds = (ms: number) => (ms / 1000).toFixed(3);
+  const s = report.summary;
+  const total = report.results.reduce((a, r) => a + r.durationMs, 0);
+  const out = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="limitr" tests="${s.total}" failures="${s.failed}" errors="0" time="${seconds(total)}">`,
+  ];
+  for (const [file, cases] of byFile) {
+    const failed = cases.filter((c) => c.status === "failed").length;
+    const time = cases.reduce((a, r) => a + r.durationMs, 0);
+    out.push(
+      `  <testsuite name="${xml(file)}" tests="${cases.length}" failures="${failed}" errors="0" time="${seconds(time)}">`,
+    );
+    for (const c of cases) {
+      const attrs = `name="${xml(c.name)}" classname="${xml(file)}" file="${xml(file)}" line="${c.line}" time="${seconds(c.durationMs)}"`;
+      if (c.status === "passed") {
+        out.push(`    <testcase ${attrs}/>`);
+        continue;
+      }
+      const first = c.failures[0];
+      const message = first
+        ? `${stepLabel(first)}: ${first.field} expected ${show(first.expected)}, got ${show(first.got)}`
+        : "failed";
+      const body = c.failures
+        .map(
+          (f) =>
+            `${file}:${f.fieldLine} ${stepLabel(f)} ${f.field}: expected ${show(f.expected)}, got ${show(f.got)}`,
+        )
+        .join("\n");
+      out.push(`    <testcase ${attrs}>`);
+      out.push(`      <failure message="${xml(message)}" type="expectation">${xml(body)}</failure>`);
+      out.push("    </testcase>");
+    }
+    out.push("  </testsuite>");
+  }
+  out.push("</testsuites>");
+  return out.join("\n");
+}

@@ -1,0 +1,100 @@
+import type { Decimal } from "../money.js";
+
+/**
+ * What `limitr simulate` compares: the same period's recorded usage rated
+ * (as `bill` does) and enforced (replayed through the engine) under two
+ * policies. Money is exact (Decimal); counts are plain numbers.
+ */
+
+/** One customer's enforcement outcome under one policy, from the replay. */
+export interface CustomerReplay {
+  /** Events a hard limit would have refused (and that therefore counted nothing). */
+  denied: number;
+  /** Denied events by the entitlement whose limit refused them. */
+  deniedBy: Record<string, number>;
+  /** Units counted past a soft limit, by entitlement. */
+  overageUnits: Record<string, number>;
+}
+
+/** The replay of one policy: per customer, only those with a denial or overage. */
+export interface ReplayOutcome {
+  /** Events of the period fed to the engine. */
+  events: number;
+  customers: Map<string, CustomerReplay>;
+  /** Plan changes from the store the policy does not know (skipped, like the engine would refuse them). */
+  unknownPlans: string[];
+}
+
+export interface SideInfo {
+  ref: string;
+  commit: string | null;
+  digest: string;
+}
+
+/** One side's figures, for a customer or summed over a plan or everything. */
+export interface Figures {
+  revenue: Decimal;
+  cost: Decimal;
+  /** revenue - cost. */
+  margin: Decimal;
+  /** Usage charges of entitlements with an included limit: what was billed past it. */
+  overage: Decimal;
+  denied: number;
+}
+
+export interface CustomerRow {
+  customer: string;
+  basePlan: string | null;
+  headPlan: string | null;
+  base: Figures;
+  head: Figures;
+  /** head.revenue - base.revenue. */
+  change: Decimal;
+  /** Percent of the base revenue; null when the base revenue is zero. */
+  changePct: Decimal | null;
+  baseOverageUnits: Record<string, number>;
+  headOverageUnits: Record<string, number>;
+  headDeniedBy: Record<string, number>;
+}
+
+export interface PlanRow {
+  plan: string;
+  /** Display name from the head policy (else the base). */
+  name: string;
+  baseCustomers: number;
+  headCustomers: number;
+  base: Figures;
+  head: Figures;
+  change: Decimal;
+  changePct: Decimal | null;
+}
+
+export interface SimulationTotals {
+  base: Figures;
+  head: Figures;
+  change: Decimal;
+  changePct: Decimal | null;
+  /** Customers whose invoice total or denied count differs between the two policies. */
+  customersAffected: number;
+  /** Customers with denials under head and none under base. */
+  customersNewlyBlocked: number;
+  customers: number;
+}
+
+export interface SimulationReport {
+  base: SideInfo;
+  head: SideInfo;
+  period: { label: string; start: number; end: number };
+  timezone: string;
+  currency: string;
+  currencyDigits: number;
+  events: number;
+  totals: SimulationTotals;
+  plans: PlanRow[];
+  /** Every customer billed or replayed under either policy, by id. */
+  customers: CustomerRow[];
+  /** Up to 10 each, biggest change first. */
+  moversUp: CustomerRow[];
+  moversDown: CustomerRow[];
+  newlyBlocked: CustomerRow[];
+}

@@ -1,0 +1,161 @@
+import type { Counter } from "../core/engine/counter.js";
+import type { Decision, Reason } from "../core/engine/decision.js";
+import { marginalPrice } from "../core/engine/marginal-price.js";
+import type { PropertyValue } from "../core/model.js";
+import { LIFETIME } from "../core/periods.js";
+import type { Notifier } from "./events.js";
+import type { Meters, NoticeContext } from "./meters.js";
+import type { CallOptions } from "./options.js";
+import type { IdWindow, Persistence } from "./persistence.js";
+import type { Slot } from "./slot.js";
+import type { WriteBehind } from "./write-behind.js";
+
+const EPS = 1e-9;
+
+/**
+ * The decision path shared by allow, decide, check and settle: one
+ * implementation, so the boolean hot path and the full Decision can never
+ * disagree. It reports its outcome through the `last*` fields instead of
+ * returning an object, so `allow()` allocates nothing.
+ */
+export class Decider {
+  lastSlot: Slot | null = null;
+  lastReason: Reason = "ok";
+  /** Counter value and event count before the last counted call, and the change it applied. */
+  lastPrev = 0;
+  lastEvents = 0;
+  lastApplied = 0;
+  /** Sequence for generated event and hold ids. */
+  seq = 0;
+  private readonly wb: WriteBehind;
+
+  constructor(
+    private readonly meters: Meters,
+    private readonly persistence: Persistence,
+    private readonly seen: IdWindow,
+    private readonly notifier: Notifier,
+    private readonly notice: NoticeContext,
+    private readonly sync: boolean,
+  ) {
+    this.wb = persistence.wb;
+  }
+
+  /** Evaluate a call (and count it when `commit`); the outcome details stay in the `last*` fields. */
+  evaluate(
+    customer: string,
+    entitlement: string,
+    amount: number,
+    now: number,
+    options: CallOptions | undefined,
+    commit: boolean,
+  ): boolean {
+    const slot = this.meters.slot(customer, entitlement, now);
+    this.lastSlot = slot;
+    this.lastApplied = 0;
+    const c = slot.counter;
+    if (slot.reason !== null || c === null) {
+      this.lastReason = slot.reason ?? "unknown_entitlement";
+      if (this.lastReason === "feature_enabled") return true;
+      if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
+      return false;
+    }
+    if (now >= c.periodEnd || now >= c.nextExpiry) this.meters.freshen(slot, c, now);
+    if (typeof amount !== "number" || !Number.isFinite(amount)) {
+      this.lastReason = "invalid_amount";
+      if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
+      return false;
+    }
+    const id = options === undefined ? undefined : options.id;
+    if (id !== undefined && this.seen.has(id)) {
+      this.lastReason = "duplicate";
+      return true;
+    }
+    if (amount > 0) {
+      if (slot.hard && c.used + c.held + amount > slot.limit + EPS) {
+        this.lastReason = "limit_exceeded";
+        if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
+        return false;
+      }
+      const bucket = slot.bucket;
+      if (bucket !== null && !(commit ? bucket.take(amount, now) : bucket.available(now) + EPS >= amount)) {
+        this.lastReason = "rate_limited";
+        if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
+        return false;
+      }
+    }
+    this.lastReason = "ok";
+    if (commit && amount !== 0)
+      this.count(slot, c, amount, now, id, options === undefined ? undefined : options.properties);
+    return true;
+  }
+
+  /** Count `amount` on `c` now, buffer the event, persist per durability, then notify. */
+  count(
+    slot: Slot,
+    c: Counter,
+    amount: number,
+    now: number,
+    id: string | undefined,
+    properties: Record<string, PropertyValue> | undefined,
+  ): void {
+    const prev = c.used;
+    const events = c.events;
+    const applied = c.add(amount);
+    this.lastPrev = prev;
+    this.lastEvents = events;
+    this.lastApplied = applied;
+    this.wb.markDirty(c, now);
+    this.wb.events.push(id ?? this.seq++, slot, now, applied, properties);
+    if (id !== undefined) this.seen.add(id);
+    if (this.sync) {
+      try {
+        this.persistence.flush(now);
+      } catch (err) {
+        // Nothing of a decision that was not committed survives it (R13: the id is not marked seen).
+        c.used = prev;
+        c.events = events;
+        this.wb.events.pop();
+        if (id === undefined) this.seq--;
+        if (id !== undefined) this.seen.delete(id);
+        throw err;
+      }
+    } else this.persistence.changed(now);
+    if (c.used >= slot.notifyFrom) this.meters.crossings(slot, c, prev, amount, now, this.notice);
+  }
+
+  /** The Decision for the last evaluation (price computed here, never on the allow() path). */
+  decision(allowed: boolean, amount: number, counted: boolean): Decision {
+    const slot = this.lastSlot as Slot;
+    const c = slot.counter;
+    const limit = slot.limit === Infinity || c === null ? null : slot.limit;
+    const used = c === null ? 0 : c.used;
+    const before = counted ? this.lastPrev : used;
+    const delta = counted ? this.lastApplied : amount;
+    const reason = this.lastReason;
+    const priced = allowed && reason === "ok" && c !== null && delta !== 0;
+    let overage = 0;
+    if (priced && limit !== null && delta > 0)
+      overage = Math.max(0, before + delta - Math.max(before, limit));
+    return {
+      allowed,
+      reason,
+      used,
+      limit,
+      remaining: limit === null || c === null ? null : Math.max(0, limit - used - c.held),
+      resetsAt: c === null || c.periodEnd >= LIFETIME.end ? null : c.periodEnd,
+      overage,
+      price: priced
+        ? marginalPrice(slot.eff.price, before, delta, counted ? this.lastEvents : (c?.events ?? 0))
+        : "0",
+      version: this.notice.version,
+      digest: this.notice.digest,
+    };
+  }
+
+  notifyDenied(slot: Slot, amount: number, now: number): void {
+    this.notifier.emit(
+      "denied",
+      this.meters.payload(slot, amount, now, this.lastReason, this.notice.version, this.notice.digest),
+    );
+  }
+}

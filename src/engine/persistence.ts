@@ -1,0 +1,150 @@
+import { SqliteEngineStore } from "../adapters/store/engine-store.js";
+import { MemoryEngineStore } from "../adapters/store/memory-store.js";
+import type { EngineStore } from "../core/engine/store-port.js";
+import { InputError } from "../core/errors.js";
+import { WriteBehind } from "./write-behind.js";
+
+/** Open the store named by `LimitrOptions.store`. */
+export function openStore(store: string | EngineStore): EngineStore {
+  if (typeof store !== "string") return store;
+  if (store === "memory") return new MemoryEngineStore();
+  if (store.startsWith("sqlite:")) return new SqliteEngineStore(store.slice("sqlite:".length));
+  throw new InputError(
+    `unknown store "${store}": use "memory" or "sqlite:PATH" (Redis/Postgres stores are planned)`,
+  );
+}
+
+/**
+ * The idempotency window (R13): the most recent `size` event ids, a set for
+ * lookups plus a ring in arrival order to evict the oldest. Ids older than the
+ * window are still refused by the store's UNIQUE(id), but would count again.
+ */
+export class IdWindow {
+  private readonly seen = new Set<string>();
+  private readonly ring: (string | undefined)[];
+  private pos = 0;
+
+  constructor(readonly size: number) {
+    this.ring = new Array(Math.max(1, size));
+  }
+
+  has(id: string): boolean {
+    return this.seen.has(id);
+  }
+
+  add(id: string): void {
+    const old = this.ring[this.pos];
+    if (old !== undefined) this.seen.delete(old);
+    this.ring[this.pos] = id;
+    this.pos = this.pos + 1 === this.ring.length ? 0 : this.pos + 1;
+    this.seen.add(id);
+  }
+
+  /** Forget an id whose write failed (its ring slot is reclaimed by eviction later). */
+  delete(id: string): void {
+    this.seen.delete(id);
+  }
+}
+
+const open = new Set<Persistence>();
+let exitHooked = false;
+
+/** Flush every open engine when the process ends: `beforeExit` may retry later, `exit` allows only synchronous work. */
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on("beforeExit", () => {
+    for (const p of open) p.flushQuietly();
+  });
+  process.on("exit", () => {
+    for (const p of [...open]) {
+      try {
+        p.close();
+      } catch {
+        // Nothing is left to report to at exit; the store keeps what it had.
+      }
+    }
+  });
+}
+
+export interface PersistenceOptions {
+  store: EngineStore;
+  sync: boolean;
+  maxEvents: number;
+  maxDelayMs: number;
+  idPrefix: string;
+  version: number;
+  digest: string;
+  clock: () => number;
+  /** Ids of holds that expired since the last flush (to delete from the store). */
+  drainExpired: () => string[];
+}
+
+/**
+ * Write-behind: what the engine changed since the last flush, and when to
+ * flush it. Batched: when `maxEvents` events are buffered, `maxDelayMs` after
+ * the first one (an unref'd timer), on `flush()`, `close()` and process exit.
+ * Sync: the engine flushes after every change itself.
+ */
+export class Persistence {
+  readonly wb: WriteBehind;
+  readonly store: EngineStore;
+  lastFlushAt: number | null = null;
+  lastError: string | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(private readonly o: PersistenceOptions) {
+    this.store = o.store;
+    this.wb = new WriteBehind(o.idPrefix);
+    open.add(this);
+    hookExit();
+  }
+
+  /** Something was buffered: flush now if the batch is full (or durability is sync), else make sure a flush is due. */
+  changed(now: number): void {
+    if (this.o.sync || this.wb.events.length >= this.o.maxEvents) this.flush(now);
+    else if (this.timer === null)
+      this.timer = setTimeout(() => this.flushQuietly(), this.o.maxDelayMs).unref();
+  }
+
+  /** Write everything buffered in one transaction; on failure it stays buffered and the error is rethrown. */
+  flush(now: number): void {
+    for (const id of this.o.drainExpired()) this.wb.holdsDelete.push(id);
+    if (!this.wb.pending) return;
+    if (this.closed) throw new InputError("this limitr engine is closed; open a new one");
+    try {
+      this.store.write(this.wb.batch(this.o.version, this.o.digest));
+    } catch (err) {
+      this.lastError = `flush failed: ${(err as Error).message}`;
+      throw err;
+    }
+    this.wb.committed();
+    this.lastFlushAt = now;
+    this.lastError = null;
+  }
+
+  /** Timer and `beforeExit` path: a failure is kept for status() and retried after `maxDelayMs`. */
+  flushQuietly(): void {
+    this.timer = null;
+    try {
+      this.flush(this.o.clock());
+    } catch {
+      if (!this.closed) this.timer = setTimeout(() => this.flushQuietly(), this.o.maxDelayMs).unref();
+    }
+  }
+
+  /** Flush, then release the store (and its owner lock) even if the flush failed. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.flush(this.o.clock());
+    } finally {
+      this.closed = true;
+      open.delete(this);
+      if (this.timer !== null) clearTimeout(this.timer);
+      this.timer = null;
+      this.store.close();
+    }
+  }
+}
