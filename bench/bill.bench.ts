@@ -20,8 +20,6 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
-import { openDatabase } from "../src/adapters/store/database.js";
-import { importFiles } from "../src/adapters/usage-files/import-events.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dir = mkdtempSync(join(tmpdir(), "limitr-bench-"));
@@ -53,7 +51,14 @@ function generate(events: number, seed: number): string {
   return file;
 }
 
+// The compiled build, as the CLI runs it (worker threads load compiled files).
+const dist = join(root, "dist");
+type DatabaseModule = typeof import("../src/adapters/store/database.js");
+type ImportModule = typeof import("../src/adapters/usage-files/import-events.js");
+
 async function importInto(file: string, db: string): Promise<number> {
+  const { openDatabase } = (await import(join(dist, "adapters/store/database.js"))) as DatabaseModule;
+  const { importFiles } = (await import(join(dist, "adapters/usage-files/import-events.js"))) as ImportModule;
   const store = openDatabase(db);
   const t = performance.now();
   const summary = await importFiles(store, [file], {
@@ -67,7 +72,8 @@ async function importInto(file: string, db: string): Promise<number> {
   return summary.imported / seconds;
 }
 
-function rawInsert(file: string): number {
+async function rawInsert(file: string): Promise<number> {
+  const { openDatabase } = (await import(join(dist, "adapters/store/database.js"))) as DatabaseModule;
   const rows = readFileSync(file, "utf8")
     .split("\n")
     .filter(Boolean)
@@ -97,7 +103,6 @@ function rawInsert(file: string): number {
 
 /** Bill in a fresh process (dist build): wall seconds of load + rate + render, and that process's peak RSS. */
 function billInChild(db: string): { seconds: number; rssMb: number } {
-  const dist = join(root, "dist");
   const code = `
     const { openDatabase } = await import(${JSON.stringify(join(dist, "adapters/store/database.js"))});
     const { loadValidPolicy } = await import(${JSON.stringify(join(dist, "adapters/policy-source.js"))});
@@ -143,7 +148,7 @@ try {
 const small = generate(1_000_000, 11);
 const smallDb = join(dir, "1m.db");
 await importInto(small, smallDb);
-const rawRate = rawInsert(small);
+const rawRate = await rawInsert(small);
 log(`raw insert ${Math.round(rawRate)} rows/s`);
 const bill1 = billInChild(smallDb);
 log(`bill 1M: ${bill1.seconds.toFixed(2)}s, peak RSS ${bill1.rssMb.toFixed(0)} MB`);

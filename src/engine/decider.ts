@@ -1,4 +1,4 @@
-import type { Counter } from "../core/engine/counter.js";
+import { type Counter, DUE_EPOCH } from "../core/engine/counter.js";
 import type { Decision, Reason } from "../core/engine/decision.js";
 import { marginalPrice } from "../core/engine/marginal-price.js";
 import type { PropertyValue } from "../core/model.js";
@@ -59,7 +59,7 @@ export class Decider {
       if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
       return false;
     }
-    if (now >= c.periodEnd || now >= c.nextExpiry) this.meters.freshen(slot, c, now);
+    if (now >= DUE_EPOCH + c.dueS * 1000) this.meters.freshen(slot, c, now);
     if (typeof amount !== "number" || !Number.isFinite(amount)) {
       this.lastReason = "invalid_amount";
       if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
@@ -104,7 +104,7 @@ export class Decider {
     this.lastPrev = prev;
     this.lastEvents = events;
     this.lastApplied = applied;
-    this.wb.markDirty(c, now);
+    this.wb.markDirty(c);
     this.wb.events.push(id ?? this.seq++, slot, now, applied, properties);
     if (id !== undefined) this.seen.add(id);
     if (this.sync) {
@@ -120,7 +120,8 @@ export class Decider {
         throw err;
       }
     } else this.persistence.changed(now);
-    if (c.used >= slot.notifyFrom) this.meters.crossings(slot, c, prev, amount, now, this.notice);
+    if (this.notifier.tracking && c.used >= slot.notifyFrom)
+      this.meters.crossings(slot, c, prev, amount, now, this.notice);
   }
 
   /** The Decision for the last evaluation (price computed here, never on the allow() path). */

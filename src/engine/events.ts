@@ -84,6 +84,8 @@ export class Notifier {
     alert: [],
     policy: [],
   };
+  /** Someone listens to threshold or overage notices: only then is the crossing bookkeeping done. */
+  tracking = false;
   /** The last exception a handler threw (handlers never break a decision). */
   lastError: unknown = null;
 
@@ -93,10 +95,12 @@ export class Notifier {
       throw new TypeError(`unknown event ${String(name)}; one of ${Object.keys(this.handlers).join(", ")}`);
     list.push(handler);
     this.listening[name] = true;
+    this.tracking = this.listening.threshold || this.listening.overage;
     return () => {
       const i = list.indexOf(handler);
       if (i >= 0) list.splice(i, 1);
       this.listening[name] = list.length > 0;
+      this.tracking = this.listening.threshold || this.listening.overage;
     };
   }
 

@@ -75,7 +75,7 @@ export class Meters {
       this.slots.set(entitlement, byCustomer);
     }
     let slot = byCustomer.get(customer);
-    if (slot === undefined || now >= slot.validUntil || now < slot.validFrom) {
+    if (slot === undefined || (slot.timeBound && (now >= slot.validUntil || now < slot.validFrom))) {
       slot = this.resolve(customer, entitlement, now);
       byCustomer.set(customer, slot);
     }
@@ -184,8 +184,8 @@ export class Meters {
       const prev = c.used;
       const applied = aggregate(meter, c, event.value, event.properties);
       if (applied === null) continue;
-      wb.markDirty(c, ts);
-      if (c.used >= slot.notifyFrom) this.crossings(slot, c, prev, applied, ts, ctx);
+      wb.markDirty(c);
+      if (ctx.notifier.tracking && c.used >= slot.notifyFrom) this.crossings(slot, c, prev, applied, ts, ctx);
       const limit = slot.limit === Infinity ? null : slot.limit;
       const overage = limit === null || applied <= 0 ? 0 : Math.max(0, c.used - Math.max(prev, limit));
       counted.push({ entitlement: id, amount: applied, used: c.used, limit, overage });

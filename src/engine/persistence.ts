@@ -93,6 +93,8 @@ export class Persistence {
   lastError: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** After a failed full-batch write, calls do not retry before this instant (the timer does). */
+  private retryAt = -Infinity;
 
   constructor(private readonly o: PersistenceOptions) {
     this.store = o.store;
@@ -101,10 +103,26 @@ export class Persistence {
     hookExit();
   }
 
-  /** Something was buffered: flush now if the batch is full (or durability is sync), else make sure a flush is due. */
+  /**
+   * Something was buffered: with sync durability write it now (errors go to
+   * the caller); batched, write when the batch is full, else make sure a
+   * flush is due. A batched write that fails never fails the call that
+   * triggered it: the batch stays buffered and is retried after `maxDelayMs`.
+   */
   changed(now: number): void {
-    if (this.o.sync || this.wb.events.length >= this.o.maxEvents) this.flush(now);
-    else if (this.timer === null)
+    if (this.o.sync) this.flush(now);
+    else if (this.wb.events.length >= this.o.maxEvents && now >= this.retryAt) {
+      try {
+        this.flush(now);
+      } catch {
+        this.retryAt = now + this.o.maxDelayMs;
+        this.schedule();
+      }
+    } else this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer === null && !this.closed)
       this.timer = setTimeout(() => this.flushQuietly(), this.o.maxDelayMs).unref();
   }
 
@@ -114,7 +132,7 @@ export class Persistence {
     if (!this.wb.pending) return;
     if (this.closed) throw new InputError("this limitr engine is closed; open a new one");
     try {
-      this.store.write(this.wb.batch(this.o.version, this.o.digest));
+      this.store.write(this.wb.batch(this.o.version, this.o.digest, now));
     } catch (err) {
       this.lastError = `flush failed: ${(err as Error).message}`;
       throw err;
@@ -130,7 +148,7 @@ export class Persistence {
     try {
       this.flush(this.o.clock());
     } catch {
-      if (!this.closed) this.timer = setTimeout(() => this.flushQuietly(), this.o.maxDelayMs).unref();
+      this.schedule();
     }
   }
 

@@ -22,6 +22,8 @@ export class Slot implements EventSource {
   readonly valueProp: string | null;
   readonly validFrom: number;
   readonly validUntil: number;
+  /** Plan history or an override bounds the answer in time (most slots hold forever: skip the comparisons). */
+  readonly timeBound: boolean;
 
   constructor(
     readonly customer: string,
@@ -40,5 +42,6 @@ export class Slot implements EventSource {
     this.valueProp = eff.meter && eff.meter.aggregation !== "count" ? eff.meter.property : null;
     this.validFrom = eff.validFrom;
     this.validUntil = eff.validUntil;
+    this.timeBound = eff.validFrom !== -Infinity || eff.validUntil !== Infinity;
   }
 }

@@ -121,15 +121,15 @@ export class WriteBehind {
     );
   }
 
-  markDirty(counter: Counter, now: number): void {
-    counter.updatedAt = now;
+  markDirty(counter: Counter): void {
     if (counter.flushGen === this.gen) return;
     counter.flushGen = this.gen;
     this.dirty.push(counter);
   }
 
-  batch(version: number, digest: string): WriteBatch {
+  batch(version: number, digest: string, at: number): WriteBatch {
     return {
+      at,
       events: this.events,
       bundleVersion: version,
       bundleDigest: digest,

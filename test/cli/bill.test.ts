@@ -1,8 +1,9 @@
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { execa } from "execa";
 import { beforeEach, describe, expect, it } from "vitest";
-import { limitr, REPO } from "./run-cli.js";
+import { BIN, limitr, REPO } from "./run-cli.js";
 
 /**
  * `usage import -> bill` through the built CLI on a temp store, against the
@@ -209,8 +210,12 @@ describe("limitr bill", () => {
   });
 
   it("the quick start: the example month imports and bills on a fresh store", async () => {
-    expect((await run("usage", "import", join(REPO, "fixtures/usage/2026-10.ndjson.gz"))).stdout).toContain("imported 100000 events");
-    expect((await run("customers", "import", join(REPO, "fixtures/usage/2026-10.customers.csv"))).exitCode).toBe(0);
+    expect((await run("usage", "import", join(REPO, "fixtures/usage/2026-10.ndjson.gz"))).stdout).toContain(
+      "imported 100000 events",
+    );
+    expect(
+      (await run("customers", "import", join(REPO, "fixtures/usage/2026-10.customers.csv"))).exitCode,
+    ).toBe(0);
     const r = await run("bill", "--period", "2026-10", "--format", "json");
     expect(r.exitCode).toBe(0);
     const bill = JSON.parse(r.stdout);
@@ -233,6 +238,16 @@ describe("limitr bill", () => {
     expect(fees("cust-031")).toEqual(["20.55"]); // new on Pro Oct 5, trial to Oct 18: 13/31 x 49
     expect(fees("cust-003")).toEqual(["49.00", "-18.97"]); // Pro -> Free on Oct 20: unused 12/31
     expect(fees("cust-006")).toEqual(["49.00", "-36.35", "14.23"]); // Free Oct 9-22 (23/31 back), Pro again Oct 23 (9/31)
+  });
+
+  it("the parallel scan (day ranges in worker threads) bills exactly what one thread bills", async () => {
+    await run("usage", "import", join(REPO, "fixtures/usage/2026-10.ndjson.gz"));
+    await run("customers", "import", join(REPO, "fixtures/usage/2026-10.customers.csv"));
+    const args = ["--db", db, "--policies", policies, "bill", "--period", "2026-10", "--format", "json"];
+    const env = (min: string) => ({ NO_COLOR: "1", LIMITR_PARALLEL_MIN_ROWS: min });
+    const one = await execa(process.execPath, [BIN, ...args], { cwd: REPO, env: env("1000000000") });
+    const many = await execa(process.execPath, [BIN, ...args], { cwd: REPO, env: env("1") });
+    expect(JSON.parse(many.stdout)).toEqual(JSON.parse(one.stdout));
   });
 
   it("usage errors exit 64", async () => {

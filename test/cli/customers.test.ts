@@ -14,8 +14,12 @@ const run = (...args: string[]) => limitr(["--db", db, ...args]);
 
 describe("limitr customers", () => {
   it("set records plan history; list shows the plan in force and whether it comes from the policy or the store", async () => {
-    expect((await run("customers", "set", "cust-a", "--plan", "free", "--at", "2026-09-01")).exitCode).toBe(0);
-    expect((await run("customers", "set", "cust-a", "--plan", "pro", "--at", "2026-10-15T09:00")).exitCode).toBe(0);
+    expect((await run("customers", "set", "cust-a", "--plan", "free", "--at", "2026-09-01")).exitCode).toBe(
+      0,
+    );
+    expect(
+      (await run("customers", "set", "cust-a", "--plan", "pro", "--at", "2026-10-15T09:00")).exitCode,
+    ).toBe(0);
     // A contract in the policy wins over the store.
     const contract = await run("customers", "set", "globex", "--plan", "free", "--at", "2026-10-01");
     expect(contract.exitCode).toBe(0);
@@ -41,7 +45,10 @@ describe("limitr customers", () => {
 
   it("import loads a plan-history CSV in one transaction; a bad row imports nothing", async () => {
     const good = join(dir, "plans.csv");
-    writeFileSync(good, "customer,plan,at,stripe_customer_id\nc1,free,2026-09-01,\nc1,pro,2026-10-12,cus_c1\nc2,pro,2026-10-05,\n");
+    writeFileSync(
+      good,
+      "customer,plan,at,stripe_customer_id\nc1,free,2026-09-01,\nc1,pro,2026-10-12,cus_c1\nc2,pro,2026-10-05,\n",
+    );
     const r = await run("customers", "import", good);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toBe("recorded 3 plan changes for 2 customers");
@@ -53,7 +60,9 @@ describe("limitr customers", () => {
     expect(b.stderr).toContain(`${bad}:3: unknown plan "platinum"`);
     const customers = JSON.parse((await run("customers", "list", "--format", "json")).stdout).customers;
     expect(customers.map((c: { customer: string }) => c.customer)).not.toContain("c3");
-    expect(customers.find((c: { customer: string }) => c.customer === "c1").stripe_customer_id).toBe("cus_c1");
+    expect(customers.find((c: { customer: string }) => c.customer === "c1").stripe_customer_id).toBe(
+      "cus_c1",
+    );
   });
 
   it("an unknown plan or a bad --at is a usage error (exit 64)", async () => {

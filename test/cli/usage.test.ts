@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -117,6 +117,21 @@ describe("usage import", () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain(`${csv}:2: unknown column "colour"`);
     expect(r.stderr).toContain("nothing was imported");
+    expect(countEvents()).toBe(0);
+  });
+
+  it("an unreadable or unknown file is refused before anything is written", async () => {
+    const good = join(dir, "good.ndjson");
+    writeFileSync(
+      good,
+      ndjson([{ id: "g1", type: "api.request", customer: "c1", timestamp: "2026-10-02T10:00:00Z" }]),
+    );
+    const missing = await run("usage", "import", good, join(dir, "missing.ndjson"));
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain("cannot read");
+    const unknown = await run("usage", "import", good, join(dir, "events.txt"));
+    expect(unknown.exitCode).toBe(1);
+    expect(unknown.stderr).toContain("unknown usage file type");
     expect(countEvents()).toBe(0);
   });
 
@@ -245,6 +260,51 @@ describe("usage query", () => {
     ]);
     expect(await q("--meter", "seats", "--group-by", "meter")).toEqual([
       { meter: "seats", value: "2", events: 3 },
+    ]);
+  });
+});
+
+describe("usage query aggregations", () => {
+  it("max, latest and sum of the event value, in the policy timezone", async () => {
+    const policies = join(dir, "policies");
+    mkdirSync(policies);
+    writeFileSync(
+      join(policies, "limitr.yaml"),
+      [
+        "limitr: 1",
+        "name: agg",
+        "timezone: Europe/Paris",
+        "meters:",
+        "  peak: { event: gauge, aggregation: max, property: level }",
+        "  last: { event: gauge, aggregation: latest, property: level }",
+        "  storage: { event: storage, aggregation: sum }",
+        "plans:",
+        "  base: { default: true, price: 0, entitlements: {} }",
+        "",
+      ].join("\n"),
+    );
+    const f = join(dir, "agg.ndjson");
+    writeFileSync(
+      f,
+      ndjson([
+        { id: "1", type: "gauge", customer: "a", timestamp: "2026-10-03T10:00:00", properties: { level: 7 } },
+        { id: "2", type: "gauge", customer: "a", timestamp: "2026-10-02T10:00:00", properties: { level: 9 } },
+        { id: "3", type: "gauge", customer: "a", timestamp: "2026-10-04T10:00:00", properties: { level: 4 } },
+        { id: "4", type: "storage", customer: "a", timestamp: "2026-10-04T10:00:00", value: 0.1 },
+        { id: "5", type: "storage", customer: "a", timestamp: "2026-10-05T10:00:00", value: 0.2 },
+        // Sep 30, 23:30 in Paris: outside October there.
+        { id: "6", type: "storage", customer: "a", timestamp: "2026-09-30T23:30:00", value: 100 },
+      ]),
+    );
+    const p = ["--policies", policies];
+    expect((await run(...p, "usage", "import", f)).exitCode).toBe(0);
+    const rows = JSON.parse(
+      (await run(...p, "usage", "query", "--period", "2026-10", "--format", "json")).stdout,
+    ).rows;
+    expect(rows).toEqual([
+      { meter: "last", customer: "a", value: "4", events: 3 }, // the latest timestamp, not the last row
+      { meter: "peak", customer: "a", value: "9", events: 3 },
+      { meter: "storage", customer: "a", value: "0.3", events: 2 }, // fractional sums rounded to 9 places
     ]);
   });
 });

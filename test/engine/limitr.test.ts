@@ -202,6 +202,41 @@ describe("durability and write-behind", () => {
   });
 });
 
+/** A memory store whose writes fail while `failing` is set (a full disk, a locked file). */
+class FlakyStore extends MemoryEngineStore {
+  failing = false;
+  override write(batch: Parameters<MemoryEngineStore["write"]>[0]): void {
+    if (this.failing) throw new Error("disk full");
+    super.write(batch);
+  }
+}
+
+describe("store failures", () => {
+  it("a batched write that fails never fails the call: the batch stays buffered until a write succeeds", async () => {
+    const store = new FlakyStore();
+    const limitr = await open({ policy: tiny, store, batch: { maxEvents: 2, maxDelayMs: 60_000 } });
+    store.failing = true;
+    expect([1, 2, 3].map(() => limitr.allow("c1", "api"))).toEqual([true, true, true]);
+    expect(limitr.status()).toMatchObject({ pendingEvents: 3, lastError: "flush failed: disk full" });
+    await expect(limitr.flush()).rejects.toThrow("disk full");
+    store.failing = false;
+    await limitr.flush();
+    expect(store.events()).toHaveLength(3);
+    expect(limitr.status()).toMatchObject({ pendingEvents: 0, lastError: null });
+  });
+
+  it("R13 with sync durability a failed write throws and leaves no trace: no count, and the id is not marked seen", async () => {
+    const store = new FlakyStore();
+    const limitr = await open({ policy: tiny, store, durability: "sync" });
+    store.failing = true;
+    expect(() => limitr.allow("c1", "api", 4, { id: "req-9" })).toThrow("disk full");
+    expect(limitr.usage("c1", "api").used).toBe(0);
+    store.failing = false;
+    expect(limitr.decide("c1", "api", 4, { id: "req-9" })).toMatchObject({ reason: "ok", used: 4 });
+    expect(store.events().map((e) => e.id)).toEqual(["req-9"]);
+  });
+});
+
 describe("engine API contract", () => {
   it("decisions never throw on bad runtime input", async () => {
     const limitr = await open({ policy: tiny, store: "memory" });

@@ -72,4 +72,21 @@ describe("limitr test --format junit", () => {
       "limits.yaml:21 invoice nobody: expected &quot;an invoice&quot;, got &quot;no invoice&quot;",
     );
   });
+
+  it("reports a malformed test file as an <error> of its suite, and exits 3", async () => {
+    const r = await limitr([
+      "test",
+      "--policies",
+      "fixtures/policy-tests/malformed-yaml",
+      "--format",
+      "junit",
+    ]);
+    expect(r.exitCode).toBe(3);
+    expect(wellFormed(r.stdout)).toBe(true);
+    expect(r.stdout).toContain('<testsuites name="limitr" tests="1" failures="0" errors="1"');
+    expect(r.stdout).toContain(
+      '<error message="malformed test file" type="invalid">fixtures/policy-tests/malformed-yaml/tests/broken.yaml:6:1 error [yaml/syntax]',
+    );
+    expect(r.stderr).toContain("broken.yaml:6:1");
+  });
 });

@@ -96,6 +96,13 @@ describe("test file parsing", () => {
     ]);
   });
 
+  it("explains a file that is a list instead of a map", () => {
+    const { diagnostics } = parseTestFile({ path: "t.yaml", text: "- at: 2026-10-01\n" });
+    expect(diagnostics.map((d) => [d.code, d.line, d.message])).toEqual([
+      ["yaml/not-a-map", 1, "a test file must be a map with one key, `tests:`"],
+    ]);
+  });
+
   it("rejects unknown invoice fields and line fields with their position", () => {
     const text = [
       "tests:",

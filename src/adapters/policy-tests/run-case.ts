@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Hold } from "../../core/engine/decision.js";
 import type { CompiledPolicy } from "../../core/model.js";
 import { parseInstant, parsePeriod } from "../../core/periods.js";
 import { matchInvoice } from "../../core/policy-tests/invoice-view.js";
@@ -27,6 +28,7 @@ export async function runCase(policy: CompiledPolicy, test: TestCase): Promise<C
   const dbPath = join(dir, "usage.db");
   let now = 0;
   let engine: Limitr | null = null;
+  const holds = new Map<string, Hold | null>();
   try {
     engine = await Limitr.open({ policy, store: `sqlite:${dbPath}`, durability: "batched", now: () => now });
     for (const c of test.customers) {
@@ -52,7 +54,7 @@ export async function runCase(policy: CompiledPolicy, test: TestCase): Promise<C
       const error = attempt(() => {
         for (let i = 0; i < step.repeat; i++) {
           now = at + i * step.everyMs;
-          got = perform(engine as Limitr, step, now);
+          got = perform(engine as Limitr, step, now, holds);
         }
       });
       if (error !== null) {
@@ -80,9 +82,26 @@ export async function runCase(policy: CompiledPolicy, test: TestCase): Promise<C
   };
 }
 
-function perform(engine: Limitr, step: Step, now: number): Record<string, unknown> {
+function perform(
+  engine: Limitr,
+  step: Step,
+  now: number,
+  holds: Map<string, Hold | null>,
+): Record<string, unknown> {
   const a = step.action;
   switch (a.kind) {
+    case "reserve": {
+      const hold = engine.reserve(a.customer, a.entitlement, a.amount, { now, ttlMs: a.ttlMs });
+      if (a.as) holds.set(a.as, hold);
+      return { granted: hold !== null };
+    }
+    case "settle":
+    case "release": {
+      const hold = holds.get(a.hold);
+      if (!hold) throw new Error(`hold "${a.hold}" was not granted, so it cannot be ${a.kind}d`);
+      if (a.kind === "release") return { released: engine.release(hold, { now }) };
+      return { ...engine.settle(hold, a.actual, { now }) };
+    }
     case "call":
       return {
         ...engine.decide(a.customer, a.entitlement, a.amount, { now, id: a.id, properties: a.properties }),

@@ -10,13 +10,13 @@ import { planHistory } from "../store/usage-store.js";
 import { countEvents, eventsInOrder } from "./event-stream.js";
 
 type Props = Record<string, PropertyValue>;
+type Unique = { values: Set<string>; key: string };
 
+/** A hard-limited entitlement an event type can count toward. */
 interface Candidate {
   entitlement: string;
   meter: CompiledMeter;
   scope: MeteredEntitlement["scope"];
-  /** Hard somewhere (the plan or a contract override): only then can a limit refuse the event. */
-  mayDeny: boolean;
 }
 
 export interface ReplayOptions {
@@ -27,9 +27,10 @@ export interface ReplayOptions {
 
 /**
  * One policy's replay: an engine over a memory store, fed the recorded events
- * in time order. Each event is checked against every hard entitlement it
- * would count toward (`check` counts nothing); if a limit refuses it, it is
- * a denial and counts nothing (R4), else it is `record`ed as it happened.
+ * in time order. Only entitlements that can refuse (hard in the plan or in a
+ * contract override) are replayed: soft and observe ones never change whether
+ * an event is denied, and what they bill comes from re-rating. An event is
+ * denied when a hard limit refuses it, and then counts nowhere (R4).
  */
 class PolicyReplay {
   readonly customers = new Map<string, CustomerReplay>();
@@ -37,7 +38,13 @@ class PolicyReplay {
   private readonly index: PolicyIndex;
   private readonly history = new Map<string, PlanChange[]>();
   private readonly candidates = new Map<string, Map<string, Candidate[]>>();
-  private readonly uniques = new Map<string, { until: number | null; values: Set<string> }>();
+  private readonly plans = new Map<string, { plan: string | null; from: number; until: number }>();
+  private readonly seen = new Map<string, { until: number | null; values: Set<string> }>();
+  // Scratch space reused for every event: the replay allocates nothing per event it can avoid.
+  private readonly hits: Candidate[] = [];
+  private readonly amounts: number[] = [];
+  private readonly uniques: (Unique | null)[] = [];
+  private pendingUnique: Unique | null = null;
   private engine!: Limitr;
   private clock = 0;
 
@@ -49,13 +56,12 @@ class PolicyReplay {
     for (const [planId, plan] of Object.entries(policy.plans)) {
       const byType = new Map<string, Candidate[]>();
       for (const ent of Object.values(plan.entitlements)) {
-        if (ent.kind !== "metered") continue;
+        if (ent.kind !== "metered" || (ent.mode !== "hard" && !hardOverride.has(ent.id))) continue;
         const meter = policy.meters[ent.meter];
         if (!meter) continue;
-        const mayDeny = ent.mode === "hard" || hardOverride.has(ent.id);
         for (const type of meter.events) {
           const list = byType.get(type) ?? [];
-          list.push({ entitlement: ent.id, meter, scope: ent.scope, mayDeny });
+          list.push({ entitlement: ent.id, meter, scope: ent.scope });
           byType.set(type, list);
         }
       }
@@ -65,7 +71,7 @@ class PolicyReplay {
 
   async open(subscriptions: ReturnType<typeof planHistory>): Promise<void> {
     this.engine = await Limitr.open({
-      policy: this.policy,
+      policy: withoutRateGovernors(this.policy),
       // Keep one event: the replay reads counters, never the engine's event log.
       store: new MemoryEngineStore({ retainEvents: 1 }),
       now: () => this.clock,
@@ -86,95 +92,132 @@ class PolicyReplay {
     }
   }
 
-  /** Event types any plan of the policy meters. */
+  /** Event types some hard limit of the policy counts. */
   types(): string[] {
     const out = new Set<string>();
     for (const byType of this.candidates.values()) for (const t of byType.keys()) out.add(t);
     return [...out];
   }
 
+  /**
+   * Customers (of those the policy or the store names) whose plans between
+   * `from` and `end` have no hard limit on `type`: their events of that type
+   * need not even be read. Everyone else may be on the default plan.
+   */
+  untouched(type: string, customers: Iterable<string>, from: number, end: number): Set<string> {
+    const out = new Set<string>();
+    for (const customer of customers) {
+      const plans = [this.index.planAt(customer, from, this.history).plan];
+      // planAt, not the change itself: a contract's plan wins over the store's history.
+      for (const change of this.history.get(customer) ?? [])
+        if (change.at > from && change.at < end) plans.push(this.index.planAt(customer, change.at, this.history).plan);
+      if (plans.every((p) => p === null || !this.candidates.get(p)?.has(type))) out.add(customer);
+    }
+    return out;
+  }
+
   /** Earliest instant whose events shape the counters in force at `start` (longer periods need their past). */
   warmUpStart(start: number): number {
     let from = start;
     const zone = this.policy.timezone;
-    for (const plan of Object.values(this.policy.plans)) {
-      for (const ent of Object.values(plan.entitlements)) {
-        if (ent.kind !== "metered") continue;
-        if (ent.period === "lifetime") return -Infinity;
-        if (ent.period === "billing") {
-          // An anniversary window starts at most one interval before the calendar one.
-          const unit = plan.interval;
-          from = Math.min(from, calendarWindow(unit, calendarWindow(unit, start, zone).start - 1, zone).start);
-        } else from = Math.min(from, calendarWindow(ent.period, start, zone).start);
+    for (const [planId, byType] of this.candidates) {
+      const plan = this.policy.plans[planId];
+      for (const list of byType.values()) {
+        for (const c of list) {
+          const ent = plan?.entitlements[c.entitlement];
+          if (!plan || ent?.kind !== "metered") continue;
+          if (ent.period === "lifetime") return -Infinity;
+          if (ent.period === "billing") {
+            // An anniversary window starts at most one interval before the calendar one.
+            const unit = plan.interval;
+            from = Math.min(from, calendarWindow(unit, calendarWindow(unit, start, zone).start - 1, zone).start);
+          } else from = Math.min(from, calendarWindow(ent.period, start, zone).start);
+        }
       }
     }
     return from;
   }
 
   feed(type: string, customer: string, ts: number, value: number | null, props: Props | null, tally: boolean): void {
-    this.clock = ts;
-    const plan = this.index.planAt(customer, ts, this.history).plan;
+    const plan = this.planOf(customer, ts);
     const candidates = plan === null ? undefined : this.candidates.get(plan)?.get(type);
     if (candidates === undefined) return;
-    let pending: { values: Set<string>; key: string }[] | null = null;
+    this.clock = ts;
+    const { hits, amounts, uniques } = this;
+    let n = 0;
     for (const c of candidates) {
       if (!meterMatches(c.meter, type, props)) continue;
       const amount = this.amount(c, customer, ts, value, props);
-      if (amount === null) continue;
-      if (typeof amount !== "number") {
-        (pending ??= []).push(amount.unique);
-        if (amount.n === 0 || !c.mayDeny) continue;
-      } else if (amount <= 0 || !c.mayDeny) continue;
-      const n = typeof amount === "number" ? amount : amount.n;
-      const d = this.engine.check(customer, c.entitlement, n, { now: ts });
-      if (d.reason === "limit_exceeded") {
-        if (tally) {
-          const t = this.tally(customer);
-          t.denied += 1;
-          t.deniedBy[c.entitlement] = (t.deniedBy[c.entitlement] ?? 0) + 1;
-        }
-        return;
+      if (amount === null || amount === 0) continue;
+      hits[n] = c;
+      amounts[n] = amount;
+      uniques[n] = this.pendingUnique;
+      this.pendingUnique = null;
+      n++;
+    }
+    if (n === 0) return;
+    // All or nothing (R4): with several limits in play, every one is checked before anything is counted.
+    if (n > 1) {
+      for (let i = 0; i < n; i++) {
+        const c = hits[i] as Candidate;
+        const amount = amounts[i] as number;
+        if (amount > 0 && this.refusedByLimit(customer, c.entitlement, amount, ts)) return this.deny(customer, c.entitlement, tally);
       }
     }
-    const r = this.engine.record({ type, customer, timestamp: ts, value: value ?? undefined, properties: props ?? undefined });
-    if (pending !== null) for (const p of pending) p.values.add(p.key);
-    if (!tally) return;
-    for (const counted of r.counted) {
-      if (counted.overage <= 0) continue;
-      const t = this.tally(customer);
-      t.overageUnits[counted.entitlement] = (t.overageUnits[counted.entitlement] ?? 0) + counted.overage;
+    for (let i = 0; i < n; i++) {
+      const c = hits[i] as Candidate;
+      const amount = amounts[i] as number;
+      if (!this.engine.allow(customer, c.entitlement, amount, { now: ts })) {
+        if (this.refusedByLimit(customer, c.entitlement, amount, ts)) return this.deny(customer, c.entitlement, tally);
+        continue;
+      }
+      const u = uniques[i];
+      if (u) u.values.add(u.key);
     }
   }
 
   async close(): Promise<void> {
-    await this.engine.close();
+    await this.engine?.close();
   }
 
-  private tally(customer: string): CustomerReplay {
+  /** Why `allow` said no: only a limit is a denial (an entitlement the plan lacks just counts nothing). */
+  private refusedByLimit(customer: string, entitlement: string, amount: number, ts: number): boolean {
+    return this.engine.check(customer, entitlement, amount, { now: ts }).reason === "limit_exceeded";
+  }
+
+  private deny(customer: string, entitlement: string, tally: boolean): void {
+    if (!tally) return;
     let t = this.customers.get(customer);
-    if (!t) this.customers.set(customer, (t = { denied: 0, deniedBy: {}, overageUnits: {} }));
-    return t;
+    if (!t) this.customers.set(customer, (t = { denied: 0, deniedBy: {} }));
+    t.denied += 1;
+    t.deniedBy[entitlement] = (t.deniedBy[entitlement] ?? 0) + 1;
   }
 
-  /** Units the event adds to the entitlement's counter, as the engine's aggregation will count them. */
-  private amount(
-    c: Candidate,
-    customer: string,
-    ts: number,
-    value: number | null,
-    props: Props | null,
-  ): number | { n: number; unique: { values: Set<string>; key: string } } | null {
+  /** The plan in force, cached per customer over the span the answer holds (plan history is fixed here). */
+  private planOf(customer: string, ts: number): string | null {
+    const hit = this.plans.get(customer);
+    if (hit !== undefined && ts >= hit.from && ts < hit.until) return hit.plan;
+    const at = this.index.planAt(customer, ts, this.history);
+    this.plans.set(customer, { plan: at.plan, from: at.from, until: at.until });
+    return at.plan;
+  }
+
+  /** Units the event adds to the entitlement's counter, as the meter aggregates; null when it carries no value. */
+  private amount(c: Candidate, customer: string, ts: number, value: number | null, props: Props | null): number | null {
     const m = c.meter;
     if (m.aggregation === "count") return 1;
     const raw = m.property === null ? value : props?.[m.property];
     if (m.aggregation === "unique_count") {
       if (raw === undefined || raw === null) return null;
+      // The engine counts what it is told: distinct values are tracked here, per counter owner and period.
       const resetsAt = this.engine.usage(customer, c.entitlement, { now: ts }).resetsAt;
       const owner = `${c.entitlement}|${this.index.ownerOf(customer, c.scope)}`;
-      let seen = this.uniques.get(owner);
-      if (!seen || seen.until !== resetsAt) this.uniques.set(owner, (seen = { until: resetsAt, values: new Set() }));
+      let seen = this.seen.get(owner);
+      if (!seen || seen.until !== resetsAt) this.seen.set(owner, (seen = { until: resetsAt, values: new Set() }));
       const key = String(raw);
-      return { n: seen.values.has(key) ? 0 : 1, unique: { values: seen.values, key } };
+      if (seen.values.has(key)) return 0;
+      this.pendingUnique = { values: seen.values, key };
+      return 1;
     }
     const v = typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : Number.NaN;
     if (!Number.isFinite(v)) return null;
@@ -182,6 +225,22 @@ class PolicyReplay {
     const used = this.engine.usage(customer, c.entitlement, { now: ts }).used;
     return m.aggregation === "max" ? Math.max(0, v - used) : v - used;
   }
+}
+
+/**
+ * The policy the replay engine runs: burst governors (`rate`) removed. Recorded
+ * timestamps say when work was done, not how a client would have paced its
+ * retries, so only limits are replayed.
+ */
+function withoutRateGovernors(policy: CompiledPolicy): CompiledPolicy {
+  const plans: CompiledPolicy["plans"] = {};
+  for (const [id, plan] of Object.entries(policy.plans)) {
+    const entitlements: typeof plan.entitlements = {};
+    for (const [e, ent] of Object.entries(plan.entitlements))
+      entitlements[e] = ent.kind === "metered" && ent.rate !== null ? { ...ent, rate: null } : ent;
+    plans[id] = { ...plan, entitlements };
+  }
+  return { ...policy, plans };
 }
 
 /**
@@ -200,21 +259,27 @@ export async function replayPeriod(
   const replays = policies.map((p) => new PolicyReplay(p));
   try {
     for (const r of replays) await r.open(subscriptions);
-    const types = [...new Set(replays.flatMap((r) => r.types()))];
     const from = Math.min(...replays.map((r) => r.warmUpStart(period.start)));
+    const named = new Set([...subscriptions.keys(), ...policies.flatMap((p) => Object.keys(p.customers))]);
+    const types = [...new Set(replays.flatMap((r) => r.types()))].sort();
+    const skip = new Map<string, string[]>();
+    for (const type of types) {
+      const sets = replays.map((r) => r.untouched(type, named, from, period.end));
+      skip.set(type, [...(sets[0] ?? [])].filter((c) => sets.every((s) => s.has(c))));
+    }
     const every = options.progressEvery ?? 250_000;
-    const total = options.onProgress ? countEvents(db, types, from, period.end) : 0;
+    const total = options.onProgress ? countEvents(db, types, from, period.end, skip) : 0;
     let done = 0;
-    let inPeriod = 0;
-    for (const e of eventsInOrder(db, types, from, period.end)) {
+    for (const e of eventsInOrder(db, types, from, period.end, skip)) {
       const props = e.properties === null ? null : (JSON.parse(e.properties) as Props);
       const tally = e.ts >= period.start;
-      if (tally) inPeriod++;
       for (const r of replays) r.feed(e.type, e.customer, e.ts, e.value, props, tally);
       if (++done % every === 0) options.onProgress?.(done, total);
     }
     options.onProgress?.(done, total);
-    return replays.map((r) => ({ events: inPeriod, customers: r.customers, unknownPlans: r.unknownPlans }));
+    const metered = [...new Set(policies.flatMap((p) => Object.values(p.meters).flatMap((m) => m.events)))];
+    const events = countEvents(db, metered, period.start, period.end);
+    return replays.map((r) => ({ events, customers: r.customers, unknownPlans: r.unknownPlans }));
   } finally {
     for (const r of replays) await r.close().catch(() => {});
   }

@@ -197,19 +197,15 @@ function usageFrom(policy: CompiledPolicy, period: Window, data: DailyData): Dai
   return { customers, lookup: (w) => answer(policy.meters[w.meter], data.get(w.meter), days, w) };
 }
 
-/** Read every meter's daily usage in the period, in one pass over its events. */
-export function loadDailyUsage(db: Db, policy: CompiledPolicy, period: Window): DailyUsage {
-  const days = dayStarts(period, policy.timezone);
-  const data = scanDays(db, policy, period, 0, days.length, periodShare(db, period).share >= 0.25);
-  return usageFrom(policy, period, data);
-}
-
-/** Below this many events in the period one thread is faster than starting workers. */
-const PARALLEL_MIN_ROWS = 2_000_000;
+/**
+ * Below this many events in the period one thread is faster than starting
+ * workers. LIMITR_PARALLEL_MIN_ROWS overrides it (tests force the parallel path).
+ */
+const PARALLEL_MIN_ROWS = Number(process.env.LIMITR_PARALLEL_MIN_ROWS ?? 2_000_000);
 
 /**
- * Like `loadDailyUsage`, but a large period is split into day ranges scanned
- * by worker threads, each with its own read connection (WAL readers do not
+ * Every meter's daily usage in the period, in one pass over its events. A
+ * large period is split into day ranges scanned by worker threads, each with its own read connection (WAL readers do not
  * block each other). Day ranges are disjoint, so merging is copying cells.
  */
 export async function loadDailyUsageParallel(

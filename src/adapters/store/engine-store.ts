@@ -137,10 +137,12 @@ export class SqliteEngineStore implements EngineStore {
       this.stmt.event.run(one);
     }
     for (const c of b.counters)
-      this.stmt.counter.run(c.key, c.owner, c.entitlement, c.periodStart, c.used, c.events, c.updatedAt);
-    for (const h of b.holdsUpsert) this.stmt.holdPut.run(h.id, h.key, h.customer, h.entitlement, h.amount, h.expiresAt);
+      this.stmt.counter.run(c.key, c.owner, c.entitlement, c.periodStart, c.used, c.events, b.at);
+    for (const h of b.holdsUpsert)
+      this.stmt.holdPut.run(h.id, h.key, h.customer, h.entitlement, h.amount, h.expiresAt);
     for (const id of b.holdsDelete) this.stmt.holdDelete.run(id);
-    for (const s of b.subscriptions) this.stmt.subscription.run(s.customer, s.effectiveAt, s.plan, s.recordedAt);
+    for (const s of b.subscriptions)
+      this.stmt.subscription.run(s.customer, s.effectiveAt, s.plan, s.recordedAt);
   }
 
   close(): void {

@@ -99,13 +99,13 @@ export class MemoryEngineStore implements EngineStore {
     for (const c of batch.counters) {
       const row = this.counters.get(c.key);
       if (row === undefined) {
-        const { key, owner, entitlement, periodStart, used, events, updatedAt } = c;
-        this.counters.set(key, { key, owner, entitlement, periodStart, used, events, updatedAt });
+        const { key, owner, entitlement, periodStart, used, events } = c;
+        this.counters.set(key, { key, owner, entitlement, periodStart, used, events, updatedAt: batch.at });
       } else {
         row.periodStart = c.periodStart;
         row.used = c.used;
         row.events = c.events;
-        row.updatedAt = c.updatedAt;
+        row.updatedAt = batch.at;
       }
     }
     for (const h of batch.holdsUpsert) this.holds.set(h.id, { ...h });

@@ -172,15 +172,6 @@ export function bucketOf(starts: number[], ts: number): number {
   return lo;
 }
 
-/** Customers with at least one event in the window. */
-export function eventCustomers(db: Db, window: Window): string[] {
-  const rows = db
-    .prepare("SELECT DISTINCT customer FROM events WHERE ts >= ? AND ts < ?")
-    .pluck()
-    .all(window.start, window.end) as string[];
-  return rows;
-}
-
 export function setStripeCustomer(db: Db, customer: string, stripeId: string): void {
   db.prepare("INSERT OR REPLACE INTO stripe_customers (customer, stripe_id) VALUES (?, ?)").run(
     customer,

@@ -1,7 +1,10 @@
-import { type ParsedRow, parseEventRecord, type UsageEvent } from "../../core/usage/event.js";
+import { accessSync, constants } from "node:fs";
+import { InputError } from "../../core/errors.js";
+import type { UsageEvent } from "../../core/usage/event.js";
 import type { Db } from "../store/database.js";
 import { eventWriter } from "../store/usage-store.js";
-import { type RawRecord, readRecords } from "./read-events.js";
+import { parsedBatches } from "./parsed-batches.js";
+import { formatOf } from "./read-events.js";
 
 /**
  * `usage import`: stream files into the store in batches, one transaction per
@@ -36,12 +39,17 @@ export interface ImportSummary {
   refused: boolean;
 }
 
-function parse(raw: RawRecord, zone: string): ParsedRow {
-  return raw.error !== undefined ? { ok: false, reason: raw.error } : parseEventRecord(raw.record, zone);
-}
-
 export async function importFiles(db: Db, files: string[], options: ImportOptions): Promise<ImportSummary> {
   const batchSize = options.batchSize ?? 5000;
+  // Every file must be readable and of a known type before anything is written.
+  for (const file of files) {
+    formatOf(file);
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (err) {
+      throw new InputError(`cannot read ${file}: ${(err as Error).message}`);
+    }
+  }
   const summary: ImportSummary = {
     files: [],
     rows: 0,
@@ -53,14 +61,9 @@ export async function importFiles(db: Db, files: string[], options: ImportOption
   if (options.strict) {
     let bad = 0;
     for (const file of files) {
-      for await (const records of readRecords(file)) {
-        for (const raw of records) {
-          const row = parse(raw, options.zone);
-          if (!row.ok) {
-            bad++;
-            options.onProblem(file, raw.line, row.reason);
-          }
-        }
+      for await (const batch of parsedBatches(file, options.zone)) {
+        for (const p of batch.problems) options.onProblem(file, p.line, p.reason);
+        bad += batch.problems.length;
       }
     }
     if (bad > 0) return { ...summary, skipped: bad, refused: true };
@@ -78,19 +81,17 @@ export async function importFiles(db: Db, files: string[], options: ImportOption
       fs.duplicates += batch.length - n;
       batch = [];
     };
-    for await (const records of readRecords(file)) {
-      for (const raw of records) {
-        fs.rows++;
-        const row = parse(raw, options.zone);
-        if (!row.ok) {
-          fs.skipped++;
-          options.onProblem(file, raw.line, row.reason);
-          continue;
-        }
-        batch.push(row.event);
+    for await (const parsed of parsedBatches(file, options.zone)) {
+      fs.rows += parsed.rows;
+      fs.skipped += parsed.problems.length;
+      for (const p of parsed.problems) options.onProblem(file, p.line, p.reason);
+      for (const event of parsed.events) {
+        batch.push(event);
         if (batch.length >= batchSize) flush();
-        if (++read % 100_000 === 0) options.onProgress?.(read);
       }
+      const before = read;
+      read += parsed.rows;
+      if (Math.floor(read / 100_000) > Math.floor(before / 100_000)) options.onProgress?.(read);
     }
     if (batch.length > 0) flush();
     summary.files.push(fs);

@@ -2,7 +2,7 @@ import type { Decimal } from "../../core/money.js";
 import { formatMoney } from "../../core/money.js";
 import { formatInstant } from "../../core/periods.js";
 import type { Bill, BilledInvoice } from "../../core/rating/bill.js";
-import { formatTable } from "./customers.js";
+import { formatTable } from "./usage-common.js";
 
 /**
  * Bill output. JSON (formatVersion 1) carries every amount as a decimal

@@ -14,7 +14,7 @@ import type { CompiledPolicy } from "../../core/model.js";
 import { parseInstant } from "../../core/periods.js";
 import { customerPlans, planAt } from "../../core/rating/customers.js";
 import type { CliContext, CommandOutcome } from "../context.js";
-import { loadPolicy } from "./usage-common.js";
+import { formatTable, loadPolicy } from "./usage-common.js";
 
 /** `customers set|list|import`: self-serve plan history in the store; contracts stay in the policy. */
 
@@ -164,16 +164,4 @@ export async function runList(options: Record<string, unknown>, ctx: CliContext)
       String(r.changes),
     ]);
   return { output: formatTable(table), exitCode: 0 };
-}
-
-export function formatTable(rows: string[][], rightAlign: number[] = []): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => (rightAlign.includes(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
 }

@@ -1,6 +1,11 @@
-import { loadValidPolicy } from "../../adapters/policy-source.js";
+import { validatePolicyDir } from "../../adapters/policy-source.js";
 import { loadTests, runCases } from "../../adapters/policy-tests/run-tests.js";
-import { formatDiagnostic, formatSummary, summarize } from "../../core/policy/diagnostics.js";
+import {
+  type Diagnostic,
+  formatDiagnostic,
+  formatSummary,
+  summarize,
+} from "../../core/policy/diagnostics.js";
 import { summarizeResults } from "../../core/policy-tests/model.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderJson, renderJunit, renderText, type TestReport } from "../render/policy-tests.js";
@@ -21,26 +26,22 @@ const EXIT_FAILED = 4;
 
 export async function run(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
   const opts = options as unknown as TestOptions;
-  const policy = loadValidPolicy(opts.policies);
-  const loaded = loadTests(opts.policies, ctx.cwd);
   const format = opts.format ?? "text";
-  const errors = loaded.diagnostics.filter((d) => d.severity === "error");
-  if (errors.length > 0) {
-    const report: TestReport = {
-      results: [],
-      diagnostics: loaded.diagnostics,
-      summary: summarizeResults([], loaded.files.length),
-    };
-    if (format === "json") return { exitCode: EXIT_INVALID, output: renderJson(report) };
-    const paint = { error: ctx.color.red.bold, warning: ctx.color.yellow.bold, dim: ctx.color.dim };
-    const lines = loaded.diagnostics.map((d) => formatDiagnostic(d, paint));
-    lines.push(`${formatSummary(summarize(loaded.diagnostics, loaded.files.length))}; no tests were run`);
-    if (format === "junit") {
-      // The report stays valid XML for CI uploaders; the problems go to stderr.
-      for (const line of lines) ctx.warn(line);
-      return { exitCode: EXIT_INVALID, output: renderJunit(report) };
-    }
-    return { exitCode: EXIT_INVALID, output: lines.join("\n") };
+  const validated = validatePolicyDir(opts.policies, ctx.cwd);
+  const loaded = loadTests(opts.policies, ctx.cwd);
+  const policy = validated.policy;
+  const testFiles = loaded.files.length;
+  if (!policy) {
+    const files = validated.stats.files;
+    return invalid(
+      { diagnostics: validated.diagnostics, files, testFiles, what: "the policy is invalid" },
+      format,
+      ctx,
+    );
+  }
+  if (loaded.diagnostics.some((d) => d.severity === "error")) {
+    const what = "a test file is invalid";
+    return invalid({ diagnostics: loaded.diagnostics, files: testFiles, testFiles, what }, format, ctx);
   }
   for (const d of loaded.diagnostics) ctx.warn(formatDiagnostic(d));
   const filter = opts.filter;
@@ -64,4 +65,28 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
         output: renderText(report, { ok: ctx.color.green, fail: ctx.color.red.bold, dim: ctx.color.dim }),
       };
   }
+}
+
+interface Problems {
+  diagnostics: Diagnostic[];
+  /** Files the diagnostics were found in (policy or test files). */
+  files: number;
+  testFiles: number;
+  what: string;
+}
+
+/** Exit 3 with the located problems, in the requested format; no case has run. */
+function invalid(problems: Problems, format: string, ctx: CliContext): CommandOutcome {
+  const { diagnostics, files, testFiles, what } = problems;
+  const report: TestReport = { results: [], diagnostics, summary: summarizeResults([], testFiles) };
+  if (format === "json") return { exitCode: EXIT_INVALID, output: renderJson(report) };
+  const paint = { error: ctx.color.red.bold, warning: ctx.color.yellow.bold, dim: ctx.color.dim };
+  const lines = diagnostics.map((d) => formatDiagnostic(d, paint));
+  lines.push(`${formatSummary(summarize(diagnostics, files))}; ${what}, no tests were run`);
+  if (format === "junit") {
+    // CI keeps the XML report (each broken file is an <error> there); people read stderr.
+    for (const line of lines) ctx.warn(line);
+    return { exitCode: EXIT_INVALID, output: renderJunit(report) };
+  }
+  return { exitCode: EXIT_INVALID, output: lines.join("\n") };
 }

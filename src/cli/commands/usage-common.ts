@@ -46,3 +46,16 @@ export function periodOption(
   if (required) throw new UsageError("--period P (or --from/--to) is required");
   return null;
 }
+
+/** Plain aligned columns (non-TTY output is stable text); `rightAlign` lists numeric columns. */
+export function formatTable(rows: string[][], rightAlign: number[] = []): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (rightAlign.includes(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}

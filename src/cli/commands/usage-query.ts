@@ -7,8 +7,7 @@ import type { CompiledMeter } from "../../core/model.js";
 import { type Decimal, decStr, ZERO } from "../../core/money.js";
 import { isoDate, LIFETIME } from "../../core/periods.js";
 import type { CliContext, CommandOutcome } from "../context.js";
-import { formatTable } from "./customers.js";
-import { loadPolicy, periodOption } from "./usage-common.js";
+import { formatTable, loadPolicy, periodOption } from "./usage-common.js";
 
 /**
  * `usage query`: each meter's aggregation (sum, count, max, unique_count,

@@ -1,4 +1,4 @@
-import type { Diagnostic } from "../../core/policy/diagnostics.js";
+import { type Diagnostic, formatDiagnostic } from "../../core/policy/diagnostics.js";
 import type { CaseResult, Failure, TestSummary } from "../../core/policy-tests/model.js";
 
 /**
@@ -44,8 +44,8 @@ export function renderText(report: TestReport, paint: TextPaint): string {
     }
   }
   const s = report.summary;
-  if (s.total === 0) out.push("no policy tests found (add policies/tests/*.yaml)");
-  else out.push("", `${s.passed} passed, ${s.failed} failed`);
+  if (s.files === 0) out.push("no policy tests found (add tests/*.yaml to the policy directory)");
+  else out.push(...(out.length > 0 ? [""] : []), `${s.passed} passed, ${s.failed} failed`);
   return out.join("\n");
 }
 
@@ -89,10 +89,22 @@ export function renderJunit(report: TestReport): string {
   const seconds = (ms: number) => (ms / 1000).toFixed(3);
   const s = report.summary;
   const total = report.results.reduce((a, r) => a + r.durationMs, 0);
+  // A malformed test file is an error of its suite, so CI reports show it rather than "0 tests".
+  const broken = new Map<string, Diagnostic[]>();
+  for (const d of report.diagnostics.filter((x) => x.severity === "error")) {
+    broken.set(d.file, [...(broken.get(d.file) ?? []), d]);
+  }
   const out = [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="limitr" tests="${s.total}" failures="${s.failed}" errors="0" time="${seconds(total)}">`,
+    `<testsuites name="limitr" tests="${s.total + broken.size}" failures="${s.failed}" errors="${broken.size}" time="${seconds(total)}">`,
   ];
+  for (const [file, diagnostics] of broken) {
+    const body = diagnostics.map((d) => formatDiagnostic(d)).join("\n");
+    out.push(`  <testsuite name="${xml(file)}" tests="1" failures="0" errors="1" time="0.000">`);
+    out.push(`    <testcase name="${xml(file)}" classname="${xml(file)}" file="${xml(file)}" time="0.000">`);
+    out.push(`      <error message="malformed test file" type="invalid">${xml(body)}</error>`);
+    out.push("    </testcase>", "  </testsuite>");
+  }
   for (const [file, cases] of byFile) {
     const failed = cases.filter((c) => c.status === "failed").length;
     const time = cases.reduce((a, r) => a + r.durationMs, 0);

@@ -61,8 +61,6 @@ function customerJson(report: SimulationReport, c: CustomerRow) {
     ...figures(report, "head", c.head),
     revenue_change: money(report, c.change),
     revenue_change_pct: pct(c.changePct),
-    base_overage_units: c.baseOverageUnits,
-    head_overage_units: c.headOverageUnits,
     head_denied_by: c.headDeniedBy,
   };
 }

@@ -1,16 +1,30 @@
 import type { Window } from "../periods.js";
 import type { Hold } from "./decision.js";
-import type { CounterRow } from "./store-port.js";
+import type { CounterState } from "./store-port.js";
 
 /** Threshold percentages reported by the `threshold` event, once each per counter and period. */
 export const THRESHOLDS = [50, 80, 100] as const;
+
+/**
+ * `due` in whole seconds since 2020, floored and clamped to the small-integer
+ * range. V8 keeps a small integer inside the object but a double in a separate
+ * heap box: the decision path compares against this field to stay on one
+ * cache line, and confirms with the exact `periodEnd`/`nextExpiry` when it fires.
+ */
+export const DUE_EPOCH = 1_577_836_800_000; // 2020-01-01T00:00:00Z
+const DUE_MAX = 2 ** 30 - 1;
+
+function dueSeconds(due: number): number {
+  const s = Math.floor((due - DUE_EPOCH) / 1000);
+  return Math.min(DUE_MAX, Math.max(-DUE_MAX, s));
+}
 
 /**
  * The live state of one counter: one owner (the scope's customer) and one
  * entitlement. Mutable on purpose: the decision path updates it in place.
  * `periodEnd` is the only thing a call compares against to notice a reset (R6).
  */
-export class Counter implements CounterRow {
+export class Counter implements CounterState {
   used = 0;
   held = 0;
   events = 0;
@@ -20,13 +34,13 @@ export class Counter implements CounterRow {
   fired = 0;
   /** The period's first overage has been reported. */
   overaged = false;
-  /** Last change (epoch ms), persisted with the counter. */
-  updatedAt = 0;
   /** Write-behind bookkeeping: the flush generation this counter is queued in (0 = none). */
   flushGen = 0;
   /** Active reservations, and the earliest instant one of them expires. */
   readonly holds: Hold[] = [];
   nextExpiry = Infinity;
+  /** min(periodEnd, nextExpiry) as `dueSeconds`: a call with now < DUE_EPOCH + dueS * 1000 has nothing due. */
+  dueS: number;
   /** Values already counted this period by a `unique_count` meter (in memory only). */
   uniques: Set<string> | null = null;
 
@@ -38,6 +52,7 @@ export class Counter implements CounterRow {
   ) {
     this.periodStart = window.start;
     this.periodEnd = window.end;
+    this.dueS = dueSeconds(window.end);
   }
 
   /** Move to the period `window`; a different period starts from zero (holds carry over: they are not usage). */
@@ -51,6 +66,7 @@ export class Counter implements CounterRow {
       this.periodStart = window.start;
     }
     this.periodEnd = window.end;
+    this.dueS = dueSeconds(Math.min(this.periodEnd, this.nextExpiry));
   }
 
   /** Add `amount` (negative = refund), never going below zero (R5). Returns the change applied. */
@@ -66,6 +82,7 @@ export class Counter implements CounterRow {
     this.holds.push(hold);
     this.held += hold.amount;
     if (hold.expiresAt < this.nextExpiry) this.nextExpiry = hold.expiresAt;
+    this.dueS = dueSeconds(Math.min(this.periodEnd, this.nextExpiry));
   }
 
   /** Remove a hold by id; returns it, or null if it is not active here. */
@@ -100,5 +117,6 @@ export class Counter implements CounterRow {
     }
     this.held = held;
     this.nextExpiry = next;
+    this.dueS = dueSeconds(Math.min(this.periodEnd, next));
   }
 }

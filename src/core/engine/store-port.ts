@@ -35,6 +35,9 @@ export interface CounterRow {
   updatedAt: number;
 }
 
+/** A counter as the engine hands it to `write` (the store stamps `updated_at` with the batch time). */
+export type CounterState = Omit<CounterRow, "updatedAt">;
+
 export interface HoldRow {
   id: string;
   key: string;
@@ -69,8 +72,10 @@ export interface WriteBatch {
   events: EventColumns;
   bundleVersion: number;
   bundleDigest: string;
+  /** When the batch was written (epoch ms). */
+  at: number;
   /** Read during `write` only: the engine keeps mutating these objects afterwards. */
-  counters: readonly CounterRow[];
+  counters: readonly CounterState[];
   holdsUpsert: HoldRow[];
   holdsDelete: string[];
   subscriptions: SubscriptionRow[];

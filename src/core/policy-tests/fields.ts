@@ -51,14 +51,28 @@ export const DECIMAL_FIELDS = new Set([
 /** Fields holding instants: the expectation is an ISO time, compared as an instant. */
 export const INSTANT_FIELDS = new Set(["resetsAt"]);
 
-export const STEP_KINDS = ["call", "check", "event", "usage", "plan"] as const;
+export const STEP_KINDS = [
+  "call",
+  "check",
+  "event",
+  "usage",
+  "plan",
+  "reserve",
+  "settle",
+  "release",
+] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
 
 export function fieldsFor(kind: StepKind): readonly string[] {
   switch (kind) {
     case "call":
     case "check":
+    case "settle":
       return DECISION_FIELDS;
+    case "reserve":
+      return ["granted"];
+    case "release":
+      return ["released"];
     case "usage":
       return USAGE_FIELDS;
     case "event":

@@ -50,7 +50,28 @@ export interface PlanStep {
   plan: string;
 }
 
-export type Action = CallStep | EventStep | UsageStep | PlanStep;
+/** A reservation (R8); `as` names the hold for a later `settle` or `release` in the same case. */
+export interface ReserveStep {
+  kind: "reserve";
+  customer: string;
+  entitlement: string;
+  amount: number;
+  ttlMs?: number;
+  as?: string;
+}
+
+export interface SettleStep {
+  kind: "settle";
+  hold: string;
+  actual: number;
+}
+
+export interface ReleaseStep {
+  kind: "release";
+  hold: string;
+}
+
+export type Action = CallStep | EventStep | UsageStep | PlanStep | ReserveStep | SettleStep | ReleaseStep;
 
 export interface Step {
   /** 1-based position in the case. */

@@ -146,7 +146,11 @@ class Reader {
 
 export function parseTestFile(file: PolicyFile): ParsedTestFile {
   const fragment = parseFragment(file);
-  const out: ParsedTestFile = { file: file.path, cases: [], diagnostics: [...fragment.diagnostics] };
+  // The shared YAML stage speaks of policy sections; a test file has one key.
+  const diagnostics = fragment.diagnostics.map((d) =>
+    d.code === "yaml/not-a-map" ? { ...d, message: "a test file must be a map with one key, `tests:`" } : d,
+  );
+  const out: ParsedTestFile = { file: file.path, cases: [], diagnostics };
   if (out.diagnostics.some((d) => d.severity === "error")) return out;
   const r = new Reader(file.path, fragment.locations, fragment.numbers);
   const root = fragment.value;
@@ -188,8 +192,9 @@ function readCase(r: Reader, name: string, raw: unknown, ptr: string): TestCase 
     r.error(ptr, "a test needs `steps:` (a list), `invoice:` or both");
   if (v.steps !== undefined && !Array.isArray(v.steps)) r.error(`${ptr}/steps`, "steps must be a list");
   if (Array.isArray(v.steps)) {
+    const holds = new Set<string>();
     v.steps.forEach((s, i) => {
-      const step = readStep(r, s, `${ptr}/steps/${i}`, i + 1);
+      const step = readStep(r, s, `${ptr}/steps/${i}`, i + 1, holds);
       if (step) steps.push(step);
     });
   }
@@ -197,7 +202,7 @@ function readCase(r: Reader, name: string, raw: unknown, ptr: string): TestCase 
   return { name, description, file: r.file, line: r.keyLine(ptr), customers, steps, invoice };
 }
 
-function readStep(r: Reader, raw: unknown, ptr: string, index: number): Step | null {
+function readStep(r: Reader, raw: unknown, ptr: string, index: number, holds: Set<string>): Step | null {
   const v = r.map(raw, ptr, `step ${index}`);
   if (!v) return null;
   r.keys(v, ptr, ["at", "repeat", "every", "expect", ...STEP_KINDS], "step key");
@@ -211,7 +216,7 @@ function readStep(r: Reader, raw: unknown, ptr: string, index: number): Step | n
   }
   const kind = kinds[0] as StepKind;
   const at = r.time(v.at, `${ptr}/at`);
-  const action = readAction(r, kind, v[kind], `${ptr}/${kind}`);
+  const action = readAction(r, kind, v[kind], `${ptr}/${kind}`, holds);
   let expect: ExpectedField[] = [];
   if (v.expect !== undefined) {
     const e = r.map(v.expect, `${ptr}/expect`, "expect");
@@ -234,9 +239,10 @@ function readStep(r: Reader, raw: unknown, ptr: string, index: number): Step | n
   return { index, line: r.line(ptr), at, action, repeat, everyMs, expect };
 }
 
-function readAction(r: Reader, kind: StepKind, raw: unknown, ptr: string): Action | null {
+function readAction(r: Reader, kind: StepKind, raw: unknown, ptr: string, holds: Set<string>): Action | null {
   const v = r.map(raw, ptr, kind);
   if (!v) return null;
+  if (kind === "settle" || kind === "release") return readHoldAction(r, kind, v, ptr, holds);
   const customer = r.string(v.customer, `${ptr}/customer`, "customer");
   switch (kind) {
     case "call":
@@ -288,7 +294,43 @@ function readAction(r: Reader, kind: StepKind, raw: unknown, ptr: string): Actio
       const plan = r.string(v.plan, `${ptr}/plan`, "plan");
       return customer && plan ? { kind, customer, plan } : null;
     }
+    case "reserve": {
+      r.keys(v, ptr, ["customer", "entitlement", "amount", "ttl", "as"], "reserve key");
+      const entitlement = r.string(v.entitlement, `${ptr}/entitlement`, "entitlement");
+      const amount = r.number(v.amount, `${ptr}/amount`, "amount");
+      let ttlMs: number | undefined;
+      if (v.ttl !== undefined) {
+        ttlMs = durationMs(v.ttl) ?? undefined;
+        if (ttlMs === undefined) r.error(`${ptr}/ttl`, "ttl must be a duration such as 30s, 15m or 1h");
+      }
+      const as =
+        v.as === undefined
+          ? undefined
+          : (r.string(v.as, `${ptr}/as`, "as (a name for the hold)") ?? undefined);
+      if (as) holds.add(as);
+      if (!customer || !entitlement || amount === null) return null;
+      return { kind, customer, entitlement, amount, ...(ttlMs ? { ttlMs } : {}), ...(as ? { as } : {}) };
+    }
   }
+}
+
+/** `settle` and `release` name a hold an earlier `reserve` of the same case took with `as`. */
+function readHoldAction(
+  r: Reader,
+  kind: "settle" | "release",
+  v: Obj,
+  ptr: string,
+  holds: ReadonlySet<string>,
+): Action | null {
+  r.keys(v, ptr, kind === "settle" ? ["hold", "actual"] : ["hold"], `${kind} key`);
+  const hold = r.string(v.hold, `${ptr}/hold`, "hold");
+  if (hold && !holds.has(hold)) {
+    r.error(`${ptr}/hold`, `no earlier reserve step names a hold "${hold}"`, didYouMean(hold, holds), false);
+    return null;
+  }
+  if (kind === "release") return hold ? { kind, hold } : null;
+  const actual = r.number(v.actual, `${ptr}/actual`, "actual");
+  return hold && actual !== null ? { kind, hold, actual } : null;
 }
 
 function readInvoice(r: Reader, raw: unknown, ptr: string): InvoiceSpec | null {

@@ -23,7 +23,7 @@ export const TOP_MOVERS = 10;
 /** Plan key of customers no plan applies to (events from unknown customers with no default plan). */
 export const NO_PLAN = "(no plan)";
 
-const EMPTY_REPLAY: CustomerReplay = { denied: 0, deniedBy: {}, overageUnits: {} };
+const EMPTY_REPLAY: CustomerReplay = { denied: 0, deniedBy: {} };
 
 function zeroFigures(): Figures {
   return { revenue: ZERO, cost: ZERO, margin: ZERO, overage: ZERO, denied: 0 };
@@ -106,8 +106,6 @@ export function compareSimulation(
       head: h,
       change,
       changePct: percentOf(change, b.revenue),
-      baseOverageUnits: br.overageUnits,
-      headOverageUnits: hr.overageUnits,
       headDeniedBy: hr.deniedBy,
     });
   }

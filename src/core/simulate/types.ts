@@ -12,13 +12,11 @@ export interface CustomerReplay {
   denied: number;
   /** Denied events by the entitlement whose limit refused them. */
   deniedBy: Record<string, number>;
-  /** Units counted past a soft limit, by entitlement. */
-  overageUnits: Record<string, number>;
 }
 
-/** The replay of one policy: per customer, only those with a denial or overage. */
+/** The replay of one policy: per customer, only those with a denial. */
 export interface ReplayOutcome {
-  /** Events of the period fed to the engine. */
+  /** Events of the period that some meter of either policy counts. */
   events: number;
   customers: Map<string, CustomerReplay>;
   /** Plan changes from the store the policy does not know (skipped, like the engine would refuse them). */
@@ -52,8 +50,6 @@ export interface CustomerRow {
   change: Decimal;
   /** Percent of the base revenue; null when the base revenue is zero. */
   changePct: Decimal | null;
-  baseOverageUnits: Record<string, number>;
-  headOverageUnits: Record<string, number>;
   headDeniedBy: Record<string, number>;
 }
 
