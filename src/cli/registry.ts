@@ -73,7 +73,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     path: ["simulate"],
-    description: "re-rate and replay a period's recorded usage under two policies and compare revenue and denials",
+    description:
+      "re-rate and replay a period's recorded usage under two policies and compare revenue and denials",
     flags: [
       { flags: "--base <ref>", description: "base git ref (default: the last pushed version, else HEAD)" },
       { flags: "--head <ref>", description: "head git ref (default: the work tree)" },
@@ -214,5 +215,33 @@ export const COMMANDS: CommandSpec[] = [
       format(["text", "json", "csv"]),
     ],
     load: () => import("./commands/bill.js"),
+  },
+  {
+    path: ["alerts", "check"],
+    description: "evaluate every alert rule over recorded usage and deliver what fires",
+    flags: [
+      { flags: "--period <P>", description: "2026-10, 2026-Q4 or 2026 (default: the current month)" },
+      { flags: "--from <time>", description: "start (ISO time or date, inclusive)" },
+      { flags: "--to <time>", description: "end (ISO time or date, exclusive)" },
+      {
+        flags: "--at <time>",
+        description: "evaluate as of this time (default: now, or the end of a past period)",
+      },
+      { flags: "--dry-run", description: "list what would fire; change and send nothing" },
+      format(["text", "json"]),
+    ],
+    load: () => import("./commands/alerts.js"),
+  },
+  {
+    path: ["alerts", "test"],
+    args: "<rule>",
+    description: "show the variables a rule sees for one customer and whether it fires",
+    flags: [
+      { flags: "--customer <id>", description: "the customer to evaluate (required)" },
+      { flags: "--period <P>", description: "2026-10, 2026-Q4 or 2026 (default: the current month)" },
+      { flags: "--at <time>", description: "evaluate as of this time" },
+      format(["text", "json"]),
+    ],
+    load: () => import("./commands/alerts-test.js"),
   },
 ];

@@ -265,7 +265,7 @@ describe("usage query", () => {
 });
 
 describe("usage query aggregations", () => {
-  it("max, latest and sum of the event value, in the policy timezone", async () => {
+  it("max, latest and a fractional sum, in the policy timezone", async () => {
     const policies = join(dir, "policies");
     mkdirSync(policies);
     writeFileSync(
@@ -277,7 +277,7 @@ describe("usage query aggregations", () => {
         "meters:",
         "  peak: { event: gauge, aggregation: max, property: level }",
         "  last: { event: gauge, aggregation: latest, property: level }",
-        "  storage: { event: storage, aggregation: sum }",
+        "  storage: { event: storage, aggregation: sum, property: gb }",
         "plans:",
         "  base: { default: true, price: 0, entitlements: {} }",
         "",
@@ -290,10 +290,28 @@ describe("usage query aggregations", () => {
         { id: "1", type: "gauge", customer: "a", timestamp: "2026-10-03T10:00:00", properties: { level: 7 } },
         { id: "2", type: "gauge", customer: "a", timestamp: "2026-10-02T10:00:00", properties: { level: 9 } },
         { id: "3", type: "gauge", customer: "a", timestamp: "2026-10-04T10:00:00", properties: { level: 4 } },
-        { id: "4", type: "storage", customer: "a", timestamp: "2026-10-04T10:00:00", value: 0.1 },
-        { id: "5", type: "storage", customer: "a", timestamp: "2026-10-05T10:00:00", value: 0.2 },
+        {
+          id: "4",
+          type: "storage",
+          customer: "a",
+          timestamp: "2026-10-04T10:00:00",
+          properties: { gb: 0.1 },
+        },
+        {
+          id: "5",
+          type: "storage",
+          customer: "a",
+          timestamp: "2026-10-05T10:00:00",
+          properties: { gb: 0.2 },
+        },
         // Sep 30, 23:30 in Paris: outside October there.
-        { id: "6", type: "storage", customer: "a", timestamp: "2026-09-30T23:30:00", value: 100 },
+        {
+          id: "6",
+          type: "storage",
+          customer: "a",
+          timestamp: "2026-09-30T23:30:00",
+          properties: { gb: 100 },
+        },
       ]),
     );
     const p = ["--policies", policies];

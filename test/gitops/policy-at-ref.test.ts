@@ -63,7 +63,7 @@ describe("policies at a git ref", () => {
     const dir = await repo();
     mkdirSync(join(dir, "config"), { recursive: true });
     renameSync(join(dir, "policies"), join(dir, "config/limitr"));
-    mkdirSync(join(dir, "config/limitr/tests"));
+    mkdirSync(join(dir, "config/limitr/tests"), { recursive: true });
     writeFileSync(join(dir, "config/limitr/tests/a.yaml"), "cases: []\n");
     await commitAll(dir, "move");
     const r = await requirePolicyRepo(dir, "config/limitr");

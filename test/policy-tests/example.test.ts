@@ -1,5 +1,8 @@
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { limitr } from "../cli/run-cli.js";
+import { limitr, REPO } from "../cli/run-cli.js";
 
 /** Tag balance of an XML document (no DTDs, no CDATA): enough to catch broken escaping or nesting. */
 function wellFormed(xml: string): boolean {
@@ -38,6 +41,26 @@ describe("the example policy repo's own tests", () => {
     const names = report.cases.map((c) => c.name).join(" ");
     for (const topic of ["free-chat", "free-api", "pro-soft", "pro-trial", "enterprise", "acme", "globex"]) {
       expect(names).toContain(topic);
+    }
+  });
+});
+
+describe("docs/policy-tests.md", () => {
+  it("its example test file passes against the example policy", async () => {
+    const doc = readFileSync(join(REPO, "docs", "policy-tests.md"), "utf8");
+    const example = /```yaml\n(tests:[\s\S]*?)```/.exec(doc)?.[1];
+    expect(example).toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), "limitr-doc-"));
+    try {
+      cpSync(join(REPO, "policies"), join(dir, "policies"), { recursive: true });
+      rmSync(join(dir, "policies", "tests"), { recursive: true });
+      mkdirSync(join(dir, "policies", "tests"));
+      writeFileSync(join(dir, "policies", "tests", "example.yaml"), example as string);
+      const r = await limitr(["test"], dir);
+      expect(r.stdout).toBe("ok   free-plan-blocks-past-limit\n\n1 passed, 0 failed");
+      expect(r.exitCode).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -28,14 +28,17 @@ export function* eventsInOrder(
   end: number,
   skip: ReadonlyMap<string, readonly string[]> = new Map(),
 ): Generator<StreamedEvent> {
-  const sql = `SELECT seq, customer, ts, value, properties FROM events WHERE type = ? AND ts >= ? AND ts < ?${EXCEPT} ORDER BY ts, seq`;
+  const sql = (except: boolean) =>
+    `SELECT seq, customer, ts, value, properties FROM events WHERE type = ? AND ts >= ? AND ts < ?${except ? EXCEPT : ""} ORDER BY ts, seq`;
   const cursors: { type: string; it: Iterator<Row>; head: Row }[] = [];
   const lo = Number.isFinite(start) ? start : Number.MIN_SAFE_INTEGER;
   const hi = Number.isFinite(end) ? end : Number.MAX_SAFE_INTEGER;
   try {
     for (const type of [...new Set(types)].sort()) {
       // One statement per cursor: a statement runs one query at a time.
-      const it = db.prepare(sql).raw(true).iterate(type, lo, hi, JSON.stringify(skip.get(type) ?? [])) as IterableIterator<Row>;
+      const except = skip.get(type) ?? [];
+      const params = except.length > 0 ? [type, lo, hi, JSON.stringify(except)] : [type, lo, hi];
+      const it = db.prepare(sql(except.length > 0)).raw(true).iterate(...params) as IterableIterator<Row>;
       const first = it.next();
       if (first.done) continue;
       cursors.push({ type, it, head: first.value });
@@ -72,8 +75,14 @@ export function countEvents(
   if (types.length === 0) return 0;
   const lo = Number.isFinite(start) ? start : Number.MIN_SAFE_INTEGER;
   const hi = Number.isFinite(end) ? end : Number.MAX_SAFE_INTEGER;
-  const stmt = db.prepare(`SELECT COUNT(*) FROM events WHERE type = ? AND ts >= ? AND ts < ?${EXCEPT}`).pluck();
+  const base = "SELECT COUNT(*) FROM events WHERE type = ? AND ts >= ? AND ts < ?";
   let n = 0;
-  for (const type of new Set(types)) n += stmt.get(type, lo, hi, JSON.stringify(skip.get(type) ?? [])) as number;
+  for (const type of new Set(types)) {
+    // Without a customer filter the count reads the (type, ts) index alone.
+    const except = skip.get(type) ?? [];
+    n += (except.length > 0
+      ? db.prepare(base + EXCEPT).pluck().get(type, lo, hi, JSON.stringify(except))
+      : db.prepare(base).pluck().get(type, lo, hi)) as number;
+  }
   return n;
 }

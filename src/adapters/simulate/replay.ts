@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { Worker } from "node:worker_threads";
 import { type PlanChange, PolicyIndex } from "../../core/engine/resolve.js";
 import type { CompiledMeter, CompiledPolicy, MeteredEntitlement, PropertyValue } from "../../core/model.js";
 import { calendarWindow, type Window } from "../../core/periods.js";
@@ -283,4 +285,35 @@ export async function replayPeriod(
   } finally {
     for (const r of replays) await r.close().catch(() => {});
   }
+}
+
+/**
+ * `replayPeriod` on a worker thread with its own read-only connection, so it
+ * runs while the caller re-rates the period on the main thread. Falls back to
+ * the calling thread for an in-memory store or when the compiled worker is
+ * not there (running from sources).
+ */
+export async function replayInWorker(
+  db: Db,
+  policies: CompiledPolicy[],
+  period: Window,
+  options: ReplayOptions = {},
+): Promise<ReplayOutcome[]> {
+  const workerFile = new URL("./replay-worker.js", import.meta.url);
+  if (db.memory || !existsSync(workerFile)) return replayPeriod(db, policies, period, options);
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(workerFile, {
+      workerData: { path: db.name, policies, period: { start: period.start, end: period.end }, progress: Boolean(options.onProgress) },
+    });
+    let result: ReplayOutcome[] | null = null;
+    worker.on("message", (m: { progress?: [number, number]; outcomes?: ReplayOutcome[] }) => {
+      if (m.progress) options.onProgress?.(m.progress[0], m.progress[1]);
+      if (m.outcomes) result = m.outcomes;
+    });
+    worker.once("error", reject);
+    worker.once("exit", (code) => {
+      if (result) resolve(result);
+      else reject(new Error(`the replay worker exited with code ${code} before answering`));
+    });
+  });
 }

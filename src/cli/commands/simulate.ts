@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { type LoadedPolicy, loadPolicyAt, loadPushedPolicy, policyDigestOf } from "../../adapters/git/load-at-ref.js";
 import { findPolicyRepo, type PolicyRepo } from "../../adapters/git/policy-repo.js";
-import { replayPeriod } from "../../adapters/simulate/replay.js";
+import { replayInWorker } from "../../adapters/simulate/replay.js";
 import { runBill } from "../../adapters/store/bill-run.js";
 import { openDatabase } from "../../adapters/store/database.js";
 import { CheckFailedError, InputError, UsageError } from "../../core/errors.js";
@@ -77,13 +77,16 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
       ? (done: number, total: number) =>
           process.stderr.write(`\rreplaying ${done.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} events...`)
       : undefined;
-    const replays = await replayPeriod(db, [base.policy, head.policy], period, { onProgress: progress });
-    if (ctx.stderrIsTTY) process.stderr.write("\r\x1b[K");
-    // One after the other: each bill already spreads its scan over the cores.
+    // The replay runs on a worker thread while the two bills are rated here (one after the other:
+    // a large bill already spreads its scan over the cores).
+    const replaying = replayInWorker(db, [base.policy, head.policy], period, { onProgress: progress });
+    replaying.catch(() => {}); // awaited below; a failure must not surface as unhandled meanwhile
     const bills = [
       await runBill(db, base.policy, period, { recordCredits: false }),
       await runBill(db, head.policy, period, { recordCredits: false }),
     ];
+    const replays = await replaying;
+    if (ctx.stderrIsTTY) process.stderr.write("\r\x1b[K");
     const side = (loaded: LoadedPolicy, policy: CompiledPolicy, i: 0 | 1): SimulationSide => ({
       info: { ref: loaded.side.ref, commit: loaded.side.commit, digest: policyDigestOf(policy) },
       policy,

@@ -1,0 +1,17 @@
+import { parentPort, workerData } from "node:worker_threads";
+import type { CompiledPolicy } from "../../core/model.js";
+import type { Window } from "../../core/periods.js";
+import { openDatabase } from "../store/database.js";
+import { replayPeriod } from "./replay.js";
+
+/** The replay of `replayInWorker`, on its own read connection; progress and the result go back as messages. */
+const job = workerData as { path: string; policies: CompiledPolicy[]; period: Window; progress: boolean };
+const db = openDatabase(job.path, { readonly: true });
+try {
+  const outcomes = await replayPeriod(db, job.policies, job.period, {
+    onProgress: job.progress ? (done, total) => parentPort?.postMessage({ progress: [done, total] }) : undefined,
+  });
+  parentPort?.postMessage({ outcomes });
+} finally {
+  db.close();
+}

@@ -1,0 +1,122 @@
+import type { Window } from "../periods.js";
+import { type AlertVars, type CompiledRule, projectUsage, ruleApplies } from "./rules.js";
+
+/**
+ * Turning one customer's figures into rule evaluations. A rule scoped to an
+ * entitlement, or one whose expression reads entitlement figures (usage,
+ * limit, ...), is evaluated per metered entitlement, each with its own state
+ * and period; any other rule once per customer for the billing period.
+ */
+export interface EntitlementFigures {
+  entitlement: string;
+  usage: number;
+  /** null when unlimited. */
+  limit: number | null;
+  /** The entitlement's own period (a daily limit has daily windows). */
+  window: Window;
+}
+
+export interface CustomerFigures {
+  customer: string;
+  plan: string;
+  parent: string | null;
+  metadata: Record<string, unknown>;
+  spend: number;
+  cost: number;
+  marginPercent: number;
+  balance: number;
+  entitlements: EntitlementFigures[];
+}
+
+export interface Evaluation {
+  rule: CompiledRule;
+  customer: string;
+  /** "" for a whole-customer rule. */
+  entitlement: string;
+  /** Start of the period the rule's state belongs to. */
+  periodStart: number;
+  period: Window;
+  vars: AlertVars;
+  holds: boolean;
+}
+
+const ENTITLEMENT_VARIABLES =
+  /\b(entitlement|usage|limit|remaining|usage_percent|projected_usage|projected_percent)\b/;
+
+/** Does the expression read per-entitlement figures? String literals are ignored. */
+export function readsEntitlementFigures(expression: string): boolean {
+  const code = expression.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""');
+  return ENTITLEMENT_VARIABLES.test(code);
+}
+
+function round(n: number): number {
+  return Math.round(n * 1e6) / 1e6;
+}
+
+export function entitlementVars(
+  base: CustomerFigures,
+  e: EntitlementFigures | null,
+  asOf: number,
+): AlertVars {
+  const usage = e?.usage ?? 0;
+  const limit = e?.limit ?? null;
+  const projected = e ? projectUsage(usage, e.window.start, e.window.end, asOf) : 0;
+  return {
+    customer: base.customer,
+    plan: base.plan,
+    parent: base.parent ?? "",
+    metadata: base.metadata,
+    entitlement: e?.entitlement ?? "",
+    usage,
+    limit,
+    remaining: limit === null ? null : Math.max(0, limit - usage),
+    usage_percent: limit ? round((usage / limit) * 100) : 0,
+    projected_usage: round(projected),
+    projected_percent: limit ? round((projected / limit) * 100) : 0,
+    spend: base.spend,
+    cost: base.cost,
+    margin_percent: base.marginPercent,
+    balance: base.balance,
+  };
+}
+
+/** Every (rule, entitlement) evaluation for one customer as of `asOf`. */
+export function evaluateCustomer(
+  rules: readonly CompiledRule[],
+  figures: CustomerFigures,
+  billingPeriod: Window,
+  asOf: number,
+): Evaluation[] {
+  const out: Evaluation[] = [];
+  for (const rule of rules) {
+    const perEntitlement = rule.alert.entitlement !== null || readsEntitlementFigures(rule.alert.when);
+    if (!perEntitlement) {
+      if (!ruleApplies(rule.alert, figures.customer, figures.plan, null)) continue;
+      const vars = entitlementVars(figures, null, asOf);
+      out.push({
+        rule,
+        customer: figures.customer,
+        entitlement: "",
+        periodStart: billingPeriod.start,
+        period: billingPeriod,
+        vars,
+        holds: rule.test(vars),
+      });
+      continue;
+    }
+    for (const e of figures.entitlements) {
+      if (!ruleApplies(rule.alert, figures.customer, figures.plan, e.entitlement)) continue;
+      const vars = entitlementVars(figures, e, asOf);
+      out.push({
+        rule,
+        customer: figures.customer,
+        entitlement: e.entitlement,
+        periodStart: e.window.start,
+        period: e.window,
+        vars,
+        holds: rule.test(vars),
+      });
+    }
+  }
+  return out;
+}
