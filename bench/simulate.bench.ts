@@ -42,7 +42,18 @@ function makeRepo(): void {
   writeFileSync(join(dir, ".gitignore"), "*.db*\n*.ndjson\n*.csv\n");
   git("init", "-q", "-b", "main");
   git("add", "-A");
-  git("-c", "user.email=bench@example.com", "-c", "user.name=bench", "-c", "commit.gpgsign=false", "commit", "-q", "-m", "base");
+  git(
+    "-c",
+    "user.email=bench@example.com",
+    "-c",
+    "user.name=bench",
+    "-c",
+    "commit.gpgsign=false",
+    "commit",
+    "-q",
+    "-m",
+    "base",
+  );
   const file = join(dir, "policies/plans.yaml");
   const text = readFileSync(file, "utf8")
     .replace("overage: 0.000003 ", "overage: 0.000004 ")
@@ -56,7 +67,19 @@ async function dataset(events: number, seed: number): Promise<string> {
   let t = performance.now();
   execFileSync(
     process.execPath,
-    ["--import", "tsx", join(root, "scripts/gen-usage.ts"), "--events", String(events), "--seed", String(seed), "--out", file, "--customers", plans],
+    [
+      "--import",
+      "tsx",
+      join(root, "scripts/gen-usage.ts"),
+      "--events",
+      String(events),
+      "--seed",
+      String(seed),
+      "--out",
+      file,
+      "--customers",
+      plans,
+    ],
     { cwd: root, stdio: "inherit" },
   );
   log(`generated ${events} events in ${((performance.now() - t) / 1000).toFixed(1)}s`);
@@ -75,7 +98,9 @@ async function dataset(events: number, seed: number): Promise<string> {
   );
   store.close();
   rmSync(file);
-  log(`imported ${summary.imported} events and ${rows.length} plan changes in ${((performance.now() - t) / 1000).toFixed(1)}s`);
+  log(
+    `imported ${summary.imported} events and ${rows.length} plan changes in ${((performance.now() - t) / 1000).toFixed(1)}s`,
+  );
   return db;
 }
 
@@ -100,25 +125,36 @@ function measured(args: string[]): { seconds: number; rssMb: number; stdout: str
 }
 
 try {
-  execFileSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd: root, stdio: "ignore" });
+  execFileSync(
+    process.execPath,
+    [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"],
+    { cwd: root, stdio: "ignore" },
+  );
 } catch {
   log("tsc reported errors; benchmarking the emitted build anyway");
 }
 makeRepo();
-const simulate = (db: string) => measured(["--db", db, "simulate", "--base", "HEAD", "--period", "2026-10", "--format", "json"]);
+const simulate = (db: string) =>
+  measured(["--db", db, "simulate", "--base", "HEAD", "--period", "2026-10", "--format", "json"]);
 
 const smallDb = await dataset(1_000_000, 21);
 const sim1 = simulate(smallDb);
 const s1 = JSON.parse(sim1.stdout).totals;
-log(`simulate 1M: ${sim1.seconds.toFixed(2)}s, peak RSS ${sim1.rssMb.toFixed(0)} MB (change ${s1.revenue_change}, denied ${s1.base_denied} -> ${s1.head_denied})`);
+log(
+  `simulate 1M: ${sim1.seconds.toFixed(2)}s, peak RSS ${sim1.rssMb.toFixed(0)} MB (change ${s1.revenue_change}, denied ${s1.base_denied} -> ${s1.head_denied})`,
+);
 rmSync(smallDb, { force: true });
 
 const bigDb = await dataset(large, 22);
 const sim10 = simulate(bigDb);
 const s10 = JSON.parse(sim10.stdout).totals;
-log(`simulate ${large}: ${sim10.seconds.toFixed(2)}s, peak RSS ${sim10.rssMb.toFixed(0)} MB (change ${s10.revenue_change}, denied ${s10.base_denied} -> ${s10.head_denied})`);
+log(
+  `simulate ${large}: ${sim10.seconds.toFixed(2)}s, peak RSS ${sim10.rssMb.toFixed(0)} MB (change ${s10.revenue_change}, denied ${s10.base_denied} -> ${s10.head_denied})`,
+);
 const bill10 = measured(["--db", bigDb, "bill", "--period", "2026-10", "--format", "json"]);
-log(`bill ${large}: ${bill10.seconds.toFixed(2)}s, peak RSS ${bill10.rssMb.toFixed(0)} MB; simulate/bill = ${(sim10.seconds / bill10.seconds).toFixed(2)}`);
+log(
+  `bill ${large}: ${bill10.seconds.toFixed(2)}s, peak RSS ${bill10.rssMb.toFixed(0)} MB; simulate/bill = ${(sim10.seconds / bill10.seconds).toFixed(2)}`,
+);
 rmSync(dir, { recursive: true, force: true });
 
 console.log(

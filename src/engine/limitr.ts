@@ -59,6 +59,7 @@ export class Limitr {
   private readonly idPrefix: string;
   private readonly seen: IdWindow;
   private readonly d: Decider;
+
   private constructor(options: LimitrOptions) {
     const active = loadPolicyInput(options.policy);
     this.index = new PolicyIndex(active.policy);

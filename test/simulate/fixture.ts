@@ -112,9 +112,29 @@ export function octoberEvents(opts: { free: number; pro: number; perCustomer: nu
         });
       } else if (r < 0.7) events.push({ id, type: "api.request", customer, timestamp });
       else if (r < 0.85)
-        events.push({ id, type: "mcp.tool_call", customer, timestamp, properties: { tool: pick(["web_search", "news_search", "calculator"]) } });
-      else if (r < 0.93) events.push({ id, type: "seat.active", customer, timestamp, properties: { user_id: `u${Math.floor(next() * 8)}` } });
-      else events.push({ id, type: "gpu.job", customer, timestamp, properties: { gpu: pick(["a100", "h100"]), seconds: Math.floor(next() * 900) } });
+        events.push({
+          id,
+          type: "mcp.tool_call",
+          customer,
+          timestamp,
+          properties: { tool: pick(["web_search", "news_search", "calculator"]) },
+        });
+      else if (r < 0.93)
+        events.push({
+          id,
+          type: "seat.active",
+          customer,
+          timestamp,
+          properties: { user_id: `u${Math.floor(next() * 8)}` },
+        });
+      else
+        events.push({
+          id,
+          type: "gpu.job",
+          customer,
+          timestamp,
+          properties: { gpu: pick(["a100", "h100"]), seconds: Math.floor(next() * 900) },
+        });
     }
   }
   return { events, pro };

@@ -13,20 +13,32 @@ beforeAll(async () => {
   base = repo.git("rev-parse", "HEAD");
   const { events, pro } = octoberEvents({ free: 30, pro: 20, perCustomer: 100, seed: 3 });
   await loadUsage(repo, events, pro);
-  repo.edit("plans.yaml", "overage: 0.000003          # $3 per million", "overage: 0.000006          # $6 per million");
-  repo.edit("plans.yaml", "        limit: 100000\n        mode: hard", "        limit: 20000\n        mode: hard");
+  repo.edit(
+    "plans.yaml",
+    "overage: 0.000003          # $3 per million",
+    "overage: 0.000006          # $6 per million",
+  );
+  repo.edit(
+    "plans.yaml",
+    "        limit: 100000\n        mode: hard",
+    "        limit: 20000\n        mode: hard",
+  );
   head = repo.commit("pro overage up, free chat_input down");
 });
 
-const simulate = (...args: string[]) => repo.run("simulate", "--base", base, "--head", head, "--period", "2026-10", ...args);
+const simulate = (...args: string[]) =>
+  repo.run("simulate", "--base", base, "--head", head, "--period", "2026-10", ...args);
 
 describe("limitr simulate: formats", () => {
   it("text: aligned tables with totals, plans and movers", async () => {
     const r = await simulate();
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`Simulation of 2026-10: ${base} (${base.slice(0, 7)}) -> ${head} (${head.slice(0, 7)})`);
-    for (const heading of ["By plan", "Top movers up", "Newly blocked", "Customers affected"]) expect(r.stdout).toContain(heading);
-    expect(r.stdout).not.toMatch(/\x1b\[/); // no colour when not a TTY
+    expect(r.stdout).toContain(
+      `Simulation of 2026-10: ${base} (${base.slice(0, 7)}) -> ${head} (${head.slice(0, 7)})`,
+    );
+    for (const heading of ["By plan", "Top movers up", "Newly blocked", "Customers affected"])
+      expect(r.stdout).toContain(heading);
+    expect(r.stdout.includes("\u001b[")).toBe(false); // no colour when not a TTY
     const lines = r.stdout.split("\n");
     const header = lines.findIndex((l) => l.startsWith("plan "));
     // Right-aligned columns: every row of the plan table is as wide as its rule line.
@@ -37,9 +49,18 @@ describe("limitr simulate: formats", () => {
   it("json: the documented totals and money as decimal strings", async () => {
     const sim = JSON.parse((await simulate("--format", "json")).stdout);
     expect(Object.keys(sim.totals)).toEqual(
-      expect.arrayContaining(["base_revenue", "head_revenue", "revenue_change", "revenue_change_pct", "base_denied", "head_denied", "customers_affected"]),
+      expect.arrayContaining([
+        "base_revenue",
+        "head_revenue",
+        "revenue_change",
+        "revenue_change_pct",
+        "base_denied",
+        "head_denied",
+        "customers_affected",
+      ]),
     );
-    for (const k of ["base_revenue", "head_revenue", "revenue_change"]) expect(sim.totals[k]).toMatch(/^-?\d+\.\d{2}$/);
+    for (const k of ["base_revenue", "head_revenue", "revenue_change"])
+      expect(sim.totals[k]).toMatch(/^-?\d+\.\d{2}$/);
     expect(sim.plans.map((p: { plan: string }) => p.plan)).toEqual(["enterprise", "free", "pro"]);
     expect(sim.guardrail).toBeNull();
   });
@@ -76,7 +97,12 @@ describe("limitr simulate: formats", () => {
 
 describe("limitr simulate --fail-on", () => {
   it("exits 4 naming the condition that tripped", async () => {
-    const r = await simulate("--fail-on", "revenue_change_pct < -5 || customers_newly_blocked > 0", "--format", "json");
+    const r = await simulate(
+      "--fail-on",
+      "revenue_change_pct < -5 || customers_newly_blocked > 0",
+      "--format",
+      "json",
+    );
     expect(r.exitCode).toBe(4);
     expect(r.stderr).toContain("guardrail tripped: customers_newly_blocked > 0");
     expect(r.stderr).not.toContain("revenue_change_pct < -5");
@@ -124,9 +150,23 @@ describe("limitr simulate --format markdown with thousands of customers", () => 
       }
     }
     await loadUsage(big, events, []);
-    big.edit("plans.yaml", "        limit: 100000\n        mode: hard", "        limit: 10000\n        mode: hard");
+    big.edit(
+      "plans.yaml",
+      "        limit: 100000\n        mode: hard",
+      "        limit: 10000\n        mode: hard",
+    );
     const headRef = big.commit("free: 10k tokens");
-    const r = await big.run("simulate", "--base", baseRef, "--head", headRef, "--period", "2026-10", "--format", "markdown");
+    const r = await big.run(
+      "simulate",
+      "--base",
+      baseRef,
+      "--head",
+      headRef,
+      "--period",
+      "2026-10",
+      "--format",
+      "markdown",
+    );
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout.length).toBeLessThan(60_000);
     // Each customer's second and third calls pass 10,000 tokens: 2 denials each.

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../../src/core/errors.js";
 import { dec } from "../../src/core/money.js";
-import { compileGuardrail, type GuardrailVariables, guardrailVariables, topLevelOr } from "../../src/core/simulate/guardrail.js";
+import {
+  compileGuardrail,
+  type GuardrailVariables,
+  guardrailVariables,
+  topLevelOr,
+} from "../../src/core/simulate/guardrail.js";
 import type { Figures, SimulationTotals } from "../../src/core/simulate/types.js";
 
 const vars = (over: Partial<GuardrailVariables>): GuardrailVariables => ({
@@ -19,14 +24,23 @@ const vars = (over: Partial<GuardrailVariables>): GuardrailVariables => ({
 
 describe("guardrail expressions", () => {
   it("splits on top-level || only (not inside parentheses or strings)", () => {
-    expect(topLevelOr("a < 1 || (b > 2 || c > 3) || 'x||y' == 'z'")).toEqual(["a < 1", "(b > 2 || c > 3)", "'x||y' == 'z'"]);
+    expect(topLevelOr("a < 1 || (b > 2 || c > 3) || 'x||y' == 'z'")).toEqual([
+      "a < 1",
+      "(b > 2 || c > 3)",
+      "'x||y' == 'z'",
+    ]);
     expect(topLevelOr("(a < 1 || b > 2)")).toEqual(["a < 1", "b > 2"]);
     expect(topLevelOr("(a < 1) && (b > 2)")).toEqual(["(a < 1) && (b > 2)"]);
   });
 
   it("names only the operands that are true", () => {
-    const g = compileGuardrail("revenue_change_pct < -5 || customers_affected > 10 || head_denied > base_denied");
-    expect(g.evaluate(vars({ revenue_change_pct: -6 }))).toEqual({ tripped: true, conditions: ["revenue_change_pct < -5"] });
+    const g = compileGuardrail(
+      "revenue_change_pct < -5 || customers_affected > 10 || head_denied > base_denied",
+    );
+    expect(g.evaluate(vars({ revenue_change_pct: -6 }))).toEqual({
+      tripped: true,
+      conditions: ["revenue_change_pct < -5"],
+    });
     expect(g.evaluate(vars({ customers_affected: 11, head_denied: 3 }))).toEqual({
       tripped: true,
       conditions: ["customers_affected > 10", "head_denied > base_denied"],
@@ -61,6 +75,8 @@ describe("guardrail expressions", () => {
     });
     expect(guardrailVariables(totals("10")).revenue_change_pct).toBe(Infinity);
     expect(guardrailVariables(totals("0")).revenue_change_pct).toBe(0);
-    expect(compileGuardrail("revenue_change_pct > 50").evaluate(guardrailVariables(totals("10"))).tripped).toBe(true);
+    expect(
+      compileGuardrail("revenue_change_pct > 50").evaluate(guardrailVariables(totals("10"))).tripped,
+    ).toBe(true);
   });
 });

@@ -36,7 +36,10 @@ async function billAt(commit: string, name: string): Promise<BillJson> {
   execSync(`git archive ${commit} policies | tar -x -C ${JSON.stringify(dest)}`, { cwd: repo.dir });
   const db = join(dest, "usage.db");
   copyFileSync(repo.db, db);
-  const r = await limitr(["--db", db, "--policies", join(dest, "policies"), "bill", "--period", "2026-10", "--format", "json"], repo.dir);
+  const r = await limitr(
+    ["--db", db, "--policies", join(dest, "policies"), "bill", "--period", "2026-10", "--format", "json"],
+    repo.dir,
+  );
   expect(r.exitCode, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as BillJson;
 }
@@ -46,7 +49,11 @@ beforeAll(async () => {
   baseCommit = repo.git("rev-parse", "HEAD");
   const { events, pro } = octoberEvents({ free: 40, pro: 25, perCustomer: 120, seed: 7 });
   await loadUsage(repo, events, pro);
-  repo.edit("plans.yaml", "overage: 0.000003          # $3 per million", "overage: 0.000005          # $5 per million");
+  repo.edit(
+    "plans.yaml",
+    "overage: 0.000003          # $3 per million",
+    "overage: 0.000005          # $5 per million",
+  );
   headCommit = repo.commit("pro: raise chat_input overage");
 });
 
@@ -54,7 +61,17 @@ describe("limitr simulate: revenue", () => {
   it("revenue change equals the head bill total minus the base bill total, per customer and per plan", async () => {
     const base = await billAt(baseCommit, "base");
     const head = await billAt(headCommit, "head");
-    const r = await repo.run("simulate", "--base", baseCommit, "--head", headCommit, "--period", "2026-10", "--format", "json");
+    const r = await repo.run(
+      "simulate",
+      "--base",
+      baseCommit,
+      "--head",
+      headCommit,
+      "--period",
+      "2026-10",
+      "--format",
+      "json",
+    );
     expect(r.exitCode, r.stderr).toBe(0);
     const sim = JSON.parse(r.stdout);
     expect(sim.formatVersion).toBe(1);
@@ -62,7 +79,11 @@ describe("limitr simulate: revenue", () => {
     expect(sim.head).toMatchObject({ ref: headCommit, commit: headCommit });
     expect(sim.base.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(sim.base.digest).not.toBe(sim.head.digest);
-    expect(sim.period).toEqual({ label: "2026-10", start: "2026-10-01T00:00:00.000-04:00", end: "2026-11-01T00:00:00.000-04:00" });
+    expect(sim.period).toEqual({
+      label: "2026-10",
+      start: "2026-10-01T00:00:00.000-04:00",
+      end: "2026-11-01T00:00:00.000-04:00",
+    });
 
     const total = (b: BillJson) => b.invoices.reduce((s, i) => s + cents(i.total), 0n);
     const expectedChange = total(head) - total(base);
@@ -76,7 +97,12 @@ describe("limitr simulate: revenue", () => {
     // Per customer: the difference of that customer's two invoices.
     const baseBy = new Map(base.invoices.map((i) => [i.customer, i]));
     const headBy = new Map(head.invoices.map((i) => [i.customer, i]));
-    for (const c of sim.customers as { customer: string; base_revenue: string; head_revenue: string; revenue_change: string }[]) {
+    for (const c of sim.customers as {
+      customer: string;
+      base_revenue: string;
+      head_revenue: string;
+      revenue_change: string;
+    }[]) {
       const b = cents(baseBy.get(c.customer)?.total ?? "0.00");
       const h = cents(headBy.get(c.customer)?.total ?? "0.00");
       expect([c.customer, c.revenue_change]).toEqual([c.customer, fromCents(h - b)]);
@@ -86,8 +112,13 @@ describe("limitr simulate: revenue", () => {
 
     // Per plan: invoices grouped by the plan each bill reports.
     for (const p of sim.plans as { plan: string; base_revenue: string; head_revenue: string }[]) {
-      const sumPlan = (b: BillJson) => b.invoices.filter((i) => (i.plan ?? "(no plan)") === p.plan).reduce((s, i) => s + cents(i.total), 0n);
-      expect([p.plan, p.base_revenue, p.head_revenue]).toEqual([p.plan, fromCents(sumPlan(base)), fromCents(sumPlan(head))]);
+      const sumPlan = (b: BillJson) =>
+        b.invoices.filter((i) => (i.plan ?? "(no plan)") === p.plan).reduce((s, i) => s + cents(i.total), 0n);
+      expect([p.plan, p.base_revenue, p.head_revenue]).toEqual([
+        p.plan,
+        fromCents(sumPlan(base)),
+        fromCents(sumPlan(head)),
+      ]);
     }
     // Only pro pays chat_input overage: enterprise does not move, and free only by the customer who left
     // pro mid-month (an invoice is grouped under the plan it ends the period on).
@@ -104,14 +135,28 @@ describe("limitr simulate: revenue", () => {
   it("reads the store only: no credit is recorded and the file is unchanged", async () => {
     const before = readFileSync(repo.db);
     const mtime = statSync(repo.db).mtimeMs;
-    const r = await repo.run("simulate", "--base", baseCommit, "--head", headCommit, "--period", "2026-10", "--format", "json");
+    const r = await repo.run(
+      "simulate",
+      "--base",
+      baseCommit,
+      "--head",
+      headCommit,
+      "--period",
+      "2026-10",
+      "--format",
+      "json",
+    );
     expect(r.exitCode, r.stderr).toBe(0);
     expect(readFileSync(repo.db).equals(before)).toBe(true);
     expect(statSync(repo.db).mtimeMs).toBe(mtime);
   });
 
   it("head defaults to the work tree and base to HEAD when nothing was pushed", async () => {
-    repo.edit("plans.yaml", "overage: 0.000005          # $5 per million", "overage: 0.000003          # $3 per million");
+    repo.edit(
+      "plans.yaml",
+      "overage: 0.000005          # $5 per million",
+      "overage: 0.000003          # $3 per million",
+    );
     const r = await repo.run("simulate", "--period", "2026-10", "--format", "json");
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toContain("no pushed bundle found; comparing with HEAD");
@@ -119,7 +164,17 @@ describe("limitr simulate: revenue", () => {
     expect(sim.base).toMatchObject({ ref: "HEAD", commit: headCommit });
     expect(sim.head).toMatchObject({ ref: "work tree", commit: null });
     // The work tree is the base commit's policy again: the change is the first test's, reversed.
-    const back = await repo.run("simulate", "--base", headCommit, "--head", baseCommit, "--period", "2026-10", "--format", "json");
+    const back = await repo.run(
+      "simulate",
+      "--base",
+      headCommit,
+      "--head",
+      baseCommit,
+      "--period",
+      "2026-10",
+      "--format",
+      "json",
+    );
     expect(sim.totals.revenue_change).toBe(JSON.parse(back.stdout).totals.revenue_change);
     repo.git("checkout", "--", "policies");
   });
@@ -127,7 +182,11 @@ describe("limitr simulate: revenue", () => {
   it("base defaults to the last pushed version", async () => {
     const pushed = await repo.run("push", "--format", "json");
     expect(pushed.exitCode, pushed.stderr).toBe(0);
-    repo.edit("plans.yaml", "overage: 0.000005          # $5 per million", "overage: 0.000009          # $9 per million");
+    repo.edit(
+      "plans.yaml",
+      "overage: 0.000005          # $5 per million",
+      "overage: 0.000009          # $9 per million",
+    );
     const r = await repo.run("simulate", "--period", "2026-10", "--format", "json");
     expect(r.exitCode, r.stderr).toBe(0);
     const sim = JSON.parse(r.stdout);

@@ -29,7 +29,9 @@ export interface DrainReport {
 
 /**
  * Deliver everything due in the outbox, with retries per item. What still
- * fails stays in the outbox for the next run; nothing is dropped.
+ * fails stays in the outbox for the next run; nothing is dropped. A channel
+ * that fails after its retries is not tried again in this run: the rest of
+ * its items wait for the next run instead of each paying the full backoff.
  */
 export async function drainOutbox(
   store: AlertStore,
@@ -39,8 +41,16 @@ export async function drainOutbox(
   now: () => number = Date.now,
 ): Promise<DrainReport> {
   const report: DrainReport = { delivered: [], failed: [] };
+  const down = new Map<string, string>();
   for (const item of store.pending(now())) {
     const channel = channels[item.channel];
+    const downError = down.get(item.channel);
+    if (downError !== undefined) {
+      const error = `not attempted: ${item.channel} failed earlier in this run (${downError})`;
+      store.retryLater(item.note.id, item.channel, 0, now(), error);
+      report.failed.push({ id: item.note.id, channel: item.channel, attempts: 0, error });
+      continue;
+    }
     if (!channel) {
       store.retryLater(
         item.note.id,
@@ -64,6 +74,7 @@ export async function drainOutbox(
       report.delivered.push({ id: item.note.id, channel: item.channel, attempts: result.attempts });
     } else {
       const error = result.error ?? "delivery failed";
+      if (result.retryable) down.set(item.channel, error);
       store.retryLater(item.note.id, item.channel, result.attempts, now(), error);
       report.failed.push({ id: item.note.id, channel: item.channel, attempts: result.attempts, error });
     }

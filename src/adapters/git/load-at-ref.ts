@@ -45,7 +45,8 @@ export async function loadPolicyAt(
     throw new InputError(
       `${policies} is not inside a git repository, so "${ref}" cannot be read (run \`git init\`)`,
     );
-  if (ref === "HEAD" && (await headCommit(repo)) === null) return { side: { ref: "HEAD", commit: null }, policy: null };
+  if (ref === "HEAD" && (await headCommit(repo)) === null)
+    return { side: { ref: "HEAD", commit: null }, policy: null };
   const { commit, files } = await policyFilesAtRef(repo, ref);
   return { side: { ref, commit }, policy: compilePolicyFiles(files, `${ref} (${commit.slice(0, 7)})`) };
 }

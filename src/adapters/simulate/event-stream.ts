@@ -38,7 +38,10 @@ export function* eventsInOrder(
       // One statement per cursor: a statement runs one query at a time.
       const except = skip.get(type) ?? [];
       const params = except.length > 0 ? [type, lo, hi, JSON.stringify(except)] : [type, lo, hi];
-      const it = db.prepare(sql(except.length > 0)).raw(true).iterate(...params) as IterableIterator<Row>;
+      const it = db
+        .prepare(sql(except.length > 0))
+        .raw(true)
+        .iterate(...params) as IterableIterator<Row>;
       const first = it.next();
       if (first.done) continue;
       cursors.push({ type, it, head: first.value });
@@ -80,9 +83,14 @@ export function countEvents(
   for (const type of new Set(types)) {
     // Without a customer filter the count reads the (type, ts) index alone.
     const except = skip.get(type) ?? [];
-    n += (except.length > 0
-      ? db.prepare(base + EXCEPT).pluck().get(type, lo, hi, JSON.stringify(except))
-      : db.prepare(base).pluck().get(type, lo, hi)) as number;
+    n += (
+      except.length > 0
+        ? db
+            .prepare(base + EXCEPT)
+            .pluck()
+            .get(type, lo, hi, JSON.stringify(except))
+        : db.prepare(base).pluck().get(type, lo, hi)
+    ) as number;
   }
   return n;
 }

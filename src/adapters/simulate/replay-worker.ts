@@ -9,7 +9,9 @@ const job = workerData as { path: string; policies: CompiledPolicy[]; period: Wi
 const db = openDatabase(job.path, { readonly: true });
 try {
   const outcomes = await replayPeriod(db, job.policies, job.period, {
-    onProgress: job.progress ? (done, total) => parentPort?.postMessage({ progress: [done, total] }) : undefined,
+    onProgress: job.progress
+      ? (done, total) => parentPort?.postMessage({ progress: [done, total] })
+      : undefined,
   });
   parentPort?.postMessage({ outcomes });
 } finally {

@@ -14,12 +14,14 @@ import { countEvents, eventsInOrder } from "./event-stream.js";
 type Props = Record<string, PropertyValue>;
 type Unique = { values: Set<string>; key: string };
 
-/** A hard-limited entitlement an event type can count toward. */
+/** An entitlement an event type can count toward. */
 interface Candidate {
   entitlement: string;
   meter: CompiledMeter;
   scope: MeteredEntitlement["scope"];
 }
+
+type ByPlan = Map<string, Map<string, Candidate[]>>;
 
 export interface ReplayOptions {
   /** Called every `progressEvery` events (default 250,000) and once at the end. */
@@ -29,17 +31,21 @@ export interface ReplayOptions {
 
 /**
  * One policy's replay: an engine over a memory store, fed the recorded events
- * in time order. Only entitlements that can refuse (hard in the plan or in a
- * contract override) are replayed: soft and observe ones never change whether
- * an event is denied, and what they bill comes from re-rating. An event is
- * denied when a hard limit refuses it, and then counts nowhere (R4).
+ * in time order. An event is denied when a hard limit refuses it, and then
+ * counts nowhere (R4). Only entitlements that can refuse (hard in the plan or
+ * in a contract override) are replayed, except for customers who change plans
+ * during the replay: a counter belongs to the entitlement, not the plan, so
+ * what they used under a soft limit still counts once a hard one applies.
  */
 class PolicyReplay {
   readonly customers = new Map<string, CustomerReplay>();
   readonly unknownPlans: string[] = [];
   private readonly index: PolicyIndex;
   private readonly history = new Map<string, PlanChange[]>();
-  private readonly candidates = new Map<string, Map<string, Candidate[]>>();
+  private readonly candidates: ByPlan = new Map();
+  private readonly everything: ByPlan = new Map();
+  /** Customers whose plan changes between the replay's start and end. */
+  private readonly movers = new Set<string>();
   private readonly plans = new Map<string, { plan: string | null; from: number; until: number }>();
   private readonly seen = new Map<string, { until: number | null; values: Set<string> }>();
   // Scratch space reused for every event: the replay allocates nothing per event it can avoid.
@@ -56,22 +62,18 @@ class PolicyReplay {
     for (const c of Object.values(policy.customers))
       for (const [ent, o] of Object.entries(c.overrides)) if (o.mode === "hard") hardOverride.add(ent);
     for (const [planId, plan] of Object.entries(policy.plans)) {
-      const byType = new Map<string, Candidate[]>();
       for (const ent of Object.values(plan.entitlements)) {
-        if (ent.kind !== "metered" || (ent.mode !== "hard" && !hardOverride.has(ent.id))) continue;
+        if (ent.kind !== "metered") continue;
         const meter = policy.meters[ent.meter];
         if (!meter) continue;
-        for (const type of meter.events) {
-          const list = byType.get(type) ?? [];
-          list.push({ entitlement: ent.id, meter, scope: ent.scope });
-          byType.set(type, list);
-        }
+        const c: Candidate = { entitlement: ent.id, meter, scope: ent.scope };
+        add(this.everything, planId, meter.events, c);
+        if (ent.mode === "hard" || hardOverride.has(ent.id)) add(this.candidates, planId, meter.events, c);
       }
-      this.candidates.set(planId, byType);
     }
   }
 
-  async open(subscriptions: ReturnType<typeof planHistory>): Promise<void> {
+  async open(subscriptions: ReturnType<typeof planHistory>, from: number, end: number): Promise<void> {
     this.engine = await Limitr.open({
       policy: withoutRateGovernors(this.policy),
       // Keep one event: the replay reads counters, never the engine's event log.
@@ -91,6 +93,7 @@ class PolicyReplay {
         changes.push({ at: row.at, plan: row.plan });
       }
       if (changes.length > 0) this.history.set(customer, changes);
+      if (changes.some((c) => c.at > from && c.at < end)) this.movers.add(customer);
     }
   }
 
@@ -112,7 +115,8 @@ class PolicyReplay {
       const plans = [this.index.planAt(customer, from, this.history).plan];
       // planAt, not the change itself: a contract's plan wins over the store's history.
       for (const change of this.history.get(customer) ?? [])
-        if (change.at > from && change.at < end) plans.push(this.index.planAt(customer, change.at, this.history).plan);
+        if (change.at > from && change.at < end)
+          plans.push(this.index.planAt(customer, change.at, this.history).plan);
       if (plans.every((p) => p === null || !this.candidates.get(p)?.has(type))) out.add(customer);
     }
     return out;
@@ -132,7 +136,10 @@ class PolicyReplay {
           if (ent.period === "billing") {
             // An anniversary window starts at most one interval before the calendar one.
             const unit = plan.interval;
-            from = Math.min(from, calendarWindow(unit, calendarWindow(unit, start, zone).start - 1, zone).start);
+            from = Math.min(
+              from,
+              calendarWindow(unit, calendarWindow(unit, start, zone).start - 1, zone).start,
+            );
           } else from = Math.min(from, calendarWindow(ent.period, start, zone).start);
         }
       }
@@ -140,9 +147,17 @@ class PolicyReplay {
     return from;
   }
 
-  feed(type: string, customer: string, ts: number, value: number | null, props: Props | null, tally: boolean): void {
+  feed(
+    type: string,
+    customer: string,
+    ts: number,
+    value: number | null,
+    props: Props | null,
+    tally: boolean,
+  ): void {
     const plan = this.planOf(customer, ts);
-    const candidates = plan === null ? undefined : this.candidates.get(plan)?.get(type);
+    const byPlan = this.movers.has(customer) ? this.everything : this.candidates;
+    const candidates = plan === null ? undefined : byPlan.get(plan)?.get(type);
     if (candidates === undefined) return;
     this.clock = ts;
     const { hits, amounts, uniques } = this;
@@ -163,14 +178,20 @@ class PolicyReplay {
       for (let i = 0; i < n; i++) {
         const c = hits[i] as Candidate;
         const amount = amounts[i] as number;
-        if (amount > 0 && this.refusedByLimit(customer, c.entitlement, amount, ts)) return this.deny(customer, c.entitlement, tally);
+        if (amount > 0 && this.refusedByLimit(customer, c.entitlement, amount, ts)) {
+          this.deny(customer, c.entitlement, tally);
+          return;
+        }
       }
     }
     for (let i = 0; i < n; i++) {
       const c = hits[i] as Candidate;
       const amount = amounts[i] as number;
       if (!this.engine.allow(customer, c.entitlement, amount, { now: ts })) {
-        if (this.refusedByLimit(customer, c.entitlement, amount, ts)) return this.deny(customer, c.entitlement, tally);
+        if (this.refusedByLimit(customer, c.entitlement, amount, ts)) {
+          this.deny(customer, c.entitlement, tally);
+          return;
+        }
         continue;
       }
       const u = uniques[i];
@@ -205,7 +226,13 @@ class PolicyReplay {
   }
 
   /** Units the event adds to the entitlement's counter, as the meter aggregates; null when it carries no value. */
-  private amount(c: Candidate, customer: string, ts: number, value: number | null, props: Props | null): number | null {
+  private amount(
+    c: Candidate,
+    customer: string,
+    ts: number,
+    value: number | null,
+    props: Props | null,
+  ): number | null {
     const m = c.meter;
     if (m.aggregation === "count") return 1;
     const raw = m.property === null ? value : props?.[m.property];
@@ -215,17 +242,29 @@ class PolicyReplay {
       const resetsAt = this.engine.usage(customer, c.entitlement, { now: ts }).resetsAt;
       const owner = `${c.entitlement}|${this.index.ownerOf(customer, c.scope)}`;
       let seen = this.seen.get(owner);
-      if (!seen || seen.until !== resetsAt) this.seen.set(owner, (seen = { until: resetsAt, values: new Set() }));
+      if (!seen || seen.until !== resetsAt)
+        this.seen.set(owner, (seen = { until: resetsAt, values: new Set() }));
       const key = String(raw);
       if (seen.values.has(key)) return 0;
       this.pendingUnique = { values: seen.values, key };
       return 1;
     }
-    const v = typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : Number.NaN;
+    const v =
+      typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : Number.NaN;
     if (!Number.isFinite(v)) return null;
     if (m.aggregation === "sum") return v;
     const used = this.engine.usage(customer, c.entitlement, { now: ts }).used;
     return m.aggregation === "max" ? Math.max(0, v - used) : v - used;
+  }
+}
+
+function add(byPlan: ByPlan, plan: string, types: readonly string[], c: Candidate): void {
+  let byType = byPlan.get(plan);
+  if (!byType) byPlan.set(plan, (byType = new Map()));
+  for (const type of types) {
+    const list = byType.get(type);
+    if (list) list.push(c);
+    else byType.set(type, [c]);
   }
 }
 
@@ -260,14 +299,17 @@ export async function replayPeriod(
   const subscriptions = planHistory(db);
   const replays = policies.map((p) => new PolicyReplay(p));
   try {
-    for (const r of replays) await r.open(subscriptions);
     const from = Math.min(...replays.map((r) => r.warmUpStart(period.start)));
+    for (const r of replays) await r.open(subscriptions, from, period.end);
     const named = new Set([...subscriptions.keys(), ...policies.flatMap((p) => Object.keys(p.customers))]);
     const types = [...new Set(replays.flatMap((r) => r.types()))].sort();
     const skip = new Map<string, string[]>();
     for (const type of types) {
       const sets = replays.map((r) => r.untouched(type, named, from, period.end));
-      skip.set(type, [...(sets[0] ?? [])].filter((c) => sets.every((s) => s.has(c))));
+      skip.set(
+        type,
+        [...(sets[0] ?? [])].filter((c) => sets.every((s) => s.has(c))),
+      );
     }
     const every = options.progressEvery ?? 250_000;
     const total = options.onProgress ? countEvents(db, types, from, period.end, skip) : 0;
@@ -303,7 +345,12 @@ export async function replayInWorker(
   if (db.memory || !existsSync(workerFile)) return replayPeriod(db, policies, period, options);
   return new Promise((resolve, reject) => {
     const worker = new Worker(workerFile, {
-      workerData: { path: db.name, policies, period: { start: period.start, end: period.end }, progress: Boolean(options.onProgress) },
+      workerData: {
+        path: db.name,
+        policies,
+        period: { start: period.start, end: period.end },
+        progress: Boolean(options.onProgress),
+      },
     });
     let result: ReplayOutcome[] | null = null;
     worker.on("message", (m: { progress?: [number, number]; outcomes?: ReplayOutcome[] }) => {

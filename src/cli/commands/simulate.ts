@@ -1,6 +1,11 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { type LoadedPolicy, loadPolicyAt, loadPushedPolicy, policyDigestOf } from "../../adapters/git/load-at-ref.js";
+import {
+  type LoadedPolicy,
+  loadPolicyAt,
+  loadPushedPolicy,
+  policyDigestOf,
+} from "../../adapters/git/load-at-ref.js";
 import { findPolicyRepo, type PolicyRepo } from "../../adapters/git/policy-repo.js";
 import { replayInWorker } from "../../adapters/simulate/replay.js";
 import { runBill } from "../../adapters/store/bill-run.js";
@@ -46,7 +51,9 @@ async function loadBase(
   }
   const loaded = await loadPolicyAt(repo, options.base ?? "HEAD", ctx.cwd, options.policies);
   if (!loaded.policy)
-    throw new InputError("the repository has no commits and nothing was pushed: there is no base to compare with (pass --base REF)");
+    throw new InputError(
+      "the repository has no commits and nothing was pushed: there is no base to compare with (pass --base REF)",
+    );
   return { ...loaded, policy: loaded.policy };
 }
 
@@ -62,12 +69,15 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
   const guardrail = options.failOn === undefined ? null : compileGuardrail(options.failOn);
   const repo = await findPolicyRepo(ctx.cwd, options.policies);
   const head = await loadPolicyAt(repo, options.head, ctx.cwd, options.policies);
-  if (!head.policy) throw new InputError("HEAD has no commits yet: simulate the work tree instead (omit --head)");
+  if (!head.policy)
+    throw new InputError("HEAD has no commits yet: simulate the work tree instead (omit --head)");
   const base = await loadBase(repo, options, head.policy.bundles, ctx);
   const period = periodOption(raw, head.policy.timezone, true);
   if (!period) throw new UsageError("--period P (or --from/--to) is required");
   if (base.policy.timezone !== head.policy.timezone)
-    ctx.warn(`note: the timezone changes (${base.policy.timezone} -> ${head.policy.timezone}); the period is read in the head's`);
+    ctx.warn(
+      `note: the timezone changes (${base.policy.timezone} -> ${head.policy.timezone}); the period is read in the head's`,
+    );
 
   const db = openDatabase(resolve(ctx.cwd, options.db), { readonly: true });
   let sides: [SimulationSide, SimulationSide];
@@ -75,7 +85,9 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
     const started = performance.now();
     const progress = ctx.stderrIsTTY
       ? (done: number, total: number) =>
-          process.stderr.write(`\rreplaying ${done.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} events...`)
+          process.stderr.write(
+            `\rreplaying ${done.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} events...`,
+          )
       : undefined;
     // The replay runs on a worker thread while the two bills are rated here (one after the other:
     // a large bill already spreads its scan over the cores).
@@ -94,11 +106,19 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
       replay: replays[i] as ReplayOutcome,
     });
     sides = [side(base, base.policy, 0), side(head, head.policy, 1)];
-    for (const [name, s] of [["base", sides[0]], ["head", sides[1]]] as const) {
+    for (const [name, s] of [
+      ["base", sides[0]],
+      ["head", sides[1]],
+    ] as const) {
       for (const u of s.replay.unknownPlans.slice(0, 5))
-        ctx.warn(`note: ${name} has no plan for the stored subscription ${u}; the replay keeps the customer's previous plan`);
+        ctx.warn(
+          `note: ${name} has no plan for the stored subscription ${u}; the replay keeps the customer's previous plan`,
+        );
     }
-    if (ctx.stderrIsTTY) ctx.warn(`simulated ${replays[0]?.events ?? 0} events in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+    if (ctx.stderrIsTTY)
+      ctx.warn(
+        `simulated ${replays[0]?.events ?? 0} events in ${((performance.now() - started) / 1000).toFixed(1)}s`,
+      );
   } finally {
     db.close();
   }

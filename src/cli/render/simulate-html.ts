@@ -40,7 +40,8 @@ function tableHtml(header: string[], rows: string[][]): string {
 const td = (text: string, attr = "") => `<td${attr}>${esc(text)}</td>`;
 
 function customerCells(report: SimulationReport, c: CustomerRow): string[] {
-  const plan = c.basePlan === c.headPlan ? (c.headPlan ?? "-") : `${c.basePlan ?? "-"} → ${c.headPlan ?? "-"}`;
+  const plan =
+    c.basePlan === c.headPlan ? (c.headPlan ?? "-") : `${c.basePlan ?? "-"} → ${c.headPlan ?? "-"}`;
   return [
     td(c.customer),
     td(plan),
@@ -91,7 +92,8 @@ function changeHistogram(report: SimulationReport): string {
   const hi = Math.max(...changes);
   const span = hi - lo || 1;
   const bins = new Array<number>(HISTOGRAM_BINS).fill(0);
-  for (const v of changes) bins[Math.min(HISTOGRAM_BINS - 1, Math.floor(((v - lo) / span) * HISTOGRAM_BINS))]! += 1;
+  for (const v of changes)
+    bins[Math.min(HISTOGRAM_BINS - 1, Math.floor(((v - lo) / span) * HISTOGRAM_BINS))]! += 1;
   const top = Math.max(...bins);
   const width = 60 + HISTOGRAM_BINS * 50;
   const plot = 150;
@@ -104,7 +106,9 @@ function changeHistogram(report: SimulationReport): string {
       return (
         `<rect x="${60 + i * 50}" y="${(20 + plot - h).toFixed(1)}" width="46" height="${h.toFixed(1)}" fill="${color}">` +
         `<title>${esc(`${from.toFixed(report.currencyDigits)} to ${to.toFixed(report.currencyDigits)}: ${n} customers`)}</title></rect>` +
-        (n > 0 ? `<text x="${60 + i * 50 + 23}" y="${(15 + plot - h).toFixed(1)}" text-anchor="middle">${n}</text>` : "")
+        (n > 0
+          ? `<text x="${60 + i * 50 + 23}" y="${(15 + plot - h).toFixed(1)}" text-anchor="middle">${n}</text>`
+          : "")
       );
     })
     .join("");
@@ -123,7 +127,9 @@ export function simulationHtml(report: SimulationReport, guardrail: GuardrailOut
   const title = `limitr simulate ${report.period.label}: ${sideLabel(report.base)} → ${sideLabel(report.head)}`;
   const parts: string[] = [];
   parts.push(`<h1>${esc(title)}</h1>`);
-  parts.push(`<div class="meta">${report.events} events · ${t.customers} customers · ${esc(report.currency)} · base ${esc(report.base.digest)} · head ${esc(report.head.digest)}</div>`);
+  parts.push(
+    `<div class="meta">${report.events} events · ${t.customers} customers · ${esc(report.currency)} · base ${esc(report.base.digest)} · head ${esc(report.head.digest)}</div>`,
+  );
   if (guardrail) {
     parts.push(
       guardrail.tripped
@@ -135,11 +141,36 @@ export function simulationHtml(report: SimulationReport, guardrail: GuardrailOut
     tableHtml(
       ["", "base", "head", "change"],
       [
-        [td("revenue"), td(money(report, t.base.revenue)), td(money(report, t.head.revenue)), td(`${signedMoney(report, t.change)} (${signedPct(t.changePct)})`, cls(t.change))],
-        [td("cost"), td(money(report, t.base.cost)), td(money(report, t.head.cost)), td(signedMoney(report, t.head.cost.minus(t.base.cost)))],
-        [td("margin"), td(money(report, t.base.margin)), td(money(report, t.head.margin)), td(signedMoney(report, t.head.margin.minus(t.base.margin)))],
-        [td("overage"), td(money(report, t.base.overage)), td(money(report, t.head.overage)), td(signedMoney(report, t.head.overage.minus(t.base.overage)))],
-        [td("denied calls"), td(String(t.base.denied)), td(String(t.head.denied)), td(String(t.head.denied - t.base.denied))],
+        [
+          td("revenue"),
+          td(money(report, t.base.revenue)),
+          td(money(report, t.head.revenue)),
+          td(`${signedMoney(report, t.change)} (${signedPct(t.changePct)})`, cls(t.change)),
+        ],
+        [
+          td("cost"),
+          td(money(report, t.base.cost)),
+          td(money(report, t.head.cost)),
+          td(signedMoney(report, t.head.cost.minus(t.base.cost))),
+        ],
+        [
+          td("margin"),
+          td(money(report, t.base.margin)),
+          td(money(report, t.head.margin)),
+          td(signedMoney(report, t.head.margin.minus(t.base.margin))),
+        ],
+        [
+          td("overage"),
+          td(money(report, t.base.overage)),
+          td(money(report, t.head.overage)),
+          td(signedMoney(report, t.head.overage.minus(t.base.overage))),
+        ],
+        [
+          td("denied calls"),
+          td(String(t.base.denied)),
+          td(String(t.head.denied)),
+          td(String(t.head.denied - t.base.denied)),
+        ],
         [td("customers affected"), td(""), td(""), td(String(t.customersAffected))],
         [td("newly blocked"), td(""), td(""), td(String(t.customersNewlyBlocked))],
       ],
@@ -151,7 +182,11 @@ export function simulationHtml(report: SimulationReport, guardrail: GuardrailOut
       ["plan", "customers", "base", "head", "change", "%", "denied base", "denied head"],
       report.plans.map((p) => [
         td(`${p.name} (${p.plan})`),
-        td(p.baseCustomers === p.headCustomers ? String(p.headCustomers) : `${p.baseCustomers} → ${p.headCustomers}`),
+        td(
+          p.baseCustomers === p.headCustomers
+            ? String(p.headCustomers)
+            : `${p.baseCustomers} → ${p.headCustomers}`,
+        ),
         td(money(report, p.base.revenue)),
         td(money(report, p.head.revenue)),
         td(signedMoney(report, p.change), cls(p.change)),
@@ -163,16 +198,41 @@ export function simulationHtml(report: SimulationReport, guardrail: GuardrailOut
   );
   parts.push("<h2>Per-customer revenue change</h2>", changeHistogram(report));
   const header = ["customer", "plan", "base", "head", "change", "%", "denied base", "denied head"];
-  if (report.moversUp.length > 0) parts.push("<h2>Top movers up</h2>", tableHtml(header, report.moversUp.map((c) => customerCells(report, c))));
-  if (report.moversDown.length > 0) parts.push("<h2>Top movers down</h2>", tableHtml(header, report.moversDown.map((c) => customerCells(report, c))));
+  if (report.moversUp.length > 0)
+    parts.push(
+      "<h2>Top movers up</h2>",
+      tableHtml(
+        header,
+        report.moversUp.map((c) => customerCells(report, c)),
+      ),
+    );
+  if (report.moversDown.length > 0)
+    parts.push(
+      "<h2>Top movers down</h2>",
+      tableHtml(
+        header,
+        report.moversDown.map((c) => customerCells(report, c)),
+      ),
+    );
   if (report.newlyBlocked.length > 0) {
     parts.push(`<h2>Newly blocked (${report.newlyBlocked.length})</h2>`);
-    parts.push(tableHtml(header, report.newlyBlocked.slice(0, HTML_CUSTOMERS).map((c) => customerCells(report, c))));
+    parts.push(
+      tableHtml(
+        header,
+        report.newlyBlocked.slice(0, HTML_CUSTOMERS).map((c) => customerCells(report, c)),
+      ),
+    );
   }
   const changed = report.customers.filter((c) => !c.change.isZero() || c.base.denied !== c.head.denied);
   parts.push(`<h2>Customers affected (${changed.length})</h2>`);
-  parts.push(tableHtml(header, changed.slice(0, HTML_CUSTOMERS).map((c) => customerCells(report, c))));
-  if (changed.length > HTML_CUSTOMERS) parts.push(`<p>… and ${changed.length - HTML_CUSTOMERS} more (--format json lists all).</p>`);
+  parts.push(
+    tableHtml(
+      header,
+      changed.slice(0, HTML_CUSTOMERS).map((c) => customerCells(report, c)),
+    ),
+  );
+  if (changed.length > HTML_CUSTOMERS)
+    parts.push(`<p>… and ${changed.length - HTML_CUSTOMERS} more (--format json lists all).</p>`);
   return (
     `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
     `<title>${esc(title)}</title><style>${CSS}</style></head><body>\n${parts.join("\n")}\n</body></html>\n`

@@ -104,6 +104,10 @@ export function simulationJson(report: SimulationReport, guardrail: GuardrailOut
       down: report.moversDown.map((c) => ({ customer: c.customer, revenue_change: money(report, c.change) })),
     },
     newly_blocked: report.newlyBlocked.map((c) => ({ customer: c.customer, head_denied: c.head.denied })),
-    guardrail: guardrail && { expression: guardrail.expression, tripped: guardrail.tripped, conditions: guardrail.conditions },
+    guardrail: guardrail && {
+      expression: guardrail.expression,
+      tripped: guardrail.tripped,
+      conditions: guardrail.conditions,
+    },
   };
 }

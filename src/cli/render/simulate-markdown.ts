@@ -8,7 +8,10 @@ const RESERVE = 2_000;
 
 /** Table cell text: pipes and newlines would break the row. */
 function cell(text: string): string {
-  return text.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/[\r\n]+/g, " ");
+  return text
+    .replace(/\\/g, "\\\\")
+    .replace(/\|/g, "\\|")
+    .replace(/[\r\n]+/g, " ");
 }
 
 function row(cells: string[]): string {
@@ -19,11 +22,21 @@ function header(cells: string[], align: string[]): string[] {
   return [row(cells), `|${align.map((a) => (a === "r" ? " ---: " : " --- ")).join("|")}|`];
 }
 
-const CUSTOMER_COLUMNS = ["Customer", "Plan", "Base", "Head", "Change", "%", "Denied (base)", "Denied (head)"];
+const CUSTOMER_COLUMNS = [
+  "Customer",
+  "Plan",
+  "Base",
+  "Head",
+  "Change",
+  "%",
+  "Denied (base)",
+  "Denied (head)",
+];
 const CUSTOMER_ALIGN = ["l", "l", "r", "r", "r", "r", "r", "r"];
 
 function customerRow(report: SimulationReport, c: CustomerRow): string {
-  const plan = c.basePlan === c.headPlan ? (c.headPlan ?? "-") : `${c.basePlan ?? "-"} → ${c.headPlan ?? "-"}`;
+  const plan =
+    c.basePlan === c.headPlan ? (c.headPlan ?? "-") : `${c.basePlan ?? "-"} → ${c.headPlan ?? "-"}`;
   return row([
     `\`${c.customer}\``,
     plan,
@@ -74,22 +87,57 @@ export function simulationMarkdown(report: SimulationReport, guardrail: Guardrai
     );
   }
   out.push(...header(["", "Base", "Head", "Change"], ["l", "r", "r", "r"]));
-  out.push(row(["**Revenue**", money(report, t.base.revenue), money(report, t.head.revenue), `**${signedMoney(report, t.change)}** (${signedPct(t.changePct)})`]));
-  out.push(row(["Cost", money(report, t.base.cost), money(report, t.head.cost), signedMoney(report, t.head.cost.minus(t.base.cost))]));
-  out.push(row(["Margin", money(report, t.base.margin), money(report, t.head.margin), signedMoney(report, t.head.margin.minus(t.base.margin))]));
-  out.push(row(["Overage", money(report, t.base.overage), money(report, t.head.overage), signedMoney(report, t.head.overage.minus(t.base.overage))]));
+  out.push(
+    row([
+      "**Revenue**",
+      money(report, t.base.revenue),
+      money(report, t.head.revenue),
+      `**${signedMoney(report, t.change)}** (${signedPct(t.changePct)})`,
+    ]),
+  );
+  out.push(
+    row([
+      "Cost",
+      money(report, t.base.cost),
+      money(report, t.head.cost),
+      signedMoney(report, t.head.cost.minus(t.base.cost)),
+    ]),
+  );
+  out.push(
+    row([
+      "Margin",
+      money(report, t.base.margin),
+      money(report, t.head.margin),
+      signedMoney(report, t.head.margin.minus(t.base.margin)),
+    ]),
+  );
+  out.push(
+    row([
+      "Overage",
+      money(report, t.base.overage),
+      money(report, t.head.overage),
+      signedMoney(report, t.head.overage.minus(t.base.overage)),
+    ]),
+  );
   const dd = t.head.denied - t.base.denied;
-  out.push(row(["Denied calls", String(t.base.denied), String(t.head.denied), dd > 0 ? `+${dd}` : String(dd)]));
+  out.push(
+    row(["Denied calls", String(t.base.denied), String(t.head.denied), dd > 0 ? `+${dd}` : String(dd)]),
+  );
   out.push(row(["Customers affected", "", "", String(t.customersAffected)]));
   out.push(row(["Newly blocked", "", "", String(t.customersNewlyBlocked)]), "");
 
   const plans = [
-    ...header(["Plan", "Customers", "Base", "Head", "Change", "%", "Denied (base)", "Denied (head)"], ["l", "r", "r", "r", "r", "r", "r", "r"]),
+    ...header(
+      ["Plan", "Customers", "Base", "Head", "Change", "%", "Denied (base)", "Denied (head)"],
+      ["l", "r", "r", "r", "r", "r", "r", "r"],
+    ),
     ...fitted(
       report.plans.map((p) =>
         row([
           p.name === p.plan ? `\`${p.plan}\`` : `${p.name} (\`${p.plan}\`)`,
-          p.baseCustomers === p.headCustomers ? String(p.headCustomers) : `${p.baseCustomers} → ${p.headCustomers}`,
+          p.baseCustomers === p.headCustomers
+            ? String(p.headCustomers)
+            : `${p.baseCustomers} → ${p.headCustomers}`,
           money(report, p.base.revenue),
           money(report, p.head.revenue),
           signedMoney(report, p.change),
@@ -109,7 +157,12 @@ export function simulationMarkdown(report: SimulationReport, guardrail: Guardrai
     ["Top movers down", report.moversDown],
   ] as const) {
     if (rows.length === 0) continue;
-    out.push(...details(`${title} (${rows.length})`, [...header(CUSTOMER_COLUMNS, CUSTOMER_ALIGN), ...rows.map((c) => customerRow(report, c))]));
+    out.push(
+      ...details(`${title} (${rows.length})`, [
+        ...header(CUSTOMER_COLUMNS, CUSTOMER_ALIGN),
+        ...rows.map((c) => customerRow(report, c)),
+      ]),
+    );
   }
   if (report.newlyBlocked.length > 0) {
     const body = [
@@ -136,8 +189,17 @@ export function simulationMarkdown(report: SimulationReport, guardrail: Guardrai
     const used = out.join("\n").length;
     const budget = Math.max(0, MARKDOWN_BUDGET - RESERVE - used);
     // Biggest changes first: when the list is cut, the rows kept are the ones that matter.
-    const ordered = [...changed].sort((a, b) => b.change.abs().comparedTo(a.change.abs()) || a.customer.localeCompare(b.customer));
-    const body = [...header(CUSTOMER_COLUMNS, CUSTOMER_ALIGN), ...fitted(ordered.map((c) => customerRow(report, c)), budget, "customers")];
+    const ordered = [...changed].sort(
+      (a, b) => b.change.abs().comparedTo(a.change.abs()) || a.customer.localeCompare(b.customer),
+    );
+    const body = [
+      ...header(CUSTOMER_COLUMNS, CUSTOMER_ALIGN),
+      ...fitted(
+        ordered.map((c) => customerRow(report, c)),
+        budget,
+        "customers",
+      ),
+    ];
     out.push(...details(`Customers affected (${changed.length})`, body));
   }
   out.push(`<sub>base digest \`${report.base.digest}\` · head digest \`${report.head.digest}\`</sub>`);

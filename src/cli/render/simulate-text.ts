@@ -31,20 +31,48 @@ function customerRows(report: SimulationReport, rows: CustomerRow[]): string[][]
 
 const CUSTOMER_HEADER = ["customer", "plan", "base", "head", "change", "%", "denied base", "denied head"];
 
-export function simulationText(report: SimulationReport, guardrail: GuardrailOutcome | null, color: ChalkInstance): string {
+export function simulationText(
+  report: SimulationReport,
+  guardrail: GuardrailOutcome | null,
+  color: ChalkInstance,
+): string {
   const t = report.totals;
   const out: string[] = [];
-  out.push(color.bold(`Simulation of ${report.period.label}: ${sideLabel(report.base)} -> ${sideLabel(report.head)}`));
+  out.push(
+    color.bold(
+      `Simulation of ${report.period.label}: ${sideLabel(report.base)} -> ${sideLabel(report.head)}`,
+    ),
+  );
   out.push(`${report.events} events, ${t.customers} customers, ${report.currency}`);
   out.push("");
   out.push(
     ...table(
       ["", "base", "head", "change"],
       [
-        ["revenue", money(report, t.base.revenue), money(report, t.head.revenue), `${signedMoney(report, t.change)} (${signedPct(t.changePct)})`],
-        ["cost", money(report, t.base.cost), money(report, t.head.cost), signedMoney(report, t.head.cost.minus(t.base.cost))],
-        ["margin", money(report, t.base.margin), money(report, t.head.margin), signedMoney(report, t.head.margin.minus(t.base.margin))],
-        ["overage", money(report, t.base.overage), money(report, t.head.overage), signedMoney(report, t.head.overage.minus(t.base.overage))],
+        [
+          "revenue",
+          money(report, t.base.revenue),
+          money(report, t.head.revenue),
+          `${signedMoney(report, t.change)} (${signedPct(t.changePct)})`,
+        ],
+        [
+          "cost",
+          money(report, t.base.cost),
+          money(report, t.head.cost),
+          signedMoney(report, t.head.cost.minus(t.base.cost)),
+        ],
+        [
+          "margin",
+          money(report, t.base.margin),
+          money(report, t.head.margin),
+          signedMoney(report, t.head.margin.minus(t.base.margin)),
+        ],
+        [
+          "overage",
+          money(report, t.base.overage),
+          money(report, t.head.overage),
+          signedMoney(report, t.head.overage.minus(t.base.overage)),
+        ],
         ["denied calls", String(t.base.denied), String(t.head.denied), signed(t.head.denied - t.base.denied)],
       ],
     ),
@@ -58,7 +86,9 @@ export function simulationText(report: SimulationReport, guardrail: GuardrailOut
       ["plan", "customers", "base", "head", "change", "%", "denied base", "denied head"],
       report.plans.map((p) => [
         p.plan,
-        p.baseCustomers === p.headCustomers ? String(p.headCustomers) : `${p.baseCustomers} -> ${p.headCustomers}`,
+        p.baseCustomers === p.headCustomers
+          ? String(p.headCustomers)
+          : `${p.baseCustomers} -> ${p.headCustomers}`,
         money(report, p.base.revenue),
         money(report, p.head.revenue),
         signedMoney(report, p.change),
@@ -91,13 +121,15 @@ export function simulationText(report: SimulationReport, guardrail: GuardrailOut
         ]),
       ),
     );
-    if (report.newlyBlocked.length > shown.length) out.push(`... and ${report.newlyBlocked.length - shown.length} more`);
+    if (report.newlyBlocked.length > shown.length)
+      out.push(`... and ${report.newlyBlocked.length - shown.length} more`);
   }
   const changed = report.customers.filter((c) => !c.change.isZero() || c.base.denied !== c.head.denied);
   if (changed.length > 0) {
     out.push("", color.bold(`Customers affected (${changed.length})`));
     out.push(...table(CUSTOMER_HEADER, customerRows(report, changed.slice(0, TEXT_CUSTOMERS))));
-    if (changed.length > TEXT_CUSTOMERS) out.push(`... and ${changed.length - TEXT_CUSTOMERS} more (--format json lists all)`);
+    if (changed.length > TEXT_CUSTOMERS)
+      out.push(`... and ${changed.length - TEXT_CUSTOMERS} more (--format json lists all)`);
   }
   if (guardrail) out.push("", guardrailLine(guardrail, color));
   return `${out.join("\n")}\n`;

@@ -57,7 +57,11 @@ function limitedEntitlements(policy: CompiledPolicy, customer: string, plan: str
   return out;
 }
 
-function invoiceFigures(policy: CompiledPolicy, inv: BilledInvoice | undefined, replay: CustomerReplay): Figures {
+function invoiceFigures(
+  policy: CompiledPolicy,
+  inv: BilledInvoice | undefined,
+  replay: CustomerReplay,
+): Figures {
   if (!inv) return { ...zeroFigures(), denied: replay.denied };
   const limited = limitedEntitlements(policy, inv.customer, inv.plan);
   let overage = ZERO;
@@ -65,7 +69,13 @@ function invoiceFigures(policy: CompiledPolicy, inv: BilledInvoice | undefined, 
     if (line.kind === "usage" && line.entitlement !== null && limited.has(line.entitlement))
       overage = overage.plus(line.amount);
   }
-  return { revenue: inv.total, cost: inv.cost, margin: inv.total.minus(inv.cost), overage, denied: replay.denied };
+  return {
+    revenue: inv.total,
+    cost: inv.cost,
+    margin: inv.total.minus(inv.cost),
+    overage,
+    denied: replay.denied,
+  };
 }
 
 function planName(base: CompiledPolicy, head: CompiledPolicy, plan: string): string {

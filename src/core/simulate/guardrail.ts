@@ -52,7 +52,8 @@ function environment(): Environment {
  */
 export function guardrailVariables(t: SimulationTotals): GuardrailVariables {
   const change = t.change.toNumber();
-  const pct = t.changePct !== null ? t.changePct.toNumber() : change === 0 ? 0 : change > 0 ? Infinity : -Infinity;
+  const pct =
+    t.changePct !== null ? t.changePct.toNumber() : change === 0 ? 0 : change > 0 ? Infinity : -Infinity;
   return {
     revenue_change_pct: pct,
     revenue_change: change,
@@ -120,7 +121,9 @@ function check(expression: string): void {
     throw new UsageError(`--fail-on "${expression}": ${what}: ${message} (${known})`);
   }
   if (result.type !== "bool") {
-    throw new UsageError(`--fail-on "${expression}" yields ${result.type}, not a condition (true/false) (${known})`);
+    throw new UsageError(
+      `--fail-on "${expression}" yields ${result.type}, not a condition (true/false) (${known})`,
+    );
   }
 }
 
