@@ -23,7 +23,8 @@ import { currencyDigits, decStr } from "./money.js";
 // biome-ignore lint/suspicious/noExplicitAny: the input is schema-validated YAML data
 type Raw = any;
 
-const money = (v: unknown, fallback = "0"): string => (v === undefined || v === null ? fallback : decStr(String(v)));
+const money = (v: unknown, fallback = "0"): string =>
+  v === undefined || v === null ? fallback : decStr(String(v));
 
 function entries(obj: Raw): [string, Raw][] {
   if (!obj || typeof obj !== "object") return [];
@@ -91,7 +92,8 @@ export function overageModel(limit: number, overage: unknown): ChargeModel {
 
 function priceOf(raw: Raw, limit: number | null): ChargeModel | null {
   if (raw.price !== undefined && raw.price !== null) return compileChargeModel(raw.price);
-  if (raw.overage !== undefined && raw.overage !== null && limit !== null) return overageModel(limit, raw.overage);
+  if (raw.overage !== undefined && raw.overage !== null && limit !== null)
+    return overageModel(limit, raw.overage);
   return null;
 }
 
@@ -163,7 +165,12 @@ function compileOverride(raw: Raw, base: CompiledEntitlement | undefined): Entit
   } else if (out.limit !== undefined && out.limit !== null && base?.kind === "metered") {
     // A raised limit on an `overage` entitlement moves the free tier with it.
     const p = base.price;
-    if (p?.model === "graduated" && p.tiers.length === 2 && p.tiers[0]?.unitPrice === "0" && p.tiers[0].upTo === base.limit) {
+    if (
+      p?.model === "graduated" &&
+      p.tiers.length === 2 &&
+      p.tiers[0]?.unitPrice === "0" &&
+      p.tiers[0].upTo === base.limit
+    ) {
       out.price = overageModel(out.limit, p.tiers[1]?.unitPrice ?? "0");
     }
   }
@@ -191,7 +198,10 @@ function compileCustomer(id: string, raw: Raw, plans: Record<string, CompiledPla
     since: isoDate(raw.since),
     metadata,
     overrides,
-    discounts: toList<Raw>(raw.discounts).map((d) => ({ entitlement: d.entitlement ?? null, percent: money(d.percent) })),
+    discounts: toList<Raw>(raw.discounts).map((d) => ({
+      entitlement: d.entitlement ?? null,
+      percent: money(d.percent),
+    })),
     credits,
   };
 }
@@ -209,7 +219,13 @@ function compileAlert(id: string, raw: Raw): CompiledAlert {
 }
 
 function compileChannel(id: string, raw: Raw): CompiledChannel {
-  return { id, type: raw.type, url: String(raw.url ?? ""), secret: raw.secret ?? null, to: toList<string>(raw.to) };
+  return {
+    id,
+    type: raw.type,
+    url: String(raw.url ?? ""),
+    secret: raw.secret ?? null,
+    to: toList<string>(raw.to),
+  };
 }
 
 function mapOf<T>(obj: Raw, fn: (id: string, raw: Raw) => T): Record<string, T> {

@@ -6,7 +6,12 @@ import type { DecimalString } from "./model.js";
  * A private Decimal constructor so the global decimal.js configuration of the
  * host application can never change our rounding.
  */
-export const Decimal = DecimalJs.clone({ precision: 60, rounding: DecimalJs.ROUND_HALF_UP, toExpNeg: -40, toExpPos: 40 });
+export const Decimal = DecimalJs.clone({
+  precision: 60,
+  rounding: DecimalJs.ROUND_HALF_UP,
+  toExpNeg: -40,
+  toExpPos: 40,
+});
 export type Decimal = InstanceType<typeof Decimal>;
 
 export const ZERO = new Decimal(0);
@@ -46,7 +51,25 @@ export function sum(values: Iterable<Decimal>): Decimal {
 }
 
 /** ISO 4217 currencies and their minor-unit digits (those that differ from 2 are listed). */
-const ZERO_DIGIT = ["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"];
+const ZERO_DIGIT = [
+  "BIF",
+  "CLP",
+  "DJF",
+  "GNF",
+  "ISK",
+  "JPY",
+  "KMF",
+  "KRW",
+  "PYG",
+  "RWF",
+  "UGX",
+  "UYI",
+  "VND",
+  "VUV",
+  "XAF",
+  "XOF",
+  "XPF",
+];
 const THREE_DIGIT = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
 const FOUR_DIGIT = ["CLF", "UYW"];
 
