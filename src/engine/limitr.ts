@@ -161,7 +161,7 @@ export class Limitr {
     const base = { id, version: this.version, digest: this.digest };
     if (event.id !== undefined && this.seen.has(event.id)) return { ...base, duplicate: true, counted: [] };
     const counted = this.meters.applyEvent(event, ts, this.wb, this.notice);
-    const source = { eventType: event.type, customer: event.customer, valueProp: null };
+    const source = { eventType: event.type, customer: event.customer, valueProp: null, filterProps: null };
     this.wb.events.push(event.id ?? seq, source, ts, event.value ?? Number.NaN, event.properties);
     if (event.id !== undefined) this.seen.add(event.id);
     this.persistence.changed(this.clock());

@@ -5,6 +5,7 @@ import type { CounterRow, HoldRow } from "../core/engine/store-port.js";
 import { TokenBucket } from "../core/engine/token-bucket.js";
 import type { CompiledMeter, PropertyValue } from "../core/model.js";
 import { periodWindow, type Window } from "../core/periods.js";
+import { countWeight } from "../core/usage/meters.js";
 import type { Notifier, UsageNotice } from "./events.js";
 import { Slot } from "./slot.js";
 import type { WriteBehind } from "./write-behind.js";
@@ -260,7 +261,7 @@ function aggregate(
   value: number | undefined,
   props: Record<string, PropertyValue> | undefined,
 ): number | null {
-  if (meter.aggregation === "count") return c.add(1);
+  if (meter.aggregation === "count") return c.add(countWeight(value));
   const raw = meter.property === null ? value : props?.[meter.property];
   if (meter.aggregation === "unique_count") {
     if (raw === undefined) return null;

@@ -2,6 +2,8 @@ import { type Counter, THRESHOLDS } from "../core/engine/counter.js";
 import type { Reason } from "../core/engine/decision.js";
 import type { EffectiveEntitlement } from "../core/engine/resolve.js";
 import type { TokenBucket } from "../core/engine/token-bucket.js";
+import type { PropertyValue } from "../core/model.js";
+import { filterDefaults } from "../core/usage/meters.js";
 import type { EventSource } from "./write-behind.js";
 
 /**
@@ -20,6 +22,8 @@ export class Slot implements EventSource {
   readonly eventType: string;
   /** The meter's value property, filled in on stored events so raters read the amount. */
   readonly valueProp: string | null;
+  /** Properties the meter's `where` filter needs, filled in on stored events when the call leaves them out. */
+  readonly filterProps: Record<string, PropertyValue> | null;
   readonly validFrom: number;
   readonly validUntil: number;
   /** Plan history or an override bounds the answer in time (most slots hold forever: skip the comparisons). */
@@ -40,6 +44,7 @@ export class Slot implements EventSource {
     this.hard = eff.mode === "hard" && eff.limit !== Infinity;
     this.eventType = eff.meter?.events[0] ?? entitlement;
     this.valueProp = eff.meter && eff.meter.aggregation !== "count" ? eff.meter.property : null;
+    this.filterProps = eff.meter ? filterDefaults(eff.meter) : null;
     this.validFrom = eff.validFrom;
     this.validUntil = eff.validUntil;
     this.timeBound = eff.validFrom !== -Infinity || eff.validUntil !== Infinity;

@@ -17,6 +17,8 @@ export interface EventSource {
   readonly customer: string;
   /** The meter's value property: an `allow` of n units is stored with `properties[valueProp] = n` so raters read it. */
   readonly valueProp: string | null;
+  /** Properties the meter's filter needs, when the call gave none (see `filterDefaults`). */
+  readonly filterProps: Record<string, PropertyValue> | null;
 }
 
 /**
@@ -74,6 +76,7 @@ export class EventBuffer implements EventColumns {
     const source = this.sources[i] as EventSource;
     const id = this.ids[i] as string | number;
     let properties: Record<string, PropertyValue> | null = this.props[i] ?? null;
+    if (source.filterProps !== null) properties = { ...source.filterProps, ...properties };
     if (source.valueProp !== null && value !== null)
       properties = { ...properties, [source.valueProp]: value };
     return {

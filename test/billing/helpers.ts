@@ -3,7 +3,7 @@ import { compilePolicy } from "../../src/core/compile.js";
 import type { CompiledPolicy } from "../../src/core/model.js";
 import { type Decimal, dec, ZERO } from "../../src/core/money.js";
 import type { UsageAmount, UsageLookup } from "../../src/core/rating/invoice.js";
-import { meterMatches } from "../../src/core/usage/meters.js";
+import { countWeight, meterMatches } from "../../src/core/usage/meters.js";
 
 /** A policy from YAML text, compiled the way `loadValidPolicy` does. */
 export function policyFrom(yaml: string): CompiledPolicy {
@@ -32,7 +32,7 @@ export function memoryLookup(policy: CompiledPolicy, events: TestEvent[]): Usage
       if (!meterMatches(meter, e.type, e.properties ?? null)) continue;
       const v =
         meter.aggregation === "count"
-          ? dec(1)
+          ? dec(countWeight(e.value))
           : dec((meter.property ? e.properties?.[meter.property] : e.value) as number);
       const dim = meter.cost?.by ? String(e.properties?.[meter.cost.by] ?? "") : "";
       out.quantity = out.quantity.plus(v);

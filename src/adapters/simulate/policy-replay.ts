@@ -2,7 +2,7 @@ import { type PlanChange, PolicyIndex } from "../../core/engine/resolve.js";
 import type { CompiledMeter, CompiledPolicy, MeteredEntitlement, PropertyValue } from "../../core/model.js";
 import { calendarWindow } from "../../core/periods.js";
 import type { CustomerReplay } from "../../core/simulate/types.js";
-import { meterMatches } from "../../core/usage/meters.js";
+import { countWeight, meterMatches } from "../../core/usage/meters.js";
 import { Limitr } from "../../engine/limitr.js";
 import { MemoryEngineStore } from "../store/memory-store.js";
 import type { planHistory } from "../store/usage-store.js";
@@ -224,7 +224,7 @@ export class PolicyReplay {
     props: Props | null,
   ): number | null {
     const m = c.meter;
-    if (m.aggregation === "count") return 1;
+    if (m.aggregation === "count") return countWeight(value);
     const raw = m.property === null ? value : props?.[m.property];
     if (m.aggregation === "unique_count") {
       if (raw === undefined || raw === null) return null;

@@ -5,7 +5,7 @@ import type { CompiledMeter, CompiledPolicy } from "../../core/model.js";
 import { type Decimal, dec, ZERO } from "../../core/money.js";
 import { calendarWindow, type Window } from "../../core/periods.js";
 import type { UsageAmount, UsageWindow } from "../../core/rating/invoice.js";
-import { costDimension, sqlValue } from "../../core/usage/meters.js";
+import { COUNT_WEIGHT_SQL, costDimension, sqlValue } from "../../core/usage/meters.js";
 import type { Db } from "./database.js";
 import { bucketOf, jsonPath } from "./usage-store.js";
 
@@ -86,7 +86,7 @@ function planTypes(
         dim: slot(dim ? `json_extract(properties, ${jsonPath(dim)})` : null),
         val: slot(
           meter.aggregation === "count"
-            ? null
+            ? COUNT_WEIGHT_SQL
             : meter.property
               ? `json_extract(properties, ${jsonPath(meter.property)})`
               : "value",

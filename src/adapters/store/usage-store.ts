@@ -1,7 +1,7 @@
 import type { CompiledMeter } from "../../core/model.js";
 import type { Window } from "../../core/periods.js";
 import type { UsageEvent } from "../../core/usage/event.js";
-import { sqlValue } from "../../core/usage/meters.js";
+import { COUNT_WEIGHT_SQL, sqlValue } from "../../core/usage/meters.js";
 import type { Db } from "./database.js";
 
 /**
@@ -138,7 +138,7 @@ export function aggregateMeter(db: Db, spec: AggregateSpec): AggregateRow[] {
       q = `SUM(${v})`;
       break;
     case "count":
-      q = "COUNT(*)";
+      q = `SUM(${COUNT_WEIGHT_SQL})`;
       break;
     case "max":
       q = `MAX(${v})`;

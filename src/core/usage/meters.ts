@@ -20,6 +20,34 @@ export function meterMatches(
   return true;
 }
 
+/**
+ * Units one event adds to a `count` meter: its `value` when it has one (the
+ * engine stores `allow(c, e, n)` as one event of value n), else 1.
+ */
+export function countWeight(value: number | null | undefined): number {
+  return value === null || value === undefined || !Number.isFinite(value) ? 1 : value;
+}
+
+/** SQL form of `countWeight` over the events table. */
+export const COUNT_WEIGHT_SQL = "COALESCE(value, 1)";
+
+/**
+ * Properties an event needs so that the meter's own `where` filter keeps it:
+ * the first accepted value of each filtered property. A direct call on an
+ * entitlement (`allow(c, "search")`) records its event with these, so the
+ * bill counts what the engine counted.
+ */
+export function filterDefaults(meter: CompiledMeter): Record<string, PropertyValue> | null {
+  const keys = Object.keys(meter.where);
+  if (keys.length === 0) return null;
+  const out: Record<string, PropertyValue> = {};
+  for (const k of keys) {
+    const first = meter.where[k]?.[0];
+    if (first !== undefined) out[k] = first;
+  }
+  return out;
+}
+
 /** The dimension a meter's cost varies by, if any (`cost: { by: model }`). */
 export function costDimension(meter: CompiledMeter): string | null {
   return meter.cost?.by ?? null;
