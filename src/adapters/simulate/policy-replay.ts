@@ -15,7 +15,12 @@ interface Candidate {
   entitlement: string;
   meter: CompiledMeter;
   scope: MeteredEntitlement["scope"];
+  /** The plan says `hard` (a contract override may still change that for one customer). */
+  hard: boolean;
 }
+
+/** R3's comparison tolerance, as the engine applies it. */
+const EPS = 1e-9;
 
 type ByPlan = Map<string, Map<string, Candidate[]>>;
 
@@ -36,6 +41,8 @@ export class PolicyReplay {
   private readonly everything: ByPlan = new Map();
   /** Customers whose plan changes between the replay's start and end. */
   private readonly movers = new Set<string>();
+  /** Entitlements a contract overrides, per customer: their effective mode is the engine's to say. */
+  private readonly overridden = new Map<string, Set<string>>();
   private readonly plans = new Map<string, { plan: string | null; from: number; until: number }>();
   private readonly seen = new Map<string, { until: number | null; values: Set<string> }>();
   // Scratch space reused for every event: the replay allocates nothing per event it can avoid.
@@ -49,14 +56,19 @@ export class PolicyReplay {
   constructor(readonly policy: CompiledPolicy) {
     this.index = new PolicyIndex(policy);
     const hardOverride = new Set<string>();
-    for (const c of Object.values(policy.customers))
-      for (const [ent, o] of Object.entries(c.overrides)) if (o.mode === "hard") hardOverride.add(ent);
+    for (const c of Object.values(policy.customers)) {
+      for (const [ent, o] of Object.entries(c.overrides)) {
+        if (o.mode === "hard") hardOverride.add(ent);
+        const set = this.overridden.get(c.id) ?? new Set<string>();
+        this.overridden.set(c.id, set.add(ent));
+      }
+    }
     for (const [planId, plan] of Object.entries(policy.plans)) {
       for (const ent of Object.values(plan.entitlements)) {
         if (ent.kind !== "metered") continue;
         const meter = policy.meters[ent.meter];
         if (!meter) continue;
-        const c: Candidate = { entitlement: ent.id, meter, scope: ent.scope };
+        const c: Candidate = { entitlement: ent.id, meter, scope: ent.scope, hard: ent.mode === "hard" };
         add(this.everything, planId, meter.events, c);
         if (ent.mode === "hard" || hardOverride.has(ent.id)) add(this.candidates, planId, meter.events, c);
       }
@@ -168,7 +180,7 @@ export class PolicyReplay {
       for (let i = 0; i < n; i++) {
         const c = hits[i] as Candidate;
         const amount = amounts[i] as number;
-        if (amount > 0 && this.refusedByLimit(customer, c.entitlement, amount, ts)) {
+        if (amount > 0 && this.wouldRefuse(customer, c, amount, ts)) {
           this.deny(customer, c.entitlement, tally);
           return;
         }
@@ -194,6 +206,19 @@ export class PolicyReplay {
   }
 
   /** Why `allow` said no: only a limit is a denial (an entitlement the plan lacks just counts nothing). */
+  /**
+   * Would a limit refuse `amount` now (counting nothing)? A plain hard limit is
+   * compared from `usage()`; `check()` would price the call in decimals for
+   * nothing. Anything a contract overrides is asked of the engine itself.
+   */
+  private wouldRefuse(customer: string, c: Candidate, amount: number, ts: number): boolean {
+    if (this.overridden.get(customer)?.has(c.entitlement))
+      return this.refusedByLimit(customer, c.entitlement, amount, ts);
+    if (!c.hard) return false;
+    const u = this.engine.usage(customer, c.entitlement, { now: ts });
+    return u.limit !== null && u.used + u.held + amount > u.limit + EPS;
+  }
+
   private refusedByLimit(customer: string, entitlement: string, amount: number, ts: number): boolean {
     return this.engine.check(customer, entitlement, amount, { now: ts }).reason === "limit_exceeded";
   }
