@@ -1,8 +1,6 @@
-import { resolve } from "node:path";
 import { sha256Digest } from "../../adapters/bundles/crypto.js";
-import { compilePolicyFiles, policyFilesAtRef } from "../../adapters/git/policy-at-ref.js";
-import { findPolicyRepo, headCommit, type PolicyRepo } from "../../adapters/git/policy-repo.js";
-import { loadValidPolicy } from "../../adapters/policy-source.js";
+import { loadPolicyAt } from "../../adapters/git/load-at-ref.js";
+import { findPolicyRepo } from "../../adapters/git/policy-repo.js";
 import { canonicalJson, compilePolicy } from "../../core/compile.js";
 import { diffPolicies } from "../../core/diff/diff-policies.js";
 import { InputError } from "../../core/errors.js";
@@ -15,22 +13,6 @@ interface DiffOptions {
   format?: string;
   detailedExitcode?: boolean;
   args: (string | undefined)[];
-}
-
-/** A ref, or the work tree when `ref` is undefined. */
-async function loadSide(repo: PolicyRepo | null, ref: string | undefined, cwd: string, policies: string) {
-  if (ref === undefined) {
-    const policy = loadValidPolicy(resolve(cwd, policies));
-    return { side: { ref: "work tree", commit: null }, policy };
-  }
-  if (!repo)
-    throw new InputError(
-      `${policies} is not inside a git repository, so "${ref}" cannot be read (run \`git init\`)`,
-    );
-  if (ref === "HEAD" && (await headCommit(repo)) === null)
-    return { side: { ref: "HEAD", commit: null }, policy: null };
-  const { commit, files } = await policyFilesAtRef(repo, ref);
-  return { side: { ref, commit }, policy: compilePolicyFiles(files, `${ref} (${commit.slice(0, 7)})`) };
 }
 
 /** Nothing at all, shaped like the other side so only its resources show as added. */
@@ -52,8 +34,8 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
   const options = raw as unknown as DiffOptions;
   const [baseRef = "HEAD", headRef] = options.args;
   const repo = await findPolicyRepo(ctx.cwd, options.policies);
-  const head = await loadSide(repo, headRef, ctx.cwd, options.policies);
-  const base = await loadSide(repo, baseRef, ctx.cwd, options.policies);
+  const head = await loadPolicyAt(repo, headRef, ctx.cwd, options.policies);
+  const base = await loadPolicyAt(repo, baseRef, ctx.cwd, options.policies);
   if (!head.policy)
     throw new InputError("the repository has no commits yet: compare against the work tree instead");
   if (!base.policy) ctx.warn("note: the repository has no commits yet; comparing with an empty policy");

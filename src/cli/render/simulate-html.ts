@@ -60,12 +60,12 @@ function planChart(report: SimulationReport): string {
   const values = plans.flatMap((p) => [p.base.revenue.toNumber(), p.head.revenue.toNumber()]);
   const max = Math.max(1e-9, ...values);
   const group = 90;
-  const width = Math.max(360, 60 + plans.length * group);
+  const width = Math.max(380, 90 + plans.length * group);
   const height = 240;
   const plot = 170;
   const bars = plans
     .map((p, i) => {
-      const x = 60 + i * group;
+      const x = 90 + i * group;
       const hb = (Math.max(0, p.base.revenue.toNumber()) / max) * plot;
       const hh = (Math.max(0, p.head.revenue.toNumber()) / max) * plot;
       return [
@@ -77,9 +77,9 @@ function planChart(report: SimulationReport): string {
     .join("");
   return (
     `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="Revenue by plan, base and head">` +
-    `<line x1="55" y1="${20 + plot}" x2="${width - 5}" y2="${20 + plot}" stroke="#d1d9e0"/>` +
-    `<text x="50" y="26" text-anchor="end">${esc(money(report, dec(max)))}</text>` +
-    `<text x="50" y="${20 + plot}" text-anchor="end">0</text>${bars}</svg>` +
+    `<line x1="85" y1="${20 + plot}" x2="${width - 5}" y2="${20 + plot}" stroke="#d1d9e0"/>` +
+    `<text x="82" y="26" text-anchor="end">${esc(money(report, dec(max)))}</text>` +
+    `<text x="82" y="${20 + plot}" text-anchor="end">0</text>${bars}</svg>` +
     `<div class="legend"><span style="color:#8c959f">■</span> base · <span style="color:#0969da">■</span> head</div>`
   );
 }
