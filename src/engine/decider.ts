@@ -4,7 +4,7 @@ import { marginalPrice } from "../core/engine/marginal-price.js";
 import type { PropertyValue } from "../core/model.js";
 import { LIFETIME } from "../core/periods.js";
 import type { Notifier } from "./events.js";
-import type { Meters, NoticeContext } from "./meters.js";
+import type { Meters } from "./meters.js";
 import type { CallOptions } from "./options.js";
 import type { IdWindow, Persistence } from "./persistence.js";
 import type { Slot } from "./slot.js";
@@ -34,7 +34,6 @@ export class Decider {
     private readonly persistence: Persistence,
     private readonly seen: IdWindow,
     private readonly notifier: Notifier,
-    private readonly notice: NoticeContext,
     private readonly sync: boolean,
   ) {
     this.wb = persistence.wb;
@@ -121,12 +120,14 @@ export class Decider {
       }
     } else this.persistence.changed(now);
     if (this.notifier.tracking && c.used >= slot.notifyFrom)
-      this.meters.crossings(slot, c, prev, amount, now, this.notice);
+      this.meters.crossings(slot, c, prev, amount, now, this.meters.state);
   }
 
   /** The Decision for the last evaluation (price computed here, never on the allow() path). */
   decision(allowed: boolean, amount: number, counted: boolean): Decision {
     const slot = this.lastSlot as Slot;
+    // Same synchronous call as the evaluation, so the same policy state (a reload cannot run in between).
+    const state = this.meters.state;
     const c = slot.counter;
     const limit = slot.limit === Infinity || c === null ? null : slot.limit;
     const used = c === null ? 0 : c.used;
@@ -148,15 +149,16 @@ export class Decider {
       price: priced
         ? marginalPrice(slot.eff.price, before, delta, counted ? this.lastEvents : (c?.events ?? 0))
         : "0",
-      version: this.notice.version,
-      digest: this.notice.digest,
+      version: state.version,
+      digest: state.digest,
     };
   }
 
   notifyDenied(slot: Slot, amount: number, now: number): void {
+    const state = this.meters.state;
     this.notifier.emit(
       "denied",
-      this.meters.payload(slot, amount, now, this.lastReason, this.notice.version, this.notice.digest),
+      this.meters.payload(slot, amount, now, this.lastReason, state.version, state.digest),
     );
   }
 }

@@ -37,13 +37,34 @@ export interface ThresholdNotice extends UsageNotice {
   threshold: 50 | 80 | 100;
 }
 
-/** A policy bundle became active. */
-export interface PolicyNotice {
+/** A bundle reload activated a new bundle: decisions from now on carry its version and digest (R14). */
+export interface PolicyActivatedNotice {
+  type: "activated";
   version: number;
   digest: string;
-  previousVersion: number | null;
-  previousDigest: string | null;
+  previousVersion: number;
+  previousDigest: string;
+  /** Epoch ms (the engine clock). */
+  at: number;
 }
+
+/**
+ * A bundle reload failed and the last-known-good bundle stays active (R15).
+ * Reported once per distinct failure, not on every poll that repeats it.
+ */
+export interface PolicyRejectedNotice {
+  type: "rejected";
+  /** Version the store offered; null when nothing could be read (`fetch_failed`). */
+  version: number | null;
+  /** A bundle verification reason (`digest_mismatch`, `unknown_key`, `stale_version`, ...) or `fetch_failed`. */
+  reason: string;
+  message: string;
+  /** The version still active. */
+  activeVersion: number;
+  at: number;
+}
+
+export type PolicyNotice = PolicyActivatedNotice | PolicyRejectedNotice;
 
 /** Emitted by the alert evaluator when a rule fires (the rule id and the variables it saw). */
 export interface AlertNotice {

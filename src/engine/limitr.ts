@@ -1,24 +1,27 @@
 import { randomBytes } from "node:crypto";
 import type { Decision, Hold, Reason, Usage } from "../core/engine/decision.js";
-import { type PlanChange, PolicyIndex } from "../core/engine/resolve.js";
+import type { PlanChange } from "../core/engine/resolve.js";
 import { InputError } from "../core/errors.js";
 import type { PropertyValue } from "../core/model.js";
 import { LIFETIME, parseInstant } from "../core/periods.js";
+import { BundleLoader } from "./bundle-loader.js";
 import { Decider } from "./decider.js";
 import { type EngineEventName, type EngineEvents, Notifier } from "./events.js";
-import { Meters, type NoticeContext } from "./meters.js";
+import { Meters } from "./meters.js";
 import type {
   CallOptions,
   Durability,
   EngineStatus,
   Instant,
   LimitrOptions,
+  PolicySourceKind,
   RecordResult,
   UsageEventInput,
 } from "./options.js";
-import { toMs } from "./options.js";
+import { clockOf, toMs } from "./options.js";
 import { IdWindow, openStore, Persistence } from "./persistence.js";
-import { loadPolicyInput } from "./policy-input.js";
+import { type ActivePolicy, isBundleStoreInput, loadPolicyInput } from "./policy-input.js";
+import { PolicyState } from "./policy-state.js";
 import { generatedId, type WriteBehind } from "./write-behind.js";
 
 export type {
@@ -27,11 +30,13 @@ export type {
   EngineStatus,
   Instant,
   LimitrOptions,
+  PolicySourceKind,
   RecordResult,
   UsageEventInput,
 } from "./options.js";
 
 const EPS = 1e-9;
+const DEFAULT_STORE = "sqlite:.limitr/usage.db";
 
 /**
  * The embedded engine: decides, meters and records usage in-process and
@@ -43,10 +48,7 @@ const EPS = 1e-9;
  * await limitr.close();
  */
 export class Limitr {
-  private readonly index: PolicyIndex;
-  private readonly version: number;
-  private readonly digest: string;
-  private readonly zone: string;
+  private readonly source: PolicySourceKind;
   private readonly durability: Durability;
   private readonly sync: boolean;
   private readonly clock: () => number;
@@ -54,34 +56,32 @@ export class Limitr {
   private readonly persistence: Persistence;
   private readonly wb: WriteBehind;
   private readonly meters: Meters;
-  private readonly notice: NoticeContext;
   private readonly history = new Map<string, PlanChange[]>();
   private readonly idPrefix: string;
   private readonly seen: IdWindow;
   private readonly d: Decider;
 
-  private constructor(options: LimitrOptions) {
-    const active = loadPolicyInput(options.policy);
-    this.index = new PolicyIndex(active.policy);
-    this.version = active.version;
-    this.digest = active.digest;
-    this.zone = active.policy.timezone;
-    this.notice = { notifier: this.notifier, version: this.version, digest: this.digest };
+  private constructor(
+    options: LimitrOptions,
+    active: ActivePolicy,
+    private readonly loader: BundleLoader | null,
+  ) {
+    this.source = active.source;
+    const state = new PolicyState(active.policy, active.version, active.digest, this.notifier);
     this.durability = options.durability ?? "batched";
     if (this.durability !== "batched" && this.durability !== "sync") {
       throw new InputError(`durability must be "batched" or "sync" (got ${String(this.durability)})`);
     }
     this.sync = this.durability === "sync";
-    const clock = options.now;
-    this.clock = clock ? () => toMs(clock()) : Date.now;
+    this.clock = clockOf(options);
     this.seen = new IdWindow(options.idempotencyWindow ?? 100_000);
     this.idPrefix = `${randomBytes(6).toString("hex")}-`;
-    const store = openStore(options.store ?? "sqlite:.limitr/usage.db");
+    const store = openStore(options.store ?? DEFAULT_STORE);
     try {
       for (const row of store.loadPlanHistory())
         this.insertPlanChange(row.customer, row.effectiveAt, row.plan);
       for (const id of store.recentEventIds(this.seen.size)) this.seen.add(id);
-      this.meters = new Meters(this.index, this.history, this.zone, store.loadCounters(), store.loadHolds());
+      this.meters = new Meters(state, this.history, store.loadCounters(), store.loadHolds());
     } catch (err) {
       store.close();
       throw err;
@@ -92,24 +92,39 @@ export class Limitr {
       maxEvents: Math.max(1, options.batch?.maxEvents ?? 10_000),
       maxDelayMs: Math.max(0, options.batch?.maxDelayMs ?? 1000),
       idPrefix: this.idPrefix,
-      version: this.version,
-      digest: this.digest,
+      version: active.version,
+      digest: active.digest,
       clock: this.clock,
       drainExpired: () => this.meters.drainExpired(),
     });
     this.wb = this.persistence.wb;
-    this.d = new Decider(this.meters, this.persistence, this.seen, this.notifier, this.notice, this.sync);
+    this.d = new Decider(this.meters, this.persistence, this.seen, this.notifier, this.sync);
   }
 
   /**
-   * Open an engine. Async so that remote policy sources can join later; the
-   * decision methods themselves are synchronous.
+   * Open an engine. With a bundle store as `policy`, the current bundle is
+   * loaded (or the persisted last good one) before this resolves, and polled
+   * afterwards; the decision methods themselves are synchronous.
    *
    * @example
    * const limitr = await Limitr.open({ policy: "./policies", store: "memory", durability: "batched" });
+   * const live = await Limitr.open({
+   *   policy: { store: "https://cdn.example.com/limitr", env: "production", publicKeys: [pem] },
+   *   store: "sqlite:/var/lib/app/usage.db",
+   * });
    */
   static async open(options: LimitrOptions): Promise<Limitr> {
-    return new Limitr(options);
+    const input = options.policy;
+    if (!isBundleStoreInput(input)) return new Limitr(options, loadPolicyInput(input), null);
+    const loader = await BundleLoader.open(input, options.store ?? DEFAULT_STORE, clockOf(options));
+    const { manifest, policy } = loader.bundle;
+    const active = { policy, version: manifest.version, digest: manifest.digest, source: "store" as const };
+    const engine = new Limitr(options, active, loader);
+    loader.start({
+      activate: (bundle) => engine.activate(bundle.policy, bundle.manifest.version, bundle.manifest.digest),
+      notify: (notice) => engine.notifier.emit("policy", notice),
+    });
+    return engine;
   }
 
   /**
@@ -158,9 +173,10 @@ export class Limitr {
     const ts = this.instant(event.timestamp);
     const seq = this.d.seq++;
     const id = event.id ?? generatedId(this.idPrefix, seq);
-    const base = { id, version: this.version, digest: this.digest };
+    const state = this.meters.state;
+    const base = { id, version: state.version, digest: state.digest };
     if (event.id !== undefined && this.seen.has(event.id)) return { ...base, duplicate: true, counted: [] };
-    const counted = this.meters.applyEvent(event, ts, this.wb, this.notice);
+    const counted = this.meters.applyEvent(event, ts, this.wb, state);
     const source = { eventType: event.type, customer: event.customer, valueProp: null, filterProps: null };
     this.wb.events.push(event.id ?? seq, source, ts, event.value ?? Number.NaN, event.properties);
     if (event.id !== undefined) this.seen.add(event.id);
@@ -267,8 +283,9 @@ export class Limitr {
    * in the plan history for proration. A policy contract naming a plan wins.
    */
   setPlan(customer: string, plan: string, options: { at?: Instant | string } = {}): void {
-    if (!Object.hasOwn(this.index.policy.plans, plan)) {
-      const known = Object.keys(this.index.policy.plans).join(", ");
+    const plans = this.meters.state.policy.plans;
+    if (!Object.hasOwn(plans, plan)) {
+      const known = Object.keys(plans).join(", ");
       throw new InputError(`unknown plan "${plan}" for ${customer}; plans in the active policy: ${known}`);
     }
     const now = this.clock();
@@ -291,14 +308,21 @@ export class Limitr {
 
   status(): EngineStatus {
     const listenerError = this.notifier.lastError;
+    const state = this.meters.state;
+    const loaded = this.loader?.status() ?? null;
+    const policyError = loaded?.lastError ?? null;
     return {
-      activeVersion: this.version,
-      activeDigest: this.digest,
+      activeVersion: state.version,
+      activeDigest: state.digest,
+      source: loaded?.source ?? this.source,
+      lastCheckAt: loaded?.lastCheckAt ?? null,
+      lastSuccessAt: loaded?.lastSuccessAt ?? null,
+      policyError,
       store: this.persistence.store.location,
       durability: this.durability,
-      pendingEvents: this.wb.events.length,
+      pendingEvents: this.persistence.pendingEvents,
       lastFlushAt: this.persistence.lastFlushAt,
-      lastError: this.persistence.lastError ?? (listenerError ? String(listenerError) : null),
+      lastError: this.persistence.lastError ?? policyError ?? (listenerError ? String(listenerError) : null),
     };
   }
 
@@ -307,14 +331,28 @@ export class Limitr {
     this.persistence.flush(this.clock());
   }
 
-  /** Flush, then release the store and its owner lock. Idempotent; also done at process exit. */
+  /** Stop polling bundles, flush, then release the store and its owner lock. Idempotent; also done at process exit. */
   async close(): Promise<void> {
+    await this.loader?.stop();
     this.persistence.close();
   }
 
   /** `close` for synchronous contexts (tests' teardown, exit handlers of the host). */
   closeSync(): void {
+    this.loader?.stopSync();
     this.persistence.close();
+  }
+
+  /**
+   * Make a verified bundle's policy the active one. The new state (resolver,
+   * empty slot cache, identity) is built first, then swapped in with one
+   * assignment; buffered events keep the identity they were decided under.
+   * Runs from the loader's poll callback, never inside a decision.
+   */
+  private activate(policy: PolicyState["policy"], version: number, digest: string): void {
+    const next = new PolicyState(policy, version, digest, this.notifier);
+    this.persistence.rebrand(version, digest);
+    this.meters.state = next;
   }
 
   private freeHold(hold: Hold, now: number): boolean {
@@ -340,7 +378,7 @@ export class Limitr {
   private instant(value: string | number | Date | undefined): number {
     if (value === undefined) return this.clock();
     if (value instanceof Date) return value.getTime();
-    const ms = parseInstant(value, this.zone);
+    const ms = parseInstant(value, this.meters.state.zone);
     if (ms === null)
       throw new InputError(`invalid timestamp ${String(value)} (ISO-8601 or epoch milliseconds)`);
     return ms;

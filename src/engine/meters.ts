@@ -1,12 +1,13 @@
 import { Counter, THRESHOLDS } from "../core/engine/counter.js";
 import type { Hold, Reason } from "../core/engine/decision.js";
-import type { EffectiveEntitlement, PlanChange, PolicyIndex } from "../core/engine/resolve.js";
+import type { EffectiveEntitlement, PlanChange } from "../core/engine/resolve.js";
 import type { CounterRow, HoldRow } from "../core/engine/store-port.js";
 import { TokenBucket } from "../core/engine/token-bucket.js";
 import type { CompiledMeter, PropertyValue } from "../core/model.js";
 import { periodWindow, type Window } from "../core/periods.js";
 import { countWeight } from "../core/usage/meters.js";
 import type { Notifier, UsageNotice } from "./events.js";
+import type { PolicyState } from "./policy-state.js";
 import { Slot } from "./slot.js";
 import type { WriteBehind } from "./write-behind.js";
 
@@ -28,12 +29,13 @@ export interface CountedEntitlement {
 }
 
 /**
- * The engine's live state: resolved slots per customer, counters per scope
- * owner and entitlement, token buckets, and reservations restored from the
- * store (attached to their counter the first time it is used).
+ * The engine's live state: the active policy (with the slots resolved under
+ * it), counters per scope owner and entitlement, token buckets, and
+ * reservations restored from the store (attached to their counter the first
+ * time it is used). A bundle reload replaces `state` only: counters, holds
+ * and buckets are keyed by customer and entitlement, not by policy version.
  */
 export class Meters {
-  private readonly slots = new Map<string, Map<string, Slot>>();
   private readonly counters = new Map<string, Counter>();
   private readonly buckets = new Map<string, TokenBucket>();
   private readonly restored = new Map<string, CounterRow>();
@@ -41,9 +43,9 @@ export class Meters {
   private expired: string[] = [];
 
   constructor(
-    private readonly index: PolicyIndex,
+    /** The active policy; swapped whole by a bundle reload (see PolicyState). */
+    public state: PolicyState,
     private readonly history: ReadonlyMap<string, readonly PlanChange[]>,
-    private readonly zone: string,
     counters: CounterRow[],
     holds: HoldRow[],
   ) {
@@ -68,12 +70,13 @@ export class Meters {
    * maps stay in cache, leaving one cold lookup (the customer) per call.
    */
   slot(customer: string, entitlement: string, now: number): Slot {
-    let byCustomer = this.slots.get(entitlement);
+    const slots = this.state.slots;
+    let byCustomer = slots.get(entitlement);
     if (byCustomer === undefined) {
       // Ids no plan defines are answered without caching: callers must not be able to grow the engine's memory.
-      if (!this.index.defines(entitlement)) return this.resolve(customer, entitlement, now);
+      if (!this.state.index.defines(entitlement)) return this.resolve(customer, entitlement, now);
       byCustomer = new Map();
-      this.slots.set(entitlement, byCustomer);
+      slots.set(entitlement, byCustomer);
     }
     let slot = byCustomer.get(customer);
     if (slot === undefined || (slot.timeBound && (now >= slot.validUntil || now < slot.validFrom))) {
@@ -85,7 +88,7 @@ export class Meters {
 
   /** Forget every resolved slot (plan history changed); counters and buckets stay. */
   invalidate(): void {
-    this.slots.clear();
+    this.state.slots.clear();
   }
 
   /** Bring a counter to `now`: lazy period reset (R6) and expiry of its holds (R8). */
@@ -169,8 +172,9 @@ export class Meters {
     wb: WriteBehind,
     ctx: NoticeContext,
   ): CountedEntitlement[] {
-    const policy = this.index.policy;
-    const { plan: planId } = this.index.planAt(event.customer, ts, this.history);
+    const index = this.state.index;
+    const policy = index.policy;
+    const { plan: planId } = index.planAt(event.customer, ts, this.history);
     const plan = planId === null ? undefined : policy.plans[planId];
     if (!plan) return [];
     const counted: CountedEntitlement[] = [];
@@ -195,7 +199,7 @@ export class Meters {
   }
 
   private resolve(customer: string, entitlement: string, now: number): Slot {
-    const eff = this.index.entitlement(customer, entitlement, now, this.history);
+    const eff = this.state.index.entitlement(customer, entitlement, now, this.history);
     if (eff.reason !== null || eff.meter === null) {
       return new Slot(customer, entitlement, eff.reason ?? "unknown_entitlement", eff, null, null);
     }
@@ -210,8 +214,12 @@ export class Meters {
     let bucket: TokenBucket | null = null;
     if (eff.rate !== null && eff.mode !== "observe") {
       const bucketKey = `${entitlement}|${customer}`;
-      bucket = this.buckets.get(bucketKey) ?? new TokenBucket(eff.rate, now);
-      this.buckets.set(bucketKey, bucket);
+      bucket = this.buckets.get(bucketKey) ?? null;
+      // A reload that changed the rate starts a bucket of the new shape (full, like after a restart).
+      if (bucket === null || !bucket.governs(eff.rate)) {
+        bucket = new TokenBucket(eff.rate, now);
+        this.buckets.set(bucketKey, bucket);
+      }
     }
     return new Slot(customer, entitlement, null, eff, c, bucket);
   }
@@ -239,7 +247,7 @@ export class Meters {
   }
 
   private window(eff: EffectiveEntitlement, now: number): Window {
-    return periodWindow(eff.period, now, this.zone, eff.billing);
+    return periodWindow(eff.period, now, this.state.zone, eff.billing);
   }
 }
 

@@ -6,7 +6,11 @@ export type Durability = "batched" | "sync";
 export type Instant = number | Date;
 
 export interface LimitrOptions {
-  /** A policy directory, a bundle `.json` file (`{ manifest, policy }`), or a compiled policy / bundle object. */
+  /**
+   * A policy directory, a bundle `.json` file (`{ manifest, policy }`), a
+   * compiled policy / bundle object, or a bundle store to load and poll
+   * (`{ store, env, publicKeys, pollMs, cacheDir }`, see `BundleStoreInput`).
+   */
   policy: PolicyInput;
   /** `"memory"`, `"sqlite:PATH"` (default `sqlite:.limitr/usage.db`), or a store instance. */
   store?: string | EngineStore;
@@ -50,14 +54,35 @@ export interface RecordResult {
 export interface EngineStatus {
   activeVersion: number;
   activeDigest: string;
+  /**
+   * Where the active policy came from: `store` (fetched from the bundle store),
+   * `cache` (the persisted last-good bundle: the store was unreachable or
+   * offered nothing better at open), `directory`, `file` or `object`.
+   */
+  source: PolicySourceKind;
+  /** Last time the bundle store was polled (epoch ms); null without a store. */
+  lastCheckAt: number | null;
+  /** Last poll that found the store's current bundle active (a 304, the same bundle, or an activation). */
+  lastSuccessAt: number | null;
+  /** Why the last poll failed or its bundle was rejected; null once a poll succeeds. */
+  policyError: string | null;
   store: string;
   durability: Durability;
   /** Events buffered and not yet written. */
   pendingEvents: number;
   lastFlushAt: number | null;
+  /** The first of: a failed write, `policyError`, an exception thrown by an event handler. */
   lastError: string | null;
 }
 
+export type PolicySourceKind = "store" | "cache" | "directory" | "file" | "object";
+
 export function toMs(t: Instant): number {
   return typeof t === "number" ? t : t.getTime();
+}
+
+/** The engine clock: `options.now`, else `Date.now`. */
+export function clockOf(options: Pick<LimitrOptions, "now">): () => number {
+  const now = options.now;
+  return now ? () => toMs(now()) : Date.now;
 }

@@ -1,6 +1,6 @@
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
 import { MemoryEngineStore } from "../adapters/store/memory-store.js";
-import type { EngineStore } from "../core/engine/store-port.js";
+import type { EngineStore, EventColumns } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import { WriteBehind } from "./write-behind.js";
 
@@ -73,6 +73,7 @@ export interface PersistenceOptions {
   maxEvents: number;
   maxDelayMs: number;
   idPrefix: string;
+  /** Identity of the policy active at open (R14); `rebrand` changes it on a bundle reload. */
   version: number;
   digest: string;
   clock: () => number;
@@ -91,6 +92,10 @@ export class Persistence {
   readonly store: EngineStore;
   lastFlushAt: number | null = null;
   lastError: string | null = null;
+  private version: number;
+  private digest: string;
+  /** Events buffered under a policy that is no longer active, written (with its identity) before the rest. */
+  private readonly sealed: { events: EventColumns; version: number; digest: string }[] = [];
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   /** After a failed full-batch write, calls do not retry before this instant (the timer does). */
@@ -98,6 +103,8 @@ export class Persistence {
 
   constructor(private readonly o: PersistenceOptions) {
     this.store = o.store;
+    this.version = o.version;
+    this.digest = o.digest;
     this.wb = new WriteBehind(o.idPrefix);
     open.add(this);
     hookExit();
@@ -121,6 +128,28 @@ export class Persistence {
     } else this.schedule();
   }
 
+  /** Events buffered and not yet written, including those sealed by a reload. */
+  get pendingEvents(): number {
+    let n = this.wb.events.length;
+    for (const s of this.sealed) n += s.events.length;
+    return n;
+  }
+
+  /**
+   * A new bundle is active. A batch is stamped with one bundle identity, so
+   * the events buffered so far are set aside with the identity they were
+   * decided under (R14) and written first by the next flush.
+   */
+  rebrand(version: number, digest: string): void {
+    if (this.wb.events.length > 0) {
+      this.sealed.push({ events: this.wb.events.snapshot(), version: this.version, digest: this.digest });
+      this.wb.events.clear();
+      this.schedule();
+    }
+    this.version = version;
+    this.digest = digest;
+  }
+
   private schedule(): void {
     if (this.timer === null && !this.closed)
       this.timer = setTimeout(() => this.flushQuietly(), this.o.maxDelayMs).unref();
@@ -129,10 +158,24 @@ export class Persistence {
   /** Write everything buffered in one transaction; on failure it stays buffered and the error is rethrown. */
   flush(now: number): void {
     for (const id of this.o.drainExpired()) this.wb.holdsDelete.push(id);
-    if (!this.wb.pending) return;
+    if (!this.wb.pending && this.sealed.length === 0) return;
     if (this.closed) throw new InputError("this limitr engine is closed; open a new one");
     try {
-      this.store.write(this.wb.batch(this.o.version, this.o.digest, now));
+      while (this.sealed.length > 0) {
+        const s = this.sealed[0] as (typeof this.sealed)[number];
+        this.store.write({
+          at: now,
+          events: s.events,
+          bundleVersion: s.version,
+          bundleDigest: s.digest,
+          counters: [],
+          holdsUpsert: [],
+          holdsDelete: [],
+          subscriptions: [],
+        });
+        this.sealed.shift();
+      }
+      this.store.write(this.wb.batch(this.version, this.digest, now));
     } catch (err) {
       this.lastError = `flush failed: ${(err as Error).message}`;
       throw err;

@@ -1,9 +1,9 @@
-import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
+import { policyDigestOf } from "../adapters/bundles/crypto.js";
 import { loadValidPolicy } from "../adapters/policy-source.js";
-import { canonicalJson } from "../core/compile.js";
 import { PolicyError } from "../core/errors.js";
 import type { CompiledPolicy } from "../core/model.js";
+import type { PolicySourceKind } from "./options.js";
 
 /** A compiled bundle as `limitr push` publishes it (SPEC §7); only these manifest fields matter here. */
 export interface BundleDocument {
@@ -11,25 +11,54 @@ export interface BundleDocument {
   policy: CompiledPolicy;
 }
 
-/** Where the engine's policy comes from: a policy directory, a bundle JSON file, or an object. */
-export type PolicyInput = string | CompiledPolicy | BundleDocument;
+/**
+ * A bundle store environment to load from and keep polling (SPEC §7): the
+ * directory `limitr push` writes, or the same layout on any static host.
+ *
+ * @example
+ *   await Limitr.open({
+ *     policy: { store: "https://cdn.example.com/limitr", env: "production", publicKeys: [pem] },
+ *     store: "sqlite:/var/lib/app/usage.db",
+ *   });
+ */
+export interface BundleStoreInput {
+  /** The store root (a directory or an http(s) URL); the environment is `<store>/<env>`. */
+  store?: string;
+  /** Environment name; required with `store`. With `url` it names the cache file (default: the URL's last segment). */
+  env?: string;
+  /** The environment's own location (directory or URL), instead of `store` + `env`. */
+  url?: string;
+  /** Trusted Ed25519 public keys (SPKI PEM text). When given, unsigned bundles are rejected. */
+  publicKeys?: string[];
+  /** Poll interval in ms (default 10,000), jittered by ±20 %. */
+  pollMs?: number;
+  /** Where the last good bundle is persisted for cold starts. Default: `<dir of the SQLite file>/bundle-cache`; none for other stores. */
+  cacheDir?: string;
+  /** Timeout of each HTTP request in ms (default 10,000). */
+  timeoutMs?: number;
+}
+
+/** Where the engine's policy comes from: a policy directory, a bundle JSON file, an object, or a bundle store. */
+export type PolicyInput = string | CompiledPolicy | BundleDocument | BundleStoreInput;
 
 export interface ActivePolicy {
   policy: CompiledPolicy;
   /** Bundle version; 0 for a policy directory or an in-memory policy (not published). */
   version: number;
-  /** sha256 of the canonical JSON of the policy, hex. */
+  /** `sha256:<hex>` of the canonical JSON of the policy (the bundle digest, R14). */
   digest: string;
+  source: PolicySourceKind;
 }
 
-/** sha256 (hex) of the canonical JSON of a compiled policy: the identity of a policy (R14). */
-export function policyDigest(policy: CompiledPolicy): string {
-  return createHash("sha256").update(canonicalJson(policy)).digest("hex");
+export function isBundleStoreInput(input: PolicyInput): input is BundleStoreInput {
+  if (typeof input !== "object" || input === null) return false;
+  const o = input as Partial<BundleStoreInput> & { formatVersion?: unknown; manifest?: unknown };
+  return (typeof o.store === "string" || typeof o.url === "string") && !o.manifest && !o.formatVersion;
 }
 
-/** Load and identify the policy an engine runs under. A bundle whose digest does not match its content is refused. */
-export function loadPolicyInput(input: PolicyInput): ActivePolicy {
-  if (typeof input !== "string") return fromObject(input, "the policy object");
+/** Load and identify a static policy (not a bundle store). A bundle whose digest does not match its content is refused. */
+export function loadPolicyInput(input: Exclude<PolicyInput, BundleStoreInput>): ActivePolicy {
+  if (typeof input !== "string") return fromObject(input, "the policy object", "object");
   let isDir: boolean;
   try {
     isDir = statSync(input).isDirectory();
@@ -38,7 +67,7 @@ export function loadPolicyInput(input: PolicyInput): ActivePolicy {
   }
   if (isDir) {
     const policy = loadValidPolicy(input);
-    return { policy, version: 0, digest: policyDigest(policy) };
+    return { policy, version: 0, digest: policyDigestOf(policy), source: "directory" };
   }
   let doc: unknown;
   try {
@@ -46,24 +75,29 @@ export function loadPolicyInput(input: PolicyInput): ActivePolicy {
   } catch (err) {
     throw new PolicyError(`bundle ${input} is not valid JSON: ${(err as Error).message}`);
   }
-  return fromObject(doc as CompiledPolicy | BundleDocument, input);
+  return fromObject(doc as CompiledPolicy | BundleDocument, input, "file");
 }
 
-function fromObject(input: CompiledPolicy | BundleDocument, where: string): ActivePolicy {
+function fromObject(
+  input: CompiledPolicy | BundleDocument,
+  where: string,
+  source: PolicySourceKind,
+): ActivePolicy {
   if (isBundle(input)) {
-    const digest = policyDigest(input.policy);
-    const claimed = input.manifest.digest.replace(/^sha256:/, "");
+    const digest = policyDigestOf(input.policy);
+    const claimed = input.manifest.digest;
     if (claimed !== digest) {
       throw new PolicyError(
         `${where}: manifest digest ${claimed} does not match the policy (${digest}); refusing it`,
       );
     }
-    return { policy: input.policy, version: input.manifest.version, digest };
+    return { policy: input.policy, version: input.manifest.version, digest, source };
   }
   if ((input as CompiledPolicy).formatVersion !== 1 || typeof (input as CompiledPolicy).plans !== "object") {
     throw new PolicyError(`${where} is neither a compiled policy nor a bundle ({ manifest, policy })`);
   }
-  return { policy: input as CompiledPolicy, version: 0, digest: policyDigest(input as CompiledPolicy) };
+  const policy = input as CompiledPolicy;
+  return { policy, version: 0, digest: policyDigestOf(policy), source };
 }
 
 function isBundle(v: unknown): v is BundleDocument {

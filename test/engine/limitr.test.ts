@@ -103,9 +103,10 @@ describe("the example policy (policies/)", () => {
     const dir = tempDir();
     const db = join(dir, "usage.db");
     const limitr = await open({ policy: POLICIES, store: `sqlite:${db}` });
-    const digest = createHash("sha256")
+    const hex = createHash("sha256")
       .update(canonicalJson(loadValidPolicy(POLICIES)))
       .digest("hex");
+    const digest = `sha256:${hex}`;
     expect(limitr.status()).toMatchObject({ activeVersion: 0, activeDigest: digest });
     const d = limitr.decide("globex", "chat_input", 1200, {
       ...OCT,
@@ -129,12 +130,9 @@ describe("the example policy (policies/)", () => {
 describe("policy sources", () => {
   it("R14 a bundle file's manifest version and digest travel with every decision", async () => {
     const dir = tempDir();
-    const digest = createHash("sha256").update(canonicalJson(tiny)).digest("hex");
+    const digest = `sha256:${createHash("sha256").update(canonicalJson(tiny)).digest("hex")}`;
     const file = join(dir, "bundle.json");
-    writeFileSync(
-      file,
-      JSON.stringify({ manifest: { version: 7, digest: `sha256:${digest}` }, policy: tiny }),
-    );
+    writeFileSync(file, JSON.stringify({ manifest: { version: 7, digest }, policy: tiny }));
     const limitr = await open({ policy: file, store: "memory" });
     expect(limitr.decide("c1", "api")).toMatchObject({ allowed: true, version: 7, digest });
     expect(limitr.status()).toMatchObject({ activeVersion: 7, activeDigest: digest });

@@ -12,10 +12,19 @@ import type { BundleManifest, BundleSignature } from "../../core/bundles/manifes
 import type { BundleCrypto, TrustedKey } from "../../core/bundles/verify.js";
 import { canonicalJson } from "../../core/compile.js";
 import { InputError } from "../../core/errors.js";
+import type { CompiledPolicy } from "../../core/model.js";
 
 /** `sha256:<hex>` of a UTF-8 string. */
 export function sha256Digest(text: string): string {
   return `sha256:${createHash("sha256").update(text, "utf8").digest("hex")}`;
+}
+
+/**
+ * `sha256:<hex>` of the canonical JSON of a compiled policy: the one identity
+ * of a policy, shared by bundles, `diff`, `simulate` and the engine's decisions (R14).
+ */
+export function policyDigestOf(policy: CompiledPolicy): string {
+  return sha256Digest(canonicalJson(policy));
 }
 
 /** Short id of a public key: the first 16 hex digits of sha256 over its SPKI DER encoding. */

@@ -1,8 +1,6 @@
 import { resolve } from "node:path";
-import { canonicalJson } from "../../core/compile.js";
 import { InputError } from "../../core/errors.js";
 import type { CompiledPolicy } from "../../core/model.js";
-import { sha256Digest } from "../bundles/crypto.js";
 import { fetchVerifiedBundle } from "../bundles/fetch-verified.js";
 import { readerFor, resolveEnvironment, resolveStore } from "../bundles/location.js";
 import { loadValidPolicy } from "../policy-source.js";
@@ -22,10 +20,7 @@ export interface LoadedPolicy {
   policy: CompiledPolicy | null;
 }
 
-/** `sha256:<hex>` of the canonical JSON of a policy: the digest `push` publishes and `diff` prints. */
-export function policyDigestOf(policy: CompiledPolicy): string {
-  return sha256Digest(canonicalJson(policy));
-}
+export { policyDigestOf } from "../bundles/crypto.js";
 
 /**
  * The compiled policy at a git ref, or in the work tree when `ref` is

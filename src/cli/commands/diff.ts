@@ -1,7 +1,7 @@
-import { sha256Digest } from "../../adapters/bundles/crypto.js";
+import { policyDigestOf } from "../../adapters/bundles/crypto.js";
 import { loadPolicyAt } from "../../adapters/git/load-at-ref.js";
 import { findPolicyRepo } from "../../adapters/git/policy-repo.js";
-import { canonicalJson, compilePolicy } from "../../core/compile.js";
+import { compilePolicy } from "../../core/compile.js";
 import { diffPolicies } from "../../core/diff/diff-policies.js";
 import { InputError } from "../../core/errors.js";
 import type { CompiledPolicy } from "../../core/model.js";
@@ -50,5 +50,5 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
 }
 
 function side(s: { ref: string; commit: string | null }, policy: CompiledPolicy): Side {
-  return { ...s, digest: sha256Digest(canonicalJson(policy)) };
+  return { ...s, digest: policyDigestOf(policy) };
 }

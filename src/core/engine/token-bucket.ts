@@ -23,6 +23,11 @@ export class TokenBucket {
     this.updatedAt = now;
   }
 
+  /** This bucket has the shape `rate` describes (a reloaded policy may change it). */
+  governs(rate: RateGovernor): boolean {
+    return rate.capacity === this.capacity && rate.perSecond / 1000 === this.perMs;
+  }
+
   /** Tokens available at `now` (refilled, not consumed). */
   available(now: number): number {
     this.refill(now);

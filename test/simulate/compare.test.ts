@@ -1,0 +1,147 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { compilePolicy } from "../../src/core/compile.js";
+import { dec, sum } from "../../src/core/money.js";
+import type { Bill, BilledInvoice } from "../../src/core/rating/bill.js";
+import { compareSimulation, type SimulationSide } from "../../src/core/simulate/compare.js";
+import type { CustomerReplay } from "../../src/core/simulate/types.js";
+
+/** The pure comparison on hand-made bills: sums, grouping, movers and the blocked list. */
+const policy = compilePolicy({
+  limitr: 1,
+  name: "t",
+  currency: "USD",
+  timezone: "UTC",
+  meters: { calls: { event: "api.request", aggregation: "count" } },
+  plans: {
+    free: { default: true, price: 0, entitlements: { api: { meter: "calls", limit: 10, mode: "hard" } } },
+    pro: { price: 10, entitlements: { api: { meter: "calls", limit: 100, mode: "soft", overage: 0.01 } } },
+  },
+});
+
+function invoice(customer: string, plan: string, total: string, usage = "0"): BilledInvoice {
+  return {
+    number: `t-${customer}`,
+    customer,
+    plan,
+    lines: [
+      {
+        kind: "usage",
+        description: "",
+        entitlement: "api",
+        meter: "calls",
+        quantity: null,
+        unitPrice: null,
+        amount: dec(usage),
+        cost: dec(0),
+      },
+    ],
+    subtotal: dec(total),
+    discount: dec(0),
+    creditsApplied: dec(0),
+    total: dec(total),
+    cost: dec("1.00"),
+    marginPercent: null,
+    creditUses: [],
+  };
+}
+
+function side(ref: string, invoices: BilledInvoice[], denied: Record<string, number> = {}): SimulationSide {
+  const customers = new Map<string, CustomerReplay>(
+    Object.entries(denied).map(([c, n]) => [c, { denied: n, deniedBy: { api: n } }]),
+  );
+  const bill = { invoices } as unknown as Bill;
+  return {
+    info: { ref, commit: null, digest: `sha256:${ref}` },
+    policy,
+    bill,
+    replay: { events: 0, customers, unknownPlans: [] },
+  };
+}
+
+const PERIOD = { label: "2026-10", start: 0, end: 1 };
+
+describe("compareSimulation", () => {
+  it("groups by each side's plan, counts the affected and the newly blocked, and orders the movers", () => {
+    const report = compareSimulation(
+      side(
+        "base",
+        [
+          invoice("a", "pro", "10.00", "0"),
+          invoice("b", "pro", "12.00", "2.00"),
+          invoice("c", "free", "0.00"),
+        ],
+        { c: 1 },
+      ),
+      side(
+        "head",
+        [
+          invoice("a", "pro", "10.00", "0"),
+          invoice("b", "pro", "14.50", "4.50"),
+          invoice("c", "free", "0.00"),
+          invoice("d", "pro", "10.00"),
+        ],
+        {
+          c: 3,
+          e: 2,
+        },
+      ),
+      PERIOD,
+    );
+    expect(report.customers.map((c) => c.customer)).toEqual(["a", "b", "c", "d", "e"]);
+    expect(report.totals.change.toFixed(2)).toBe("12.50");
+    expect(report.totals.changePct?.toFixed(2)).toBe("56.82"); // 12.50 / 22.00
+    expect([report.totals.base.denied, report.totals.head.denied]).toEqual([1, 5]);
+    // b, d (revenue), c (more denials), e (new denials); a is unchanged.
+    expect(report.totals.customersAffected).toBe(4);
+    expect(report.newlyBlocked.map((c) => c.customer)).toEqual(["e"]);
+    expect(report.moversUp.map((c) => c.customer)).toEqual(["d", "b"]);
+    expect(report.moversDown).toEqual([]);
+    const pro = report.plans.find((p) => p.plan === "pro");
+    expect([
+      pro?.baseCustomers,
+      pro?.headCustomers,
+      pro?.base.revenue.toFixed(2),
+      pro?.head.revenue.toFixed(2),
+    ]).toEqual([2, 3, "22.00", "34.50"]);
+    // Overage = usage charges of limited entitlements: b's api line.
+    expect([pro?.base.overage.toFixed(2), pro?.head.overage.toFixed(2)]).toEqual(["2.00", "4.50"]);
+    expect(report.plans.map((p) => p.plan)).toEqual(["free", "pro", "(no plan)"]); // e has no invoice
+  });
+
+  it("totals are the sum of the customers, and of the plans, on both sides", () => {
+    const amount = fc.integer({ min: 0, max: 1_000_000 }).map((c) => (c / 100).toFixed(2));
+    const row = fc.record({
+      plan: fc.constantFrom("free", "pro"),
+      base: amount,
+      head: amount,
+      denied: fc.nat(5),
+    });
+    fc.assert(
+      fc.property(fc.array(row, { maxLength: 30 }), (rows) => {
+        const ids = rows.map((_, i) => `c${i}`);
+        const report = compareSimulation(
+          side(
+            "b",
+            rows.map((r, i) => invoice(ids[i] as string, r.plan, r.base)),
+          ),
+          side(
+            "h",
+            rows.map((r, i) => invoice(ids[i] as string, r.plan, r.head)),
+            Object.fromEntries(rows.map((r, i) => [ids[i], r.denied])),
+          ),
+          PERIOD,
+        );
+        const t = report.totals;
+        expect(t.base.revenue.eq(sum(report.customers.map((c) => c.base.revenue)))).toBe(true);
+        expect(t.head.revenue.eq(sum(report.plans.map((p) => p.head.revenue)))).toBe(true);
+        expect(t.change.eq(t.head.revenue.minus(t.base.revenue))).toBe(true);
+        expect(t.head.denied).toBe(rows.reduce((s, r) => s + r.denied, 0));
+        expect(report.moversUp.length).toBeLessThanOrEqual(10);
+        for (let i = 1; i < report.moversUp.length; i++)
+          expect(report.moversUp[i - 1]?.change.gte(report.moversUp[i]?.change ?? 0)).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
