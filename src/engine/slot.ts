@@ -28,6 +28,8 @@ export class Slot implements EventSource {
   readonly validUntil: number;
   /** Plan history or an override bounds the answer in time (most slots hold forever: skip the comparisons). */
   readonly timeBound: boolean;
+  /** Counted since the live alert rules last looked at it. */
+  alertPending = false;
 
   constructor(
     readonly customer: string,

@@ -65,6 +65,7 @@ const NO_BILLING = { interval: "month", anchor: "calendar", since: null } as con
  */
 export class PolicyIndex {
   private readonly known: Set<string>;
+  private readonly days = new Map<number, IsoDate>();
 
   constructor(readonly policy: CompiledPolicy) {
     this.known = new Set();
@@ -81,7 +82,7 @@ export class PolicyIndex {
   planAt(customer: string, now: number, history: PlanHistory): PlanAt {
     const contract = this.contract(customer);
     const changes = history.get(customer);
-    const since = contract?.since ?? (changes?.[0] ? isoDate(changes[0].at, this.policy.timezone) : null);
+    const since = contract?.since ?? (changes?.[0] ? this.dayOf(changes[0].at) : null);
     if (contract?.plan) return { plan: contract.plan, from: -Infinity, until: Infinity, since };
     let from = -Infinity;
     let until = Infinity;
@@ -97,6 +98,16 @@ export class PolicyIndex {
       }
     }
     return { plan, from, until, since };
+  }
+
+  /** The calendar day of an instant; memoized, because time-zone conversion dominates a plan lookup otherwise. */
+  private dayOf(ms: number): IsoDate {
+    let day = this.days.get(ms);
+    if (day === undefined) {
+      day = isoDate(ms, this.policy.timezone);
+      this.days.set(ms, day);
+    }
+    return day;
   }
 
   /** The customer whose counter a `scope` charges: self, the parent, or the root of the account tree. */
