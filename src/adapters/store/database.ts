@@ -135,6 +135,19 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
   } catch (err) {
     throw new InputError(`cannot open store ${path}: ${(err as Error).message}`);
   }
+  try {
+    prepare(db, path, options);
+  } catch (err) {
+    db.close();
+    if (err instanceof InputError) throw err;
+    // "file is not a database", "database disk image is malformed", a read-only file...
+    throw new InputError(`cannot use store ${path}: ${(err as Error).message}`);
+  }
+  return db;
+}
+
+/** Pragmas and migrations: everything that reads the file and can find it is not a usable store. */
+function prepare(db: Db, path: string, options: OpenOptions): void {
   db.pragma("busy_timeout = 5000");
   if (!options.readonly) {
     db.pragma("journal_mode = WAL");
@@ -142,13 +155,11 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
   }
   const current = db.pragma("user_version", { simple: true }) as number;
   if (current > SCHEMA_VERSION) {
-    db.close();
     throw new InputError(
       `store ${path} has schema version ${current}, newer than this limitr understands (${SCHEMA_VERSION}); upgrade limitr`,
     );
   }
   if (current < SCHEMA_VERSION && options.readonly) {
-    db.close();
     throw new InputError(`store ${path} needs a schema upgrade; open it once without read-only mode`);
   }
   for (let v = current; v < SCHEMA_VERSION; v++) {
@@ -157,5 +168,4 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
       db.pragma(`user_version = ${v + 1}`);
     })();
   }
-  return db;
 }
