@@ -22,7 +22,9 @@ export type {
   EngineEventName,
   EngineEvents,
   OverageNotice,
+  PolicyActivatedNotice,
   PolicyNotice,
+  PolicyRejectedNotice,
   ThresholdNotice,
   UsageNotice,
 } from "./engine/events.js";
@@ -32,8 +34,9 @@ export type {
   EngineStatus,
   Instant,
   LimitrOptions,
+  PolicySourceKind,
   RecordResult,
   UsageEventInput,
 } from "./engine/limitr.js";
 export { Limitr } from "./engine/limitr.js";
-export type { BundleDocument, PolicyInput } from "./engine/policy-input.js";
+export type { BundleDocument, BundleStoreInput, PolicyInput } from "./engine/policy-input.js";

@@ -1,12 +1,12 @@
 import { resolve } from "node:path";
 import { nodeBundleCrypto, trustedKeysFromPem } from "../adapters/bundles/crypto.js";
-import { type Bundle, type BundleRecord, blobPath, checkEnvironmentName } from "../core/bundles/manifest.js";
+import { type Bundle, checkEnvironmentName } from "../core/bundles/manifest.js";
 import { validateCompiledPolicy } from "../core/bundles/validate-compiled.js";
 import { type TrustedKey, type VerifyResult, verifyBundle } from "../core/bundles/verify.js";
 import type { EngineStore } from "../core/engine/store-port.js";
 import { InputError, PolicyError } from "../core/errors.js";
 import { cacheFileFor, readCachedBundle, saveCachedBundle } from "./bundle-cache.js";
-import { isUrl, type PollSource, pollSource } from "./bundle-source.js";
+import { fetchCandidate, isUrl, PollFailure, type PollSource, pollSource } from "./bundle-source.js";
 import type { PolicyNotice } from "./events.js";
 import type { BundleStoreInput } from "./policy-input.js";
 
@@ -27,17 +27,6 @@ export interface LoaderStatus {
   lastCheckAt: number | null;
   lastSuccessAt: number | null;
   lastError: string | null;
-}
-
-/** A poll that ends without activating: why, and which version the store offered (when it got that far). */
-class PollFailure extends Error {
-  constructor(
-    readonly reason: string,
-    readonly version: number | null,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /**
@@ -208,6 +197,7 @@ export class BundleLoader {
       this.lastSuccessAt = at;
       this.lastError = null;
       this.reported = null;
+      this.source = "store";
       if (activated !== null) await this.persist(activated);
     } catch (err) {
       if (this.closed) return;
@@ -281,58 +271,6 @@ function locate(input: BundleStoreInput): { location: string; env: string; check
     ? `${store.replace(/\/+$/, "")}/${encodeURIComponent(env)}`
     : resolve(store, env);
   return { location, env, checkEnv: true };
-}
-
-/**
- * The store's current bundle when it differs from `active`; null when the
- * pointer is unchanged or names the active bundle. The blob path comes from
- * the manifest's digest, never from the record's `blob` field, so a forged
- * record cannot make the loader read elsewhere.
- */
-async function fetchCandidate(
-  poller: PollSource,
-  active: Bundle | null,
-  signal: AbortSignal,
-): Promise<{ bundle: Bundle; commit: () => void } | null> {
-  const read = await poller.pointer(signal);
-  if (read.status === "unchanged") return null;
-  if (read.status === "missing")
-    throw new PollFailure(
-      "missing",
-      null,
-      `${poller.location}/current.json does not exist: nothing was pushed`,
-    );
-  const record = parse<BundleRecord>(read.text, `${poller.location}/current.json`, null);
-  const m = record.manifest;
-  if (typeof m !== "object" || m === null)
-    throw new PollFailure("malformed", null, `${poller.location}/current.json has no manifest`);
-  const version = typeof m.version === "number" ? m.version : null;
-  if (active !== null && m.version === active.manifest.version && m.digest === active.manifest.digest) {
-    read.commit();
-    return null;
-  }
-  let path: string;
-  try {
-    path = blobPath(m.digest);
-  } catch {
-    throw new PollFailure("malformed", version, `manifest digest ${String(m.digest)} is not sha256:<hex>`);
-  }
-  const text = await poller.read(path, signal);
-  if (text === null)
-    throw new PollFailure("malformed", version, `${poller.location}/${path} is missing (version ${version})`);
-  const policy = parse(text, `${poller.location}/${path}`, version);
-  return {
-    bundle: { manifest: m, signature: record.signature ?? null, policy } as Bundle,
-    commit: read.commit,
-  };
-}
-
-function parse<T>(text: string, where: string, version: number | null): T {
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    throw new PollFailure("malformed", version, `${where} is not valid JSON`);
-  }
 }
 
 function verify(

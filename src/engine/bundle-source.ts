@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { type Bundle, type BundleRecord, blobPath } from "../core/bundles/manifest.js";
 
 /** What a poll learns about `current.json`. */
 export type PointerRead =
@@ -142,5 +143,68 @@ async function readText(file: string): Promise<string | null> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw err;
+  }
+}
+
+/** A poll that ends without activating: why, and which version the store offered (when it got that far). */
+export class PollFailure extends Error {
+  constructor(
+    readonly reason: string,
+    readonly version: number | null,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The store's current bundle when it differs from `active`; null when the
+ * pointer is unchanged or names the active bundle. The blob path comes from
+ * the manifest's digest, never from the record's `blob` field, so a forged
+ * record cannot make the loader read elsewhere.
+ */
+export async function fetchCandidate(
+  poller: PollSource,
+  active: Bundle | null,
+  signal: AbortSignal,
+): Promise<{ bundle: Bundle; commit: () => void } | null> {
+  const read = await poller.pointer(signal);
+  if (read.status === "unchanged") return null;
+  if (read.status === "missing")
+    throw new PollFailure(
+      "missing",
+      null,
+      `${poller.location}/current.json does not exist: nothing was pushed`,
+    );
+  const record = parse<Partial<BundleRecord> | null>(read.text, `${poller.location}/current.json`, null);
+  const m = record?.manifest;
+  if (typeof m !== "object" || m === null)
+    throw new PollFailure("malformed", null, `${poller.location}/current.json has no manifest`);
+  const version = typeof m.version === "number" ? m.version : null;
+  if (active !== null && m.version === active.manifest.version && m.digest === active.manifest.digest) {
+    read.commit();
+    return null;
+  }
+  let path: string;
+  try {
+    path = blobPath(m.digest);
+  } catch {
+    throw new PollFailure("malformed", version, `manifest digest ${String(m.digest)} is not sha256:<hex>`);
+  }
+  const text = await poller.read(path, signal);
+  if (text === null)
+    throw new PollFailure("malformed", version, `${poller.location}/${path} is missing (version ${version})`);
+  const policy = parse(text, `${poller.location}/${path}`, version);
+  return {
+    bundle: { manifest: m, signature: record?.signature ?? null, policy } as Bundle,
+    commit: read.commit,
+  };
+}
+
+function parse<T>(text: string, where: string, version: number | null): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new PollFailure("malformed", version, `${where} is not valid JSON`);
   }
 }
