@@ -4,6 +4,7 @@ import { marginalPrice } from "../core/engine/marginal-price.js";
 import type { PropertyValue } from "../core/model.js";
 import { LIFETIME } from "../core/periods.js";
 import type { Notifier } from "./events.js";
+import type { LiveAlerts } from "./live-alerts.js";
 import type { Meters } from "./meters.js";
 import type { CallOptions } from "./options.js";
 import type { IdWindow, Persistence } from "./persistence.js";
@@ -28,6 +29,8 @@ export class Decider {
   /** Sequence for generated event and hold ids. */
   seq = 0;
   private readonly wb: WriteBehind;
+  /** Live alert rules of the active policy; null when there are none. */
+  alerts: LiveAlerts | null = null;
 
   constructor(
     private readonly meters: Meters,
@@ -121,6 +124,8 @@ export class Decider {
     } else this.persistence.changed(now);
     if (this.notifier.tracking && c.used >= slot.notifyFrom)
       this.meters.crossings(slot, c, prev, amount, now, this.meters.state);
+    const alerts = this.alerts;
+    if (alerts !== null && !slot.alertPending) alerts.touch(slot, now);
   }
 
   /** The Decision for the last evaluation (price computed here, never on the allow() path). */

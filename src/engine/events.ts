@@ -68,6 +68,9 @@ export type PolicyNotice = PolicyActivatedNotice | PolicyRejectedNotice;
 
 /** Emitted by the alert evaluator when a rule fires (the rule id and the variables it saw). */
 export interface AlertNotice {
+  /** Stable id of this notification (the outbox and receivers deduplicate on it). */
+  id: string;
+  kind: "triggered" | "resolved";
   alert: string;
   customer: string;
   entitlement: string | null;

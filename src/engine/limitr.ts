@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { AlertStore } from "../adapters/alerts/outbox.js";
+import { SqliteEngineStore } from "../adapters/store/engine-store.js";
 import type { Decision, Hold, Reason, Usage } from "../core/engine/decision.js";
 import type { PlanChange } from "../core/engine/resolve.js";
 import { InputError } from "../core/errors.js";
@@ -7,6 +9,7 @@ import { LIFETIME, parseInstant } from "../core/periods.js";
 import { BundleLoader } from "./bundle-loader.js";
 import { Decider } from "./decider.js";
 import { type EngineEventName, type EngineEvents, Notifier } from "./events.js";
+import { type AlertStateStore, LiveAlerts, MemoryAlertState } from "./live-alerts.js";
 import { Meters } from "./meters.js";
 import type {
   CallOptions,
@@ -60,6 +63,7 @@ export class Limitr {
   private readonly idPrefix: string;
   private readonly seen: IdWindow;
   private readonly d: Decider;
+  private alertState: AlertStateStore | null = null;
 
   private constructor(
     options: LimitrOptions,
@@ -99,6 +103,33 @@ export class Limitr {
     });
     this.wb = this.persistence.wb;
     this.d = new Decider(this.meters, this.persistence, this.seen, this.notifier, this.sync);
+    if (options.alerts !== false) {
+      this.alertState =
+        store instanceof SqliteEngineStore ? new AlertStore(store.db) : new MemoryAlertState();
+      this.d.alerts = this.liveAlerts(state);
+    }
+  }
+
+  /** The live alert rules of a policy, or null when it has none worth watching live. */
+  private liveAlerts(state: PolicyState): LiveAlerts | null {
+    if (this.alertState === null) return null;
+    const alerts = new LiveAlerts(
+      state.policy,
+      state.index,
+      this.history,
+      this.alertState,
+      (e) => {
+        const s = this.meters.state;
+        this.notifier.emit("alert", {
+          ...e,
+          entitlement: e.entitlement || null,
+          version: s.version,
+          digest: s.digest,
+        });
+      },
+      { version: state.version, digest: state.digest },
+    );
+    return alerts.rules.length > 0 ? alerts : null;
   }
 
   /**
@@ -181,6 +212,13 @@ export class Limitr {
     this.wb.events.push(event.id ?? seq, source, ts, event.value ?? Number.NaN, event.properties);
     if (event.id !== undefined) this.seen.add(event.id);
     this.persistence.changed(this.clock());
+    const alerts = this.d.alerts;
+    if (alerts !== null) {
+      for (const c of counted) {
+        const slot = this.meters.slot(event.customer, c.entitlement, ts);
+        if (!slot.alertPending) alerts.touch(slot, ts);
+      }
+    }
     return { ...base, duplicate: false, counted };
   }
 
@@ -328,19 +366,31 @@ export class Limitr {
 
   /** Write everything buffered in one transaction. Rejects when the store refuses the batch (it stays buffered). */
   async flush(): Promise<void> {
-    this.persistence.flush(this.clock());
+    const now = this.clock();
+    this.d.alerts?.evaluate();
+    this.persistence.flush(now);
   }
 
   /** Stop polling bundles, flush, then release the store and its owner lock. Idempotent; also done at process exit. */
   async close(): Promise<void> {
     await this.loader?.stop();
+    this.stopAlerts();
     this.persistence.close();
   }
 
   /** `close` for synchronous contexts (tests' teardown, exit handlers of the host). */
   closeSync(): void {
     this.loader?.stopSync();
+    this.stopAlerts();
     this.persistence.close();
+  }
+
+  /** Evaluate what is pending, then stop the alert timer (before the store closes: state lives there). */
+  private stopAlerts(): void {
+    const alerts = this.d.alerts;
+    if (alerts === null) return;
+    alerts.evaluate();
+    alerts.stop();
   }
 
   /**
@@ -351,8 +401,12 @@ export class Limitr {
    */
   private activate(policy: PolicyState["policy"], version: number, digest: string): void {
     const next = new PolicyState(policy, version, digest, this.notifier);
+    // Counter changes made under the old policy are judged by its rules before they go.
+    this.d.alerts?.evaluate();
+    this.d.alerts?.stop();
     this.persistence.rebrand(version, digest);
     this.meters.state = next;
+    this.d.alerts = this.liveAlerts(next);
   }
 
   private freeHold(hold: Hold, now: number): boolean {

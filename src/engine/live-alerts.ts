@@ -1,17 +1,35 @@
 import { createHash } from "node:crypto";
-import { type CustomerFigures, entitlementVars, readsEntitlementFigures } from "../core/alerts/evaluate.js";
-import { type AlertState, type CompiledRule, compileRules, ruleApplies, transition } from "../core/alerts/rules.js";
+import type { AlertNotification } from "../adapters/alerts/delivery.js";
+import type { StateKey } from "../adapters/alerts/outbox.js";
+import {
+  type CustomerFigures,
+  type EntitlementFigures,
+  entitlementVars,
+  readsEntitlementFigures,
+} from "../core/alerts/evaluate.js";
+import {
+  type AlertState,
+  type AlertVars,
+  type CompiledRule,
+  compileRules,
+  ruleApplies,
+  transition,
+} from "../core/alerts/rules.js";
 import type { PlanHistory, PolicyIndex } from "../core/engine/resolve.js";
 import type { CompiledPolicy } from "../core/model.js";
 import { formatInstant } from "../core/periods.js";
-import type { AlertNotification } from "../adapters/alerts/delivery.js";
-import type { StateKey } from "../adapters/alerts/outbox.js";
 import type { Slot } from "./slot.js";
 
 /** Where rule state lives: the usage store (restart-safe) or, for the memory store, this process. */
 export interface AlertStateStore {
   state(key: StateKey): AlertState;
-  record(key: StateKey, state: AlertState, note: AlertNotification | null, channels: string[], now: number): void;
+  record(
+    key: StateKey,
+    state: AlertState,
+    note: AlertNotification | null,
+    channels: string[],
+    now: number,
+  ): void;
 }
 
 export interface LiveAlertEvent {
@@ -28,7 +46,9 @@ const BATCH_ONLY = /\b(spend|cost|margin_percent|balance)\b/;
 
 export function isLiveRule(rule: CompiledRule): boolean {
   const code = rule.alert.when.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""');
-  return !BATCH_ONLY.test(code) && (rule.alert.entitlement !== null || readsEntitlementFigures(rule.alert.when));
+  return (
+    !BATCH_ONLY.test(code) && (rule.alert.entitlement !== null || readsEntitlementFigures(rule.alert.when))
+  );
 }
 
 /** In-process state for engines without a SQL store. */
@@ -56,6 +76,14 @@ function keyText(k: StateKey): string {
 export class LiveAlerts {
   readonly rules: CompiledRule[];
   private dirty: Slot[] = [];
+  /** Scratch objects reused by every evaluation: a live engine evaluates often and fires rarely. */
+  private readonly figures: EntitlementFigures = {
+    entitlement: "",
+    usage: 0,
+    limit: null,
+    window: { start: 0, end: 0 },
+  };
+  private readonly vars = {} as AlertVars;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -70,26 +98,31 @@ export class LiveAlerts {
     this.rules = compileRules(policy).filter(isLiveRule);
   }
 
-  /** Called after a counted call: remember the slot for the next evaluation. */
-  touch(slot: Slot): void {
-    if (slot.alertPending) return;
+  /**
+   * Called after a counted call at `now`: remember the slot for the next
+   * evaluation. Only the first call since the last evaluation writes anything
+   * (the decision path pays one boolean read after that); the evaluation runs
+   * as of that call, at most one timer interval stale.
+   */
+  touch(slot: Slot, now: number): void {
+    slot.alertAt = now;
     slot.alertPending = true;
     this.dirty.push(slot);
     if (this.timer === null) {
-      this.timer = setTimeout(() => this.evaluate(Date.now()), this.intervalMs);
+      this.timer = setTimeout(() => this.evaluate(), this.intervalMs);
       this.timer.unref();
     }
   }
 
-  /** Evaluate every marked slot's rules as of `now`. */
-  evaluate(now: number): void {
+  /** Evaluate every marked slot's rules, each as of the call that marked it. */
+  evaluate(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     const slots = this.dirty;
     this.dirty = [];
     for (const slot of slots) {
       slot.alertPending = false;
-      this.evaluateSlot(slot, now);
+      this.evaluateSlot(slot, slot.alertAt);
     }
   }
 
@@ -98,57 +131,119 @@ export class LiveAlerts {
     this.timer = null;
   }
 
+  /** What a slot's evaluations share: its rules, fixed figures and the rules' states this period. */
+  private view(slot: Slot, now: number): SlotView | null {
+    let view = slot.alertView as SlotView | null;
+    if (view === null) {
+      // A slot is rebuilt when the customer's plan changes, so its plan holds for the slot's life.
+      const plan = this.index.planAt(slot.customer, now, this.history).plan;
+      if (plan === null) return null;
+      const contract = this.policy.customers[slot.customer];
+      const rules = this.rules.filter((r) => ruleApplies(r.alert, slot.customer, plan, slot.entitlement));
+      view = {
+        plan,
+        rules,
+        base: {
+          customer: slot.customer,
+          plan,
+          parent: contract?.parent ?? null,
+          metadata: contract?.metadata ?? {},
+          spend: 0,
+          cost: 0,
+          marginPercent: 0,
+          balance: 0,
+          entitlements: [],
+        },
+        periodStart: Number.NaN,
+        states: [],
+      };
+      slot.alertView = view;
+    }
+    return view;
+  }
+
   private evaluateSlot(slot: Slot, now: number): void {
     const c = slot.counter;
     if (c === null) return;
-    const plan = this.index.planAt(slot.customer, now, this.history).plan;
-    if (plan === null) return;
-    const contract = this.policy.customers[slot.customer];
-    const base: CustomerFigures = {
-      customer: slot.customer,
-      plan,
-      parent: contract?.parent ?? null,
-      metadata: contract?.metadata ?? {},
-      spend: 0,
-      cost: 0,
-      marginPercent: 0,
-      balance: 0,
-      entitlements: [],
-    };
-    const window = { start: c.periodStart, end: c.periodEnd };
-    const figures = {
-      entitlement: slot.entitlement,
-      usage: c.used,
-      limit: Number.isFinite(slot.limit) ? slot.limit : null,
-      window,
-    };
-    for (const rule of this.rules) {
-      if (!ruleApplies(rule.alert, slot.customer, plan, slot.entitlement)) continue;
-      const vars = entitlementVars(base, figures, now);
-      const holds = rule.test(vars);
-      const key = { alert: rule.alert.id, customer: slot.customer, entitlement: slot.entitlement, periodStart: window.start };
-      const next = transition(rule.alert.once, this.store.state(key), holds);
+    const view = this.view(slot, now);
+    if (view === null || view.rules.length === 0) return;
+    if (view.periodStart !== c.periodStart) {
+      // A new period: each rule's state comes from the store once, then lives here.
+      view.periodStart = c.periodStart;
+      view.states = view.rules.map((r) => this.store.state(this.key(r, slot, c.periodStart)));
+    }
+    const figures = this.figures;
+    figures.entitlement = slot.entitlement;
+    figures.usage = c.used;
+    figures.limit = Number.isFinite(slot.limit) ? slot.limit : null;
+    figures.window.start = c.periodStart;
+    figures.window.end = c.periodEnd;
+    let vars: AlertVars | null = null;
+    for (let i = 0; i < view.rules.length; i++) {
+      const rule = view.rules[i] as CompiledRule;
+      const state = view.states[i] as AlertState;
+      // A rule that fired this period cannot fire again until the next one.
+      if (state === "triggered" && rule.alert.once === "period") continue;
+      vars ??= entitlementVars(view.base, figures, now, this.vars);
+      const next = transition(rule.alert.once, state, rule.test(vars));
       if (next.notify === null) continue;
-      const id = `alr_${createHash("sha256")
-        .update([key.alert, key.customer, key.entitlement, key.periodStart, next.notify, now].join("\u0000"))
-        .digest("hex")
-        .slice(0, 24)}`;
-      const { customer: _c, plan: _p, parent: _pa, metadata: _m, entitlement: _e, ...numbers } = vars;
-      const note: AlertNotification = {
-        id,
-        event: next.notify === "triggered" ? "alert.triggered" : "alert.resolved",
-        alert: rule.alert.id,
-        customer: slot.customer,
-        plan,
-        entitlement: slot.entitlement,
-        period: { start: formatInstant(window.start, this.policy.timezone), end: formatInstant(window.end, this.policy.timezone) },
-        figures: numbers,
-        createdAt: new Date(now).toISOString(),
-        version: this.identity.version,
-        digest: this.identity.digest,
-      };
-      this.store.record(key, next.state, note, rule.alert.channels, now);
-      this.emit({ id, kind: next.notify, alert: rule.alert.id, customer: slot.customer, entitlement: slot.entitlement, variables: vars as unknown as Record<string, unknown> });
+      view.states[i] = next.state;
+      this.fire(rule, slot, view.plan, { ...figures.window }, { ...vars }, next.state, next.notify, now);
     }
   }
+
+  private key(rule: CompiledRule, slot: Slot, periodStart: number): StateKey {
+    return { alert: rule.alert.id, customer: slot.customer, entitlement: slot.entitlement, periodStart };
+  }
+
+  private fire(
+    rule: CompiledRule,
+    slot: Slot,
+    plan: string,
+    window: { start: number; end: number },
+    vars: AlertVars,
+    state: AlertState,
+    kind: "triggered" | "resolved",
+    now: number,
+  ): void {
+    const key = this.key(rule, slot, window.start);
+    const id = `alr_${createHash("sha256")
+      .update([key.alert, key.customer, key.entitlement, key.periodStart, kind, now].join("\u0000"))
+      .digest("hex")
+      .slice(0, 24)}`;
+    const { customer: _c, plan: _p, parent: _pa, metadata: _m, entitlement: _e, ...numbers } = vars;
+    const note: AlertNotification = {
+      id,
+      event: kind === "triggered" ? "alert.triggered" : "alert.resolved",
+      alert: rule.alert.id,
+      customer: slot.customer,
+      plan,
+      entitlement: slot.entitlement,
+      period: {
+        start: formatInstant(window.start, this.policy.timezone),
+        end: formatInstant(window.end, this.policy.timezone),
+      },
+      figures: numbers,
+      createdAt: new Date(now).toISOString(),
+      version: this.identity.version,
+      digest: this.identity.digest,
+    };
+    this.store.record(key, state, note, rule.alert.channels, now);
+    this.emit({
+      id,
+      kind,
+      alert: rule.alert.id,
+      customer: slot.customer,
+      entitlement: slot.entitlement,
+      variables: vars as unknown as Record<string, unknown>,
+    });
+  }
+}
+
+interface SlotView {
+  plan: string;
+  rules: CompiledRule[];
+  base: CustomerFigures;
+  periodStart: number;
+  states: AlertState[];
 }

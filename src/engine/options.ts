@@ -7,6 +7,13 @@ export type Instant = number | Date;
 
 export interface LimitrOptions {
   /**
+   * Evaluate the policy's alert rules on live counters (default true when the
+   * policy has rules that read entitlement figures). Firings are emitted as
+   * `alert` events and, with the SQLite store, queued in its outbox for
+   * `limitr alerts check` to deliver.
+   */
+  alerts?: boolean;
+  /**
    * A policy directory, a bundle `.json` file (`{ manifest, policy }`), a
    * compiled policy / bundle object, or a bundle store to load and poll
    * (`{ store, env, publicKeys, pollMs, cacheDir }`, see `BundleStoreInput`).

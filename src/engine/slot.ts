@@ -28,8 +28,11 @@ export class Slot implements EventSource {
   readonly validUntil: number;
   /** Plan history or an override bounds the answer in time (most slots hold forever: skip the comparisons). */
   readonly timeBound: boolean;
-  /** Counted since the live alert rules last looked at it. */
+  /** Counted since the live alert rules last looked at it, and the time of the call that marked it. */
   alertPending = false;
+  alertAt = 0;
+  /** The live alert rules' view of this slot, built on first evaluation (see LiveAlerts). */
+  alertView: unknown = null;
 
   constructor(
     readonly customer: string,

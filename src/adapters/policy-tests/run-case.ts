@@ -30,7 +30,13 @@ export async function runCase(policy: CompiledPolicy, test: TestCase): Promise<C
   let engine: Limitr | null = null;
   const holds = new Map<string, Hold | null>();
   try {
-    engine = await Limitr.open({ policy, store: `sqlite:${dbPath}`, durability: "batched", now: () => now });
+    engine = await Limitr.open({
+      policy,
+      store: `sqlite:${dbPath}`,
+      durability: "batched",
+      now: () => now,
+      alerts: false,
+    });
     for (const c of test.customers) {
       const at = parseInstant(c.at, zone);
       if (at === null) {

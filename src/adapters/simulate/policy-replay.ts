@@ -83,6 +83,8 @@ export class PolicyReplay {
       now: () => this.clock,
       idempotencyWindow: 1,
       batch: { maxEvents: 50_000 },
+      // Simulation counts denials; alert rules are not part of what it compares.
+      alerts: false,
     });
     for (const [customer, rows] of subscriptions) {
       const changes: PlanChange[] = [];

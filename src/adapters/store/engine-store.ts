@@ -41,7 +41,8 @@ interface Owner {
  */
 export class SqliteEngineStore implements EngineStore {
   readonly location: string;
-  private readonly db: Db;
+  /** The connection, for the alert state and outbox tables kept in the same file. */
+  readonly db: Db;
   private readonly token = randomBytes(8).toString("hex");
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;

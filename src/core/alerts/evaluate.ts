@@ -53,31 +53,36 @@ function round(n: number): number {
   return Math.round(n * 1e6) / 1e6;
 }
 
+/**
+ * The variables a rule sees. With `into`, the object is filled in place
+ * (the live evaluator reuses one object for every evaluation).
+ */
 export function entitlementVars(
   base: CustomerFigures,
   e: EntitlementFigures | null,
   asOf: number,
+  into?: AlertVars,
 ): AlertVars {
   const usage = e?.usage ?? 0;
   const limit = e?.limit ?? null;
   const projected = e ? projectUsage(usage, e.window.start, e.window.end, asOf) : 0;
-  return {
-    customer: base.customer,
-    plan: base.plan,
-    parent: base.parent ?? "",
-    metadata: base.metadata,
-    entitlement: e?.entitlement ?? "",
-    usage,
-    limit,
-    remaining: limit === null ? null : Math.max(0, limit - usage),
-    usage_percent: limit ? round((usage / limit) * 100) : 0,
-    projected_usage: round(projected),
-    projected_percent: limit ? round((projected / limit) * 100) : 0,
-    spend: base.spend,
-    cost: base.cost,
-    margin_percent: base.marginPercent,
-    balance: base.balance,
-  };
+  const v = into ?? ({} as AlertVars);
+  v.customer = base.customer;
+  v.plan = base.plan;
+  v.parent = base.parent ?? "";
+  v.metadata = base.metadata;
+  v.entitlement = e?.entitlement ?? "";
+  v.usage = usage;
+  v.limit = limit;
+  v.remaining = limit === null ? null : Math.max(0, limit - usage);
+  v.usage_percent = limit ? round((usage / limit) * 100) : 0;
+  v.projected_usage = round(projected);
+  v.projected_percent = limit ? round((projected / limit) * 100) : 0;
+  v.spend = base.spend;
+  v.cost = base.cost;
+  v.margin_percent = base.marginPercent;
+  v.balance = base.balance;
+  return v;
 }
 
 /** Every (rule, entitlement) evaluation for one customer as of `asOf`. */
