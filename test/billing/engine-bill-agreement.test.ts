@@ -32,9 +32,12 @@ describe("the engine and the bill agree", () => {
 
     const store = openDatabase(db, { readonly: true });
     try {
-      const bill = await runBill(store, policy, parsePeriod("2026-10", policy.timezone)!, { recordCredits: false });
+      const bill = await runBill(store, policy, parsePeriod("2026-10", policy.timezone)!, {
+        recordCredits: false,
+      });
       const lines = bill.invoices.find((i) => i.customer === "dave")?.lines ?? [];
-      const qty = (entitlement: string) => lines.find((l) => l.entitlement === entitlement && l.kind === "usage")?.quantity;
+      const qty = (entitlement: string) =>
+        lines.find((l) => l.entitlement === entitlement && l.kind === "usage")?.quantity;
       expect(qty("api")).toBe("100");
       expect(qty("mcp_search")).toBe("600");
       // pro mcp_search: package of 100 for 0.50 after 500 free units -> 1 package = 0.50
