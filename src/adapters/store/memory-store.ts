@@ -1,5 +1,6 @@
 import type {
   CounterRow,
+  CounterState,
   EngineStore,
   EventColumns,
   HoldRow,
@@ -97,16 +98,26 @@ export class MemoryEngineStore implements EngineStore {
     this.kept += kept.length;
     this.trim();
     for (const c of batch.counters) {
-      const row = this.counters.get(c.key);
+      // The engine's counters carry their row (see Counter.storeRow): no lookup by key per flush.
+      const live = c as CounterState & { storeRow?: CounterRow | null };
+      let row = live.storeRow ?? this.counters.get(c.key);
       if (row === undefined) {
-        const { key, owner, entitlement, periodStart, used, events } = c;
-        this.counters.set(key, { key, owner, entitlement, periodStart, used, events, updatedAt: batch.at });
-      } else {
-        row.periodStart = c.periodStart;
-        row.used = c.used;
-        row.events = c.events;
-        row.updatedAt = batch.at;
+        row = {
+          key: c.key,
+          owner: c.owner,
+          entitlement: c.entitlement,
+          periodStart: 0,
+          used: 0,
+          events: 0,
+          updatedAt: 0,
+        };
+        this.counters.set(c.key, row);
       }
+      if (live.storeRow !== undefined) live.storeRow = row;
+      row.periodStart = c.periodStart;
+      row.used = c.used;
+      row.events = c.events;
+      row.updatedAt = batch.at;
     }
     for (const h of batch.holdsUpsert) this.holds.set(h.id, { ...h });
     for (const id of batch.holdsDelete) this.holds.delete(id);

@@ -1,6 +1,6 @@
 import type { Window } from "../periods.js";
 import type { Hold } from "./decision.js";
-import type { CounterState } from "./store-port.js";
+import type { CounterRow, CounterState } from "./store-port.js";
 
 /** Threshold percentages reported by the `threshold` event, once each per counter and period. */
 export const THRESHOLDS = [50, 80, 100] as const;
@@ -43,6 +43,11 @@ export class Counter implements CounterState {
   dueS: number;
   /** Values already counted this period by a `unique_count` meter (in memory only). */
   uniques: Set<string> | null = null;
+  /**
+   * The row an in-process store keeps for this counter, once it has one: the
+   * store updates it in place at each flush instead of looking it up by key.
+   */
+  storeRow: CounterRow | null = null;
 
   constructor(
     readonly key: string,
