@@ -218,6 +218,34 @@ let p50ns = 0;
   results.peer_rlf_memory_ops_s = median(runs);
 }
 
+{
+  // The floor of this access pattern on this machine: the two map lookups a decision needs
+  // (entitlement, then customer) and one counter increment, over the same key order, with no
+  // decision logic, no event recording and no persistence. allow() cannot beat it.
+  current = "floor: two lookups and an increment";
+  const slots = new Map<string, Map<string, { used: number }>>();
+  for (const e of ENTITLEMENTS) slots.set(e, new Map(customers.map((c) => [c, { used: 0 }])));
+  const run = (seconds: number, offset: number) => {
+    let n = 0;
+    let j = offset & MASK;
+    const cpu0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    const stop = t0 + BigInt(Math.round(seconds * 1e9));
+    do {
+      for (let i = 0; i < 100_000; i++, j = (j + 1) & MASK) {
+        const slot = slots.get(entOf[j] as string)?.get(custOf[j] as string);
+        if (slot !== undefined) slot.used++;
+      }
+      n += 100_000;
+    } while (process.hrtime.bigint() < stop);
+    return rate(n, t0, cpu0);
+  };
+  run(0.5, 0);
+  const runs: number[] = [];
+  for (let r = 0; r < 3; r++) runs.push(run(1, r * 7919));
+  results.floor_lookups_ops_s = median(runs);
+}
+
 rmSync(tmp, { recursive: true, force: true });
 const wallMedian = Object.entries(wall)
   .map(([k, v]) => `${k} ${median(v)}`)
