@@ -20,6 +20,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
+import { generateUsage } from "./generate.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dir = mkdtempSync(join(tmpdir(), "limitr-bench-"));
@@ -28,26 +29,7 @@ const log = (line: string) => process.stderr.write(`[bill bench] ${line}\n`);
 
 function generate(events: number, seed: number): string {
   const file = join(dir, `${events}.ndjson`);
-  const t = performance.now();
-  execFileSync(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      join(root, "scripts/gen-usage.ts"),
-      "--events",
-      String(events),
-      "--seed",
-      String(seed),
-      "--out",
-      file,
-    ],
-    {
-      cwd: root,
-      stdio: "inherit",
-    },
-  );
-  log(`generated ${events} events in ${((performance.now() - t) / 1000).toFixed(1)}s`);
+  log(`generated ${events} events in ${generateUsage(file, events, seed).toFixed(1)}s`);
   return file;
 }
 

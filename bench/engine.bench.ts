@@ -23,7 +23,7 @@ const CUSTOMERS = 10_000;
 const ENTITLEMENTS = ["e0", "e1", "e2", "e3", "e4"];
 const MODES = ["hard", "soft", "hard", "soft", "observe"];
 
-const policy = compilePolicy({
+const policySource = {
   limitr: 1,
   name: "bench",
   timezone: "UTC",
@@ -38,24 +38,12 @@ const policy = compilePolicy({
       ),
     },
   },
-});
+};
+const policy = compilePolicy(policySource);
 
 /** The same policy with live alert rules on every entitlement (they never fire: limits are high). */
 const policyWithAlerts = compilePolicy({
-  limitr: 1,
-  name: "bench",
-  timezone: "UTC",
-  meters: Object.fromEntries(
-    ENTITLEMENTS.map((e) => [`m_${e}`, { event: `bench.${e}`, aggregation: "count" }]),
-  ),
-  plans: {
-    standard: {
-      default: true,
-      entitlements: Object.fromEntries(
-        ENTITLEMENTS.map((e, i) => [e, { meter: `m_${e}`, limit: 1e9, period: "month", mode: MODES[i] }]),
-      ),
-    },
-  },
+  ...policySource,
   alerts: {
     ...Object.fromEntries(
       ENTITLEMENTS.map((e) => [`${e}-80`, { when: "usage_percent >= 80", entitlement: e }]),

@@ -24,6 +24,7 @@ import { openDatabase } from "../src/adapters/store/database.js";
 import { setPlans } from "../src/adapters/store/usage-store.js";
 import { importFiles } from "../src/adapters/usage-files/import-events.js";
 import { parseInstant } from "../src/core/periods.js";
+import { generateUsage } from "./generate.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dir = mkdtempSync(join(tmpdir(), "limitr-simulate-bench-"));
@@ -64,25 +65,8 @@ function makeRepo(): void {
 async function dataset(events: number, seed: number): Promise<string> {
   const file = join(dir, `${events}.ndjson`);
   const plans = join(dir, `${events}.customers.csv`);
+  log(`generated ${events} events in ${generateUsage(file, events, seed, plans).toFixed(1)}s`);
   let t = performance.now();
-  execFileSync(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      join(root, "scripts/gen-usage.ts"),
-      "--events",
-      String(events),
-      "--seed",
-      String(seed),
-      "--out",
-      file,
-      "--customers",
-      plans,
-    ],
-    { cwd: root, stdio: "inherit" },
-  );
-  log(`generated ${events} events in ${((performance.now() - t) / 1000).toFixed(1)}s`);
   const db = join(dir, `${events}.db`);
   const store = openDatabase(db);
   t = performance.now();

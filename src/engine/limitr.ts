@@ -3,6 +3,7 @@ import { AlertStore } from "../adapters/alerts/outbox.js";
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
 import type { Decision, Hold, Reason, Usage } from "../core/engine/decision.js";
 import type { PlanChange } from "../core/engine/resolve.js";
+import type { EngineStore } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import type { PropertyValue } from "../core/model.js";
 import { LIFETIME, parseInstant } from "../core/periods.js";
@@ -64,6 +65,7 @@ export class Limitr {
   private readonly seen: IdWindow;
   private readonly d: Decider;
   private alertState: AlertStateStore | null = null;
+  private readonly store: EngineStore;
 
   private constructor(
     options: LimitrOptions,
@@ -81,7 +83,15 @@ export class Limitr {
     this.seen = new IdWindow(options.idempotencyWindow ?? 100_000);
     this.idPrefix = `${randomBytes(6).toString("hex")}-`;
     const store = openStore(options.store ?? DEFAULT_STORE);
+    this.store = store;
     try {
+      store.recordActivation({
+        at: this.clock(),
+        version: active.version,
+        digest: active.digest,
+        source: active.source,
+        previousVersion: null,
+      });
       for (const row of store.loadPlanHistory())
         this.insertPlanChange(row.customer, row.effectiveAt, row.plan);
       for (const id of store.recentEventIds(this.seen.size)) this.seen.add(id);
@@ -400,6 +410,7 @@ export class Limitr {
    * Runs from the loader's poll callback, never inside a decision.
    */
   private activate(policy: PolicyState["policy"], version: number, digest: string): void {
+    const previous = this.meters.state;
     const next = new PolicyState(policy, version, digest, this.notifier);
     // Counter changes made under the old policy are judged by its rules before they go.
     this.d.alerts?.evaluate();
@@ -407,6 +418,17 @@ export class Limitr {
     this.persistence.rebrand(version, digest);
     this.meters.state = next;
     this.d.alerts = this.liveAlerts(next);
+    try {
+      this.store.recordActivation({
+        at: this.clock(),
+        version,
+        digest,
+        source: "store",
+        previousVersion: previous.version,
+      });
+    } catch {
+      // The audit row is best effort: a store hiccup must not undo an activation that already happened.
+    }
   }
 
   private freeHold(hold: Hold, now: number): boolean {

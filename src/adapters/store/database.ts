@@ -110,6 +110,16 @@ const MIGRATIONS: string[] = [
     finalized INTEGER NOT NULL DEFAULT 0
   ) WITHOUT ROWID;
 
+  -- Every policy an engine activated on this store, in order: which bundle decided what, and since when (R14).
+  CREATE TABLE bundle_activations (
+    seq INTEGER PRIMARY KEY,
+    activated_at INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    source TEXT NOT NULL,
+    previous_version INTEGER
+  );
+
   CREATE TABLE meta (
     key TEXT NOT NULL PRIMARY KEY,
     value TEXT NOT NULL

@@ -5,6 +5,7 @@ import type {
   CounterRow,
   EngineStore,
   HoldRow,
+  PolicyActivation,
   StoredEvent,
   SubscriptionRow,
   WriteBatch,
@@ -144,6 +145,19 @@ export class SqliteEngineStore implements EngineStore {
     for (const id of b.holdsDelete) this.stmt.holdDelete.run(id);
     for (const s of b.subscriptions)
       this.stmt.subscription.run(s.customer, s.effectiveAt, s.plan, s.recordedAt);
+  }
+
+  recordActivation(a: PolicyActivation): void {
+    // Re-opening under the same policy is not a new activation.
+    const last = this.db
+      .prepare("SELECT version, digest FROM bundle_activations ORDER BY seq DESC LIMIT 1")
+      .get() as { version: number; digest: string } | undefined;
+    if (last && last.version === a.version && last.digest === a.digest) return;
+    this.db
+      .prepare(
+        "INSERT INTO bundle_activations (activated_at, version, digest, source, previous_version) VALUES (?, ?, ?, ?, ?)",
+      )
+      .run(a.at, a.version, a.digest, a.source, a.previousVersion);
   }
 
   close(): void {

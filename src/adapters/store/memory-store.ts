@@ -4,6 +4,7 @@ import type {
   EngineStore,
   EventColumns,
   HoldRow,
+  PolicyActivation,
   StoredEvent,
   SubscriptionRow,
   WriteBatch,
@@ -56,6 +57,15 @@ export class MemoryEngineStore implements EngineStore {
 
   loadHolds(): HoldRow[] {
     return [...this.holds.values()].map((r) => ({ ...r }));
+  }
+
+  /** Policies activated on this store, oldest first. */
+  readonly activations: PolicyActivation[] = [];
+
+  recordActivation(a: PolicyActivation): void {
+    const last = this.activations[this.activations.length - 1];
+    if (last && last.version === a.version && last.digest === a.digest) return;
+    this.activations.push({ ...a });
   }
 
   loadPlanHistory(): SubscriptionRow[] {

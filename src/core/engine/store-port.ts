@@ -19,8 +19,19 @@ export interface EngineStore {
   recentEventIds(limit: number): string[];
   /** Apply one batch atomically: all of it or none of it. */
   write(batch: WriteBatch): void;
+  /** Note that a policy became active (at open, and at each bundle reload): the store's audit of what decided. */
+  recordActivation(activation: PolicyActivation): void;
   /** Release the store (and its owner lock). Idempotent. */
   close(): void;
+}
+
+export interface PolicyActivation {
+  at: number;
+  version: number;
+  digest: string;
+  /** Where it came from: store, cache, directory, file, object. */
+  source: string;
+  previousVersion: number | null;
 }
 
 export interface CounterRow {
