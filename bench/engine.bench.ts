@@ -17,7 +17,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RateLimiterMemory } from "rate-limiter-flexible";
 import { compilePolicy } from "../src/core/compile.js";
-import { Limitr, type LimitrOptions } from "../src/engine/limitr.js";
+import { Limitr } from "../src/engine/limitr.js";
+import type { LimitrOptions } from "../src/engine/options.js";
 
 const CUSTOMERS = 10_000;
 const ENTITLEMENTS = ["e0", "e1", "e2", "e3", "e4"];

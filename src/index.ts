@@ -28,6 +28,7 @@ export type {
   ThresholdNotice,
   UsageNotice,
 } from "./engine/events.js";
+export { Limitr } from "./engine/limitr.js";
 export type {
   CallOptions,
   Durability,
@@ -37,6 +38,5 @@ export type {
   PolicySourceKind,
   RecordResult,
   UsageEventInput,
-} from "./engine/limitr.js";
-export { Limitr } from "./engine/limitr.js";
+} from "./engine/options.js";
 export type { BundleDocument, BundleStoreInput, PolicyInput } from "./engine/policy-input.js";

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { AlertStore } from "../adapters/alerts/outbox.js";
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
-import type { Decision, Hold, Reason, Usage } from "../core/engine/decision.js";
+import type { Decision, Hold, Usage } from "../core/engine/decision.js";
 import type { PlanChange } from "../core/engine/resolve.js";
 import type { EngineStore } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
@@ -10,7 +10,7 @@ import { LIFETIME, parseInstant } from "../core/periods.js";
 import { BundleLoader } from "./bundle-loader.js";
 import { Decider } from "./decider.js";
 import { type EngineEventName, type EngineEvents, Notifier } from "./events.js";
-import { type AlertStateStore, LiveAlerts, MemoryAlertState } from "./live-alerts.js";
+import { type AlertStateStore, type LiveAlerts, liveAlertsFor, MemoryAlertState } from "./live-alerts.js";
 import { Meters } from "./meters.js";
 import type {
   CallOptions,
@@ -26,20 +26,9 @@ import { clockOf, toMs } from "./options.js";
 import { IdWindow, openStore, Persistence } from "./persistence.js";
 import { type ActivePolicy, isBundleStoreInput, loadPolicyInput } from "./policy-input.js";
 import { PolicyState } from "./policy-state.js";
+import { Reservations } from "./reservations.js";
 import { generatedId, type WriteBehind } from "./write-behind.js";
 
-export type {
-  CallOptions,
-  Durability,
-  EngineStatus,
-  Instant,
-  LimitrOptions,
-  PolicySourceKind,
-  RecordResult,
-  UsageEventInput,
-} from "./options.js";
-
-const EPS = 1e-9;
 const DEFAULT_STORE = "sqlite:.limitr/usage.db";
 
 /**
@@ -64,6 +53,7 @@ export class Limitr {
   private readonly idPrefix: string;
   private readonly seen: IdWindow;
   private readonly d: Decider;
+  private readonly holds: Reservations;
   private alertState: AlertStateStore | null = null;
   private readonly store: EngineStore;
 
@@ -113,6 +103,15 @@ export class Limitr {
     });
     this.wb = this.persistence.wb;
     this.d = new Decider(this.meters, this.persistence, this.seen, this.notifier, this.sync);
+    this.holds = new Reservations(
+      this.meters,
+      this.d,
+      this.wb,
+      this.persistence,
+      this.seen,
+      this.notifier,
+      this.idPrefix,
+    );
     if (options.alerts !== false) {
       this.alertState =
         store instanceof SqliteEngineStore ? new AlertStore(store.db) : new MemoryAlertState();
@@ -122,24 +121,9 @@ export class Limitr {
 
   /** The live alert rules of a policy, or null when it has none worth watching live. */
   private liveAlerts(state: PolicyState): LiveAlerts | null {
-    if (this.alertState === null) return null;
-    const alerts = new LiveAlerts(
-      state.policy,
-      state.index,
-      this.history,
-      this.alertState,
-      (e) => {
-        const s = this.meters.state;
-        this.notifier.emit("alert", {
-          ...e,
-          entitlement: e.entitlement || null,
-          version: s.version,
-          digest: s.digest,
-        });
-      },
-      { version: state.version, digest: state.digest },
-    );
-    return alerts.rules.length > 0 ? alerts : null;
+    return this.alertState === null
+      ? null
+      : liveAlertsFor(state, this.history, this.alertState, this.notifier);
   }
 
   /**
@@ -247,33 +231,7 @@ export class Limitr {
     options: { ttlMs?: number; now?: Instant } = {},
   ): Hold | null {
     const now = options.now === undefined ? this.clock() : toMs(options.now);
-    const ttl = options.ttlMs ?? 60_000;
-    const slot = this.meters.slot(customer, entitlement, now);
-    let reason: Reason | null = slot.reason;
-    if (reason === null && !(amount > 0 && amount < Infinity && ttl > 0)) reason = "invalid_amount";
-    const c = slot.counter;
-    if (reason === null && c !== null) {
-      this.meters.freshen(slot, c, now);
-      if (slot.hard && c.used + c.held + amount > slot.limit + EPS) reason = "limit_exceeded";
-      else if (slot.bucket !== null && !slot.bucket.take(amount, now)) reason = "rate_limited";
-    }
-    if (reason !== null || c === null) {
-      this.d.lastSlot = slot;
-      this.d.lastReason = reason ?? "invalid_amount";
-      if (this.notifier.listening.denied) this.d.notifyDenied(slot, amount, now);
-      return null;
-    }
-    const hold: Hold = Object.freeze({
-      id: `h-${generatedId(this.idPrefix, this.d.seq++)}`,
-      customer,
-      entitlement,
-      amount,
-      expiresAt: now + ttl,
-    });
-    c.addHold(hold);
-    this.wb.holdsUpsert.push({ ...hold, key: c.key });
-    this.persistence.changed(now);
-    return hold;
+    return this.holds.reserve(customer, entitlement, amount, options.ttlMs ?? 60_000, now);
   }
 
   /**
@@ -287,26 +245,12 @@ export class Limitr {
     options: { now?: Instant; properties?: Record<string, PropertyValue> } = {},
   ): Decision {
     const now = options.now === undefined ? this.clock() : toMs(options.now);
-    const slot = this.meters.slot(hold.customer, hold.entitlement, now);
-    this.d.lastSlot = slot;
-    if (slot.counter === null || !(actual >= 0 && actual < Infinity)) {
-      this.d.lastReason = slot.reason ?? "invalid_amount";
-      return this.d.decision(false, actual, false);
-    }
-    this.freeHold(hold, now);
-    this.meters.freshen(slot, slot.counter, now);
-    if (this.seen.has(hold.id)) {
-      this.d.lastReason = "duplicate";
-      return this.d.decision(true, actual, false);
-    }
-    this.d.lastReason = "ok";
-    this.d.count(slot, slot.counter, actual, now, hold.id, options.properties);
-    return this.d.decision(true, actual, true);
+    return this.holds.settle(hold, actual, now, options.properties);
   }
 
   /** Free a hold without counting anything. Returns false when it was no longer active. */
   release(hold: Hold, options: { now?: Instant } = {}): boolean {
-    return this.freeHold(hold, options.now === undefined ? this.clock() : toMs(options.now));
+    return this.holds.free(hold, options.now === undefined ? this.clock() : toMs(options.now));
   }
 
   /** The current period's counter for a customer and entitlement (a read: a due reset is reported, not written). */
@@ -429,17 +373,6 @@ export class Limitr {
     } catch {
       // The audit row is best effort: a store hiccup must not undo an activation that already happened.
     }
-  }
-
-  private freeHold(hold: Hold, now: number): boolean {
-    const slot = this.meters.slot(hold.customer, hold.entitlement, now);
-    const c = slot.counter;
-    if (c === null) return false;
-    this.meters.freshen(slot, c, now);
-    if (c.removeHold(hold.id) === null) return false;
-    this.wb.holdsDelete.push(hold.id);
-    this.persistence.changed(now);
-    return true;
   }
 
   private insertPlanChange(customer: string, at: number, plan: string): void {

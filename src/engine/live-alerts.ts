@@ -18,6 +18,8 @@ import {
 import type { PlanHistory, PolicyIndex } from "../core/engine/resolve.js";
 import type { CompiledPolicy } from "../core/model.js";
 import { formatInstant } from "../core/periods.js";
+import type { Notifier } from "./events.js";
+import type { PolicyState } from "./policy-state.js";
 import type { Slot } from "./slot.js";
 
 /** Where rule state lives: the usage store (restart-safe) or, for the memory store, this process. */
@@ -246,4 +248,31 @@ interface SlotView {
   base: CustomerFigures;
   periodStart: number;
   states: AlertState[];
+}
+
+/**
+ * The live evaluator for one active policy, reporting through the engine's
+ * `alert` event; null when the policy has no rule worth watching live.
+ */
+export function liveAlertsFor(
+  state: PolicyState,
+  history: PlanHistory,
+  store: AlertStateStore,
+  notifier: Notifier,
+): LiveAlerts | null {
+  const alerts = new LiveAlerts(
+    state.policy,
+    state.index,
+    history,
+    store,
+    (e) =>
+      notifier.emit("alert", {
+        ...e,
+        entitlement: e.entitlement || null,
+        version: state.version,
+        digest: state.digest,
+      }),
+    { version: state.version, digest: state.digest },
+  );
+  return alerts.rules.length > 0 ? alerts : null;
 }

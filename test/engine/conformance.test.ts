@@ -14,7 +14,8 @@ import { MemoryEngineStore } from "../../src/adapters/store/memory-store.js";
 import { compilePolicy } from "../../src/core/compile.js";
 import type { Hold } from "../../src/core/engine/decision.js";
 import type { CompiledPolicy } from "../../src/core/model.js";
-import { type Durability, Limitr } from "../../src/engine/limitr.js";
+import { Limitr } from "../../src/engine/limitr.js";
+import type { Durability } from "../../src/engine/options.js";
 
 const root = join(import.meta.dirname, "../../fixtures/engine");
 

@@ -14,7 +14,8 @@ import { MemoryEngineStore } from "../../src/adapters/store/memory-store.js";
 import { type BundleRecord, blobPath } from "../../src/core/bundles/manifest.js";
 import { jitteredDelay } from "../../src/engine/bundle-loader.js";
 import type { PolicyNotice } from "../../src/engine/events.js";
-import { Limitr, type LimitrOptions } from "../../src/engine/limitr.js";
+import { Limitr } from "../../src/engine/limitr.js";
+import type { LimitrOptions } from "../../src/engine/options.js";
 import { StaticServer } from "../helpers/static-server.js";
 import { apiPolicy, keyPair, pushVersion, removeTempDirs, tempDir } from "./reload-helpers.js";
 

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { openDatabase } from "../../src/adapters/store/database.js";
 import type { PolicyNotice } from "../../src/engine/events.js";
-import { Limitr, type LimitrOptions } from "../../src/engine/limitr.js";
+import { Limitr } from "../../src/engine/limitr.js";
+import type { LimitrOptions } from "../../src/engine/options.js";
 import { StaticServer } from "../helpers/static-server.js";
 import { commitAll, edit, git, limitr, makeRepo, readJson } from "./helpers.js";
 
