@@ -85,22 +85,40 @@ async function engine(
  * ops/s of allow() calls run in chunks of `chunk` until `seconds` have passed,
  * including the flushes they trigger and a final flush.
  */
-async function throughput(l: Limitr, chunk: number, seconds: number, offset: number): Promise<number> {
-  let denied = 0;
+/**
+ * Run `chunk(j)`, which makes `size` calls starting at key index `j`, until
+ * `seconds` have passed; returns the CPU-time rate (see `rate`).
+ */
+async function timed(
+  seconds: number,
+  size: number,
+  offset: number,
+  chunk: (j: number) => unknown,
+): Promise<number> {
   let n = 0;
   let j = offset & MASK;
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const stop = t0 + BigInt(Math.round(seconds * 1e9));
   do {
-    for (let i = 0; i < chunk; i++, j = (j + 1) & MASK) {
+    await chunk(j);
+    j = (j + size) & MASK;
+    n += size;
+  } while (process.hrtime.bigint() < stop);
+  return rate(n, t0, cpu0);
+}
+
+/** allow() calls in chunks, including the flushes they trigger and a final flush. */
+async function throughput(l: Limitr, size: number, seconds: number, offset: number): Promise<number> {
+  let denied = 0;
+  const cpuRate = await timed(seconds, size, offset, (j) => {
+    for (let i = 0; i < size; i++, j = (j + 1) & MASK) {
       if (!l.allow(custOf[j] as string, entOf[j] as string)) denied++;
     }
-    n += chunk;
-  } while (process.hrtime.bigint() < stop);
+  });
   await l.flush();
   if (denied > 0) throw new Error(`bench policy denied ${denied} calls; raise the limits`);
-  return rate(n, t0, cpu0);
+  return cpuRate;
 }
 
 /** Records the wall-clock rate for stderr and returns the CPU-time rate. */
@@ -189,18 +207,10 @@ let p50ns = 0;
     order,
     (k) => `${customers[k % CUSTOMERS]}:${ENTITLEMENTS[Math.floor(k / CUSTOMERS)]}`,
   );
-  const run = async (seconds: number, offset: number) => {
-    let n = 0;
-    let j = offset & MASK;
-    const cpu0 = process.cpuUsage();
-    const t0 = process.hrtime.bigint();
-    const stop = t0 + BigInt(Math.round(seconds * 1e9));
-    do {
+  const run = (seconds: number, offset: number) =>
+    timed(seconds, 10_000, offset, async (j) => {
       for (let i = 0; i < 10_000; i++, j = (j + 1) & MASK) await rl.consume(keys[j] as string);
-      n += 10_000;
-    } while (process.hrtime.bigint() < stop);
-    return rate(n, t0, cpu0);
-  };
+    });
   await run(0.5, 0);
   const runs: number[] = [];
   for (let r = 0; r < 3; r++) runs.push(await run(1, r * 7919));
@@ -214,24 +224,16 @@ let p50ns = 0;
   current = "floor: two lookups and an increment";
   const slots = new Map<string, Map<string, { used: number }>>();
   for (const e of ENTITLEMENTS) slots.set(e, new Map(customers.map((c) => [c, { used: 0 }])));
-  const run = (seconds: number, offset: number) => {
-    let n = 0;
-    let j = offset & MASK;
-    const cpu0 = process.cpuUsage();
-    const t0 = process.hrtime.bigint();
-    const stop = t0 + BigInt(Math.round(seconds * 1e9));
-    do {
+  const run = (seconds: number, offset: number) =>
+    timed(seconds, 100_000, offset, (j) => {
       for (let i = 0; i < 100_000; i++, j = (j + 1) & MASK) {
         const slot = slots.get(entOf[j] as string)?.get(custOf[j] as string);
         if (slot !== undefined) slot.used++;
       }
-      n += 100_000;
-    } while (process.hrtime.bigint() < stop);
-    return rate(n, t0, cpu0);
-  };
-  run(0.5, 0);
+    });
+  await run(0.5, 0);
   const runs: number[] = [];
-  for (let r = 0; r < 3; r++) runs.push(run(1, r * 7919));
+  for (let r = 0; r < 3; r++) runs.push(await run(1, r * 7919));
   results.floor_lookups_ops_s = median(runs);
 }
 

@@ -6,7 +6,7 @@ import { DateTime } from "luxon";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadValidPolicy } from "../../src/adapters/policy-source.js";
 import { Limitr } from "../../src/engine/limitr.js";
-import { loadUsage, makeRepo, octoberEvents, type SimRepo } from "./fixture.js";
+import { loadUsage, makeRepo, octoberEvents, type SimRepo, simulateBetween } from "./fixture.js";
 
 /**
  * A head that lowers the free plan's hard limits. The expected denials come
@@ -116,17 +116,7 @@ describe("limitr simulate: denials", () => {
   it("head_denied, per-customer denials and newly blocked customers match an independent replay", async () => {
     const base = await denialsUnder(baseCommit, "base");
     const head = await denialsUnder(headCommit, "head");
-    const r = await repo.run(
-      "simulate",
-      "--base",
-      baseCommit,
-      "--head",
-      headCommit,
-      "--period",
-      "2026-10",
-      "--format",
-      "json",
-    );
+    const r = await simulateBetween(repo, baseCommit, headCommit, "json");
     expect(r.exitCode, r.stderr).toBe(0);
     const sim = JSON.parse(r.stdout);
     const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
@@ -157,17 +147,7 @@ describe("limitr simulate: denials", () => {
 
   it("the pro plan's seat limit (distinct users) denies only new users past the limit", async () => {
     const base = await denialsUnder(baseCommit, "base-seats");
-    const r = await repo.run(
-      "simulate",
-      "--base",
-      baseCommit,
-      "--head",
-      baseCommit,
-      "--period",
-      "2026-10",
-      "--format",
-      "json",
-    );
+    const r = await simulateBetween(repo, baseCommit, baseCommit, "json");
     const sim = JSON.parse(r.stdout);
     const pro = (
       sim.customers as { customer: string; base_denied: number; head_denied_by: Record<string, number> }[]

@@ -20,6 +20,28 @@ export interface SimRepo {
   commit: (message: string) => string;
 }
 
+/** `limitr simulate --base BASE --head HEAD --period 2026-10 --format FORMAT [...more]` in the repo. */
+export function simulateBetween(
+  repo: SimRepo,
+  base: string,
+  head: string,
+  format = "json",
+  ...more: string[]
+) {
+  return repo.run(
+    "simulate",
+    "--base",
+    base,
+    "--head",
+    head,
+    "--period",
+    "2026-10",
+    "--format",
+    format,
+    ...more,
+  );
+}
+
 export function makeRepo(): SimRepo {
   const dir = mkdtempSync(join(tmpdir(), "limitr-simulate-"));
   const policies = join(dir, "policies");

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type Event, loadUsage, makeRepo, octoberEvents, type SimRepo } from "./fixture.js";
+import { type Event, loadUsage, makeRepo, octoberEvents, type SimRepo, simulateBetween } from "./fixture.js";
 
 /** Every output format, the guardrail exit codes, and the markdown size cap with thousands of customers. */
 let repo: SimRepo;
@@ -156,17 +156,7 @@ describe("limitr simulate --format markdown with thousands of customers", () => 
       "        limit: 10000\n        mode: hard",
     );
     const headRef = big.commit("free: 10k tokens");
-    const r = await big.run(
-      "simulate",
-      "--base",
-      baseRef,
-      "--head",
-      headRef,
-      "--period",
-      "2026-10",
-      "--format",
-      "markdown",
-    );
+    const r = await simulateBetween(big, baseRef, headRef, "markdown");
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout.length).toBeLessThan(60_000);
     // Each customer's second and third calls pass 10,000 tokens: 2 denials each.

@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { limitr } from "../cli/run-cli.js";
-import { loadUsage, makeRepo, octoberEvents, type SimRepo } from "./fixture.js";
+import { loadUsage, makeRepo, octoberEvents, type SimRepo, simulateBetween } from "./fixture.js";
 
 /**
  * A head that raises pro's chat_input overage price. The expected revenue
@@ -61,17 +61,7 @@ describe("limitr simulate: revenue", () => {
   it("revenue change equals the head bill total minus the base bill total, per customer and per plan", async () => {
     const base = await billAt(baseCommit, "base");
     const head = await billAt(headCommit, "head");
-    const r = await repo.run(
-      "simulate",
-      "--base",
-      baseCommit,
-      "--head",
-      headCommit,
-      "--period",
-      "2026-10",
-      "--format",
-      "json",
-    );
+    const r = await simulateBetween(repo, baseCommit, headCommit, "json");
     expect(r.exitCode, r.stderr).toBe(0);
     const sim = JSON.parse(r.stdout);
     expect(sim.formatVersion).toBe(1);
@@ -135,17 +125,7 @@ describe("limitr simulate: revenue", () => {
   it("reads the store only: no credit is recorded and the file is unchanged", async () => {
     const before = readFileSync(repo.db);
     const mtime = statSync(repo.db).mtimeMs;
-    const r = await repo.run(
-      "simulate",
-      "--base",
-      baseCommit,
-      "--head",
-      headCommit,
-      "--period",
-      "2026-10",
-      "--format",
-      "json",
-    );
+    const r = await simulateBetween(repo, baseCommit, headCommit, "json");
     expect(r.exitCode, r.stderr).toBe(0);
     expect(readFileSync(repo.db).equals(before)).toBe(true);
     expect(statSync(repo.db).mtimeMs).toBe(mtime);
@@ -164,17 +144,7 @@ describe("limitr simulate: revenue", () => {
     expect(sim.base).toMatchObject({ ref: "HEAD", commit: headCommit });
     expect(sim.head).toMatchObject({ ref: "work tree", commit: null });
     // The work tree is the base commit's policy again: the change is the first test's, reversed.
-    const back = await repo.run(
-      "simulate",
-      "--base",
-      headCommit,
-      "--head",
-      baseCommit,
-      "--period",
-      "2026-10",
-      "--format",
-      "json",
-    );
+    const back = await simulateBetween(repo, headCommit, baseCommit, "json");
     expect(sim.totals.revenue_change).toBe(JSON.parse(back.stdout).totals.revenue_change);
     repo.git("checkout", "--", "policies");
   });

@@ -1,3 +1,4 @@
+import { scopeOwner } from "../accounts.js";
 import type {
   Anchor,
   ChargeModel,
@@ -112,16 +113,7 @@ export class PolicyIndex {
 
   /** The customer whose counter a `scope` charges: self, the parent, or the root of the account tree. */
   ownerOf(customer: string, scope: MeteredEntitlement["scope"]): string {
-    if (scope === "customer") return customer;
-    let current = customer;
-    // Bounded walk: validation rejects cycles, but a bad in-memory policy must not hang the engine.
-    for (let depth = 0; depth < 64; depth++) {
-      const parent = this.contract(current)?.parent ?? null;
-      if (parent === null) return current;
-      current = parent;
-      if (scope === "parent") return current;
-    }
-    return current;
+    return scopeOwner(this.policy.customers, customer, scope);
   }
 
   /** Resolve `entitlement` for `customer` at `now` (R1, R2, R7, overrides with `expires`). */

@@ -1,3 +1,4 @@
+import { scopeOwner } from "../accounts.js";
 import type {
   ChargeModel,
   CompiledCustomer,
@@ -76,16 +77,7 @@ export interface Invoice {
 
 /** Where an entitlement's usage is billed (R7 scopes): the counter's owner. */
 export function accountFor(policy: CompiledPolicy, customer: string, ent: MeteredEntitlement): string {
-  if (ent.scope === "customer") return customer;
-  let current = customer;
-  const seen = new Set([current]);
-  for (;;) {
-    const parent = policy.customers[current]?.parent ?? null;
-    if (parent === null || seen.has(parent)) return current;
-    current = parent;
-    seen.add(current);
-    if (ent.scope === "parent") return current;
-  }
+  return scopeOwner(policy.customers, customer, ent.scope);
 }
 
 /**

@@ -1,0 +1,24 @@
+import type { CompiledCustomer, Scope } from "./model.js";
+
+/**
+ * The customer whose counter a `scope` charges (R7): the customer itself,
+ * its parent, or the root of its account tree. Rating bills shared usage to
+ * this account and the engine keeps the shared counter under it.
+ * The walk is bounded: validation rejects cycles, but an unvalidated
+ * in-memory policy must not hang a caller.
+ */
+export function scopeOwner(
+  customers: Record<string, CompiledCustomer>,
+  customer: string,
+  scope: Scope,
+): string {
+  if (scope === "customer") return customer;
+  let current = customer;
+  for (let depth = 0; depth < 64; depth++) {
+    const parent = customers[current]?.parent ?? null;
+    if (parent === null) return current;
+    current = parent;
+    if (scope === "parent") return current;
+  }
+  return current;
+}
