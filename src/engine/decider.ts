@@ -1,6 +1,7 @@
-import { type Counter, DUE_EPOCH } from "../core/engine/counter.js";
+import { type Counter, type CounterTable, DUE, EVENTS, HELD, STRIDE, USED } from "../core/engine/counter.js";
 import type { Decision, Reason } from "../core/engine/decision.js";
 import { marginalPrice } from "../core/engine/marginal-price.js";
+import type { TokenBucket } from "../core/engine/token-bucket.js";
 import type { PropertyValue } from "../core/model.js";
 import { LIFETIME } from "../core/periods.js";
 import type { Notifier } from "./events.js";
@@ -8,7 +9,7 @@ import type { LiveAlerts } from "./live-alerts.js";
 import type { Meters } from "./meters.js";
 import type { CallOptions } from "./options.js";
 import type { IdWindow, Persistence } from "./persistence.js";
-import type { Slot } from "./slot.js";
+import { CID, FLAGS, HARD, LIMIT, METERED, NOTIFY_FROM, RATE, SLOT_STRIDE, type Slot } from "./slot.js";
 import type { WriteBehind } from "./write-behind.js";
 
 const EPS = 1e-9;
@@ -29,6 +30,7 @@ export class Decider {
   /** Sequence for generated event and hold ids. */
   seq = 0;
   private readonly wb: WriteBehind;
+  private readonly counters: CounterTable;
   /** Live alert rules of the active policy; null when there are none. */
   alerts: LiveAlerts | null = null;
 
@@ -40,6 +42,7 @@ export class Decider {
     private readonly sync: boolean,
   ) {
     this.wb = persistence.wb;
+    this.counters = meters.table;
   }
 
   /** Evaluate a call (and count it when `commit`); the outcome details stay in the `last*` fields. */
@@ -51,17 +54,25 @@ export class Decider {
     options: CallOptions | undefined,
     commit: boolean,
   ): boolean {
-    const slot = this.meters.slot(customer, entitlement, now);
+    const meters = this.meters;
+    const sid = meters.slotId(customer, entitlement, now);
+    const table = meters.state.table;
+    const srec = table.rec;
+    const at = sid * SLOT_STRIDE;
+    const flags = srec[at + FLAGS] as number;
+    const slot = table.slots[sid] as Slot;
     this.lastSlot = slot;
     this.lastApplied = 0;
-    const c = slot.counter;
-    if (slot.reason !== null || c === null) {
+    if ((flags & METERED) === 0) {
       this.lastReason = slot.reason ?? "unknown_entitlement";
       if (this.lastReason === "feature_enabled") return true;
       if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
       return false;
     }
-    if (now >= DUE_EPOCH + c.dueS * 1000) this.meters.freshen(slot, c, now);
+    const cid = srec[at + CID] as number;
+    const crec = this.counters.rec;
+    const cat = cid * STRIDE;
+    if (now >= (crec[cat + DUE] as number)) meters.freshen(slot, slot.counter as Counter, now);
     if (typeof amount !== "number" || !Number.isFinite(amount)) {
       this.lastReason = "invalid_amount";
       if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
@@ -73,59 +84,76 @@ export class Decider {
       return true;
     }
     if (amount > 0) {
-      if (slot.hard && c.used + c.held + amount > slot.limit + EPS) {
+      if (
+        (flags & HARD) !== 0 &&
+        (crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount >
+          (srec[at + LIMIT] as number) + EPS
+      ) {
         this.lastReason = "limit_exceeded";
         if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
         return false;
       }
-      const bucket = slot.bucket;
-      if (bucket !== null && !(commit ? bucket.take(amount, now) : bucket.available(now) + EPS >= amount)) {
-        this.lastReason = "rate_limited";
-        if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
-        return false;
+      if ((flags & RATE) !== 0) {
+        const bucket = slot.bucket as TokenBucket;
+        if (!(commit ? bucket.take(amount, now) : bucket.available(now) + EPS >= amount)) {
+          this.lastReason = "rate_limited";
+          if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
+          return false;
+        }
       }
     }
     this.lastReason = "ok";
     if (commit && amount !== 0)
-      this.count(slot, c, amount, now, id, options === undefined ? undefined : options.properties);
+      this.count(sid, cid, slot, amount, now, id, options === undefined ? undefined : options.properties);
     return true;
   }
 
-  /** Count `amount` on `c` now, buffer the event, persist per durability, then notify. */
+  /**
+   * Count `amount` on counter `cid` (of slot `sid`, the active table's `slot`)
+   * now, buffer the event, persist per durability, then notify.
+   */
   count(
+    sid: number,
+    cid: number,
     slot: Slot,
-    c: Counter,
     amount: number,
     now: number,
     id: string | undefined,
     properties: Record<string, PropertyValue> | undefined,
   ): void {
-    const prev = c.used;
-    const events = c.events;
-    const applied = c.add(amount);
+    const crec = this.counters.rec;
+    const cat = cid * STRIDE;
+    const prev = crec[cat + USED] as number;
+    const events = crec[cat + EVENTS] as number;
+    const used = Math.max(prev + amount, 0);
+    crec[cat + USED] = used;
+    if (amount > 0) crec[cat + EVENTS] = events + 1;
+    const applied = used - prev;
     this.lastPrev = prev;
     this.lastEvents = events;
     this.lastApplied = applied;
-    this.wb.markDirty(c);
-    this.wb.events.push(id ?? this.seq++, slot, now, applied, properties);
+    const wb = this.wb;
+    wb.markDirty(cid);
+    wb.events.push(id ?? this.seq++, slot, now, applied, properties);
     if (id !== undefined) this.seen.add(id);
     if (this.sync) {
       try {
         this.persistence.flush(now);
       } catch (err) {
         // Nothing of a decision that was not committed survives it (R13: the id is not marked seen).
-        c.used = prev;
-        c.events = events;
-        this.wb.events.pop();
+        crec[cat + USED] = prev;
+        crec[cat + EVENTS] = events;
+        wb.events.pop();
         if (id === undefined) this.seq--;
         if (id !== undefined) this.seen.delete(id);
         throw err;
       }
     } else this.persistence.changed(now);
-    if (this.notifier.tracking && c.used >= slot.notifyFrom)
-      this.meters.crossings(slot, c, prev, amount, now, this.meters.state);
+    const table = this.meters.state.table;
+    if (this.notifier.tracking && used >= (table.rec[sid * SLOT_STRIDE + NOTIFY_FROM] as number))
+      this.meters.crossings(slot, slot.counter as Counter, prev, amount, now, this.meters.state);
     const alerts = this.alerts;
-    if (alerts !== null && !slot.alertPending) alerts.touch(slot, now);
+    if (alerts !== null && table.alertMark[sid] === 0) alerts.touch(sid, now);
   }
 
   /** The Decision for the last evaluation (price computed here, never on the allow() path). */

@@ -100,6 +100,7 @@ export class Limitr {
       digest: active.digest,
       clock: this.clock,
       drainExpired: () => this.meters.drainExpired(),
+      counters: this.meters.table,
     });
     this.wb = this.persistence.wb;
     this.d = new Decider(this.meters, this.persistence, this.seen, this.notifier, this.sync);
@@ -208,9 +209,10 @@ export class Limitr {
     this.persistence.changed(this.clock());
     const alerts = this.d.alerts;
     if (alerts !== null) {
+      const marks = state.table.alertMark;
       for (const c of counted) {
-        const slot = this.meters.slot(event.customer, c.entitlement, ts);
-        if (!slot.alertPending) alerts.touch(slot, ts);
+        const sid = this.meters.slotId(event.customer, c.entitlement, ts);
+        if (marks[sid] === 0) alerts.touch(sid, ts);
       }
     }
     return { ...base, duplicate: false, counted };

@@ -20,7 +20,7 @@ import type { CompiledPolicy } from "../core/model.js";
 import { formatInstant } from "../core/periods.js";
 import type { Notifier } from "./events.js";
 import type { PolicyState } from "./policy-state.js";
-import type { Slot } from "./slot.js";
+import type { Slot, SlotTable } from "./slot.js";
 
 /** Where rule state lives: the usage store (restart-safe) or, for the memory store, this process. */
 export interface AlertStateStore {
@@ -95,6 +95,8 @@ export class LiveAlerts {
     private readonly store: AlertStateStore,
     private readonly emit: (e: LiveAlertEvent) => void,
     private readonly identity: { version: number; digest: string },
+    /** The slots of the policy these rules belong to (its `alertMark` is the pending flag). */
+    private readonly table: SlotTable,
     private readonly intervalMs = 250,
   ) {
     this.rules = compileRules(policy).filter(isLiveRule);
@@ -106,9 +108,10 @@ export class LiveAlerts {
    * (the decision path pays one boolean read after that); the evaluation runs
    * as of that call, at most one timer interval stale.
    */
-  touch(slot: Slot, now: number): void {
+  touch(sid: number, now: number): void {
+    const slot = this.table.slots[sid] as Slot;
     slot.alertAt = now;
-    slot.alertPending = true;
+    this.table.alertMark[sid] = 1;
     this.dirty.push(slot);
     if (this.timer === null) {
       this.timer = setTimeout(() => this.evaluate(), this.intervalMs);
@@ -122,8 +125,10 @@ export class LiveAlerts {
     this.timer = null;
     const slots = this.dirty;
     this.dirty = [];
+    const marks = this.table.alertMark;
     for (const slot of slots) {
-      slot.alertPending = false;
+      // A slot left over from before a plan change may clear its successor's mark: that one is in `slots` too.
+      marks[slot.sid] = 0;
       this.evaluateSlot(slot, slot.alertAt);
     }
   }
@@ -273,6 +278,7 @@ export function liveAlertsFor(
         digest: state.digest,
       }),
     { version: state.version, digest: state.digest },
+    state.table,
   );
   return alerts.rules.length > 0 ? alerts : null;
 }

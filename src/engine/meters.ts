@@ -1,4 +1,4 @@
-import { Counter, THRESHOLDS } from "../core/engine/counter.js";
+import { type Counter, CounterTable, THRESHOLDS } from "../core/engine/counter.js";
 import type { Hold, Reason } from "../core/engine/decision.js";
 import type { EffectiveEntitlement, PlanChange } from "../core/engine/resolve.js";
 import type { CounterRow, HoldRow } from "../core/engine/store-port.js";
@@ -8,7 +8,7 @@ import { periodWindow, type Window } from "../core/periods.js";
 import { countWeight } from "../core/usage/meters.js";
 import type { Notifier, UsageNotice } from "./events.js";
 import type { PolicyState } from "./policy-state.js";
-import { Slot } from "./slot.js";
+import { FLAGS, SLOT_STRIDE, Slot, TIME_BOUND } from "./slot.js";
 import type { WriteBehind } from "./write-behind.js";
 
 const EPS = 1e-9;
@@ -36,6 +36,8 @@ export interface CountedEntitlement {
  * and buckets are keyed by customer and entitlement, not by policy version.
  */
 export class Meters {
+  /** Every counter's numbers, by counter id (see CounterTable). */
+  readonly table = new CounterTable();
   private readonly counters = new Map<string, Counter>();
   private readonly buckets = new Map<string, TokenBucket>();
   private readonly restored = new Map<string, CounterRow>();
@@ -65,30 +67,45 @@ export class Meters {
   }
 
   /**
-   * The cached slot of a customer and entitlement, re-resolved when `now`
-   * leaves its validity. Keyed entitlement first: the handful of entitlement
-   * maps stay in cache, leaving one cold lookup (the customer) per call.
+   * The id of the cached slot of a customer and entitlement in the active
+   * policy's slot table, re-resolved when `now` leaves its validity. Keyed
+   * entitlement first: the handful of entitlement maps stay in cache, leaving
+   * one cold lookup (the customer) per call, whose value is a small integer.
    */
-  slot(customer: string, entitlement: string, now: number): Slot {
-    const slots = this.state.slots;
-    let byCustomer = slots.get(entitlement);
+  slotId(customer: string, entitlement: string, now: number): number {
+    const state = this.state;
+    const table = state.table;
+    let byCustomer = state.slots.get(entitlement);
     if (byCustomer === undefined) {
       // Ids no plan defines are answered without caching: callers must not be able to grow the engine's memory.
-      if (!this.state.index.defines(entitlement)) return this.resolve(customer, entitlement, now);
+      if (!state.index.defines(entitlement)) return table.put(0, this.resolve(customer, entitlement, now));
       byCustomer = new Map();
-      slots.set(entitlement, byCustomer);
+      state.slots.set(entitlement, byCustomer);
     }
-    let slot = byCustomer.get(customer);
-    if (slot === undefined || (slot.timeBound && (now >= slot.validUntil || now < slot.validFrom))) {
-      slot = this.resolve(customer, entitlement, now);
-      byCustomer.set(customer, slot);
+    const sid = byCustomer.get(customer);
+    if (sid === undefined) {
+      const id = table.put(-1, this.resolve(customer, entitlement, now));
+      byCustomer.set(customer, id);
+      return id;
     }
-    return slot;
+    if (((table.rec[sid * SLOT_STRIDE + FLAGS] as number) & TIME_BOUND) !== 0) {
+      const slot = table.slots[sid] as Slot;
+      if (now >= slot.validUntil || now < slot.validFrom)
+        table.put(sid, this.resolve(customer, entitlement, now));
+    }
+    return sid;
+  }
+
+  /** The cached slot of a customer and entitlement (see `slotId`). */
+  slot(customer: string, entitlement: string, now: number): Slot {
+    const sid = this.slotId(customer, entitlement, now);
+    return this.state.table.slots[sid] as Slot;
   }
 
   /** Forget every resolved slot (plan history changed); counters and buckets stay. */
   invalidate(): void {
     this.state.slots.clear();
+    this.state.table.reset();
   }
 
   /** Bring a counter to `now`: lazy period reset (R6) and expiry of its holds (R8). */
@@ -189,7 +206,7 @@ export class Meters {
       const prev = c.used;
       const applied = aggregate(meter, c, event.value, event.properties);
       if (applied === null) continue;
-      wb.markDirty(c);
+      wb.markDirty(c.id);
       if (ctx.notifier.tracking && c.used >= slot.notifyFrom) this.crossings(slot, c, prev, applied, ts, ctx);
       const limit = slot.limit === Infinity ? null : slot.limit;
       const overage = limit === null || applied <= 0 ? 0 : Math.max(0, c.used - Math.max(prev, limit));
@@ -207,7 +224,7 @@ export class Meters {
     const window = this.window(eff, now);
     let c = this.counters.get(key);
     if (c === undefined) {
-      c = new Counter(key, eff.owner, entitlement, window);
+      c = this.table.add(key, eff.owner, entitlement, window);
       this.restore(c, eff.limit);
       this.counters.set(key, c);
     } else if (now >= c.periodStart) c.enter(window);

@@ -1,8 +1,9 @@
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
 import { MemoryEngineStore } from "../adapters/store/memory-store.js";
+import type { CounterTable } from "../core/engine/counter.js";
 import type { EngineStore, EventColumns } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
-import { WriteBehind } from "./write-behind.js";
+import { DirtyCounters, WriteBehind } from "./write-behind.js";
 
 /** Open the store named by `LimitrOptions.store`. */
 export function openStore(store: string | EngineStore): EngineStore {
@@ -79,6 +80,8 @@ export interface PersistenceOptions {
   clock: () => number;
   /** Ids of holds that expired since the last flush (to delete from the store). */
   drainExpired: () => string[];
+  /** The engine's counters (the write-behind queues changed ones by id). */
+  counters: CounterTable;
 }
 
 /**
@@ -100,12 +103,14 @@ export class Persistence {
   private closed = false;
   /** After a failed full-batch write, calls do not retry before this instant (the timer does). */
   private retryAt = -Infinity;
+  private readonly noCounters: DirtyCounters;
 
   constructor(private readonly o: PersistenceOptions) {
     this.store = o.store;
     this.version = o.version;
     this.digest = o.digest;
-    this.wb = new WriteBehind(o.idPrefix);
+    this.wb = new WriteBehind(o.idPrefix, o.counters);
+    this.noCounters = new DirtyCounters(o.counters);
     open.add(this);
     hookExit();
   }
@@ -168,7 +173,7 @@ export class Persistence {
           events: s.events,
           bundleVersion: s.version,
           bundleDigest: s.digest,
-          counters: [],
+          counters: this.noCounters,
           holdsUpsert: [],
           holdsDelete: [],
           subscriptions: [],

@@ -2,7 +2,7 @@ import { PolicyIndex } from "../core/engine/resolve.js";
 import type { CompiledPolicy } from "../core/model.js";
 import type { Notifier } from "./events.js";
 import type { NoticeContext } from "./meters.js";
-import type { Slot } from "./slot.js";
+import { SlotTable } from "./slot.js";
 
 /**
  * Everything a decision reads from the active policy, in one object: the
@@ -16,8 +16,9 @@ import type { Slot } from "./slot.js";
 export class PolicyState implements NoticeContext {
   readonly index: PolicyIndex;
   readonly zone: string;
-  /** entitlement -> customer -> resolved slot; starts empty, filled lazily by `Meters.slot`. */
-  readonly slots = new Map<string, Map<string, Slot>>();
+  /** entitlement -> customer -> id of the resolved slot in `table`; starts empty, filled lazily by `Meters.slotId`. */
+  readonly slots = new Map<string, Map<string, number>>();
+  readonly table = new SlotTable();
 
   constructor(
     readonly policy: CompiledPolicy,

@@ -72,7 +72,7 @@ export class Reservations {
       return this.d.decision(true, actual, false);
     }
     this.d.lastReason = "ok";
-    this.d.count(slot, slot.counter, actual, now, hold.id, properties);
+    this.d.count(slot.sid, slot.counter.id, slot, actual, now, hold.id, properties);
     return this.d.decision(true, actual, true);
   }
 

@@ -28,8 +28,9 @@ export class Slot implements EventSource {
   readonly validUntil: number;
   /** Plan history or an override bounds the answer in time (most slots hold forever: skip the comparisons). */
   readonly timeBound: boolean;
-  /** Counted since the live alert rules last looked at it, and the time of the call that marked it. */
-  alertPending = false;
+  /** Where this slot is in its policy's `SlotTable` (0: the scratch entry of an uncached answer). */
+  sid = 0;
+  /** The call that marked this slot for the live alert rules (see `SlotTable.alertMark`). */
   alertAt = 0;
   /** The live alert rules' view of this slot, built on first evaluation (see LiveAlerts). */
   alertView: unknown = null;
@@ -53,5 +54,75 @@ export class Slot implements EventSource {
     this.validFrom = eff.validFrom;
     this.validUntil = eff.validUntil;
     this.timeBound = eff.validFrom !== -Infinity || eff.validUntil !== Infinity;
+  }
+}
+
+/** Layout of a slot's record in `SlotTable.rec`: what a decision reads before it reaches the counter. */
+export const LIMIT = 0;
+/** The counter id (see `CounterTable`); -1 when not metered. */
+export const CID = 1;
+export const FLAGS = 2;
+export const NOTIFY_FROM = 3;
+export const SLOT_STRIDE = 4;
+
+/** FLAGS bits. */
+export const METERED = 1;
+export const HARD = 2;
+export const TIME_BOUND = 4;
+/** A rate governor applies (its bucket is on the Slot object). */
+export const RATE = 8;
+
+/**
+ * The slots resolved under one policy, by dense slot id: the numbers a
+ * decision needs in one typed array (32 bytes a slot), the `Slot` objects
+ * beside them for everything else. The lookup maps hold slot ids, not
+ * objects, so a call reads the map entry, one slot record and one counter
+ * record and follows no pointer. Slot 0 is scratch: answers that are not
+ * cached (ids no plan defines) are built there.
+ */
+export class SlotTable {
+  length = 1;
+  rec = new Float64Array(1024 * SLOT_STRIDE);
+  /** 1 = counted since the live alert rules last looked at it (LiveAlerts clears it). */
+  alertMark = new Uint8Array(1024);
+  readonly slots: Slot[] = [];
+
+  /** Store `slot` at `sid` (a new id when -1) and return the id. */
+  put(sid: number, slot: Slot): number {
+    let id = sid;
+    if (id < 0) {
+      id = this.length++;
+      if (id === this.alertMark.length) this.grow();
+    }
+    slot.sid = id;
+    this.slots[id] = slot;
+    const at = id * SLOT_STRIDE;
+    const rec = this.rec;
+    rec[at + LIMIT] = slot.limit;
+    rec[at + CID] = slot.counter === null ? -1 : slot.counter.id;
+    rec[at + FLAGS] =
+      (slot.reason === null && slot.counter !== null ? METERED : 0) |
+      (slot.hard ? HARD : 0) |
+      (slot.timeBound ? TIME_BOUND : 0) |
+      (slot.bucket !== null ? RATE : 0);
+    rec[at + NOTIFY_FROM] = slot.notifyFrom;
+    return id;
+  }
+
+  /** Forget every slot (plan history changed); ids start over. */
+  reset(): void {
+    this.length = 1;
+    this.slots.length = 0;
+    this.alertMark.fill(0);
+  }
+
+  private grow(): void {
+    const n = this.alertMark.length * 2;
+    const rec = new Float64Array(n * SLOT_STRIDE);
+    rec.set(this.rec);
+    this.rec = rec;
+    const marks = new Uint8Array(n);
+    marks.set(this.alertMark);
+    this.alertMark = marks;
   }
 }

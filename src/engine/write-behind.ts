@@ -1,5 +1,6 @@
-import type { Counter } from "../core/engine/counter.js";
+import { type Counter, type CounterTable, EVENTS, STRIDE, USED } from "../core/engine/counter.js";
 import type {
+  CounterColumns,
   EventColumns,
   HoldRow,
   StoredEvent,
@@ -100,18 +101,61 @@ export function generatedId(prefix: string, seq: number): string {
   return prefix + seq.toString(36);
 }
 
+/** The counters changed since the last flush, by id, read through the engine's counter table. */
+export class DirtyCounters implements CounterColumns {
+  length = 0;
+  ids = new Int32Array(1024);
+
+  constructor(readonly table: CounterTable) {}
+
+  push(id: number): void {
+    if (this.length === this.ids.length) {
+      const ids = new Int32Array(this.length * 2);
+      ids.set(this.ids);
+      this.ids = ids;
+    }
+    this.ids[this.length++] = id;
+  }
+
+  id(i: number): number {
+    return this.ids[i] as number;
+  }
+  key(i: number): string {
+    return (this.table.counters[this.ids[i] as number] as Counter).key;
+  }
+  owner(i: number): string {
+    return (this.table.counters[this.ids[i] as number] as Counter).owner;
+  }
+  entitlement(i: number): string {
+    return (this.table.counters[this.ids[i] as number] as Counter).entitlement;
+  }
+  periodStart(i: number): number {
+    return this.table.periodStart[this.ids[i] as number] as number;
+  }
+  used(i: number): number {
+    return this.table.rec[(this.ids[i] as number) * STRIDE + USED] as number;
+  }
+  events(i: number): number {
+    return this.table.rec[(this.ids[i] as number) * STRIDE + EVENTS] as number;
+  }
+}
+
 /** Everything not yet persisted: events, counters that changed, hold and plan changes. */
 export class WriteBehind {
   readonly events: EventBuffer;
-  readonly dirty: Counter[] = [];
+  readonly dirty: DirtyCounters;
   /** Counters whose `flushGen` equals this are already queued; bumping it un-queues them all at once. */
   private gen = 1;
   holdsUpsert: HoldRow[] = [];
   holdsDelete: string[] = [];
   subscriptions: SubscriptionRow[] = [];
 
-  constructor(idPrefix: string) {
+  constructor(
+    idPrefix: string,
+    private readonly table: CounterTable,
+  ) {
     this.events = new EventBuffer(idPrefix);
+    this.dirty = new DirtyCounters(table);
   }
 
   get pending(): boolean {
@@ -124,10 +168,12 @@ export class WriteBehind {
     );
   }
 
-  markDirty(counter: Counter): void {
-    if (counter.flushGen === this.gen) return;
-    counter.flushGen = this.gen;
-    this.dirty.push(counter);
+  /** Queue counter `id` for the next flush (once per flush). */
+  markDirty(id: number): void {
+    const gens = this.table.flushGen;
+    if (gens[id] === this.gen) return;
+    gens[id] = this.gen;
+    this.dirty.push(id);
   }
 
   batch(version: number, digest: string, at: number): WriteBatch {

@@ -138,8 +138,17 @@ export class SqliteEngineStore implements EngineStore {
       fillEvent(one, 0, events.event(i), b);
       this.stmt.event.run(one);
     }
-    for (const c of b.counters)
-      this.stmt.counter.run(c.key, c.owner, c.entitlement, c.periodStart, c.used, c.events, b.at);
+    const c = b.counters;
+    for (let k = 0; k < c.length; k++)
+      this.stmt.counter.run(
+        c.key(k),
+        c.owner(k),
+        c.entitlement(k),
+        c.periodStart(k),
+        c.used(k),
+        c.events(k),
+        b.at,
+      );
     for (const h of b.holdsUpsert)
       this.stmt.holdPut.run(h.id, h.key, h.customer, h.entitlement, h.amount, h.expiresAt);
     for (const id of b.holdsDelete) this.stmt.holdDelete.run(id);

@@ -1,6 +1,6 @@
 import type {
+  CounterColumns,
   CounterRow,
-  CounterState,
   EngineStore,
   EventColumns,
   HoldRow,
@@ -38,7 +38,7 @@ interface Chunk {
  */
 export class MemoryEngineStore implements EngineStore {
   readonly location = "memory";
-  private readonly counters = new Map<string, CounterRow>();
+  private readonly counters = new CounterRows();
   private readonly holds = new Map<string, HoldRow>();
   private readonly subscriptions = new Map<string, SubscriptionRow>();
   private readonly chunks: Chunk[] = [];
@@ -52,7 +52,7 @@ export class MemoryEngineStore implements EngineStore {
   }
 
   loadCounters(): CounterRow[] {
-    return [...this.counters.values()].map((r) => ({ ...r }));
+    return this.counters.rows();
   }
 
   loadHolds(): HoldRow[] {
@@ -107,28 +107,7 @@ export class MemoryEngineStore implements EngineStore {
     });
     this.kept += kept.length;
     this.trim();
-    for (const c of batch.counters) {
-      // The engine's counters carry their row (see Counter.storeRow): no lookup by key per flush.
-      const live = c as CounterState & { storeRow?: CounterRow | null };
-      let row = live.storeRow ?? this.counters.get(c.key);
-      if (row === undefined) {
-        row = {
-          key: c.key,
-          owner: c.owner,
-          entitlement: c.entitlement,
-          periodStart: 0,
-          used: 0,
-          events: 0,
-          updatedAt: 0,
-        };
-        this.counters.set(c.key, row);
-      }
-      if (live.storeRow !== undefined) live.storeRow = row;
-      row.periodStart = c.periodStart;
-      row.used = c.used;
-      row.events = c.events;
-      row.updatedAt = batch.at;
-    }
+    this.counters.write(batch.counters, batch.at);
     for (const h of batch.holdsUpsert) this.holds.set(h.id, { ...h });
     for (const id of batch.holdsDelete) this.holds.delete(id);
     for (const s of batch.subscriptions)
@@ -164,4 +143,87 @@ function withoutDuplicates(events: EventColumns, duplicates: boolean[]): EventCo
       return this;
     },
   };
+}
+
+/**
+ * Counter rows, column-wise, with the row of each engine counter remembered
+ * by its id (per engine table): a flush copies numbers between typed arrays
+ * instead of looking rows up by key or touching an object per counter.
+ */
+class CounterRows {
+  private length = 0;
+  private readonly keys: string[] = [];
+  private readonly owners: string[] = [];
+  private readonly entitlements: string[] = [];
+  private readonly byKey = new Map<string, number>();
+  private periodStart = new Float64Array(1024);
+  private used = new Float64Array(1024);
+  private events = new Float64Array(1024);
+  private updatedAt = new Float64Array(1024);
+  /** Engine table -> (engine counter id -> row + 1; 0 = not looked up yet). */
+  private readonly rowOf = new WeakMap<object, Int32Array>();
+
+  write(counters: CounterColumns, at: number): void {
+    const n = counters.length;
+    if (n === 0) return;
+    let map = this.rowOf.get(counters.table) ?? new Int32Array(1024);
+    for (let i = 0; i < n; i++) {
+      const id = counters.id(i);
+      if (id >= map.length) {
+        const bigger = new Int32Array(Math.max(map.length * 2, id + 1));
+        bigger.set(map);
+        map = bigger;
+      }
+      let row = (map[id] as number) - 1;
+      if (row < 0) {
+        row = this.rowFor(counters.key(i), counters.owner(i), counters.entitlement(i));
+        map[id] = row + 1;
+      }
+      this.periodStart[row] = counters.periodStart(i);
+      this.used[row] = counters.used(i);
+      this.events[row] = counters.events(i);
+      this.updatedAt[row] = at;
+    }
+    this.rowOf.set(counters.table, map);
+  }
+
+  rows(): CounterRow[] {
+    const out: CounterRow[] = [];
+    for (let r = 0; r < this.length; r++) {
+      out.push({
+        key: this.keys[r] as string,
+        owner: this.owners[r] as string,
+        entitlement: this.entitlements[r] as string,
+        periodStart: this.periodStart[r] as number,
+        used: this.used[r] as number,
+        events: this.events[r] as number,
+        updatedAt: this.updatedAt[r] as number,
+      });
+    }
+    return out;
+  }
+
+  private rowFor(key: string, owner: string, entitlement: string): number {
+    const known = this.byKey.get(key);
+    if (known !== undefined) return known;
+    const row = this.length++;
+    if (row === this.used.length) {
+      const n = row * 2;
+      this.periodStart = grow(this.periodStart, n);
+      this.used = grow(this.used, n);
+      this.events = grow(this.events, n);
+      this.updatedAt = grow(this.updatedAt, n);
+    }
+    this.keys.push(key);
+    this.owners.push(owner);
+    this.entitlements.push(entitlement);
+    this.byKey.set(key, row);
+    return row;
+  }
+}
+
+function grow(from: Float64Array<ArrayBuffer>, n: number): Float64Array<ArrayBuffer> {
+  const to = new Float64Array(n);
+  to.set(from);
+  return to;
 }

@@ -1,93 +1,147 @@
 import type { Window } from "../periods.js";
 import type { Hold } from "./decision.js";
-import type { CounterRow, CounterState } from "./store-port.js";
 
 /** Threshold percentages reported by the `threshold` event, once each per counter and period. */
 export const THRESHOLDS = [50, 80, 100] as const;
 
 /**
- * `due` in whole seconds since 2020, floored and clamped to the small-integer
- * range. V8 keeps a small integer inside the object but a double in a separate
- * heap box: the decision path compares against this field to stay on one
- * cache line, and confirms with the exact `periodEnd`/`nextExpiry` when it fires.
+ * Layout of a counter's hot record in `CounterTable.rec`: the four numbers a
+ * decision reads, side by side (32 bytes), so one call touches one cache line
+ * of counter state however many counters the engine holds.
  */
-export const DUE_EPOCH = 1_577_836_800_000; // 2020-01-01T00:00:00Z
-const DUE_MAX = 2 ** 30 - 1;
+export const USED = 0;
+export const HELD = 1;
+/** min(periodEnd, nextExpiry): a call at or after it has a reset or an expiry to apply first. */
+export const DUE = 2;
+export const EVENTS = 3;
+export const STRIDE = 4;
 
-function dueSeconds(due: number): number {
-  const s = Math.floor((due - DUE_EPOCH) / 1000);
-  return Math.min(DUE_MAX, Math.max(-DUE_MAX, s));
+const INITIAL = 1024;
+
+/**
+ * The live state of every counter, column-wise: numbers in typed arrays
+ * indexed by counter id, the rest (key, holds, unique values) on a `Counter`
+ * object the decision path never touches. Counter ids are dense and never
+ * reused for the engine's life.
+ */
+export class CounterTable {
+  length = 0;
+  /** STRIDE numbers per counter: used, held, due, events. */
+  rec = new Float64Array(INITIAL * STRIDE);
+  periodStart = new Float64Array(INITIAL);
+  periodEnd = new Float64Array(INITIAL);
+  nextExpiry = new Float64Array(INITIAL);
+  /** Write-behind bookkeeping: the flush generation a counter is queued in (0 = none). */
+  flushGen = new Int32Array(INITIAL);
+  readonly counters: Counter[] = [];
+
+  add(key: string, owner: string, entitlement: string, window: Window): Counter {
+    const id = this.length++;
+    if (id === this.periodStart.length) this.grow();
+    const c = new Counter(this, id, key, owner, entitlement);
+    this.counters.push(c);
+    this.periodStart[id] = window.start;
+    this.periodEnd[id] = window.end;
+    this.nextExpiry[id] = Infinity;
+    this.rec[id * STRIDE + DUE] = window.end;
+    return c;
+  }
+
+  private grow(): void {
+    const n = this.periodStart.length * 2;
+    const rec = new Float64Array(n * STRIDE);
+    rec.set(this.rec);
+    this.rec = rec;
+    this.periodStart = grown(this.periodStart, new Float64Array(n));
+    this.periodEnd = grown(this.periodEnd, new Float64Array(n));
+    this.nextExpiry = grown(this.nextExpiry, new Float64Array(n));
+    this.flushGen = grown(this.flushGen, new Int32Array(n));
+  }
+}
+
+function grown<T extends Float64Array | Int32Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
 }
 
 /**
- * The live state of one counter: one owner (the scope's customer) and one
- * entitlement. Mutable on purpose: the decision path updates it in place.
+ * One counter: one owner (the scope's customer) and one entitlement. Its
+ * numbers live in the table (see `CounterTable`); this object is the handle
+ * the rest of the engine works with, and holds what is not a number.
  * `periodEnd` is the only thing a call compares against to notice a reset (R6).
  */
-export class Counter implements CounterState {
-  used = 0;
-  held = 0;
-  events = 0;
-  periodStart: number;
-  periodEnd: number;
+export class Counter {
   /** Bit i set = THRESHOLDS[i] already reported this period. */
   fired = 0;
   /** The period's first overage has been reported. */
   overaged = false;
-  /** Write-behind bookkeeping: the flush generation this counter is queued in (0 = none). */
-  flushGen = 0;
-  /** Active reservations, and the earliest instant one of them expires. */
+  /** Active reservations. */
   readonly holds: Hold[] = [];
-  nextExpiry = Infinity;
-  /** min(periodEnd, nextExpiry) as `dueSeconds`: a call with now < DUE_EPOCH + dueS * 1000 has nothing due. */
-  dueS: number;
   /** Values already counted this period by a `unique_count` meter (in memory only). */
   uniques: Set<string> | null = null;
-  /**
-   * The row an in-process store keeps for this counter, once it has one: the
-   * store updates it in place at each flush instead of looking it up by key.
-   */
-  storeRow: CounterRow | null = null;
 
   constructor(
+    readonly table: CounterTable,
+    readonly id: number,
     readonly key: string,
     readonly owner: string,
     readonly entitlement: string,
-    window: Window,
-  ) {
-    this.periodStart = window.start;
-    this.periodEnd = window.end;
-    this.dueS = dueSeconds(window.end);
+  ) {}
+
+  get used(): number {
+    return this.table.rec[this.id * STRIDE + USED] as number;
+  }
+  set used(v: number) {
+    this.table.rec[this.id * STRIDE + USED] = v;
+  }
+  get held(): number {
+    return this.table.rec[this.id * STRIDE + HELD] as number;
+  }
+  get events(): number {
+    return this.table.rec[this.id * STRIDE + EVENTS] as number;
+  }
+  set events(v: number) {
+    this.table.rec[this.id * STRIDE + EVENTS] = v;
+  }
+  get periodStart(): number {
+    return this.table.periodStart[this.id] as number;
+  }
+  get periodEnd(): number {
+    return this.table.periodEnd[this.id] as number;
+  }
+  get nextExpiry(): number {
+    return this.table.nextExpiry[this.id] as number;
   }
 
   /** Move to the period `window`; a different period starts from zero (holds carry over: they are not usage). */
   enter(window: Window): void {
-    if (window.start !== this.periodStart) {
-      this.used = 0;
-      this.events = 0;
+    const t = this.table;
+    if (window.start !== t.periodStart[this.id]) {
+      t.rec[this.id * STRIDE + USED] = 0;
+      t.rec[this.id * STRIDE + EVENTS] = 0;
       this.fired = 0;
       this.overaged = false;
       this.uniques = null;
-      this.periodStart = window.start;
+      t.periodStart[this.id] = window.start;
     }
-    this.periodEnd = window.end;
-    this.dueS = dueSeconds(Math.min(this.periodEnd, this.nextExpiry));
+    t.periodEnd[this.id] = window.end;
+    this.refreshDue();
   }
 
   /** Add `amount` (negative = refund), never going below zero (R5). Returns the change applied. */
   add(amount: number): number {
-    const before = this.used;
-    const after = before + amount;
-    this.used = Math.max(after, 0);
-    if (amount > 0) this.events++;
-    return this.used - before;
+    const rec = this.table.rec;
+    const at = this.id * STRIDE;
+    const before = rec[at + USED] as number;
+    const after = Math.max(before + amount, 0);
+    rec[at + USED] = after;
+    if (amount > 0) rec[at + EVENTS] = (rec[at + EVENTS] as number) + 1;
+    return after - before;
   }
 
   addHold(hold: Hold): void {
     this.holds.push(hold);
-    this.held += hold.amount;
-    if (hold.expiresAt < this.nextExpiry) this.nextExpiry = hold.expiresAt;
-    this.dueS = dueSeconds(Math.min(this.periodEnd, this.nextExpiry));
+    this.recomputeHeld();
   }
 
   /** Remove a hold by id; returns it, or null if it is not active here. */
@@ -120,8 +174,13 @@ export class Counter implements CounterState {
       held += h.amount;
       if (h.expiresAt < next) next = h.expiresAt;
     }
-    this.held = held;
-    this.nextExpiry = next;
-    this.dueS = dueSeconds(Math.min(this.periodEnd, next));
+    this.table.rec[this.id * STRIDE + HELD] = held;
+    this.table.nextExpiry[this.id] = next;
+    this.refreshDue();
+  }
+
+  private refreshDue(): void {
+    const t = this.table;
+    t.rec[this.id * STRIDE + DUE] = Math.min(t.periodEnd[this.id] as number, t.nextExpiry[this.id] as number);
   }
 }

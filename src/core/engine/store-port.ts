@@ -46,8 +46,27 @@ export interface CounterRow {
   updatedAt: number;
 }
 
-/** A counter as the engine hands it to `write` (the store stamps `updated_at` with the batch time). */
-export type CounterState = Omit<CounterRow, "updatedAt">;
+/**
+ * The counters a batch changed, as the engine hands them to `write` (the
+ * store stamps `updated_at` with the batch time): a columnar view over the
+ * engine's counter table, so a flush allocates no object per counter.
+ */
+export interface CounterColumns {
+  readonly length: number;
+  key(i: number): string;
+  owner(i: number): string;
+  entitlement(i: number): string;
+  periodStart(i: number): number;
+  used(i: number): number;
+  events(i: number): number;
+  /**
+   * The engine's id of counter i: the same number for the same counter in
+   * every batch whose `table` is the same object, so a store may remember
+   * per-counter work (such as where its row is) by it.
+   */
+  id(i: number): number;
+  readonly table: object;
+}
 
 export interface HoldRow {
   id: string;
@@ -85,8 +104,8 @@ export interface WriteBatch {
   bundleDigest: string;
   /** When the batch was written (epoch ms). */
   at: number;
-  /** Read during `write` only: the engine keeps mutating these objects afterwards. */
-  counters: readonly CounterState[];
+  /** Read during `write` only: the engine keeps changing its counters afterwards. */
+  counters: CounterColumns;
   holdsUpsert: HoldRow[];
   holdsDelete: string[];
   subscriptions: SubscriptionRow[];
