@@ -157,7 +157,10 @@ function latency(l: Limitr, calls: number): Record<"p50" | "p99" | "p999" | "max
   samples.sort();
   const overhead = clock[calls >> 1] as number;
   const at = (q: number) =>
-    Math.max(0, Math.round(((samples[Math.min(calls - 1, Math.floor(calls * q))] as number) - overhead) * 1e6));
+    Math.max(
+      0,
+      Math.round(((samples[Math.min(calls - 1, Math.floor(calls * q))] as number) - overhead) * 1e6),
+    );
   return { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: at(1), clock: Math.round(overhead * 1e6) };
 }
 

@@ -22,31 +22,41 @@ export interface EventSource {
   readonly filterProps: Record<string, PropertyValue> | null;
 }
 
+const INITIAL = 1024;
+
 /**
  * Usage events waiting for the next flush, kept as parallel columns so that
  * buffering a call allocates no object. A generated id is kept as its
  * sequence number and turned into text (per-engine prefix + base 36) only
- * when flushed.
+ * when flushed. Properties are written only for calls that pass some.
  */
 export class EventBuffer implements EventColumns {
   length = 0;
+  explicit = 0;
   private ids: (string | number)[] = [];
   private sources: EventSource[] = [];
-  private ts: number[] = [];
-  /** NaN = no value (keeps the column a plain array of doubles). */
-  private values: number[] = [];
+  private ts = new Float64Array(INITIAL);
+  /** NaN = no value. */
+  private values = new Float64Array(INITIAL);
   private props: Props[] = [];
+  /** Events whose `props` entry is set. */
+  private withProps = 0;
 
   constructor(private readonly idPrefix: string) {}
 
   /** `id`: the caller's id, or a sequence number for a generated one. */
   push(id: string | number, source: EventSource, ts: number, value: number, props: Props): void {
     const i = this.length++;
+    if (i === this.ts.length) this.grow();
     this.ids[i] = id;
+    if (typeof id === "string") this.explicit++;
     this.sources[i] = source;
     this.ts[i] = ts;
     this.values[i] = value;
-    this.props[i] = props;
+    if (props !== undefined) {
+      this.props[i] = props;
+      this.withProps++;
+    }
   }
 
   explicitId(i: number): string | undefined {
@@ -58,17 +68,27 @@ export class EventBuffer implements EventColumns {
     const copy = new EventBuffer(this.idPrefix);
     const n = this.length;
     copy.length = n;
+    copy.explicit = this.explicit;
     copy.ids = this.ids.slice(0, n);
     copy.sources = this.sources.slice(0, n);
-    copy.ts = this.ts.slice(0, n);
-    copy.values = this.values.slice(0, n);
-    copy.props = this.props.slice(0, n);
+    copy.ts = this.ts.slice(0, Math.max(n, 1));
+    copy.values = this.values.slice(0, Math.max(n, 1));
+    if (this.withProps > 0) {
+      copy.props = this.props.slice(0, n);
+      copy.withProps = this.withProps;
+    }
     return copy;
   }
 
   /** Drop the newest event (a synchronous write that failed must leave no trace, R13). */
   pop(): void {
-    if (this.length > 0) this.length--;
+    if (this.length === 0) return;
+    const i = --this.length;
+    if (typeof this.ids[i] === "string") this.explicit--;
+    if (this.props[i] !== undefined) {
+      this.props[i] = undefined;
+      this.withProps--;
+    }
   }
 
   event(i: number): StoredEvent {
@@ -93,7 +113,20 @@ export class EventBuffer implements EventColumns {
   clear(): void {
     // Keep the columns' capacity; only drop references that would keep caller objects alive.
     this.length = 0;
-    this.props.fill(undefined);
+    this.explicit = 0;
+    if (this.withProps > 0) {
+      this.props.fill(undefined);
+      this.withProps = 0;
+    }
+  }
+
+  private grow(): void {
+    const ts = new Float64Array(this.ts.length * 2);
+    ts.set(this.ts);
+    this.ts = ts;
+    const values = new Float64Array(this.values.length * 2);
+    values.set(this.values);
+    this.values = values;
   }
 }
 

@@ -1,3 +1,4 @@
+import { type Counter, type CounterTable, EVENTS, STRIDE, USED } from "../../core/engine/counter.js";
 import type {
   CounterColumns,
   CounterRow,
@@ -92,7 +93,7 @@ export class MemoryEngineStore implements EngineStore {
   write(batch: WriteBatch): void {
     const events = batch.events.snapshot();
     let duplicates: boolean[] | null = null;
-    for (let i = 0; i < events.length; i++) {
+    for (let i = 0; events.explicit > 0 && i < events.length; i++) {
       const id = events.explicitId(i);
       if (id === undefined) continue;
       if (this.ids.has(id)) (duplicates ??= [])[i] = true;
@@ -120,7 +121,7 @@ export class MemoryEngineStore implements EngineStore {
     while (this.kept > this.retain) {
       const oldest = this.chunks[0] as Chunk;
       const drop = Math.min(this.kept - this.retain, oldest.events.length - oldest.from);
-      for (let i = oldest.from; i < oldest.from + drop; i++) {
+      for (let i = oldest.from; oldest.events.explicit > 0 && i < oldest.from + drop; i++) {
         const id = oldest.events.explicitId(i);
         if (id !== undefined) this.ids.delete(id);
       }
@@ -137,6 +138,7 @@ function withoutDuplicates(events: EventColumns, duplicates: boolean[]): EventCo
   for (let i = 0; i < events.length; i++) if (!duplicates[i]) keep.push(i);
   return {
     length: keep.length,
+    explicit: events.explicit - (events.length - keep.length),
     event: (i) => events.event(keep[i] as number),
     explicitId: (i) => events.explicitId(keep[i] as number),
     snapshot() {
@@ -146,84 +148,102 @@ function withoutDuplicates(events: EventColumns, duplicates: boolean[]): EventCo
 }
 
 /**
- * Counter rows, column-wise, with the row of each engine counter remembered
- * by its id (per engine table): a flush copies numbers between typed arrays
- * instead of looking rows up by key or touching an object per counter.
+ * The counter rows one engine wrote: a copy of its counter table's numbers as
+ * of its last batch, in the table's own layout and indexed by counter id. A
+ * batch copies each changed counter's record (or, when most changed, the
+ * whole table at memory speed) instead of looking rows up by key.
  */
-class CounterRows {
-  private length = 0;
-  private readonly keys: string[] = [];
-  private readonly owners: string[] = [];
-  private readonly entitlements: string[] = [];
-  private readonly byKey = new Map<string, number>();
-  private periodStart = new Float64Array(1024);
-  private used = new Float64Array(1024);
-  private events = new Float64Array(1024);
-  private updatedAt = new Float64Array(1024);
-  /** Engine table -> (engine counter id -> row + 1; 0 = not looked up yet). */
-  private readonly rowOf = new WeakMap<object, Int32Array>();
+class TableCopy {
+  private rec = new Float64Array(0);
+  private periodStart = new Float64Array(0);
+  private updatedAt = new Float64Array(0);
+  /** 1 = this counter was in a batch (a row exists). */
+  private written = new Uint8Array(0);
+
+  constructor(readonly table: CounterTable) {}
 
   write(counters: CounterColumns, at: number): void {
-    const n = counters.length;
-    if (n === 0) return;
-    let map = this.rowOf.get(counters.table) ?? new Int32Array(1024);
-    for (let i = 0; i < n; i++) {
-      const id = counters.id(i);
-      if (id >= map.length) {
-        const bigger = new Int32Array(Math.max(map.length * 2, id + 1));
-        bigger.set(map);
-        map = bigger;
+    const t = this.table;
+    const n = t.length;
+    if (this.written.length < n) this.grow(t.periodStart.length);
+    const rec = this.rec;
+    if (counters.length * 8 > n) {
+      // Most counters changed: copying the table is cheaper than gathering them one by one.
+      rec.set(t.rec.subarray(0, n * STRIDE));
+      this.periodStart.set(t.periodStart.subarray(0, n));
+    } else {
+      const from = t.rec;
+      for (let i = 0; i < counters.length; i++) {
+        const id = counters.id(i);
+        const r = id * STRIDE;
+        rec[r + USED] = from[r + USED] as number;
+        rec[r + EVENTS] = from[r + EVENTS] as number;
+        this.periodStart[id] = t.periodStart[id] as number;
       }
-      let row = (map[id] as number) - 1;
-      if (row < 0) {
-        row = this.rowFor(counters.key(i), counters.owner(i), counters.entitlement(i));
-        map[id] = row + 1;
-      }
-      this.periodStart[row] = counters.periodStart(i);
-      this.used[row] = counters.used(i);
-      this.events[row] = counters.events(i);
-      this.updatedAt[row] = at;
     }
-    this.rowOf.set(counters.table, map);
+    for (let i = 0; i < counters.length; i++) {
+      const id = counters.id(i);
+      this.updatedAt[id] = at;
+      this.written[id] = 1;
+    }
   }
 
-  rows(): CounterRow[] {
-    const out: CounterRow[] = [];
-    for (let r = 0; r < this.length; r++) {
-      out.push({
-        key: this.keys[r] as string,
-        owner: this.owners[r] as string,
-        entitlement: this.entitlements[r] as string,
-        periodStart: this.periodStart[r] as number,
-        used: this.used[r] as number,
-        events: this.events[r] as number,
-        updatedAt: this.updatedAt[r] as number,
+  /** The rows written, into `out` by key (a later table's row replaces an earlier one's). */
+  rows(out: Map<string, CounterRow>): void {
+    const t = this.table;
+    for (let id = 0; id < this.written.length; id++) {
+      if (this.written[id] === 0) continue;
+      const c = t.counters[id] as Counter;
+      out.set(c.key, {
+        key: c.key,
+        owner: c.owner,
+        entitlement: c.entitlement,
+        periodStart: this.periodStart[id] as number,
+        used: this.rec[id * STRIDE + USED] as number,
+        events: this.rec[id * STRIDE + EVENTS] as number,
+        updatedAt: this.updatedAt[id] as number,
       });
     }
-    return out;
   }
 
-  private rowFor(key: string, owner: string, entitlement: string): number {
-    const known = this.byKey.get(key);
-    if (known !== undefined) return known;
-    const row = this.length++;
-    if (row === this.used.length) {
-      const n = row * 2;
-      this.periodStart = grow(this.periodStart, n);
-      this.used = grow(this.used, n);
-      this.events = grow(this.events, n);
-      this.updatedAt = grow(this.updatedAt, n);
-    }
-    this.keys.push(key);
-    this.owners.push(owner);
-    this.entitlements.push(entitlement);
-    this.byKey.set(key, row);
-    return row;
+  private grow(n: number): void {
+    const rec = new Float64Array(n * STRIDE);
+    rec.set(this.rec);
+    this.rec = rec;
+    const periodStart = new Float64Array(n);
+    periodStart.set(this.periodStart);
+    this.periodStart = periodStart;
+    const updatedAt = new Float64Array(n);
+    updatedAt.set(this.updatedAt);
+    this.updatedAt = updatedAt;
+    const written = new Uint8Array(n);
+    written.set(this.written);
+    this.written = written;
   }
 }
 
-function grow(from: Float64Array<ArrayBuffer>, n: number): Float64Array<ArrayBuffer> {
-  const to = new Float64Array(n);
-  to.set(from);
-  return to;
+/** Counter rows of every engine that wrote to the store, oldest first. */
+class CounterRows {
+  private readonly copies: TableCopy[] = [];
+  private last: TableCopy | null = null;
+
+  write(counters: CounterColumns, at: number): void {
+    if (counters.length === 0) return;
+    let copy = this.last;
+    if (copy === null || copy.table !== counters.table) {
+      copy = this.copies.find((c) => c.table === counters.table) ?? null;
+      if (copy === null) {
+        copy = new TableCopy(counters.table);
+        this.copies.push(copy);
+      }
+      this.last = copy;
+    }
+    copy.write(counters, at);
+  }
+
+  rows(): CounterRow[] {
+    const out = new Map<string, CounterRow>();
+    for (const copy of this.copies) copy.rows(out);
+    return [...out.values()];
+  }
 }

@@ -1,4 +1,5 @@
 import type { PropertyValue } from "../model.js";
+import type { CounterTable } from "./counter.js";
 
 /**
  * The port the engine persists through. Implementations: an in-memory store
@@ -59,13 +60,14 @@ export interface CounterColumns {
   periodStart(i: number): number;
   used(i: number): number;
   events(i: number): number;
-  /**
-   * The engine's id of counter i: the same number for the same counter in
-   * every batch whose `table` is the same object, so a store may remember
-   * per-counter work (such as where its row is) by it.
-   */
+  /** The engine's id of counter i: its index in `table`. */
   id(i: number): number;
-  readonly table: object;
+  /**
+   * The engine's counter table, for a store that keeps a copy of it in the
+   * same layout (the memory store). Counters not listed are unchanged since
+   * the previous batch of the same table.
+   */
+  readonly table: CounterTable;
 }
 
 export interface HoldRow {
@@ -116,6 +118,8 @@ export interface EventColumns {
   event(i: number): StoredEvent;
   /** Explicit (caller-given) id of event i, or undefined when the id was generated (unique by construction). */
   explicitId(i: number): string | undefined;
+  /** How many events have an explicit id: with none, a store has no duplicate to look for. */
+  readonly explicit: number;
   /** A copy that stays valid after the buffer is reused (cheap: column slices, no object per event). */
   snapshot(): EventColumns;
 }

@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import { MemoryEngineStore } from "../../src/adapters/store/memory-store.js";
+import { compilePolicy } from "../../src/core/compile.js";
+import { Limitr } from "../../src/engine/limitr.js";
+
+const policy = compilePolicy({
+  limitr: 1,
+  name: "memory-store",
+  timezone: "UTC",
+  meters: { calls: { event: "api.call", aggregation: "count" } },
+  plans: {
+    standard: {
+      default: true,
+      entitlements: { api: { meter: "calls", limit: 1000, period: "month", mode: "hard" } },
+    },
+  },
+});
+const now = { now: Date.parse("2026-10-05T12:00:00Z") };
+const customers = Array.from({ length: 40 }, (_, i) => `c${i}`);
+
+function open(store: MemoryEngineStore): Promise<Limitr> {
+  return Limitr.open({ policy, store, durability: "batched", alerts: false });
+}
+
+describe("memory store: counters survive a restart whatever share of them a batch changed", () => {
+  it("restores every counter written by earlier engines, from whole-table and per-counter batches", async () => {
+    const store = new MemoryEngineStore();
+    const expected = new Map<string, number>();
+    const a = await open(store);
+    // Every counter changes: the store copies the whole table.
+    for (const [i, c] of customers.entries()) {
+      a.allow(c, "api", i + 1, now);
+      expected.set(c, i + 1);
+    }
+    await a.flush();
+    // One counter in forty changes: the store copies it alone.
+    a.allow("c3", "api", 10, now);
+    expected.set("c3", 14);
+    await a.close();
+
+    const b = await open(store);
+    for (const c of customers) expect(b.usage(c, "api", now).used).toBe(expected.get(c));
+    // A second engine writes only one counter; the rows of the first stay.
+    b.allow("c7", "api", 100, now);
+    expected.set("c7", 108);
+    b.allow("late", "api", 5, now);
+    expected.set("late", 5);
+    await b.close();
+
+    const c = await open(store);
+    for (const [customer, used] of expected) expect(c.usage(customer, "api", now).used).toBe(used);
+    const rows = store.loadCounters();
+    expect(rows).toHaveLength(expected.size);
+    expect(rows.find((r) => r.owner === "c7")).toMatchObject({ used: 108, events: 2, entitlement: "api" });
+    await c.close();
+  });
+
+  it("a counter changed after the last flush is not in the store: it holds what was written", async () => {
+    const store = new MemoryEngineStore();
+    const a = await open(store);
+    for (const c of customers) a.allow(c, "api", 2, now);
+    await a.flush();
+    a.allow("c1", "api", 50, now);
+    // Not flushed: the store still has the value of the last batch.
+    expect(store.loadCounters().find((r) => r.owner === "c1")?.used).toBe(2);
+    expect(store.events()).toHaveLength(customers.length);
+    await a.close();
+    expect(store.loadCounters().find((r) => r.owner === "c1")?.used).toBe(52);
+    expect(store.events()).toHaveLength(customers.length + 1);
+  });
+});
