@@ -9,7 +9,7 @@ import type { LiveAlerts } from "./live-alerts.js";
 import type { Meters } from "./meters.js";
 import type { CallOptions } from "./options.js";
 import type { IdWindow, Persistence } from "./persistence.js";
-import { CID, FLAGS, HARD, LIMIT, METERED, NOTIFY_FROM, RATE, SLOT_STRIDE, type Slot } from "./slot.js";
+import { CID, FLAGS, HARD, METERED, RATE, SLOT_STRIDE, type Slot } from "./slot.js";
 import type { WriteBehind } from "./write-behind.js";
 
 const EPS = 1e-9;
@@ -57,9 +57,9 @@ export class Decider {
     const meters = this.meters;
     const sid = meters.slotId(customer, entitlement, now);
     const table = meters.state.table;
-    const srec = table.rec;
+    const info = table.info;
     const at = sid * SLOT_STRIDE;
-    const flags = srec[at + FLAGS] as number;
+    const flags = info[at + FLAGS] as number;
     const slot = table.slots[sid] as Slot;
     this.lastSlot = slot;
     this.lastApplied = 0;
@@ -69,7 +69,7 @@ export class Decider {
       if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
       return false;
     }
-    const cid = srec[at + CID] as number;
+    const cid = info[at + CID] as number;
     const crec = this.counters.rec;
     const cat = cid * STRIDE;
     if (now >= (crec[cat + DUE] as number)) meters.freshen(slot, slot.counter as Counter, now);
@@ -87,7 +87,7 @@ export class Decider {
       if (
         (flags & HARD) !== 0 &&
         (crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount >
-          (srec[at + LIMIT] as number) + EPS
+          (table.limit[sid] as number) + EPS
       ) {
         this.lastReason = "limit_exceeded";
         if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
@@ -150,7 +150,7 @@ export class Decider {
       }
     } else this.persistence.changed(now);
     const table = this.meters.state.table;
-    if (this.notifier.tracking && used >= (table.rec[sid * SLOT_STRIDE + NOTIFY_FROM] as number))
+    if (this.notifier.tracking && used >= (table.notifyFrom[sid] as number))
       this.meters.crossings(slot, slot.counter as Counter, prev, amount, now, this.meters.state);
     const alerts = this.alerts;
     if (alerts !== null && table.alertMark[sid] === 0) alerts.touch(sid, now);

@@ -88,7 +88,7 @@ export class Meters {
       byCustomer.set(customer, id);
       return id;
     }
-    if (((table.rec[sid * SLOT_STRIDE + FLAGS] as number) & TIME_BOUND) !== 0) {
+    if (((table.info[sid * SLOT_STRIDE + FLAGS] as number) & TIME_BOUND) !== 0) {
       const slot = table.slots[sid] as Slot;
       if (now >= slot.validUntil || now < slot.validFrom)
         table.put(sid, this.resolve(customer, entitlement, now));

@@ -57,32 +57,35 @@ export class Slot implements EventSource {
   }
 }
 
-/** Layout of a slot's record in `SlotTable.rec`: what a decision reads before it reaches the counter. */
-export const LIMIT = 0;
+// Layout of a slot's record in `SlotTable.info`: what every decision reads before it reaches the counter.
 /** The counter id (see `CounterTable`); -1 when not metered. */
-export const CID = 1;
-export const FLAGS = 2;
-export const NOTIFY_FROM = 3;
-export const SLOT_STRIDE = 4;
+export const CID = 0;
+export const FLAGS = 1;
+export const SLOT_STRIDE = 2;
 
 /** FLAGS bits. */
 export const METERED = 1;
+/** Hard mode with a finite limit: `SlotTable.limit` is read. */
 export const HARD = 2;
 export const TIME_BOUND = 4;
 /** A rate governor applies (its bucket is on the Slot object). */
 export const RATE = 8;
 
 /**
- * The slots resolved under one policy, by dense slot id: the numbers a
- * decision needs in one typed array (32 bytes a slot), the `Slot` objects
- * beside them for everything else. The lookup maps hold slot ids, not
- * objects, so a call reads the map entry, one slot record and one counter
- * record and follows no pointer. Slot 0 is scratch: answers that are not
- * cached (ids no plan defines) are built there.
+ * The slots resolved under one policy, by dense slot id: what a decision
+ * needs in typed arrays (8 bytes a slot on every call, 8 more for a hard
+ * limit), the `Slot` objects beside them for everything else. The lookup
+ * maps hold slot ids, not objects, so a call reads the map entry, one slot
+ * record and one counter record and follows no pointer. Slot 0 is scratch:
+ * answers that are not cached (ids no plan defines) are built there.
  */
 export class SlotTable {
   length = 1;
-  rec = new Float64Array(1024 * SLOT_STRIDE);
+  info = new Int32Array(1024 * SLOT_STRIDE);
+  /** Infinity when unlimited. */
+  limit = new Float64Array(1024);
+  /** Usage from which threshold/overage bookkeeping runs (see `Slot.notifyFrom`). */
+  notifyFrom = new Float64Array(1024);
   /** 1 = counted since the live alert rules last looked at it (LiveAlerts clears it). */
   alertMark = new Uint8Array(1024);
   readonly slots: Slot[] = [];
@@ -97,15 +100,14 @@ export class SlotTable {
     slot.sid = id;
     this.slots[id] = slot;
     const at = id * SLOT_STRIDE;
-    const rec = this.rec;
-    rec[at + LIMIT] = slot.limit;
-    rec[at + CID] = slot.counter === null ? -1 : slot.counter.id;
-    rec[at + FLAGS] =
+    this.info[at + CID] = slot.counter === null ? -1 : slot.counter.id;
+    this.info[at + FLAGS] =
       (slot.reason === null && slot.counter !== null ? METERED : 0) |
       (slot.hard ? HARD : 0) |
       (slot.timeBound ? TIME_BOUND : 0) |
       (slot.bucket !== null ? RATE : 0);
-    rec[at + NOTIFY_FROM] = slot.notifyFrom;
+    this.limit[id] = slot.limit;
+    this.notifyFrom[id] = slot.notifyFrom;
     return id;
   }
 
@@ -118,9 +120,15 @@ export class SlotTable {
 
   private grow(): void {
     const n = this.alertMark.length * 2;
-    const rec = new Float64Array(n * SLOT_STRIDE);
-    rec.set(this.rec);
-    this.rec = rec;
+    const info = new Int32Array(n * SLOT_STRIDE);
+    info.set(this.info);
+    this.info = info;
+    const limit = new Float64Array(n);
+    limit.set(this.limit);
+    this.limit = limit;
+    const notifyFrom = new Float64Array(n);
+    notifyFrom.set(this.notifyFrom);
+    this.notifyFrom = notifyFrom;
     const marks = new Uint8Array(n);
     marks.set(this.alertMark);
     this.alertMark = marks;
