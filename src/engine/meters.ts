@@ -68,26 +68,15 @@ export class Meters {
 
   /**
    * The id of the cached slot of a customer and entitlement in the active
-   * policy's slot table, re-resolved when `now` leaves its validity. Keyed
-   * entitlement first: the handful of entitlement maps stay in cache, leaving
-   * one cold lookup (the customer) per call, whose value is a small integer.
+   * policy's slot table (see `SlotTable` for how it is found), re-resolved
+   * when `now` leaves its validity.
    */
   slotId(customer: string, entitlement: string, now: number): number {
-    const state = this.state;
-    const table = state.table;
-    let byCustomer = state.slots.get(entitlement);
-    if (byCustomer === undefined) {
-      // Ids no plan defines are answered without caching: callers must not be able to grow the engine's memory.
-      if (!state.index.defines(entitlement)) return table.put(0, this.resolve(customer, entitlement, now));
-      byCustomer = new Map();
-      state.slots.set(entitlement, byCustomer);
-    }
-    const sid = byCustomer.get(customer);
-    if (sid === undefined) {
-      const id = table.put(-1, this.resolve(customer, entitlement, now));
-      byCustomer.set(customer, id);
-      return id;
-    }
+    const table = this.state.table;
+    const cell = table.cell(customer, entitlement);
+    if (cell < 0) return table.put(0, this.resolve(customer, entitlement, now));
+    const sid = table.sidAt(cell);
+    if (sid === 0) return table.fill(cell, this.resolve(customer, entitlement, now));
     if (((table.info[sid * SLOT_STRIDE + FLAGS] as number) & TIME_BOUND) !== 0) {
       const slot = table.slots[sid] as Slot;
       if (now >= slot.validUntil || now < slot.validFrom)
@@ -104,7 +93,6 @@ export class Meters {
 
   /** Forget every resolved slot (plan history changed); counters and buckets stay. */
   invalidate(): void {
-    this.state.slots.clear();
     this.state.table.reset();
   }
 

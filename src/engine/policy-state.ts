@@ -16,9 +16,8 @@ import { SlotTable } from "./slot.js";
 export class PolicyState implements NoticeContext {
   readonly index: PolicyIndex;
   readonly zone: string;
-  /** entitlement -> customer -> id of the resolved slot in `table`; starts empty, filled lazily by `Meters.slotId`. */
-  readonly slots = new Map<string, Map<string, number>>();
-  readonly table = new SlotTable();
+  /** The slots resolved under this policy; starts empty, filled lazily by `Meters.slotId`. */
+  readonly table: SlotTable;
 
   constructor(
     readonly policy: CompiledPolicy,
@@ -30,5 +29,6 @@ export class PolicyState implements NoticeContext {
   ) {
     this.index = new PolicyIndex(policy);
     this.zone = policy.timezone;
+    this.table = new SlotTable(this.index.entitlementIds());
   }
 }

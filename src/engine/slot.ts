@@ -74,13 +74,24 @@ export const RATE = 8;
 /**
  * The slots resolved under one policy, by dense slot id: what a decision
  * needs in typed arrays (8 bytes a slot on every call, 8 more for a hard
- * limit), the `Slot` objects beside them for everything else. The lookup
- * maps hold slot ids, not objects, so a call reads the map entry, one slot
- * record and one counter record and follows no pointer. Slot 0 is scratch:
- * answers that are not cached (ids no plan defines) are built there.
+ * limit), the `Slot` objects beside them for everything else.
+ *
+ * Finding a slot takes one map lookup by customer (to a dense customer
+ * number) and one by entitlement (a map of the policy's few entitlement ids,
+ * always in cache), then reads `sids[customer * entitlements + entitlement]`:
+ * no map per entitlement, no object on the way. Slot 0 is scratch: answers
+ * that are not cached (ids no plan defines) are built there, so 0 in `sids`
+ * means "not resolved yet".
  */
 export class SlotTable {
   length = 1;
+  /** Entitlement id -> its number (ids some plan defines). */
+  private readonly entitlements = new Map<string, number>();
+  private readonly width: number;
+  /** Customer id -> its number, in order of first lookup. */
+  private readonly customers = new Map<string, number>();
+  /** customer number * width + entitlement number -> slot id (0 = none yet). */
+  private sids = new Int32Array(1024);
   info = new Int32Array(1024 * SLOT_STRIDE);
   /** Infinity when unlimited. */
   limit = new Float64Array(1024);
@@ -89,6 +100,45 @@ export class SlotTable {
   /** 1 = counted since the live alert rules last looked at it (LiveAlerts clears it). */
   alertMark = new Uint8Array(1024);
   readonly slots: Slot[] = [];
+
+  constructor(entitlementIds: readonly string[]) {
+    for (const id of entitlementIds) this.entitlements.set(id, this.entitlements.size);
+    this.width = Math.max(1, this.entitlements.size);
+  }
+
+  /**
+   * Where the slot of `customer` and `entitlement` is kept in `sids`, or -1
+   * when no plan defines the entitlement (such answers are not cached: callers
+   * must not be able to grow the engine's memory with made-up ids).
+   */
+  cell(customer: string, entitlement: string): number {
+    const e = this.entitlements.get(entitlement);
+    if (e === undefined) return -1;
+    let c = this.customers.get(customer);
+    if (c === undefined) {
+      c = this.customers.size;
+      this.customers.set(customer, c);
+      const need = (c + 1) * this.width;
+      if (need > this.sids.length) {
+        const sids = new Int32Array(Math.max(need, this.sids.length * 2));
+        sids.set(this.sids);
+        this.sids = sids;
+      }
+    }
+    return c * this.width + e;
+  }
+
+  /** The slot id in `cell` (0 = not resolved yet). */
+  sidAt(cell: number): number {
+    return this.sids[cell] as number;
+  }
+
+  /** Resolve `cell` to a new slot. */
+  fill(cell: number, slot: Slot): number {
+    const sid = this.put(-1, slot);
+    this.sids[cell] = sid;
+    return sid;
+  }
 
   /** Store `slot` at `sid` (a new id when -1) and return the id. */
   put(sid: number, slot: Slot): number {
@@ -116,6 +166,8 @@ export class SlotTable {
     this.length = 1;
     this.slots.length = 0;
     this.alertMark.fill(0);
+    this.customers.clear();
+    this.sids.fill(0);
   }
 
   private grow(): void {

@@ -79,6 +79,11 @@ export class PolicyIndex {
     return this.known.has(entitlement);
   }
 
+  /** Every entitlement id some plan defines. */
+  entitlementIds(): string[] {
+    return [...this.known];
+  }
+
   /** The plan in force for `customer` at `now`: a contract's plan wins over the store; else history; else the default plan. */
   planAt(customer: string, now: number, history: PlanHistory): PlanAt {
     const contract = this.contract(customer);
