@@ -2,6 +2,7 @@ import { type Counter, THRESHOLDS } from "../core/engine/counter.js";
 import type { Reason } from "../core/engine/decision.js";
 import type { EffectiveEntitlement } from "../core/engine/resolve.js";
 import type { TokenBucket } from "../core/engine/token-bucket.js";
+import { resized } from "../core/engine/typed-arrays.js";
 import type { PropertyValue } from "../core/model.js";
 import { filterDefaults } from "../core/usage/meters.js";
 import type { EventSource } from "./write-behind.js";
@@ -119,11 +120,7 @@ export class SlotTable {
       c = this.customers.size;
       this.customers.set(customer, c);
       const need = (c + 1) * this.width;
-      if (need > this.sids.length) {
-        const sids = new Int32Array(Math.max(need, this.sids.length * 2));
-        sids.set(this.sids);
-        this.sids = sids;
-      }
+      if (need > this.sids.length) this.sids = resized(this.sids, Math.max(need, this.sids.length * 2));
     }
     return c * this.width + e;
   }
@@ -172,17 +169,9 @@ export class SlotTable {
 
   private grow(): void {
     const n = this.alertMark.length * 2;
-    const info = new Int32Array(n * SLOT_STRIDE);
-    info.set(this.info);
-    this.info = info;
-    const limit = new Float64Array(n);
-    limit.set(this.limit);
-    this.limit = limit;
-    const notifyFrom = new Float64Array(n);
-    notifyFrom.set(this.notifyFrom);
-    this.notifyFrom = notifyFrom;
-    const marks = new Uint8Array(n);
-    marks.set(this.alertMark);
-    this.alertMark = marks;
+    this.info = resized(this.info, n * SLOT_STRIDE);
+    this.limit = resized(this.limit, n);
+    this.notifyFrom = resized(this.notifyFrom, n);
+    this.alertMark = resized(this.alertMark, n);
   }
 }

@@ -7,6 +7,7 @@ import type {
   SubscriptionRow,
   WriteBatch,
 } from "../core/engine/store-port.js";
+import { resized } from "../core/engine/typed-arrays.js";
 import type { PropertyValue } from "../core/model.js";
 
 type Props = Record<string, PropertyValue> | undefined;
@@ -121,12 +122,8 @@ export class EventBuffer implements EventColumns {
   }
 
   private grow(): void {
-    const ts = new Float64Array(this.ts.length * 2);
-    ts.set(this.ts);
-    this.ts = ts;
-    const values = new Float64Array(this.values.length * 2);
-    values.set(this.values);
-    this.values = values;
+    this.ts = resized(this.ts, this.ts.length * 2);
+    this.values = resized(this.values, this.values.length * 2);
   }
 }
 
@@ -142,11 +139,7 @@ export class DirtyCounters implements CounterColumns {
   constructor(readonly table: CounterTable) {}
 
   push(id: number): void {
-    if (this.length === this.ids.length) {
-      const ids = new Int32Array(this.length * 2);
-      ids.set(this.ids);
-      this.ids = ids;
-    }
+    if (this.length === this.ids.length) this.ids = resized(this.ids, this.length * 2);
     this.ids[this.length++] = id;
   }
 

@@ -68,4 +68,22 @@ describe("memory store: counters survive a restart whatever share of them a batc
     expect(store.loadCounters().find((r) => r.owner === "c1")?.used).toBe(52);
     expect(store.events()).toHaveLength(customers.length + 1);
   });
+
+  it("keeps every counter exact as the engine's tables grow far past their first size", async () => {
+    const store = new MemoryEngineStore();
+    const many = Array.from({ length: 5000 }, (_, i) => `acct-${i}`);
+    const a = await open(store);
+    for (const [i, c] of many.entries()) expect(a.allow(c, "api", (i % 97) + 1, now)).toBe(true);
+    for (const [i, c] of many.entries()) expect(a.usage(c, "api", now).used).toBe((i % 97) + 1);
+    await a.close();
+    expect(store.events()).toHaveLength(many.length);
+
+    const b = await open(store);
+    for (const [i, c] of many.entries()) expect(b.usage(c, "api", now).used).toBe((i % 97) + 1);
+    // A second round on every counter: all of them change in one batch.
+    for (const c of many) b.allow(c, "api", 1, now);
+    await b.close();
+    const used = new Map(store.loadCounters().map((r) => [r.owner, r.used]));
+    for (const [i, c] of many.entries()) expect(used.get(c)).toBe((i % 97) + 2);
+  });
 });

@@ -10,6 +10,7 @@ import type {
   SubscriptionRow,
   WriteBatch,
 } from "../../core/engine/store-port.js";
+import { resized } from "../../core/engine/typed-arrays.js";
 
 /** A stored event with the bundle it was decided under (R14). */
 export interface MemoryEvent extends StoredEvent {
@@ -207,18 +208,10 @@ class TableCopy {
   }
 
   private grow(n: number): void {
-    const rec = new Float64Array(n * STRIDE);
-    rec.set(this.rec);
-    this.rec = rec;
-    const periodStart = new Float64Array(n);
-    periodStart.set(this.periodStart);
-    this.periodStart = periodStart;
-    const updatedAt = new Float64Array(n);
-    updatedAt.set(this.updatedAt);
-    this.updatedAt = updatedAt;
-    const written = new Uint8Array(n);
-    written.set(this.written);
-    this.written = written;
+    this.rec = resized(this.rec, n * STRIDE);
+    this.periodStart = resized(this.periodStart, n);
+    this.updatedAt = resized(this.updatedAt, n);
+    this.written = resized(this.written, n);
   }
 }
 

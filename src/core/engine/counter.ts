@@ -1,5 +1,6 @@
 import type { Window } from "../periods.js";
 import type { Hold } from "./decision.js";
+import { resized } from "./typed-arrays.js";
 
 /** Threshold percentages reported by the `threshold` event, once each per counter and period. */
 export const THRESHOLDS = [50, 80, 100] as const;
@@ -49,19 +50,12 @@ export class CounterTable {
 
   private grow(): void {
     const n = this.periodStart.length * 2;
-    const rec = new Float64Array(n * STRIDE);
-    rec.set(this.rec);
-    this.rec = rec;
-    this.periodStart = grown(this.periodStart, new Float64Array(n));
-    this.periodEnd = grown(this.periodEnd, new Float64Array(n));
-    this.nextExpiry = grown(this.nextExpiry, new Float64Array(n));
-    this.flushGen = grown(this.flushGen, new Int32Array(n));
+    this.rec = resized(this.rec, n * STRIDE);
+    this.periodStart = resized(this.periodStart, n);
+    this.periodEnd = resized(this.periodEnd, n);
+    this.nextExpiry = resized(this.nextExpiry, n);
+    this.flushGen = resized(this.flushGen, n);
   }
-}
-
-function grown<T extends Float64Array | Int32Array>(from: T, to: T): T {
-  to.set(from);
-  return to;
 }
 
 /**
