@@ -56,6 +56,7 @@ export class Limitr {
   private readonly holds: Reservations;
   private alertState: AlertStateStore | null = null;
   private readonly store: EngineStore;
+  private planPoll: NodeJS.Timeout | null = null;
 
   private constructor(
     options: LimitrOptions,
@@ -113,6 +114,9 @@ export class Limitr {
       this.notifier,
       this.idPrefix,
     );
+    const planPollMs = options.planPollMs ?? 1000;
+    if (store.externalPlanChanges !== undefined && planPollMs > 0)
+      this.planPoll = setInterval(() => this.pickUpPlanChanges(), planPollMs).unref();
     if (options.alerts !== false) {
       this.alertState =
         store instanceof SqliteEngineStore ? new AlertStore(store.db) : new MemoryAlertState();
@@ -330,6 +334,7 @@ export class Limitr {
   /** Stop polling bundles, flush, then release the store and its owner lock. Idempotent; also done at process exit. */
   async close(): Promise<void> {
     await this.loader?.stop();
+    this.stopPlanPoll();
     this.stopAlerts();
     this.persistence.close();
   }
@@ -337,6 +342,7 @@ export class Limitr {
   /** `close` for synchronous contexts (tests' teardown, exit handlers of the host). */
   closeSync(): void {
     this.loader?.stopSync();
+    this.stopPlanPoll();
     this.stopAlerts();
     this.persistence.close();
   }
@@ -377,13 +383,34 @@ export class Limitr {
     }
   }
 
-  private insertPlanChange(customer: string, at: number, plan: string): void {
+  /** Plan changes another process recorded in the store: applied like `setPlan` (without writing them back). */
+  private pickUpPlanChanges(): void {
+    let rows: { customer: string; effectiveAt: number; plan: string }[];
+    try {
+      rows = this.store.externalPlanChanges?.() ?? [];
+    } catch {
+      return; // A busy or closing store: the next tick looks again.
+    }
+    let changed = false;
+    for (const r of rows) changed = this.insertPlanChange(r.customer, r.effectiveAt, r.plan) || changed;
+    if (changed) this.meters.invalidate();
+  }
+
+  private stopPlanPoll(): void {
+    if (this.planPoll !== null) clearInterval(this.planPoll);
+    this.planPoll = null;
+  }
+
+  /** Put `plan` in the customer's history from `at` on; false when it was there already. */
+  private insertPlanChange(customer: string, at: number, plan: string): boolean {
     let list = this.history.get(customer);
     if (!list) this.history.set(customer, (list = []));
     const i = list.findIndex((c) => c.at >= at);
     if (i < 0) list.push({ at, plan });
-    else if (list[i]?.at === at) list[i] = { at, plan };
-    else list.splice(i, 0, { at, plan });
+    else if (list[i]?.at !== at) list.splice(i, 0, { at, plan });
+    else if (list[i]?.plan !== plan) list[i] = { at, plan };
+    else return false;
+    return true;
   }
 
   private instant(value: string | number | Date | undefined): number {

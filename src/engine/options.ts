@@ -14,6 +14,13 @@ export interface LimitrOptions {
    */
   alerts?: boolean;
   /**
+   * How often (ms) to look for plan changes other processes recorded in the
+   * store, such as `limitr customers set` while this engine runs (default
+   * 1000; 0 = never). The look is one pragma read when nothing changed.
+   * Applies to the SQLite store.
+   */
+  planPollMs?: number;
+  /**
    * A policy directory, a bundle `.json` file (`{ manifest, policy }`), a
    * compiled policy / bundle object, or a bundle store to load and poll
    * (`{ store, env, publicKeys, pollMs, cacheDir }`, see `BundleStoreInput`).

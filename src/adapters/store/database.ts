@@ -125,6 +125,10 @@ const MIGRATIONS: string[] = [
     value TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 2: a running engine picks up plan changes other processes record (\`limitr customers set\`).
+  `
+  CREATE INDEX subscriptions_by_recorded ON subscriptions (recorded_at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

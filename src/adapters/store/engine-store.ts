@@ -19,6 +19,8 @@ const OWNER_KEY = "engine.owner";
 const STALE_MS = 30_000;
 const HEARTBEAT_MS = 10_000;
 /** Rows per multi-row statement (the remainder goes row by row). */
+/** How far back `externalPlanChanges` looks before the newest row it has seen (clocks of two processes). */
+const CLOCK_SLACK_MS = 60_000;
 const EVENT_CHUNK = 64;
 const COUNTER_CHUNK = 64;
 /**
@@ -77,6 +79,10 @@ export class SqliteEngineStore implements EngineStore {
   private keys: string[] = [];
   private order: number[] = [];
   private readonly writeTx: (batch: WriteBatch) => void;
+  /** `PRAGMA data_version` when plan changes were last looked for: it moves when another connection commits. */
+  private dataVersion: number;
+  /** The newest `recorded_at` seen in the plan history. */
+  private recordedSeen: number;
   private readonly stmt: {
     event: Database.Statement;
     events: Database.Statement;
@@ -86,6 +92,8 @@ export class SqliteEngineStore implements EngineStore {
     holdDelete: Database.Statement;
     subscription: Database.Statement;
     beat: Database.Statement;
+    dataVersion: Database.Statement;
+    recordedSince: Database.Statement;
   };
 
   constructor(readonly path: string) {
@@ -112,7 +120,14 @@ export class SqliteEngineStore implements EngineStore {
         "INSERT OR REPLACE INTO subscriptions (customer, effective_at, plan, recorded_at) VALUES (?,?,?,?)",
       ),
       beat: this.db.prepare("UPDATE meta SET value = ? WHERE key = ? AND json_extract(value, '$.token') = ?"),
+      dataVersion: this.db.prepare("PRAGMA data_version").pluck(),
+      recordedSince: this.db.prepare(
+        "SELECT customer, effective_at AS effectiveAt, plan, recorded_at AS recordedAt FROM subscriptions WHERE recorded_at >= ? ORDER BY customer, effective_at",
+      ),
     };
+    this.dataVersion = this.stmt.dataVersion.get() as number;
+    this.recordedSeen =
+      (this.db.prepare("SELECT max(recorded_at) FROM subscriptions").pluck().get() as number | null) ?? 0;
     this.writeTx = this.db.transaction((b: WriteBatch) => this.writeBatch(b));
     this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS).unref();
   }
@@ -137,6 +152,16 @@ export class SqliteEngineStore implements EngineStore {
         "SELECT customer, effective_at AS effectiveAt, plan, recorded_at AS recordedAt FROM subscriptions ORDER BY customer, effective_at",
       )
       .all() as SubscriptionRow[];
+  }
+
+  externalPlanChanges(): SubscriptionRow[] {
+    const version = this.stmt.dataVersion.get() as number;
+    if (version === this.dataVersion) return [];
+    this.dataVersion = version;
+    // A little before the newest row seen: another process's clock may lag ours.
+    const rows = this.stmt.recordedSince.all(this.recordedSeen - CLOCK_SLACK_MS) as SubscriptionRow[];
+    for (const r of rows) if (r.recordedAt > this.recordedSeen) this.recordedSeen = r.recordedAt;
+    return rows;
   }
 
   recentEventIds(limit: number): string[] {

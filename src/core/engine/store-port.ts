@@ -16,6 +16,13 @@ export interface EngineStore {
   loadHolds(): HoldRow[];
   /** The whole plan history (setPlan / `customers set`). */
   loadPlanHistory(): SubscriptionRow[];
+  /**
+   * Plan history rows that other processes recorded since the previous call
+   * (such as `limitr customers set` while the engine runs), possibly with
+   * some already returned; [] when nothing else wrote. Optional: a store only
+   * its engine writes to has none.
+   */
+  externalPlanChanges?(): SubscriptionRow[];
   /** Ids of the most recent `limit` events, newest last (to seed idempotency after a restart). */
   recentEventIds(limit: number): string[];
   /** Apply one batch atomically: all of it or none of it. */

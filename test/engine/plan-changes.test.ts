@@ -1,0 +1,98 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { openDatabase } from "../../src/adapters/store/database.js";
+import { Limitr } from "../../src/engine/limitr.js";
+import { limitr, REPO } from "../cli/run-cli.js";
+
+const POLICIES = join(REPO, "policies");
+const dirs: string[] = [];
+const engines: Limitr[] = [];
+afterEach(async () => {
+  for (const e of engines.splice(0)) await e.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function until(check: () => boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function engineOn(db: string, planPollMs: number): Promise<Limitr> {
+  const e = await Limitr.open({ policy: POLICIES, store: `sqlite:${db}`, planPollMs });
+  engines.push(e);
+  return e;
+}
+
+// free: chat_input hard at 100,000 tokens a month; pro: soft at 2,000,000.
+const BIG = 150_000;
+
+describe("R1 plan changes recorded by another process reach a running engine", () => {
+  it("`limitr customers set` while the engine runs: the next decisions follow the new plan", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "limitr-plans-"));
+    dirs.push(dir);
+    const db = join(dir, "usage.db");
+    const engine = await engineOn(db, 50);
+    expect(engine.check("newco", "chat_input", BIG)).toMatchObject({
+      allowed: false,
+      reason: "limit_exceeded",
+    });
+    expect(engine.usage("newco", "chat_input").limit).toBe(100_000);
+
+    const set = await limitr(["customers", "set", "newco", "--plan", "pro", "--db", db]);
+    expect(set.exitCode).toBe(0);
+    await until(() => engine.check("newco", "chat_input", BIG).allowed);
+    expect(engine.usage("newco", "chat_input").limit).toBe(2_000_000);
+    // Counted under the new plan, and other customers keep theirs.
+    expect(engine.allow("newco", "chat_input", BIG)).toBe(true);
+    expect(engine.check("other", "chat_input", BIG).allowed).toBe(false);
+
+    // Back to free from now on.
+    const back = await limitr(["customers", "set", "newco", "--plan", "free", "--db", db]);
+    expect(back.exitCode).toBe(0);
+    await until(() => !engine.check("newco", "chat_input", 1).allowed);
+    expect(engine.usage("newco", "chat_input")).toMatchObject({ used: BIG, limit: 100_000 });
+  });
+
+  it("with planPollMs 0 the engine does not look: the change applies after a restart", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "limitr-plans-"));
+    dirs.push(dir);
+    const db = join(dir, "usage.db");
+    const engine = await engineOn(db, 0);
+    expect((await limitr(["customers", "set", "newco", "--plan", "pro", "--db", db])).exitCode).toBe(0);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(engine.check("newco", "chat_input", BIG).allowed).toBe(false);
+    await engine.close();
+    engines.splice(engines.indexOf(engine), 1);
+    const reopened = await engineOn(db, 0);
+    expect(reopened.check("newco", "chat_input", BIG).allowed).toBe(true);
+  });
+
+  it("a store written before the plan-change index existed is upgraded when opened, its rows kept", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "limitr-plans-"));
+    dirs.push(dir);
+    const db = join(dir, "usage.db");
+    expect((await limitr(["customers", "set", "newco", "--plan", "pro", "--db", db])).exitCode).toBe(0);
+    const old = openDatabase(db);
+    old.exec("DROP INDEX subscriptions_by_recorded; PRAGMA user_version = 1;");
+    old.close();
+
+    const engine = await engineOn(db, 50);
+    expect(engine.check("newco", "chat_input", BIG).allowed).toBe(true);
+    const reader = openDatabase(db, { readonly: true });
+    try {
+      expect(reader.pragma("user_version", { simple: true })).toBe(2);
+      const index = reader
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'subscriptions_by_recorded'")
+        .pluck()
+        .get();
+      expect(index).toBe("subscriptions_by_recorded");
+    } finally {
+      reader.close();
+    }
+  });
+});
