@@ -77,7 +77,9 @@ function keyText(k: StateKey): string {
  */
 export class LiveAlerts {
   readonly rules: CompiledRule[];
+  /** Slots marked since the last evaluation, and the time of the call that marked each. */
   private dirty: Slot[] = [];
+  private dirtyAt: number[] = [];
   /** Scratch objects reused by every evaluation: a live engine evaluates often and fires rarely. */
   private readonly figures: EntitlementFigures = {
     entitlement: "",
@@ -109,10 +111,9 @@ export class LiveAlerts {
    * as of that call, at most one timer interval stale.
    */
   touch(sid: number, now: number): void {
-    const slot = this.table.slots[sid] as Slot;
-    slot.alertAt = now;
     this.table.alertMark[sid] = 1;
-    this.dirty.push(slot);
+    this.dirty.push(this.table.slots[sid] as Slot);
+    this.dirtyAt.push(now);
     if (this.timer === null) {
       this.timer = setTimeout(() => this.evaluate(), this.intervalMs);
       this.timer.unref();
@@ -124,12 +125,15 @@ export class LiveAlerts {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     const slots = this.dirty;
+    const at = this.dirtyAt;
     this.dirty = [];
+    this.dirtyAt = [];
     const marks = this.table.alertMark;
-    for (const slot of slots) {
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i] as Slot;
       // A slot left over from before a plan change may clear its successor's mark: that one is in `slots` too.
       marks[slot.sid] = 0;
-      this.evaluateSlot(slot, slot.alertAt);
+      this.evaluateSlot(slot, at[i] as number);
     }
   }
 

@@ -31,8 +31,6 @@ export class Slot implements EventSource {
   readonly timeBound: boolean;
   /** Where this slot is in its policy's `SlotTable` (0: the scratch entry of an uncached answer). */
   sid = 0;
-  /** The call that marked this slot for the live alert rules (see `SlotTable.alertMark`). */
-  alertAt = 0;
   /** The live alert rules' view of this slot, built on first evaluation (see LiveAlerts). */
   alertView: unknown = null;
 
