@@ -74,7 +74,15 @@ function keyText(k: StateKey): string {
  * marked slots are evaluated afterwards, off the decision path, on a short
  * timer or at `flush()`. Rules reading spend, cost, margin or balance need a
  * billing run and are left to `limitr alerts check`.
+ *
+ * The timer waits `intervalMs`, or longer when the last evaluation was long:
+ * at least LOAD_FACTOR times its duration. So evaluation takes at most about
+ * 1/LOAD_FACTOR of the process's time, however many slots a busy engine marks;
+ * under such load an alert comes a little later instead of slowing decisions.
  */
+/** The live evaluation's share of time is kept under 1/LOAD_FACTOR (see LiveAlerts). */
+const LOAD_FACTOR = 20;
+
 export class LiveAlerts {
   readonly rules: CompiledRule[];
   /** Slots marked since the last evaluation, and the time of the call that marked each. */
@@ -89,6 +97,8 @@ export class LiveAlerts {
   };
   private readonly vars = {} as AlertVars;
   private timer: NodeJS.Timeout | null = null;
+  /** How long the last evaluation took (ms). */
+  private lastCostMs = 0;
 
   constructor(
     private readonly policy: CompiledPolicy,
@@ -115,7 +125,10 @@ export class LiveAlerts {
     this.dirty.push(this.table.slots[sid] as Slot);
     this.dirtyAt.push(now);
     if (this.timer === null) {
-      this.timer = setTimeout(() => this.evaluate(), this.intervalMs);
+      this.timer = setTimeout(
+        () => this.evaluate(),
+        Math.max(this.intervalMs, this.lastCostMs * LOAD_FACTOR),
+      );
       this.timer.unref();
     }
   }
@@ -129,12 +142,14 @@ export class LiveAlerts {
     this.dirty = [];
     this.dirtyAt = [];
     const marks = this.table.alertMark;
+    const started = performance.now();
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i] as Slot;
       // A slot left over from before a plan change may clear its successor's mark: that one is in `slots` too.
       marks[slot.sid] = 0;
       this.evaluateSlot(slot, at[i] as number);
     }
+    this.lastCostMs = performance.now() - started;
   }
 
   stop(): void {
