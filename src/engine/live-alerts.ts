@@ -121,8 +121,11 @@ export class LiveAlerts {
    * as of that call, at most one timer interval stale.
    */
   touch(sid: number, now: number): void {
+    const slot = this.table.slots[sid];
+    // Gone when a listener changed a plan while the call was being counted (the table was emptied).
+    if (slot === undefined) return;
     this.table.alertMark[sid] = 1;
-    this.dirty.push(this.table.slots[sid] as Slot);
+    this.dirty.push(slot);
     this.dirtyAt.push(now);
     if (this.timer === null) {
       this.timer = setTimeout(

@@ -144,6 +144,22 @@ describe("live alert rules in the engine", () => {
     expect(seen).toHaveLength(1);
     await l.close();
   });
+
+  it("a listener that changes a plan while a call is being counted: the call stands, the rules still run", async () => {
+    const { l, seen } = await engine(
+      policy(`  chat-80: { when: "usage_percent >= 80", entitlement: chat, channels: [ops] }`),
+    );
+    // The threshold notice comes in the middle of counting; the plan change empties the slot table.
+    l.on("threshold", (e) => {
+      if (e.threshold === 50) l.setPlan(e.customer, "pro", { at: OCT(1) });
+    });
+    expect(l.allow("bob", "chat", 600, { now: OCT(2) })).toBe(true);
+    await l.flush();
+    expect(l.usage("bob", "chat", { now: OCT(2) }).used).toBe(600);
+    expect(l.allow("bob", "chat", 300, { now: OCT(3) })).toBe(true);
+    await l.flush();
+    expect(seen.map((e) => e.alert)).toEqual(["chat-80"]);
+  });
 });
 
 describe("live alerts with the SQLite store", () => {
