@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { openDatabase } from "../../src/adapters/store/database.js";
+import { openDatabase, SCHEMA_VERSION } from "../../src/adapters/store/database.js";
 import { Limitr } from "../../src/engine/limitr.js";
 import { limitr, REPO } from "../cli/run-cli.js";
 
@@ -85,7 +85,7 @@ describe("R1 plan changes recorded by another process reach a running engine", (
     expect(engine.check("newco", "chat_input", BIG).allowed).toBe(true);
     const reader = openDatabase(db, { readonly: true });
     try {
-      expect(reader.pragma("user_version", { simple: true })).toBe(2);
+      expect(reader.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
       const index = reader
         .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'subscriptions_by_recorded'")
         .pluck()
