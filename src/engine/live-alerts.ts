@@ -81,7 +81,7 @@ function keyText(k: StateKey): string {
  * under such load an alert comes a little later instead of slowing decisions.
  */
 /** The live evaluation's share of time is kept under 1/LOAD_FACTOR (see LiveAlerts). */
-const LOAD_FACTOR = 20;
+const LOAD_FACTOR = 40;
 
 export class LiveAlerts {
   readonly rules: CompiledRule[];
