@@ -95,4 +95,29 @@ describe("R1 plan changes recorded by another process reach a running engine", (
       reader.close();
     }
   });
+
+  it("an engine on its own clock (years ahead) still sees every plan another process records", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "limitr-plans-"));
+    dirs.push(dir);
+    const db = join(dir, "usage.db");
+    const future = Date.parse("2031-01-15T12:00:00Z");
+    const engine = await Limitr.open({
+      policy: POLICIES,
+      store: `sqlite:${db}`,
+      planPollMs: 50,
+      now: () => future,
+    });
+    engines.push(engine);
+    // The engine's own plan row is stamped with its clock, years after the CLI's rows.
+    engine.setPlan("own", "pro");
+    await engine.flush();
+    for (const customer of ["first", "second"]) {
+      expect(engine.check(customer, "chat_input", BIG).allowed).toBe(false);
+      const at = "2031-01-01";
+      expect(
+        (await limitr(["customers", "set", customer, "--plan", "pro", "--at", at, "--db", db])).exitCode,
+      ).toBe(0);
+      await until(() => engine.check(customer, "chat_input", BIG).allowed);
+    }
+  });
 });

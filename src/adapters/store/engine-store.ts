@@ -19,7 +19,7 @@ const OWNER_KEY = "engine.owner";
 const STALE_MS = 30_000;
 const HEARTBEAT_MS = 10_000;
 /** Rows per multi-row statement (the remainder goes row by row). */
-/** How far back `externalPlanChanges` looks before the newest row it has seen (clocks of two processes). */
+/** How far before its previous look `externalPlanChanges` reads (slow commits, clocks of two hosts). */
 const CLOCK_SLACK_MS = 60_000;
 const EVENT_CHUNK = 64;
 const COUNTER_CHUNK = 64;
@@ -81,8 +81,12 @@ export class SqliteEngineStore implements EngineStore {
   private readonly writeTx: (batch: WriteBatch) => void;
   /** `PRAGMA data_version` when plan changes were last looked for: it moves when another connection commits. */
   private dataVersion: number;
-  /** The newest `recorded_at` seen in the plan history. */
-  private recordedSeen: number;
+  /**
+   * Wall-clock time of the previous look for plan changes. Other processes
+   * stamp `recorded_at` with their wall clock; the engine's own rows may carry
+   * its configured clock, so the newest row is not a safe bookmark.
+   */
+  private lastLook = Date.now();
   private readonly stmt: {
     event: Database.Statement;
     events: Database.Statement;
@@ -126,8 +130,6 @@ export class SqliteEngineStore implements EngineStore {
       ),
     };
     this.dataVersion = this.stmt.dataVersion.get() as number;
-    this.recordedSeen =
-      (this.db.prepare("SELECT max(recorded_at) FROM subscriptions").pluck().get() as number | null) ?? 0;
     this.writeTx = this.db.transaction((b: WriteBatch) => this.writeBatch(b));
     this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS).unref();
   }
@@ -158,10 +160,9 @@ export class SqliteEngineStore implements EngineStore {
     const version = this.stmt.dataVersion.get() as number;
     if (version === this.dataVersion) return [];
     this.dataVersion = version;
-    // A little before the newest row seen: another process's clock may lag ours.
-    const rows = this.stmt.recordedSince.all(this.recordedSeen - CLOCK_SLACK_MS) as SubscriptionRow[];
-    for (const r of rows) if (r.recordedAt > this.recordedSeen) this.recordedSeen = r.recordedAt;
-    return rows;
+    const since = this.lastLook - CLOCK_SLACK_MS;
+    this.lastLook = Date.now();
+    return this.stmt.recordedSince.all(since) as SubscriptionRow[];
   }
 
   recentEventIds(limit: number): string[] {
