@@ -22,6 +22,23 @@ export function dec(value: DecimalString | number | Decimal): Decimal {
   return new Decimal(typeof value === "number" ? String(value) : value);
 }
 
+const constants = new Map<string | number, Decimal>();
+
+/**
+ * `dec` for the constants of a policy (prices, tier bounds, free units):
+ * parsed once and shared. The cache is emptied when it grows past 10,000
+ * entries, so it stays bounded whatever it is fed.
+ */
+export function decConst(value: DecimalString | number): Decimal {
+  let d = constants.get(value);
+  if (d === undefined) {
+    if (constants.size >= 10_000) constants.clear();
+    d = dec(value);
+    constants.set(value, d);
+  }
+  return d;
+}
+
 /** Canonical decimal text: no exponent, no trailing zeros ("0.00002", "49", "-1.5"). */
 export function decStr(value: Decimal | DecimalString | number): DecimalString {
   const d = dec(value);

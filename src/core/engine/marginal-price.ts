@@ -2,6 +2,8 @@ import type { ChargeModel, DecimalString } from "../model.js";
 import { type Decimal, dec, decStr } from "../money.js";
 import { rateCharge } from "../rating/charge-models.js";
 
+const NO_DETAIL = { detail: false };
+
 /**
  * The charge of a period's usage under a charge model: the rater's own
  * function (SPEC §2.3, R10), so a decision's price and the invoice agree by
@@ -11,7 +13,7 @@ import { rateCharge } from "../rating/charge-models.js";
  * periodCharge({ model: "per_unit", unitPrice: "0.5", freeUnits: 10 }, 12, 1).toFixed() // "1"
  */
 export function periodCharge(model: ChargeModel, quantity: number, events: number): Decimal {
-  return rateCharge(model, { quantity: dec(Math.max(quantity, 0)), events }).amount;
+  return rateCharge(model, { quantity: dec(Math.max(quantity, 0)), events }, NO_DETAIL).amount;
 }
 
 /**

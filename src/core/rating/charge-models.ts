@@ -1,5 +1,5 @@
 import type { ChargeModel, DecimalString, Tier } from "../model.js";
-import { type Decimal, dec, decStr, ZERO } from "../money.js";
+import { type Decimal, dec, decConst, decStr, ZERO } from "../money.js";
 
 /**
  * The charge models of SPEC §2.3, exact (R9, R10). Amounts come back
@@ -19,38 +19,45 @@ export interface ChargeInput {
   events: number;
 }
 
-export function rateCharge(model: ChargeModel, input: ChargeInput): Charge {
+/**
+ * The charge of `input` under `model`. With `detail: false` the breakdown
+ * text is left empty: the engine prices calls this way, many times a second.
+ */
+export function rateCharge(model: ChargeModel, input: ChargeInput, options = { detail: true }): Charge {
+  const text = options.detail;
   switch (model.model) {
     case "per_unit": {
-      const billable = positive(input.quantity.minus(model.freeUnits));
+      const billable = positive(input.quantity.minus(decConst(model.freeUnits)));
       return {
-        amount: billable.times(model.unitPrice),
+        amount: billable.times(decConst(model.unitPrice)),
         unitPrice: model.unitPrice,
-        detail: `${decStr(billable)} x ${model.unitPrice}${model.freeUnits ? ` (${model.freeUnits} free)` : ""}`,
+        detail: text
+          ? `${decStr(billable)} x ${model.unitPrice}${model.freeUnits ? ` (${model.freeUnits} free)` : ""}`
+          : "",
       };
     }
     case "graduated":
-      return graduated(model.tiers, input.quantity);
+      return graduated(model.tiers, input.quantity, text);
     case "volume":
-      return volume(model.tiers, input.quantity);
+      return volume(model.tiers, input.quantity, text);
     case "package": {
-      const billable = positive(input.quantity.minus(model.freeUnits));
-      const ratio = billable.div(model.packageSize);
+      const billable = positive(input.quantity.minus(decConst(model.freeUnits)));
+      const ratio = billable.div(decConst(model.packageSize));
       const packages = model.rounding === "up" ? ratio.ceil() : ratio.floor();
       return {
-        amount: packages.times(model.packagePrice),
+        amount: packages.times(decConst(model.packagePrice)),
         unitPrice: model.packagePrice,
-        detail: `${decStr(packages)} package(s) of ${model.packageSize} x ${model.packagePrice}`,
+        detail: text ? `${decStr(packages)} package(s) of ${model.packageSize} x ${model.packagePrice}` : "",
       };
     }
     case "percentage": {
       const feeEvents = Math.max(0, input.events - model.freeEvents);
-      const pct = positive(input.quantity).times(model.rate).div(100);
-      const fees = dec(model.fixedFee).times(feeEvents);
+      const pct = positive(input.quantity).times(decConst(model.rate)).div(100);
+      const fees = decConst(model.fixedFee).times(feeEvents);
       return {
         amount: pct.plus(fees),
         unitPrice: null,
-        detail: `${model.rate}% of ${decStr(input.quantity)} + ${feeEvents} x ${model.fixedFee}`,
+        detail: text ? `${model.rate}% of ${decStr(input.quantity)} + ${feeEvents} x ${model.fixedFee}` : "",
       };
     }
   }
@@ -61,35 +68,35 @@ function positive(d: Decimal): Decimal {
 }
 
 /** R10: every tier charges the units that fall inside it; its flat fee once the tier is reached (tier 1 always). */
-function graduated(tiers: Tier[], quantity: Decimal): Charge {
+function graduated(tiers: Tier[], quantity: Decimal, text: boolean): Charge {
   const q = positive(quantity);
   let amount = ZERO;
   let lower = ZERO;
   const parts: string[] = [];
   for (const [i, tier] of tiers.entries()) {
     if (i > 0 && q.lte(lower)) break;
-    const upper = tier.upTo === null ? q : minDec(q, dec(tier.upTo));
+    const upper = tier.upTo === null ? q : minDec(q, decConst(tier.upTo));
     const units = positive(upper.minus(lower));
-    amount = amount.plus(units.times(tier.unitPrice)).plus(tier.flatFee);
-    parts.push(
-      `${decStr(units)} x ${tier.unitPrice}${dec(tier.flatFee).isZero() ? "" : ` + flat ${tier.flatFee}`}`,
-    );
+    const flat = decConst(tier.flatFee);
+    amount = amount.plus(units.times(decConst(tier.unitPrice))).plus(flat);
+    if (text)
+      parts.push(`${decStr(units)} x ${tier.unitPrice}${flat.isZero() ? "" : ` + flat ${tier.flatFee}`}`);
     if (tier.upTo === null) break;
-    lower = dec(tier.upTo);
+    lower = decConst(tier.upTo);
   }
   return { amount, unitPrice: null, detail: parts.join(" + ") };
 }
 
 /** R10: the whole quantity at the price of the tier it falls in, plus that tier's flat fee. */
-function volume(tiers: Tier[], quantity: Decimal): Charge {
+function volume(tiers: Tier[], quantity: Decimal, text: boolean): Charge {
   const q = positive(quantity);
-  const tier = tiers.find((t) => t.upTo === null || q.lte(t.upTo)) ?? tiers[tiers.length - 1];
+  const tier = tiers.find((t) => t.upTo === null || q.lte(decConst(t.upTo))) ?? tiers[tiers.length - 1];
   if (!tier) return { amount: ZERO, unitPrice: null, detail: "no tiers" };
-  const flat = dec(tier.flatFee);
+  const flat = decConst(tier.flatFee);
   return {
-    amount: q.times(tier.unitPrice).plus(flat),
+    amount: q.times(decConst(tier.unitPrice)).plus(flat),
     unitPrice: tier.unitPrice,
-    detail: `${decStr(q)} x ${tier.unitPrice}${flat.isZero() ? "" : ` + flat ${tier.flatFee}`}`,
+    detail: text ? `${decStr(q)} x ${tier.unitPrice}${flat.isZero() ? "" : ` + flat ${tier.flatFee}`}` : "",
   };
 }
 
