@@ -1,5 +1,5 @@
 import type { ChargeModel, DecimalString, Tier } from "../model.js";
-import { type Decimal, dec, decConst, decStr, ZERO } from "../money.js";
+import { type Decimal, decConst, decStr, ZERO } from "../money.js";
 
 /**
  * The charge models of SPEC §2.3, exact (R9, R10). Amounts come back
