@@ -204,8 +204,8 @@ export class Limitr {
     const seq = this.d.seq++;
     const id = event.id ?? generatedId(this.idPrefix, seq);
     const state = this.meters.state;
-    const base = { id, version: state.version, digest: state.digest };
-    if (event.id !== undefined && this.seen.has(event.id)) return { ...base, duplicate: true, counted: [] };
+    if (event.id !== undefined && this.seen.has(event.id))
+      return { id, version: state.version, digest: state.digest, duplicate: true, counted: [] };
     const counted = this.meters.applyEvent(event, ts, this.wb, state);
     const source = { eventType: event.type, customer: event.customer, valueProp: null, filterProps: null };
     this.wb.events.push(event.id ?? seq, source, ts, event.value ?? Number.NaN, event.properties);
@@ -219,7 +219,7 @@ export class Limitr {
         if (marks[sid] === 0) alerts.touch(sid, ts);
       }
     }
-    return { ...base, duplicate: false, counted };
+    return { id, version: state.version, digest: state.digest, duplicate: false, counted };
   }
 
   /**

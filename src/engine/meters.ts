@@ -183,10 +183,8 @@ export class Meters {
     const plan = planId === null ? undefined : policy.plans[planId];
     if (!plan) return [];
     const counted: CountedEntitlement[] = [];
-    for (const [id, ent] of Object.entries(plan.entitlements)) {
-      if (ent.kind !== "metered") continue;
-      const meter = policy.meters[ent.meter];
-      if (!meter?.events.includes(event.type) || !matches(meter, event.properties)) continue;
+    for (const { id, meter } of this.state.meteredFor(planId as string, plan, event.type)) {
+      if (!matches(meter, event.properties)) continue;
       const slot = this.slot(event.customer, id, ts);
       const c = slot.counter;
       if (c === null) continue;

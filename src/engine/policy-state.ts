@@ -1,5 +1,5 @@
 import { PolicyIndex } from "../core/engine/resolve.js";
-import type { CompiledPolicy } from "../core/model.js";
+import type { CompiledMeter, CompiledPlan, CompiledPolicy } from "../core/model.js";
 import type { Notifier } from "./events.js";
 import type { NoticeContext } from "./meters.js";
 import { SlotTable } from "./slot.js";
@@ -13,11 +13,23 @@ import { SlotTable } from "./slot.js";
  * buckets live outside it (in `Meters`), keyed by customer and entitlement,
  * so they survive the swap.
  */
+/** A metered entitlement of a plan and its meter. */
+export interface MeteredEntitlement {
+  id: string;
+  meter: CompiledMeter;
+}
+
+const NONE: readonly MeteredEntitlement[] = [];
+
 export class PolicyState implements NoticeContext {
   readonly index: PolicyIndex;
   readonly zone: string;
   /** The slots resolved under this policy; starts empty, filled lazily by `Meters.slotId`. */
   readonly table: SlotTable;
+  /** Every event type some meter takes. */
+  private readonly eventTypes = new Set<string>();
+  /** plan -> event type -> its metered entitlements (see meteredFor). */
+  private readonly metered = new Map<string, Map<string, MeteredEntitlement[]>>();
 
   constructor(
     readonly policy: CompiledPolicy,
@@ -30,5 +42,29 @@ export class PolicyState implements NoticeContext {
     this.index = new PolicyIndex(policy);
     this.zone = policy.timezone;
     this.table = new SlotTable(this.index.entitlementIds());
+    for (const meter of Object.values(policy.meters))
+      for (const type of meter.events) this.eventTypes.add(type);
+  }
+
+  /**
+   * The metered entitlements of plan `planId` whose meter takes events of
+   * `type`, worked out once per plan and type. Types no meter takes are
+   * answered without caching, so callers cannot grow it.
+   */
+  meteredFor(planId: string, plan: CompiledPlan, type: string): readonly MeteredEntitlement[] {
+    if (!this.eventTypes.has(type)) return NONE;
+    let byType = this.metered.get(planId);
+    if (byType === undefined) this.metered.set(planId, (byType = new Map()));
+    let list = byType.get(type);
+    if (list === undefined) {
+      list = [];
+      for (const [id, ent] of Object.entries(plan.entitlements)) {
+        if (ent.kind !== "metered") continue;
+        const meter = this.policy.meters[ent.meter];
+        if (meter?.events.includes(type)) list.push({ id, meter });
+      }
+      byType.set(type, list);
+    }
+    return list;
   }
 }
