@@ -209,6 +209,34 @@ let clockNs = 0;
   results.allow_max_ns = lat.max;
   p50ns = lat.p50;
   clockNs = lat.clock;
+  // The Check -> Call -> Record pattern's two calls: check() builds a full Decision with its
+  // exact marginal price; record() matches the event against the plan's meters.
+  const typeOf = new Map(ENTITLEMENTS.map((e) => [e, `bench.${e}`]));
+  const checkRuns: number[] = [];
+  const recordRuns: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    current = "check()";
+    checkRuns.push(
+      await timed(1, 10_000, r * 7919, (j) => {
+        for (let i = 0; i < 10_000; i++, j = (j + 1) & MASK) l.check(custOf[j] as string, entOf[j] as string);
+      }),
+    );
+    current = "record()";
+    recordRuns.push(
+      await timed(
+        1,
+        10_000,
+        r * 7919,
+        (j) => {
+          for (let i = 0; i < 10_000; i++, j = (j + 1) & MASK)
+            l.record({ type: typeOf.get(entOf[j] as string) as string, customer: custOf[j] as string });
+        },
+        () => l.flush(),
+      ),
+    );
+  }
+  results.check_memory_ops_s = median(checkRuns);
+  results.record_memory_ops_s = median(recordRuns);
   await l.close();
   await la.close();
 }
