@@ -290,8 +290,7 @@ export class Limitr {
     const at = options.at === undefined ? now : this.instant(options.at);
     this.insertPlanChange(customer, at, plan);
     this.wb.subscriptions.push({ customer, effectiveAt: at, plan, recordedAt: now });
-    // Parents' plans shape their descendants' shared counters: re-resolve everyone lazily.
-    this.meters.invalidate();
+    this.meters.invalidate(customer);
     this.persistence.changed(now);
   }
 
@@ -391,9 +390,11 @@ export class Limitr {
     } catch {
       return; // A busy or closing store: the next tick looks again.
     }
-    let changed = false;
-    for (const r of rows) changed = this.insertPlanChange(r.customer, r.effectiveAt, r.plan) || changed;
-    if (changed) this.meters.invalidate();
+    const changed = new Set<string>();
+    for (const r of rows)
+      if (this.insertPlanChange(r.customer, r.effectiveAt, r.plan)) changed.add(r.customer);
+    if (changed.size > 1000) this.meters.invalidate();
+    else for (const customer of changed) this.meters.invalidate(customer);
   }
 
   private stopPlanPoll(): void {

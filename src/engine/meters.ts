@@ -8,7 +8,7 @@ import { periodWindow, type Window } from "../core/periods.js";
 import { countWeight } from "../core/usage/meters.js";
 import type { Notifier, UsageNotice } from "./events.js";
 import type { PolicyState } from "./policy-state.js";
-import { FLAGS, SLOT_STRIDE, Slot, TIME_BOUND } from "./slot.js";
+import { FLAGS, SLOT_STRIDE, Slot, STALE, TIME_BOUND } from "./slot.js";
 import type { WriteBehind } from "./write-behind.js";
 
 const EPS = 1e-9;
@@ -77,9 +77,10 @@ export class Meters {
     if (cell < 0) return table.put(0, this.resolve(customer, entitlement, now));
     const sid = table.sidAt(cell);
     if (sid === 0) return table.fill(cell, this.resolve(customer, entitlement, now));
-    if (((table.info[sid * SLOT_STRIDE + FLAGS] as number) & TIME_BOUND) !== 0) {
+    const flags = table.info[sid * SLOT_STRIDE + FLAGS] as number;
+    if ((flags & (TIME_BOUND | STALE)) !== 0) {
       const slot = table.slots[sid] as Slot;
-      if (now >= slot.validUntil || now < slot.validFrom)
+      if ((flags & STALE) !== 0 || now >= slot.validUntil || now < slot.validFrom)
         table.put(sid, this.resolve(customer, entitlement, now));
     }
     return sid;
@@ -91,9 +92,15 @@ export class Meters {
     return this.state.table.slots[sid] as Slot;
   }
 
-  /** Forget every resolved slot (plan history changed); counters and buckets stay. */
-  invalidate(): void {
-    this.state.table.reset();
+  /**
+   * A plan changed: resolve slots again, lazily. Only `customer`'s when no
+   * other customer's terms depend on its plan (it is nobody's parent in the
+   * account tree, R7), else every slot. Counters and buckets stay.
+   */
+  invalidate(customer?: string): void {
+    if (customer !== undefined && !this.state.isParent(customer))
+      this.state.table.invalidateCustomer(customer);
+    else this.state.table.reset();
   }
 
   /** Bring a counter to `now`: lazy period reset (R6) and expiry of its holds (R8). */

@@ -26,6 +26,8 @@ export class PolicyState implements NoticeContext {
   readonly zone: string;
   /** The slots resolved under this policy; starts empty, filled lazily by `Meters.slotId`. */
   readonly table: SlotTable;
+  /** Customers some other customer names as its parent. */
+  private readonly parents = new Set<string>();
   /** Every event type some meter takes. */
   private readonly eventTypes = new Set<string>();
   /** plan -> event type -> its metered entitlements (see meteredFor). */
@@ -44,6 +46,12 @@ export class PolicyState implements NoticeContext {
     this.table = new SlotTable(this.index.entitlementIds());
     for (const meter of Object.values(policy.meters))
       for (const type of meter.events) this.eventTypes.add(type);
+    for (const c of Object.values(policy.customers)) if (c.parent) this.parents.add(c.parent);
+  }
+
+  /** Some customer's terms depend on this one's plan: it has children in the account tree. */
+  isParent(customer: string): boolean {
+    return this.parents.has(customer);
   }
 
   /**

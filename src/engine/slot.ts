@@ -69,6 +69,8 @@ export const HARD = 2;
 export const TIME_BOUND = 4;
 /** A rate governor applies (its bucket is on the Slot object). */
 export const RATE = 8;
+/** The customer's plan changed: resolve again on next use, keeping the slot id. */
+export const STALE = 16;
 
 /**
  * The slots resolved under one policy, by dense slot id: what a decision
@@ -156,13 +158,27 @@ export class SlotTable {
     return id;
   }
 
-  /** Forget every slot (plan history changed); ids start over. */
+  /** Mark one customer's slots to be resolved again on their next use (their ids are kept). */
+  invalidateCustomer(customer: string): void {
+    const c = this.customers.get(customer);
+    if (c === undefined) return;
+    for (let e = 0; e < this.width; e++) {
+      const sid = this.sids[c * this.width + e] as number;
+      if (sid !== 0)
+        this.info[sid * SLOT_STRIDE + FLAGS] = (this.info[sid * SLOT_STRIDE + FLAGS] as number) | STALE;
+    }
+  }
+
+  /** Forget every slot; ids start over. Fresh arrays: emptying big ones would cost more. */
   reset(): void {
     this.length = 1;
     this.slots.length = 0;
-    this.alertMark.fill(0);
     this.customers.clear();
-    this.sids.fill(0);
+    this.sids = new Int32Array(1024);
+    this.info = new Int32Array(1024 * SLOT_STRIDE);
+    this.limit = new Float64Array(1024);
+    this.notifyFrom = new Float64Array(1024);
+    this.alertMark = new Uint8Array(1024);
   }
 
   private grow(): void {
