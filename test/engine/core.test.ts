@@ -27,6 +27,50 @@ const MODELS: ChargeModel[] = [
 ];
 
 describe("marginal price", () => {
+  it("R10 a graduated price between two quantities equals the difference of their period charges", () => {
+    const tier = (upTo: number | null) =>
+      fc.record({
+        upTo: fc.constant(upTo),
+        unitPrice: fc.constantFrom("0", "0.000003", "0.01", "1.25"),
+        flatFee: fc.constantFrom("0", "5"),
+      });
+    const tiers = fc
+      .uniqueArray(fc.integer({ min: 1, max: 500 }), { minLength: 0, maxLength: 3 })
+      .chain((bounds) => {
+        const sorted = [...bounds].sort((a, b) => a - b);
+        return fc.tuple(...sorted.map((b) => tier(b)), tier(null));
+      });
+    // Whole units and thousandths (token counts, seconds of GPU time).
+    const amountOf = (min: number, max: number) =>
+      fc.oneof(
+        fc.integer({ min, max }),
+        fc.integer({ min: min * 1000, max: max * 1000 }).map((n) => n / 1000),
+      );
+    // Quantities on a tier boundary are where flat fees start: draw them often.
+    const cases = tiers.chain((t) => {
+      const bounds = t.flatMap((x) => (x.upTo === null ? [] : [x.upTo, x.upTo + 0.001]));
+      const near = fc.constantFrom(0, ...bounds);
+      return fc.tuple(
+        fc.constant(t),
+        fc.oneof(amountOf(0, 700), near),
+        fc.oneof(
+          amountOf(-800, 800),
+          near.map((b) => b + 1),
+        ),
+      );
+    });
+    fc.assert(
+      fc.property(cases, ([t, used, amount]) => {
+        const model: ChargeModel = { model: "graduated", tiers: t };
+        const after = Math.max(0, used + amount);
+        const expected =
+          amount === 0 ? dec(0) : periodCharge(model, after, 1).minus(periodCharge(model, used, 1));
+        expect(marginalPrice(model, used, amount, 1)).toBe(expected.isZero() ? "0" : expected.toFixed());
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it("the marginal prices of a period's calls add up exactly to the period's charge", () => {
     fc.assert(
       fc.property(

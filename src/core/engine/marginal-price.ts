@@ -1,5 +1,5 @@
-import type { ChargeModel, DecimalString } from "../model.js";
-import { type Decimal, dec, decStr } from "../money.js";
+import type { ChargeModel, DecimalString, Tier } from "../model.js";
+import { type Decimal, dec, decConst, decStr } from "../money.js";
 import { rateCharge } from "../rating/charge-models.js";
 
 const NO_DETAIL = { detail: false };
@@ -32,6 +32,27 @@ export function marginalPrice(
 ): DecimalString {
   if (model === null || amount === 0) return "0";
   const after = Math.max(0, used + amount);
+  if (model.model === "graduated") {
+    // Both quantities inside one tier (the usual case, `overage` included): the units between them at its price.
+    const tier = sharedTier(model.tiers, Math.min(used, after), Math.max(used, after));
+    if (tier !== null) return decStr(dec(after).minus(dec(used)).times(decConst(tier.unitPrice)));
+  }
   const eventsAfter = amount > 0 ? events + 1 : events;
   return decStr(periodCharge(model, after, eventsAfter).minus(periodCharge(model, used, events)));
+}
+
+/**
+ * The graduated tier holding every quantity in [lo, hi], with the same tiers
+ * reached (R10: a tier's flat fee counts once the quantity passes its lower
+ * bound; tier 1 always): the charges at lo and hi then differ only by that
+ * tier's units. Null when the range spans a boundary.
+ */
+function sharedTier(tiers: Tier[], lo: number, hi: number): Tier | null {
+  let lower = 0;
+  for (let i = 0; i < tiers.length; i++) {
+    const tier = tiers[i] as Tier;
+    if (tier.upTo === null || hi <= tier.upTo) return i === 0 || lo > lower ? tier : null;
+    lower = tier.upTo;
+  }
+  return null;
 }
