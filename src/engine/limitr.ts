@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { AlertStore } from "../adapters/alerts/outbox.js";
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
 import type { Decision, Hold, Usage } from "../core/engine/decision.js";
-import type { PlanChange } from "../core/engine/resolve.js";
 import type { EngineStore } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import type { PropertyValue } from "../core/model.js";
@@ -24,6 +23,7 @@ import type {
 } from "./options.js";
 import { clockOf, toMs } from "./options.js";
 import { IdWindow, openStore, Persistence } from "./persistence.js";
+import { PlanBook } from "./plan-book.js";
 import { type ActivePolicy, isBundleStoreInput, loadPolicyInput } from "./policy-input.js";
 import { PolicyState } from "./policy-state.js";
 import { Reservations } from "./reservations.js";
@@ -49,14 +49,13 @@ export class Limitr {
   private readonly persistence: Persistence;
   private readonly wb: WriteBehind;
   private readonly meters: Meters;
-  private readonly history = new Map<string, PlanChange[]>();
+  private readonly plans = new PlanBook();
   private readonly idPrefix: string;
   private readonly seen: IdWindow;
   private readonly d: Decider;
   private readonly holds: Reservations;
   private alertState: AlertStateStore | null = null;
   private readonly store: EngineStore;
-  private planPoll: NodeJS.Timeout | null = null;
 
   private constructor(
     options: LimitrOptions,
@@ -83,10 +82,9 @@ export class Limitr {
         source: active.source,
         previousVersion: null,
       });
-      for (const row of store.loadPlanHistory())
-        this.insertPlanChange(row.customer, row.effectiveAt, row.plan);
+      for (const row of store.loadPlanHistory()) this.plans.insert(row.customer, row.effectiveAt, row.plan);
       for (const id of store.recentEventIds(this.seen.size)) this.seen.add(id);
-      this.meters = new Meters(state, this.history, store.loadCounters(), store.loadHolds());
+      this.meters = new Meters(state, this.plans.history, store.loadCounters(), store.loadHolds());
     } catch (err) {
       store.close();
       throw err;
@@ -114,9 +112,11 @@ export class Limitr {
       this.notifier,
       this.idPrefix,
     );
-    const planPollMs = options.planPollMs ?? 1000;
-    if (store.externalPlanChanges !== undefined && planPollMs > 0)
-      this.planPoll = setInterval(() => this.pickUpPlanChanges(), planPollMs).unref();
+    // Plans recorded by other processes: re-resolve those customers (everyone, past a bulk import).
+    this.plans.watch(store, options.planPollMs ?? 1000, (customers) => {
+      if (customers.size > 1000) this.meters.invalidate();
+      else for (const customer of customers) this.meters.invalidate(customer);
+    });
     if (options.alerts !== false) {
       this.alertState =
         store instanceof SqliteEngineStore ? new AlertStore(store.db) : new MemoryAlertState();
@@ -128,7 +128,7 @@ export class Limitr {
   private liveAlerts(state: PolicyState): LiveAlerts | null {
     return this.alertState === null
       ? null
-      : liveAlertsFor(state, this.history, this.alertState, this.notifier);
+      : liveAlertsFor(state, this.plans.history, this.alertState, this.notifier);
   }
 
   /**
@@ -288,7 +288,7 @@ export class Limitr {
     }
     const now = this.clock();
     const at = options.at === undefined ? now : this.instant(options.at);
-    this.insertPlanChange(customer, at, plan);
+    this.plans.insert(customer, at, plan);
     this.wb.subscriptions.push({ customer, effectiveAt: at, plan, recordedAt: now });
     this.meters.invalidate(customer);
     this.persistence.changed(now);
@@ -333,7 +333,7 @@ export class Limitr {
   /** Stop polling bundles, flush, then release the store and its owner lock. Idempotent; also done at process exit. */
   async close(): Promise<void> {
     await this.loader?.stop();
-    this.stopPlanPoll();
+    this.plans.stop();
     this.stopAlerts();
     this.persistence.close();
   }
@@ -341,7 +341,7 @@ export class Limitr {
   /** `close` for synchronous contexts (tests' teardown, exit handlers of the host). */
   closeSync(): void {
     this.loader?.stopSync();
-    this.stopPlanPoll();
+    this.plans.stop();
     this.stopAlerts();
     this.persistence.close();
   }
@@ -380,38 +380,6 @@ export class Limitr {
     } catch {
       // The audit row is best effort: a store hiccup must not undo an activation that already happened.
     }
-  }
-
-  /** Plan changes another process recorded in the store: applied like `setPlan` (without writing them back). */
-  private pickUpPlanChanges(): void {
-    let rows: { customer: string; effectiveAt: number; plan: string }[];
-    try {
-      rows = this.store.externalPlanChanges?.() ?? [];
-    } catch {
-      return; // A busy or closing store: the next tick looks again.
-    }
-    const changed = new Set<string>();
-    for (const r of rows)
-      if (this.insertPlanChange(r.customer, r.effectiveAt, r.plan)) changed.add(r.customer);
-    if (changed.size > 1000) this.meters.invalidate();
-    else for (const customer of changed) this.meters.invalidate(customer);
-  }
-
-  private stopPlanPoll(): void {
-    if (this.planPoll !== null) clearInterval(this.planPoll);
-    this.planPoll = null;
-  }
-
-  /** Put `plan` in the customer's history from `at` on; false when it was there already. */
-  private insertPlanChange(customer: string, at: number, plan: string): boolean {
-    let list = this.history.get(customer);
-    if (!list) this.history.set(customer, (list = []));
-    const i = list.findIndex((c) => c.at >= at);
-    if (i < 0) list.push({ at, plan });
-    else if (list[i]?.at !== at) list.splice(i, 0, { at, plan });
-    else if (list[i]?.plan !== plan) list[i] = { at, plan };
-    else return false;
-    return true;
   }
 
   private instant(value: string | number | Date | undefined): number {
