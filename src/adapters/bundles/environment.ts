@@ -14,33 +14,40 @@ export interface BundleEnvironment {
   policyDir: string;
 }
 
-export interface EnvironmentOptions {
-  cwd: string;
+/** The flags every bundle command takes: `--policies`, `--env`, `--store`. */
+export interface EnvironmentFlags {
   policies: string;
   env?: string;
   store?: string;
-  /** Push needs the policy; history, rollback and unpin only read its `bundles` section when they must. */
-  requirePolicy: boolean;
 }
 
-export async function openEnvironment(opts: EnvironmentOptions): Promise<BundleEnvironment> {
-  const policyDir = resolve(opts.cwd, opts.policies);
-  const repo = await findPolicyRepo(opts.cwd, opts.policies);
+/**
+ * Resolve the environment and bundle store named by `flags`, from `cwd`. Push
+ * needs the policy (`requirePolicy`); history, rollback and unpin only read
+ * its `bundles` section when they must.
+ */
+export async function openEnvironment(
+  flags: EnvironmentFlags,
+  cwd: string,
+  requirePolicy: boolean,
+): Promise<BundleEnvironment> {
+  const policyDir = resolve(cwd, flags.policies);
+  const repo = await findPolicyRepo(cwd, flags.policies);
   let policy: CompiledPolicy | null = null;
-  if (opts.requirePolicy || opts.store === undefined || opts.env === undefined) {
+  if (requirePolicy || flags.store === undefined || flags.env === undefined) {
     try {
       policy = loadValidPolicy(policyDir);
     } catch (err) {
       // A broken work tree must not block a rollback when the store and environment are given.
-      if (opts.requirePolicy || opts.store === undefined) throw err;
+      if (requirePolicy || flags.store === undefined) throw err;
     }
   }
-  const env = resolveEnvironment(opts.env, policy?.bundles ?? null);
+  const env = resolveEnvironment(flags.env, policy?.bundles ?? null);
   const location = resolveStore({
-    flag: opts.store,
+    flag: flags.store,
     config: policy?.bundles ?? null,
     env,
-    cwd: opts.cwd,
+    cwd,
     repoRoot: repo?.root ?? null,
   });
   return { env, location, repo, policy, policyDir };

@@ -1,5 +1,5 @@
 import { loadTrustedKeys, nodeBundleCrypto } from "../../adapters/bundles/crypto.js";
-import { openEnvironment } from "../../adapters/bundles/environment.js";
+import { type EnvironmentFlags, openEnvironment } from "../../adapters/bundles/environment.js";
 import { readerFor } from "../../adapters/bundles/location.js";
 import type { BundleManifest, BundleRecord } from "../../core/bundles/manifest.js";
 import { fetchBundle, readCurrent, readPin, readVersion } from "../../core/bundles/port.js";
@@ -7,10 +7,7 @@ import { verifyBundle } from "../../core/bundles/verify.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { type HistoryEntry, renderHistory } from "../render/bundles.js";
 
-interface HistoryOptions {
-  policies: string;
-  env?: string;
-  store?: string;
+interface HistoryOptions extends EnvironmentFlags {
   verify?: boolean;
   publicKey?: string[];
   format?: string;
@@ -23,13 +20,7 @@ interface HistoryOptions {
  */
 export async function run(raw: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
   const options = raw as unknown as HistoryOptions;
-  const target = await openEnvironment({
-    cwd: ctx.cwd,
-    policies: options.policies,
-    env: options.env,
-    store: options.store,
-    requirePolicy: false,
-  });
+  const target = await openEnvironment(options, ctx.cwd, false);
   const reader = readerFor(target.location);
   const keys = loadTrustedKeys(options.publicKey ?? []);
   const verify = options.verify === true || keys.length > 0;

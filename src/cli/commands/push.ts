@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { loadSigningKey, sha256Digest, signManifest } from "../../adapters/bundles/crypto.js";
 import { publish } from "../../adapters/bundles/directory-store.js";
-import { openEnvironment } from "../../adapters/bundles/environment.js";
+import { type EnvironmentFlags, openEnvironment } from "../../adapters/bundles/environment.js";
 import { requireWritable } from "../../adapters/bundles/location.js";
 import { currentRef, dirtyPolicyFiles, gitUserEmail, headCommit } from "../../adapters/git/policy-repo.js";
 import { limitrVersion } from "../../adapters/version.js";
@@ -11,10 +11,7 @@ import { InputError, UsageError } from "../../core/errors.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPublish } from "../render/bundles.js";
 
-interface PushOptions {
-  policies: string;
-  env?: string;
-  store?: string;
+interface PushOptions extends EnvironmentFlags {
   signKey?: string;
   expectVersion?: string;
   allowDirty?: boolean;
@@ -39,13 +36,7 @@ export function signerFrom(flag: string | undefined, env: NodeJS.ProcessEnv) {
 export async function run(raw: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
   const options = raw as unknown as PushOptions;
   const expectVersion = parseVersion(options.expectVersion, "--expect-version");
-  const target = await openEnvironment({
-    cwd: ctx.cwd,
-    policies: options.policies,
-    env: options.env,
-    store: options.store,
-    requirePolicy: true,
-  });
+  const target = await openEnvironment(options, ctx.cwd, true);
   const envDir = requireWritable(target.location, "push");
   const policy = target.policy!;
   const repo = target.repo;

@@ -1,6 +1,6 @@
 import { sha256Digest } from "../../adapters/bundles/crypto.js";
 import { directoryReader, publish } from "../../adapters/bundles/directory-store.js";
-import { openEnvironment } from "../../adapters/bundles/environment.js";
+import { type EnvironmentFlags, openEnvironment } from "../../adapters/bundles/environment.js";
 import { requireWritable } from "../../adapters/bundles/location.js";
 import { gitUserEmail } from "../../adapters/git/policy-repo.js";
 import { limitrVersion } from "../../adapters/version.js";
@@ -12,10 +12,7 @@ import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPublish } from "../render/bundles.js";
 import { parseVersion, signerFrom } from "./push.js";
 
-interface RollbackOptions {
-  policies: string;
-  env?: string;
-  store?: string;
+interface RollbackOptions extends EnvironmentFlags {
   to?: string;
   signKey?: string;
   reason?: string;
@@ -30,13 +27,7 @@ interface RollbackOptions {
 export async function run(raw: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
   const options = raw as unknown as RollbackOptions;
   const to = parseVersion(options.to, "--to");
-  const target = await openEnvironment({
-    cwd: ctx.cwd,
-    policies: options.policies,
-    env: options.env,
-    store: options.store,
-    requirePolicy: false,
-  });
+  const target = await openEnvironment(options, ctx.cwd, false);
   const envDir = requireWritable(target.location, "rollback");
   const reader = directoryReader(envDir);
   const current = await readCurrent(reader);

@@ -1,24 +1,14 @@
 import { unpin } from "../../adapters/bundles/directory-store.js";
-import { openEnvironment } from "../../adapters/bundles/environment.js";
+import { type EnvironmentFlags, openEnvironment } from "../../adapters/bundles/environment.js";
 import { requireWritable } from "../../adapters/bundles/location.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 
-interface UnpinOptions {
-  policies: string;
-  env?: string;
-  store?: string;
-}
+interface UnpinOptions extends EnvironmentFlags {}
 
 /** Lift a rollback's pin so routine pushes publish again. */
 export async function run(raw: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
   const options = raw as unknown as UnpinOptions;
-  const target = await openEnvironment({
-    cwd: ctx.cwd,
-    policies: options.policies,
-    env: options.env,
-    store: options.store,
-    requirePolicy: false,
-  });
+  const target = await openEnvironment(options, ctx.cwd, false);
   const envDir = requireWritable(target.location, "unpin");
   const removed = await unpin(envDir);
   const output = removed

@@ -1,6 +1,13 @@
 import { type Decimal, dec } from "../../core/money.js";
 import type { CustomerRow, SimulationReport } from "../../core/simulate/types.js";
-import { type GuardrailOutcome, money, sideLabel, signedMoney, signedPct } from "./simulate-json.js";
+import {
+  customerFigures,
+  type GuardrailOutcome,
+  money,
+  sideLabel,
+  signedMoney,
+  signedPct,
+} from "./simulate-json.js";
 
 /** Rows of the full customer table before "and N more" (the page must stay light to open offline). */
 const HTML_CUSTOMERS = 2_000;
@@ -40,18 +47,8 @@ function tableHtml(header: string[], rows: string[][]): string {
 const td = (text: string, attr = "") => `<td${attr}>${esc(text)}</td>`;
 
 function customerCells(report: SimulationReport, c: CustomerRow): string[] {
-  const plan =
-    c.basePlan === c.headPlan ? (c.headPlan ?? "-") : `${c.basePlan ?? "-"} → ${c.headPlan ?? "-"}`;
-  return [
-    td(c.customer),
-    td(plan),
-    td(money(report, c.base.revenue)),
-    td(money(report, c.head.revenue)),
-    td(signedMoney(report, c.change), cls(c.change)),
-    td(signedPct(c.changePct), cls(c.change)),
-    td(String(c.base.denied)),
-    td(String(c.head.denied)),
-  ];
+  // The change and its percent are coloured by sign.
+  return customerFigures(report, c).map((text, i) => td(text, i === 4 || i === 5 ? cls(c.change) : ""));
 }
 
 /** Grouped bars: revenue per plan, base next to head. */

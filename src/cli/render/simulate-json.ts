@@ -23,6 +23,26 @@ export function signedPct(v: Decimal | null): string {
   return `${v.gt(0) ? "+" : ""}${v.toFixed(2)}%`;
 }
 
+/**
+ * One customer's cells, in the order of every simulate table: customer, plan
+ * (base `arrow` head when it changed), base and head revenue, change, change
+ * percent, base and head denials.
+ */
+export function customerFigures(report: SimulationReport, c: CustomerRow, arrow = "→"): string[] {
+  const plan =
+    c.basePlan === c.headPlan ? (c.headPlan ?? "-") : `${c.basePlan ?? "-"} ${arrow} ${c.headPlan ?? "-"}`;
+  return [
+    c.customer,
+    plan,
+    money(report, c.base.revenue),
+    money(report, c.head.revenue),
+    signedMoney(report, c.change),
+    signedPct(c.changePct),
+    String(c.base.denied),
+    String(c.head.denied),
+  ];
+}
+
 export function sideLabel(s: SideInfo): string {
   return s.commit ? `${s.ref} (${s.commit.slice(0, 7)})` : s.ref;
 }

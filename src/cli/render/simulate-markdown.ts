@@ -1,5 +1,12 @@
 import type { CustomerRow, SimulationReport } from "../../core/simulate/types.js";
-import { type GuardrailOutcome, money, sideLabel, signedMoney, signedPct } from "./simulate-json.js";
+import {
+  customerFigures,
+  type GuardrailOutcome,
+  money,
+  sideLabel,
+  signedMoney,
+  signedPct,
+} from "./simulate-json.js";
 
 /** PR comments are capped by the host (65,536 characters); stay well below. */
 export const MARKDOWN_BUDGET = 60_000;
@@ -35,18 +42,9 @@ const CUSTOMER_COLUMNS = [
 const CUSTOMER_ALIGN = ["l", "l", "r", "r", "r", "r", "r", "r"];
 
 function customerRow(report: SimulationReport, c: CustomerRow): string {
-  const plan =
-    c.basePlan === c.headPlan ? (c.headPlan ?? "-") : `${c.basePlan ?? "-"} → ${c.headPlan ?? "-"}`;
-  return row([
-    `\`${c.customer}\``,
-    plan,
-    money(report, c.base.revenue),
-    money(report, c.head.revenue),
-    signedMoney(report, c.change),
-    signedPct(c.changePct),
-    String(c.base.denied),
-    String(c.head.denied),
-  ]);
+  const cells = customerFigures(report, c);
+  cells[0] = `\`${c.customer}\``;
+  return row(cells);
 }
 
 /** Rows while they fit in `budget` characters, then one "and N more" line. */

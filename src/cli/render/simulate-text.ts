@@ -1,6 +1,13 @@
 import type { ChalkInstance } from "chalk";
 import type { CustomerRow, SimulationReport } from "../../core/simulate/types.js";
-import { type GuardrailOutcome, money, sideLabel, signedMoney, signedPct } from "./simulate-json.js";
+import {
+  customerFigures,
+  type GuardrailOutcome,
+  money,
+  sideLabel,
+  signedMoney,
+  signedPct,
+} from "./simulate-json.js";
 
 /** Customers listed in full before the text report summarises the rest ("and N more"). */
 const TEXT_CUSTOMERS = 50;
@@ -17,16 +24,7 @@ export function table(header: string[], rows: string[][]): string[] {
 }
 
 function customerRows(report: SimulationReport, rows: CustomerRow[]): string[][] {
-  return rows.map((c) => [
-    c.customer,
-    c.basePlan === c.headPlan ? (c.headPlan ?? "-") : `${c.basePlan ?? "-"} -> ${c.headPlan ?? "-"}`,
-    money(report, c.base.revenue),
-    money(report, c.head.revenue),
-    signedMoney(report, c.change),
-    signedPct(c.changePct),
-    String(c.base.denied),
-    String(c.head.denied),
-  ]);
+  return rows.map((c) => customerFigures(report, c, "->"));
 }
 
 const CUSTOMER_HEADER = ["customer", "plan", "base", "head", "change", "%", "denied base", "denied head"];
