@@ -35,7 +35,9 @@ const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const lenient = new TextDecoder("utf-8", { ignoreBOM: true });
 
 export async function* lineBlocks(path: string): AsyncIterable<LineBlock> {
-  let carry: Buffer | null = null;
+  // The tail of the last chunk(s) after their last newline: kept as a list, so that a
+  // very long line costs one copy, not one per chunk.
+  const pending: Buffer[] = [];
   let next = 1;
   let first = true;
   const block = (bytes: Buffer): LineBlock => {
@@ -49,20 +51,22 @@ export async function* lineBlocks(path: string): AsyncIterable<LineBlock> {
   };
   try {
     for await (const chunk of open(path) as AsyncIterable<Buffer>) {
-      const buf: Buffer = carry === null ? chunk : Buffer.concat([carry, chunk]);
       // A newline byte is never part of a multi-byte character: blocks end on one.
-      const end = buf.lastIndexOf(NL);
+      const end = chunk.lastIndexOf(NL);
       if (end < 0) {
-        carry = buf;
+        pending.push(chunk);
         continue;
       }
-      carry = end + 1 < buf.length ? buf.subarray(end + 1) : null;
-      yield block(buf.subarray(0, end + 1));
+      const lines = chunk.subarray(0, end + 1);
+      const whole = pending.length === 0 ? lines : Buffer.concat([...pending, lines]);
+      pending.length = 0;
+      if (end + 1 < chunk.length) pending.push(chunk.subarray(end + 1));
+      yield block(whole);
     }
   } catch (err) {
     throw readFailure(path, next, err);
   }
-  if (carry !== null) yield block(carry);
+  if (pending.length > 0) yield block(Buffer.concat(pending));
 }
 
 function decode(bytes: Buffer, firstLine: number): LineBlock {
