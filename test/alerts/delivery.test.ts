@@ -168,7 +168,7 @@ describe("the outbox survives a receiver outage", () => {
     const env = { HOOK_SECRET: "whsec_test" };
     const key = { alert: "pro-chat-80", customer: "globex", entitlement: "chat_input", periodStart: 1 };
 
-    let db = openDatabase(dbPath);
+    let db = openDatabase(dbPath, { create: true });
     let store = new AlertStore(db);
     store.record(key, "triggered", note("n-outage"), ["ops"], 1_000);
     const first = await drainOutbox(store, channels, env, FAST);

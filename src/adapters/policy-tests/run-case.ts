@@ -140,7 +140,7 @@ async function billAndMatch(
       { field: "invoice.period", line: spec.line, expected: "2026-10, 2026-Q4 or 2026", got: spec.period },
     ];
   }
-  const db = openDatabase(dbPath);
+  const db = openDatabase(dbPath, { create: true });
   try {
     // `await` serves runBill whether it reads the store synchronously or in workers.
     const bill = await runBill(db, policy, period, { recordCredits: false });

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { InputError } from "../../core/errors.js";
@@ -6,7 +6,7 @@ import { InputError } from "../../core/errors.js";
 export type Db = Database.Database;
 
 /**
- * Schema migrations, applied in order inside one transaction each. The
+ * Schema migrations, applied in order inside one immediate transaction. The
  * store's `user_version` pragma records the last one applied. Never edit a
  * migration that has shipped: append a new one.
  */
@@ -134,23 +134,35 @@ const MIGRATIONS: string[] = [
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 export interface OpenOptions {
+  /**
+   * Create the file (and its directory) when it does not exist. Only writers
+   * create a store (`usage import`, `customers set|import`, the engine): a
+   * reading command given a mistyped `--db` must fail, not read an empty store.
+   */
+  create?: boolean;
   readonly?: boolean;
 }
 
-/** Open (creating if needed) a SQLite usage store in WAL mode and bring its schema up to date. */
+/** Open a SQLite usage store in WAL mode and bring its schema up to date. */
 export function openDatabase(path: string, options: OpenOptions = {}): Db {
-  if (path !== ":memory:" && !options.readonly) mkdirSync(dirname(path), { recursive: true });
+  const create = (options.create ?? false) && !options.readonly;
+  if (path !== ":memory:" && !create && !existsSync(path)) {
+    throw new InputError(
+      `store ${path} does not exist: check --db (limitr usage import or limitr customers set creates a store)`,
+    );
+  }
+  if (path !== ":memory:" && create) mkdirSync(dirname(path), { recursive: true });
   let db: Db;
   try {
     db = new Database(path, {
       readonly: options.readonly ?? false,
-      fileMustExist: options.readonly ?? false,
+      fileMustExist: !create,
     });
   } catch (err) {
     throw new InputError(`cannot open store ${path}: ${(err as Error).message}`);
   }
   try {
-    prepare(db, path, options);
+    prepare(db, path, options.readonly ?? false, create);
   } catch (err) {
     db.close();
     if (err instanceof InputError) throw err;
@@ -161,25 +173,38 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
 }
 
 /** Pragmas and migrations: everything that reads the file and can find it is not a usable store. */
-function prepare(db: Db, path: string, options: OpenOptions): void {
+function prepare(db: Db, path: string, readonly: boolean, create: boolean): void {
   db.pragma("busy_timeout = 5000");
-  if (!options.readonly) {
+  if (!readonly) {
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
   }
-  const current = db.pragma("user_version", { simple: true }) as number;
-  if (current > SCHEMA_VERSION) {
-    throw new InputError(
-      `store ${path} has schema version ${current}, newer than this limitr understands (${SCHEMA_VERSION}); upgrade limitr`,
-    );
-  }
-  if (current < SCHEMA_VERSION && options.readonly) {
-    throw new InputError(`store ${path} needs a schema upgrade; open it once without read-only mode`);
-  }
-  for (let v = current; v < SCHEMA_VERSION; v++) {
-    db.transaction(() => {
+  const version = () => db.pragma("user_version", { simple: true }) as number;
+  const check = (current: number) => {
+    if (current > SCHEMA_VERSION) {
+      throw new InputError(
+        `store ${path} has schema version ${current}, newer than this limitr understands (${SCHEMA_VERSION}); upgrade limitr`,
+      );
+    }
+    // An existing file that no limitr ever wrote (an empty file, another program's database).
+    if (current === 0 && !create) {
+      throw new InputError(`store ${path} is not a limitr store (no schema): check --db`);
+    }
+    if (current < SCHEMA_VERSION && readonly) {
+      throw new InputError(`store ${path} needs a schema upgrade; open it once without read-only mode`);
+    }
+  };
+  const current = version();
+  check(current);
+  if (current === SCHEMA_VERSION || readonly) return;
+  // Check and migrate under one write lock: of several processes opening a new store at
+  // once, the first migrates and the others wait, then find the schema up to date.
+  db.transaction(() => {
+    const locked = version();
+    check(locked);
+    for (let v = locked; v < SCHEMA_VERSION; v++) {
       db.exec(MIGRATIONS[v] as string);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
-  }
+    }
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
 }

@@ -102,7 +102,7 @@ export class SqliteEngineStore implements EngineStore {
 
   constructor(readonly path: string) {
     this.location = `sqlite:${path}`;
-    this.db = openDatabase(path);
+    this.db = openDatabase(path, { create: true });
     try {
       this.acquire();
     } catch (err) {

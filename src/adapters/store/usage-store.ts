@@ -44,6 +44,26 @@ export function eventWriter(db: Db): (batch: UsageEvent[]) => number {
   });
 }
 
+/**
+ * Does the store hold any event in the window? One index seek per distinct
+ * event type (a recursive walk of the (type, ts) index), not a table scan.
+ */
+export function hasEventsIn(db: Db, window: Window): boolean {
+  const row = db
+    .prepare(
+      `WITH RECURSIVE types(type) AS (
+         SELECT MIN(type) FROM events
+         UNION ALL
+         SELECT (SELECT MIN(type) FROM events WHERE type > types.type) FROM types WHERE types.type IS NOT NULL
+       )
+       SELECT EXISTS (
+         SELECT 1 FROM types JOIN events ON events.type = types.type AND events.ts >= ? AND events.ts < ?
+       ) AS found`,
+    )
+    .get(window.start, window.end) as { found: number };
+  return row.found === 1;
+}
+
 export interface SubscriptionRow {
   customer: string;
   at: number;

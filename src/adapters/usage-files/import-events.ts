@@ -60,11 +60,16 @@ export async function importFiles(db: Db, files: string[], options: ImportOption
   };
   if (options.strict) {
     let bad = 0;
-    for (const file of files) {
-      for await (const batch of parsedBatches(file, options.zone)) {
-        for (const p of batch.problems) options.onProblem(file, p.line, p.reason);
-        bad += batch.problems.length;
+    try {
+      for (const file of files) {
+        for await (const batch of parsedBatches(file, options.zone)) {
+          for (const p of batch.problems) options.onProblem(file, p.line, p.reason);
+          bad += batch.problems.length;
+        }
       }
+    } catch (err) {
+      if (err instanceof InputError) throw new InputError(`${err.message}\n--strict: nothing was imported`);
+      throw err;
     }
     if (bad > 0) return { ...summary, skipped: bad, refused: true };
   }
@@ -81,24 +86,39 @@ export async function importFiles(db: Db, files: string[], options: ImportOption
       fs.duplicates += batch.length - n;
       batch = [];
     };
-    for await (const parsed of parsedBatches(file, options.zone)) {
-      fs.rows += parsed.rows;
-      fs.skipped += parsed.problems.length;
-      for (const p of parsed.problems) options.onProblem(file, p.line, p.reason);
-      for (const event of parsed.events) {
-        batch.push(event);
-        if (batch.length >= batchSize) flush();
+    const done = () => {
+      if (batch.length > 0) flush();
+      summary.files.push(fs);
+      summary.rows += fs.rows;
+      summary.imported += fs.imported;
+      summary.duplicates += fs.duplicates;
+      summary.skipped += fs.skipped;
+    };
+    try {
+      for await (const parsed of parsedBatches(file, options.zone)) {
+        fs.rows += parsed.rows;
+        fs.skipped += parsed.problems.length;
+        for (const p of parsed.problems) options.onProblem(file, p.line, p.reason);
+        for (const event of parsed.events) {
+          batch.push(event);
+          if (batch.length >= batchSize) flush();
+        }
+        const before = read;
+        read += parsed.rows;
+        if (Math.floor(read / 100_000) > Math.floor(before / 100_000)) options.onProgress?.(read);
       }
-      const before = read;
-      read += parsed.rows;
-      if (Math.floor(read / 100_000) > Math.floor(before / 100_000)) options.onProgress?.(read);
+    } catch (err) {
+      if (!(err instanceof InputError)) throw err;
+      // The file cannot be read to its end: keep what was read before (as for a killed
+      // import) and say how much that is, so a re-run after the fix is understood.
+      done();
+      throw new InputError(
+        `${err.message}\n${summary.imported} events imported before the error (${summary.duplicates} duplicates, ` +
+          `${summary.skipped} bad rows skipped) stay imported; fix the file and run the same import again ` +
+          "(events already imported count as duplicates)",
+      );
     }
-    if (batch.length > 0) flush();
-    summary.files.push(fs);
-    summary.rows += fs.rows;
-    summary.imported += fs.imported;
-    summary.duplicates += fs.duplicates;
-    summary.skipped += fs.skipped;
+    done();
   }
   return summary;
 }

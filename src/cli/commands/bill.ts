@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { runBill } from "../../adapters/store/bill-run.js";
 import { openDatabase } from "../../adapters/store/database.js";
+import { hasEventsIn } from "../../adapters/store/usage-store.js";
 import { UsageError } from "../../core/errors.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { billCsv, billJson, billText, invoiceJson } from "./bill-render.js";
@@ -14,8 +15,11 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   if (!period) throw new UsageError("--period P (or --from/--to) is required");
   if (options.finalize && !options.stripe) throw new UsageError("--finalize needs --stripe");
   const customer = options.customer as string | undefined;
-  const db = openDatabase(resolve(ctx.cwd, String(options.db)));
+  const dbFile = resolve(ctx.cwd, String(options.db));
+  const db = openDatabase(dbFile);
   try {
+    // An empty period is more often the wrong store or period than a quiet month.
+    if (!hasEventsIn(db, period)) ctx.warn(`warning: store ${dbFile} has no events in ${period.label}`);
     const bill = await runBill(db, policy, period, {
       customers: customer ? [customer] : undefined,
       recordCredits: true,

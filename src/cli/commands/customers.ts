@@ -41,7 +41,7 @@ export async function runSet(options: Record<string, unknown>, ctx: CliContext):
   const plan = options.plan as string | undefined;
   if (!plan && !options.stripeCustomer) throw new UsageError("--plan P is required");
   const at = instant(options.at as string | undefined, policy.timezone, "--at");
-  const db = openDatabase(dbPath(options, ctx));
+  const db = openDatabase(dbPath(options, ctx), { create: true });
   try {
     if (plan) {
       checkPlan(policy, plan, "--plan");
@@ -105,7 +105,7 @@ export async function runImport(options: Record<string, unknown>, ctx: CliContex
     for (const p of problems) ctx.warn(p);
     throw new InputError(`${problems.length} bad row(s) in ${file}; nothing was imported`);
   }
-  const db = openDatabase(dbPath(options, ctx));
+  const db = openDatabase(dbPath(options, ctx), { create: true });
   try {
     db.transaction(() => {
       setPlans(db, rows, Date.now());

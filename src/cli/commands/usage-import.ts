@@ -14,7 +14,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new UsageError("--batch-size must be a positive integer");
   const zone = policyZone(options, ctx);
-  const db = openDatabase(resolve(ctx.cwd, String(options.db)));
+  const db = openDatabase(resolve(ctx.cwd, String(options.db)), { create: true });
   let reported = 0;
   const started = performance.now();
   let summary: ImportSummary;

@@ -39,7 +39,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   const days = groupBy === "day" && period ? dayStarts(period, zone) : undefined;
   const dimension = groupBy === "customer" || groupBy === "meter" || groupBy === "day" ? null : groupBy;
 
-  const db = openDatabase(resolve(ctx.cwd, String(options.db)), { readonly: false });
+  const db = openDatabase(resolve(ctx.cwd, String(options.db)));
   const accs = new Map<string, Acc>();
   try {
     for (const meter of meters) {
