@@ -3,6 +3,7 @@ import { limitrVersion } from "../adapters/version.js";
 import { InternalError, LimitrError } from "../core/errors.js";
 import { defaultContext } from "./context.js";
 import { COMMANDS, type CommandSpec } from "./registry.js";
+import { emit } from "./render/terminal.js";
 
 const EXIT_USAGE = 64;
 
@@ -55,8 +56,7 @@ async function main(argv: string[]): Promise<number> {
   const program = build(async (spec, options) => {
     const mod = await spec.load();
     const outcome = await mod.run(options, ctx);
-    if (outcome.output)
-      process.stdout.write(outcome.output.endsWith("\n") ? outcome.output : `${outcome.output}\n`);
+    await emit(outcome, ctx);
     return outcome.exitCode;
   });
   try {

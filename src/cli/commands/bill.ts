@@ -4,7 +4,8 @@ import { runBill } from "../../adapters/store/bill-run.js";
 import { openDatabase } from "../../adapters/store/database.js";
 import { UsageError } from "../../core/errors.js";
 import type { CliContext, CommandOutcome } from "../context.js";
-import { billCsv, billJson, billText, invoiceJson } from "./bill-render.js";
+import { renderPlain } from "../render/view.js";
+import { billCsv, billJson, billView, invoiceJson } from "./bill-render.js";
 import { loadPolicy, periodOption } from "./usage-common.js";
 
 /** `limitr bill --period P`: invoices from recorded usage; `--stripe` pushes them as drafts. */
@@ -16,10 +17,17 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   const customer = options.customer as string | undefined;
   const db = openDatabase(resolve(ctx.cwd, String(options.db)));
   try {
-    const bill = await runBill(db, policy, period, {
-      customers: customer ? [customer] : undefined,
-      recordCredits: true,
-    });
+    const progress = ctx.progress({ label: "rating usage", unit: "days" });
+    let bill: Awaited<ReturnType<typeof runBill>>;
+    try {
+      bill = await runBill(db, policy, period, {
+        customers: customer ? [customer] : undefined,
+        recordCredits: true,
+        onProgress: (done, days) => progress.update(done, done, days),
+      });
+    } finally {
+      await progress.finish();
+    }
     if (customer && bill.invoices.length === 0) {
       ctx.warn(`note: ${customer} has no plan, subscription or usage in ${period.label}`);
     }
@@ -52,13 +60,11 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     let exitCode = 0;
     if (stripeConflicts > 0) exitCode = 5;
     const format = options.format ?? "text";
-    const output =
-      format === "json"
-        ? JSON.stringify(billJson(bill, policy.timezone), null, 2)
-        : format === "csv"
-          ? billCsv(bill)
-          : billText(bill, policy.timezone);
-    return { output, exitCode };
+    if (format === "json")
+      return { output: JSON.stringify(billJson(bill, policy.timezone), null, 2), exitCode };
+    if (format === "csv") return { output: billCsv(bill), exitCode };
+    const view = billView(bill, policy.timezone);
+    return { output: renderPlain(view), view, exitCode };
   } finally {
     db.close();
   }
