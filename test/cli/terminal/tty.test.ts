@@ -54,7 +54,13 @@ describe.skipIf(!hasScript)("on a terminal", () => {
   });
 
   it("bill draws bordered tables with the total row and exits by itself", async () => {
-    const customers = await limitr(["customers", "import", "fixtures/usage/2026-10.customers.csv", "--db", db]);
+    const customers = await limitr([
+      "customers",
+      "import",
+      "fixtures/usage/2026-10.customers.csv",
+      "--db",
+      db,
+    ]);
     expect(customers.exitCode, customers.stderr).toBe(0);
     const r = await onTerminal(["bill", "--period", "2026-10", "--db", db]);
     expect(r.timedOut).toBe(false);
