@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { stripVTControlCharacters } from "node:util";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, limitr, REPO } from "../run-cli.js";
@@ -20,7 +21,6 @@ const hasScript = (() => {
   }
 })();
 
-const ESC = /\x1b\[[0-9;?]*[a-zA-Z]/g;
 const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 /** Run on a 120x40 terminal; stdout and stderr both reach the terminal, as for a person. */
@@ -33,7 +33,7 @@ async function onTerminal(args: string[]) {
     env: { TERM: "xterm-256color" },
     extendEnv: true,
   });
-  return { exitCode: r.exitCode, timedOut: r.timedOut, screen: String(r.stdout).replace(ESC, "") };
+  return { exitCode: r.exitCode, timedOut: r.timedOut, screen: stripVTControlCharacters(String(r.stdout)) };
 }
 
 describe.skipIf(!hasScript)("on a terminal", () => {
