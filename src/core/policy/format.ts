@@ -134,11 +134,14 @@ function order(node: Node | null, schema: Schema | null, root: Schema): void {
         first.key.commentBefore = undefined;
       }
     }
-    // Blank lines stay where they were (between sections), whichever key now comes there.
-    const spaces = pairs.map((p) => (isScalar(p.key) ? p.key.spaceBefore : undefined));
-    sorted.forEach((p, i) => {
-      if (isScalar(p.key)) p.key.spaceBefore = spaces[i];
-    });
+    // A blank line travels with its key; the new first key takes the old first's (none under a
+    // comment header), and the old first gets one when the map separates its keys with blank lines.
+    if (first && sorted[0] !== first && isScalar(first.key)) {
+      const top = sorted[0] as Pair;
+      const separated = pairs.some((p) => p !== first && isScalar(p.key) && p.key.spaceBefore);
+      if (isScalar(top.key)) top.key.spaceBefore = first.key.spaceBefore;
+      first.key.spaceBefore = separated || undefined;
+    }
     node.items = sorted;
     for (const p of sorted) {
       if (!isPair(p)) continue;
