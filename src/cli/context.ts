@@ -47,6 +47,12 @@ export function defaultContext(): CliContext {
     stderrIsTTY: Boolean(process.stderr.isTTY),
     color: new Chalk({ level: useColor ? chalk.level || 1 : 0 }),
     warn: (line) => process.stderr.write(`${line}\n`),
-    progress: (options) => startProgress(options, process.stderr, Boolean(process.stderr.isTTY)),
+    progress: (options) =>
+      startProgress(
+        options,
+        process.stderr,
+        Boolean(process.stderr.isTTY),
+        !noColor && process.env.TERM !== "dumb",
+      ),
   };
 }

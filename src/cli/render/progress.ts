@@ -76,6 +76,7 @@ export function startProgress(
   options: ProgressOptions,
   stream: NodeJS.WriteStream,
   enabled: boolean,
+  color = true,
 ): Progress {
   if (!enabled) return NONE;
   const state: ProgressState = { ...options, count: 0, startedAt: Date.now() };
@@ -85,7 +86,7 @@ export function startProgress(
   let stop: (() => Promise<void>) | null = null;
   const loading = import("./ink/live.js").then((m) => {
     if (finished) return;
-    const live = m.liveProgress(state, stream);
+    const live = m.liveProgress(state, stream, color);
     redraw = live.redraw;
     stop = live.stop;
   });

@@ -1,3 +1,4 @@
+import { stripVTControlCharacters } from "node:util";
 import type { CliContext, CommandOutcome } from "../context.js";
 
 /**
@@ -9,13 +10,15 @@ import type { CliContext, CommandOutcome } from "../context.js";
  */
 export async function emit(
   outcome: CommandOutcome,
-  ctx: Pick<CliContext, "isTTY">,
+  ctx: Pick<CliContext, "isTTY" | "color">,
   stdout: NodeJS.WriteStream = process.stdout,
 ): Promise<void> {
   let text = outcome.output;
   if (outcome.view && ctx.isTTY) {
     const { viewToString } = await import("./ink/static.js");
     text = viewToString(outcome.view, stdout.columns || 100);
+    // NO_COLOR (or TERM=dumb) keeps the borders and drops the colours.
+    if (ctx.color.level === 0) text = stripVTControlCharacters(text);
   }
   if (text) stdout.write(text.endsWith("\n") ? text : `${text}\n`);
 }

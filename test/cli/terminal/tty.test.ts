@@ -24,16 +24,17 @@ const hasScript = (() => {
 const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 /** Run on a 120x40 terminal; stdout and stderr both reach the terminal, as for a person. */
-async function onTerminal(args: string[]) {
+async function onTerminal(args: string[], env: Record<string, string> = {}) {
   const command = `stty cols 120 rows 40; ${[process.execPath, BIN, ...args].map(quote).join(" ")}`;
   const r = await execa("script", ["-qfec", command, "/dev/null"], {
     cwd: REPO,
     reject: false,
     timeout: 60_000,
-    env: { TERM: "xterm-256color" },
+    env: { TERM: "xterm-256color", ...env },
     extendEnv: true,
   });
-  return { exitCode: r.exitCode, timedOut: r.timedOut, screen: stripVTControlCharacters(String(r.stdout)) };
+  const raw = String(r.stdout);
+  return { exitCode: r.exitCode, timedOut: r.timedOut, raw, screen: stripVTControlCharacters(raw) };
 }
 
 describe.skipIf(!hasScript)("on a terminal", () => {
@@ -85,5 +86,20 @@ describe.skipIf(!hasScript)("on a terminal", () => {
       expect(r.exitCode, args.join(" ")).toBe(0);
       expect(r.screen, args.join(" ")).toMatch(/╭─+╮[\s\S]*╰─+╯/);
     }
+  });
+
+  it("NO_COLOR keeps the table's borders and drops its colours", async () => {
+    const sgr = /\[(?:\d+;)*\d+m/;
+    const coloured = await onTerminal(["usage", "query", "--db", db, "--group-by", "meter"]);
+    expect(coloured.raw.split("\u001b").some((s) => sgr.test(s.slice(0, 12)))).toBe(true);
+    const plain = await onTerminal(["usage", "query", "--db", db, "--group-by", "meter"], { NO_COLOR: "1" });
+    expect(plain.exitCode).toBe(0);
+    expect(plain.screen).toMatch(/╭─+╮/);
+    expect(
+      plain.raw
+        .split("\u001b")
+        .slice(1)
+        .filter((s) => /^\[(?:\d+;)*\d+m/.test(s)),
+    ).toEqual([]);
   });
 });

@@ -6,8 +6,9 @@ import { ProgressBar } from "./progress-bar.js";
 export function liveProgress(
   state: ProgressState,
   stream: NodeJS.WriteStream,
+  color: boolean,
 ): { redraw: () => void; stop: () => Promise<void> } {
-  const view = () => <ProgressBar state={{ ...state }} now={Date.now()} />;
+  const view = () => <ProgressBar state={{ ...state }} now={Date.now()} color={color} />;
   const instance = render(view(), {
     stdout: stream,
     stderr: stream,
