@@ -62,7 +62,7 @@ describe("the canonical form", () => {
     expect(Object.keys(data)).toEqual(["limitr", "currency", "timezone", "meters", "plans"]);
     expect(Object.keys(data.plans ?? {})).toEqual(["pro", "free"]);
     expect(Object.keys(data.plans?.pro ?? {})).toEqual(["name", "description", "price", "entitlements"]);
-    const chat = (data.plans?.pro?.entitlements as Record<string, object>).chat as object;
+    const chat = (data.plans?.pro?.entitlements as Record<string, object> | undefined)?.chat ?? {};
     expect(Object.keys(chat)).toEqual(["meter", "limit", "mode", "overage"]);
   });
 
