@@ -1,5 +1,7 @@
 import chalk, { Chalk, type ChalkInstance } from "chalk";
 import { limitrVersion } from "../adapters/version.js";
+import { type Progress, type ProgressOptions, startProgress } from "./render/progress.js";
+import type { View } from "./render/view.js";
 
 /** What a command may use besides its options: streams, colour, the environment. Passed in so tests can capture it. */
 export interface CliContext {
@@ -12,8 +14,10 @@ export interface CliContext {
   /** stderr is a terminal: progress belongs there. */
   stderrIsTTY: boolean;
   color: ChalkInstance;
-  /** Write a diagnostic or progress line to stderr. */
+  /** Write a diagnostic line to stderr. */
   warn(line: string): void;
+  /** A progress bar for long work: on stderr when it is a terminal, nothing otherwise. */
+  progress(options: ProgressOptions): Progress;
 }
 
 /** Options every command accepts (SPEC §5). */
@@ -25,8 +29,11 @@ export interface GlobalOptions {
 
 /** What a command returns: something to print on stdout and the exit code it implies. */
 export interface CommandOutcome {
+  /** The plain result (pipes, CI, `--format json`): stable, what tests compare. */
   output: string;
   exitCode: number;
+  /** The same result as text and tables, drawn with ink when stdout is a terminal. */
+  view?: View;
 }
 
 export function defaultContext(): CliContext {
@@ -40,5 +47,12 @@ export function defaultContext(): CliContext {
     stderrIsTTY: Boolean(process.stderr.isTTY),
     color: new Chalk({ level: useColor ? chalk.level || 1 : 0 }),
     warn: (line) => process.stderr.write(`${line}\n`),
+    progress: (options) =>
+      startProgress(
+        options,
+        process.stderr,
+        Boolean(process.stderr.isTTY),
+        !noColor && process.env.TERM !== "dumb",
+      ),
   };
 }

@@ -2,7 +2,8 @@ import { Command, CommanderError, Option } from "commander";
 import { limitrVersion } from "../adapters/version.js";
 import { InternalError, LimitrError } from "../core/errors.js";
 import { defaultContext } from "./context.js";
-import { COMMANDS, type CommandSpec } from "./registry.js";
+import { COMMANDS, type CommandSpec, GLOBAL_FLAGS } from "./registry.js";
+import { emit } from "./render/terminal.js";
 
 const EXIT_USAGE = 64;
 
@@ -12,12 +13,11 @@ function build(onRun: (spec: CommandSpec, options: Record<string, unknown>) => P
       "usage-based pricing control plane: validate, diff, simulate, push and bill policies as code",
     )
     .version(limitrVersion(), "-V, --version")
-    .option("--policies <dir>", "policy directory", "./policies")
-    .option("--db <path>", "usage store (SQLite file)", ".limitr/usage.db")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
+  for (const f of GLOBAL_FLAGS) program.option(f.flags, f.description, f.default as string);
   const groups = new Map<string, Command>();
   for (const spec of COMMANDS) {
     let parent = program;
@@ -33,6 +33,7 @@ function build(onRun: (spec: CommandSpec, options: Record<string, unknown>) => P
     const name = spec.path[spec.path.length - 1] as string;
     const cmd = parent.command(spec.args ? `${name} ${spec.args}` : name).description(spec.description);
     cmd.exitOverride();
+    cmd.addHelpText("after", helpFooter(spec));
     for (const f of spec.flags) {
       const opt = new Option(f.flags, f.description);
       if (f.choices) opt.choices(f.choices);
@@ -50,13 +51,30 @@ function build(onRun: (spec: CommandSpec, options: Record<string, unknown>) => P
   return program;
 }
 
+/** Under every subcommand's --help: the global flags, an example and the guide. */
+function helpFooter(spec: CommandSpec): string {
+  const width = Math.max(...GLOBAL_FLAGS.map((f) => f.flags.length));
+  const globals = GLOBAL_FLAGS.map(
+    (f) => `  ${f.flags.padEnd(width)}  ${f.description} (default: ${String(f.default)})`,
+  );
+  return [
+    "",
+    "Global options:",
+    ...globals,
+    "",
+    "Example:",
+    `  $ ${spec.example}`,
+    "",
+    `Docs: docs/${spec.docs}${spec.docs === "cli.md" ? "" : " (every flag: docs/cli.md)"}`,
+  ].join("\n");
+}
+
 async function main(argv: string[]): Promise<number> {
   const ctx = defaultContext();
   const program = build(async (spec, options) => {
     const mod = await spec.load();
     const outcome = await mod.run(options, ctx);
-    if (outcome.output)
-      process.stdout.write(outcome.output.endsWith("\n") ? outcome.output : `${outcome.output}\n`);
+    await emit(outcome, ctx);
     return outcome.exitCode;
   });
   try {

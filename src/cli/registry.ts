@@ -22,10 +22,26 @@ export interface CommandSpec {
   args?: string;
   description: string;
   flags: FlagSpec[];
+  /** One typical invocation, shown by `--help`. */
+  example: string;
+  /** The guide in docs/ that explains the command. */
+  docs: string;
   /** Command function: receives parsed flags (camelCased) plus `args`. */
   load: () => Promise<{
     run: (options: Record<string, unknown>, ctx: CliContext) => Promise<CommandOutcome>;
   }>;
+}
+
+/** Flags every command accepts (SPEC §5), declared on the program. */
+export const GLOBAL_FLAGS: FlagSpec[] = [
+  { flags: "--policies <dir>", description: "policy directory", default: "./policies" },
+  { flags: "--db <path>", description: "usage store (SQLite file)", default: ".limitr/usage.db" },
+];
+
+/** The JSON Schema of a command's `--format json` output, under schemas/. */
+export function outputSchema(spec: CommandSpec): string | null {
+  const format = spec.flags.find((f) => f.flags.startsWith("--format"));
+  return format?.choices?.includes("json") ? `cli/${spec.path.join("-")}.schema.json` : null;
 }
 
 const format = (values: string[], dflt = "text"): FlagSpec => ({
@@ -38,13 +54,17 @@ const format = (values: string[], dflt = "text"): FlagSpec => ({
 export const COMMANDS: CommandSpec[] = [
   {
     path: ["init"],
+    example: "limitr init pricing",
+    docs: "policy-format.md",
     args: "[dir]",
     description: "scaffold a policy repo (example policies, tests and a CI workflow)",
-    flags: [{ flags: "--force", description: "write into a non-empty directory" }],
+    flags: [{ flags: "--force", description: "write into a non-empty directory" }, format(["text", "json"])],
     load: () => import("./commands/init.js"),
   },
   {
     path: ["validate"],
+    example: "limitr validate --strict --format github",
+    docs: "policy-format.md",
     description: "check the policy: YAML, schema and semantic rules",
     flags: [
       { flags: "--strict", description: "treat warnings as errors" },
@@ -54,6 +74,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     path: ["test"],
+    example: "limitr test --filter pro",
+    docs: "policy-tests.md",
     description: "run the policy tests in <policies>/tests/*.yaml",
     flags: [
       { flags: "--filter <text>", description: "only tests whose name contains TEXT" },
@@ -62,7 +84,21 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import("./commands/test.js"),
   },
   {
+    path: ["fmt"],
+    args: "[files...]",
+    example: "limitr fmt --check",
+    docs: "policy-format.md",
+    description: "rewrite policy YAML in canonical form (key order, quoting, indentation), keeping comments",
+    flags: [
+      { flags: "--check", description: "change nothing; exit 2 when a file is not in canonical form" },
+      format(["text", "json"]),
+    ],
+    load: () => import("./commands/fmt.js"),
+  },
+  {
     path: ["diff"],
+    example: "limitr diff main HEAD --format markdown",
+    docs: "gitops.md",
     args: "[base] [head]",
     description: "semantic diff of the policy between git refs (default: HEAD vs the work tree)",
     flags: [
@@ -73,6 +109,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     path: ["simulate"],
+    example: "limitr simulate --base main --period 2026-10 --fail-on 'revenue_change_pct < -5'",
+    docs: "simulate.md",
     description:
       "re-rate and replay a period's recorded usage under two policies and compare revenue and denials",
     flags: [
@@ -90,6 +128,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     path: ["push"],
+    example: "limitr push --env production --sign-key .limitr/keys/limitr-signing.pem",
+    docs: "gitops.md",
     description: "validate, compile and publish the work tree policy as a new bundle version",
     flags: [
       { flags: "--env <name>", description: "environment (default: the first of bundles.environments)" },
@@ -104,6 +144,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     path: ["rollback"],
+    example: 'limitr rollback --env production --to 3 --reason "wrong overage price"',
+    docs: "gitops.md",
     description: "publish an earlier version's content as a new version and pin the environment",
     flags: [
       { flags: "--env <name>", description: "environment (default: the first of bundles.environments)" },
@@ -117,15 +159,20 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     path: ["unpin"],
+    example: "limitr unpin --env production",
+    docs: "gitops.md",
     description: "lift the pin a rollback put on an environment",
     flags: [
       { flags: "--env <name>", description: "environment (default: the first of bundles.environments)" },
       { flags: "--store <dir>", description: "bundle store directory (default: bundles.store)" },
+      format(["text", "json"]),
     ],
     load: () => import("./commands/unpin.js"),
   },
   {
     path: ["history"],
+    example: "limitr history --env production --verify",
+    docs: "gitops.md",
     description: "list the published versions of an environment (a directory or an http(s) URL)",
     flags: [
       { flags: "--env <name>", description: "environment (default: the first of bundles.environments)" },
@@ -137,7 +184,24 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import("./commands/history.js"),
   },
   {
+    path: ["status"],
+    example: "limitr status --env production --format json",
+    docs: "gitops.md",
+    description: "what each environment runs (version, digest, signer, pin) and what the usage store holds",
+    flags: [
+      {
+        flags: "--env <name>",
+        description: "only this environment (default: every one in bundles.environments)",
+      },
+      { flags: "--store <dir|url>", description: "bundle store (default: bundles.store)" },
+      format(["text", "json"]),
+    ],
+    load: () => import("./commands/status.js"),
+  },
+  {
     path: ["keys", "generate"],
+    example: "limitr keys generate --out .limitr/keys",
+    docs: "gitops.md",
     description: "create an Ed25519 key pair for signing bundles",
     flags: [
       { flags: "--out <dir>", description: "directory for the key files", default: ".limitr/keys" },
@@ -150,6 +214,8 @@ export const COMMANDS: CommandSpec[] = [
   // Usage, customers and billing.
   {
     path: ["usage", "import"],
+    example: "limitr usage import events-2026-10.ndjson.gz",
+    docs: "billing.md",
     args: "<files...>",
     description: "import usage events (NDJSON or CSV, optionally .gz) into the store; idempotent by event id",
     flags: [
@@ -161,6 +227,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     path: ["usage", "query"],
+    example: "limitr usage query --period 2026-10 --meter api_calls --group-by day",
+    docs: "billing.md",
     description: "aggregate recorded usage per meter, as the policy's meters define it",
     flags: [
       { flags: "--customer <id>", description: "only this customer" },
@@ -175,6 +243,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     path: ["customers", "set"],
+    example: "limitr customers set globex --plan pro --at 2026-10-15",
+    docs: "billing.md",
     args: "<id>",
     description: "record a customer's plan in the store (from --at, default now)",
     flags: [
@@ -187,6 +257,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     path: ["customers", "list"],
+    example: "limitr customers list --format json",
+    docs: "billing.md",
     description: "customers from policy contracts and the store, with their current plan and its source",
     flags: [
       { flags: "--at <time>", description: "plan in force at this time (default now)" },
@@ -196,6 +268,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     path: ["customers", "import"],
+    example: "limitr customers import customers.csv",
+    docs: "billing.md",
     args: "<file>",
     description: "load plan history from a CSV (customer,plan,at[,stripe_customer_id])",
     flags: [format(["text", "json"])],
@@ -203,6 +277,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     path: ["bill"],
+    example: "limitr bill --period 2026-10 --out invoices/",
+    docs: "billing.md",
     description: "rate recorded usage into invoices (optionally pushed to Stripe as drafts)",
     flags: [
       { flags: "--period <P>", description: "2026-10, 2026-Q4 or 2026" },
@@ -218,6 +294,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     path: ["alerts", "check"],
+    example: "limitr alerts check --period 2026-10 --dry-run",
+    docs: "alerts.md",
     description: "evaluate every alert rule over recorded usage and deliver what fires",
     flags: [
       { flags: "--period <P>", description: "2026-10, 2026-Q4 or 2026 (default: the current month)" },
@@ -234,6 +312,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     path: ["alerts", "test"],
+    example: "limitr alerts test heading-for-overage --customer globex",
+    docs: "alerts.md",
     args: "<rule>",
     description: "show the variables a rule sees for one customer and whether it fires",
     flags: [
@@ -243,5 +323,14 @@ export const COMMANDS: CommandSpec[] = [
       format(["text", "json"]),
     ],
     load: () => import("./commands/alerts-test.js"),
+  },
+  {
+    path: ["completion"],
+    args: "<shell>",
+    example: "limitr completion bash > ~/.local/share/bash-completion/completions/limitr",
+    docs: "cli.md",
+    description: "print a shell completion script (bash, zsh or fish) for every command and flag",
+    flags: [],
+    load: () => import("./commands/completion.js"),
   },
 ];

@@ -1,52 +1,17 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Ajv2020 } from "ajv/dist/2020.js";
-import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limitr } from "../cli/run-cli.js";
-import { commitAll, edit, makeRepo, ROOT } from "../gitops/helpers.js";
+import { commitAll, edit, makeRepo } from "../gitops/helpers.js";
+import { ajvFor, problems, SCHEMAS, schemaFiles, schemaId, strict } from "./ajv.js";
 
 /**
  * Every schema under schemas/ compiles under ajv's strict mode, and the real
  * outputs of the built CLI (and a real pushed bundle) validate against them:
  * the schemas document what the program writes, not what someone hoped.
  */
-const SCHEMAS = join(ROOT, "schemas");
-const files = [
-  ...readdirSync(SCHEMAS).filter((f) => f.endsWith(".json")),
-  ...readdirSync(join(SCHEMAS, "cli"))
-    .filter((f) => f.endsWith(".json"))
-    .map((f) => `cli/${f}`),
-];
-
-/**
- * policy.schema.json puts `required` inside if/then without repeating the
- * properties there, which ajv's strictRequired flags; the validator compiles
- * it without that one check, and so does this test. Everything else is strict.
- */
-const LENIENT_REQUIRED = new Set(["policy.schema.json"]);
-const strict = new Ajv2020({ strict: true, allowUnionTypes: true, allErrors: true });
-const policyAjv = new Ajv2020({
-  strict: true,
-  strictRequired: false,
-  allowUnionTypes: true,
-  allErrors: true,
-});
-for (const a of [strict, policyAjv]) addFormats.default(a);
-for (const f of files) {
-  const a = LENIENT_REQUIRED.has(f) ? policyAjv : strict;
-  a.addSchema(JSON.parse(readFileSync(join(SCHEMAS, f), "utf8")));
-}
-const ajvFor = (file: string) => (LENIENT_REQUIRED.has(file) ? policyAjv : strict);
-
-const id = (file: string) => `https://limitr.dev/schemas/${file}`;
-
-/** Validation errors as short strings (empty when valid), so a failure shows what disagreed. */
-function problems(file: string, data: unknown): string[] {
-  const validate = ajvFor(file).getSchema(id(file));
-  if (!validate) throw new Error(`schema ${file} is not registered`);
-  return validate(data) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`);
-}
+const files = schemaFiles;
+const id = schemaId;
 
 describe("schemas compile in strict mode", () => {
   it.each(files)("%s", (file) => {

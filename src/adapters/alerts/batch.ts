@@ -18,6 +18,8 @@ export interface CheckOptions {
   retry: RetryPolicy;
   version: number;
   digest: string;
+  /** Days of usage scanned out of the period's days. */
+  onProgress?: (daysDone: number, days: number) => void;
 }
 
 export interface Fired {
@@ -67,7 +69,7 @@ export async function checkAlerts(
   const fired: Fired[] = [];
   let evaluated = 0;
   let holding = 0;
-  for (const figures of await gatherFigures(db, policy, options.period, options.asOf)) {
+  for (const figures of await gatherFigures(db, policy, options.period, options.asOf, options.onProgress)) {
     for (const e of evaluateCustomer(rules, figures, options.period, options.asOf)) {
       evaluated++;
       if (e.holds) holding++;

@@ -21,8 +21,9 @@ export async function gatherFigures(
   policy: CompiledPolicy,
   period: NamedPeriod,
   asOf: number,
+  onProgress?: (daysDone: number, days: number) => void,
 ): Promise<CustomerFigures[]> {
-  const bill: Bill = await runBill(db, policy, period, { recordCredits: false });
+  const bill: Bill = await runBill(db, policy, period, { recordCredits: false, onProgress });
   const history: PlanHistory = new Map(
     [...planHistory(db)].map(([customer, rows]) => [customer, rows.map((r) => ({ at: r.at, plan: r.plan }))]),
   );

@@ -15,6 +15,8 @@ export interface BillOptions {
   customers?: string[];
   /** Persist consumed credits so the next period sees the carried-over balance. */
   recordCredits: boolean;
+  /** Days of usage scanned out of the period's days. */
+  onProgress?: (daysDone: number, days: number) => void;
 }
 
 /**
@@ -29,7 +31,7 @@ export async function runBill(
   options: BillOptions,
 ): Promise<Bill> {
   const history = planHistory(db);
-  const usage = await loadDailyUsageParallel(db, db.name, policy, period);
+  const usage = await loadDailyUsageParallel(db, db.name, policy, period, options.onProgress);
   const candidates = new Set<string>([
     ...Object.keys(policy.customers),
     ...history.keys(),

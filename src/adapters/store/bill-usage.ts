@@ -213,6 +213,8 @@ export async function loadDailyUsageParallel(
   path: string,
   policy: CompiledPolicy,
   period: Window,
+  /** Days scanned so far out of all the period's days (reported as each worker finishes). */
+  onProgress?: (daysDone: number, days: number) => void,
 ): Promise<DailyUsage> {
   const days = dayStarts(period, policy.timezone);
   const { share, rows } = periodShare(db, period);
@@ -225,6 +227,7 @@ export async function loadDailyUsageParallel(
     Math.floor((i * days.length) / threads),
     Math.floor(((i + 1) * days.length) / threads),
   ]);
+  let scanned = 0;
   const parts = await Promise.all(
     ranges.map(
       ([from, to]) =>
@@ -241,7 +244,11 @@ export async function loadDailyUsageParallel(
               fullScan: share >= 0.25,
             },
           });
-          worker.once("message", (data: DailyData) => resolve(data));
+          worker.once("message", (data: DailyData) => {
+            scanned += (to as number) - (from as number);
+            onProgress?.(scanned, days.length);
+            resolve(data);
+          });
           worker.once("error", reject);
           worker.once("exit", (code) => {
             if (code !== 0) reject(new Error(`usage scan worker exited with code ${code}`));

@@ -1,4 +1,4 @@
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, statSync } from "node:fs";
 import { InputError } from "../../core/errors.js";
 import type { UsageEvent } from "../../core/usage/event.js";
 import type { Db } from "../store/database.js";
@@ -18,7 +18,8 @@ export interface ImportOptions {
   strict: boolean;
   batchSize?: number;
   onProblem: (file: string, line: number, reason: string) => void;
-  onProgress?: (rowsRead: number) => void;
+  /** Rows read so far, and bytes read of all the files together (for a percentage of their size). */
+  onProgress?: (rowsRead: number, bytesRead: number) => void;
 }
 
 export interface FileSummary {
@@ -77,6 +78,7 @@ export async function importFiles(db: Db, files: string[], options: ImportOption
   db.pragma("cache_size = -65536");
   const write = eventWriter(db);
   let read = 0;
+  let bytesBefore = 0;
   for (const file of files) {
     const fs: FileSummary = { file, rows: 0, imported: 0, duplicates: 0, skipped: 0 };
     let batch: UsageEvent[] = [];
@@ -103,9 +105,8 @@ export async function importFiles(db: Db, files: string[], options: ImportOption
           batch.push(event);
           if (batch.length >= batchSize) flush();
         }
-        const before = read;
         read += parsed.rows;
-        if (Math.floor(read / 100_000) > Math.floor(before / 100_000)) options.onProgress?.(read);
+        options.onProgress?.(read, bytesBefore + parsed.bytes);
       }
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
@@ -119,6 +120,7 @@ export async function importFiles(db: Db, files: string[], options: ImportOption
       );
     }
     done();
+    bytesBefore += statSync(file).size;
   }
   return summary;
 }

@@ -19,15 +19,19 @@ export interface LineBlock {
   firstLine: number;
   /** Lines (1-based, file-wide) that are not valid UTF-8; null when all are. */
   bad: Set<number> | null;
+  /** Bytes of the file on disk (compressed or not) read so far: progress against its size. */
+  bytesRead: number;
 }
 
-function open(path: string): Readable {
-  const file = createReadStream(path, { highWaterMark: 1 << 20 });
-  if (!path.toLowerCase().endsWith(".gz")) return file;
+function open(path: string): { stream: Readable; file: { bytesRead: number } } {
+  // Compressed input expands about tenfold: smaller reads keep `bytesRead` close to what was parsed.
+  const gz = path.toLowerCase().endsWith(".gz");
+  const file = createReadStream(path, { highWaterMark: gz ? 1 << 17 : 1 << 20 });
+  if (!gz) return { stream: file, file };
   const gunzip = createGunzip();
   // pipe() does not forward the source's errors.
   file.on("error", (err) => gunzip.destroy(err));
-  return file.pipe(gunzip);
+  return { stream: file.pipe(gunzip), file };
 }
 
 const NL = 0x0a;
@@ -40,17 +44,18 @@ export async function* lineBlocks(path: string): AsyncIterable<LineBlock> {
   const pending: Buffer[] = [];
   let next = 1;
   let first = true;
+  const { stream, file } = open(path);
   const block = (bytes: Buffer): LineBlock => {
     if (first) {
       first = false;
       if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
     }
-    const b = decode(bytes, next);
+    const b = decode(bytes, next, file.bytesRead);
     for (let p = bytes.indexOf(NL); p >= 0; p = bytes.indexOf(NL, p + 1)) next++;
     return b;
   };
   try {
-    for await (const chunk of open(path) as AsyncIterable<Buffer>) {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
       // A newline byte is never part of a multi-byte character: blocks end on one.
       const end = chunk.lastIndexOf(NL);
       if (end < 0) {
@@ -69,9 +74,9 @@ export async function* lineBlocks(path: string): AsyncIterable<LineBlock> {
   if (pending.length > 0) yield block(Buffer.concat(pending));
 }
 
-function decode(bytes: Buffer, firstLine: number): LineBlock {
+function decode(bytes: Buffer, firstLine: number, bytesRead: number): LineBlock {
   try {
-    return { text: strict.decode(bytes), firstLine, bad: null };
+    return { text: strict.decode(bytes), firstLine, bad: null, bytesRead };
   } catch {
     // Rare: find the offending lines.
     const bad = new Set<number>();
@@ -82,7 +87,7 @@ function decode(bytes: Buffer, firstLine: number): LineBlock {
       if (!isUtf8(bytes.subarray(start, nl))) bad.add(line);
       start = nl + 1;
     }
-    return { text: lenient.decode(bytes), firstLine, bad };
+    return { text: lenient.decode(bytes), firstLine, bad, bytesRead };
   }
 }
 

@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { InputError } from "../../core/errors.js";
 import { parseEventRecord, type UsageEvent } from "../../core/usage/event.js";
-import { type RawRecord, readRecords } from "./read-events.js";
+import { type RecordBatch, readRecords } from "./read-events.js";
 
 /**
  * A usage file as batches of validated events and problems, in file order.
@@ -13,6 +13,8 @@ import { type RawRecord, readRecords } from "./read-events.js";
  */
 export interface ParsedBatch {
   rows: number;
+  /** Bytes of the file read once this batch was (progress: of the file's size). */
+  bytes: number;
   events: UsageEvent[];
   problems: { line: number; reason: string }[];
 }
@@ -23,6 +25,7 @@ export interface ParsedBatch {
  */
 interface WireBatch {
   rows: number;
+  bytes: number;
   ids: string[];
   types: string[];
   customers: string[];
@@ -37,6 +40,7 @@ export function toWire(b: ParsedBatch): { wire: WireBatch; transfer: ArrayBuffer
   const n = b.events.length;
   const wire: WireBatch = {
     rows: b.rows,
+    bytes: b.bytes,
     ids: new Array(n),
     types: new Array(n),
     customers: new Array(n),
@@ -69,11 +73,16 @@ function fromWire(w: WireBatch): ParsedBatch {
       properties: w.properties[i] ?? null,
     };
   }
-  return { rows: w.rows, events, problems: w.problems };
+  return { rows: w.rows, bytes: w.bytes, events, problems: w.problems };
 }
 
-export function parseBatch(records: RawRecord[], zone: string): ParsedBatch {
-  const batch: ParsedBatch = { rows: records.length, events: [], problems: [] };
+export function parseBatch(records: RecordBatch, zone: string): ParsedBatch {
+  const batch: ParsedBatch = {
+    rows: records.length,
+    bytes: records.bytesRead ?? 0,
+    events: [],
+    problems: [],
+  };
   for (const raw of records) {
     if (raw.error !== undefined) {
       batch.problems.push({ line: raw.line, reason: raw.error });

@@ -16,6 +16,11 @@ export interface RawRecord {
   error?: string;
 }
 
+/** Records read from one block, with how far into the file (its bytes on disk, compressed or not) reading got. */
+export type RecordBatch = RawRecord[] & { bytesRead?: number };
+
+const at = (records: RawRecord[], bytesRead: number): RecordBatch => Object.assign(records, { bytesRead });
+
 export type FileFormat = "ndjson" | "csv";
 
 export function formatOf(path: string): FileFormat {
@@ -26,14 +31,14 @@ export function formatOf(path: string): FileFormat {
 }
 
 /** Records in file order, in batches (one per block read) so callers loop synchronously within a batch. */
-export function readRecords(path: string): AsyncIterable<RawRecord[]> {
+export function readRecords(path: string): AsyncIterable<RecordBatch> {
   return formatOf(path) === "csv" ? readCsv(path) : readNdjson(path);
 }
 
 const INVALID_UTF8 = "invalid UTF-8";
 
-async function* readNdjson(path: string): AsyncIterable<RawRecord[]> {
-  for await (const { text, firstLine, bad } of lineBlocks(path)) {
+async function* readNdjson(path: string): AsyncIterable<RecordBatch> {
+  for await (const { text, firstLine, bad, bytesRead } of lineBlocks(path)) {
     const out: RawRecord[] = [];
     let line = firstLine;
     for (let start = 0; start < text.length; line++) {
@@ -51,7 +56,7 @@ async function* readNdjson(path: string): AsyncIterable<RawRecord[]> {
         }
       }
     }
-    yield out;
+    yield at(out, bytesRead);
   }
 }
 
@@ -102,7 +107,7 @@ interface CsvItem {
  * so that a parse error (an unclosed quote) comes after every record before
  * it, and the line where the broken record starts is known.
  */
-async function* readCsv(path: string): AsyncIterable<RawRecord[]> {
+async function* readCsv(path: string): AsyncIterable<RecordBatch> {
   const parser = parse({ info: true, relax_column_count: true, skip_empty_lines: true });
   const parsed: CsvItem[] = [];
   let failure: Error | null = null;
@@ -114,7 +119,8 @@ async function* readCsv(path: string): AsyncIterable<RawRecord[]> {
   let header: string[] | null = null;
   let headerError: string | null = null;
   let lastEnd = 0;
-  const take = (): RawRecord[] => {
+  let bytesRead = 0;
+  const take = (): RecordBatch => {
     const out: RawRecord[] = [];
     for (const { record, info } of parsed) {
       const line = info.lines;
@@ -136,9 +142,10 @@ async function* readCsv(path: string): AsyncIterable<RawRecord[]> {
       } else out.push({ line, record: csvRecord(header, record) });
     }
     parsed.length = 0;
-    return out;
+    return at(out, bytesRead);
   };
   for await (const block of lineBlocks(path)) {
+    bytesRead = block.bytesRead;
     if (block.bad) for (const b of block.bad) badLines.add(b);
     parser.write(block.text);
     yield take();

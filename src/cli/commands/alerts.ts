@@ -24,8 +24,10 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   const asOf = Math.min(now, period.end - 1);
   const dryRun = Boolean(options.dryRun);
   const db = openDatabase(resolve(ctx.cwd, String(options.db)), { readonly: dryRun });
+  const progress = ctx.progress({ label: "checking alerts", unit: "days" });
   try {
     const result = await checkAlerts(db, policy, {
+      onProgress: (done, days) => progress.update(done, done, days),
       period,
       asOf,
       dryRun,
@@ -33,7 +35,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
       retry: DEFAULT_RETRY,
       version: 0,
       digest: policyDigestOf(policy),
-    });
+    }).finally(() => progress.finish());
     const failed = result.delivery?.failed.length ?? 0;
     if (failed > 0)
       ctx.warn(`${failed} deliver${failed === 1 ? "y" : "ies"} failed; kept in the outbox for the next run`);

@@ -2,7 +2,7 @@ import type { Decimal } from "../../core/money.js";
 import { formatMoney } from "../../core/money.js";
 import { formatInstant } from "../../core/periods.js";
 import type { Bill, BilledInvoice } from "../../core/rating/bill.js";
-import { formatTable } from "./usage-common.js";
+import { type Column, text, type View } from "../render/view.js";
 
 /**
  * Bill output. JSON (formatVersion 1) carries every amount as a decimal
@@ -108,43 +108,49 @@ export function billCsv(bill: Bill): string {
   return `${rows.join("\n")}\n`;
 }
 
-export function billText(bill: Bill, zone: string): string {
+/** Each invoice's lines, then one row per invoice and a total row. */
+export function billView(bill: Bill, zone: string): View {
   const d = bill.currencyDigits;
   const m = (x: Decimal) => formatMoney(x, d);
-  const out: string[] = [];
+  const margin = (p: Decimal | null) => (p === null ? "-" : `${p.toFixed(2)}%`);
+  const out: View = [];
   const from = formatInstant(bill.period.start, zone).slice(0, 10);
   const to = formatInstant(bill.period.end - 1, zone).slice(0, 10);
+  const col = (header: string, right = false): Column => (right ? { header, align: "right" } : { header });
   for (const inv of bill.invoices) {
     out.push(
-      `Invoice ${inv.number}  ${inv.customer}  plan ${inv.plan ?? "-"}  ${from} to ${to}  ${bill.currency}`,
+      text(
+        `Invoice ${inv.number}  ${inv.customer}  plan ${inv.plan ?? "-"}  ${from} to ${to}  ${bill.currency}`,
+      ),
     );
-    const rows = inv.lines.map((l) => [l.kind, l.description, l.quantity ?? "", m(l.amount)]);
-    const body = formatTable([["KIND", "DESCRIPTION", "QUANTITY", "AMOUNT"], ...rows], [2, 3]);
-    out.push(body.replace(/^/gm, "  "));
+    out.push({
+      kind: "table",
+      indent: 2,
+      columns: [col("KIND"), col("DESCRIPTION"), col("QUANTITY", true), col("AMOUNT", true)],
+      rows: inv.lines.map((l) => [l.kind, l.description, l.quantity ?? "", m(l.amount)]),
+    });
     out.push(
-      `  subtotal ${m(inv.subtotal)}  discount ${m(inv.discount)}  credits ${m(inv.creditsApplied)}  total ${m(inv.total)}` +
-        `  cost ${m(inv.cost)}  margin ${inv.marginPercent === null ? "-" : `${inv.marginPercent.toFixed(2)}%`}`,
+      text(
+        `subtotal ${m(inv.subtotal)}  discount ${m(inv.discount)}  credits ${m(inv.creditsApplied)}  total ${m(inv.total)}` +
+          `  cost ${m(inv.cost)}  margin ${margin(inv.marginPercent)}`,
+        2,
+      ),
     );
-    out.push("");
+    out.push(text(""));
   }
-  const totals = [
-    ["INVOICE", "CUSTOMER", "PLAN", "SUBTOTAL", "DISCOUNT", "CREDITS", "TOTAL", "COST", "MARGIN"],
-  ];
-  for (const inv of bill.invoices) {
-    totals.push([
-      inv.number,
-      inv.customer,
-      inv.plan ?? "-",
-      m(inv.subtotal),
-      m(inv.discount),
-      m(inv.creditsApplied),
-      m(inv.total),
-      m(inv.cost),
-      inv.marginPercent === null ? "-" : `${inv.marginPercent.toFixed(2)}%`,
-    ]);
-  }
+  const rows = bill.invoices.map((inv) => [
+    inv.number,
+    inv.customer,
+    inv.plan ?? "-",
+    m(inv.subtotal),
+    m(inv.discount),
+    m(inv.creditsApplied),
+    m(inv.total),
+    m(inv.cost),
+    margin(inv.marginPercent),
+  ]);
   const t = bill.totals;
-  totals.push([
+  rows.push([
     "TOTAL",
     `${t.invoices} invoices`,
     "",
@@ -153,8 +159,14 @@ export function billText(bill: Bill, zone: string): string {
     m(t.creditsApplied),
     m(t.total),
     m(t.cost),
-    t.marginPercent === null ? "-" : `${t.marginPercent.toFixed(2)}%`,
+    margin(t.marginPercent),
   ]);
-  out.push(formatTable(totals, [3, 4, 5, 6, 7, 8]));
-  return out.join("\n");
+  const money = ["SUBTOTAL", "DISCOUNT", "CREDITS", "TOTAL", "COST", "MARGIN"];
+  out.push({
+    kind: "table",
+    columns: [col("INVOICE"), col("CUSTOMER"), col("PLAN"), ...money.map((h) => col(h, true))],
+    rows,
+    totalRow: true,
+  });
+  return out;
 }

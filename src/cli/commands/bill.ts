@@ -5,7 +5,8 @@ import { openDatabase } from "../../adapters/store/database.js";
 import { hasEventsIn } from "../../adapters/store/usage-store.js";
 import { UsageError } from "../../core/errors.js";
 import type { CliContext, CommandOutcome } from "../context.js";
-import { billCsv, billJson, billText, invoiceJson } from "./bill-render.js";
+import { renderPlain } from "../render/view.js";
+import { billCsv, billJson, billView, invoiceJson } from "./bill-render.js";
 import { loadPolicy, periodOption } from "./usage-common.js";
 
 /** `limitr bill --period P`: invoices from recorded usage; `--stripe` pushes them as drafts. */
@@ -20,10 +21,17 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   try {
     // An empty period is more often the wrong store or period than a quiet month.
     if (!hasEventsIn(db, period)) ctx.warn(`warning: store ${dbFile} has no events in ${period.label}`);
-    const bill = await runBill(db, policy, period, {
-      customers: customer ? [customer] : undefined,
-      recordCredits: true,
-    });
+    const progress = ctx.progress({ label: "rating usage", unit: "days" });
+    let bill: Awaited<ReturnType<typeof runBill>>;
+    try {
+      bill = await runBill(db, policy, period, {
+        customers: customer ? [customer] : undefined,
+        recordCredits: true,
+        onProgress: (done, days) => progress.update(done, done, days),
+      });
+    } finally {
+      await progress.finish();
+    }
     if (customer && bill.invoices.length === 0) {
       ctx.warn(`note: ${customer} has no plan, subscription or usage in ${period.label}`);
     }
@@ -56,13 +64,11 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     let exitCode = 0;
     if (stripeConflicts > 0) exitCode = 5;
     const format = options.format ?? "text";
-    const output =
-      format === "json"
-        ? JSON.stringify(billJson(bill, policy.timezone), null, 2)
-        : format === "csv"
-          ? billCsv(bill)
-          : billText(bill, policy.timezone);
-    return { output, exitCode };
+    if (format === "json")
+      return { output: JSON.stringify(billJson(bill, policy.timezone), null, 2), exitCode };
+    if (format === "csv") return { output: billCsv(bill), exitCode };
+    const view = billView(bill, policy.timezone);
+    return { output: renderPlain(view), view, exitCode };
   } finally {
     db.close();
   }

@@ -14,7 +14,8 @@ import type { CompiledPolicy } from "../../core/model.js";
 import { parseInstant } from "../../core/periods.js";
 import { customerPlans, planAt } from "../../core/rating/customers.js";
 import type { CliContext, CommandOutcome } from "../context.js";
-import { formatTable, loadPolicy } from "./usage-common.js";
+import { renderPlain, type View } from "../render/view.js";
+import { loadPolicy } from "./usage-common.js";
 
 /** `customers set|list|import`: self-serve plan history in the store; contracts stay in the policy. */
 
@@ -153,15 +154,19 @@ export async function runList(options: Record<string, unknown>, ctx: CliContext)
   });
   if (options.format === "json")
     return { output: JSON.stringify({ formatVersion: 1, customers: rows }), exitCode: 0 };
-  const table = [["CUSTOMER", "PLAN", "SOURCE", "PARENT", "SINCE", "CHANGES"]];
-  for (const r of rows)
-    table.push([
-      r.customer,
-      r.plan ?? "-",
-      r.source ?? "-",
-      r.parent ?? "-",
-      r.since ?? "-",
-      String(r.changes),
-    ]);
-  return { output: formatTable(table), exitCode: 0 };
+  const view: View = [
+    {
+      kind: "table",
+      columns: ["CUSTOMER", "PLAN", "SOURCE", "PARENT", "SINCE", "CHANGES"].map((header) => ({ header })),
+      rows: rows.map((r) => [
+        r.customer,
+        r.plan ?? "-",
+        r.source ?? "-",
+        r.parent ?? "-",
+        r.since ?? "-",
+        String(r.changes),
+      ]),
+    },
+  ];
+  return { output: renderPlain(view), view, exitCode: 0 };
 }

@@ -5,7 +5,7 @@ import type { BundleManifest, BundleRecord } from "../../core/bundles/manifest.j
 import { fetchBundle, readCurrent, readPin, readVersion } from "../../core/bundles/port.js";
 import { verifyBundle } from "../../core/bundles/verify.js";
 import type { CliContext, CommandOutcome } from "../context.js";
-import { type HistoryEntry, renderHistory } from "../render/bundles.js";
+import { type HistoryEntry, type HistoryView, historyView, renderHistory } from "../render/bundles.js";
 
 interface HistoryOptions extends EnvironmentFlags {
   verify?: boolean;
@@ -57,16 +57,15 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
   }
 
   const failed = entries.some((e) => e.verified && !e.verified.ok);
-  const output = renderHistory(
-    {
-      env: target.env,
-      store: reader.location,
-      current: current?.manifest ?? null,
-      pinned,
-      entries: entries.reverse(),
-    },
-    options.format ?? "text",
-    ctx.color,
-  );
-  return { output, exitCode: failed ? 5 : 0 };
+  const history: HistoryView = {
+    env: target.env,
+    store: reader.location,
+    current: current?.manifest ?? null,
+    pinned,
+    entries: entries.reverse(),
+  };
+  const format = options.format ?? "text";
+  const output = renderHistory(history, format, ctx.color);
+  const view = format === "text" ? historyView(history, ctx.color) : undefined;
+  return { output, exitCode: failed ? 5 : 0, ...(view ? { view } : {}) };
 }

@@ -9,6 +9,7 @@ import type { CliContext, CommandOutcome } from "../context.js";
 export interface InitOptions {
   args: unknown[];
   force?: boolean;
+  format?: string;
 }
 
 /** The example policy repo shipped with the package (`policies/` next to `dist/`). */
@@ -156,6 +157,14 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
 
   const rel = (p: string) => displayPath(p, ctx.cwd);
   const policyDir = rel(policies);
+  if (opts.format === "json") {
+    const created = {
+      formatVersion: 1,
+      directory: shown,
+      created: [`${policyDir}/`, rel(workflow), rel(gitignore)],
+    };
+    return { exitCode: 0, output: JSON.stringify(created, null, 2) };
+  }
   const table = (rows: [string, string][]) => {
     const width = Math.max(...rows.map(([a]) => a.length));
     return rows.map(([a, b]) => `  ${a.padEnd(width)}  ${b}`);

@@ -83,22 +83,25 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
   let sides: [SimulationSide, SimulationSide];
   try {
     const started = performance.now();
+    const bar = ctx.progress({ label: "replaying", unit: "events" });
     const progress = ctx.stderrIsTTY
-      ? (done: number, total: number) =>
-          process.stderr.write(
-            `\rreplaying ${done.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} events...`,
-          )
+      ? (done: number, total: number) => bar.update(done, done, total)
       : undefined;
     // The replay runs on a worker thread while the two bills are rated here (one after the other:
     // a large bill already spreads its scan over the cores).
     const replaying = replayInWorker(db, [base.policy, head.policy], period, { onProgress: progress });
     replaying.catch(() => {}); // awaited below; a failure must not surface as unhandled meanwhile
-    const bills = [
-      await runBill(db, base.policy, period, { recordCredits: false }),
-      await runBill(db, head.policy, period, { recordCredits: false }),
-    ];
-    const replays = await replaying;
-    if (ctx.stderrIsTTY) process.stderr.write("\r\x1b[K");
+    let bills: Bill[];
+    let replays: ReplayOutcome[];
+    try {
+      bills = [
+        await runBill(db, base.policy, period, { recordCredits: false }),
+        await runBill(db, head.policy, period, { recordCredits: false }),
+      ];
+      replays = await replaying;
+    } finally {
+      await bar.finish();
+    }
     const side = (loaded: LoadedPolicy, policy: CompiledPolicy, i: 0 | 1): SimulationSide => ({
       info: { ref: loaded.side.ref, commit: loaded.side.commit, digest: policyDigestOf(policy) },
       policy,

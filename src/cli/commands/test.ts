@@ -8,7 +8,7 @@ import {
 } from "../../core/policy/diagnostics.js";
 import { summarizeResults } from "../../core/policy-tests/model.js";
 import type { CliContext, CommandOutcome } from "../context.js";
-import { renderJson, renderJunit, renderText, type TestReport } from "../render/policy-tests.js";
+import { renderJson, renderJunit, renderText, type TestReport, testView } from "../render/policy-tests.js";
 
 /**
  * `limitr test`: run `<policies>/tests/*.yaml`. Exit 0 when every case
@@ -63,6 +63,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
       return {
         exitCode,
         output: renderText(report, { ok: ctx.color.green, fail: ctx.color.red.bold, dim: ctx.color.dim }),
+        view: testView(report),
       };
   }
 }

@@ -4,6 +4,7 @@ import { UsageError } from "../../core/errors.js";
 import type { CompiledPolicy } from "../../core/model.js";
 import { type NamedPeriod, parseInstant, parsePeriod } from "../../core/periods.js";
 import type { CliContext } from "../context.js";
+import { plainTable } from "../render/view.js";
 
 /** Helpers shared by the usage, customers and bill commands. */
 export function loadPolicy(options: Record<string, unknown>, ctx: CliContext): CompiledPolicy {
@@ -49,13 +50,5 @@ export function periodOption(
 
 /** Plain aligned columns (non-TTY output is stable text); `rightAlign` lists numeric columns. */
 export function formatTable(rows: string[][], rightAlign: number[] = []): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => (rightAlign.includes(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
+  return plainTable(null, rows, rightAlign).join("\n");
 }

@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { resolve } from "node:path";
 import { openDatabase } from "../../adapters/store/database.js";
 import { type ImportSummary, importFiles } from "../../adapters/usage-files/import-events.js";
@@ -7,6 +8,15 @@ import { policyZone } from "./usage-common.js";
 
 /** Problems printed before the rest are only counted (a bad 10M-row file must not flood the terminal). */
 const MAX_REPORTED = 50;
+
+/** Bytes on disk of the files (progress is bytes read of this); unreadable files are reported by the import. */
+function totalSize(files: string[]): number | undefined {
+  try {
+    return files.reduce((sum, f) => sum + statSync(f).size, 0);
+  } catch {
+    return undefined;
+  }
+}
 
 export async function run(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
   const files = ((options.args as unknown[])[0] as string[]).map((f) => resolve(ctx.cwd, f));
@@ -18,6 +28,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   let reported = 0;
   const started = performance.now();
   let summary: ImportSummary;
+  const progress = ctx.progress({ label: "importing", unit: "rows", total: totalSize(files) });
   try {
     summary = await importFiles(db, files, {
       zone,
@@ -26,14 +37,12 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
       onProblem: (file, line, reason) => {
         if (++reported <= MAX_REPORTED) ctx.warn(`${file}:${line}: ${reason}`);
       },
-      onProgress: ctx.stderrIsTTY
-        ? (rows) => process.stderr.write(`\rimported ${rows.toLocaleString("en-US")} rows...`)
-        : undefined,
+      onProgress: (rows, bytes) => progress.update(rows, bytes),
     });
   } finally {
+    await progress.finish();
     db.close();
   }
-  if (ctx.stderrIsTTY) process.stderr.write("\r\x1b[K");
   if (reported > MAX_REPORTED) ctx.warn(`... and ${reported - MAX_REPORTED} more problems`);
   const seconds = (performance.now() - started) / 1000;
   if (summary.refused) {

@@ -7,7 +7,8 @@ import type { CompiledMeter } from "../../core/model.js";
 import { type Decimal, decStr, ZERO } from "../../core/money.js";
 import { isoDate, LIFETIME } from "../../core/periods.js";
 import type { CliContext, CommandOutcome } from "../context.js";
-import { formatTable, loadPolicy, periodOption } from "./usage-common.js";
+import { renderPlain, type View } from "../render/view.js";
+import { loadPolicy, periodOption } from "./usage-common.js";
 
 /**
  * `usage query`: each meter's aggregation (sum, count, max, unique_count,
@@ -83,13 +84,17 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   const cells = results.map((r) => header.map((h) => String((r as Record<string, unknown>)[h] ?? "")));
   if (format === "csv")
     return { output: [header, ...cells].map((r) => r.map(csv).join(",")).join("\n"), exitCode: 0 };
-  return {
-    output: formatTable(
-      [header.map((h) => h.toUpperCase()), ...cells],
-      [header.length - 2, header.length - 1],
-    ),
-    exitCode: 0,
-  };
+  const view: View = [
+    {
+      kind: "table",
+      columns: header.map((h, i) => ({
+        header: h.toUpperCase(),
+        ...(i >= header.length - 2 ? { align: "right" as const } : {}),
+      })),
+      rows: cells,
+    },
+  ];
+  return { output: renderPlain(view), view, exitCode: 0 };
 }
 
 function keyOf(groupBy: string, r: AggregateRow, days: number[] | undefined, zone: string): string {

@@ -6,6 +6,7 @@ import {
   type PinRecord,
   shortDigest,
 } from "../../core/bundles/manifest.js";
+import { renderPlain, text, type View } from "./view.js";
 
 interface PublishView {
   env: string;
@@ -77,7 +78,7 @@ export interface HistoryEntry {
   verified: { ok: boolean; message: string } | null;
 }
 
-interface HistoryView {
+export interface HistoryView {
   env: string;
   store: string;
   current: BundleManifest | null;
@@ -107,7 +108,12 @@ export function renderHistory(view: HistoryView, format: string, color: ChalkIns
       2,
     );
   }
-  if (view.entries.length === 0) return `${view.env}: no versions published yet (${view.store})`;
+  return renderPlain(historyView(view, color), color);
+}
+
+/** Newest version first; `*` marks the current one. */
+export function historyView(view: HistoryView, color: ChalkInstance): View {
+  if (view.entries.length === 0) return [text(`${view.env}: no versions published yet (${view.store})`)];
   const header = ["", "VERSION", "DIGEST", "COMMIT", "DIRTY", "SIGNED", "AUTHOR", "CREATED", "NOTE"];
   const rows = view.entries.map((e) => {
     const m = e.record?.manifest;
@@ -128,12 +134,10 @@ export function renderHistory(view: HistoryView, format: string, color: ChalkIns
       notes.join(", "),
     ];
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
   const title = `${view.env} (${view.store})${view.pinned ? color.yellow(`  pinned at version ${view.pinned.version} by ${view.pinned.by}: ${view.pinned.reason}`) : ""}`;
-  return [title, "", color.bold(line(header)), ...rows.map(line)].join("\n");
+  return [
+    text(title),
+    text(""),
+    { kind: "table", columns: header.map((h) => ({ header: h })), rows, boldHeader: true },
+  ];
 }

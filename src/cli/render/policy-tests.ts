@@ -1,5 +1,6 @@
 import { type Diagnostic, formatDiagnostic } from "../../core/policy/diagnostics.js";
 import type { CaseResult, Failure, TestSummary } from "../../core/policy-tests/model.js";
+import { text, type View } from "./view.js";
 
 /**
  * `limitr test` output: text for people, JSON (formatVersion 1) for tools,
@@ -47,6 +48,42 @@ export function renderText(report: TestReport, paint: TextPaint): string {
   if (s.files === 0) out.push("no policy tests found (add tests/*.yaml to the policy directory)");
   else out.push(...(out.length > 0 ? [""] : []), `${s.passed} passed, ${s.failed} failed`);
   return out.join("\n");
+}
+
+/** On a terminal: one row per case, then what each failing case expected and got. */
+export function testView(report: TestReport): View {
+  const s = report.summary;
+  if (s.files === 0) return [text("no policy tests found (add tests/*.yaml to the policy directory)")];
+  const view: View = [
+    {
+      kind: "table",
+      columns: [
+        { header: "RESULT" },
+        { header: "TEST" },
+        { header: "WHERE" },
+        { header: "FAILURES", align: "right" },
+      ],
+      rows: report.results.map((r) => [
+        r.status === "passed" ? "ok" : "FAIL",
+        r.name,
+        `${r.file}:${r.line}`,
+        r.failures.length > 0 ? String(r.failures.length) : "",
+      ]),
+    },
+  ];
+  for (const r of report.results) {
+    if (r.failures.length === 0) continue;
+    view.push(text(`FAIL ${r.name}`, 0, "fail"));
+    for (const f of r.failures) {
+      view.push(text(`${stepLabel(f)} at ${r.file}:${f.line}: ${f.field}`, 2));
+      view.push(
+        text(`- expected ${show(f.expected)}`, 4, "ok"),
+        text(`+ got      ${show(f.got)}`, 4, "fail"),
+      );
+    }
+  }
+  view.push(text(`${s.passed} passed, ${s.failed} failed`, 0, s.failed > 0 ? "fail" : "ok"));
+  return view;
 }
 
 export function renderJson(report: TestReport): string {
