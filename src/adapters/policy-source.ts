@@ -18,21 +18,42 @@ export function displayPath(path: string, cwd: string = process.cwd()): string {
 }
 
 /**
+ * The largest policy file accepted, in bytes: `LIMITR_MAX_POLICY_FILE_MIB`
+ * (a positive number of MiB) or the default of 16 MiB.
+ */
+export function maxPolicyFileBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.LIMITR_MAX_POLICY_FILE_MIB;
+  if (raw === undefined || raw.trim() === "") return MAX_FILE_BYTES;
+  const mib = Number(raw);
+  if (!Number.isFinite(mib) || mib <= 0)
+    throw new InputError(`LIMITR_MAX_POLICY_FILE_MIB must be a positive number of MiB (got "${raw}")`);
+  return Math.floor(mib * 1024 * 1024);
+}
+
+/**
  * Read every policy file below `dir`. Files over the size limit are not read:
  * a short placeholder carries their size so validation reports them.
  */
-export function readPolicyFiles(dir: string, cwd: string = process.cwd()): PolicyFile[] {
+export function readPolicyFiles(
+  dir: string,
+  cwd: string = process.cwd(),
+  maxBytes: number = maxPolicyFileBytes(),
+): PolicyFile[] {
   return policyFiles(dir).map((file) => {
     const path = displayPath(file, cwd);
     const size = statSync(file).size;
-    if (size > MAX_FILE_BYTES) return { path, text: new Uint8Array(size) };
+    if (size > maxBytes) return { path, text: new Uint8Array(size) };
     return { path, text: readFileSync(file) };
   });
 }
 
 /** Validate the policy directory `dir`; diagnostics name files relative to `cwd`. Throws InputError when `dir` is unreadable. */
 export function validatePolicyDir(dir: string, cwd: string = process.cwd()): ValidationResult {
-  return validatePolicyFiles(readPolicyFiles(dir, cwd), { root: displayPath(dir, cwd) });
+  const maxFileBytes = maxPolicyFileBytes();
+  return validatePolicyFiles(readPolicyFiles(dir, cwd, maxFileBytes), {
+    root: displayPath(dir, cwd),
+    maxFileBytes,
+  });
 }
 
 /**

@@ -4,7 +4,7 @@ import { PolicyError } from "../../core/errors.js";
 import type { CompiledPolicy } from "../../core/model.js";
 import { formatDiagnostic } from "../../core/policy/diagnostics.js";
 import { validatePolicyFiles } from "../../core/policy/validate.js";
-import { policyFiles } from "../policy-source.js";
+import { maxPolicyFileBytes, policyFiles } from "../policy-source.js";
 import { type PolicyRepo, resolveCommit } from "./policy-repo.js";
 
 /** One policy fragment: its path (for messages) and its text. */
@@ -61,7 +61,7 @@ export function policyFilesInWorkTree(dir: string, base: string): PolicyFile[] {
  * work tree uses, so a ref that would not validate today is reported the same way.
  */
 export function compilePolicyFiles(files: PolicyFile[], where: string): CompiledPolicy {
-  const result = validatePolicyFiles(files, { root: where });
+  const result = validatePolicyFiles(files, { root: where, maxFileBytes: maxPolicyFileBytes() });
   if (result.policy) return result.policy;
   const errors = result.diagnostics.filter((d) => d.severity === "error");
   throw new PolicyError(

@@ -7,9 +7,14 @@ import type { CST } from "yaml";
  * stack. The walk keeps its own stack, so its depth is bounded by the heap.
  *
  * Returns the offset of the first collection nested more than `max` levels
- * deep (the top-level map is level 1), or null when the stream stays within.
+ * deep (the top-level map is level 1), or null when the stream stays within;
+ * and whether any alias occurs (only then is alias expansion worth checking).
  */
-export function tooDeepAt(tokens: readonly CST.Token[], max: number): number | null {
+export function scanTokens(
+  tokens: readonly CST.Token[],
+  max: number,
+): { tooDeepAt: number | null; aliases: boolean } {
+  let aliases = false;
   // Pushed in reverse so the walk visits in document order and reports the first offender.
   const pending: [CST.Token, number][] = tokens.map((t): [CST.Token, number] => [t, 0]).reverse();
   for (let next = pending.pop(); next; next = pending.pop()) {
@@ -22,7 +27,10 @@ export function tooDeepAt(tokens: readonly CST.Token[], max: number): number | n
       case "block-seq":
       case "flow-collection": {
         const inner = level + 1;
-        if (inner > max) return token.type === "flow-collection" ? token.start.offset : token.offset;
+        if (inner > max) {
+          const at = token.type === "flow-collection" ? token.start.offset : token.offset;
+          return { tooDeepAt: at, aliases };
+        }
         const items = token.items as CST.CollectionItem[];
         for (let i = items.length - 1; i >= 0; i--) {
           const item = items[i] as CST.CollectionItem;
@@ -31,9 +39,12 @@ export function tooDeepAt(tokens: readonly CST.Token[], max: number): number | n
         }
         break;
       }
+      case "alias":
+        aliases = true;
+        break;
       default:
         break;
     }
   }
-  return null;
+  return { tooDeepAt: null, aliases };
 }

@@ -13,10 +13,15 @@ import {
 } from "yaml";
 import type { Diagnostic } from "./diagnostics.js";
 import { dotted, type Location, type Locations, pointer } from "./locations.js";
-import { tooDeepAt } from "./nesting.js";
+import { scanTokens } from "./nesting.js";
 
-/** Refuse files larger than this before parsing them: no policy needs it, and it bounds memory. */
-export const MAX_FILE_BYTES = 5 * 1024 * 1024;
+/**
+ * Refuse files larger than this before parsing them, by default: it bounds
+ * memory (parsing takes about 100 bytes of heap per byte of YAML) while a
+ * 10 MB policy of 50,000 customers still fits in one file. Callers may pass
+ * another limit (`LIMITR_MAX_POLICY_FILE_MIB` for the CLI).
+ */
+export const MAX_FILE_BYTES = 16 * 1024 * 1024;
 /** yaml's alias-expansion guard: a handful of legitimate anchors pass, a billion-laughs file does not. */
 const MAX_ALIAS_COUNT = 100;
 /** No policy nests this deep; the limit keeps hostile input from exhausting the stack. */
@@ -50,12 +55,12 @@ function fileError(
   return { severity: "error", code, message, file, line, column, path: "", ...(hint ? { hint } : {}) };
 }
 
-function decode(file: PolicyFile): string | Diagnostic {
+function decode(file: PolicyFile, maxBytes: number): string | Diagnostic {
   if (typeof file.text === "string") {
-    if (file.text.length > MAX_FILE_BYTES) return tooLarge(file.path, file.text.length);
+    if (file.text.length > maxBytes) return tooLarge(file.path, file.text.length, maxBytes);
     return file.text;
   }
-  if (file.text.byteLength > MAX_FILE_BYTES) return tooLarge(file.path, file.text.byteLength);
+  if (file.text.byteLength > maxBytes) return tooLarge(file.path, file.text.byteLength, maxBytes);
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(file.text);
   } catch {
@@ -63,13 +68,20 @@ function decode(file: PolicyFile): string | Diagnostic {
   }
 }
 
-function tooLarge(path: string, size: number): Diagnostic {
-  const mib = (size / 1024 / 1024).toFixed(1);
-  return fileError(path, "yaml/too-large", `the file is ${mib} MiB; policy files are limited to 5 MiB`);
+function tooLarge(path: string, size: number, maxBytes: number): Diagnostic {
+  const mib = (n: number) => `${Number((n / 1024 / 1024).toFixed(1))} MiB`;
+  return fileError(
+    path,
+    "yaml/too-large",
+    `the file is ${mib(size)}; policy files are limited to ${mib(maxBytes)}`,
+    1,
+    1,
+    "split the policy into several files, or raise the limit with LIMITR_MAX_POLICY_FILE_MIB",
+  );
 }
 
 /** Parse one policy file with positions. Never throws on bad input: problems come back as diagnostics. */
-export function parseFragment(file: PolicyFile): Fragment {
+export function parseFragment(file: PolicyFile, maxBytes: number = MAX_FILE_BYTES): Fragment {
   const fragment: Fragment = {
     file: file.path,
     value: null,
@@ -77,7 +89,7 @@ export function parseFragment(file: PolicyFile): Fragment {
     numbers: new Map(),
     diagnostics: [],
   };
-  const text = decode(file);
+  const text = decode(file, maxBytes);
   if (typeof text !== "string") {
     fragment.diagnostics.push(text);
     return fragment;
@@ -102,7 +114,7 @@ export function parseFragment(file: PolicyFile): Fragment {
     );
     return fragment;
   }
-  const doc = parsed;
+  const { doc, aliases } = parsed;
   for (const e of doc.errors) {
     const at = pos(e.pos[0]);
     fragment.diagnostics.push(
@@ -129,7 +141,7 @@ export function parseFragment(file: PolicyFile): Fragment {
     );
     fragment.diagnostics.push({ ...d, severity: "warning" });
   }
-  if (!safeAliases(doc)) {
+  if (aliases && !safeAliases(doc)) {
     let at = { line: 1, column: 1 };
     visit(doc, {
       Alias(_, node) {
@@ -260,10 +272,10 @@ export function parseFragment(file: PolicyFile): Fragment {
  * too deeply (checked on the tokens, before the recursive composer runs).
  * Duplicate keys are left to the builder, which knows their path.
  */
-function parseYaml(text: string, lines: LineCounter): Document.Parsed | number {
+function parseYaml(text: string, lines: LineCounter): { doc: Document.Parsed; aliases: boolean } | number {
   const tokens = Array.from(new Parser(lines.addNewLine).parse(text));
-  const deep = tooDeepAt(tokens, MAX_DEPTH);
-  if (deep !== null) return deep;
+  const { tooDeepAt, aliases } = scanTokens(tokens, MAX_DEPTH);
+  if (tooDeepAt !== null) return tooDeepAt;
   const composer = new Composer({ uniqueKeys: false, version: "1.2" });
   let doc: Document.Parsed | null = null;
   for (const next of composer.compose(tokens, true, text.length)) {
@@ -275,7 +287,7 @@ function parseYaml(text: string, lines: LineCounter): Document.Parsed | number {
     }
   }
   // compose(..., forceDoc = true) always yields a document, even for an empty file.
-  return doc as Document.Parsed;
+  return { doc: doc as Document.Parsed, aliases };
 }
 
 function duplicateKey(

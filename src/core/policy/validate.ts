@@ -28,6 +28,8 @@ export interface ValidationResult {
 export interface ValidateOptions {
   /** Name used for problems of the directory as a whole (no files at all). */
   root?: string;
+  /** Largest file accepted, in bytes (default `MAX_FILE_BYTES`, 16 MiB). */
+  maxFileBytes?: number;
 }
 
 /**
@@ -57,7 +59,7 @@ export function validatePolicyFiles(
       hint: "run `limitr init` to scaffold one, or point --policies at your policy directory",
     });
   }
-  const fragments = files.map(parseFragment);
+  const fragments = files.map((f) => parseFragment(f, options.maxFileBytes));
   for (const f of fragments) {
     diagnostics.push(...f.diagnostics);
     if (f.value) diagnostics.push(...schemaDiagnostics(f.file, f.value, f.locations, f.numbers));
