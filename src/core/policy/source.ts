@@ -31,6 +31,8 @@ export interface PolicyFile {
   path: string;
   /** File contents; bytes are decoded as strict UTF-8. */
   text: string | Uint8Array;
+  /** Set when the file could not be read as part of the policy (a symlink leaving the directory, a loop): reported as is. */
+  problem?: { code: string; message: string; hint?: string };
 }
 
 /** One parsed file: its plain data, where each value came from, and the source text of every number. */
@@ -89,6 +91,11 @@ export function parseFragment(file: PolicyFile, maxBytes: number = MAX_FILE_BYTE
     numbers: new Map(),
     diagnostics: [],
   };
+  if (file.problem) {
+    const { code, message, hint } = file.problem;
+    fragment.diagnostics.push(fileError(file.path, code, message, 1, 1, hint));
+    return fragment;
+  }
   const text = decode(file, maxBytes);
   if (typeof text !== "string") {
     fragment.diagnostics.push(text);
