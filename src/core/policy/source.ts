@@ -17,7 +17,7 @@ import { scanTokens } from "./nesting.js";
 
 /**
  * Refuse files larger than this before parsing them, by default: it bounds
- * memory (parsing takes about 100 bytes of heap per byte of YAML) while a
+ * memory (validating takes about 150 bytes of memory per byte of YAML) while a
  * 10 MB policy of 50,000 customers still fits in one file. Callers may pass
  * another limit (`LIMITR_MAX_POLICY_FILE_MIB` for the CLI).
  */
