@@ -1,9 +1,10 @@
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { isAbsolute, join, relative } from "node:path";
+import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import { InputError, PolicyError } from "../core/errors.js";
 import type { CompiledPolicy } from "../core/model.js";
 import { formatDiagnostic } from "../core/policy/diagnostics.js";
 import { MAX_FILE_BYTES } from "../core/policy/source.js";
+import { type PolicyTree, resolvePolicyTree, type TreeEntry, type TreeProblem } from "../core/policy/tree.js";
 import { type PolicyFile, type ValidationResult, validatePolicyFiles } from "../core/policy/validate.js";
 
 /**
@@ -18,21 +19,55 @@ export function displayPath(path: string, cwd: string = process.cwd()): string {
 }
 
 /**
- * Read every policy file below `dir`. Files over the size limit are not read:
- * a short placeholder carries their size so validation reports them.
+ * The largest policy file accepted, in bytes: `LIMITR_MAX_POLICY_FILE_MIB`
+ * (a positive number of MiB) or the default of 16 MiB.
  */
-export function readPolicyFiles(dir: string, cwd: string = process.cwd()): PolicyFile[] {
-  return policyFiles(dir).map((file) => {
-    const path = displayPath(file, cwd);
-    const size = statSync(file).size;
-    if (size > MAX_FILE_BYTES) return { path, text: new Uint8Array(size) };
-    return { path, text: readFileSync(file) };
-  });
+export function maxPolicyFileBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.LIMITR_MAX_POLICY_FILE_MIB;
+  if (raw === undefined || raw.trim() === "") return MAX_FILE_BYTES;
+  const mib = Number(raw);
+  if (!Number.isFinite(mib) || mib <= 0)
+    throw new InputError(`LIMITR_MAX_POLICY_FILE_MIB must be a positive number of MiB (got "${raw}")`);
+  return Math.floor(mib * 1024 * 1024);
 }
+
+/**
+ * Read every policy file below `dir`. Files over the size limit are not read:
+ * a short placeholder carries their size so validation reports them. A
+ * symlink that cannot be followed becomes a placeholder carrying its problem.
+ */
+export function readPolicyFiles(
+  dir: string,
+  cwd: string = process.cwd(),
+  maxBytes: number = maxPolicyFileBytes(),
+): PolicyFile[] {
+  const tree = policyTree(dir);
+  const files: PolicyFile[] = tree.files.map((f) => {
+    const path = displayPath(join(dir, f.path), cwd);
+    const source = join(dir, f.source);
+    const size = statSync(source).size;
+    if (size > maxBytes) return { path, text: new Uint8Array(size) };
+    return { path, text: readFileSync(source) };
+  });
+  for (const p of tree.problems) files.push(linkProblem(displayPath(join(dir, p.path), cwd), p));
+  return files;
+}
+
+/** A link the policy cannot use, as a file whose only content is its problem. */
+export function linkProblem(path: string, p: TreeProblem): PolicyFile {
+  return { path, text: "", problem: { code: p.code, message: p.message, hint: SYMLINK_HINT } };
+}
+
+const SYMLINK_HINT =
+  "links are followed only within the policy directory; copy the file in, or point the link inside";
 
 /** Validate the policy directory `dir`; diagnostics name files relative to `cwd`. Throws InputError when `dir` is unreadable. */
 export function validatePolicyDir(dir: string, cwd: string = process.cwd()): ValidationResult {
-  return validatePolicyFiles(readPolicyFiles(dir, cwd), { root: displayPath(dir, cwd) });
+  const maxFileBytes = maxPolicyFileBytes();
+  return validatePolicyFiles(readPolicyFiles(dir, cwd, maxFileBytes), {
+    root: displayPath(dir, cwd),
+    maxFileBytes,
+  });
 }
 
 /**
@@ -50,8 +85,13 @@ export function loadValidPolicy(dir: string): CompiledPolicy {
   );
 }
 
-/** Every *.yaml / *.yml below `dir` except the `tests/` folder and dot-folders, sorted for determinism. */
+/** Every *.yaml / *.yml below `dir` except the `tests/` folder and dot-folders, sorted for determinism; symlinks within `dir` followed. */
 export function policyFiles(dir: string): string[] {
+  return policyTree(dir).files.map((f) => join(dir, f.path));
+}
+
+/** The policy files below `dir` and the symlinks that cannot be followed (see `resolvePolicyTree`). */
+export function policyTree(dir: string): PolicyTree {
   let st: ReturnType<typeof statSync>;
   try {
     st = statSync(dir);
@@ -61,18 +101,33 @@ export function policyFiles(dir: string): string[] {
     );
   }
   if (!st.isDirectory()) throw new InputError(`${dir} is not a directory (use --policies DIR)`);
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const entry of readdirSync(d, { withFileTypes: true }).sort((a, b) =>
-      a.name.localeCompare(b.name),
-    )) {
-      const p = join(d, entry.name);
-      if (entry.isDirectory()) {
-        if (relative(dir, p) === "tests" || entry.name.startsWith(".")) continue;
-        walk(p);
-      } else if (entry.isFile() && /\.ya?ml$/.test(entry.name)) out.push(p);
+  const root = realpathSync(dir);
+  const entries: TreeEntry[] = [];
+  const list = (rel: string) => {
+    for (const entry of readdirSync(join(root, rel), { withFileTypes: true })) {
+      const path = rel === "" ? entry.name : `${rel}/${entry.name}`;
+      if (entry.isSymbolicLink()) {
+        entries.push({ path, kind: "link", target: linkTarget(root, path) });
+      } else if (entry.isDirectory()) {
+        if (entry.name === ".git") continue;
+        entries.push({ path, kind: "dir" });
+        list(path);
+      } else if (entry.isFile()) entries.push({ path, kind: "file" });
     }
   };
-  walk(dir);
-  return out;
+  list("");
+  return resolvePolicyTree(entries);
+}
+
+/** A link's target, made relative to its folder when it is an absolute path inside the policy directory. */
+function linkTarget(root: string, path: string): string {
+  const target = readlinkSync(join(root, path));
+  if (!isAbsolute(target)) return target.split(sep).join("/");
+  const inside = relative(root, target);
+  if (inside.startsWith("..") || isAbsolute(inside)) return target;
+  return (
+    relative(dirname(join(root, path)), target)
+      .split(sep)
+      .join("/") || "."
+  );
 }

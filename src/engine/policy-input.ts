@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { policyDigestOf } from "../adapters/bundles/crypto.js";
 import { loadValidPolicy } from "../adapters/policy-source.js";
+import { validateCompiledPolicy } from "../core/bundles/validate-compiled.js";
 import { PolicyError } from "../core/errors.js";
 import type { CompiledPolicy } from "../core/model.js";
 import type { PolicySourceKind } from "./options.js";
@@ -91,13 +92,21 @@ function fromObject(
         `${where}: manifest digest ${claimed} does not match the policy (${digest}); refusing it`,
       );
     }
-    return { policy: input.policy, version: input.manifest.version, digest, source };
+    return { policy: sound(input.policy, where), version: input.manifest.version, digest, source };
   }
   if ((input as CompiledPolicy).formatVersion !== 1 || typeof (input as CompiledPolicy).plans !== "object") {
     throw new PolicyError(`${where} is neither a compiled policy nor a bundle ({ manifest, policy })`);
   }
-  const policy = input as CompiledPolicy;
+  // A policy object built in memory is the caller's own (tests build deliberately odd ones); a file is checked.
+  const policy = source === "file" ? sound(input as CompiledPolicy, where) : (input as CompiledPolicy);
   return { policy, version: 0, digest: policyDigestOf(policy), source };
+}
+
+/** A bundle or policy file passes the same checks as a bundle from a store (and so every rule of `limitr validate`). */
+function sound(policy: CompiledPolicy, where: string): CompiledPolicy {
+  const problems = validateCompiledPolicy(policy);
+  if (problems.length === 0) return policy;
+  throw new PolicyError(`${where} is not a valid policy:\n${problems.map((p) => `  ${p}`).join("\n")}`);
 }
 
 function isBundle(v: unknown): v is BundleDocument {

@@ -145,6 +145,21 @@ describe("policy sources", () => {
     await expect(Limitr.open({ policy: file, store: "memory" })).rejects.toThrow(PolicyError);
   });
 
+  it("a bundle file whose policy breaks a rule of `limitr validate` (a parent cycle) is refused", async () => {
+    const cyclic = compilePolicy({
+      limitr: 1,
+      meters: { calls: { event: "api.request", aggregation: "count" } },
+      plans: { free: { default: true, entitlements: { api: { meter: "calls", limit: 10 } } } },
+      customers: { a: { parent: "b" }, b: { parent: "a" } },
+    });
+    const digest = `sha256:${createHash("sha256").update(canonicalJson(cyclic)).digest("hex")}`;
+    const file = join(tempDir(), "bundle.json");
+    writeFileSync(file, JSON.stringify({ manifest: { version: 3, digest }, policy: cyclic }));
+    await expect(Limitr.open({ policy: file, store: "memory" })).rejects.toThrow(
+      /customers\.a is its own ancestor: a -> b -> a/,
+    );
+  });
+
   it("an unknown store kind is a clear error", async () => {
     await expect(Limitr.open({ policy: tiny, store: "redis://localhost" })).rejects.toThrow(
       /memory.*sqlite:PATH/,

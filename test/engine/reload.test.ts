@@ -294,6 +294,53 @@ describe("R15 rejected bundles", () => {
     expect(notices.at(-1)).toMatchObject({ type: "activated", version: 2, previousVersion: 1 });
   });
 
+  it("R15 a signed bundle breaking a semantic rule of `limitr validate` (a parent cycle, tiers out of order) is rejected; the last good one keeps serving", async () => {
+    const root = tempDir();
+    const { privateKey, publicPem } = keyPair();
+    const v1 = await pushVersion(root, ENV, apiPolicy(10, "0.5"), privateKey);
+    const limitr = await open({
+      policy: { store: root, env: ENV, pollMs: 10, publicKeys: [publicPem] },
+      store: "memory",
+    });
+    const notices: PolicyNotice[] = [];
+    limitr.on("policy", (n) => notices.push(n));
+    const cycle = structuredClone(apiPolicy(20, "0.5"));
+    const customer = (id: string, parent: string) => ({
+      id,
+      plan: "free",
+      parent,
+      since: null,
+      metadata: {},
+      overrides: {},
+      discounts: [],
+      credits: [],
+    });
+    cycle.customers = { a: customer("a", "b"), b: customer("b", "a") };
+    await pushVersion(root, ENV, cycle, privateKey);
+    await until(() => expect(notices.at(-1)).toMatchObject({ type: "rejected", reason: "invalid_policy" }));
+    expect(limitr.status().policyError).toMatch(/customers\.a is its own ancestor: a -> b -> a/);
+    expect(limitr.decide("a", "api")).toMatchObject({ version: 1, digest: v1.manifest.digest, limit: 10 });
+
+    const tiers = structuredClone(apiPolicy(30, "0.5"));
+    const api = tiers.plans.free?.entitlements.api;
+    if (api?.kind !== "metered") throw new Error("api is metered");
+    api.price = {
+      model: "graduated",
+      tiers: [
+        { upTo: 100, unitPrice: "0", flatFee: "0" },
+        { upTo: 50, unitPrice: "1", flatFee: "0" },
+        { upTo: null, unitPrice: "2", flatFee: "0" },
+      ],
+    };
+    await pushVersion(root, ENV, tiers, privateKey);
+    await until(() => expect(limitr.status().policyError).toMatch(/tiers\[1\]\.up_to is 50/));
+    expect(notices.at(-1)).toMatchObject({ type: "rejected", reason: "invalid_policy", activeVersion: 1 });
+    expect(limitr.decide("a", "api")).toMatchObject({ version: 1, limit: 10 });
+
+    await pushVersion(root, ENV, apiPolicy(40, "0.5"), privateKey);
+    await until(() => expect(limitr.status()).toMatchObject({ activeVersion: 4, policyError: null }));
+  });
+
   it("an unreachable or failing host keeps the active bundle until it answers again", async () => {
     const root = tempDir();
     await pushVersion(root, ENV, apiPolicy(10, "0.5"), null);

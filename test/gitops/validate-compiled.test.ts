@@ -2,7 +2,10 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadValidPolicy } from "../../src/adapters/policy-source.js";
 import { validateCompiledPolicy } from "../../src/core/bundles/validate-compiled.js";
+import { canonicalJson } from "../../src/core/compile.js";
 import type { CompiledPolicy } from "../../src/core/model.js";
+import { decompilePolicy } from "../../src/core/policy/decompile.js";
+import { validatePolicyDocument } from "../../src/core/policy/validate.js";
 
 const example = loadValidPolicy(join(import.meta.dirname, "../../policies"));
 /** A deep copy of the example policy with one change applied. */
@@ -72,5 +75,56 @@ describe("validateCompiledPolicy (what a loader runs before activating a bundle)
     ],
   ])("names a dangling or invalid %s", (_what, change, message) => {
     expect(validateCompiledPolicy(changed(change as (p: CompiledPolicy) => void))).toContain(message);
+  });
+});
+
+describe("validateCompiledPolicy runs the validator of `limitr validate` (R15)", () => {
+  it("a compiled policy written back in the YAML shape compiles to itself", () => {
+    const again = validatePolicyDocument(decompilePolicy(example), "policy");
+    expect(again.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    expect(canonicalJson(again.policy)).toBe(canonicalJson(example));
+  });
+
+  it.each([
+    [
+      "a customer parent cycle",
+      (p: CompiledPolicy) =>
+        ((p.customers["acme-holdings"] as { parent: string | null }).parent = "acme-research"),
+      /customers\.acme-holdings is its own ancestor: acme-holdings -> acme-research -> acme-holdings \[customer\/parent-cycle\]/,
+    ],
+    [
+      "tiers out of order",
+      (p: CompiledPolicy) => {
+        const api = plan(p, "free").entitlements.api as { price: unknown; limit: number | null };
+        api.price = {
+          model: "volume",
+          tiers: [
+            { upTo: 10, unitPrice: "1", flatFee: "0" },
+            { upTo: 5, unitPrice: "1", flatFee: "0" },
+            { upTo: null, unitPrice: "1", flatFee: "0" },
+          ],
+        };
+      },
+      /tiers\[1\]\.up_to is 5, not above the previous tier's 10 \[tiers\/not-increasing\]/,
+    ],
+    [
+      "two default plans",
+      (p: CompiledPolicy) => (plan(p, "pro").default = true),
+      /is marked default, but so is .* \[plan\/multiple-defaults\]/,
+    ],
+    [
+      "an alert that does not parse",
+      (p: CompiledPolicy) => {
+        const first = Object.values(p.alerts)[0] as { when: string };
+        first.when = "usage_percent >=";
+      },
+      /is not a valid CEL expression.*\[alert\/cel-syntax\]/,
+    ],
+  ])("rejects %s", (_what, change, message) => {
+    const problems = validateCompiledPolicy(JSON.parse(JSON.stringify(changed(change))));
+    expect(
+      problems.some((m) => message.test(m)),
+      problems.join("\n"),
+    ).toBe(true);
   });
 });

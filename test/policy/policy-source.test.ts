@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadValidPolicy, policyFiles, readPolicyFiles } from "../../src/adapters/policy-source.js";
 import { InputError, PolicyError } from "../../src/core/errors.js";
+import { MAX_FILE_BYTES } from "../../src/core/policy/source.js";
 
 function repo(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), "limitr-src-"));
@@ -65,7 +66,7 @@ describe("policy-source (reading a policy directory)", () => {
 
   it("a file over the size limit is reported without being read", () => {
     const dir = repo({ "limitr.yaml": "limitr: 1\n" });
-    writeFileSync(join(dir, "huge.yaml"), Buffer.alloc(5 * 1024 * 1024 + 10, 0x20));
+    writeFileSync(join(dir, "huge.yaml"), Buffer.alloc(MAX_FILE_BYTES + 10, 0x20));
     const files = readPolicyFiles(dir, dir);
     expect(files.map((f) => f.path)).toEqual(["huge.yaml", "limitr.yaml"]);
     expect(() => loadValidPolicy(dir)).toThrow(/yaml\/too-large/);

@@ -3,29 +3,17 @@ import { relative } from "node:path";
 import { PolicyError } from "../../core/errors.js";
 import type { CompiledPolicy } from "../../core/model.js";
 import { formatDiagnostic } from "../../core/policy/diagnostics.js";
-import { validatePolicyFiles } from "../../core/policy/validate.js";
-import { policyFiles } from "../policy-source.js";
+import { resolvePolicyTree, type TreeEntry } from "../../core/policy/tree.js";
+import { type PolicyFile, validatePolicyFiles } from "../../core/policy/validate.js";
+import { linkProblem, maxPolicyFileBytes, policyFiles } from "../policy-source.js";
 import { type PolicyRepo, resolveCommit } from "./policy-repo.js";
-
-/** One policy fragment: its path (for messages) and its text. */
-export interface PolicyFile {
-  path: string;
-  text: string;
-}
-
-const POLICY_FILE = /\.ya?ml$/;
-
-/** Is `rel` (relative to the policy directory, `/`-separated) a fragment? Same rule as the work tree reader. */
-function isFragment(rel: string): boolean {
-  if (!POLICY_FILE.test(rel)) return false;
-  const parts = rel.split("/");
-  if (parts[0] === "tests" && parts.length > 1) return false;
-  return !parts.slice(0, -1).some((d) => d.startsWith("."));
-}
 
 /**
  * The policy fragments as they were in commit `ref`, read from git objects
  * (`ls-tree` + `cat-file`): the work tree and index are never touched.
+ * Symlinks behave as in the work tree (`resolvePolicyTree`): git stores a
+ * link as a blob holding its target, which is followed within the policy
+ * directory and reported otherwise.
  */
 export async function policyFilesAtRef(
   repo: PolicyRepo,
@@ -33,21 +21,35 @@ export async function policyFilesAtRef(
 ): Promise<{ commit: string; files: PolicyFile[] }> {
   const commit = await resolveCommit(repo, ref);
   const spec = repo.prefix === "" ? [] : ["--", `${repo.prefix}/`];
-  const listing = await repo.git.raw(["ls-tree", "-r", "--name-only", "-z", commit, ...spec]);
-  const paths = listing
-    .split("\0")
-    .filter(Boolean)
-    .filter((p) => isFragment(repo.prefix === "" ? p : p.slice(repo.prefix.length + 1)))
-    .sort();
-  if (paths.length === 0) {
+  const listing = await repo.git.raw(["ls-tree", "-r", "-t", "-z", commit, ...spec]);
+  const full = (rel: string) => (repo.prefix === "" ? rel : `${repo.prefix}/${rel}`);
+  const entries: TreeEntry[] = [];
+  for (const line of listing.split("\0").filter(Boolean)) {
+    const tab = line.indexOf("\t");
+    const [mode, type] = line.slice(0, tab).split(" ");
+    const path = line.slice(tab + 1);
+    const rel = repo.prefix === "" ? path : path.slice(repo.prefix.length + 1);
+    if (rel === "" || !path.startsWith(repo.prefix)) continue;
+    if (type === "tree") entries.push({ path: rel, kind: "dir" });
+    else if (mode === "120000") {
+      const target = await repo.git.raw(["cat-file", "blob", `${commit}:${path}`]);
+      entries.push({ path: rel, kind: "link", target });
+    } else if (type === "blob") entries.push({ path: rel, kind: "file" });
+  }
+  const tree = resolvePolicyTree(entries);
+  if (tree.files.length === 0 && tree.problems.length === 0) {
     throw new PolicyError(
       `${ref} (${commit.slice(0, 7)}) has no policy files under ${repo.prefix || "the repository root"}/` +
         " (the policy directory did not exist in that commit?)",
     );
   }
   const files: PolicyFile[] = [];
-  for (const path of paths)
-    files.push({ path, text: await repo.git.raw(["cat-file", "blob", `${commit}:${path}`]) });
+  for (const f of tree.files)
+    files.push({
+      path: full(f.path),
+      text: await repo.git.raw(["cat-file", "blob", `${commit}:${full(f.source)}`]),
+    });
+  for (const p of tree.problems) files.push(linkProblem(full(p.path), p));
   return { commit, files };
 }
 
@@ -61,7 +63,7 @@ export function policyFilesInWorkTree(dir: string, base: string): PolicyFile[] {
  * work tree uses, so a ref that would not validate today is reported the same way.
  */
 export function compilePolicyFiles(files: PolicyFile[], where: string): CompiledPolicy {
-  const result = validatePolicyFiles(files, { root: where });
+  const result = validatePolicyFiles(files, { root: where, maxFileBytes: maxPolicyFileBytes() });
   if (result.policy) return result.policy;
   const errors = result.diagnostics.filter((d) => d.severity === "error");
   throw new PolicyError(

@@ -62,8 +62,16 @@ function resourceKind(resource: string, changes: PolicyChange[]): "add" | "remov
   return whole ? whole.kind : "change";
 }
 
-/** The path below the resource (`price.tiers[1].unitPrice`). */
-const relPath = (c: PolicyChange) => c.path.slice(c.resource.length).replace(/^\./, "") || "(whole)";
+/**
+ * The path below the resource (`price.tiers[1].unitPrice`). Top-level settings
+ * belong to the `policy` resource, which is not a prefix of their path: they
+ * keep their full name (`timezone`, `bundles.store`).
+ */
+function relPath(c: PolicyChange): string {
+  if (c.path === c.resource) return "(whole)";
+  const below = c.path.startsWith(`${c.resource}.`) || c.path.startsWith(`${c.resource}[`);
+  return below ? c.path.slice(c.resource.length).replace(/^\./, "") : c.path;
+}
 
 function diffText(report: DiffReport, color: ChalkInstance): string {
   const paint = { add: color.green, remove: color.red, change: color.yellow };

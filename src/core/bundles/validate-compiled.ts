@@ -1,18 +1,37 @@
+import type { CompiledPolicy } from "../model.js";
 import { ISO_4217 } from "../money.js";
 import { isValidTimezone } from "../periods.js";
+import { decompilePolicy } from "../policy/decompile.js";
+import { validatePolicyDocument } from "../policy/validate.js";
 
 /**
- * Sanity checks for a compiled policy that arrives as JSON (a bundle blob, a
- * cached bundle), before an engine runs on it. `limitr push` only publishes
- * what the full validator accepted, so this is not that validator again: it
- * guards the engine against a blob that is well signed but not a policy this
- * engine can run (another format version, a dangling reference, a hand-edited
- * file). Pure; returns one message per problem, empty when the policy is sane.
+ * Checks for a compiled policy that arrives as JSON (a bundle blob, a cached
+ * bundle, a bundle file), before an engine runs on it. A signature proves who
+ * published a policy, not that it is sound: the structure is checked first
+ * (so nothing below trips over a hand-made blob), then the policy, written
+ * back in the YAML shape, goes through the same validator as `limitr
+ * validate` (schema and every semantic rule: parent cycles, tiers, ...).
+ * Pure; returns one message per problem, empty when the policy is sound.
  *
  * @example
  *   verifyBundle(bundle, { crypto, validate: validateCompiledPolicy });
  */
 export function validateCompiledPolicy(value: unknown): string[] {
+  const problems = structureProblems(value);
+  if (problems.length > 0) return problems;
+  let raw: Record<string, unknown>;
+  try {
+    raw = decompilePolicy(value as CompiledPolicy);
+  } catch (err) {
+    return [`the policy is not a compiled policy: ${err instanceof Error ? err.message : String(err)}`];
+  }
+  return validatePolicyDocument(raw, "policy")
+    .diagnostics.filter((d) => d.severity === "error")
+    .map((d) => `${d.message} [${d.code}]`);
+}
+
+/** The shape an engine relies on: sections are maps, references resolve, enums are known. */
+function structureProblems(value: unknown): string[] {
   const problems: string[] = [];
   const p = value as Record<string, unknown> | null;
   if (!isRecord(p)) return ["the policy is not an object"];

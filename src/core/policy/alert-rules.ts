@@ -4,6 +4,7 @@ import { locate, pointer } from "./locations.js";
 import {
   entriesOf,
   idsOf,
+  listNames,
   listOf,
   mapOf,
   problem,
@@ -18,25 +19,25 @@ export const alertRefsExist: Rule = (ctx) => {
   const channels = idsOf(ctx, "channels");
   const plans = idsOf(ctx, "plans");
   const customers = idsOf(ctx, "customers");
-  const entitlements = [
-    ...new Set(Object.values(mapOf(ctx.raw.plans)).flatMap((p) => Object.keys(mapOf(mapOf(p).entitlements)))),
-  ];
+  const entitlements = new Set(
+    Object.values(mapOf(ctx.raw.plans)).flatMap((p) => Object.keys(mapOf(mapOf(p).entitlements))),
+  );
   const out: Diagnostic[] = [];
   for (const [id, a] of entriesOf(ctx.raw.alerts)) {
     const alert = mapOf(a);
-    const refs = (key: string, known: string[], code: string, what: string) => {
+    const refs = (key: string, known: ReadonlySet<string>, code: string, what: string) => {
       const value = alert[key];
       const names =
         typeof value === "string"
           ? [[value, [key]] as const]
           : listOf(value).map((v, i) => [v, [key, i]] as const);
       for (const [name, sub] of names) {
-        if (typeof name !== "string" || known.includes(name)) continue;
+        if (typeof name !== "string" || known.has(name)) continue;
         out.push(
           problem(ctx, ["alerts", id, ...sub], {
             code,
             message: `alerts.${id} refers to ${what} "${name}", which is not defined`,
-            hint: didYouMean(name, known) ?? `known: ${known.join(", ") || "none"}`,
+            hint: didYouMean(name, known) ?? `known: ${listNames(known)}`,
           }),
         );
       }

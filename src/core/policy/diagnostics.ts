@@ -36,10 +36,11 @@ export function sortDiagnostics(
   diagnostics: readonly Diagnostic[],
   fileOrder: readonly string[] = [],
 ): Diagnostic[] {
-  const rank = (file: string) => {
-    const i = fileOrder.indexOf(file);
-    return i === -1 ? fileOrder.length : i;
-  };
+  const ranks = new Map<string, number>();
+  fileOrder.forEach((f, i) => {
+    if (!ranks.has(f)) ranks.set(f, i);
+  });
+  const rank = (file: string) => ranks.get(file) ?? fileOrder.length;
   return diagnostics
     .map((d, i) => ({ d, i }))
     .sort(

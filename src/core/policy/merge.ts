@@ -30,14 +30,8 @@ export function mergeFragments(fragments: readonly Fragment[]): MergedPolicy {
   const diagnostics: Diagnostic[] = [];
   const owner = new Map<string, Fragment>();
 
-  const adopt = (fragment: Fragment, prefix: string) => {
-    for (const [ptr, loc] of fragment.locations) {
-      if (ptr === prefix || ptr.startsWith(`${prefix}/`)) locations.set(ptr, loc);
-    }
-    for (const [ptr, text] of fragment.numbers) {
-      if (ptr === prefix || ptr.startsWith(`${prefix}/`)) numbers.set(ptr, text);
-    }
-  };
+  // Pointers this fragment contributes (`/plans/pro`, `/timezone`): its positions and numbers below them are adopted.
+  const adopted = new Set<string>();
   const duplicate = (ptr: string, label: string, first: Fragment, second: Fragment) => {
     const a = first.locations.get(ptr);
     const b = second.locations.get(ptr);
@@ -56,6 +50,7 @@ export function mergeFragments(fragments: readonly Fragment[]): MergedPolicy {
 
   for (const fragment of fragments) {
     if (!fragment.value) continue;
+    adopted.clear();
     for (const [section, value] of Object.entries(fragment.value)) {
       const sectionPtr = pointer([section]);
       const isIdSection = (ID_SECTIONS as readonly string[]).includes(section);
@@ -75,7 +70,7 @@ export function mergeFragments(fragments: readonly Fragment[]): MergedPolicy {
           }
           owner.set(ptr, fragment);
           target[id] = entry;
-          adopt(fragment, ptr);
+          adopted.add(ptr);
         }
         continue;
       }
@@ -88,8 +83,20 @@ export function mergeFragments(fragments: readonly Fragment[]): MergedPolicy {
       }
       owner.set(sectionPtr, fragment);
       raw[section] = value;
-      adopt(fragment, sectionPtr);
+      adopted.add(sectionPtr);
     }
+    // One pass over the fragment's positions: each belongs to the entry or section its pointer starts with.
+    for (const [ptr, loc] of fragment.locations) if (owned(adopted, ptr)) locations.set(ptr, loc);
+    for (const [ptr, text] of fragment.numbers) if (owned(adopted, ptr)) numbers.set(ptr, text);
   }
   return { raw, locations, numbers, diagnostics };
+}
+
+/** Whether `ptr` is at or below an adopted `/section` or `/section/id` pointer. */
+function owned(adopted: ReadonlySet<string>, ptr: string): boolean {
+  const second = ptr.indexOf("/", 1);
+  if (second === -1) return adopted.has(ptr);
+  if (adopted.has(ptr.slice(0, second))) return true;
+  const third = ptr.indexOf("/", second + 1);
+  return adopted.has(third === -1 ? ptr : ptr.slice(0, third));
 }

@@ -72,7 +72,19 @@ export function has(obj: Record<string, unknown>, key: string): boolean {
   return Object.hasOwn(obj, key) && obj[key] !== undefined;
 }
 
-/** Ids defined in a top-level section. */
-export function idsOf(ctx: RuleContext, section: string): string[] {
-  return Object.keys(mapOf(ctx.raw[section]));
+/** Ids defined in a top-level section (a set: rules look ids up once per reference). */
+export function idsOf(ctx: RuleContext, section: string): Set<string> {
+  return new Set(Object.keys(mapOf(ctx.raw[section])));
+}
+
+/** `a, b, c` for a hint, cut short past `max` names (a policy may define thousands). */
+export function listNames(names: Iterable<string>, max = 10): string {
+  const out: string[] = [];
+  let more = 0;
+  for (const n of names) {
+    if (out.length < max) out.push(n);
+    else more++;
+  }
+  if (out.length === 0) return "none";
+  return more > 0 ? `${out.join(", ")} and ${more} more` : out.join(", ");
 }

@@ -8,6 +8,7 @@ import {
   has,
   idsOf,
   isMap,
+  listNames,
   mapOf,
   problem,
   type Rule,
@@ -77,12 +78,12 @@ export const entitlementMetersExist: Rule = (ctx) => {
   for (const [planId, plan] of entriesOf(ctx.raw.plans)) {
     for (const [id, ent] of entriesOf(mapOf(plan).entitlements)) {
       const meter = isMap(ent) ? str(ent.meter) : null;
-      if (meter === null || meters.includes(meter)) continue;
+      if (meter === null || meters.has(meter)) continue;
       out.push(
         problem(ctx, ["plans", planId, "entitlements", id, "meter"], {
           code: "ref/unknown-meter",
           message: `plans.${planId}.entitlements.${id} uses meter "${meter}", which is not defined`,
-          hint: didYouMean(meter, meters) ?? `define it under meters (known: ${meters.join(", ") || "none"})`,
+          hint: didYouMean(meter, meters) ?? `define it under meters (known: ${listNames(meters)})`,
         }),
       );
     }
@@ -110,17 +111,17 @@ export const customerRefsExist: Rule = (ctx) => {
   for (const [id, c] of entriesOf(ctx.raw.customers)) {
     const customer = mapOf(c);
     const plan = str(customer.plan);
-    if (plan !== null && !plans.includes(plan)) {
+    if (plan !== null && !plans.has(plan)) {
       out.push(
         problem(ctx, ["customers", id, "plan"], {
           code: "ref/unknown-plan",
           message: `customers.${id} is on plan "${plan}", which is not defined`,
-          hint: didYouMean(plan, plans) ?? `known plans: ${plans.join(", ") || "none"}`,
+          hint: didYouMean(plan, plans) ?? `known plans: ${listNames(plans)}`,
         }),
       );
     }
     const parent = str(customer.parent);
-    if (parent !== null && !customers.includes(parent)) {
+    if (parent !== null && !customers.has(parent)) {
       out.push(
         problem(ctx, ["customers", id, "parent"], {
           code: "ref/unknown-customer",
@@ -133,28 +134,37 @@ export const customerRefsExist: Rule = (ctx) => {
   return out;
 };
 
-/** The account tree must be a tree: following `parent` never comes back. Each cycle is reported once. */
+/**
+ * The account tree must be a tree: following `parent` never comes back. Each
+ * cycle is reported once, at its smallest id. Linear: every customer is
+ * walked through once (a chain of thousands of parents is a normal tree).
+ */
 export const noParentCycles: Rule = (ctx) => {
   const parents = new Map<string, string>();
   for (const [id, c] of entriesOf(ctx.raw.customers)) {
     const p = str(mapOf(c).parent);
     if (p !== null) parents.set(id, p);
   }
-  const reported = new Set<string>();
+  /** Customers whose ancestry is known to end (or to have been reported). */
+  const done = new Set<string>();
   const out: Diagnostic[] = [];
   for (const start of [...parents.keys()].sort()) {
+    if (done.has(start)) continue;
+    // Positions along this walk, to recognise coming back to a customer of the walk itself.
+    const onPath = new Map<string, number>();
     const chain: string[] = [];
     let cur: string | undefined = start;
-    while (cur !== undefined && !chain.includes(cur)) {
+    while (cur !== undefined && !done.has(cur) && !onPath.has(cur)) {
+      onPath.set(cur, chain.length);
       chain.push(cur);
       cur = parents.get(cur);
     }
-    if (cur === undefined) continue;
-    const cycle = chain.slice(chain.indexOf(cur));
-    if (cycle.some((c) => reported.has(c))) continue;
-    for (const c of cycle) reported.add(c);
+    for (const c of chain) done.add(c);
+    if (cur === undefined || !onPath.has(cur)) continue;
+    const cycle = chain.slice(onPath.get(cur));
     const first = [...cycle].sort()[0] as string;
-    const ordered = [...cycle.slice(cycle.indexOf(first)), ...cycle.slice(0, cycle.indexOf(first)), first];
+    const at = cycle.indexOf(first);
+    const ordered = [...cycle.slice(at), ...cycle.slice(0, at), first];
     out.push(
       problem(ctx, ["customers", first, "parent"], {
         code: "customer/parent-cycle",
@@ -170,21 +180,26 @@ export const noParentCycles: Rule = (ctx) => {
 export const contractEntitlementsExist: Rule = (ctx) => {
   const plans = mapOf(ctx.raw.plans);
   const everywhere = new Set(Object.values(plans).flatMap((p) => Object.keys(mapOf(mapOf(p).entitlements))));
+  const ofPlan = new Map<string, Set<string>>();
   const out: Diagnostic[] = [];
   for (const [id, c] of entriesOf(ctx.raw.customers)) {
     const customer = mapOf(c);
     const planId = str(customer.plan);
     const plan = planId !== null && isMap(plans[planId]) ? mapOf(plans[planId]) : null;
     if (planId !== null && plan === null) continue; // unknown plan: reported by customerRefsExist
-    const known = plan ? Object.keys(mapOf(plan.entitlements)) : [...everywhere];
+    let known = everywhere;
+    if (planId !== null && plan !== null) {
+      known = ofPlan.get(planId) ?? new Set(Object.keys(mapOf(plan.entitlements)));
+      ofPlan.set(planId, known);
+    }
     const where = plan ? `plan "${planId}"` : "any plan";
     const check = (name: string, path: (string | number)[], atKey: boolean) => {
-      if (known.includes(name)) return;
+      if (known.has(name)) return;
       out.push(
         problem(ctx, path, {
           code: "ref/unknown-entitlement",
           message: `customers.${id} refers to entitlement "${name}", which is not in ${where}`,
-          hint: didYouMean(name, known) ?? `entitlements of ${where}: ${known.join(", ") || "none"}`,
+          hint: didYouMean(name, known) ?? `entitlements of ${where}: ${listNames(known)}`,
           atKey,
         }),
       );

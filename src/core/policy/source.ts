@@ -1,9 +1,27 @@
-import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from "yaml";
+import {
+  Composer,
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  Parser,
+  visit,
+  YAMLParseError,
+} from "yaml";
 import type { Diagnostic } from "./diagnostics.js";
-import { type Location, type Locations, pointer } from "./locations.js";
+import { dotted, type Location, type Locations, pointer } from "./locations.js";
+import { scanTokens } from "./nesting.js";
 
-/** Refuse files larger than this before parsing them: no policy needs it, and it bounds memory. */
-export const MAX_FILE_BYTES = 5 * 1024 * 1024;
+/**
+ * Refuse files larger than this before parsing them, by default: it bounds
+ * memory (validating takes about 150 bytes of memory per byte of YAML) while a
+ * 10 MB policy of 50,000 customers still fits in one file. Callers may pass
+ * another limit (`LIMITR_MAX_POLICY_FILE_MIB` for the CLI).
+ */
+export const MAX_FILE_BYTES = 16 * 1024 * 1024;
 /** yaml's alias-expansion guard: a handful of legitimate anchors pass, a billion-laughs file does not. */
 const MAX_ALIAS_COUNT = 100;
 /** No policy nests this deep; the limit keeps hostile input from exhausting the stack. */
@@ -13,6 +31,8 @@ export interface PolicyFile {
   path: string;
   /** File contents; bytes are decoded as strict UTF-8. */
   text: string | Uint8Array;
+  /** Set when the file could not be read as part of the policy (a symlink leaving the directory, a loop): reported as is. */
+  problem?: { code: string; message: string; hint?: string };
 }
 
 /** One parsed file: its plain data, where each value came from, and the source text of every number. */
@@ -37,12 +57,12 @@ function fileError(
   return { severity: "error", code, message, file, line, column, path: "", ...(hint ? { hint } : {}) };
 }
 
-function decode(file: PolicyFile): string | Diagnostic {
+function decode(file: PolicyFile, maxBytes: number): string | Diagnostic {
   if (typeof file.text === "string") {
-    if (file.text.length > MAX_FILE_BYTES) return tooLarge(file.path, file.text.length);
+    if (file.text.length > maxBytes) return tooLarge(file.path, file.text.length, maxBytes);
     return file.text;
   }
-  if (file.text.byteLength > MAX_FILE_BYTES) return tooLarge(file.path, file.text.byteLength);
+  if (file.text.byteLength > maxBytes) return tooLarge(file.path, file.text.byteLength, maxBytes);
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(file.text);
   } catch {
@@ -50,13 +70,20 @@ function decode(file: PolicyFile): string | Diagnostic {
   }
 }
 
-function tooLarge(path: string, size: number): Diagnostic {
-  const mib = (size / 1024 / 1024).toFixed(1);
-  return fileError(path, "yaml/too-large", `the file is ${mib} MiB; policy files are limited to 5 MiB`);
+function tooLarge(path: string, size: number, maxBytes: number): Diagnostic {
+  const mib = (n: number) => `${Number((n / 1024 / 1024).toFixed(1))} MiB`;
+  return fileError(
+    path,
+    "yaml/too-large",
+    `the file is ${mib(size)}; policy files are limited to ${mib(maxBytes)}`,
+    1,
+    1,
+    "split the policy into several files, or raise the limit with LIMITR_MAX_POLICY_FILE_MIB",
+  );
 }
 
 /** Parse one policy file with positions. Never throws on bad input: problems come back as diagnostics. */
-export function parseFragment(file: PolicyFile): Fragment {
+export function parseFragment(file: PolicyFile, maxBytes: number = MAX_FILE_BYTES): Fragment {
   const fragment: Fragment = {
     file: file.path,
     value: null,
@@ -64,42 +91,64 @@ export function parseFragment(file: PolicyFile): Fragment {
     numbers: new Map(),
     diagnostics: [],
   };
-  const text = decode(file);
+  if (file.problem) {
+    const { code, message, hint } = file.problem;
+    fragment.diagnostics.push(fileError(file.path, code, message, 1, 1, hint));
+    return fragment;
+  }
+  const text = decode(file, maxBytes);
   if (typeof text !== "string") {
     fragment.diagnostics.push(text);
     return fragment;
   }
   const lines = new LineCounter();
-  const doc = parseDocument(text, {
-    lineCounter: lines,
-    prettyErrors: true,
-    uniqueKeys: true,
-    version: "1.2",
-  });
   const pos = (offset: number) => {
     const p = lines.linePos(offset);
     return { line: p.line, column: p.col };
   };
-  for (const e of doc.errors) {
-    const at = e.linePos?.[0] ?? { line: 1, col: 1 };
+  const parsed = parseYaml(text, lines);
+  if (typeof parsed === "number") {
+    const at = pos(parsed);
     fragment.diagnostics.push(
-      fileError(file.path, "yaml/syntax", yamlMessage(e.code, e.message), at.line, at.col, yamlHint(e.code)),
+      fileError(
+        file.path,
+        "yaml/too-deep",
+        `the document nests deeper than ${MAX_DEPTH} levels`,
+        at.line,
+        at.column,
+        "policies need a few levels; flatten this value",
+      ),
+    );
+    return fragment;
+  }
+  const { doc, aliases } = parsed;
+  for (const e of doc.errors) {
+    const at = pos(e.pos[0]);
+    fragment.diagnostics.push(
+      fileError(
+        file.path,
+        "yaml/syntax",
+        yamlMessage(e.code, e.message),
+        at.line,
+        at.column,
+        yamlHint(e.code),
+      ),
     );
   }
   if (fragment.diagnostics.length > 0) return fragment;
   for (const w of doc.warnings) {
-    const at = w.linePos?.[0] ?? { line: 1, col: 1 };
+    const at = pos(w.pos[0]);
     const d = fileError(
       file.path,
       "yaml/warning",
       yamlMessage(w.code, w.message),
       at.line,
-      at.col,
+      at.column,
       yamlHint(w.code),
     );
     fragment.diagnostics.push({ ...d, severity: "warning" });
   }
-  if (!safeAliases(doc)) {
+  if (aliases && !safeAliases(doc)) {
     let at = { line: 1, column: 1 };
     visit(doc, {
       Alias(_, node) {
@@ -121,6 +170,7 @@ export function parseFragment(file: PolicyFile): Fragment {
   }
 
   const resolving = new Set<Node>();
+  const duplicates: Diagnostic[] = [];
   let tooDeep = false;
   const build = (node: unknown, ptr: string, key?: Location["key"], depth = 0): unknown => {
     const n = node as Node | null;
@@ -176,7 +226,13 @@ export function parseFragment(file: PolicyFile): Fragment {
           continue;
         }
         const name = k.value === null ? "" : String(k.value);
-        out[name] = build(pair.value, `${ptr}${pointer([name])}`, keyPos, depth + 1);
+        const keyPtr = `${ptr}${pointer([name])}`;
+        if (Object.hasOwn(out, name)) {
+          const first = fragment.locations.get(keyPtr);
+          duplicates.push(duplicateKey(file.path, name, ptr, keyPos, first?.key ?? first?.value));
+          continue;
+        }
+        out[name] = build(pair.value, keyPtr, keyPos, depth + 1);
       }
       return out;
     }
@@ -184,6 +240,11 @@ export function parseFragment(file: PolicyFile): Fragment {
   };
 
   const root = build(doc.contents, "");
+  if (duplicates.length > 0) {
+    // Which of the two values was meant is unknowable: the file is unusable, like any other YAML error.
+    fragment.diagnostics.push(...duplicates);
+    return fragment;
+  }
   if (tooDeep) {
     fragment.diagnostics.push(
       fileError(
@@ -213,7 +274,52 @@ export function parseFragment(file: PolicyFile): Fragment {
   return fragment;
 }
 
-function safeAliases(doc: ReturnType<typeof parseDocument>): boolean {
+/**
+ * One YAML 1.2 document with positions, or the offset of a collection nested
+ * too deeply (checked on the tokens, before the recursive composer runs).
+ * Duplicate keys are left to the builder, which knows their path.
+ */
+function parseYaml(text: string, lines: LineCounter): { doc: Document.Parsed; aliases: boolean } | number {
+  const tokens = Array.from(new Parser(lines.addNewLine).parse(text));
+  const { tooDeepAt, aliases } = scanTokens(tokens, MAX_DEPTH);
+  if (tooDeepAt !== null) return tooDeepAt;
+  const composer = new Composer({ uniqueKeys: false, version: "1.2" });
+  let doc: Document.Parsed | null = null;
+  for (const next of composer.compose(tokens, true, text.length)) {
+    if (!doc) doc = next;
+    else {
+      const range = next.range;
+      doc.errors.push(new YAMLParseError([range[0], range[1]], "MULTIPLE_DOCS", "several documents"));
+      break;
+    }
+  }
+  // compose(..., forceDoc = true) always yields a document, even for an empty file.
+  return { doc: doc as Document.Parsed, aliases };
+}
+
+function duplicateKey(
+  file: string,
+  name: string,
+  mapPtr: string,
+  at: { line: number; column: number },
+  first: { line: number } | undefined,
+): Diagnostic {
+  const where = mapPtr === "" ? "at the top level" : `in ${dotted(mapPtr)}`;
+  const earlier = first ? ` (first at line ${first.line})` : "";
+  return {
+    ...fileError(
+      file,
+      "yaml/syntax",
+      `duplicate key "${name}" ${where}${earlier}`,
+      at.line,
+      at.column,
+      "each key may appear once in a map; merge the two entries",
+    ),
+    path: dotted(`${mapPtr}${pointer([name])}`),
+  };
+}
+
+function safeAliases(doc: Document.Parsed): boolean {
   try {
     doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT, mapAsMap: true });
     return true;
@@ -230,8 +336,6 @@ function yamlMessage(code: string, message: string): string {
 
 function yamlHint(code: string): string | undefined {
   switch (code) {
-    case "DUPLICATE_KEY":
-      return "each key may appear once in a map; merge the two entries";
     case "TAB_AS_INDENT":
       return "indent with spaces, not tabs";
     case "MULTIPLE_DOCS":

@@ -2,7 +2,7 @@ import { compilePolicy } from "../compile.js";
 import type { CompiledPolicy } from "../model.js";
 import { type Diagnostic, sortDiagnostics } from "./diagnostics.js";
 import { pointer } from "./locations.js";
-import { mergeFragments } from "./merge.js";
+import { type MergedPolicy, mergeFragments } from "./merge.js";
 import { RULES, runRules } from "./rules.js";
 import { schemaDiagnostics } from "./schema-stage.js";
 import { type PolicyFile, parseFragment } from "./source.js";
@@ -28,6 +28,8 @@ export interface ValidationResult {
 export interface ValidateOptions {
   /** Name used for problems of the directory as a whole (no files at all). */
   root?: string;
+  /** Largest file accepted, in bytes (default `MAX_FILE_BYTES`, 16 MiB). */
+  maxFileBytes?: number;
 }
 
 /**
@@ -57,7 +59,7 @@ export function validatePolicyFiles(
       hint: "run `limitr init` to scaffold one, or point --policies at your policy directory",
     });
   }
-  const fragments = files.map(parseFragment);
+  const fragments = files.map((f) => parseFragment(f, options.maxFileBytes));
   for (const f of fragments) {
     diagnostics.push(...f.diagnostics);
     if (f.value) diagnostics.push(...schemaDiagnostics(f.file, f.value, f.locations, f.numbers));
@@ -71,13 +73,37 @@ export function validatePolicyFiles(
   if (files.length > 0 && !unreadable) {
     diagnostics.push(...runRules({ ...merged, fallbackFile: fallback }, RULES));
   }
-  const sorted = sortDiagnostics(diagnostics, order);
+  return finish(merged, sortDiagnostics(diagnostics, order), files.length, fallback);
+}
+
+/**
+ * Validate one policy document already in the YAML shape (no files, so no
+ * positions: problems name their path and `where`): the schema and every
+ * semantic rule, then compile. The bundle loader runs this on the policy a
+ * bundle carries (see `decompilePolicy`), so a bundle is held to exactly the
+ * rules `limitr validate` applies.
+ */
+export function validatePolicyDocument(raw: Record<string, unknown>, where: string): ValidationResult {
+  const merged = { raw, locations: new Map(), numbers: new Map<string, string>(), diagnostics: [] };
+  const diagnostics = [
+    ...schemaDiagnostics(where, raw, merged.locations, merged.numbers),
+    ...runRules({ ...merged, fallbackFile: where }, RULES),
+  ];
+  return finish(merged, diagnostics, 1, where);
+}
+
+function finish(
+  merged: MergedPolicy,
+  sorted: Diagnostic[],
+  files: number,
+  fallback: string,
+): ValidationResult {
   const count = (section: string) => {
     const v = merged.raw[section];
     return v && typeof v === "object" ? Object.keys(v).length : 0;
   };
   const stats: PolicyStats = {
-    files: files.length,
+    files,
     meters: count("meters"),
     plans: count("plans"),
     customers: count("customers"),

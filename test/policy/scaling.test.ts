@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { type LargePolicyShape, largePolicy } from "../../bench/large-policy.js";
+import { validatePolicyFiles } from "../../src/core/policy/validate.js";
+import { Limitr } from "../../src/index.js";
+
+/** Wall time of `work`, the best of three runs (the machine is shared). */
+async function seconds(work: () => unknown): Promise<number> {
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    await work();
+    best = Math.min(best, performance.now() - t);
+  }
+  return best / 1000;
+}
+
+function validate(shape: LargePolicyShape) {
+  const text = largePolicy(shape);
+  return () => {
+    const r = validatePolicyFiles([{ path: "limitr.yaml", text }]);
+    if (!r.policy) throw new Error(JSON.stringify(r.diagnostics.slice(0, 3)));
+    return r.policy;
+  };
+}
+
+/**
+ * Four times the policy must take well under sixteen times as long (what a
+ * quadratic pass would): validation and compile are linear, or n log n.
+ */
+const FOUR_FOLD_LIMIT = 8;
+
+describe("validation scales linearly with the policy size", () => {
+  it.each<[string, (n: number) => LargePolicyShape, number]>([
+    ["customers", (n) => ({ customers: n }), 2_500],
+    ["plans", (n) => ({ plans: n }), 1_000],
+    ["a parent chain", (n) => ({ chain: n }), 1_250],
+  ])(
+    "validate: four times the %s take well under sixteen times as long",
+    async (_what, shape, n) => {
+      await seconds(validate(shape(n))); // warm the JIT and the schema compiler
+      const small = await seconds(validate(shape(n)));
+      const large = await seconds(validate(shape(4 * n)));
+      expect(large / small, `${n}: ${small.toFixed(3)} s, ${4 * n}: ${large.toFixed(3)} s`).toBeLessThan(
+        FOUR_FOLD_LIMIT,
+      );
+    },
+    300_000,
+  );
+
+  it("Limitr.open of a compiled policy with a 5,000-deep parent chain and 20,000 customers", async () => {
+    const small = validate({ customers: 5_000, chain: 1_250 })();
+    const large = validate({ customers: 20_000, chain: 5_000 })();
+    const open = (policy: typeof small) => async () =>
+      (await Limitr.open({ policy, store: "memory" })).close();
+    await seconds(open(small));
+    const t1 = await seconds(open(small));
+    const t4 = await seconds(open(large));
+    expect(t4 / t1, `${t1.toFixed(3)} s -> ${t4.toFixed(3)} s`).toBeLessThan(FOUR_FOLD_LIMIT);
+  }, 300_000);
+});
