@@ -51,6 +51,27 @@ export class Meters {
     counters: CounterRow[],
     holds: HoldRow[],
   ) {
+    this.remember(counters, holds);
+  }
+
+  /**
+   * Replace every counter's numbers and holds with the store's (after the
+   * store lease was lost and taken back: another engine counted meanwhile).
+   * Counters not used yet take theirs on first use, as at open.
+   */
+  reload(counters: CounterRow[], holds: HoldRow[]): void {
+    this.restored.clear();
+    this.restoredHolds.clear();
+    this.expired = [];
+    this.remember(counters, holds);
+    for (const c of this.counters.values()) {
+      c.clear();
+      this.restore(c, Infinity);
+    }
+    this.invalidate();
+  }
+
+  private remember(counters: CounterRow[], holds: HoldRow[]): void {
     for (const row of counters) this.restored.set(row.key, row);
     for (const h of holds) {
       const hold: Hold = Object.freeze({

@@ -6,10 +6,12 @@ import { InputError } from "../core/errors.js";
 import { DirtyCounters, WriteBehind } from "./write-behind.js";
 
 /** Open the store named by `LimitrOptions.store`. */
-export function openStore(store: string | EngineStore): EngineStore {
+export function openStore(store: string | EngineStore, leaseMs?: number): EngineStore {
+  if (leaseMs !== undefined && !(typeof leaseMs === "number" && leaseMs >= 100 && leaseMs < Infinity))
+    throw new InputError(`storeLeaseMs must be a number of milliseconds >= 100 (got ${String(leaseMs)})`);
   if (typeof store !== "string") return store;
   if (store === "memory") return new MemoryEngineStore();
-  if (store.startsWith("sqlite:")) return new SqliteEngineStore(store.slice("sqlite:".length));
+  if (store.startsWith("sqlite:")) return new SqliteEngineStore(store.slice("sqlite:".length), leaseMs);
   throw new InputError(
     `unknown store "${store}": use "memory" or "sqlite:PATH" (Redis/Postgres stores are planned)`,
   );
@@ -82,6 +84,8 @@ export interface PersistenceOptions {
   drainExpired: () => string[];
   /** The engine's counters (the write-behind queues changed ones by id). */
   counters: CounterTable;
+  /** A write found the store's owner lease taken over (see `StoreLease.fenced`). */
+  fenced: () => void;
 }
 
 /**
@@ -188,6 +192,7 @@ export class Persistence {
     this.wb.committed();
     this.lastFlushAt = now;
     this.lastError = null;
+    if (this.store.lease?.fenced === true) this.o.fenced();
   }
 
   /** Timer and `beforeExit` path: a failure is kept for status() and retried after `maxDelayMs`. */

@@ -8,6 +8,7 @@ import type {
   HoldRow,
   PolicyActivation,
   StoredEvent,
+  StoreLease,
   SubscriptionRow,
   WriteBatch,
 } from "../../core/engine/store-port.js";
@@ -15,9 +16,8 @@ import { InputError } from "../../core/errors.js";
 import { type Db, openDatabase } from "./database.js";
 
 const OWNER_KEY = "engine.owner";
-/** An owner on another host that has not written a heartbeat for this long is presumed dead. */
-const STALE_MS = 30_000;
-const HEARTBEAT_MS = 10_000;
+/** Default lease: an owner that has not renewed for this long may be taken over (its engine is then fenced). */
+export const DEFAULT_LEASE_MS = 30_000;
 /** Rows per multi-row statement (the remainder goes row by row). */
 /** How far before its previous look `externalPlanChanges` reads (slow commits, clocks of two hosts). */
 const CLOCK_SLACK_MS = 60_000;
@@ -50,6 +50,8 @@ interface Owner {
   host: string;
   token: string;
   heartbeat: number;
+  /** The holder's lease length (rows written before leases were configurable have none: the default). */
+  leaseMs?: number;
 }
 
 /**
@@ -64,12 +66,14 @@ interface Owner {
  * store.write(batch);
  * store.close();
  */
-export class SqliteEngineStore implements EngineStore {
+export class SqliteEngineStore implements EngineStore, StoreLease {
   readonly location: string;
+  readonly lease: StoreLease = this;
+  fenced = false;
+  storeId = "";
   /** The connection, for the alert state and outbox tables kept in the same file. */
   readonly db: Db;
   private readonly token = randomBytes(8).toString("hex");
-  private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
   private readonly eventArgs: unknown[] = new Array(EVENT_CHUNK * EVENT_WIDTH);
   private readonly oneEventArgs: unknown[] = new Array(EVENT_WIDTH + 2);
@@ -96,15 +100,19 @@ export class SqliteEngineStore implements EngineStore {
     holdDelete: Database.Statement;
     subscription: Database.Statement;
     beat: Database.Statement;
+    owned: Database.Statement;
     dataVersion: Database.Statement;
     recordedSince: Database.Statement;
   };
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    readonly leaseMs: number = DEFAULT_LEASE_MS,
+  ) {
     this.location = `sqlite:${path}`;
     this.db = openDatabase(path);
     try {
-      this.acquire();
+      this.acquire(true);
     } catch (err) {
       this.db.close();
       throw err;
@@ -124,6 +132,9 @@ export class SqliteEngineStore implements EngineStore {
         "INSERT OR REPLACE INTO subscriptions (customer, effective_at, plan, recorded_at) VALUES (?,?,?,?)",
       ),
       beat: this.db.prepare("UPDATE meta SET value = ? WHERE key = ? AND json_extract(value, '$.token') = ?"),
+      owned: this.db
+        .prepare("SELECT 1 FROM meta WHERE key = ? AND json_extract(value, '$.token') = ?")
+        .pluck(),
       dataVersion: this.db.prepare("PRAGMA data_version").pluck(),
       recordedSince: this.db.prepare(
         "SELECT customer, effective_at AS effectiveAt, plan, recorded_at AS recordedAt FROM subscriptions WHERE recorded_at >= ? ORDER BY customer, effective_at",
@@ -131,7 +142,6 @@ export class SqliteEngineStore implements EngineStore {
     };
     this.dataVersion = this.stmt.dataVersion.get() as number;
     this.writeTx = this.db.transaction((b: WriteBatch) => this.writeBatch(b));
-    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS).unref();
   }
 
   loadCounters(): CounterRow[] {
@@ -177,7 +187,20 @@ export class SqliteEngineStore implements EngineStore {
     this.writeTx(batch);
   }
 
+  /**
+   * The flush-time fence: a batch is written whole only while this store holds
+   * the owner lease. Otherwise its events and plan changes (usage that
+   * happened) are written, its counters and holds (this engine's view, now
+   * stale) are not, and `fenced` tells the engine.
+   */
   private writeBatch(b: WriteBatch): void {
+    if (this.stmt.owned.get(OWNER_KEY, this.token) === undefined) {
+      this.fenced = true;
+      this.writeEvents(b);
+      for (const s of b.subscriptions)
+        this.stmt.subscription.run(s.customer, s.effectiveAt, s.plan, s.recordedAt);
+      return;
+    }
     this.writeEvents(b);
     this.writeCounters(b.counters, b.at);
     for (const h of b.holdsUpsert)
@@ -267,7 +290,6 @@ export class SqliteEngineStore implements EngineStore {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.heartbeat);
     try {
       this.db
         .prepare("DELETE FROM meta WHERE key = ? AND json_extract(value, '$.token') = ?")
@@ -277,39 +299,60 @@ export class SqliteEngineStore implements EngineStore {
     }
   }
 
-  private acquire(): void {
-    const me: Owner = { pid: process.pid, host: hostname(), token: this.token, heartbeat: Date.now() };
-    this.db
+  /** Take the owner lease; with `fail`, a live holder is an InputError, else the answer is false. */
+  private acquire(fail: boolean): boolean {
+    const me = this.owner();
+    return this.db
       .transaction(() => {
         const row = this.db.prepare("SELECT value FROM meta WHERE key = ?").pluck().get(OWNER_KEY) as
           | string
           | undefined;
         if (row !== undefined) {
           const owner = parseOwner(row);
-          if (owner && isLive(owner, me.heartbeat)) {
+          if (owner && owner.token !== this.token && isLive(owner, me.heartbeat)) {
+            if (!fail) return false;
             throw new InputError(
               `store ${this.path} is in use by another limitr engine (pid ${owner.pid} on ${owner.host}). ` +
                 "Run one engine per store file and share it inside the process; for several processes or " +
                 "hosts use a shared counter store (Redis/Postgres, planned). If that process is gone, retry in " +
-                `${Math.ceil(STALE_MS / 1000)}s or delete the 'engine.owner' row from the meta table.`,
+                `${Math.ceil((owner.leaseMs ?? DEFAULT_LEASE_MS) / 1000)}s or delete the 'engine.owner' row from the meta table.`,
             );
           }
         }
         this.db
           .prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
           .run(OWNER_KEY, JSON.stringify(me));
+        this.db
+          .prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('store.id', ?)")
+          .run(randomBytes(4).toString("hex"));
+        this.storeId = this.db
+          .prepare("SELECT value FROM meta WHERE key = 'store.id'")
+          .pluck()
+          .get() as string;
+        return true;
       })
       .immediate();
   }
 
-  private beat(): void {
-    if (this.closed) return;
-    const me: Owner = { pid: process.pid, host: hostname(), token: this.token, heartbeat: Date.now() };
-    try {
-      this.stmt.beat.run(JSON.stringify(me), OWNER_KEY, this.token);
-    } catch {
-      // A busy store misses one heartbeat; the next one (or the next flush) catches up.
-    }
+  private owner(): Owner {
+    return {
+      pid: process.pid,
+      host: hostname(),
+      token: this.token,
+      heartbeat: Date.now(),
+      leaseMs: this.leaseMs,
+    };
+  }
+
+  renew(): boolean {
+    if (this.closed) return false;
+    return this.stmt.beat.run(JSON.stringify(this.owner()), OWNER_KEY, this.token).changes === 1;
+  }
+
+  reacquire(): boolean {
+    if (this.closed || !this.acquire(false)) return false;
+    this.fenced = false;
+    return true;
   }
 }
 
@@ -345,10 +388,14 @@ function parseOwner(text: string): Owner | null {
   }
 }
 
-/** On this host the process table is the truth; elsewhere only a fresh heartbeat is. */
+/**
+ * An owner holds the store while its lease is fresh. On this host a process
+ * that is gone frees it at once; a live one that stopped renewing (paused,
+ * blocked) loses it after its lease, and is fenced when it resumes.
+ */
 function isLive(owner: Owner, now: number): boolean {
-  if (owner.host === hostname()) return pidAlive(owner.pid);
-  return now - owner.heartbeat < STALE_MS;
+  if (owner.host === hostname() && !pidAlive(owner.pid)) return false;
+  return now - owner.heartbeat < (owner.leaseMs ?? DEFAULT_LEASE_MS);
 }
 
 function pidAlive(pid: number): boolean {
