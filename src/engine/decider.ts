@@ -9,10 +9,10 @@ import type { Fence } from "./fence.js";
 import { isProperties, refusalSlot } from "./input-guards.js";
 import type { LiveAlerts } from "./live-alerts.js";
 import type { Meters } from "./meters.js";
-import type { CallOptions } from "./options.js";
+import type { CallOptions, RecordResult, UsageEventInput } from "./options.js";
 import type { IdWindow, Persistence } from "./persistence.js";
 import { CID, FLAGS, HARD, METERED, RATE, SLOT_STRIDE, type Slot } from "./slot.js";
-import type { WriteBehind } from "./write-behind.js";
+import { generatedId, type WriteBehind } from "./write-behind.js";
 
 const EPS = 1e-9;
 
@@ -176,6 +176,34 @@ export class Decider {
       this.meters.crossings(slot, slot.counter as Counter, prev, amount, now, this.meters.state);
     const alerts = this.alerts;
     if (alerts !== null && table.alertMark[sid] === 0) alerts.touch(sid, now);
+  }
+
+  /**
+   * `record()` of a checked event at `ts`: counted toward every matching
+   * entitlement. With the store lease lost the event is still stored (the
+   * work was done) but counts nowhere.
+   */
+  record(event: UsageEventInput, ts: number, now: number, idPrefix: string): RecordResult {
+    const seq = this.seq++;
+    const id = event.id ?? generatedId(idPrefix, seq);
+    const state = this.meters.state;
+    if (event.id !== undefined && this.seen.has(event.id))
+      return { id, version: state.version, digest: state.digest, duplicate: true, counted: [] };
+    const held = now < this.fence.due || this.fence.held(now);
+    const counted = held ? this.meters.applyEvent(event, ts, this.wb, state) : [];
+    const source = { eventType: event.type, customer: event.customer, valueProp: null, filterProps: null };
+    this.wb.events.push(event.id ?? seq, source, ts, event.value ?? Number.NaN, event.properties);
+    if (event.id !== undefined) this.seen.add(event.id);
+    this.persistence.changed(now);
+    const alerts = this.alerts;
+    if (alerts !== null) {
+      const marks = state.table.alertMark;
+      for (const c of counted) {
+        const sid = this.meters.slotId(event.customer, c.entitlement, ts);
+        if (marks[sid] === 0) alerts.touch(sid, ts);
+      }
+    }
+    return { id, version: state.version, digest: state.digest, duplicate: false, counted };
   }
 
   /** The Decision for the last evaluation (price computed here, never on the allow() path). */

@@ -55,6 +55,13 @@ export class Fence {
     this.hooks.lost();
   }
 
+  /** What status() reports while the lease is lost; null while held. */
+  problem(location: string): string | null {
+    if (!this.lost) return null;
+    const at = new Date(this.lostAt ?? 0).toISOString();
+    return `store lease lost at ${at}: another engine took ${location} over; decisions are refused (store_lease_lost) until this engine takes it back`;
+  }
+
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;

@@ -5,7 +5,7 @@ import type { Decision, Hold, Usage } from "../core/engine/decision.js";
 import type { EngineStore } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import type { PropertyValue } from "../core/model.js";
-import { LIFETIME, parseInstant } from "../core/periods.js";
+import { parseInstant } from "../core/periods.js";
 import { BundleLoader } from "./bundle-loader.js";
 import { Decider } from "./decider.js";
 import { type EngineEventName, type EngineEvents, Notifier } from "./events.js";
@@ -24,12 +24,12 @@ import type {
   UsageEventInput,
 } from "./options.js";
 import { clockOf } from "./options.js";
-import { IdWindow, openStore, Persistence } from "./persistence.js";
+import { IdWindow, openStore, Persistence, restoreFrom } from "./persistence.js";
 import { PlanBook } from "./plan-book.js";
 import { type ActivePolicy, isBundleStoreInput, loadPolicyInput } from "./policy-input.js";
 import { PolicyState } from "./policy-state.js";
 import { Reservations } from "./reservations.js";
-import { generatedId, type WriteBehind } from "./write-behind.js";
+import type { WriteBehind } from "./write-behind.js";
 
 const DEFAULT_STORE = "sqlite:.limitr/usage.db";
 
@@ -86,10 +86,8 @@ export class Limitr {
         source: active.source,
         previousVersion: null,
       });
-      for (const row of store.loadPlanHistory()) this.plans.insert(row.customer, row.effectiveAt, row.plan);
-      for (const id of store.recentEventIds(this.seen.size)) this.seen.add(id);
-      const holds = store.loadHolds();
-      this.meters = new Meters(state, this.plans.history, store.loadCounters(), holds);
+      const { counters, holds } = restoreFrom(store, this.plans, this.seen);
+      this.meters = new Meters(state, this.plans.history, counters, holds);
       this.loadedHolds = holds.map((h) => h.id);
     } catch (err) {
       store.close();
@@ -216,28 +214,7 @@ export class Limitr {
   record(event: UsageEventInput): RecordResult {
     checkEvent(event);
     const ts = this.instant(event.timestamp);
-    const seq = this.d.seq++;
-    const id = event.id ?? generatedId(this.idPrefix, seq);
-    const state = this.meters.state;
-    if (event.id !== undefined && this.seen.has(event.id))
-      return { id, version: state.version, digest: state.digest, duplicate: true, counted: [] };
-    // With the store lease lost the event is still stored (the work was done) but counts nowhere.
-    const now = this.clock();
-    const held = now < this.fence.due || this.fence.held(now);
-    const counted = held ? this.meters.applyEvent(event, ts, this.wb, state) : [];
-    const source = { eventType: event.type, customer: event.customer, valueProp: null, filterProps: null };
-    this.wb.events.push(event.id ?? seq, source, ts, event.value ?? Number.NaN, event.properties);
-    if (event.id !== undefined) this.seen.add(event.id);
-    this.persistence.changed(now);
-    const alerts = this.d.alerts;
-    if (alerts !== null) {
-      const marks = state.table.alertMark;
-      for (const c of counted) {
-        const sid = this.meters.slotId(event.customer, c.entitlement, ts);
-        if (marks[sid] === 0) alerts.touch(sid, ts);
-      }
-    }
-    return { id, version: state.version, digest: state.digest, duplicate: false, counted };
+    return this.d.record(event, ts, this.clock(), this.idPrefix);
   }
 
   /**
@@ -282,19 +259,8 @@ export class Limitr {
     requireName("customer", customer);
     requireName("entitlement", entitlement);
     const now = this.time(options?.now);
-    if (now - now !== 0) throw new InputError(`usage(): now must be epoch milliseconds or a Date`);
-    const slot = this.meters.slot(customer, entitlement, now);
-    const c = slot.counter;
-    if (c === null) return { used: 0, held: 0, limit: null, remaining: null, resetsAt: null };
-    this.meters.freshen(slot, c, now);
-    const limit = slot.limit === Infinity ? null : slot.limit;
-    return {
-      used: c.used,
-      held: c.held,
-      limit,
-      remaining: limit === null ? null : Math.max(0, limit - c.used - c.held),
-      resetsAt: c.periodEnd >= LIFETIME.end ? null : c.periodEnd,
-    };
+    if (now - now !== 0) throw new InputError("usage(): now must be epoch milliseconds or a Date");
+    return this.meters.usage(customer, entitlement, now);
   }
 
   /**
@@ -332,9 +298,6 @@ export class Limitr {
     const loaded = this.loader?.status() ?? null;
     const policyError = loaded?.lastError ?? null;
     const fence = this.fence;
-    const leaseError = fence.lost
-      ? `store lease lost at ${new Date(fence.lostAt ?? 0).toISOString()}: another engine took ${this.store.location} over; decisions are refused (store_lease_lost) until this engine takes it back`
-      : null;
     return {
       activeVersion: state.version,
       activeDigest: state.digest,
@@ -348,7 +311,7 @@ export class Limitr {
       lastFlushAt: this.persistence.lastFlushAt,
       storeLease: this.store.lease === undefined ? null : fence.lost ? "lost" : "held",
       lastError:
-        leaseError ??
+        fence.problem(this.store.location) ??
         this.persistence.lastError ??
         policyError ??
         (listenerError ? String(listenerError) : null),
@@ -427,14 +390,10 @@ export class Limitr {
    * before the loss are dropped (the other engine replaced that view).
    */
   private reload(): void {
-    const store = this.store;
     this.wb.forgetState();
-    const holds = store.loadHolds();
-    this.meters.reload(store.loadCounters(), holds);
+    const { counters, holds } = restoreFrom(this.store, this.plans, this.seen);
+    this.meters.reload(counters, holds);
     for (const h of holds) this.holds.loaded.add(h.id);
-    for (const row of store.loadPlanHistory()) this.plans.insert(row.customer, row.effectiveAt, row.plan);
-    for (const id of store.recentEventIds(this.seen.size)) if (!this.seen.has(id)) this.seen.add(id);
-    this.meters.invalidate();
   }
 
   private instant(value: string | number | Date | undefined): number {

@@ -1,8 +1,9 @@
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
 import { MemoryEngineStore } from "../adapters/store/memory-store.js";
 import type { CounterTable } from "../core/engine/counter.js";
-import type { EngineStore, EventColumns } from "../core/engine/store-port.js";
+import type { CounterRow, EngineStore, EventColumns, HoldRow } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
+import type { PlanBook } from "./plan-book.js";
 import { DirtyCounters, WriteBehind } from "./write-behind.js";
 
 /** Open the store named by `LimitrOptions.store`. */
@@ -15,6 +16,21 @@ export function openStore(store: string | EngineStore, leaseMs?: number): Engine
   throw new InputError(
     `unknown store "${store}": use "memory" or "sqlite:PATH" (Redis/Postgres stores are planned)`,
   );
+}
+
+/**
+ * What an engine takes from its store, at open and again after taking a lost
+ * lease back: the plan history and recent event ids go in place, counters and
+ * holds are returned for the meters.
+ */
+export function restoreFrom(
+  store: EngineStore,
+  plans: PlanBook,
+  seen: IdWindow,
+): { counters: CounterRow[]; holds: HoldRow[] } {
+  for (const row of store.loadPlanHistory()) plans.insert(row.customer, row.effectiveAt, row.plan);
+  for (const id of store.recentEventIds(seen.size)) if (!seen.has(id)) seen.add(id);
+  return { counters: store.loadCounters(), holds: store.loadHolds() };
 }
 
 /**
