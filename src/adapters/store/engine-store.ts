@@ -14,10 +14,9 @@ import type {
 } from "../../core/engine/store-port.js";
 import { InputError } from "../../core/errors.js";
 import { type Db, openDatabase } from "./database.js";
+import { DEFAULT_LEASE_MS, isLive, type Owner, parseOwner } from "./owner-lease.js";
 
 const OWNER_KEY = "engine.owner";
-/** Default lease: an owner that has not renewed for this long may be taken over (its engine is then fenced). */
-export const DEFAULT_LEASE_MS = 30_000;
 /** Rows per multi-row statement (the remainder goes row by row). */
 /** How far before its previous look `externalPlanChanges` reads (slow commits, clocks of two hosts). */
 const CLOCK_SLACK_MS = 60_000;
@@ -43,15 +42,6 @@ const UPSERT_COUNTERS = {
 
 function rows(row: string, n: number): string {
   return Array(n).fill(row).join(",");
-}
-
-interface Owner {
-  pid: number;
-  host: string;
-  token: string;
-  heartbeat: number;
-  /** The holder's lease length (rows written before leases were configurable have none: the default). */
-  leaseMs?: number;
 }
 
 /**
@@ -377,32 +367,4 @@ function fillCounter(args: unknown[], at: number, key: string, c: CounterColumns
 /** Any total order serves; equal keys keep their batch order (the sort is stable), so the last change wins as before. */
 function compareKeys(x: string, y: string): number {
   return x < y ? -1 : x > y ? 1 : 0;
-}
-
-function parseOwner(text: string): Owner | null {
-  try {
-    const o = JSON.parse(text) as Owner;
-    return typeof o.pid === "number" && typeof o.host === "string" ? o : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * An owner holds the store while its lease is fresh. On this host a process
- * that is gone frees it at once; a live one that stopped renewing (paused,
- * blocked) loses it after its lease, and is fenced when it resumes.
- */
-function isLive(owner: Owner, now: number): boolean {
-  if (owner.host === hostname() && !pidAlive(owner.pid)) return false;
-  return now - owner.heartbeat < (owner.leaseMs ?? DEFAULT_LEASE_MS);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
