@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/adapters/store/database.js";
+import { compilePolicy } from "../../src/core/compile.js";
+import { Limitr } from "../../src/engine/limitr.js";
 
 /**
  * The SQLite owner lock is a lease with a fence (docs/engine.md, "One engine
@@ -111,4 +113,48 @@ describe("store owner lease (real processes, SIGSTOP past the lease)", () => {
     await a.send("close");
     expect(stored(db)).toEqual({ events: 1000, used: 1000 });
   }, 30_000);
+});
+
+describe("store owner lease: the flush-time fence", () => {
+  it("a batch written after another engine took the store over stores its events but not its counters, and fences the engine", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "limitr-lease-"));
+    dirs.push(dir);
+    const db = join(dir, "usage.db");
+    const policy = compilePolicy({
+      limitr: 1,
+      timezone: "UTC",
+      meters: { calls: { event: "api.request", aggregation: "count" } },
+      plans: { free: { default: true, entitlements: { api: { meter: "calls", limit: 1000 } } } },
+    });
+    const at = { now: Date.parse("2026-10-05T12:00:00Z") };
+    const limitr = await Limitr.open({ policy, store: `sqlite:${db}`, storeLeaseMs: 60_000, alerts: false });
+    try {
+      expect(limitr.allow("c1", "api", 5, at)).toBe(true);
+      await limitr.flush();
+      // Another engine's row replaces this one's, as a takeover does.
+      const other = openDatabase(db);
+      const mine = JSON.parse(
+        other.prepare("SELECT value FROM meta WHERE key = 'engine.owner'").pluck().get() as string,
+      );
+      other
+        .prepare("UPDATE meta SET value = ? WHERE key = 'engine.owner'")
+        .run(JSON.stringify({ ...mine, token: "someone-else", heartbeat: Date.now() }));
+      other.prepare("UPDATE counters SET used = 900").run();
+      other.close();
+      // An explicit `now` in the past skips the per-call check: the flush is what catches it.
+      expect(limitr.allow("c1", "api", 7, at)).toBe(true);
+      await limitr.flush();
+      expect(limitr.status()).toMatchObject({
+        storeLease: "lost",
+        lastError: expect.stringMatching(/store lease lost/),
+      });
+      expect(limitr.decide("c1", "api", 1, at)).toMatchObject({ allowed: false, reason: "store_lease_lost" });
+      expect(limitr.reserve("c1", "api", 1, at)).toBeNull();
+      expect(limitr.record({ type: "api.request", customer: "c1", timestamp: at.now }).counted).toEqual([]);
+      await limitr.flush();
+      expect(stored(db)).toEqual({ events: 3, used: 900 });
+    } finally {
+      limitr.closeSync();
+    }
+  });
 });
