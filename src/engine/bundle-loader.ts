@@ -6,7 +6,14 @@ import { type TrustedKey, type VerifyResult, verifyBundle } from "../core/bundle
 import type { EngineStore } from "../core/engine/store-port.js";
 import { InputError, PolicyError } from "../core/errors.js";
 import { cacheFileFor, readCachedBundle, saveCachedBundle } from "./bundle-cache.js";
-import { fetchCandidate, isUrl, PollFailure, type PollSource, pollSource } from "./bundle-source.js";
+import {
+  deadline,
+  fetchCandidate,
+  isUrl,
+  PollFailure,
+  type PollSource,
+  pollSource,
+} from "./bundle-source.js";
 import type { PolicyNotice } from "./events.js";
 import type { BundleStoreInput } from "./policy-input.js";
 
@@ -57,6 +64,7 @@ export class BundleLoader {
     private readonly env: string | undefined,
     private readonly keys: TrustedKey[],
     private readonly pollMs: number,
+    private readonly timeoutMs: number,
     private readonly cacheFile: string | null,
     private readonly clock: () => number,
     initial: { bundle: Bundle; source: "store" | "cache" },
@@ -77,9 +85,9 @@ export class BundleLoader {
     clock: () => number,
   ): Promise<BundleLoader> {
     const { location, env, checkEnv } = locate(input);
-    const pollMs = input.pollMs ?? 10_000;
-    if (!(pollMs > 0 && Number.isFinite(pollMs)))
-      throw new InputError(`policy.pollMs must be a positive number of milliseconds (got ${pollMs})`);
+    const pollMs = positive("pollMs", input.pollMs, 10_000);
+    const timeoutMs = positive("timeoutMs", input.timeoutMs, 10_000);
+    const maxBytes = positive("maxBundleBytes", input.maxBundleBytes, DEFAULT_MAX_BUNDLE_BYTES);
     let keys: TrustedKey[];
     try {
       keys = trustedKeysFromPem(input.publicKeys ?? []);
@@ -87,7 +95,7 @@ export class BundleLoader {
       throw new InputError(`policy.publicKeys must be PEM public keys: ${(err as Error).message}`);
     }
     const cacheFile = cacheFileFor(input.cacheDir, env, store);
-    const poller = pollSource(location, input.timeoutMs ?? 10_000);
+    const poller = pollSource(location, maxBytes);
     const check = (bundle: Bundle, current: Bundle | null) =>
       verify(bundle, keys, checkEnv ? env : undefined, current);
 
@@ -108,8 +116,10 @@ export class BundleLoader {
     const at = clock();
     let fetched: Bundle | null = null;
     let error: string | null = null;
+    // The whole fetch (pointer and blob) has `timeoutMs`: with a cache, a host that never answers delays open by that much at most.
+    const limit = deadline(null, timeoutMs, `fetching ${location}`);
     try {
-      const candidate = await fetchCandidate(poller, cached, new AbortController().signal);
+      const candidate = await fetchCandidate(poller, cached, limit.signal);
       if (candidate !== null) {
         const r = check(candidate.bundle, cached);
         if (!r.ok) throw new PollFailure(r.reason, candidate.bundle.manifest.version, r.message);
@@ -118,6 +128,8 @@ export class BundleLoader {
       } else fetched = cached;
     } catch (err) {
       error = (err as Error).message;
+    } finally {
+      limit.done();
     }
     const bundle = fetched ?? cached;
     if (bundle === null) {
@@ -126,10 +138,19 @@ export class BundleLoader {
         `cannot load a policy bundle from ${location}: ${why.filter(Boolean).join("; ")}`,
       );
     }
-    const loader = new BundleLoader(poller, checkEnv ? env : undefined, keys, pollMs, cacheFile, clock, {
-      bundle,
-      source: fetched ? "store" : "cache",
-    });
+    const loader = new BundleLoader(
+      poller,
+      checkEnv ? env : undefined,
+      keys,
+      pollMs,
+      timeoutMs,
+      cacheFile,
+      clock,
+      {
+        bundle,
+        source: fetched ? "store" : "cache",
+      },
+    );
     loader.lastCheckAt = at;
     if (fetched) loader.lastSuccessAt = at;
     loader.lastError = error;
@@ -184,8 +205,10 @@ export class BundleLoader {
   private async poll(): Promise<void> {
     const at = this.clock();
     this.lastCheckAt = at;
+    const limit = deadline(this.abort.signal, this.timeoutMs, `fetching ${this.poller.location}`);
     try {
-      const candidate = await fetchCandidate(this.poller, this.active, this.abort.signal);
+      const candidate = await fetchCandidate(this.poller, this.active, limit.signal);
+      limit.done();
       if (this.closed) return;
       let activated: Bundle | null = null;
       if (candidate !== null) {
@@ -215,6 +238,8 @@ export class BundleLoader {
         activeVersion: this.active.manifest.version,
         at,
       });
+    } finally {
+      limit.done();
     }
   }
 
@@ -248,6 +273,16 @@ export class BundleLoader {
       this.lastError = `version ${bundle.manifest.version} is active but could not be saved to ${this.cacheFile}: ${(err as Error).message}`;
     }
   }
+}
+
+/** Blobs and pointers larger than this are refused while they download (`maxBundleBytes`). */
+export const DEFAULT_MAX_BUNDLE_BYTES = 32 * 1024 * 1024;
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!(typeof v === "number" && v > 0 && Number.isFinite(v)))
+    throw new InputError(`policy.${name} must be a positive number (got ${String(value)})`);
+  return v;
 }
 
 /** Where the environment is, its name (for the cache file), and whether bundles must name it. */

@@ -5,12 +5,14 @@ import type { TokenBucket } from "../core/engine/token-bucket.js";
 import type { PropertyValue } from "../core/model.js";
 import { LIFETIME } from "../core/periods.js";
 import type { Notifier } from "./events.js";
+import type { Fence } from "./fence.js";
+import { isProperties, refusalSlot } from "./input-guards.js";
 import type { LiveAlerts } from "./live-alerts.js";
 import type { Meters } from "./meters.js";
-import type { CallOptions } from "./options.js";
+import type { CallOptions, RecordResult, UsageEventInput } from "./options.js";
 import type { IdWindow, Persistence } from "./persistence.js";
 import { CID, FLAGS, HARD, METERED, RATE, SLOT_STRIDE, type Slot } from "./slot.js";
-import type { WriteBehind } from "./write-behind.js";
+import { generatedId, type WriteBehind } from "./write-behind.js";
 
 const EPS = 1e-9;
 
@@ -40,6 +42,8 @@ export class Decider {
     private readonly seen: IdWindow,
     private readonly notifier: Notifier,
     private readonly sync: boolean,
+    /** The store's owner lease: `due` is when a call must confirm it (never, without a lease). */
+    private readonly fence: Fence,
   ) {
     this.wb = persistence.wb;
     this.counters = meters.table;
@@ -51,9 +55,14 @@ export class Decider {
     entitlement: string,
     amount: number,
     now: number,
-    options: CallOptions | undefined,
+    options: CallOptions | undefined | null,
     commit: boolean,
   ): boolean {
+    // One typeof per name, a subtraction for a NaN or infinite `now`, one comparison for the lease.
+    if (typeof customer !== "string" || typeof entitlement !== "string" || customer === "" || now - now !== 0)
+      return this.refuse("invalid_input", customer, entitlement, amount, now, false);
+    if (now >= this.fence.due && !this.fence.held(now))
+      return this.refuse("store_lease_lost", customer, entitlement, amount, now, commit);
     const meters = this.meters;
     const sid = meters.slotId(customer, entitlement, now);
     const table = meters.state.table;
@@ -78,10 +87,23 @@ export class Decider {
       if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
       return false;
     }
-    const id = options === undefined ? undefined : options.id;
-    if (id !== undefined && this.seen.has(id)) {
-      this.lastReason = "duplicate";
-      return true;
+    let id: string | undefined;
+    if (options !== undefined && options !== null) {
+      const given = options.id;
+      if (given !== undefined && given !== null) {
+        if (typeof given !== "string" || !isProperties(options.properties)) {
+          this.lastReason = "invalid_input";
+          return false;
+        }
+        if (this.seen.has(given)) {
+          this.lastReason = "duplicate";
+          return true;
+        }
+        id = given;
+      } else if (options.properties !== undefined && !isProperties(options.properties)) {
+        this.lastReason = "invalid_input";
+        return false;
+      }
     }
     if (amount > 0) {
       if (
@@ -104,7 +126,7 @@ export class Decider {
     }
     this.lastReason = "ok";
     if (commit && amount !== 0)
-      this.count(sid, cid, slot, amount, now, id, options === undefined ? undefined : options.properties);
+      this.count(sid, cid, slot, amount, now, id, options == null ? undefined : options.properties);
     return true;
   }
 
@@ -156,6 +178,34 @@ export class Decider {
     if (alerts !== null && table.alertMark[sid] === 0) alerts.touch(sid, now);
   }
 
+  /**
+   * `record()` of a checked event at `ts`: counted toward every matching
+   * entitlement. With the store lease lost the event is still stored (the
+   * work was done) but counts nowhere.
+   */
+  record(event: UsageEventInput, ts: number, now: number, idPrefix: string): RecordResult {
+    const seq = this.seq++;
+    const id = event.id ?? generatedId(idPrefix, seq);
+    const state = this.meters.state;
+    if (event.id !== undefined && this.seen.has(event.id))
+      return { id, version: state.version, digest: state.digest, duplicate: true, counted: [] };
+    const held = now < this.fence.due || this.fence.held(now);
+    const counted = held ? this.meters.applyEvent(event, ts, this.wb, state) : [];
+    const source = { eventType: event.type, customer: event.customer, valueProp: null, filterProps: null };
+    this.wb.events.push(event.id ?? seq, source, ts, event.value ?? Number.NaN, event.properties);
+    if (event.id !== undefined) this.seen.add(event.id);
+    this.persistence.changed(now);
+    const alerts = this.alerts;
+    if (alerts !== null) {
+      const marks = state.table.alertMark;
+      for (const c of counted) {
+        const sid = this.meters.slotId(event.customer, c.entitlement, ts);
+        if (marks[sid] === 0) alerts.touch(sid, ts);
+      }
+    }
+    return { id, version: state.version, digest: state.digest, duplicate: false, counted };
+  }
+
   /** The Decision for the last evaluation (price computed here, never on the allow() path). */
   decision(allowed: boolean, amount: number, counted: boolean): Decision {
     const slot = this.lastSlot as Slot;
@@ -185,6 +235,27 @@ export class Decider {
       version: state.version,
       digest: state.digest,
     };
+  }
+
+  /**
+   * A call refused before any lookup (bad names or time, a lost store lease):
+   * nothing is resolved or counted. Invalid input is a caller's bug, not
+   * traffic, so only a lost lease is reported as `denied`.
+   */
+  refuse(
+    reason: "invalid_input" | "invalid_hold" | "store_lease_lost",
+    customer: unknown,
+    entitlement: unknown,
+    amount: number,
+    now: number,
+    notify: boolean,
+  ): false {
+    const slot = refusalSlot(customer, entitlement, reason);
+    this.lastSlot = slot;
+    this.lastReason = reason;
+    this.lastApplied = 0;
+    if (notify && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
+    return false;
   }
 
   notifyDenied(slot: Slot, amount: number, now: number): void {

@@ -1,4 +1,5 @@
 import type { Reason } from "../core/engine/decision.js";
+import { InputError } from "../core/errors.js";
 
 /** Fields every usage notification carries. Times are epoch ms. */
 export interface UsageNotice {
@@ -114,9 +115,11 @@ export class Notifier {
   lastError: unknown = null;
 
   on<K extends EngineEventName>(name: K, handler: (e: EngineEvents[K]) => void): () => void {
-    const list = this.handlers[name];
+    const list = Object.hasOwn(this.handlers, name) ? this.handlers[name] : undefined;
     if (!list)
-      throw new TypeError(`unknown event ${String(name)}; one of ${Object.keys(this.handlers).join(", ")}`);
+      throw new InputError(`unknown event ${String(name)}; one of ${Object.keys(this.handlers).join(", ")}`);
+    if (typeof handler !== "function")
+      throw new InputError(`the handler of "${name}" must be a function (got ${typeof handler})`);
     list.push(handler);
     this.listening[name] = true;
     this.tracking = this.listening.threshold || this.listening.overage;

@@ -5,10 +5,12 @@ import type { Decision, Hold, Usage } from "../core/engine/decision.js";
 import type { EngineStore } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import type { PropertyValue } from "../core/model.js";
-import { LIFETIME, parseInstant } from "../core/periods.js";
+import { parseInstant } from "../core/periods.js";
 import { BundleLoader } from "./bundle-loader.js";
 import { Decider } from "./decider.js";
 import { type EngineEventName, type EngineEvents, Notifier } from "./events.js";
+import { Fence } from "./fence.js";
+import { checkEvent, instantOf, requireName } from "./input-guards.js";
 import { type AlertStateStore, type LiveAlerts, liveAlertsFor, MemoryAlertState } from "./live-alerts.js";
 import { Meters } from "./meters.js";
 import type {
@@ -21,13 +23,13 @@ import type {
   RecordResult,
   UsageEventInput,
 } from "./options.js";
-import { clockOf, toMs } from "./options.js";
-import { IdWindow, openStore, Persistence } from "./persistence.js";
+import { clockOf } from "./options.js";
+import { IdWindow, openStore, Persistence, restoreFrom } from "./persistence.js";
 import { PlanBook } from "./plan-book.js";
 import { type ActivePolicy, isBundleStoreInput, loadPolicyInput } from "./policy-input.js";
 import { PolicyState } from "./policy-state.js";
 import { Reservations } from "./reservations.js";
-import { generatedId, type WriteBehind } from "./write-behind.js";
+import type { WriteBehind } from "./write-behind.js";
 
 const DEFAULT_STORE = "sqlite:.limitr/usage.db";
 
@@ -54,6 +56,8 @@ export class Limitr {
   private readonly seen: IdWindow;
   private readonly d: Decider;
   private readonly holds: Reservations;
+  private readonly fence: Fence;
+  private loadedHolds: string[] = [];
   private alertState: AlertStateStore | null = null;
   private readonly store: EngineStore;
 
@@ -72,7 +76,7 @@ export class Limitr {
     this.clock = clockOf(options);
     this.seen = new IdWindow(options.idempotencyWindow ?? 100_000);
     this.idPrefix = `${randomBytes(6).toString("hex")}-`;
-    const store = openStore(options.store ?? DEFAULT_STORE);
+    const store = openStore(options.store ?? DEFAULT_STORE, options.storeLeaseMs);
     this.store = store;
     try {
       store.recordActivation({
@@ -82,9 +86,9 @@ export class Limitr {
         source: active.source,
         previousVersion: null,
       });
-      for (const row of store.loadPlanHistory()) this.plans.insert(row.customer, row.effectiveAt, row.plan);
-      for (const id of store.recentEventIds(this.seen.size)) this.seen.add(id);
-      this.meters = new Meters(state, this.plans.history, store.loadCounters(), store.loadHolds());
+      const { counters, holds } = restoreFrom(store, this.plans, this.seen);
+      this.meters = new Meters(state, this.plans.history, counters, holds);
+      this.loadedHolds = holds.map((h) => h.id);
     } catch (err) {
       store.close();
       throw err;
@@ -100,9 +104,14 @@ export class Limitr {
       clock: this.clock,
       drainExpired: () => this.meters.drainExpired(),
       counters: this.meters.table,
+      fenced: () => this.fence.markLost(),
+    });
+    this.fence = new Fence(store.lease ?? null, {
+      lost: () => this.persistence.flushQuietly(),
+      regained: () => this.reload(),
     });
     this.wb = this.persistence.wb;
-    this.d = new Decider(this.meters, this.persistence, this.seen, this.notifier, this.sync);
+    this.d = new Decider(this.meters, this.persistence, this.seen, this.notifier, this.sync, this.fence);
     this.holds = new Reservations(
       this.meters,
       this.d,
@@ -111,7 +120,10 @@ export class Limitr {
       this.seen,
       this.notifier,
       this.idPrefix,
+      this.fence,
+      store.storeId,
     );
+    for (const id of this.loadedHolds) this.holds.loaded.add(id);
     // Plans recorded by other processes: re-resolve those customers (everyone, past a bulk import).
     this.plans.watch(store, options.planPollMs ?? 1000, (customers) => {
       if (customers.size > 1000) this.meters.invalidate();
@@ -164,14 +176,14 @@ export class Limitr {
    * @example
    * if (limitr.allow("acme", "chat_input", 1200, { id: requestId })) callModel();
    */
-  allow(customer: string, entitlement: string, amount = 1, options?: CallOptions): boolean {
-    const now = options === undefined || options.now === undefined ? this.clock() : toMs(options.now);
+  allow(customer: string, entitlement: string, amount = 1, options?: CallOptions | null): boolean {
+    const now = options == null || options.now === undefined ? this.clock() : instantOf(options.now);
     return this.d.evaluate(customer, entitlement, amount, now, options, true);
   }
 
   /** Like `allow`, returning the full Decision (with the marginal `price`); counts when allowed. */
-  decide(customer: string, entitlement: string, amount = 1, options?: CallOptions): Decision {
-    const now = options?.now === undefined ? this.clock() : toMs(options.now);
+  decide(customer: string, entitlement: string, amount = 1, options?: CallOptions | null): Decision {
+    const now = options?.now === undefined ? this.clock() : instantOf(options.now);
     const allowed = this.d.evaluate(customer, entitlement, amount, now, options, true);
     return this.d.decision(allowed, amount, allowed && this.d.lastReason === "ok");
   }
@@ -181,9 +193,9 @@ export class Limitr {
     customer: string,
     entitlement: string,
     amount = 1,
-    options?: Pick<CallOptions, "now" | "id">,
+    options?: Pick<CallOptions, "now" | "id"> | null,
   ): Decision {
-    const now = options?.now === undefined ? this.clock() : toMs(options.now);
+    const now = options?.now === undefined ? this.clock() : instantOf(options.now);
     const allowed = this.d.evaluate(customer, entitlement, amount, now, options, false);
     return this.d.decision(allowed, amount, false);
   }
@@ -200,26 +212,9 @@ export class Limitr {
    * }
    */
   record(event: UsageEventInput): RecordResult {
+    checkEvent(event);
     const ts = this.instant(event.timestamp);
-    const seq = this.d.seq++;
-    const id = event.id ?? generatedId(this.idPrefix, seq);
-    const state = this.meters.state;
-    if (event.id !== undefined && this.seen.has(event.id))
-      return { id, version: state.version, digest: state.digest, duplicate: true, counted: [] };
-    const counted = this.meters.applyEvent(event, ts, this.wb, state);
-    const source = { eventType: event.type, customer: event.customer, valueProp: null, filterProps: null };
-    this.wb.events.push(event.id ?? seq, source, ts, event.value ?? Number.NaN, event.properties);
-    if (event.id !== undefined) this.seen.add(event.id);
-    this.persistence.changed(this.clock());
-    const alerts = this.d.alerts;
-    if (alerts !== null) {
-      const marks = state.table.alertMark;
-      for (const c of counted) {
-        const sid = this.meters.slotId(event.customer, c.entitlement, ts);
-        if (marks[sid] === 0) alerts.touch(sid, ts);
-      }
-    }
-    return { id, version: state.version, digest: state.digest, duplicate: false, counted };
+    return this.d.record(event, ts, this.clock(), this.idPrefix);
   }
 
   /**
@@ -234,10 +229,10 @@ export class Limitr {
     customer: string,
     entitlement: string,
     amount: number,
-    options: { ttlMs?: number; now?: Instant } = {},
+    options: { ttlMs?: number; now?: Instant } | null = {},
   ): Hold | null {
-    const now = options.now === undefined ? this.clock() : toMs(options.now);
-    return this.holds.reserve(customer, entitlement, amount, options.ttlMs ?? 60_000, now);
+    const o = options ?? {};
+    return this.holds.reserve(customer, entitlement, amount, o.ttlMs ?? 60_000, this.time(o.now));
   }
 
   /**
@@ -248,46 +243,40 @@ export class Limitr {
   settle(
     hold: Hold,
     actual: number,
-    options: { now?: Instant; properties?: Record<string, PropertyValue> } = {},
+    options: { now?: Instant; properties?: Record<string, PropertyValue> } | null = {},
   ): Decision {
-    const now = options.now === undefined ? this.clock() : toMs(options.now);
-    return this.holds.settle(hold, actual, now, options.properties);
+    const o = options ?? {};
+    return this.holds.settle(hold, actual, this.time(o.now), o.properties);
   }
 
   /** Free a hold without counting anything. Returns false when it was no longer active. */
-  release(hold: Hold, options: { now?: Instant } = {}): boolean {
-    return this.holds.free(hold, options.now === undefined ? this.clock() : toMs(options.now));
+  release(hold: Hold, options: { now?: Instant } | null = {}): boolean {
+    return this.holds.release(hold, this.time(options?.now));
   }
 
   /** The current period's counter for a customer and entitlement (a read: a due reset is reported, not written). */
-  usage(customer: string, entitlement: string, options: { now?: Instant } = {}): Usage {
-    const now = options.now === undefined ? this.clock() : toMs(options.now);
-    const slot = this.meters.slot(customer, entitlement, now);
-    const c = slot.counter;
-    if (c === null) return { used: 0, held: 0, limit: null, remaining: null, resetsAt: null };
-    this.meters.freshen(slot, c, now);
-    const limit = slot.limit === Infinity ? null : slot.limit;
-    return {
-      used: c.used,
-      held: c.held,
-      limit,
-      remaining: limit === null ? null : Math.max(0, limit - c.used - c.held),
-      resetsAt: c.periodEnd >= LIFETIME.end ? null : c.periodEnd,
-    };
+  usage(customer: string, entitlement: string, options: { now?: Instant } | null = {}): Usage {
+    requireName("customer", customer);
+    requireName("entitlement", entitlement);
+    const now = this.time(options?.now);
+    if (now - now !== 0) throw new InputError("usage(): now must be epoch milliseconds or a Date");
+    return this.meters.usage(customer, entitlement, now);
   }
 
   /**
    * Put a self-serve customer on `plan` from `at` (default now) on, recorded
    * in the plan history for proration. A policy contract naming a plan wins.
    */
-  setPlan(customer: string, plan: string, options: { at?: Instant | string } = {}): void {
+  setPlan(customer: string, plan: string, options: { at?: Instant | string } | null = {}): void {
+    requireName("customer", customer);
+    requireName("plan", plan);
     const plans = this.meters.state.policy.plans;
     if (!Object.hasOwn(plans, plan)) {
       const known = Object.keys(plans).join(", ");
       throw new InputError(`unknown plan "${plan}" for ${customer}; plans in the active policy: ${known}`);
     }
     const now = this.clock();
-    const at = options.at === undefined ? now : this.instant(options.at);
+    const at = options?.at === undefined ? now : this.instant(options.at);
     this.plans.insert(customer, at, plan);
     this.wb.subscriptions.push({ customer, effectiveAt: at, plan, recordedAt: now });
     this.meters.invalidate(customer);
@@ -308,6 +297,7 @@ export class Limitr {
     const state = this.meters.state;
     const loaded = this.loader?.status() ?? null;
     const policyError = loaded?.lastError ?? null;
+    const fence = this.fence;
     return {
       activeVersion: state.version,
       activeDigest: state.digest,
@@ -319,7 +309,12 @@ export class Limitr {
       durability: this.durability,
       pendingEvents: this.persistence.pendingEvents,
       lastFlushAt: this.persistence.lastFlushAt,
-      lastError: this.persistence.lastError ?? policyError ?? (listenerError ? String(listenerError) : null),
+      storeLease: this.store.lease === undefined ? null : fence.lost ? "lost" : "held",
+      lastError:
+        fence.problem(this.store.location) ??
+        this.persistence.lastError ??
+        policyError ??
+        (listenerError ? String(listenerError) : null),
     };
   }
 
@@ -332,6 +327,7 @@ export class Limitr {
 
   /** Stop polling bundles, flush, then release the store and its owner lock. Idempotent; also done at process exit. */
   async close(): Promise<void> {
+    this.fence.stop();
     await this.loader?.stop();
     this.plans.stop();
     this.stopAlerts();
@@ -340,6 +336,7 @@ export class Limitr {
 
   /** `close` for synchronous contexts (tests' teardown, exit handlers of the host). */
   closeSync(): void {
+    this.fence.stop();
     this.loader?.stopSync();
     this.plans.stop();
     this.stopAlerts();
@@ -382,12 +379,34 @@ export class Limitr {
     }
   }
 
+  /** A call's `now`: the clock when absent, NaN when unreadable (the call refuses it). */
+  private time(now: Instant | undefined): number {
+    return now === undefined ? this.clock() : instantOf(now);
+  }
+
+  /**
+   * The store lease was taken back after another engine held it: its
+   * counters, holds, plans and recent ids are the truth now. Changes queued
+   * before the loss are dropped (the other engine replaced that view).
+   */
+  private reload(): void {
+    this.wb.forgetState();
+    const { counters, holds } = restoreFrom(this.store, this.plans, this.seen);
+    this.meters.reload(counters, holds);
+    for (const h of holds) this.holds.loaded.add(h.id);
+  }
+
   private instant(value: string | number | Date | undefined): number {
     if (value === undefined) return this.clock();
-    if (value instanceof Date) return value.getTime();
-    const ms = parseInstant(value, this.meters.state.zone);
-    if (ms === null)
-      throw new InputError(`invalid timestamp ${String(value)} (ISO-8601 or epoch milliseconds)`);
+    const ms =
+      value instanceof Date
+        ? value.getTime()
+        : typeof value === "string" || typeof value === "number"
+          ? parseInstant(value, this.meters.state.zone)
+          : null;
+    if (ms === null || Number.isNaN(ms))
+      if (ms === null)
+        throw new InputError(`invalid timestamp ${String(value)} (ISO-8601 or epoch milliseconds)`);
     return ms;
   }
 }

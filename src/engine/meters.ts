@@ -1,10 +1,10 @@
 import { type Counter, CounterTable, THRESHOLDS } from "../core/engine/counter.js";
-import type { Hold, Reason } from "../core/engine/decision.js";
+import type { Hold, Reason, Usage } from "../core/engine/decision.js";
 import type { EffectiveEntitlement, PlanChange } from "../core/engine/resolve.js";
 import type { CounterRow, HoldRow } from "../core/engine/store-port.js";
 import { TokenBucket } from "../core/engine/token-bucket.js";
 import type { CompiledMeter, PropertyValue } from "../core/model.js";
-import { periodWindow, type Window } from "../core/periods.js";
+import { LIFETIME, periodWindow, type Window } from "../core/periods.js";
 import { countWeight } from "../core/usage/meters.js";
 import type { Notifier, UsageNotice } from "./events.js";
 import type { PolicyState } from "./policy-state.js";
@@ -51,6 +51,27 @@ export class Meters {
     counters: CounterRow[],
     holds: HoldRow[],
   ) {
+    this.remember(counters, holds);
+  }
+
+  /**
+   * Replace every counter's numbers and holds with the store's (after the
+   * store lease was lost and taken back: another engine counted meanwhile).
+   * Counters not used yet take theirs on first use, as at open.
+   */
+  reload(counters: CounterRow[], holds: HoldRow[]): void {
+    this.restored.clear();
+    this.restoredHolds.clear();
+    this.expired = [];
+    this.remember(counters, holds);
+    for (const c of this.counters.values()) {
+      c.clear();
+      this.restore(c, Infinity);
+    }
+    this.invalidate();
+  }
+
+  private remember(counters: CounterRow[], holds: HoldRow[]): void {
     for (const row of counters) this.restored.set(row.key, row);
     for (const h of holds) {
       const hold: Hold = Object.freeze({
@@ -101,6 +122,22 @@ export class Meters {
     if (customer !== undefined && !this.state.isParent(customer))
       this.state.table.invalidateCustomer(customer);
     else this.state.table.reset();
+  }
+
+  /** `usage()`: the current period's counter (a read: a due reset is reported, not written). */
+  usage(customer: string, entitlement: string, now: number): Usage {
+    const slot = this.slot(customer, entitlement, now);
+    const c = slot.counter;
+    if (c === null) return { used: 0, held: 0, limit: null, remaining: null, resetsAt: null };
+    this.freshen(slot, c, now);
+    const limit = slot.limit === Infinity ? null : slot.limit;
+    return {
+      used: c.used,
+      held: c.held,
+      limit,
+      remaining: limit === null ? null : Math.max(0, limit - c.used - c.held),
+      resetsAt: c.periodEnd >= LIFETIME.end ? null : c.periodEnd,
+    };
   }
 
   /** Bring a counter to `now`: lazy period reset (R6) and expiry of its holds (R8). */

@@ -35,6 +35,13 @@ export interface LimitrOptions {
   now?: () => Instant;
   /** How many recent event ids are remembered for idempotency (R13); default 100,000. */
   idempotencyWindow?: number;
+  /**
+   * The SQLite store's owner lease in ms (default 30,000): renewed every
+   * third of it; another engine may take the store over from one that went
+   * this long without renewing (paused, blocked), which is then refused
+   * decisions (`store_lease_lost`) until it takes the store back.
+   */
+  storeLeaseMs?: number;
 }
 
 export interface CallOptions {
@@ -85,18 +92,20 @@ export interface EngineStatus {
   /** Events buffered and not yet written. */
   pendingEvents: number;
   lastFlushAt: number | null;
-  /** The first of: a failed write, `policyError`, an exception thrown by an event handler. */
+  /** The store's owner lease: `held`, `lost` (another engine took the store over; decisions are refused), null without one. */
+  storeLease: "held" | "lost" | null;
+  /** The first of: a lost store lease, a failed write, `policyError`, an exception thrown by an event handler. */
   lastError: string | null;
 }
 
 export type PolicySourceKind = "store" | "cache" | "directory" | "file" | "object";
 
-export function toMs(t: Instant): number {
-  return typeof t === "number" ? t : t.getTime();
-}
-
 /** The engine clock: `options.now`, else `Date.now`. */
 export function clockOf(options: Pick<LimitrOptions, "now">): () => number {
   const now = options.now;
   return now ? () => toMs(now()) : Date.now;
+}
+
+function toMs(t: Instant): number {
+  return typeof t === "number" ? t : t.getTime();
 }

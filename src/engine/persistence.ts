@@ -1,18 +1,36 @@
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
 import { MemoryEngineStore } from "../adapters/store/memory-store.js";
 import type { CounterTable } from "../core/engine/counter.js";
-import type { EngineStore, EventColumns } from "../core/engine/store-port.js";
+import type { CounterRow, EngineStore, EventColumns, HoldRow } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
+import type { PlanBook } from "./plan-book.js";
 import { DirtyCounters, WriteBehind } from "./write-behind.js";
 
 /** Open the store named by `LimitrOptions.store`. */
-export function openStore(store: string | EngineStore): EngineStore {
+export function openStore(store: string | EngineStore, leaseMs?: number): EngineStore {
+  if (leaseMs !== undefined && !(typeof leaseMs === "number" && leaseMs >= 100 && leaseMs < Infinity))
+    throw new InputError(`storeLeaseMs must be a number of milliseconds >= 100 (got ${String(leaseMs)})`);
   if (typeof store !== "string") return store;
   if (store === "memory") return new MemoryEngineStore();
-  if (store.startsWith("sqlite:")) return new SqliteEngineStore(store.slice("sqlite:".length));
+  if (store.startsWith("sqlite:")) return new SqliteEngineStore(store.slice("sqlite:".length), leaseMs);
   throw new InputError(
     `unknown store "${store}": use "memory" or "sqlite:PATH" (Redis/Postgres stores are planned)`,
   );
+}
+
+/**
+ * What an engine takes from its store, at open and again after taking a lost
+ * lease back: the plan history and recent event ids go in place, counters and
+ * holds are returned for the meters.
+ */
+export function restoreFrom(
+  store: EngineStore,
+  plans: PlanBook,
+  seen: IdWindow,
+): { counters: CounterRow[]; holds: HoldRow[] } {
+  for (const row of store.loadPlanHistory()) plans.insert(row.customer, row.effectiveAt, row.plan);
+  for (const id of store.recentEventIds(seen.size)) if (!seen.has(id)) seen.add(id);
+  return { counters: store.loadCounters(), holds: store.loadHolds() };
 }
 
 /**
@@ -82,6 +100,8 @@ export interface PersistenceOptions {
   drainExpired: () => string[];
   /** The engine's counters (the write-behind queues changed ones by id). */
   counters: CounterTable;
+  /** A write found the store's owner lease taken over (see `StoreLease.fenced`). */
+  fenced: () => void;
 }
 
 /**
@@ -188,6 +208,7 @@ export class Persistence {
     this.wb.committed();
     this.lastFlushAt = now;
     this.lastError = null;
+    if (this.store.lease?.fenced === true) this.o.fenced();
   }
 
   /** Timer and `beforeExit` path: a failure is kept for status() and retried after `maxDelayMs`. */

@@ -35,8 +35,13 @@ export interface BundleStoreInput {
   pollMs?: number;
   /** Where the last good bundle is persisted for cold starts. Default: `<dir of the SQLite file>/bundle-cache`; none for other stores. */
   cacheDir?: string;
-  /** Timeout of each HTTP request in ms (default 10,000). */
+  /**
+   * Time allowed for one fetch of the store, pointer and blob together, in ms
+   * (default 10,000): at open (then the cached bundle is used) and at each poll.
+   */
   timeoutMs?: number;
+  /** Largest pointer or blob accepted, in bytes (default 32 MiB): a larger one is aborted while it downloads (`too_large`). */
+  maxBundleBytes?: number;
 }
 
 /** Where the engine's policy comes from: a policy directory, a bundle JSON file, an object, or a bundle store. */

@@ -2,6 +2,8 @@ import type { Decision, Hold, Reason } from "../core/engine/decision.js";
 import type { PropertyValue } from "../core/model.js";
 import type { Decider } from "./decider.js";
 import type { Notifier } from "./events.js";
+import type { Fence } from "./fence.js";
+import { isHold, isName, isProperties } from "./input-guards.js";
 import type { Meters } from "./meters.js";
 import type { IdWindow, Persistence } from "./persistence.js";
 import { generatedId, type WriteBehind } from "./write-behind.js";
@@ -22,12 +24,31 @@ export class Reservations {
     private readonly seen: IdWindow,
     private readonly notifier: Notifier,
     private readonly idPrefix: string,
-  ) {}
+    private readonly fence: Fence,
+    /** The store's id: hold ids carry it, so a hold of another store is refused. */
+    storeId: string | undefined,
+  ) {
+    this.tag = storeId === undefined ? "" : `${storeId}.`;
+  }
 
-  reserve(customer: string, entitlement: string, amount: number, ttl: number, now: number): Hold | null {
+  private readonly tag: string;
+
+  /** Ids of the holds loaded from the store (issued by an earlier engine on it): they may be settled here. */
+  readonly loaded = new Set<string>();
+
+  reserve(customer: string, entitlement: string, amount: number, ttl: unknown, now: number): Hold | null {
+    if (!isName(customer) || !isName(entitlement) || now - now !== 0 || !isTtl(ttl)) {
+      this.d.refuse("invalid_input", customer, entitlement, amount, now, false);
+      return null;
+    }
+    if (!this.leaseHeld(now)) {
+      this.d.refuse("store_lease_lost", customer, entitlement, amount, now, true);
+      return null;
+    }
     const slot = this.meters.slot(customer, entitlement, now);
     let reason: Reason | null = slot.reason;
-    if (reason === null && !(amount > 0 && amount < Infinity && ttl > 0)) reason = "invalid_amount";
+    if (reason === null && !(typeof amount === "number" && amount > 0 && amount < Infinity))
+      reason = "invalid_amount";
     const c = slot.counter;
     if (reason === null && c !== null) {
       this.meters.freshen(slot, c, now);
@@ -41,7 +62,7 @@ export class Reservations {
       return null;
     }
     const hold: Hold = Object.freeze({
-      id: `h-${generatedId(this.idPrefix, this.d.seq++)}`,
+      id: `h-${this.tag}${generatedId(this.idPrefix, this.d.seq++)}`,
       customer,
       entitlement,
       amount,
@@ -53,15 +74,41 @@ export class Reservations {
     return hold;
   }
 
+  /**
+   * Settle a hold. What is not a hold this engine issued or loaded from its
+   * store (null after a refused reserve, a hold of an engine on another
+   * store) is `invalid_hold` and counts nothing: record() counts work done
+   * without a hold.
+   */
   settle(
     hold: Hold,
     actual: number,
     now: number,
     properties: Record<string, PropertyValue> | undefined,
   ): Decision {
+    const h = hold as unknown;
+    if (!isHold(h) || !this.issued(h)) {
+      this.d.refuse(
+        "invalid_hold",
+        isHold(h) ? h.customer : "",
+        isHold(h) ? h.entitlement : "",
+        actual,
+        now,
+        false,
+      );
+      return this.d.decision(false, actual, false);
+    }
+    if (now - now !== 0 || !isProperties(properties)) {
+      this.d.refuse("invalid_input", hold.customer, hold.entitlement, actual, now, false);
+      return this.d.decision(false, actual, false);
+    }
+    if (!this.leaseHeld(now)) {
+      this.d.refuse("store_lease_lost", hold.customer, hold.entitlement, actual, now, true);
+      return this.d.decision(false, actual, false);
+    }
     const slot = this.meters.slot(hold.customer, hold.entitlement, now);
     this.d.lastSlot = slot;
-    if (slot.counter === null || !(actual >= 0 && actual < Infinity)) {
+    if (slot.counter === null || !(typeof actual === "number" && actual >= 0 && actual < Infinity)) {
       this.d.lastReason = slot.reason ?? "invalid_amount";
       return this.d.decision(false, actual, false);
     }
@@ -76,6 +123,12 @@ export class Reservations {
     return this.d.decision(true, actual, true);
   }
 
+  /** `release()`: false for what is not an active hold of this engine, a bad `now`, or a lost store lease. */
+  release(hold: unknown, now: number): boolean {
+    if (!isHold(hold) || now - now !== 0 || !this.leaseHeld(now)) return false;
+    return this.free(hold, now);
+  }
+
   /** Free a hold without counting anything. Returns false when it was no longer active. */
   free(hold: Hold, now: number): boolean {
     const slot = this.meters.slot(hold.customer, hold.entitlement, now);
@@ -87,4 +140,23 @@ export class Reservations {
     this.persistence.changed(now);
     return true;
   }
+
+  /**
+   * Issued on this store (its id, so holds issued before a restart and since
+   * expired still settle, R8), by this engine, loaded from the store, or
+   * already settled here.
+   */
+  private issued(hold: Hold): boolean {
+    const id = hold.id;
+    if (this.tag !== "" && id.startsWith(`h-${this.tag}`)) return true;
+    return id.startsWith(`h-${this.idPrefix}`) || this.loaded.has(id) || this.seen.has(id);
+  }
+
+  private leaseHeld(now: number): boolean {
+    return now < this.fence.due || this.fence.held(now);
+  }
+}
+
+function isTtl(ttl: unknown): ttl is number {
+  return typeof ttl === "number" && ttl > 0 && ttl < Infinity;
 }

@@ -215,6 +215,17 @@ export class WriteBehind {
     };
   }
 
+  /**
+   * Drop the queued counter and hold changes, keeping events and plan changes:
+   * after a lost store lease they describe a view another engine replaced.
+   */
+  forgetState(): void {
+    this.gen++;
+    this.dirty.length = 0;
+    this.holdsUpsert = [];
+    this.holdsDelete = [];
+  }
+
   /** The batch is durable: forget it. */
   committed(): void {
     this.events.clear();

@@ -37,14 +37,16 @@ export async function pushVersion(
   key: KeyObject | null,
 ): Promise<BundleRecord> {
   const digest = policyDigestOf(policy);
+  const policyJson = canonicalJson(policy);
   const r = await publish(join(root, env), {
-    policyJson: canonicalJson(policy),
+    policyJson,
     digest,
     manifest: (latest) =>
       nextManifest(latest, {
         project: policy.name,
         environment: env,
         digest,
+        size: Buffer.byteLength(policyJson),
         source: { commit: null, ref: null, dirty: true },
         createdAt: new Date().toISOString(),
         createdBy: "test",

@@ -27,6 +27,11 @@ export class StaticServer {
   delayMs = 0;
   /** Send ETag headers (off: only Last-Modified, to exercise the fallback). */
   etags = true;
+  /** Accept every request and never answer it (a hung host); logged with status 0 on arrival. */
+  hang = false;
+  /** Bytes written to streamed bodies (see `stream`), until each client went away. */
+  streamedBytes = 0;
+  private readonly streams = new Map<string, { bytes: number; length: boolean }>();
   inFlight = 0;
   maxInFlight = 0;
   private readonly overrides = new Map<string, string>();
@@ -65,6 +70,16 @@ export class StaticServer {
     else this.overrides.set(path, text);
   }
 
+  /**
+   * Answer `path` with `bytes` bytes of JSON-ish filler written chunk by
+   * chunk (Infinity: without end, until the client aborts), announcing the
+   * length when `length` is set. null restores the file.
+   */
+  stream(path: string, bytes: number | null, length = false): void {
+    if (bytes === null) this.streams.delete(path);
+    else this.streams.set(path, { bytes, length });
+  }
+
   /** Requests for one path (e.g. `staging/current.json`). */
   requestsFor(path: string): ServedRequest[] {
     return this.requests.filter((r) => r.path === `/${path}`);
@@ -82,6 +97,18 @@ export class StaticServer {
         ifNoneMatch: (req.headers["if-none-match"] as string | undefined) ?? null,
         ifModifiedSince: (req.headers["if-modified-since"] as string | undefined) ?? null,
       });
+    if (this.hang) {
+      log(0);
+      this.inFlight--;
+      return;
+    }
+    const streamed = this.streams.get(path.replace(/^\/+/, ""));
+    if (streamed !== undefined) {
+      log(200);
+      this.inFlight--;
+      this.writeStream(res, streamed.bytes, streamed.length);
+      return;
+    }
     try {
       if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
       const status = this.respond(path, req, res);
@@ -89,6 +116,15 @@ export class StaticServer {
     } finally {
       this.inFlight--;
     }
+  }
+
+  private writeStream(res: ServerResponse, bytes: number, length: boolean): void {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (length && Number.isFinite(bytes)) headers["content-length"] = String(bytes);
+    res.writeHead(200, headers);
+    writeFiller(res, bytes, (n) => {
+      this.streamedBytes += n;
+    });
   }
 
   private respond(path: string, req: IncomingMessage, res: ServerResponse): number {
@@ -133,6 +169,29 @@ export class StaticServer {
     }
     return send(200, headers, body);
   }
+}
+
+/** Filler streamed as fast as the client reads it; stops when it goes away (or at 4 GiB, a safety bound). */
+function writeFiller(res: ServerResponse, bytes: number, onChunk: (n: number) => void): void {
+  const chunk = Buffer.alloc(64 * 1024, 0x20);
+  let left = Math.min(bytes, 4 * 1024 ** 3);
+  let gone = false;
+  res.on("close", () => {
+    gone = true;
+  });
+  const pump = () => {
+    while (!gone && left > 0) {
+      const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+      left -= piece.length;
+      onChunk(piece.length);
+      if (!res.write(piece)) {
+        res.once("drain", pump);
+        return;
+      }
+    }
+    if (!gone) res.end();
+  };
+  pump();
 }
 
 /** Start a static server for `root`. */

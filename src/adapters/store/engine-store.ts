@@ -8,16 +8,15 @@ import type {
   HoldRow,
   PolicyActivation,
   StoredEvent,
+  StoreLease,
   SubscriptionRow,
   WriteBatch,
 } from "../../core/engine/store-port.js";
 import { InputError } from "../../core/errors.js";
 import { type Db, openDatabase } from "./database.js";
+import { DEFAULT_LEASE_MS, isLive, type Owner, parseOwner } from "./owner-lease.js";
 
 const OWNER_KEY = "engine.owner";
-/** An owner on another host that has not written a heartbeat for this long is presumed dead. */
-const STALE_MS = 30_000;
-const HEARTBEAT_MS = 10_000;
 /** Rows per multi-row statement (the remainder goes row by row). */
 /** How far before its previous look `externalPlanChanges` reads (slow commits, clocks of two hosts). */
 const CLOCK_SLACK_MS = 60_000;
@@ -45,13 +44,6 @@ function rows(row: string, n: number): string {
   return Array(n).fill(row).join(",");
 }
 
-interface Owner {
-  pid: number;
-  host: string;
-  token: string;
-  heartbeat: number;
-}
-
 /**
  * The SQLite engine store (WAL). Opening it takes the store's owner lock: a
  * second engine on the same file, in this process or another, is refused,
@@ -64,12 +56,14 @@ interface Owner {
  * store.write(batch);
  * store.close();
  */
-export class SqliteEngineStore implements EngineStore {
+export class SqliteEngineStore implements EngineStore, StoreLease {
   readonly location: string;
+  readonly lease: StoreLease = this;
+  fenced = false;
+  storeId = "";
   /** The connection, for the alert state and outbox tables kept in the same file. */
   readonly db: Db;
   private readonly token = randomBytes(8).toString("hex");
-  private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
   private readonly eventArgs: unknown[] = new Array(EVENT_CHUNK * EVENT_WIDTH);
   private readonly oneEventArgs: unknown[] = new Array(EVENT_WIDTH + 2);
@@ -96,15 +90,19 @@ export class SqliteEngineStore implements EngineStore {
     holdDelete: Database.Statement;
     subscription: Database.Statement;
     beat: Database.Statement;
+    owned: Database.Statement;
     dataVersion: Database.Statement;
     recordedSince: Database.Statement;
   };
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    readonly leaseMs: number = DEFAULT_LEASE_MS,
+  ) {
     this.location = `sqlite:${path}`;
     this.db = openDatabase(path, { create: true });
     try {
-      this.acquire();
+      this.acquire(true);
     } catch (err) {
       this.db.close();
       throw err;
@@ -124,6 +122,9 @@ export class SqliteEngineStore implements EngineStore {
         "INSERT OR REPLACE INTO subscriptions (customer, effective_at, plan, recorded_at) VALUES (?,?,?,?)",
       ),
       beat: this.db.prepare("UPDATE meta SET value = ? WHERE key = ? AND json_extract(value, '$.token') = ?"),
+      owned: this.db
+        .prepare("SELECT 1 FROM meta WHERE key = ? AND json_extract(value, '$.token') = ?")
+        .pluck(),
       dataVersion: this.db.prepare("PRAGMA data_version").pluck(),
       recordedSince: this.db.prepare(
         "SELECT customer, effective_at AS effectiveAt, plan, recorded_at AS recordedAt FROM subscriptions WHERE recorded_at >= ? ORDER BY customer, effective_at",
@@ -131,7 +132,6 @@ export class SqliteEngineStore implements EngineStore {
     };
     this.dataVersion = this.stmt.dataVersion.get() as number;
     this.writeTx = this.db.transaction((b: WriteBatch) => this.writeBatch(b));
-    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS).unref();
   }
 
   loadCounters(): CounterRow[] {
@@ -177,7 +177,20 @@ export class SqliteEngineStore implements EngineStore {
     this.writeTx(batch);
   }
 
+  /**
+   * The flush-time fence: a batch is written whole only while this store holds
+   * the owner lease. Otherwise its events and plan changes (usage that
+   * happened) are written, its counters and holds (this engine's view, now
+   * stale) are not, and `fenced` tells the engine.
+   */
   private writeBatch(b: WriteBatch): void {
+    if (this.stmt.owned.get(OWNER_KEY, this.token) === undefined) {
+      this.fenced = true;
+      this.writeEvents(b);
+      for (const s of b.subscriptions)
+        this.stmt.subscription.run(s.customer, s.effectiveAt, s.plan, s.recordedAt);
+      return;
+    }
     this.writeEvents(b);
     this.writeCounters(b.counters, b.at);
     for (const h of b.holdsUpsert)
@@ -267,7 +280,6 @@ export class SqliteEngineStore implements EngineStore {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.heartbeat);
     try {
       this.db
         .prepare("DELETE FROM meta WHERE key = ? AND json_extract(value, '$.token') = ?")
@@ -277,39 +289,60 @@ export class SqliteEngineStore implements EngineStore {
     }
   }
 
-  private acquire(): void {
-    const me: Owner = { pid: process.pid, host: hostname(), token: this.token, heartbeat: Date.now() };
-    this.db
+  /** Take the owner lease; with `fail`, a live holder is an InputError, else the answer is false. */
+  private acquire(fail: boolean): boolean {
+    const me = this.owner();
+    return this.db
       .transaction(() => {
         const row = this.db.prepare("SELECT value FROM meta WHERE key = ?").pluck().get(OWNER_KEY) as
           | string
           | undefined;
         if (row !== undefined) {
           const owner = parseOwner(row);
-          if (owner && isLive(owner, me.heartbeat)) {
+          if (owner && owner.token !== this.token && isLive(owner, me.heartbeat)) {
+            if (!fail) return false;
             throw new InputError(
               `store ${this.path} is in use by another limitr engine (pid ${owner.pid} on ${owner.host}). ` +
                 "Run one engine per store file and share it inside the process; for several processes or " +
                 "hosts use a shared counter store (Redis/Postgres, planned). If that process is gone, retry in " +
-                `${Math.ceil(STALE_MS / 1000)}s or delete the 'engine.owner' row from the meta table.`,
+                `${Math.ceil((owner.leaseMs ?? DEFAULT_LEASE_MS) / 1000)}s or delete the 'engine.owner' row from the meta table.`,
             );
           }
         }
         this.db
           .prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
           .run(OWNER_KEY, JSON.stringify(me));
+        this.db
+          .prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('store.id', ?)")
+          .run(randomBytes(4).toString("hex"));
+        this.storeId = this.db
+          .prepare("SELECT value FROM meta WHERE key = 'store.id'")
+          .pluck()
+          .get() as string;
+        return true;
       })
       .immediate();
   }
 
-  private beat(): void {
-    if (this.closed) return;
-    const me: Owner = { pid: process.pid, host: hostname(), token: this.token, heartbeat: Date.now() };
-    try {
-      this.stmt.beat.run(JSON.stringify(me), OWNER_KEY, this.token);
-    } catch {
-      // A busy store misses one heartbeat; the next one (or the next flush) catches up.
-    }
+  private owner(): Owner {
+    return {
+      pid: process.pid,
+      host: hostname(),
+      token: this.token,
+      heartbeat: Date.now(),
+      leaseMs: this.leaseMs,
+    };
+  }
+
+  renew(): boolean {
+    if (this.closed) return false;
+    return this.stmt.beat.run(JSON.stringify(this.owner()), OWNER_KEY, this.token).changes === 1;
+  }
+
+  reacquire(): boolean {
+    if (this.closed || !this.acquire(false)) return false;
+    this.fenced = false;
+    return true;
   }
 }
 
@@ -334,28 +367,4 @@ function fillCounter(args: unknown[], at: number, key: string, c: CounterColumns
 /** Any total order serves; equal keys keep their batch order (the sort is stable), so the last change wins as before. */
 function compareKeys(x: string, y: string): number {
   return x < y ? -1 : x > y ? 1 : 0;
-}
-
-function parseOwner(text: string): Owner | null {
-  try {
-    const o = JSON.parse(text) as Owner;
-    return typeof o.pid === "number" && typeof o.host === "string" ? o : null;
-  } catch {
-    return null;
-  }
-}
-
-/** On this host the process table is the truth; elsewhere only a fresh heartbeat is. */
-function isLive(owner: Owner, now: number): boolean {
-  if (owner.host === hostname()) return pidAlive(owner.pid);
-  return now - owner.heartbeat < STALE_MS;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { type Counter, type CounterTable, EVENTS, STRIDE, USED } from "../../core/engine/counter.js";
 import type {
   CounterColumns,
@@ -40,6 +41,7 @@ interface Chunk {
  */
 export class MemoryEngineStore implements EngineStore {
   readonly location = "memory";
+  readonly storeId = randomBytes(4).toString("hex");
   private readonly counters = new CounterRows();
   private readonly holds = new Map<string, HoldRow>();
   private readonly subscriptions = new Map<string, SubscriptionRow>();

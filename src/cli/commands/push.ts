@@ -70,6 +70,7 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
         project: policy.name,
         environment: target.env,
         digest,
+        size: Buffer.byteLength(policyJson),
         source,
         createdAt: new Date().toISOString(),
         createdBy,

@@ -74,6 +74,7 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
         project: current.manifest.project,
         environment: target.env,
         digest,
+        size: Buffer.byteLength(policyJson),
         source: restore.manifest.source,
         createdAt: new Date().toISOString(),
         createdBy: by,

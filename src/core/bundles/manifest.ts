@@ -25,6 +25,8 @@ export interface BundleManifest {
   version: number;
   /** `sha256:<hex>` of the canonical policy JSON. */
   digest: string;
+  /** Bytes of the blob (the canonical policy JSON, UTF-8); absent in bundles published before it existed. */
+  size?: number;
   parent: { version: number; digest: string } | null;
   /** Version whose content this one restores, or null. */
   rollbackOf: number | null;
@@ -66,6 +68,8 @@ export interface ManifestInput {
   project: string;
   environment: string;
   digest: string;
+  /** Bytes of the blob (recorded so loaders can refuse an oversized blob before fetching it). */
+  size?: number;
   source: BundleSource;
   createdAt: string;
   createdBy: string;
@@ -84,6 +88,7 @@ export function nextManifest(current: BundleManifest | null, input: ManifestInpu
     lineage: current?.lineage ?? input.newLineage,
     version: (current?.version ?? 0) + 1,
     digest: input.digest,
+    ...(input.size === undefined ? {} : { size: input.size }),
     parent: current ? { version: current.version, digest: current.digest } : null,
     rollbackOf: input.rollbackOf ?? null,
     source: input.source,

@@ -133,6 +133,18 @@ export class Counter {
     return after - before;
   }
 
+  /** Forget the period's usage and every hold (before reloading them from the store); the window stays. */
+  clear(): void {
+    const rec = this.table.rec;
+    rec[this.id * STRIDE + USED] = 0;
+    rec[this.id * STRIDE + EVENTS] = 0;
+    this.fired = 0;
+    this.overaged = false;
+    this.uniques = null;
+    this.holds.length = 0;
+    this.recomputeHeld();
+  }
+
   addHold(hold: Hold): void {
     this.holds.push(hold);
     this.recomputeHeld();

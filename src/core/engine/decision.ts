@@ -17,6 +17,9 @@ import type { DecimalString } from "../model.js";
  * | `limit_exceeded`      | no      | hard limit: used + held + amount would pass the limit (R3)          |
  * | `rate_limited`        | no      | the entitlement's burst governor (token bucket) is empty            |
  * | `invalid_amount`      | no      | amount is not a finite number (or a reservation of <= 0, R8)        |
+ * | `invalid_input`       | no      | customer or entitlement not a non-empty string, a bad `now`/`id`/`properties`/`ttlMs` |
+ * | `invalid_hold`        | no      | settle of something that is not a hold this engine issued or loaded |
+ * | `store_lease_lost`    | no      | another engine took the store over: nothing is decided until the lease is back |
  */
 export type Reason =
   | "ok"
@@ -29,7 +32,10 @@ export type Reason =
   | "not_entitled"
   | "limit_exceeded"
   | "rate_limited"
-  | "invalid_amount";
+  | "invalid_amount"
+  | "invalid_input"
+  | "invalid_hold"
+  | "store_lease_lost";
 
 export const REASONS: readonly Reason[] = [
   "ok",
@@ -43,6 +49,9 @@ export const REASONS: readonly Reason[] = [
   "limit_exceeded",
   "rate_limited",
   "invalid_amount",
+  "invalid_input",
+  "invalid_hold",
+  "store_lease_lost",
 ];
 
 /**

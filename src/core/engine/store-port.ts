@@ -10,6 +10,11 @@ import type { CounterTable } from "./counter.js";
 export interface EngineStore {
   /** `memory` or `sqlite:PATH`, for status and error messages. */
   readonly location: string;
+  /**
+   * A stable id of this store (hex), kept across engines and restarts: hold
+   * ids carry it, so a hold issued on another store is told apart. Optional.
+   */
+  readonly storeId?: string;
   /** Persisted counters, one per counter key. */
   loadCounters(): CounterRow[];
   /** Reservations not yet settled or released (some may have expired). */
@@ -31,6 +36,26 @@ export interface EngineStore {
   recordActivation(activation: PolicyActivation): void;
   /** Release the store (and its owner lock). Idempotent. */
   close(): void;
+  /** The owner lease of a store other engines can open (SQLite); absent when only this engine can reach it. */
+  readonly lease?: StoreLease;
+}
+
+/**
+ * A store's owner lock as a lease: the holder renews it; another engine may
+ * take it over once it went `leaseMs` without renewal (or its process is gone).
+ */
+export interface StoreLease {
+  readonly leaseMs: number;
+  /** Extend the lease if this store still holds it; false when another engine took it over. */
+  renew(): boolean;
+  /** Take the lease back once its holder is gone or stale; true when taken. */
+  reacquire(): boolean;
+  /**
+   * Set by a write that found the lease taken over: it wrote the batch's
+   * events and plan changes (what happened) but not its counters and holds
+   * (the new holder's are the truth). Cleared by `reacquire`.
+   */
+  readonly fenced: boolean;
 }
 
 export interface PolicyActivation {

@@ -1,0 +1,21 @@
+// Opens an engine on a bundle store while the garbage collector runs every
+// few milliseconds (node --expose-gc), then keeps it open for a while so its
+// polls can be watched from the server side. Runs the built library (dist/).
+// usage: node --expose-gc open-under-gc.mjs <store url> <env> <cacheDir> <timeoutMs> <pollMs> <stayMs>
+import { Limitr } from "../../dist/index.js";
+
+const [store, env, cacheDir, timeoutMs, pollMs, stayMs] = process.argv.slice(2);
+if (typeof globalThis.gc !== "function") throw new Error("run with --expose-gc");
+const collect = setInterval(() => globalThis.gc(), 2);
+const started = performance.now();
+const limitr = await Limitr.open({
+  policy: { store, env, cacheDir, timeoutMs: Number(timeoutMs), pollMs: Number(pollMs) },
+  store: "memory",
+  alerts: false,
+});
+const openMs = performance.now() - started;
+process.stdout.write(`${JSON.stringify({ openMs, status: limitr.status() })}\n`);
+await new Promise((r) => setTimeout(r, Number(stayMs)));
+process.stdout.write(`${JSON.stringify({ status: limitr.status() })}\n`);
+clearInterval(collect);
+await limitr.close();
