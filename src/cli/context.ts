@@ -27,6 +27,12 @@ export interface GlobalOptions {
 export interface CommandOutcome {
   output: string;
   exitCode: number;
+  /**
+   * A failure that happened after the output was computed (e.g. a Stripe push
+   * after the invoices were rated): the output is still printed, then the
+   * error is reported and sets the exit code.
+   */
+  error?: unknown;
 }
 
 export function defaultContext(): CliContext {

@@ -57,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
     const outcome = await mod.run(options, ctx);
     if (outcome.output)
       process.stdout.write(outcome.output.endsWith("\n") ? outcome.output : `${outcome.output}\n`);
+    if (outcome.error !== undefined) return report(outcome.error, ctx.warn);
     return outcome.exitCode;
   });
   try {

@@ -212,6 +212,11 @@ export const COMMANDS: CommandSpec[] = [
       { flags: "--out <dir>", description: "write one JSON per invoice and lines.csv into DIR" },
       { flags: "--stripe", description: "create invoice items and a draft invoice per customer in Stripe" },
       { flags: "--finalize", description: "with --stripe: finalize the invoices" },
+      {
+        flags: "--dry-run",
+        description:
+          "with --stripe: print the requests it would send (method, path, idempotency key, params); send and record nothing",
+      },
       format(["text", "json", "csv"]),
     ],
     load: () => import("./commands/bill.js"),
