@@ -35,8 +35,10 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
       digest: policyDigestOf(policy),
     });
     const failed = result.delivery?.failed.length ?? 0;
-    if (failed > 0)
-      ctx.warn(`${failed} deliver${failed === 1 ? "y" : "ies"} failed; kept in the outbox for the next run`);
+    if (failed > 0) {
+      ctx.warn(`${failed} deliver${failed === 1 ? "y" : "ies"} failed; kept in the outbox for the next run:`);
+      for (const line of failureLines(result)) ctx.warn(`  ${line}`);
+    }
     const output =
       options.format === "json"
         ? JSON.stringify(checkJson(result, policy.timezone), null, 2)
@@ -89,6 +91,21 @@ function checkText(r: CheckResult, zone: string, dryRun: boolean): string {
 function status(f: Fired, r: CheckResult, dryRun: boolean): string {
   if (dryRun) return "dry run";
   if (f.channels.length === 0) return "no channels";
-  const failed = r.delivery?.failed.filter((d) => d.id === f.id).length ?? 0;
-  return failed > 0 ? `${failed} failed (outbox)` : "delivered";
+  const failed = r.delivery?.failed.filter((d) => d.id === f.id) ?? [];
+  if (failed.length === 0) return "delivered";
+  return `failed (outbox): ${failed.map((d) => `${d.channel}: ${d.error}`).join("; ")}`;
+}
+
+/**
+ * One line per failed delivery, with its reason (a missing environment
+ * variable, an HTTP status, a connection error...), as `--format json` gives it.
+ */
+function failureLines(r: CheckResult): string[] {
+  const fired = new Map(r.fired.map((f) => [f.id, f]));
+  return (r.delivery?.failed ?? []).map((d) => {
+    const f = fired.get(d.id);
+    const what = f ? `${f.alert} for ${f.customer}${f.entitlement ? ` (${f.entitlement})` : ""}` : d.id;
+    const tries = d.attempts > 0 ? ` after ${d.attempts} attempt${d.attempts === 1 ? "" : "s"}` : "";
+    return `${what} -> ${d.channel}: ${d.error}${tries}`;
+  });
 }
