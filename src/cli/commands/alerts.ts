@@ -34,6 +34,11 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
       version: 0,
       digest: policyDigestOf(policy),
     });
+    for (const u of result.delivery?.unconfirmed ?? []) {
+      ctx.warn(
+        `${u.id} -> ${u.channel}: an earlier run started this delivery at ${u.since} and stopped before its outcome was recorded; sent again (alert delivery is at-least-once)`,
+      );
+    }
     const failed = result.delivery?.failed.length ?? 0;
     if (failed > 0) {
       ctx.warn(`${failed} deliver${failed === 1 ? "y" : "ies"} failed; kept in the outbox for the next run:`);
