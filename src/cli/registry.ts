@@ -98,6 +98,11 @@ export const COMMANDS: CommandSpec[] = [
       { flags: "--expect-version <n>", description: "publish only if the current version is N" },
       { flags: "--allow-dirty", description: "publish uncommitted policy changes (recorded as dirty)" },
       { flags: "--force", description: "publish even though a rollback pinned the environment" },
+      {
+        flags: "--skip-tests",
+        description:
+          "publish without running the policy tests first (recorded in the manifest as testsSkipped)",
+      },
       format(["text", "json"]),
     ],
     load: () => import("./commands/push.js"),

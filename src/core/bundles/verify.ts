@@ -66,6 +66,8 @@ function malformed(bundle: unknown): string | null {
   for (const f of ["digest", "lineage", "project", "environment"] as const) {
     if (typeof m[f] !== "string" || m[f] === "") return `manifest.${f} is missing`;
   }
+  if (m.testsSkipped !== undefined && typeof m.testsSkipped !== "boolean")
+    return "manifest.testsSkipped must be a boolean";
   const p = b.policy as { formatVersion?: unknown } | undefined;
   if (!p || typeof p !== "object") return "bundle has no policy";
   if (p.formatVersion !== 1) return `unsupported policy formatVersion ${String(p.formatVersion)}`;
