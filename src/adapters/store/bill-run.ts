@@ -61,7 +61,7 @@ export async function runBill(
       })),
     });
   });
-  const bill = billPeriod(policy, period, inputs, withFirstEvents(db, policy, usage.lookup));
+  const bill = billPeriod(policy, period, inputs, withFirstEvents(db, policy, period, usage.lookup));
   if (options.recordCredits) {
     db.transaction(() => {
       for (const inv of bill.invoices) recordCreditUse(db, inv.customer, period, inv.number, inv.creditUses);

@@ -92,12 +92,11 @@ async function pushInvoices(
       endpoint: stripeEndpoint(ctx.env),
       dryRun,
     });
-    const verb = dryRun ? "would send" : "sent";
     ctx.warn(
       `stripe${dryRun ? " (dry run, nothing sent)" : ""}: ${result.invoices} draft invoice(s), ${result.items} item(s)` +
         `${options.finalize ? `, ${result.finalized} finalized` : ""}` +
         `${result.found ? `; ${result.found} found from an earlier run` : ""}` +
-        `${dryRun ? `; ${requests.length} request(s) ${verb}` : ""}` +
+        `${dryRun ? `; would send ${requests.length} request(s)` : ""}` +
         `${result.skipped.length ? `; skipped (no Stripe customer id): ${result.skipped.join(", ")}` : ""}`,
     );
     return { conflicts: result.conflicts.length, requests: dryRun ? requests : null };
