@@ -34,6 +34,12 @@ export interface CommandOutcome {
   exitCode: number;
   /** The same result as text and tables, drawn with ink when stdout is a terminal. */
   view?: View;
+  /**
+   * A failure that happened after the output was computed (e.g. a Stripe push
+   * after the invoices were rated): the output is still printed, then the
+   * error is reported and sets the exit code.
+   */
+  error?: unknown;
 }
 
 export function defaultContext(): CliContext {

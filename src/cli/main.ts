@@ -75,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
     const mod = await spec.load();
     const outcome = await mod.run(options, ctx);
     await emit(outcome, ctx);
+    if (outcome.error !== undefined) return report(outcome.error, ctx.warn);
     return outcome.exitCode;
   });
   try {

@@ -138,6 +138,11 @@ export const COMMANDS: CommandSpec[] = [
       { flags: "--expect-version <n>", description: "publish only if the current version is N" },
       { flags: "--allow-dirty", description: "publish uncommitted policy changes (recorded as dirty)" },
       { flags: "--force", description: "publish even though a rollback pinned the environment" },
+      {
+        flags: "--skip-tests",
+        description:
+          "publish without running the policy tests first (recorded in the manifest as testsSkipped)",
+      },
       format(["text", "json"]),
     ],
     load: () => import("./commands/push.js"),
@@ -288,6 +293,11 @@ export const COMMANDS: CommandSpec[] = [
       { flags: "--out <dir>", description: "write one JSON per invoice and lines.csv into DIR" },
       { flags: "--stripe", description: "create invoice items and a draft invoice per customer in Stripe" },
       { flags: "--finalize", description: "with --stripe: finalize the invoices" },
+      {
+        flags: "--dry-run",
+        description:
+          "with --stripe: print the requests it would send (method, path, idempotency key, params); send and record nothing",
+      },
       format(["text", "json", "csv"]),
     ],
     load: () => import("./commands/bill.js"),

@@ -35,6 +35,15 @@ export class ConflictError extends LimitrError {
   readonly exitCode = 5;
 }
 
+/**
+ * A remote service (Stripe, an alert receiver, a bundle store) failed or could
+ * not be reached. Exit 1. The message names the remote, what happened and
+ * what was committed before the failure.
+ */
+export class RemoteError extends LimitrError {
+  readonly exitCode = 1;
+}
+
 /** A bug in limitr. Exit 1, reported with a request to file an issue. */
 export class InternalError extends LimitrError {
   readonly exitCode = 1;

@@ -205,3 +205,45 @@ describe("limitr alerts check while the receiver is down", () => {
     }
   });
 });
+
+describe("limitr alerts check text output", () => {
+  it("says why each delivery failed: a missing environment variable, an HTTP status", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "limitr-alerts-why-"));
+    const db = join(dir, "usage.db");
+    const ops = new WebhookReceiver(SECRET);
+    await ops.start();
+    // A permanent refusal (not retried within the run), so every ops delivery is attempted once.
+    ops.failNext = 1_000;
+    ops.failStatus = 410;
+    // SLACK_BILLING_WEBHOOK is not set.
+    const env = {
+      LIMITR_OPS_WEBHOOK_URL: ops.url,
+      LIMITR_WEBHOOK_SECRET: SECRET,
+      LIMITR_SMTP_URL: "smtp://127.0.0.1:9",
+    };
+    try {
+      await cli(["usage", "import", "fixtures/usage/2026-10.ndjson.gz"], {}, db);
+      await cli(["customers", "import", "fixtures/usage/2026-10.customers.csv"], {}, db);
+      const text = await cli(["alerts", "check", "--period", "2026-10"], env, db);
+      expect(text.exitCode).toBe(1);
+      const lines = text.stderr.split("\n");
+      const head = /^(\d+) deliver(y|ies) failed; kept in the outbox for the next run:$/.exec(lines[0] ?? "");
+      expect(head).not.toBeNull();
+      const failures = lines.slice(1).filter((l) => l.startsWith("  "));
+      // One line per failure, each with its reason.
+      expect(failures).toHaveLength(Number(head?.[1]));
+      expect(
+        failures.some((l) =>
+          /-> billing-slack: .*needs the environment variable SLACK_BILLING_WEBHOOK/.test(l),
+        ),
+      ).toBe(true);
+      expect(failures.some((l) => /-> ops: HTTP 410 after 1 attempt$/.test(l))).toBe(true);
+      for (const l of failures) expect(l).toMatch(/^ {2}\S+ for \S+.* -> [\w-]+: .+/);
+      // The table says it too.
+      expect(text.stdout).toMatch(/failed \(outbox\): ops: HTTP 410/);
+    } finally {
+      await ops.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

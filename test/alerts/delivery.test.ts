@@ -1,6 +1,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { execa } from "execa";
 import { SMTPServer } from "smtp-server";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { AlertNotification, RetryPolicy } from "../../src/adapters/alerts/delivery.js";
@@ -10,6 +14,7 @@ import { AlertStore } from "../../src/adapters/alerts/outbox.js";
 import { signPayload, verifySignature } from "../../src/adapters/alerts/signature.js";
 import { openDatabase } from "../../src/adapters/store/database.js";
 import type { CompiledChannel } from "../../src/core/model.js";
+import { REPO } from "../cli/run-cli.js";
 import { WebhookReceiver } from "../helpers/webhook-receiver.js";
 
 const FAST: RetryPolicy = { attempts: 3, baseDelayMs: 5, maxDelayMs: 20, timeoutMs: 2_000 };
@@ -189,5 +194,76 @@ describe("the outbox survives a receiver outage", () => {
     expect(receiver.received[0]!.signatureValid).toBe(true);
     await receiver.stop();
     db.close();
+  });
+});
+
+describe("a run killed while delivering (at-least-once)", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "limitr-outbox-kill-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("a delivery recorded as attempted but never confirmed is reported and sent again by the next run", async () => {
+    const dbPath = join(dir, "usage.db");
+    // A Slack endpoint that receives the message and never answers: the sender is killed mid-send.
+    const got: string[] = [];
+    const hanging = createServer((req) => {
+      req.resume();
+      req.on("end", () => got.push(req.url ?? ""));
+    });
+    await new Promise<void>((r) => hanging.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/slack`;
+    const db = openDatabase(dbPath, { create: true });
+    new AlertStore(db).record(
+      { alert: "pro-chat-80", customer: "globex", entitlement: "chat_input", periodStart: 1 },
+      "triggered",
+      note("n-killed"),
+      ["billing-slack"],
+      1_000,
+    );
+    db.close();
+
+    // The delivering process: the built library, draining the outbox of the same store file.
+    const dist = (f: string) => pathToFileURL(join(REPO, "dist", f)).href;
+    const script = `
+      const { openDatabase } = await import(${JSON.stringify(dist("adapters/store/database.js"))});
+      const { AlertStore } = await import(${JSON.stringify(dist("adapters/alerts/outbox.js"))});
+      const { drainOutbox } = await import(${JSON.stringify(dist("adapters/alerts/dispatch.js"))});
+      const db = openDatabase(${JSON.stringify(dbPath)});
+      const channels = { "billing-slack": { id: "billing-slack", type: "slack", url: ${JSON.stringify(url)}, secret: null, to: [] } };
+      await drainOutbox(new AlertStore(db), channels, {}, { attempts: 1, baseDelayMs: 1, maxDelayMs: 1, timeoutMs: 60000 });
+    `;
+    const child = execa(process.execPath, ["--input-type=module", "-e", script], { reject: false });
+    const deadline = Date.now() + 20_000;
+    while (got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(got).toHaveLength(1);
+    child.kill("SIGKILL");
+    await child;
+    hanging.closeAllConnections();
+    await new Promise<void>((r) => hanging.close(() => r()));
+
+    const slack = new WebhookReceiver(null);
+    await slack.start();
+    const again = openDatabase(dbPath);
+    try {
+      const channels = {
+        "billing-slack": { ...webhook(slack.url, null), id: "billing-slack", type: "slack" as const },
+      };
+      const report = await drainOutbox(new AlertStore(again), channels, {}, FAST);
+      expect(report.unconfirmed).toEqual([
+        { id: "n-killed", channel: "billing-slack", since: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+      ]);
+      expect(report.delivered.map((d) => d.id)).toEqual(["n-killed"]);
+      // Sent again: the receiver may now show it twice (Slack has no id to deduplicate on).
+      expect(slack.received).toHaveLength(1);
+      // Confirmed now: a further run reports and sends nothing.
+      const after = await drainOutbox(new AlertStore(again), channels, {}, FAST);
+      expect(after.unconfirmed).toEqual([]);
+      expect(after.delivered).toEqual([]);
+    } finally {
+      again.close();
+      await slack.stop();
+    }
   });
 });

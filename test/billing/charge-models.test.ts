@@ -85,11 +85,21 @@ describe("package (R10)", () => {
 
 describe("percentage", () => {
   const model: ChargeModel = { model: "percentage", rate: "1", fixedFee: "0.10", freeEvents: 3 };
-  it("Lago example: 1% of 1,000.00 over 5 transactions, 3 free = 10.00 + 2 x 0.10 = 10.20", () => {
-    expect(amount(model, "1000", 5)).toBe("10.20");
+  const rate = (quantity: string, events: number, freeEventsQuantity: string) =>
+    formatMoney(
+      rateCharge(model, { quantity: dec(quantity), events, freeEventsQuantity: dec(freeEventsQuantity) })
+        .amount,
+      2,
+    );
+  it("§15 free_events: the first 3 of 5 transactions (100 + 200 + 300) are free entirely: 1% of 400 + 2 x 0.10 = 4.20", () => {
+    expect(rate("1000", 5, "600")).toBe("4.20");
   });
-  it("no fixed fee within the free events", () => {
-    expect(amount(model, "250.50", 3)).toBe("2.51");
+  it("§15 free_events: within the free events nothing is charged, neither rate nor fixed fee", () => {
+    expect(rate("250.50", 3, "250.50")).toBe("0.00");
+  });
+  it("without free_events every event pays the rate and the fixed fee", () => {
+    const all: ChargeModel = { ...model, freeEvents: 0 };
+    expect(amount(all, "1000", 5)).toBe("10.50");
   });
 });
 

@@ -11,6 +11,8 @@ export function policyFrom(yaml: string): CompiledPolicy {
 }
 
 export interface TestEvent {
+  /** Event id: orders events with the same timestamp (default: their position). */
+  id?: string;
   customer: string;
   type: string;
   ts: number;
@@ -27,7 +29,8 @@ export function memoryLookup(policy: CompiledPolicy, events: TestEvent[]): Usage
     const meter = policy.meters[w.meter];
     const out: UsageAmount = { quantity: ZERO, events: 0, byDim: new Map<string, Decimal>() };
     if (!meter) return out;
-    for (const e of events) {
+    const inWindow: { ts: number; id: string; v: Decimal }[] = [];
+    for (const [i, e] of events.entries()) {
       if (!w.members.includes(e.customer) || e.ts < w.start || e.ts >= w.end) continue;
       if (!meterMatches(meter, e.type, e.properties ?? null)) continue;
       const v =
@@ -38,6 +41,11 @@ export function memoryLookup(policy: CompiledPolicy, events: TestEvent[]): Usage
       out.quantity = out.quantity.plus(v);
       out.events++;
       out.byDim.set(dim, (out.byDim.get(dim) ?? ZERO).plus(v));
+      inWindow.push({ ts: e.ts, id: e.id ?? String(i).padStart(8, "0"), v });
+    }
+    if (w.firstEvents) {
+      inWindow.sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      out.firstEventsQuantity = inWindow.slice(0, w.firstEvents).reduce((a, x) => a.plus(x.v), ZERO);
     }
     return out;
   };

@@ -1,116 +1,25 @@
 import { cpSync, mkdtempSync, writeFileSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { StripeStandIn } from "../helpers/stripe-stand-in.js";
 import { BIN, REPO } from "./run-cli.js";
 
 /**
- * `bill --stripe` with the real `stripe` SDK pointed at a local stand-in of
- * the Stripe API: it records requests, honours Idempotency-Key (a repeated
- * key replays the first response) and can fail a chosen request.
+ * `bill --stripe` with the real `stripe` SDK pointed at the local stand-in of
+ * the Stripe API (test/helpers/stripe-stand-in.ts): it keeps state, honours
+ * Idempotency-Key and can fail a chosen request.
  */
-interface Recorded {
-  method: string;
-  path: string;
-  key: string | undefined;
-  body: Record<string, string>;
-  replayed: boolean;
-}
-
-class StripeStandIn {
-  server: Server;
-  requests: Recorded[] = [];
-  invoices = new Map<
-    string,
-    { id: string; customer: string; status: string; items: { amount: number; description: string }[] }
-  >();
-  private responses = new Map<string, string>();
-  private seq = 0;
-  /** 1-based number of the request to fail, and how. */
-  failAt: { n: number; mode: "500" | "drop-after-commit" } | null = null;
-
-  constructor() {
-    this.server = createServer(async (req, res) => {
-      const body = Object.fromEntries(new URLSearchParams(await read(req)));
-      const key = req.headers["idempotency-key"] as string | undefined;
-      const n = this.requests.length + 1;
-      const replay = key !== undefined ? this.responses.get(key) : undefined;
-      this.requests.push({
-        method: req.method ?? "",
-        path: req.url ?? "",
-        key,
-        body,
-        replayed: replay !== undefined,
-      });
-      res.setHeader("content-type", "application/json");
-      if (this.failAt?.n === n && this.failAt.mode === "500") {
-        res.statusCode = 500;
-        res.end(JSON.stringify({ error: { type: "api_error", message: "stand-in failure" } }));
-        return;
-      }
-      const payload = replay ?? this.handle(req.method ?? "", req.url ?? "", body);
-      if (key !== undefined) this.responses.set(key, payload);
-      if (this.failAt?.n === n && this.failAt.mode === "drop-after-commit") {
-        req.socket.destroy();
-        return;
-      }
-      res.end(payload);
-    });
-  }
-
-  private handle(method: string, path: string, body: Record<string, string>): string {
-    if (method === "POST" && path === "/v1/invoices") {
-      const id = `in_${++this.seq}`;
-      this.invoices.set(id, { id, customer: body.customer ?? "", status: "draft", items: [] });
-      return JSON.stringify({ id, object: "invoice", customer: body.customer, status: "draft" });
-    }
-    if (method === "POST" && path === "/v1/invoiceitems") {
-      const inv = this.invoices.get(body.invoice ?? "");
-      inv?.items.push({ amount: Number(body.amount), description: body.description ?? "" });
-      return JSON.stringify({
-        id: `ii_${++this.seq}`,
-        object: "invoiceitem",
-        invoice: body.invoice,
-        amount: Number(body.amount),
-      });
-    }
-    const fin = /^\/v1\/invoices\/([^/]+)\/finalize$/.exec(path);
-    if (method === "POST" && fin) {
-      const inv = this.invoices.get(fin[1] ?? "");
-      if (inv) inv.status = "open";
-      return JSON.stringify({ id: fin[1], object: "invoice", status: "open" });
-    }
-    return JSON.stringify({ error: { message: `unexpected ${method} ${path}` } });
-  }
-
-  async start(): Promise<number> {
-    await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", r));
-    return (this.server.address() as AddressInfo).port;
-  }
-}
-
-function read(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    let data = "";
-    req.on("data", (c) => {
-      data += c;
-    });
-    req.on("end", () => resolve(data));
-  });
-}
-
 let dir: string;
 let stand: StripeStandIn;
-let port: number;
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "limitr-stripe-"));
   cpSync(join(REPO, "policies"), join(dir, "policies"), { recursive: true });
   stand = new StripeStandIn();
-  port = await stand.start();
+  await stand.start();
   const events = [
     {
       id: "g1",
@@ -131,52 +40,53 @@ beforeEach(async () => {
   await cli("usage", "import", "events.ndjson");
 });
 
-afterEach(() => {
-  stand.server.close();
+afterEach(async () => {
+  await stand.stop();
 });
 
 function cli(...args: string[]) {
+  return cliWith(stand.env(), ...args);
+}
+
+function cliWith(env: Record<string, string>, ...args: string[]) {
   return execa(process.execPath, [BIN, "--db", "usage.db", ...args], {
     cwd: dir,
     reject: false,
-    env: {
-      NO_COLOR: "1",
-      STRIPE_API_KEY: "sk_test_standin",
-      LIMITR_STRIPE_HOST: "127.0.0.1",
-      LIMITR_STRIPE_PORT: String(port),
-      LIMITR_STRIPE_PROTOCOL: "http",
-      LIMITR_STRIPE_MAX_RETRIES: "0",
-    },
+    env: { NO_COLOR: "1", ...env },
   });
 }
 
-const creations = () => stand.requests.filter((r) => !r.replayed);
-const itemsOf = (customer: string) =>
-  [...stand.invoices.values()]
-    .filter((i) => i.customer === customer)
-    .map((i) => i.items.map((it) => it.amount));
+const posts = () => stand.requests.filter((r) => r.method === "POST");
+const creations = () => posts().filter((r) => !r.replayed);
+const ALL_ITEMS = {
+  cus_globex: [[4900, 300, 120, 48, -2500]],
+  cus_acmeholdings: [[200000, 25000, 275000, -25000, -50000]],
+};
+const expectEveryInvoiceOnce = () => {
+  expect([...stand.invoices.values()].map((i) => i.customer).sort()).toEqual([
+    "cus_acmeholdings",
+    "cus_acmeresearch",
+    "cus_globex",
+    "cus_initech",
+  ]);
+  for (const [customer, items] of Object.entries(ALL_ITEMS))
+    expect(stand.itemAmounts(customer)).toEqual(items);
+};
 
 describe("bill --stripe", () => {
-  it("creates one draft invoice per customer with items in minor units; a re-run creates nothing", async () => {
+  it("creates one draft invoice per customer with items in minor units; a re-run sends nothing", async () => {
     const r = await cli("bill", "--period", "2026-10", "--stripe", "--format", "json");
     expect(r.exitCode).toBe(0);
     // globex: fee 49.00, 1M input tokens past 5M x 0.000003 = 3.00, 100k output past 500k x 0.000012 = 1.20,
     // 400 GPU seconds past 3,600 x 0.0012 = 0.48, goodwill credit -25.00.
-    expect(itemsOf("cus_globex")).toEqual([[4900, 300, 120, 48, -2500]]);
-    expect(itemsOf("cus_initech")).toEqual([[4900]]);
-    expect([...stand.invoices.values()].map((i) => i.customer).sort()).toEqual([
-      "cus_acmeholdings",
-      "cus_acmeresearch",
-      "cus_globex",
-      "cus_initech",
-    ]);
-    const invoiceCreate = stand.requests.find(
-      (q) => q.path === "/v1/invoices" && q.body.customer === "cus_globex",
-    );
+    expectEveryInvoiceOnce();
+    expect(stand.itemAmounts("cus_initech")).toEqual([[4900]]);
+    const invoiceCreate = posts().find((q) => q.path === "/v1/invoices" && q.body.customer === "cus_globex");
     expect(invoiceCreate?.body).toMatchObject({
       auto_advance: "false",
       currency: "usd",
       pending_invoice_items_behavior: "exclude",
+      metadata: { limitr_invoice: "acme-ai-2026-10-0003" },
     });
     expect(invoiceCreate?.key).toMatch(/^limitr:acme-ai-2026-10-0003:[0-9a-f]{16}:invoice$/);
 
@@ -186,34 +96,81 @@ describe("bill --stripe", () => {
     expect(stand.requests.length).toBe(before);
   });
 
-  it("a failed request (500) stops the push; the re-run completes it without double-billing", async () => {
-    stand.failAt = { n: 3, mode: "500" };
+  it("a 500 from Stripe is a runtime error naming the remote and what was committed; the invoices are still printed; the re-run completes", async () => {
+    stand.fail({ method: "POST", path: "/v1/invoiceitems", after: 2, mode: "500" });
     const failed = await cli("bill", "--period", "2026-10", "--stripe");
     expect(failed.exitCode).toBe(1);
-    stand.failAt = null;
+    expect(failed.stderr).not.toContain("internal error");
+    expect(failed.stderr).toContain(
+      `error: Stripe at http://127.0.0.1:${stand.port} answered HTTP 500 (api_error: stand-in failure) while creating item 3 of 5 of acme-ai-2026-10-0001`,
+    );
+    expect(failed.stderr).toContain("committed in Stripe before the failure (1 invoice(s)):");
+    expect(failed.stderr).toMatch(/acme-ai-2026-10-0001 -> in_\d+ \(2 of 5 items, draft\)/);
+    // The computed invoices are printed on stdout all the same.
+    expect(failed.stdout).toContain("acme-ai-2026-10-0001");
+    expect(failed.stdout).toContain("acme-ai-2026-10-0003");
+
     const done = await cli("bill", "--period", "2026-10", "--stripe");
     expect(done.exitCode).toBe(0);
-    expect(stand.invoices.size).toBe(4);
-    expect(itemsOf("cus_globex")).toEqual([[4900, 300, 120, 48, -2500]]);
+    expectEveryInvoiceOnce();
+  });
+
+  it("Stripe unreachable (a port nobody listens on) is a runtime error naming the remote; nothing committed; invoices printed", async () => {
+    const port = await unusedPort();
+    const r = await cliWith(
+      { ...stand.env(), LIMITR_STRIPE_PORT: String(port) },
+      "bill",
+      "--period",
+      "2026-10",
+      "--stripe",
+    );
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).not.toContain("internal error");
+    expect(r.stderr).toContain(`could not complete a request to Stripe at http://127.0.0.1:${port}`);
+    expect(r.stderr).toContain("ECONNREFUSED");
+    expect(r.stderr).toContain("committed in Stripe before the failure: nothing");
+    expect(r.stdout).toContain("acme-ai-2026-10-0001");
   });
 
   it("a response lost after Stripe committed is replayed by its idempotency key, never created twice", async () => {
-    // Request 2 is the first invoice item of the first invoice: committed by the server, connection dropped.
-    // The HTTP layer may resend it at once (same key) or the run fails and a re-run resends it: either way
-    // the stand-in replays the stored response.
-    stand.failAt = { n: 2, mode: "drop-after-commit" };
-    const first = await cli("bill", "--period", "2026-10", "--stripe");
-    stand.failAt = null;
-    if (first.exitCode !== 0) expect((await cli("bill", "--period", "2026-10", "--stripe")).exitCode).toBe(0);
+    // The SDK resends a request whose connection closed once, at once, with the same key: Stripe replays it.
+    stand.fail({ method: "POST", path: "/v1/invoiceitems", mode: "drop-after-commit" });
+    expect((await cli("bill", "--period", "2026-10", "--stripe")).exitCode).toBe(0);
     const replays = stand.requests.filter((r) => r.replayed);
-    expect(replays).toHaveLength(1);
-    expect(replays[0]?.path).toBe("/v1/invoiceitems");
-    // Every (invoice, line) was created once.
-    const itemKeys = creations()
-      .filter((r) => r.path === "/v1/invoiceitems")
-      .map((r) => r.key);
-    expect(new Set(itemKeys).size).toBe(itemKeys.length);
-    expect(itemsOf("cus_acmeholdings")).toEqual([[200000, 25000, 275000, -25000, -50000]]);
+    expect(replays.map((r) => r.path)).toEqual(["/v1/invoiceitems"]);
+    expectEveryInvoiceOnce();
+  });
+
+  for (const [what, rule] of [
+    ["a draft invoice", { method: "POST", path: "/v1/invoices" }],
+    ["an invoice item", { method: "POST", path: "/v1/invoiceitems", after: 3 }],
+  ] as const) {
+    it(`${what} created by Stripe whose response was lost is found by its limitr metadata after the idempotency window: no duplicate`, async () => {
+      // Committed, then the answer and the SDK's immediate resend (a replay) are both lost.
+      stand.fail({ ...rule, mode: "drop-after-commit", times: 2 });
+      const first = await cli("bill", "--period", "2026-10", "--stripe");
+      expect(first.exitCode).toBe(1);
+      expect(first.stderr).toContain(
+        `could not complete a request to Stripe at http://127.0.0.1:${stand.port}`,
+      );
+      stand.forgetIdempotencyKeys();
+      const again = await cli("bill", "--period", "2026-10", "--stripe");
+      expect(again.exitCode, again.stderr).toBe(0);
+      expect(again.stderr).toContain("found from an earlier run");
+      expect(again.stdout).toContain("acme-ai-2026-10-0001");
+      expectEveryInvoiceOnce();
+    });
+  }
+
+  it("a finalize whose response was lost is not sent again after the idempotency window", async () => {
+    stand.fail({ method: "POST", path: /\/finalize$/, mode: "drop-after-commit", times: 2 });
+    expect((await cli("bill", "--period", "2026-10", "--stripe", "--finalize")).exitCode).toBe(1);
+    stand.forgetIdempotencyKeys();
+    const again = await cli("bill", "--period", "2026-10", "--stripe", "--finalize");
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect([...stand.invoices.values()].every((i) => i.status === "open")).toBe(true);
+    // Sent once per invoice (plus the SDK's immediate resend of the lost one, a replay); never after the window.
+    expect(creations().filter((r) => r.path.endsWith("/finalize"))).toHaveLength(4);
   });
 
   it("--finalize finalizes each draft once; a changed invoice is not pushed twice (exit 5)", async () => {
@@ -227,19 +184,76 @@ describe("bill --stripe", () => {
     const r = await cli("bill", "--period", "2026-10", "--stripe");
     expect(r.exitCode).toBe(5);
     expect(r.stderr).toContain("acme-ai-2026-10-0003 was pushed as");
-    expect(itemsOf("cus_globex")).toHaveLength(1);
+    expect(stand.itemAmounts("cus_globex")).toHaveLength(1);
   });
 
-  it("--stripe without STRIPE_API_KEY is a usage error", async () => {
-    const r = await execa(
-      process.execPath,
-      [BIN, "--db", "usage.db", "bill", "--period", "2026-10", "--stripe"],
-      {
-        cwd: dir,
-        reject: false,
-        env: { NO_COLOR: "1", STRIPE_API_KEY: "" },
-      },
+  it("--dry-run prints exactly the requests the push sends, contacting nobody and recording nothing", async () => {
+    const dry = await cliWith(
+      { LIMITR_STRIPE_HOST: "127.0.0.1", LIMITR_STRIPE_PORT: String(stand.port) },
+      "bill",
+      "--period",
+      "2026-10",
+      "--stripe",
+      "--dry-run",
+      "--format",
+      "json",
     );
-    expect(r.exitCode).toBe(64);
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(stand.requests).toHaveLength(0);
+    const planned = JSON.parse(dry.stdout) as {
+      dryRun: boolean;
+      requests: {
+        method: string;
+        path: string;
+        idempotencyKey: string | null;
+        params: Record<string, unknown>;
+      }[];
+    };
+    expect(planned.dryRun).toBe(true);
+
+    const text = await cliWith({}, "bill", "--period", "2026-10", "--stripe", "--dry-run");
+    expect(text.stdout).toMatch(/^POST \/v1\/invoices\n {2}Idempotency-Key: limitr:acme-ai-2026-10-0001:/m);
+
+    // The real push sends the same creations, in the same order, with the same keys and parameters.
+    expect((await cli("bill", "--period", "2026-10", "--stripe")).exitCode).toBe(0);
+    const plannedPosts = planned.requests.filter((r) => r.method === "POST");
+    const sent = posts();
+    expect(plannedPosts.map((r) => [r.path, r.idempotencyKey])).toEqual(
+      sent.map((r) => [r.path.replace(/in_\d+/, ""), r.key]),
+    );
+    plannedPosts.forEach((r, i) => {
+      const { invoice: _planned, ...params } = formLike(r.params);
+      const { invoice: _sent, ...body } = sent[i]?.body ?? {};
+      expect(params).toEqual(body);
+    });
+    expect(planned.requests.filter((r) => r.method === "GET").map((r) => r.path)).toEqual(
+      stand.requests.filter((r) => r.method === "GET").map((r) => r.path),
+    );
+  });
+
+  it("--stripe without STRIPE_API_KEY is a usage error; --dry-run without --stripe too", async () => {
+    expect((await cliWith({ STRIPE_API_KEY: "" }, "bill", "--period", "2026-10", "--stripe")).exitCode).toBe(
+      64,
+    );
+    expect((await cliWith({}, "bill", "--period", "2026-10", "--dry-run")).exitCode).toBe(64);
   });
 });
+
+/** Parameters the way the SDK form-encodes them: every value a string. */
+function formLike(params: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(params).map(([k, v]) => [
+      k,
+      v && typeof v === "object" ? formLike(v as Record<string, unknown>) : String(v),
+    ]),
+  );
+}
+
+/** A port on 127.0.0.1 that nothing listens on: bound, then released. */
+async function unusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}

@@ -85,8 +85,11 @@ describe("marginal price", () => {
             used += amount;
             events++;
           }
+          // Percentage free_events: the first N calls' units are free (SPEC §15).
+          const free = model.model === "percentage" ? amounts.slice(0, model.freeEvents) : [];
+          const freeQuantity = free.reduce((a, b) => a + b, 0);
           expect(total.toFixed()).toBe(
-            periodCharge(model, used, events)
+            periodCharge(model, used, events, freeQuantity)
               .minus(periodCharge(model, 0, 0))
               .toFixed(),
           );

@@ -78,7 +78,10 @@ describe("R1 plan changes recorded by another process reach a running engine", (
     const db = join(dir, "usage.db");
     expect((await limitr(["customers", "set", "newco", "--plan", "pro", "--db", db])).exitCode).toBe(0);
     const old = openDatabase(db);
-    old.exec("DROP INDEX subscriptions_by_recorded; PRAGMA user_version = 1;");
+    // Back to schema 1: without the later migrations' index and column.
+    old.exec(
+      "DROP INDEX subscriptions_by_recorded; ALTER TABLE alert_outbox DROP COLUMN sending_at; PRAGMA user_version = 1;",
+    );
     old.close();
 
     const engine = await engineOn(db, 50);

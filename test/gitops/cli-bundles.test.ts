@@ -12,7 +12,7 @@ const version = (n: number, env = "staging") =>
 const current = (env = "staging") => readJson(join(dir, ".limitr/bundles", env, "current.json"));
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await makeRepo());
+  ({ dir, cleanup } = await makeRepo({ tests: false }));
 });
 afterAll(() => cleanup());
 

@@ -31,7 +31,7 @@ const digests: Record<number, string> = {};
 const store = () => join(dir, ".limitr/bundles/staging");
 
 beforeAll(async () => {
-  ({ dir, cleanup } = await makeRepo());
+  ({ dir, cleanup } = await makeRepo({ tests: false }));
   dbDir = mkdtempSync(join(tmpdir(), "limitr-e2e-db-"));
   commits.v1 = (await git(dir, "rev-parse", "HEAD")).trim();
 });

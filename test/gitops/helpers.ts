@@ -6,9 +6,13 @@ import { execa } from "execa";
 export const ROOT = resolve(import.meta.dirname, "../..");
 const BIN = join(ROOT, "bin/limitr.js");
 
-/** A temp git repository holding a copy of the example policies, committed once. */
+/**
+ * A temp git repository holding a copy of the example policies, committed once.
+ * `tests: false` leaves out policies/tests, for suites that change prices the
+ * example's policy tests pin (push runs those tests before publishing).
+ */
 export async function makeRepo(
-  opts: { commit?: boolean } = {},
+  opts: { commit?: boolean; tests?: boolean } = {},
 ): Promise<{ dir: string; cleanup: () => void }> {
   const dir = mkdtempSync(join(tmpdir(), "limitr-gitops-"));
   await git(dir, "init", "-q", "-b", "main");
@@ -16,6 +20,7 @@ export async function makeRepo(
   await git(dir, "config", "user.email", "pricing@acme-ai.example");
   await git(dir, "config", "commit.gpgsign", "false");
   cpSync(join(ROOT, "policies"), join(dir, "policies"), { recursive: true });
+  if (opts.tests === false) rmSync(join(dir, "policies", "tests"), { recursive: true, force: true });
   writeFileSync(join(dir, ".gitignore"), ".limitr/\n");
   if (opts.commit !== false) await commitAll(dir, "policies: initial");
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

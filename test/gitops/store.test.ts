@@ -97,7 +97,7 @@ describe("bundle store concurrency", () => {
   });
 
   it("concurrent `limitr push` processes never lose or duplicate a version", async () => {
-    const { dir, cleanup } = await makeRepo();
+    const { dir, cleanup } = await makeRepo({ tests: false });
     try {
       const writers = ["a", "b", "c", "d"];
       for (const [i, w] of writers.entries()) {
@@ -127,7 +127,7 @@ describe("read-only HTTP store", () => {
   let server: Server;
   let base: string;
   beforeAll(async () => {
-    repo = await makeRepo();
+    repo = await makeRepo({ tests: false });
     expect((await limitr(repo.dir, ["push"])).code).toBe(0);
     edit(join(repo.dir, "policies/plans.yaml"), "price: 49", "price: 55");
     await commitAll(repo.dir, "pro: $55");

@@ -124,6 +124,10 @@ describe("R15 bundle verification", () => {
     const noVersion = structuredClone(v1);
     (noVersion.manifest as { version: unknown }).version = "1";
     expect(verifyBundle(noVersion, opts())).toMatchObject({ ok: false, reason: "malformed" });
+    // testsSkipped is optional, and a boolean when present (schemas/bundle.schema.json).
+    const badSkipped = structuredClone(v1);
+    (badSkipped.manifest as { testsSkipped?: unknown }).testsSkipped = "yes";
+    expect(verifyBundle(badSkipped, opts())).toMatchObject({ ok: false, reason: "malformed" });
   });
 
   it("fetches through the in-memory store port and verifies (loader path)", async () => {

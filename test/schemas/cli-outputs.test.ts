@@ -52,7 +52,17 @@ const CASES: [string[], string[], number][] = [
   [["simulate"], ["--base", "HEAD", "--period", "2026-10", "--fail-on", "revenue_change_pct > 1000"], 0],
   [
     ["push"],
-    ["--allow-dirty", "--store", "store", "--env", "production", "--sign-key", "keys/limitr-signing.pem"],
+    // The edited prices break the example's own policy tests: publish anyway, as recorded in the manifest.
+    [
+      "--allow-dirty",
+      "--skip-tests",
+      "--store",
+      "store",
+      "--env",
+      "production",
+      "--sign-key",
+      "keys/limitr-signing.pem",
+    ],
     0,
   ],
   [

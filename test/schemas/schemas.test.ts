@@ -97,7 +97,8 @@ describe("CLI JSON outputs validate against schemas/cli", () => {
 describe("diff and bundles in a temp git repo", () => {
   let repo: Awaited<ReturnType<typeof makeRepo>>;
   beforeAll(async () => {
-    repo = await makeRepo();
+    // Without the example's policy tests: the prices they pin are changed here.
+    repo = await makeRepo({ tests: false });
   });
   afterAll(() => repo.cleanup());
 
@@ -121,8 +122,10 @@ describe("diff and bundles in a temp git repo", () => {
     const push = (env: string, ...extra: string[]) =>
       limitr(["push", "--allow-dirty", "--store", "store", "--env", env, ...extra], repo.dir);
     expect((await push("production", "--sign-key", "keys/limitr-signing.pem")).exitCode).toBe(0);
+    // Published with --skip-tests: recorded in the manifest.
     edit(join(repo.dir, "policies/plans.yaml"), "price: 2000", "price: 2100");
-    expect((await push("production", "--sign-key", "keys/limitr-signing.pem")).exitCode).toBe(0);
+    const skipped = await push("production", "--sign-key", "keys/limitr-signing.pem", "--skip-tests");
+    expect(skipped.exitCode, skipped.stderr).toBe(0);
     const back = await limitr(
       [
         "rollback",
@@ -147,6 +150,7 @@ describe("diff and bundles in a temp git repo", () => {
       JSON.parse(readFileSync(join(env, f), "utf8")),
     );
     for (const r of records) expect(problems("bundle.schema.json", r)).toEqual([]);
+    expect(records[1].manifest.testsSkipped).toBe(true);
     expect(records[2].manifest).toMatchObject({ version: 3, rollbackOf: 1, parent: { version: 2 } });
     const unsigned = JSON.parse(readFileSync(join(store, "staging", "current.json"), "utf8"));
     expect(unsigned.signature).toBeNull();

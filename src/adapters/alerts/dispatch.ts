@@ -25,6 +25,11 @@ export function sendTo(
 export interface DrainReport {
   delivered: { id: string; channel: string; attempts: number }[];
   failed: { id: string; channel: string; attempts: number; error: string }[];
+  /**
+   * Deliveries an earlier run started and never confirmed (it stopped
+   * mid-send): the receiver may have them already. They are sent again.
+   */
+  unconfirmed: { id: string; channel: string; since: string }[];
 }
 
 /**
@@ -40,9 +45,16 @@ export async function drainOutbox(
   retry: RetryPolicy,
   now: () => number = Date.now,
 ): Promise<DrainReport> {
-  const report: DrainReport = { delivered: [], failed: [] };
+  const report: DrainReport = { delivered: [], failed: [], unconfirmed: [] };
   const down = new Map<string, string>();
   for (const item of store.pending(now())) {
+    if (item.unconfirmedSince !== null) {
+      report.unconfirmed.push({
+        id: item.note.id,
+        channel: item.channel,
+        since: new Date(item.unconfirmedSince).toISOString(),
+      });
+    }
     const channel = channels[item.channel];
     const downError = down.get(item.channel);
     if (downError !== undefined) {
@@ -63,6 +75,7 @@ export async function drainOutbox(
       continue;
     }
     let result: DeliveryResult & { attempts: number };
+    store.sending(item.note.id, item.channel, now());
     try {
       result = await withRetries(() => sendTo(channel, item.note, env, retry.timeoutMs), retry);
     } catch (err) {

@@ -7,6 +7,13 @@ import type { AlertNotification } from "./delivery.js";
  * written to the outbox in the same transaction that moves the rule's state,
  * so a crash between "fired" and "sent" re-sends on the next run instead of
  * losing it, and a restart never fires the same (rule, customer, period) twice.
+ *
+ * Each delivery is recorded before the send (`sending_at`, committed on its
+ * own) and after it (`delivered_at`, or back to pending with the error). A
+ * row still marked as sending when a run starts was being sent when an
+ * earlier run stopped: whether the receiver got it is unknown, so it is
+ * reported and sent again (at-least-once; webhook receivers deduplicate on
+ * `Limitr-Delivery-Id`, Slack messages have no id and may show twice).
  */
 export interface StateKey {
   alert: string;
@@ -19,6 +26,8 @@ export interface PendingDelivery {
   note: AlertNotification;
   channel: string;
   attempts: number;
+  /** When an earlier run started sending it without recording the outcome (it stopped mid-send); null otherwise. */
+  unconfirmedSince: number | null;
 }
 
 export class AlertStore {
@@ -28,6 +37,7 @@ export class AlertStore {
   private readonly due;
   private readonly done;
   private readonly failed;
+  private readonly attempt;
 
   constructor(private readonly db: Db) {
     this.getState = db.prepare<[string, string, string, number], { state: AlertState }>(
@@ -40,16 +50,20 @@ export class AlertStore {
     this.enqueue = db.prepare(
       `INSERT OR IGNORE INTO alert_outbox (id, channel, payload, attempts, created_at, next_attempt_at) VALUES (?, ?, ?, 0, ?, ?)`,
     );
-    this.due = db.prepare<[number], { id: string; channel: string; payload: string; attempts: number }>(
-      `SELECT id, channel, payload, attempts FROM alert_outbox
-       WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY created_at, id, channel`,
+    this.due = db.prepare<
+      [number],
+      { id: string; channel: string; payload: string; attempts: number; sending_at: number | null }
+    >(
+      `SELECT id, channel, payload, attempts, sending_at FROM alert_outbox
+       WHERE delivered_at IS NULL AND (next_attempt_at <= ? OR sending_at IS NOT NULL) ORDER BY created_at, id, channel`,
     );
     this.done = db.prepare(
-      "UPDATE alert_outbox SET delivered_at = ?, attempts = attempts + ?, last_error = NULL WHERE id = ? AND channel = ?",
+      "UPDATE alert_outbox SET delivered_at = ?, attempts = attempts + ?, last_error = NULL, sending_at = NULL WHERE id = ? AND channel = ?",
     );
     this.failed = db.prepare(
-      "UPDATE alert_outbox SET attempts = attempts + ?, next_attempt_at = ?, last_error = ? WHERE id = ? AND channel = ?",
+      "UPDATE alert_outbox SET attempts = attempts + ?, next_attempt_at = ?, last_error = ?, sending_at = NULL WHERE id = ? AND channel = ?",
     );
+    this.attempt = db.prepare("UPDATE alert_outbox SET sending_at = ? WHERE id = ? AND channel = ?");
   }
 
   state(key: StateKey): AlertState {
@@ -75,7 +89,13 @@ export class AlertStore {
       note: JSON.parse(r.payload) as AlertNotification,
       channel: r.channel,
       attempts: r.attempts,
+      unconfirmedSince: r.sending_at,
     }));
+  }
+
+  /** Record, before the send, that a delivery is being attempted (its own commit). */
+  sending(id: string, channel: string, now: number): void {
+    this.attempt.run(now, id, channel);
   }
 
   delivered(id: string, channel: string, attempts: number, now: number): void {

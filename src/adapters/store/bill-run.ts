@@ -5,6 +5,7 @@ import { type Bill, billPeriod, type NumberedInput } from "../../core/rating/bil
 import { remainingOf } from "../../core/rating/credits.js";
 import { customerPlans } from "../../core/rating/customers.js";
 import { segmentsIn } from "../../core/rating/timeline.js";
+import { withFirstEvents } from "./bill-first-events.js";
 import { loadDailyUsageParallel } from "./bill-usage.js";
 import { consumedBefore, recordCreditUse } from "./credit-ledger.js";
 import type { Db } from "./database.js";
@@ -62,7 +63,7 @@ export async function runBill(
       })),
     });
   });
-  const bill = billPeriod(policy, period, inputs, usage.lookup);
+  const bill = billPeriod(policy, period, inputs, withFirstEvents(db, policy, period, usage.lookup));
   if (options.recordCredits) {
     db.transaction(() => {
       for (const inv of bill.invoices) recordCreditUse(db, inv.customer, period, inv.number, inv.creditUses);

@@ -129,6 +129,10 @@ const MIGRATIONS: string[] = [
   `
   CREATE INDEX subscriptions_by_recorded ON subscriptions (recorded_at);
   `,
+  // 3: alert deliveries record the attempt before the send, so a run killed mid-send leaves a trace (at-least-once).
+  `
+  ALTER TABLE alert_outbox ADD COLUMN sending_at INTEGER;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -36,9 +36,16 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
       version: 0,
       digest: policyDigestOf(policy),
     }).finally(() => progress.finish());
+    for (const u of result.delivery?.unconfirmed ?? []) {
+      ctx.warn(
+        `${u.id} -> ${u.channel}: an earlier run started this delivery at ${u.since} and stopped before its outcome was recorded; sent again (alert delivery is at-least-once)`,
+      );
+    }
     const failed = result.delivery?.failed.length ?? 0;
-    if (failed > 0)
-      ctx.warn(`${failed} deliver${failed === 1 ? "y" : "ies"} failed; kept in the outbox for the next run`);
+    if (failed > 0) {
+      ctx.warn(`${failed} deliver${failed === 1 ? "y" : "ies"} failed; kept in the outbox for the next run:`);
+      for (const line of failureLines(result)) ctx.warn(`  ${line}`);
+    }
     const output =
       options.format === "json"
         ? JSON.stringify(checkJson(result, policy.timezone), null, 2)
@@ -91,6 +98,21 @@ function checkText(r: CheckResult, zone: string, dryRun: boolean): string {
 function status(f: Fired, r: CheckResult, dryRun: boolean): string {
   if (dryRun) return "dry run";
   if (f.channels.length === 0) return "no channels";
-  const failed = r.delivery?.failed.filter((d) => d.id === f.id).length ?? 0;
-  return failed > 0 ? `${failed} failed (outbox)` : "delivered";
+  const failed = r.delivery?.failed.filter((d) => d.id === f.id) ?? [];
+  if (failed.length === 0) return "delivered";
+  return `failed (outbox): ${failed.map((d) => `${d.channel}: ${d.error}`).join("; ")}`;
+}
+
+/**
+ * One line per failed delivery, with its reason (a missing environment
+ * variable, an HTTP status, a connection error...), as `--format json` gives it.
+ */
+function failureLines(r: CheckResult): string[] {
+  const fired = new Map(r.fired.map((f) => [f.id, f]));
+  return (r.delivery?.failed ?? []).map((d) => {
+    const f = fired.get(d.id);
+    const what = f ? `${f.alert} for ${f.customer}${f.entitlement ? ` (${f.entitlement})` : ""}` : d.id;
+    const tries = d.attempts > 0 ? ` after ${d.attempts} attempt${d.attempts === 1 ? "" : "s"}` : "";
+    return `${what} -> ${d.channel}: ${d.error}${tries}`;
+  });
 }

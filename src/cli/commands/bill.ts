@@ -1,9 +1,13 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { runBill } from "../../adapters/store/bill-run.js";
+import type { Db } from "../../adapters/store/database.js";
 import { openDatabase } from "../../adapters/store/database.js";
 import { hasEventsIn } from "../../adapters/store/usage-store.js";
+import type { PlannedRequest } from "../../adapters/stripe/stripe-api.js";
 import { UsageError } from "../../core/errors.js";
+import type { CompiledPolicy } from "../../core/model.js";
+import type { Bill } from "../../core/rating/bill.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPlain } from "../render/view.js";
 import { billCsv, billJson, billView, invoiceJson } from "./bill-render.js";
@@ -15,6 +19,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   const period = periodOption(options, policy.timezone, true);
   if (!period) throw new UsageError("--period P (or --from/--to) is required");
   if (options.finalize && !options.stripe) throw new UsageError("--finalize needs --stripe");
+  if (options.dryRun && !options.stripe) throw new UsageError("--dry-run needs --stripe");
   const customer = options.customer as string | undefined;
   const dbFile = resolve(ctx.cwd, String(options.db));
   const db = openDatabase(dbFile);
@@ -26,7 +31,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     try {
       bill = await runBill(db, policy, period, {
         customers: customer ? [customer] : undefined,
-        recordCredits: true,
+        recordCredits: !options.dryRun,
         onProgress: (done, days) => progress.update(done, done, days),
       });
     } finally {
@@ -47,29 +52,77 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
       writeFileSync(join(dir, "lines.csv"), billCsv(bill));
       ctx.warn(`wrote ${bill.invoices.length} invoices and lines.csv to ${dir}`);
     }
-    let stripeConflicts = 0;
-    if (options.stripe) {
-      const { pushToStripe } = await import("../../adapters/stripe/push-invoices.js");
-      const { stripeFromEnv } = await import("../../adapters/stripe/client.js");
-      const result = await pushToStripe(stripeFromEnv(ctx.env), db, policy, bill, {
-        finalize: Boolean(options.finalize),
-        warn: ctx.warn,
-      });
-      stripeConflicts = result.conflicts.length;
-      ctx.warn(
-        `stripe: ${result.invoices} draft invoice(s), ${result.items} item(s)${options.finalize ? `, ${result.finalized} finalized` : ""}` +
-          `${result.skipped.length ? `; skipped (no Stripe customer id): ${result.skipped.join(", ")}` : ""}`,
-      );
-    }
     let exitCode = 0;
-    if (stripeConflicts > 0) exitCode = 5;
+    let error: unknown;
+    let requests: PlannedRequest[] | null = null;
+    if (options.stripe) {
+      const push = await pushInvoices(db, policy, bill, options, ctx);
+      if (push.conflicts > 0) exitCode = 5;
+      error = push.error;
+      requests = push.requests;
+    }
     const format = options.format ?? "text";
+    if (requests) return { output: requestsOutput(requests, String(format)), exitCode, error };
     if (format === "json")
-      return { output: JSON.stringify(billJson(bill, policy.timezone), null, 2), exitCode };
-    if (format === "csv") return { output: billCsv(bill), exitCode };
+      return { output: JSON.stringify(billJson(bill, policy.timezone), null, 2), exitCode, error };
+    if (format === "csv") return { output: billCsv(bill), exitCode, error };
     const view = billView(bill, policy.timezone);
-    return { output: renderPlain(view), view, exitCode };
+    return { output: renderPlain(view), view, exitCode, error };
   } finally {
     db.close();
   }
+}
+
+/**
+ * `--stripe`: push the bill (or, with `--dry-run`, record the requests the
+ * push would send). A failed push is returned, not thrown, so the invoices
+ * computed before it are still printed.
+ */
+async function pushInvoices(
+  db: Db,
+  policy: CompiledPolicy,
+  bill: Bill,
+  options: Record<string, unknown>,
+  ctx: CliContext,
+): Promise<{ conflicts: number; error?: unknown; requests: PlannedRequest[] | null }> {
+  const { pushToStripe } = await import("../../adapters/stripe/push-invoices.js");
+  const { sdkApi, dryRunApi } = await import("../../adapters/stripe/stripe-api.js");
+  const { stripeEndpoint } = await import("../../adapters/stripe/push-errors.js");
+  const dryRun = Boolean(options.dryRun);
+  const requests: PlannedRequest[] = [];
+  let api = dryRunApi(requests);
+  if (!dryRun) {
+    const { stripeFromEnv } = await import("../../adapters/stripe/client.js");
+    api = sdkApi(stripeFromEnv(ctx.env));
+  }
+  try {
+    const result = await pushToStripe(api, db, policy, bill, {
+      finalize: Boolean(options.finalize),
+      warn: ctx.warn,
+      endpoint: stripeEndpoint(ctx.env),
+      dryRun,
+    });
+    ctx.warn(
+      `stripe${dryRun ? " (dry run, nothing sent)" : ""}: ${result.invoices} draft invoice(s), ${result.items} item(s)` +
+        `${options.finalize ? `, ${result.finalized} finalized` : ""}` +
+        `${result.found ? `; ${result.found} found from an earlier run` : ""}` +
+        `${dryRun ? `; would send ${requests.length} request(s)` : ""}` +
+        `${result.skipped.length ? `; skipped (no Stripe customer id): ${result.skipped.join(", ")}` : ""}`,
+    );
+    return { conflicts: result.conflicts.length, requests: dryRun ? requests : null };
+  } catch (error) {
+    return { conflicts: 0, error, requests: null };
+  }
+}
+
+/** The requests of `bill --stripe --dry-run`, in the order they would be sent. */
+function requestsOutput(requests: PlannedRequest[], format: string): string {
+  if (format === "json") return JSON.stringify({ formatVersion: 1, dryRun: true, requests }, null, 2);
+  if (requests.length === 0) return "no Stripe requests: everything is already pushed";
+  return requests
+    .map(
+      (r) =>
+        `${r.method} ${r.path}${r.idempotencyKey ? `\n  Idempotency-Key: ${r.idempotencyKey}` : ""}\n  ${JSON.stringify(r.params)}`,
+    )
+    .join("\n");
 }

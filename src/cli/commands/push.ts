@@ -4,15 +4,19 @@ import { publish } from "../../adapters/bundles/directory-store.js";
 import { type EnvironmentFlags, openEnvironment } from "../../adapters/bundles/environment.js";
 import { requireWritable } from "../../adapters/bundles/location.js";
 import { currentRef, dirtyPolicyFiles, gitUserEmail, headCommit } from "../../adapters/git/policy-repo.js";
+import { loadTests, runCases } from "../../adapters/policy-tests/run-tests.js";
 import { limitrVersion } from "../../adapters/version.js";
 import { nextManifest } from "../../core/bundles/manifest.js";
 import { canonicalJson } from "../../core/compile.js";
-import { InputError, UsageError } from "../../core/errors.js";
+import { CheckFailedError, InputError, PolicyError, UsageError } from "../../core/errors.js";
+import type { CompiledPolicy } from "../../core/model.js";
+import { formatDiagnostic } from "../../core/policy/diagnostics.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPublish } from "../render/bundles.js";
 
 interface PushOptions extends EnvironmentFlags {
   signKey?: string;
+  skipTests?: boolean;
   expectVersion?: string;
   allowDirty?: boolean;
   force?: boolean;
@@ -54,6 +58,11 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
     throw new InputError(`${why}; commit first, or pass --allow-dirty to publish anyway (recorded as dirty)`);
   }
 
+  const skipTests = options.skipTests === true;
+  if (skipTests)
+    ctx.warn("warning: --skip-tests: publishing without running the policy tests (recorded in the manifest)");
+  else await requirePassingTests(policy, options.policies, ctx);
+
   const sign = signerFrom(options.signKey, ctx.env);
   const policyJson = canonicalJson(policy);
   const digest = sha256Digest(policyJson);
@@ -76,6 +85,7 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
         createdBy,
         limitrVersion: limitrVersion(),
         newLineage: randomUUID(),
+        ...(skipTests ? { testsSkipped: true } : {}),
       }),
   });
   return {
@@ -87,4 +97,30 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
     }),
     exitCode: 0,
   };
+}
+
+/**
+ * `limitr test` before publishing: a policy whose own tests fail is not
+ * pushed (exit 4), nor one whose test files are invalid (exit 3). A policy
+ * without tests publishes as before.
+ */
+async function requirePassingTests(policy: CompiledPolicy, policies: string, ctx: CliContext): Promise<void> {
+  const loaded = loadTests(policies, ctx.cwd);
+  if (loaded.files.length === 0) return;
+  const errors = loaded.diagnostics.filter((d) => d.severity === "error");
+  if (errors.length > 0) {
+    for (const d of errors) ctx.warn(formatDiagnostic(d));
+    throw new PolicyError(
+      `${errors.length} problem(s) in the policy test files; nothing published (fix them, or pass --skip-tests)`,
+    );
+  }
+  const results = await runCases(policy, loaded.cases);
+  const failed = results.filter((r) => r.status !== "passed");
+  if (failed.length > 0) {
+    for (const r of failed) ctx.warn(`  failed: ${r.name} (${r.file}:${r.line})`);
+    throw new CheckFailedError(
+      `${failed.length} of ${results.length} policy test(s) failed; nothing published. Run \`limitr test\` for details, or pass --skip-tests to publish anyway (recorded in the manifest as testsSkipped)`,
+    );
+  }
+  ctx.warn(`policy tests: ${results.length} passed`);
 }

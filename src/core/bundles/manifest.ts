@@ -34,6 +34,8 @@ export interface BundleManifest {
   createdAt: string;
   createdBy: string;
   limitrVersion: string;
+  /** Present (true) when `push --skip-tests` published without running the policy tests. */
+  testsSkipped?: boolean;
 }
 
 export interface BundleSignature {
@@ -75,6 +77,8 @@ export interface ManifestInput {
   createdBy: string;
   limitrVersion: string;
   rollbackOf?: number | null;
+  /** `push --skip-tests`. */
+  testsSkipped?: boolean;
   /** Used only for the environment's first version. */
   newLineage: string;
 }
@@ -95,6 +99,7 @@ export function nextManifest(current: BundleManifest | null, input: ManifestInpu
     createdAt: input.createdAt,
     createdBy: input.createdBy,
     limitrVersion: input.limitrVersion,
+    ...(input.testsSkipped ? { testsSkipped: true } : {}),
   };
 }
 

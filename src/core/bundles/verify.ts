@@ -68,6 +68,8 @@ function malformed(bundle: unknown): string | null {
   }
   if (m.size !== undefined && !(Number.isSafeInteger(m.size) && (m.size as number) >= 0))
     return "manifest.size must be a number of bytes";
+  if (m.testsSkipped !== undefined && typeof m.testsSkipped !== "boolean")
+    return "manifest.testsSkipped must be a boolean";
   const p = b.policy as { formatVersion?: unknown } | undefined;
   if (!p || typeof p !== "object") return "bundle has no policy";
   if (p.formatVersion !== 1) return `unsupported policy formatVersion ${String(p.formatVersion)}`;

@@ -12,8 +12,17 @@ const NO_DETAIL = { detail: false };
  * @example
  * periodCharge({ model: "per_unit", unitPrice: "0.5", freeUnits: 10 }, 12, 1).toFixed() // "1"
  */
-export function periodCharge(model: ChargeModel, quantity: number, events: number): Decimal {
-  return rateCharge(model, { quantity: dec(Math.max(quantity, 0)), events }, NO_DETAIL).amount;
+export function periodCharge(
+  model: ChargeModel,
+  quantity: number,
+  events: number,
+  freeEventsQuantity = 0,
+): Decimal {
+  return rateCharge(
+    model,
+    { quantity: dec(Math.max(quantity, 0)), events, freeEventsQuantity: dec(freeEventsQuantity) },
+    NO_DETAIL,
+  ).amount;
 }
 
 /**
@@ -32,6 +41,12 @@ export function marginalPrice(
 ): DecimalString {
   if (model === null || amount === 0) return "0";
   const after = Math.max(0, used + amount);
+  if (model.model === "percentage") {
+    // SPEC §15: the period's first `free_events` calls are free entirely, so are refunds of their units.
+    if (events < model.freeEvents) return "0";
+    const pct = dec(after).minus(dec(used)).times(decConst(model.rate)).div(100);
+    return decStr(amount > 0 ? pct.plus(decConst(model.fixedFee)) : pct);
+  }
   if (model.model === "graduated") {
     // Both quantities inside one tier (the usual case, `overage` included): the units between them at its price.
     const tier = sharedTier(model.tiers, Math.min(used, after), Math.max(used, after));

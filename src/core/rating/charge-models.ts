@@ -17,6 +17,13 @@ export interface Charge {
 export interface ChargeInput {
   quantity: Decimal;
   events: number;
+  /**
+   * `percentage` with `free_events: N`: the summed value of the period's
+   * first N events (by timestamp, then id). They are free entirely: neither
+   * the rate nor the fixed fee applies to them (SPEC §15, Lago's
+   * `free_units_per_events`). Zero when absent.
+   */
+  freeEventsQuantity?: Decimal;
 }
 
 /**
@@ -52,12 +59,17 @@ export function rateCharge(model: ChargeModel, input: ChargeInput, options = { d
     }
     case "percentage": {
       const feeEvents = Math.max(0, input.events - model.freeEvents);
-      const pct = positive(input.quantity).times(decConst(model.rate)).div(100);
+      const free = model.freeEvents > 0 ? (input.freeEventsQuantity ?? ZERO) : ZERO;
+      const billable = positive(input.quantity.minus(free));
+      const pct = billable.times(decConst(model.rate)).div(100);
       const fees = decConst(model.fixedFee).times(feeEvents);
       return {
         amount: pct.plus(fees),
         unitPrice: null,
-        detail: text ? `${model.rate}% of ${decStr(input.quantity)} + ${feeEvents} x ${model.fixedFee}` : "",
+        detail: text
+          ? `${model.rate}% of ${decStr(billable)} + ${feeEvents} x ${model.fixedFee}` +
+            (model.freeEvents > 0 ? ` (first ${model.freeEvents} events free)` : "")
+          : "",
       };
     }
   }

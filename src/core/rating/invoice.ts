@@ -22,12 +22,19 @@ export interface UsageWindow {
   meter: string;
   start: number;
   end: number;
+  /**
+   * When set (percentage `free_events: N`), also sum the values of the
+   * window's first N events, ordered by timestamp then id.
+   */
+  firstEvents?: number;
 }
 
 export interface UsageAmount {
   quantity: Decimal;
   /** Number of matching events (percentage fees per event). */
   events: number;
+  /** Summed value of the first `firstEvents` events of the window (only when asked). */
+  firstEventsQuantity?: Decimal;
   /** Quantity by value of the meter's cost dimension ("" = none). */
   byDim: Map<string, Decimal>;
 }
@@ -124,11 +131,24 @@ export function rateCustomer(
       let unitPrice: DecimalString | null = null;
       const details: string[] = [];
       for (const w of ratingWindows(ent, seg, zone)) {
-        const u = lookup({ account: input.customer, members, meter: meter.id, start: w.start, end: w.end });
+        const firstEvents =
+          price?.model === "percentage" && price.freeEvents > 0 ? price.freeEvents : undefined;
+        const u = lookup({
+          account: input.customer,
+          members,
+          meter: meter.id,
+          start: w.start,
+          end: w.end,
+          ...(firstEvents ? { firstEvents } : {}),
+        });
         quantity = quantity.plus(u.quantity);
         for (const [k, v] of u.byDim) byDim.set(k, (byDim.get(k) ?? ZERO).plus(v));
         if (!price) continue;
-        const c = rateCharge(price, { quantity: u.quantity, events: u.events });
+        const c = rateCharge(price, {
+          quantity: u.quantity,
+          events: u.events,
+          freeEventsQuantity: u.firstEventsQuantity,
+        });
         amount = amount.plus(c.amount);
         unitPrice = c.unitPrice;
         details.push(c.detail);

@@ -1,0 +1,106 @@
+import type { CompiledMeter, CompiledPolicy } from "../../core/model.js";
+import { type Decimal, ZERO } from "../../core/money.js";
+import type { Window } from "../../core/periods.js";
+import type { UsageLookup, UsageWindow } from "../../core/rating/invoice.js";
+import { COUNT_WEIGHT_SQL, sqlValue } from "../../core/usage/meters.js";
+import { dayStarts, quantityOf } from "./bill-usage.js";
+import type { Db } from "./database.js";
+import { bucketOf, jsonPath } from "./usage-store.js";
+
+/** One of the first events of a (customer, day). */
+interface Lead {
+  ts: number;
+  id: string;
+  v: number;
+}
+
+let dayFnSeq = 0;
+
+/**
+ * Percentage `free_events: N` (SPEC §15): the summed value of a window's
+ * first N events, ordered by timestamp then id (the id breaks ties the same
+ * way on every run). The bill's single pass keeps daily totals, not events,
+ * so this reads, once per (meter, N), the first N events of every
+ * (customer, day) of the period with one windowed query; every rating window
+ * is whole days, so its first N events are among those of its days.
+ */
+export function withFirstEvents(
+  db: Db,
+  policy: CompiledPolicy,
+  period: Window,
+  lookup: UsageLookup,
+): UsageLookup {
+  const days = dayStarts(period, policy.timezone);
+  const cache = new Map<string, Map<string, Lead[][]>>();
+  return (w) => {
+    const out = lookup(w);
+    const meter = policy.meters[w.meter];
+    if (!w.firstEvents || !meter) return out;
+    if (out.events === 0) return { ...out, firstEventsQuantity: ZERO };
+    const key = `${w.meter}\u0000${w.firstEvents}`;
+    let leads = cache.get(key);
+    if (!leads) cache.set(key, (leads = firstEventsPerDay(db, meter, period, days, w.firstEvents)));
+    return { ...out, firstEventsQuantity: firstOfWindow(leads, days, w, w.firstEvents) };
+  };
+}
+
+function firstOfWindow(leads: Map<string, Lead[][]>, days: number[], w: UsageWindow, n: number): Decimal {
+  let sum: Decimal = ZERO;
+  let taken = 0;
+  for (let d = 0; d < days.length && taken < n; d++) {
+    const start = days[d] as number;
+    if (start < w.start || start >= w.end) continue;
+    const today: Lead[] = [];
+    for (const member of w.members) today.push(...(leads.get(member)?.[d] ?? []));
+    today.sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const e of today) {
+      if (taken === n) break;
+      sum = sum.plus(quantityOf(e.v));
+      taken++;
+    }
+  }
+  return sum;
+}
+
+function firstEventsPerDay(
+  db: Db,
+  meter: CompiledMeter,
+  period: Window,
+  days: number[],
+  n: number,
+): Map<string, Lead[][]> {
+  const dayOf = `limitr_day_${++dayFnSeq}`;
+  db.function(dayOf, { deterministic: true }, (ts: unknown) => bucketOf(days, Number(ts)));
+  const params: (string | number)[] = [...meter.events, period.start, period.end];
+  const conds = Object.entries(meter.where).map(([k, values]) => {
+    params.push(...values.map(sqlValue));
+    return `json_extract(properties, ${jsonPath(k)}) IN (${values.map(() => "?").join(", ")})`;
+  });
+  const value =
+    meter.aggregation === "count"
+      ? COUNT_WEIGHT_SQL
+      : meter.property
+        ? `json_extract(properties, ${jsonPath(meter.property)})`
+        : "value";
+  const sql =
+    `SELECT customer, day, ts, id, v FROM (SELECT customer, ${dayOf}(ts) AS day, ts, id, ${value} AS v, ` +
+    `ROW_NUMBER() OVER (PARTITION BY customer, ${dayOf}(ts) ORDER BY ts, id) AS rn FROM events ` +
+    `WHERE type IN (${meter.events.map(() => "?").join(", ")}) AND ts >= ? AND ts < ?` +
+    `${conds.map((c) => ` AND ${c}`).join("")}) WHERE rn <= ?`;
+  params.push(n);
+  const out = new Map<string, Lead[][]>();
+  const rows = db.prepare(sql).all(...params) as {
+    customer: string;
+    day: number;
+    ts: number;
+    id: string;
+    v: unknown;
+  }[];
+  for (const r of rows) {
+    const v = typeof r.v === "number" ? r.v : r.v === null || r.v === undefined ? 0 : Number(r.v);
+    let perDay = out.get(r.customer);
+    if (!perDay) out.set(r.customer, (perDay = []));
+    (perDay[r.day] ??= []).push({ ts: r.ts, id: r.id, v: Number.isFinite(v) ? v : 0 });
+  }
+  return out;
+}

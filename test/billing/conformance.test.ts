@@ -1,0 +1,66 @@
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { limitr, REPO } from "../cli/run-cli.js";
+
+/**
+ * Billing conformance: every folder of fixtures/billing is a policy, a usage
+ * file and the invoices `limitr bill` must produce from them, run through the
+ * built CLI on a fresh SQLite store (see fixtures/billing/README.md).
+ */
+interface ExpectedLine {
+  kind: string;
+  entitlement: string | null;
+  quantity: string | null;
+  amount: string;
+}
+interface Expected {
+  rule: string;
+  period: string;
+  invoices: { customer: string; total: string; lines: ExpectedLine[] }[];
+}
+
+const ROOT = join(REPO, "fixtures", "billing");
+const cases = readdirSync(ROOT, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name);
+
+describe("billing conformance (fixtures/billing)", () => {
+  it("has cases", () => {
+    expect(cases.length).toBeGreaterThan(0);
+  });
+  for (const name of cases) {
+    const caseDir = join(ROOT, name);
+    const expected = JSON.parse(readFileSync(join(caseDir, "expected.json"), "utf8")) as Expected;
+    it(`${name}: ${expected.rule}`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), "limitr-billing-"));
+      try {
+        mkdirSync(join(dir, "policies"));
+        cpSync(join(caseDir, "policy.yaml"), join(dir, "policies", "policy.yaml"));
+        cpSync(join(caseDir, "events.ndjson"), join(dir, "events.ndjson"));
+        const imported = await limitr(["usage", "import", "events.ndjson", "--db", "usage.db"], dir);
+        expect(imported.exitCode, imported.stderr).toBe(0);
+        const billed = await limitr(
+          ["bill", "--period", expected.period, "--db", "usage.db", "--format", "json"],
+          dir,
+        );
+        expect(billed.exitCode, billed.stderr).toBe(0);
+        const bill = JSON.parse(billed.stdout) as { invoices: (Expected["invoices"][number] & {})[] };
+        const actual = bill.invoices.map((inv) => ({
+          customer: inv.customer,
+          total: inv.total,
+          lines: inv.lines.map(({ kind, entitlement, quantity, amount }) => ({
+            kind,
+            entitlement,
+            quantity,
+            amount,
+          })),
+        }));
+        expect(actual).toEqual(expected.invoices);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
