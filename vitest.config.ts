@@ -1,6 +1,17 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
+const engine = fileURLToPath(new URL("./src/engine/", import.meta.url));
+
 export default defineConfig({
+  resolve: {
+    // The CLI imports the engine by package name; tests load both from source,
+    // so one module instance serves the test and the code under test.
+    alias: [
+      { find: /^limitr-engine$/, replacement: `${engine}index.ts` },
+      { find: /^limitr-engine\/(.*)$/, replacement: `${engine}$1` },
+    ],
+  },
   test: {
     include: ["test/**/*.test.ts", "test/**/*.test.tsx"],
     testTimeout: 30_000,

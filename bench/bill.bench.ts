@@ -34,13 +34,16 @@ function generate(events: number, seed: number): string {
 }
 
 // The compiled build, as the CLI runs it (worker threads load compiled files).
-const dist = join(root, "dist");
-type DatabaseModule = typeof import("../src/adapters/store/database.js");
-type ImportModule = typeof import("../src/adapters/usage-files/import-events.js");
+const dist = join(root, "src/engine/dist");
+const cliDist = join(root, "src/cli/dist");
+type DatabaseModule = typeof import("../src/engine/adapters/store/database.js");
+type ImportModule = typeof import("../src/cli/adapters/usage-files/import-events.js");
 
 async function importInto(file: string, db: string): Promise<number> {
   const { openDatabase } = (await import(join(dist, "adapters/store/database.js"))) as DatabaseModule;
-  const { importFiles } = (await import(join(dist, "adapters/usage-files/import-events.js"))) as ImportModule;
+  const { importFiles } = (await import(
+    join(cliDist, "adapters/usage-files/import-events.js")
+  )) as ImportModule;
   const store = openDatabase(db);
   const t = performance.now();
   const summary = await importFiles(store, [file], {
@@ -89,7 +92,7 @@ function billInChild(db: string): { seconds: number; rssMb: number } {
     const { openDatabase } = await import(${JSON.stringify(join(dist, "adapters/store/database.js"))});
     const { loadValidPolicy } = await import(${JSON.stringify(join(dist, "adapters/policy-source.js"))});
     const { runBill } = await import(${JSON.stringify(join(dist, "adapters/store/bill-run.js"))});
-    const { billJson } = await import(${JSON.stringify(join(dist, "cli/commands/bill-render.js"))});
+    const { billJson } = await import(${JSON.stringify(join(cliDist, "commands/bill-render.js"))});
     const { parsePeriod } = await import(${JSON.stringify(join(dist, "core/periods.js"))});
     const t = performance.now();
     const policy = loadValidPolicy(${JSON.stringify(join(root, "policies"))});
@@ -121,7 +124,7 @@ const round = (n: number, digits = 3) => Number(n.toFixed(digits));
 try {
   execFileSync(
     process.execPath,
-    [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"],
+    [join(root, "node_modules/typescript/bin/tsc"), "-b", "src/engine", "src/cli"],
     { cwd: root, stdio: "ignore" },
   );
 } catch {

@@ -17,9 +17,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RateLimiterMemory } from "rate-limiter-flexible";
-import { compilePolicy } from "../src/core/compile.js";
-import { Limitr } from "../src/engine/limitr.js";
-import type { LimitrOptions } from "../src/engine/options.js";
+import { compilePolicy } from "../src/engine/core/compile.js";
+import { Limitr } from "../src/engine/runtime/limitr.js";
+import type { LimitrOptions } from "../src/engine/runtime/options.js";
 
 const CUSTOMERS = 10_000;
 const ENTITLEMENTS = ["e0", "e1", "e2", "e3", "e4"];

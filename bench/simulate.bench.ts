@@ -20,10 +20,10 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { openDatabase } from "../src/adapters/store/database.js";
-import { setPlans } from "../src/adapters/store/usage-store.js";
-import { importFiles } from "../src/adapters/usage-files/import-events.js";
-import { parseInstant } from "../src/core/periods.js";
+import { importFiles } from "../src/cli/adapters/usage-files/import-events.js";
+import { openDatabase } from "../src/engine/adapters/store/database.js";
+import { setPlans } from "../src/engine/adapters/store/usage-store.js";
+import { parseInstant } from "../src/engine/core/periods.js";
 import { generateUsage } from "./generate.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -97,13 +97,17 @@ function measured(args: string[]): { seconds: number; rssMb: number; stdout: str
     `import { writeFileSync } from "node:fs";\nprocess.on("exit", () => writeFileSync(${JSON.stringify(rssFile)}, String(process.resourceUsage().maxRSS)));\n`,
   );
   const t = performance.now();
-  const stdout = execFileSync(process.execPath, ["--import", hook, join(root, "bin/limitr.js"), ...args], {
-    cwd: dir,
-    encoding: "utf8",
-    maxBuffer: 1 << 28,
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, NO_COLOR: "1" },
-  });
+  const stdout = execFileSync(
+    process.execPath,
+    ["--import", hook, join(root, "src/cli/bin/limitr.js"), ...args],
+    {
+      cwd: dir,
+      encoding: "utf8",
+      maxBuffer: 1 << 28,
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, NO_COLOR: "1" },
+    },
+  );
   const seconds = (performance.now() - t) / 1000;
   return { seconds, rssMb: Number(readFileSync(rssFile, "utf8")) / 1024, stdout };
 }
@@ -111,7 +115,7 @@ function measured(args: string[]): { seconds: number; rssMb: number; stdout: str
 try {
   execFileSync(
     process.execPath,
-    [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"],
+    [join(root, "node_modules/typescript/bin/tsc"), "-b", "src/engine", "src/cli"],
     { cwd: root, stdio: "ignore" },
   );
 } catch {

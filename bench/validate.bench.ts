@@ -11,8 +11,8 @@
  *
  *   npx tsx bench/validate.bench.ts        (or BENCH_ONLY=validate npm run bench)
  */
-import { validatePolicyFiles } from "../src/core/policy/validate.js";
-import { Limitr } from "../src/engine/limitr.js";
+import { validatePolicyFiles } from "../src/engine/core/policy/validate.js";
+import { Limitr } from "../src/engine/runtime/limitr.js";
 import { type LargePolicyShape, largePolicy } from "./large-policy.js";
 
 const CASES: [name: string, shape: LargePolicyShape][] = [

@@ -1,5 +1,5 @@
 import chalk, { Chalk, type ChalkInstance } from "chalk";
-import { limitrVersion } from "../adapters/version.js";
+import { limitrVersion } from "limitr-engine/adapters/version";
 import { type Progress, type ProgressOptions, startProgress } from "./render/progress.js";
 import type { View } from "./render/view.js";
 

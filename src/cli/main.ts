@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
-import { limitrVersion } from "../adapters/version.js";
-import { InternalError, LimitrError } from "../core/errors.js";
+import { limitrVersion } from "limitr-engine/adapters/version";
+import { InternalError, LimitrError } from "limitr-engine/core/errors";
 import { defaultContext } from "./context.js";
 import { COMMANDS, type CommandSpec, GLOBAL_FLAGS } from "./registry.js";
 import { emit } from "./render/terminal.js";

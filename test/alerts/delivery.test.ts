@@ -7,13 +7,13 @@ import { pathToFileURL } from "node:url";
 import { execa } from "execa";
 import { SMTPServer } from "smtp-server";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { AlertNotification, RetryPolicy } from "../../src/adapters/alerts/delivery.js";
-import { backoffDelay, withRetries } from "../../src/adapters/alerts/delivery.js";
-import { drainOutbox, sendTo } from "../../src/adapters/alerts/dispatch.js";
-import { AlertStore } from "../../src/adapters/alerts/outbox.js";
-import { signPayload, verifySignature } from "../../src/adapters/alerts/signature.js";
-import { openDatabase } from "../../src/adapters/store/database.js";
-import type { CompiledChannel } from "../../src/core/model.js";
+import { drainOutbox, sendTo } from "../../src/cli/adapters/alerts/dispatch.js";
+import { signPayload, verifySignature } from "../../src/cli/adapters/alerts/signature.js";
+import type { AlertNotification, RetryPolicy } from "../../src/engine/adapters/alerts/delivery.js";
+import { backoffDelay, withRetries } from "../../src/engine/adapters/alerts/delivery.js";
+import { AlertStore } from "../../src/engine/adapters/alerts/outbox.js";
+import { openDatabase } from "../../src/engine/adapters/store/database.js";
+import type { CompiledChannel } from "../../src/engine/core/model.js";
 import { REPO } from "../cli/run-cli.js";
 import { WebhookReceiver } from "../helpers/webhook-receiver.js";
 
@@ -225,11 +225,11 @@ describe("a run killed while delivering (at-least-once)", () => {
     db.close();
 
     // The delivering process: the built library, draining the outbox of the same store file.
-    const dist = (f: string) => pathToFileURL(join(REPO, "dist", f)).href;
+    const dist = (f: string) => pathToFileURL(join(REPO, "src", f)).href;
     const script = `
-      const { openDatabase } = await import(${JSON.stringify(dist("adapters/store/database.js"))});
-      const { AlertStore } = await import(${JSON.stringify(dist("adapters/alerts/outbox.js"))});
-      const { drainOutbox } = await import(${JSON.stringify(dist("adapters/alerts/dispatch.js"))});
+      const { openDatabase } = await import(${JSON.stringify(dist("engine/dist/adapters/store/database.js"))});
+      const { AlertStore } = await import(${JSON.stringify(dist("engine/dist/adapters/alerts/outbox.js"))});
+      const { drainOutbox } = await import(${JSON.stringify(dist("cli/dist/adapters/alerts/dispatch.js"))});
       const db = openDatabase(${JSON.stringify(dbPath)});
       const channels = { "billing-slack": { id: "billing-slack", type: "slack", url: ${JSON.stringify(url)}, secret: null, to: [] } };
       await drainOutbox(new AlertStore(db), channels, {}, { attempts: 1, baseDelayMs: 1, maxDelayMs: 1, timeoutMs: 60000 });

@@ -6,8 +6,8 @@ import {
   projectUsage,
   ruleApplies,
   transition,
-} from "../../src/core/alerts/rules.js";
-import { compilePolicy } from "../../src/core/compile.js";
+} from "../../src/engine/core/alerts/rules.js";
+import { compilePolicy } from "../../src/engine/core/compile.js";
 
 const vars = (over: Partial<AlertVars> = {}): AlertVars => ({
   customer: "globex",

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { ChargeModel, Tier } from "../../src/core/model.js";
-import { dec, formatMoney } from "../../src/core/money.js";
-import { rateCharge } from "../../src/core/rating/charge-models.js";
+import type { ChargeModel, Tier } from "../../src/engine/core/model.js";
+import { dec, formatMoney } from "../../src/engine/core/money.js";
+import { rateCharge } from "../../src/engine/core/rating/charge-models.js";
 
 /**
  * Worked examples from the pricing documentation of Stripe ("Tiered pricing",

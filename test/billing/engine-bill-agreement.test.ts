@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { loadValidPolicy } from "../../src/adapters/policy-source.js";
-import { runBill } from "../../src/adapters/store/bill-run.js";
-import { openDatabase } from "../../src/adapters/store/database.js";
-import { parsePeriod } from "../../src/core/periods.js";
-import { Limitr } from "../../src/index.js";
+import { loadValidPolicy } from "../../src/engine/adapters/policy-source.js";
+import { runBill } from "../../src/engine/adapters/store/bill-run.js";
+import { openDatabase } from "../../src/engine/adapters/store/database.js";
+import { parsePeriod } from "../../src/engine/core/periods.js";
+import { Limitr } from "../../src/engine/index.js";
 
 /**
  * What the engine counts is what the bill charges: direct calls on count

@@ -1,9 +1,9 @@
 import { parse } from "yaml";
-import { compilePolicy } from "../../src/core/compile.js";
-import type { CompiledPolicy } from "../../src/core/model.js";
-import { type Decimal, dec, ZERO } from "../../src/core/money.js";
-import type { UsageAmount, UsageLookup } from "../../src/core/rating/invoice.js";
-import { countWeight, meterMatches } from "../../src/core/usage/meters.js";
+import { compilePolicy } from "../../src/engine/core/compile.js";
+import type { CompiledPolicy } from "../../src/engine/core/model.js";
+import { type Decimal, dec, ZERO } from "../../src/engine/core/money.js";
+import type { UsageAmount, UsageLookup } from "../../src/engine/core/rating/invoice.js";
+import { countWeight, meterMatches } from "../../src/engine/core/usage/meters.js";
 
 /** A policy from YAML text, compiled the way `loadValidPolicy` does. */
 export function policyFrom(yaml: string): CompiledPolicy {

@@ -1,11 +1,11 @@
 import fc from "fast-check";
 import { DateTime } from "luxon";
 import { describe, expect, it } from "vitest";
-import { dec, formatMoney, sum } from "../../src/core/money.js";
-import { parsePeriod } from "../../src/core/periods.js";
-import { billPeriod, type NumberedInput } from "../../src/core/rating/bill.js";
-import { customerPlans } from "../../src/core/rating/customers.js";
-import type { Invoice } from "../../src/core/rating/invoice.js";
+import { dec, formatMoney, sum } from "../../src/engine/core/money.js";
+import { parsePeriod } from "../../src/engine/core/periods.js";
+import { billPeriod, type NumberedInput } from "../../src/engine/core/rating/bill.js";
+import { customerPlans } from "../../src/engine/core/rating/customers.js";
+import type { Invoice } from "../../src/engine/core/rating/invoice.js";
 import { memoryLookup, policyFrom, type TestEvent } from "./helpers.js";
 
 const ZONE = "America/New_York";

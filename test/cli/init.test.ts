@@ -1,10 +1,22 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { limitr } from "./run-cli.js";
 
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
+const CLI_DIR = join(REPO, "src", "cli");
+const CLI_VERSION = JSON.parse(readFileSync(join(CLI_DIR, "package.json"), "utf8")).version as string;
 const fresh = () => mkdtempSync(join(tmpdir(), "limitr-init-"));
 
 interface Step {
@@ -47,7 +59,7 @@ describe("limitr init", () => {
     await limitr(["init"], root);
     const workflow = readWorkflow(root);
     expect(workflow.on.pull_request).toBeDefined();
-    expect(runs(workflow.jobs.policy)).toContain("npx limitr validate --format github");
+    expect(runs(workflow.jobs.policy)).toContain("npx --no-install limitr validate --format github");
   });
 
   it("the pull request job tests, diffs against the base branch and reports on the pull request", async () => {
@@ -58,9 +70,11 @@ describe("limitr init", () => {
     expect(job.env.BASE).toBe("origin/${{ github.base_ref }}");
     const cmds = runs(job);
     const at = (text: string) => cmds.findIndex((c) => c.includes(text));
-    expect(at("npx limitr validate")).toBeLessThan(at("npx limitr test"));
-    expect(cmds).toContain("npx limitr test");
-    expect(cmds[at("npx limitr diff")]).toContain('npx limitr diff "$BASE" HEAD --format markdown');
+    expect(at("npx --no-install limitr validate")).toBeLessThan(at("npx --no-install limitr test"));
+    expect(cmds).toContain("npx --no-install limitr test");
+    expect(cmds[at("npx --no-install limitr diff")]).toContain(
+      'npx --no-install limitr diff "$BASE" HEAD --format markdown',
+    );
     expect(cmds[at("gh pr comment")]).toContain('cat limitr-report.md >> "$GITHUB_STEP_SUMMARY"');
     expect(job.permissions["pull-requests"]).toBe("write");
   });
@@ -70,7 +84,7 @@ describe("limitr init", () => {
     await limitr(["init"], root);
     const job = readWorkflow(root).jobs.policy;
     expect(job.env.LIMITR_DB).toBe("${{ vars.LIMITR_DB }}");
-    const sim = job.steps.find((s) => s.run?.includes("npx limitr simulate"));
+    const sim = job.steps.find((s) => s.run?.includes("npx --no-install limitr simulate"));
     expect(sim?.if).toBe("env.LIMITR_DB != ''");
     expect(sim?.run).toContain(
       '--db "$LIMITR_DB" --base "$BASE" --head HEAD --period "$period" --format markdown',
@@ -87,10 +101,14 @@ describe("limitr init", () => {
     const job = workflow.jobs.publish;
     expect(job.if).toBe("github.event_name == 'push' && github.ref == 'refs/heads/main'");
     const cmds = runs(job);
-    const push = cmds.findIndex((c) => c.includes("npx limitr push --env production --sign-key"));
-    expect(cmds.indexOf("npx limitr validate")).toBeGreaterThanOrEqual(0);
-    expect(cmds.indexOf("npx limitr validate")).toBeLessThan(cmds.indexOf("npx limitr test"));
-    expect(cmds.indexOf("npx limitr test")).toBeLessThan(push);
+    const push = cmds.findIndex((c) =>
+      c.includes("npx --no-install limitr push --env production --sign-key"),
+    );
+    expect(cmds.indexOf("npx --no-install limitr validate")).toBeGreaterThanOrEqual(0);
+    expect(cmds.indexOf("npx --no-install limitr validate")).toBeLessThan(
+      cmds.indexOf("npx --no-install limitr test"),
+    );
+    expect(cmds.indexOf("npx --no-install limitr test")).toBeLessThan(push);
     expect(job.steps.find((s) => s.run?.includes("limitr push"))?.env?.LIMITR_SIGNING_KEY).toBe(
       "${{ secrets.LIMITR_SIGNING_KEY }}",
     );
@@ -102,10 +120,10 @@ describe("limitr init", () => {
     const workflow = readWorkflow(root);
     const lines = [...runs(workflow.jobs.policy), ...runs(workflow.jobs.publish)]
       .flatMap((r) => r.split("\n"))
-      .filter((l) => l.includes("npx limitr "));
+      .filter((l) => l.includes("npx --no-install limitr "));
     expect(lines.length).toBeGreaterThanOrEqual(7);
     for (const line of lines) {
-      const words = (line.split("npx limitr ")[1] ?? "").split(" ");
+      const words = (line.split("npx --no-install limitr ")[1] ?? "").split(" ");
       const command = words[0] as string;
       const help = await limitr([command, "--help"], root);
       expect(help.exitCode, `limitr ${command} --help`).toBe(0);
@@ -124,13 +142,69 @@ describe("limitr init", () => {
     expect(r.stdout).toMatch(/\n\d+ passed, 0 failed$/);
   });
 
-  it("ignores the local store in git and points editors at the installed schema", async () => {
+  it("pins this CLI as a devDependency and CI installs exactly that (npm ci, npx --no-install)", async () => {
+    const root = fresh();
+    await limitr(["init", "Acme Pricing"], root);
+    const dir = join(root, "Acme Pricing");
+    const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+    expect(pkg.name).toBe("acme-pricing");
+    expect(pkg.private).toBe(true);
+    expect(pkg.devDependencies).toEqual({ "limitr-cli": CLI_VERSION });
+    const workflow = readWorkflow(dir);
+    for (const job of [workflow.jobs.policy, workflow.jobs.publish]) {
+      const cmds = runs(job);
+      expect(cmds[0]).toBe("npm ci");
+      // Every limitr run is the pinned one: nothing can fetch another package of that name.
+      for (const c of cmds.filter((c) => /\blimitr\b/.test(c) && c.includes("npx"))) {
+        expect(c).not.toMatch(/npx (?!--no-install limitr)/);
+      }
+    }
+  });
+
+  it("--force keeps an existing package.json and adds the pin only when the CLI is not listed", async () => {
+    const root = fresh();
+    writeFileSync(join(root, "package.json"), JSON.stringify({ name: "mine", scripts: { x: "y" } }));
+    expect((await limitr(["init", "--force"], root)).exitCode).toBe(0);
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+    expect(pkg).toEqual({
+      name: "mine",
+      scripts: { x: "y" },
+      devDependencies: { "limitr-cli": CLI_VERSION },
+    });
+
+    const pinned = fresh();
+    writeFileSync(join(pinned, "package.json"), JSON.stringify({ dependencies: { "limitr-cli": "0.1.9" } }));
+    expect((await limitr(["init", "--force"], pinned)).exitCode).toBe(0);
+    expect(JSON.parse(readFileSync(join(pinned, "package.json"), "utf8"))).toEqual({
+      dependencies: { "limitr-cli": "0.1.9" },
+    });
+
+    const broken = fresh();
+    writeFileSync(join(broken, "package.json"), "{ nope");
+    const r = await limitr(["init", "--force"], broken);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain("package.json: not valid JSON");
+  });
+
+  it("ignores the local store in git and points editors at the schema the installed CLI ships", async () => {
     const root = fresh();
     await limitr(["init"], root);
     expect(readFileSync(join(root, ".gitignore"), "utf8").split("\n")).toContain(".limitr/");
-    expect(readFileSync(join(root, "policies", "plans.yaml"), "utf8").split("\n")[0]).toBe(
-      "# yaml-language-server: $schema=../node_modules/limitr/schemas/policy.schema.json",
-    );
+    // What `npm install` makes of the pin: node_modules/limitr-cli is this package.
+    mkdirSync(join(root, "node_modules"));
+    symlinkSync(CLI_DIR, join(root, "node_modules", "limitr-cli"), "dir");
+    const files = readdirSync(join(root, "policies"), { recursive: true, encoding: "utf8" });
+    const yamlFiles = files.filter((f) => f.endsWith(".yaml") && !f.startsWith("tests"));
+    expect(yamlFiles.length).toBeGreaterThanOrEqual(5);
+    for (const f of yamlFiles) {
+      const file = join(root, "policies", f);
+      const ref = readFileSync(file, "utf8").match(/^# yaml-language-server: \$schema=(.*)$/m)?.[1];
+      expect(ref, f).toBeDefined();
+      const target = resolve(dirname(file), ref as string);
+      expect(readFileSync(target, "utf8"), f).toBe(
+        readFileSync(join(REPO, "schemas", "policy.schema.json"), "utf8"),
+      );
+    }
   });
 
   it("refuses a non-empty directory without --force and writes nothing", async () => {

@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 
 export const REPO = fileURLToPath(new URL("../..", import.meta.url));
-export const BIN = fileURLToPath(new URL("../../bin/limitr.js", import.meta.url));
+export const BIN = fileURLToPath(new URL("../../src/cli/bin/limitr.js", import.meta.url));
 
 /** Run the built CLI the way a user does; colour off, never throws on a non-zero exit. */
 export async function limitr(args: string[], cwd: string = REPO) {

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { openDatabase } from "../../src/adapters/store/database.js";
-import { Limitr } from "../../src/engine/limitr.js";
+import { openDatabase } from "../../src/engine/adapters/store/database.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
 import { apiPolicy, pushVersion, removeTempDirs, tempDir } from "./reload-helpers.js";
 
 const ENV = "production";

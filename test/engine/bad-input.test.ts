@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { MemoryEngineStore } from "../../src/adapters/store/memory-store.js";
-import { compilePolicy } from "../../src/core/compile.js";
-import type { Hold } from "../../src/core/engine/decision.js";
-import { InputError } from "../../src/core/errors.js";
-import { Limitr } from "../../src/engine/limitr.js";
+import { MemoryEngineStore } from "../../src/engine/adapters/store/memory-store.js";
+import { compilePolicy } from "../../src/engine/core/compile.js";
+import type { Hold } from "../../src/engine/core/engine/decision.js";
+import { InputError } from "../../src/engine/core/errors.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
 
 /**
  * Bad runtime input never throws an untyped error (SPEC §4): decisions answer

@@ -3,9 +3,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { blobPath } from "../../src/core/bundles/manifest.js";
-import type { PolicyNotice } from "../../src/engine/events.js";
-import { Limitr } from "../../src/engine/limitr.js";
+import { blobPath } from "../../src/engine/core/bundles/manifest.js";
+import type { PolicyNotice } from "../../src/engine/runtime/events.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
 import { StaticServer } from "../helpers/static-server.js";
 import { apiPolicy, pushVersion, removeTempDirs, tempDir } from "./reload-helpers.js";
 

@@ -9,13 +9,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { openDatabase } from "../../src/adapters/store/database.js";
-import { MemoryEngineStore } from "../../src/adapters/store/memory-store.js";
-import { compilePolicy } from "../../src/core/compile.js";
-import type { Hold } from "../../src/core/engine/decision.js";
-import type { CompiledPolicy } from "../../src/core/model.js";
-import { Limitr } from "../../src/engine/limitr.js";
-import type { Durability } from "../../src/engine/options.js";
+import { openDatabase } from "../../src/engine/adapters/store/database.js";
+import { MemoryEngineStore } from "../../src/engine/adapters/store/memory-store.js";
+import { compilePolicy } from "../../src/engine/core/compile.js";
+import type { Hold } from "../../src/engine/core/engine/decision.js";
+import type { CompiledPolicy } from "../../src/engine/core/model.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
+import type { Durability } from "../../src/engine/runtime/options.js";
 
 const root = join(import.meta.dirname, "../../fixtures/engine");
 

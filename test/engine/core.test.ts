@@ -1,9 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { marginalPrice, periodCharge } from "../../src/core/engine/marginal-price.js";
-import { TokenBucket } from "../../src/core/engine/token-bucket.js";
-import type { ChargeModel } from "../../src/core/model.js";
-import { dec } from "../../src/core/money.js";
+import { marginalPrice, periodCharge } from "../../src/engine/core/engine/marginal-price.js";
+import { TokenBucket } from "../../src/engine/core/engine/token-bucket.js";
+import type { ChargeModel } from "../../src/engine/core/model.js";
+import { dec } from "../../src/engine/core/money.js";
 
 const MODELS: ChargeModel[] = [
   { model: "per_unit", unitPrice: "0.00002", freeUnits: 1000 },

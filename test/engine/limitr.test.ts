@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadValidPolicy } from "../../src/adapters/policy-source.js";
-import { openDatabase } from "../../src/adapters/store/database.js";
-import { MemoryEngineStore } from "../../src/adapters/store/memory-store.js";
-import { canonicalJson, compilePolicy } from "../../src/core/compile.js";
-import { InputError, PolicyError } from "../../src/core/errors.js";
-import { Limitr } from "../../src/engine/limitr.js";
+import { loadValidPolicy } from "../../src/engine/adapters/policy-source.js";
+import { openDatabase } from "../../src/engine/adapters/store/database.js";
+import { MemoryEngineStore } from "../../src/engine/adapters/store/memory-store.js";
+import { canonicalJson, compilePolicy } from "../../src/engine/core/compile.js";
+import { InputError, PolicyError } from "../../src/engine/core/errors.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
 
 const POLICIES = join(import.meta.dirname, "../../policies");
 const at = (iso: string) => ({ now: Date.parse(iso) });

@@ -3,12 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { drainOutbox } from "../../src/adapters/alerts/dispatch.js";
-import { AlertStore } from "../../src/adapters/alerts/outbox.js";
-import { openDatabase } from "../../src/adapters/store/database.js";
-import { compilePolicy } from "../../src/core/compile.js";
-import type { CompiledPolicy } from "../../src/core/model.js";
-import { Limitr } from "../../src/index.js";
+import { drainOutbox } from "../../src/cli/adapters/alerts/dispatch.js";
+import { AlertStore } from "../../src/engine/adapters/alerts/outbox.js";
+import { openDatabase } from "../../src/engine/adapters/store/database.js";
+import { compilePolicy } from "../../src/engine/core/compile.js";
+import type { CompiledPolicy } from "../../src/engine/core/model.js";
+import { Limitr } from "../../src/engine/index.js";
 import { WebhookReceiver } from "../helpers/webhook-receiver.js";
 
 const policy = (alerts: string): CompiledPolicy =>

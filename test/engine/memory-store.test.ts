@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { MemoryEngineStore } from "../../src/adapters/store/memory-store.js";
-import { compilePolicy } from "../../src/core/compile.js";
-import { Limitr } from "../../src/engine/limitr.js";
+import { MemoryEngineStore } from "../../src/engine/adapters/store/memory-store.js";
+import { compilePolicy } from "../../src/engine/core/compile.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
 
 const policy = compilePolicy({
   limitr: 1,

@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MemoryEngineStore } from "../../src/adapters/store/memory-store.js";
-import { compilePolicy } from "../../src/core/compile.js";
-import { Limitr } from "../../src/engine/limitr.js";
+import { MemoryEngineStore } from "../../src/engine/adapters/store/memory-store.js";
+import { compilePolicy } from "../../src/engine/core/compile.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
 
 /**
  * The engine against a plain model of R3 (hard/soft), R5 (refunds never go

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { PeriodUnit } from "../../src/core/model.js";
-import { periodWindow } from "../../src/core/periods.js";
+import type { PeriodUnit } from "../../src/engine/core/model.js";
+import { periodWindow } from "../../src/engine/core/periods.js";
 
 const ZONES = [
   "UTC",

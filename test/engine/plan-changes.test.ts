@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { openDatabase, SCHEMA_VERSION } from "../../src/adapters/store/database.js";
-import { Limitr } from "../../src/engine/limitr.js";
+import { openDatabase, SCHEMA_VERSION } from "../../src/engine/adapters/store/database.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
 import { limitr, REPO } from "../cli/run-cli.js";
 
 const POLICIES = join(REPO, "policies");

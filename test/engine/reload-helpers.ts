@@ -2,11 +2,11 @@ import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { policyDigestOf, signManifest } from "../../src/adapters/bundles/crypto.js";
-import { publish } from "../../src/adapters/bundles/directory-store.js";
-import { type BundleRecord, nextManifest } from "../../src/core/bundles/manifest.js";
-import { canonicalJson, compilePolicy } from "../../src/core/compile.js";
-import type { CompiledPolicy } from "../../src/core/model.js";
+import { publish } from "../../src/cli/adapters/bundles/directory-store.js";
+import { policyDigestOf, signManifest } from "../../src/engine/adapters/bundles/crypto.js";
+import { type BundleRecord, nextManifest } from "../../src/engine/core/bundles/manifest.js";
+import { canonicalJson, compilePolicy } from "../../src/engine/core/compile.js";
+import type { CompiledPolicy } from "../../src/engine/core/model.js";
 
 /** One soft-limited, priced entitlement (`api`): limit and overage price tell versions apart in a decision. */
 export function apiPolicy(limit: number, overage: string): CompiledPolicy {

@@ -10,12 +10,12 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { MemoryEngineStore } from "../../src/adapters/store/memory-store.js";
-import { type BundleRecord, blobPath } from "../../src/core/bundles/manifest.js";
-import { jitteredDelay } from "../../src/engine/bundle-loader.js";
-import type { PolicyNotice } from "../../src/engine/events.js";
-import { Limitr } from "../../src/engine/limitr.js";
-import type { LimitrOptions } from "../../src/engine/options.js";
+import { MemoryEngineStore } from "../../src/engine/adapters/store/memory-store.js";
+import { type BundleRecord, blobPath } from "../../src/engine/core/bundles/manifest.js";
+import { jitteredDelay } from "../../src/engine/runtime/bundle-loader.js";
+import type { PolicyNotice } from "../../src/engine/runtime/events.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
+import type { LimitrOptions } from "../../src/engine/runtime/options.js";
 import { StaticServer } from "../helpers/static-server.js";
 import { apiPolicy, keyPair, pushVersion, removeTempDirs, tempDir } from "./reload-helpers.js";
 

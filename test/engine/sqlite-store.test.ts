@@ -8,10 +8,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { execa } from "execa";
 import { afterEach, describe, expect, it } from "vitest";
-import { openDatabase } from "../../src/adapters/store/database.js";
-import { compilePolicy } from "../../src/core/compile.js";
-import { InputError } from "../../src/core/errors.js";
-import { Limitr } from "../../src/engine/limitr.js";
+import { openDatabase } from "../../src/engine/adapters/store/database.js";
+import { compilePolicy } from "../../src/engine/core/compile.js";
+import { InputError } from "../../src/engine/core/errors.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
 
 const repo = resolve(import.meta.dirname, "../..");
 const policyDoc = {
@@ -41,7 +41,7 @@ function childScript(db: string, then: "wait" | "exit"): string {
   const file = join(dirs[dirs.length - 1] as string, `child-${then}.mts`);
   writeFileSync(
     file,
-    `import { Limitr } from ${JSON.stringify(join(repo, "src/engine/limitr.ts"))};
+    `import { Limitr } from ${JSON.stringify(join(repo, "src/engine/runtime/limitr.ts"))};
 const limitr = await Limitr.open({ policy: ${JSON.stringify(policy)}, store: ${JSON.stringify(`sqlite:${db}`)} });
 limitr.allow("c1", "api", 5, { now: ${NOW.now} });
 ${then === "exit" ? "process.exit(0);" : 'console.log("ready"); setInterval(() => {}, 1000);'}

@@ -9,10 +9,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { openDatabase } from "../../src/adapters/store/database.js";
-import { compilePolicy } from "../../src/core/compile.js";
-import type { PropertyValue } from "../../src/core/model.js";
-import { Limitr } from "../../src/engine/limitr.js";
+import { openDatabase } from "../../src/engine/adapters/store/database.js";
+import { compilePolicy } from "../../src/engine/core/compile.js";
+import type { PropertyValue } from "../../src/engine/core/model.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
 
 const policy = compilePolicy({
   limitr: 1,

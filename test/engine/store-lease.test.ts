@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
-import { openDatabase } from "../../src/adapters/store/database.js";
-import { compilePolicy } from "../../src/core/compile.js";
-import { Limitr } from "../../src/engine/limitr.js";
+import { openDatabase } from "../../src/engine/adapters/store/database.js";
+import { compilePolicy } from "../../src/engine/core/compile.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
 
 /**
  * The SQLite owner lock is a lease with a fence (docs/engine.md, "One engine

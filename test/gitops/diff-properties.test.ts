@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compilePolicy } from "../../src/core/compile.js";
-import { diffPolicies } from "../../src/core/diff/diff-policies.js";
+import { compilePolicy } from "../../src/engine/core/compile.js";
+import { diffPolicies } from "../../src/engine/core/diff/diff-policies.js";
 
 /** A small policy whose numbers vary: one plan with an overage entitlement, one optional flag, one customer. */
 const arbPolicy = fc

@@ -1,10 +1,10 @@
 import { Chalk } from "chalk";
 import { describe, expect, it } from "vitest";
 import { renderDiff } from "../../src/cli/render/diff.js";
-import { diffPolicies } from "../../src/core/diff/diff-policies.js";
-import type { CompiledPolicy } from "../../src/core/model.js";
-import { ID_SECTIONS } from "../../src/core/policy/merge.js";
-import { validatePolicyFiles } from "../../src/core/policy/validate.js";
+import { diffPolicies } from "../../src/engine/core/diff/diff-policies.js";
+import type { CompiledPolicy } from "../../src/engine/core/model.js";
+import { ID_SECTIONS } from "../../src/engine/core/policy/merge.js";
+import { validatePolicyFiles } from "../../src/engine/core/policy/validate.js";
 
 const compile = (text: string): CompiledPolicy => {
   const r = validatePolicyFiles([{ path: "limitr.yaml", text }]);

@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { diffPolicies } from "../../src/core/diff/diff-policies.js";
-import type { CompiledPolicy } from "../../src/core/model.js";
-import { validatePolicyFiles } from "../../src/core/policy/validate.js";
+import { diffPolicies } from "../../src/engine/core/diff/diff-policies.js";
+import type { CompiledPolicy } from "../../src/engine/core/model.js";
+import { validatePolicyFiles } from "../../src/engine/core/policy/validate.js";
 import { ROOT } from "./helpers.js";
 
 const DIR = join(ROOT, "policies");

@@ -2,10 +2,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { openDatabase } from "../../src/adapters/store/database.js";
-import type { PolicyNotice } from "../../src/engine/events.js";
-import { Limitr } from "../../src/engine/limitr.js";
-import type { LimitrOptions } from "../../src/engine/options.js";
+import { openDatabase } from "../../src/engine/adapters/store/database.js";
+import type { PolicyNotice } from "../../src/engine/runtime/events.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
+import type { LimitrOptions } from "../../src/engine/runtime/options.js";
 import { StaticServer } from "../helpers/static-server.js";
 import { commitAll, edit, git, limitr, makeRepo, readJson } from "./helpers.js";
 

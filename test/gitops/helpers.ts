@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import { execa } from "execa";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
-const BIN = join(ROOT, "bin/limitr.js");
+const BIN = join(ROOT, "src/cli/bin/limitr.js");
 
 /**
  * A temp git repository holding a copy of the example policies, committed once.

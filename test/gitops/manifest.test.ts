@@ -5,7 +5,7 @@ import {
   checkEnvironmentName,
   defaultRollbackTarget,
   nextManifest,
-} from "../../src/core/bundles/manifest.js";
+} from "../../src/engine/core/bundles/manifest.js";
 
 const input = (digest: string, extra: { rollbackOf?: number } = {}) => ({
   project: "acme-ai",

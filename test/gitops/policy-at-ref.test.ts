@@ -2,14 +2,14 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { compilePolicyFiles, policyFilesAtRef } from "../../src/adapters/git/policy-at-ref.js";
+import { compilePolicyFiles, policyFilesAtRef } from "../../src/cli/adapters/git/policy-at-ref.js";
 import {
   dirtyPolicyFiles,
   findPolicyRepo,
   headCommit,
   requirePolicyRepo,
-} from "../../src/adapters/git/policy-repo.js";
-import { PolicyError } from "../../src/core/errors.js";
+} from "../../src/cli/adapters/git/policy-repo.js";
+import { PolicyError } from "../../src/engine/core/errors.js";
 import { commitAll, edit, git, makeRepo } from "./helpers.js";
 
 const cleanups: (() => void)[] = [];

@@ -5,12 +5,12 @@ import { hostname, tmpdir } from "node:os";
 import { join, normalize } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sha256Digest } from "../../src/adapters/bundles/crypto.js";
-import { directoryReader, publish } from "../../src/adapters/bundles/directory-store.js";
-import { fetchVerifiedBundle, readerForEnvironment } from "../../src/adapters/bundles/fetch-verified.js";
-import { type BundleManifest, nextManifest } from "../../src/core/bundles/manifest.js";
-import { readVersion } from "../../src/core/bundles/port.js";
-import { ConflictError } from "../../src/core/errors.js";
+import { directoryReader, publish } from "../../src/cli/adapters/bundles/directory-store.js";
+import { fetchVerifiedBundle, readerForEnvironment } from "../../src/cli/adapters/bundles/fetch-verified.js";
+import { sha256Digest } from "../../src/engine/adapters/bundles/crypto.js";
+import { type BundleManifest, nextManifest } from "../../src/engine/core/bundles/manifest.js";
+import { readVersion } from "../../src/engine/core/bundles/port.js";
+import { ConflictError } from "../../src/engine/core/errors.js";
 import { commitAll, edit, limitr, makeRepo } from "./helpers.js";
 
 function request(n: number) {

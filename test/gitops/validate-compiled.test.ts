@@ -1,11 +1,11 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadValidPolicy } from "../../src/adapters/policy-source.js";
-import { validateCompiledPolicy } from "../../src/core/bundles/validate-compiled.js";
-import { canonicalJson } from "../../src/core/compile.js";
-import type { CompiledPolicy } from "../../src/core/model.js";
-import { decompilePolicy } from "../../src/core/policy/decompile.js";
-import { validatePolicyDocument } from "../../src/core/policy/validate.js";
+import { loadValidPolicy } from "../../src/engine/adapters/policy-source.js";
+import { validateCompiledPolicy } from "../../src/engine/core/bundles/validate-compiled.js";
+import { canonicalJson } from "../../src/engine/core/compile.js";
+import type { CompiledPolicy } from "../../src/engine/core/model.js";
+import { decompilePolicy } from "../../src/engine/core/policy/decompile.js";
+import { validatePolicyDocument } from "../../src/engine/core/policy/validate.js";
 
 const example = loadValidPolicy(join(import.meta.dirname, "../../policies"));
 /** A deep copy of the example policy with one change applied. */

@@ -1,17 +1,17 @@
 import { createPrivateKey } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { fetchVerifiedBundle } from "../../src/cli/adapters/bundles/fetch-verified.js";
 import {
   generateSigningKey,
   nodeBundleCrypto,
   sha256Digest,
   signManifest,
   trustedKeysFromPem,
-} from "../../src/adapters/bundles/crypto.js";
-import { fetchVerifiedBundle } from "../../src/adapters/bundles/fetch-verified.js";
-import { type Bundle, type BundleManifest, nextManifest } from "../../src/core/bundles/manifest.js";
-import { memoryReader } from "../../src/core/bundles/port.js";
-import { verifyBundle } from "../../src/core/bundles/verify.js";
-import { canonicalJson, compilePolicy } from "../../src/core/compile.js";
+} from "../../src/engine/adapters/bundles/crypto.js";
+import { type Bundle, type BundleManifest, nextManifest } from "../../src/engine/core/bundles/manifest.js";
+import { memoryReader } from "../../src/engine/core/bundles/port.js";
+import { verifyBundle } from "../../src/engine/core/bundles/verify.js";
+import { canonicalJson, compilePolicy } from "../../src/engine/core/compile.js";
 
 const policyA = compilePolicy({ limitr: 1, name: "acme-ai", plans: { pro: { price: 49 } } });
 const policyB = compilePolicy({ limitr: 1, name: "acme-ai", plans: { pro: { price: 59 } } });

@@ -2,8 +2,8 @@
 // one JSON line per command on stdout. Runs the built library (dist/).
 // usage: node engine-process.mjs <sqlite path> <storeLeaseMs>
 import { createInterface } from "node:readline";
-import { compilePolicy } from "../../dist/core/compile.js";
-import { Limitr } from "../../dist/index.js";
+import { compilePolicy } from "../../src/engine/dist/core/compile.js";
+import { Limitr } from "../../src/engine/dist/index.js";
 
 const [dbPath, leaseMs] = process.argv.slice(2);
 const policy = compilePolicy({

@@ -2,7 +2,7 @@
 // few milliseconds (node --expose-gc), then keeps it open for a while so its
 // polls can be watched from the server side. Runs the built library (dist/).
 // usage: node --expose-gc open-under-gc.mjs <store url> <env> <cacheDir> <timeoutMs> <pollMs> <stayMs>
-import { Limitr } from "../../dist/index.js";
+import { Limitr } from "../../src/engine/dist/index.js";
 
 const [store, env, cacheDir, timeoutMs, pollMs, stayMs] = process.argv.slice(2);
 if (typeof globalThis.gc !== "function") throw new Error("run with --expose-gc");

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { Decimal } from "../../src/core/money.js";
-import { matchFields } from "../../src/core/policy-tests/match.js";
-import type { ExpectedField } from "../../src/core/policy-tests/model.js";
-import { parseTestFile } from "../../src/core/policy-tests/parse.js";
+import { Decimal } from "../../src/engine/core/money.js";
+import { matchFields } from "../../src/engine/core/policy-tests/match.js";
+import type { ExpectedField } from "../../src/engine/core/policy-tests/model.js";
+import { parseTestFile } from "../../src/engine/core/policy-tests/parse.js";
 
 /** The `expect:` fields of the first step of a one-case test file. */
 function expectation(yaml: string): ExpectedField[] {

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { loadValidPolicy } from "../../src/adapters/policy-source.js";
-import { canonicalJson, compilePolicy } from "../../src/core/compile.js";
+import { loadValidPolicy } from "../../src/engine/adapters/policy-source.js";
+import { canonicalJson, compilePolicy } from "../../src/engine/core/compile.js";
 
 const EXAMPLE = "policies";
 

@@ -6,8 +6,8 @@ import {
   formatSummary,
   sortDiagnostics,
   summarize,
-} from "../../src/core/policy/diagnostics.js";
-import { closest } from "../../src/core/policy/suggest.js";
+} from "../../src/engine/core/policy/diagnostics.js";
+import { closest } from "../../src/engine/core/policy/suggest.js";
 
 const d = (over: Partial<Diagnostic>): Diagnostic => ({
   severity: "error",

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { formatPolicyYaml } from "../../src/core/policy/format.js";
-import { POLICY_SCHEMA } from "../../src/core/policy-types.generated.js";
+import { formatPolicyYaml } from "../../src/engine/core/policy/format.js";
+import { POLICY_SCHEMA } from "../../src/engine/core/policy-types.generated.js";
 import { limitr, REPO } from "../cli/run-cli.js";
 
 /**

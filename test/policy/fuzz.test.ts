@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseDocument, stringify } from "yaml";
-import type { ValidationResult } from "../../src/core/policy/validate.js";
+import type { ValidationResult } from "../../src/engine/core/policy/validate.js";
 import { exampleFiles, validate } from "./helpers.js";
 
 /**

@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Diagnostic } from "../../src/core/policy/diagnostics.js";
+import type { Diagnostic } from "../../src/engine/core/policy/diagnostics.js";
 import {
   type PolicyFile,
   type ValidationResult,
   validatePolicyFiles,
-} from "../../src/core/policy/validate.js";
+} from "../../src/engine/core/policy/validate.js";
 
 const EXAMPLE = fileURLToPath(new URL("../../policies", import.meta.url));
 

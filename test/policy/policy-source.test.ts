@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadValidPolicy, policyFiles, readPolicyFiles } from "../../src/adapters/policy-source.js";
-import { InputError, PolicyError } from "../../src/core/errors.js";
-import { MAX_FILE_BYTES } from "../../src/core/policy/source.js";
+import { loadValidPolicy, policyFiles, readPolicyFiles } from "../../src/engine/adapters/policy-source.js";
+import { InputError, PolicyError } from "../../src/engine/core/errors.js";
+import { MAX_FILE_BYTES } from "../../src/engine/core/policy/source.js";
 
 function repo(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), "limitr-src-"));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type LargePolicyShape, largePolicy } from "../../bench/large-policy.js";
-import { validatePolicyFiles } from "../../src/core/policy/validate.js";
-import { Limitr } from "../../src/index.js";
+import { validatePolicyFiles } from "../../src/engine/core/policy/validate.js";
+import { Limitr } from "../../src/engine/index.js";
 
 /** Wall time of `work`, the best of three runs (the machine is shared). */
 async function seconds(work: () => unknown): Promise<number> {

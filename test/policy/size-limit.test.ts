@@ -4,10 +4,10 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { largePolicy } from "../../bench/large-policy.js";
-import { maxPolicyFileBytes } from "../../src/adapters/policy-source.js";
-import { InputError } from "../../src/core/errors.js";
-import { MAX_FILE_BYTES } from "../../src/core/policy/source.js";
-import { validatePolicyFiles } from "../../src/core/policy/validate.js";
+import { maxPolicyFileBytes } from "../../src/engine/adapters/policy-source.js";
+import { InputError } from "../../src/engine/core/errors.js";
+import { MAX_FILE_BYTES } from "../../src/engine/core/policy/source.js";
+import { validatePolicyFiles } from "../../src/engine/core/policy/validate.js";
 import { BIN } from "../cli/run-cli.js";
 
 describe("policy file size limit", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_FILE_BYTES, parseFragment } from "../../src/core/policy/source.js";
+import { MAX_FILE_BYTES, parseFragment } from "../../src/engine/core/policy/source.js";
 import { codes } from "./helpers.js";
 
 describe("parseFragment (YAML stage)", () => {

@@ -1,10 +1,10 @@
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { policyFilesAtRef } from "../../src/adapters/git/policy-at-ref.js";
-import { requirePolicyRepo } from "../../src/adapters/git/policy-repo.js";
-import { readPolicyFiles, validatePolicyDir } from "../../src/adapters/policy-source.js";
-import { validatePolicyFiles } from "../../src/core/policy/validate.js";
+import { policyFilesAtRef } from "../../src/cli/adapters/git/policy-at-ref.js";
+import { requirePolicyRepo } from "../../src/cli/adapters/git/policy-repo.js";
+import { readPolicyFiles, validatePolicyDir } from "../../src/engine/adapters/policy-source.js";
+import { validatePolicyFiles } from "../../src/engine/core/policy/validate.js";
 import { commitAll, makeRepo } from "../gitops/helpers.js";
 
 const cleanups: (() => void)[] = [];

@@ -1,10 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compilePolicy } from "../../src/core/compile.js";
-import { dec, sum } from "../../src/core/money.js";
-import type { Bill, BilledInvoice } from "../../src/core/rating/bill.js";
-import { compareSimulation, type SimulationSide } from "../../src/core/simulate/compare.js";
-import type { CustomerReplay } from "../../src/core/simulate/types.js";
+import { compilePolicy } from "../../src/engine/core/compile.js";
+import { dec, sum } from "../../src/engine/core/money.js";
+import type { Bill, BilledInvoice } from "../../src/engine/core/rating/bill.js";
+import { compareSimulation, type SimulationSide } from "../../src/engine/core/simulate/compare.js";
+import type { CustomerReplay } from "../../src/engine/core/simulate/types.js";
 
 /** The pure comparison on hand-made bills: sums, grouping, movers and the blocked list. */
 const policy = compilePolicy({

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { DateTime } from "luxon";
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadValidPolicy } from "../../src/adapters/policy-source.js";
-import { Limitr } from "../../src/engine/limitr.js";
+import { loadValidPolicy } from "../../src/engine/adapters/policy-source.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
 import { loadUsage, makeRepo, octoberEvents, type SimRepo, simulateBetween } from "./fixture.js";
 
 /**

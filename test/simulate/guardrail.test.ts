@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { UsageError } from "../../src/core/errors.js";
-import { dec } from "../../src/core/money.js";
+import { UsageError } from "../../src/engine/core/errors.js";
+import { dec } from "../../src/engine/core/money.js";
 import {
   compileGuardrail,
   type GuardrailVariables,
   guardrailVariables,
   topLevelOr,
-} from "../../src/core/simulate/guardrail.js";
-import type { Figures, SimulationTotals } from "../../src/core/simulate/types.js";
+} from "../../src/engine/core/simulate/guardrail.js";
+import type { Figures, SimulationTotals } from "../../src/engine/core/simulate/types.js";
 
 const vars = (over: Partial<GuardrailVariables>): GuardrailVariables => ({
   revenue_change_pct: 0,

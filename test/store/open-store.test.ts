@@ -6,7 +6,7 @@ import { execa } from "execa";
 import { afterAll, describe, expect, it } from "vitest";
 import { REPO } from "../cli/run-cli.js";
 
-const DATABASE = pathToFileURL(join(REPO, "dist/adapters/store/database.js")).href;
+const DATABASE = pathToFileURL(join(REPO, "src/engine/dist/adapters/store/database.js")).href;
 
 /** A process that opens (creating) the store at `startAt` (epoch ms), so that all of them start together. */
 const OPENER = `

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { DateTime } from "luxon";
 import { describe, expect, it } from "vitest";
-import { EARLIEST_EVENT, eventTime, LATEST_EVENT } from "../../src/core/usage/event-time.js";
+import { EARLIEST_EVENT, eventTime, LATEST_EVENT } from "../../src/engine/core/usage/event-time.js";
 
 const pad = (n: number, w = 2) => String(n).padStart(w, "0");
 const daysIn = (y: number, m: number) => new Date(Date.UTC(y, m, 0)).getUTCDate();

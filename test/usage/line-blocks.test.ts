@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
-import { lineBlocks } from "../../src/adapters/usage-files/line-blocks.js";
+import { lineBlocks } from "../../src/cli/adapters/usage-files/line-blocks.js";
 
 const dir = mkdtempSync(join(tmpdir(), "limitr-line-blocks-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

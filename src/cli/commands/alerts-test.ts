@@ -1,11 +1,11 @@
 import { resolve } from "node:path";
-import { gatherFigures } from "../../adapters/alerts/figures.js";
-import { openDatabase } from "../../adapters/store/database.js";
-import { type Evaluation, evaluateCustomer } from "../../core/alerts/evaluate.js";
-import { compileRules } from "../../core/alerts/rules.js";
-import { UsageError } from "../../core/errors.js";
-import { calendarWindow, type NamedPeriod } from "../../core/periods.js";
-import { closest } from "../../core/policy/suggest.js";
+import { openDatabase } from "limitr-engine/adapters/store/database";
+import { type Evaluation, evaluateCustomer } from "limitr-engine/core/alerts/evaluate";
+import { compileRules } from "limitr-engine/core/alerts/rules";
+import { UsageError } from "limitr-engine/core/errors";
+import { calendarWindow, type NamedPeriod } from "limitr-engine/core/periods";
+import { closest } from "limitr-engine/core/policy/suggest";
+import { gatherFigures } from "../adapters/alerts/figures.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { asOfOption } from "./alerts.js";
 import { formatTable, loadPolicy, periodOption } from "./usage-common.js";

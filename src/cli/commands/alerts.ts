@@ -1,10 +1,10 @@
 import { resolve } from "node:path";
-import { type CheckResult, checkAlerts, type Fired } from "../../adapters/alerts/batch.js";
-import { DEFAULT_RETRY } from "../../adapters/alerts/delivery.js";
-import { policyDigestOf } from "../../adapters/git/load-at-ref.js";
-import { openDatabase } from "../../adapters/store/database.js";
-import { UsageError } from "../../core/errors.js";
-import { calendarWindow, formatInstant, type NamedPeriod, parseInstant } from "../../core/periods.js";
+import { DEFAULT_RETRY } from "limitr-engine/adapters/alerts/delivery";
+import { openDatabase } from "limitr-engine/adapters/store/database";
+import { UsageError } from "limitr-engine/core/errors";
+import { calendarWindow, formatInstant, type NamedPeriod, parseInstant } from "limitr-engine/core/periods";
+import { type CheckResult, checkAlerts, type Fired } from "../adapters/alerts/batch.js";
+import { policyDigestOf } from "../adapters/git/load-at-ref.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { formatTable, loadPolicy, periodOption } from "./usage-common.js";
 

@@ -1,7 +1,7 @@
-import type { Decimal } from "../../core/money.js";
-import { formatMoney } from "../../core/money.js";
-import { formatInstant } from "../../core/periods.js";
-import type { Bill, BilledInvoice } from "../../core/rating/bill.js";
+import type { Decimal } from "limitr-engine/core/money";
+import { formatMoney } from "limitr-engine/core/money";
+import { formatInstant } from "limitr-engine/core/periods";
+import type { Bill, BilledInvoice } from "limitr-engine/core/rating/bill";
 import { type Column, text, type View } from "../render/view.js";
 
 /**

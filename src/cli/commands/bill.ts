@@ -1,13 +1,13 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { runBill } from "../../adapters/store/bill-run.js";
-import type { Db } from "../../adapters/store/database.js";
-import { openDatabase } from "../../adapters/store/database.js";
-import { hasEventsIn } from "../../adapters/store/usage-store.js";
-import type { PlannedRequest } from "../../adapters/stripe/stripe-api.js";
-import { UsageError } from "../../core/errors.js";
-import type { CompiledPolicy } from "../../core/model.js";
-import type { Bill } from "../../core/rating/bill.js";
+import { runBill } from "limitr-engine/adapters/store/bill-run";
+import type { Db } from "limitr-engine/adapters/store/database";
+import { openDatabase } from "limitr-engine/adapters/store/database";
+import { hasEventsIn } from "limitr-engine/adapters/store/usage-store";
+import { UsageError } from "limitr-engine/core/errors";
+import type { CompiledPolicy } from "limitr-engine/core/model";
+import type { Bill } from "limitr-engine/core/rating/bill";
+import type { PlannedRequest } from "../adapters/stripe/stripe-api.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPlain } from "../render/view.js";
 import { billCsv, billJson, billView, invoiceJson } from "./bill-render.js";
@@ -85,14 +85,14 @@ async function pushInvoices(
   options: Record<string, unknown>,
   ctx: CliContext,
 ): Promise<{ conflicts: number; error?: unknown; requests: PlannedRequest[] | null }> {
-  const { pushToStripe } = await import("../../adapters/stripe/push-invoices.js");
-  const { sdkApi, dryRunApi } = await import("../../adapters/stripe/stripe-api.js");
-  const { stripeEndpoint } = await import("../../adapters/stripe/push-errors.js");
+  const { pushToStripe } = await import("../adapters/stripe/push-invoices.js");
+  const { sdkApi, dryRunApi } = await import("../adapters/stripe/stripe-api.js");
+  const { stripeEndpoint } = await import("../adapters/stripe/push-errors.js");
   const dryRun = Boolean(options.dryRun);
   const requests: PlannedRequest[] = [];
   let api = dryRunApi(requests);
   if (!dryRun) {
-    const { stripeFromEnv } = await import("../../adapters/stripe/client.js");
+    const { stripeFromEnv } = await import("../adapters/stripe/client.js");
     api = sdkApi(stripeFromEnv(ctx.env));
   }
   try {

@@ -1,4 +1,4 @@
-import { UsageError } from "../../core/errors.js";
+import { UsageError } from "limitr-engine/core/errors";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { COMMANDS, GLOBAL_FLAGS } from "../registry.js";
 import { bashCompletion, fishCompletion, zshCompletion } from "../render/completion.js";

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { openDatabase } from "../../adapters/store/database.js";
+import { openDatabase } from "limitr-engine/adapters/store/database";
 import {
   planHistory,
   type SubscriptionRow,
@@ -8,11 +8,11 @@ import {
   setPlans,
   setStripeCustomer,
   stripeCustomers,
-} from "../../adapters/store/usage-store.js";
-import { InputError, UsageError } from "../../core/errors.js";
-import type { CompiledPolicy } from "../../core/model.js";
-import { parseInstant } from "../../core/periods.js";
-import { customerPlans, planAt } from "../../core/rating/customers.js";
+} from "limitr-engine/adapters/store/usage-store";
+import { InputError, UsageError } from "limitr-engine/core/errors";
+import type { CompiledPolicy } from "limitr-engine/core/model";
+import { parseInstant } from "limitr-engine/core/periods";
+import { customerPlans, planAt } from "limitr-engine/core/rating/customers";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPlain, type View } from "../render/view.js";
 import { loadPolicy } from "./usage-common.js";

@@ -1,10 +1,10 @@
-import { policyDigestOf } from "../../adapters/bundles/crypto.js";
-import { loadPolicyAt } from "../../adapters/git/load-at-ref.js";
-import { findPolicyRepo } from "../../adapters/git/policy-repo.js";
-import { compilePolicy } from "../../core/compile.js";
-import { diffPolicies } from "../../core/diff/diff-policies.js";
-import { InputError } from "../../core/errors.js";
-import type { CompiledPolicy } from "../../core/model.js";
+import { policyDigestOf } from "limitr-engine/adapters/bundles/crypto";
+import { compilePolicy } from "limitr-engine/core/compile";
+import { diffPolicies } from "limitr-engine/core/diff/diff-policies";
+import { InputError } from "limitr-engine/core/errors";
+import type { CompiledPolicy } from "limitr-engine/core/model";
+import { loadPolicyAt } from "../adapters/git/load-at-ref.js";
+import { findPolicyRepo } from "../adapters/git/policy-repo.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { type DiffReport, renderDiff, type Side } from "../render/diff.js";
 

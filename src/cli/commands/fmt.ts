@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { displayPath, policyFiles } from "../../adapters/policy-source.js";
-import { InputError } from "../../core/errors.js";
-import { formatPolicyYaml } from "../../core/policy/format.js";
-import { POLICY_SCHEMA } from "../../core/policy-types.generated.js";
+import { displayPath, policyFiles } from "limitr-engine/adapters/policy-source";
+import { InputError } from "limitr-engine/core/errors";
+import { formatPolicyYaml } from "limitr-engine/core/policy/format";
+import { POLICY_SCHEMA } from "limitr-engine/core/policy-types.generated";
 import type { CliContext, CommandOutcome } from "../context.js";
 
 /**

@@ -1,9 +1,9 @@
-import { loadTrustedKeys, nodeBundleCrypto } from "../../adapters/bundles/crypto.js";
-import { type EnvironmentFlags, openEnvironment } from "../../adapters/bundles/environment.js";
-import { readerFor } from "../../adapters/bundles/location.js";
-import type { BundleManifest, BundleRecord } from "../../core/bundles/manifest.js";
-import { fetchBundle, readCurrent, readPin, readVersion } from "../../core/bundles/port.js";
-import { verifyBundle } from "../../core/bundles/verify.js";
+import { loadTrustedKeys, nodeBundleCrypto } from "limitr-engine/adapters/bundles/crypto";
+import type { BundleManifest, BundleRecord } from "limitr-engine/core/bundles/manifest";
+import { fetchBundle, readCurrent, readPin, readVersion } from "limitr-engine/core/bundles/port";
+import { verifyBundle } from "limitr-engine/core/bundles/verify";
+import { type EnvironmentFlags, openEnvironment } from "../adapters/bundles/environment.js";
+import { readerFor } from "../adapters/bundles/location.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { type HistoryEntry, type HistoryView, historyView, renderHistory } from "../render/bundles.js";
 

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
-import { generateSigningKey } from "../../adapters/bundles/crypto.js";
-import { InputError } from "../../core/errors.js";
+import { generateSigningKey } from "limitr-engine/adapters/bundles/crypto";
+import { InputError } from "limitr-engine/core/errors";
 import type { CliContext, CommandOutcome } from "../context.js";
 
 interface KeysOptions {

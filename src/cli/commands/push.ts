@@ -1,18 +1,18 @@
 import { randomUUID } from "node:crypto";
-import { loadSigningKey, sha256Digest, signManifest } from "../../adapters/bundles/crypto.js";
-import { publish } from "../../adapters/bundles/directory-store.js";
-import { type EnvironmentFlags, openEnvironment } from "../../adapters/bundles/environment.js";
-import { requireWritable } from "../../adapters/bundles/location.js";
-import { currentRef, dirtyPolicyFiles, gitUserEmail, headCommit } from "../../adapters/git/policy-repo.js";
-import { loadTests, runCases } from "../../adapters/policy-tests/run-tests.js";
-import { limitrVersion } from "../../adapters/version.js";
-import { nextManifest } from "../../core/bundles/manifest.js";
-import { canonicalJson } from "../../core/compile.js";
-import { CheckFailedError, InputError, PolicyError, UsageError } from "../../core/errors.js";
-import type { CompiledPolicy } from "../../core/model.js";
-import { formatDiagnostic } from "../../core/policy/diagnostics.js";
+import { loadSigningKey, sha256Digest, signManifest } from "limitr-engine/adapters/bundles/crypto";
+import { limitrVersion } from "limitr-engine/adapters/version";
+import { nextManifest } from "limitr-engine/core/bundles/manifest";
+import { canonicalJson } from "limitr-engine/core/compile";
+import { CheckFailedError, InputError, PolicyError, UsageError } from "limitr-engine/core/errors";
+import type { CompiledPolicy } from "limitr-engine/core/model";
+import { formatDiagnostic } from "limitr-engine/core/policy/diagnostics";
+import { publish } from "../adapters/bundles/directory-store.js";
+import { type EnvironmentFlags, openEnvironment } from "../adapters/bundles/environment.js";
+import { requireWritable } from "../adapters/bundles/location.js";
+import { currentRef, dirtyPolicyFiles, gitUserEmail, headCommit } from "../adapters/git/policy-repo.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPublish } from "../render/bundles.js";
+import { loadTests, runCases } from "../services/policy-tests/run-tests.js";
 
 interface PushOptions extends EnvironmentFlags {
   signKey?: string;

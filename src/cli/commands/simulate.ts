@@ -1,26 +1,26 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { runBill } from "limitr-engine/adapters/store/bill-run";
+import { openDatabase } from "limitr-engine/adapters/store/database";
+import { CheckFailedError, InputError, UsageError } from "limitr-engine/core/errors";
+import type { CompiledPolicy } from "limitr-engine/core/model";
+import type { Bill } from "limitr-engine/core/rating/bill";
+import { compareSimulation, type SimulationSide } from "limitr-engine/core/simulate/compare";
+import { compileGuardrail, guardrailVariables } from "limitr-engine/core/simulate/guardrail";
+import type { ReplayOutcome } from "limitr-engine/core/simulate/types";
 import {
   type LoadedPolicy,
   loadPolicyAt,
   loadPushedPolicy,
   policyDigestOf,
-} from "../../adapters/git/load-at-ref.js";
-import { findPolicyRepo, type PolicyRepo } from "../../adapters/git/policy-repo.js";
-import { replayInWorker } from "../../adapters/simulate/replay.js";
-import { runBill } from "../../adapters/store/bill-run.js";
-import { openDatabase } from "../../adapters/store/database.js";
-import { CheckFailedError, InputError, UsageError } from "../../core/errors.js";
-import type { CompiledPolicy } from "../../core/model.js";
-import type { Bill } from "../../core/rating/bill.js";
-import { compareSimulation, type SimulationSide } from "../../core/simulate/compare.js";
-import { compileGuardrail, guardrailVariables } from "../../core/simulate/guardrail.js";
-import type { ReplayOutcome } from "../../core/simulate/types.js";
+} from "../adapters/git/load-at-ref.js";
+import { findPolicyRepo, type PolicyRepo } from "../adapters/git/policy-repo.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { simulationHtml } from "../render/simulate-html.js";
 import { type GuardrailOutcome, simulationJson } from "../render/simulate-json.js";
 import { simulationMarkdown } from "../render/simulate-markdown.js";
 import { simulationText } from "../render/simulate-text.js";
+import { replayInWorker } from "../services/simulate/replay.js";
 import { periodOption } from "./usage-common.js";
 
 interface SimulateOptions {

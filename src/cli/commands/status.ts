@@ -1,11 +1,11 @@
 import { resolve } from "node:path";
-import { openEnvironment } from "../../adapters/bundles/environment.js";
-import { readerFor } from "../../adapters/bundles/location.js";
-import { loadValidPolicy } from "../../adapters/policy-source.js";
-import { type StoreSummary, summarizeStore } from "../../adapters/store/store-summary.js";
-import type { PinRecord } from "../../core/bundles/manifest.js";
-import { shortDigest } from "../../core/bundles/manifest.js";
-import { readCurrent, readPin } from "../../core/bundles/port.js";
+import { loadValidPolicy } from "limitr-engine/adapters/policy-source";
+import { type StoreSummary, summarizeStore } from "limitr-engine/adapters/store/store-summary";
+import type { PinRecord } from "limitr-engine/core/bundles/manifest";
+import { shortDigest } from "limitr-engine/core/bundles/manifest";
+import { readCurrent, readPin } from "limitr-engine/core/bundles/port";
+import { openEnvironment } from "../adapters/bundles/environment.js";
+import { readerFor } from "../adapters/bundles/location.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPlain, text, type View } from "../render/view.js";
 

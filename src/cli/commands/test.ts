@@ -1,14 +1,14 @@
-import { validatePolicyDir } from "../../adapters/policy-source.js";
-import { loadTests, runCases } from "../../adapters/policy-tests/run-tests.js";
+import { validatePolicyDir } from "limitr-engine/adapters/policy-source";
 import {
   type Diagnostic,
   formatDiagnostic,
   formatSummary,
   summarize,
-} from "../../core/policy/diagnostics.js";
-import { summarizeResults } from "../../core/policy-tests/model.js";
+} from "limitr-engine/core/policy/diagnostics";
+import { summarizeResults } from "limitr-engine/core/policy-tests/model";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderJson, renderJunit, renderText, type TestReport, testView } from "../render/policy-tests.js";
+import { loadTests, runCases } from "../services/policy-tests/run-tests.js";
 
 /**
  * `limitr test`: run `<policies>/tests/*.yaml`. Exit 0 when every case

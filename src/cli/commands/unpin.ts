@@ -1,6 +1,6 @@
-import { unpin } from "../../adapters/bundles/directory-store.js";
-import { type EnvironmentFlags, openEnvironment } from "../../adapters/bundles/environment.js";
-import { requireWritable } from "../../adapters/bundles/location.js";
+import { unpin } from "../adapters/bundles/directory-store.js";
+import { type EnvironmentFlags, openEnvironment } from "../adapters/bundles/environment.js";
+import { requireWritable } from "../adapters/bundles/location.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 
 interface UnpinOptions extends EnvironmentFlags {

@@ -1,8 +1,8 @@
 import { resolve } from "node:path";
-import { loadValidPolicy } from "../../adapters/policy-source.js";
-import { UsageError } from "../../core/errors.js";
-import type { CompiledPolicy } from "../../core/model.js";
-import { type NamedPeriod, parseInstant, parsePeriod } from "../../core/periods.js";
+import { loadValidPolicy } from "limitr-engine/adapters/policy-source";
+import { UsageError } from "limitr-engine/core/errors";
+import type { CompiledPolicy } from "limitr-engine/core/model";
+import { type NamedPeriod, parseInstant, parsePeriod } from "limitr-engine/core/periods";
 import type { CliContext } from "../context.js";
 import { plainTable } from "../render/view.js";
 

@@ -1,8 +1,8 @@
 import { statSync } from "node:fs";
 import { resolve } from "node:path";
-import { openDatabase } from "../../adapters/store/database.js";
-import { type ImportSummary, importFiles } from "../../adapters/usage-files/import-events.js";
-import { InputError, UsageError } from "../../core/errors.js";
+import { openDatabase } from "limitr-engine/adapters/store/database";
+import { InputError, UsageError } from "limitr-engine/core/errors";
+import { type ImportSummary, importFiles } from "../adapters/usage-files/import-events.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { policyZone } from "./usage-common.js";
 

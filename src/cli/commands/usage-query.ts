@@ -1,11 +1,11 @@
 import { resolve } from "node:path";
-import { dayStarts, quantityOf } from "../../adapters/store/bill-usage.js";
-import { openDatabase } from "../../adapters/store/database.js";
-import { type AggregateRow, aggregateMeter } from "../../adapters/store/usage-store.js";
-import { UsageError } from "../../core/errors.js";
-import type { CompiledMeter } from "../../core/model.js";
-import { type Decimal, decStr, ZERO } from "../../core/money.js";
-import { isoDate, LIFETIME } from "../../core/periods.js";
+import { dayStarts, quantityOf } from "limitr-engine/adapters/store/bill-usage";
+import { openDatabase } from "limitr-engine/adapters/store/database";
+import { type AggregateRow, aggregateMeter } from "limitr-engine/adapters/store/usage-store";
+import { UsageError } from "limitr-engine/core/errors";
+import type { CompiledMeter } from "limitr-engine/core/model";
+import { type Decimal, decStr, ZERO } from "limitr-engine/core/money";
+import { isoDate, LIFETIME } from "limitr-engine/core/periods";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPlain, type View } from "../render/view.js";
 import { loadPolicy, periodOption } from "./usage-common.js";

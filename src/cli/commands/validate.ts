@@ -1,4 +1,4 @@
-import { validatePolicyDir } from "../../adapters/policy-source.js";
+import { validatePolicyDir } from "limitr-engine/adapters/policy-source";
 import {
   type Diagnostic,
   formatDiagnostic,
@@ -6,9 +6,9 @@ import {
   formatSummary,
   type Paint,
   summarize,
-} from "../../core/policy/diagnostics.js";
-import { formatSarif } from "../../core/policy/sarif.js";
-import type { PolicyStats } from "../../core/policy/validate.js";
+} from "limitr-engine/core/policy/diagnostics";
+import { formatSarif } from "limitr-engine/core/policy/sarif";
+import type { PolicyStats } from "limitr-engine/core/policy/validate";
 import type { CliContext, CommandOutcome } from "../context.js";
 
 /** `limitr validate`: YAML, schema and semantic rules; exit 0 valid, 3 invalid (or warnings with --strict). */

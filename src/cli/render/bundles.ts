@@ -1,11 +1,11 @@
 import type { ChalkInstance } from "chalk";
-import type { PublishResult } from "../../adapters/bundles/directory-store.js";
 import {
   type BundleManifest,
   type BundleRecord,
   type PinRecord,
   shortDigest,
-} from "../../core/bundles/manifest.js";
+} from "limitr-engine/core/bundles/manifest";
+import type { PublishResult } from "../adapters/bundles/directory-store.js";
 import { renderPlain, text, type View } from "./view.js";
 
 interface PublishView {

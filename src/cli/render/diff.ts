@@ -1,7 +1,7 @@
 import type { ChalkInstance } from "chalk";
-import { shortDigest } from "../../core/bundles/manifest.js";
-import { groupByResource } from "../../core/diff/diff-policies.js";
-import type { DiffSummary, PolicyChange, PolicyDiff } from "../../core/diff/types.js";
+import { shortDigest } from "limitr-engine/core/bundles/manifest";
+import { groupByResource } from "limitr-engine/core/diff/diff-policies";
+import type { DiffSummary, PolicyChange, PolicyDiff } from "limitr-engine/core/diff/types";
 
 export interface Side {
   /** The ref as given (`HEAD`, `main`), or `work tree`. */

@@ -1,5 +1,5 @@
-import { type Diagnostic, formatDiagnostic } from "../../core/policy/diagnostics.js";
-import type { CaseResult, Failure, TestSummary } from "../../core/policy-tests/model.js";
+import { type Diagnostic, formatDiagnostic } from "limitr-engine/core/policy/diagnostics";
+import type { CaseResult, Failure, TestSummary } from "limitr-engine/core/policy-tests/model";
 import { text, type View } from "./view.js";
 
 /**

@@ -1,5 +1,5 @@
-import { type Decimal, dec } from "../../core/money.js";
-import type { CustomerRow, SimulationReport } from "../../core/simulate/types.js";
+import { type Decimal, dec } from "limitr-engine/core/money";
+import type { CustomerRow, SimulationReport } from "limitr-engine/core/simulate/types";
 import {
   customerFigures,
   type GuardrailOutcome,

@@ -1,7 +1,13 @@
-import { type Decimal, formatMoney } from "../../core/money.js";
-import { formatInstant } from "../../core/periods.js";
-import type { GuardrailResult } from "../../core/simulate/guardrail.js";
-import type { CustomerRow, Figures, PlanRow, SideInfo, SimulationReport } from "../../core/simulate/types.js";
+import { type Decimal, formatMoney } from "limitr-engine/core/money";
+import { formatInstant } from "limitr-engine/core/periods";
+import type { GuardrailResult } from "limitr-engine/core/simulate/guardrail";
+import type {
+  CustomerRow,
+  Figures,
+  PlanRow,
+  SideInfo,
+  SimulationReport,
+} from "limitr-engine/core/simulate/types";
 
 /** What the guardrail concluded, shown in every format when `--fail-on` was given. */
 export interface GuardrailOutcome extends GuardrailResult {

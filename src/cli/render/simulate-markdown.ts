@@ -1,4 +1,4 @@
-import type { CustomerRow, SimulationReport } from "../../core/simulate/types.js";
+import type { CustomerRow, SimulationReport } from "limitr-engine/core/simulate/types";
 import {
   customerFigures,
   type GuardrailOutcome,

@@ -1,5 +1,5 @@
 import type { ChalkInstance } from "chalk";
-import type { CustomerRow, SimulationReport } from "../../core/simulate/types.js";
+import type { CustomerRow, SimulationReport } from "limitr-engine/core/simulate/types";
 import {
   customerFigures,
   type GuardrailOutcome,

@@ -1,0 +1,106 @@
+import { runBill } from "limitr-engine/adapters/store/bill-run";
+import { consumedBefore } from "limitr-engine/adapters/store/credit-ledger";
+import type { Db } from "limitr-engine/adapters/store/database";
+import { aggregateMeter, planHistory } from "limitr-engine/adapters/store/usage-store";
+import type { CustomerFigures, EntitlementFigures } from "limitr-engine/core/alerts/evaluate";
+import { type PlanHistory, PolicyIndex } from "limitr-engine/core/engine/resolve";
+import type { CompiledMeter, CompiledPolicy, Scope } from "limitr-engine/core/model";
+import { dec, ZERO } from "limitr-engine/core/money";
+import { type NamedPeriod, periodWindow, type Window } from "limitr-engine/core/periods";
+import type { Bill } from "limitr-engine/core/rating/bill";
+import { creditUsable, remainingOf } from "limitr-engine/core/rating/credits";
+
+/**
+ * The figures alert rules read, computed from the usage store as of an
+ * instant: usage per entitlement in its own period (shared counters summed
+ * over the account tree, R7), and spend, cost, margin and credit balance
+ * from the period's invoice exactly as `bill` computes it.
+ */
+export async function gatherFigures(
+  db: Db,
+  policy: CompiledPolicy,
+  period: NamedPeriod,
+  asOf: number,
+  onProgress?: (daysDone: number, days: number) => void,
+): Promise<CustomerFigures[]> {
+  const bill: Bill = await runBill(db, policy, period, { recordCredits: false, onProgress });
+  const history: PlanHistory = new Map(
+    [...planHistory(db)].map(([customer, rows]) => [customer, rows.map((r) => ({ at: r.at, plan: r.plan }))]),
+  );
+  const index = new PolicyIndex(policy);
+  const usage = new UsageCache(db, index);
+  const out: CustomerFigures[] = [];
+  for (const invoice of bill.invoices) {
+    const customer = invoice.customer;
+    const planId = index.planAt(customer, asOf, history).plan;
+    const plan = planId ? policy.plans[planId] : undefined;
+    if (!planId || !plan) continue;
+    const contract = policy.customers[customer];
+    const entitlements: EntitlementFigures[] = [];
+    for (const [id, ent] of Object.entries(plan.entitlements)) {
+      if (ent.kind !== "metered") continue;
+      const eff = index.entitlement(customer, id, asOf, history);
+      if (eff.reason !== null || eff.meter === null) continue;
+      const window = periodWindow(eff.period, asOf, policy.timezone, eff.billing);
+      entitlements.push({
+        entitlement: id,
+        usage: usage.of(
+          eff.meter,
+          { start: window.start, end: Math.min(window.end, asOf + 1) },
+          eff.owner,
+          ent.scope,
+        ),
+        limit: Number.isFinite(eff.limit) ? eff.limit : null,
+        window,
+      });
+    }
+    const revenue = invoice.subtotal.minus(invoice.discount);
+    const consumed = consumedBefore(db, customer, period.start);
+    const granted = (contract?.credits ?? [])
+      .filter((c) => creditUsable(c, { start: asOf, end: asOf + 1 }, policy.timezone))
+      .reduce((acc, c) => acc.plus(remainingOf(c, consumed.get(c.id) ?? ZERO)), ZERO);
+    out.push({
+      customer,
+      plan: planId,
+      parent: contract?.parent ?? null,
+      metadata: contract?.metadata ?? {},
+      spend: revenue.toNumber(),
+      cost: invoice.cost.toNumber(),
+      marginPercent: invoice.marginPercent === null ? 0 : invoice.marginPercent.toNumber(),
+      balance: Math.max(0, granted.minus(invoice.creditsApplied).toNumber()),
+      entitlements,
+    });
+  }
+  return out;
+}
+
+/** One SQL aggregation per (meter, window), shared by every customer and rule. */
+class UsageCache {
+  private readonly cache = new Map<string, Map<string, number>>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly index: PolicyIndex,
+  ) {}
+
+  of(meter: CompiledMeter, window: Window, owner: string, scope: Scope): number {
+    const perCustomer = this.perCustomer(meter, window);
+    if (scope === "customer") return perCustomer.get(owner) ?? 0;
+    let total = 0;
+    for (const [customer, q] of perCustomer) if (this.index.ownerOf(customer, scope) === owner) total += q;
+    return total;
+  }
+
+  private perCustomer(meter: CompiledMeter, window: Window): Map<string, number> {
+    const key = `${meter.id}|${window.start}|${window.end}`;
+    let map = this.cache.get(key);
+    if (!map) {
+      map = new Map();
+      for (const row of aggregateMeter(this.db, { meter, window })) {
+        map.set(row.customer, (map.get(row.customer) ?? 0) + (row.q === null ? 0 : dec(row.q).toNumber()));
+      }
+      this.cache.set(key, map);
+    }
+    return map;
+  }
+}

@@ -1,0 +1,19 @@
+import { parentPort, workerData } from "node:worker_threads";
+import { openDatabase } from "limitr-engine/adapters/store/database";
+import type { CompiledPolicy } from "limitr-engine/core/model";
+import type { Window } from "limitr-engine/core/periods";
+import { replayPeriod } from "./replay.js";
+
+/** The replay of `replayInWorker`, on its own read connection; progress and the result go back as messages. */
+const job = workerData as { path: string; policies: CompiledPolicy[]; period: Window; progress: boolean };
+const db = openDatabase(job.path, { readonly: true });
+try {
+  const outcomes = await replayPeriod(db, job.policies, job.period, {
+    onProgress: job.progress
+      ? (done, total) => parentPort?.postMessage({ progress: [done, total] })
+      : undefined,
+  });
+  parentPort?.postMessage({ outcomes });
+} finally {
+  db.close();
+}

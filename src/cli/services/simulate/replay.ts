@@ -1,0 +1,96 @@
+import { existsSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+import type { Db } from "limitr-engine/adapters/store/database";
+import { planHistory } from "limitr-engine/adapters/store/usage-store";
+import type { CompiledPolicy } from "limitr-engine/core/model";
+import type { Window } from "limitr-engine/core/periods";
+import type { ReplayOutcome } from "limitr-engine/core/simulate/types";
+import { countEvents, eventsInOrder } from "./event-stream.js";
+import { PolicyReplay, type Props } from "./policy-replay.js";
+
+export interface ReplayOptions {
+  /** Called every `progressEvery` events (default 250,000) and once at the end. */
+  onProgress?: (done: number, total: number) => void;
+  progressEvery?: number;
+}
+
+/**
+ * Replay the period's recorded events through an engine per policy, in one
+ * streamed pass (both policies see each event as it is read). Events before
+ * `period.start` that still count toward a longer period's limit (a quarter,
+ * a year, lifetime) are replayed first to warm the counters, without being tallied.
+ */
+export async function replayPeriod(
+  db: Db,
+  policies: CompiledPolicy[],
+  period: Window,
+  options: ReplayOptions = {},
+): Promise<ReplayOutcome[]> {
+  const subscriptions = planHistory(db);
+  const replays = policies.map((p) => new PolicyReplay(p));
+  try {
+    const from = Math.min(...replays.map((r) => r.warmUpStart(period.start)));
+    for (const r of replays) await r.open(subscriptions, from, period.end);
+    const named = new Set([...subscriptions.keys(), ...policies.flatMap((p) => Object.keys(p.customers))]);
+    const types = [...new Set(replays.flatMap((r) => r.types()))].sort();
+    const skip = new Map<string, string[]>();
+    for (const type of types) {
+      const sets = replays.map((r) => r.untouched(type, named, from, period.end));
+      skip.set(
+        type,
+        [...(sets[0] ?? [])].filter((c) => sets.every((s) => s.has(c))),
+      );
+    }
+    const every = options.progressEvery ?? 250_000;
+    const total = options.onProgress ? countEvents(db, types, from, period.end, skip) : 0;
+    let done = 0;
+    for (const e of eventsInOrder(db, types, from, period.end, skip)) {
+      const props = e.properties === null ? null : (JSON.parse(e.properties) as Props);
+      const tally = e.ts >= period.start;
+      for (const r of replays) r.feed(e.type, e.customer, e.ts, e.value, props, tally);
+      if (++done % every === 0) options.onProgress?.(done, total);
+    }
+    options.onProgress?.(done, total);
+    const metered = [...new Set(policies.flatMap((p) => Object.values(p.meters).flatMap((m) => m.events)))];
+    const events = countEvents(db, metered, period.start, period.end);
+    return replays.map((r) => ({ events, customers: r.customers, unknownPlans: r.unknownPlans }));
+  } finally {
+    for (const r of replays) await r.close().catch(() => {});
+  }
+}
+
+/**
+ * `replayPeriod` on a worker thread with its own read-only connection, so it
+ * runs while the caller re-rates the period on the main thread. Falls back to
+ * the calling thread for an in-memory store or when the compiled worker is
+ * not there (running from sources).
+ */
+export async function replayInWorker(
+  db: Db,
+  policies: CompiledPolicy[],
+  period: Window,
+  options: ReplayOptions = {},
+): Promise<ReplayOutcome[]> {
+  const workerFile = new URL("./replay-worker.js", import.meta.url);
+  if (db.memory || !existsSync(workerFile)) return replayPeriod(db, policies, period, options);
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(workerFile, {
+      workerData: {
+        path: db.name,
+        policies,
+        period: { start: period.start, end: period.end },
+        progress: Boolean(options.onProgress),
+      },
+    });
+    let result: ReplayOutcome[] | null = null;
+    worker.on("message", (m: { progress?: [number, number]; outcomes?: ReplayOutcome[] }) => {
+      if (m.progress) options.onProgress?.(m.progress[0], m.progress[1]);
+      if (m.outcomes) result = m.outcomes;
+    });
+    worker.once("error", reject);
+    worker.once("exit", (code) => {
+      if (result) resolve(result);
+      else reject(new Error(`the replay worker exited with code ${code} before answering`));
+    });
+  });
+}

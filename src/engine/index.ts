@@ -1,0 +1,42 @@
+/**
+ * limitr's public library API.
+ */
+
+export { MemoryEngineStore } from "./adapters/store/memory-store.js";
+export type { Decision, Hold, Reason, Usage } from "./core/engine/decision.js";
+export { REASONS } from "./core/engine/decision.js";
+export type { EngineStore } from "./core/engine/store-port.js";
+export {
+  CheckFailedError,
+  ConflictError,
+  InputError,
+  InternalError,
+  LimitrError,
+  PolicyError,
+  UsageError,
+} from "./core/errors.js";
+export type * from "./core/model.js";
+export type {
+  AlertNotice,
+  DeniedNotice,
+  EngineEventName,
+  EngineEvents,
+  OverageNotice,
+  PolicyActivatedNotice,
+  PolicyNotice,
+  PolicyRejectedNotice,
+  ThresholdNotice,
+  UsageNotice,
+} from "./runtime/events.js";
+export { Limitr } from "./runtime/limitr.js";
+export type {
+  CallOptions,
+  Durability,
+  EngineStatus,
+  Instant,
+  LimitrOptions,
+  PolicySourceKind,
+  RecordResult,
+  UsageEventInput,
+} from "./runtime/options.js";
+export type { BundleDocument, BundleStoreInput, PolicyInput } from "./runtime/policy-input.js";
