@@ -1,6 +1,7 @@
 // Copies what `limitr init` scaffolds (the example policies) and the JSON Schemas
-// into the CLI package, so an installed limitr-cli carries them.
-import { cpSync, rmSync } from "node:fs";
+// into the CLI package, so an installed limitr-cli carries them; and the engine's
+// Redis scripts next to their built adapter, which reads them at load.
+import { cpSync, readdirSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -8,3 +9,8 @@ const assets = `${root}src/cli/assets`;
 rmSync(assets, { recursive: true, force: true });
 cpSync(`${root}policies`, `${assets}/policies`, { recursive: true });
 cpSync(`${root}schemas`, `${assets}/schemas`, { recursive: true });
+
+const redis = `${root}src/engine/adapters/redis`;
+for (const f of readdirSync(redis).filter((f) => f.endsWith(".lua"))) {
+  cpSync(`${redis}/${f}`, `${root}src/engine/dist/adapters/redis/${f}`);
+}

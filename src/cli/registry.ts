@@ -303,6 +303,66 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import("./commands/bill.js"),
   },
   {
+    path: ["serve"],
+    description: "run the engine behind an HTTP/JSON API (check, allow, decide, record, reserve, usage)",
+    flags: [
+      {
+        flags: "--port <n>",
+        description: "TCP port (0 = any free port; the URL is printed first)",
+        default: "8787",
+      },
+      {
+        flags: "--host <addr>",
+        description: "address to bind (non-loopback needs LIMITR_API_KEYS)",
+        default: "127.0.0.1",
+      },
+      {
+        flags: "--store <kind>",
+        description: "usage store: sqlite (--db) or memory",
+        default: "sqlite",
+        choices: ["sqlite", "memory"],
+      },
+      {
+        flags: "--durability <mode>",
+        description: "batched (write-behind) or sync",
+        default: "batched",
+        choices: ["batched", "sync"],
+      },
+      {
+        flags: "--bundle-url <url|dir>",
+        description: "follow a pushed environment (URL or directory) instead of --policies",
+      },
+      {
+        flags: "--public-key <file>",
+        description: "trusted bundle signing key (PEM), repeatable",
+        repeatable: true,
+      },
+      { flags: "--poll-ms <ms>", description: "bundle poll interval (default 10000)" },
+      {
+        flags: "--cache-dir <dir>",
+        description: "where the last good bundle is kept (default: next to --db)",
+      },
+      {
+        flags: "--body-limit <bytes>",
+        description: "largest request body (413 past it)",
+        default: "1048576",
+      },
+      {
+        flags: "--request-timeout <ms>",
+        description: "time a client has to send a whole request (408 after it)",
+        default: "10000",
+      },
+      {
+        flags: "--keep-alive-timeout <ms>",
+        description: "idle keep-alive connections close after this",
+        default: "5000",
+      },
+    ],
+    example: "limitr serve --port 8787 --db .limitr/usage.db",
+    docs: "serve.md",
+    load: () => import("./commands/serve.js"),
+  },
+  {
     path: ["alerts", "check"],
     example: "limitr alerts check --period 2026-10 --dry-run",
     docs: "alerts.md",

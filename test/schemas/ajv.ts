@@ -10,7 +10,8 @@ import { ROOT } from "../gitops/helpers.js";
  */
 export const SCHEMAS = join(ROOT, "schemas");
 export const schemaFiles = [
-  ...readdirSync(SCHEMAS).filter((f) => f.endsWith(".json")),
+  // openapi.json is the OpenAPI document of `limitr serve`, not a JSON Schema (test/serve pins it).
+  ...readdirSync(SCHEMAS).filter((f) => f.endsWith(".json") && f !== "openapi.json"),
   ...readdirSync(join(SCHEMAS, "cli"))
     .filter((f) => f.endsWith(".json"))
     .map((f) => `cli/${f}`),

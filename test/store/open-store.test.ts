@@ -35,7 +35,9 @@ describe("opening a new store", () => {
           }),
         ),
       );
-      const failures = runs.filter((r) => r.exitCode !== 0).map((r) => String(r.stderr).split("\n")[0]);
+      const failures = runs
+        .filter((r) => r.exitCode !== 0)
+        .map((r) => String(r.stderr).split("\n").slice(0, 6).join(" | "));
       expect(failures, `round ${round}`).toEqual([]);
     }
   });

@@ -3,7 +3,7 @@ import { dayStarts, quantityOf } from "limitr-engine/adapters/store/bill-usage";
 import { openDatabase } from "limitr-engine/adapters/store/database";
 import { type AggregateRow, aggregateMeter } from "limitr-engine/adapters/store/usage-store";
 import { UsageError } from "limitr-engine/core/errors";
-import type { CompiledMeter } from "limitr-engine/core/model";
+import type { CompiledMeter, CompiledPolicy } from "limitr-engine/core/model";
 import { type Decimal, decStr, ZERO } from "limitr-engine/core/money";
 import { isoDate, LIFETIME } from "limitr-engine/core/periods";
 import type { CliContext, CommandOutcome } from "../context.js";
@@ -15,6 +15,13 @@ import { loadPolicy, periodOption } from "./usage-common.js";
  * latest) with its `where` filter, over a period, grouped by customer
  * (default), meter, day or any event property.
  */
+export interface UsageQueryResult {
+  groupBy: string;
+  /** The period's label, null for all time. */
+  period: string | null;
+  rows: Record<string, string | number>[];
+}
+
 interface Acc {
   meter: string;
   key: string;
@@ -25,7 +32,41 @@ interface Acc {
 }
 
 export async function run(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
-  const policy = loadPolicy(options, ctx);
+  const {
+    groupBy,
+    period,
+    rows: results,
+  } = queryUsage(loadPolicy(options, ctx), resolve(ctx.cwd, String(options.db)), options);
+  const format = String(options.format ?? "table");
+  if (format === "json") {
+    return {
+      output: JSON.stringify({ formatVersion: 1, groupBy, period, rows: results }),
+      exitCode: 0,
+    };
+  }
+  const header = groupBy === "meter" ? ["meter", "value", "events"] : ["meter", groupBy, "value", "events"];
+  const cells = results.map((r) => header.map((h) => String((r as Record<string, unknown>)[h] ?? "")));
+  if (format === "csv")
+    return { output: [header, ...cells].map((r) => r.map(csv).join(",")).join("\n"), exitCode: 0 };
+  const view: View = [
+    {
+      kind: "table",
+      columns: header.map((h, i) => ({
+        header: h.toUpperCase(),
+        ...(i >= header.length - 2 ? { align: "right" as const } : {}),
+      })),
+      rows: cells,
+    },
+  ];
+  return { output: renderPlain(view), view, exitCode: 0 };
+}
+
+/** The rows `usage query` prints, from the store at `dbPath` under `policy` (also served by `limitr serve`). */
+export function queryUsage(
+  policy: CompiledPolicy,
+  dbPath: string,
+  options: Record<string, unknown>,
+): UsageQueryResult {
   const zone = policy.timezone;
   const period = periodOption(options, zone, false);
   const window = period ?? LIFETIME;
@@ -40,7 +81,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   const days = groupBy === "day" && period ? dayStarts(period, zone) : undefined;
   const dimension = groupBy === "customer" || groupBy === "meter" || groupBy === "day" ? null : groupBy;
 
-  const db = openDatabase(resolve(ctx.cwd, String(options.db)));
+  const db = openDatabase(dbPath);
   const accs = new Map<string, Acc>();
   try {
     for (const meter of meters) {
@@ -73,28 +114,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
       value: decStr(a.values ? a.values.size : a.value),
       events: a.events,
     }));
-  const format = String(options.format ?? "table");
-  if (format === "json") {
-    return {
-      output: JSON.stringify({ formatVersion: 1, groupBy, period: period?.label ?? null, rows: results }),
-      exitCode: 0,
-    };
-  }
-  const header = groupBy === "meter" ? ["meter", "value", "events"] : ["meter", groupBy, "value", "events"];
-  const cells = results.map((r) => header.map((h) => String((r as Record<string, unknown>)[h] ?? "")));
-  if (format === "csv")
-    return { output: [header, ...cells].map((r) => r.map(csv).join(",")).join("\n"), exitCode: 0 };
-  const view: View = [
-    {
-      kind: "table",
-      columns: header.map((h, i) => ({
-        header: h.toUpperCase(),
-        ...(i >= header.length - 2 ? { align: "right" as const } : {}),
-      })),
-      rows: cells,
-    },
-  ];
-  return { output: renderPlain(view), view, exitCode: 0 };
+  return { groupBy, period: period?.label ?? null, rows: results };
 }
 
 function keyOf(groupBy: string, r: AggregateRow, days: number[] | undefined, zone: string): string {

@@ -1,0 +1,125 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Limitr as LimitrClass, PolicyInput } from "limitr-engine";
+import { Limitr, UsageError } from "limitr-engine";
+import { cacheFileFor } from "limitr-engine/runtime/bundle-cache";
+import { openStore } from "limitr-engine/runtime/persistence";
+import type { CliContext, CommandOutcome } from "../context.js";
+import { buildServer, ServeState } from "../serve/app.js";
+import { ApiKeys, isLoopback } from "../serve/auth.js";
+import { HoldRegistry } from "../serve/holds.js";
+import { PolicyView } from "../serve/policy-view.js";
+
+/**
+ * `limitr serve`: the engine behind HTTP/JSON (SPEC §13). It listens first
+ * (the bound URL is the first line on stdout; /healthz answers, /readyz is 503),
+ * opens the engine, and is ready. SIGTERM or SIGINT: stop accepting, finish the
+ * requests in flight, close the engine (which writes the buffered events),
+ * then return.
+ */
+export async function run(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
+  const host = String(options.host);
+  const port = integer(options.port, "--port", 0, 65_535);
+  const keys = ApiKeys.fromEnv(ctx.env.LIMITR_API_KEYS);
+  if (!keys.enabled && !isLoopback(host))
+    throw new UsageError(
+      `refusing to listen on ${host} without API keys: set LIMITR_API_KEYS (comma-separated) or use --host 127.0.0.1`,
+    );
+  const store = options.store === "memory" ? "memory" : `sqlite:${resolve(ctx.cwd, String(options.db))}`;
+  const policy = policyInput(options, ctx);
+  const state = new ServeState();
+  const app = await buildServer(
+    {
+      keys,
+      bodyLimit: integer(options.bodyLimit, "--body-limit", 1, 1 << 30),
+      requestTimeoutMs: integer(options.requestTimeout, "--request-timeout", 100, 3_600_000),
+      keepAliveTimeoutMs: integer(options.keepAliveTimeout, "--keep-alive-timeout", 100, 3_600_000),
+      log: ctx.warn,
+    },
+    state,
+  );
+  const url = await app.listen({ host, port });
+  process.stdout.write(`${url}\n`);
+  ctx.warn(`limitr serve: listening on ${url}${keys.enabled ? " (API keys required)" : ""}`);
+
+  const stopped = new Promise<string>((done) => {
+    process.once("SIGTERM", () => done("SIGTERM"));
+    process.once("SIGINT", () => done("SIGINT"));
+  });
+  let engine: LimitrClass;
+  try {
+    engine = await openEngine(state, policy, store, options);
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  const prune = setInterval(() => state.holds.prune(Date.now()), 60_000).unref();
+  const s = engine.status();
+  ctx.warn(`limitr serve: ready (policy version ${s.activeVersion}, ${s.activeDigest}, store ${s.store})`);
+
+  const signal = await stopped;
+  ctx.warn(`limitr serve: ${signal}: finishing requests in flight, then writing buffered events`);
+  state.closing = true;
+  clearInterval(prune);
+  await app.close();
+  await engine.close();
+  if (state.scratchDir !== null) rmSync(state.scratchDir, { recursive: true, force: true });
+  ctx.warn("limitr serve: stopped");
+  return { output: "", exitCode: 0 };
+}
+
+async function openEngine(
+  state: ServeState,
+  policy: PolicyInput,
+  storeSpec: string,
+  options: Record<string, unknown>,
+): Promise<LimitrClass> {
+  const store = openStore(storeSpec);
+  let engine: LimitrClass;
+  try {
+    // Holds a previous run left in the store can still be settled or released by id.
+    state.holds = new HoldRegistry(store.loadHolds());
+    const bundle = typeof policy === "object" && "url" in policy ? policy : null;
+    // The routes read the active bundle from the engine's cache file: the memory store needs one somewhere.
+    if (bundle && bundle.cacheDir === undefined && store.location === "memory")
+      bundle.cacheDir = state.scratchDir = mkdtempSync(join(tmpdir(), "limitr-serve-"));
+    const env = bundle?.url?.replace(/\/+$/, "").split("/").pop() ?? "";
+    state.view = new PolicyView(policy, bundle ? cacheFileFor(bundle.cacheDir, env, store) : null);
+    state.dbPath = storeSpec.startsWith("sqlite:") ? storeSpec.slice("sqlite:".length) : null;
+    const durability = options.durability === "sync" ? "sync" : "batched";
+    engine = await Limitr.open({ policy, store, durability });
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  const metrics = state.metrics;
+  engine.on("policy", (notice) => metrics.reloads.inc({ outcome: notice.type }));
+  state.engine = engine;
+  metrics.attach(engine, () => state.ready);
+  return engine;
+}
+
+/** `--bundle-url` (a bundle store environment, polled) or `--policies` (a directory or a bundle .json file). */
+function policyInput(options: Record<string, unknown>, ctx: CliContext): PolicyInput {
+  const url = options.bundleUrl as string | undefined;
+  if (url === undefined) return resolve(ctx.cwd, String(options.policies ?? "./policies"));
+  const keyFiles = (options.publicKey as string[] | undefined) ?? [];
+  const publicKeys = keyFiles.map((f) => readFileSync(resolve(ctx.cwd, f), "utf8"));
+  if (publicKeys.length === 0)
+    ctx.warn("warning: no --public-key: bundle signatures are not checked (configure keys in production)");
+  const remote = /^https?:\/\//.test(url);
+  return {
+    url: remote ? url : resolve(ctx.cwd, url),
+    publicKeys: publicKeys.length > 0 ? publicKeys : undefined,
+    pollMs: options.pollMs === undefined ? undefined : integer(options.pollMs, "--poll-ms", 100, 86_400_000),
+    cacheDir: options.cacheDir === undefined ? undefined : resolve(ctx.cwd, String(options.cacheDir)),
+  };
+}
+
+function integer(value: unknown, flag: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`${flag} must be an integer from ${min} to ${max} (got ${String(value)})`);
+  return n;
+}

@@ -1,0 +1,201 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import type { Redis } from "ioredis";
+import {
+  type AcquireResult,
+  LEASE_DEFAULTS,
+  type LeaseParams,
+  type PoolTotals,
+  type ReturnResult,
+  type SliceInput,
+} from "../../core/engine/lease.js";
+import { InputError } from "../../core/errors.js";
+
+/** The shared functions; each command appends its entry point. Read once, next to this module. */
+const LEASE_LUA = readFileSync(new URL("./lease.lua", import.meta.url), "utf8");
+
+const COMMANDS = {
+  limitrLeaseAcquire: "acquire()",
+  limitrLeaseReport: "report(false)",
+  limitrLeaseRelease: "release()",
+  limitrLeaseSlice: "probe_slice()",
+} as const;
+
+type Reply = Promise<string[]>;
+interface LeaseCommands {
+  limitrLeaseAcquire(...keysAndArgs: string[]): Reply;
+  limitrLeaseReport(...keysAndArgs: string[]): Reply;
+  limitrLeaseRelease(...keysAndArgs: string[]): Reply;
+  limitrLeaseSlice(...args: string[]): Promise<string>;
+}
+
+/** Registers the lease scripts on a connection, once (ioredis sends EVALSHA, and the source on a miss). */
+function withCommands(redis: Redis): Redis & LeaseCommands {
+  if (!("limitrLeaseAcquire" in redis)) {
+    for (const [name, entry] of Object.entries(COMMANDS)) {
+      const numberOfKeys = name === "limitrLeaseSlice" ? 0 : 3;
+      redis.defineCommand(name, { numberOfKeys, lua: `${LEASE_LUA}\nreturn ${entry}\n` });
+    }
+  }
+  return redis as Redis & LeaseCommands;
+}
+
+/** One pool: a counter in one period. `periodEnd` null for lifetime counters. */
+export interface LeasePool {
+  readonly counter: string;
+  readonly periodStart: number;
+  readonly periodEnd: number | null;
+}
+
+export interface RedisLeasesOptions {
+  /** Prefix of every key (default "limitr:lease:"). */
+  readonly prefix?: string;
+  readonly params?: LeaseParams;
+  /** This engine's holder id (default host:pid:random). */
+  readonly holder?: string;
+  /** A pool's keys expire this long after its period ends (default one hour). */
+  readonly graceMs?: number;
+}
+
+export interface AcquireRequest {
+  readonly limit: number;
+  /** Units consumed since the last report, reported in the same call (default 0). */
+  readonly consumed?: number;
+  /** Units a call needs now beyond the allowance held (0 = background refill). */
+  readonly need: number;
+  /** Recent demand, units per second. */
+  readonly rate: number;
+  /** Usage already counted this period when the pool does not exist yet (default 0). */
+  readonly base?: number;
+  /** The pool's clock in ms (default: the Redis server's clock). */
+  readonly now?: number;
+}
+
+/**
+ * Quota leases in Redis: the atomic acquire / report / release of
+ * `lease.lua` on one pool per (counter, period). Keys share the hash tag
+ * `{counter@periodStart}`, so a pool lives in one Redis Cluster slot, and a new
+ * period is a new pool that starts from the full limit (R6).
+ *
+ * @example
+ * const leases = new RedisLeases(new Redis("redis://127.0.0.1:6379"));
+ * const pool = { counter: "acme/api", periodStart, periodEnd };
+ * const { granted } = await leases.acquire(pool, { limit: 10_000, need: 1, rate: 50 });
+ * await leases.report(pool, 40);          // consumed 40 since; renews the lease
+ * await leases.release(pool, 2);          // on close: the unconsumed rest goes back
+ */
+export class RedisLeases {
+  readonly holder: string;
+  readonly params: LeaseParams;
+  private readonly redis: Redis & LeaseCommands;
+  private readonly prefix: string;
+  private readonly graceMs: number;
+
+  constructor(redis: Redis, options: RedisLeasesOptions = {}) {
+    this.redis = withCommands(redis);
+    this.prefix = options.prefix ?? "limitr:lease:";
+    this.params = options.params ?? LEASE_DEFAULTS;
+    this.holder = options.holder ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+    this.graceMs = options.graceMs ?? 3_600_000;
+  }
+
+  /** The pool's three keys: {limit, consumed, outstanding}, allowances, expiries. */
+  keys(pool: LeasePool): [string, string, string] {
+    const tag = `${this.prefix}{${pool.counter}@${pool.periodStart}}`;
+    return [`${tag}:pool`, `${tag}:alw`, `${tag}:exp`];
+  }
+
+  /** Reclaim expired leases, report `consumed`, and take a slice (`granted`, possibly 0). */
+  async acquire(pool: LeasePool, r: AcquireRequest): Promise<AcquireResult> {
+    const p = this.params;
+    const reply = await this.redis.limitrLeaseAcquire(
+      ...this.head(pool, r.consumed ?? 0, r.now),
+      num(r.limit, "limit"),
+      num(r.base ?? 0, "base"),
+      num(r.need, "need"),
+      num(r.rate, "rate"),
+      String(p.minSlice),
+      String(p.maxSlice),
+      String(p.horizonMs),
+    );
+    const [granted, ...state] = reply.map(Number);
+    return { granted: granted!, ...leaseState(state) };
+  }
+
+  /** Report `consumed` since the last report, give back up to `giveBack`, and renew the lease. */
+  async report(pool: LeasePool, consumed: number, giveBack = 0, now?: number): Promise<ReturnResult> {
+    const reply = await this.redis.limitrLeaseReport(
+      ...this.head(pool, consumed, now),
+      num(giveBack, "giveBack"),
+    );
+    return returnResult(reply);
+  }
+
+  /** Report `consumed` and give the unconsumed allowance back (a graceful close). */
+  async release(pool: LeasePool, consumed: number, now?: number): Promise<ReturnResult> {
+    return returnResult(await this.redis.limitrLeaseRelease(...this.head(pool, consumed, now)));
+  }
+
+  /** The pool's totals, as stored. */
+  async totals(pool: LeasePool): Promise<PoolTotals> {
+    const [poolKey, , expKey] = this.keys(pool);
+    const [limit, consumed, outstanding] = await this.redis.hmget(
+      poolKey,
+      "limit",
+      "consumed",
+      "outstanding",
+    );
+    const holders = await this.redis.zcard(expKey);
+    return {
+      limit: Number(limit ?? 0),
+      consumed: Number(consumed ?? 0),
+      outstanding: Number(outstanding ?? 0),
+      holders,
+    };
+  }
+
+  /** `lease_slice` as the script computes it (for the agreement test with `leaseSlice`). */
+  async sliceInScript(input: SliceInput, p: LeaseParams = this.params): Promise<number> {
+    const args = [
+      input.remainder,
+      input.holders,
+      input.rate,
+      input.need,
+      input.held,
+      p.minSlice,
+      p.maxSlice,
+      p.horizonMs,
+    ];
+    return Number(await this.redis.limitrLeaseSlice(...args.map(String)));
+  }
+
+  private head(pool: LeasePool, consumed: number, now: number | undefined): string[] {
+    if (!(consumed >= 0) || !Number.isFinite(consumed)) {
+      throw new InputError(`lease report: consumed must be a finite number >= 0, got ${consumed}`);
+    }
+    const expireAt = pool.periodEnd === null ? 0 : pool.periodEnd + this.graceMs;
+    return [
+      ...this.keys(pool),
+      this.holder,
+      now === undefined ? "" : num(now, "now"),
+      String(this.params.ttlMs),
+      String(expireAt),
+      String(consumed),
+    ];
+  }
+}
+
+function num(x: number, field: string): string {
+  if (!Number.isFinite(x)) throw new InputError(`lease: ${field} must be a finite number, got ${x}`);
+  return String(x);
+}
+
+function leaseState([allowance, remainder, holders, expiresAt]: number[]) {
+  return { allowance: allowance!, remainder: remainder!, holders: holders!, expiresAt: expiresAt! };
+}
+
+function returnResult(reply: string[]): ReturnResult {
+  const [returned, ...state] = reply.map(Number);
+  return { returned: returned!, ...leaseState(state) };
+}
