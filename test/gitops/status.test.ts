@@ -13,7 +13,7 @@ describe("limitr status", () => {
   let repo: Awaited<ReturnType<typeof makeRepo>>;
   let keyId: string;
   beforeAll(async () => {
-    repo = await makeRepo();
+    repo = await makeRepo({ tests: false });
     const keys = await limitr(["keys", "generate", "--out", "keys", "--format", "json"], repo.dir);
     keyId = (JSON.parse(keys.stdout) as { keyId: string }).keyId;
     const sign = ["--sign-key", "keys/limitr-signing.pem", "--env", "production", "--allow-dirty"];

@@ -6,10 +6,11 @@ import { Limitr, UsageError } from "limitr-engine";
 import { cacheFileFor } from "limitr-engine/runtime/bundle-cache";
 import { openStore } from "limitr-engine/runtime/persistence";
 import type { CliContext, CommandOutcome } from "../context.js";
-import { buildServer, ServeState } from "../serve/app.js";
+import { buildServer } from "../serve/app.js";
 import { ApiKeys, isLoopback } from "../serve/auth.js";
 import { HoldRegistry } from "../serve/holds.js";
 import { PolicyView } from "../serve/policy-view.js";
+import { ServeState } from "../serve/state.js";
 
 /**
  * `limitr serve`: the engine behind HTTP/JSON (SPEC §13). It listens first

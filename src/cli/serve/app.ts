@@ -2,14 +2,11 @@ import { createServer, STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance } from "fastify";
-import type { Limitr } from "limitr-engine";
 import type { ApiKeys } from "./auth.js";
 import { describeErrors, type ErrorBody, HttpError, toHttpError } from "./errors.js";
-import { HoldRegistry } from "./holds.js";
-import { ServeMetrics } from "./metrics.js";
-import type { PolicyView } from "./policy-view.js";
 import { registerRoutes } from "./routes.js";
 import { SHARED } from "./schemas.js";
+import { ServeState } from "./state.js";
 
 export interface ServerOptions {
   keys: ApiKeys;
@@ -21,30 +18,6 @@ export interface ServerOptions {
   keepAliveTimeoutMs: number;
   /** Report a server-side failure (stderr). */
   log: (line: string) => void;
-}
-
-/** What the routes read: the engine once it is open, and the readiness that goes with it. */
-export class ServeState {
-  engine: Limitr | null = null;
-  view: PolicyView | null = null;
-  /** SQLite file behind the engine (for /v1/meters); null for the memory store. */
-  dbPath: string | null = null;
-  holds = new HoldRegistry();
-  /** A temporary directory the server made (the bundle cache of a memory store), removed at shutdown. */
-  scratchDir: string | null = null;
-  closing = false;
-  readonly metrics = new ServeMetrics();
-
-  get ready(): boolean {
-    return this.engine !== null && !this.closing;
-  }
-
-  /** The engine, or a 503 while it is not ready. */
-  use(): Limitr {
-    if (this.closing) throw new HttpError(503, "shutting_down", "the server is shutting down");
-    if (this.engine === null) throw new HttpError(503, "not_ready", "no policy is active yet");
-    return this.engine;
-  }
 }
 
 /**

@@ -1,7 +1,6 @@
 import { Ajv, type ValidateFunction } from "ajv";
 import type { FastifyInstance } from "fastify";
 import { queryUsage } from "../commands/usage-query.js";
-import type { ServeState } from "./app.js";
 import { describeErrors, HttpError, toHttpError } from "./errors.js";
 import { OPERATION_HANDLERS } from "./operations.js";
 import {
@@ -16,6 +15,7 @@ import {
   type OperationName,
   SHARED,
 } from "./schemas.js";
+import type { ServeState } from "./state.js";
 
 const errors = { "4xx": { $ref: "Error#" }, "5xx": { $ref: "Error#" } } as const;
 const secured = [{ apiKey: [] }];

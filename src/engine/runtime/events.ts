@@ -141,3 +141,10 @@ export class Notifier {
     }
   }
 }
+
+/** What a counted call needs to raise notices: where they go, and the policy they were made under (R14). */
+export interface NoticeContext {
+  notifier: Notifier;
+  version: number;
+  digest: string;
+}

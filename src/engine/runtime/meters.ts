@@ -6,19 +6,12 @@ import { TokenBucket } from "../core/engine/token-bucket.js";
 import type { CompiledMeter, PropertyValue } from "../core/model.js";
 import { LIFETIME, periodWindow, type Window } from "../core/periods.js";
 import { countWeight } from "../core/usage/meters.js";
-import type { Notifier, UsageNotice } from "./events.js";
+import type { NoticeContext, UsageNotice } from "./events.js";
 import type { PolicyState } from "./policy-state.js";
 import { FLAGS, SLOT_STRIDE, Slot, STALE, TIME_BOUND } from "./slot.js";
 import type { WriteBehind } from "./write-behind.js";
 
 const EPS = 1e-9;
-
-/** What a notice needs besides the counter: where to send it and the bundle identity (R14). */
-export interface NoticeContext {
-  notifier: Notifier;
-  version: number;
-  digest: string;
-}
 
 export interface CountedEntitlement {
   entitlement: string;

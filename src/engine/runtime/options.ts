@@ -1,6 +1,6 @@
 import type { EngineStore } from "../core/engine/store-port.js";
 import type { PropertyValue } from "../core/model.js";
-import type { PolicyInput } from "./policy-input.js";
+import type { PolicyInput, PolicySourceKind } from "./policy-input.js";
 
 export type Durability = "batched" | "sync";
 export type Instant = number | Date;
@@ -98,8 +98,6 @@ export interface EngineStatus {
   lastError: string | null;
 }
 
-export type PolicySourceKind = "store" | "cache" | "directory" | "file" | "object";
-
 /** The engine clock: `options.now`, else `Date.now`. */
 export function clockOf(options: Pick<LimitrOptions, "now">): () => number {
   const now = options.now;
@@ -109,3 +107,5 @@ export function clockOf(options: Pick<LimitrOptions, "now">): () => number {
 function toMs(t: Instant): number {
   return typeof t === "number" ? t : t.getTime();
 }
+
+export type { PolicySourceKind };

@@ -4,9 +4,10 @@ import { loadValidPolicy } from "../adapters/policy-source.js";
 import { validateCompiledPolicy } from "../core/bundles/validate-compiled.js";
 import { PolicyError } from "../core/errors.js";
 import type { CompiledPolicy } from "../core/model.js";
-import type { PolicySourceKind } from "./options.js";
 
 /** A compiled bundle as `limitr push` publishes it (SPEC §7); only these manifest fields matter here. */
+export type PolicySourceKind = "store" | "cache" | "directory" | "file" | "object";
+
 export interface BundleDocument {
   manifest: { version: number; digest: string; [field: string]: unknown };
   policy: CompiledPolicy;

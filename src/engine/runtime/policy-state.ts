@@ -1,7 +1,6 @@
 import { PolicyIndex } from "../core/engine/resolve.js";
 import type { CompiledMeter, CompiledPlan, CompiledPolicy } from "../core/model.js";
-import type { Notifier } from "./events.js";
-import type { NoticeContext } from "./meters.js";
+import type { NoticeContext, Notifier } from "./events.js";
 import { SlotTable } from "./slot.js";
 
 /**
