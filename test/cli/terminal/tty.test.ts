@@ -24,14 +24,19 @@ const hasScript = (() => {
 const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 /** Run on a 120x40 terminal; stdout and stderr both reach the terminal, as for a person. */
+/** A person's terminal: no CI markers or colour overrides inherited from the test run (CI=true turns colour off). */
+const PERSON_ENV = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !["CI", "NO_COLOR", "FORCE_COLOR", "GITHUB_ACTIONS"].includes(k)),
+);
+
 async function onTerminal(args: string[], env: Record<string, string> = {}) {
   const command = `stty cols 120 rows 40; ${[process.execPath, BIN, ...args].map(quote).join(" ")}`;
   const r = await execa("script", ["-qfec", command, "/dev/null"], {
     cwd: REPO,
     reject: false,
     timeout: 60_000,
-    env: { TERM: "xterm-256color", ...env },
-    extendEnv: true,
+    env: { ...PERSON_ENV, TERM: "xterm-256color", ...env },
+    extendEnv: false,
   });
   const raw = String(r.stdout);
   return { exitCode: r.exitCode, timedOut: r.timedOut, raw, screen: stripVTControlCharacters(raw) };
