@@ -14,7 +14,11 @@ export function scopeOwner(
 ): string {
   if (scope === "customer") return customer;
   let current = customer;
-  for (let depth = 0; depth < 64; depth++) {
+  // Validation refuses parent cycles, but a compiled policy handed straight to the
+  // engine is not validated: a walk longer than the number of customers is a cycle.
+  let bound = Number.POSITIVE_INFINITY;
+  for (let depth = 0; depth <= bound; depth++) {
+    if (depth === 64) bound = Object.keys(customers).length;
     const parent = customers[current]?.parent ?? null;
     if (parent === null) return current;
     current = parent;

@@ -26,7 +26,9 @@ const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 /** Run on a 120x40 terminal; stdout and stderr both reach the terminal, as for a person. */
 /** A person's terminal: no CI markers or colour overrides inherited from the test run (CI=true turns colour off). */
 const PERSON_ENV = Object.fromEntries(
-  Object.entries(process.env).filter(([k]) => !["CI", "NO_COLOR", "FORCE_COLOR", "GITHUB_ACTIONS"].includes(k)),
+  Object.entries(process.env).filter(
+    ([k]) => !["CI", "NO_COLOR", "FORCE_COLOR", "GITHUB_ACTIONS"].includes(k),
+  ),
 );
 
 async function onTerminal(args: string[], env: Record<string, string> = {}) {
