@@ -339,6 +339,16 @@ export const COMMANDS: CommandSpec[] = [
       },
       { flags: "--poll-ms <ms>", description: "bundle poll interval (default 10000)" },
       {
+        flags: "--no-deliver-alerts",
+        description:
+          "leave alert delivery to a scheduled `limitr alerts check` (default: deliver as rules fire)",
+      },
+      {
+        flags: "--alerts-every <ms>",
+        description: "evaluate billing-figure alert rules (spend, margin, balance) this often; 0 = never",
+        default: "300000",
+      },
+      {
         flags: "--cache-dir <dir>",
         description: "where the last good bundle is kept (default: next to --db)",
       },

@@ -2,6 +2,9 @@
  * limitr's public library API.
  */
 
+export type { AlertNotification, DeliveryResult, RetryPolicy } from "./adapters/alerts/delivery.js";
+export type { ChannelSender } from "./adapters/alerts/dispatch.js";
+export { verifySignature } from "./adapters/alerts/signature.js";
 export { MemoryEngineStore } from "./adapters/store/memory-store.js";
 export type { Decision, Hold, Reason, Usage } from "./core/engine/decision.js";
 export { REASONS } from "./core/engine/decision.js";
@@ -16,6 +19,7 @@ export {
   UsageError,
 } from "./core/errors.js";
 export type * from "./core/model.js";
+export type { DeliverAlertsOptions, DeliveryStatus } from "./runtime/alert-delivery.js";
 export type {
   AlertNotice,
   DeniedNotice,

@@ -7,11 +7,12 @@ import { pathToFileURL } from "node:url";
 import { execa } from "execa";
 import { SMTPServer } from "smtp-server";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { drainOutbox, sendTo } from "../../src/cli/adapters/alerts/dispatch.js";
-import { signPayload, verifySignature } from "../../src/cli/adapters/alerts/signature.js";
+import { sendEmail } from "../../src/cli/adapters/alerts/email.js";
 import type { AlertNotification, RetryPolicy } from "../../src/engine/adapters/alerts/delivery.js";
 import { backoffDelay, withRetries } from "../../src/engine/adapters/alerts/delivery.js";
+import { drainOutbox, sendTo } from "../../src/engine/adapters/alerts/dispatch.js";
 import { AlertStore } from "../../src/engine/adapters/alerts/outbox.js";
+import { signPayload, verifySignature } from "../../src/engine/adapters/alerts/signature.js";
 import { openDatabase } from "../../src/engine/adapters/store/database.js";
 import type { CompiledChannel } from "../../src/engine/core/model.js";
 import { REPO } from "../cli/run-cli.js";
@@ -146,13 +147,27 @@ describe("email over SMTP", () => {
       secret: null,
       to: ["finance@acme-ai.example", "cfo@acme-ai.example"],
     };
-    const res = await sendTo(ch, note(), { SMTP_PASSWORD: "pw" }, 5_000);
+    const res = await sendTo(ch, note(), { SMTP_PASSWORD: "pw" }, 5_000, { email: sendEmail });
     expect(res.ok).toBe(true);
     expect(mails).toHaveLength(1);
     expect(mails[0]!.to).toEqual(["finance@acme-ai.example", "cfo@acme-ai.example"]);
     expect(mails[0]!.from).toBe("alerts@acme-ai.example");
     expect(mails[0]!.data).toContain("pro-chat-80");
     expect(mails[0]!.data).toContain("usage_percent: 85");
+  });
+
+  it("without an email sender (an engine on its own) the delivery fails, retryable, naming what is missing", async () => {
+    const ch: CompiledChannel = {
+      id: "finance",
+      type: "email",
+      url: `smtp://127.0.0.1:${port}`,
+      secret: null,
+      to: ["finance@acme-ai.example"],
+    };
+    const res = await sendTo(ch, note(), {}, 5_000);
+    expect(res).toMatchObject({ ok: false, retryable: true });
+    expect(res.error).toMatch(/no email sender.*deliverAlerts\.email/);
+    expect(mails).toHaveLength(0);
   });
 });
 
@@ -229,7 +244,7 @@ describe("a run killed while delivering (at-least-once)", () => {
     const script = `
       const { openDatabase } = await import(${JSON.stringify(dist("engine/dist/adapters/store/database.js"))});
       const { AlertStore } = await import(${JSON.stringify(dist("engine/dist/adapters/alerts/outbox.js"))});
-      const { drainOutbox } = await import(${JSON.stringify(dist("cli/dist/adapters/alerts/dispatch.js"))});
+      const { drainOutbox } = await import(${JSON.stringify(dist("engine/dist/adapters/alerts/dispatch.js"))});
       const db = openDatabase(${JSON.stringify(dbPath)});
       const channels = { "billing-slack": { id: "billing-slack", type: "slack", url: ${JSON.stringify(url)}, secret: null, to: [] } };
       await drainOutbox(new AlertStore(db), channels, {}, { attempts: 1, baseDelayMs: 1, maxDelayMs: 1, timeoutMs: 60000 });

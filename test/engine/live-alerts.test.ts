@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { drainOutbox } from "../../src/cli/adapters/alerts/dispatch.js";
+import { drainOutbox } from "../../src/engine/adapters/alerts/dispatch.js";
 import { AlertStore } from "../../src/engine/adapters/alerts/outbox.js";
 import { openDatabase } from "../../src/engine/adapters/store/database.js";
 import { compilePolicy } from "../../src/engine/core/compile.js";
@@ -206,6 +206,94 @@ describe("live alerts with the SQLite store", () => {
     } finally {
       db.close();
       await receiver.stop();
+    }
+  });
+});
+
+describe("deliverAlerts: the engine delivers its own notifications", () => {
+  const FAST = { attempts: 3, baseDelayMs: 5, maxDelayMs: 20, timeoutMs: 2_000 };
+  let receiver: WebhookReceiver;
+  beforeEach(async () => {
+    receiver = new WebhookReceiver();
+    await receiver.start();
+  });
+  afterEach(() => receiver.stop());
+
+  const until = async (test: () => boolean) => {
+    const deadline = Date.now() + 5_000;
+    while (!test() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  it("on the memory store a firing is sent as it happens, once, and counted in status()", async () => {
+    const p = policy(`  chat-80: { when: "usage_percent >= 80", entitlement: chat, channels: [ops] }`);
+    const l = await Limitr.open({
+      policy: p,
+      store: "memory",
+      deliverAlerts: { env: { HOOK_URL: receiver.url }, retry: FAST, intervalMs: 50 },
+    });
+    try {
+      l.allow("bob", "chat", 900);
+      l.allow("bob", "chat", 50);
+      await until(() => receiver.received.length > 0);
+      expect(receiver.received.map((r) => JSON.parse(r.body).alert)).toEqual(["chat-80"]);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(receiver.received).toHaveLength(1);
+      expect(l.status().alertDelivery).toEqual({ pending: 0, delivered: 1, failed: 0, lastError: null });
+    } finally {
+      await l.close();
+    }
+  });
+
+  it("a failing receiver is retried on the interval; what fires just before close() goes out in its last pass", async () => {
+    const p = policy(`  chat-80: { when: "usage_percent >= 80", entitlement: chat, channels: [ops] }`);
+    receiver.failNext = 3; // the whole first pass fails
+    const l = await Limitr.open({
+      policy: p,
+      store: "memory",
+      deliverAlerts: { env: { HOOK_URL: receiver.url }, retry: FAST, intervalMs: 100 },
+    });
+    l.allow("bob", "chat", 900);
+    await until(() => (l.status().alertDelivery?.failed ?? 0) > 0);
+    expect(l.status().alertDelivery).toMatchObject({ pending: 1, delivered: 0 });
+    expect(l.status().alertDelivery?.lastError).toMatch(/-> ops: HTTP 503/);
+    await until(() => receiver.received.length > 0);
+    expect(receiver.received).toHaveLength(1);
+
+    l.allow("carol", "chat", 950); // fires; close() evaluates and delivers before the store goes
+    await l.close();
+    expect(receiver.received.map((r) => JSON.parse(r.body).customer)).toEqual(["bob", "carol"]);
+  });
+
+  it("email channels without a sender stay queued with a reason, the rest is delivered", async () => {
+    const p = compilePolicy({
+      ...(parse(`
+limitr: 1
+name: mail
+timezone: UTC
+meters:
+  tokens: { event: llm, aggregation: sum, property: tokens }
+plans:
+  pro: { default: true, entitlements: { chat: { meter: tokens, limit: 1000, mode: soft } } }
+channels:
+  ops: { type: webhook, url: "\${HOOK_URL}" }
+  finance: { type: email, url: "smtp://127.0.0.1:9", to: [f@example.com] }
+alerts:
+  chat-80: { when: "usage_percent >= 80", entitlement: chat, channels: [ops, finance] }
+`) as Record<string, unknown>),
+    });
+    const l = await Limitr.open({
+      policy: p,
+      store: "memory",
+      deliverAlerts: { env: { HOOK_URL: receiver.url }, retry: FAST, intervalMs: 50 },
+    });
+    try {
+      l.allow("bob", "chat", 900);
+      await until(() => receiver.received.length > 0 && (l.status().alertDelivery?.failed ?? 0) > 0);
+      expect(receiver.received).toHaveLength(1);
+      expect(l.status().alertDelivery).toMatchObject({ pending: 1, delivered: 1 });
+      expect(l.status().alertDelivery?.lastError).toMatch(/finance: .*no email sender/);
+    } finally {
+      l.closeSync();
     }
   });
 });

@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { verifySignature } from "../../src/cli/adapters/alerts/signature.js";
+import { verifySignature } from "../../src/engine/adapters/alerts/signature.js";
 
 export interface Received {
   headers: Record<string, string | string[] | undefined>;

@@ -1,15 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Limitr as LimitrClass, PolicyInput } from "limitr-engine";
 import { Limitr, UsageError } from "limitr-engine";
-import { cacheFileFor } from "limitr-engine/runtime/bundle-cache";
 import { openStore } from "limitr-engine/runtime/persistence";
+import { sendEmail } from "../adapters/alerts/email.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { buildServer } from "../serve/app.js";
 import { ApiKeys, isLoopback } from "../serve/auth.js";
+import { scheduleBatchAlerts } from "../serve/batch-alerts.js";
 import { HoldRegistry } from "../serve/holds.js";
-import { PolicyView } from "../serve/policy-view.js";
 import { ServeState } from "../serve/state.js";
 
 /**
@@ -50,12 +49,18 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   });
   let engine: LimitrClass;
   try {
-    engine = await openEngine(state, policy, store, options);
+    engine = await openEngine(state, policy, store, options, ctx);
   } catch (err) {
     await app.close();
     throw err;
   }
   const prune = setInterval(() => state.holds.prune(Date.now()), 60_000).unref();
+  const batch = scheduleBatchAlerts(
+    engine,
+    state.dbPath,
+    integer(options.alertsEvery ?? 300_000, "--alerts-every", 0, 86_400_000),
+    ctx,
+  );
   const s = engine.status();
   ctx.warn(`limitr serve: ready (policy version ${s.activeVersion}, ${s.activeDigest}, store ${s.store})`);
 
@@ -63,9 +68,9 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   ctx.warn(`limitr serve: ${signal}: finishing requests in flight, then writing buffered events`);
   state.closing = true;
   clearInterval(prune);
+  await batch.stop();
   await app.close();
   await engine.close();
-  if (state.scratchDir !== null) rmSync(state.scratchDir, { recursive: true, force: true });
   ctx.warn("limitr serve: stopped");
   return { output: "", exitCode: 0 };
 }
@@ -75,21 +80,17 @@ async function openEngine(
   policy: PolicyInput,
   storeSpec: string,
   options: Record<string, unknown>,
+  ctx: CliContext,
 ): Promise<LimitrClass> {
   const store = openStore(storeSpec);
   let engine: LimitrClass;
   try {
     // Holds a previous run left in the store can still be settled or released by id.
     state.holds = new HoldRegistry(store.loadHolds());
-    const bundle = typeof policy === "object" && "url" in policy ? policy : null;
-    // The routes read the active bundle from the engine's cache file: the memory store needs one somewhere.
-    if (bundle && bundle.cacheDir === undefined && store.location === "memory")
-      bundle.cacheDir = state.scratchDir = mkdtempSync(join(tmpdir(), "limitr-serve-"));
-    const env = bundle?.url?.replace(/\/+$/, "").split("/").pop() ?? "";
-    state.view = new PolicyView(policy, bundle ? cacheFileFor(bundle.cacheDir, env, store) : null);
     state.dbPath = storeSpec.startsWith("sqlite:") ? storeSpec.slice("sqlite:".length) : null;
     const durability = options.durability === "sync" ? "sync" : "batched";
-    engine = await Limitr.open({ policy, store, durability });
+    const deliverAlerts = options.deliverAlerts === false ? false : { email: sendEmail, env: ctx.env };
+    engine = await Limitr.open({ policy, store, durability, deliverAlerts });
   } catch (err) {
     store.close();
     throw err;

@@ -92,6 +92,21 @@ export class ServeMetrics {
     gauge("limitr_store_up", "0 while writes to the store fail (the batch stays buffered)", (s) =>
       s.lastError !== null && s.lastError !== s.policyError ? 0 : 1,
     );
+    gauge(
+      "limitr_alert_outbox_depth",
+      "Alert notifications waiting for delivery (due now or for a retry)",
+      (s) => s.alertDelivery?.pending ?? null,
+    );
+    gauge(
+      "limitr_alerts_delivered",
+      "Alert notifications delivered since start",
+      (s) => s.alertDelivery?.delivered ?? null,
+    );
+    gauge(
+      "limitr_alert_delivery_failures",
+      "Alert delivery passes that left a notification in the outbox since start",
+      (s) => s.alertDelivery?.failed ?? null,
+    );
     const ready = () => (this.ready() ? 1 : 0);
     new Gauge({
       name: "limitr_ready",

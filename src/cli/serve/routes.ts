@@ -90,7 +90,7 @@ export function registerRoutes(app: FastifyInstance, state: ServeState, log: (li
     async (req) => {
       const engine = state.use();
       const customer = (req.params as { id: string }).id;
-      const policy = await (state.view as NonNullable<typeof state.view>).current(engine);
+      const { policy } = engine.activePolicy();
       const ids = new Set(Object.values(policy.plans).flatMap((p) => Object.keys(p.entitlements)));
       const entitlements = [];
       for (const entitlement of [...ids].sort()) {
@@ -135,7 +135,7 @@ export function registerRoutes(app: FastifyInstance, state: ServeState, log: (li
         throw new HttpError(422, "unsupported", "recorded usage needs the SQLite store (not --store memory)");
       const { meter } = req.params as { meter: string };
       const q = req.query as Record<string, string | undefined>;
-      const policy = await (state.view as NonNullable<typeof state.view>).current(engine);
+      const { policy } = engine.activePolicy();
       if (!Object.hasOwn(policy.meters, meter))
         throw new HttpError(404, "unknown_meter", `no meter ${meter} in the active policy`);
       await engine.flush();

@@ -2,17 +2,13 @@ import type { Limitr } from "limitr-engine";
 import { HttpError } from "./errors.js";
 import { HoldRegistry } from "./holds.js";
 import { ServeMetrics } from "./metrics.js";
-import type { PolicyView } from "./policy-view.js";
 
 /** What the routes read: the engine once it is open, and the readiness that goes with it. */
 export class ServeState {
   engine: Limitr | null = null;
-  view: PolicyView | null = null;
   /** SQLite file behind the engine (for /v1/meters); null for the memory store. */
   dbPath: string | null = null;
   holds = new HoldRegistry();
-  /** A temporary directory the server made (the bundle cache of a memory store), removed at shutdown. */
-  scratchDir: string | null = null;
   closing = false;
   readonly metrics = new ServeMetrics();
 

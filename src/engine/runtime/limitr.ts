@@ -1,17 +1,20 @@
 import { randomBytes } from "node:crypto";
+import { MemoryAlertStore } from "../adapters/alerts/memory-outbox.js";
+import type { AlertStateStore } from "../adapters/alerts/outbox.js";
 import { AlertStore } from "../adapters/alerts/outbox.js";
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
 import type { Decision, Hold, Usage } from "../core/engine/decision.js";
 import type { EngineStore } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
-import type { PropertyValue } from "../core/model.js";
+import type { CompiledPolicy, PropertyValue } from "../core/model.js";
 import { parseInstant } from "../core/periods.js";
+import { AlertDelivery } from "./alert-delivery.js";
 import { BundleLoader } from "./bundle-loader.js";
 import { Decider } from "./decider.js";
 import { type EngineEventName, type EngineEvents, Notifier } from "./events.js";
 import { Fence } from "./fence.js";
 import { checkEvent, instantOf, requireName } from "./input-guards.js";
-import { type AlertStateStore, type LiveAlerts, liveAlertsFor, MemoryAlertState } from "./live-alerts.js";
+import { type LiveAlerts, liveAlertsFor } from "./live-alerts.js";
 import { Meters } from "./meters.js";
 import type {
   CallOptions,
@@ -59,6 +62,7 @@ export class Limitr {
   private readonly fence: Fence;
   private loadedHolds: string[] = [];
   private alertState: AlertStateStore | null = null;
+  private delivery: AlertDelivery | null = null;
   private readonly store: EngineStore;
 
   private constructor(
@@ -129,10 +133,27 @@ export class Limitr {
       if (customers.size > 1000) this.meters.invalidate();
       else for (const customer of customers) this.meters.invalidate(customer);
     });
-    if (options.alerts !== false) {
-      this.alertState =
-        store instanceof SqliteEngineStore ? new AlertStore(store.db) : new MemoryAlertState();
-      this.d.alerts = this.liveAlerts(state);
+    const live = options.alerts !== false;
+    if (live || options.deliverAlerts) {
+      const outbox = store instanceof SqliteEngineStore ? new AlertStore(store.db) : new MemoryAlertStore();
+      this.alertState = outbox;
+      if (options.deliverAlerts) {
+        const delivery = new AlertDelivery(
+          outbox,
+          () => this.meters.state.policy.channels,
+          options.deliverAlerts === true ? {} : options.deliverAlerts,
+        );
+        this.delivery = delivery;
+        // A firing goes out at once; the live evaluation that records it runs off the decision path.
+        this.alertState = {
+          state: (key) => outbox.state(key),
+          record: (key, next, note, channels, now) => {
+            outbox.record(key, next, note, channels, now);
+            if (note !== null && channels.length > 0) delivery.kick();
+          },
+        };
+      }
+      if (live) this.d.alerts = this.liveAlerts(state);
     }
   }
 
@@ -292,6 +313,16 @@ export class Limitr {
     return this.notifier.on(name, handler);
   }
 
+  /**
+   * The policy decisions are made under right now, with its bundle version
+   * and digest (it changes when a polled bundle is activated). Read-only: the
+   * engine shares it with every decision.
+   */
+  activePolicy(): { policy: CompiledPolicy; version: number; digest: string } {
+    const state = this.meters.state;
+    return { policy: state.policy, version: state.version, digest: state.digest };
+  }
+
   status(): EngineStatus {
     const listenerError = this.notifier.lastError;
     const state = this.meters.state;
@@ -310,6 +341,7 @@ export class Limitr {
       pendingEvents: this.persistence.pendingEvents,
       lastFlushAt: this.persistence.lastFlushAt,
       storeLease: this.store.lease === undefined ? null : fence.lost ? "lost" : "held",
+      alertDelivery: this.delivery?.status() ?? null,
       lastError:
         fence.problem(this.store.location) ??
         this.persistence.lastError ??
@@ -331,6 +363,7 @@ export class Limitr {
     await this.loader?.stop();
     this.plans.stop();
     this.stopAlerts();
+    await this.delivery?.stop();
     this.persistence.close();
   }
 
@@ -340,6 +373,7 @@ export class Limitr {
     this.loader?.stopSync();
     this.plans.stop();
     this.stopAlerts();
+    this.delivery?.stopTimer();
     this.persistence.close();
   }
 

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { AlertNotification } from "../adapters/alerts/delivery.js";
-import type { StateKey } from "../adapters/alerts/outbox.js";
+import type { AlertStateStore, StateKey } from "../adapters/alerts/outbox.js";
 import {
   type CustomerFigures,
   type EntitlementFigures,
@@ -22,18 +22,6 @@ import type { Notifier } from "./events.js";
 import type { PolicyState } from "./policy-state.js";
 import type { Slot, SlotTable } from "./slot.js";
 
-/** Where rule state lives: the usage store (restart-safe) or, for the memory store, this process. */
-export interface AlertStateStore {
-  state(key: StateKey): AlertState;
-  record(
-    key: StateKey,
-    state: AlertState,
-    note: AlertNotification | null,
-    channels: string[],
-    now: number,
-  ): void;
-}
-
 export interface LiveAlertEvent {
   id: string;
   kind: "triggered" | "resolved";
@@ -51,21 +39,6 @@ export function isLiveRule(rule: CompiledRule): boolean {
   return (
     !BATCH_ONLY.test(code) && (rule.alert.entitlement !== null || readsEntitlementFigures(rule.alert.when))
   );
-}
-
-/** In-process state for engines without a SQL store. */
-export class MemoryAlertState implements AlertStateStore {
-  private readonly states = new Map<string, AlertState>();
-  state(key: StateKey): AlertState {
-    return this.states.get(keyText(key)) ?? "armed";
-  }
-  record(key: StateKey, state: AlertState): void {
-    this.states.set(keyText(key), state);
-  }
-}
-
-function keyText(k: StateKey): string {
-  return `${k.alert}\u0000${k.customer}\u0000${k.entitlement}\u0000${k.periodStart}`;
 }
 
 /**

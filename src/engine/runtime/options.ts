@@ -1,5 +1,6 @@
 import type { EngineStore } from "../core/engine/store-port.js";
 import type { PropertyValue } from "../core/model.js";
+import type { DeliverAlertsOptions, DeliveryStatus } from "./alert-delivery.js";
 import type { PolicyInput, PolicySourceKind } from "./policy-input.js";
 
 export type Durability = "batched" | "sync";
@@ -9,10 +10,22 @@ export interface LimitrOptions {
   /**
    * Evaluate the policy's alert rules on live counters (default true when the
    * policy has rules that read entitlement figures). Firings are emitted as
-   * `alert` events and, with the SQLite store, queued in its outbox for
-   * `limitr alerts check` to deliver.
+   * `alert` events and queued in the store's outbox (kept in the process for
+   * the memory store), delivered by `deliverAlerts` or `limitr alerts check`.
    */
   alerts?: boolean;
+  /**
+   * Deliver the outbox's notifications from this process, continuously: a
+   * firing is sent at once (webhook, Slack; email with `email`), failures are
+   * retried on an interval, and `close()` makes a last bounded pass. Off by
+   * default (a scheduled `limitr alerts check` delivers instead); `limitr
+   * serve` turns it on. Run it in one process per store: two deliverers may
+   * send a notification twice (delivery is at-least-once across processes).
+   *
+   * @example
+   * await Limitr.open({ policy: "./policies", deliverAlerts: { intervalMs: 1000 } });
+   */
+  deliverAlerts?: boolean | DeliverAlertsOptions;
   /**
    * How often (ms) to look for plan changes other processes recorded in the
    * store, such as `limitr customers set` while this engine runs (default
@@ -94,6 +107,8 @@ export interface EngineStatus {
   lastFlushAt: number | null;
   /** The store's owner lease: `held`, `lost` (another engine took the store over; decisions are refused), null without one. */
   storeLease: "held" | "lost" | null;
+  /** The outbox as `deliverAlerts` sees it (waiting, sent and failed since open); null without it. */
+  alertDelivery: DeliveryStatus | null;
   /** The first of: a lost store lease, a failed write, `policyError`, an exception thrown by an event handler. */
   lastError: string | null;
 }

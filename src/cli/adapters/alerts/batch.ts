@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
 import type { AlertNotification, RetryPolicy } from "limitr-engine/adapters/alerts/delivery";
+import { type DrainReport, drainOutbox } from "limitr-engine/adapters/alerts/dispatch";
 import { AlertStore } from "limitr-engine/adapters/alerts/outbox";
 import type { Db } from "limitr-engine/adapters/store/database";
 import { type Evaluation, evaluateCustomer } from "limitr-engine/core/alerts/evaluate";
-import { compileRules, transition } from "limitr-engine/core/alerts/rules";
+import { type CompiledRule, compileRules, transition } from "limitr-engine/core/alerts/rules";
 import type { CompiledPolicy } from "limitr-engine/core/model";
 import { formatInstant, type NamedPeriod } from "limitr-engine/core/periods";
-import { type DrainReport, drainOutbox } from "./dispatch.js";
+import { sendEmail } from "./email.js";
 import { gatherFigures } from "./figures.js";
 
 export interface CheckOptions {
@@ -14,6 +15,13 @@ export interface CheckOptions {
   /** The instant the figures are taken at (the end of a past period, or now). */
   asOf: number;
   dryRun: boolean;
+  /**
+   * Deliver the outbox after evaluating (default true). A long-running
+   * process whose engine delivers continuously evaluates without it.
+   */
+  deliver?: boolean;
+  /** Which rules to evaluate (default all). */
+  rules?: (rule: CompiledRule) => boolean;
   env: NodeJS.ProcessEnv;
   retry: RetryPolicy;
   version: number;
@@ -38,7 +46,7 @@ export interface CheckResult {
   evaluated: number;
   holding: number;
   fired: Fired[];
-  /** null on a dry run. */
+  /** null on a dry run, or when delivery was left to the running engine. */
   delivery: DrainReport | null;
 }
 
@@ -63,7 +71,7 @@ export async function checkAlerts(
   policy: CompiledPolicy,
   options: CheckOptions,
 ): Promise<CheckResult> {
-  const rules = compileRules(policy);
+  const rules = compileRules(policy).filter(options.rules ?? (() => true));
   const store = options.dryRun ? null : new AlertStore(db);
   const readState = new AlertStore(db);
   const fired: Fired[] = [];
@@ -111,6 +119,9 @@ export async function checkAlerts(
       });
     }
   }
-  const delivery = store ? await drainOutbox(store, policy.channels, options.env, options.retry) : null;
+  const delivery =
+    store && options.deliver !== false
+      ? await drainOutbox(store, policy.channels, options.env, options.retry, Date.now, { email: sendEmail })
+      : null;
   return { period: options.period, asOf: options.asOf, evaluated, holding, fired, delivery };
 }

@@ -1,7 +1,7 @@
 import type { AlertNotification, DeliveryResult } from "limitr-engine/adapters/alerts/delivery";
+import { resolveEnvRefs } from "limitr-engine/adapters/alerts/env-refs";
 import type { CompiledChannel } from "limitr-engine/core/model";
 import nodemailer from "nodemailer";
-import { resolveEnvRefs } from "./env-refs.js";
 
 /** Plain-text body: the rule, the customer and every figure, one per line. */
 export function emailText(note: AlertNotification): { subject: string; text: string } {

@@ -30,7 +30,30 @@ export interface PendingDelivery {
   unconfirmedSince: number | null;
 }
 
-export class AlertStore {
+/** Where rule state lives: the usage store (restart-safe) or, for the memory store, the process. */
+export interface AlertStateStore {
+  state(key: StateKey): AlertState;
+  /** Move a rule's state and queue its notification for each channel, atomically. */
+  record(
+    key: StateKey,
+    state: AlertState,
+    note: AlertNotification | null,
+    channels: string[],
+    now: number,
+  ): void;
+}
+
+/** Notifications waiting for delivery, with each attempt recorded before and after the send. */
+export interface AlertOutbox {
+  pending(now: number): PendingDelivery[];
+  /** Deliveries not yet confirmed (due now or later): what a shutdown would leave behind. */
+  depth(): number;
+  sending(id: string, channel: string, now: number): void;
+  delivered(id: string, channel: string, attempts: number, now: number): void;
+  retryLater(id: string, channel: string, attempts: number, nextAttemptAt: number, error: string): void;
+}
+
+export class AlertStore implements AlertStateStore, AlertOutbox {
   private readonly getState;
   private readonly putState;
   private readonly enqueue;
@@ -38,6 +61,7 @@ export class AlertStore {
   private readonly done;
   private readonly failed;
   private readonly attempt;
+  private readonly count;
 
   constructor(private readonly db: Db) {
     this.getState = db.prepare<[string, string, string, number], { state: AlertState }>(
@@ -64,13 +88,15 @@ export class AlertStore {
       "UPDATE alert_outbox SET attempts = attempts + ?, next_attempt_at = ?, last_error = ?, sending_at = NULL WHERE id = ? AND channel = ?",
     );
     this.attempt = db.prepare("UPDATE alert_outbox SET sending_at = ? WHERE id = ? AND channel = ?");
+    this.count = db.prepare<[], { n: number }>(
+      "SELECT count(*) AS n FROM alert_outbox WHERE delivered_at IS NULL",
+    );
   }
 
   state(key: StateKey): AlertState {
     return this.getState.get(key.alert, key.customer, key.entitlement, key.periodStart)?.state ?? "armed";
   }
 
-  /** Move a rule's state and queue its notification for each channel, atomically. */
   record(
     key: StateKey,
     state: AlertState,
@@ -91,6 +117,10 @@ export class AlertStore {
       attempts: r.attempts,
       unconfirmedSince: r.sending_at,
     }));
+  }
+
+  depth(): number {
+    return this.count.get()?.n ?? 0;
   }
 
   /** Record, before the send, that a delivery is being attempted (its own commit). */

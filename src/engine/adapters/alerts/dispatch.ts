@@ -1,14 +1,25 @@
-import {
-  type AlertNotification,
-  type DeliveryResult,
-  type RetryPolicy,
-  withRetries,
-} from "limitr-engine/adapters/alerts/delivery";
-import type { AlertStore } from "limitr-engine/adapters/alerts/outbox";
-import type { CompiledChannel } from "limitr-engine/core/model";
-import { sendEmail } from "./email.js";
+import type { CompiledChannel } from "../../core/model.js";
+import { type AlertNotification, type DeliveryResult, type RetryPolicy, withRetries } from "./delivery.js";
+import type { AlertOutbox } from "./outbox.js";
 import { sendSlack } from "./slack.js";
 import { sendWebhook } from "./webhook.js";
+
+/** Sends one notification to one channel of a given type. */
+export type ChannelSender = (
+  channel: CompiledChannel,
+  note: AlertNotification,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+) => Promise<DeliveryResult>;
+
+/**
+ * Senders for the channel types the engine cannot deliver itself. Webhooks and
+ * Slack are plain HTTPS POSTs; email needs an SMTP client, which the CLI
+ * brings (`limitr serve`, `limitr alerts check`) and a service may pass.
+ */
+export interface ChannelSenders {
+  email?: ChannelSender;
+}
 
 /** Send one notification to one channel, whatever its type. */
 export function sendTo(
@@ -16,6 +27,7 @@ export function sendTo(
   note: AlertNotification,
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
+  senders: ChannelSenders = {},
 ): Promise<DeliveryResult> {
   switch (channel.type) {
     case "webhook":
@@ -23,7 +35,12 @@ export function sendTo(
     case "slack":
       return sendSlack(channel, note, env, timeoutMs);
     case "email":
-      return sendEmail(channel, note, env, timeoutMs);
+      if (senders.email) return senders.email(channel, note, env, timeoutMs);
+      return Promise.resolve({
+        ok: false,
+        retryable: true,
+        error: `channel ${channel.id}: no email sender in this process (limitr-cli delivers email; pass deliverAlerts.email to the engine)`,
+      });
   }
 }
 
@@ -44,11 +61,12 @@ export interface DrainReport {
  * its items wait for the next run instead of each paying the full backoff.
  */
 export async function drainOutbox(
-  store: AlertStore,
+  store: AlertOutbox,
   channels: Record<string, CompiledChannel>,
   env: NodeJS.ProcessEnv,
   retry: RetryPolicy,
   now: () => number = Date.now,
+  senders: ChannelSenders = {},
 ): Promise<DrainReport> {
   const report: DrainReport = { delivered: [], failed: [], unconfirmed: [] };
   const down = new Map<string, string>();
@@ -82,7 +100,7 @@ export async function drainOutbox(
     let result: DeliveryResult & { attempts: number };
     store.sending(item.note.id, item.channel, now());
     try {
-      result = await withRetries(() => sendTo(channel, item.note, env, retry.timeoutMs), retry);
+      result = await withRetries(() => sendTo(channel, item.note, env, retry.timeoutMs, senders), retry);
     } catch (err) {
       // Configuration problems (a missing ${ENV}) are not retried within this run.
       result = { ok: false, retryable: true, attempts: 1, error: (err as Error).message };

@@ -1,4 +1,4 @@
-import { InputError } from "limitr-engine/core/errors";
+import { InputError } from "../../core/errors.js";
 
 const REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 

@@ -1,9 +1,5 @@
-import {
-  type AlertNotification,
-  type DeliveryResult,
-  postJson,
-} from "limitr-engine/adapters/alerts/delivery";
-import type { CompiledChannel } from "limitr-engine/core/model";
+import type { CompiledChannel } from "../../core/model.js";
+import { type AlertNotification, type DeliveryResult, postJson } from "./delivery.js";
 import { resolveEnvRefs } from "./env-refs.js";
 import { signPayload } from "./signature.js";
 

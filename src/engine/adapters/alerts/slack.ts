@@ -1,9 +1,5 @@
-import {
-  type AlertNotification,
-  type DeliveryResult,
-  postJson,
-} from "limitr-engine/adapters/alerts/delivery";
-import type { CompiledChannel } from "limitr-engine/core/model";
+import type { CompiledChannel } from "../../core/model.js";
+import { type AlertNotification, type DeliveryResult, postJson } from "./delivery.js";
 import { resolveEnvRefs } from "./env-refs.js";
 
 /** The message a Slack incoming webhook shows: who, which rule, the figures, one line of text. */

@@ -1,0 +1,90 @@
+import type { AlertState } from "../../core/alerts/rules.js";
+import type { AlertNotification } from "./delivery.js";
+import type { AlertOutbox, AlertStateStore, PendingDelivery, StateKey } from "./outbox.js";
+
+interface Item {
+  note: AlertNotification;
+  channel: string;
+  attempts: number;
+  nextAttemptAt: number;
+  sendingAt: number | null;
+  createdAt: number;
+}
+
+/**
+ * Rule state and outbox for engines on the memory store: the same contract as
+ * the SQLite `AlertStore`, kept in this process (a restart forgets both, as it
+ * forgets the memory store's counters). Delivered items are dropped.
+ */
+export class MemoryAlertStore implements AlertStateStore, AlertOutbox {
+  private readonly states = new Map<string, AlertState>();
+  private readonly items = new Map<string, Item>();
+
+  state(key: StateKey): AlertState {
+    return this.states.get(stateKey(key)) ?? "armed";
+  }
+
+  record(
+    key: StateKey,
+    state: AlertState,
+    note: AlertNotification | null,
+    channels: string[],
+    now: number,
+  ): void {
+    this.states.set(stateKey(key), state);
+    if (note === null) return;
+    for (const channel of channels) {
+      const id = itemKey(note.id, channel);
+      if (!this.items.has(id))
+        this.items.set(id, {
+          note,
+          channel,
+          attempts: 0,
+          nextAttemptAt: now,
+          sendingAt: null,
+          createdAt: now,
+        });
+    }
+  }
+
+  pending(now: number): PendingDelivery[] {
+    return [...this.items.values()]
+      .filter((i) => i.nextAttemptAt <= now || i.sendingAt !== null)
+      .sort((a, b) => a.createdAt - b.createdAt || a.note.id.localeCompare(b.note.id))
+      .map((i) => ({
+        note: i.note,
+        channel: i.channel,
+        attempts: i.attempts,
+        unconfirmedSince: i.sendingAt,
+      }));
+  }
+
+  depth(): number {
+    return this.items.size;
+  }
+
+  sending(id: string, channel: string, now: number): void {
+    const item = this.items.get(itemKey(id, channel));
+    if (item) item.sendingAt = now;
+  }
+
+  delivered(id: string, channel: string): void {
+    this.items.delete(itemKey(id, channel));
+  }
+
+  retryLater(id: string, channel: string, attempts: number, nextAttemptAt: number): void {
+    const item = this.items.get(itemKey(id, channel));
+    if (!item) return;
+    item.attempts += attempts;
+    item.nextAttemptAt = nextAttemptAt;
+    item.sendingAt = null;
+  }
+}
+
+function stateKey(k: StateKey): string {
+  return `${k.alert}\u0000${k.customer}\u0000${k.entitlement}\u0000${k.periodStart}`;
+}
+
+function itemKey(id: string, channel: string): string {
+  return `${id}\u0000${channel}`;
+}
