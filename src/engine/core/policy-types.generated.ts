@@ -91,10 +91,15 @@ export type Money = number | string;
  */
 export type OneOrMoreStrings1 = string | [string, ...string[]];
 /**
+ * A calendar period, an interval from an anchor, or a sliding window.
+ *
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Period".
  */
-export type Period = "hour" | "day" | "week" | "month" | "quarter" | "year" | "lifetime" | "billing";
+export type Period =
+  | ("hour" | "day" | "week" | "month" | "quarter" | "year" | "lifetime" | "billing")
+  | IntervalPeriod
+  | SlidingPeriod;
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Key".
@@ -161,7 +166,11 @@ export interface Meter {
   description?: string;
   unit?: string;
   event?: OneOrMoreStrings;
-  aggregation?: "sum" | "count" | "max" | "unique_count" | "latest";
+  aggregation?: "sum" | "count" | "max" | "unique_count" | "latest" | "time_weighted";
+  /**
+   * time_weighted only: readings are integrated per hour (GB-hours) or per day (seat-days).
+   */
+  unit_time?: "hour" | "day";
   property?: string;
   where?: {
     /**
@@ -210,7 +219,13 @@ export interface Plan {
 export interface MeteredEntitlement {
   meter: Id;
   limit?: Limit;
-  period?: "hour" | "day" | "week" | "month" | "quarter" | "year" | "lifetime" | "billing";
+  /**
+   * A calendar period, an interval from an anchor, or a sliding window.
+   */
+  period?:
+    | ("hour" | "day" | "week" | "month" | "quarter" | "year" | "lifetime" | "billing")
+    | IntervalPeriod
+    | SlidingPeriod;
   mode?: "hard" | "soft" | "observe";
   scope?: "customer" | "parent" | "root";
   /**
@@ -219,6 +234,34 @@ export interface MeteredEntitlement {
   overage?: number | string;
   price?: ChargeModel;
   rate?: RateGovernor;
+}
+/**
+ * Resets every `every` (an ISO 8601 duration in weeks, days, hours, minutes: P30D, P1W, PT6H) from the anchor, not on the calendar.
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "IntervalPeriod".
+ */
+export interface IntervalPeriod {
+  /**
+   * ISO 8601 duration: P30D, P1W, PT6H.
+   */
+  every: string;
+  /**
+   * first_use: the counter's first counted use; subscription: when the customer's current plan started.
+   */
+  anchor?: "first_use" | "subscription";
+}
+/**
+ * At most `limit` in any window of this length (PT1M to P31D).
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "SlidingPeriod".
+ */
+export interface SlidingPeriod {
+  /**
+   * ISO 8601 duration from one minute to 31 days: PT24H, P7D.
+   */
+  sliding: string;
 }
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
@@ -569,9 +612,18 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
             "count",
             "max",
             "unique_count",
-            "latest"
+            "latest",
+            "time_weighted"
           ],
           "default": "sum"
+        },
+        "unit_time": {
+          "enum": [
+            "hour",
+            "day"
+          ],
+          "default": "hour",
+          "description": "time_weighted only: readings are integrated per hour (GB-hours) or per day (seat-days)."
         },
         "property": {
           "type": "string",
@@ -715,16 +767,63 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
       }
     },
     "Period": {
-      "enum": [
-        "hour",
-        "day",
-        "week",
-        "month",
-        "quarter",
-        "year",
-        "lifetime",
-        "billing"
+      "description": "A calendar period, an interval from an anchor, or a sliding window.",
+      "anyOf": [
+        {
+          "enum": [
+            "hour",
+            "day",
+            "week",
+            "month",
+            "quarter",
+            "year",
+            "lifetime",
+            "billing"
+          ]
+        },
+        {
+          "$ref": "#/$defs/IntervalPeriod"
+        },
+        {
+          "$ref": "#/$defs/SlidingPeriod"
+        }
       ]
+    },
+    "IntervalPeriod": {
+      "description": "Resets every `every` (an ISO 8601 duration in weeks, days, hours, minutes: P30D, P1W, PT6H) from the anchor, not on the calendar.",
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "every"
+      ],
+      "properties": {
+        "every": {
+          "type": "string",
+          "description": "ISO 8601 duration: P30D, P1W, PT6H."
+        },
+        "anchor": {
+          "enum": [
+            "first_use",
+            "subscription"
+          ],
+          "default": "subscription",
+          "description": "first_use: the counter's first counted use; subscription: when the customer's current plan started."
+        }
+      }
+    },
+    "SlidingPeriod": {
+      "description": "At most `limit` in any window of this length (PT1M to P31D).",
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "sliding"
+      ],
+      "properties": {
+        "sliding": {
+          "type": "string",
+          "description": "ISO 8601 duration from one minute to 31 days: PT24H, P7D."
+        }
+      }
     },
     "Mode": {
       "enum": [

@@ -164,6 +164,10 @@ export class DirtyCounters implements CounterColumns {
   events(i: number): number {
     return this.table.rec[(this.ids[i] as number) * STRIDE + EVENTS] as number;
   }
+  periodState(i: number): string | null {
+    const clock = (this.table.counters[this.ids[i] as number] as Counter).clock;
+    return clock === null ? null : clock.serialize();
+  }
 }
 
 /** Everything not yet persisted: events, counters that changed, hold and plan changes. */

@@ -1,5 +1,6 @@
 import type { Window } from "../periods.js";
 import type { Hold } from "./decision.js";
+import type { PeriodClock } from "./period-clock.js";
 import { resized } from "./typed-arrays.js";
 
 /** Threshold percentages reported by the `threshold` event, once each per counter and period. */
@@ -73,6 +74,8 @@ export class Counter {
   readonly holds: Hold[] = [];
   /** Values already counted this period by a `unique_count` meter (in memory only). */
   uniques: Set<string> | null = null;
+  /** Interval (`first_use`) and sliding periods keep time here; null for calendar periods. */
+  clock: PeriodClock | null = null;
 
   constructor(
     readonly table: CounterTable,
@@ -120,6 +123,19 @@ export class Counter {
     }
     t.periodEnd[this.id] = window.end;
     this.refreshDue();
+  }
+
+  /** Set the period's bounds without a reset (a `first_use` anchor fixed, a sliding window moved on). */
+  move(window: Window): void {
+    this.table.periodStart[this.id] = window.start;
+    this.table.periodEnd[this.id] = window.end;
+    this.refreshDue();
+  }
+
+  /** Report thresholds and overage again, as at the start of a period. */
+  rearm(): void {
+    this.fired = 0;
+    this.overaged = false;
   }
 
   /** Add `amount` (negative = refund), never going below zero (R5). Returns the change applied. */
