@@ -4,6 +4,7 @@ import type { EffectiveEntitlement, PlanChange } from "../core/engine/resolve.js
 import type { CounterRow, HoldRow } from "../core/engine/store-port.js";
 import { TokenBucket } from "../core/engine/token-bucket.js";
 import type { CompiledMeter, PropertyValue } from "../core/model.js";
+import { Gauge } from "../core/engine/gauge.js";
 import { periodClock } from "../core/engine/period-clock.js";
 import { LIFETIME, periodWindow, type Window } from "../core/periods.js";
 import { isSliding, specWindow } from "../core/periods/spec.js";
@@ -126,11 +127,13 @@ export class Meters {
     if (c === null) return { used: 0, held: 0, limit: null, remaining: null, resetsAt: null };
     this.freshen(slot, c, now);
     const limit = slot.limit === Infinity ? null : slot.limit;
+    // A time_weighted reading keeps adding area between readings: shown live, counted at the next reading.
+    const used = c.gauge === null ? c.used : c.used + c.gauge.pending(now, c.periodStart);
     return {
-      used: c.used,
+      used,
       held: c.held,
       limit,
-      remaining: limit === null ? null : Math.max(0, limit - c.used - c.held),
+      remaining: limit === null ? null : Math.max(0, limit - used - c.held),
       resetsAt: c.periodEnd >= LIFETIME.end ? null : c.periodEnd,
     };
   }
@@ -232,7 +235,7 @@ export class Meters {
       if (c === null) continue;
       this.freshen(slot, c, ts);
       const prev = c.used;
-      const applied = aggregate(meter, c, event.value, event.properties);
+      const applied = aggregate(meter, c, event.value, event.properties, ts);
       if (applied === null) continue;
       if (c.clock !== null && applied !== 0) c.clock.counted(c, ts, applied);
       wb.markDirty(c.id);
@@ -255,6 +258,7 @@ export class Meters {
     if (c === undefined) {
       c = this.table.add(key, eff.owner, entitlement, window);
       c.clock = periodClock(eff.period);
+      if (eff.meter.aggregation === "time_weighted") c.gauge = new Gauge(eff.meter.unitTime ?? "hour");
       this.restore(c, eff.limit, now);
       this.counters.set(key, c);
     } else {
@@ -283,11 +287,9 @@ export class Meters {
   private restore(c: Counter, limit: number, now: number): void {
     const row = this.restored.get(c.key);
     const clock = c.clock;
-    if (clock !== null) {
-      // The anchor or buckets come first: they say which period the stored numbers belong to.
-      if (row?.periodState) clock.load(row.periodState);
-      clock.enter(c, now);
-    }
+    // The anchor or buckets come first: they say which period the stored numbers belong to.
+    if (row?.periodState) c.loadPeriodState(row.periodState);
+    if (clock !== null) clock.enter(c, now);
     if (row !== undefined) {
       this.restored.delete(c.key);
       if (row.periodStart === c.periodStart) {
@@ -340,6 +342,7 @@ function aggregate(
   c: Counter,
   value: number | undefined,
   props: Record<string, PropertyValue> | undefined,
+  ts: number,
 ): number | null {
   if (meter.aggregation === "count") return c.add(countWeight(value));
   const raw = meter.property === null ? value : props?.[meter.property];
@@ -356,5 +359,6 @@ function aggregate(
   if (!Number.isFinite(v)) return null;
   if (meter.aggregation === "sum") return c.add(v);
   if (meter.aggregation === "max") return v > c.used ? c.add(v - c.used) : 0;
+  if (c.gauge !== null) return c.add(c.gauge.read(ts, v, c.periodStart));
   return c.add(v - c.used); // latest
 }

@@ -165,8 +165,7 @@ export class DirtyCounters implements CounterColumns {
     return this.table.rec[(this.ids[i] as number) * STRIDE + EVENTS] as number;
   }
   periodState(i: number): string | null {
-    const clock = (this.table.counters[this.ids[i] as number] as Counter).clock;
-    return clock === null ? null : clock.serialize();
+    return (this.table.counters[this.ids[i] as number] as Counter).periodState();
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Window } from "../periods.js";
 import type { Hold } from "./decision.js";
+import type { Gauge } from "./gauge.js";
 import type { PeriodClock } from "./period-clock.js";
 import { resized } from "./typed-arrays.js";
 
@@ -76,6 +77,8 @@ export class Counter {
   uniques: Set<string> | null = null;
   /** Interval (`first_use`) and sliding periods keep time here; null for calendar periods. */
   clock: PeriodClock | null = null;
+  /** The reading a `time_weighted` meter's counter holds; null for other meters. */
+  gauge: Gauge | null = null;
 
   constructor(
     readonly table: CounterTable,
@@ -123,6 +126,19 @@ export class Counter {
     }
     t.periodEnd[this.id] = window.end;
     this.refreshDue();
+  }
+
+  /** What the period and the gauge keep beside the numbers, to persist (null when nothing). */
+  periodState(): string | null {
+    if (this.clock === null && this.gauge === null) return null;
+    return `${this.clock?.serialize() ?? ""}\n${this.gauge?.serialize() ?? ""}`;
+  }
+
+  /** Load what `periodState` wrote. */
+  loadPeriodState(text: string): void {
+    const [clock, gauge] = text.split("\n");
+    if (clock && this.clock !== null) this.clock.load(clock);
+    if (gauge && this.gauge !== null) this.gauge.load(gauge);
   }
 
   /** Set the period's bounds without a reset (a `first_use` anchor fixed, a sliding window moved on). */
