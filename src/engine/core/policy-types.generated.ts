@@ -51,6 +51,10 @@ export type Id = string;
  */
 export type Limit = number;
 /**
+ * A calendar period, an interval from an anchor (`{ every, anchor }`), or a sliding window (`{ sliding }`).
+ */
+export type Period = string | {};
+/**
  * A charge model, selected by `model`.
  *
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
@@ -91,15 +95,12 @@ export type Money = number | string;
  */
 export type OneOrMoreStrings1 = string | [string, ...string[]];
 /**
- * A calendar period, an interval from an anchor, or a sliding window.
+ * A calendar period, an interval from an anchor (`{ every, anchor }`), or a sliding window (`{ sliding }`).
  *
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Period".
  */
-export type Period =
-  | ("hour" | "day" | "week" | "month" | "quarter" | "year" | "lifetime" | "billing")
-  | IntervalPeriod
-  | SlidingPeriod;
+export type Period1 = string | {};
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Key".
@@ -219,13 +220,7 @@ export interface Plan {
 export interface MeteredEntitlement {
   meter: Id;
   limit?: Limit;
-  /**
-   * A calendar period, an interval from an anchor, or a sliding window.
-   */
-  period?:
-    | ("hour" | "day" | "week" | "month" | "quarter" | "year" | "lifetime" | "billing")
-    | IntervalPeriod
-    | SlidingPeriod;
+  period?: Period;
   mode?: "hard" | "soft" | "observe";
   scope?: "customer" | "parent" | "root";
   /**
@@ -234,34 +229,6 @@ export interface MeteredEntitlement {
   overage?: number | string;
   price?: ChargeModel;
   rate?: RateGovernor;
-}
-/**
- * Resets every `every` (an ISO 8601 duration in weeks, days, hours, minutes: P30D, P1W, PT6H) from the anchor, not on the calendar.
- *
- * This interface was referenced by `LimitrPolicy`'s JSON-Schema
- * via the `definition` "IntervalPeriod".
- */
-export interface IntervalPeriod {
-  /**
-   * ISO 8601 duration: P30D, P1W, PT6H.
-   */
-  every: string;
-  /**
-   * first_use: the counter's first counted use; subscription: when the customer's current plan started.
-   */
-  anchor?: "first_use" | "subscription";
-}
-/**
- * At most `limit` in any window of this length (PT1M to P31D).
- *
- * This interface was referenced by `LimitrPolicy`'s JSON-Schema
- * via the `definition` "SlidingPeriod".
- */
-export interface SlidingPeriod {
-  /**
-   * ISO 8601 duration from one minute to 31 days: PT24H, P7D.
-   */
-  sliding: string;
 }
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
@@ -422,6 +389,34 @@ export interface Bundles {
    */
   store?: string;
   environments?: Id[];
+}
+/**
+ * Resets every `every` (an ISO 8601 duration in weeks, days, hours, minutes: P30D, P1W, PT6H) from the anchor, not on the calendar.
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "IntervalPeriod".
+ */
+export interface IntervalPeriod {
+  /**
+   * ISO 8601 duration: P30D, P1W, PT6H.
+   */
+  every: string;
+  /**
+   * first_use: the counter's first counted use; subscription: when the customer's current plan started.
+   */
+  anchor?: "first_use" | "subscription";
+}
+/**
+ * At most `limit` in any window of this length (PT1M to P31D).
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "SlidingPeriod".
+ */
+export interface SlidingPeriod {
+  /**
+   * ISO 8601 duration from one minute to 31 days: PT24H, P7D.
+   */
+  sliding: string;
 }
 
 /** schemas/policy.schema.json, verbatim. */
@@ -767,27 +762,39 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
       }
     },
     "Period": {
-      "description": "A calendar period, an interval from an anchor, or a sliding window.",
-      "anyOf": [
-        {
-          "enum": [
-            "hour",
-            "day",
-            "week",
-            "month",
-            "quarter",
-            "year",
-            "lifetime",
-            "billing"
+      "description": "A calendar period, an interval from an anchor (`{ every, anchor }`), or a sliding window (`{ sliding }`).",
+      "type": [
+        "string",
+        "object"
+      ],
+      "if": {
+        "type": "string"
+      },
+      "then": {
+        "enum": [
+          "hour",
+          "day",
+          "week",
+          "month",
+          "quarter",
+          "year",
+          "lifetime",
+          "billing"
+        ]
+      },
+      "else": {
+        "if": {
+          "required": [
+            "sliding"
           ]
         },
-        {
-          "$ref": "#/$defs/IntervalPeriod"
-        },
-        {
+        "then": {
           "$ref": "#/$defs/SlidingPeriod"
+        },
+        "else": {
+          "$ref": "#/$defs/IntervalPeriod"
         }
-      ]
+      }
     },
     "IntervalPeriod": {
       "description": "Resets every `every` (an ISO 8601 duration in weeks, days, hours, minutes: P30D, P1W, PT6H) from the anchor, not on the calendar.",
