@@ -32,7 +32,11 @@ interface Call {
 async function replay(window: keyof typeof WINDOWS, limit: number, calls: Call[]) {
   const W = WINDOWS[window];
   let now = T0;
-  const engine = await Limitr.open({ policy: policy(window, limit), store: new MemoryEngineStore(), now: () => now });
+  const engine = await Limitr.open({
+    policy: policy(window, limit),
+    store: new MemoryEngineStore(),
+    now: () => now,
+  });
   const out: { t: number; amount: number; allowed: boolean }[] = [];
   try {
     for (const c of calls) {

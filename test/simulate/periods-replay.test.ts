@@ -21,8 +21,12 @@ function store(events: [customer: string, iso: string][]) {
   const dir = mkdtempSync(join(tmpdir(), "limitr-sim-periods-"));
   dirs.push(dir);
   const db = openDatabase(join(dir, "usage.db"), { create: true });
-  const insert = db.prepare("INSERT INTO events (id, type, customer, ts, value, properties) VALUES (?, ?, ?, ?, NULL, NULL)");
-  events.forEach(([customer, iso], i) => insert.run(`e${i}`, "api.request", customer, Date.parse(iso)));
+  const insert = db.prepare(
+    "INSERT INTO events (id, type, customer, ts, value, properties) VALUES (?, ?, ?, ?, NULL, NULL)",
+  );
+  events.forEach(([customer, iso], i) => {
+    insert.run(`e${i}`, "api.request", customer, Date.parse(iso));
+  });
   return db;
 }
 

@@ -1,13 +1,13 @@
 import { type Counter, CounterTable, THRESHOLDS } from "../core/engine/counter.js";
 import type { Hold, Reason, Usage } from "../core/engine/decision.js";
+import { Gauge } from "../core/engine/gauge.js";
+import { periodClock } from "../core/engine/period-clock.js";
 import type { EffectiveEntitlement, PlanChange } from "../core/engine/resolve.js";
 import type { CounterRow, HoldRow } from "../core/engine/store-port.js";
 import { TokenBucket } from "../core/engine/token-bucket.js";
 import type { CompiledMeter, PropertyValue } from "../core/model.js";
-import { Gauge } from "../core/engine/gauge.js";
-import { periodClock } from "../core/engine/period-clock.js";
-import { LIFETIME, periodWindow, type Window } from "../core/periods.js";
 import { isSliding, specWindow } from "../core/periods/spec.js";
+import { LIFETIME, periodWindow, type Window } from "../core/periods.js";
 import { countWeight } from "../core/usage/meters.js";
 import type { NoticeContext, UsageNotice } from "./events.js";
 import type { PolicyState } from "./policy-state.js";

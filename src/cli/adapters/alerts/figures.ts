@@ -6,7 +6,7 @@ import type { CustomerFigures, EntitlementFigures } from "limitr-engine/core/ale
 import { type PlanHistory, PolicyIndex } from "limitr-engine/core/engine/resolve";
 import type { CompiledMeter, CompiledPolicy, Scope } from "limitr-engine/core/model";
 import { dec, ZERO } from "limitr-engine/core/money";
-import { type NamedPeriod, type Window } from "limitr-engine/core/periods";
+import type { NamedPeriod, Window } from "limitr-engine/core/periods";
 import { specWindow, subscriptionAnchor } from "limitr-engine/core/periods/spec";
 import type { Bill } from "limitr-engine/core/rating/bill";
 import { creditUsable, remainingOf } from "limitr-engine/core/rating/credits";

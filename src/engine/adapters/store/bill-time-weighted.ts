@@ -19,7 +19,8 @@ export function carriedReadings(db: Db, policy: CompiledPolicy, period: Window):
       meter: { ...meter, aggregation: "latest" },
       window: { start: LIFETIME.start, end: period.start },
     });
-    for (const row of rows) if (row.q !== null && Number.isFinite(Number(row.q))) last.set(row.customer, Number(row.q));
+    for (const row of rows)
+      if (row.q !== null && Number.isFinite(Number(row.q))) last.set(row.customer, Number(row.q));
     out.set(meter.id, last);
   }
   return out;

@@ -235,7 +235,9 @@ function timeWeightedRows(db: Db, spec: AggregateSpec): AggregateRow[] {
     params.push(...spec.customers);
   }
   const rows = db
-    .prepare(`SELECT customer, ts, ${valueExpr(m)} AS v FROM events WHERE ${where.join(" AND ")} ORDER BY ts, seq`)
+    .prepare(
+      `SELECT customer, ts, ${valueExpr(m)} AS v FROM events WHERE ${where.join(" AND ")} ORDER BY ts, seq`,
+    )
     .all(...params) as { customer: string; ts: number; v: unknown }[];
   const byCustomer = new Map<string, [number, number][]>();
   for (const r of rows) {

@@ -83,7 +83,9 @@ function knownPeriod(p: unknown): boolean {
   if (!isRecord(p)) return false;
   if ("sliding" in p) return typeof p.slidingMs === "number" && p.slidingMs > 0;
   return (
-    typeof p.everyMs === "number" && p.everyMs > 0 && (p.anchor === "first_use" || p.anchor === "subscription")
+    typeof p.everyMs === "number" &&
+    p.everyMs > 0 &&
+    (p.anchor === "first_use" || p.anchor === "subscription")
   );
 }
 const MODES = new Set(["hard", "soft", "observe"]);

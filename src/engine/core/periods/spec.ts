@@ -1,4 +1,12 @@
-import type { Anchor, Interval, IntervalPeriod, IsoDate, PeriodSpec, PeriodUnit, SlidingPeriod } from "../model.js";
+import type {
+  Anchor,
+  Interval,
+  IntervalPeriod,
+  IsoDate,
+  PeriodSpec,
+  PeriodUnit,
+  SlidingPeriod,
+} from "../model.js";
 import { periodWindow, startOfDate, type Window } from "../periods.js";
 import { durationMs } from "./duration.js";
 import { intervalWindow } from "./interval.js";
