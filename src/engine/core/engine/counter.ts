@@ -173,6 +173,8 @@ export class Counter {
     this.fired = 0;
     this.overaged = false;
     this.uniques = null;
+    this.clock?.reset();
+    this.gauge?.reset();
     this.holds.length = 0;
     this.recomputeHeld();
   }

@@ -27,6 +27,11 @@ export class Gauge {
     return heldArea(this.value, Math.max(this.at, periodStart), now, this.unit);
   }
 
+  reset(): void {
+    this.value = Number.NaN;
+    this.at = Number.NaN;
+  }
+
   serialize(): string {
     return Number.isNaN(this.at) ? "" : `gauge;${this.value};${this.at}`;
   }

@@ -21,6 +21,8 @@ export interface PeriodClock {
   /** Text to persist with the counter, read back by `load`. */
   serialize(): string;
   load(text: string): void;
+  /** Forget everything (the store's state is loaded next). */
+  reset(): void;
 }
 
 /** The clock a period needs, or null for calendar and `subscription` periods. */
@@ -54,6 +56,10 @@ class FirstUseClock implements PeriodClock {
     return isInterval(period) && period.anchor === "first_use" && period.everyMs === this.everyMs;
   }
 
+  reset(): void {
+    this.anchor = Number.NaN;
+  }
+
   serialize(): string {
     return Number.isNaN(this.anchor) ? "" : `first_use;${this.anchor}`;
   }
@@ -70,7 +76,7 @@ class FirstUseClock implements PeriodClock {
  * free up). The period start never moves, so nothing resets at once.
  */
 class SlidingClock implements PeriodClock {
-  private readonly window: SlidingWindow;
+  private window: SlidingWindow;
 
   constructor(windowMs: number) {
     this.window = new SlidingWindow(windowMs);
@@ -96,6 +102,10 @@ class SlidingClock implements PeriodClock {
 
   governs(period: PeriodSpec): boolean {
     return isSliding(period) && period.slidingMs === this.window.windowMs;
+  }
+
+  reset(): void {
+    this.window = new SlidingWindow(this.window.windowMs);
   }
 
   serialize(): string {
