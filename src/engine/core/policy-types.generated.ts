@@ -168,11 +168,11 @@ export interface Meter {
   unit?: string;
   event?: OneOrMoreStrings;
   aggregation?: "sum" | "count" | "max" | "unique_count" | "latest" | "time_weighted";
+  property?: string;
   /**
    * time_weighted only: readings are integrated per hour (GB-hours) or per day (seat-days).
    */
   unit_time?: "hour" | "day";
-  property?: string;
   where?: {
     /**
      * @minItems 1
@@ -612,6 +612,10 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
           ],
           "default": "sum"
         },
+        "property": {
+          "type": "string",
+          "minLength": 1
+        },
         "unit_time": {
           "enum": [
             "hour",
@@ -619,10 +623,6 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
           ],
           "default": "hour",
           "description": "time_weighted only: readings are integrated per hour (GB-hours) or per day (seat-days)."
-        },
-        "property": {
-          "type": "string",
-          "minLength": 1
         },
         "where": {
           "type": "object",
