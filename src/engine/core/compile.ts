@@ -14,6 +14,7 @@ import type {
   Tier,
 } from "./model.js";
 import { currencyDigits, decStr } from "./money.js";
+import { compilePeriod } from "./periods/spec.js";
 
 /**
  * Compile a merged, validated policy document (the YAML shape of SPEC §2)
@@ -105,7 +106,7 @@ function compileEntitlement(id: string, raw: Raw): CompiledEntitlement {
     id,
     meter: raw.meter,
     limit,
-    period: raw.period ?? "month",
+    period: compilePeriod(raw.period),
     mode: raw.mode ?? "hard",
     scope: raw.scope ?? "customer",
     price: priceOf(raw, limit),
@@ -135,6 +136,7 @@ function compileMeter(id: string, raw: Raw): CompiledMeter {
     where,
     groupBy: toList<string>(raw.group_by),
     cost: compileCost(raw.cost),
+    ...(aggregation === "time_weighted" ? { unitTime: raw.unit_time ?? "hour" } : {}),
   };
 }
 

@@ -14,10 +14,28 @@ export type DecimalString = string;
 /** Calendar date in the policy timezone, `YYYY-MM-DD`. */
 export type IsoDate = string;
 
-export type Aggregation = "sum" | "count" | "max" | "unique_count" | "latest";
+export type Aggregation = "sum" | "count" | "max" | "unique_count" | "latest" | "time_weighted";
 export type Interval = "day" | "week" | "month" | "year";
 export type Anchor = "calendar" | "anniversary";
 export type PeriodUnit = "hour" | "day" | "week" | "month" | "quarter" | "year" | "lifetime" | "billing";
+/**
+ * An entitlement's `period`: a calendar unit, an interval counted from an
+ * anchor (`{ every: P30D, anchor: first_use }`), or a sliding window
+ * (`{ sliding: PT24H }`). Durations keep their ISO text and their length in ms.
+ */
+export type PeriodSpec = PeriodUnit | IntervalPeriod | SlidingPeriod;
+
+export interface IntervalPeriod {
+  every: string;
+  everyMs: number;
+  anchor: "first_use" | "subscription";
+}
+
+export interface SlidingPeriod {
+  sliding: string;
+  slidingMs: number;
+}
+
 export type EnforcementMode = "hard" | "soft" | "observe";
 export type Scope = "customer" | "parent" | "root";
 export type PropertyValue = string | number | boolean;
@@ -55,6 +73,8 @@ export interface CompiledMeter {
   where: Record<string, PropertyValue[]>;
   groupBy: string[];
   cost: CostRate | null;
+  /** `time_weighted` only: readings are integrated over time in units of this (GB-hours, seat-days). */
+  unitTime?: "hour" | "day";
 }
 
 /** Provider cost per unit, flat (`by: null`, `default` set) or per dimension value. */
@@ -93,7 +113,7 @@ export interface MeteredEntitlement {
   meter: string;
   /** Units per period; null = unlimited (still metered). */
   limit: number | null;
-  period: PeriodUnit;
+  period: PeriodSpec;
   mode: EnforcementMode;
   scope: Scope;
   /** Charge model for the period's usage; null = not charged. `overage` is compiled into this. */

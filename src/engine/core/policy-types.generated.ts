@@ -51,6 +51,10 @@ export type Id = string;
  */
 export type Limit = number;
 /**
+ * A calendar period, an interval from an anchor (`{ every, anchor }`), or a sliding window (`{ sliding }`).
+ */
+export type Period = string | {};
+/**
  * A charge model, selected by `model`.
  *
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
@@ -91,10 +95,12 @@ export type Money = number | string;
  */
 export type OneOrMoreStrings1 = string | [string, ...string[]];
 /**
+ * A calendar period, an interval from an anchor (`{ every, anchor }`), or a sliding window (`{ sliding }`).
+ *
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Period".
  */
-export type Period = "hour" | "day" | "week" | "month" | "quarter" | "year" | "lifetime" | "billing";
+export type Period1 = string | {};
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Key".
@@ -161,8 +167,12 @@ export interface Meter {
   description?: string;
   unit?: string;
   event?: OneOrMoreStrings;
-  aggregation?: "sum" | "count" | "max" | "unique_count" | "latest";
+  aggregation?: "sum" | "count" | "max" | "unique_count" | "latest" | "time_weighted";
   property?: string;
+  /**
+   * time_weighted only: readings are integrated per hour (GB-hours) or per day (seat-days).
+   */
+  unit_time?: "hour" | "day";
   where?: {
     /**
      * @minItems 1
@@ -210,7 +220,7 @@ export interface Plan {
 export interface MeteredEntitlement {
   meter: Id;
   limit?: Limit;
-  period?: "hour" | "day" | "week" | "month" | "quarter" | "year" | "lifetime" | "billing";
+  period?: Period;
   mode?: "hard" | "soft" | "observe";
   scope?: "customer" | "parent" | "root";
   /**
@@ -379,6 +389,34 @@ export interface Bundles {
    */
   store?: string;
   environments?: Id[];
+}
+/**
+ * Resets every `every` (an ISO 8601 duration in weeks, days, hours, minutes: P30D, P1W, PT6H) from the anchor, not on the calendar.
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "IntervalPeriod".
+ */
+export interface IntervalPeriod {
+  /**
+   * ISO 8601 duration: P30D, P1W, PT6H.
+   */
+  every: string;
+  /**
+   * first_use: the counter's first counted use; subscription: when the customer's current plan started.
+   */
+  anchor?: "first_use" | "subscription";
+}
+/**
+ * At most `limit` in any window of this length (PT1M to P31D).
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "SlidingPeriod".
+ */
+export interface SlidingPeriod {
+  /**
+   * ISO 8601 duration from one minute to 31 days: PT24H, P7D.
+   */
+  sliding: string;
 }
 
 /** schemas/policy.schema.json, verbatim. */
@@ -569,13 +607,22 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
             "count",
             "max",
             "unique_count",
-            "latest"
+            "latest",
+            "time_weighted"
           ],
           "default": "sum"
         },
         "property": {
           "type": "string",
           "minLength": 1
+        },
+        "unit_time": {
+          "enum": [
+            "hour",
+            "day"
+          ],
+          "default": "hour",
+          "description": "time_weighted only: readings are integrated per hour (GB-hours) or per day (seat-days)."
         },
         "where": {
           "type": "object",
@@ -715,16 +762,75 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
       }
     },
     "Period": {
-      "enum": [
-        "hour",
-        "day",
-        "week",
-        "month",
-        "quarter",
-        "year",
-        "lifetime",
-        "billing"
-      ]
+      "description": "A calendar period, an interval from an anchor (`{ every, anchor }`), or a sliding window (`{ sliding }`).",
+      "type": [
+        "string",
+        "object"
+      ],
+      "if": {
+        "type": "string"
+      },
+      "then": {
+        "enum": [
+          "hour",
+          "day",
+          "week",
+          "month",
+          "quarter",
+          "year",
+          "lifetime",
+          "billing"
+        ]
+      },
+      "else": {
+        "if": {
+          "required": [
+            "sliding"
+          ]
+        },
+        "then": {
+          "$ref": "#/$defs/SlidingPeriod"
+        },
+        "else": {
+          "$ref": "#/$defs/IntervalPeriod"
+        }
+      }
+    },
+    "IntervalPeriod": {
+      "description": "Resets every `every` (an ISO 8601 duration in weeks, days, hours, minutes: P30D, P1W, PT6H) from the anchor, not on the calendar.",
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "every"
+      ],
+      "properties": {
+        "every": {
+          "type": "string",
+          "description": "ISO 8601 duration: P30D, P1W, PT6H."
+        },
+        "anchor": {
+          "enum": [
+            "first_use",
+            "subscription"
+          ],
+          "default": "subscription",
+          "description": "first_use: the counter's first counted use; subscription: when the customer's current plan started."
+        }
+      }
+    },
+    "SlidingPeriod": {
+      "description": "At most `limit` in any window of this length (PT1M to P31D).",
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "sliding"
+      ],
+      "properties": {
+        "sliding": {
+          "type": "string",
+          "description": "ISO 8601 duration from one minute to 31 days: PT24H, P7D."
+        }
+      }
     },
     "Mode": {
       "enum": [

@@ -155,6 +155,8 @@ export class Decider {
     this.lastEvents = events;
     this.lastApplied = applied;
     const wb = this.wb;
+    const clock = (slot.counter as Counter).clock;
+    if (clock !== null && applied !== 0) clock.counted(slot.counter as Counter, now, applied);
     wb.markDirty(cid);
     wb.events.push(id ?? this.seq++, slot, now, applied, properties);
     if (id !== undefined) this.seen.add(id);
@@ -165,6 +167,7 @@ export class Decider {
         // Nothing of a decision that was not committed survives it (R13: the id is not marked seen).
         crec[cat + USED] = prev;
         crec[cat + EVENTS] = events;
+        if (clock !== null && applied !== 0) clock.counted(slot.counter as Counter, now, -applied);
         wb.events.pop();
         if (id === undefined) this.seq--;
         if (id !== undefined) this.seen.delete(id);

@@ -52,6 +52,7 @@ const REFUSED: EffectiveEntitlement = {
   price: null,
   period: "month",
   billing: { interval: "month", anchor: "calendar", since: null },
+  planFrom: -Infinity,
   rate: null,
   validFrom: -Infinity,
   validUntil: Infinity,

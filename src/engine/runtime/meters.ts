@@ -1,9 +1,12 @@
 import { type Counter, CounterTable, THRESHOLDS } from "../core/engine/counter.js";
 import type { Hold, Reason, Usage } from "../core/engine/decision.js";
+import { Gauge } from "../core/engine/gauge.js";
+import { periodClock } from "../core/engine/period-clock.js";
 import type { EffectiveEntitlement, PlanChange } from "../core/engine/resolve.js";
 import type { CounterRow, HoldRow } from "../core/engine/store-port.js";
 import { TokenBucket } from "../core/engine/token-bucket.js";
 import type { CompiledMeter, PropertyValue } from "../core/model.js";
+import { isSliding, specWindow } from "../core/periods/spec.js";
 import { LIFETIME, periodWindow, type Window } from "../core/periods.js";
 import { countWeight } from "../core/usage/meters.js";
 import type { NoticeContext, UsageNotice } from "./events.js";
@@ -59,7 +62,7 @@ export class Meters {
     this.remember(counters, holds);
     for (const c of this.counters.values()) {
       c.clear();
-      this.restore(c, Infinity);
+      this.restore(c, Infinity, c.periodStart);
     }
     this.invalidate();
   }
@@ -124,18 +127,23 @@ export class Meters {
     if (c === null) return { used: 0, held: 0, limit: null, remaining: null, resetsAt: null };
     this.freshen(slot, c, now);
     const limit = slot.limit === Infinity ? null : slot.limit;
+    // A time_weighted reading keeps adding area between readings: shown live, counted at the next reading.
+    const used = c.gauge === null ? c.used : c.used + c.gauge.pending(now, c.periodStart);
     return {
-      used: c.used,
+      used,
       held: c.held,
       limit,
-      remaining: limit === null ? null : Math.max(0, limit - c.used - c.held),
+      remaining: limit === null ? null : Math.max(0, limit - used - c.held),
       resetsAt: c.periodEnd >= LIFETIME.end ? null : c.periodEnd,
     };
   }
 
   /** Bring a counter to `now`: lazy period reset (R6) and expiry of its holds (R8). */
   freshen(slot: Slot, c: Counter, now: number): void {
-    if (now >= c.periodEnd) c.enter(this.window(slot.eff, now));
+    if (now >= c.periodEnd) {
+      if (c.clock !== null) c.clock.enter(c, now);
+      else c.enter(this.window(slot.eff, now));
+    }
     if (now >= c.nextExpiry) for (const h of c.expire(now)) this.expired.push(h.id);
   }
 
@@ -227,8 +235,9 @@ export class Meters {
       if (c === null) continue;
       this.freshen(slot, c, ts);
       const prev = c.used;
-      const applied = aggregate(meter, c, event.value, event.properties);
+      const applied = aggregate(meter, c, event.value, event.properties, ts);
       if (applied === null) continue;
+      if (c.clock !== null && applied !== 0) c.clock.counted(c, ts, applied);
       wb.markDirty(c.id);
       if (ctx.notifier.tracking && c.used >= slot.notifyFrom) this.crossings(slot, c, prev, applied, ts, ctx);
       const limit = slot.limit === Infinity ? null : slot.limit;
@@ -248,9 +257,19 @@ export class Meters {
     let c = this.counters.get(key);
     if (c === undefined) {
       c = this.table.add(key, eff.owner, entitlement, window);
-      this.restore(c, eff.limit);
+      c.clock = periodClock(eff.period);
+      if (eff.meter.aggregation === "time_weighted") c.gauge = new Gauge(eff.meter.unitTime ?? "hour");
+      this.restore(c, eff.limit, now);
       this.counters.set(key, c);
-    } else if (now >= c.periodStart) c.enter(window);
+    } else {
+      // A reload that changed the period starts a clock of the new kind.
+      if (c.clock === null ? periodClock(eff.period) !== null : !c.clock.governs(eff.period))
+        c.clock = periodClock(eff.period);
+      if (now >= c.periodStart) {
+        if (c.clock !== null) c.clock.enter(c, now);
+        else c.enter(window);
+      }
+    }
     let bucket: TokenBucket | null = null;
     if (eff.rate !== null && eff.mode !== "observe") {
       const bucketKey = `${entitlement}|${customer}`;
@@ -265,8 +284,12 @@ export class Meters {
   }
 
   /** Restore a persisted counter if it belongs to the current period, and its reservations. */
-  private restore(c: Counter, limit: number): void {
+  private restore(c: Counter, limit: number, now: number): void {
     const row = this.restored.get(c.key);
+    const clock = c.clock;
+    // The anchor or buckets come first: they say which period the stored numbers belong to.
+    if (row?.periodState) c.loadPeriodState(row.periodState);
+    if (clock !== null) clock.enter(c, now);
     if (row !== undefined) {
       this.restored.delete(c.key);
       if (row.periodStart === c.periodStart) {
@@ -279,6 +302,8 @@ export class Meters {
         c.overaged = c.used > limit + EPS;
       }
     }
+    // A sliding counter's usage is its buckets' total at `now`, not the total when it was stored.
+    if (clock !== null) clock.enter(c, now);
     const holds = this.restoredHolds.get(c.key);
     if (holds) {
       this.restoredHolds.delete(c.key);
@@ -287,7 +312,16 @@ export class Meters {
   }
 
   private window(eff: EffectiveEntitlement, now: number): Window {
-    return periodWindow(eff.period, now, this.state.zone, eff.billing);
+    const p = eff.period;
+    if (typeof p === "string") return periodWindow(p, now, this.state.zone, eff.billing);
+    // A sliding counter's start never moves (its clock frees usage bucket by bucket).
+    if (isSliding(p)) return LIFETIME;
+    return specWindow(p, now, {
+      zone: this.state.zone,
+      billing: eff.billing,
+      planFrom: eff.planFrom,
+      firstUse: Number.NaN,
+    });
   }
 }
 
@@ -308,6 +342,7 @@ function aggregate(
   c: Counter,
   value: number | undefined,
   props: Record<string, PropertyValue> | undefined,
+  ts: number,
 ): number | null {
   if (meter.aggregation === "count") return c.add(countWeight(value));
   const raw = meter.property === null ? value : props?.[meter.property];
@@ -324,5 +359,6 @@ function aggregate(
   if (!Number.isFinite(v)) return null;
   if (meter.aggregation === "sum") return c.add(v);
   if (meter.aggregation === "max") return v > c.used ? c.add(v - c.used) : 0;
+  if (c.gauge !== null) return c.add(c.gauge.read(ts, v, c.periodStart));
   return c.add(v - c.used); // latest
 }

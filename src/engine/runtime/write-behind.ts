@@ -164,6 +164,9 @@ export class DirtyCounters implements CounterColumns {
   events(i: number): number {
     return this.table.rec[(this.ids[i] as number) * STRIDE + EVENTS] as number;
   }
+  periodState(i: number): string | null {
+    return (this.table.counters[this.ids[i] as number] as Counter).periodState();
+  }
 }
 
 /** Everything not yet persisted: events, counters that changed, hold and plan changes. */

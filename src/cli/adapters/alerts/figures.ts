@@ -6,7 +6,8 @@ import type { CustomerFigures, EntitlementFigures } from "limitr-engine/core/ale
 import { type PlanHistory, PolicyIndex } from "limitr-engine/core/engine/resolve";
 import type { CompiledMeter, CompiledPolicy, Scope } from "limitr-engine/core/model";
 import { dec, ZERO } from "limitr-engine/core/money";
-import { type NamedPeriod, periodWindow, type Window } from "limitr-engine/core/periods";
+import type { NamedPeriod, Window } from "limitr-engine/core/periods";
+import { specWindow, subscriptionAnchor } from "limitr-engine/core/periods/spec";
 import type { Bill } from "limitr-engine/core/rating/bill";
 import { creditUsable, remainingOf } from "limitr-engine/core/rating/credits";
 
@@ -41,7 +42,13 @@ export async function gatherFigures(
       if (ent.kind !== "metered") continue;
       const eff = index.entitlement(customer, id, asOf, history);
       if (eff.reason !== null || eff.meter === null) continue;
-      const window = periodWindow(eff.period, asOf, policy.timezone, eff.billing);
+      // A `first_use` anchor lives in the engine's counters, not the event store: batch alerts read the plan's start.
+      const window = specWindow(eff.period, asOf, {
+        zone: policy.timezone,
+        billing: eff.billing,
+        planFrom: eff.planFrom,
+        firstUse: subscriptionAnchor(eff.planFrom, eff.billing.since, policy.timezone),
+      });
       entitlements.push({
         entitlement: id,
         usage: usage.of(

@@ -8,6 +8,7 @@ import type {
   PropertyValue,
 } from "limitr-engine/core/model";
 import { calendarWindow } from "limitr-engine/core/periods";
+import { isSliding } from "limitr-engine/core/periods/spec";
 import type { CustomerReplay } from "limitr-engine/core/simulate/types";
 import { countWeight, meterMatches } from "limitr-engine/core/usage/meters";
 import { Limitr } from "limitr-engine/runtime/limitr";
@@ -142,6 +143,13 @@ export class PolicyReplay {
           const ent = plan?.entitlements[c.entitlement];
           if (!plan || ent?.kind !== "metered") continue;
           if (ent.period === "lifetime") return -Infinity;
+          if (typeof ent.period === "object") {
+            // A sliding window looks back its length; an interval at most one interval, but a first use may lie anywhere before.
+            if (isSliding(ent.period)) from = Math.min(from, start - ent.period.slidingMs);
+            else if (ent.period.anchor === "first_use") return -Infinity;
+            else from = Math.min(from, start - ent.period.everyMs);
+            continue;
+          }
           if (ent.period === "billing") {
             // An anniversary window starts at most one interval before the calendar one.
             const unit = plan.interval;

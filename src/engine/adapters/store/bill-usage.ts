@@ -6,6 +6,7 @@ import { type Decimal, dec, ZERO } from "../../core/money.js";
 import { calendarWindow, type Window } from "../../core/periods.js";
 import type { UsageAmount, UsageWindow } from "../../core/rating/invoice.js";
 import { COUNT_WEIGHT_SQL, costDimension, sqlValue } from "../../core/usage/meters.js";
+import { carriedReadings, timeWeighted } from "./bill-time-weighted.js";
 import type { Db } from "./database.js";
 import { bucketOf, jsonPath } from "./usage-store.js";
 
@@ -29,6 +30,8 @@ export interface DayCell {
   t: number;
   byDim: Map<string, number>;
   values: Set<string> | null;
+  /** `time_weighted`: the day's readings as flat [ts, value, ts, value, ...] pairs, in scan order. */
+  readings: number[] | null;
 }
 
 export interface DailyUsage {
@@ -169,6 +172,7 @@ export function scanDays(
           t: -Infinity,
           byDim: new Map(),
           values: m.meter.aggregation === "unique_count" ? new Set() : null,
+          readings: m.meter.aggregation === "time_weighted" ? [] : null,
         };
         cells[day] = cell;
       }
@@ -190,11 +194,22 @@ export function scanDays(
   return data;
 }
 
-function usageFrom(policy: CompiledPolicy, period: Window, data: DailyData): DailyUsage {
+function usageFrom(db: Db, policy: CompiledPolicy, period: Window, data: DailyData): DailyUsage {
   const days = dayStarts(period, policy.timezone);
   const customers = new Set<string>();
   for (const byCustomer of data.values()) for (const c of byCustomer.keys()) customers.add(c);
-  return { customers, lookup: (w) => answer(policy.meters[w.meter], data.get(w.meter), days, w) };
+  const carried = carriedReadings(db, policy, period);
+  // A reading carried in holds over the period: its customer has usage even without an event in it.
+  for (const byCustomer of carried.values()) for (const c of byCustomer.keys()) customers.add(c);
+  return {
+    customers,
+    lookup: (w) => {
+      const meter = policy.meters[w.meter];
+      if (meter?.aggregation === "time_weighted")
+        return timeWeighted(meter, data.get(w.meter), carried.get(w.meter), days, w);
+      return answer(meter, data.get(w.meter), days, w);
+    },
+  };
 }
 
 /**
@@ -221,7 +236,7 @@ export async function loadDailyUsageParallel(
   const workerFile = new URL("./bill-usage-worker.js", import.meta.url);
   const threads = Math.min(availableParallelism(), 4, days.length);
   if (rows < PARALLEL_MIN_ROWS || threads < 2 || path === ":memory:" || !existsSync(workerFile)) {
-    return usageFrom(policy, period, scanDays(db, policy, period, 0, days.length, share >= 0.25));
+    return usageFrom(db, policy, period, scanDays(db, policy, period, 0, days.length, share >= 0.25));
   }
   const ranges = Array.from({ length: threads }, (_, i) => [
     Math.floor((i * days.length) / threads),
@@ -270,7 +285,7 @@ export async function loadDailyUsageParallel(
       }
     }
   }
-  return usageFrom(policy, period, data);
+  return usageFrom(db, policy, period, data);
 }
 
 function fold(meter: CompiledMeter, cell: DayCell, ts: number, dimValue: unknown, raw: unknown): void {
@@ -290,6 +305,9 @@ function fold(meter: CompiledMeter, cell: DayCell, ts: number, dimValue: unknown
       break;
     case "max":
       if (cell.n === 1 || v > cell.q) cell.q = v;
+      break;
+    case "time_weighted":
+      cell.readings?.push(ts, v);
       break;
     default:
       if (ts >= cell.t) cell.q = v;

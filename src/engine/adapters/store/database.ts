@@ -133,6 +133,13 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE alert_outbox ADD COLUMN sending_at INTEGER;
   `,
+  // 4: what interval (first_use) and sliding periods keep beside a counter's numbers: the anchor, the buckets.
+  `
+  CREATE TABLE counter_periods (
+    key TEXT NOT NULL PRIMARY KEY,
+    state TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -87,6 +87,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
     counter: Database.Statement;
     counters: Database.Statement;
     holdPut: Database.Statement;
+    periodPut: Database.Statement;
     holdDelete: Database.Statement;
     subscription: Database.Statement;
     beat: Database.Statement;
@@ -118,6 +119,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
         "INSERT OR REPLACE INTO holds (id, key, customer, entitlement, amount, expires_at) VALUES (?,?,?,?,?,?)",
       ),
       holdDelete: this.db.prepare("DELETE FROM holds WHERE id = ?"),
+      periodPut: this.db.prepare("INSERT OR REPLACE INTO counter_periods (key, state) VALUES (?, ?)"),
       subscription: this.db.prepare(
         "INSERT OR REPLACE INTO subscriptions (customer, effective_at, plan, recorded_at) VALUES (?,?,?,?)",
       ),
@@ -137,7 +139,8 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
   loadCounters(): CounterRow[] {
     return this.db
       .prepare(
-        "SELECT key, owner, entitlement, period_start AS periodStart, used, events, updated_at AS updatedAt FROM counters",
+        `SELECT c.key, owner, entitlement, period_start AS periodStart, used, events, updated_at AS updatedAt,
+          p.state AS periodState FROM counters c LEFT JOIN counter_periods p ON p.key = c.key`,
       )
       .all() as CounterRow[];
   }
@@ -259,6 +262,11 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
       const k = order[i] as number;
       fillCounter(one, 0, keys[k] as string, c, k);
       this.stmt.counter.run(...one);
+    }
+    // Interval and sliding counters only: a calendar counter has no period state and costs one call here.
+    for (let k = 0; k < n; k++) {
+      const state = c.periodState(k);
+      if (state !== null) this.stmt.periodPut.run(keys[k], state);
     }
     // Drop the references to this flush's keys.
     keys.length = 0;

@@ -162,6 +162,8 @@ class TableCopy {
   private updatedAt = new Float64Array(0);
   /** 1 = this counter was in a batch (a row exists). */
   private written = new Uint8Array(0);
+  /** Period state (anchor, buckets) of the counters that have one, by id. */
+  private readonly states = new Map<number, string>();
 
   constructor(readonly table: CounterTable) {}
 
@@ -188,6 +190,8 @@ class TableCopy {
       const id = counters.id(i);
       this.updatedAt[id] = at;
       this.written[id] = 1;
+      const state = counters.periodState(i);
+      if (state !== null) this.states.set(id, state);
     }
   }
 
@@ -205,6 +209,7 @@ class TableCopy {
         used: this.rec[id * STRIDE + USED] as number,
         events: this.rec[id * STRIDE + EVENTS] as number,
         updatedAt: this.updatedAt[id] as number,
+        periodState: this.states.get(id) ?? null,
       });
     }
   }

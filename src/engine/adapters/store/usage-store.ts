@@ -1,7 +1,8 @@
 import type { CompiledMeter } from "../../core/model.js";
-import type { Window } from "../../core/periods.js";
+import { LIFETIME, type Window } from "../../core/periods.js";
 import type { UsageEvent } from "../../core/usage/event.js";
 import { COUNT_WEIGHT_SQL, sqlValue } from "../../core/usage/meters.js";
+import { integrateReadings } from "../../core/usage/time-weighted.js";
 import type { Db } from "./database.js";
 
 /**
@@ -133,6 +134,7 @@ let bucketSeq = 0;
 /** One pass over the meter's events in the window, grouped in SQL. */
 export function aggregateMeter(db: Db, spec: AggregateSpec): AggregateRow[] {
   const { meter } = spec;
+  if (meter.aggregation === "time_weighted") return timeWeightedRows(db, spec);
   const params: (string | number)[] = [...meter.events, spec.window.start, spec.window.end];
   const where = [`type IN (${meter.events.map(() => "?").join(", ")})`, "ts >= ?", "ts < ?"];
   for (const [key, values] of Object.entries(meter.where)) {
@@ -205,4 +207,57 @@ export function stripeCustomers(db: Db): Map<string, string> {
     stripe_id: string;
   }[];
   return new Map(rows.map((r) => [r.customer, r.stripe_id]));
+}
+
+/**
+ * `time_weighted` usage per customer and bucket: the readings of the window
+ * (and the last one before it, which holds into it) integrated over each
+ * bucket's span (see `integrateReadings`). Not split by dimension.
+ */
+function timeWeightedRows(db: Db, spec: AggregateSpec): AggregateRow[] {
+  const latest = { ...spec.meter, aggregation: "latest" as const };
+  const carry = new Map<string, number>();
+  for (const row of aggregateMeter(db, {
+    meter: latest,
+    window: { start: LIFETIME.start, end: spec.window.start },
+    ...(spec.customers ? { customers: spec.customers } : {}),
+  }))
+    if (row.q !== null) carry.set(row.customer, Number(row.q));
+  const m = spec.meter;
+  const params: (string | number)[] = [...m.events, spec.window.start, spec.window.end];
+  const where = [`type IN (${m.events.map(() => "?").join(", ")})`, "ts >= ?", "ts < ?"];
+  for (const [key, values] of Object.entries(m.where)) {
+    where.push(`json_extract(properties, ${jsonPath(key)}) IN (${values.map(() => "?").join(", ")})`);
+    params.push(...values.map(sqlValue));
+  }
+  if (spec.customers) {
+    where.push(`customer IN (${spec.customers.map(() => "?").join(", ")})`);
+    params.push(...spec.customers);
+  }
+  const rows = db
+    .prepare(
+      `SELECT customer, ts, ${valueExpr(m)} AS v FROM events WHERE ${where.join(" AND ")} ORDER BY ts, seq`,
+    )
+    .all(...params) as { customer: string; ts: number; v: unknown }[];
+  const byCustomer = new Map<string, [number, number][]>();
+  for (const r of rows) {
+    const v = Number(r.v);
+    if (r.v === null || !Number.isFinite(v)) continue;
+    let list = byCustomer.get(r.customer);
+    if (!list) byCustomer.set(r.customer, (list = []));
+    list.push([r.ts, v]);
+  }
+  for (const c of carry.keys()) if (!byCustomer.has(c)) byCustomer.set(c, []);
+  const starts = spec.buckets && spec.buckets.length > 0 ? spec.buckets : [spec.window.start];
+  const out: AggregateRow[] = [];
+  for (const [customer, readings] of byCustomer) {
+    for (let b = 0; b < starts.length; b++) {
+      const start = Math.max(starts[b] as number, spec.window.start);
+      const end = Math.min(starts[b + 1] ?? spec.window.end, spec.window.end);
+      const q = integrateReadings(readings, carry.get(customer) ?? null, start, end, m.unitTime ?? "hour");
+      const n = readings.filter(([ts]) => ts >= start && ts < end).length;
+      out.push({ customer, bucket: b, dim: null, q: q.toNumber(), n, t: end });
+    }
+  }
+  return out;
 }

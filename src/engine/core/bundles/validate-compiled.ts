@@ -74,8 +74,20 @@ function structureProblems(value: unknown): string[] {
   return problems;
 }
 
-const AGGREGATIONS = new Set(["sum", "count", "max", "unique_count", "latest"]);
+const AGGREGATIONS = new Set(["sum", "count", "max", "unique_count", "latest", "time_weighted"]);
 const PERIODS = new Set(["hour", "day", "week", "month", "quarter", "year", "lifetime", "billing"]);
+
+/** A calendar unit, `{ every, everyMs, anchor }` or `{ sliding, slidingMs }` with a positive length. */
+function knownPeriod(p: unknown): boolean {
+  if (typeof p === "string") return PERIODS.has(p);
+  if (!isRecord(p)) return false;
+  if ("sliding" in p) return typeof p.slidingMs === "number" && p.slidingMs > 0;
+  return (
+    typeof p.everyMs === "number" &&
+    p.everyMs > 0 &&
+    (p.anchor === "first_use" || p.anchor === "subscription")
+  );
+}
 const MODES = new Set(["hard", "soft", "observe"]);
 const SCOPES = new Set(["customer", "parent", "root"]);
 const MODELS = new Set(["per_unit", "graduated", "volume", "package", "percentage"]);
@@ -117,7 +129,7 @@ function checkPlan(
         problems.push(`${at}.meter ${String(e.meter)} is not a meter of the policy`);
       if (e.limit !== null && !(typeof e.limit === "number" && e.limit >= 0))
         problems.push(`${at}.limit must be null or a number >= 0`);
-      if (!PERIODS.has(e.period as string)) problems.push(`${at}.period ${String(e.period)} is unknown`);
+      if (!knownPeriod(e.period)) problems.push(`${at}.period ${JSON.stringify(e.period)} is unknown`);
       if (!MODES.has(e.mode as string)) problems.push(`${at}.mode ${String(e.mode)} is unknown`);
       if (!SCOPES.has(e.scope as string)) problems.push(`${at}.scope ${String(e.scope)} is unknown`);
       if (e.price !== null && !(isRecord(e.price) && MODELS.has(e.price.model as string)))

@@ -194,7 +194,7 @@ export function classify(ch: RawChange, base: CompiledPolicy, head: CompiledPoli
       return NOTE("calendar period boundaries move");
     case "meters":
       if (s.length === 2) return ch.kind === "remove" ? NOTE("meter removed") : NONE;
-      if (["events", "aggregation", "property", "where"].includes(field ?? ""))
+      if (["events", "aggregation", "property", "where", "unitTime"].includes(field ?? ""))
         return BREAKING("meter definition changed: usage is counted differently");
       return NONE;
     case "plans":

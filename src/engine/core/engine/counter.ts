@@ -1,5 +1,7 @@
 import type { Window } from "../periods.js";
 import type { Hold } from "./decision.js";
+import type { Gauge } from "./gauge.js";
+import type { PeriodClock } from "./period-clock.js";
 import { resized } from "./typed-arrays.js";
 
 /** Threshold percentages reported by the `threshold` event, once each per counter and period. */
@@ -73,6 +75,10 @@ export class Counter {
   readonly holds: Hold[] = [];
   /** Values already counted this period by a `unique_count` meter (in memory only). */
   uniques: Set<string> | null = null;
+  /** Interval (`first_use`) and sliding periods keep time here; null for calendar periods. */
+  clock: PeriodClock | null = null;
+  /** The reading a `time_weighted` meter's counter holds; null for other meters. */
+  gauge: Gauge | null = null;
 
   constructor(
     readonly table: CounterTable,
@@ -122,6 +128,32 @@ export class Counter {
     this.refreshDue();
   }
 
+  /** What the period and the gauge keep beside the numbers, to persist (null when nothing). */
+  periodState(): string | null {
+    if (this.clock === null && this.gauge === null) return null;
+    return `${this.clock?.serialize() ?? ""}\n${this.gauge?.serialize() ?? ""}`;
+  }
+
+  /** Load what `periodState` wrote. */
+  loadPeriodState(text: string): void {
+    const [clock, gauge] = text.split("\n");
+    if (clock && this.clock !== null) this.clock.load(clock);
+    if (gauge && this.gauge !== null) this.gauge.load(gauge);
+  }
+
+  /** Set the period's bounds without a reset (a `first_use` anchor fixed, a sliding window moved on). */
+  move(window: Window): void {
+    this.table.periodStart[this.id] = window.start;
+    this.table.periodEnd[this.id] = window.end;
+    this.refreshDue();
+  }
+
+  /** Report thresholds and overage again, as at the start of a period. */
+  rearm(): void {
+    this.fired = 0;
+    this.overaged = false;
+  }
+
   /** Add `amount` (negative = refund), never going below zero (R5). Returns the change applied. */
   add(amount: number): number {
     const rec = this.table.rec;
@@ -141,6 +173,8 @@ export class Counter {
     this.fired = 0;
     this.overaged = false;
     this.uniques = null;
+    this.clock?.reset();
+    this.gauge?.reset();
     this.holds.length = 0;
     this.recomputeHeld();
   }

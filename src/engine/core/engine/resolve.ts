@@ -9,7 +9,7 @@ import type {
   Interval,
   IsoDate,
   MeteredEntitlement,
-  PeriodUnit,
+  PeriodSpec,
   RateGovernor,
 } from "../model.js";
 import { endOfDate, isoDate } from "../periods.js";
@@ -46,8 +46,10 @@ export interface EffectiveEntitlement {
   limit: number;
   mode: EnforcementMode;
   price: ChargeModel | null;
-  period: PeriodUnit;
+  period: PeriodSpec;
   billing: { interval: Interval; anchor: Anchor; since: IsoDate | null };
+  /** When the plan in force started (-Infinity without plan history): `subscription` intervals count from it. */
+  planFrom: number;
   rate: RateGovernor | null;
   /** The answer holds for now in [validFrom, validUntil): plan changes and override expiry bound it. */
   validFrom: number;
@@ -156,6 +158,7 @@ export class PolicyIndex {
       price: null,
       period: "month",
       billing: NO_BILLING,
+      planFrom: at.from,
       rate: null,
       validFrom: at.from,
       validUntil: at.until,

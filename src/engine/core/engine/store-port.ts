@@ -77,6 +77,8 @@ export interface CounterRow {
   /** Counted events in the period (percentage `free_events`). */
   events: number;
   updatedAt: number;
+  /** What an interval or sliding period keeps beyond the numbers (anchor, buckets); absent for calendar periods. */
+  periodState?: string | null;
 }
 
 /**
@@ -92,6 +94,8 @@ export interface CounterColumns {
   periodStart(i: number): number;
   used(i: number): number;
   events(i: number): number;
+  /** Counter i's period state (see `CounterRow.periodState`); null for calendar periods. */
+  periodState(i: number): string | null;
   /** The engine's id of counter i: its index in `table`. */
   id(i: number): number;
   /**

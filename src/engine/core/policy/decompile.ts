@@ -72,6 +72,7 @@ function meter(m: CompiledMeter): Record<string, unknown> {
     event: m.events,
     aggregation: m.aggregation,
     property: m.property,
+    unit_time: m.unitTime,
     where: m.where,
     group_by: m.groupBy,
     cost,
@@ -96,7 +97,12 @@ function entitlement(e: CompiledEntitlement): unknown {
   return compact({
     meter: e.meter,
     limit: e.limit,
-    period: e.period,
+    period:
+      typeof e.period === "string"
+        ? e.period
+        : "sliding" in e.period
+          ? { sliding: e.period.sliding }
+          : { every: e.period.every, anchor: e.period.anchor },
     mode: e.mode,
     scope: e.scope,
     price: e.price === null ? null : chargeModel(e.price),

@@ -2,6 +2,7 @@ import { ISO_4217 } from "../money.js";
 import { isValidTimezone } from "../periods.js";
 import { alertRules } from "./alert-rules.js";
 import type { Diagnostic } from "./diagnostics.js";
+import { periodRules } from "./period-rules.js";
 import { pricingRules } from "./pricing-rules.js";
 import {
   entriesOf,
@@ -226,7 +227,7 @@ export const policyRules: Rule[] = [
 ];
 
 /** Every named semantic rule, in reporting order. */
-export const RULES: Rule[] = [...policyRules, ...pricingRules, ...alertRules];
+export const RULES: Rule[] = [...policyRules, ...periodRules, ...pricingRules, ...alertRules];
 
 export function runRules(ctx: RuleContext, rules: readonly Rule[] = RULES): Diagnostic[] {
   return rules.flatMap((rule) => rule(ctx));
