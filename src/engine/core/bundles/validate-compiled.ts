@@ -76,7 +76,7 @@ function structureProblems(value: unknown): string[] {
 
 const AGGREGATIONS = new Set(["sum", "count", "max", "unique_count", "latest"]);
 const PERIODS = new Set(["hour", "day", "week", "month", "quarter", "year", "lifetime", "billing"]);
-const MODES = new Set(["hard", "soft", "observe"]);
+const MODES = new Set(["hard", "soft", "observe", "prepaid"]);
 const SCOPES = new Set(["customer", "parent", "root"]);
 const MODELS = new Set(["per_unit", "graduated", "volume", "package", "percentage"]);
 
