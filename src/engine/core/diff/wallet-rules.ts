@@ -22,7 +22,8 @@ export function walletChange(ch: RawChange, path: readonly string[]): WalletVerd
   if (field === "unit") return breaking("wallet unit changed: balances are read in a different unit");
   if (field === "minimum" && up(ch.before, ch.after)) return breaking("wallet minimum reserve raised");
   if (field !== "grant") return NONE;
-  if (sub === undefined) return ch.kind === "add" ? NONE : breaking("recurring wallet grant removed or changed");
+  if (sub === undefined)
+    return ch.kind === "add" ? NONE : breaking("recurring wallet grant removed or changed");
   if (sub === "amount" && up(ch.after, ch.before)) return breaking("wallet grant lowered");
   if (sub === "every") return breaking("wallet grant schedule changed");
   if (sub === "expiresAfter" && ch.after !== null) return breaking("wallet grants expire differently");

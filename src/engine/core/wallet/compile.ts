@@ -14,7 +14,9 @@ function compileGrant(raw: Raw): WalletGrant {
     rollover:
       raw.rollover === undefined || raw.rollover === null
         ? null
-        : { max: raw.rollover.max === undefined || raw.rollover.max === null ? null : money(raw.rollover.max) },
+        : {
+            max: raw.rollover.max === undefined || raw.rollover.max === null ? null : money(raw.rollover.max),
+          },
     expiresAfter: raw.expires_after ?? null,
     priority: raw.priority ?? 0,
   };
