@@ -9,6 +9,7 @@ import type {
 } from "../core/engine/store-port.js";
 import { resized } from "../core/engine/typed-arrays.js";
 import type { PropertyValue } from "../core/model.js";
+import type { Wallets } from "./wallets.js";
 
 type Props = Record<string, PropertyValue> | undefined;
 
@@ -175,6 +176,8 @@ export class WriteBehind {
   holdsUpsert: HoldRow[] = [];
   holdsDelete: string[] = [];
   subscriptions: SubscriptionRow[] = [];
+  /** The engine's wallets: their ledger rows and changed wallets go with the batch. */
+  wallets: Wallets | null = null;
 
   constructor(
     idPrefix: string,
@@ -190,7 +193,8 @@ export class WriteBehind {
       this.dirty.length > 0 ||
       this.holdsUpsert.length > 0 ||
       this.holdsDelete.length > 0 ||
-      this.subscriptions.length > 0
+      this.subscriptions.length > 0 ||
+      (this.wallets !== null && this.wallets.pending)
     );
   }
 
@@ -203,7 +207,8 @@ export class WriteBehind {
   }
 
   batch(version: number, digest: string, at: number): WriteBatch {
-    return {
+    const wallets = this.wallets;
+    const batch: WriteBatch = {
       at,
       events: this.events,
       bundleVersion: version,
@@ -213,6 +218,8 @@ export class WriteBehind {
       holdsDelete: this.holdsDelete,
       subscriptions: this.subscriptions,
     };
+    if (wallets !== null && wallets.pending) batch.wallets = wallets.batch();
+    return batch;
   }
 
   /**
@@ -234,5 +241,6 @@ export class WriteBehind {
     this.holdsUpsert = [];
     this.holdsDelete = [];
     this.subscriptions = [];
+    this.wallets?.committed();
   }
 }

@@ -80,6 +80,8 @@ export class WalletAccount {
   nextExpiry = Infinity;
   /** available = balance - minimum - reserved, kept up to date for the decision path. */
   available = 0n;
+  /** Queued for the next write (the runtime's bookkeeping). */
+  dirty = false;
 
   constructor(
     readonly customer: string,
@@ -148,7 +150,8 @@ export class WalletAccount {
     entitlement: string | null,
     sink: Sink,
   ): boolean {
-    if (amount > this.available) return false;
+    if (amount > 0n && amount > this.available) return false;
+    if (amount === 0n) return true;
     if (amount < 0n) {
       this.add(
         "debit",
@@ -371,6 +374,18 @@ export class WalletAccount {
     }
     if (changed) this.dropEmpty();
     else this.refresh();
+  }
+
+  /** A copy of what a debit changes, to undo a debit whose write failed. */
+  snapshot(): { balance: bigint; lots: Lot[] } {
+    return { balance: this.balance, lots: this.lots.map((l) => ({ ...l })) };
+  }
+
+  restore(s: { balance: bigint; lots: Lot[] }): void {
+    this.lots.length = 0;
+    for (const l of s.lots) this.lots.push(l);
+    this.balance = s.balance;
+    this.refresh();
   }
 
   /** Recompute the derived fields after a change of lots, holds or terms. */
