@@ -49,6 +49,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
  */
 export class Wallets {
   readonly sink: Sink = [];
+  /** Top-ups and adjustments not flushed yet, by customer and id (their idempotency before the store has them). */
+  private readonly explicit = new Map<string, WalletTx>();
   private dirty: WalletAccount[] = [];
   private readonly accounts = new Map<string, WalletAccount>();
   private readonly restored = new Map<string, WalletRow>();
@@ -188,6 +190,7 @@ export class Wallets {
     if (known !== null) return { transaction: known, duplicate: true };
     const acc = this.require(customer, now);
     acc.add("credit", "topup", o.id, amount, now, o, this.state().version, this.sink);
+    this.explicit.set(`${customer}\u0000${o.id}`, this.sink[this.sink.length - 1] as WalletTx);
     this.touch(acc);
     return { transaction: this.row(this.sink[this.sink.length - 1] as WalletTx), duplicate: false };
   }
@@ -220,6 +223,7 @@ export class Wallets {
       throw new InputError(
         `cannot take ${fromAtoms(-amount)} from ${customer}'s wallet: its balance less reservations is ${fromAtoms(acc.balance - acc.reserved)}`,
       );
+    this.explicit.set(`${customer}\u0000${o.id}`, this.sink[this.sink.length - 1] as WalletTx);
     this.touch(acc);
     return { transaction: this.row(this.sink[this.sink.length - 1] as WalletTx), duplicate: false };
   }
@@ -237,7 +241,8 @@ export class Wallets {
   }
 
   private known(customer: string, id: string, store: WalletStore): WalletTransaction | null {
-    for (const t of this.sink) if (t.customer === customer && t.id === id) return this.row(t);
+    const pending = this.explicit.get(`${customer}\u0000${id}`);
+    if (pending !== undefined) return this.row(pending);
     return store.walletTransaction(customer, id);
   }
 
@@ -288,6 +293,7 @@ export class Wallets {
 
   committed(): void {
     this.sink.length = 0;
+    this.explicit.clear();
     for (const a of this.dirty) a.dirty = false;
     this.dirty = [];
   }

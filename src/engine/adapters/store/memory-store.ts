@@ -53,10 +53,11 @@ export class MemoryEngineStore implements EngineStore {
   /** Caller-given ids of kept events: the UNIQUE(id) of the SQLite store (R13). */
   private readonly ids = new Set<string>();
   private readonly retain: number;
-  private readonly wallets = new MemoryWallets();
+  private readonly wallets: MemoryWallets;
 
   constructor(options: { retainEvents?: number } = {}) {
     this.retain = Math.max(1, options.retainEvents ?? 100_000);
+    this.wallets = new MemoryWallets(this.retain);
   }
 
   loadCounters(): CounterRow[] {

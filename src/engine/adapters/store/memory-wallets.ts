@@ -1,20 +1,35 @@
 import type { WalletTxKind } from "../../core/wallet/model.js";
 import type { WalletBatch, WalletRow, WalletStore, WalletTxRow } from "../../core/wallet/store-rows.js";
 
-/** The wallets of the memory store: rows by customer and the ledger in write order. */
+/**
+ * The wallets of the memory store: rows by customer and the ledger in write
+ * order, its newest `retain` rows kept (like the store's events), so a
+ * long-running process does not grow without bound.
+ */
 export class MemoryWallets implements WalletStore {
   private readonly rows = new Map<string, WalletRow>();
-  private readonly ledger: WalletTxRow[] = [];
+  private ledger: WalletTxRow[] = [];
   private readonly ids = new Set<string>();
 
+  constructor(private readonly retain: number) {}
+
+  /** The batch's rows are fresh objects the engine does not keep: stored as they are. */
   write(batch: WalletBatch): void {
     for (const tx of batch.transactions) {
       const key = `${tx.customer}\u0000${tx.id}`;
       if (this.ids.has(key)) continue;
       this.ids.add(key);
-      this.ledger.push({ ...tx });
+      this.ledger.push(tx);
     }
-    for (const w of batch.wallets) this.rows.set(w.customer, structuredClone(w));
+    for (const w of batch.wallets) this.rows.set(w.customer, w);
+    if (this.ledger.length > this.retain * 2) {
+      const drop = this.ledger.length - this.retain;
+      for (let i = 0; i < drop; i++) {
+        const t = this.ledger[i] as WalletTxRow;
+        this.ids.delete(`${t.customer}\u0000${t.id}`);
+      }
+      this.ledger = this.ledger.slice(drop);
+    }
   }
 
   loadWallets(): WalletRow[] {

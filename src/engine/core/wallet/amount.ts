@@ -52,8 +52,14 @@ export function fromAtoms(atoms: bigint): string {
   const neg = atoms < 0n;
   const abs = neg ? -atoms : atoms;
   const whole = abs / SCALE;
-  const frac = (abs % SCALE).toString().padStart(DIGITS, "0").replace(/0+$/, "");
-  return `${neg ? "-" : ""}${whole}${frac === "" ? "" : `.${frac}`}`;
+  const rest = abs % SCALE;
+  const sign = neg ? "-" : "";
+  if (rest === 0n) return `${sign}${whole}`;
+  let frac = rest.toString().padStart(DIGITS, "0");
+  let end = frac.length;
+  while (frac.charCodeAt(end - 1) === 48) end--;
+  frac = frac.slice(0, end);
+  return `${sign}${whole}.${frac}`;
 }
 
 export function minAtoms(a: bigint, b: bigint): bigint {
