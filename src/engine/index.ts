@@ -39,5 +39,5 @@ export type {
   RecordResult,
   UsageEventInput,
 } from "./runtime/options.js";
-export type { WalletBalance, WalletTransaction } from "./runtime/wallets.js";
 export type { BundleDocument, BundleStoreInput, PolicyInput } from "./runtime/policy-input.js";
+export type { WalletBalance, WalletTransaction } from "./runtime/wallets.js";

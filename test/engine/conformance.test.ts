@@ -166,13 +166,19 @@ async function run(name: string, store: "memory" | "sqlite"): Promise<void> {
         );
         break;
       case "adjust":
-        check(engine.adjust(c, step.value as string, { note: step.note ?? "", id: step.id }), step.expect, label);
+        check(
+          engine.adjust(c, step.value as string, { note: step.note ?? "", id: step.id }),
+          step.expect,
+          label,
+        );
         break;
       case "transactions": {
         const txs = engine.transactions(c, { from: step.from, to: step.to });
         // R17: whatever the script checks, the balance is the sum of the whole ledger.
         if (step.from === undefined && step.to === undefined)
-          expect(sumOf(txs.map((t) => t.amount)), `${label} ledger sum`).toBe(Number(engine.balance(c).balance));
+          expect(sumOf(txs.map((t) => t.amount)), `${label} ledger sum`).toBe(
+            Number(engine.balance(c).balance),
+          );
         check(
           txs.map((t) => ({ kind: t.kind, amount: t.amount, balanceAfter: t.balanceAfter, id: t.id })),
           step.expect,

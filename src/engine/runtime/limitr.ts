@@ -29,7 +29,7 @@ import { PlanBook } from "./plan-book.js";
 import { type ActivePolicy, isBundleStoreInput, loadPolicyInput } from "./policy-input.js";
 import { PolicyState } from "./policy-state.js";
 import { Reservations } from "./reservations.js";
-import { type WalletBalance, type WalletTransaction, Wallets } from "./wallets.js";
+import { type WalletBalance, Wallets, type WalletTransaction } from "./wallets.js";
 import type { WriteBehind } from "./write-behind.js";
 
 const DEFAULT_STORE = "sqlite:.limitr/usage.db";

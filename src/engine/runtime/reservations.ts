@@ -6,9 +6,9 @@ import type { Notifier } from "./events.js";
 import type { Fence } from "./fence.js";
 import { isHold, isName, isProperties } from "./input-guards.js";
 import type { Meters } from "./meters.js";
+import type { IdWindow, Persistence } from "./persistence.js";
 import type { Slot } from "./slot.js";
 import type { Wallets } from "./wallets.js";
-import type { IdWindow, Persistence } from "./persistence.js";
 import { generatedId, type WriteBehind } from "./write-behind.js";
 
 const EPS = 1e-9;
@@ -81,7 +81,7 @@ export class Reservations {
     });
     c.addHold(hold);
     // Wallet funds are held like units (R17): `available` shrinks until settle, release or expiry.
-    if (funds !== null && slot.wallet !== null && slot.wallet.hold(hold.id, funds, hold.expiresAt))
+    if (funds !== null && slot.wallet?.hold(hold.id, funds, hold.expiresAt) === true)
       this.wallets?.touch(slot.wallet);
     this.wb.holdsUpsert.push({ ...hold, key: c.key });
     this.persistence.changed(now);

@@ -4,9 +4,9 @@ import type { EffectiveEntitlement } from "../core/engine/resolve.js";
 import type { TokenBucket } from "../core/engine/token-bucket.js";
 import { resized } from "../core/engine/typed-arrays.js";
 import type { PropertyValue } from "../core/model.js";
+import { filterDefaults } from "../core/usage/meters.js";
 import type { WalletAccount } from "../core/wallet/account.js";
 import type { WalletPricer } from "../core/wallet/quantity.js";
-import { filterDefaults } from "../core/usage/meters.js";
 import type { EventSource } from "./write-behind.js";
 
 /**

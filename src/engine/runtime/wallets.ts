@@ -1,5 +1,5 @@
+import type { PlanHistory } from "../core/engine/resolve.js";
 import { InputError } from "../core/errors.js";
-import { fromAtoms, toAtoms } from "../core/wallet/amount.js";
 import {
   type Lot,
   type Sink,
@@ -7,11 +7,11 @@ import {
   type WalletTerms,
   type WalletTx,
 } from "../core/wallet/account.js";
+import { fromAtoms, toAtoms } from "../core/wallet/amount.js";
 import { effectiveWallet, unitKind } from "../core/wallet/compile.js";
-import { grantPeriod } from "../core/wallet/schedule.js";
 import { type WalletPricer, walletAmount, walletPricer } from "../core/wallet/quantity.js";
+import { grantPeriod } from "../core/wallet/schedule.js";
 import type { WalletBatch, WalletRow, WalletStore, WalletTxRow } from "../core/wallet/store-rows.js";
-import type { PlanHistory } from "../core/engine/resolve.js";
 import type { PolicyState } from "./policy-state.js";
 import type { Slot } from "./slot.js";
 import { generatedId } from "./write-behind.js";

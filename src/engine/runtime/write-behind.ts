@@ -194,7 +194,7 @@ export class WriteBehind {
       this.holdsUpsert.length > 0 ||
       this.holdsDelete.length > 0 ||
       this.subscriptions.length > 0 ||
-      (this.wallets !== null && this.wallets.pending)
+      this.wallets?.pending === true
     );
   }
 
@@ -218,7 +218,7 @@ export class WriteBehind {
       holdsDelete: this.holdsDelete,
       subscriptions: this.subscriptions,
     };
-    if (wallets !== null && wallets.pending) batch.wallets = wallets.batch();
+    if (wallets?.pending === true) batch.wallets = wallets.batch();
     return batch;
   }
 

@@ -1,3 +1,4 @@
+import { minAtoms } from "./amount.js";
 import type { WalletTxKind } from "./model.js";
 import { grantExpiry, grantPeriod, nextGrant } from "./schedule.js";
 
@@ -277,7 +278,7 @@ export class WalletAccount {
     let emptied = 0;
     for (const lot of this.lots) {
       if (left === 0n) break;
-      const take = lot.remaining < left ? lot.remaining : left;
+      const take = minAtoms(lot.remaining, left);
       lot.remaining -= take;
       left -= take;
       if (lot.remaining === 0n) emptied++;
@@ -329,7 +330,7 @@ export class WalletAccount {
     let left = forfeit;
     for (const lot of this.lots) {
       if (lot.source !== "grant" || left === 0n) continue;
-      const take = lot.remaining < left ? lot.remaining : left;
+      const take = minAtoms(lot.remaining, left);
       lot.remaining -= take;
       left -= take;
     }
