@@ -59,7 +59,7 @@ describe("wallets in the policy format", () => {
     expect(codes(r.diagnostics)).toEqual(["wallet/prepaid-without-wallet"]);
     expect(r.diagnostics[0]).toMatchObject({
       file: "plans.yaml",
-      line: 6,
+      line: 5,
       path: "plans.payg.entitlements.chat.mode",
     });
     // A contract on the plan that brings its own wallet is enough.
