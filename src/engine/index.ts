@@ -44,3 +44,4 @@ export type {
   UsageEventInput,
 } from "./runtime/options.js";
 export type { BundleDocument, BundleStoreInput, PolicyInput } from "./runtime/policy-input.js";
+export type { WalletBalance, WalletTransaction } from "./runtime/wallets.js";

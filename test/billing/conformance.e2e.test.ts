@@ -1,7 +1,9 @@
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
 import { limitr, REPO } from "../cli/run-cli.js";
 
 /**
@@ -22,6 +24,37 @@ interface Expected {
 }
 
 const ROOT = join(REPO, "fixtures", "billing");
+
+interface EngineStep {
+  op: "topUp" | "allow";
+  now: string;
+  customer: string;
+  value?: string;
+  id?: string;
+  entitlement?: string;
+  amount?: number;
+}
+
+/** `engine.yaml`: calls made through the engine on the case's store before billing (wallet top-ups and debits). */
+async function runEngine(file: string, dir: string): Promise<void> {
+  const { steps } = parse(readFileSync(file, "utf8")) as { steps: EngineStep[] };
+  let now = 0;
+  const engine = await Limitr.open({
+    policy: join(dir, "policies"),
+    store: `sqlite:${join(dir, "usage.db")}`,
+    now: () => now,
+    alerts: false,
+  });
+  try {
+    for (const s of steps) {
+      now = Date.parse(s.now);
+      if (s.op === "topUp") engine.topUp(s.customer, s.value as string, { id: s.id });
+      else expect(engine.allow(s.customer, s.entitlement as string, s.amount, { id: s.id })).toBe(true);
+    }
+  } finally {
+    await engine.close();
+  }
+}
 const cases = readdirSync(ROOT, { withFileTypes: true })
   .filter((d) => d.isDirectory())
   .map((d) => d.name);
@@ -41,6 +74,7 @@ describe("billing conformance (fixtures/billing)", () => {
         cpSync(join(caseDir, "events.ndjson"), join(dir, "events.ndjson"));
         const imported = await limitr(["usage", "import", "events.ndjson", "--db", "usage.db"], dir);
         expect(imported.exitCode, imported.stderr).toBe(0);
+        if (existsSync(join(caseDir, "engine.yaml"))) await runEngine(join(caseDir, "engine.yaml"), dir);
         const billed = await limitr(
           ["bill", "--period", expected.period, "--db", "usage.db", "--format", "json"],
           dir,

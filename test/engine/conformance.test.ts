@@ -34,6 +34,13 @@ interface Step {
   plan?: string;
   at?: string;
   event?: Record<string, unknown>;
+  /** Wallet steps: a decimal amount, top-up expiry, priority and note. */
+  value?: string | number;
+  expires?: string;
+  priority?: number;
+  note?: string;
+  from?: string;
+  to?: string;
   expect?: unknown;
 }
 
@@ -143,6 +150,42 @@ async function run(name: string, store: "memory" | "sqlite"): Promise<void> {
       case "record":
         check(engine.record(step.event as never), step.expect, label);
         break;
+      case "balance":
+        check(engine.balance(c), step.expect, label);
+        break;
+      case "topUp":
+        check(
+          engine.topUp(c, step.value as string, {
+            ...(step.id === undefined ? {} : { id: step.id }),
+            ...(step.expires === undefined ? {} : { expiresAt: step.expires }),
+            ...(step.priority === undefined ? {} : { priority: step.priority }),
+            ...(step.note === undefined ? {} : { note: step.note }),
+          }),
+          step.expect,
+          label,
+        );
+        break;
+      case "adjust":
+        check(
+          engine.adjust(c, step.value as string, { note: step.note ?? "", id: step.id }),
+          step.expect,
+          label,
+        );
+        break;
+      case "transactions": {
+        const txs = engine.transactions(c, { from: step.from, to: step.to });
+        // R17: whatever the script checks, the balance is the sum of the whole ledger.
+        if (step.from === undefined && step.to === undefined)
+          expect(sumOf(txs.map((t) => t.amount)), `${label} ledger sum`).toBe(
+            Number(engine.balance(c).balance),
+          );
+        check(
+          txs.map((t) => ({ kind: t.kind, amount: t.amount, balanceAfter: t.balanceAfter, id: t.id })),
+          step.expect,
+          label,
+        );
+        break;
+      }
       case "restart":
         await engine.close();
         engine = await openEngine();
@@ -160,6 +203,11 @@ async function run(name: string, store: "memory" | "sqlite"): Promise<void> {
         throw new Error(`${name}: unknown op ${step.op}`);
     }
   }
+}
+
+/** Sum of decimal strings, exact for the few decimal places fixtures use. */
+function sumOf(amounts: string[]): number {
+  return amounts.reduce((a, b) => Math.round((a + Number(b)) * 1e9) / 1e9, 0);
 }
 
 /** Count stored events the way a CLI reader would: a separate read-only connection, not blocked by the engine. */

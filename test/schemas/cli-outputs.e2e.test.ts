@@ -45,6 +45,10 @@ const CASES: [string[], string[], number][] = [
   [["customers", "set"], ["initech", "--plan", "pro", "--at", "2026-10-02"], 0],
   [["customers", "list"], [], 0],
   [["usage", "query"], ["--period", "2026-10", "--group-by", "day"], 0],
+  [["balances", "topup"], ["walleted", "25.50", "--id", "order-1", "--expires", "2027-12-31"], 0],
+  [["balances", "adjust"], ["walleted", "-0.5", "--note", "correction"], 0],
+  [["balances", "show"], [], 0],
+  [["balances", "history"], ["walleted"], 0],
   [["bill"], ["--period", "2026-10"], 0],
   [["alerts", "check"], ["--period", "2026-10", "--dry-run"], 0],
   [["alerts", "test"], ["heading-for-overage", "--customer", "globex", "--period", "2026-10"], 0],
@@ -86,6 +90,20 @@ describe("every command's --format json validates against its schema (formatVers
       join(repo.dir, "policies/limitr.yaml"),
       "environments: [staging, production]",
       "environments: ['staging', production]",
+    );
+    // A prepaid plan and a contract with a wallet, for the balances commands.
+    writeFileSync(
+      join(repo.dir, "policies/wallets.yaml"),
+      [
+        "plans:",
+        "  prepaid:",
+        "    wallet: { unit: USD, minimum: 1, grant: { amount: 5, every: month } }",
+        "    entitlements:",
+        "      prepaid_api: { meter: api_calls, mode: prepaid, price: { model: per_unit, unit_price: 0.01 } }",
+        "customers:",
+        "  walleted: { plan: prepaid, wallet: { opening_balance: 10 } }",
+        "",
+      ].join("\n"),
     );
     await commitAll(repo.dir, "policies: quoting");
   });

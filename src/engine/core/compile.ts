@@ -15,6 +15,7 @@ import type {
 } from "./model.js";
 import { currencyDigits, decStr } from "./money.js";
 import { compilePeriod } from "./periods/spec.js";
+import { compileCustomerWallet, compileWallet } from "./wallet/compile.js";
 
 /**
  * Compile a merged, validated policy document (the YAML shape of SPEC §2)
@@ -140,7 +141,7 @@ function compileMeter(id: string, raw: Raw): CompiledMeter {
   };
 }
 
-function compilePlan(id: string, raw: Raw): CompiledPlan {
+function compilePlan(id: string, raw: Raw, currency: string): CompiledPlan {
   const entitlements: Record<string, CompiledEntitlement> = {};
   for (const [k, v] of entries(raw.entitlements)) entitlements[k] = compileEntitlement(k, v);
   return {
@@ -153,6 +154,7 @@ function compilePlan(id: string, raw: Raw): CompiledPlan {
     trialDays: raw.trial_days ?? 0,
     minimum: money(raw.minimum),
     entitlements,
+    ...(raw.wallet ? { wallet: compileWallet(raw.wallet, currency) } : {}),
   };
 }
 
@@ -205,6 +207,7 @@ function compileCustomer(id: string, raw: Raw, plans: Record<string, CompiledPla
       percent: money(d.percent),
     })),
     credits,
+    ...(raw.wallet ? { wallet: compileCustomerWallet(raw.wallet) } : {}),
   };
 }
 
@@ -238,7 +241,7 @@ function mapOf<T>(obj: Raw, fn: (id: string, raw: Raw) => T): Record<string, T> 
 
 export function compilePolicy(raw: Raw): CompiledPolicy {
   const currency = String(raw.currency ?? "USD").toUpperCase();
-  const plans = mapOf(raw.plans, compilePlan);
+  const plans = mapOf(raw.plans, (id, p) => compilePlan(id, p, currency));
   const defaultPlan = Object.values(plans).find((p) => p.default)?.id ?? null;
   return {
     formatVersion: 1,

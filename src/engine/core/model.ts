@@ -8,6 +8,10 @@
  * snake_case field names of the spec (`unit_price`, `trial_days`, ...).
  */
 
+import type { CompiledWallet, CustomerWallet } from "./wallet/model.js";
+
+export type * from "./wallet/model.js";
+
 /** A decimal number as a string ("0.00002", "49", "-1.5"). Exact; parse with `dec()`. */
 export type DecimalString = string;
 
@@ -36,7 +40,7 @@ export interface SlidingPeriod {
   slidingMs: number;
 }
 
-export type EnforcementMode = "hard" | "soft" | "observe";
+export type EnforcementMode = "hard" | "soft" | "observe" | "prepaid";
 export type Scope = "customer" | "parent" | "root";
 export type PropertyValue = string | number | boolean;
 
@@ -96,6 +100,8 @@ export interface CompiledPlan {
   /** Minimum spend per billing period ("0" = none). */
   minimum: DecimalString;
   entitlements: Record<string, CompiledEntitlement>;
+  /** Prepaid balance per customer (SPEC §12); absent when the plan has none. */
+  wallet?: CompiledWallet;
 }
 
 export type CompiledEntitlement = FlagEntitlement | MeteredEntitlement;
@@ -177,6 +183,8 @@ export interface CompiledCustomer {
   overrides: Record<string, EntitlementOverride>;
   discounts: Discount[];
   credits: Credit[];
+  /** Wallet terms of this contract (opening balance, overrides); absent when none. */
+  wallet?: CustomerWallet;
 }
 
 /** Per-customer change to one entitlement. Absent fields keep the plan's value. */

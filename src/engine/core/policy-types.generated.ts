@@ -62,15 +62,24 @@ export type Period = string | {};
  */
 export type ChargeModel = PerUnit | Tiered | Package | Percentage;
 /**
+ * An ISO-8601 duration of whole days, weeks, months, years or hours: P90D, P2W, P1M, P1Y, PT12H.
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "Duration".
+ */
+export type Duration = string;
+/**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "IsoDate".
  */
 export type IsoDate = string;
 /**
+ * hard: deny past limit; soft: allow, bill overage; observe: never deny; prepaid: allowed while the plan's wallet covers the call, debited in the same operation (a limit still caps the period).
+ *
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Mode".
  */
-export type Mode = "hard" | "soft" | "observe";
+export type Mode = "hard" | "soft" | "observe" | "prepaid";
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "IdList".
@@ -212,6 +221,7 @@ export interface Plan {
   entitlements?: {
     [k: string]: Entitlement;
   };
+  wallet?: Wallet;
 }
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
@@ -221,7 +231,10 @@ export interface MeteredEntitlement {
   meter: Id;
   limit?: Limit;
   period?: Period;
-  mode?: "hard" | "soft" | "observe";
+  /**
+   * hard: deny past limit; soft: allow, bill overage; observe: never deny; prepaid: allowed while the plan's wallet covers the call, debited in the same operation (a limit still caps the period).
+   */
+  mode?: "hard" | "soft" | "observe" | "prepaid";
   scope?: "customer" | "parent" | "root";
   /**
    * Price per unit past `limit`.
@@ -295,6 +308,53 @@ export interface RateGovernor {
   per_second: number;
 }
 /**
+ * A prepaid balance per customer of the plan, debited by its `mode: prepaid` entitlements (R17).
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "Wallet".
+ */
+export interface Wallet {
+  /**
+   * The policy currency (money: prepaid entitlements debit their price), or the unit of the prepaid entitlements' meters (they debit their quantity). Default: the policy currency.
+   */
+  unit?: string;
+  grant?: WalletGrant;
+  /**
+   * Reserve that is never spent: available = balance - minimum - reserved.
+   */
+  minimum?: number | string;
+}
+/**
+ * A recurring grant credited to the wallet at each period boundary (applied lazily, on the first use of the wallet in a new period).
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "WalletGrant".
+ */
+export interface WalletGrant {
+  /**
+   * Amount granted each period, in the wallet's unit.
+   */
+  amount: number | string;
+  /**
+   * day | week | month | quarter | year (calendar periods in the policy timezone), or an ISO-8601 duration counted from the wallet's opening (P7D).
+   */
+  every: ("day" | "week" | "month" | "quarter" | "year") | Duration;
+  /**
+   * What unspent grant carries into the next period: up to `max` (omitted: all of it). Without `rollover` an unspent grant is forfeited at the next grant.
+   */
+  rollover?: {
+    max?: NonNegativeMoney;
+  };
+  /**
+   * An ISO-8601 duration of whole days, weeks, months, years or hours: P90D, P2W, P1M, P1Y, PT12H.
+   */
+  expires_after?: string;
+  /**
+   * Burn order (R12): lower first. Default 0.
+   */
+  priority?: number;
+}
+/**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Customer".
  */
@@ -310,6 +370,7 @@ export interface Customer {
   };
   discounts?: Discount[];
   credits?: Credit[];
+  wallet?: CustomerWallet;
 }
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
@@ -346,6 +407,24 @@ export interface Credit {
   priority?: number;
   starts?: IsoDate;
   expires?: IsoDate;
+}
+/**
+ * Per-customer wallet terms: an opening balance, and overrides of the plan's wallet (absent fields keep the plan's).
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "CustomerWallet".
+ */
+export interface CustomerWallet {
+  /**
+   * Credited once when the customer's wallet opens.
+   */
+  opening_balance?: number | string;
+  unit?: string;
+  /**
+   * The plan's grant replaced, or null for none.
+   */
+  grant?: WalletGrant | null;
+  minimum?: NonNegativeMoney;
 }
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
@@ -745,6 +824,9 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
           "additionalProperties": {
             "$ref": "#/$defs/Entitlement"
           }
+        },
+        "wallet": {
+          "$ref": "#/$defs/Wallet"
         }
       }
     },
@@ -836,8 +918,10 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
       "enum": [
         "hard",
         "soft",
-        "observe"
-      ]
+        "observe",
+        "prepaid"
+      ],
+      "description": "hard: deny past limit; soft: allow, bill overage; observe: never deny; prepaid: allowed while the plan's wallet covers the call, debited in the same operation (a limit still caps the period)."
     },
     "MeteredEntitlement": {
       "type": "object",
@@ -1135,6 +1219,9 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
           "items": {
             "$ref": "#/$defs/Credit"
           }
+        },
+        "wallet": {
+          "$ref": "#/$defs/CustomerWallet"
         }
       }
     },
@@ -1220,6 +1307,111 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
           "$ref": "#/$defs/IsoDate"
         }
       }
+    },
+    "Wallet": {
+      "type": "object",
+      "additionalProperties": false,
+      "description": "A prepaid balance per customer of the plan, debited by its `mode: prepaid` entitlements (R17).",
+      "properties": {
+        "unit": {
+          "type": "string",
+          "minLength": 1,
+          "description": "The policy currency (money: prepaid entitlements debit their price), or the unit of the prepaid entitlements' meters (they debit their quantity). Default: the policy currency."
+        },
+        "grant": {
+          "$ref": "#/$defs/WalletGrant"
+        },
+        "minimum": {
+          "$ref": "#/$defs/NonNegativeMoney",
+          "description": "Reserve that is never spent: available = balance - minimum - reserved."
+        }
+      }
+    },
+    "WalletGrant": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "amount",
+        "every"
+      ],
+      "description": "A recurring grant credited to the wallet at each period boundary (applied lazily, on the first use of the wallet in a new period).",
+      "properties": {
+        "amount": {
+          "$ref": "#/$defs/NonNegativeMoney",
+          "description": "Amount granted each period, in the wallet's unit."
+        },
+        "every": {
+          "description": "day | week | month | quarter | year (calendar periods in the policy timezone), or an ISO-8601 duration counted from the wallet's opening (P7D).",
+          "anyOf": [
+            {
+              "enum": [
+                "day",
+                "week",
+                "month",
+                "quarter",
+                "year"
+              ]
+            },
+            {
+              "$ref": "#/$defs/Duration"
+            }
+          ]
+        },
+        "rollover": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "What unspent grant carries into the next period: up to `max` (omitted: all of it). Without `rollover` an unspent grant is forfeited at the next grant.",
+          "properties": {
+            "max": {
+              "$ref": "#/$defs/NonNegativeMoney"
+            }
+          }
+        },
+        "expires_after": {
+          "$ref": "#/$defs/Duration",
+          "description": "Each grant expires this long after it was granted (P90D)."
+        },
+        "priority": {
+          "type": "integer",
+          "minimum": 0,
+          "description": "Burn order (R12): lower first. Default 0."
+        }
+      }
+    },
+    "CustomerWallet": {
+      "type": "object",
+      "additionalProperties": false,
+      "description": "Per-customer wallet terms: an opening balance, and overrides of the plan's wallet (absent fields keep the plan's).",
+      "properties": {
+        "opening_balance": {
+          "$ref": "#/$defs/NonNegativeMoney",
+          "description": "Credited once when the customer's wallet opens."
+        },
+        "unit": {
+          "type": "string",
+          "minLength": 1
+        },
+        "grant": {
+          "description": "The plan's grant replaced, or null for none.",
+          "anyOf": [
+            {
+              "$ref": "#/$defs/WalletGrant"
+            },
+            {
+              "type": "null"
+            }
+          ]
+        },
+        "minimum": {
+          "$ref": "#/$defs/NonNegativeMoney"
+        }
+      }
+    },
+    "Duration": {
+      "title": "an ISO-8601 duration",
+      "description": "An ISO-8601 duration of whole days, weeks, months, years or hours: P90D, P2W, P1M, P1Y, PT12H.",
+      "type": "string",
+      "pattern": "^P(?!$)([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?(T(?=[0-9])([0-9]+H)?)?$"
     },
     "Alert": {
       "type": "object",

@@ -4,6 +4,8 @@ import { marginalPrice } from "../core/engine/marginal-price.js";
 import type { TokenBucket } from "../core/engine/token-bucket.js";
 import type { PropertyValue } from "../core/model.js";
 import { LIFETIME } from "../core/periods.js";
+import type { WalletAccount } from "../core/wallet/account.js";
+import { walletAmount } from "../core/wallet/quantity.js";
 import type { Notifier } from "./events.js";
 import type { Fence } from "./fence.js";
 import { isProperties, refusalSlot } from "./input-guards.js";
@@ -11,7 +13,8 @@ import type { LiveAlerts } from "./live-alerts.js";
 import type { Meters } from "./meters.js";
 import type { CallOptions, RecordResult, UsageEventInput } from "./options.js";
 import type { IdWindow, Persistence } from "./persistence.js";
-import { CID, FLAGS, HARD, METERED, RATE, SLOT_STRIDE, type Slot } from "./slot.js";
+import { CID, FLAGS, HARD, METERED, PREPAID, RATE, SLOT_STRIDE, type Slot } from "./slot.js";
+import type { Wallets } from "./wallets.js";
 import { generatedId, type WriteBehind } from "./write-behind.js";
 
 const EPS = 1e-9;
@@ -35,6 +38,11 @@ export class Decider {
   private readonly counters: CounterTable;
   /** Live alert rules of the active policy; null when there are none. */
   alerts: LiveAlerts | null = null;
+  /** The engine's wallets (SPEC §12). */
+  wallets: Wallets | null = null;
+  /** A wallet debit `count` applies with the call it counts (same operation, R17); reset by it. */
+  wAcc: WalletAccount | null = null;
+  wDebit = 0n;
 
   constructor(
     private readonly meters: Meters,
@@ -105,16 +113,35 @@ export class Decider {
         return false;
       }
     }
-    if (amount > 0) {
-      if (
-        (flags & HARD) !== 0 &&
-        (crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount >
-          (table.limit[sid] as number) + EPS
-      ) {
-        this.lastReason = "limit_exceeded";
+    if (
+      amount > 0 &&
+      (flags & HARD) !== 0 &&
+      (crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount >
+        (table.limit[sid] as number) + EPS
+    ) {
+      this.lastReason = "limit_exceeded";
+      if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
+      return false;
+    }
+    let debit = 0n;
+    let wallet: WalletAccount | null = null;
+    if ((flags & PREPAID) !== 0 && amount !== 0) {
+      // Checked before the rate governor takes tokens: a refused call changes nothing (R4).
+      const w = slot.wallet;
+      if (w !== null && (now >= w.nextExpiry || now >= w.nextGrantAt)) this.wallets?.advance(w, now);
+      const cost =
+        w === null || slot.pricer === null
+          ? null
+          : walletAmount(slot.pricer, crec[cat + USED] as number, amount, crec[cat + EVENTS] as number);
+      if (w === null || cost === null || cost > w.available) {
+        this.lastReason = w !== null && cost === null ? "invalid_amount" : "insufficient_balance";
         if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
         return false;
       }
+      debit = cost;
+      wallet = w;
+    }
+    if (amount > 0) {
       if ((flags & RATE) !== 0) {
         const bucket = slot.bucket as TokenBucket;
         if (!(commit ? bucket.take(amount, now) : bucket.available(now) + EPS >= amount)) {
@@ -125,8 +152,11 @@ export class Decider {
       }
     }
     this.lastReason = "ok";
-    if (commit && amount !== 0)
+    if (commit && amount !== 0) {
+      this.wAcc = wallet;
+      this.wDebit = debit;
       this.count(sid, cid, slot, amount, now, id, options == null ? undefined : options.properties);
+    }
     return true;
   }
 
@@ -158,6 +188,14 @@ export class Decider {
     const clock = (slot.counter as Counter).clock;
     if (clock !== null && applied !== 0) clock.counted(slot.counter as Counter, now, applied);
     wb.markDirty(cid);
+    const wallet = this.wAcc;
+    let before: ReturnType<WalletAccount["snapshot"]> | null = null;
+    const mark = this.wallets === null ? 0 : this.wallets.sink.length;
+    if (wallet !== null) {
+      this.wAcc = null;
+      if (this.sync) before = wallet.snapshot();
+      (this.wallets as Wallets).debitDone(wallet, id ?? this.seq, this.wDebit, now, slot.entitlement);
+    }
     wb.events.push(id ?? this.seq++, slot, now, applied, properties);
     if (id !== undefined) this.seen.add(id);
     if (this.sync) {
@@ -168,6 +206,7 @@ export class Decider {
         crec[cat + USED] = prev;
         crec[cat + EVENTS] = events;
         if (clock !== null && applied !== 0) clock.counted(slot.counter as Counter, now, -applied);
+        if (wallet !== null && before !== null) (this.wallets as Wallets).undo(wallet, before, mark);
         wb.events.pop();
         if (id === undefined) this.seq--;
         if (id !== undefined) this.seen.delete(id);
@@ -194,6 +233,9 @@ export class Decider {
       return { id, version: state.version, digest: state.digest, duplicate: true, counted: [] };
     const held = now < this.fence.due || this.fence.held(now);
     const counted = held ? this.meters.applyEvent(event, ts, this.wb, state) : [];
+    if (this.wallets !== null)
+      for (const c of counted)
+        this.wallets.recorded(this.meters.slot(event.customer, c.entitlement, ts), c, id, ts);
     const source = { eventType: event.type, customer: event.customer, valueProp: null, filterProps: null };
     this.wb.events.push(event.id ?? seq, source, ts, event.value ?? Number.NaN, event.properties);
     if (event.id !== undefined) this.seen.add(event.id);

@@ -32,6 +32,7 @@ import { PlanBook } from "./plan-book.js";
 import { type ActivePolicy, isBundleStoreInput, loadPolicyInput } from "./policy-input.js";
 import { PolicyState } from "./policy-state.js";
 import { Reservations } from "./reservations.js";
+import { type WalletBalance, Wallets, type WalletTransaction } from "./wallets.js";
 import type { WriteBehind } from "./write-behind.js";
 
 const DEFAULT_STORE = "sqlite:.limitr/usage.db";
@@ -64,6 +65,7 @@ export class Limitr {
   private alertState: AlertStateStore | null = null;
   private delivery: AlertDelivery | null = null;
   private readonly store: EngineStore;
+  private readonly wallets: Wallets;
 
   private constructor(
     options: LimitrOptions,
@@ -92,6 +94,13 @@ export class Limitr {
       });
       const { counters, holds } = restoreFrom(store, this.plans, this.seen);
       this.meters = new Meters(state, this.plans.history, counters, holds);
+      this.wallets = new Wallets(
+        () => this.meters.state,
+        this.plans.history,
+        this.idPrefix,
+        store.loadWallets(),
+      );
+      this.meters.wallets = this.wallets;
       this.loadedHolds = holds.map((h) => h.id);
     } catch (err) {
       store.close();
@@ -115,7 +124,9 @@ export class Limitr {
       regained: () => this.reload(),
     });
     this.wb = this.persistence.wb;
+    this.wb.wallets = this.wallets;
     this.d = new Decider(this.meters, this.persistence, this.seen, this.notifier, this.sync, this.fence);
+    this.d.wallets = this.wallets;
     this.holds = new Reservations(
       this.meters,
       this.d,
@@ -127,6 +138,7 @@ export class Limitr {
       this.fence,
       store.storeId,
     );
+    this.holds.wallets = this.wallets;
     for (const id of this.loadedHolds) this.holds.loaded.add(id);
     // Plans recorded by other processes: re-resolve those customers (everyone, past a bulk import).
     this.plans.watch(store, options.planPollMs ?? 1000, (customers) => {
@@ -285,6 +297,103 @@ export class Limitr {
   }
 
   /**
+   * The customer's wallet (SPEC §12): balance, what calls can spend
+   * (`available` = balance - minimum - reserved), and its lots in burn order.
+   * Due grants and expiries are applied first (lazily, like period resets).
+   *
+   * @example
+   * limitr.balance("acme") // { unit: "USD", balance: "42.5", available: "32.5", minimum: "10", reserved: "0", grants: [...] }
+   */
+  balance(customer: string, options: { now?: Instant } | null = {}): WalletBalance {
+    requireName("customer", customer);
+    const now = this.callTime("balance", options?.now);
+    const out = this.wallets.balance(customer, now);
+    this.persistence.changed(now);
+    return out;
+  }
+
+  /**
+   * Credit a customer's wallet (a purchase, invoiced by `bill`, R19).
+   * Idempotent by `id`: a repeated id credits once and returns the first
+   * transaction.
+   *
+   * @example
+   * limitr.topUp("acme", "50.00", { id: "order-1234", expiresAt: "2027-12-31T00:00:00Z" })
+   */
+  topUp(
+    customer: string,
+    amount: string | number,
+    options: {
+      id?: string;
+      expiresAt?: Instant | string;
+      priority?: number;
+      note?: string;
+      now?: Instant;
+    } | null = {},
+  ): WalletTransaction & { duplicate: boolean } {
+    requireName("customer", customer);
+    const o = options ?? {};
+    const now = this.callTime("topUp", o.now);
+    const r = this.wallets.topUp(
+      customer,
+      Wallets.amount("topUp amount", amount),
+      {
+        id: o.id ?? `topup-${this.idPrefix}${(this.d.seq++).toString(36)}`,
+        expiresAt: o.expiresAt === undefined ? Infinity : this.instant(o.expiresAt),
+        priority: o.priority ?? 0,
+        note: o.note ?? null,
+      },
+      now,
+      this.store,
+    );
+    this.persistence.changed(now);
+    return { ...r.transaction, duplicate: r.duplicate };
+  }
+
+  /** An operator's correction of a wallet (positive or negative, with a note); idempotent by `id`. */
+  adjust(
+    customer: string,
+    amount: string | number,
+    options: { note: string; id?: string; now?: Instant },
+  ): WalletTransaction & { duplicate: boolean } {
+    requireName("customer", customer);
+    if (typeof options?.note !== "string" || options.note === "")
+      throw new InputError("adjust(): a note saying why is required");
+    const now = this.callTime("adjust", options.now);
+    const id = options.id ?? `adjust-${this.idPrefix}${(this.d.seq++).toString(36)}`;
+    const r = this.wallets.adjust(
+      customer,
+      Wallets.amount("adjustment", amount),
+      { id, note: options.note },
+      now,
+      this.store,
+    );
+    this.persistence.changed(now);
+    return { ...r.transaction, duplicate: r.duplicate };
+  }
+
+  /** The wallet ledger of a customer, oldest first, with `from <= at < to` (default: all). */
+  transactions(
+    customer: string,
+    options: { from?: Instant | string; to?: Instant | string; now?: Instant } | null = {},
+  ): WalletTransaction[] {
+    requireName("customer", customer);
+    const o = options ?? {};
+    const now = this.callTime("transactions", o.now);
+    // Grants and expiries due by now are part of the history.
+    this.wallets.account(customer, now);
+    const from = o.from === undefined ? -Infinity : this.instant(o.from);
+    const to = o.to === undefined ? Infinity : this.instant(o.to);
+    return this.wallets.transactions(customer, from, to, this.store);
+  }
+
+  private callTime(what: string, at: Instant | undefined): number {
+    const now = this.time(at);
+    if (now - now !== 0) throw new InputError(`${what}(): now must be epoch milliseconds or a Date`);
+    return now;
+  }
+
+  /**
    * Put a self-serve customer on `plan` from `at` (default now) on, recorded
    * in the plan history for proration. A policy contract naming a plan wins.
    */
@@ -426,6 +535,7 @@ export class Limitr {
   private reload(): void {
     this.wb.forgetState();
     const { counters, holds } = restoreFrom(this.store, this.plans, this.seen);
+    this.wallets.reload(this.store);
     this.meters.reload(counters, holds);
     for (const h of holds) this.holds.loaded.add(h.id);
   }

@@ -12,6 +12,7 @@ import { countWeight } from "../core/usage/meters.js";
 import type { NoticeContext, UsageNotice } from "./events.js";
 import type { PolicyState } from "./policy-state.js";
 import { FLAGS, SLOT_STRIDE, Slot, STALE, TIME_BOUND } from "./slot.js";
+import type { Wallets } from "./wallets.js";
 import type { WriteBehind } from "./write-behind.js";
 
 const EPS = 1e-9;
@@ -39,6 +40,8 @@ export class Meters {
   private readonly restored = new Map<string, CounterRow>();
   private readonly restoredHolds = new Map<string, Hold[]>();
   private expired: string[] = [];
+  /** The engine's wallets, for `mode: prepaid` slots. */
+  wallets: Wallets | null = null;
 
   constructor(
     /** The active policy; swapped whole by a bundle reload (see PolicyState). */
@@ -280,7 +283,9 @@ export class Meters {
         this.buckets.set(bucketKey, bucket);
       }
     }
-    return new Slot(customer, entitlement, null, eff, c, bucket);
+    const slot = new Slot(customer, entitlement, null, eff, c, bucket);
+    if (eff.mode === "prepaid" && this.wallets !== null) this.wallets.attach(slot, now);
+    return slot;
   }
 
   /** Restore a persisted counter if it belongs to the current period, and its reservations. */

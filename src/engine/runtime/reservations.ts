@@ -1,11 +1,14 @@
 import type { Decision, Hold, Reason } from "../core/engine/decision.js";
 import type { PropertyValue } from "../core/model.js";
+import { walletAmount } from "../core/wallet/quantity.js";
 import type { Decider } from "./decider.js";
 import type { Notifier } from "./events.js";
 import type { Fence } from "./fence.js";
 import { isHold, isName, isProperties } from "./input-guards.js";
 import type { Meters } from "./meters.js";
 import type { IdWindow, Persistence } from "./persistence.js";
+import type { Slot } from "./slot.js";
+import type { Wallets } from "./wallets.js";
 import { generatedId, type WriteBehind } from "./write-behind.js";
 
 const EPS = 1e-9;
@@ -35,6 +38,8 @@ export class Reservations {
 
   /** Ids of the holds loaded from the store (issued by an earlier engine on it): they may be settled here. */
   readonly loaded = new Set<string>();
+  /** The engine's wallets (prepaid reservations hold their funds). */
+  wallets: Wallets | null = null;
 
   reserve(customer: string, entitlement: string, amount: number, ttl: unknown, now: number): Hold | null {
     if (!isName(customer) || !isName(entitlement) || now - now !== 0 || !isTtl(ttl)) {
@@ -50,9 +55,15 @@ export class Reservations {
     if (reason === null && !(typeof amount === "number" && amount > 0 && amount < Infinity))
       reason = "invalid_amount";
     const c = slot.counter;
+    let funds: bigint | null = null;
     if (reason === null && c !== null) {
       this.meters.freshen(slot, c, now);
       if (slot.hard && c.used + c.held + amount > slot.limit + EPS) reason = "limit_exceeded";
+      else if (
+        slot.eff.mode === "prepaid" &&
+        (funds = this.walletFunds(slot, c.used, c.events, amount, now)) === null
+      )
+        reason = "insufficient_balance";
       else if (slot.bucket !== null && !slot.bucket.take(amount, now)) reason = "rate_limited";
     }
     if (reason !== null || c === null) {
@@ -69,6 +80,9 @@ export class Reservations {
       expiresAt: now + ttl,
     });
     c.addHold(hold);
+    // Wallet funds are held like units (R17): `available` shrinks until settle, release or expiry.
+    if (funds !== null && slot.wallet?.hold(hold.id, funds, hold.expiresAt) === true)
+      this.wallets?.touch(slot.wallet);
     this.wb.holdsUpsert.push({ ...hold, key: c.key });
     this.persistence.changed(now);
     return hold;
@@ -119,6 +133,13 @@ export class Reservations {
       return this.d.decision(true, actual, false);
     }
     this.d.lastReason = "ok";
+    if (slot.eff.mode === "prepaid" && slot.wallet !== null && slot.pricer !== null && actual > 0) {
+      const cost = walletAmount(slot.pricer, slot.counter.used, actual, slot.counter.events);
+      if (cost !== null) {
+        this.d.wAcc = slot.wallet;
+        this.d.wDebit = cost;
+      }
+    }
     this.d.count(slot.sid, slot.counter.id, slot, actual, now, hold.id, properties);
     return this.d.decision(true, actual, true);
   }
@@ -132,6 +153,7 @@ export class Reservations {
   /** Free a hold without counting anything. Returns false when it was no longer active. */
   free(hold: Hold, now: number): boolean {
     const slot = this.meters.slot(hold.customer, hold.entitlement, now);
+    if (slot.wallet !== null && slot.wallet.release(hold.id) !== null) this.wallets?.touch(slot.wallet);
     const c = slot.counter;
     if (c === null) return false;
     this.meters.freshen(slot, c, now);
@@ -150,6 +172,15 @@ export class Reservations {
     const id = hold.id;
     if (this.tag !== "" && id.startsWith(`h-${this.tag}`)) return true;
     return id.startsWith(`h-${this.idPrefix}`) || this.loaded.has(id) || this.seen.has(id);
+  }
+
+  /** Wallet funds a reservation of `amount` needs, or null when the wallet cannot hold them. */
+  private walletFunds(slot: Slot, used: number, events: number, amount: number, now: number): bigint | null {
+    const w = slot.wallet;
+    if (w === null || slot.pricer === null) return null;
+    this.wallets?.advance(w, now);
+    const cost = walletAmount(slot.pricer, used, amount, events);
+    return cost === null || cost > w.available ? null : cost;
   }
 
   private leaseHeld(now: number): boolean {

@@ -5,6 +5,8 @@ import type { TokenBucket } from "../core/engine/token-bucket.js";
 import { resized } from "../core/engine/typed-arrays.js";
 import type { PropertyValue } from "../core/model.js";
 import { filterDefaults } from "../core/usage/meters.js";
+import type { WalletAccount } from "../core/wallet/account.js";
+import type { WalletPricer } from "../core/wallet/quantity.js";
 import type { EventSource } from "./write-behind.js";
 
 /**
@@ -33,6 +35,9 @@ export class Slot implements EventSource {
   sid = 0;
   /** The live alert rules' view of this slot, built on first evaluation (see LiveAlerts). */
   alertView: unknown = null;
+  /** `mode: prepaid`: the customer's wallet (null when it has none: every call is refused) and its pricing. */
+  wallet: WalletAccount | null = null;
+  pricer: WalletPricer | null = null;
 
   constructor(
     readonly customer: string,
@@ -46,7 +51,7 @@ export class Slot implements EventSource {
   ) {
     this.limit = eff.limit;
     this.notifyFrom = eff.limit === Infinity ? Infinity : (eff.limit * THRESHOLDS[0]) / 100;
-    this.hard = eff.mode === "hard" && eff.limit !== Infinity;
+    this.hard = (eff.mode === "hard" || eff.mode === "prepaid") && eff.limit !== Infinity;
     this.eventType = eff.meter?.events[0] ?? entitlement;
     this.valueProp = eff.meter && eff.meter.aggregation !== "count" ? eff.meter.property : null;
     this.filterProps = eff.meter ? filterDefaults(eff.meter) : null;
@@ -71,6 +76,8 @@ export const TIME_BOUND = 4;
 export const RATE = 8;
 /** The customer's plan changed: resolve again on next use, keeping the slot id. */
 export const STALE = 16;
+/** `mode: prepaid`: calls debit the wallet on the Slot object. */
+export const PREPAID = 32;
 
 /**
  * The slots resolved under one policy, by dense slot id: what a decision
@@ -152,7 +159,8 @@ export class SlotTable {
       (slot.reason === null && slot.counter !== null ? METERED : 0) |
       (slot.hard ? HARD : 0) |
       (slot.timeBound ? TIME_BOUND : 0) |
-      (slot.bucket !== null ? RATE : 0);
+      (slot.bucket !== null ? RATE : 0) |
+      (slot.eff.mode === "prepaid" ? PREPAID : 0);
     this.limit[id] = slot.limit;
     this.notifyFrom[id] = slot.notifyFrom;
     return id;

@@ -9,6 +9,7 @@ import type {
 } from "../core/engine/store-port.js";
 import { resized } from "../core/engine/typed-arrays.js";
 import type { PropertyValue } from "../core/model.js";
+import type { Wallets } from "./wallets.js";
 
 type Props = Record<string, PropertyValue> | undefined;
 
@@ -178,6 +179,8 @@ export class WriteBehind {
   holdsUpsert: HoldRow[] = [];
   holdsDelete: string[] = [];
   subscriptions: SubscriptionRow[] = [];
+  /** The engine's wallets: their ledger rows and changed wallets go with the batch. */
+  wallets: Wallets | null = null;
 
   constructor(
     idPrefix: string,
@@ -193,7 +196,8 @@ export class WriteBehind {
       this.dirty.length > 0 ||
       this.holdsUpsert.length > 0 ||
       this.holdsDelete.length > 0 ||
-      this.subscriptions.length > 0
+      this.subscriptions.length > 0 ||
+      this.wallets?.pending === true
     );
   }
 
@@ -206,7 +210,8 @@ export class WriteBehind {
   }
 
   batch(version: number, digest: string, at: number): WriteBatch {
-    return {
+    const wallets = this.wallets;
+    const batch: WriteBatch = {
       at,
       events: this.events,
       bundleVersion: version,
@@ -216,6 +221,8 @@ export class WriteBehind {
       holdsDelete: this.holdsDelete,
       subscriptions: this.subscriptions,
     };
+    if (wallets?.pending === true) batch.wallets = wallets.batch();
+    return batch;
   }
 
   /**
@@ -237,5 +244,6 @@ export class WriteBehind {
     this.holdsUpsert = [];
     this.holdsDelete = [];
     this.subscriptions = [];
+    this.wallets?.committed();
   }
 }

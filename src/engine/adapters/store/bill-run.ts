@@ -7,6 +7,7 @@ import { customerPlans } from "../../core/rating/customers.js";
 import { segmentsIn } from "../../core/rating/timeline.js";
 import { withFirstEvents } from "./bill-first-events.js";
 import { loadDailyUsageParallel } from "./bill-usage.js";
+import { walletActivity } from "./bill-wallets.js";
 import { consumedBefore, recordCreditUse } from "./credit-ledger.js";
 import type { Db } from "./database.js";
 import { planHistory } from "./usage-store.js";
@@ -33,16 +34,19 @@ export async function runBill(
 ): Promise<Bill> {
   const history = planHistory(db);
   const usage = await loadDailyUsageParallel(db, db.name, policy, period, options.onProgress);
+  const wallets = walletActivity(db, policy, period);
   const candidates = new Set<string>([
     ...Object.keys(policy.customers),
     ...history.keys(),
     ...usage.customers,
+    ...wallets.keys(),
   ]);
   const billed: { id: string; plans: NonNullable<ReturnType<typeof customerPlans>> }[] = [];
   for (const id of [...candidates].sort()) {
     const plans = customerPlans(policy, id, history.get(id));
     if (!plans) continue;
-    if (segmentsIn(plans.changes, period).length === 0 && !usage.customers.has(id)) continue;
+    if (segmentsIn(plans.changes, period).length === 0 && !usage.customers.has(id) && !wallets.has(id))
+      continue;
     billed.push({ id, plans });
   }
   const inputs: NumberedInput[] = [];
@@ -61,6 +65,7 @@ export async function runBill(
         credit,
         remaining: remainingOf(credit, consumed.get(credit.id) ?? ZERO),
       })),
+      ...(wallets.has(id) ? { wallet: wallets.get(id) } : {}),
     });
   });
   const bill = billPeriod(policy, period, inputs, withFirstEvents(db, policy, period, usage.lookup));

@@ -140,6 +140,35 @@ const MIGRATIONS: string[] = [
     state TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 5: prepaid wallets (SPEC §12): one row per customer's wallet and the append-only ledger (R17).
+  `
+  CREATE TABLE wallets (
+    customer TEXT NOT NULL PRIMARY KEY,
+    unit TEXT NOT NULL,
+    opened_at INTEGER NOT NULL,
+    next_grant_at INTEGER,
+    balance TEXT NOT NULL,
+    lots TEXT NOT NULL,
+    holds TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE wallet_transactions (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    amount TEXT NOT NULL,
+    balance_after TEXT NOT NULL,
+    bundle_version INTEGER NOT NULL,
+    lot TEXT,
+    entitlement TEXT,
+    note TEXT,
+    UNIQUE (customer, id)
+  );
+  CREATE INDEX wallet_transactions_by_customer ON wallet_transactions (customer, at);
+  CREATE INDEX wallet_transactions_by_time ON wallet_transactions (at);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -13,8 +13,11 @@ import type {
   WriteBatch,
 } from "../../core/engine/store-port.js";
 import { InputError } from "../../core/errors.js";
+import type { WalletTxKind } from "../../core/wallet/model.js";
+import type { WalletRow, WalletTxRow } from "../../core/wallet/store-rows.js";
 import { type Db, openDatabase } from "./database.js";
 import { DEFAULT_LEASE_MS, isLive, type Owner, parseOwner } from "./owner-lease.js";
+import { SqliteWallets } from "./sqlite-wallets.js";
 
 const OWNER_KEY = "engine.owner";
 /** Rows per multi-row statement (the remainder goes row by row). */
@@ -73,6 +76,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
   private keys: string[] = [];
   private order: number[] = [];
   private readonly writeTx: (batch: WriteBatch) => void;
+  private readonly wallets: SqliteWallets;
   /** `PRAGMA data_version` when plan changes were last looked for: it moves when another connection commits. */
   private dataVersion: number;
   /**
@@ -133,6 +137,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
       ),
     };
     this.dataVersion = this.stmt.dataVersion.get() as number;
+    this.wallets = new SqliteWallets(this.db);
     this.writeTx = this.db.transaction((b: WriteBatch) => this.writeBatch(b));
   }
 
@@ -168,6 +173,22 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
     return this.stmt.recordedSince.all(since) as SubscriptionRow[];
   }
 
+  loadWallets(): WalletRow[] {
+    return this.wallets.loadWallets();
+  }
+
+  walletTransactions(customer: string, from: number, to: number): WalletTxRow[] {
+    return this.wallets.walletTransactions(customer, from, to);
+  }
+
+  walletActivity(from: number, to: number, kinds: readonly WalletTxKind[]): WalletTxRow[] {
+    return this.wallets.walletActivity(from, to, kinds);
+  }
+
+  walletTransaction(customer: string, id: string): WalletTxRow | null {
+    return this.wallets.walletTransaction(customer, id);
+  }
+
   recentEventIds(limit: number): string[] {
     const rows = this.db
       .prepare("SELECT id FROM events ORDER BY seq DESC LIMIT ?")
@@ -201,6 +222,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
     for (const id of b.holdsDelete) this.stmt.holdDelete.run(id);
     for (const s of b.subscriptions)
       this.stmt.subscription.run(s.customer, s.effectiveAt, s.plan, s.recordedAt);
+    if (b.wallets !== undefined) this.wallets.write(b.wallets, b.at);
   }
 
   /**

@@ -12,6 +12,9 @@ import type {
   WriteBatch,
 } from "../../core/engine/store-port.js";
 import { resized } from "../../core/engine/typed-arrays.js";
+import type { WalletTxKind } from "../../core/wallet/model.js";
+import type { WalletRow, WalletTxRow } from "../../core/wallet/store-rows.js";
+import { MemoryWallets } from "./memory-wallets.js";
 
 /** A stored event with the bundle it was decided under (R14). */
 export interface MemoryEvent extends StoredEvent {
@@ -50,9 +53,11 @@ export class MemoryEngineStore implements EngineStore {
   /** Caller-given ids of kept events: the UNIQUE(id) of the SQLite store (R13). */
   private readonly ids = new Set<string>();
   private readonly retain: number;
+  private readonly wallets: MemoryWallets;
 
   constructor(options: { retainEvents?: number } = {}) {
     this.retain = Math.max(1, options.retainEvents ?? 100_000);
+    this.wallets = new MemoryWallets(this.retain);
   }
 
   loadCounters(): CounterRow[] {
@@ -74,6 +79,22 @@ export class MemoryEngineStore implements EngineStore {
 
   loadPlanHistory(): SubscriptionRow[] {
     return [...this.subscriptions.values()].map((r) => ({ ...r }));
+  }
+
+  loadWallets(): WalletRow[] {
+    return this.wallets.loadWallets();
+  }
+
+  walletTransactions(customer: string, from: number, to: number): WalletTxRow[] {
+    return this.wallets.walletTransactions(customer, from, to);
+  }
+
+  walletActivity(from: number, to: number, kinds: readonly WalletTxKind[]): WalletTxRow[] {
+    return this.wallets.walletActivity(from, to, kinds);
+  }
+
+  walletTransaction(customer: string, id: string): WalletTxRow | null {
+    return this.wallets.walletTransaction(customer, id);
   }
 
   recentEventIds(limit: number): string[] {
@@ -116,6 +137,7 @@ export class MemoryEngineStore implements EngineStore {
     for (const id of batch.holdsDelete) this.holds.delete(id);
     for (const s of batch.subscriptions)
       this.subscriptions.set(`${s.customer}\u0000${s.effectiveAt}`, { ...s });
+    if (batch.wallets !== undefined) this.wallets.write(batch.wallets);
   }
 
   close(): void {}

@@ -88,7 +88,7 @@ function knownPeriod(p: unknown): boolean {
     (p.anchor === "first_use" || p.anchor === "subscription")
   );
 }
-const MODES = new Set(["hard", "soft", "observe"]);
+const MODES = new Set(["hard", "soft", "observe", "prepaid"]);
 const SCOPES = new Set(["customer", "parent", "root"]);
 const MODELS = new Set(["per_unit", "graduated", "volume", "package", "percentage"]);
 

@@ -7,6 +7,7 @@ import type {
 } from "../model.js";
 import { dec } from "../money.js";
 import type { RawChange } from "./walk.js";
+import { walletChange } from "./wallet-rules.js";
 
 /**
  * Rules that flag a change as BREAKING: it can make an existing customer pay
@@ -23,7 +24,7 @@ const BREAKING = (reason: string): Verdict => ({ breaking: true, reason });
 const NOTE = (reason: string): Verdict => ({ breaking: false, reason });
 const NONE: Verdict = { breaking: false, reason: null };
 
-const STRICTNESS: Record<EnforcementMode, number> = { observe: 0, soft: 1, hard: 2 };
+const STRICTNESS: Record<EnforcementMode, number> = { observe: 0, soft: 1, hard: 2, prepaid: 3 };
 
 /** Fields of a charge model where a higher value costs the customer more. */
 const COST_UP = new Set(["unitPrice", "flatFee", "packagePrice", "rate", "fixedFee"]);
@@ -219,6 +220,7 @@ function planRule(ch: RawChange, base: CompiledPolicy): Verdict {
   if (field === "minimum" && moneyUp(ch.before, ch.after)) return BREAKING("minimum spend raised");
   if (field === "trialDays" && (num(ch.after) ?? 0) < (num(ch.before) ?? 0))
     return BREAKING("trial shortened");
+  if (field === "wallet") return walletChange(ch, ch.segments.slice(3));
   if (field !== "entitlements" || !ent) return NONE;
   const before = entitlementAt(base, plan, ent);
   if (rest.length === 0) {
@@ -232,6 +234,7 @@ function planRule(ch: RawChange, base: CompiledPolicy): Verdict {
 function customerRule(ch: RawChange, base: CompiledPolicy, head: CompiledPolicy): Verdict {
   const [, customer, field, key, ...rest] = ch.segments;
   if (!field) return NONE;
+  if (field === "wallet") return walletChange(ch, ch.segments.slice(3));
   if (field === "plan")
     return NOTE(`contract moves from ${ch.before ?? "store plan"} to ${ch.after ?? "store plan"}`);
   if (field === "discounts") {

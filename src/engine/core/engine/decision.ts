@@ -15,6 +15,7 @@ import type { DecimalString } from "../model.js";
  * | `unknown_entitlement` | no      | no plan of the policy defines this entitlement (R1)                 |
  * | `not_entitled`        | no      | the customer's plan does not include this entitlement (R1)          |
  * | `limit_exceeded`      | no      | hard limit: used + held + amount would pass the limit (R3)          |
+ * | `insufficient_balance`| no      | prepaid: the call would take the wallet's available funds below 0 (R17) |
  * | `rate_limited`        | no      | the entitlement's burst governor (token bucket) is empty            |
  * | `invalid_amount`      | no      | amount is not a finite number (or a reservation of <= 0, R8)        |
  * | `invalid_input`       | no      | customer or entitlement not a non-empty string, a bad `now`/`id`/`properties`/`ttlMs` |
@@ -31,6 +32,7 @@ export type Reason =
   | "unknown_entitlement"
   | "not_entitled"
   | "limit_exceeded"
+  | "insufficient_balance"
   | "rate_limited"
   | "invalid_amount"
   | "invalid_input"
@@ -47,6 +49,7 @@ export const REASONS: readonly Reason[] = [
   "unknown_entitlement",
   "not_entitled",
   "limit_exceeded",
+  "insufficient_balance",
   "rate_limited",
   "invalid_amount",
   "invalid_input",

@@ -1,4 +1,5 @@
 import type { PropertyValue } from "../model.js";
+import type { WalletBatch, WalletStore } from "../wallet/store-rows.js";
 import type { CounterTable } from "./counter.js";
 
 /**
@@ -7,7 +8,7 @@ import type { CounterTable } from "./counter.js";
  * Reads happen once at open; afterwards the engine only writes batches, so a
  * store never sits on the decision path.
  */
-export interface EngineStore {
+export interface EngineStore extends WalletStore {
   /** `memory` or `sqlite:PATH`, for status and error messages. */
   readonly location: string;
   /**
@@ -147,6 +148,8 @@ export interface WriteBatch {
   holdsUpsert: HoldRow[];
   holdsDelete: string[];
   subscriptions: SubscriptionRow[];
+  /** Ledger rows and changed wallets (SPEC §12); absent when no wallet changed. */
+  wallets?: WalletBatch;
 }
 
 export interface EventColumns {

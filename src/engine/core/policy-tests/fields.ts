@@ -32,7 +32,16 @@ export const INVOICE_FIELDS = [
   "lines",
 ] as const;
 
-export const LINE_KINDS = ["subscription", "proration", "usage", "minimum", "discount", "credit"] as const;
+export const LINE_KINDS = [
+  "subscription",
+  "proration",
+  "usage",
+  "prepaid",
+  "minimum",
+  "discount",
+  "credit",
+  "purchase",
+] as const;
 export const LINE_FIELDS = ["amount", "quantity"] as const;
 
 /** Fields holding money or exact decimals: compared as decimals, never as floats. */

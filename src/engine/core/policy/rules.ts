@@ -17,6 +17,7 @@ import {
   str,
 } from "./rule-context.js";
 import { didYouMean } from "./suggest.js";
+import { walletRules } from "./wallet-rules.js";
 
 /** `limitr: 1` must be declared (merging already reports a second declaration). */
 export const versionDeclared: Rule = (ctx) =>
@@ -227,7 +228,7 @@ export const policyRules: Rule[] = [
 ];
 
 /** Every named semantic rule, in reporting order. */
-export const RULES: Rule[] = [...policyRules, ...periodRules, ...pricingRules, ...alertRules];
+export const RULES: Rule[] = [...policyRules, ...periodRules, ...pricingRules, ...alertRules, ...walletRules];
 
 export function runRules(ctx: RuleContext, rules: readonly Rule[] = RULES): Diagnostic[] {
   return rules.flatMap((rule) => rule(ctx));

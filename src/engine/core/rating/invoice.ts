@@ -14,6 +14,7 @@ import { meterCost } from "../usage/meters.js";
 import { rateCharge } from "./charge-models.js";
 import { applyCredits, type CreditBalance, type CreditUse } from "./credits.js";
 import { feeLines, type PlanChange, type Segment, segmentsIn } from "./timeline.js";
+import { drawDownLines, purchaseLines, type WalletActivity } from "./wallet-lines.js";
 
 /** The usage the rater needs: one meter, one account (and the members pooled into it), one window. */
 export interface UsageWindow {
@@ -41,7 +42,15 @@ export interface UsageAmount {
 
 export type UsageLookup = (w: UsageWindow) => UsageAmount;
 
-export type LineKind = "subscription" | "proration" | "usage" | "minimum" | "discount" | "credit";
+export type LineKind =
+  | "subscription"
+  | "proration"
+  | "usage"
+  | "prepaid"
+  | "minimum"
+  | "discount"
+  | "credit"
+  | "purchase";
 
 export interface InvoiceLine {
   kind: LineKind;
@@ -66,6 +75,8 @@ export interface CustomerBillingInput {
   /** First day on each plan (trial start). */
   trialStart: Record<string, number>;
   credits: CreditBalance[];
+  /** Top-ups and wallet debits of the period (R19); absent = none. */
+  wallet?: WalletActivity;
 }
 
 export interface Invoice {
@@ -178,6 +189,13 @@ export function rateCustomer(
     }
   }
 
+  if (input.wallet !== undefined)
+    for (const w of drawDownLines(
+      lines.filter((l) => l.kind === "usage"),
+      input.wallet,
+      round,
+    ))
+      lines.push({ ...blank(w.kind, w.description), entitlement: w.entitlement, amount: w.amount });
   const charges = sum(lines.map((l) => l.amount));
   const minimum = minimumDue(segments, policy.plans, input.since, zone);
   if (minimum.gt(charges)) {
@@ -192,7 +210,9 @@ export function rateCustomer(
   for (const d of input.contract?.discounts ?? []) {
     if (d.entitlement === null) continue;
     const base = sum(
-      lines.filter((l) => l.kind === "usage" && l.entitlement === d.entitlement).map((l) => l.amount),
+      lines
+        .filter((l) => (l.kind === "usage" || l.kind === "prepaid") && l.entitlement === d.entitlement)
+        .map((l) => l.amount),
     );
     const off = round(base.times(d.percent).div(100));
     if (off.isZero()) continue;
@@ -216,13 +236,17 @@ export function rateCustomer(
     lines.push({ ...blank("credit", `Credit ${use.id}`), amount: use.amount.negated() });
   }
   const creditsApplied = sum(creditUses.map((u) => u.amount));
+  // Purchases are neither discounted nor paid by credits: they buy the balance itself.
+  const purchases = input.wallet === undefined ? [] : purchaseLines(input.wallet, round);
+  for (const p of purchases) lines.push({ ...blank(p.kind, p.description), amount: p.amount });
+  const purchased = sum(purchases.map((p) => p.amount));
   const cost = sum(lines.map((l) => l.cost)).plus(hiddenCost);
   const revenue = discounted;
   return {
     customer: input.customer,
     plan: segments[segments.length - 1]?.plan ?? null,
     lines,
-    subtotal,
+    subtotal: subtotal.plus(purchased),
     discount: subtotal.minus(discounted),
     creditsApplied,
     total: sum(lines.map((l) => l.amount)),

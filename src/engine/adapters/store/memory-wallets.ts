@@ -1,0 +1,56 @@
+import type { WalletTxKind } from "../../core/wallet/model.js";
+import type { WalletBatch, WalletRow, WalletStore, WalletTxRow } from "../../core/wallet/store-rows.js";
+
+/**
+ * The wallets of the memory store: rows by customer and the ledger in write
+ * order, its newest `retain` rows kept (like the store's events), so a
+ * long-running process does not grow without bound.
+ */
+export class MemoryWallets implements WalletStore {
+  private readonly rows = new Map<string, WalletRow>();
+  private ledger: WalletTxRow[] = [];
+  private readonly ids = new Set<string>();
+
+  constructor(private readonly retain: number) {}
+
+  /** The batch's rows are fresh objects the engine does not keep: stored as they are. */
+  write(batch: WalletBatch): void {
+    for (const tx of batch.transactions) {
+      const key = `${tx.customer}\u0000${tx.id}`;
+      if (this.ids.has(key)) continue;
+      this.ids.add(key);
+      this.ledger.push(tx);
+    }
+    for (const w of batch.wallets) this.rows.set(w.customer, w);
+    if (this.ledger.length > this.retain * 2) {
+      const drop = this.ledger.length - this.retain;
+      for (let i = 0; i < drop; i++) {
+        const t = this.ledger[i] as WalletTxRow;
+        this.ids.delete(`${t.customer}\u0000${t.id}`);
+      }
+      this.ledger = this.ledger.slice(drop);
+    }
+  }
+
+  loadWallets(): WalletRow[] {
+    return [...this.rows.values()].map((w) => structuredClone(w));
+  }
+
+  walletTransactions(customer: string, from: number, to: number): WalletTxRow[] {
+    return this.ledger
+      .filter((t) => t.customer === customer && t.at >= from && t.at < to)
+      .map((t) => ({ ...t }));
+  }
+
+  walletActivity(from: number, to: number, kinds: readonly WalletTxKind[]): WalletTxRow[] {
+    return this.ledger
+      .filter((t) => t.at >= from && t.at < to && kinds.includes(t.kind))
+      .map((t) => ({ ...t }));
+  }
+
+  walletTransaction(customer: string, id: string): WalletTxRow | null {
+    if (!this.ids.has(`${customer}\u0000${id}`)) return null;
+    const tx = this.ledger.find((t) => t.customer === customer && t.id === id);
+    return tx === undefined ? null : { ...tx };
+  }
+}

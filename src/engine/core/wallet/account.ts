@@ -1,0 +1,400 @@
+import { minAtoms } from "./amount.js";
+import type { WalletTxKind } from "./model.js";
+import { grantExpiry, grantPeriod, nextGrant } from "./schedule.js";
+
+/**
+ * One customer's wallet (SPEC §12, R17): lots of funds (grants, top-ups,
+ * adjustments) burnt in the order of R12, holds of reservations, and the
+ * ledger transactions each change produces. Pure: time and the bundle
+ * version come in as arguments, transactions go out through `sink`, and the
+ * balance is, by construction, the sum of the transactions.
+ */
+export interface Lot {
+  id: string;
+  /** What put the funds there: a recurring grant clamps at rollover, the others never. */
+  source: "grant" | "opening" | "topup" | "adjustment" | "refund";
+  remaining: bigint;
+  priority: number;
+  /** Epoch ms; Infinity = never. */
+  expiresAt: number;
+  createdAt: number;
+}
+
+export interface WalletTx {
+  /** Caller's id, or a sequence number the runtime turns into a generated id. */
+  id: string | number;
+  customer: string;
+  kind: WalletTxKind;
+  at: number;
+  /** Signed change of the balance, in atoms (see amount.ts). */
+  amount: bigint;
+  balanceAfter: bigint;
+  /** Bundle version that made it (R17, R14). */
+  version: number;
+  lot: string | null;
+  entitlement: string | null;
+  note: string | null;
+}
+
+export interface WalletHold {
+  id: string;
+  amount: bigint;
+  expiresAt: number;
+}
+
+/** The terms in force: grant and reserve, in atoms; null grant = none. */
+export interface WalletTerms {
+  unit: string;
+  minimum: bigint;
+  grant: {
+    amount: bigint;
+    every: string;
+    rolloverMax: bigint | null;
+    rollover: boolean;
+    expiresAfter: string | null;
+    priority: number;
+  } | null;
+  zone: string;
+}
+
+export type Sink = WalletTx[];
+
+/** R12 burn order: lowest priority number, then earliest expiry (never last), then oldest. */
+export function burnOrder(a: Lot, b: Lot): number {
+  return (
+    a.priority - b.priority ||
+    a.expiresAt - b.expiresAt ||
+    a.createdAt - b.createdAt ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
+}
+
+export class WalletAccount {
+  balance = 0n;
+  reserved = 0n;
+  /** In burn order. */
+  readonly lots: Lot[] = [];
+  readonly holds = new Map<string, WalletHold>();
+  /** Next recurring grant boundary (Infinity: none scheduled). */
+  nextGrantAt = Infinity;
+  /** Earliest lot or hold expiry. */
+  nextExpiry = Infinity;
+  /** available = balance - minimum - reserved, kept up to date for the decision path. */
+  available = 0n;
+  /** Queued for the next write (the runtime's bookkeeping). */
+  dirty = false;
+
+  constructor(
+    readonly customer: string,
+    public terms: WalletTerms,
+    readonly openedAt: number,
+  ) {
+    this.available = -terms.minimum;
+  }
+
+  /** Terms changed (a reload, a plan change): the reserve and grant follow; the next boundary stays. */
+  retune(terms: WalletTerms, now: number): void {
+    const hadGrant = this.terms.grant !== null;
+    this.terms = terms;
+    if (terms.grant === null) this.nextGrantAt = Infinity;
+    else if (!hadGrant) this.nextGrantAt = grantPeriod(terms.grant.every, now, this.openedAt, terms.zone).end;
+    this.refresh();
+  }
+
+  /** Open: the first grant of the current period (and the contract's opening balance). */
+  open(now: number, opening: bigint | null, version: number, sink: Sink): void {
+    if (opening !== null && opening > 0n)
+      this.add(
+        "grant",
+        "opening",
+        `opening:${this.customer}`,
+        opening,
+        now,
+        { priority: 0, expiresAt: Infinity, note: "opening balance" },
+        version,
+        sink,
+      );
+    const g = this.terms.grant;
+    if (g !== null) {
+      const period = grantPeriod(g.every, now, this.openedAt, this.terms.zone);
+      this.grant(period.start, version, sink);
+      this.nextGrantAt = period.end;
+    }
+  }
+
+  /** Lazily apply what happened up to `now`, in time order: lot expiries, hold expiries, grants (R6 style). */
+  advance(now: number, version: number, sink: Sink): void {
+    while (now >= this.nextExpiry || now >= this.nextGrantAt) {
+      if (this.nextExpiry <= this.nextGrantAt) this.expire(this.nextExpiry, version, sink);
+      else {
+        const at = this.nextGrantAt;
+        this.clampRollover(at, version, sink);
+        this.grant(at, version, sink);
+        this.nextGrantAt = nextGrant(
+          (this.terms.grant as NonNullable<WalletTerms["grant"]>).every,
+          at,
+          this.terms.zone,
+        );
+      }
+    }
+  }
+
+  /**
+   * Debit `amount` atoms (R17): all or nothing, never past `available`.
+   * A negative amount (a refund, R5) credits it back. False when refused.
+   */
+  debit(
+    id: string | number,
+    amount: bigint,
+    at: number,
+    version: number,
+    entitlement: string | null,
+    sink: Sink,
+  ): boolean {
+    if (amount > 0n && amount > this.available) return false;
+    if (amount === 0n) return true;
+    if (amount < 0n) {
+      this.add(
+        "debit",
+        "refund",
+        `refund:${String(id)}`,
+        -amount,
+        at,
+        { priority: 0, expiresAt: Infinity, note: null },
+        version,
+        sink,
+        id,
+        entitlement,
+      );
+      return true;
+    }
+    this.burn(amount);
+    this.balance -= amount;
+    this.available -= amount;
+    sink.push({
+      id,
+      customer: this.customer,
+      kind: "debit",
+      at,
+      amount: -amount,
+      balanceAfter: this.balance,
+      version,
+      lot: null,
+      entitlement,
+      note: null,
+    });
+    return true;
+  }
+
+  /** A top-up (`credit`) or a positive adjustment: a new lot. */
+  add(
+    kind: WalletTxKind,
+    source: Lot["source"],
+    id: string,
+    amount: bigint,
+    at: number,
+    o: { priority: number; expiresAt: number; note: string | null },
+    version: number,
+    sink: Sink,
+    txId: string | number = id,
+    entitlement: string | null = null,
+  ): void {
+    const lot: Lot = {
+      id,
+      source,
+      remaining: amount,
+      priority: o.priority,
+      expiresAt: o.expiresAt,
+      createdAt: at,
+    };
+    this.lots.push(lot);
+    this.lots.sort(burnOrder);
+    this.balance += amount;
+    this.refresh();
+    sink.push({
+      id: txId,
+      customer: this.customer,
+      kind,
+      at,
+      amount,
+      balanceAfter: this.balance,
+      version,
+      lot: id,
+      entitlement,
+      note: o.note,
+    });
+  }
+
+  /** A negative adjustment: burns lots like a debit, may reach into the reserve but never below zero. */
+  withdraw(
+    id: string,
+    amount: bigint,
+    at: number,
+    note: string | null,
+    version: number,
+    sink: Sink,
+  ): boolean {
+    if (amount > this.balance - this.reserved) return false;
+    this.burn(amount);
+    this.balance -= amount;
+    this.refresh();
+    sink.push({
+      id,
+      customer: this.customer,
+      kind: "adjustment",
+      at,
+      amount: -amount,
+      balanceAfter: this.balance,
+      version,
+      lot: null,
+      entitlement: null,
+      note,
+    });
+    return true;
+  }
+
+  /** Hold `amount` for a reservation (R8 for wallets): it counts against `available` until freed. */
+  hold(id: string, amount: bigint, expiresAt: number): boolean {
+    if (amount > this.available) return false;
+    this.holds.set(id, { id, amount, expiresAt });
+    this.reserved += amount;
+    this.available -= amount;
+    if (expiresAt < this.nextExpiry) this.nextExpiry = expiresAt;
+    return true;
+  }
+
+  /** Free a hold; its amount, or null when it was not held. */
+  release(id: string): bigint | null {
+    const h = this.holds.get(id);
+    if (h === undefined) return null;
+    this.holds.delete(id);
+    this.reserved -= h.amount;
+    this.available += h.amount;
+    return h.amount;
+  }
+
+  private burn(amount: bigint): void {
+    let left = amount;
+    let emptied = 0;
+    for (const lot of this.lots) {
+      if (left === 0n) break;
+      const take = minAtoms(lot.remaining, left);
+      lot.remaining -= take;
+      left -= take;
+      if (lot.remaining === 0n) emptied++;
+    }
+    if (emptied > 0) this.dropEmpty();
+  }
+
+  private dropEmpty(): void {
+    let w = 0;
+    for (const lot of this.lots) if (lot.remaining > 0n) this.lots[w++] = lot;
+    this.lots.length = w;
+    this.refresh();
+  }
+
+  private grant(at: number, version: number, sink: Sink): void {
+    const g = this.terms.grant;
+    if (g === null || g.amount === 0n) return;
+    const expiresAt = grantExpiry(g.expiresAfter, at, this.terms.zone);
+    this.add(
+      "grant",
+      "grant",
+      `grant:${this.customer}:${at}`,
+      g.amount,
+      at,
+      { priority: g.priority, expiresAt, note: null },
+      version,
+      sink,
+    );
+  }
+
+  /** At a grant boundary, unspent recurring grants above the rollover max are forfeited (none kept without `rollover`). */
+  private clampRollover(at: number, version: number, sink: Sink): void {
+    const g = this.terms.grant;
+    if (g === null) return;
+    let unspent = 0n;
+    for (const lot of this.lots) if (lot.source === "grant") unspent += lot.remaining;
+    const keep = !g.rollover
+      ? 0n
+      : g.rolloverMax === null
+        ? unspent
+        : unspent < g.rolloverMax
+          ? unspent
+          : g.rolloverMax;
+    // Funds held by reservations stay: a clamp never takes the balance under what is reserved.
+    let forfeit = unspent - keep;
+    const free = this.balance - this.reserved;
+    if (forfeit > free) forfeit = free > 0n ? free : 0n;
+    if (forfeit <= 0n) return;
+    let left = forfeit;
+    for (const lot of this.lots) {
+      if (lot.source !== "grant" || left === 0n) continue;
+      const take = minAtoms(lot.remaining, left);
+      lot.remaining -= take;
+      left -= take;
+    }
+    this.balance -= forfeit;
+    this.dropEmpty();
+    sink.push({
+      id: `rollover:${this.customer}:${at}`,
+      customer: this.customer,
+      kind: "rollover",
+      at,
+      amount: -forfeit,
+      balanceAfter: this.balance,
+      version,
+      lot: null,
+      entitlement: null,
+      note: keep > 0n ? "unspent grant above the rollover max" : "unspent grant",
+    });
+  }
+
+  /** Everything due at `at`: holds free themselves, lots expire (an expiry tx each). */
+  private expire(at: number, version: number, sink: Sink): void {
+    for (const h of this.holds.values()) if (h.expiresAt <= at) this.release(h.id);
+    let changed = false;
+    for (const lot of this.lots) {
+      if (lot.expiresAt > at) continue;
+      changed = true;
+      const amount = lot.remaining;
+      lot.remaining = 0n;
+      this.balance -= amount;
+      sink.push({
+        id: `expiry:${lot.id}`,
+        customer: this.customer,
+        kind: "expiry",
+        at: lot.expiresAt,
+        amount: -amount,
+        balanceAfter: this.balance,
+        version,
+        lot: lot.id,
+        entitlement: null,
+        note: null,
+      });
+    }
+    if (changed) this.dropEmpty();
+    else this.refresh();
+  }
+
+  /** A copy of what a debit changes, to undo a debit whose write failed. */
+  snapshot(): { balance: bigint; lots: Lot[] } {
+    return { balance: this.balance, lots: this.lots.map((l) => ({ ...l })) };
+  }
+
+  restore(s: { balance: bigint; lots: Lot[] }): void {
+    this.lots.length = 0;
+    for (const l of s.lots) this.lots.push(l);
+    this.balance = s.balance;
+    this.refresh();
+  }
+
+  /** Recompute the derived fields after a change of lots, holds or terms. */
+  refresh(): void {
+    this.available = this.balance - this.terms.minimum - this.reserved;
+    let next = Infinity;
+    for (const lot of this.lots) if (lot.expiresAt < next) next = lot.expiresAt;
+    for (const h of this.holds.values()) if (h.expiresAt < next) next = h.expiresAt;
+    this.nextExpiry = next;
+  }
+}

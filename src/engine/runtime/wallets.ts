@@ -1,0 +1,397 @@
+import type { PlanHistory } from "../core/engine/resolve.js";
+import { InputError } from "../core/errors.js";
+import {
+  type Lot,
+  type Sink,
+  WalletAccount,
+  type WalletTerms,
+  type WalletTx,
+} from "../core/wallet/account.js";
+import { fromAtoms, toAtoms } from "../core/wallet/amount.js";
+import { effectiveWallet, unitKind } from "../core/wallet/compile.js";
+import { type WalletPricer, walletAmount, walletPricer } from "../core/wallet/quantity.js";
+import { grantPeriod } from "../core/wallet/schedule.js";
+import type { WalletBatch, WalletRow, WalletStore, WalletTxRow } from "../core/wallet/store-rows.js";
+import type { PolicyState } from "./policy-state.js";
+import type { Slot } from "./slot.js";
+import { generatedId } from "./write-behind.js";
+
+/** What `limitr.balance()` reports (decimal strings in the wallet's unit). */
+export interface WalletBalance {
+  customer: string;
+  unit: string;
+  balance: string;
+  /** balance - minimum - reserved: what calls can still spend (may be negative after an expiry). */
+  available: string;
+  minimum: string;
+  reserved: string;
+  /** Lots in burn order (R12): grants, top-ups, adjustments. */
+  grants: {
+    id: string;
+    source: Lot["source"];
+    remaining: string;
+    priority: number;
+    expiresAt: string | null;
+    createdAt: string;
+  }[];
+}
+
+/** A ledger transaction as the API returns it. */
+export type WalletTransaction = WalletTxRow;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * The engine's wallets (SPEC §12): one `WalletAccount` per customer, opened
+ * lazily on first use under the terms of the customer's plan and contract,
+ * restored from the store, and queued for the write-behind like counters.
+ * Transactions made since the last flush wait in `sink`.
+ */
+export class Wallets {
+  readonly sink: Sink = [];
+  /** Top-ups and adjustments not flushed yet, by customer and id (their idempotency before the store has them). */
+  private readonly explicit = new Map<string, WalletTx>();
+  private dirty: WalletAccount[] = [];
+  private readonly accounts = new Map<string, WalletAccount>();
+  private readonly restored = new Map<string, WalletRow>();
+  /** Per account: the policy state and terms text it was last tuned to. */
+  private readonly tuned = new WeakMap<WalletAccount, { state: PolicyState; key: string }>();
+
+  constructor(
+    private state: () => PolicyState,
+    private readonly history: PlanHistory,
+    private readonly idPrefix: string,
+    rows: WalletRow[],
+  ) {
+    for (const r of rows) this.restored.set(r.customer, r);
+  }
+
+  /** A prepaid slot's wallet and how its calls are priced (at slot resolution, never per call). */
+  attach(slot: Slot, now: number): void {
+    const acc = this.account(slot.customer, now);
+    slot.wallet = acc;
+    slot.pricer =
+      acc === null ? null : walletPricer(unitKind(this.state().policy, acc.terms.unit), slot.eff.price);
+  }
+
+  /**
+   * The customer's wallet brought to `now` (grants, expiries), opened on
+   * first use; null when neither plan nor contract gives the customer one.
+   */
+  account(customer: string, now: number): WalletAccount | null {
+    const state = this.state();
+    let acc = this.accounts.get(customer) ?? null;
+    const t = acc === null ? undefined : this.tuned.get(acc);
+    if (acc === null || t?.state !== state) {
+      const plan = state.index.planAt(customer, now, this.history).plan;
+      const eff = effectiveWallet(state.policy, plan, customer);
+      if (eff === null) return acc;
+      const terms = termsOf(eff, state.zone);
+      const key = JSON.stringify(eff);
+      if (acc === null) acc = this.open(customer, terms, eff.openingBalance, now, state.version);
+      else if (t?.key !== key) {
+        acc.retune(terms, now);
+        this.touch(acc);
+      }
+      this.tuned.set(acc, { state, key });
+    }
+    this.advance(acc, now);
+    return acc;
+  }
+
+  /** Apply what fell due up to `now` (cheap to call: two comparisons when nothing did). */
+  advance(acc: WalletAccount, now: number): void {
+    if (now < acc.nextExpiry && now < acc.nextGrantAt) return;
+    const before = this.sink.length;
+    const reserved = acc.reserved;
+    acc.advance(now, this.state().version, this.sink);
+    if (this.sink.length !== before || acc.reserved !== reserved) this.touch(acc);
+  }
+
+  /** Queue a wallet for the next flush. */
+  touch(acc: WalletAccount): void {
+    if (acc.dirty) return;
+    acc.dirty = true;
+    this.dirty.push(acc);
+  }
+
+  /** The wallet amount of a call on a prepaid slot: `walletAmount`, the one conversion. */
+  price(pricer: WalletPricer, used: number, amount: number, events: number): bigint | null {
+    return walletAmount(pricer, used, amount, events);
+  }
+
+  /**
+   * Debit work already done (`record`, `settle`): what it costs, or what
+   * `available` allows when it costs more (R17: never below the reserve);
+   * the shortfall is noted on the ledger row.
+   */
+  debitDone(acc: WalletAccount, id: string | number, cost: bigint, at: number, entitlement: string): void {
+    const avail = acc.available > 0n ? acc.available : 0n;
+    const take = cost > avail ? avail : cost;
+    const before = this.sink.length;
+    acc.debit(id, take, at, this.state().version, entitlement, this.sink);
+    if (take !== cost && this.sink.length > before) {
+      const tx = this.sink[this.sink.length - 1] as WalletTx;
+      tx.note = `short by ${fromAtoms(cost - take)}: the wallet could not cover the work done`;
+    }
+    this.touch(acc);
+  }
+
+  /** Undo a debit whose synchronous write failed: the account as before, its ledger row dropped. */
+  undo(acc: WalletAccount, before: ReturnType<WalletAccount["snapshot"]>, mark: number): void {
+    acc.restore(before);
+    this.sink.length = mark;
+  }
+
+  /** `record()` counted work on a slot: a prepaid one debits the wallet for it (R17). */
+  recorded(slot: Slot, c: { amount: number; used: number }, id: string, at: number): void {
+    const acc = slot.wallet;
+    if (slot.eff.mode !== "prepaid" || acc === null || slot.pricer === null || c.amount === 0) return;
+    this.advance(acc, at);
+    const events = slot.counter === null ? 0 : Math.max(0, slot.counter.events - 1);
+    const cost = walletAmount(slot.pricer, c.used - c.amount, c.amount, events);
+    if (cost !== null) this.debitDone(acc, `${id}:${slot.entitlement}`, cost, at, slot.entitlement);
+  }
+
+  balance(customer: string, now: number): WalletBalance {
+    const acc = this.require(customer, now);
+    return {
+      customer,
+      unit: acc.terms.unit,
+      balance: fromAtoms(acc.balance),
+      available: fromAtoms(acc.available),
+      minimum: fromAtoms(acc.terms.minimum),
+      reserved: fromAtoms(acc.reserved),
+      grants: acc.lots.map((l) => ({
+        id: l.id,
+        source: l.source,
+        remaining: fromAtoms(l.remaining),
+        priority: l.priority,
+        expiresAt: l.expiresAt === Infinity ? null : iso(l.expiresAt),
+        createdAt: iso(l.createdAt),
+      })),
+    };
+  }
+
+  /**
+   * A top-up (a `credit` transaction and a lot). Idempotent by id (R17): a
+   * known id returns its transaction and credits nothing.
+   */
+  topUp(
+    customer: string,
+    amount: bigint,
+    o: { id: string; expiresAt: number; priority: number; note: string | null },
+    now: number,
+    store: WalletStore,
+  ): { transaction: WalletTransaction; duplicate: boolean } {
+    if (amount <= 0n) throw new InputError(`top-up amount must be > 0 (got ${fromAtoms(amount)})`);
+    if (o.expiresAt <= now) throw new InputError("top-up expiresAt must be in the future");
+    const known = this.known(customer, o.id, store);
+    if (known !== null) return { transaction: known, duplicate: true };
+    const acc = this.require(customer, now);
+    acc.add("credit", "topup", o.id, amount, now, o, this.state().version, this.sink);
+    this.explicit.set(`${customer}\u0000${o.id}`, this.sink[this.sink.length - 1] as WalletTx);
+    this.touch(acc);
+    return { transaction: this.row(this.sink[this.sink.length - 1] as WalletTx), duplicate: false };
+  }
+
+  /** An operator's correction, positive (a lot) or negative (burnt like a debit, never below zero). */
+  adjust(
+    customer: string,
+    amount: bigint,
+    o: { id: string; note: string },
+    now: number,
+    store: WalletStore,
+  ): { transaction: WalletTransaction; duplicate: boolean } {
+    if (amount === 0n) throw new InputError("adjustment amount must not be 0");
+    const known = this.known(customer, o.id, store);
+    if (known !== null) return { transaction: known, duplicate: true };
+    const acc = this.require(customer, now);
+    const version = this.state().version;
+    if (amount > 0n)
+      acc.add(
+        "adjustment",
+        "adjustment",
+        o.id,
+        amount,
+        now,
+        { priority: 0, expiresAt: Infinity, note: o.note },
+        version,
+        this.sink,
+      );
+    else if (!acc.withdraw(o.id, -amount, now, o.note, version, this.sink))
+      throw new InputError(
+        `cannot take ${fromAtoms(-amount)} from ${customer}'s wallet: its balance less reservations is ${fromAtoms(acc.balance - acc.reserved)}`,
+      );
+    this.explicit.set(`${customer}\u0000${o.id}`, this.sink[this.sink.length - 1] as WalletTx);
+    this.touch(acc);
+    return { transaction: this.row(this.sink[this.sink.length - 1] as WalletTx), duplicate: false };
+  }
+
+  /** Ledger rows of a customer in [from, to): the store's and those not flushed yet. */
+  transactions(customer: string, from: number, to: number, store: WalletStore): WalletTransaction[] {
+    const out = store.walletTransactions(customer, from, to);
+    const seen = new Set(out.map((t) => t.id));
+    for (const t of this.sink) {
+      if (t.customer !== customer || t.at < from || t.at >= to) continue;
+      const row = this.row(t);
+      if (!seen.has(row.id)) out.push(row);
+    }
+    return out;
+  }
+
+  private known(customer: string, id: string, store: WalletStore): WalletTransaction | null {
+    const pending = this.explicit.get(`${customer}\u0000${id}`);
+    if (pending !== undefined) return this.row(pending);
+    return store.walletTransaction(customer, id);
+  }
+
+  /** A wallet that must exist for an API call (top-up, adjustment, balance). */
+  require(customer: string, now: number): WalletAccount {
+    const acc = this.account(customer, now);
+    if (acc === null)
+      throw new InputError(
+        `customer ${customer} has no wallet: give its plan (or its contract) a wallet: section`,
+      );
+    return acc;
+  }
+
+  /** Parse an API amount into atoms (a decimal string or number, up to 12 places). */
+  static amount(what: string, value: unknown): bigint {
+    const atoms = typeof value === "string" || typeof value === "number" ? toAtoms(value) : null;
+    if (atoms === null)
+      throw new InputError(`${what} must be a decimal number with up to 12 places (got ${String(value)})`);
+    return atoms;
+  }
+
+  get pending(): boolean {
+    return this.sink.length > 0 || this.dirty.length > 0;
+  }
+
+  /** The queued transactions and wallets as store rows. */
+  batch(): WalletBatch {
+    return {
+      transactions: this.sink.map((t) => this.row(t)),
+      wallets: this.dirty.map((a) => walletRow(a)),
+    };
+  }
+
+  row(t: WalletTx): WalletTxRow {
+    return {
+      id: typeof t.id === "string" ? t.id : generatedId(this.idPrefix, t.id),
+      customer: t.customer,
+      kind: t.kind,
+      at: t.at,
+      amount: fromAtoms(t.amount),
+      balanceAfter: fromAtoms(t.balanceAfter),
+      bundleVersion: t.version,
+      lot: t.lot,
+      entitlement: t.entitlement,
+      note: t.note,
+    };
+  }
+
+  committed(): void {
+    this.sink.length = 0;
+    this.explicit.clear();
+    for (const a of this.dirty) a.dirty = false;
+    this.dirty = [];
+  }
+
+  /** After a lost store lease was taken back: the store's wallets are the truth. */
+  reload(store: WalletStore): void {
+    this.committed();
+    this.accounts.clear();
+    this.restored.clear();
+    for (const r of store.loadWallets()) this.restored.set(r.customer, r);
+  }
+
+  private open(
+    customer: string,
+    terms: WalletTerms,
+    opening: string | null,
+    now: number,
+    version: number,
+  ): WalletAccount {
+    const row = this.restored.get(customer);
+    let acc: WalletAccount;
+    if (row !== undefined) {
+      this.restored.delete(customer);
+      acc = restoreAccount(row, terms);
+    } else {
+      acc = new WalletAccount(customer, terms, now);
+      acc.open(now, opening === null ? null : toAtoms(opening), version, this.sink);
+      this.touch(acc);
+    }
+    this.accounts.set(customer, acc);
+    return acc;
+  }
+}
+
+function termsOf(eff: NonNullable<ReturnType<typeof effectiveWallet>>, zone: string): WalletTerms {
+  const g = eff.grant;
+  return {
+    unit: eff.unit,
+    minimum: toAtoms(eff.minimum) ?? 0n,
+    zone,
+    grant:
+      g === null
+        ? null
+        : {
+            amount: toAtoms(g.amount) ?? 0n,
+            every: g.every,
+            rollover: g.rollover !== null,
+            rolloverMax: g.rollover?.max == null ? null : (toAtoms(g.rollover.max) ?? 0n),
+            expiresAfter: g.expiresAfter,
+            priority: g.priority,
+          },
+  };
+}
+
+function walletRow(a: WalletAccount): WalletRow {
+  return {
+    customer: a.customer,
+    unit: a.terms.unit,
+    openedAt: a.openedAt,
+    nextGrantAt: a.nextGrantAt === Infinity ? null : a.nextGrantAt,
+    balance: fromAtoms(a.balance),
+    lots: a.lots.map((l) => ({
+      id: l.id,
+      source: l.source,
+      remaining: fromAtoms(l.remaining),
+      priority: l.priority,
+      expiresAt: l.expiresAt === Infinity ? null : l.expiresAt,
+      createdAt: l.createdAt,
+    })),
+    holds: [...a.holds.values()].map((h) => ({
+      id: h.id,
+      amount: fromAtoms(h.amount),
+      expiresAt: h.expiresAt,
+    })),
+  };
+}
+
+function restoreAccount(row: WalletRow, terms: WalletTerms): WalletAccount {
+  const acc = new WalletAccount(row.customer, terms, row.openedAt);
+  for (const l of row.lots)
+    acc.lots.push({
+      id: l.id,
+      source: l.source as Lot["source"],
+      remaining: toAtoms(l.remaining) ?? 0n,
+      priority: l.priority,
+      expiresAt: l.expiresAt ?? Infinity,
+      createdAt: l.createdAt,
+    });
+  acc.balance = toAtoms(row.balance) ?? 0n;
+  for (const h of row.holds) {
+    const amount = toAtoms(h.amount) ?? 0n;
+    acc.holds.set(h.id, { id: h.id, amount, expiresAt: h.expiresAt });
+    acc.reserved += amount;
+  }
+  acc.nextGrantAt =
+    terms.grant === null
+      ? Infinity
+      : (row.nextGrantAt ?? grantPeriod(terms.grant.every, row.openedAt, row.openedAt, terms.zone).end);
+  acc.refresh();
+  return acc;
+}
