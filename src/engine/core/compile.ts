@@ -13,6 +13,7 @@ import type {
   PropertyValue,
   Tier,
 } from "./model.js";
+import { compileCaps, compileCreditUnits } from "./credits/compile.js";
 import { currencyDigits, decStr } from "./money.js";
 
 /**
@@ -151,6 +152,7 @@ function compilePlan(id: string, raw: Raw): CompiledPlan {
     trialDays: raw.trial_days ?? 0,
     minimum: money(raw.minimum),
     entitlements,
+    caps: compileCaps(raw.caps),
   };
 }
 
@@ -203,6 +205,7 @@ function compileCustomer(id: string, raw: Raw, plans: Record<string, CompiledPla
       percent: money(d.percent),
     })),
     credits,
+    caps: compileCaps(raw.caps),
   };
 }
 
@@ -245,6 +248,7 @@ export function compilePolicy(raw: Raw): CompiledPolicy {
     currencyDigits: currencyDigits(currency),
     timezone: raw.timezone ?? "UTC",
     meters: mapOf(raw.meters, compileMeter),
+    creditUnits: compileCreditUnits(raw.credit_units),
     plans,
     defaultPlan,
     customers: mapOf(raw.customers, (id, c) => compileCustomer(id, c, plans)),

@@ -8,6 +8,10 @@
  * snake_case field names of the spec (`unit_price`, `trial_days`, ...).
  */
 
+import type { CompiledCap, CompiledCreditUnit } from "./credits/types.js";
+
+export type { CompiledCap, CompiledCreditUnit, CreditRate } from "./credits/types.js";
+
 /** A decimal number as a string ("0.00002", "49", "-1.5"). Exact; parse with `dec()`. */
 export type DecimalString = string;
 
@@ -33,6 +37,8 @@ export interface CompiledPolicy {
   /** IANA zone for calendar periods. */
   timezone: string;
   meters: Record<string, CompiledMeter>;
+  /** `credit_units:`; absent when the policy defines none (see credits/types.ts). */
+  creditUnits?: Record<string, CompiledCreditUnit>;
   plans: Record<string, CompiledPlan>;
   /** Id of the plan marked `default: true`, or null. */
   defaultPlan: string | null;
@@ -76,6 +82,8 @@ export interface CompiledPlan {
   /** Minimum spend per billing period ("0" = none). */
   minimum: DecimalString;
   entitlements: Record<string, CompiledEntitlement>;
+  /** Spend caps (R18); absent when the plan has none. */
+  caps?: Record<string, CompiledCap>;
 }
 
 export type CompiledEntitlement = FlagEntitlement | MeteredEntitlement;
@@ -157,6 +165,8 @@ export interface CompiledCustomer {
   overrides: Record<string, EntitlementOverride>;
   discounts: Discount[];
   credits: Credit[];
+  /** Contract spend caps: replace the plan's cap of the same name, add others. */
+  caps?: Record<string, CompiledCap>;
 }
 
 /** Per-customer change to one entitlement. Absent fields keep the plan's value. */

@@ -27,6 +27,13 @@ export type Cost = number | string | CostTable;
  */
 export type NonNegativeMoney = number | string;
 /**
+ * Credits per unit: a decimal, or a table by an event property with an optional `per` scale.
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "CreditRate".
+ */
+export type CreditRate = number | string | CreditRateTable;
+/**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Count".
  */
@@ -57,6 +64,11 @@ export type Limit = number;
  * via the `definition` "ChargeModel".
  */
 export type ChargeModel = PerUnit | Tiered | Package | Percentage;
+/**
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "Period".
+ */
+export type Period = "hour" | "day" | "week" | "month" | "quarter" | "year" | "lifetime" | "billing";
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "IsoDate".
@@ -92,11 +104,6 @@ export type Money = number | string;
 export type OneOrMoreStrings1 = string | [string, ...string[]];
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
- * via the `definition` "Period".
- */
-export type Period = "hour" | "day" | "week" | "month" | "quarter" | "year" | "lifetime" | "billing";
-/**
- * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Key".
  */
 export type Key = string;
@@ -126,6 +133,12 @@ export interface LimitrPolicy {
    */
   meters?: {
     [k: string]: Meter;
+  } | null;
+  /**
+   * Units you define ("credits"): a weighted mix of meters, usable as an entitlement's meter.
+   */
+  credit_units?: {
+    [k: string]: CreditUnit;
   } | null;
   /**
    * What customers buy. An empty section is allowed.
@@ -185,6 +198,48 @@ export interface CostTable {
 }
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "CreditUnit".
+ */
+export interface CreditUnit {
+  description?: string;
+  /**
+   * Money per credit in the policy currency (top-up price, invoices).
+   */
+  value?: number | string;
+  /**
+   * Credits per unit of each meter (or of another credit unit).
+   */
+  rates: {
+    [k: string]: CreditRate;
+  };
+}
+/**
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "CreditRateTable".
+ */
+export interface CreditRateTable {
+  /**
+   * Event property the rate varies by (`model`).
+   */
+  by?: string;
+  rates?: {
+    [k: string]: NonNegativeMoney;
+  };
+  /**
+   * Flat rate (without `by`).
+   */
+  rate?: number | string;
+  /**
+   * Rate for values of `by` not listed.
+   */
+  default?: number | string;
+  /**
+   * Units the rates are given for (1000: per thousand tokens). Default 1.
+   */
+  per?: number | string;
+}
+/**
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Plan".
  */
 export interface Plan {
@@ -202,6 +257,7 @@ export interface Plan {
   entitlements?: {
     [k: string]: Entitlement;
   };
+  caps?: Caps;
 }
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
@@ -285,6 +341,34 @@ export interface RateGovernor {
   per_second: number;
 }
 /**
+ * Spend caps: money per period across entitlements (R18).
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "Caps".
+ */
+export interface Caps {
+  [k: string]: Cap;
+}
+/**
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "Cap".
+ */
+export interface Cap {
+  /**
+   * Most money the listed entitlements may charge per period.
+   */
+  amount: number | string;
+  period: Period;
+  /**
+   * @minItems 1
+   */
+  entitlements: [Id, ...Id[]];
+  /**
+   * hard denies a call that would pass the amount; soft only tracks spend.
+   */
+  mode?: "hard" | "soft";
+}
+/**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Customer".
  */
@@ -300,6 +384,7 @@ export interface Customer {
   };
   discounts?: Discount[];
   credits?: Credit[];
+  caps?: Caps;
 }
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
@@ -421,6 +506,19 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
         "$ref": "#/$defs/Meter"
       },
       "description": "What is counted. An empty section is allowed."
+    },
+    "credit_units": {
+      "type": [
+        "object",
+        "null"
+      ],
+      "propertyNames": {
+        "$ref": "#/$defs/Id"
+      },
+      "additionalProperties": {
+        "$ref": "#/$defs/CreditUnit"
+      },
+      "description": "Units you define (\"credits\"): a weighted mix of meters, usable as an entitlement's meter."
     },
     "plans": {
       "type": [
@@ -698,6 +796,9 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
           "additionalProperties": {
             "$ref": "#/$defs/Entitlement"
           }
+        },
+        "caps": {
+          "$ref": "#/$defs/Caps"
         }
       }
     },
@@ -1029,6 +1130,9 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
           "items": {
             "$ref": "#/$defs/Credit"
           }
+        },
+        "caps": {
+          "$ref": "#/$defs/Caps"
         }
       }
     },
@@ -1226,6 +1330,130 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
           "prototype"
         ]
       }
+    },
+    "CreditUnit": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "rates"
+      ],
+      "properties": {
+        "description": {
+          "type": "string"
+        },
+        "value": {
+          "$ref": "#/$defs/NonNegativeMoney",
+          "description": "Money per credit in the policy currency (top-up price, invoices)."
+        },
+        "rates": {
+          "type": "object",
+          "minProperties": 1,
+          "propertyNames": {
+            "$ref": "#/$defs/Id"
+          },
+          "additionalProperties": {
+            "$ref": "#/$defs/CreditRate"
+          },
+          "description": "Credits per unit of each meter (or of another credit unit)."
+        }
+      }
+    },
+    "CreditRate": {
+      "description": "Credits per unit: a decimal, or a table by an event property with an optional `per` scale.",
+      "type": [
+        "number",
+        "string",
+        "object"
+      ],
+      "minimum": 0,
+      "pattern": "^(0|[1-9][0-9]*)(\\.[0-9]+)?$",
+      "if": {
+        "type": "object"
+      },
+      "then": {
+        "$ref": "#/$defs/CreditRateTable"
+      }
+    },
+    "CreditRateTable": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "by": {
+          "type": "string",
+          "minLength": 1,
+          "description": "Event property the rate varies by (`model`)."
+        },
+        "rates": {
+          "type": "object",
+          "additionalProperties": {
+            "$ref": "#/$defs/NonNegativeMoney"
+          },
+          "propertyNames": {
+            "$ref": "#/$defs/Key"
+          }
+        },
+        "rate": {
+          "$ref": "#/$defs/NonNegativeMoney",
+          "description": "Flat rate (without `by`)."
+        },
+        "default": {
+          "$ref": "#/$defs/NonNegativeMoney",
+          "description": "Rate for values of `by` not listed."
+        },
+        "per": {
+          "type": [
+            "number",
+            "string"
+          ],
+          "pattern": "^(0|[1-9][0-9]*)(\\.[0-9]+)?$",
+          "exclusiveMinimum": 0,
+          "description": "Units the rates are given for (1000: per thousand tokens). Default 1."
+        }
+      }
+    },
+    "Cap": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "amount",
+        "period",
+        "entitlements"
+      ],
+      "properties": {
+        "amount": {
+          "$ref": "#/$defs/NonNegativeMoney",
+          "description": "Most money the listed entitlements may charge per period."
+        },
+        "period": {
+          "$ref": "#/$defs/Period"
+        },
+        "entitlements": {
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/Id"
+          },
+          "minItems": 1,
+          "uniqueItems": true
+        },
+        "mode": {
+          "enum": [
+            "hard",
+            "soft"
+          ],
+          "default": "hard",
+          "description": "hard denies a call that would pass the amount; soft only tracks spend."
+        }
+      }
+    },
+    "Caps": {
+      "type": "object",
+      "propertyNames": {
+        "$ref": "#/$defs/Id"
+      },
+      "additionalProperties": {
+        "$ref": "#/$defs/Cap"
+      },
+      "description": "Spend caps: money per period across entitlements (R18)."
     }
   }
 };

@@ -53,6 +53,8 @@ const REFUSED: EffectiveEntitlement = {
   period: "month",
   billing: { interval: "month", anchor: "calendar", since: null },
   rate: null,
+  credit: null,
+  caps: [],
   validFrom: -Infinity,
   validUntil: Infinity,
 };

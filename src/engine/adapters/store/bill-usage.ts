@@ -4,6 +4,7 @@ import { Worker } from "node:worker_threads";
 import type { CompiledMeter, CompiledPolicy } from "../../core/model.js";
 import { type Decimal, dec, ZERO } from "../../core/money.js";
 import { calendarWindow, type Window } from "../../core/periods.js";
+import { ratingMeters } from "../../core/credits/rating.js";
 import type { UsageAmount, UsageWindow } from "../../core/rating/invoice.js";
 import { COUNT_WEIGHT_SQL, costDimension, sqlValue } from "../../core/usage/meters.js";
 import type { Db } from "./database.js";
@@ -132,7 +133,7 @@ export function scanDays(
   const days = dayStarts(period, policy.timezone);
   const window = { start: days[from] ?? period.end, end: days[to] ?? period.end };
   const data: DailyData = new Map();
-  const meters = Object.values(policy.meters);
+  const meters = ratingMeters(policy);
   for (const meter of meters) data.set(meter.id, new Map());
   const plans = planTypes(meters, data);
   const types = [...plans.keys()];
@@ -194,7 +195,8 @@ function usageFrom(policy: CompiledPolicy, period: Window, data: DailyData): Dai
   const days = dayStarts(period, policy.timezone);
   const customers = new Set<string>();
   for (const byCustomer of data.values()) for (const c of byCustomer.keys()) customers.add(c);
-  return { customers, lookup: (w) => answer(policy.meters[w.meter], data.get(w.meter), days, w) };
+  const meters = new Map(ratingMeters(policy).map((m) => [m.id, m]));
+  return { customers, lookup: (w) => answer(meters.get(w.meter), data.get(w.meter), days, w) };
 }
 
 /**

@@ -10,6 +10,7 @@ import type {
 } from "../model.js";
 import { type Decimal, dec, decStr, roundMoney, sum, ZERO } from "../money.js";
 import { billingWindow, calendarWindow, endOfDate, isoDate, type Window, wholeDays } from "../periods.js";
+import { creditUsage, unitMeter } from "../credits/rating.js";
 import { meterCost } from "../usage/meters.js";
 import { rateCharge } from "./charge-models.js";
 import { applyCredits, type CreditBalance, type CreditUse } from "./credits.js";
@@ -121,7 +122,8 @@ export function rateCustomer(
     for (const ent of Object.values(plan.entitlements)) {
       if (ent.kind !== "metered") continue;
       if (accountFor(policy, input.customer, ent) !== input.customer) continue;
-      const meter = policy.meters[ent.meter];
+      const unit = policy.creditUnits?.[ent.meter];
+      const meter = policy.meters[ent.meter] ?? (unit ? unitMeter(unit) : undefined);
       if (!meter) continue;
       const members = pools.get(poolKey(input.customer, ent.id)) ?? [input.customer];
       const price = priceFor(ent, input.contract, seg, zone);
@@ -133,14 +135,15 @@ export function rateCustomer(
       for (const w of ratingWindows(ent, seg, zone)) {
         const firstEvents =
           price?.model === "percentage" && price.freeEvents > 0 ? price.freeEvents : undefined;
-        const u = lookup({
+        const window = {
           account: input.customer,
           members,
           meter: meter.id,
           start: w.start,
           end: w.end,
           ...(firstEvents ? { firstEvents } : {}),
-        });
+        };
+        const u = unit ? creditUsage(policy, unit, window, lookup) : lookup(window);
         quantity = quantity.plus(u.quantity);
         for (const [k, v] of u.byDim) byDim.set(k, (byDim.get(k) ?? ZERO).plus(v));
         if (!price) continue;
