@@ -3,6 +3,7 @@
  */
 
 export { MemoryEngineStore } from "./adapters/store/memory-store.js";
+export { creditsFor, UnratedQuantityError } from "./core/credits/convert.js";
 export type { Decision, Hold, Reason, Usage } from "./core/engine/decision.js";
 export { REASONS } from "./core/engine/decision.js";
 export type { EngineStore } from "./core/engine/store-port.js";
@@ -40,3 +41,4 @@ export type {
   UsageEventInput,
 } from "./runtime/options.js";
 export type { BundleDocument, BundleStoreInput, PolicyInput } from "./runtime/policy-input.js";
+export type { CapUsage } from "./runtime/spend-caps.js";

@@ -1,3 +1,4 @@
+import { compileCaps, compileCreditUnits } from "./credits/compile.js";
 import type {
   ChargeModel,
   CompiledAlert,
@@ -13,7 +14,6 @@ import type {
   PropertyValue,
   Tier,
 } from "./model.js";
-import { compileCaps, compileCreditUnits } from "./credits/compile.js";
 import { currencyDigits, decStr } from "./money.js";
 
 /**

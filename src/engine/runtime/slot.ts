@@ -31,6 +31,8 @@ export class Slot implements EventSource {
   readonly timeBound: boolean;
   /** Where this slot is in its policy's `SlotTable` (0: the scratch entry of an uncached answer). */
   sid = 0;
+  /** Counters of the spend caps this slot's calls count toward (see SpendCaps), found on first use. */
+  capCounters: Counter[] | null = null;
   /** The live alert rules' view of this slot, built on first evaluation (see LiveAlerts). */
   alertView: unknown = null;
 
@@ -71,6 +73,8 @@ export const TIME_BOUND = 4;
 export const RATE = 8;
 /** The customer's plan changed: resolve again on next use, keeping the slot id. */
 export const STALE = 16;
+/** Spend caps count this slot's calls (R18): the decision prices the call. */
+export const CAPPED = 32;
 
 /**
  * The slots resolved under one policy, by dense slot id: what a decision
@@ -152,7 +156,8 @@ export class SlotTable {
       (slot.reason === null && slot.counter !== null ? METERED : 0) |
       (slot.hard ? HARD : 0) |
       (slot.timeBound ? TIME_BOUND : 0) |
-      (slot.bucket !== null ? RATE : 0);
+      (slot.bucket !== null ? RATE : 0) |
+      (slot.eff.caps.length > 0 ? CAPPED : 0);
     this.limit[id] = slot.limit;
     this.notifyFrom[id] = slot.notifyFrom;
     return id;

@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { ratingMeters } from "../../core/credits/rating.js";
 import type { CompiledMeter, CompiledPolicy } from "../../core/model.js";
 import { type Decimal, dec, ZERO } from "../../core/money.js";
 import { calendarWindow, type Window } from "../../core/periods.js";
-import { ratingMeters } from "../../core/credits/rating.js";
 import type { UsageAmount, UsageWindow } from "../../core/rating/invoice.js";
 import { COUNT_WEIGHT_SQL, costDimension, sqlValue } from "../../core/usage/meters.js";
 import type { Db } from "./database.js";

@@ -5,7 +5,10 @@ import type { CompiledCap } from "./types.js";
 const NONE: readonly CompiledCap[] = Object.freeze([]);
 
 /** The caps in force for a customer on a plan: the plan's, with the contract's replacing same-named ones and adding others. */
-export function capsOf(plan: CompiledPlan, contract: CompiledCustomer | undefined): Record<string, CompiledCap> {
+export function capsOf(
+  plan: CompiledPlan,
+  contract: CompiledCustomer | undefined,
+): Record<string, CompiledCap> {
   return { ...(plan.caps ?? {}), ...(contract?.caps ?? {}) };
 }
 

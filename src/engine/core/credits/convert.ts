@@ -57,7 +57,8 @@ export function creditsFor(
     if (q === null || q.isZero()) continue;
     const dimension = rate.by === null ? null : properties?.[rate.by];
     const r = rateOf(rate, dimension);
-    if (r === null) throw new UnratedQuantityError(unit.id, key, dimension == null ? null : String(dimension));
+    if (r === null)
+      throw new UnratedQuantityError(unit.id, key, dimension == null ? null : String(dimension));
     total = total.plus(q.times(r).div(decConst(rate.per)));
   }
   return total;
@@ -69,7 +70,12 @@ export function creditsFor(
  * count events or take the event's value (`images: 2`).
  */
 export function quantityKey(meter: CompiledMeter): string {
-  return meter.aggregation !== "count" && meter.property !== null ? meter.property : meter.id;
+  return readsValue(meter) ? meter.id : (meter.property as string);
+}
+
+/** The meter takes an event's `value` (count meters, sums without a property). */
+function readsValue(meter: CompiledMeter): boolean {
+  return meter.aggregation === "count" || meter.property === null;
 }
 
 /** How a decided call on a credit-unit entitlement is stored so that `bill` converts it as the engine did. */
@@ -107,7 +113,8 @@ export function callEvent(
     if (meter === undefined) continue;
     const raw = properties[quantityKey(meter)];
     if (raw === undefined) continue;
-    const q = typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : NaN;
+    const q =
+      typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : NaN;
     if (!Number.isFinite(q)) return `${quantityKey(meter)} must be a finite number`;
     const defaults = filterDefaults(meter);
     for (const [k, accepted] of Object.entries(meter.where)) {
@@ -117,8 +124,9 @@ export function callEvent(
     }
     types = types === null ? [...meter.events] : types.filter((t) => meter.events.includes(t));
     if (types.length === 0) return "the call's quantities belong to meters of different event types";
-    if (quantityKey(meter) === meter.id) {
-      if (value !== null && value !== q) return "two rated meters read the event value with different quantities";
+    if (readsValue(meter)) {
+      if (value !== null && value !== q)
+        return "two rated meters read the event value with different quantities";
       value = q;
     }
     if (defaults !== null) filterProps = Object.assign(filterProps ?? {}, defaults);
@@ -139,7 +147,10 @@ export function callEvent(
 }
 
 /** Meter ids a credit unit rates, directly or through the credit units it rates. */
-export function ratedMeters(unit: CompiledCreditUnit, units?: Readonly<Record<string, CompiledCreditUnit>>): string[] {
+export function ratedMeters(
+  unit: CompiledCreditUnit,
+  units?: Readonly<Record<string, CompiledCreditUnit>>,
+): string[] {
   const out = new Set<string>();
   const walk = (u: CompiledCreditUnit, depth: number): void => {
     for (const key in u.rates) {

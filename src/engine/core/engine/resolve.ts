@@ -1,4 +1,7 @@
 import { scopeOwner } from "../accounts.js";
+import { capsFor } from "../credits/caps.js";
+import { unitMeter } from "../credits/rating.js";
+import type { CompiledCap, CompiledCreditUnit } from "../credits/types.js";
 import type {
   Anchor,
   ChargeModel,
@@ -12,9 +15,6 @@ import type {
   PeriodUnit,
   RateGovernor,
 } from "../model.js";
-import { capsFor } from "../credits/caps.js";
-import { unitMeter } from "../credits/rating.js";
-import type { CompiledCap, CompiledCreditUnit } from "../credits/types.js";
 import { endOfDate, isoDate } from "../periods.js";
 import type { Reason } from "./decision.js";
 

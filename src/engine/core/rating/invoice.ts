@@ -1,4 +1,5 @@
 import { scopeOwner } from "../accounts.js";
+import { creditUsage, unitMeter } from "../credits/rating.js";
 import type {
   ChargeModel,
   CompiledCustomer,
@@ -10,7 +11,6 @@ import type {
 } from "../model.js";
 import { type Decimal, dec, decStr, roundMoney, sum, ZERO } from "../money.js";
 import { billingWindow, calendarWindow, endOfDate, isoDate, type Window, wholeDays } from "../periods.js";
-import { creditUsage, unitMeter } from "../credits/rating.js";
 import { meterCost } from "../usage/meters.js";
 import { rateCharge } from "./charge-models.js";
 import { applyCredits, type CreditBalance, type CreditUse } from "./credits.js";
