@@ -63,3 +63,33 @@ export function compileCaps(raw: Raw): Record<string, CompiledCap> | undefined {
   }
   return out;
 }
+
+/** The YAML shape of compiled credit units (see policy/decompile.ts), every default spelled out. */
+export function decompileCreditUnits(units: Record<string, CompiledCreditUnit>): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [id, u] of Object.entries(units)) {
+    const rates: Record<string, unknown> = Object.create(null);
+    for (const [k, r] of Object.entries(u.rates)) {
+      rates[k] =
+        r.by === null
+          ? r.per === "1" && r.default !== null
+            ? r.default
+            : { ...(r.default === null ? {} : { rate: r.default }), per: r.per }
+          : { by: r.by, rates: r.rates, per: r.per, ...(r.default === null ? {} : { default: r.default }) };
+    }
+    out[id] = {
+      ...(u.description === null ? {} : { description: u.description }),
+      ...(u.value === null ? {} : { value: u.value }),
+      rates,
+    };
+  }
+  return out;
+}
+
+/** The YAML shape of compiled caps. */
+export function decompileCaps(caps: Record<string, CompiledCap>): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null);
+  for (const [id, c] of Object.entries(caps))
+    out[id] = { amount: c.amount, period: c.period, entitlements: c.entitlements, mode: c.mode };
+  return out;
+}
