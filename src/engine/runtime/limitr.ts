@@ -198,7 +198,7 @@ export class Limitr {
   ): boolean {
     const o = callOptions(amount, options);
     const now = o == null || o.now === undefined ? this.clock() : instantOf(o.now);
-    return this.d.evaluate(customer, entitlement, callAmount(amount), now, o, true);
+    return this.d.evaluate(customer, entitlement, callAmount(amount, options), now, o, true);
   }
 
   /** Like `allow`, returning the full Decision (with the marginal `price`); counts when allowed. */
@@ -210,7 +210,7 @@ export class Limitr {
   ): Decision {
     const o = callOptions(amount, options);
     const now = o?.now === undefined ? this.clock() : instantOf(o.now);
-    const allowed = this.d.evaluate(customer, entitlement, callAmount(amount), now, o, true);
+    const allowed = this.d.evaluate(customer, entitlement, callAmount(amount, options), now, o, true);
     return this.d.decision(allowed, this.d.lastAmount, allowed && this.d.lastReason === "ok");
   }
 
@@ -223,7 +223,7 @@ export class Limitr {
   ): Decision {
     const o = callOptions(amount, options);
     const now = o?.now === undefined ? this.clock() : instantOf(o.now);
-    const allowed = this.d.evaluate(customer, entitlement, callAmount(amount), now, o, false);
+    const allowed = this.d.evaluate(customer, entitlement, callAmount(amount, options), now, o, false);
     return this.d.decision(allowed, this.d.lastAmount, false);
   }
 
@@ -452,17 +452,18 @@ export class Limitr {
   }
 }
 
-/** Options given in place of the amount (`decide(c, e, { properties })`) or after it. */
-function callOptions(
-  amount: unknown,
-  options: CallOptions | null | undefined,
-): CallOptions | null | undefined {
-  return amount !== null && typeof amount === "object" ? (amount as CallOptions) : options;
+/** Options given in place of the amount (`decide(c, e, { properties })`), when no options follow it. */
+function optionsInPlace(amount: unknown, options: unknown): boolean {
+  return options === undefined && amount !== null && typeof amount === "object" && !Array.isArray(amount);
 }
 
-/** The amount of a call: a number as given; none (or options in its place) lets the engine work it out. */
-function callAmount(amount: unknown): number | undefined {
-  if (amount === undefined || (amount !== null && typeof amount === "object")) return undefined;
+function callOptions(amount: unknown, options: CallOptions | null | undefined): CallOptions | null | undefined {
+  return optionsInPlace(amount, options) ? (amount as CallOptions) : options;
+}
+
+/** The amount of a call: as given; none (or options in its place) lets the engine work it out. */
+function callAmount(amount: unknown, options: unknown): number | undefined {
+  if (amount === undefined || optionsInPlace(amount, options)) return undefined;
   // Anything else goes to the decision as is: a bad amount is refused there (invalid_amount).
   return amount as number;
 }
