@@ -152,7 +152,7 @@ function compilePlan(id: string, raw: Raw): CompiledPlan {
     trialDays: raw.trial_days ?? 0,
     minimum: money(raw.minimum),
     entitlements,
-    caps: compileCaps(raw.caps),
+    ...optional("caps", compileCaps(raw.caps)),
   };
 }
 
@@ -205,7 +205,7 @@ function compileCustomer(id: string, raw: Raw, plans: Record<string, CompiledPla
       percent: money(d.percent),
     })),
     credits,
-    caps: compileCaps(raw.caps),
+    ...optional("caps", compileCaps(raw.caps)),
   };
 }
 
@@ -231,6 +231,11 @@ function compileChannel(id: string, raw: Raw): CompiledChannel {
   };
 }
 
+/** A field the model leaves out when absent, so policies without it compile (and digest) as before. */
+function optional<K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: T };
+}
+
 function mapOf<T>(obj: Raw, fn: (id: string, raw: Raw) => T): Record<string, T> {
   const out: Record<string, T> = {};
   for (const [k, v] of entries(obj)) out[k] = fn(k, v);
@@ -248,7 +253,7 @@ export function compilePolicy(raw: Raw): CompiledPolicy {
     currencyDigits: currencyDigits(currency),
     timezone: raw.timezone ?? "UTC",
     meters: mapOf(raw.meters, compileMeter),
-    creditUnits: compileCreditUnits(raw.credit_units),
+    ...optional("creditUnits", compileCreditUnits(raw.credit_units)),
     plans,
     defaultPlan,
     customers: mapOf(raw.customers, (id, c) => compileCustomer(id, c, plans)),
