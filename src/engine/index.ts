@@ -6,6 +6,7 @@ export type { AlertNotification, DeliveryResult, RetryPolicy } from "./adapters/
 export type { ChannelSender } from "./adapters/alerts/dispatch.js";
 export { verifySignature } from "./adapters/alerts/signature.js";
 export { MemoryEngineStore } from "./adapters/store/memory-store.js";
+export { creditsFor, UnratedQuantityError } from "./core/credits/convert.js";
 export type { Decision, Hold, Reason, Usage } from "./core/engine/decision.js";
 export { REASONS } from "./core/engine/decision.js";
 export type { EngineStore } from "./core/engine/store-port.js";
@@ -44,4 +45,5 @@ export type {
   UsageEventInput,
 } from "./runtime/options.js";
 export type { BundleDocument, BundleStoreInput, PolicyInput } from "./runtime/policy-input.js";
+export type { CapUsage } from "./runtime/spend-caps.js";
 export type { WalletBalance, WalletTransaction } from "./runtime/wallets.js";

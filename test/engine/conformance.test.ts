@@ -117,16 +117,19 @@ async function run(name: string, store: "memory" | "sqlite"): Promise<void> {
     const opts = { id: step.id, properties: step.properties };
     switch (step.op) {
       case "allow":
-        check(engine.allow(c, e, step.amount ?? 1, opts), step.expect, label);
+        check(engine.allow(c, e, step.amount, opts), step.expect, label);
         break;
       case "decide":
-        check(iso(engine.decide(c, e, step.amount ?? 1, opts)), step.expect, label);
+        check(iso(engine.decide(c, e, step.amount, opts)), step.expect, label);
         break;
       case "check":
-        check(iso(engine.check(c, e, step.amount ?? 1, opts)), step.expect, label);
+        check(iso(engine.check(c, e, step.amount, opts)), step.expect, label);
         break;
       case "usage":
         check(iso(engine.usage(c, e)), step.expect, label);
+        break;
+      case "caps":
+        check(engine.caps(c).map(iso), step.expect, label);
         break;
       case "reserve": {
         const hold = engine.reserve(c, e, step.amount ?? 1, { ttlMs: step.ttlMs });

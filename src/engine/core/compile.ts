@@ -1,3 +1,4 @@
+import { compileCaps, compileCreditUnits } from "./credits/compile.js";
 import type {
   ChargeModel,
   CompiledAlert,
@@ -155,6 +156,7 @@ function compilePlan(id: string, raw: Raw, currency: string): CompiledPlan {
     minimum: money(raw.minimum),
     entitlements,
     ...(raw.wallet ? { wallet: compileWallet(raw.wallet, currency) } : {}),
+    ...optional("caps", compileCaps(raw.caps)),
   };
 }
 
@@ -208,6 +210,7 @@ function compileCustomer(id: string, raw: Raw, plans: Record<string, CompiledPla
     })),
     credits,
     ...(raw.wallet ? { wallet: compileCustomerWallet(raw.wallet) } : {}),
+    ...optional("caps", compileCaps(raw.caps)),
   };
 }
 
@@ -233,6 +236,11 @@ function compileChannel(id: string, raw: Raw): CompiledChannel {
   };
 }
 
+/** A field the model leaves out when absent, so policies without it compile (and digest) as before. */
+function optional<K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: T };
+}
+
 function mapOf<T>(obj: Raw, fn: (id: string, raw: Raw) => T): Record<string, T> {
   const out: Record<string, T> = {};
   for (const [k, v] of entries(obj)) out[k] = fn(k, v);
@@ -250,6 +258,7 @@ export function compilePolicy(raw: Raw): CompiledPolicy {
     currencyDigits: currencyDigits(currency),
     timezone: raw.timezone ?? "UTC",
     meters: mapOf(raw.meters, compileMeter),
+    ...optional("creditUnits", compileCreditUnits(raw.credit_units)),
     plans,
     defaultPlan,
     customers: mapOf(raw.customers, (id, c) => compileCustomer(id, c, plans)),

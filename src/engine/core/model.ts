@@ -12,6 +12,10 @@ import type { CompiledWallet, CustomerWallet } from "./wallet/model.js";
 
 export type * from "./wallet/model.js";
 
+import type { CompiledCap, CompiledCreditUnit } from "./credits/types.js";
+
+export type { CompiledCap, CompiledCreditUnit, CreditRate } from "./credits/types.js";
+
 /** A decimal number as a string ("0.00002", "49", "-1.5"). Exact; parse with `dec()`. */
 export type DecimalString = string;
 
@@ -55,6 +59,8 @@ export interface CompiledPolicy {
   /** IANA zone for calendar periods. */
   timezone: string;
   meters: Record<string, CompiledMeter>;
+  /** `credit_units:`; absent when the policy defines none (see credits/types.ts). */
+  creditUnits?: Record<string, CompiledCreditUnit>;
   plans: Record<string, CompiledPlan>;
   /** Id of the plan marked `default: true`, or null. */
   defaultPlan: string | null;
@@ -102,6 +108,8 @@ export interface CompiledPlan {
   entitlements: Record<string, CompiledEntitlement>;
   /** Prepaid balance per customer (SPEC §12); absent when the plan has none. */
   wallet?: CompiledWallet;
+  /** Spend caps (R18); absent when the plan has none. */
+  caps?: Record<string, CompiledCap>;
 }
 
 export type CompiledEntitlement = FlagEntitlement | MeteredEntitlement;
@@ -185,6 +193,8 @@ export interface CompiledCustomer {
   credits: Credit[];
   /** Wallet terms of this contract (opening balance, overrides); absent when none. */
   wallet?: CustomerWallet;
+  /** Contract spend caps: replace the plan's cap of the same name, add others. */
+  caps?: Record<string, CompiledCap>;
 }
 
 /** Per-customer change to one entitlement. Absent fields keep the plan's value. */

@@ -27,6 +27,13 @@ export type Cost = number | string | CostTable;
  */
 export type NonNegativeMoney = number | string;
 /**
+ * Credits per unit: a decimal, or a table by an event property with an optional `per` scale.
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "CreditRate".
+ */
+export type CreditRate = number | string | CreditRateTable;
+/**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Count".
  */
@@ -69,6 +76,13 @@ export type ChargeModel = PerUnit | Tiered | Package | Percentage;
  */
 export type Duration = string;
 /**
+ * A calendar period, an interval from an anchor (`{ every, anchor }`), or a sliding window (`{ sliding }`).
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "Period".
+ */
+export type Period1 = string | {};
+/**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "IsoDate".
  */
@@ -104,13 +118,6 @@ export type Money = number | string;
  */
 export type OneOrMoreStrings1 = string | [string, ...string[]];
 /**
- * A calendar period, an interval from an anchor (`{ every, anchor }`), or a sliding window (`{ sliding }`).
- *
- * This interface was referenced by `LimitrPolicy`'s JSON-Schema
- * via the `definition` "Period".
- */
-export type Period1 = string | {};
-/**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Key".
  */
@@ -141,6 +148,12 @@ export interface LimitrPolicy {
    */
   meters?: {
     [k: string]: Meter;
+  } | null;
+  /**
+   * Units you define ("credits"): a weighted mix of meters, usable as an entitlement's meter.
+   */
+  credit_units?: {
+    [k: string]: CreditUnit;
   } | null;
   /**
    * What customers buy. An empty section is allowed.
@@ -204,6 +217,48 @@ export interface CostTable {
 }
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "CreditUnit".
+ */
+export interface CreditUnit {
+  description?: string;
+  /**
+   * Money per credit in the policy currency (top-up price, invoices).
+   */
+  value?: number | string;
+  /**
+   * Credits per unit of each meter (or of another credit unit).
+   */
+  rates: {
+    [k: string]: CreditRate;
+  };
+}
+/**
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "CreditRateTable".
+ */
+export interface CreditRateTable {
+  /**
+   * Event property the rate varies by (`model`).
+   */
+  by?: string;
+  rates?: {
+    [k: string]: NonNegativeMoney;
+  };
+  /**
+   * Flat rate (without `by`).
+   */
+  rate?: number | string;
+  /**
+   * Rate for values of `by` not listed.
+   */
+  default?: number | string;
+  /**
+   * Units the rates are given for (1000: per thousand tokens). Default 1.
+   */
+  per?: number | string;
+}
+/**
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Plan".
  */
 export interface Plan {
@@ -222,6 +277,7 @@ export interface Plan {
     [k: string]: Entitlement;
   };
   wallet?: Wallet;
+  caps?: Caps;
 }
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
@@ -355,6 +411,34 @@ export interface WalletGrant {
   priority?: number;
 }
 /**
+ * Spend caps: money per period across entitlements (R18).
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "Caps".
+ */
+export interface Caps {
+  [k: string]: Cap;
+}
+/**
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "Cap".
+ */
+export interface Cap {
+  /**
+   * Most money the listed entitlements may charge per period.
+   */
+  amount: number | string;
+  period: Period1;
+  /**
+   * @minItems 1
+   */
+  entitlements: [Id, ...Id[]];
+  /**
+   * hard denies a call that would pass the amount; soft only tracks spend.
+   */
+  mode?: "hard" | "soft";
+}
+/**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Customer".
  */
@@ -371,6 +455,7 @@ export interface Customer {
   discounts?: Discount[];
   credits?: Credit[];
   wallet?: CustomerWallet;
+  caps?: Caps;
 }
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
@@ -538,6 +623,19 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
         "$ref": "#/$defs/Meter"
       },
       "description": "What is counted. An empty section is allowed."
+    },
+    "credit_units": {
+      "type": [
+        "object",
+        "null"
+      ],
+      "propertyNames": {
+        "$ref": "#/$defs/Id"
+      },
+      "additionalProperties": {
+        "$ref": "#/$defs/CreditUnit"
+      },
+      "description": "Units you define (\"credits\"): a weighted mix of meters, usable as an entitlement's meter."
     },
     "plans": {
       "type": [
@@ -827,6 +925,9 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
         },
         "wallet": {
           "$ref": "#/$defs/Wallet"
+        },
+        "caps": {
+          "$ref": "#/$defs/Caps"
         }
       }
     },
@@ -1222,6 +1323,9 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
         },
         "wallet": {
           "$ref": "#/$defs/CustomerWallet"
+        },
+        "caps": {
+          "$ref": "#/$defs/Caps"
         }
       }
     },
@@ -1524,6 +1628,130 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
           "prototype"
         ]
       }
+    },
+    "CreditUnit": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "rates"
+      ],
+      "properties": {
+        "description": {
+          "type": "string"
+        },
+        "value": {
+          "$ref": "#/$defs/NonNegativeMoney",
+          "description": "Money per credit in the policy currency (top-up price, invoices)."
+        },
+        "rates": {
+          "type": "object",
+          "minProperties": 1,
+          "propertyNames": {
+            "$ref": "#/$defs/Id"
+          },
+          "additionalProperties": {
+            "$ref": "#/$defs/CreditRate"
+          },
+          "description": "Credits per unit of each meter (or of another credit unit)."
+        }
+      }
+    },
+    "CreditRate": {
+      "description": "Credits per unit: a decimal, or a table by an event property with an optional `per` scale.",
+      "type": [
+        "number",
+        "string",
+        "object"
+      ],
+      "minimum": 0,
+      "pattern": "^(0|[1-9][0-9]*)(\\.[0-9]+)?$",
+      "if": {
+        "type": "object"
+      },
+      "then": {
+        "$ref": "#/$defs/CreditRateTable"
+      }
+    },
+    "CreditRateTable": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "by": {
+          "type": "string",
+          "minLength": 1,
+          "description": "Event property the rate varies by (`model`)."
+        },
+        "rates": {
+          "type": "object",
+          "additionalProperties": {
+            "$ref": "#/$defs/NonNegativeMoney"
+          },
+          "propertyNames": {
+            "$ref": "#/$defs/Key"
+          }
+        },
+        "rate": {
+          "$ref": "#/$defs/NonNegativeMoney",
+          "description": "Flat rate (without `by`)."
+        },
+        "default": {
+          "$ref": "#/$defs/NonNegativeMoney",
+          "description": "Rate for values of `by` not listed."
+        },
+        "per": {
+          "type": [
+            "number",
+            "string"
+          ],
+          "pattern": "^(0|[1-9][0-9]*)(\\.[0-9]+)?$",
+          "exclusiveMinimum": 0,
+          "description": "Units the rates are given for (1000: per thousand tokens). Default 1."
+        }
+      }
+    },
+    "Cap": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "amount",
+        "period",
+        "entitlements"
+      ],
+      "properties": {
+        "amount": {
+          "$ref": "#/$defs/NonNegativeMoney",
+          "description": "Most money the listed entitlements may charge per period."
+        },
+        "period": {
+          "$ref": "#/$defs/Period"
+        },
+        "entitlements": {
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/Id"
+          },
+          "minItems": 1,
+          "uniqueItems": true
+        },
+        "mode": {
+          "enum": [
+            "hard",
+            "soft"
+          ],
+          "default": "hard",
+          "description": "hard denies a call that would pass the amount; soft only tracks spend."
+        }
+      }
+    },
+    "Caps": {
+      "type": "object",
+      "propertyNames": {
+        "$ref": "#/$defs/Id"
+      },
+      "additionalProperties": {
+        "$ref": "#/$defs/Cap"
+      },
+      "description": "Spend caps: money per period across entitlements (R18)."
     }
   }
 };

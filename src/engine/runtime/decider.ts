@@ -1,3 +1,4 @@
+import { type CallEvent, callEvent } from "../core/credits/convert.js";
 import { type Counter, type CounterTable, DUE, EVENTS, HELD, STRIDE, USED } from "../core/engine/counter.js";
 import type { Decision, Reason } from "../core/engine/decision.js";
 import { marginalPrice } from "../core/engine/marginal-price.js";
@@ -13,7 +14,8 @@ import type { LiveAlerts } from "./live-alerts.js";
 import type { Meters } from "./meters.js";
 import type { CallOptions, RecordResult, UsageEventInput } from "./options.js";
 import type { IdWindow, Persistence } from "./persistence.js";
-import { CID, FLAGS, HARD, METERED, PREPAID, RATE, SLOT_STRIDE, type Slot } from "./slot.js";
+import { CAPPED, CID, FLAGS, HARD, METERED, PREPAID, RATE, SLOT_STRIDE, type Slot } from "./slot.js";
+import type { SpendCaps } from "./spend-caps.js";
 import type { Wallets } from "./wallets.js";
 import { generatedId, type WriteBehind } from "./write-behind.js";
 
@@ -32,6 +34,12 @@ export class Decider {
   lastPrev = 0;
   lastEvents = 0;
   lastApplied = 0;
+  /** The amount the last evaluation decided on: the given one, or the credits of the call's quantities. */
+  lastAmount = 0;
+  /** How the last call's quantities are stored, when its amount came from them (credit units). */
+  private lastCall: CallEvent | null = null;
+  /** Spend caps (R18); set by the engine. */
+  caps!: SpendCaps;
   /** Sequence for generated event and hold ids. */
   seq = 0;
   private readonly wb: WriteBehind;
@@ -61,16 +69,19 @@ export class Decider {
   evaluate(
     customer: string,
     entitlement: string,
-    amount: number,
+    /** undefined: 1, or for an entitlement metered in a credit unit, the credits of the call's quantities. */
+    amount: number | undefined,
     now: number,
     options: CallOptions | undefined | null,
     commit: boolean,
   ): boolean {
+    this.lastCall = null;
+    this.lastAmount = amount ?? 1;
     // One typeof per name, a subtraction for a NaN or infinite `now`, one comparison for the lease.
     if (typeof customer !== "string" || typeof entitlement !== "string" || customer === "" || now - now !== 0)
-      return this.refuse("invalid_input", customer, entitlement, amount, now, false);
+      return this.refuse("invalid_input", customer, entitlement, this.lastAmount, now, false);
     if (now >= this.fence.due && !this.fence.held(now))
-      return this.refuse("store_lease_lost", customer, entitlement, amount, now, commit);
+      return this.refuse("store_lease_lost", customer, entitlement, this.lastAmount, now, commit);
     const meters = this.meters;
     const sid = meters.slotId(customer, entitlement, now);
     const table = meters.state.table;
@@ -83,14 +94,14 @@ export class Decider {
     if ((flags & METERED) === 0) {
       this.lastReason = slot.reason ?? "unknown_entitlement";
       if (this.lastReason === "feature_enabled") return true;
-      if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
+      if (commit && this.notifier.listening.denied) this.notifyDenied(slot, this.lastAmount, now);
       return false;
     }
     const cid = info[at + CID] as number;
     const crec = this.counters.rec;
     const cat = cid * STRIDE;
     if (now >= (crec[cat + DUE] as number)) meters.freshen(slot, slot.counter as Counter, now);
-    if (typeof amount !== "number" || !Number.isFinite(amount)) {
+    if ((typeof amount !== "number" || !Number.isFinite(amount)) && amount !== undefined) {
       this.lastReason = "invalid_amount";
       if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
       return false;
@@ -113,15 +124,30 @@ export class Decider {
         return false;
       }
     }
-    if (
-      amount > 0 &&
-      (flags & HARD) !== 0 &&
-      (crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount >
-        (table.limit[sid] as number) + EPS
-    ) {
-      this.lastReason = "limit_exceeded";
-      if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
-      return false;
+    if (amount === undefined) {
+      amount = this.derive(slot, options);
+      this.lastAmount = amount;
+      if (Number.isNaN(amount)) {
+        this.lastReason = "invalid_amount";
+        if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
+        return false;
+      }
+    }
+    if (amount > 0) {
+      if (
+        (flags & HARD) !== 0 &&
+        (crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount >
+          (table.limit[sid] as number) + EPS
+      ) {
+        this.lastReason = "limit_exceeded";
+        if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
+        return false;
+      }
+      if ((flags & CAPPED) !== 0 && !this.caps.admit(slot, this.capPrice(slot, cat, amount), now)) {
+        this.lastReason = "cap_exceeded";
+        if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
+        return false;
+      }
     }
     let debit = 0n;
     let wallet: WalletAccount | null = null;
@@ -150,14 +176,45 @@ export class Decider {
           return false;
         }
       }
-    }
+    } else if ((flags & CAPPED) !== 0) this.caps.admit(slot, this.capPrice(slot, cat, amount), now);
     this.lastReason = "ok";
     if (commit && amount !== 0) {
       this.wAcc = wallet;
       this.wDebit = debit;
-      this.count(sid, cid, slot, amount, now, id, options == null ? undefined : options.properties);
+      const props = options == null ? undefined : options.properties;
+      if ((flags & CAPPED) === 0) this.count(sid, cid, slot, amount, now, id, props);
+      else {
+        const spent = this.caps.spend(slot, now, this.wb);
+        try {
+          this.count(sid, cid, slot, amount, now, id, props);
+        } catch (err) {
+          this.caps.undo(slot, spent);
+          throw err;
+        }
+      }
     }
     return true;
+  }
+
+  /**
+   * The amount of a call that gave none: 1, or on a credit-unit entitlement
+   * the credits of the quantities in its properties (NaN when it carries
+   * none, or ones that cannot be priced or stored as one event).
+   */
+  private derive(slot: Slot, options: CallOptions | undefined | null): number {
+    const unit = slot.eff.credit;
+    if (unit === null) return 1;
+    const policy = this.meters.state.policy;
+    const call = callEvent(unit, policy.meters, options?.properties, policy.creditUnits);
+    if (call === null || typeof call === "string") return Number.NaN;
+    this.lastCall = call;
+    return call.credits.toNumber();
+  }
+
+  /** The call's marginal price, as the decision reports it (what caps count, R18). */
+  private capPrice(slot: Slot, cat: number, amount: number): string {
+    const crec = this.counters.rec;
+    return marginalPrice(slot.eff.price, crec[cat + USED] as number, amount, crec[cat + EVENTS] as number);
   }
 
   /**
@@ -196,7 +253,18 @@ export class Decider {
       if (this.sync) before = wallet.snapshot();
       (this.wallets as Wallets).debitDone(wallet, id ?? this.seq, this.wDebit, now, slot.entitlement);
     }
-    wb.events.push(id ?? this.seq++, slot, now, applied, properties);
+    const call = this.lastCall;
+    if (call === null) wb.events.push(id ?? this.seq++, slot, now, applied, properties);
+    else {
+      // The call's quantities are the event (as if recorded), so `bill` converts them as the decision did.
+      const source = {
+        eventType: call.type,
+        customer: slot.customer,
+        valueProp: null,
+        filterProps: call.filterProps,
+      };
+      wb.events.push(id ?? this.seq++, source, now, call.value ?? Number.NaN, properties);
+    }
     if (id !== undefined) this.seen.add(id);
     if (this.sync) {
       try {

@@ -54,6 +54,8 @@ const REFUSED: EffectiveEntitlement = {
   billing: { interval: "month", anchor: "calendar", since: null },
   planFrom: -Infinity,
   rate: null,
+  credit: null,
+  caps: [],
   validFrom: -Infinity,
   validUntil: Infinity,
 };

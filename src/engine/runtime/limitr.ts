@@ -32,6 +32,7 @@ import { PlanBook } from "./plan-book.js";
 import { type ActivePolicy, isBundleStoreInput, loadPolicyInput } from "./policy-input.js";
 import { PolicyState } from "./policy-state.js";
 import { Reservations } from "./reservations.js";
+import { type CapUsage, SpendCaps } from "./spend-caps.js";
 import { type WalletBalance, Wallets, type WalletTransaction } from "./wallets.js";
 import type { WriteBehind } from "./write-behind.js";
 
@@ -127,6 +128,7 @@ export class Limitr {
     this.wb.wallets = this.wallets;
     this.d = new Decider(this.meters, this.persistence, this.seen, this.notifier, this.sync, this.fence);
     this.d.wallets = this.wallets;
+    this.d.caps = new SpendCaps(this.meters, this.plans.history);
     this.holds = new Reservations(
       this.meters,
       this.d,
@@ -209,28 +211,53 @@ export class Limitr {
    * @example
    * if (limitr.allow("acme", "chat_input", 1200, { id: requestId })) callModel();
    */
-  allow(customer: string, entitlement: string, amount = 1, options?: CallOptions | null): boolean {
+  allow(
+    customer: string,
+    entitlement: string,
+    amount?: number | CallOptions | null,
+    options?: CallOptions | null,
+  ): boolean {
+    if (typeof amount !== "number") return this.allowWith(customer, entitlement, amount, options);
     const now = options == null || options.now === undefined ? this.clock() : instantOf(options.now);
     return this.d.evaluate(customer, entitlement, amount, now, options, true);
   }
 
+  /** `allow` without a numeric amount: 1, or the credits of the call's quantities (credit units); options may come third. */
+  private allowWith(
+    customer: string,
+    entitlement: string,
+    amount: unknown,
+    options?: CallOptions | null,
+  ): boolean {
+    const o = callOptions(amount, options);
+    const now = o == null || o.now === undefined ? this.clock() : instantOf(o.now);
+    return this.d.evaluate(customer, entitlement, callAmount(amount, options), now, o, true);
+  }
+
   /** Like `allow`, returning the full Decision (with the marginal `price`); counts when allowed. */
-  decide(customer: string, entitlement: string, amount = 1, options?: CallOptions | null): Decision {
-    const now = options?.now === undefined ? this.clock() : instantOf(options.now);
-    const allowed = this.d.evaluate(customer, entitlement, amount, now, options, true);
-    return this.d.decision(allowed, amount, allowed && this.d.lastReason === "ok");
+  decide(
+    customer: string,
+    entitlement: string,
+    amount?: number | CallOptions | null,
+    options?: CallOptions | null,
+  ): Decision {
+    const o = callOptions(amount, options);
+    const now = o?.now === undefined ? this.clock() : instantOf(o.now);
+    const allowed = this.d.evaluate(customer, entitlement, callAmount(amount, options), now, o, true);
+    return this.d.decision(allowed, this.d.lastAmount, allowed && this.d.lastReason === "ok");
   }
 
   /** What `decide` would answer, counting nothing and consuming no rate tokens. */
   check(
     customer: string,
     entitlement: string,
-    amount = 1,
-    options?: Pick<CallOptions, "now" | "id"> | null,
+    amount?: number | CallOptions | null,
+    options?: CallOptions | null,
   ): Decision {
-    const now = options?.now === undefined ? this.clock() : instantOf(options.now);
-    const allowed = this.d.evaluate(customer, entitlement, amount, now, options, false);
-    return this.d.decision(allowed, amount, false);
+    const o = callOptions(amount, options);
+    const now = o?.now === undefined ? this.clock() : instantOf(o.now);
+    const allowed = this.d.evaluate(customer, entitlement, callAmount(amount, options), now, o, false);
+    return this.d.decision(allowed, this.d.lastAmount, false);
   }
 
   /**
@@ -394,6 +421,20 @@ export class Limitr {
   }
 
   /**
+   * The customer's spend caps (R18) in the current period: amount, spent and
+   * remaining as decimal strings (a read: a due reset is reported, not written).
+   *
+   * @example
+   * for (const c of limitr.caps("acme")) if (c.percent !== null && c.percent >= 80) warn(c.cap);
+   */
+  caps(customer: string, options: { now?: Instant } | null = {}): CapUsage[] {
+    requireName("customer", customer);
+    const now = this.time(options?.now);
+    if (now - now !== 0) throw new InputError("caps(): now must be epoch milliseconds or a Date");
+    return this.d.caps.usage(customer, now);
+  }
+
+  /**
    * Put a self-serve customer on `plan` from `at` (default now) on, recorded
    * in the plan history for proration. A policy contract naming a plan wins.
    */
@@ -553,4 +594,23 @@ export class Limitr {
         throw new InputError(`invalid timestamp ${String(value)} (ISO-8601 or epoch milliseconds)`);
     return ms;
   }
+}
+
+/** Options given in place of the amount (`decide(c, e, { properties })`), when no options follow it. */
+function optionsInPlace(amount: unknown, options: unknown): boolean {
+  return options === undefined && amount !== null && typeof amount === "object" && !Array.isArray(amount);
+}
+
+function callOptions(
+  amount: unknown,
+  options: CallOptions | null | undefined,
+): CallOptions | null | undefined {
+  return optionsInPlace(amount, options) ? (amount as CallOptions) : options;
+}
+
+/** The amount of a call: as given; none (or options in its place) lets the engine work it out. */
+function callAmount(amount: unknown, options: unknown): number | undefined {
+  if (amount === undefined || optionsInPlace(amount, options)) return undefined;
+  // Anything else goes to the decision as is: a bad amount is refused there (invalid_amount).
+  return amount as number;
 }

@@ -1,3 +1,5 @@
+import { eventCredits } from "../core/credits/convert.js";
+import type { CompiledCreditUnit } from "../core/credits/types.js";
 import { type Counter, CounterTable, THRESHOLDS } from "../core/engine/counter.js";
 import type { Hold, Reason, Usage } from "../core/engine/decision.js";
 import { Gauge } from "../core/engine/gauge.js";
@@ -5,7 +7,7 @@ import { periodClock } from "../core/engine/period-clock.js";
 import type { EffectiveEntitlement, PlanChange } from "../core/engine/resolve.js";
 import type { CounterRow, HoldRow } from "../core/engine/store-port.js";
 import { TokenBucket } from "../core/engine/token-bucket.js";
-import type { CompiledMeter, PropertyValue } from "../core/model.js";
+import type { CompiledMeter, CompiledPolicy, PropertyValue } from "../core/model.js";
 import { isSliding, specWindow } from "../core/periods/spec.js";
 import { LIFETIME, periodWindow, type Window } from "../core/periods.js";
 import { countWeight } from "../core/usage/meters.js";
@@ -231,14 +233,17 @@ export class Meters {
     const plan = planId === null ? undefined : policy.plans[planId];
     if (!plan) return [];
     const counted: CountedEntitlement[] = [];
-    for (const { id, meter } of this.state.meteredFor(planId as string, plan, event.type)) {
-      if (!matches(meter, event.properties)) continue;
+    for (const { id, meter, credit } of this.state.meteredFor(planId as string, plan, event.type)) {
+      if (credit === undefined && !matches(meter, event.properties)) continue;
       const slot = this.slot(event.customer, id, ts);
       const c = slot.counter;
       if (c === null) continue;
       this.freshen(slot, c, ts);
       const prev = c.used;
-      const applied = aggregate(meter, c, event.value, event.properties, ts);
+      const applied =
+        credit === undefined
+          ? aggregate(meter, c, event.value, event.properties, ts)
+          : creditsOf(credit, policy, c, event);
       if (applied === null) continue;
       if (c.clock !== null && applied !== 0) c.clock.counted(c, ts, applied);
       wb.markDirty(c.id);
@@ -248,6 +253,20 @@ export class Meters {
       counted.push({ entitlement: id, amount: applied, used: c.used, limit, overage });
     }
     return counted;
+  }
+
+  /**
+   * A counter outside the slots (a spend cap's: see SpendCaps), kept,
+   * restored, persisted and reset per period like an entitlement's.
+   */
+  extraCounter(key: string, owner: string, name: string, window: Window): Counter {
+    let c = this.counters.get(key);
+    if (c === undefined) {
+      c = this.table.add(key, owner, name, window);
+      this.restore(c, Infinity, window.start);
+      this.counters.set(key, c);
+    }
+    return c;
   }
 
   private resolve(customer: string, entitlement: string, now: number): Slot {
@@ -328,6 +347,17 @@ export class Meters {
       firstUse: Number.NaN,
     });
   }
+}
+
+/** A recorded event on a credit-unit counter: the credits of its quantities (null when none). */
+function creditsOf(
+  unit: CompiledCreditUnit,
+  policy: CompiledPolicy,
+  c: Counter,
+  event: { type: string; value?: number; properties?: Record<string, PropertyValue> },
+): number | null {
+  const credits = eventCredits(unit, policy.meters, event, policy.creditUnits);
+  return credits.isZero() ? null : c.add(credits.toNumber());
 }
 
 /** `where`: every listed property must equal one of its accepted values. */

@@ -1,3 +1,6 @@
+import { creditEventTypes } from "../core/credits/convert.js";
+import { unitMeter } from "../core/credits/rating.js";
+import type { CompiledCreditUnit } from "../core/credits/types.js";
 import { PolicyIndex } from "../core/engine/resolve.js";
 import type { CompiledMeter, CompiledPlan, CompiledPolicy } from "../core/model.js";
 import type { NoticeContext, Notifier } from "./events.js";
@@ -16,6 +19,8 @@ import { SlotTable } from "./slot.js";
 export interface MeteredEntitlement {
   id: string;
   meter: CompiledMeter;
+  /** Set when the entitlement is metered in a credit unit: events count their credits. */
+  credit?: CompiledCreditUnit;
 }
 
 const NONE: readonly MeteredEntitlement[] = [];
@@ -45,6 +50,8 @@ export class PolicyState implements NoticeContext {
     this.table = new SlotTable(this.index.entitlementIds());
     for (const meter of Object.values(policy.meters))
       for (const type of meter.events) this.eventTypes.add(type);
+    for (const unit of Object.values(policy.creditUnits ?? {}))
+      for (const type of creditEventTypes(unit, policy.meters, policy.creditUnits)) this.eventTypes.add(type);
     for (const c of Object.values(policy.customers)) if (c.parent) this.parents.add(c.parent);
   }
 
@@ -69,6 +76,9 @@ export class PolicyState implements NoticeContext {
         if (ent.kind !== "metered") continue;
         const meter = this.policy.meters[ent.meter];
         if (meter?.events.includes(type)) list.push({ id, meter });
+        const unit = this.policy.creditUnits?.[ent.meter];
+        if (unit && creditEventTypes(unit, this.policy.meters, this.policy.creditUnits).includes(type))
+          list.push({ id, meter: unitMeter(unit), credit: unit });
       }
       byType.set(type, list);
     }

@@ -33,6 +33,8 @@ export class Slot implements EventSource {
   readonly timeBound: boolean;
   /** Where this slot is in its policy's `SlotTable` (0: the scratch entry of an uncached answer). */
   sid = 0;
+  /** Counters of the spend caps this slot's calls count toward (see SpendCaps), found on first use. */
+  capCounters: Counter[] | null = null;
   /** The live alert rules' view of this slot, built on first evaluation (see LiveAlerts). */
   alertView: unknown = null;
   /** `mode: prepaid`: the customer's wallet (null when it has none: every call is refused) and its pricing. */
@@ -78,6 +80,8 @@ export const RATE = 8;
 export const STALE = 16;
 /** `mode: prepaid`: calls debit the wallet on the Slot object. */
 export const PREPAID = 32;
+/** Spend caps count this slot's calls (R18): the decision prices the call. */
+export const CAPPED = 64;
 
 /**
  * The slots resolved under one policy, by dense slot id: what a decision
@@ -160,7 +164,8 @@ export class SlotTable {
       (slot.hard ? HARD : 0) |
       (slot.timeBound ? TIME_BOUND : 0) |
       (slot.bucket !== null ? RATE : 0) |
-      (slot.eff.mode === "prepaid" ? PREPAID : 0);
+      (slot.eff.mode === "prepaid" ? PREPAID : 0) |
+      (slot.eff.caps.length > 0 ? CAPPED : 0);
     this.limit[id] = slot.limit;
     this.notifyFrom[id] = slot.notifyFrom;
     return id;

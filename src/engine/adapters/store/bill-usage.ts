@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { ratingMeters } from "../../core/credits/rating.js";
 import type { CompiledMeter, CompiledPolicy } from "../../core/model.js";
 import { type Decimal, dec, ZERO } from "../../core/money.js";
 import { calendarWindow, type Window } from "../../core/periods.js";
@@ -135,7 +136,7 @@ export function scanDays(
   const days = dayStarts(period, policy.timezone);
   const window = { start: days[from] ?? period.end, end: days[to] ?? period.end };
   const data: DailyData = new Map();
-  const meters = Object.values(policy.meters);
+  const meters = ratingMeters(policy);
   for (const meter of meters) data.set(meter.id, new Map());
   const plans = planTypes(meters, data);
   const types = [...plans.keys()];
@@ -201,10 +202,11 @@ function usageFrom(db: Db, policy: CompiledPolicy, period: Window, data: DailyDa
   const carried = carriedReadings(db, policy, period);
   // A reading carried in holds over the period: its customer has usage even without an event in it.
   for (const byCustomer of carried.values()) for (const c of byCustomer.keys()) customers.add(c);
+  const meters = new Map(ratingMeters(policy).map((m) => [m.id, m]));
   return {
     customers,
     lookup: (w) => {
-      const meter = policy.meters[w.meter];
+      const meter = meters.get(w.meter);
       if (meter?.aggregation === "time_weighted")
         return timeWeighted(meter, data.get(w.meter), carried.get(w.meter), days, w);
       return answer(meter, data.get(w.meter), days, w);

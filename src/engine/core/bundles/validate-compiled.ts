@@ -49,9 +49,12 @@ function structureProblems(value: unknown): string[] {
 
   const meters = p.meters as Record<string, unknown>;
   for (const [id, meter] of Object.entries(meters)) checkMeter(id, meter, problems);
+  if (p.creditUnits !== undefined && !isRecord(p.creditUnits)) problems.push("creditUnits must be an object");
+  // An entitlement may count a credit unit (SPEC §12).
+  const countable = isRecord(p.creditUnits) ? { ...meters, ...p.creditUnits } : meters;
   const plans = p.plans as Record<string, unknown>;
   const defined = new Set<string>();
-  for (const [id, plan] of Object.entries(plans)) checkPlan(id, plan, meters, defined, problems);
+  for (const [id, plan] of Object.entries(plans)) checkPlan(id, plan, countable, defined, problems);
   if (p.defaultPlan !== null && !(typeof p.defaultPlan === "string" && Object.hasOwn(plans, p.defaultPlan)))
     problems.push(`defaultPlan ${String(p.defaultPlan)} is not a plan of the policy`);
   const customers = p.customers as Record<string, unknown>;

@@ -6,6 +6,7 @@ import type {
   EntitlementOverride,
 } from "../model.js";
 import { dec } from "../money.js";
+import { capChange, creditUnitChange } from "./credit-breaking.js";
 import type { RawChange } from "./walk.js";
 import { walletChange } from "./wallet-rules.js";
 
@@ -198,13 +199,26 @@ export function classify(ch: RawChange, base: CompiledPolicy, head: CompiledPoli
       if (["events", "aggregation", "property", "where", "unitTime"].includes(field ?? ""))
         return BREAKING("meter definition changed: usage is counted differently");
       return NONE;
+    case "creditUnits": {
+      if (s.length === 2) return ch.kind === "remove" ? NOTE("credit unit removed") : NONE;
+      const r = creditUnitChange(ch, s.slice(2));
+      return r ? BREAKING(r) : NONE;
+    }
     case "plans":
+      if (field === "caps") return capVerdict(ch, s.slice(3));
       return planRule(ch, base);
     case "customers":
+      if (field === "caps") return capVerdict(ch, s.slice(3));
       return customerRule(ch, base, head);
     default:
       return NONE;
   }
+}
+
+function capVerdict(ch: RawChange, rest: string[]): Verdict {
+  if (rest.length === 0) return NONE;
+  const r = capChange(ch, rest.slice(1));
+  return r ? BREAKING(r) : NONE;
 }
 
 function planRule(ch: RawChange, base: CompiledPolicy): Verdict {

@@ -25,6 +25,9 @@ const KEYED_LISTS: Record<string, (item: Obj, index: number) => string> = {
   credits: (c, i) => (typeof c.id === "string" ? c.id : `#${i + 1}`),
 };
 
+/** Maps a compiled policy leaves out when empty: absent compares as empty, so each entry is its own change. */
+const OPTIONAL_MAPS = new Set(["creditUnits", "caps"]);
+
 /** Objects whose variant tag changed are replaced whole: field-by-field output would mix two shapes. */
 function variantChanged(a: Obj, b: Obj): boolean {
   return (
@@ -82,7 +85,8 @@ function walkObject(segments: string[], a: Obj, b: Obj, out: RawChange[]): void 
     const seg = [...segments, key];
     const inA = key in a && a[key] !== undefined;
     const inB = key in b && b[key] !== undefined;
-    if (inA && !inB) out.push({ kind: "remove", segments: seg, before: a[key], after: null });
+    if (OPTIONAL_MAPS.has(key) && inA !== inB) walk(seg, a[key] ?? {}, b[key] ?? {}, out);
+    else if (inA && !inB) out.push({ kind: "remove", segments: seg, before: a[key], after: null });
     else if (!inA && inB) out.push({ kind: "add", segments: seg, before: null, after: b[key] });
     else walk(seg, a[key], b[key], out);
   }
@@ -105,8 +109,11 @@ export function resourceOf(segments: string[]): string[] {
   const [section] = segments;
   if (section === "plans" && segments[2] === "entitlements" && segments.length >= 4)
     return segments.slice(0, 4);
+  // Spend caps are resources of their own, like entitlements.
+  if ((section === "plans" || section === "customers") && segments[2] === "caps" && segments.length >= 4)
+    return segments.slice(0, 4);
   if (
-    ["meters", "plans", "customers", "alerts", "channels"].includes(section ?? "") &&
+    ["meters", "creditUnits", "plans", "customers", "alerts", "channels"].includes(section ?? "") &&
     segments.length >= 2
   ) {
     return segments.slice(0, 2);

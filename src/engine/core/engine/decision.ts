@@ -21,6 +21,7 @@ import type { DecimalString } from "../model.js";
  * | `invalid_input`       | no      | customer or entitlement not a non-empty string, a bad `now`/`id`/`properties`/`ttlMs` |
  * | `invalid_hold`        | no      | settle of something that is not a hold this engine issued or loaded |
  * | `store_lease_lost`    | no      | another engine took the store over: nothing is decided until the lease is back |
+ * | `cap_exceeded`        | no      | a hard spend cap: the call's price would take the cap's spend in its period past its amount (R18) |
  */
 export type Reason =
   | "ok"
@@ -37,7 +38,8 @@ export type Reason =
   | "invalid_amount"
   | "invalid_input"
   | "invalid_hold"
-  | "store_lease_lost";
+  | "store_lease_lost"
+  | "cap_exceeded";
 
 export const REASONS: readonly Reason[] = [
   "ok",
@@ -55,6 +57,7 @@ export const REASONS: readonly Reason[] = [
   "invalid_input",
   "invalid_hold",
   "store_lease_lost",
+  "cap_exceeded",
 ];
 
 /**

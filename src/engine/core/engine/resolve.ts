@@ -1,4 +1,7 @@
 import { scopeOwner } from "../accounts.js";
+import { capsFor } from "../credits/caps.js";
+import { unitMeter } from "../credits/rating.js";
+import type { CompiledCap, CompiledCreditUnit } from "../credits/types.js";
 import type {
   Anchor,
   ChargeModel,
@@ -51,6 +54,10 @@ export interface EffectiveEntitlement {
   /** When the plan in force started (-Infinity without plan history): `subscription` intervals count from it. */
   planFrom: number;
   rate: RateGovernor | null;
+  /** The credit unit the entitlement is metered in (its `meter`); null for a plain meter. */
+  credit: CompiledCreditUnit | null;
+  /** Spend caps counting this entitlement for this customer (R18); usually none. */
+  caps: readonly CompiledCap[];
   /** The answer holds for now in [validFrom, validUntil): plan changes and override expiry bound it. */
   validFrom: number;
   validUntil: number;
@@ -140,6 +147,7 @@ export class PolicyIndex {
       customer,
       owner: own.owner,
       rate: own.rate,
+      caps: own.caps,
       validFrom: Math.max(own.validFrom, owner.validFrom),
       validUntil: Math.min(own.validUntil, owner.validUntil),
     };
@@ -160,6 +168,8 @@ export class PolicyIndex {
       billing: NO_BILLING,
       planFrom: at.from,
       rate: null,
+      credit: null,
+      caps: [],
       validFrom: at.from,
       validUntil: at.until,
     };
@@ -170,7 +180,8 @@ export class PolicyIndex {
     const ent = plan.entitlements[id];
     if (!ent) return { ...base, reason: "not_entitled" };
     if (ent.kind === "flag") return { ...base, reason: ent.enabled ? "feature_enabled" : "feature_disabled" };
-    const meter = this.policy.meters[ent.meter] ?? null;
+    const credit = this.policy.creditUnits?.[ent.meter] ?? null;
+    const meter = this.policy.meters[ent.meter] ?? (credit === null ? null : unitMeter(credit));
     if (meter === null) return { ...base, reason: "unknown_entitlement" };
     const out: EffectiveEntitlement = {
       ...base,
@@ -182,6 +193,8 @@ export class PolicyIndex {
       period: ent.period,
       billing: { interval: plan.interval, anchor: plan.anchor, since: at.since },
       rate: ent.rate,
+      credit,
+      caps: capsFor(plan, this.contract(customer), id),
     };
     const override = this.contract(customer)?.overrides[id];
     if (override) {

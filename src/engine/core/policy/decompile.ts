@@ -1,3 +1,4 @@
+import { decompileCaps, decompileCreditUnits } from "../credits/compile.js";
 import type {
   ChargeModel,
   CompiledCustomer,
@@ -42,6 +43,7 @@ export function decompilePolicy(p: CompiledPolicy): Record<string, unknown> {
       compact({ type: c.type, url: c.url, secret: c.secret, to: c.type === "email" ? c.to : undefined }),
     ),
   };
+  if (p.creditUnits) doc.credit_units = decompileCreditUnits(p.creditUnits);
   if (p.bundles) doc.bundles = compact({ store: p.bundles.store, environments: p.bundles.environments });
   return doc;
 }
@@ -89,6 +91,7 @@ function plan(p: CompiledPlan): Record<string, unknown> {
     trial_days: p.trialDays,
     minimum: p.minimum,
     entitlements: each(p.entitlements, entitlement),
+    caps: p.caps ? decompileCaps(p.caps) : undefined,
   });
 }
 
@@ -150,6 +153,7 @@ function customer(c: CompiledCustomer): Record<string, unknown> {
     since: c.since,
     metadata: c.metadata,
     overrides: each(c.overrides, override),
+    caps: c.caps ? decompileCaps(c.caps) : undefined,
     discounts: c.discounts.map((d) => compact({ entitlement: d.entitlement, percent: d.percent })),
     credits: c.credits.map((k, i) =>
       compact({

@@ -3,7 +3,7 @@ import { type Location, type Locations, pointer } from "./locations.js";
 import type { Fragment } from "./source.js";
 
 /** Sections whose entries are ids: fragments add entries; the same id twice is an error. */
-export const ID_SECTIONS = ["meters", "plans", "customers", "alerts", "channels"] as const;
+export const ID_SECTIONS = ["meters", "credit_units", "plans", "customers", "alerts", "channels"] as const;
 
 export interface MergedPolicy {
   /** The merged document (objects without prototypes). */

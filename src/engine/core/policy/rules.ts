@@ -1,6 +1,7 @@
 import { ISO_4217 } from "../money.js";
 import { isValidTimezone } from "../periods.js";
 import { alertRules } from "./alert-rules.js";
+import { creditRules } from "./credit-rules.js";
 import type { Diagnostic } from "./diagnostics.js";
 import { periodRules } from "./period-rules.js";
 import { pricingRules } from "./pricing-rules.js";
@@ -75,7 +76,8 @@ export const meterPropertyRequired: Rule = (ctx) => {
 };
 
 export const entitlementMetersExist: Rule = (ctx) => {
-  const meters = idsOf(ctx, "meters");
+  // A credit unit is a meter too (SPEC §12).
+  const meters = new Set([...idsOf(ctx, "meters"), ...idsOf(ctx, "credit_units")]);
   const out: Diagnostic[] = [];
   for (const [planId, plan] of entriesOf(ctx.raw.plans)) {
     for (const [id, ent] of entriesOf(mapOf(plan).entitlements)) {
@@ -228,7 +230,14 @@ export const policyRules: Rule[] = [
 ];
 
 /** Every named semantic rule, in reporting order. */
-export const RULES: Rule[] = [...policyRules, ...periodRules, ...pricingRules, ...alertRules, ...walletRules];
+export const RULES: Rule[] = [
+  ...policyRules,
+  ...periodRules,
+  ...pricingRules,
+  ...alertRules,
+  ...walletRules,
+  ...creditRules,
+];
 
 export function runRules(ctx: RuleContext, rules: readonly Rule[] = RULES): Diagnostic[] {
   return rules.flatMap((rule) => rule(ctx));

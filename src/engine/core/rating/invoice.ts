@@ -1,4 +1,5 @@
 import { scopeOwner } from "../accounts.js";
+import { creditUsage, unitMeter } from "../credits/rating.js";
 import type {
   ChargeModel,
   CompiledCustomer,
@@ -132,7 +133,8 @@ export function rateCustomer(
     for (const ent of Object.values(plan.entitlements)) {
       if (ent.kind !== "metered") continue;
       if (accountFor(policy, input.customer, ent) !== input.customer) continue;
-      const meter = policy.meters[ent.meter];
+      const unit = policy.creditUnits?.[ent.meter];
+      const meter = policy.meters[ent.meter] ?? (unit ? unitMeter(unit) : undefined);
       if (!meter) continue;
       const members = pools.get(poolKey(input.customer, ent.id)) ?? [input.customer];
       const price = priceFor(ent, input.contract, seg, zone);
@@ -144,14 +146,15 @@ export function rateCustomer(
       for (const w of ratingWindows(ent, seg, zone)) {
         const firstEvents =
           price?.model === "percentage" && price.freeEvents > 0 ? price.freeEvents : undefined;
-        const u = lookup({
+        const window = {
           account: input.customer,
           members,
           meter: meter.id,
           start: w.start,
           end: w.end,
           ...(firstEvents ? { firstEvents } : {}),
-        });
+        };
+        const u = unit ? creditUsage(policy, unit, window, lookup) : lookup(window);
         quantity = quantity.plus(u.quantity);
         for (const [k, v] of u.byDim) byDim.set(k, (byDim.get(k) ?? ZERO).plus(v));
         if (!price) continue;
