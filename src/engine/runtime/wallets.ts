@@ -55,7 +55,10 @@ export class Wallets {
   private readonly accounts = new Map<string, WalletAccount>();
   private readonly restored = new Map<string, WalletRow>();
   /** Per account: the policy state and terms text it was last tuned to. */
-  private readonly tuned = new WeakMap<WalletAccount, { state: PolicyState; key: string }>();
+  private readonly tuned = new WeakMap<
+    WalletAccount,
+    { state: PolicyState; plan: string | null; key: string }
+  >();
 
   constructor(
     private state: () => PolicyState,
@@ -82,8 +85,9 @@ export class Wallets {
     const state = this.state();
     let acc = this.accounts.get(customer) ?? null;
     const t = acc === null ? undefined : this.tuned.get(acc);
-    if (acc === null || t?.state !== state) {
-      const plan = state.index.planAt(customer, now, this.history).plan;
+    // A plan change (or a policy reload) may bring other wallet terms.
+    const plan = state.index.planAt(customer, now, this.history).plan;
+    if (acc === null || t?.state !== state || t.plan !== plan) {
       const eff = effectiveWallet(state.policy, plan, customer);
       if (eff === null) return acc;
       const terms = termsOf(eff, state.zone);
@@ -93,7 +97,7 @@ export class Wallets {
         acc.retune(terms, now);
         this.touch(acc);
       }
-      this.tuned.set(acc, { state, key });
+      this.tuned.set(acc, { state, plan, key });
     }
     this.advance(acc, now);
     return acc;
