@@ -10,10 +10,10 @@ import {
 import { fromAtoms, toAtoms } from "../core/wallet/amount.js";
 import { effectiveWallet, unitKind } from "../core/wallet/compile.js";
 import { type WalletPricer, walletAmount, walletPricer } from "../core/wallet/quantity.js";
-import { grantPeriod } from "../core/wallet/schedule.js";
 import type { WalletBatch, WalletRow, WalletStore, WalletTxRow } from "../core/wallet/store-rows.js";
 import type { PolicyState } from "./policy-state.js";
 import type { Slot } from "./slot.js";
+import { restoreAccount, termsOf, walletRow } from "./wallet-rows.js";
 import { generatedId } from "./write-behind.js";
 
 /** What `limitr.balance()` reports (decimal strings in the wallet's unit). */
@@ -55,7 +55,10 @@ export class Wallets {
   private readonly accounts = new Map<string, WalletAccount>();
   private readonly restored = new Map<string, WalletRow>();
   /** Per account: the policy state and terms text it was last tuned to. */
-  private readonly tuned = new WeakMap<WalletAccount, { state: PolicyState; key: string }>();
+  private readonly tuned = new WeakMap<
+    WalletAccount,
+    { state: PolicyState; plan: string | null; key: string }
+  >();
 
   constructor(
     private state: () => PolicyState,
@@ -82,8 +85,9 @@ export class Wallets {
     const state = this.state();
     let acc = this.accounts.get(customer) ?? null;
     const t = acc === null ? undefined : this.tuned.get(acc);
-    if (acc === null || t?.state !== state) {
-      const plan = state.index.planAt(customer, now, this.history).plan;
+    // A plan change (or a policy reload) may bring other wallet terms.
+    const plan = state.index.planAt(customer, now, this.history).plan;
+    if (acc === null || t?.state !== state || t.plan !== plan) {
       const eff = effectiveWallet(state.policy, plan, customer);
       if (eff === null) return acc;
       const terms = termsOf(eff, state.zone);
@@ -93,7 +97,7 @@ export class Wallets {
         acc.retune(terms, now);
         this.touch(acc);
       }
-      this.tuned.set(acc, { state, key });
+      this.tuned.set(acc, { state, plan, key });
     }
     this.advance(acc, now);
     return acc;
@@ -326,72 +330,4 @@ export class Wallets {
     this.accounts.set(customer, acc);
     return acc;
   }
-}
-
-function termsOf(eff: NonNullable<ReturnType<typeof effectiveWallet>>, zone: string): WalletTerms {
-  const g = eff.grant;
-  return {
-    unit: eff.unit,
-    minimum: toAtoms(eff.minimum) ?? 0n,
-    zone,
-    grant:
-      g === null
-        ? null
-        : {
-            amount: toAtoms(g.amount) ?? 0n,
-            every: g.every,
-            rollover: g.rollover !== null,
-            rolloverMax: g.rollover?.max == null ? null : (toAtoms(g.rollover.max) ?? 0n),
-            expiresAfter: g.expiresAfter,
-            priority: g.priority,
-          },
-  };
-}
-
-function walletRow(a: WalletAccount): WalletRow {
-  return {
-    customer: a.customer,
-    unit: a.terms.unit,
-    openedAt: a.openedAt,
-    nextGrantAt: a.nextGrantAt === Infinity ? null : a.nextGrantAt,
-    balance: fromAtoms(a.balance),
-    lots: a.lots.map((l) => ({
-      id: l.id,
-      source: l.source,
-      remaining: fromAtoms(l.remaining),
-      priority: l.priority,
-      expiresAt: l.expiresAt === Infinity ? null : l.expiresAt,
-      createdAt: l.createdAt,
-    })),
-    holds: [...a.holds.values()].map((h) => ({
-      id: h.id,
-      amount: fromAtoms(h.amount),
-      expiresAt: h.expiresAt,
-    })),
-  };
-}
-
-function restoreAccount(row: WalletRow, terms: WalletTerms): WalletAccount {
-  const acc = new WalletAccount(row.customer, terms, row.openedAt);
-  for (const l of row.lots)
-    acc.lots.push({
-      id: l.id,
-      source: l.source as Lot["source"],
-      remaining: toAtoms(l.remaining) ?? 0n,
-      priority: l.priority,
-      expiresAt: l.expiresAt ?? Infinity,
-      createdAt: l.createdAt,
-    });
-  acc.balance = toAtoms(row.balance) ?? 0n;
-  for (const h of row.holds) {
-    const amount = toAtoms(h.amount) ?? 0n;
-    acc.holds.set(h.id, { id: h.id, amount, expiresAt: h.expiresAt });
-    acc.reserved += amount;
-  }
-  acc.nextGrantAt =
-    terms.grant === null
-      ? Infinity
-      : (row.nextGrantAt ?? grantPeriod(terms.grant.every, row.openedAt, row.openedAt, terms.zone).end);
-  acc.refresh();
-  return acc;
 }

@@ -1,74 +1,24 @@
 import { minAtoms } from "./amount.js";
+import { burnOrder, type Lot, type Sink, type WalletHold, type WalletTerms } from "./ledger.js";
 import type { WalletTxKind } from "./model.js";
 import { grantExpiry, grantPeriod, nextGrant } from "./schedule.js";
 
+export {
+  burnOrder,
+  type Lot,
+  type Sink,
+  type WalletHold,
+  type WalletTerms,
+  type WalletTx,
+} from "./ledger.js";
+
 /**
- * One customer's wallet (SPEC §12, R17): lots of funds (grants, top-ups,
- * adjustments) burnt in the order of R12, holds of reservations, and the
- * ledger transactions each change produces. Pure: time and the bundle
- * version come in as arguments, transactions go out through `sink`, and the
- * balance is, by construction, the sum of the transactions.
+ * One customer's wallet (SPEC §12, R17): lots of funds burnt in the order of
+ * R12 (see ledger.ts), holds of reservations, and the ledger transactions
+ * each change produces. Pure: time and the bundle version come in as
+ * arguments, transactions go out through `sink`, and the balance is, by
+ * construction, the sum of the transactions.
  */
-export interface Lot {
-  id: string;
-  /** What put the funds there: a recurring grant clamps at rollover, the others never. */
-  source: "grant" | "opening" | "topup" | "adjustment" | "refund";
-  remaining: bigint;
-  priority: number;
-  /** Epoch ms; Infinity = never. */
-  expiresAt: number;
-  createdAt: number;
-}
-
-export interface WalletTx {
-  /** Caller's id, or a sequence number the runtime turns into a generated id. */
-  id: string | number;
-  customer: string;
-  kind: WalletTxKind;
-  at: number;
-  /** Signed change of the balance, in atoms (see amount.ts). */
-  amount: bigint;
-  balanceAfter: bigint;
-  /** Bundle version that made it (R17, R14). */
-  version: number;
-  lot: string | null;
-  entitlement: string | null;
-  note: string | null;
-}
-
-export interface WalletHold {
-  id: string;
-  amount: bigint;
-  expiresAt: number;
-}
-
-/** The terms in force: grant and reserve, in atoms; null grant = none. */
-export interface WalletTerms {
-  unit: string;
-  minimum: bigint;
-  grant: {
-    amount: bigint;
-    every: string;
-    rolloverMax: bigint | null;
-    rollover: boolean;
-    expiresAfter: string | null;
-    priority: number;
-  } | null;
-  zone: string;
-}
-
-export type Sink = WalletTx[];
-
-/** R12 burn order: lowest priority number, then earliest expiry (never last), then oldest. */
-export function burnOrder(a: Lot, b: Lot): number {
-  return (
-    a.priority - b.priority ||
-    a.expiresAt - b.expiresAt ||
-    a.createdAt - b.createdAt ||
-    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
-  );
-}
-
 export class WalletAccount {
   balance = 0n;
   reserved = 0n;
