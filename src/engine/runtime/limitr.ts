@@ -457,7 +457,10 @@ function optionsInPlace(amount: unknown, options: unknown): boolean {
   return options === undefined && amount !== null && typeof amount === "object" && !Array.isArray(amount);
 }
 
-function callOptions(amount: unknown, options: CallOptions | null | undefined): CallOptions | null | undefined {
+function callOptions(
+  amount: unknown,
+  options: CallOptions | null | undefined,
+): CallOptions | null | undefined {
   return optionsInPlace(amount, options) ? (amount as CallOptions) : options;
 }
 
