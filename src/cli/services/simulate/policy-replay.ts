@@ -1,5 +1,9 @@
 import { MemoryEngineStore } from "limitr-engine/adapters/store/memory-store";
 import type { planHistory } from "limitr-engine/adapters/store/usage-store";
+import { capsFor } from "limitr-engine/core/credits/caps";
+import { creditEventTypes, eventCredits } from "limitr-engine/core/credits/convert";
+import { unitMeter } from "limitr-engine/core/credits/rating";
+import type { CompiledCreditUnit } from "limitr-engine/core/credits/types";
 import { type PlanChange, PolicyIndex } from "limitr-engine/core/engine/resolve";
 import type {
   CompiledMeter,
@@ -23,6 +27,10 @@ interface Candidate {
   scope: MeteredEntitlement["scope"];
   /** The plan says `hard` (a contract override may still change that for one customer). */
   hard: boolean;
+  /** Metered in a credit unit: an event adds its credits. */
+  credit: CompiledCreditUnit | null;
+  /** A hard spend cap of the plan or some contract counts it: the engine decides (R18). */
+  capped: boolean;
 }
 
 /** R3's comparison tolerance, as the engine applies it. */
@@ -69,14 +77,22 @@ export class PolicyReplay {
         this.overridden.set(c.id, set.add(ent));
       }
     }
+    const contracts = Object.values(policy.customers);
     for (const [planId, plan] of Object.entries(policy.plans)) {
       for (const ent of Object.values(plan.entitlements)) {
         if (ent.kind !== "metered") continue;
-        const meter = policy.meters[ent.meter];
+        const credit = policy.creditUnits?.[ent.meter] ?? null;
+        const meter = policy.meters[ent.meter] ?? (credit === null ? undefined : unitMeter(credit));
         if (!meter) continue;
-        const c: Candidate = { entitlement: ent.id, meter, scope: ent.scope, hard: ent.mode === "hard" };
-        add(this.everything, planId, meter.events, c);
-        if (ent.mode === "hard" || hardOverride.has(ent.id)) add(this.candidates, planId, meter.events, c);
+        const capped = [undefined, ...contracts].some((k) =>
+          capsFor(plan, k, ent.id).some((cap) => cap.mode === "hard"),
+        );
+        const hard = ent.mode === "hard";
+        const c: Candidate = { entitlement: ent.id, meter, scope: ent.scope, hard, credit, capped };
+        const types =
+          credit === null ? meter.events : creditEventTypes(credit, policy.meters, policy.creditUnits);
+        add(this.everything, planId, types, c);
+        if (hard || capped || hardOverride.has(ent.id)) add(this.candidates, planId, types, c);
       }
     }
   }
@@ -180,8 +196,8 @@ export class PolicyReplay {
     const { hits, amounts, uniques } = this;
     let n = 0;
     for (const c of candidates) {
-      if (!meterMatches(c.meter, type, props)) continue;
-      const amount = this.amount(c, customer, ts, value, props);
+      if (c.credit === null && !meterMatches(c.meter, type, props)) continue;
+      const amount = this.amount(c, type, customer, ts, value, props);
       if (amount === null || amount === 0) continue;
       hits[n] = c;
       amounts[n] = amount;
@@ -227,7 +243,7 @@ export class PolicyReplay {
    * nothing. Anything a contract overrides is asked of the engine itself.
    */
   private wouldRefuse(customer: string, c: Candidate, amount: number, ts: number): boolean {
-    if (this.overridden.get(customer)?.has(c.entitlement))
+    if (c.capped || this.overridden.get(customer)?.has(c.entitlement))
       return this.refusedByLimit(customer, c.entitlement, amount, ts);
     if (!c.hard) return false;
     const u = this.engine.usage(customer, c.entitlement, { now: ts });
@@ -235,7 +251,8 @@ export class PolicyReplay {
   }
 
   private refusedByLimit(customer: string, entitlement: string, amount: number, ts: number): boolean {
-    return this.engine.check(customer, entitlement, amount, { now: ts }).reason === "limit_exceeded";
+    const reason = this.engine.check(customer, entitlement, amount, { now: ts }).reason;
+    return reason === "limit_exceeded" || reason === "cap_exceeded";
   }
 
   private deny(customer: string, entitlement: string, tally: boolean): void {
@@ -258,12 +275,17 @@ export class PolicyReplay {
   /** Units the event adds to the entitlement's counter, as the meter aggregates; null when it carries no value. */
   private amount(
     c: Candidate,
+    type: string,
     customer: string,
     ts: number,
     value: number | null,
     props: Props | null,
   ): number | null {
     const m = c.meter;
+    if (c.credit !== null) {
+      const p = this.policy;
+      return eventCredits(c.credit, p.meters, { type, value, properties: props }, p.creditUnits).toNumber();
+    }
     if (m.aggregation === "count") return countWeight(value);
     const raw = m.property === null ? value : props?.[m.property];
     if (m.aggregation === "unique_count") {
