@@ -78,6 +78,7 @@ export async function buildServer(
       tags: [
         { name: "decisions", description: "Check -> Call -> Record, reservations and batches" },
         { name: "usage", description: "Live and recorded usage" },
+        { name: "wallets", description: "Prepaid balances, top-ups and the ledger" },
         { name: "operations", description: "Health, readiness, metrics" },
       ],
     },

@@ -16,6 +16,7 @@ import {
   SHARED,
 } from "./schemas.js";
 import type { ServeState } from "./state.js";
+import { registerWalletRoutes } from "./wallet-routes.js";
 
 const errors = { "4xx": { $ref: "Error#" }, "5xx": { $ref: "Error#" } } as const;
 const secured = [{ apiKey: [] }];
@@ -116,6 +117,8 @@ export function registerRoutes(app: FastifyInstance, state: ServeState, log: (li
       return { customer, entitlements, version, digest };
     },
   );
+
+  registerWalletRoutes(app, state);
 
   app.get(
     "/v1/meters/:meter",

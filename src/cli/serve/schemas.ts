@@ -299,3 +299,95 @@ export const meterResponse = {
     },
   },
 } as const;
+
+const decimal = {
+  type: "string",
+  pattern: "^-?\\d+(\\.\\d+)?$",
+  description: "Exact decimal, in the wallet's unit.",
+} as const;
+
+export const balanceResponse = {
+  type: "object",
+  required: ["customer", "unit", "balance", "available", "minimum", "reserved", "grants"],
+  properties: {
+    customer: { type: "string" },
+    unit: { type: "string", description: "The policy currency (money) or a unit of account." },
+    balance: decimal,
+    available: { ...decimal, description: "balance - minimum - reserved: what calls can still spend." },
+    minimum: decimal,
+    reserved: decimal,
+    grants: {
+      type: "array",
+      description: "Funds by lot (grants, top-ups, adjustments) in burn order (R12).",
+      items: {
+        type: "object",
+        required: ["id", "source", "remaining", "priority", "expiresAt", "createdAt"],
+        properties: {
+          id: { type: "string" },
+          source: { type: "string" },
+          remaining: decimal,
+          priority: { type: "integer" },
+          expiresAt: { type: ["string", "null"], format: "date-time" },
+          createdAt: { type: "string", format: "date-time" },
+        },
+      },
+    },
+  },
+} as const;
+
+const transaction = {
+  type: "object",
+  required: ["id", "customer", "kind", "at", "amount", "balanceAfter", "bundleVersion"],
+  properties: {
+    id: { type: "string" },
+    customer: { type: "string" },
+    kind: { type: "string", enum: ["credit", "debit", "grant", "expiry", "rollover", "adjustment"] },
+    at: { type: "integer", description: "Epoch ms." },
+    amount: { ...decimal, description: "Signed change of the balance." },
+    balanceAfter: decimal,
+    bundleVersion: { type: "integer" },
+    lot: { type: ["string", "null"] },
+    entitlement: { type: ["string", "null"] },
+    note: { type: ["string", "null"] },
+  },
+} as const;
+
+export const topUpBody = {
+  type: "object",
+  required: ["amount"],
+  additionalProperties: false,
+  properties: {
+    amount: {
+      type: ["string", "number"],
+      description: "Funds to add, > 0, in the wallet's unit (a decimal string keeps it exact).",
+    },
+    id: { ...name, description: "Idempotency key: a repeated id credits once (R17)." },
+    expiresAt: { type: "string", format: "date-time", description: "When these funds expire." },
+    priority: { type: "integer", minimum: 0, description: "Burn order (lower first, R12)." },
+    note: { type: "string", maxLength: 1000 },
+  },
+} as const;
+
+export const topUpResponse = {
+  type: "object",
+  required: ["transaction", "duplicate"],
+  properties: {
+    transaction,
+    duplicate: { type: "boolean", description: "The id was credited before: nothing was added." },
+  },
+} as const;
+
+export const transactionsQuery = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    from: { type: "string", description: "ISO time, inclusive." },
+    to: { type: "string", description: "ISO time, exclusive." },
+  },
+} as const;
+
+export const transactionsResponse = {
+  type: "object",
+  required: ["customer", "transactions"],
+  properties: { customer: { type: "string" }, transactions: { type: "array", items: transaction } },
+} as const;
