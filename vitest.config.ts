@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
@@ -17,6 +18,10 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // vitest's default is one worker fewer than the cores: a single worker on a
+    // 2-core machine, which leaves a core idle while suites wait on git, HTTP
+    // and child processes.
+    maxWorkers: Math.max(2, availableParallelism()),
     globalSetup: ["test/global-setup.ts"],
   },
 });
