@@ -34,10 +34,14 @@ const LINES: [string, string[]][] = [
 ];
 
 describe("in-process runs print what the binary prints", () => {
-  it.each(LINES)("%s", async (_, args) => {
-    const [binary, inProcess] = [await limitrBinary(args, dir), await limitrInProcess(args, dir)];
-    expect(inProcess).toEqual(binary);
-  }, 120_000);
+  it.each(LINES)(
+    "%s",
+    async (_, args) => {
+      const [binary, inProcess] = [await limitrBinary(args, dir), await limitrInProcess(args, dir)];
+      expect(inProcess).toEqual(binary);
+    },
+    120_000,
+  );
 
   it("leaves the test process's exit code and working directory alone", async () => {
     const before = process.cwd();
