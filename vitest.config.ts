@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
@@ -14,9 +15,15 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts", "test/**/*.test.tsx"],
-    testTimeout: 30_000,
+    // Generous for a shared 2-core machine: property tests and real processes
+    // can take three times their idle time there; a hang still fails.
+    testTimeout: 90_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // vitest's default is one worker fewer than the cores: a single worker on a
+    // 2-core machine, which leaves a core idle while suites wait on git, HTTP
+    // and child processes.
+    maxWorkers: Math.max(2, availableParallelism()),
     globalSetup: ["test/global-setup.ts"],
   },
 });

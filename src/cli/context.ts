@@ -14,10 +14,18 @@ export interface CliContext {
   /** stderr is a terminal: progress belongs there. */
   stderrIsTTY: boolean;
   color: ChalkInstance;
+  /** Where results go: process.stdout for the binary, a buffer for an in-process caller. */
+  stdout: OutputStream;
   /** Write a diagnostic line to stderr. */
   warn(line: string): void;
   /** A progress bar for long work: on stderr when it is a terminal, nothing otherwise. */
   progress(options: ProgressOptions): Progress;
+}
+
+/** The part of a stream the CLI writes to; `columns` sizes ink tables on a terminal. */
+export interface OutputStream {
+  write(text: string): unknown;
+  columns?: number;
 }
 
 /** Options every command accepts (SPEC §5). */
@@ -52,6 +60,7 @@ export function defaultContext(): CliContext {
     isTTY: Boolean(process.stdout.isTTY),
     stderrIsTTY: Boolean(process.stderr.isTTY),
     color: new Chalk({ level: useColor ? chalk.level || 1 : 0 }),
+    stdout: process.stdout,
     warn: (line) => process.stderr.write(`${line}\n`),
     progress: (options) =>
       startProgress(

@@ -1,130 +1,13 @@
-import { Command, CommanderError, Option } from "commander";
-import { limitrVersion } from "limitr-engine/adapters/version";
-import { InternalError, LimitrError } from "limitr-engine/core/errors";
 import { defaultContext } from "./context.js";
-import { COMMANDS, type CommandSpec, GLOBAL_FLAGS } from "./registry.js";
-import { emit } from "./render/terminal.js";
+import { report, runCli } from "./program.js";
 
-const EXIT_USAGE = 64;
-
-function build(onRun: (spec: CommandSpec, options: Record<string, unknown>) => Promise<number>): Command {
-  const program = new Command("limitr")
-    .description(
-      "usage-based pricing control plane: validate, diff, simulate, push and bill policies as code",
-    )
-    .version(limitrVersion(), "-V, --version")
-    .showHelpAfterError("(run with --help for usage)")
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-
-  for (const f of GLOBAL_FLAGS) program.option(f.flags, f.description, f.default as string);
-  const groups = new Map<string, Command>();
-  for (const spec of COMMANDS) {
-    let parent = program;
-    for (const word of spec.path.slice(0, -1)) {
-      const key = `${parent.name()} ${word}`;
-      let group = groups.get(key);
-      if (!group) {
-        group = parent.command(word).description(`${word} commands`).exitOverride();
-        groups.set(key, group);
-      }
-      parent = group;
-    }
-    const name = spec.path[spec.path.length - 1] as string;
-    const cmd = parent.command(spec.args ? `${name} ${spec.args}` : name).description(spec.description);
-    cmd.exitOverride();
-    cmd.addHelpText("after", helpFooter(spec));
-    for (const f of spec.flags) {
-      const opt = new Option(f.flags, f.description);
-      if (f.choices) opt.choices(f.choices);
-      if (f.default !== undefined) opt.default(f.default);
-      if (f.repeatable) opt.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
-      cmd.addOption(opt);
-    }
-    cmd.action(async (...params: unknown[]) => {
-      const command = params[params.length - 1] as Command;
-      const args = params.slice(0, -2);
-      const options = { ...command.optsWithGlobals(), args };
-      process.exitCode = await onRun(spec, options);
-    });
-  }
-  return program;
-}
-
-/** Under every subcommand's --help: the global flags, an example and the guide. */
-function helpFooter(spec: CommandSpec): string {
-  const width = Math.max(...GLOBAL_FLAGS.map((f) => f.flags.length));
-  const globals = GLOBAL_FLAGS.map(
-    (f) => `  ${f.flags.padEnd(width)}  ${f.description} (default: ${String(f.default)})`,
-  );
-  return [
-    "",
-    "Global options:",
-    ...globals,
-    "",
-    "Example:",
-    `  $ ${spec.example}`,
-    "",
-    `Docs: docs/${spec.docs}${spec.docs === "cli.md" ? "" : " (every flag: docs/cli.md)"}`,
-  ].join("\n");
-}
-
-async function main(argv: string[]): Promise<number> {
-  const ctx = defaultContext();
-  const program = build(async (spec, options) => {
-    const mod = await spec.load();
-    const outcome = await mod.run(options, ctx);
-    await emit(outcome, ctx);
-    if (outcome.error !== undefined) return report(outcome.error, ctx.warn);
-    return outcome.exitCode;
-  });
-  try {
-    await program.parseAsync(argv);
-    return Number(process.exitCode ?? 0);
-  } catch (err) {
-    return report(err, ctx.warn);
-  }
-}
-
-/** The one place errors become exit codes (SPEC §5). */
-export function report(err: unknown, warn: (line: string) => void): number {
-  if (err instanceof CommanderError) {
-    if (
-      err.code === "commander.helpDisplayed" ||
-      err.code === "commander.version" ||
-      err.code === "commander.help"
-    )
-      return 0;
-    if (err.exitCode === 0) return 0;
-    return EXIT_USAGE;
-  }
-  if (err instanceof InternalError) {
-    warn(`internal error: ${err.message}`);
-    warn("this is a bug in limitr; please report it with the command you ran");
-    return err.exitCode;
-  }
-  if (err instanceof LimitrError) {
-    warn(`error: ${err.message}`);
-    return err.exitCode;
-  }
-  const e = err as NodeJS.ErrnoException;
-  if (e && typeof e === "object" && typeof e.code === "string" && typeof e.message === "string") {
-    // System errors (ENOENT, EACCES, ECONNREFUSED...) are runtime errors the user can act on.
-    warn(`error: ${e.message}`);
-    return 1;
-  }
-  const detail =
-    e instanceof Error ? (process.env.LIMITR_DEBUG ? (e.stack ?? e.message) : e.message) : String(e);
-  warn(`internal error: ${detail}`);
-  warn("this is a bug in limitr; please report it with the command you ran");
-  return 1;
-}
-
-main(process.argv).then(
+// The binary: the only place that reads the real process and sets its exit code.
+const ctx = defaultContext();
+runCli(process.argv.slice(2), ctx).then(
   (code) => {
     process.exitCode = code;
   },
   (err) => {
-    process.exitCode = report(err, (l) => process.stderr.write(`${l}\n`));
+    process.exitCode = report(err, ctx);
   },
 );

@@ -1,9 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, REPO } from "../cli/run-cli.js";
+import { limitrInProcess, REPO } from "../cli/run-cli.js";
 import { WebhookReceiver } from "../helpers/webhook-receiver.js";
 
 /**
@@ -13,13 +12,8 @@ import { WebhookReceiver } from "../helpers/webhook-receiver.js";
  */
 const SECRET = "whsec_example";
 
-async function cli(args: string[], env: Record<string, string>, db: string) {
-  const r = await execa(process.execPath, [BIN, ...args, "--db", db], {
-    cwd: REPO,
-    reject: false,
-    env: { NO_COLOR: "1", ...env },
-  });
-  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+function cli(args: string[], env: Record<string, string>, db: string) {
+  return limitrInProcess([...args, "--db", db], REPO, env);
 }
 
 interface FiredJson {

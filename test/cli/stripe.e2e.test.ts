@@ -2,10 +2,9 @@ import { cpSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execa } from "execa";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StripeStandIn } from "../helpers/stripe-stand-in.js";
-import { BIN, REPO } from "./run-cli.js";
+import { limitrInProcess, REPO } from "./run-cli.js";
 
 /**
  * `bill --stripe` with the real `stripe` SDK pointed at the local stand-in of
@@ -49,11 +48,7 @@ function cli(...args: string[]) {
 }
 
 function cliWith(env: Record<string, string>, ...args: string[]) {
-  return execa(process.execPath, [BIN, "--db", "usage.db", ...args], {
-    cwd: dir,
-    reject: false,
-    env: { NO_COLOR: "1", ...env },
-  });
+  return limitrInProcess(["--db", "usage.db", ...args], dir, env);
 }
 
 const posts = () => stand.requests.filter((r) => r.method === "POST");

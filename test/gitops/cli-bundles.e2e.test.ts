@@ -47,7 +47,7 @@ describe("push, history, rollback, pin (end to end)", () => {
     edit(join(dir, "policies/plans.yaml"), "overage: 0.000003 ", "overage: 0.000004 ");
     await commitAll(dir, "pro: raise chat overage");
     const r = await limitr(dir, ["push", "--format", "json"]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.status).toBe("published");
     const v1 = version(1).manifest;

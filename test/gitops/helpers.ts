@@ -2,9 +2,9 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { execa } from "execa";
+import { limitrBinary, limitrInProcess } from "../cli/run-cli.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
-const BIN = join(ROOT, "src/cli/bin/limitr.js");
 
 /**
  * A temp git repository holding a copy of the example policies, committed once.
@@ -37,14 +37,16 @@ export async function commitAll(cwd: string, message: string): Promise<string> {
   return git(cwd, "rev-parse", "HEAD");
 }
 
-/** Run the built CLI; never throws on a non-zero exit. Colour off, stable output. */
+/** Run a CLI command in this process; never throws on a non-zero exit. Colour off, stable output. */
 export async function limitr(cwd: string, args: string[], env: Record<string, string> = {}) {
-  const r = await execa("node", [BIN, ...args], {
-    cwd,
-    reject: false,
-    env: { NO_COLOR: "1", LIMITR_SIGN_KEY: "", ...env },
-  });
-  return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
+  const r = await limitrInProcess(args, cwd, { LIMITR_SIGN_KEY: "", ...env });
+  return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The same through the built binary, for what needs a real process (concurrent publishers). */
+export async function limitrProcess(cwd: string, args: string[], env: Record<string, string> = {}) {
+  const r = await limitrBinary(args, cwd, { LIMITR_SIGN_KEY: "", ...env });
+  return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Edit a policy file in place with a literal (not regex) replacement; fails loudly when the text is absent. */

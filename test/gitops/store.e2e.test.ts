@@ -11,7 +11,7 @@ import { sha256Digest } from "../../src/engine/adapters/bundles/crypto.js";
 import { type BundleManifest, nextManifest } from "../../src/engine/core/bundles/manifest.js";
 import { readVersion } from "../../src/engine/core/bundles/port.js";
 import { ConflictError } from "../../src/engine/core/errors.js";
-import { commitAll, edit, limitr, makeRepo } from "./helpers.js";
+import { commitAll, edit, limitr, limitrProcess, makeRepo } from "./helpers.js";
 
 function request(n: number) {
   const policyJson = JSON.stringify({ formatVersion: 1, n });
@@ -106,7 +106,7 @@ describe("bundle store concurrency", () => {
       }
       await commitAll(dir, "four variants");
       const runs = await Promise.all(
-        writers.map((w) => limitr(dir, ["--policies", `policies-${w}`, "push"])),
+        writers.map((w) => limitrProcess(dir, ["--policies", `policies-${w}`, "push"])),
       );
       for (const r of runs) expect(r.code, r.stderr).toBe(0);
       const envDir = join(dir, ".limitr/bundles/staging");

@@ -37,7 +37,7 @@ describe("validation scales linearly with the policy size", () => {
   ])(
     "validate: four times the %s take well under sixteen times as long",
     async (_what, shape, n) => {
-      await seconds(validate(shape(n))); // warm the JIT and the schema compiler
+      validate(shape(n))(); // warm the JIT and the schema compiler
       const small = await seconds(validate(shape(n)));
       const large = await seconds(validate(shape(4 * n)));
       expect(large / small, `${n}: ${small.toFixed(3)} s, ${4 * n}: ${large.toFixed(3)} s`).toBeLessThan(
@@ -52,7 +52,7 @@ describe("validation scales linearly with the policy size", () => {
     const large = validate({ customers: 20_000, chain: 5_000 })();
     const open = (policy: typeof small) => async () =>
       (await Limitr.open({ policy, store: "memory" })).close();
-    await seconds(open(small));
+    await open(small)();
     const t1 = await seconds(open(small));
     const t4 = await seconds(open(large));
     expect(t4 / t1, `${t1.toFixed(3)} s -> ${t4.toFixed(3)} s`).toBeLessThan(FOUR_FOLD_LIMIT);

@@ -22,7 +22,7 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
   const options = raw as unknown as HistoryOptions;
   const target = await openEnvironment(options, ctx.cwd, false);
   const reader = readerFor(target.location);
-  const keys = loadTrustedKeys(options.publicKey ?? []);
+  const keys = loadTrustedKeys(options.publicKey ?? [], ctx.cwd);
   const verify = options.verify === true || keys.length > 0;
   const current = await readCurrent(reader);
   const pinned = await readPin(reader);

@@ -12,14 +12,27 @@ export interface InitOptions {
   format?: string;
 }
 
+/** limitr-cli's root: two levels above dist/commands/ when built, one above commands/ from sources. */
+const PACKAGE_ROOT = ["../../", "../"]
+  .map((up) => new URL(up, import.meta.url))
+  .find((root) => {
+    try {
+      return JSON.parse(readFileSync(new URL("package.json", root), "utf8")).name === "limitr-cli";
+    } catch {
+      return false;
+    }
+  });
+
 /**
  * The example policy repo: `assets/policies` in an installed limitr-cli (the build
  * copies it there), else the repository's own `policies/` when run from a checkout.
  */
-const EXAMPLE = [
-  fileURLToPath(new URL("../../assets/policies", import.meta.url)),
-  fileURLToPath(new URL("../../../../policies", import.meta.url)),
-].find((dir) => existsSync(dir));
+const EXAMPLE = PACKAGE_ROOT
+  ? [
+      fileURLToPath(new URL("assets/policies", PACKAGE_ROOT)),
+      fileURLToPath(new URL("../../policies", PACKAGE_ROOT)),
+    ].find((dir) => existsSync(dir))
+  : undefined;
 /** Where an init'd repo finds the policy schema once `npm install` has run. */
 const INSTALLED_SCHEMA = "node_modules/limitr-cli/assets/schemas/policy.schema.json";
 const SCHEMA_COMMENT = /^# yaml-language-server: \$schema=.*$/m;
@@ -127,7 +140,8 @@ const GITIGNORE = "# limitr's local usage store and bundle cache\n.limitr/\nnode
 
 /** This CLI's own package (name and exact version), which an init'd repo pins. */
 function cliPackage(): { name: string; version: string } {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  if (!PACKAGE_ROOT) throw new Error("limitr-cli's package.json is missing next to its code");
+  const pkg = JSON.parse(readFileSync(new URL("package.json", PACKAGE_ROOT), "utf8")) as {
     name: string;
     version: string;
   };

@@ -30,10 +30,10 @@ export function parseVersion(value: string | undefined, flag: string): number | 
 }
 
 /** `--sign-key FILE`, else $LIMITR_SIGN_KEY (CI secrets are files or env vars). */
-export function signerFrom(flag: string | undefined, env: NodeJS.ProcessEnv) {
-  const file = flag ?? (env.LIMITR_SIGN_KEY || undefined);
+export function signerFrom(flag: string | undefined, ctx: Pick<CliContext, "env" | "cwd">) {
+  const file = flag ?? (ctx.env.LIMITR_SIGN_KEY || undefined);
   if (!file) return null;
-  const key = loadSigningKey(file);
+  const key = loadSigningKey(file, ctx.cwd);
   return (m: Parameters<typeof signManifest>[0]) => signManifest(m, key);
 }
 
@@ -63,7 +63,7 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
     ctx.warn("warning: --skip-tests: publishing without running the policy tests (recorded in the manifest)");
   else await requirePassingTests(policy, options.policies, ctx);
 
-  const sign = signerFrom(options.signKey, ctx.env);
+  const sign = signerFrom(options.signKey, ctx);
   const policyJson = canonicalJson(policy);
   const digest = sha256Digest(policyJson);
   const createdBy = await gitUserEmail(repo, ctx.env);

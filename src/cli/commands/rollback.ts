@@ -66,7 +66,7 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
   const result = await publish(envDir, {
     policyJson,
     digest,
-    sign: signerFrom(options.signKey, ctx.env),
+    sign: signerFrom(options.signKey, ctx),
     expectVersion: current.manifest.version,
     ignorePin: true,
     manifest: (latest) =>

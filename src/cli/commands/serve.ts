@@ -40,7 +40,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     state,
   );
   const url = await app.listen({ host, port });
-  process.stdout.write(`${url}\n`);
+  ctx.stdout.write(`${url}\n`);
   ctx.warn(`limitr serve: listening on ${url}${keys.enabled ? " (API keys required)" : ""}`);
 
   const stopped = new Promise<string>((done) => {

@@ -10,9 +10,9 @@ import type { CliContext, CommandOutcome } from "../context.js";
  */
 export async function emit(
   outcome: CommandOutcome,
-  ctx: Pick<CliContext, "isTTY" | "color">,
-  stdout: NodeJS.WriteStream = process.stdout,
+  ctx: Pick<CliContext, "isTTY" | "color" | "stdout">,
 ): Promise<void> {
+  const stdout = ctx.stdout;
   let text = outcome.output;
   if (outcome.view && ctx.isTTY) {
     const { viewToString } = await import("./ink/static.js");

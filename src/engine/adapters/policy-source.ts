@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
-import { dirname, isAbsolute, join, relative, sep } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { InputError, PolicyError } from "../core/errors.js";
 import type { CompiledPolicy } from "../core/model.js";
 import { formatDiagnostic } from "../core/policy/diagnostics.js";
@@ -14,7 +14,7 @@ import { type PolicyFile, type ValidationResult, validatePolicyFiles } from "../
 
 /** How file paths appear in diagnostics: relative to `cwd` when inside it, as given otherwise. */
 export function displayPath(path: string, cwd: string = process.cwd()): string {
-  const rel = relative(cwd, path);
+  const rel = relative(cwd, resolve(cwd, path));
   return rel === "" ? "." : rel.startsWith("..") || isAbsolute(rel) ? path : rel;
 }
 
@@ -41,15 +41,19 @@ export function readPolicyFiles(
   cwd: string = process.cwd(),
   maxBytes: number = maxPolicyFileBytes(),
 ): PolicyFile[] {
-  const tree = policyTree(dir);
+  // Read relative to the caller's cwd, not the process's (the CLI also runs
+  // in-process); paths are shown as the caller gave them.
+  const root = resolve(cwd, dir);
+  const shown = (p: string) => displayPath(isAbsolute(dir) ? join(root, p) : join(dir, p), cwd);
+  const tree = policyTree(root);
   const files: PolicyFile[] = tree.files.map((f) => {
-    const path = displayPath(join(dir, f.path), cwd);
-    const source = join(dir, f.source);
+    const path = shown(f.path);
+    const source = join(root, f.source);
     const size = statSync(source).size;
     if (size > maxBytes) return { path, text: new Uint8Array(size) };
     return { path, text: readFileSync(source) };
   });
-  for (const p of tree.problems) files.push(linkProblem(displayPath(join(dir, p.path), cwd), p));
+  for (const p of tree.problems) files.push(linkProblem(shown(p.path), p));
   return files;
 }
 

@@ -63,8 +63,31 @@ function hourWindow(ms: number, zoneName: string): Window {
   return { start, end };
 }
 
+/**
+ * Windows already computed, by unit, zone and instant. Rating asks for the
+ * same day boundaries for every customer, and each luxon answer in a named
+ * zone costs an Intl round trip; a bounded memo of a pure function keeps a
+ * month's bill of thousands of customers from spending most of its time there.
+ */
+const windows = new Map<string, Window>();
+const WINDOW_MEMO = 8192;
+
 /** The calendar window of `unit` containing `ms` (weeks start on Monday, ISO 8601). */
 export function calendarWindow(
+  unit: Exclude<PeriodUnit, "billing" | "lifetime">,
+  ms: number,
+  zone: string,
+): Window {
+  const key = `${unit} ${zone} ${ms}`;
+  const known = windows.get(key);
+  if (known) return known;
+  if (windows.size >= WINDOW_MEMO) windows.clear();
+  const w = Object.freeze(computeCalendarWindow(unit, ms, zone));
+  windows.set(key, w);
+  return w;
+}
+
+function computeCalendarWindow(
   unit: Exclude<PeriodUnit, "billing" | "lifetime">,
   ms: number,
   zone: string,

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { stripVTControlCharacters } from "node:util";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, limitr, REPO } from "../run-cli.js";
+import { BIN, limitrBinary as limitr, REPO } from "../run-cli.js";
 
 /**
  * The built CLI on a real pseudo-terminal (util-linux `script`): tables and

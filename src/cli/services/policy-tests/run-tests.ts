@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { displayPath } from "limitr-engine/adapters/policy-source";
 import type { CompiledPolicy } from "limitr-engine/core/model";
 import type { Diagnostic } from "limitr-engine/core/policy/diagnostics";
@@ -28,7 +28,7 @@ export interface LoadedTests {
 /** Read and parse every test file; paths in cases and diagnostics are relative to `cwd`. */
 export function loadTests(policiesDir: string, cwd: string = process.cwd()): LoadedTests {
   const out: LoadedTests = { files: [], cases: [], diagnostics: [] };
-  for (const file of testFiles(policiesDir)) {
+  for (const file of testFiles(resolve(cwd, policiesDir))) {
     const path = displayPath(file, cwd);
     out.files.push(path);
     const size = statSync(file).size;

@@ -8,6 +8,7 @@ import {
   verify,
 } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import type { BundleManifest, BundleSignature } from "../../core/bundles/manifest.js";
 import type { BundleCrypto, TrustedKey } from "../../core/bundles/verify.js";
 import { canonicalJson } from "../../core/compile.js";
@@ -60,19 +61,19 @@ export function generateSigningKey(): GeneratedKeyPair {
   };
 }
 
-function readPem(file: string, what: string): string {
+function readPem(file: string, what: string, cwd: string): string {
   try {
-    return readFileSync(file, "utf8");
+    return readFileSync(resolve(cwd, file), "utf8");
   } catch (err) {
     throw new InputError(`cannot read ${what} ${file}: ${(err as Error).message}`);
   }
 }
 
 /** Load an Ed25519 private key (PKCS#8 PEM) for signing. */
-export function loadSigningKey(file: string): KeyObject {
+export function loadSigningKey(file: string, cwd: string = process.cwd()): KeyObject {
   let key: KeyObject;
   try {
-    key = createPrivateKey(readPem(file, "signing key"));
+    key = createPrivateKey(readPem(file, "signing key", cwd));
   } catch (err) {
     if (err instanceof InputError) throw err;
     throw new InputError(`${file} is not a PEM private key (create one with \`limitr keys generate\`)`);
@@ -83,11 +84,11 @@ export function loadSigningKey(file: string): KeyObject {
 }
 
 /** Load trusted public keys (SPKI PEM; a private key file is accepted and its public half used). */
-export function loadTrustedKeys(files: string[]): TrustedKey[] {
+export function loadTrustedKeys(files: string[], cwd: string = process.cwd()): TrustedKey[] {
   return files.map((file) => {
     let key: KeyObject;
     try {
-      key = createPublicKey(readPem(file, "public key"));
+      key = createPublicKey(readPem(file, "public key", cwd));
     } catch (err) {
       if (err instanceof InputError) throw err;
       throw new InputError(`${file} is not a PEM public key`);
