@@ -1,6 +1,10 @@
 import type { AlertState } from "../../core/alerts/rules.js";
+import type { AlertOutbox, AlertStateKey, PendingDelivery as Pending } from "../../core/usage/store-port.js";
 import type { Db } from "../store/database.js";
 import type { AlertNotification } from "./delivery.js";
+
+export type StateKey = AlertStateKey;
+export type PendingDelivery = Pending<AlertNotification>;
 
 /**
  * Alert state and the delivery outbox, in the usage store. A notification is
@@ -15,22 +19,7 @@ import type { AlertNotification } from "./delivery.js";
  * reported and sent again (at-least-once; webhook receivers deduplicate on
  * `Limitr-Delivery-Id`, Slack messages have no id and may show twice).
  */
-export interface StateKey {
-  alert: string;
-  customer: string;
-  entitlement: string;
-  periodStart: number;
-}
-
-export interface PendingDelivery {
-  note: AlertNotification;
-  channel: string;
-  attempts: number;
-  /** When an earlier run started sending it without recording the outcome (it stopped mid-send); null otherwise. */
-  unconfirmedSince: number | null;
-}
-
-export class AlertStore {
+export class AlertStore implements AlertOutbox<AlertNotification> {
   private readonly getState;
   private readonly putState;
   private readonly enqueue;

@@ -6,7 +6,11 @@ import { type Decimal, dec, ZERO } from "../../core/money.js";
 import { calendarWindow, type Window } from "../../core/periods.js";
 import type { UsageAmount, UsageWindow } from "../../core/rating/invoice.js";
 import { COUNT_WEIGHT_SQL, costDimension, sqlValue } from "../../core/usage/meters.js";
+import type { DailyUsage } from "../../core/usage/store-port.js";
 import type { Db } from "./database.js";
+
+export type { DailyUsage };
+
 import { bucketOf, jsonPath } from "./usage-store.js";
 
 /**
@@ -29,12 +33,6 @@ export interface DayCell {
   t: number;
   byDim: Map<string, number>;
   values: Set<string> | null;
-}
-
-export interface DailyUsage {
-  /** Customers with at least one event counted by some meter in the period. */
-  customers: Set<string>;
-  lookup: (w: UsageWindow) => UsageAmount;
 }
 
 export function dayStarts(period: Window, zone: string): number[] {
@@ -190,7 +188,7 @@ export function scanDays(
   return data;
 }
 
-function usageFrom(policy: CompiledPolicy, period: Window, data: DailyData): DailyUsage {
+export function usageFrom(policy: CompiledPolicy, period: Window, data: DailyData): DailyUsage {
   const days = dayStarts(period, policy.timezone);
   const customers = new Set<string>();
   for (const byCustomer of data.values()) for (const c of byCustomer.keys()) customers.add(c);
