@@ -21,20 +21,22 @@ import type { OpenOptions } from "../database.js";
 import { aggregateMeter, dailyData, firstEvents, hasEventsIn } from "./aggregate.js";
 import { PgAlertStore } from "./alerts.js";
 import { createPool, storeError } from "./connection.js";
+import { copyBatch } from "./copy-import.js";
 import { countEvents, eventsInOrder } from "./event-stream.js";
 import { migrate } from "./migrations.js";
 import { type PgLocation, parseLocation } from "./url.js";
 
 /**
  * The usage store in Postgres, shared by every instance and command that
- * opens the same URL. Imports are one multi-row statement per batch
- * (`INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING`: R13);
- * aggregations are GROUP BY queries (see `aggregate.ts`).
+ * opens the same URL. Imports COPY each batch into a staging table and
+ * insert from it with ON CONFLICT DO NOTHING (R13, `copy-import.ts`);
+ * aggregations are GROUP BY queries (`aggregate.ts`).
  */
 export class PgUsageStore implements UsageStore {
   readonly kind = "postgres" as const;
   readonly name: string;
   private outbox: PgAlertStore | null = null;
+  private importer: pg.PoolClient | null = null;
 
   constructor(
     readonly pool: pg.Pool,
@@ -45,29 +47,9 @@ export class PgUsageStore implements UsageStore {
 
   async insertEvents(batch: UsageEvent[]): Promise<number> {
     if (batch.length === 0) return 0;
-    const cols: [string[], string[], string[], number[], (number | null)[], (string | null)[]] = [
-      [],
-      [],
-      [],
-      [],
-      [],
-      [],
-    ];
-    for (const e of batch) {
-      cols[0].push(e.id);
-      cols[1].push(e.type);
-      cols[2].push(e.customer);
-      cols[3].push(e.ts);
-      cols[4].push(e.value);
-      cols[5].push(e.properties);
-    }
-    const r = await this.pool.query(
-      `INSERT INTO events (id, type, customer, ts, value, properties)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::float8[], $6::jsonb[])
-       ON CONFLICT (id) DO NOTHING`,
-      cols,
-    );
-    return r.rowCount ?? 0;
+    // One connection for the whole import: its staging table is created once per session.
+    this.importer ??= await this.pool.connect();
+    return copyBatch(this.importer, batch);
   }
 
   hasEventsIn(window: Window): Promise<boolean> {
@@ -203,6 +185,8 @@ export class PgUsageStore implements UsageStore {
   }
 
   async close(): Promise<void> {
+    this.importer?.release();
+    this.importer = null;
     await this.pool.end();
   }
 
