@@ -57,9 +57,10 @@ interface DayRow {
   customer: string;
   day: number;
   dim: string | null;
-  q: number | null;
   n: number;
   t: number | null;
+  /** q0, q1, ... (and t0, ... for max and latest): one per meter of the scan. */
+  [column: string]: unknown;
 }
 
 function newCell(meter: CompiledMeter): DayCell {
@@ -73,68 +74,98 @@ function newCell(meter: CompiledMeter): DayCell {
 }
 
 /**
- * One meter's daily cells in the period: sums and counts split by the cost
- * dimension; max and latest per day; unique_count the distinct values of
- * each day (a window longer than a day counts a value once).
+ * Daily cells in the period of meters that read the same rows (same event
+ * types, filter and cost dimension): one query, one aggregate column per
+ * meter. Sums and counts are split by the cost dimension; max and latest
+ * are per day; unique_count keeps the distinct values of each day (a window
+ * longer than a day counts a value once).
  */
-async function meterDays(pool: pg.Pool, meter: CompiledMeter, period: Window, days: number[]) {
+async function meterDays(pool: pg.Pool, meters: CompiledMeter[], period: Window, days: number[]) {
+  const first = meters[0] as CompiledMeter;
   const p = new Params();
-  const where = meterRows(meter, period.start, period.end, p);
+  const where = meterRows(first, period.start, period.end, p);
   const day = bucketSql(days, p);
-  const v = numericValue(meter);
-  const cost = costDimension(meter);
-  let select: string;
-  switch (meter.aggregation) {
-    case "sum":
-    case "count":
-      select = `${cost ? dimension(cost) : "NULL::text"} AS dim, SUM(${meter.aggregation === "sum" ? v : COUNT_WEIGHT}) AS q, MAX(ts) AS t`;
-      break;
-    case "max":
-      select = `NULL::text AS dim, MAX(${v}) AS q, MAX(ts) FILTER (WHERE ${v} IS NOT NULL) AS t`;
-      break;
-    case "latest":
-      select =
-        `NULL::text AS dim, (array_agg(${v} ORDER BY ts DESC, seq DESC) FILTER (WHERE ${v} IS NOT NULL))[1] AS q, ` +
-        `MAX(ts) FILTER (WHERE ${v} IS NOT NULL) AS t`;
-      break;
-    case "unique_count":
-      select = `${distinctValue(meter)} AS dim, NULL::float8 AS q, MAX(ts) AS t`;
-      break;
-  }
-  const sql = `SELECT customer, ${day} AS day, ${select}, COUNT(*) AS n FROM events WHERE ${where} GROUP BY 1, 2, 3`;
-  const cells = new Map<string, DayCell[]>();
+  const cost = costDimension(first);
+  const columns = meters.map((meter, i): string => {
+    const v = numericValue(meter);
+    switch (meter.aggregation) {
+      case "sum":
+      case "count":
+        return `SUM(${meter.aggregation === "sum" ? v : COUNT_WEIGHT}) AS q${i}`;
+      case "max":
+        return `MAX(${v}) AS q${i}, MAX(ts) FILTER (WHERE ${v} IS NOT NULL) AS t${i}`;
+      case "latest":
+        return (
+          `(array_agg(${v} ORDER BY ts DESC, seq DESC) FILTER (WHERE ${v} IS NOT NULL))[1] AS q${i}, ` +
+          `MAX(ts) FILTER (WHERE ${v} IS NOT NULL) AS t${i}`
+        );
+      default:
+        return `NULL::float8 AS q${i}`;
+    }
+  });
+  const dim =
+    first.aggregation === "unique_count"
+      ? distinctValue(first)
+      : (first.aggregation === "sum" || first.aggregation === "count") && cost
+        ? dimension(cost)
+        : "NULL::text";
+  const sql =
+    `SELECT customer, ${day} AS day, ${dim} AS dim, ${columns.join(", ")}, MAX(ts) AS t, COUNT(*) AS n ` +
+    `FROM events WHERE ${where} GROUP BY 1, 2, 3`;
+  const out = meters.map(() => new Map<string, DayCell[]>());
   for (const r of (await pool.query<DayRow>(sql, p.values)).rows) {
-    let perDay = cells.get(r.customer);
-    if (!perDay) cells.set(r.customer, (perDay = []));
-    const cell = (perDay[r.day] ??= newCell(meter));
-    cell.n += r.n;
-    if (cell.values) {
-      if (r.dim !== null) cell.values.add(r.dim);
-      continue;
-    }
-    if (r.t !== null && r.t > cell.t) cell.t = r.t;
-    if (r.q === null) continue;
-    cell.q += r.q;
-    if (meter.aggregation === "sum" || meter.aggregation === "count") {
-      const key = r.dim ?? "";
-      cell.byDim.set(key, (cell.byDim.get(key) ?? 0) + r.q);
-    }
+    meters.forEach((meter, i) => {
+      const cells = out[i] as Map<string, DayCell[]>;
+      let perDay = cells.get(r.customer);
+      if (!perDay) cells.set(r.customer, (perDay = []));
+      const cell = (perDay[r.day] ??= newCell(meter));
+      cell.n += r.n;
+      if (cell.values) {
+        if (r.dim !== null) cell.values.add(r.dim);
+        return;
+      }
+      const t = (r[`t${i}`] as number | null | undefined) ?? r.t;
+      if (t !== null && t > cell.t) cell.t = t;
+      const q = r[`q${i}`] as number | null;
+      if (q === null) return;
+      cell.q += q;
+      if (meter.aggregation === "sum" || meter.aggregation === "count") {
+        const key = r.dim ?? "";
+        cell.byDim.set(key, (cell.byDim.get(key) ?? 0) + q);
+      }
+    });
   }
-  return cells;
+  return out;
 }
 
-/** Every meter's daily cells in the period; meters are read concurrently on the pool's connections. */
+/** Meters whose rows are the same (sums and counts with one filter and cost dimension) share a query. */
+function sharedScans(meters: CompiledMeter[]): CompiledMeter[][] {
+  const groups = new Map<string, CompiledMeter[]>();
+  for (const m of meters) {
+    const key =
+      m.aggregation === "sum" || m.aggregation === "count"
+        ? JSON.stringify([[...new Set(m.events)].sort(), m.where, costDimension(m)])
+        : `\u0000${m.id}`;
+    const group = groups.get(key) ?? [];
+    group.push(m);
+    groups.set(key, group);
+  }
+  return [...groups.values()];
+}
+
+/** Every meter's daily cells in the period; the scans run concurrently on the pool's connections. */
 export async function dailyData(pool: pg.Pool, policy: CompiledPolicy, period: Window): Promise<DailyData> {
   const days = dayStarts(period, policy.timezone);
   const meters = Object.values(policy.meters);
   const data: DailyData = new Map();
-  if (days.length === 0) {
-    for (const m of meters) data.set(m.id, new Map());
-    return data;
-  }
-  const parts = await Promise.all(meters.map((m) => meterDays(pool, m, period, days)));
-  meters.forEach((m, i) => {
-    data.set(m.id, parts[i] as Map<string, DayCell[]>);
+  for (const m of meters) data.set(m.id, new Map());
+  if (days.length === 0) return data;
+  const scans = sharedScans(meters);
+  const parts = await Promise.all(scans.map((group) => meterDays(pool, group, period, days)));
+  scans.forEach((group, g) => {
+    group.forEach((m, i) => {
+      data.set(m.id, parts[g]?.[i] as Map<string, DayCell[]>);
+    });
   });
   return data;
 }
