@@ -1,9 +1,12 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { limitr, REPO } from "../cli/run-cli.js";
 import { pgQuery, pgSchema } from "../helpers/pg-schema.js";
+
+// Each test runs the CLI several times against a real server on a shared machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 /**
  * The same CLI scenarios on a SQLite file and on the Postgres store, with

@@ -1,9 +1,12 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { limitr } from "../cli/run-cli.js";
 import { PG_BASE, pgQuery, pgSchema } from "../helpers/pg-schema.js";
 import { makeRepo, octoberEvents } from "../simulate/fixture.js";
+
+// Each test runs the CLI several times against a real server on a shared machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 /**
  * Opening the Postgres store from the CLI: what a wrong URL, an unreachable
