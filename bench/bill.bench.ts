@@ -45,8 +45,11 @@ async function importInto(file: string, db: string): Promise<number> {
     join(cliDist, "adapters/usage-files/import-events.js")
   )) as ImportModule;
   const store = openDatabase(db);
+  const { SqliteUsageStore } = (await import(
+    join(dist, "adapters/store/sqlite-usage-store.js")
+  )) as typeof import("../src/engine/adapters/store/sqlite-usage-store.js");
   const t = performance.now();
-  const summary = await importFiles(store, [file], {
+  const summary = await importFiles(new SqliteUsageStore(store), [file], {
     zone: "America/New_York",
     strict: false,
     onProblem: () => {},

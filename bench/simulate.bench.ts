@@ -22,6 +22,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { importFiles } from "../src/cli/adapters/usage-files/import-events.js";
 import { openDatabase } from "../src/engine/adapters/store/database.js";
+import { SqliteUsageStore } from "../src/engine/adapters/store/sqlite-usage-store.js";
 import { setPlans } from "../src/engine/adapters/store/usage-store.js";
 import { parseInstant } from "../src/engine/core/periods.js";
 import { generateUsage } from "./generate.js";
@@ -70,7 +71,11 @@ async function dataset(events: number, seed: number): Promise<string> {
   const db = join(dir, `${events}.db`);
   const store = openDatabase(db);
   t = performance.now();
-  const summary = await importFiles(store, [file], { zone: ZONE, strict: false, onProblem: () => {} });
+  const summary = await importFiles(new SqliteUsageStore(store), [file], {
+    zone: ZONE,
+    strict: false,
+    onProblem: () => {},
+  });
   const rows = readFileSync(plans, "utf8").trim().split("\n").slice(1);
   setPlans(
     store,

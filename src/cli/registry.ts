@@ -35,7 +35,11 @@ export interface CommandSpec {
 /** Flags every command accepts (SPEC §5), declared on the program. */
 export const GLOBAL_FLAGS: FlagSpec[] = [
   { flags: "--policies <dir>", description: "policy directory", default: "./policies" },
-  { flags: "--db <path>", description: "usage store (SQLite file)", default: ".limitr/usage.db" },
+  {
+    flags: "--db <path|url>",
+    description: "usage store: a SQLite file, or postgres://... (the shared store; ?schema=NAME)",
+    default: ".limitr/usage.db",
+  },
 ];
 
 /** The JSON Schema of a command's `--format json` output, under schemas/. */

@@ -4,12 +4,14 @@
  * (its events deny calls at the start of the period), and an interval period
  * resets from its anchor, not on the calendar.
  */
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { replayPeriod } from "../../src/cli/services/simulate/replay.js";
 import { openDatabase } from "../../src/engine/adapters/store/database.js";
+import { SqliteUsageStore } from "../../src/engine/adapters/store/sqlite-usage-store.js";
 import { compilePolicy } from "../../src/engine/core/compile.js";
 
 const dirs: string[] = [];
@@ -52,7 +54,7 @@ describe("simulate replay of interval and sliding periods", () => {
       ["c1", "2026-10-01T00:41:00Z"], // allowed
     ]);
     try {
-      const [out] = await replayPeriod(db, [policy({ sliding: "PT1H" }, 2)], OCTOBER);
+      const [out] = await replayPeriod(new SqliteUsageStore(db), [policy({ sliding: "PT1H" }, 2)], OCTOBER);
       expect(out?.customers.get("c1")?.denied).toBe(2);
     } finally {
       db.close();
@@ -67,10 +69,14 @@ describe("simulate replay of interval and sliding periods", () => {
       ["c1", "2026-10-05T12:00:00Z"], // allowed: the second week started at 12:00
     ]);
     try {
-      const [out] = await replayPeriod(db, [policy({ every: "P1W", anchor: "first_use" }, 1)], OCTOBER);
+      const [out] = await replayPeriod(
+        new SqliteUsageStore(db),
+        [policy({ every: "P1W", anchor: "first_use" }, 1)],
+        OCTOBER,
+      );
       expect(out?.customers.get("c1")?.denied).toBe(1);
       // On the calendar, October starts afresh: the 2nd is allowed and the 5th denied.
-      const [monthly] = await replayPeriod(db, [policy("month", 1)], OCTOBER);
+      const [monthly] = await replayPeriod(new SqliteUsageStore(db), [policy("month", 1)], OCTOBER);
       expect(monthly?.customers.get("c1")?.deniedBy).toEqual({ api: 1 });
     } finally {
       db.close();

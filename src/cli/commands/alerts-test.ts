@@ -1,5 +1,4 @@
-import { resolve } from "node:path";
-import { openDatabase } from "limitr-engine/adapters/store/database";
+import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
 import { type Evaluation, evaluateCustomer } from "limitr-engine/core/alerts/evaluate";
 import { compileRules } from "limitr-engine/core/alerts/rules";
 import { UsageError } from "limitr-engine/core/errors";
@@ -32,14 +31,14 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     label: "current month",
   };
   const asOf = Math.min(now, period.end - 1);
-  const db = openDatabase(resolve(ctx.cwd, String(options.db)), { readonly: true });
+  const db = await openUsageStore(String(options.db), { readonly: true, cwd: ctx.cwd });
   let evaluations: Evaluation[];
   try {
     const figures = (await gatherFigures(db, policy, period, asOf)).find((f) => f.customer === customer);
     if (!figures) throw new UsageError(`${customer} has no plan, subscription or usage in ${period.label}`);
     evaluations = evaluateCustomer([rule], figures, period, asOf);
   } finally {
-    db.close();
+    await db.close();
   }
   if (options.format === "json") {
     return {

@@ -1,6 +1,5 @@
-import { resolve } from "node:path";
 import { DEFAULT_RETRY } from "limitr-engine/adapters/alerts/delivery";
-import { openDatabase } from "limitr-engine/adapters/store/database";
+import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
 import { UsageError } from "limitr-engine/core/errors";
 import { calendarWindow, formatInstant, type NamedPeriod, parseInstant } from "limitr-engine/core/periods";
 import { type CheckResult, checkAlerts, type Fired } from "../adapters/alerts/batch.js";
@@ -23,7 +22,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   };
   const asOf = Math.min(now, period.end - 1);
   const dryRun = Boolean(options.dryRun);
-  const db = openDatabase(resolve(ctx.cwd, String(options.db)), { readonly: dryRun });
+  const db = await openUsageStore(String(options.db), { readonly: dryRun, cwd: ctx.cwd });
   const progress = ctx.progress({ label: "checking alerts", unit: "days" });
   try {
     const result = await checkAlerts(db, policy, {
@@ -52,7 +51,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
         : checkText(result, policy.timezone, dryRun);
     return { output, exitCode: failed > 0 ? 1 : 0 };
   } finally {
-    db.close();
+    await db.close();
   }
 }
 

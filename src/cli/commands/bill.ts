@@ -1,12 +1,11 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { runBill } from "limitr-engine/adapters/store/bill-run";
-import type { Db } from "limitr-engine/adapters/store/database";
-import { openDatabase } from "limitr-engine/adapters/store/database";
-import { hasEventsIn } from "limitr-engine/adapters/store/usage-store";
+import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
 import { UsageError } from "limitr-engine/core/errors";
 import type { CompiledPolicy } from "limitr-engine/core/model";
 import type { Bill } from "limitr-engine/core/rating/bill";
+import type { UsageStore } from "limitr-engine/core/usage/store-port";
 import type { PlannedRequest } from "../adapters/stripe/stripe-api.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPlain } from "../render/view.js";
@@ -21,11 +20,11 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   if (options.finalize && !options.stripe) throw new UsageError("--finalize needs --stripe");
   if (options.dryRun && !options.stripe) throw new UsageError("--dry-run needs --stripe");
   const customer = options.customer as string | undefined;
-  const dbFile = resolve(ctx.cwd, String(options.db));
-  const db = openDatabase(dbFile);
+  const db = await openUsageStore(String(options.db), { cwd: ctx.cwd });
   try {
     // An empty period is more often the wrong store or period than a quiet month.
-    if (!hasEventsIn(db, period)) ctx.warn(`warning: store ${dbFile} has no events in ${period.label}`);
+    if (!(await db.hasEventsIn(period)))
+      ctx.warn(`warning: store ${db.name} has no events in ${period.label}`);
     const progress = ctx.progress({ label: "rating usage", unit: "days" });
     let bill: Awaited<ReturnType<typeof runBill>>;
     try {
@@ -69,7 +68,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     const view = billView(bill, policy.timezone);
     return { output: renderPlain(view), view, exitCode, error };
   } finally {
-    db.close();
+    await db.close();
   }
 }
 
@@ -79,7 +78,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
  * computed before it are still printed.
  */
 async function pushInvoices(
-  db: Db,
+  db: UsageStore,
   policy: CompiledPolicy,
   bill: Bill,
   options: Record<string, unknown>,

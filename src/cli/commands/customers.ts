@@ -1,26 +1,19 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { openDatabase } from "limitr-engine/adapters/store/database";
-import {
-  planHistory,
-  type SubscriptionRow,
-  setPlan,
-  setPlans,
-  setStripeCustomer,
-  stripeCustomers,
-} from "limitr-engine/adapters/store/usage-store";
+import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
 import { InputError, UsageError } from "limitr-engine/core/errors";
 import type { CompiledPolicy } from "limitr-engine/core/model";
 import { parseInstant } from "limitr-engine/core/periods";
 import { customerPlans, planAt } from "limitr-engine/core/rating/customers";
+import type { SubscriptionRow, UsageStore } from "limitr-engine/core/usage/store-port";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPlain, type View } from "../render/view.js";
 import { loadPolicy } from "./usage-common.js";
 
 /** `customers set|list|import`: self-serve plan history in the store; contracts stay in the policy. */
 
-function dbPath(options: Record<string, unknown>, ctx: CliContext): string {
-  return resolve(ctx.cwd, String(options.db));
+function openStore(options: Record<string, unknown>, ctx: CliContext, create: boolean): Promise<UsageStore> {
+  return openUsageStore(String(options.db), { create, cwd: ctx.cwd });
 }
 
 function instant(text: string | undefined, zone: string, flag: string): number {
@@ -42,8 +35,9 @@ export async function runSet(options: Record<string, unknown>, ctx: CliContext):
   const plan = options.plan as string | undefined;
   if (!plan && !options.stripeCustomer) throw new UsageError("--plan P is required");
   const at = instant(options.at as string | undefined, policy.timezone, "--at");
-  const db = openDatabase(dbPath(options, ctx), { create: true });
+  const db = await openStore(options, ctx, true);
   try {
+    const stripe: [string, string][] = options.stripeCustomer ? [[id, String(options.stripeCustomer)]] : [];
     if (plan) {
       checkPlan(policy, plan, "--plan");
       if (policy.customers[id]?.plan) {
@@ -51,11 +45,10 @@ export async function runSet(options: Record<string, unknown>, ctx: CliContext):
           `note: ${id} has a contract plan (${policy.customers[id]?.plan}) in the policy, which wins over the store`,
         );
       }
-      setPlan(db, id, plan, at, Date.now());
     }
-    if (options.stripeCustomer) setStripeCustomer(db, id, String(options.stripeCustomer));
+    await db.setPlans(plan ? [{ customer: id, plan, at }] : [], Date.now(), stripe);
   } finally {
-    db.close();
+    await db.close();
   }
   const result = { formatVersion: 1, customer: id, plan: plan ?? null, at: new Date(at).toISOString() };
   return {
@@ -106,14 +99,11 @@ export async function runImport(options: Record<string, unknown>, ctx: CliContex
     for (const p of problems) ctx.warn(p);
     throw new InputError(`${problems.length} bad row(s) in ${file}; nothing was imported`);
   }
-  const db = openDatabase(dbPath(options, ctx), { create: true });
+  const db = await openStore(options, ctx, true);
   try {
-    db.transaction(() => {
-      setPlans(db, rows, Date.now());
-      for (const [c, s] of stripe) setStripeCustomer(db, c, s);
-    })();
+    await db.setPlans(rows, Date.now(), stripe);
   } finally {
-    db.close();
+    await db.close();
   }
   const customers = new Set(rows.map((r) => r.customer)).size;
   return {
@@ -128,14 +118,14 @@ export async function runImport(options: Record<string, unknown>, ctx: CliContex
 export async function runList(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
   const policy = loadPolicy(options, ctx);
   const at = instant(options.at as string | undefined, policy.timezone, "--at");
-  const db = openDatabase(dbPath(options, ctx));
+  const db = await openStore(options, ctx, false);
   let history: Map<string, SubscriptionRow[]>;
   let stripe: Map<string, string>;
   try {
-    history = planHistory(db);
-    stripe = stripeCustomers(db);
+    history = await db.planHistory();
+    stripe = await db.stripeCustomers();
   } finally {
-    db.close();
+    await db.close();
   }
   const ids = [...new Set([...Object.keys(policy.customers), ...history.keys()])].sort();
   const rows = ids.map((id) => {

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Limitr as LimitrClass, PolicyInput } from "limitr-engine";
 import { Limitr, UsageError } from "limitr-engine";
+import { isPostgresUrl } from "limitr-engine/adapters/store/postgres/url";
 import { openStore } from "limitr-engine/runtime/persistence";
 import { sendEmail } from "../adapters/alerts/email.js";
 import type { CliContext, CommandOutcome } from "../context.js";
@@ -25,6 +26,10 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   if (!keys.enabled && !isLoopback(host))
     throw new UsageError(
       `refusing to listen on ${host} without API keys: set LIMITR_API_KEYS (comma-separated) or use --host 127.0.0.1`,
+    );
+  if (options.store !== "memory" && isPostgresUrl(String(options.db)))
+    throw new UsageError(
+      "limitr serve keeps its engine's state in a SQLite file (--db PATH) or in memory (--store memory); a postgres:// store is read and written by the batch commands (usage, customers, bill, simulate, alerts)",
     );
   const store = options.store === "memory" ? "memory" : `sqlite:${resolve(ctx.cwd, String(options.db))}`;
   const policy = policyInput(options, ctx);

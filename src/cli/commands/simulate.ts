@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { runBill } from "limitr-engine/adapters/store/bill-run";
-import { openDatabase } from "limitr-engine/adapters/store/database";
+import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
 import { CheckFailedError, InputError, UsageError } from "limitr-engine/core/errors";
 import type { CompiledPolicy } from "limitr-engine/core/model";
 import type { Bill } from "limitr-engine/core/rating/bill";
@@ -79,7 +79,7 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
       `note: the timezone changes (${base.policy.timezone} -> ${head.policy.timezone}); the period is read in the head's`,
     );
 
-  const db = openDatabase(resolve(ctx.cwd, options.db), { readonly: true });
+  const db = await openUsageStore(options.db, { readonly: true, cwd: ctx.cwd });
   let sides: [SimulationSide, SimulationSide];
   try {
     const started = performance.now();
@@ -123,7 +123,7 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
         `simulated ${replays[0]?.events ?? 0} events in ${((performance.now() - started) / 1000).toFixed(1)}s`,
       );
   } finally {
-    db.close();
+    await db.close();
   }
   const report = compareSimulation(sides[0], sides[1], period);
 

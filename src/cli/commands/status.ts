@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { loadValidPolicy } from "limitr-engine/adapters/policy-source";
-import { type StoreSummary, summarizeStore } from "limitr-engine/adapters/store/store-summary";
+import { type StoreSummary, summarizeUsageStore } from "limitr-engine/adapters/store/store-summary";
 import type { PinRecord } from "limitr-engine/core/bundles/manifest";
 import { shortDigest } from "limitr-engine/core/bundles/manifest";
 import { readCurrent, readPin } from "limitr-engine/core/bundles/port";
@@ -79,7 +79,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   }
   const environments: EnvironmentStatus[] = [];
   for (const name of names) environments.push(await environmentStatus(flags, name, ctx.cwd));
-  const store = summarizeStore(resolve(ctx.cwd, String(options.db)));
+  const store = await summarizeUsageStore(String(options.db), ctx.cwd);
   const exitCode = environments.some((e) => e.error) ? 1 : 0;
   if (options.format === "json") {
     const json = {

@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import { resolve } from "node:path";
-import { openDatabase } from "limitr-engine/adapters/store/database";
+import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
 import { InputError, UsageError } from "limitr-engine/core/errors";
 import { type ImportSummary, importFiles } from "../adapters/usage-files/import-events.js";
 import type { CliContext, CommandOutcome } from "../context.js";
@@ -24,7 +24,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new UsageError("--batch-size must be a positive integer");
   const zone = policyZone(options, ctx);
-  const db = openDatabase(resolve(ctx.cwd, String(options.db)), { create: true });
+  const db = await openUsageStore(String(options.db), { create: true, cwd: ctx.cwd });
   let reported = 0;
   const started = performance.now();
   let summary: ImportSummary;
@@ -41,7 +41,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     });
   } finally {
     await progress.finish();
-    db.close();
+    await db.close();
   }
   if (reported > MAX_REPORTED) ctx.warn(`... and ${reported - MAX_REPORTED} more problems`);
   const seconds = (performance.now() - started) / 1000;

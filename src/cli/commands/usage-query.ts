@@ -1,11 +1,10 @@
-import { resolve } from "node:path";
 import { dayStarts, quantityOf } from "limitr-engine/adapters/store/bill-usage";
-import { openDatabase } from "limitr-engine/adapters/store/database";
-import { type AggregateRow, aggregateMeter } from "limitr-engine/adapters/store/usage-store";
+import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
 import { UsageError } from "limitr-engine/core/errors";
 import type { CompiledMeter, CompiledPolicy } from "limitr-engine/core/model";
 import { type Decimal, decStr, ZERO } from "limitr-engine/core/money";
 import { isoDate, LIFETIME } from "limitr-engine/core/periods";
+import type { AggregateRow } from "limitr-engine/core/usage/store-port";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPlain, type View } from "../render/view.js";
 import { loadPolicy, periodOption } from "./usage-common.js";
@@ -36,7 +35,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     groupBy,
     period,
     rows: results,
-  } = queryUsage(loadPolicy(options, ctx), resolve(ctx.cwd, String(options.db)), options);
+  } = await queryUsage(loadPolicy(options, ctx), String(options.db), options, ctx.cwd);
   const format = String(options.format ?? "table");
   if (format === "json") {
     return {
@@ -61,12 +60,13 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   return { output: renderPlain(view), view, exitCode: 0 };
 }
 
-/** The rows `usage query` prints, from the store at `dbPath` under `policy` (also served by `limitr serve`). */
-export function queryUsage(
+/** The rows `usage query` prints, from the store at `location` under `policy` (also served by `limitr serve`). */
+export async function queryUsage(
   policy: CompiledPolicy,
-  dbPath: string,
+  location: string,
   options: Record<string, unknown>,
-): UsageQueryResult {
+  cwd = ".",
+): Promise<UsageQueryResult> {
   const zone = policy.timezone;
   const period = periodOption(options, zone, false);
   const window = period ?? LIFETIME;
@@ -81,12 +81,12 @@ export function queryUsage(
   const days = groupBy === "day" && period ? dayStarts(period, zone) : undefined;
   const dimension = groupBy === "customer" || groupBy === "meter" || groupBy === "day" ? null : groupBy;
 
-  const db = openDatabase(dbPath);
+  const db = await openUsageStore(location, { cwd });
   const accs = new Map<string, Acc>();
   try {
     for (const meter of meters) {
       const unique = meter.aggregation === "unique_count";
-      const rows = aggregateMeter(db, {
+      const rows = await db.aggregateMeter({
         meter,
         window,
         buckets: days,
@@ -104,7 +104,7 @@ export function queryUsage(
       }
     }
   } finally {
-    db.close();
+    await db.close();
   }
   const results: Record<string, string | number>[] = [...accs.values()]
     .sort((a, b) => a.meter.localeCompare(b.meter) || a.key.localeCompare(b.key))

@@ -1,6 +1,7 @@
 import type { Limitr } from "limitr-engine";
 import { DEFAULT_RETRY } from "limitr-engine/adapters/alerts/delivery";
 import { openDatabase } from "limitr-engine/adapters/store/database";
+import { SqliteUsageStore } from "limitr-engine/adapters/store/sqlite-usage-store";
 import { calendarWindow } from "limitr-engine/core/periods";
 import { isLiveRule } from "limitr-engine/runtime/live-alerts";
 import { checkAlerts } from "../adapters/alerts/batch.js";
@@ -35,7 +36,7 @@ export function scheduleBatchAlerts(
     const now = Date.now();
     const db = openDatabase(dbPath);
     try {
-      await checkAlerts(db, policy, {
+      await checkAlerts(new SqliteUsageStore(db), policy, {
         period: { ...calendarWindow("month", now, policy.timezone), label: "current month" },
         asOf: now,
         dryRun: false,

@@ -151,7 +151,7 @@ export function registerRoutes(app: FastifyInstance, state: ServeState, log: (li
           to: q.to,
           groupBy: q.group_by,
         };
-        return { meter, ...queryUsage(policy, state.dbPath, options) };
+        return { meter, ...(await queryUsage(policy, state.dbPath, options)) };
       } catch (err) {
         const e = toHttpError(err, () => {});
         if (e.status !== 422) throw err;

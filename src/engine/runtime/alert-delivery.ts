@@ -1,6 +1,6 @@
 import { DEFAULT_RETRY, type RetryPolicy } from "../adapters/alerts/delivery.js";
 import { type ChannelSender, drainOutbox } from "../adapters/alerts/dispatch.js";
-import type { AlertOutbox } from "../adapters/alerts/outbox.js";
+import type { EngineOutbox } from "../adapters/alerts/outbox.js";
 import type { CompiledChannel } from "../core/model.js";
 
 /** `deliverAlerts` options of `Limitr.open` (SPEC §13: long-running processes deliver continuously). */
@@ -42,7 +42,7 @@ export class AlertDelivery {
   private lastError: string | null = null;
 
   constructor(
-    private readonly outbox: AlertOutbox,
+    private readonly outbox: EngineOutbox,
     private readonly channels: () => Record<string, CompiledChannel>,
     private readonly options: DeliverAlertsOptions,
   ) {

@@ -1,12 +1,11 @@
 import { createHash } from "node:crypto";
 import type { AlertNotification, RetryPolicy } from "limitr-engine/adapters/alerts/delivery";
 import { type DrainReport, drainOutbox } from "limitr-engine/adapters/alerts/dispatch";
-import { AlertStore } from "limitr-engine/adapters/alerts/outbox";
-import type { Db } from "limitr-engine/adapters/store/database";
 import { type Evaluation, evaluateCustomer } from "limitr-engine/core/alerts/evaluate";
 import { type CompiledRule, compileRules, transition } from "limitr-engine/core/alerts/rules";
 import type { CompiledPolicy } from "limitr-engine/core/model";
 import { formatInstant, type NamedPeriod } from "limitr-engine/core/periods";
+import type { AlertOutbox, UsageStore } from "limitr-engine/core/usage/store-port";
 import { sendEmail } from "./email.js";
 import { gatherFigures } from "./figures.js";
 
@@ -67,13 +66,13 @@ function figuresOf(vars: Evaluation["vars"]): AlertNotification["figures"] {
  * transition) and deliver everything due, including earlier failures.
  */
 export async function checkAlerts(
-  db: Db,
+  db: UsageStore,
   policy: CompiledPolicy,
   options: CheckOptions,
 ): Promise<CheckResult> {
   const rules = compileRules(policy).filter(options.rules ?? (() => true));
-  const store = options.dryRun ? null : new AlertStore(db);
-  const readState = new AlertStore(db);
+  const readState = db.alerts() as AlertOutbox<AlertNotification>;
+  const store = options.dryRun ? null : readState;
   const fired: Fired[] = [];
   let evaluated = 0;
   let holding = 0;
@@ -87,7 +86,7 @@ export async function checkAlerts(
         entitlement: e.entitlement,
         periodStart: e.periodStart,
       };
-      const state = readState.state(key);
+      const state = await readState.state(key);
       const next = transition(e.rule.alert.once, state, e.holds);
       if (next.notify === null) continue;
       const id = notificationId(e, next.notify, options.asOf);
@@ -107,7 +106,7 @@ export async function checkAlerts(
         version: options.version,
         digest: options.digest,
       };
-      store?.record(key, next.state, note, e.rule.alert.channels, Date.now());
+      await store?.record(key, next.state, note, e.rule.alert.channels, Date.now());
       fired.push({
         id,
         kind: next.notify,

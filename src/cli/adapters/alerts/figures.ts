@@ -1,15 +1,13 @@
 import { runBill } from "limitr-engine/adapters/store/bill-run";
-import { consumedBefore } from "limitr-engine/adapters/store/credit-ledger";
-import type { Db } from "limitr-engine/adapters/store/database";
-import { aggregateMeter, planHistory } from "limitr-engine/adapters/store/usage-store";
 import type { CustomerFigures, EntitlementFigures } from "limitr-engine/core/alerts/evaluate";
 import { type PlanHistory, PolicyIndex } from "limitr-engine/core/engine/resolve";
 import type { CompiledMeter, CompiledPolicy, Scope } from "limitr-engine/core/model";
-import { dec, ZERO } from "limitr-engine/core/money";
+import { type Decimal, dec, ZERO } from "limitr-engine/core/money";
 import type { NamedPeriod, Window } from "limitr-engine/core/periods";
 import { specWindow, subscriptionAnchor } from "limitr-engine/core/periods/spec";
 import type { Bill } from "limitr-engine/core/rating/bill";
 import { creditUsable, remainingOf } from "limitr-engine/core/rating/credits";
+import type { UsageStore } from "limitr-engine/core/usage/store-port";
 
 /**
  * The figures alert rules read, computed from the usage store as of an
@@ -18,7 +16,7 @@ import { creditUsable, remainingOf } from "limitr-engine/core/rating/credits";
  * from the period's invoice exactly as `bill` computes it.
  */
 export async function gatherFigures(
-  db: Db,
+  db: UsageStore,
   policy: CompiledPolicy,
   period: NamedPeriod,
   asOf: number,
@@ -26,10 +24,14 @@ export async function gatherFigures(
 ): Promise<CustomerFigures[]> {
   const bill: Bill = await runBill(db, policy, period, { recordCredits: false, onProgress });
   const history: PlanHistory = new Map(
-    [...planHistory(db)].map(([customer, rows]) => [customer, rows.map((r) => ({ at: r.at, plan: r.plan }))]),
+    [...(await db.planHistory())].map(([customer, rows]) => [
+      customer,
+      rows.map((r) => ({ at: r.at, plan: r.plan })),
+    ]),
   );
   const index = new PolicyIndex(policy);
   const usage = new UsageCache(db, index);
+  const consumedByCustomer = await db.creditsConsumedBefore(period.start);
   const out: CustomerFigures[] = [];
   for (const invoice of bill.invoices) {
     const customer = invoice.customer;
@@ -51,7 +53,7 @@ export async function gatherFigures(
       });
       entitlements.push({
         entitlement: id,
-        usage: usage.of(
+        usage: await usage.of(
           eff.meter,
           { start: window.start, end: Math.min(window.end, asOf + 1) },
           eff.owner,
@@ -62,7 +64,7 @@ export async function gatherFigures(
       });
     }
     const revenue = invoice.subtotal.minus(invoice.discount);
-    const consumed = consumedBefore(db, customer, period.start);
+    const consumed = consumedByCustomer.get(customer) ?? new Map<string, Decimal>();
     const granted = (contract?.credits ?? [])
       .filter((c) => creditUsable(c, { start: asOf, end: asOf + 1 }, policy.timezone))
       .reduce((acc, c) => acc.plus(remainingOf(c, consumed.get(c.id) ?? ZERO)), ZERO);
@@ -86,24 +88,24 @@ class UsageCache {
   private readonly cache = new Map<string, Map<string, number>>();
 
   constructor(
-    private readonly db: Db,
+    private readonly db: UsageStore,
     private readonly index: PolicyIndex,
   ) {}
 
-  of(meter: CompiledMeter, window: Window, owner: string, scope: Scope): number {
-    const perCustomer = this.perCustomer(meter, window);
+  async of(meter: CompiledMeter, window: Window, owner: string, scope: Scope): Promise<number> {
+    const perCustomer = await this.perCustomer(meter, window);
     if (scope === "customer") return perCustomer.get(owner) ?? 0;
     let total = 0;
     for (const [customer, q] of perCustomer) if (this.index.ownerOf(customer, scope) === owner) total += q;
     return total;
   }
 
-  private perCustomer(meter: CompiledMeter, window: Window): Map<string, number> {
+  private async perCustomer(meter: CompiledMeter, window: Window): Promise<Map<string, number>> {
     const key = `${meter.id}|${window.start}|${window.end}`;
     let map = this.cache.get(key);
     if (!map) {
       map = new Map();
-      for (const row of aggregateMeter(this.db, { meter, window })) {
+      for (const row of await this.db.aggregateMeter({ meter, window })) {
         map.set(row.customer, (map.get(row.customer) ?? 0) + (row.q === null ? 0 : dec(row.q).toNumber()));
       }
       this.cache.set(key, map);

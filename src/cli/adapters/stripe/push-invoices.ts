@@ -1,9 +1,8 @@
 import { createHash } from "node:crypto";
-import type { Db } from "limitr-engine/adapters/store/database";
-import { stripeCustomers } from "limitr-engine/adapters/store/usage-store";
 import type { CompiledPolicy } from "limitr-engine/core/model";
 import { toMinorUnits } from "limitr-engine/core/money";
 import type { Bill, BilledInvoice } from "limitr-engine/core/rating/bill";
+import type { StripePushState, UsageStore } from "limitr-engine/core/usage/store-port";
 import { type InvoiceProgress, pushFailure } from "./push-errors.js";
 import type { StripeApi } from "./stripe-api.js";
 
@@ -45,12 +44,7 @@ export interface PushResult {
   conflicts: string[];
 }
 
-interface PushState {
-  content_hash: string;
-  stripe_invoice: string;
-  items_done: number;
-  finalized: number;
-}
+type PushState = StripePushState;
 
 export function contentHash(inv: BilledInvoice, currency: string): string {
   const canonical = JSON.stringify({
@@ -63,19 +57,13 @@ export function contentHash(inv: BilledInvoice, currency: string): string {
 
 export async function pushToStripe(
   api: StripeApi,
-  db: Db,
+  db: UsageStore,
   policy: CompiledPolicy,
   bill: Bill,
   options: PushOptions,
 ): Promise<PushResult> {
-  const mapped = stripeCustomers(db);
+  const mapped = await db.stripeCustomers();
   const result: PushResult = { invoices: 0, items: 0, finalized: 0, found: 0, skipped: [], conflicts: [] };
-  const getState = db.prepare(
-    "SELECT content_hash, stripe_invoice, items_done, finalized FROM stripe_invoices WHERE number = ?",
-  );
-  const write = db.prepare(
-    "INSERT OR REPLACE INTO stripe_invoices (number, content_hash, stripe_invoice, items_done, finalized) VALUES (?, ?, ?, ?, ?)",
-  );
   const progress: InvoiceProgress[] = [];
   const currency = bill.currency.toLowerCase();
   let step = "starting";
@@ -91,10 +79,9 @@ export async function pushToStripe(
       }
       const hash = contentHash(inv, currency);
       const key = (s: string) => `limitr:${inv.number}:${hash}:${s}`;
-      let state = getState.get(inv.number) as PushState | undefined;
-      const save = (s: PushState) => {
-        if (!options.dryRun)
-          write.run(inv.number, s.content_hash, s.stripe_invoice, s.items_done, s.finalized);
+      let state = await db.stripeInvoice(inv.number);
+      const save = async (s: PushState) => {
+        if (!options.dryRun) await db.saveStripeInvoice(inv.number, { ...s });
       };
       if (state && state.content_hash !== hash) {
         result.conflicts.push(inv.number);
@@ -138,7 +125,7 @@ export async function pushToStripe(
           state = { content_hash: hash, stripe_invoice: id, items_done: 0, finalized: 0 };
           result.invoices++;
         }
-        save(state);
+        await save(state);
       }
       const current = state;
       const done: InvoiceProgress = {
@@ -174,7 +161,7 @@ export async function pushToStripe(
           }
           current.items_done = i + 1;
           done.items = i + 1;
-          save(current);
+          await save(current);
         }
       }
       if (options.finalize && !current.finalized) {
@@ -186,7 +173,7 @@ export async function pushToStripe(
         }
         current.finalized = 1;
         done.finalized = true;
-        save(current);
+        await save(current);
       }
     }
   } catch (err) {

@@ -1,8 +1,7 @@
 import { accessSync, constants, statSync } from "node:fs";
-import type { Db } from "limitr-engine/adapters/store/database";
-import { eventWriter } from "limitr-engine/adapters/store/usage-store";
 import { InputError } from "limitr-engine/core/errors";
 import type { UsageEvent } from "limitr-engine/core/usage/event";
+import type { UsageStore } from "limitr-engine/core/usage/store-port";
 import { parsedBatches } from "./parsed-batches.js";
 import { formatOf } from "./read-events.js";
 
@@ -40,7 +39,11 @@ export interface ImportSummary {
   refused: boolean;
 }
 
-export async function importFiles(db: Db, files: string[], options: ImportOptions): Promise<ImportSummary> {
+export async function importFiles(
+  store: UsageStore,
+  files: string[],
+  options: ImportOptions,
+): Promise<ImportSummary> {
   const batchSize = options.batchSize ?? 5000;
   // Every file must be readable and of a known type before anything is written.
   for (const file of files) {
@@ -74,22 +77,19 @@ export async function importFiles(db: Db, files: string[], options: ImportOption
     }
     if (bad > 0) return { ...summary, skipped: bad, refused: true };
   }
-  // A larger page cache keeps the id/time index pages of a long import in memory.
-  db.pragma("cache_size = -65536");
-  const write = eventWriter(db);
   let read = 0;
   let bytesBefore = 0;
   for (const file of files) {
     const fs: FileSummary = { file, rows: 0, imported: 0, duplicates: 0, skipped: 0 };
     let batch: UsageEvent[] = [];
-    const flush = () => {
-      const n = write(batch);
+    const flush = async () => {
+      const n = await store.insertEvents(batch);
       fs.imported += n;
       fs.duplicates += batch.length - n;
       batch = [];
     };
-    const done = () => {
-      if (batch.length > 0) flush();
+    const done = async () => {
+      if (batch.length > 0) await flush();
       summary.files.push(fs);
       summary.rows += fs.rows;
       summary.imported += fs.imported;
@@ -103,7 +103,7 @@ export async function importFiles(db: Db, files: string[], options: ImportOption
         for (const p of parsed.problems) options.onProblem(file, p.line, p.reason);
         for (const event of parsed.events) {
           batch.push(event);
-          if (batch.length >= batchSize) flush();
+          if (batch.length >= batchSize) await flush();
         }
         read += parsed.rows;
         options.onProgress?.(read, bytesBefore + parsed.bytes);
@@ -112,14 +112,14 @@ export async function importFiles(db: Db, files: string[], options: ImportOption
       if (!(err instanceof InputError)) throw err;
       // The file cannot be read to its end: keep what was read before (as for a killed
       // import) and say how much that is, so a re-run after the fix is understood.
-      done();
+      await done();
       throw new InputError(
         `${err.message}\n${summary.imported} events imported before the error (${summary.duplicates} duplicates, ` +
           `${summary.skipped} bad rows skipped) stay imported; fix the file and run the same import again ` +
           "(events already imported count as duplicates)",
       );
     }
-    done();
+    await done();
     bytesBefore += statSync(file).size;
   }
   return summary;

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { openDatabase } from "limitr-engine/adapters/store/database";
+import { SqliteUsageStore } from "limitr-engine/adapters/store/sqlite-usage-store";
 import type { CompiledPolicy } from "limitr-engine/core/model";
 import type { Window } from "limitr-engine/core/periods";
 import { replayPeriod } from "./replay.js";
@@ -8,7 +9,7 @@ import { replayPeriod } from "./replay.js";
 const job = workerData as { path: string; policies: CompiledPolicy[]; period: Window; progress: boolean };
 const db = openDatabase(job.path, { readonly: true });
 try {
-  const outcomes = await replayPeriod(db, job.policies, job.period, {
+  const outcomes = await replayPeriod(new SqliteUsageStore(db), job.policies, job.period, {
     onProgress: job.progress
       ? (done, total) => parentPort?.postMessage({ progress: [done, total] })
       : undefined,

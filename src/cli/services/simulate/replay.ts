@@ -1,11 +1,10 @@
 import { existsSync } from "node:fs";
 import { Worker } from "node:worker_threads";
-import type { Db } from "limitr-engine/adapters/store/database";
-import { planHistory } from "limitr-engine/adapters/store/usage-store";
+import { SqliteUsageStore } from "limitr-engine/adapters/store/sqlite-usage-store";
 import type { CompiledPolicy } from "limitr-engine/core/model";
 import type { Window } from "limitr-engine/core/periods";
 import type { ReplayOutcome } from "limitr-engine/core/simulate/types";
-import { countEvents, eventsInOrder } from "./event-stream.js";
+import type { UsageStore } from "limitr-engine/core/usage/store-port";
 import { PolicyReplay, type Props } from "./policy-replay.js";
 
 export interface ReplayOptions {
@@ -21,12 +20,12 @@ export interface ReplayOptions {
  * a year, lifetime) are replayed first to warm the counters, without being tallied.
  */
 export async function replayPeriod(
-  db: Db,
+  db: UsageStore,
   policies: CompiledPolicy[],
   period: Window,
   options: ReplayOptions = {},
 ): Promise<ReplayOutcome[]> {
-  const subscriptions = planHistory(db);
+  const subscriptions = await db.planHistory();
   const replays = policies.map((p) => new PolicyReplay(p));
   try {
     const from = Math.min(...replays.map((r) => r.warmUpStart(period.start)));
@@ -42,17 +41,19 @@ export async function replayPeriod(
       );
     }
     const every = options.progressEvery ?? 250_000;
-    const total = options.onProgress ? countEvents(db, types, from, period.end, skip) : 0;
+    const total = options.onProgress ? await db.countEvents(types, from, period.end, skip) : 0;
     let done = 0;
-    for (const e of eventsInOrder(db, types, from, period.end, skip)) {
-      const props = e.properties === null ? null : (JSON.parse(e.properties) as Props);
-      const tally = e.ts >= period.start;
-      for (const r of replays) r.feed(e.type, e.customer, e.ts, e.value, props, tally);
-      if (++done % every === 0) options.onProgress?.(done, total);
+    for await (const batch of db.eventsInOrder(types, from, period.end, skip)) {
+      for (const e of batch) {
+        const props = e.properties === null ? null : (JSON.parse(e.properties) as Props);
+        const tally = e.ts >= period.start;
+        for (const r of replays) r.feed(e.type, e.customer, e.ts, e.value, props, tally);
+        if (++done % every === 0) options.onProgress?.(done, total);
+      }
     }
     options.onProgress?.(done, total);
     const metered = [...new Set(policies.flatMap((p) => Object.values(p.meters).flatMap((m) => m.events)))];
-    const events = countEvents(db, metered, period.start, period.end);
+    const events = await db.countEvents(metered, period.start, period.end);
     return replays.map((r) => ({ events, customers: r.customers, unknownPlans: r.unknownPlans }));
   } finally {
     for (const r of replays) await r.close().catch(() => {});
@@ -62,17 +63,19 @@ export async function replayPeriod(
 /**
  * `replayPeriod` on a worker thread with its own read-only connection, so it
  * runs while the caller re-rates the period on the main thread. Falls back to
- * the calling thread for an in-memory store or when the compiled worker is
- * not there (running from sources).
+ * the calling thread for an in-memory store, when the compiled worker is not
+ * there (running from sources), and for the shared store (whose queries
+ * already run beside the caller's on other connections).
  */
 export async function replayInWorker(
-  db: Db,
+  store: UsageStore,
   policies: CompiledPolicy[],
   period: Window,
   options: ReplayOptions = {},
 ): Promise<ReplayOutcome[]> {
   const workerFile = new URL("./replay-worker.js", import.meta.url);
-  if (db.memory || !existsSync(workerFile)) return replayPeriod(db, policies, period, options);
+  const db = store instanceof SqliteUsageStore ? store.db : null;
+  if (!db || db.memory || !existsSync(workerFile)) return replayPeriod(store, policies, period, options);
   return new Promise((resolve, reject) => {
     const worker = new Worker(workerFile, {
       workerData: {

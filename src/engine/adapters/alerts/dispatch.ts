@@ -1,6 +1,6 @@
 import type { CompiledChannel } from "../../core/model.js";
+import type { AlertOutbox } from "../../core/usage/store-port.js";
 import { type AlertNotification, type DeliveryResult, type RetryPolicy, withRetries } from "./delivery.js";
-import type { AlertOutbox } from "./outbox.js";
 import { sendSlack } from "./slack.js";
 import { sendWebhook } from "./webhook.js";
 
@@ -61,7 +61,7 @@ export interface DrainReport {
  * its items wait for the next run instead of each paying the full backoff.
  */
 export async function drainOutbox(
-  store: AlertOutbox,
+  store: AlertOutbox<AlertNotification>,
   channels: Record<string, CompiledChannel>,
   env: NodeJS.ProcessEnv,
   retry: RetryPolicy,
@@ -70,7 +70,7 @@ export async function drainOutbox(
 ): Promise<DrainReport> {
   const report: DrainReport = { delivered: [], failed: [], unconfirmed: [] };
   const down = new Map<string, string>();
-  for (const item of store.pending(now())) {
+  for (const item of await store.pending(now())) {
     if (item.unconfirmedSince !== null) {
       report.unconfirmed.push({
         id: item.note.id,
@@ -82,12 +82,12 @@ export async function drainOutbox(
     const downError = down.get(item.channel);
     if (downError !== undefined) {
       const error = `not attempted: ${item.channel} failed earlier in this run (${downError})`;
-      store.retryLater(item.note.id, item.channel, 0, now(), error);
+      await store.retryLater(item.note.id, item.channel, 0, now(), error);
       report.failed.push({ id: item.note.id, channel: item.channel, attempts: 0, error });
       continue;
     }
     if (!channel) {
-      store.retryLater(
+      await store.retryLater(
         item.note.id,
         item.channel,
         1,
@@ -98,7 +98,7 @@ export async function drainOutbox(
       continue;
     }
     let result: DeliveryResult & { attempts: number };
-    store.sending(item.note.id, item.channel, now());
+    await store.sending(item.note.id, item.channel, now());
     try {
       result = await withRetries(() => sendTo(channel, item.note, env, retry.timeoutMs, senders), retry);
     } catch (err) {
@@ -106,12 +106,12 @@ export async function drainOutbox(
       result = { ok: false, retryable: true, attempts: 1, error: (err as Error).message };
     }
     if (result.ok) {
-      store.delivered(item.note.id, item.channel, result.attempts, now());
+      await store.delivered(item.note.id, item.channel, result.attempts, now());
       report.delivered.push({ id: item.note.id, channel: item.channel, attempts: result.attempts });
     } else {
       const error = result.error ?? "delivery failed";
       if (result.retryable) down.set(item.channel, error);
-      store.retryLater(item.note.id, item.channel, result.attempts, now(), error);
+      await store.retryLater(item.note.id, item.channel, result.attempts, now(), error);
       report.failed.push({ id: item.note.id, channel: item.channel, attempts: result.attempts, error });
     }
   }

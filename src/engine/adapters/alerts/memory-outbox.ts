@@ -1,6 +1,6 @@
 import type { AlertState } from "../../core/alerts/rules.js";
 import type { AlertNotification } from "./delivery.js";
-import type { AlertOutbox, AlertStateStore, PendingDelivery, StateKey } from "./outbox.js";
+import type { EngineOutbox, PendingDelivery, StateKey } from "./outbox.js";
 
 interface Item {
   note: AlertNotification;
@@ -16,7 +16,7 @@ interface Item {
  * the SQLite `AlertStore`, kept in this process (a restart forgets both, as it
  * forgets the memory store's counters). Delivered items are dropped.
  */
-export class MemoryAlertStore implements AlertStateStore, AlertOutbox {
+export class MemoryAlertStore implements EngineOutbox {
   private readonly states = new Map<string, AlertState>();
   private readonly items = new Map<string, Item>();
 

@@ -1,6 +1,10 @@
 import type { AlertState } from "../../core/alerts/rules.js";
+import type { AlertOutbox, AlertStateKey, PendingDelivery as Pending } from "../../core/usage/store-port.js";
 import type { Db } from "../store/database.js";
 import type { AlertNotification } from "./delivery.js";
+
+export type StateKey = AlertStateKey;
+export type PendingDelivery = Pending<AlertNotification>;
 
 /**
  * Alert state and the delivery outbox, in the usage store. A notification is
@@ -15,22 +19,7 @@ import type { AlertNotification } from "./delivery.js";
  * reported and sent again (at-least-once; webhook receivers deduplicate on
  * `Limitr-Delivery-Id`, Slack messages have no id and may show twice).
  */
-export interface StateKey {
-  alert: string;
-  customer: string;
-  entitlement: string;
-  periodStart: number;
-}
-
-export interface PendingDelivery {
-  note: AlertNotification;
-  channel: string;
-  attempts: number;
-  /** When an earlier run started sending it without recording the outcome (it stopped mid-send); null otherwise. */
-  unconfirmedSince: number | null;
-}
-
-/** Where rule state lives: the usage store (restart-safe) or, for the memory store, the process. */
+/** Rule state for the engine's live rules: synchronous (the SQLite file, or the process). */
 export interface AlertStateStore {
   state(key: StateKey): AlertState;
   /** Move a rule's state and queue its notification for each channel, atomically. */
@@ -43,17 +32,22 @@ export interface AlertStateStore {
   ): void;
 }
 
-/** Notifications waiting for delivery, with each attempt recorded before and after the send. */
-export interface AlertOutbox {
+/** An outbox an engine fills and drains in its own process: synchronous, and it can count what waits. */
+export interface EngineOutbox extends AlertOutbox<AlertNotification> {
+  state(key: StateKey): AlertState;
+  record(
+    key: StateKey,
+    state: AlertState,
+    note: AlertNotification | null,
+    channels: string[],
+    now: number,
+  ): void;
   pending(now: number): PendingDelivery[];
   /** Deliveries not yet confirmed (due now or later): what a shutdown would leave behind. */
   depth(): number;
-  sending(id: string, channel: string, now: number): void;
-  delivered(id: string, channel: string, attempts: number, now: number): void;
-  retryLater(id: string, channel: string, attempts: number, nextAttemptAt: number, error: string): void;
 }
 
-export class AlertStore implements AlertStateStore, AlertOutbox {
+export class AlertStore implements EngineOutbox {
   private readonly getState;
   private readonly putState;
   private readonly enqueue;

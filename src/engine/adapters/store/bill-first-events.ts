@@ -1,47 +1,52 @@
 import type { CompiledMeter, CompiledPolicy } from "../../core/model.js";
 import { type Decimal, ZERO } from "../../core/money.js";
-import type { Window } from "../../core/periods.js";
+import type { NamedPeriod, Window } from "../../core/periods.js";
+import { type Bill, billPeriod, type NumberedInput } from "../../core/rating/bill.js";
 import type { UsageLookup, UsageWindow } from "../../core/rating/invoice.js";
 import { COUNT_WEIGHT_SQL, sqlValue } from "../../core/usage/meters.js";
+import type { FirstEvents, Lead, UsageStore } from "../../core/usage/store-port.js";
 import { dayStarts, quantityOf } from "./bill-usage.js";
 import type { Db } from "./database.js";
 import { bucketOf, jsonPath } from "./usage-store.js";
-
-/** One of the first events of a (customer, day). */
-interface Lead {
-  ts: number;
-  id: string;
-  v: number;
-}
-
-let dayFnSeq = 0;
 
 /**
  * Percentage `free_events: N` (SPEC §15): the summed value of a window's
  * first N events, ordered by timestamp then id (the id breaks ties the same
  * way on every run). The bill's single pass keeps daily totals, not events,
- * so this reads, once per (meter, N), the first N events of every
- * (customer, day) of the period with one windowed query; every rating window
- * is whole days, so its first N events are among those of its days.
+ * so the store reads, once per (meter, N), the first N events of every
+ * (customer, day) of the period; every rating window is whole days, so its
+ * first N events are among those of its days. Rating is pure and the lookup
+ * synchronous: a first pass finds which (meter, N) the bill asks for, the
+ * store answers them, and a second pass rates with the answers (only when a
+ * policy uses `free_events` at all).
  */
-export function withFirstEvents(
-  db: Db,
+export async function rateWithFirstEvents(
+  store: Pick<UsageStore, "firstEvents">,
   policy: CompiledPolicy,
-  period: Window,
+  period: NamedPeriod,
+  inputs: NumberedInput[],
   lookup: UsageLookup,
-): UsageLookup {
+): Promise<Bill> {
   const days = dayStarts(period, policy.timezone);
-  const cache = new Map<string, Map<string, Lead[][]>>();
-  return (w) => {
+  const cache = new Map<string, FirstEvents>();
+  const missing = new Map<string, { meter: CompiledMeter; n: number }>();
+  const withLeads: UsageLookup = (w) => {
     const out = lookup(w);
     const meter = policy.meters[w.meter];
     if (!w.firstEvents || !meter) return out;
     if (out.events === 0) return { ...out, firstEventsQuantity: ZERO };
     const key = `${w.meter}\u0000${w.firstEvents}`;
-    let leads = cache.get(key);
-    if (!leads) cache.set(key, (leads = firstEventsPerDay(db, meter, period, days, w.firstEvents)));
+    const leads = cache.get(key);
+    if (!leads) {
+      missing.set(key, { meter, n: w.firstEvents });
+      return { ...out, firstEventsQuantity: ZERO };
+    }
     return { ...out, firstEventsQuantity: firstOfWindow(leads, days, w, w.firstEvents) };
   };
+  const bill = billPeriod(policy, period, inputs, withLeads);
+  if (missing.size === 0) return bill;
+  for (const [key, { meter, n }] of missing) cache.set(key, await store.firstEvents(meter, period, days, n));
+  return billPeriod(policy, period, inputs, withLeads);
 }
 
 function firstOfWindow(leads: Map<string, Lead[][]>, days: number[], w: UsageWindow, n: number): Decimal {
@@ -62,7 +67,10 @@ function firstOfWindow(leads: Map<string, Lead[][]>, days: number[], w: UsageWin
   return sum;
 }
 
-function firstEventsPerDay(
+let dayFnSeq = 0;
+
+/** SQLite: one windowed query over the period's events of the meter. */
+export function firstEventsPerDay(
   db: Db,
   meter: CompiledMeter,
   period: Window,

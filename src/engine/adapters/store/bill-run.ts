@@ -1,16 +1,15 @@
 import type { CompiledPolicy } from "../../core/model.js";
 import { ZERO } from "../../core/money.js";
 import type { NamedPeriod } from "../../core/periods.js";
-import { type Bill, billPeriod, type NumberedInput } from "../../core/rating/bill.js";
+import type { Bill, NumberedInput } from "../../core/rating/bill.js";
 import { remainingOf } from "../../core/rating/credits.js";
 import { customerPlans } from "../../core/rating/customers.js";
 import { segmentsIn } from "../../core/rating/timeline.js";
-import { withFirstEvents } from "./bill-first-events.js";
-import { loadDailyUsageParallel } from "./bill-usage.js";
+import type { UsageStore } from "../../core/usage/store-port.js";
+import { rateWithFirstEvents } from "./bill-first-events.js";
 import { walletActivity } from "./bill-wallets.js";
-import { consumedBefore, recordCreditUse } from "./credit-ledger.js";
 import type { Db } from "./database.js";
-import { planHistory } from "./usage-store.js";
+import { SqliteUsageStore } from "./sqlite-usage-store.js";
 
 export interface BillOptions {
   /** Only these customers (invoice numbers are still those of the full run). */
@@ -25,16 +24,19 @@ export interface BillOptions {
  * Everything `limitr bill` computes from the store: who is billed (contract
  * customers, store subscriptions and customers with events in the period),
  * their plan history, usage and credit balances; then the pure rating.
+ * A raw SQLite connection is accepted too (embedders and tests that opened one).
  */
 export async function runBill(
-  db: Db,
+  source: UsageStore | Db,
   policy: CompiledPolicy,
   period: NamedPeriod,
   options: BillOptions,
 ): Promise<Bill> {
-  const history = planHistory(db);
-  const usage = await loadDailyUsageParallel(db, db.name, policy, period, options.onProgress);
-  const wallets = walletActivity(db, policy, period);
+  const store = "kind" in source ? source : new SqliteUsageStore(source);
+  const history = await store.planHistory();
+  const usage = await store.dailyUsage(policy, period, options.onProgress);
+  // Wallet ledgers are kept by the engine's SQLite store; a Postgres store holds none yet.
+  const wallets = store instanceof SqliteUsageStore ? walletActivity(store.db, policy, period) : new Map();
   const candidates = new Set<string>([
     ...Object.keys(policy.customers),
     ...history.keys(),
@@ -49,11 +51,12 @@ export async function runBill(
       continue;
     billed.push({ id, plans });
   }
+  const consumedByCustomer = await store.creditsConsumedBefore(period.start);
   const inputs: NumberedInput[] = [];
   billed.forEach(({ id, plans }, i) => {
     if (options.customers && !options.customers.includes(id)) return;
     const contract = policy.customers[id] ?? null;
-    const consumed = consumedBefore(db, id, period.start);
+    const consumed = consumedByCustomer.get(id) ?? new Map();
     inputs.push({
       seq: i + 1,
       customer: id,
@@ -68,11 +71,7 @@ export async function runBill(
       ...(wallets.has(id) ? { wallet: wallets.get(id) } : {}),
     });
   });
-  const bill = billPeriod(policy, period, inputs, withFirstEvents(db, policy, period, usage.lookup));
-  if (options.recordCredits) {
-    db.transaction(() => {
-      for (const inv of bill.invoices) recordCreditUse(db, inv.customer, period, inv.number, inv.creditUses);
-    })();
-  }
+  const bill = await rateWithFirstEvents(store, policy, period, inputs, usage.lookup);
+  if (options.recordCredits) await store.recordCredits(period, bill.invoices);
   return bill;
 }

@@ -7,8 +7,12 @@ import { type Decimal, dec, ZERO } from "../../core/money.js";
 import { calendarWindow, type Window } from "../../core/periods.js";
 import type { UsageAmount, UsageWindow } from "../../core/rating/invoice.js";
 import { COUNT_WEIGHT_SQL, costDimension, sqlValue } from "../../core/usage/meters.js";
-import { carriedReadings, timeWeighted } from "./bill-time-weighted.js";
+import type { DailyUsage } from "../../core/usage/store-port.js";
+import { type CarriedReadings, carriedReadings, timeWeighted } from "./bill-time-weighted.js";
 import type { Db } from "./database.js";
+
+export type { DailyUsage };
+
 import { bucketOf, jsonPath } from "./usage-store.js";
 
 /**
@@ -33,12 +37,6 @@ export interface DayCell {
   values: Set<string> | null;
   /** `time_weighted`: the day's readings as flat [ts, value, ts, value, ...] pairs, in scan order. */
   readings: number[] | null;
-}
-
-export interface DailyUsage {
-  /** Customers with at least one event counted by some meter in the period. */
-  customers: Set<string>;
-  lookup: (w: UsageWindow) => UsageAmount;
 }
 
 export function dayStarts(period: Window, zone: string): number[] {
@@ -195,11 +193,20 @@ export function scanDays(
   return data;
 }
 
-function usageFrom(db: Db, policy: CompiledPolicy, period: Window, data: DailyData): DailyUsage {
+/**
+ * The period's usage lookup from scanned days. `carried` holds each
+ * time-weighted meter's last reading before the period (SQLite reads it;
+ * the Postgres store refuses time-weighted meters for now).
+ */
+export function usageFrom(
+  policy: CompiledPolicy,
+  period: Window,
+  data: DailyData,
+  carried: CarriedReadings = new Map(),
+): DailyUsage {
   const days = dayStarts(period, policy.timezone);
   const customers = new Set<string>();
   for (const byCustomer of data.values()) for (const c of byCustomer.keys()) customers.add(c);
-  const carried = carriedReadings(db, policy, period);
   // A reading carried in holds over the period: its customer has usage even without an event in it.
   for (const byCustomer of carried.values()) for (const c of byCustomer.keys()) customers.add(c);
   const meters = new Map(ratingMeters(policy).map((m) => [m.id, m]));
@@ -238,7 +245,12 @@ export async function loadDailyUsageParallel(
   const workerFile = new URL("./bill-usage-worker.js", import.meta.url);
   const threads = Math.min(availableParallelism(), 4, days.length);
   if (rows < PARALLEL_MIN_ROWS || threads < 2 || path === ":memory:" || !existsSync(workerFile)) {
-    return usageFrom(db, policy, period, scanDays(db, policy, period, 0, days.length, share >= 0.25));
+    return usageFrom(
+      policy,
+      period,
+      scanDays(db, policy, period, 0, days.length, share >= 0.25),
+      carriedReadings(db, policy, period),
+    );
   }
   const ranges = Array.from({ length: threads }, (_, i) => [
     Math.floor((i * days.length) / threads),
@@ -287,7 +299,7 @@ export async function loadDailyUsageParallel(
       }
     }
   }
-  return usageFrom(db, policy, period, data);
+  return usageFrom(policy, period, data, carriedReadings(db, policy, period));
 }
 
 function fold(meter: CompiledMeter, cell: DayCell, ts: number, dimValue: unknown, raw: unknown): void {

@@ -30,3 +30,28 @@ export function recordCreditUse(
   );
   for (const u of uses) insert.run(customer, u.id, period.start, period.end, invoice, decStr(u.amount));
 }
+
+export interface LedgerRow {
+  customer: string;
+  credit_id: string;
+  amount: string;
+}
+
+/** Ledger rows summed per customer and grant (amounts are exact decimal strings). */
+export function foldLedger(rows: LedgerRow[]): Map<string, Map<string, Decimal>> {
+  const out = new Map<string, Map<string, Decimal>>();
+  for (const r of rows) {
+    let perCredit = out.get(r.customer);
+    if (!perCredit) out.set(r.customer, (perCredit = new Map()));
+    perCredit.set(r.credit_id, (perCredit.get(r.credit_id) ?? ZERO).plus(dec(r.amount)));
+  }
+  return out;
+}
+
+/** Every customer's consumed credit before `before`, in one read. */
+export function consumedByCustomerBefore(db: Db, before: number): Map<string, Map<string, Decimal>> {
+  const rows = db
+    .prepare("SELECT customer, credit_id, amount FROM credit_ledger WHERE period_start < ?")
+    .all(before) as LedgerRow[];
+  return foldLedger(rows);
+}

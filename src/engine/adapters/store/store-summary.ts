@@ -1,5 +1,7 @@
 import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { openDatabase, SCHEMA_VERSION } from "./database.js";
+import { isPostgresUrl } from "./postgres/url.js";
 
 /** What a usage store holds, for `limitr status`: counts and the time range, never the events. */
 export interface StoreSummary {
@@ -58,4 +60,13 @@ export function summarizeStore(path: string): StoreSummary {
   } finally {
     db.close();
   }
+}
+
+/** The summary of the store a `--db` names: a SQLite file, or the shared store at a postgres:// URL. */
+export async function summarizeUsageStore(location: string, cwd: string): Promise<StoreSummary> {
+  if (isPostgresUrl(location)) {
+    const { summarizePostgres } = await import("./postgres/summary.js");
+    return summarizePostgres(location);
+  }
+  return summarizeStore(resolve(cwd, location));
 }

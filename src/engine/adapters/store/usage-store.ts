@@ -2,8 +2,11 @@ import type { CompiledMeter } from "../../core/model.js";
 import { LIFETIME, type Window } from "../../core/periods.js";
 import type { UsageEvent } from "../../core/usage/event.js";
 import { COUNT_WEIGHT_SQL, sqlValue } from "../../core/usage/meters.js";
+import type { AggregateRow, AggregateSpec, SubscriptionRow } from "../../core/usage/store-port.js";
 import { integrateReadings } from "../../core/usage/time-weighted.js";
 import type { Db } from "./database.js";
+
+export type { AggregateRow, AggregateSpec, SubscriptionRow };
 
 /**
  * Events and plan history in the SQLite store: batched idempotent inserts
@@ -65,12 +68,6 @@ export function hasEventsIn(db: Db, window: Window): boolean {
   return row.found === 1;
 }
 
-export interface SubscriptionRow {
-  customer: string;
-  at: number;
-  plan: string;
-}
-
 export function setPlan(db: Db, customer: string, plan: string, at: number, recordedAt: number): void {
   db.prepare(
     "INSERT OR REPLACE INTO subscriptions (customer, effective_at, plan, recorded_at) VALUES (?, ?, ?, ?)",
@@ -95,29 +92,6 @@ export function planHistory(db: Db): Map<string, SubscriptionRow[]> {
     out.set(r.customer, list);
   }
   return out;
-}
-
-/** How a meter's rows are split: by customer always, optionally by a time bucket and one property. */
-export interface AggregateSpec {
-  meter: CompiledMeter;
-  window: Window;
-  /** Sorted bucket start times; rows are split by the bucket their timestamp falls in. */
-  buckets?: number[];
-  /** Property to split by (a `group_by` dimension or the cost dimension). */
-  dimension?: string | null;
-  customers?: string[];
-  /** For unique_count: return the distinct values themselves (to merge across buckets) instead of their count. */
-  distinctValues?: boolean;
-}
-
-export interface AggregateRow {
-  customer: string;
-  bucket: number;
-  dim: string | number | null;
-  /** sum / count / max / latest value, distinct count, or (distinctValues) the value. */
-  q: number | null;
-  n: number;
-  t: number;
 }
 
 /** JSON path of a property name, quoted so dots and spaces in names are literal. */

@@ -1,14 +1,7 @@
-import type { Db } from "limitr-engine/adapters/store/database";
+import type { StreamedEvent } from "../../core/usage/store-port.js";
+import type { Db } from "./database.js";
 
-/** One stored event as the replay needs it; `properties` is the raw JSON text (parsed once, by the caller). */
-export interface StreamedEvent {
-  seq: number;
-  type: string;
-  customer: string;
-  ts: number;
-  value: number | null;
-  properties: string | null;
-}
+export type { StreamedEvent };
 
 /** Customers whose events of a type cannot matter are filtered inside SQLite: a row never crosses into JS for nothing. */
 const EXCEPT = " AND customer NOT IN (SELECT value FROM json_each(?))";

@@ -1,0 +1,164 @@
+/**
+ * The Postgres store against the database's own fast paths, on the same rows:
+ * - import: the store's batches (COPY into a staging table, then `INSERT ...
+ *   SELECT ... ON CONFLICT DO NOTHING`), the same with multi-row `INSERT ...
+ *   SELECT FROM unnest(...) ON CONFLICT DO NOTHING` (the alternative), and the
+ *   whole `usage import` path of already-known ids, vs a raw `COPY` of the same
+ *   rows into an identical table;
+ * - bill: the store's daily aggregation (what `bill` reads) and the whole
+ *   bill vs a raw `GROUP BY customer, type, day` over the same table.
+ *
+ *   npx tsx bench/postgres.bench.ts    (or BENCH_ONLY=postgres npm run bench)
+ *
+ * Needs a server: LIMITR_BENCH_PG (default postgres://postgres@127.0.0.1:5432/test);
+ * everything lives in a random schema dropped at the end. Without a server
+ * the suite prints a `skipped` line. BENCH_PG_EVENTS sets the size (200,000).
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
+import { importFiles } from "../src/cli/adapters/usage-files/import-events.js";
+import { parsedBatches } from "../src/cli/adapters/usage-files/parsed-batches.js";
+import { loadPolicy } from "../src/cli/commands/usage-common.js";
+import { runBill } from "../src/engine/adapters/store/bill-run.js";
+import { openPostgresStore } from "../src/engine/adapters/store/postgres/store.js";
+import { parsePeriod } from "../src/engine/core/periods.js";
+import type { UsageEvent } from "../src/engine/core/usage/event.js";
+import { generateUsage, root } from "./generate.js";
+
+const BASE = process.env.LIMITR_BENCH_PG ?? "postgres://postgres@127.0.0.1:5432/test";
+const EVENTS = Number(process.env.BENCH_PG_EVENTS ?? 200_000);
+const ZONE = "America/New_York";
+const BATCH = 5000;
+const log = (m: string) => process.stderr.write(`postgres: ${m}\n`);
+const round = (x: number, d = 3) => Number(x.toFixed(d));
+const time = async (work: () => Promise<unknown>) => {
+  const t = performance.now();
+  await work();
+  return (performance.now() - t) / 1000;
+};
+
+const schema = `limitr_bench_${randomBytes(5).toString("hex")}`;
+const admin = new pg.Client({ connectionString: BASE });
+try {
+  await admin.connect();
+} catch (err) {
+  console.log(
+    JSON.stringify({ bench: "postgres", skipped: `no server at ${BASE}: ${(err as Error).message}` }),
+  );
+  process.exit(0);
+}
+
+const dir = mkdtempSync(join(tmpdir(), "limitr-bench-pg-"));
+const file = join(dir, "events.ndjson");
+log(`generated ${EVENTS} events in ${generateUsage(file, EVENTS, 3).toFixed(1)}s`);
+const events: UsageEvent[] = [];
+for await (const b of parsedBatches(file, ZONE)) events.push(...b.events);
+
+/** The same rows as COPY text: tab-separated, \N for NULL, backslashes escaped. */
+const copyText = (rows: UsageEvent[]) =>
+  rows
+    .map((e) =>
+      [e.id, e.type, e.customer, String(e.ts), e.value === null ? null : String(e.value), e.properties]
+        .map((v) =>
+          v === null ? "\\N" : v.replace(/\\/g, "\\\\").replace(/\t/g, "\\t").replace(/\n/g, "\\n"),
+        )
+        .join("\t"),
+    )
+    .join("\n")
+    .concat("\n");
+
+const copy = (client: pg.Client, table: string) =>
+  pipeline(
+    Readable.from([copyText(events)]),
+    client.query(copyFrom(`COPY ${table} (id, type, customer, ts, value, properties) FROM STDIN`)),
+  );
+
+try {
+  // The store's schema, created by its own migrations; a twin table for the raw COPY.
+  const store = await openPostgresStore(`${BASE}?schema=${schema}`, { create: true });
+  await admin.query(`SET search_path = ${schema}`);
+  await admin.query("CREATE TABLE raw_events (LIKE events INCLUDING ALL)");
+
+  const insert = await time(async () => {
+    for (let i = 0; i < events.length; i += BATCH) await store.insertEvents(events.slice(i, i + BATCH));
+  });
+  log(
+    `store import (COPY to staging + INSERT ON CONFLICT, batches of 5,000): ${(EVENTS / insert).toFixed(0)} events/s`,
+  );
+  const rawCopy = await time(() => copy(admin, "raw_events"));
+  log(`raw COPY: ${(EVENTS / rawCopy).toFixed(0)} rows/s`);
+  await admin.query("TRUNCATE raw_events");
+  const unnest = await time(async () => {
+    for (let i = 0; i < events.length; i += BATCH) {
+      const b = events.slice(i, i + BATCH);
+      await admin.query(
+        `INSERT INTO raw_events (id, type, customer, ts, value, properties)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::float8[], $6::jsonb[])
+         ON CONFLICT (id) DO NOTHING`,
+        [
+          b.map((e) => e.id),
+          b.map((e) => e.type),
+          b.map((e) => e.customer),
+          b.map((e) => e.ts),
+          b.map((e) => e.value),
+          b.map((e) => e.properties),
+        ],
+      );
+    }
+  });
+  log(
+    `multi-row INSERT ... FROM unnest ON CONFLICT, batches of 5,000: ${(EVENTS / unnest).toFixed(0)} rows/s`,
+  );
+
+  // The whole `usage import` path (file parsing included), into a store already holding every id.
+  const reimport = await time(() =>
+    importFiles(store, [file], { zone: ZONE, strict: false, batchSize: BATCH, onProblem: () => {} }),
+  );
+  log(`usage import of known ids (all duplicates): ${(EVENTS / reimport).toFixed(0)} events/s`);
+  await admin.query("VACUUM ANALYZE events");
+
+  const policy = loadPolicy({ policies: join(root, "policies") }, { cwd: root, warn: () => {} } as never);
+  const period = parsePeriod("2026-10", policy.timezone);
+  if (!period) throw new Error("bad period");
+  const aggregate = await time(() => store.dailyUsage(policy, period));
+  log(`bill aggregation (daily cells, GROUP BY per meter): ${aggregate.toFixed(2)}s`);
+  const bill = await time(() => runBill(store, policy, period, { recordCredits: false }));
+  log(`whole bill: ${bill.toFixed(2)}s`);
+  const rawGroupBy = await time(() =>
+    admin.query(
+      `SELECT customer, type, (ts - $1) / 86400000 AS day, COUNT(*), SUM(value)
+       FROM events WHERE ts >= $1 AND ts < $2 GROUP BY 1, 2, 3`,
+      [period.start, period.end],
+    ),
+  );
+  log(`raw GROUP BY customer, type, day: ${rawGroupBy.toFixed(2)}s`);
+  await store.close();
+
+  console.log(
+    JSON.stringify({
+      bench: "postgres",
+      results: {
+        events: EVENTS,
+        insert_events_s: Math.round(EVENTS / insert),
+        raw_copy_rows_s: Math.round(EVENTS / rawCopy),
+        insert_vs_copy: round(rawCopy / insert, 2),
+        unnest_insert_rows_s: Math.round(EVENTS / unnest),
+        usage_import_duplicates_events_s: Math.round(EVENTS / reimport),
+        bill_aggregate_s: round(aggregate),
+        bill_s: round(bill),
+        raw_groupby_s: round(rawGroupBy),
+        aggregate_vs_groupby: round(aggregate / rawGroupBy, 2),
+      },
+    }),
+  );
+} finally {
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+  await admin.end();
+  rmSync(dir, { recursive: true, force: true });
+}

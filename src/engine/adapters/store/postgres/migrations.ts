@@ -1,0 +1,203 @@
+import type pg from "pg";
+import { InputError } from "../../../core/errors.js";
+import { type PgLocation, quoteIdent } from "./url.js";
+
+/**
+ * Schema migrations of the shared store, applied in order; `limitr_migrations`
+ * records each one. Never edit a migration that has shipped: append a new one.
+ * Times are epoch milliseconds (BIGINT) as in the SQLite store; quantities are
+ * doubles (sums are then the same as SQLite's); money is exact decimal text.
+ */
+const MIGRATIONS: string[] = [
+  // 1: the usage store, its bookkeeping and the engine's shared state.
+  `
+  CREATE TABLE events (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    ts BIGINT NOT NULL,
+    value DOUBLE PRECISION,
+    properties JSONB,
+    bundle_version INTEGER,
+    bundle_digest TEXT
+  );
+  -- Every read is one meter (a set of types) over a time range; seq orders ties for the replay.
+  CREATE INDEX events_by_type_time ON events (type, ts, seq);
+
+  CREATE TABLE subscriptions (
+    customer TEXT NOT NULL,
+    effective_at BIGINT NOT NULL,
+    plan TEXT NOT NULL,
+    recorded_at BIGINT NOT NULL,
+    PRIMARY KEY (customer, effective_at)
+  );
+  CREATE INDEX subscriptions_by_recorded ON subscriptions (recorded_at);
+
+  CREATE TABLE counters (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    entitlement TEXT NOT NULL,
+    period_start BIGINT NOT NULL,
+    used DOUBLE PRECISION NOT NULL,
+    events BIGINT NOT NULL DEFAULT 0,
+    updated_at BIGINT NOT NULL
+  );
+
+  CREATE TABLE holds (
+    id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    entitlement TEXT NOT NULL,
+    amount DOUBLE PRECISION NOT NULL,
+    expires_at BIGINT NOT NULL
+  );
+
+  CREATE TABLE alert_state (
+    alert TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    entitlement TEXT NOT NULL,
+    period_start BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (alert, customer, entitlement, period_start)
+  );
+
+  CREATE TABLE alert_outbox (
+    id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    delivered_at BIGINT,
+    last_error TEXT,
+    sending_at BIGINT,
+    PRIMARY KEY (id, channel)
+  );
+
+  CREATE TABLE credit_ledger (
+    customer TEXT NOT NULL,
+    credit_id TEXT NOT NULL,
+    period_start BIGINT NOT NULL,
+    period_end BIGINT NOT NULL,
+    invoice TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    PRIMARY KEY (customer, credit_id, period_start)
+  );
+
+  CREATE TABLE stripe_customers (
+    customer TEXT PRIMARY KEY,
+    stripe_id TEXT NOT NULL
+  );
+
+  CREATE TABLE stripe_invoices (
+    number TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    stripe_invoice TEXT NOT NULL,
+    items_done INTEGER NOT NULL DEFAULT 0,
+    finalized INTEGER NOT NULL DEFAULT 0
+  );
+
+  CREATE TABLE bundle_activations (
+    seq BIGSERIAL PRIMARY KEY,
+    activated_at BIGINT NOT NULL,
+    version INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    source TEXT NOT NULL,
+    previous_version INTEGER
+  );
+
+  CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+
+  -- A property as a number the way SQLite's SUM reads it: numbers, numeric text, booleans as 1/0, else NULL.
+  CREATE FUNCTION limitr_num(x JSONB) RETURNS DOUBLE PRECISION LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT CASE jsonb_typeof(x)
+      WHEN 'number' THEN (x #>> '{}')::double precision
+      WHEN 'boolean' THEN CASE WHEN x = 'true'::jsonb THEN 1 ELSE 0 END
+      WHEN 'string' THEN CASE WHEN (x #>> '{}') ~ '^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$'
+        THEN (x #>> '{}')::double precision END
+    END
+  $fn$;
+
+  -- A property as the text a group or a distinct value is keyed by (booleans as 1/0, as SQLite's json_extract).
+  CREATE FUNCTION limitr_text(x JSONB) RETURNS TEXT LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT CASE jsonb_typeof(x)
+      WHEN 'boolean' THEN CASE WHEN x = 'true'::jsonb THEN '1' ELSE '0' END
+      WHEN 'null' THEN NULL
+      ELSE x #>> '{}'
+    END
+  $fn$;
+  `,
+];
+
+export const PG_SCHEMA_VERSION = MIGRATIONS.length;
+
+export interface MigrateOptions {
+  /** Create the schema and tables when missing (writers only). */
+  create: boolean;
+  readonly: boolean;
+}
+
+async function currentVersion(client: pg.PoolClient): Promise<number> {
+  const exists = await client.query<{ t: string | null }>(
+    "SELECT to_regclass('limitr_migrations')::text AS t",
+  );
+  if (exists.rows[0]?.t === null || exists.rows[0]?.t === undefined) return 0;
+  const r = await client.query<{ v: number | null }>("SELECT MAX(version) AS v FROM limitr_migrations");
+  return r.rows[0]?.v ?? 0;
+}
+
+/**
+ * Bring the store's schema up to date in one transaction under an advisory
+ * lock: of several processes opening a new store at once, the first
+ * migrates and the others wait, then find the schema up to date.
+ */
+export async function migrate(
+  client: pg.PoolClient,
+  location: PgLocation,
+  options: MigrateOptions,
+): Promise<void> {
+  const check = (current: number) => {
+    if (current > PG_SCHEMA_VERSION) {
+      throw new InputError(
+        `store ${location.display} has schema version ${current}, newer than this limitr understands (${PG_SCHEMA_VERSION}); upgrade limitr`,
+      );
+    }
+    // A database (or schema) no limitr ever wrote: a mistyped --db must not read as an empty store.
+    if (current === 0 && !options.create) {
+      throw new InputError(`store ${location.display} is not a limitr store (no schema): check --db`);
+    }
+    if (current < PG_SCHEMA_VERSION && options.readonly) {
+      throw new InputError(
+        `store ${location.display} needs a schema upgrade; open it once without read-only mode`,
+      );
+    }
+  };
+  const before = await currentVersion(client);
+  check(before);
+  if (before === PG_SCHEMA_VERSION) return;
+  await client.query("BEGIN");
+  try {
+    await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`limitr:${location.schema ?? ""}`]);
+    if (location.schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(location.schema)}`);
+    const locked = await currentVersion(client);
+    check(locked);
+    if (locked === 0) {
+      await client.query(
+        "CREATE TABLE limitr_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+      );
+    }
+    for (let v = locked; v < PG_SCHEMA_VERSION; v++) {
+      await client.query(MIGRATIONS[v] as string);
+      await client.query("INSERT INTO limitr_migrations (version) VALUES ($1)", [v + 1]);
+    }
+    await client.query("COMMIT");
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  }
+}

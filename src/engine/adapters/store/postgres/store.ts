@@ -1,0 +1,236 @@
+import type pg from "pg";
+import { LimitrError } from "../../../core/errors.js";
+import type { CompiledMeter, CompiledPolicy } from "../../../core/model.js";
+import { type Decimal, decStr } from "../../../core/money.js";
+import type { Window } from "../../../core/periods.js";
+import type { UsageEvent } from "../../../core/usage/event.js";
+import type {
+  AggregateRow,
+  AggregateSpec,
+  CreditRecord,
+  DailyUsage,
+  FirstEvents,
+  StreamedEvent,
+  StripePushState,
+  SubscriptionRow,
+  UsageStore,
+} from "../../../core/usage/store-port.js";
+import { dayStarts, usageFrom } from "../bill-usage.js";
+import { foldLedger, type LedgerRow } from "../credit-ledger.js";
+import type { OpenOptions } from "../database.js";
+import { aggregateMeter, dailyData, firstEvents, hasEventsIn } from "./aggregate.js";
+import { PgAlertStore } from "./alerts.js";
+import { createPool, storeError } from "./connection.js";
+import { copyBatch } from "./copy-import.js";
+import { countEvents, eventsInOrder } from "./event-stream.js";
+import { migrate } from "./migrations.js";
+import { type PgLocation, parseLocation } from "./url.js";
+
+/**
+ * The usage store in Postgres, shared by every instance and command that
+ * opens the same URL. Imports COPY each batch into a staging table and
+ * insert from it with ON CONFLICT DO NOTHING (R13, `copy-import.ts`);
+ * aggregations are GROUP BY queries (`aggregate.ts`).
+ */
+export class PgUsageStore implements UsageStore {
+  readonly kind = "postgres" as const;
+  readonly name: string;
+  private outbox: PgAlertStore | null = null;
+  private importer: pg.PoolClient | null = null;
+
+  constructor(
+    readonly pool: pg.Pool,
+    readonly location: PgLocation,
+  ) {
+    this.name = location.display;
+  }
+
+  async insertEvents(batch: UsageEvent[]): Promise<number> {
+    if (batch.length === 0) return 0;
+    // One connection for the whole import: its staging table is created once per session.
+    this.importer ??= await this.pool.connect();
+    return copyBatch(this.importer, batch);
+  }
+
+  hasEventsIn(window: Window): Promise<boolean> {
+    return hasEventsIn(this.pool, window);
+  }
+
+  async setPlans(
+    rows: SubscriptionRow[],
+    recordedAt: number,
+    stripe: [string, string][] = [],
+  ): Promise<void> {
+    await this.transaction(async (c) => {
+      // Later rows for the same (customer, time) win, as the SQLite store's INSERT OR REPLACE in order.
+      for (const r of rows) {
+        await c.query(
+          `INSERT INTO subscriptions (customer, effective_at, plan, recorded_at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (customer, effective_at) DO UPDATE SET plan = excluded.plan, recorded_at = excluded.recorded_at`,
+          [r.customer, r.at, r.plan, recordedAt],
+        );
+      }
+      for (const [customer, id] of stripe) {
+        await c.query(
+          `INSERT INTO stripe_customers (customer, stripe_id) VALUES ($1, $2)
+           ON CONFLICT (customer) DO UPDATE SET stripe_id = excluded.stripe_id`,
+          [customer, id],
+        );
+      }
+    });
+  }
+
+  async planHistory(): Promise<Map<string, SubscriptionRow[]>> {
+    const r = await this.pool.query<SubscriptionRow>(
+      `SELECT customer, effective_at AS at, plan FROM subscriptions ORDER BY customer COLLATE "C", effective_at`,
+    );
+    const out = new Map<string, SubscriptionRow[]>();
+    for (const row of r.rows) {
+      const list = out.get(row.customer) ?? [];
+      list.push(row);
+      out.set(row.customer, list);
+    }
+    return out;
+  }
+
+  async stripeCustomers(): Promise<Map<string, string>> {
+    const r = await this.pool.query<{ customer: string; stripe_id: string }>(
+      "SELECT customer, stripe_id FROM stripe_customers",
+    );
+    return new Map(r.rows.map((row) => [row.customer, row.stripe_id]));
+  }
+
+  aggregateMeter(spec: AggregateSpec): Promise<AggregateRow[]> {
+    return aggregateMeter(this.pool, spec);
+  }
+
+  async dailyUsage(
+    policy: CompiledPolicy,
+    period: Window,
+    onProgress?: (daysDone: number, days: number) => void,
+  ): Promise<DailyUsage> {
+    const data = await dailyData(this.pool, policy, period);
+    const days = dayStarts(period, policy.timezone).length;
+    onProgress?.(days, days);
+    return usageFrom(policy, period, data);
+  }
+
+  firstEvents(meter: CompiledMeter, period: Window, days: number[], n: number): Promise<FirstEvents> {
+    return firstEvents(this.pool, meter, period, days, n);
+  }
+
+  async creditsConsumedBefore(before: number): Promise<Map<string, Map<string, Decimal>>> {
+    const r = await this.pool.query<LedgerRow>(
+      "SELECT customer, credit_id, amount FROM credit_ledger WHERE period_start < $1",
+      [before],
+    );
+    return foldLedger(r.rows);
+  }
+
+  async recordCredits(period: Window, invoices: CreditRecord[]): Promise<void> {
+    await this.transaction(async (c) => {
+      for (const inv of invoices) {
+        await c.query("DELETE FROM credit_ledger WHERE customer = $1 AND period_start = $2", [
+          inv.customer,
+          period.start,
+        ]);
+        for (const u of inv.creditUses) {
+          await c.query(
+            "INSERT INTO credit_ledger (customer, credit_id, period_start, period_end, invoice, amount) VALUES ($1, $2, $3, $4, $5, $6)",
+            [inv.customer, u.id, period.start, period.end, inv.number, decStr(u.amount)],
+          );
+        }
+      }
+    });
+  }
+
+  async stripeInvoice(number: string): Promise<StripePushState | undefined> {
+    const r = await this.pool.query<StripePushState>(
+      "SELECT content_hash, stripe_invoice, items_done, finalized FROM stripe_invoices WHERE number = $1",
+      [number],
+    );
+    return r.rows[0];
+  }
+
+  async saveStripeInvoice(number: string, s: StripePushState): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO stripe_invoices (number, content_hash, stripe_invoice, items_done, finalized) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (number) DO UPDATE SET content_hash = excluded.content_hash, stripe_invoice = excluded.stripe_invoice,
+         items_done = excluded.items_done, finalized = excluded.finalized`,
+      [number, s.content_hash, s.stripe_invoice, s.items_done, s.finalized],
+    );
+  }
+
+  eventsInOrder(
+    types: readonly string[],
+    start: number,
+    end: number,
+    skip?: ReadonlyMap<string, readonly string[]>,
+  ): AsyncIterable<StreamedEvent[]> {
+    return eventsInOrder(this.pool, types, start, end, skip);
+  }
+
+  countEvents(
+    types: readonly string[],
+    start: number,
+    end: number,
+    skip?: ReadonlyMap<string, readonly string[]>,
+  ): Promise<number> {
+    return countEvents(this.pool, types, start, end, skip);
+  }
+
+  alerts(): PgAlertStore {
+    this.outbox ??= new PgAlertStore(this.pool);
+    return this.outbox;
+  }
+
+  async close(): Promise<void> {
+    this.importer?.release();
+    this.importer = null;
+    await this.pool.end();
+  }
+
+  private async transaction(work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      await work(client);
+      await client.query("COMMIT");
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+/**
+ * Connect, check the schema (a reader refuses a database no limitr wrote)
+ * and migrate it when opened by a writer. Connection and server errors name
+ * the URL without its password.
+ */
+export async function openPostgresStore(url: string, options: OpenOptions = {}): Promise<PgUsageStore> {
+  const location = parseLocation(url);
+  const pool = createPool(location);
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw storeError(location.display, err, "connect to");
+  }
+  try {
+    await migrate(client, location, {
+      create: (options.create ?? false) && !options.readonly,
+      readonly: options.readonly ?? false,
+    });
+  } catch (err) {
+    client.release();
+    await pool.end().catch(() => {});
+    if (err instanceof LimitrError) throw err;
+    throw storeError(location.display, err);
+  }
+  client.release();
+  return new PgUsageStore(pool, location);
+}

@@ -1,0 +1,157 @@
+import type { CompiledMeter, CompiledPolicy } from "../../core/model.js";
+import type { Decimal } from "../../core/money.js";
+import type { Window } from "../../core/periods.js";
+import type { UsageEvent } from "../../core/usage/event.js";
+import type {
+  AggregateRow,
+  AggregateSpec,
+  CreditRecord,
+  DailyUsage,
+  FirstEvents,
+  StreamedEvent,
+  StripePushState,
+  SubscriptionRow,
+  UsageStore,
+} from "../../core/usage/store-port.js";
+import { AlertStore } from "../alerts/outbox.js";
+import { firstEventsPerDay } from "./bill-first-events.js";
+import { loadDailyUsageParallel } from "./bill-usage.js";
+import { consumedByCustomerBefore, recordCreditUse } from "./credit-ledger.js";
+import type { Db } from "./database.js";
+import { countEvents, eventsInOrder } from "./event-stream.js";
+import {
+  aggregateMeter,
+  eventWriter,
+  hasEventsIn,
+  planHistory,
+  setPlans,
+  setStripeCustomer,
+  stripeCustomers,
+} from "./usage-store.js";
+
+/** Events handed to a caller at once by `eventsInOrder`: amortises the async step per event. */
+const STREAM_BATCH = 2048;
+
+/**
+ * The usage store port over a SQLite file: the synchronous functions of this
+ * directory behind the asynchronous interface the shared store also has.
+ */
+export class SqliteUsageStore implements UsageStore {
+  readonly kind = "sqlite" as const;
+  readonly name: string;
+  private writer: ((batch: UsageEvent[]) => number) | null = null;
+  private outbox: AlertStore | null = null;
+
+  constructor(readonly db: Db) {
+    this.name = db.name;
+  }
+
+  async insertEvents(batch: UsageEvent[]): Promise<number> {
+    if (!this.writer) {
+      // A larger page cache keeps the id/time index pages of a long import in memory.
+      this.db.pragma("cache_size = -65536");
+      this.writer = eventWriter(this.db);
+    }
+    return this.writer(batch);
+  }
+
+  async hasEventsIn(window: Window): Promise<boolean> {
+    return hasEventsIn(this.db, window);
+  }
+
+  async setPlans(
+    rows: SubscriptionRow[],
+    recordedAt: number,
+    stripe: [string, string][] = [],
+  ): Promise<void> {
+    this.db.transaction(() => {
+      setPlans(this.db, rows, recordedAt);
+      for (const [c, s] of stripe) setStripeCustomer(this.db, c, s);
+    })();
+  }
+
+  async planHistory(): Promise<Map<string, SubscriptionRow[]>> {
+    return planHistory(this.db);
+  }
+
+  async stripeCustomers(): Promise<Map<string, string>> {
+    return stripeCustomers(this.db);
+  }
+
+  async aggregateMeter(spec: AggregateSpec): Promise<AggregateRow[]> {
+    return aggregateMeter(this.db, spec);
+  }
+
+  dailyUsage(
+    policy: CompiledPolicy,
+    period: Window,
+    onProgress?: (daysDone: number, days: number) => void,
+  ): Promise<DailyUsage> {
+    return loadDailyUsageParallel(this.db, this.db.name, policy, period, onProgress);
+  }
+
+  async firstEvents(meter: CompiledMeter, period: Window, days: number[], n: number): Promise<FirstEvents> {
+    return firstEventsPerDay(this.db, meter, period, days, n);
+  }
+
+  async creditsConsumedBefore(before: number): Promise<Map<string, Map<string, Decimal>>> {
+    return consumedByCustomerBefore(this.db, before);
+  }
+
+  async recordCredits(period: Window, invoices: CreditRecord[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const inv of invoices) recordCreditUse(this.db, inv.customer, period, inv.number, inv.creditUses);
+    })();
+  }
+
+  async stripeInvoice(number: string): Promise<StripePushState | undefined> {
+    return this.db
+      .prepare(
+        "SELECT content_hash, stripe_invoice, items_done, finalized FROM stripe_invoices WHERE number = ?",
+      )
+      .get(number) as StripePushState | undefined;
+  }
+
+  async saveStripeInvoice(number: string, s: StripePushState): Promise<void> {
+    this.db
+      .prepare(
+        "INSERT OR REPLACE INTO stripe_invoices (number, content_hash, stripe_invoice, items_done, finalized) VALUES (?, ?, ?, ?, ?)",
+      )
+      .run(number, s.content_hash, s.stripe_invoice, s.items_done, s.finalized);
+  }
+
+  async *eventsInOrder(
+    types: readonly string[],
+    start: number,
+    end: number,
+    skip?: ReadonlyMap<string, readonly string[]>,
+  ): AsyncIterable<StreamedEvent[]> {
+    let batch: StreamedEvent[] = [];
+    for (const e of eventsInOrder(this.db, types, start, end, skip)) {
+      batch.push(e);
+      if (batch.length === STREAM_BATCH) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  async countEvents(
+    types: readonly string[],
+    start: number,
+    end: number,
+    skip?: ReadonlyMap<string, readonly string[]>,
+  ): Promise<number> {
+    return countEvents(this.db, types, start, end, skip);
+  }
+
+  alerts(): AlertStore {
+    this.outbox ??= new AlertStore(this.db);
+    return this.outbox;
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}

@@ -1,0 +1,178 @@
+import type { AlertState } from "../alerts/rules.js";
+import type { CompiledMeter, CompiledPolicy } from "../model.js";
+import type { Decimal } from "../money.js";
+import type { Window } from "../periods.js";
+import type { CreditUse } from "../rating/credits.js";
+import type { UsageAmount, UsageWindow } from "../rating/invoice.js";
+import type { UsageEvent } from "./event.js";
+
+/**
+ * The usage store as the CLI's commands see it: recorded events, plan
+ * history, credit and Stripe bookkeeping, and the aggregations `bill`,
+ * `simulate`, `usage query` and `alerts check` read. The embedded SQLite file
+ * and the shared Postgres database implement it; each aggregates where its
+ * data lives (SQL, or a single pass inside SQLite), so no command streams
+ * every event into memory to total it.
+ */
+export interface UsageStore {
+  /** What to call the store in messages: a file path, or a URL without its password. */
+  readonly name: string;
+  readonly kind: "sqlite" | "postgres";
+
+  /** Insert a batch idempotently (R13: a known id is skipped); returns how many ids were new. */
+  insertEvents(batch: UsageEvent[]): Promise<number>;
+  /** Does the store hold any event with start <= ts < end? */
+  hasEventsIn(window: Window): Promise<boolean>;
+
+  /** Record plan changes and Stripe customer ids in one transaction. */
+  setPlans(rows: SubscriptionRow[], recordedAt: number, stripe?: [string, string][]): Promise<void>;
+  /** Every customer's plan history, oldest first. */
+  planHistory(): Promise<Map<string, SubscriptionRow[]>>;
+  stripeCustomers(): Promise<Map<string, string>>;
+
+  /** One meter's events in a window, grouped by customer (and bucket, dimension). */
+  aggregateMeter(spec: AggregateSpec): Promise<AggregateRow[]>;
+  /** Every meter's usage per (customer, day) in the period, for rating (see `DailyUsage`). */
+  dailyUsage(
+    policy: CompiledPolicy,
+    period: Window,
+    onProgress?: (daysDone: number, days: number) => void,
+  ): Promise<DailyUsage>;
+  /** The first `n` events of every (customer, day) of the period, by (ts, id): percentage `free_events`. */
+  firstEvents(meter: CompiledMeter, period: Window, days: number[], n: number): Promise<FirstEvents>;
+
+  /** Credit consumed per customer and grant by invoices of periods before `before` (R12). */
+  creditsConsumedBefore(before: number): Promise<Map<string, Map<string, Decimal>>>;
+  /** Replace the period's credit rows of each invoice's customer. */
+  recordCredits(period: Window, invoices: CreditRecord[]): Promise<void>;
+
+  stripeInvoice(number: string): Promise<StripePushState | undefined>;
+  saveStripeInvoice(number: string, state: StripePushState): Promise<void>;
+
+  /** Stored events of `types` in [start, end), in (ts, seq) order, in batches. */
+  eventsInOrder(
+    types: readonly string[],
+    start: number,
+    end: number,
+    skip?: ReadonlyMap<string, readonly string[]>,
+  ): AsyncIterable<StreamedEvent[]>;
+  countEvents(
+    types: readonly string[],
+    start: number,
+    end: number,
+    skip?: ReadonlyMap<string, readonly string[]>,
+  ): Promise<number>;
+
+  /** Alert state and the delivery outbox in this store. */
+  alerts(): AlertOutbox;
+  close(): Promise<void>;
+}
+
+export interface SubscriptionRow {
+  customer: string;
+  at: number;
+  plan: string;
+}
+
+/** How a meter's rows are split: by customer always, optionally by a time bucket and one property. */
+export interface AggregateSpec {
+  meter: CompiledMeter;
+  window: Window;
+  /** Sorted bucket start times; rows are split by the bucket their timestamp falls in. */
+  buckets?: number[];
+  /** Property to split by (a `group_by` dimension or the cost dimension). */
+  dimension?: string | null;
+  customers?: string[];
+  /** For unique_count: return the distinct values themselves (to merge across buckets) instead of their count. */
+  distinctValues?: boolean;
+}
+
+export interface AggregateRow {
+  customer: string;
+  bucket: number;
+  dim: string | number | null;
+  /** sum / count / max / latest value, distinct count, or (distinctValues) the value. */
+  q: number | null;
+  n: number;
+  t: number;
+}
+
+export interface DailyUsage {
+  /** Customers with at least one event counted by some meter in the period. */
+  customers: Set<string>;
+  lookup: (w: UsageWindow) => UsageAmount;
+}
+
+/** One of the first events of a (customer, day). */
+export interface Lead {
+  ts: number;
+  id: string;
+  v: number;
+}
+
+/** Per customer, per day index of the period: its first events. */
+export type FirstEvents = Map<string, Lead[][]>;
+
+export interface CreditRecord {
+  customer: string;
+  number: string;
+  creditUses: CreditUse[];
+}
+
+export interface StripePushState {
+  content_hash: string;
+  stripe_invoice: string;
+  items_done: number;
+  finalized: number;
+}
+
+/** One stored event as the replay needs it; `properties` is the raw JSON text (parsed once, by the caller). */
+export interface StreamedEvent {
+  seq: number;
+  type: string;
+  customer: string;
+  ts: number;
+  value: number | null;
+  properties: string | null;
+}
+
+export interface AlertStateKey {
+  alert: string;
+  customer: string;
+  entitlement: string;
+  periodStart: number;
+}
+
+export interface PendingDelivery<N = unknown> {
+  note: N;
+  channel: string;
+  attempts: number;
+  /** When an earlier run started sending it without recording the outcome (it stopped mid-send); null otherwise. */
+  unconfirmedSince: number | null;
+}
+
+/**
+ * Alert state and outbox. The SQLite store answers synchronously (the
+ * engine's live alerts need that), the shared store asynchronously; callers
+ * outside the engine await every answer.
+ */
+export interface AlertOutbox<N extends { id: string } = { id: string }> {
+  state(key: AlertStateKey): AlertState | Promise<AlertState>;
+  record(
+    key: AlertStateKey,
+    state: AlertState,
+    note: N | null,
+    channels: string[],
+    now: number,
+  ): void | Promise<void>;
+  pending(now: number): PendingDelivery<N>[] | Promise<PendingDelivery<N>[]>;
+  sending(id: string, channel: string, now: number): void | Promise<void>;
+  delivered(id: string, channel: string, attempts: number, now: number): void | Promise<void>;
+  retryLater(
+    id: string,
+    channel: string,
+    attempts: number,
+    nextAttemptAt: number,
+    error: string,
+  ): void | Promise<void>;
+}
