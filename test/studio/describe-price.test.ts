@@ -16,7 +16,7 @@ describe("describePrice", () => {
   it("reads the example policy's overage, tiers, packages and percentages", () => {
     const policy = loadValidPolicy("policies");
     const price = (plan: string, ent: string) =>
-      describePrice((policy.plans[plan]?.entitlements[ent] as MeteredEntitlement).price, USD);
+      describePrice((policy.plans[plan]!.entitlements[ent] as MeteredEntitlement).price, USD);
     expect(price("pro", "chat_input")).toBe("first 2,000,000 free, then $0.000003 each");
     expect(price("pro", "mcp_search")).toBe("first 500 free, then $0.50 per 100 (part packs count as whole)");
     expect(price("enterprise", "chat_input")).toBe(

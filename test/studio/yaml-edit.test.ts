@@ -19,8 +19,9 @@ function scalarLeaves(text: string): { path: Path; source: string }[] {
     if (isMap(node))
       for (const pair of node.items)
         walk(pair.value as Node, [...path, String((pair.key as { value: unknown }).value)]);
-    else if (isSeq(node)) node.items.forEach((item, i) => walk(item as Node, [...path, i]));
-    else if (isScalar(node) && node.range && typeof path[path.length - 1] === "string")
+    else if (isSeq(node)) {
+      for (const [i, item] of node.items.entries()) walk(item as Node, [...path, i]);
+    } else if (isScalar(node) && node.range && typeof path[path.length - 1] === "string")
       out.push({ path, source: text.slice(node.range[0], node.range[1]) });
   };
   walk(parseDocument(text).contents as Node, []);
