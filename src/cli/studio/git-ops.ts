@@ -22,14 +22,7 @@ export async function defaultBranch(repo: PolicyRepo): Promise<string> {
   } catch {
     // no remote HEAD: look for the usual names
   }
-  for (const name of ["main", "master"]) {
-    try {
-      await repo.git.raw(["rev-parse", "--verify", "--quiet", `refs/heads/${name}`]);
-      return name;
-    } catch {
-      // not this one
-    }
-  }
+  for (const name of ["main", "master"]) if (await branchExists(repo, name)) return name;
   return currentRef(repo);
 }
 
@@ -61,17 +54,16 @@ export async function diffAgainst(
 async function validBranchName(repo: PolicyRepo, name: string): Promise<boolean> {
   if (name.startsWith("-")) return false;
   try {
-    await repo.git.raw(["check-ref-format", "--branch", name]);
-    return true;
+    return (await repo.git.raw(["check-ref-format", "--branch", name])).trim() === name;
   } catch {
     return false;
   }
 }
 
+/** `rev-parse --quiet` fails silently, which simple-git does not treat as an error: the output tells. */
 async function branchExists(repo: PolicyRepo, name: string): Promise<boolean> {
   try {
-    await repo.git.raw(["rev-parse", "--verify", "--quiet", `refs/heads/${name}`]);
-    return true;
+    return (await repo.git.raw(["rev-parse", "--verify", "--quiet", `refs/heads/${name}`])).trim() !== "";
   } catch {
     return false;
   }

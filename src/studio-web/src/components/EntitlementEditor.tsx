@@ -30,6 +30,7 @@ export function EntitlementEditor({
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const heading = useRef<HTMLHeadingElement>(null);
+  const latest = useRef(0);
   const query = `plan=${encodeURIComponent(plan)}&entitlement=${encodeURIComponent(entitlement)}`;
 
   useEffect(() => {
@@ -42,10 +43,13 @@ export function EntitlementEditor({
 
   useEffect(() => {
     if (values === null) return;
+    // Answers can arrive out of order; only the one for the latest values counts.
+    const request = ++latest.current;
     const timer = setTimeout(() => {
-      api
-        .post<CheckResponse>("/api/check", { plan, entitlement, values })
-        .then(setCheck, (err: Error) => setError(err.message));
+      api.post<CheckResponse>("/api/check", { plan, entitlement, values }).then(
+        (result) => request === latest.current && setCheck(result),
+        (err: Error) => setError(err.message),
+      );
     }, CHECK_DELAY_MS);
     return () => clearTimeout(timer);
   }, [plan, entitlement, values]);

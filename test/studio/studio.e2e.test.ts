@@ -1,0 +1,150 @@
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REPO } from "../cli/run-cli.js";
+import {
+  buildStudioWeb,
+  findChromium,
+  policyRepo,
+  type RunningStudio,
+  startStudio,
+} from "./studio-helpers.js";
+
+const CHROMIUM = findChromium();
+const ARTIFACTS = join(REPO, "test/artifacts/studio");
+const PLANS = "policies/plans.yaml";
+
+if (!CHROMIUM)
+  console.warn(
+    "studio browser test skipped: no Chromium (install Debian's `chromium` package, as .ci/run does)",
+  );
+
+/** A person changes the pro plan's overage in the studio, trips the validator, fixes it, reviews and saves. */
+describe.skipIf(!CHROMIUM)(
+  "limitr studio in a real browser",
+  () => {
+    let browser: Browser;
+    let studio: RunningStudio;
+    let repo: ReturnType<typeof policyRepo>;
+    let original: string;
+    let page: Page;
+    /** Text of the first element matching `selector`, "" while there is none. */
+    const text = (selector: string) =>
+      page
+        .locator(selector)
+        .first()
+        .textContent({ timeout: 500 })
+        .then((t) => t ?? "")
+        .catch(() => "");
+    const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+    beforeAll(async () => {
+      mkdirSync(ARTIFACTS, { recursive: true });
+      buildStudioWeb();
+      repo = policyRepo();
+      original = readFileSync(join(repo.dir, PLANS), "utf8");
+      studio = await startStudio(repo.dir);
+      browser = await chromium.launch({ executablePath: CHROMIUM!, args: ["--no-sandbox"] });
+      page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    }, 120_000);
+
+    afterAll(async () => {
+      await browser?.close();
+      await studio?.stop();
+    });
+
+    it("refuses a request without the token", async () => {
+      const response = await fetch(`${studio.origin}/api/policy`);
+      expect(response.status).toBe(401);
+      const page = await fetch(`${studio.origin}/`);
+      expect(page.status).toBe(401);
+    });
+
+    it("changes the pro plan's overage, validating as the person types, and saves it on a branch", async () => {
+      await page.goto(studio.url);
+      // The token moved into a cookie and out of the address bar.
+      expect(new URL(page.url()).search).toBe("");
+      await page.getByRole("heading", { name: "Plans and entitlements" }).waitFor();
+      await expect.poll(() => text("table.matrix")).toContain("first 2,000,000 free, then $0.000003 each");
+      await shot("1-plans");
+
+      await page.getByRole("button", { name: "Edit chat_input on pro" }).click();
+      const overage = page.getByLabel("Price per unit past the limit");
+      const limit = page.getByLabel("Included units per period");
+      await expect.poll(() => overage.inputValue()).toBe("0.000003");
+      await overage.fill("0.000004");
+      await limit.fill("-5");
+      await expect
+        .poll(() => text("[data-testid=check]"))
+        .toContain("plans.pro.entitlements.chat_input.limit must be >= 0");
+      expect(await limit.getAttribute("aria-invalid")).toBe("true");
+      expect(await page.getByRole("button", { name: "Apply change" }).isDisabled()).toBe(true);
+      await shot("2-validation-error");
+
+      await limit.fill("2000000");
+      await expect
+        .poll(() => text("[data-testid=check]"))
+        .toContain("first 2,000,000 free, then $0.000004 each");
+      await page.getByRole("button", { name: "Apply change" }).click();
+      await expect.poll(() => text("table.matrix")).toContain("first 2,000,000 free, then $0.000004 each");
+
+      await page.getByRole("button", { name: "Review and save" }).click();
+      await expect.poll(() => text("ul.diff")).toContain("plans.pro.entitlements.chat_input");
+      expect(await text("ul.diff")).toContain("Breaking");
+      await shot("3-review");
+
+      await page.getByLabel("Branch name").fill("pricing/pro-input-overage");
+      await page.getByLabel("What changed and why").fill("Pro: input tokens past 2M cost $4 per million");
+      await page.getByRole("button", { name: "Save change" }).click();
+      await expect.poll(() => text("[data-testid=saved]")).toContain("pricing/pro-input-overage");
+      await shot("4-saved");
+
+      expect(repo.git("branch", "--show-current")).toBe("pricing/pro-input-overage");
+      expect(repo.git("log", "-1", "--format=%s")).toBe("Pro: input tokens past 2M cost $4 per million");
+      expect(repo.git("log", "-1", "--format=%an <%ae>")).toBe("Pricing Team <pricing@example.com>");
+      expect(repo.git("show", "--name-only", "--format=", "HEAD")).toBe(PLANS);
+      expect(repo.git("show", `main:${PLANS}`)).toBe(original.trimEnd());
+      expect(repo.git("status", "--porcelain")).toBe("");
+      // The committed YAML differs from the original in the one edited line; every comment is intact.
+      const saved = repo.git("show", `HEAD:${PLANS}`).split("\n");
+      const before = original.trimEnd().split("\n");
+      expect(saved).toHaveLength(before.length);
+      expect(saved.filter((line, i) => line !== before[i])).toEqual([
+        "        overage: 0.000004          # $3 per million tokens past the included 2M",
+      ]);
+      const comments = (lines: string[]) => lines.filter((l) => l.trimStart().startsWith("#"));
+      expect(comments(saved)).toEqual(comments(before));
+    });
+
+    it("is usable from the keyboard and on a 390px-wide screen", async () => {
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.getByRole("button", { name: "Plans" }).focus();
+      await page.keyboard.press("Enter");
+      await page.getByRole("heading", { name: "Plans and entitlements" }).waitFor();
+      // Tab walks from the section tabs to the table region, then to its first edit button.
+      await page.keyboard.press("Tab");
+      await page.keyboard.press("Tab");
+      await page.keyboard.press("Tab");
+      await page.keyboard.press("Tab");
+      expect(await page.evaluate(() => document.activeElement?.getAttribute("aria-label"))).toBe(
+        "Plans and entitlements table",
+      );
+      await page.keyboard.press("Tab");
+      expect(await page.evaluate(() => document.activeElement?.textContent)).toMatch(/^Edit /);
+      await page.keyboard.press("Enter");
+      await page.getByRole("heading", { name: /^Edit / }).waitFor();
+      // Nothing wider than the screen except the table, which scrolls inside its own region.
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      const unlabelled = await page.evaluate(
+        () =>
+          [...document.querySelectorAll("input, select, textarea")].filter(
+            (el) => !(el as HTMLInputElement).labels?.length,
+          ).length,
+      );
+      expect(unlabelled).toBe(0);
+      await shot("5-phone");
+    });
+  },
+  180_000,
+);
