@@ -57,10 +57,20 @@ function overrideWords(id: string, o: EntitlementOverride, words: PriceWords): s
   return `${id}: ${parts.join(", ")}${o.expires ? ` until ${o.expires}` : ""}`;
 }
 
-export function overview(policy: CompiledPolicy): Overview {
+/** Ids in the order the person wrote them (`order`), then any others in the compiled order. */
+function ordered(ids: string[], order: readonly string[]): string[] {
+  const known = order.filter((id) => ids.includes(id));
+  return [...known, ...ids.filter((id) => !known.includes(id))];
+}
+
+/** The browse pages' data; `order` lists plan and entitlement ids as the YAML has them. */
+export function overview(
+  policy: CompiledPolicy,
+  order: { plans: string[]; entitlements: string[] } = { plans: [], entitlements: [] },
+): Overview {
   const words = { currency: policy.currency, digits: policy.currencyDigits };
-  const plans = Object.values(policy.plans);
-  const entitlements = [...new Set(plans.flatMap((p) => Object.keys(p.entitlements)))];
+  const plans = ordered(Object.keys(policy.plans), order.plans).map((id) => policy.plans[id]!);
+  const entitlements = ordered([...new Set(plans.flatMap((p) => Object.keys(p.entitlements)))], order.entitlements);
   return {
     name: policy.name,
     currency: policy.currency,

@@ -98,7 +98,7 @@ export function buildStudio(options: StudioOptions): FastifyInstance {
   app.get("/api/policy", async () => {
     const result = workspace.validate();
     return {
-      overview: result.policy ? overview(result.policy) : null,
+      overview: result.policy ? overview(result.policy, workspace.order()) : null,
       diagnostics: result.diagnostics,
       fields: entitlementFields(),
       git: repo ? await gitStatus(repo) : null,
@@ -112,13 +112,13 @@ export function buildStudio(options: StudioOptions): FastifyInstance {
 
   app.post("/api/check", { schema: { body: CHANGE_BODY } }, async (req) => {
     const { text: _text, policy, ...result } = workspace.check(req.body as EntitlementChange);
-    return { ...result, overview: policy ? overview(policy) : null };
+    return { ...result, overview: policy ? overview(policy, workspace.order()) : null };
   });
 
   app.post("/api/apply", { schema: { body: CHANGE_BODY } }, async (req, reply) => {
     const { text: _text, policy, ...result } = workspace.apply(req.body as EntitlementChange);
     if (!result.valid) reply.code(422);
-    return { ...result, overview: policy ? overview(policy) : null };
+    return { ...result, overview: policy ? overview(policy, workspace.order()) : null };
   });
 
   app.get("/api/diff", async (_req, reply) => {

@@ -51,6 +51,20 @@ export class Workspace {
     });
   }
 
+  /** Plan and entitlement ids in the order the files list them (compiled policies sort them). */
+  order(files: PolicyFile[] = this.files()): { plans: string[]; entitlements: string[] } {
+    const plans: string[] = [];
+    const entitlements = new Set<string>();
+    for (const f of files) {
+      const doc = parseDocument(String(f.text)).toJS() as { plans?: Record<string, { entitlements?: object }> } | null;
+      for (const [id, plan] of Object.entries(doc?.plans ?? {})) {
+        plans.push(id);
+        for (const e of Object.keys(plan?.entitlements ?? {})) entitlements.add(e);
+      }
+    }
+    return { plans, entitlements: [...entitlements] };
+  }
+
   /** The editable fields of an entitlement as written in its file ("" when absent). */
   values(plan: string, entitlement: string): Record<string, string> {
     const path = ["plans", plan, "entitlements", entitlement];
