@@ -38,6 +38,16 @@ export function policyRepo(): { dir: string; git: (...args: string[]) => string 
   return { dir, git: (...args) => git(dir, ...args) };
 }
 
+/** A usage store holding October 2026 (fixtures/usage), for simulations; outside any repository. */
+export function usageStore(): string {
+  const db = join(mkdtempSync(join(tmpdir(), "limitr-studio-usage-")), "usage.db");
+  const run = (...args: string[]) =>
+    execFileSync(process.execPath, [BIN, ...args, "--db", db], { cwd: REPO, stdio: "pipe" });
+  run("usage", "import", "fixtures/usage/2026-10.ndjson.gz");
+  run("customers", "import", "fixtures/usage/2026-10.customers.csv");
+  return db;
+}
+
 export interface RunningStudio {
   url: string;
   origin: string;
@@ -47,8 +57,8 @@ export interface RunningStudio {
 }
 
 /** `limitr studio --port 0` in `cwd`; resolves with the printed URL once it listens. */
-export function startStudio(cwd: string): Promise<RunningStudio> {
-  const child = spawn(process.execPath, [BIN, "studio", "--port", "0"], {
+export function startStudio(cwd: string, args: string[] = []): Promise<RunningStudio> {
+  const child = spawn(process.execPath, [BIN, "studio", "--port", "0", ...args], {
     cwd,
     env: { ...process.env, NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"],

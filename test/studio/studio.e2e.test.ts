@@ -2,18 +2,22 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO } from "../cli/run-cli.js";
+import { limitr, REPO } from "../cli/run-cli.js";
 import {
   buildStudioWeb,
   findChromium,
   policyRepo,
   type RunningStudio,
   startStudio,
+  usageStore,
 } from "./studio-helpers.js";
 
 const CHROMIUM = findChromium();
 const ARTIFACTS = join(REPO, "test/artifacts/studio");
 const PLANS = "policies/plans.yaml";
+/** The page answers as fast as a loaded CI machine lets it: wait generously for what it shows. */
+const eventually = <T>(read: () => Promise<T>, timeout = 30_000) =>
+  expect.poll(read, { timeout, interval: 200 });
 
 if (!CHROMIUM)
   console.warn(
@@ -28,6 +32,7 @@ describe.skipIf(!CHROMIUM)(
     let studio: RunningStudio;
     let repo: ReturnType<typeof policyRepo>;
     let original: string;
+    let db: string;
     let page: Page;
     /** Text of the first element matching `selector`, "" while there is none. */
     const text = (selector: string) =>
@@ -44,7 +49,8 @@ describe.skipIf(!CHROMIUM)(
       buildStudioWeb();
       repo = policyRepo();
       original = readFileSync(join(repo.dir, PLANS), "utf8");
-      studio = await startStudio(repo.dir);
+      db = usageStore();
+      studio = await startStudio(repo.dir, ["--db", db]);
       browser = await chromium.launch({ executablePath: CHROMIUM!, args: ["--no-sandbox"] });
       page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     }, 120_000);
@@ -66,38 +72,51 @@ describe.skipIf(!CHROMIUM)(
       // The token moved into a cookie and out of the address bar.
       expect(new URL(page.url()).search).toBe("");
       await page.getByRole("heading", { name: "Plans and entitlements" }).waitFor();
-      await expect.poll(() => text("table.matrix")).toContain("first 2,000,000 free, then $0.000003 each");
+      await eventually(() => text("table.matrix")).toContain("first 2,000,000 free, then $0.000003 each");
       await shot("1-plans");
 
       await page.getByRole("button", { name: "Edit chat_input on pro" }).click();
       const overage = page.getByLabel("Price per unit past the limit");
       const limit = page.getByLabel("Included units per period");
-      await expect.poll(() => overage.inputValue()).toBe("0.000003");
+      await eventually(() => overage.inputValue()).toBe("0.000003");
       await overage.fill("0.000004");
       await limit.fill("-5");
-      await expect
-        .poll(() => text("[data-testid=check]"))
-        .toContain("plans.pro.entitlements.chat_input.limit must be >= 0");
+      await eventually(() => text("[data-testid=check]")).toContain(
+        "plans.pro.entitlements.chat_input.limit must be >= 0",
+      );
       expect(await limit.getAttribute("aria-invalid")).toBe("true");
       expect(await page.getByRole("button", { name: "Apply change" }).isDisabled()).toBe(true);
       await shot("2-validation-error");
 
       await limit.fill("2000000");
-      await expect
-        .poll(() => text("[data-testid=check]"))
-        .toContain("first 2,000,000 free, then $0.000004 each");
+      await eventually(() => text("[data-testid=check]")).toContain(
+        "first 2,000,000 free, then $0.000004 each",
+      );
       await page.getByRole("button", { name: "Apply change" }).click();
-      await expect.poll(() => text("table.matrix")).toContain("first 2,000,000 free, then $0.000004 each");
+      await eventually(() => text("table.matrix")).toContain("first 2,000,000 free, then $0.000004 each");
 
       await page.getByRole("button", { name: "Review and save" }).click();
-      await expect.poll(() => text("ul.diff")).toContain("plans.pro.entitlements.chat_input");
+      await eventually(() => text("ul.diff")).toContain("plans.pro.entitlements.chat_input");
       expect(await text("ul.diff")).toContain("Breaking");
+      // The simulation on the last closed month agrees with `limitr simulate` to the cent.
+      const cli = await limitr(
+        ["simulate", "--base", "main", "--period", "2026-10", "--format", "json", "--db", db],
+        repo.dir,
+      );
+      const totals = JSON.parse(cli.stdout).totals;
+      expect(Number(totals.revenue_change)).toBeGreaterThan(0);
+      await eventually(() => text("[data-testid=simulation]"), 90_000).toContain(
+        `revenue goes from ${totals.base_revenue} to ${totals.head_revenue} USD (+${totals.revenue_change}`,
+      );
+      const chart = await text("svg.chart");
+      for (const words of ["Revenue (USD)", "Plan", "Pro", "Before (main)", "After (your change)"])
+        expect(chart).toContain(words);
       await shot("3-review");
 
       await page.getByLabel("Branch name").fill("pricing/pro-input-overage");
       await page.getByLabel("What changed and why").fill("Pro: input tokens past 2M cost $4 per million");
       await page.getByRole("button", { name: "Save change" }).click();
-      await expect.poll(() => text("[data-testid=saved]")).toContain("pricing/pro-input-overage");
+      await eventually(() => text("[data-testid=saved]")).toContain("pricing/pro-input-overage");
       await shot("4-saved");
 
       expect(repo.git("branch", "--show-current")).toBe("pricing/pro-input-overage");
@@ -132,6 +151,7 @@ describe.skipIf(!CHROMIUM)(
       expect(await page.locator(":focus").textContent()).toMatch(/^Edit /);
       await page.keyboard.press("Enter");
       await page.getByRole("heading", { name: /^Edit / }).waitFor();
+      await page.getByLabel("Included units per period").waitFor();
       // Nothing wider than the screen except the table, which scrolls inside its own region.
       // (Expressions run in the page, where the DOM is.)
       expect(await page.evaluate<number>("document.documentElement.scrollWidth")).toBeLessThanOrEqual(390);

@@ -29,6 +29,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     repo,
     policies,
     cwd: ctx.cwd,
+    db: resolve(ctx.cwd, String(options.db ?? ".limitr/usage.db")),
     webRoot: WEB_ROOT,
     log: ctx.warn,
   });

@@ -13,6 +13,7 @@ import {
 import { entitlementFields } from "./form-schema.js";
 import { diffAgainst, gitStatus, saveChange } from "./git-ops.js";
 import { overview } from "./overview.js";
+import { simulateChange } from "./simulation.js";
 import { staticFile } from "./static-files.js";
 import type { EntitlementChange, Workspace } from "./workspace.js";
 
@@ -23,6 +24,8 @@ export interface StudioOptions {
   repo: PolicyRepo | null;
   /** `--policies` as given and the cwd, for reads at git refs. */
   policies: string;
+  /** The usage store the simulation reads (absolute). */
+  db: string;
   cwd: string;
   webRoot: string;
   log: (line: string) => void;
@@ -127,6 +130,15 @@ export function buildStudio(options: StudioOptions): FastifyInstance {
     if (!result.policy) return deny(reply, 422, "the policy has errors; fix them to see the difference");
     const status = await gitStatus(repo);
     return diffAgainst(repo, status.defaultBranch, options.cwd, options.policies, result.policy);
+  });
+
+  app.get("/api/simulate", async (_req, reply) => {
+    if (!repo) return deny(reply, 409, "the policy directory is not in a git repository");
+    const result = workspace.validate();
+    if (!result.policy) return deny(reply, 422, "the policy has errors; fix them to simulate the change");
+    const status = await gitStatus(repo);
+    const where = { cwd: options.cwd, policies: options.policies, db: options.db };
+    return simulateChange(repo, status.defaultBranch, result.policy, where);
   });
 
   app.post("/api/save", { schema: { body: SAVE_BODY } }, async (req, reply) => {

@@ -88,3 +88,42 @@ export interface Editing {
   entitlement: string;
   values: Record<string, string>;
 }
+
+export interface SimulationPlan {
+  plan: string;
+  name: string;
+  base_revenue: string;
+  head_revenue: string;
+  base_margin: string;
+  head_margin: string;
+  base_denied: number;
+  head_denied: number;
+  revenue_change: string;
+  revenue_change_pct: number | null;
+}
+
+export type SimulationResponse =
+  | { available: false; reason: string }
+  | {
+      available: true;
+      base: { ref: string };
+      period: { label: string; start: string; end: string };
+      currency: string;
+      events: number;
+      totals: {
+        base_revenue: string;
+        head_revenue: string;
+        revenue_change: string;
+        revenue_change_pct: number | null;
+        base_margin: string;
+        head_margin: string;
+        base_denied: number;
+        head_denied: number;
+        customers_affected: number;
+      };
+      plans: SimulationPlan[];
+      movers: {
+        up: { customer: string; revenue_change: string }[];
+        down: { customer: string; revenue_change: string }[];
+      };
+    };

@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.js";
 import type { DiffResponse, GitStatus, SaveResponse } from "../types.js";
 import { DiffList } from "./DiffList.js";
+import { Simulation } from "./Simulation.js";
 
 function suggestedBranch(): string {
   return `pricing/change-${new Date().toISOString().slice(0, 10)}`;
@@ -43,6 +44,12 @@ export function Review({ git, onSaved }: { git: GitStatus | null; onSaved: () =>
         <h2 id="diff-heading">What changes</h2>
         {diff ? <DiffList diff={diff} /> : !error && <p>Comparing with {git.defaultBranch}…</p>}
       </section>
+      {diff && diff.changes.length > 0 && (
+        <section aria-labelledby="simulation-heading">
+          <h2 id="simulation-heading">What it does to revenue</h2>
+          <Simulation version={git.changedFiles.join(",")} />
+        </section>
+      )}
       <section aria-labelledby="save-heading">
         <h2 id="save-heading">Save as a branch</h2>
         <p class="muted">
