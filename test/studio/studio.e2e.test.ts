@@ -166,5 +166,5 @@ describe.skipIf(!CHROMIUM)(
       await shot("5-phone");
     });
   },
-  180_000,
+  240_000,
 );

@@ -70,7 +70,10 @@ export function overview(
 ): Overview {
   const words = { currency: policy.currency, digits: policy.currencyDigits };
   const plans = ordered(Object.keys(policy.plans), order.plans).map((id) => policy.plans[id]!);
-  const entitlements = ordered([...new Set(plans.flatMap((p) => Object.keys(p.entitlements)))], order.entitlements);
+  const entitlements = ordered(
+    [...new Set(plans.flatMap((p) => Object.keys(p.entitlements)))],
+    order.entitlements,
+  );
   return {
     name: policy.name,
     currency: policy.currency,

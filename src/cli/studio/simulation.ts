@@ -33,9 +33,13 @@ export async function simulateChange(
   now = Date.now(),
 ): Promise<SimulationAnswer> {
   if (!existsSync(where.db))
-    return { available: false, reason: `no usage store at ${where.db}: import usage with \`limitr usage import\`` };
+    return {
+      available: false,
+      reason: `no usage store at ${where.db}: import usage with \`limitr usage import\``,
+    };
   const summary = summarizeStore(where.db);
-  if (summary.lastEvent === null) return { available: false, reason: `the usage store ${where.db} holds no events` };
+  if (summary.lastEvent === null)
+    return { available: false, reason: `the usage store ${where.db} holds no events` };
   const period = lastClosedMonth(summary.lastEvent, now, head.timezone);
   if (summary.firstEvent !== null && summary.firstEvent >= period.end)
     return { available: false, reason: "no month with recorded usage has ended yet" };

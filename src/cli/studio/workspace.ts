@@ -56,7 +56,9 @@ export class Workspace {
     const plans: string[] = [];
     const entitlements = new Set<string>();
     for (const f of files) {
-      const doc = parseDocument(String(f.text)).toJS() as { plans?: Record<string, { entitlements?: object }> } | null;
+      const doc = parseDocument(String(f.text)).toJS() as {
+        plans?: Record<string, { entitlements?: object }>;
+      } | null;
       for (const [id, plan] of Object.entries(doc?.plans ?? {})) {
         plans.push(id);
         for (const e of Object.keys(plan?.entitlements ?? {})) entitlements.add(e);
