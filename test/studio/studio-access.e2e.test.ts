@@ -65,6 +65,18 @@ describe("limitr studio access", () => {
     expect(page.body).toContain('<div id="app">');
   });
 
+  it("serves files from the built app only", async () => {
+    const headers = { host, "x-limitr-studio-token": studio.token };
+    for (const path of ["/%2e%2e/%2e%2e/%2e%2e/package.json", "/..%2f..%2f..%2fpackage.json"]) {
+      const answer = await raw(studio, "GET", path, headers);
+      expect(answer.status).toBe(200);
+      expect(answer.body).toContain('<div id="app">');
+      expect(answer.body).not.toContain("limitr-cli");
+    }
+    // A malformed escape is the client's mistake, not a failure of the studio.
+    expect((await raw(studio, "GET", "/%E0%A4%A", headers)).status).toBe(400);
+  });
+
   it("refuses other Host names and changes that do not come from the studio's own origin", async () => {
     const token = { "x-limitr-studio-token": studio.token };
     const port = new URL(studio.origin).port;

@@ -25,7 +25,13 @@ export interface StaticFile {
  * that is not a file (the app routes itself). Null when the app is not built.
  */
 export function staticFile(root: string, urlPath: string): StaticFile | null {
-  const rel = normalize(decodeURIComponent(urlPath.split("?")[0] ?? "/")).replace(/^[/\\]+/, "");
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(urlPath.split("?")[0] ?? "/");
+  } catch {
+    decoded = "/"; // a malformed escape names no file: serve the app's page
+  }
+  const rel = normalize(decoded).replace(/^[/\\]+/, "");
   const file = join(root, rel);
   const inside = file.startsWith(root + sep) && !rel.split(sep).includes("..");
   const target =
