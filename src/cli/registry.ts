@@ -427,6 +427,22 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import("./commands/serve.js"),
   },
   {
+    path: ["studio"],
+    description:
+      "a local web app to browse plans and change prices, limits and modes safely, saved as a git branch",
+    flags: [
+      {
+        flags: "--port <n>",
+        description: "TCP port on 127.0.0.1 (0 = any free port; the URL with its token is printed first)",
+        default: "4300",
+      },
+      { flags: "--open", description: "open the URL in the default browser" },
+    ],
+    example: "limitr studio --open",
+    docs: "studio.md",
+    load: () => import("./commands/studio.js"),
+  },
+  {
     path: ["alerts", "check"],
     example: "limitr alerts check --period 2026-10 --dry-run",
     docs: "alerts.md",

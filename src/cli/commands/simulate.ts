@@ -1,13 +1,11 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { runBill } from "limitr-engine/adapters/store/bill-run";
 import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
 import { CheckFailedError, InputError, UsageError } from "limitr-engine/core/errors";
 import type { CompiledPolicy } from "limitr-engine/core/model";
-import type { Bill } from "limitr-engine/core/rating/bill";
-import { compareSimulation, type SimulationSide } from "limitr-engine/core/simulate/compare";
+import type { SimulationSide } from "limitr-engine/core/simulate/compare";
 import { compileGuardrail, guardrailVariables } from "limitr-engine/core/simulate/guardrail";
-import type { ReplayOutcome } from "limitr-engine/core/simulate/types";
+import type { SimulationReport } from "limitr-engine/core/simulate/types";
 import {
   type LoadedPolicy,
   loadPolicyAt,
@@ -20,7 +18,7 @@ import { simulationHtml } from "../render/simulate-html.js";
 import { type GuardrailOutcome, simulationJson } from "../render/simulate-json.js";
 import { simulationMarkdown } from "../render/simulate-markdown.js";
 import { simulationText } from "../render/simulate-text.js";
-import { replayInWorker } from "../services/simulate/replay.js";
+import { simulatePolicies } from "../services/simulate/compare-policies.js";
 import { periodOption } from "./usage-common.js";
 
 interface SimulateOptions {
@@ -80,35 +78,29 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
     );
 
   const db = await openUsageStore(options.db, { readonly: true, cwd: ctx.cwd });
-  let sides: [SimulationSide, SimulationSide];
+  let report: SimulationReport;
   try {
     const started = performance.now();
     const bar = ctx.progress({ label: "replaying", unit: "events" });
     const progress = ctx.stderrIsTTY
       ? (done: number, total: number) => bar.update(done, done, total)
       : undefined;
-    // The replay runs on a worker thread while the two bills are rated here (one after the other:
-    // a large bill already spreads its scan over the cores).
-    const replaying = replayInWorker(db, [base.policy, head.policy], period, { onProgress: progress });
-    replaying.catch(() => {}); // awaited below; a failure must not surface as unhandled meanwhile
-    let bills: Bill[];
-    let replays: ReplayOutcome[];
+    const under = (loaded: LoadedPolicy, policy: CompiledPolicy) => ({
+      info: { ref: loaded.side.ref, commit: loaded.side.commit, digest: policyDigestOf(policy) },
+      policy,
+    });
+    let sides: [SimulationSide, SimulationSide];
     try {
-      bills = [
-        await runBill(db, base.policy, period, { recordCredits: false }),
-        await runBill(db, head.policy, period, { recordCredits: false }),
-      ];
-      replays = await replaying;
+      ({ report, sides } = await simulatePolicies(
+        db,
+        under(base, base.policy),
+        under(head, head.policy),
+        period,
+        progress,
+      ));
     } finally {
       await bar.finish();
     }
-    const side = (loaded: LoadedPolicy, policy: CompiledPolicy, i: 0 | 1): SimulationSide => ({
-      info: { ref: loaded.side.ref, commit: loaded.side.commit, digest: policyDigestOf(policy) },
-      policy,
-      bill: bills[i] as Bill,
-      replay: replays[i] as ReplayOutcome,
-    });
-    sides = [side(base, base.policy, 0), side(head, head.policy, 1)];
     for (const [name, s] of [
       ["base", sides[0]],
       ["head", sides[1]],
@@ -120,12 +112,11 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
     }
     if (ctx.stderrIsTTY)
       ctx.warn(
-        `simulated ${replays[0]?.events ?? 0} events in ${((performance.now() - started) / 1000).toFixed(1)}s`,
+        `simulated ${sides[0].replay.events ?? 0} events in ${((performance.now() - started) / 1000).toFixed(1)}s`,
       );
   } finally {
     await db.close();
   }
-  const report = compareSimulation(sides[0], sides[1], period);
 
   let outcome: GuardrailOutcome | null = null;
   let exitCode = 0;
