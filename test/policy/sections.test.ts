@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { largePolicy } from "../../bench/large-policy.js";
 import type { Locations } from "../../src/engine/core/policy/locations.js";
@@ -55,6 +56,41 @@ describe("parsing a policy file section by section", () => {
     expect(sectioned.root).toEqual(reference.value);
     expect([...sectioned.numbers].sort()).toEqual([...reference.numbers].sort());
     expect(plain(sectioned.locations)).toEqual(plain(reference.locations));
+  });
+
+  it("any corruption of a file either falls back or parses exactly as the whole document", () => {
+    const base = largePolicy({ plans: 2, customers: 4, chain: 3 });
+    const junk = [
+      "",
+      "\t",
+      ":",
+      "- ",
+      "  ",
+      "&a *a",
+      "{",
+      "}",
+      "'",
+      '"',
+      "\n  x: [",
+      "\n",
+      "#",
+      "---\n",
+      "\n  ",
+    ];
+    fc.assert(
+      fc.property(fc.nat(), fc.constantFrom(...junk), fc.nat({ max: 3 }), (at, insert, cut) => {
+        const i = at % (base.length + 1);
+        const text = base.slice(0, i) + insert + base.slice(i + cut);
+        const sectioned = parseBySection("p.yaml", text, 64);
+        if (!sectioned) return;
+        const reference = whole(text);
+        expect(reference.diagnostics).toEqual([]);
+        expect(sectioned.root).toEqual(reference.value);
+        expect([...sectioned.numbers].sort()).toEqual([...reference.numbers].sort());
+        expect(plain(sectioned.locations)).toEqual(plain(reference.locations));
+      }),
+      { numRuns: 400 },
+    );
   });
 
   it("is taken for a regular file, including the large generated ones", () => {

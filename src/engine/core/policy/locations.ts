@@ -50,7 +50,14 @@ export class OffsetLocation implements Location {
 }
 
 export function pointer(segments: readonly (string | number)[]): string {
-  return segments.map((s) => `/${String(s).replace(/~/g, "~0").replace(/\//g, "~1")}`).join("");
+  let out = "";
+  for (const s of segments) out += `/${escapeSegment(String(s))}`;
+  return out;
+}
+
+/** One JSON pointer segment: `~` and `/` escaped. */
+export function escapeSegment(s: string): string {
+  return s.includes("~") || s.includes("/") ? s.replace(/~/g, "~0").replace(/\//g, "~1") : s;
 }
 
 export function segmentsOf(ptr: string): string[] {

@@ -12,6 +12,12 @@ import { Builder } from "./yaml-build.js";
  * another limit (`LIMITR_MAX_POLICY_FILE_MIB` for the CLI).
  */
 export const MAX_FILE_BYTES = 16 * 1024 * 1024;
+/**
+ * Files at least this large are parsed section by section (same result, a
+ * fraction of the garbage); a smaller one parses whole in milliseconds, and a
+ * broken one would be parsed twice.
+ */
+const SECTIONED_BYTES = 64 * 1024;
 /** yaml's alias-expansion guard: a handful of legitimate anchors pass, a billion-laughs file does not. */
 const MAX_ALIAS_COUNT = 100;
 /** No policy nests this deep; the limit keeps hostile input from exhausting the stack. */
@@ -91,7 +97,7 @@ export function parseFragment(file: PolicyFile, maxBytes: number = MAX_FILE_BYTE
     fragment.diagnostics.push(text);
     return fragment;
   }
-  const sectioned = parseBySection(file.path, text, MAX_DEPTH);
+  const sectioned = text.length >= SECTIONED_BYTES ? parseBySection(file.path, text, MAX_DEPTH) : null;
   if (sectioned) {
     fragment.value = sectioned.root;
     fragment.locations = sectioned.locations;
