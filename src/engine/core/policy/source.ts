@@ -7,7 +7,7 @@ import { Builder } from "./yaml-build.js";
 
 /**
  * Refuse files larger than this before parsing them, by default: it bounds
- * memory (validating takes about 150 bytes of memory per byte of YAML) while a
+ * memory (validating takes about 50 bytes of memory per byte of YAML) while a
  * 10 MB policy of 50,000 customers still fits in one file. Callers may pass
  * another limit (`LIMITR_MAX_POLICY_FILE_MIB` for the CLI).
  */
