@@ -57,4 +57,39 @@ describe("validation scales linearly with the policy size", () => {
     const t4 = await seconds(open(large));
     expect(t4 / t1, `${t1.toFixed(3)} s -> ${t4.toFixed(3)} s`).toBeLessThan(FOUR_FOLD_LIMIT);
   }, 300_000);
+
+  /**
+   * Twice the customers in one file (section-by-section parsing) must take
+   * well under four times as long, both for a valid policy and for one whose
+   * last customer repeats an id (the whole file is then parsed again to report
+   * it, at its line).
+   */
+  it.each<[string, (n: number) => string]>([
+    ["a valid policy", (n) => largePolicy({ customers: n })],
+    [
+      "a policy whose last customer repeats an id",
+      (n) => `${largePolicy({ customers: n })}  customer-0: {}\n`,
+    ],
+  ])(
+    "validate: twice the customers of %s take well under four times as long",
+    async (what, make) => {
+      const run = (text: string) => () => validatePolicyFiles([{ path: "limitr.yaml", text }]);
+      const small = make(2_500);
+      const large = make(5_000);
+      await seconds(run(small));
+      const t1 = await seconds(run(small));
+      const t2 = await seconds(run(large));
+      expect(t2 / t1, `${what}: ${t1.toFixed(3)} s -> ${t2.toFixed(3)} s`).toBeLessThan(TWO_FOLD_LIMIT);
+      const last = run(large)().diagnostics;
+      if (what.includes("repeats")) {
+        const lines = large.split("\n").length - 1;
+        expect(last.map((d) => [d.code, d.line])).toEqual([["yaml/syntax", lines]]);
+        expect(last[0]?.message).toContain('duplicate key "customer-0" in customers');
+      } else expect(last).toEqual([]);
+    },
+    300_000,
+  );
 });
+
+/** Twice the policy: a linear pass takes twice as long, a quadratic one four times. */
+const TWO_FOLD_LIMIT = 3;

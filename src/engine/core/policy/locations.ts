@@ -20,8 +20,44 @@ export interface Location {
 
 export type Locations = Map<string, Location>;
 
+/** 1-based line and column of a file offset (yaml's `LineCounter.linePos`). */
+export type LinePos = (offset: number) => { line: number; col: number };
+
+/**
+ * A location kept as file offsets and turned into line and column only when
+ * read: a large policy has a location per value, and only the few that end up
+ * in a diagnostic are ever read.
+ */
+export class OffsetLocation implements Location {
+  constructor(
+    readonly file: string,
+    private readonly linePos: LinePos,
+    private readonly valueAt: number,
+    private readonly keyAt: number | undefined,
+    readonly style?: string,
+  ) {}
+
+  get value(): Position {
+    const p = this.linePos(this.valueAt);
+    return { line: p.line, column: p.col };
+  }
+
+  get key(): Position | undefined {
+    if (this.keyAt === undefined) return undefined;
+    const p = this.linePos(this.keyAt);
+    return { line: p.line, column: p.col };
+  }
+}
+
 export function pointer(segments: readonly (string | number)[]): string {
-  return segments.map((s) => `/${String(s).replace(/~/g, "~0").replace(/\//g, "~1")}`).join("");
+  let out = "";
+  for (const s of segments) out += `/${escapeSegment(String(s))}`;
+  return out;
+}
+
+/** One JSON pointer segment: `~` and `/` escaped. */
+export function escapeSegment(s: string): string {
+  return s.includes("~") || s.includes("/") ? s.replace(/~/g, "~0").replace(/\//g, "~1") : s;
 }
 
 export function segmentsOf(ptr: string): string[] {

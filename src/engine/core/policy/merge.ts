@@ -85,11 +85,37 @@ export function mergeFragments(fragments: readonly Fragment[]): MergedPolicy {
       raw[section] = value;
       adopted.add(sectionPtr);
     }
+    if (fragments.length === 1) return { raw, ...adoptAll(fragment), diagnostics };
     // One pass over the fragment's positions: each belongs to the entry or section its pointer starts with.
     for (const [ptr, loc] of fragment.locations) if (owned(adopted, ptr)) locations.set(ptr, loc);
     for (const [ptr, text] of fragment.numbers) if (owned(adopted, ptr)) numbers.set(ptr, text);
   }
   return { raw, locations, numbers, diagnostics };
+}
+
+/**
+ * A lone fragment's positions and numbers: all of them but the root's and
+ * those of an id section that is not a map (which the merge leaves out), taken
+ * with one copy instead of a test per pointer.
+ */
+function adoptAll(fragment: Fragment): Pick<MergedPolicy, "locations" | "numbers"> {
+  const locations: Locations = new Map(fragment.locations);
+  const numbers = new Map(fragment.numbers);
+  const left = [""];
+  for (const section of ID_SECTIONS) {
+    const value = fragment.value?.[section];
+    if (value === undefined || isMap(value)) continue;
+    const ptr = pointer([section]);
+    left.push(ptr);
+    if (value !== null && typeof value === "object") {
+      for (const p of locations.keys()) if (p.startsWith(`${ptr}/`)) left.push(p);
+    }
+  }
+  for (const ptr of left) {
+    locations.delete(ptr);
+    numbers.delete(ptr);
+  }
+  return { locations, numbers };
 }
 
 /** Whether `ptr` is at or below an adopted `/section` or `/section/id` pointer. */

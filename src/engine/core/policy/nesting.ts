@@ -1,4 +1,4 @@
-import type { CST } from "yaml";
+import { Composer, type CST, type Document, Parser, YAMLParseError } from "yaml";
 
 /**
  * How deeply the collections of a YAML token stream nest, checked on the
@@ -47,4 +47,31 @@ export function scanTokens(
     }
   }
   return { tooDeepAt: null, aliases };
+}
+
+/**
+ * One YAML 1.2 document with positions, or the offset of a collection nested
+ * too deeply (checked on the tokens, before the recursive composer runs).
+ * Duplicate keys are left to the builder, which knows their path.
+ */
+export function parseYaml(
+  text: string,
+  onNewLine: (offset: number) => void,
+  maxDepth: number,
+): { doc: Document.Parsed; aliases: boolean } | number {
+  const tokens = Array.from(new Parser(onNewLine).parse(text));
+  const { tooDeepAt, aliases } = scanTokens(tokens, maxDepth);
+  if (tooDeepAt !== null) return tooDeepAt;
+  const composer = new Composer({ uniqueKeys: false, version: "1.2" });
+  let doc: Document.Parsed | null = null;
+  for (const next of composer.compose(tokens, true, text.length)) {
+    if (!doc) doc = next;
+    else {
+      const range = next.range;
+      doc.errors.push(new YAMLParseError([range[0], range[1]], "MULTIPLE_DOCS", "several documents"));
+      break;
+    }
+  }
+  // compose(..., forceDoc = true) always yields a document, even for an empty file.
+  return { doc: doc as Document.Parsed, aliases };
 }

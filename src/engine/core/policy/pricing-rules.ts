@@ -1,5 +1,5 @@
 import type { Diagnostic } from "./diagnostics.js";
-import { dotted, pointer } from "./locations.js";
+import { dotted, escapeSegment, segmentsOf } from "./locations.js";
 import {
   entriesOf,
   has,
@@ -179,34 +179,35 @@ const PRICE_KEYS = new Set(["unit_price", "overage", "cost", "default"]);
 /** More than 12 decimal places in a unit price: kept exactly, but flagged. */
 export const pricePrecision: Rule = (ctx) => {
   const out: Diagnostic[] = [];
-  const visit = (value: unknown, path: (string | number)[], key: string, parentKey: string) => {
+  // Pointers as strings on the way down; a path is built only for a value that is reported.
+  const visit = (value: unknown, ptr: string, key: string, parentKey: string) => {
     if (isMap(value)) {
-      for (const [k, v] of Object.entries(value)) visit(v, [...path, k], k, key);
+      for (const k of Object.keys(value)) visit(value[k], `${ptr}/${escapeSegment(k)}`, k, key);
       return;
     }
     if (Array.isArray(value)) {
       value.forEach((v, i) => {
-        visit(v, [...path, i], key, parentKey);
+        visit(v, `${ptr}/${i}`, key, parentKey);
       });
       return;
     }
     if (!PRICE_KEYS.has(key) && parentKey !== "rates") return;
-    const text = typeof value === "number" ? (ctx.numbers.get(pointer(path)) ?? String(value)) : str(value);
+    const text = typeof value === "number" ? (ctx.numbers.get(ptr) ?? String(value)) : str(value);
     const places = text?.match(/\.(\d+)$/)?.[1]?.length ?? 0;
     if (places > MAX_PRICE_PLACES) {
       out.push(
-        problem(ctx, path, {
+        problem(ctx, segmentsOf(ptr), {
           severity: "warning",
           code: "money/precision",
-          message: `${dotted(pointer(path))} has ${places} decimal places; unit prices carry at most ${MAX_PRICE_PLACES}`,
+          message: `${dotted(ptr)} has ${places} decimal places; unit prices carry at most ${MAX_PRICE_PLACES}`,
           hint: "check for a typo; the value is kept exactly as written",
         }),
       );
     }
   };
-  visit(ctx.raw.meters, ["meters"], "meters", "");
-  visit(ctx.raw.plans, ["plans"], "plans", "");
-  visit(ctx.raw.customers, ["customers"], "customers", "");
+  visit(ctx.raw.meters, "/meters", "meters", "");
+  visit(ctx.raw.plans, "/plans", "plans", "");
+  visit(ctx.raw.customers, "/customers", "customers", "");
   return out;
 };
 

@@ -1,27 +1,23 @@
-import {
-  Composer,
-  type Document,
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Node,
-  Parser,
-  visit,
-  YAMLParseError,
-} from "yaml";
+import { type Document, LineCounter, visit } from "yaml";
 import type { Diagnostic } from "./diagnostics.js";
-import { dotted, type Location, type Locations, pointer } from "./locations.js";
-import { scanTokens } from "./nesting.js";
+import type { Locations } from "./locations.js";
+import { parseYaml } from "./nesting.js";
+import { parseBySection } from "./sections.js";
+import { Builder } from "./yaml-build.js";
 
 /**
  * Refuse files larger than this before parsing them, by default: it bounds
- * memory (validating takes about 150 bytes of memory per byte of YAML) while a
+ * memory (validating takes about 50 bytes of memory per byte of YAML) while a
  * 10 MB policy of 50,000 customers still fits in one file. Callers may pass
  * another limit (`LIMITR_MAX_POLICY_FILE_MIB` for the CLI).
  */
 export const MAX_FILE_BYTES = 16 * 1024 * 1024;
+/**
+ * Files at least this large are parsed section by section (same result, a
+ * fraction of the garbage); a smaller one parses whole in milliseconds, and a
+ * broken one would be parsed twice.
+ */
+const SECTIONED_BYTES = 64 * 1024;
 /** yaml's alias-expansion guard: a handful of legitimate anchors pass, a billion-laughs file does not. */
 const MAX_ALIAS_COUNT = 100;
 /** No policy nests this deep; the limit keeps hostile input from exhausting the stack. */
@@ -101,12 +97,28 @@ export function parseFragment(file: PolicyFile, maxBytes: number = MAX_FILE_BYTE
     fragment.diagnostics.push(text);
     return fragment;
   }
+  const sectioned = text.length >= SECTIONED_BYTES ? parseBySection(file.path, text, MAX_DEPTH) : null;
+  if (sectioned) {
+    fragment.value = sectioned.root;
+    fragment.locations = sectioned.locations;
+    fragment.numbers = sectioned.numbers;
+    return fragment;
+  }
+  return parseWhole(fragment, text);
+}
+
+/**
+ * Parse `text` as one document into `fragment`, reporting every YAML problem.
+ * (`parseFragment` first tries section by section, which gives the same result faster.)
+ */
+export function parseWhole(fragment: Fragment, text: string): Fragment {
+  const file = { path: fragment.file };
   const lines = new LineCounter();
   const pos = (offset: number) => {
     const p = lines.linePos(offset);
     return { line: p.line, column: p.col };
   };
-  const parsed = parseYaml(text, lines);
+  const parsed = parseYaml(text, lines.addNewLine, MAX_DEPTH);
   if (typeof parsed === "number") {
     const at = pos(parsed);
     fragment.diagnostics.push(
@@ -169,77 +181,15 @@ export function parseFragment(file: PolicyFile, maxBytes: number = MAX_FILE_BYTE
     return fragment;
   }
 
-  const resolving = new Set<Node>();
-  const duplicates: Diagnostic[] = [];
-  let tooDeep = false;
-  const build = (node: unknown, ptr: string, key?: Location["key"], depth = 0): unknown => {
-    const n = node as Node | null;
-    if (depth > MAX_DEPTH) {
-      tooDeep = true;
-      return null;
-    }
-    const loc: Location = {
-      file: file.path,
-      value: n?.range ? pos(n.range[0]) : (key ?? { line: 1, column: 1 }),
-    };
-    if (key) loc.key = key;
-    if (n && isAlias(n)) {
-      const target = n.resolve(doc) as Node | undefined;
-      if (!target || resolving.has(target)) {
-        tooDeep = true;
-        return null;
-      }
-      resolving.add(target);
-      const v = build(target, ptr, key ?? loc.value, depth + 1);
-      resolving.delete(target);
-      return v;
-    }
-    if (n && isScalar(n)) loc.style = n.type;
-    fragment.locations.set(ptr, loc);
-    if (n === null || n === undefined) return null;
-    if (isScalar(n)) {
-      const v = n.value;
-      if (typeof v === "number" || typeof v === "bigint") {
-        const source = n.range ? text.slice(n.range[0], n.range[1]).trim() : String(v);
-        fragment.numbers.set(ptr, source);
-        // .inf / .nan are numbers to YAML but not to a price list: keep their text so the schema rejects them.
-        return typeof v === "bigint" ? Number(v) : Number.isFinite(v) ? v : source;
-      }
-      return v instanceof Date ? v.toISOString().slice(0, 10) : v;
-    }
-    if (isSeq(n)) return n.items.map((item, i) => build(item, `${ptr}${pointer([i])}`, undefined, depth + 1));
-    if (isMap(n)) {
-      const out: Record<string, unknown> = Object.create(null);
-      for (const pair of n.items) {
-        const k = pair.key as Node | null;
-        const keyPos = k?.range ? pos(k.range[0]) : loc.value;
-        if (!isScalar(k) || (k.value !== null && typeof k.value === "object")) {
-          fragment.diagnostics.push(
-            fileError(
-              file.path,
-              "yaml/complex-key",
-              "map keys must be plain names",
-              keyPos.line,
-              keyPos.column,
-            ),
-          );
-          continue;
-        }
-        const name = k.value === null ? "" : String(k.value);
-        const keyPtr = `${ptr}${pointer([name])}`;
-        if (Object.hasOwn(out, name)) {
-          const first = fragment.locations.get(keyPtr);
-          duplicates.push(duplicateKey(file.path, name, ptr, keyPos, first?.key ?? first?.value));
-          continue;
-        }
-        out[name] = build(pair.value, keyPtr, keyPos, depth + 1);
-      }
-      return out;
-    }
-    return null;
-  };
+  const builder = new Builder(file.path, lines.linePos, fragment.locations, fragment.numbers, MAX_DEPTH);
+  const root = builder.build({ doc, text, base: 0 }, doc.contents, "");
+  return finishFragment(fragment, builder, root);
+}
 
-  const root = build(doc.contents, "");
+/** The fragment once its root value is built: any problem the builder met, or the value if it is a map. */
+export function finishFragment(fragment: Fragment, builder: Builder, root: unknown): Fragment {
+  const { duplicates, tooDeep } = builder;
+  fragment.diagnostics.push(...builder.diagnostics);
   if (duplicates.length > 0) {
     // Which of the two values was meant is unknowable: the file is unusable, like any other YAML error.
     fragment.diagnostics.push(...duplicates);
@@ -248,7 +198,7 @@ export function parseFragment(file: PolicyFile, maxBytes: number = MAX_FILE_BYTE
   if (tooDeep) {
     fragment.diagnostics.push(
       fileError(
-        file.path,
+        fragment.file,
         "yaml/too-deep",
         `the document nests deeper than ${MAX_DEPTH} levels or an alias refers to itself`,
       ),
@@ -261,7 +211,7 @@ export function parseFragment(file: PolicyFile, maxBytes: number = MAX_FILE_BYTE
     const what = Array.isArray(root) ? "a list" : "a single value";
     fragment.diagnostics.push(
       fileError(
-        file.path,
+        fragment.file,
         "yaml/not-a-map",
         `a policy file must be a map of sections (limitr, meters, plans, ...), not ${what}`,
         at.line,
@@ -272,51 +222,6 @@ export function parseFragment(file: PolicyFile, maxBytes: number = MAX_FILE_BYTE
   }
   fragment.value = root as Record<string, unknown>;
   return fragment;
-}
-
-/**
- * One YAML 1.2 document with positions, or the offset of a collection nested
- * too deeply (checked on the tokens, before the recursive composer runs).
- * Duplicate keys are left to the builder, which knows their path.
- */
-function parseYaml(text: string, lines: LineCounter): { doc: Document.Parsed; aliases: boolean } | number {
-  const tokens = Array.from(new Parser(lines.addNewLine).parse(text));
-  const { tooDeepAt, aliases } = scanTokens(tokens, MAX_DEPTH);
-  if (tooDeepAt !== null) return tooDeepAt;
-  const composer = new Composer({ uniqueKeys: false, version: "1.2" });
-  let doc: Document.Parsed | null = null;
-  for (const next of composer.compose(tokens, true, text.length)) {
-    if (!doc) doc = next;
-    else {
-      const range = next.range;
-      doc.errors.push(new YAMLParseError([range[0], range[1]], "MULTIPLE_DOCS", "several documents"));
-      break;
-    }
-  }
-  // compose(..., forceDoc = true) always yields a document, even for an empty file.
-  return { doc: doc as Document.Parsed, aliases };
-}
-
-function duplicateKey(
-  file: string,
-  name: string,
-  mapPtr: string,
-  at: { line: number; column: number },
-  first: { line: number } | undefined,
-): Diagnostic {
-  const where = mapPtr === "" ? "at the top level" : `in ${dotted(mapPtr)}`;
-  const earlier = first ? ` (first at line ${first.line})` : "";
-  return {
-    ...fileError(
-      file,
-      "yaml/syntax",
-      `duplicate key "${name}" ${where}${earlier}`,
-      at.line,
-      at.column,
-      "each key may appear once in a map; merge the two entries",
-    ),
-    path: dotted(`${mapPtr}${pointer([name])}`),
-  };
 }
 
 function safeAliases(doc: Document.Parsed): boolean {

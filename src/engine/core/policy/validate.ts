@@ -1,7 +1,7 @@
 import { compilePolicy } from "../compile.js";
 import type { CompiledPolicy } from "../model.js";
 import { type Diagnostic, sortDiagnostics } from "./diagnostics.js";
-import { pointer } from "./locations.js";
+import { escapeSegment } from "./locations.js";
 import { type MergedPolicy, mergeFragments } from "./merge.js";
 import { RULES, runRules } from "./rules.js";
 import { schemaDiagnostics } from "./schema-stage.js";
@@ -151,18 +151,21 @@ export function exactMoney(
   raw: Record<string, unknown>,
   numbers: Map<string, string>,
 ): Record<string, unknown> {
-  const walk = (value: unknown, path: (string | number)[], key: string, parentKey: string): unknown => {
-    if (Array.isArray(value)) return value.map((v, i) => walk(v, [...path, i], key, parentKey));
+  // Pointers are built only on the way down, as strings: a large policy has a million values.
+  const walk = (value: unknown, ptr: string, key: string, parentKey: string): unknown => {
+    if (Array.isArray(value)) return value.map((v, i) => walk(v, `${ptr}/${i}`, key, parentKey));
     if (value !== null && typeof value === "object") {
       const out: Record<string, unknown> = Object.create(null);
-      for (const [k, v] of Object.entries(value)) out[k] = walk(v, [...path, k], k, key);
+      for (const k of Object.keys(value)) {
+        out[k] = walk((value as Record<string, unknown>)[k], `${ptr}/${escapeSegment(k)}`, k, key);
+      }
       return out;
     }
     if (typeof value === "number" && (MONEY_KEYS.has(key) || parentKey === "rates")) {
-      const text = numbers.get(pointer(path));
+      const text = numbers.get(ptr);
       return text !== undefined && DECIMAL_TEXT.test(text) ? text.replace(/^\+/, "") : value;
     }
     return value;
   };
-  return walk(raw, [], "", "") as Record<string, unknown>;
+  return walk(raw, "", "", "") as Record<string, unknown>;
 }
