@@ -7,6 +7,7 @@ import { LIFETIME } from "../core/periods.js";
 import type { Notifier } from "./events.js";
 import type { Fence } from "./fence.js";
 import { isProperties, refusalSlot } from "./input-guards.js";
+import type { LeaseBook } from "./lease-holder.js";
 import type { LiveAlerts } from "./live-alerts.js";
 import type { Meters } from "./meters.js";
 import type { CallOptions, RecordResult, UsageEventInput } from "./options.js";
@@ -35,6 +36,8 @@ export class Decider {
   private readonly counters: CounterTable;
   /** Live alert rules of the active policy; null when there are none. */
   alerts: LiveAlerts | null = null;
+  /** The leases on shared hard limits (`counters`); null when limits are this engine's alone. */
+  shared: LeaseBook | null = null;
 
   constructor(
     private readonly meters: Meters,
@@ -115,6 +118,16 @@ export class Decider {
         if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
         return false;
       }
+      const shared = this.shared;
+      if (
+        shared !== null &&
+        (flags & HARD) !== 0 &&
+        !shared.covers(cid, amount, table.limit[sid] as number)
+      ) {
+        this.lastReason = shared.denial;
+        if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
+        return false;
+      }
       if ((flags & RATE) !== 0) {
         const bucket = slot.bucket as TokenBucket;
         if (!(commit ? bucket.take(amount, now) : bucket.available(now) + EPS >= amount)) {
@@ -125,6 +138,7 @@ export class Decider {
       }
     }
     this.lastReason = "ok";
+    if (commit && amount > 0 && this.shared !== null && (flags & HARD) !== 0) this.shared.spend(cid, amount);
     if (commit && amount !== 0)
       this.count(sid, cid, slot, amount, now, id, options == null ? undefined : options.properties);
     return true;

@@ -32,6 +32,7 @@ import { PlanBook } from "./plan-book.js";
 import { type ActivePolicy, isBundleStoreInput, loadPolicyInput } from "./policy-input.js";
 import { PolicyState } from "./policy-state.js";
 import { Reservations } from "./reservations.js";
+import { SharedCounters } from "./shared-counters.js";
 import type { WriteBehind } from "./write-behind.js";
 
 const DEFAULT_STORE = "sqlite:.limitr/usage.db";
@@ -64,6 +65,8 @@ export class Limitr {
   private alertState: AlertStateStore | null = null;
   private delivery: AlertDelivery | null = null;
   private readonly store: EngineStore;
+  /** Live counters shared with other engines (`counters`); null when this engine's are its own. */
+  private readonly shared: SharedCounters | null = null;
 
   private constructor(
     options: LimitrOptions,
@@ -116,6 +119,14 @@ export class Limitr {
     });
     this.wb = this.persistence.wb;
     this.d = new Decider(this.meters, this.persistence, this.seen, this.notifier, this.sync, this.fence);
+    if (options.counters !== undefined) {
+      this.shared = new SharedCounters(this.meters.table, {
+        url: options.counters,
+        prefix: options.countersPrefix,
+        lease: options.lease,
+      });
+      this.d.shared = this.shared.book;
+    }
     this.holds = new Reservations(
       this.meters,
       this.d,
@@ -178,11 +189,16 @@ export class Limitr {
    */
   static async open(options: LimitrOptions): Promise<Limitr> {
     const input = options.policy;
-    if (!isBundleStoreInput(input)) return new Limitr(options, loadPolicyInput(input), null);
+    if (!isBundleStoreInput(input)) {
+      const engine = new Limitr(options, loadPolicyInput(input), null);
+      await engine.shared?.connect();
+      return engine;
+    }
     const loader = await BundleLoader.open(input, options.store ?? DEFAULT_STORE, clockOf(options));
     const { manifest, policy } = loader.bundle;
     const active = { policy, version: manifest.version, digest: manifest.digest, source: "store" as const };
     const engine = new Limitr(options, active, loader);
+    await engine.shared?.connect();
     loader.start({
       activate: (bundle) => engine.activate(bundle.policy, bundle.manifest.version, bundle.manifest.digest),
       notify: (notice) => engine.notifier.emit("policy", notice),
@@ -207,6 +223,64 @@ export class Limitr {
     const now = options?.now === undefined ? this.clock() : instantOf(options.now);
     const allowed = this.d.evaluate(customer, entitlement, amount, now, options, true);
     return this.d.decision(allowed, amount, allowed && this.d.lastReason === "ok");
+  }
+
+  /**
+   * `allow` that waits for allowance: when this engine's lease slice cannot
+   * cover the call (`lease_pending`), it fetches more (one round trip to the
+   * shared counters) and decides again, so a shared hard limit is used to the
+   * last unit (R16). Without `counters` it is `allow`.
+   *
+   * @example
+   * if (!(await limitr.allowAsync("acme", "gpu_seconds", 30))) return res.status(429).end();
+   */
+  async allowAsync(
+    customer: string,
+    entitlement: string,
+    amount = 1,
+    options?: CallOptions | null,
+  ): Promise<boolean> {
+    for (let round = 0; ; round++) {
+      if (this.allow(customer, entitlement, amount, options)) return true;
+      if (!(await this.waitForLease(round))) return false;
+    }
+  }
+
+  /** `decide` that waits for allowance, like `allowAsync`. */
+  async decideAsync(
+    customer: string,
+    entitlement: string,
+    amount = 1,
+    options?: CallOptions | null,
+  ): Promise<Decision> {
+    for (let round = 0; ; round++) {
+      const decision = this.decide(customer, entitlement, amount, options);
+      if (decision.allowed || !(await this.waitForLease(round))) return decision;
+    }
+  }
+
+  /**
+   * After a denial: whether a round trip for allowance may change the answer
+   * (then it has been made). A `limit_exceeded` from a pool seen exhausted
+   * recently is asked again once, so the answer is the pool's, not a cached one.
+   */
+  private async waitForLease(round: number): Promise<boolean> {
+    const shared = this.shared;
+    const reason = this.d.lastReason;
+    if (shared === null || round >= 8 || (reason !== "lease_pending" && reason !== "limit_exceeded"))
+      return false;
+    const book = shared.book;
+    const cid = book.lastMiss;
+    const slot = this.d.lastSlot;
+    if (cid < 0 || slot?.counter?.id !== cid) return false;
+    book.lastMiss = -1;
+    if (reason === "limit_exceeded") {
+      // Decided from the local counter (final), or from a pool already asked this round.
+      if (round > 0 || book.busy[cid] !== 0 || book.denial !== "limit_exceeded") return false;
+      book.want(cid, book.lastNeed);
+    }
+    await shared.settled(cid);
+    return true;
   }
 
   /** What `decide` would answer, counting nothing and consuming no rate tokens. */
@@ -342,11 +416,14 @@ export class Limitr {
       lastFlushAt: this.persistence.lastFlushAt,
       storeLease: this.store.lease === undefined ? null : fence.lost ? "lost" : "held",
       alertDelivery: this.delivery?.status() ?? null,
+      counters: this.shared?.status() ?? null,
       lastError:
         fence.problem(this.store.location) ??
         this.persistence.lastError ??
         policyError ??
-        (listenerError ? String(listenerError) : null),
+        (listenerError ? String(listenerError) : null) ??
+        this.shared?.status().lastError ??
+        null,
     };
   }
 
@@ -354,6 +431,7 @@ export class Limitr {
   async flush(): Promise<void> {
     const now = this.clock();
     this.d.alerts?.evaluate();
+    await this.shared?.flush();
     this.persistence.flush(now);
   }
 
@@ -364,6 +442,7 @@ export class Limitr {
     this.plans.stop();
     this.stopAlerts();
     await this.delivery?.stop();
+    await this.shared?.close();
     this.persistence.close();
   }
 
@@ -374,6 +453,7 @@ export class Limitr {
     this.plans.stop();
     this.stopAlerts();
     this.delivery?.stopTimer();
+    this.shared?.closeSync();
     this.persistence.close();
   }
 

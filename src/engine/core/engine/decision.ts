@@ -20,6 +20,7 @@ import type { DecimalString } from "../model.js";
  * | `invalid_input`       | no      | customer or entitlement not a non-empty string, a bad `now`/`id`/`properties`/`ttlMs` |
  * | `invalid_hold`        | no      | settle of something that is not a hold this engine issued or loaded |
  * | `store_lease_lost`    | no      | another engine took the store over: nothing is decided until the lease is back |
+ * | `lease_pending`       | no      | shared hard limit: this engine's lease slice cannot cover the call and more is being fetched (R16) |
  */
 export type Reason =
   | "ok"
@@ -35,7 +36,8 @@ export type Reason =
   | "invalid_amount"
   | "invalid_input"
   | "invalid_hold"
-  | "store_lease_lost";
+  | "store_lease_lost"
+  | "lease_pending";
 
 export const REASONS: readonly Reason[] = [
   "ok",
@@ -52,6 +54,7 @@ export const REASONS: readonly Reason[] = [
   "invalid_input",
   "invalid_hold",
   "store_lease_lost",
+  "lease_pending",
 ];
 
 /**
