@@ -271,6 +271,20 @@ export class LeaseBook {
     }
   }
 
+  /** Reports of every lease with units spent since its last call (a flush). */
+  unreportedJobs(now: number): ReportJob[] {
+    const out: ReportJob[] = [];
+    for (let cid = 0; cid < this.size; cid++) {
+      const pool = this.pools[cid];
+      const consumed = this.unreported[cid] as number;
+      if (pool === undefined || this.busy[cid] !== 0 || !(consumed > 0)) continue;
+      this.busy[cid] = 1;
+      this.unreported[cid] = 0;
+      out.push({ cid, pool, period: this.period[cid] as number, consumed, giveBack: 0, sentAt: now });
+    }
+    return out;
+  }
+
   /** Every lease, to give back on close (unreported units reported in the same call). */
   all(now: number): ReportJob[] {
     const out = this.orphans.splice(0);

@@ -108,10 +108,18 @@ export class SharedCounters {
     });
   }
 
-  /** Push the totals and pull other engines' (every counter this engine knows). */
+  /** Report what the leases spent, push the totals and pull other engines' (every counter this engine knows). */
   async flush(): Promise<void> {
-    await this.track(
-      this.totals.sync(true).then(
+    const jobs = this.book.unreportedJobs(Date.now());
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < jobs.length; i += BATCH) calls.push(this.report(jobs.slice(i, i + BATCH)));
+    calls.push(this.syncTotals(true));
+    await Promise.all(calls);
+  }
+
+  private syncTotals(all: boolean): Promise<unknown> {
+    return this.track(
+      this.totals.sync(all).then(
         (n) => this.ok(n),
         (e) => this.fail(e),
       ),
@@ -146,10 +154,7 @@ export class SharedCounters {
           (e) => this.fail(e),
         );
       }
-      await this.totals.sync(false).then(
-        (n) => this.ok(n),
-        (e) => this.fail(e),
-      );
+      await this.syncTotals(false);
     }
     for (const list of this.waiters.values()) for (const w of list) w();
     this.waiters.clear();
@@ -218,7 +223,7 @@ export class SharedCounters {
     );
   }
 
-  private report(jobs: ReportJob[]): void {
+  private report(jobs: ReportJob[]): Promise<unknown> {
     const call = this.leases.reportMany(jobs).then(
       (replies) => {
         this.ok(1);
@@ -233,7 +238,7 @@ export class SharedCounters {
         }
       },
     );
-    this.track(call);
+    return this.track(call);
   }
 
   /** Renewals, orphaned leases, queued acquires (when Redis was down) and totals, once per tick. */
@@ -250,12 +255,7 @@ export class SharedCounters {
     jobs.push(...this.book.orphans.splice(0));
     for (let i = 0; i < jobs.length; i += BATCH) this.report(jobs.slice(i, i + BATCH));
     this.sendAcquires();
-    this.track(
-      this.totals.sync(false).then(
-        (n) => this.ok(n),
-        (e) => this.fail(e),
-      ),
-    );
+    void this.syncTotals(false);
   }
 
   private track<T>(p: Promise<T>): Promise<T> {

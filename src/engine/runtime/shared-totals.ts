@@ -28,8 +28,22 @@ export class SharedTotals {
     private readonly prefix: string,
   ) {}
 
+  /** The sync in flight: syncs run one at a time (each reads `base` the previous one wrote). */
+  private running: Promise<number> | null = null;
+
   /** Push every changed counter (every counter when `all`), pull their totals; resolves to the round trips made. */
   async sync(all: boolean): Promise<number> {
+    while (this.running !== null) await this.running.catch(() => 0);
+    const run = this.push(all);
+    this.running = run;
+    try {
+      return await run;
+    } finally {
+      this.running = null;
+    }
+  }
+
+  private async push(all: boolean): Promise<number> {
     const t = this.counters;
     if (t.length > this.base.length) this.grow(t.length);
     const ids: number[] = [];
