@@ -127,10 +127,12 @@ describe("R16 shared hard limits across engine processes (Redis quota leases)", 
     const limit = 200;
     const lease = { ...LEASE_DEFAULTS, minSlice: 20, ttlMs: 2500 };
     const child = worker({ prefix, limit, customers, mode: "hold", hold: 5, lease });
-    const ready = await new Promise<{ allowed: number; counters: { allowance: number } }>((resolve, reject) => {
-      child.stdout?.on("data", (d: Buffer) => resolve(JSON.parse(String(d))));
-      void child.then((r) => reject(new Error(`holder ended: ${r.stderr}`)));
-    });
+    const ready = await new Promise<{ allowed: number; counters: { allowance: number } }>(
+      (resolve, reject) => {
+        child.stdout?.on("data", (d: Buffer) => resolve(JSON.parse(String(d))));
+        void child.then((r) => reject(new Error(`holder ended: ${r.stderr}`)));
+      },
+    );
     child.kill("SIGKILL");
     expect((await child).signal).toBe("SIGKILL");
     expect(ready.allowed).toBe(5);
@@ -144,7 +146,13 @@ describe("R16 shared hard limits across engine processes (Redis quota leases)", 
       meters: { calls: { event: "api.request", aggregation: "count" } },
       plans: { free: { default: true, entitlements: { api: { meter: "calls", limit, mode: "hard" } } } },
     });
-    const other = await Limitr.open({ policy, store: "memory", counters: REDIS_URL, countersPrefix: prefix, lease });
+    const other = await Limitr.open({
+      policy,
+      store: "memory",
+      counters: REDIS_URL,
+      countersPrefix: prefix,
+      lease,
+    });
     try {
       const drain = async () => {
         let n = 0;
@@ -167,7 +175,7 @@ describe("R16 shared hard limits across engine processes (Redis quota leases)", 
 
   it("R16 Redis connections dropped mid-run (CLIENT KILL): no overshoot, the engines reconnect and go on deciding", async () => {
     const prefix = prefixed();
-    const limit = 20_000;
+    const limit = 30_000;
     const killed: number[] = [];
     const kill = async () => {
       const list = (await redis.client("LIST")) as string;
@@ -179,13 +187,22 @@ describe("R16 shared hard limits across engine processes (Redis quota leases)", 
       for (const id of ids) await redis.client("KILL", "ID", id);
       killed.push(ids.length);
     };
+    const consumed = async () => {
+      let sum = 0;
+      for (const c of customers) sum += (await pool(prefix, c)).consumed;
+      return sum;
+    };
+    let afterKills = 0;
     const runs = await hammer(3, { prefix, limit, customers, mode: "hammer", ms: 3000 }, async () => {
-      await sleep(400);
+      await sleep(300);
       await kill();
-      await sleep(600);
+      await sleep(500);
       await kill();
+      afterKills = await consumed();
     });
     expect(killed[0]).toBe(3);
+    // Decisions went on after the connections were dropped (reported on the new connections).
+    expect(await consumed()).toBeGreaterThan(afterKills);
     for (const c of customers) {
       const allowed = total(runs, c);
       expect(allowed).toBeLessThanOrEqual(limit);

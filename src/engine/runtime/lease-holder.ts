@@ -8,6 +8,8 @@ import { LIFETIME } from "../core/periods.js";
 const EPS = 1e-9;
 /** A slice is sized on demand measured with this half-life. */
 const RATE_HALF_LIFE_MS = 2_000;
+/** A lease nothing was spent from over this many renewals in a row (half a TTL each) goes back. */
+const IDLE_RENEWALS = 4;
 
 /** What the book asks the pool for: one acquire, with what was consumed since the last call. */
 export interface AcquireJob {
@@ -56,6 +58,8 @@ export class LeaseBook {
   period = new Float64Array(0);
   /** 1 while an acquire or report for the counter is in flight. */
   busy = new Uint8Array(0);
+  /** Renewals in a row with nothing spent since the one before. */
+  idle = new Uint8Array(0);
   /** The pool's remainder as last seen, and when (Date.now; 0 = never). */
   remainder = new Float64Array(0);
   seenAt = new Float64Array(0);
@@ -243,7 +247,7 @@ export class LeaseBook {
   /**
    * Once per tick: stop spending leases at their deadline, and list the
    * leases to renew (half their TTL gone). A lease nothing was spent from
-   * since its last renewal goes back instead.
+   * over several renewals goes back instead.
    */
   due(now: number, out: ReportJob[]): void {
     const half = this.params.ttlMs / 2;
@@ -259,7 +263,10 @@ export class LeaseBook {
       this.busy[cid] = 1;
       this.unreported[cid] = 0;
       if (unreported > 0) this.measure(cid, unreported, now);
-      const giveBack = unreported > 0 ? 0 : Infinity;
+      // A lease idle for IDLE_RENEWALS renewals goes back: demand moved elsewhere.
+      const idle = unreported > 0 ? 0 : (this.idle[cid] as number) + 1;
+      this.idle[cid] = idle;
+      const giveBack = idle >= IDLE_RENEWALS ? Infinity : 0;
       out.push({
         cid,
         pool,
@@ -337,6 +344,7 @@ export class LeaseBook {
     period.fill(Number.NaN, this.size);
     this.period = period;
     this.busy = resized(this.busy, n);
+    this.idle = resized(this.idle, n);
     this.remainder = resized(this.remainder, n);
     this.seenAt = resized(this.seenAt, n);
     this.deadline = resized(this.deadline, n);

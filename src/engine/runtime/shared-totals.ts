@@ -3,15 +3,28 @@ import type { CounterTable } from "../core/engine/counter.js";
 import { resized } from "../core/engine/typed-arrays.js";
 import { LIFETIME } from "../core/periods.js";
 
-/** Commands per pipeline: one round trip each. */
-const CHUNK = 5_000;
+/** Counters per script call: one round trip each. */
+const CHUNK = 1_000;
+
+/** Adds each key's delta to its total and returns the totals (KEYS: totals hashes; ARGV: delta, expireAt per key). */
+const TOTALS_LUA = `
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = redis.call('HINCRBYFLOAT', key, 'used', ARGV[2 * i - 1])
+  local at = tonumber(ARGV[2 * i])
+  if at > 0 then redis.call('PEXPIREAT', key, at) end
+end
+return out
+`;
+
+type WithTotals = Redis & { limitrTotals(numberOfKeys: number, ...keysAndArgs: string[]): Promise<string[]> };
 /** A period's totals outlive its end by this long. */
 const GRACE_MS = 3_600_000;
 
 /**
  * Every counter's total across engines, in Redis (R16: soft and observe
  * counts are exact once flushed). Each engine adds what it counted since its
- * last sync with one HINCRBYFLOAT per counter (batched in a pipeline), and
+ * last sync with one HINCRBYFLOAT per counter (a thousand counters per script call), and
  * the reply, the total with every engine's additions, becomes the local
  * `used`, so decisions, `usage()` and alerts see other engines' usage after a
  * sync. A hard limit is never decided from these totals alone: its lease is.
@@ -22,11 +35,16 @@ export class SharedTotals {
   /** The period `base` belongs to (NaN: never synced). */
   private period = new Float64Array(1024).fill(Number.NaN);
 
+  private readonly redis: WithTotals;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly counters: CounterTable,
     private readonly prefix: string,
-  ) {}
+  ) {
+    if (!("limitrTotals" in redis)) redis.defineCommand("limitrTotals", { lua: TOTALS_LUA });
+    this.redis = redis as WithTotals;
+  }
 
   /** The sync in flight: syncs run one at a time (each reads `base` the previous one wrote). */
   private running: Promise<number> | null = null;
@@ -46,19 +64,23 @@ export class SharedTotals {
   private async push(all: boolean): Promise<number> {
     const t = this.counters;
     if (t.length > this.base.length) this.grow(t.length);
-    const ids: number[] = [];
-    const sent: number[] = [];
-    let pipe = this.redis.pipeline();
-    let trips = 0;
-    const sends: Promise<unknown>[] = [];
-    const apply = (results: [Error | null, unknown][] | null, from: number) => {
-      if (results === null) return;
-      for (let i = 0; i < results.length; i += 2) {
-        const [err, total] = results[i] as [Error | null, unknown];
-        if (err) throw err;
-        const k = from + i / 2;
-        this.take(ids[k] as number, sent[k] as number, Number(total));
-      }
+    const sends: Promise<void>[] = [];
+    let ids: number[] = [];
+    let sent: number[] = [];
+    let keys: string[] = [];
+    let args: string[] = [];
+    const send = () => {
+      const batch = { ids, sent };
+      sends.push(
+        this.redis.limitrTotals(keys.length, ...keys, ...args).then((totals) => {
+          for (let i = 0; i < totals.length; i++)
+            this.take(batch.ids[i] as number, batch.sent[i] as number, Number(totals[i]));
+        }),
+      );
+      ids = [];
+      sent = [];
+      keys = [];
+      args = [];
     };
     for (let cid = 0; cid < t.length; cid++) {
       const c = t.counters[cid];
@@ -71,27 +93,16 @@ export class SharedTotals {
       const used = c.used;
       const delta = used - (this.base[cid] as number);
       if (delta === 0 && !all) continue;
-      const key = `${this.prefix}{${c.owner}|${c.entitlement}@${start}}`;
       const end = t.periodEnd[cid] as number;
-      pipe.hincrbyfloat(key, "used", delta);
-      if (end < LIFETIME.end) pipe.pexpireat(key, end + GRACE_MS);
-      else pipe.persist(key);
+      keys.push(`${this.prefix}{${c.owner}|${c.entitlement}@${start}}`);
+      args.push(String(delta), end < LIFETIME.end ? String(end + GRACE_MS) : "0");
       ids.push(cid);
       sent.push(used);
-      if (pipe.length >= CHUNK) {
-        const from = ids.length - pipe.length / 2;
-        sends.push(pipe.exec().then((r) => apply(r, from)));
-        trips++;
-        pipe = this.redis.pipeline();
-      }
+      if (keys.length >= CHUNK) send();
     }
-    if (pipe.length > 0) {
-      const from = ids.length - pipe.length / 2;
-      sends.push(pipe.exec().then((r) => apply(r, from)));
-      trips++;
-    }
+    if (keys.length > 0) send();
     await Promise.all(sends);
-    return trips;
+    return sends.length;
   }
 
   /** The total after this engine's addition: local `used` is the total plus what was counted since the send. */
