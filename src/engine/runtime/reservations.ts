@@ -52,7 +52,9 @@ export class Reservations {
     const c = slot.counter;
     if (reason === null && c !== null) {
       this.meters.freshen(slot, c, now);
+      const shared = this.d.shared;
       if (slot.hard && c.used + c.held + amount > slot.limit + EPS) reason = "limit_exceeded";
+      else if (slot.hard && shared !== null && !shared.covers(c.id, amount, slot.limit)) reason = shared.denial;
       else if (slot.bucket !== null && !slot.bucket.take(amount, now)) reason = "rate_limited";
     }
     if (reason !== null || c === null) {
@@ -69,6 +71,8 @@ export class Reservations {
       expiresAt: now + ttl,
     });
     c.addHold(hold);
+    // A shared limit's hold is spent from the lease now; releasing it gives the units back.
+    if (slot.hard) this.d.shared?.spend(c.id, amount);
     this.wb.holdsUpsert.push({ ...hold, key: c.key });
     this.persistence.changed(now);
     return hold;
@@ -119,6 +123,7 @@ export class Reservations {
       return this.d.decision(true, actual, false);
     }
     this.d.lastReason = "ok";
+    if (slot.hard && actual > 0) this.d.shared?.spend(slot.counter.id, actual);
     this.d.count(slot.sid, slot.counter.id, slot, actual, now, hold.id, properties);
     return this.d.decision(true, actual, true);
   }
@@ -136,6 +141,7 @@ export class Reservations {
     if (c === null) return false;
     this.meters.freshen(slot, c, now);
     if (c.removeHold(hold.id) === null) return false;
+    if (slot.hard) this.d.shared?.refund(c.id, hold.amount);
     this.wb.holdsDelete.push(hold.id);
     this.persistence.changed(now);
     return true;
