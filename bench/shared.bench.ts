@@ -1,16 +1,18 @@
 /**
  * Shared hard limits: 1, 2 and 4 engine processes opened with `counters` on
  * one Redis, over 10,000 customers x 5 hard-limited entitlements (50,000
- * pools), against the memory store (no Redis) and a naive peer that makes one
- * Redis INCRBY round trip per decision. Prints one JSON summary line.
- *
- * Each engine process:
+ * pools). Prints one JSON summary line. Each engine process, all at once:
  * - warms up: `check()` on every pool once, which takes a lease slice on each
  *   (as a running service holds leases on the pools it serves), then waits for
  *   the acquires to land;
+ * - measures the memory store (no Redis) on the same calls for reference, in
+ *   the same process and under the same load: `vsMemory` is the ratio;
  * - "far" phase: `allow()` in chunks of 1,000 per event-loop turn on pools far
- *   from their limit (1e9) for FAR_S seconds: decisions/s (per CPU second, as
- *   in engine.bench, and wall clock), Redis round trips per 1,000 decisions;
+ *   from their limit (1e9) for FAR_S seconds: decisions per CPU second (as in
+ *   engine.bench; the machine is shared) and per wall second, Redis round trips
+ *   per 1,000 decisions;
+ * - a naive peer for NAIVE_S seconds: one Redis INCRBY round trip per decision,
+ *   awaited (`vsNaivePeer`: wall-clock ratio);
  * - "tight" phase: a second engine on limits of TIGHT_LIMIT per pool (the first
  *   1,000 customers: 5,000 pools), hammered for TIGHT_S seconds, counting
  *   allowed calls per pool: overshoot is what the processes allowed together
@@ -36,6 +38,7 @@ const ENTITLEMENTS = ["e0", "e1", "e2", "e3", "e4"];
 const POOLS = CUSTOMERS * ENTITLEMENTS.length;
 const FAR_S = 3;
 const TIGHT_S = 3;
+const NAIVE_S = 1;
 const TIGHT_LIMIT = 10;
 const CHUNK = 1_000;
 /** Many pools with a few calls a second each: a slice worth 10 s of demand, at least 100 units. */
@@ -81,7 +84,7 @@ const turn = () => new Promise((r) => setImmediate(r));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Job {
-  kind: "memory" | "shared" | "naive";
+  kind: "shared";
   prefix: string;
   seed: number;
   processes: number;
@@ -119,38 +122,33 @@ async function run(l: Limitr, keys: Uint32Array, seconds: number, perPool?: Int3
   };
 }
 
+/** The memory store (no Redis) on the same calls: the reference, measured in the same process under the same load. */
+async function memory(keys: Uint32Array) {
+  const l = await Limitr.open({ policy: policyOf(1e9), store: "memory", alerts: false });
+  for (const c of customers) for (const e of ENTITLEMENTS) l.check(c, e);
+  await run(l, keys, 0.5); // JIT warm-up
+  const far = await run(l, keys, FAR_S);
+  await l.close();
+  return far;
+}
+
+/** One INCRBY round trip per decision, awaited: the shared-counter rate limiter most services run. */
+async function naive(redis: Redis, prefix: string, keys: Uint32Array) {
+  let n = 0;
+  const t0 = performance.now();
+  let j = 0;
+  do {
+    const k = keys[j++ & (keys.length - 1)] as number;
+    const key = `${prefix}naive:${custOf(k)}|${entOf(k)}`;
+    if ((await redis.incrby(key, 1)) > 1e9) await redis.decrby(key, 1);
+    n++;
+  } while (performance.now() - t0 < NAIVE_S * 1000);
+  return { decisions: n, wallRate: Math.round((n / (performance.now() - t0)) * 1000) };
+}
+
 async function child(job: Job): Promise<unknown> {
   const keys = order(job.seed);
-  if (job.kind === "memory") {
-    const l = await Limitr.open({ policy: policyOf(1e9), store: "memory", alerts: false });
-    for (const c of customers) for (const e of ENTITLEMENTS) l.check(c, e);
-    await run(l, keys, 1); // JIT warm-up
-    const far = await run(l, keys, FAR_S);
-    await l.close();
-    return far;
-  }
   const redis = new Redis(URL_);
-  if (job.kind === "naive") {
-    // One INCRBY round trip per decision, awaited: the shared-counter rate limiter most services run.
-    let n = 0;
-    const t0 = performance.now();
-    const cpu0 = process.cpuUsage();
-    let j = 0;
-    do {
-      const k = keys[j++ & (keys.length - 1)] as number;
-      const used = await redis.incrby(`${job.prefix}naive:${custOf(k)}|${entOf(k)}`, 1);
-      if (used > 1e9) await redis.decrby(`${job.prefix}naive:${custOf(k)}|${entOf(k)}`, 1);
-      n++;
-    } while (performance.now() - t0 < FAR_S * 1000);
-    const wallMs = performance.now() - t0;
-    const cpu = process.cpuUsage(cpu0);
-    redis.disconnect();
-    return {
-      decisions: n,
-      wallRate: Math.round((n / wallMs) * 1000),
-      cpuRate: Math.round((n / (cpu.user + cpu.system)) * 1e6),
-    };
-  }
   const open = (limit: number, prefix: string) =>
     Limitr.open({
       policy: policyOf(limit),
@@ -168,11 +166,13 @@ async function child(job: Job): Promise<unknown> {
   // Start together, so the processes contend for Redis at the same time.
   await redis.incr(`${job.prefix}ready`);
   while (Number(await redis.get(`${job.prefix}ready`)) < job.processes) await sleep(5);
+  const mem = await memory(keys);
   await run(l, keys, 0.5); // JIT warm-up
   const calls0 = l.status().counters?.calls ?? 0;
   const far = await run(l, keys, FAR_S);
   const farCalls = (l.status().counters?.calls ?? 0) - calls0;
   await l.close();
+  const peer = await naive(redis, job.prefix, keys);
 
   const t = await open(TIGHT_LIMIT, `${job.prefix}tight:`);
   const perPool = new Int32Array(TIGHT_POOLS);
@@ -182,6 +182,8 @@ async function child(job: Job): Promise<unknown> {
   redis.disconnect();
   return {
     warmUp,
+    memory: mem,
+    naive: peer,
     far: { ...far, calls: farCalls },
     tight: { ...tight, calls: tightCalls, perPool: Buffer.from(perPool.buffer).toString("base64") },
   };
@@ -221,6 +223,8 @@ async function spawn(job: Job): Promise<Record<string, unknown>> {
 
 type SharedRun = {
   warmUp: { ms: number; calls: number };
+  memory: { cpuRate: number; wallRate: number };
+  naive: { wallRate: number };
   far: { decisions: number; allowed: number; cpuRate: number; wallRate: number; calls: number };
   tight: { decisions: number; allowed: number; calls: number; perPool: string };
 };
@@ -251,6 +255,10 @@ async function scenario(redis: Redis, processes: number) {
   return {
     processes,
     perProcessOpsPerCpuS: Math.round(sum((r) => r.far.cpuRate) / processes),
+    memoryOpsPerCpuS: Math.round(sum((r) => r.memory.cpuRate) / processes),
+    vsMemory: Number((sum((r) => r.far.cpuRate / r.memory.cpuRate) / processes).toFixed(3)),
+    naivePeerWallOpsS: Math.round(sum((r) => r.naive.wallRate) / processes),
+    vsNaivePeer: Number((sum((r) => r.far.wallRate / r.naive.wallRate) / processes).toFixed(1)),
     perProcessWallOpsS: Math.round(sum((r) => r.far.wallRate) / processes),
     totalWallOpsS: sum((r) => r.far.wallRate),
     farDenied: farDecisions - sum((r) => r.far.allowed),
@@ -286,16 +294,6 @@ if (at > 0) {
     console.log(JSON.stringify({ bench: "shared", skipped: `no Redis at ${URL_} (set LIMITR_BENCH_REDIS)` }));
     redis.disconnect();
   } else {
-    const memory = (await spawn({ kind: "memory", prefix: "", seed: 7919, processes: 1 })) as {
-      cpuRate: number;
-    };
-    process.stderr.write(`shared: memory store ${JSON.stringify(memory)}\n`);
-    const naivePrefix = `limitr-bench:${randomBytes(6).toString("hex")}:`;
-    const naive = (await spawn({ kind: "naive", prefix: naivePrefix, seed: 7919, processes: 1 })) as {
-      wallRate: number;
-    };
-    await drop(redis, naivePrefix);
-    process.stderr.write(`shared: naive INCRBY peer ${JSON.stringify(naive)}\n`);
     const results: Record<string, Awaited<ReturnType<typeof scenario>>> = {};
     const counts = (process.env.BENCH_SHARED_PROCESSES ?? "1,2,4").split(",").map(Number);
     for (const n of counts) {
@@ -303,17 +301,12 @@ if (at > 0) {
       process.stderr.write(`shared ${n} process(es): ${JSON.stringify(results[`processes${n}`])}\n`);
     }
     redis.disconnect();
-    const one = results.processes1 as Awaited<ReturnType<typeof scenario>>;
     console.log(
       JSON.stringify({
         bench: "shared",
         pools: POOLS,
         lease: LEASE,
-        memoryOpsPerCpuS: memory.cpuRate,
-        naivePeerOpsS: naive.wallRate,
         results,
-        vsMemory: Number((one.perProcessOpsPerCpuS / memory.cpuRate).toFixed(3)),
-        vsNaivePeer: Number((one.perProcessWallOpsS / naive.wallRate).toFixed(1)),
         overshoot: Object.values(results).reduce((s, r) => s + r.tight.overshoot, 0),
       }),
     );
