@@ -54,7 +54,8 @@ export class Reservations {
       this.meters.freshen(slot, c, now);
       const shared = this.d.shared;
       if (slot.hard && c.used + c.held + amount > slot.limit + EPS) reason = "limit_exceeded";
-      else if (slot.hard && shared !== null && !shared.covers(c.id, amount, slot.limit)) reason = shared.denial;
+      else if (slot.hard && shared !== null && !shared.covers(c.id, amount, slot.limit))
+        reason = shared.denial;
       else if (slot.bucket !== null && !slot.bucket.take(amount, now)) reason = "rate_limited";
     }
     if (reason !== null || c === null) {

@@ -272,6 +272,8 @@ export class SharedCounters {
   }
 
   private ok(calls: number): void {
+    // Nothing sent proves nothing about the server.
+    if (calls === 0) return;
     this.calls += calls;
     this.reachable = true;
     this.lastError = null;
