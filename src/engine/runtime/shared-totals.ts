@@ -34,6 +34,8 @@ export class SharedTotals {
   private base = new Float64Array(1024);
   /** The period `base` belongs to (NaN: never synced). */
   private period = new Float64Array(1024).fill(Number.NaN);
+  /** Each counter's totals key in its current period (built once per period, not once per sync). */
+  private readonly keys: string[] = [];
 
   private readonly redis: WithTotals;
 
@@ -89,12 +91,13 @@ export class SharedTotals {
       if (this.period[cid] !== start) {
         this.period[cid] = start;
         this.base[cid] = 0;
+        this.keys[cid] = `${this.prefix}{${c.owner}|${c.entitlement}@${start}}`;
       }
       const used = c.used;
       const delta = used - (this.base[cid] as number);
       if (delta === 0 && !all) continue;
       const end = t.periodEnd[cid] as number;
-      keys.push(`${this.prefix}{${c.owner}|${c.entitlement}@${start}}`);
+      keys.push(this.keys[cid] as string);
       args.push(String(delta), end < LIFETIME.end ? String(end + GRACE_MS) : "0");
       ids.push(cid);
       sent.push(used);
