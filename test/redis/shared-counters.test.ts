@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisLeases } from "../../src/engine/adapters/redis/lease-client.js";
@@ -85,6 +88,34 @@ describe("shared counters in one process (real Redis)", () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  it("R16 an engine reopened on its SQLite file does not add its restored usage to the shared total again", async () => {
+    const prefix = prefixed();
+    const dir = mkdtempSync(join(tmpdir(), "limitr-shared-"));
+    const open = () =>
+      Limitr.open({
+        policy,
+        store: `sqlite:${join(dir, "usage.db")}`,
+        counters: REDIS_URL,
+        countersPrefix: prefix,
+      });
+    try {
+      const first = await open();
+      expect(first.allow("acme", "seen", 5)).toBe(true);
+      await first.close();
+      const again = await open();
+      expect(again.usage("acme", "seen").used).toBe(5);
+      expect(again.allow("acme", "seen", 2)).toBe(true);
+      await again.flush();
+      expect(again.usage("acme", "seen").used).toBe(7);
+      await again.close();
+      const keys = await redis.keys(`${prefix}total:{acme|seen@*`);
+      expect(keys).toHaveLength(1);
+      expect(Number(await redis.hget(keys[0]!, "used"))).toBe(7);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

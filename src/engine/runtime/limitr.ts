@@ -4,7 +4,7 @@ import type { AlertStateStore } from "../adapters/alerts/outbox.js";
 import { AlertStore } from "../adapters/alerts/outbox.js";
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
 import type { Decision, Hold, Usage } from "../core/engine/decision.js";
-import type { EngineStore } from "../core/engine/store-port.js";
+import type { CounterRow, EngineStore } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import type { CompiledPolicy, PropertyValue } from "../core/model.js";
 import { parseInstant } from "../core/periods.js";
@@ -85,6 +85,7 @@ export class Limitr {
     this.idPrefix = `${randomBytes(6).toString("hex")}-`;
     const store = openStore(options.store ?? DEFAULT_STORE, options.storeLeaseMs);
     this.store = store;
+    let restored: readonly CounterRow[] = [];
     try {
       store.recordActivation({
         at: this.clock(),
@@ -94,6 +95,7 @@ export class Limitr {
         previousVersion: null,
       });
       const { counters, holds } = restoreFrom(store, this.plans, this.seen);
+      restored = counters;
       this.meters = new Meters(state, this.plans.history, counters, holds);
       this.loadedHolds = holds.map((h) => h.id);
     } catch (err) {
@@ -124,6 +126,7 @@ export class Limitr {
         url: options.counters,
         prefix: options.countersPrefix,
         lease: options.lease,
+        restored,
       });
       this.d.shared = this.shared.book;
     }

@@ -2,6 +2,7 @@ import { Redis } from "ioredis";
 import { RedisLeases } from "../adapters/redis/lease-client.js";
 import type { CounterTable } from "../core/engine/counter.js";
 import { LEASE_DEFAULTS, type LeaseParams } from "../core/engine/lease.js";
+import type { CounterRow } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import { type AcquireJob, LeaseBook, type ReportJob } from "./lease-holder.js";
 import { SharedTotals } from "./shared-totals.js";
@@ -15,6 +16,8 @@ export interface SharedCountersOptions {
   /** Prefix of every key (default `limitr:`); engines that share limits use the same one. */
   readonly prefix?: string;
   readonly lease?: Partial<LeaseParams>;
+  /** Counters restored from this engine's store: their usage is in Redis already (pushed before a restart). */
+  readonly restored?: readonly CounterRow[];
 }
 
 /** `status().counters`: the shared counters' health. */
@@ -81,7 +84,7 @@ export class SharedCounters {
     });
     this.redis.on("error", (err: Error) => this.fail(err));
     this.leases = new RedisLeases(this.redis, { prefix: `${prefix}lease:`, params });
-    this.totals = new SharedTotals(this.redis, counters, `${prefix}total:`);
+    this.totals = new SharedTotals(this.redis, counters, `${prefix}total:`, options.restored ?? []);
     this.book = new LeaseBook(counters, params, 2 * this.tickMs, this.tickMs);
     this.book.onWant = () => this.schedule();
     this.timer = setInterval(() => this.tick(), this.tickMs);

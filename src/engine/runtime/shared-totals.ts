@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { CounterTable } from "../core/engine/counter.js";
+import type { CounterRow } from "../core/engine/store-port.js";
 import { resized } from "../core/engine/typed-arrays.js";
 import { LIFETIME } from "../core/periods.js";
 
@@ -36,6 +37,8 @@ export class SharedTotals {
   private period = new Float64Array(1024).fill(Number.NaN);
   /** Each counter's totals key in its current period (built once per period, not once per sync). */
   private readonly keys: string[] = [];
+  /** Rows restored from the store, by counter key: a restored `used` was pushed before the restart. */
+  private readonly restored = new Map<string, CounterRow>();
 
   private readonly redis: WithTotals;
 
@@ -43,7 +46,9 @@ export class SharedTotals {
     redis: Redis,
     private readonly counters: CounterTable,
     private readonly prefix: string,
+    restored: readonly CounterRow[],
   ) {
+    for (const row of restored) this.restored.set(row.key, row);
     if (!("limitrTotals" in redis)) redis.defineCommand("limitrTotals", { lua: TOTALS_LUA });
     this.redis = redis as WithTotals;
   }
@@ -89,8 +94,10 @@ export class SharedTotals {
       if (c === undefined) continue;
       const start = t.periodStart[cid] as number;
       if (this.period[cid] !== start) {
+        const first = Number.isNaN(this.period[cid] as number);
         this.period[cid] = start;
-        this.base[cid] = 0;
+        const row = first ? this.restored.get(c.key) : undefined;
+        this.base[cid] = row !== undefined && row.periodStart === start ? row.used : 0;
         this.keys[cid] = `${this.prefix}{${c.owner}|${c.entitlement}@${start}}`;
       }
       const used = c.used;
