@@ -8,6 +8,7 @@ export { verifySignature } from "./adapters/alerts/signature.js";
 export { MemoryEngineStore } from "./adapters/store/memory-store.js";
 export type { Decision, Hold, Reason, Usage } from "./core/engine/decision.js";
 export { REASONS } from "./core/engine/decision.js";
+export type { LeaseParams } from "./core/engine/lease.js";
 export type { EngineStore } from "./core/engine/store-port.js";
 export {
   CheckFailedError,
@@ -44,3 +45,4 @@ export type {
   UsageEventInput,
 } from "./runtime/options.js";
 export type { BundleDocument, BundleStoreInput, PolicyInput } from "./runtime/policy-input.js";
+export type { CountersStatus } from "./runtime/shared-counters.js";
