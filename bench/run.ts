@@ -2,9 +2,9 @@
  * `npm run bench`: runs every bench/*.bench.ts in its own process (so each
  * measures its own peak memory) and passes their output through. Each suite
  * ends by printing one JSON summary line: {"bench": NAME, "results": {...}}.
- * Set BENCH_ONLY=engine,bill to run a subset. The lease suite needs a Redis
- * server (LIMITR_BENCH_REDIS, default redis://127.0.0.1:6379/0) and prints a
- * `skipped` line without one.
+ * Set BENCH_ONLY=engine,bill to run a subset. The lease and shared suites need
+ * a Redis server (LIMITR_BENCH_REDIS, default redis://127.0.0.1:6379/0) and
+ * print a `skipped` line without one.
  */
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";

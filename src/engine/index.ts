@@ -9,6 +9,7 @@ export { MemoryEngineStore } from "./adapters/store/memory-store.js";
 export { creditsFor, UnratedQuantityError } from "./core/credits/convert.js";
 export type { Decision, Hold, Reason, Usage } from "./core/engine/decision.js";
 export { REASONS } from "./core/engine/decision.js";
+export type { LeaseParams } from "./core/engine/lease.js";
 export type { EngineStore } from "./core/engine/store-port.js";
 export {
   CheckFailedError,
@@ -45,5 +46,6 @@ export type {
   UsageEventInput,
 } from "./runtime/options.js";
 export type { BundleDocument, BundleStoreInput, PolicyInput } from "./runtime/policy-input.js";
+export type { CountersStatus } from "./runtime/shared-counters.js";
 export type { CapUsage } from "./runtime/spend-caps.js";
 export type { WalletBalance, WalletTransaction } from "./runtime/wallets.js";

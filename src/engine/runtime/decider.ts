@@ -10,6 +10,7 @@ import { walletAmount } from "../core/wallet/quantity.js";
 import type { Notifier } from "./events.js";
 import type { Fence } from "./fence.js";
 import { isProperties, refusalSlot } from "./input-guards.js";
+import type { LeaseBook } from "./lease-holder.js";
 import type { LiveAlerts } from "./live-alerts.js";
 import type { Meters } from "./meters.js";
 import type { CallOptions, RecordResult, UsageEventInput } from "./options.js";
@@ -51,6 +52,8 @@ export class Decider {
   /** A wallet debit `count` applies with the call it counts (same operation, R17); reset by it. */
   wAcc: WalletAccount | null = null;
   wDebit = 0n;
+  /** The leases on shared hard limits (`counters`); null when limits are this engine's alone. */
+  shared: LeaseBook | null = null;
 
   constructor(
     private readonly meters: Meters,
@@ -143,6 +146,16 @@ export class Decider {
         if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
         return false;
       }
+      const shared = this.shared;
+      if (
+        shared !== null &&
+        (flags & HARD) !== 0 &&
+        !shared.covers(cid, amount, table.limit[sid] as number)
+      ) {
+        this.lastReason = shared.denial;
+        if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
+        return false;
+      }
       if ((flags & CAPPED) !== 0 && !this.caps.admit(slot, this.capPrice(slot, cat, amount), now)) {
         this.lastReason = "cap_exceeded";
         if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
@@ -178,6 +191,7 @@ export class Decider {
       }
     } else if ((flags & CAPPED) !== 0) this.caps.admit(slot, this.capPrice(slot, cat, amount), now);
     this.lastReason = "ok";
+    if (commit && amount > 0 && this.shared !== null && (flags & HARD) !== 0) this.shared.spend(cid, amount);
     if (commit && amount !== 0) {
       this.wAcc = wallet;
       this.wDebit = debit;

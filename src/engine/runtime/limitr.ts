@@ -4,7 +4,7 @@ import type { AlertStateStore } from "../adapters/alerts/outbox.js";
 import { AlertStore } from "../adapters/alerts/outbox.js";
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
 import type { Decision, Hold, Usage } from "../core/engine/decision.js";
-import type { EngineStore } from "../core/engine/store-port.js";
+import type { CounterRow, EngineStore } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import type { CompiledPolicy, PropertyValue } from "../core/model.js";
 import { parseInstant } from "../core/periods.js";
@@ -32,6 +32,7 @@ import { PlanBook } from "./plan-book.js";
 import { type ActivePolicy, isBundleStoreInput, loadPolicyInput } from "./policy-input.js";
 import { PolicyState } from "./policy-state.js";
 import { Reservations } from "./reservations.js";
+import { SharedCounters } from "./shared-counters.js";
 import { type CapUsage, SpendCaps } from "./spend-caps.js";
 import { type WalletBalance, Wallets, type WalletTransaction } from "./wallets.js";
 import type { WriteBehind } from "./write-behind.js";
@@ -67,6 +68,8 @@ export class Limitr {
   private delivery: AlertDelivery | null = null;
   private readonly store: EngineStore;
   private readonly wallets: Wallets;
+  /** Live counters shared with other engines (`counters`); null when this engine's are its own. */
+  private readonly shared: SharedCounters | null = null;
 
   private constructor(
     options: LimitrOptions,
@@ -85,6 +88,7 @@ export class Limitr {
     this.idPrefix = `${randomBytes(6).toString("hex")}-`;
     const store = openStore(options.store ?? DEFAULT_STORE, options.storeLeaseMs);
     this.store = store;
+    let restored: readonly CounterRow[] = [];
     try {
       store.recordActivation({
         at: this.clock(),
@@ -94,6 +98,7 @@ export class Limitr {
         previousVersion: null,
       });
       const { counters, holds } = restoreFrom(store, this.plans, this.seen);
+      restored = counters;
       this.meters = new Meters(state, this.plans.history, counters, holds);
       this.wallets = new Wallets(
         () => this.meters.state,
@@ -129,6 +134,15 @@ export class Limitr {
     this.d = new Decider(this.meters, this.persistence, this.seen, this.notifier, this.sync, this.fence);
     this.d.wallets = this.wallets;
     this.d.caps = new SpendCaps(this.meters, this.plans.history);
+    if (options.counters !== undefined) {
+      this.shared = new SharedCounters(this.meters.table, {
+        url: options.counters,
+        prefix: options.countersPrefix,
+        lease: options.lease,
+        restored,
+      });
+      this.d.shared = this.shared.book;
+    }
     this.holds = new Reservations(
       this.meters,
       this.d,
@@ -192,11 +206,16 @@ export class Limitr {
    */
   static async open(options: LimitrOptions): Promise<Limitr> {
     const input = options.policy;
-    if (!isBundleStoreInput(input)) return new Limitr(options, loadPolicyInput(input), null);
+    if (!isBundleStoreInput(input)) {
+      const engine = new Limitr(options, loadPolicyInput(input), null);
+      await engine.shared?.connect();
+      return engine;
+    }
     const loader = await BundleLoader.open(input, options.store ?? DEFAULT_STORE, clockOf(options));
     const { manifest, policy } = loader.bundle;
     const active = { policy, version: manifest.version, digest: manifest.digest, source: "store" as const };
     const engine = new Limitr(options, active, loader);
+    await engine.shared?.connect();
     loader.start({
       activate: (bundle) => engine.activate(bundle.policy, bundle.manifest.version, bundle.manifest.digest),
       notify: (notice) => engine.notifier.emit("policy", notice),
@@ -245,6 +264,64 @@ export class Limitr {
     const now = o?.now === undefined ? this.clock() : instantOf(o.now);
     const allowed = this.d.evaluate(customer, entitlement, callAmount(amount, options), now, o, true);
     return this.d.decision(allowed, this.d.lastAmount, allowed && this.d.lastReason === "ok");
+  }
+
+  /**
+   * `allow` that waits for allowance: when this engine's lease slice cannot
+   * cover the call (`lease_pending`), it fetches more (one round trip to the
+   * shared counters) and decides again, so a shared hard limit is used to the
+   * last unit (R16). Without `counters` it is `allow`.
+   *
+   * @example
+   * if (!(await limitr.allowAsync("acme", "gpu_seconds", 30))) return res.status(429).end();
+   */
+  async allowAsync(
+    customer: string,
+    entitlement: string,
+    amount = 1,
+    options?: CallOptions | null,
+  ): Promise<boolean> {
+    for (let round = 0; ; round++) {
+      if (this.allow(customer, entitlement, amount, options)) return true;
+      if (!(await this.waitForLease(round))) return false;
+    }
+  }
+
+  /** `decide` that waits for allowance, like `allowAsync`. */
+  async decideAsync(
+    customer: string,
+    entitlement: string,
+    amount = 1,
+    options?: CallOptions | null,
+  ): Promise<Decision> {
+    for (let round = 0; ; round++) {
+      const decision = this.decide(customer, entitlement, amount, options);
+      if (decision.allowed || !(await this.waitForLease(round))) return decision;
+    }
+  }
+
+  /**
+   * After a denial: whether a round trip for allowance may change the answer
+   * (then it has been made). A `limit_exceeded` from a pool seen exhausted
+   * recently is asked again once, so the answer is the pool's, not a cached one.
+   */
+  private async waitForLease(round: number): Promise<boolean> {
+    const shared = this.shared;
+    const reason = this.d.lastReason;
+    if (shared === null || round >= 8 || (reason !== "lease_pending" && reason !== "limit_exceeded"))
+      return false;
+    const book = shared.book;
+    const cid = book.lastMiss;
+    const slot = this.d.lastSlot;
+    if (cid < 0 || slot?.counter?.id !== cid) return false;
+    book.lastMiss = -1;
+    if (reason === "limit_exceeded") {
+      // Decided from the local counter (final), or from a pool already asked this round.
+      if (round > 0 || book.busy[cid] !== 0 || book.denial !== "limit_exceeded") return false;
+      book.want(cid, book.lastNeed);
+    }
+    await shared.settled(cid);
+    return true;
   }
 
   /** What `decide` would answer, counting nothing and consuming no rate tokens. */
@@ -492,11 +569,14 @@ export class Limitr {
       lastFlushAt: this.persistence.lastFlushAt,
       storeLease: this.store.lease === undefined ? null : fence.lost ? "lost" : "held",
       alertDelivery: this.delivery?.status() ?? null,
+      counters: this.shared?.status() ?? null,
       lastError:
         fence.problem(this.store.location) ??
         this.persistence.lastError ??
         policyError ??
-        (listenerError ? String(listenerError) : null),
+        (listenerError ? String(listenerError) : null) ??
+        this.shared?.status().lastError ??
+        null,
     };
   }
 
@@ -504,6 +584,7 @@ export class Limitr {
   async flush(): Promise<void> {
     const now = this.clock();
     this.d.alerts?.evaluate();
+    await this.shared?.flush();
     this.persistence.flush(now);
   }
 
@@ -514,6 +595,7 @@ export class Limitr {
     this.plans.stop();
     this.stopAlerts();
     await this.delivery?.stop();
+    await this.shared?.close();
     this.persistence.close();
   }
 
@@ -524,6 +606,7 @@ export class Limitr {
     this.plans.stop();
     this.stopAlerts();
     this.delivery?.stopTimer();
+    this.shared?.closeSync();
     this.persistence.close();
   }
 

@@ -1,7 +1,9 @@
+import type { LeaseParams } from "../core/engine/lease.js";
 import type { EngineStore } from "../core/engine/store-port.js";
 import type { PropertyValue } from "../core/model.js";
 import type { DeliverAlertsOptions, DeliveryStatus } from "./alert-delivery.js";
 import type { PolicyInput, PolicySourceKind } from "./policy-input.js";
+import type { CountersStatus } from "./shared-counters.js";
 
 export type Durability = "batched" | "sync";
 export type Instant = number | Date;
@@ -55,6 +57,18 @@ export interface LimitrOptions {
    * decisions (`store_lease_lost`) until it takes the store back.
    */
   storeLeaseMs?: number;
+  /**
+   * `redis://host:port/db`: live counters shared by every engine opened on
+   * it (SPEC §11, R16). Hard limits are decided from quota leases taken from
+   * Redis (never exceeded across engines; `lease_pending` while a slice is
+   * fetched, see `allowAsync`), and every counter's total is kept there, so
+   * `used` includes other engines' usage after a sync (every tick, and `flush()`).
+   */
+  counters?: string;
+  /** Key prefix in Redis (default `limitr:`): engines that share limits use the same one. */
+  countersPrefix?: string;
+  /** Lease tuning (slice sizes, TTL; see docs/scale.md). */
+  lease?: Partial<LeaseParams>;
 }
 
 export interface CallOptions {
@@ -109,6 +123,8 @@ export interface EngineStatus {
   storeLease: "held" | "lost" | null;
   /** The outbox as `deliverAlerts` sees it (waiting, sent and failed since open); null without it. */
   alertDelivery: DeliveryStatus | null;
+  /** The shared counters (`counters`): reachability and leases held; null without them. */
+  counters: CountersStatus | null;
   /** The first of: a lost store lease, a failed write, `policyError`, an exception thrown by an event handler. */
   lastError: string | null;
 }

@@ -58,7 +58,10 @@ export class Reservations {
     let funds: bigint | null = null;
     if (reason === null && c !== null) {
       this.meters.freshen(slot, c, now);
+      const shared = this.d.shared;
       if (slot.hard && c.used + c.held + amount > slot.limit + EPS) reason = "limit_exceeded";
+      else if (slot.hard && shared !== null && !shared.covers(c.id, amount, slot.limit))
+        reason = shared.denial;
       else if (
         slot.eff.mode === "prepaid" &&
         (funds = this.walletFunds(slot, c.used, c.events, amount, now)) === null
@@ -83,6 +86,8 @@ export class Reservations {
     // Wallet funds are held like units (R17): `available` shrinks until settle, release or expiry.
     if (funds !== null && slot.wallet?.hold(hold.id, funds, hold.expiresAt) === true)
       this.wallets?.touch(slot.wallet);
+    // A shared limit's hold is spent from the lease now; releasing it gives the units back.
+    if (slot.hard) this.d.shared?.spend(c.id, amount);
     this.wb.holdsUpsert.push({ ...hold, key: c.key });
     this.persistence.changed(now);
     return hold;
@@ -140,6 +145,7 @@ export class Reservations {
         this.d.wDebit = cost;
       }
     }
+    if (slot.hard && actual > 0) this.d.shared?.spend(slot.counter.id, actual);
     this.d.count(slot.sid, slot.counter.id, slot, actual, now, hold.id, properties);
     return this.d.decision(true, actual, true);
   }
@@ -158,6 +164,7 @@ export class Reservations {
     if (c === null) return false;
     this.meters.freshen(slot, c, now);
     if (c.removeHold(hold.id) === null) return false;
+    if (slot.hard) this.d.shared?.refund(c.id, hold.amount);
     this.wb.holdsDelete.push(hold.id);
     this.persistence.changed(now);
     return true;

@@ -20,7 +20,13 @@ const COMMANDS = {
   limitrLeaseReport: "report(false)",
   limitrLeaseRelease: "release()",
   limitrLeaseSlice: "probe_slice()",
+  limitrLeaseAcquireMany: "batch(acquire)",
+  limitrLeaseReportMany: "batch(function() return report(false) end)",
+  limitrLeaseReleaseMany: "batch(release)",
 } as const;
+
+/** Batch commands take their key count first (three keys per pool). */
+const VARIADIC = new Set(["limitrLeaseAcquireMany", "limitrLeaseReportMany", "limitrLeaseReleaseMany"]);
 
 type Reply = Promise<string[]>;
 interface LeaseCommands {
@@ -28,14 +34,18 @@ interface LeaseCommands {
   limitrLeaseReport(...keysAndArgs: string[]): Reply;
   limitrLeaseRelease(...keysAndArgs: string[]): Reply;
   limitrLeaseSlice(...args: string[]): Promise<string>;
+  limitrLeaseAcquireMany(numberOfKeys: number, ...keysAndArgs: string[]): Promise<string[][]>;
+  limitrLeaseReportMany(numberOfKeys: number, ...keysAndArgs: string[]): Promise<string[][]>;
+  limitrLeaseReleaseMany(numberOfKeys: number, ...keysAndArgs: string[]): Promise<string[][]>;
 }
 
 /** Registers the lease scripts on a connection, once (ioredis sends EVALSHA, and the source on a miss). */
 function withCommands(redis: Redis): Redis & LeaseCommands {
   if (!("limitrLeaseAcquire" in redis)) {
     for (const [name, entry] of Object.entries(COMMANDS)) {
-      const numberOfKeys = name === "limitrLeaseSlice" ? 0 : 3;
-      redis.defineCommand(name, { numberOfKeys, lua: `${LEASE_LUA}\nreturn ${entry}\n` });
+      const lua = `${LEASE_LUA}\nreturn ${entry}\n`;
+      if (VARIADIC.has(name)) redis.defineCommand(name, { lua });
+      else redis.defineCommand(name, { numberOfKeys: name === "limitrLeaseSlice" ? 0 : 3, lua });
     }
   }
   return redis as Redis & LeaseCommands;
@@ -135,6 +145,64 @@ export class RedisLeases {
   /** Report `consumed` and give the unconsumed allowance back (a graceful close). */
   async release(pool: LeasePool, consumed: number, now?: number): Promise<ReturnResult> {
     return returnResult(await this.redis.limitrLeaseRelease(...this.head(pool, consumed, now)));
+  }
+
+  /**
+   * `acquire` on many pools in one script call (one round trip, one atomic
+   * step). The pools' keys must live on one Redis node (any pools on a single
+   * server; a Cluster needs pools of one hash slot).
+   */
+  async acquireMany(
+    items: readonly { pool: LeasePool; request: AcquireRequest }[],
+  ): Promise<AcquireResult[]> {
+    if (items.length === 0) return [];
+    const p = this.params;
+    const keys: string[] = [];
+    const args: string[] = [];
+    for (const { pool, request: r } of items) {
+      const [k1, k2, k3, ...head] = this.head(pool, r.consumed ?? 0, r.now);
+      keys.push(k1!, k2!, k3!);
+      args.push(...head, num(r.limit, "limit"), num(r.base ?? 0, "base"), num(r.need, "need"));
+      args.push(num(r.rate, "rate"), String(p.minSlice), String(p.maxSlice), String(p.horizonMs));
+    }
+    const per = String(args.length / items.length);
+    const reply = await this.redis.limitrLeaseAcquireMany(keys.length, ...keys, per, ...args);
+    return reply.map((one) => {
+      const [granted, ...state] = one.map(Number);
+      return { granted: granted!, ...leaseState(state) };
+    });
+  }
+
+  /** `report` on many pools in one script call (see `acquireMany`). */
+  async reportMany(
+    items: readonly { pool: LeasePool; consumed: number; giveBack: number; now?: number }[],
+  ): Promise<ReturnResult[]> {
+    return this.many("limitrLeaseReportMany", items, (i) => [num(i.giveBack, "giveBack")]);
+  }
+
+  /** `release` on many pools in one script call (see `acquireMany`). */
+  async releaseMany(
+    items: readonly { pool: LeasePool; consumed: number; now?: number }[],
+  ): Promise<ReturnResult[]> {
+    return this.many("limitrLeaseReleaseMany", items, () => []);
+  }
+
+  private async many<T extends { pool: LeasePool; consumed: number; now?: number }>(
+    command: "limitrLeaseReportMany" | "limitrLeaseReleaseMany",
+    items: readonly T[],
+    extra: (item: T) => string[],
+  ): Promise<ReturnResult[]> {
+    if (items.length === 0) return [];
+    const keys: string[] = [];
+    const args: string[] = [];
+    for (const item of items) {
+      const [k1, k2, k3, ...head] = this.head(item.pool, item.consumed, item.now);
+      keys.push(k1!, k2!, k3!);
+      args.push(...head, ...extra(item));
+    }
+    const per = String(args.length / items.length);
+    const reply = await this.redis[command](keys.length, ...keys, per, ...args);
+    return reply.map(returnResult);
   }
 
   /** The pool's totals, as stored. */

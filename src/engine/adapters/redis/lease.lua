@@ -35,20 +35,22 @@ local function lease_slice(remainder, holders, rate, need, held, min_slice, max_
 end
 
 local pool, alw, exp = KEYS[1], KEYS[2], KEYS[3]
+-- The arguments of the pool being worked on: ARGV, or one pool's share of a batch's ARGV.
+local A = ARGV
 local holder, now, ttl, expire_at, delta
 local limit, consumed, outstanding, created
 
 local function load()
-  holder = ARGV[1]
-  if ARGV[2] == '' then
+  holder = A[1]
+  if A[2] == '' then
     local t = redis.call('TIME')
     now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   else
-    now = tonumber(ARGV[2])
+    now = tonumber(A[2])
   end
-  ttl = tonumber(ARGV[3])
-  expire_at = tonumber(ARGV[4])
-  delta = tonumber(ARGV[5])
+  ttl = tonumber(A[3])
+  expire_at = tonumber(A[4])
+  delta = tonumber(A[5])
   local p = redis.call('HMGET', pool, 'limit', 'consumed', 'outstanding')
   created = p[2] ~= false
   limit = tonumber(p[1] or '0')
@@ -115,21 +117,21 @@ end
 -- Reclaim expired leases, report, then grant a slice. Returns {granted, allowance, remainder, holders, expiresAt}.
 local function acquire()
   load()
-  if not created then consumed = tonumber(ARGV[7]) end
-  limit = tonumber(ARGV[6])
+  if not created then consumed = tonumber(A[7]) end
+  limit = tonumber(A[6])
   reclaim()
   local has, held = apply_report()
   local holders = redis.call('ZCARD', exp)
   if not has then holders = holders + 1 end
-  local granted = lease_slice(remainder(), holders, tonumber(ARGV[9]), tonumber(ARGV[8]), held,
-    tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]))
+  local granted = lease_slice(remainder(), holders, tonumber(A[9]), tonumber(A[8]), held,
+    tonumber(A[10]), tonumber(A[11]), tonumber(A[12]))
   outstanding = outstanding + granted
   local state = keep(held + granted)
   table.insert(state, 1, fmt(granted))
   return state
 end
 
--- Reclaim expired leases, report, give back up to giveBack (ARGV[6]; everything on release), renew.
+-- Reclaim expired leases, report, give back up to giveBack (A[6]; everything on release), renew.
 -- Returns {returned, allowance, remainder, holders, expiresAt}; all zero when the pool is gone.
 local function report(give_all)
   load()
@@ -138,7 +140,7 @@ local function report(give_all)
   local _, held = apply_report()
   local returned = held
   if not give_all then
-    local give = tonumber(ARGV[6])
+    local give = tonumber(A[6])
     if give < held then returned = give end
   end
   take(returned)
@@ -151,9 +153,24 @@ local function release()
   return report(true)
 end
 
--- lease_slice on ARGV[1..8], for the agreement test with leaseSlice.
+-- lease_slice on A[1..8], for the agreement test with leaseSlice.
 local function probe_slice()
   local a = {}
-  for i = 1, 8 do a[i] = tonumber(ARGV[i]) end
+  for i = 1, 8 do a[i] = tonumber(A[i]) end
   return fmt(lease_slice(a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]))
+end
+
+-- Many pools in one call: KEYS holds three keys per pool; ARGV[1] is the number of
+-- arguments per pool, followed by each pool's arguments laid out as for a single call.
+-- Returns one reply per pool, in order.
+local function batch(entry)
+  local per = tonumber(ARGV[1])
+  local out = {}
+  for i = 0, (#KEYS / 3) - 1 do
+    pool, alw, exp = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
+    A = {}
+    for j = 1, per do A[j] = ARGV[1 + i * per + j] end
+    out[i + 1] = entry()
+  end
+  return out
 end

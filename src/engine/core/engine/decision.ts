@@ -22,6 +22,7 @@ import type { DecimalString } from "../model.js";
  * | `invalid_hold`        | no      | settle of something that is not a hold this engine issued or loaded |
  * | `store_lease_lost`    | no      | another engine took the store over: nothing is decided until the lease is back |
  * | `cap_exceeded`        | no      | a hard spend cap: the call's price would take the cap's spend in its period past its amount (R18) |
+ * | `lease_pending`       | no      | shared hard limit: this engine's lease slice cannot cover the call and more is being fetched (R16) |
  */
 export type Reason =
   | "ok"
@@ -39,7 +40,8 @@ export type Reason =
   | "invalid_input"
   | "invalid_hold"
   | "store_lease_lost"
-  | "cap_exceeded";
+  | "cap_exceeded"
+  | "lease_pending";
 
 export const REASONS: readonly Reason[] = [
   "ok",
@@ -58,6 +60,7 @@ export const REASONS: readonly Reason[] = [
   "invalid_hold",
   "store_lease_lost",
   "cap_exceeded",
+  "lease_pending",
 ];
 
 /**

@@ -1,0 +1,357 @@
+import type { LeasePool } from "../adapters/redis/lease-client.js";
+import type { CounterTable } from "../core/engine/counter.js";
+import type { AcquireResult, LeaseParams, ReturnResult } from "../core/engine/lease.js";
+import { demandRate, leaseDeadline, lowWater } from "../core/engine/lease.js";
+import { resized } from "../core/engine/typed-arrays.js";
+import { LIFETIME } from "../core/periods.js";
+
+const EPS = 1e-9;
+/** A slice is sized on demand measured with this half-life. */
+const RATE_HALF_LIFE_MS = 2_000;
+/** A lease nothing was spent from over this many renewals in a row (half a TTL each) goes back. */
+const IDLE_RENEWALS = 4;
+
+/** What the book asks the pool for: one acquire, with what was consumed since the last call. */
+export interface AcquireJob {
+  readonly cid: number;
+  readonly pool: LeasePool;
+  readonly period: number;
+  readonly limit: number;
+  readonly consumed: number;
+  readonly need: number;
+  readonly rate: number;
+  readonly base: number;
+  readonly sentAt: number;
+}
+
+/** A report (renewal) or a release, for one pool. */
+export interface ReportJob {
+  readonly cid: number;
+  readonly pool: LeasePool;
+  readonly period: number;
+  readonly consumed: number;
+  /** Infinity = release the lease. */
+  readonly giveBack: number;
+  readonly sentAt: number;
+}
+
+/**
+ * The leases one engine holds on shared hard limits, one per counter id:
+ * what the decision path reads (the allowance, in typed arrays like the
+ * counters) and the bookkeeping around it. No I/O here: `SharedCounters`
+ * sends the jobs this book queues and hands the replies back.
+ *
+ * Invariant: the allowance a call may spend is never more than the pool's
+ * record of this holder's allowance minus what was spent and not yet
+ * reported, and it drops to zero before the pool's TTL could reclaim it
+ * ({@link leaseDeadline} minus a margin), so the pool never hands it out twice.
+ */
+export class LeaseBook {
+  size = 0;
+  /** Units a call may spend now (0 while none is held or the lease is past its deadline). */
+  allowance = new Float64Array(0);
+  /** Units spent since the last call that reported them. */
+  unreported = new Float64Array(0);
+  /** A refill starts when the allowance falls to this. */
+  low = new Float64Array(0);
+  /** The period start of the pool the lease is in (NaN: none yet). */
+  period = new Float64Array(0);
+  /** 1 while an acquire or report for the counter is in flight. */
+  busy = new Uint8Array(0);
+  /** Renewals in a row with nothing spent since the one before. */
+  idle = new Uint8Array(0);
+  /** The pool's remainder as last seen, and when (Date.now; 0 = never). */
+  remainder = new Float64Array(0);
+  seenAt = new Float64Array(0);
+  /** The local instant the lease must stop being spent from. */
+  deadline = new Float64Array(0);
+  /** When the lease was last renewed (acquire or report). */
+  renewedAt = new Float64Array(0);
+  rate = new Float64Array(0);
+  rateAt = new Float64Array(0);
+  limit = new Float64Array(0);
+  pools: (LeasePool | undefined)[] = [];
+  /** The counter and units of the last call the book could not cover (for decideAsync). */
+  lastMiss = -1;
+  lastNeed = 0;
+  /** The reason for the last call the book could not cover. */
+  denial: "lease_pending" | "limit_exceeded" = "lease_pending";
+  /** Counters waiting for an acquire (their `busy` is set), with the units each needs. */
+  readonly wanted: number[] = [];
+  readonly wantedNeed: number[] = [];
+  /** Leases of a finished period to give back. */
+  readonly orphans: ReportJob[] = [];
+  /** Called when a job was queued. */
+  onWant: () => void = () => {};
+
+  constructor(
+    private readonly counters: CounterTable,
+    readonly params: LeaseParams,
+    /** A lease stops being spent this long before its TTL could run out (covers the renewal tick). */
+    private readonly marginMs: number,
+    /** A known exhausted pool answers `limit_exceeded` without asking again for this long. */
+    private readonly freshMs: number,
+  ) {}
+
+  /** Whether the held allowance covers `amount` now (the hot path: typed-array reads only). */
+  covers(cid: number, amount: number, limit: number): boolean {
+    if (
+      cid < this.size &&
+      amount <= (this.allowance[cid] as number) + EPS &&
+      this.period[cid] === this.counters.periodStart[cid]
+    )
+      return true;
+    return this.miss(cid, amount, limit);
+  }
+
+  /** Spend `amount` of a covered call; refill in the background at the low-water mark. */
+  spend(cid: number, amount: number): void {
+    const left = (this.allowance[cid] as number) - amount;
+    this.allowance[cid] = left;
+    this.unreported[cid] = (this.unreported[cid] as number) + amount;
+    if (left <= (this.low[cid] as number) && this.busy[cid] === 0) this.want(cid, 0);
+  }
+
+  /**
+   * Units given back locally (a released hold, a settle below its hold):
+   * they stay this holder's to spend, and the pool learns through smaller reports.
+   */
+  refund(cid: number, amount: number): void {
+    if (cid >= this.size || !(amount > 0)) return;
+    const back = Math.min(amount, this.unreported[cid] as number);
+    this.unreported[cid] = (this.unreported[cid] as number) - back;
+    this.allowance[cid] = (this.allowance[cid] as number) + back;
+  }
+
+  private miss(cid: number, amount: number, limit: number): boolean {
+    if (cid >= this.size) this.grow(cid + 1);
+    const start = this.counters.periodStart[cid] as number;
+    if (this.period[cid] !== start) this.enter(cid, start);
+    this.limit[cid] = limit;
+    const held = Math.max(0, this.allowance[cid] as number);
+    this.lastMiss = cid;
+    this.lastNeed = amount - held;
+    if (this.busy[cid] !== 0) {
+      this.denial = "lease_pending";
+      return false;
+    }
+    const seen = this.seenAt[cid] as number;
+    if (
+      seen > 0 &&
+      Date.now() - seen < this.freshMs &&
+      held + (this.remainder[cid] as number) + EPS < amount
+    ) {
+      this.denial = "limit_exceeded";
+      return false;
+    }
+    this.denial = "lease_pending";
+    this.want(cid, amount - held);
+    return false;
+  }
+
+  /** Queue an acquire for `cid` (background refill when `need` is 0). */
+  want(cid: number, need: number): void {
+    this.busy[cid] = 1;
+    this.wanted.push(cid);
+    this.wantedNeed.push(need);
+    this.onWant();
+  }
+
+  /** A new period (R6): the old period's lease goes back, the new one starts empty. */
+  private enter(cid: number, start: number): void {
+    const old = this.pools[cid];
+    if (old !== undefined && !Number.isNaN(this.period[cid] as number)) {
+      this.orphans.push({
+        cid: -1,
+        pool: old,
+        period: this.period[cid] as number,
+        consumed: Math.max(0, this.unreported[cid] as number),
+        giveBack: Infinity,
+        sentAt: Date.now(),
+      });
+    }
+    const c = this.counters.counters[cid];
+    const end = this.counters.periodEnd[cid] as number;
+    this.pools[cid] =
+      c === undefined
+        ? undefined
+        : {
+            counter: `${c.owner}|${c.entitlement}`,
+            periodStart: start,
+            periodEnd: end >= LIFETIME.end ? null : end,
+          };
+    this.period[cid] = start;
+    this.allowance[cid] = 0;
+    this.unreported[cid] = 0;
+    this.low[cid] = -1;
+    this.seenAt[cid] = 0;
+    this.rate[cid] = 0;
+    this.rateAt[cid] = 0;
+  }
+
+  /** The acquire job for a wanted counter (moves its unreported units into the call). */
+  acquireJob(cid: number, need: number, now: number): AcquireJob | null {
+    const pool = this.pools[cid];
+    if (pool === undefined) {
+      this.busy[cid] = 0;
+      return null;
+    }
+    const consumed = Math.max(0, this.unreported[cid] as number);
+    this.unreported[cid] = 0;
+    const c = this.counters.counters[cid];
+    const base = c === undefined ? 0 : Math.max(0, c.used - consumed);
+    const rate = this.measure(cid, consumed + need, now);
+    const period = this.period[cid] as number;
+    return { cid, pool, period, limit: this.limit[cid] as number, consumed, need, rate, base, sentAt: now };
+  }
+
+  /** Apply an acquire's reply. */
+  acquired(job: AcquireJob, r: AcquireResult, now: number): void {
+    const cid = job.cid;
+    this.busy[cid] = 0;
+    if (this.period[cid] !== job.period) {
+      // The period turned while the call was out: what it granted belongs to the old pool.
+      this.orphans.push({ ...job, consumed: 0, giveBack: Infinity, sentAt: now });
+      return;
+    }
+    this.renewed(cid, job.sentAt, r.allowance, r.remainder, now);
+    // A refill that found nothing to spread waits until the allowance runs out.
+    this.low[cid] = r.granted > 0 ? lowWater(r.granted, this.params) : -1;
+  }
+
+  /** Apply a report's reply. */
+  reported(job: ReportJob, r: ReturnResult, now: number): void {
+    const cid = job.cid;
+    if (cid < 0) return;
+    this.busy[cid] = 0;
+    if (this.period[cid] !== job.period) return;
+    this.renewed(cid, job.sentAt, r.allowance, r.remainder, now);
+  }
+
+  /** A call failed: its consumed units are still unreported, and the lease is as it was. */
+  failed(cid: number, period: number, consumed: number): void {
+    if (cid < 0) return;
+    this.busy[cid] = 0;
+    if (this.period[cid] === period) this.unreported[cid] = (this.unreported[cid] as number) + consumed;
+  }
+
+  private renewed(cid: number, sentAt: number, poolAllowance: number, remainder: number, now: number): void {
+    // Units spent while the call was out are off the pool's figure too.
+    this.allowance[cid] = Math.max(0, poolAllowance - (this.unreported[cid] as number));
+    this.remainder[cid] = remainder;
+    this.seenAt[cid] = now;
+    this.renewedAt[cid] = sentAt;
+    this.deadline[cid] = poolAllowance > 0 ? leaseDeadline(sentAt, this.params) - this.marginMs : 0;
+  }
+
+  /**
+   * Once per tick: stop spending leases at their deadline, and list the
+   * leases to renew (half their TTL gone). A lease nothing was spent from
+   * over several renewals goes back instead.
+   */
+  due(now: number, out: ReportJob[]): void {
+    const half = this.params.ttlMs / 2;
+    for (let cid = 0; cid < this.size; cid++) {
+      const allowance = this.allowance[cid] as number;
+      // A call still out (a server that stopped answering) does not extend the lease.
+      if (allowance > 0 && now >= (this.deadline[cid] as number)) this.allowance[cid] = 0;
+      const unreported = this.unreported[cid] as number;
+      if (this.busy[cid] !== 0 || (allowance <= 0 && unreported <= 0)) continue;
+      if (now - (this.renewedAt[cid] as number) < half) continue;
+      const pool = this.pools[cid];
+      if (pool === undefined) continue;
+      this.busy[cid] = 1;
+      this.unreported[cid] = 0;
+      if (unreported > 0) this.measure(cid, unreported, now);
+      // A lease idle for IDLE_RENEWALS renewals goes back: demand moved elsewhere.
+      const idle = unreported > 0 ? 0 : (this.idle[cid] as number) + 1;
+      this.idle[cid] = idle;
+      const giveBack = idle >= IDLE_RENEWALS ? Infinity : 0;
+      out.push({
+        cid,
+        pool,
+        period: this.period[cid] as number,
+        consumed: Math.max(0, unreported),
+        giveBack,
+        sentAt: now,
+      });
+    }
+  }
+
+  /** Reports of every lease with units spent since its last call (a flush). */
+  unreportedJobs(now: number): ReportJob[] {
+    const out: ReportJob[] = [];
+    for (let cid = 0; cid < this.size; cid++) {
+      const pool = this.pools[cid];
+      const consumed = this.unreported[cid] as number;
+      if (pool === undefined || this.busy[cid] !== 0 || !(consumed > 0)) continue;
+      this.busy[cid] = 1;
+      this.unreported[cid] = 0;
+      out.push({ cid, pool, period: this.period[cid] as number, consumed, giveBack: 0, sentAt: now });
+    }
+    return out;
+  }
+
+  /** Every lease, to give back on close (unreported units reported in the same call). */
+  all(now: number): ReportJob[] {
+    const out = this.orphans.splice(0);
+    for (let cid = 0; cid < this.size; cid++) {
+      const pool = this.pools[cid];
+      if (pool === undefined || Number.isNaN(this.period[cid] as number)) continue;
+      const consumed = Math.max(0, this.unreported[cid] as number);
+      this.allowance[cid] = 0;
+      this.unreported[cid] = 0;
+      out.push({
+        cid: -1,
+        pool,
+        period: this.period[cid] as number,
+        consumed,
+        giveBack: Infinity,
+        sentAt: now,
+      });
+    }
+    return out;
+  }
+
+  /** Leases held now, and the allowance in them. */
+  held(): { leases: number; allowance: number } {
+    let leases = 0;
+    let allowance = 0;
+    for (let cid = 0; cid < this.size; cid++) {
+      const a = this.allowance[cid] as number;
+      if (a > 0) {
+        leases++;
+        allowance += a;
+      }
+    }
+    return { leases, allowance };
+  }
+
+  private measure(cid: number, units: number, now: number): number {
+    const at = this.rateAt[cid] as number;
+    const rate = at === 0 ? units : demandRate(this.rate[cid] as number, units, now - at, RATE_HALF_LIFE_MS);
+    this.rate[cid] = rate;
+    this.rateAt[cid] = now;
+    return rate;
+  }
+
+  private grow(min: number): void {
+    const n = Math.max(min, this.size * 2, 1024);
+    this.allowance = resized(this.allowance, n);
+    this.unreported = resized(this.unreported, n);
+    this.low = resized(this.low, n);
+    const period = resized(this.period, n);
+    period.fill(Number.NaN, this.size);
+    this.period = period;
+    this.busy = resized(this.busy, n);
+    this.idle = resized(this.idle, n);
+    this.remainder = resized(this.remainder, n);
+    this.seenAt = resized(this.seenAt, n);
+    this.deadline = resized(this.deadline, n);
+    this.renewedAt = resized(this.renewedAt, n);
+    this.rate = resized(this.rate, n);
+    this.rateAt = resized(this.rateAt, n);
+    this.limit = resized(this.limit, n);
+    this.size = n;
+  }
+}

@@ -1,0 +1,294 @@
+import { Redis } from "ioredis";
+import { RedisLeases } from "../adapters/redis/lease-client.js";
+import type { CounterTable } from "../core/engine/counter.js";
+import { LEASE_DEFAULTS, type LeaseParams } from "../core/engine/lease.js";
+import type { CounterRow } from "../core/engine/store-port.js";
+import { InputError } from "../core/errors.js";
+import { type AcquireJob, LeaseBook, type ReportJob } from "./lease-holder.js";
+import { SharedTotals } from "./shared-totals.js";
+
+/** Pools per script call: one round trip, short enough not to stall Redis. */
+const BATCH = 256;
+
+export interface SharedCountersOptions {
+  /** `redis://host:port/db`. */
+  readonly url: string;
+  /** Prefix of every key (default `limitr:`); engines that share limits use the same one. */
+  readonly prefix?: string;
+  readonly lease?: Partial<LeaseParams>;
+  /** Counters restored from this engine's store: their usage is in Redis already (pushed before a restart). */
+  readonly restored?: readonly CounterRow[];
+}
+
+/** `status().counters`: the shared counters' health. */
+export interface CountersStatus {
+  /** The Redis URL, without a password. */
+  url: string;
+  /** The last call to Redis succeeded. */
+  reachable: boolean;
+  /** Leases this engine holds allowance in. */
+  leases: number;
+  /** Allowance held in them (units). */
+  allowance: number;
+  /** Acquires queued or in flight. */
+  pendingAcquires: number;
+  /** Round trips to Redis since open (script calls and pipelines). */
+  calls: number;
+  lastError: string | null;
+}
+
+/**
+ * Live counters shared by many engines through Redis (SPEC §11, R16): the
+ * quota leases of hard limits ({@link LeaseBook}, decided from locally and
+ * synchronously) and the running totals of every counter ({@link SharedTotals}).
+ * Calls to Redis are batched: every acquire queued during one turn of the
+ * event loop goes out in one script call, renewals once per tick.
+ */
+export class SharedCounters {
+  readonly book: LeaseBook;
+  readonly params: LeaseParams;
+  private readonly redis: Redis;
+  private readonly leases: RedisLeases;
+  private readonly totals: SharedTotals;
+  private readonly timer: NodeJS.Timeout;
+  private readonly tickMs: number;
+  private scheduled = false;
+  private closed = false;
+  private reachable = false;
+  private lastError: string | null = null;
+  private retryAt = 0;
+  private calls = 0;
+  private inFlight = new Set<Promise<unknown>>();
+  /** Waiters of decideAsync, by counter id: resolved when that counter's acquire is applied. */
+  private readonly waiters = new Map<number, (() => void)[]>();
+  readonly url: string;
+
+  constructor(counters: CounterTable, options: SharedCountersOptions) {
+    if (!/^rediss?:\/\//.test(options.url)) {
+      throw new InputError(`counters must be a redis:// URL (got ${JSON.stringify(options.url)})`);
+    }
+    this.url = redact(options.url);
+    const params: LeaseParams = { ...LEASE_DEFAULTS, ...options.lease };
+    if (!(params.ttlMs >= 400))
+      throw new InputError(`lease.ttlMs must be at least 400 (got ${params.ttlMs})`);
+    this.params = params;
+    this.tickMs = Math.min(1000, Math.floor(params.ttlMs / 8));
+    const prefix = options.prefix ?? "limitr:";
+    this.redis = new Redis(options.url, {
+      lazyConnect: true,
+      // A call while disconnected fails at once: decisions go on from held leases, retried next tick.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectionName: `limitr:${prefix}`.replace(/\s/g, "_"),
+      retryStrategy: (times) => Math.min(50 * times, 1000),
+    });
+    this.redis.on("error", (err: Error) => this.fail(err));
+    this.leases = new RedisLeases(this.redis, { prefix: `${prefix}lease:`, params });
+    this.totals = new SharedTotals(this.redis, counters, `${prefix}total:`, options.restored ?? []);
+    this.book = new LeaseBook(counters, params, 2 * this.tickMs, this.tickMs);
+    this.book.onWant = () => this.schedule();
+    this.timer = setInterval(() => this.tick(), this.tickMs);
+    this.timer.unref();
+  }
+
+  /** Connect (a server that is down is reported in status, and decisions wait for it: `lease_pending`). */
+  async connect(): Promise<void> {
+    try {
+      await this.redis.connect();
+      this.reachable = true;
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  /** Resolves once the acquire for `cid` queued by the last miss is applied (or failed). */
+  settled(cid: number): Promise<void> {
+    if (this.book.busy[cid] === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.waiters.get(cid);
+      if (list) list.push(resolve);
+      else this.waiters.set(cid, [resolve]);
+    });
+  }
+
+  /** Report what the leases spent, push the totals and pull other engines' (every counter this engine knows). */
+  async flush(): Promise<void> {
+    const jobs = this.book.unreportedJobs(Date.now());
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < jobs.length; i += BATCH) calls.push(this.report(jobs.slice(i, i + BATCH)));
+    calls.push(this.syncTotals(true));
+    await Promise.all(calls);
+  }
+
+  private syncTotals(all: boolean): Promise<unknown> {
+    return this.track(
+      this.totals.sync(all).then(
+        (n) => this.ok(n),
+        (e) => this.fail(e),
+      ),
+    );
+  }
+
+  status(): CountersStatus {
+    const { leases, allowance } = this.book.held();
+    return {
+      url: this.url,
+      reachable: this.reachable,
+      leases,
+      allowance,
+      pendingAcquires: this.book.wanted.length + this.pendingAcquires,
+      calls: this.calls,
+      lastError: this.lastError,
+    };
+  }
+
+  /** Give every lease back, push the totals and disconnect. What cannot be sent is reclaimed by the lease TTL. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    await Promise.allSettled([...this.inFlight]);
+    if (this.reachable) {
+      const jobs = this.book.all(Date.now());
+      for (let i = 0; i < jobs.length; i += BATCH) {
+        const chunk = jobs.slice(i, i + BATCH);
+        await this.leases.releaseMany(chunk).then(
+          (r) => this.ok(r.length),
+          (e) => this.fail(e),
+        );
+      }
+      await this.syncTotals(false);
+    }
+    for (const list of this.waiters.values()) for (const w of list) w();
+    this.waiters.clear();
+    this.redis.disconnect();
+  }
+
+  /** `close` without waiting: the leases are reclaimed by their TTL. */
+  closeSync(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+    this.redis.disconnect();
+  }
+
+  private pendingAcquires = 0;
+
+  private schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.sendAcquires();
+    });
+  }
+
+  private sendAcquires(): void {
+    const book = this.book;
+    if (book.wanted.length === 0) return;
+    const now = Date.now();
+    if (!this.reachable && now < this.retryAt) {
+      // Down: the queue waits for the next tick instead of failing call after call.
+      return;
+    }
+    const cids = book.wanted.splice(0);
+    const needs = book.wantedNeed.splice(0);
+    const jobs: AcquireJob[] = [];
+    for (let i = 0; i < cids.length; i++) {
+      const job = book.acquireJob(cids[i] as number, needs[i] as number, now);
+      if (job) jobs.push(job);
+      else this.wake(cids[i] as number);
+    }
+    for (let i = 0; i < jobs.length; i += BATCH) this.acquire(jobs.slice(i, i + BATCH));
+  }
+
+  private acquire(jobs: AcquireJob[]): void {
+    this.pendingAcquires += jobs.length;
+    const requests = jobs.map((j) => ({
+      pool: j.pool,
+      request: { limit: j.limit, consumed: j.consumed, need: j.need, rate: j.rate, base: j.base },
+    }));
+    const call = this.leases.acquireMany(requests).then(
+      (replies) => {
+        this.ok(1);
+        const now = Date.now();
+        for (let i = 0; i < jobs.length; i++) this.book.acquired(jobs[i] as AcquireJob, replies[i]!, now);
+      },
+      (err) => {
+        this.fail(err);
+        for (const j of jobs) this.book.failed(j.cid, j.period, j.consumed);
+      },
+    );
+    this.track(
+      call.finally(() => {
+        this.pendingAcquires -= jobs.length;
+        for (const j of jobs) this.wake(j.cid);
+      }),
+    );
+  }
+
+  private report(jobs: ReportJob[]): Promise<unknown> {
+    const call = this.leases.reportMany(jobs).then(
+      (replies) => {
+        this.ok(1);
+        const now = Date.now();
+        for (let i = 0; i < jobs.length; i++) this.book.reported(jobs[i] as ReportJob, replies[i]!, now);
+      },
+      (err) => {
+        this.fail(err);
+        for (const j of jobs) {
+          if (j.cid < 0) this.book.orphans.push(j);
+          else this.book.failed(j.cid, j.period, j.consumed);
+        }
+      },
+    );
+    return this.track(call);
+  }
+
+  /** Renewals, orphaned leases, queued acquires (when Redis was down) and totals, once per tick. */
+  private tick(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    const jobs: ReportJob[] = [];
+    this.book.due(now, jobs);
+    if (!this.reachable && now < this.retryAt) {
+      // Nothing goes out while down; the jobs' units stay unreported for the next try.
+      for (const j of jobs) this.book.failed(j.cid, j.period, j.consumed);
+      return;
+    }
+    jobs.push(...this.book.orphans.splice(0));
+    for (let i = 0; i < jobs.length; i += BATCH) this.report(jobs.slice(i, i + BATCH));
+    this.sendAcquires();
+    void this.syncTotals(false);
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+    return p;
+  }
+
+  private wake(cid: number): void {
+    const list = this.waiters.get(cid);
+    if (list === undefined) return;
+    this.waiters.delete(cid);
+    for (const w of list) w();
+  }
+
+  private ok(calls: number): void {
+    // Nothing sent proves nothing about the server.
+    if (calls === 0) return;
+    this.calls += calls;
+    this.reachable = true;
+    this.lastError = null;
+  }
+
+  private fail(err: Error): void {
+    this.reachable = false;
+    this.lastError = `counters ${this.url}: ${err.message}`;
+    this.retryAt = Date.now() + this.tickMs;
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//***@");
+}

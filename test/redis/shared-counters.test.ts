@@ -1,0 +1,149 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisLeases } from "../../src/engine/adapters/redis/lease-client.js";
+import { compilePolicy } from "../../src/engine/core/compile.js";
+import { LEASE_DEFAULTS } from "../../src/engine/core/engine/lease.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
+import { connect, dropPrefix, REDIS_URL, testPrefix } from "./redis-helpers.js";
+
+let redis: Redis;
+const prefixes: string[] = [];
+beforeAll(async () => {
+  redis = await connect();
+});
+afterAll(async () => {
+  for (const p of prefixes) await dropPrefix(redis, p);
+  redis.disconnect();
+});
+
+function prefixed(): string {
+  const p = testPrefix();
+  prefixes.push(p);
+  return p;
+}
+
+const policy = compilePolicy({
+  limitr: 1,
+  timezone: "UTC",
+  meters: { calls: { event: "api.request", aggregation: "count" } },
+  plans: {
+    free: {
+      default: true,
+      entitlements: {
+        api: { meter: "calls", limit: 50, mode: "hard" },
+        seen: { meter: "calls", limit: 1_000, mode: "soft" },
+      },
+    },
+  },
+});
+
+describe("shared counters in one process (real Redis)", () => {
+  it("R16 acquireMany gives each pool what one acquire per pool gives", async () => {
+    const one = new RedisLeases(redis, { prefix: prefixed(), holder: "h" });
+    const many = new RedisLeases(redis, { prefix: prefixed(), holder: "h" });
+    const requests = [
+      { limit: 100, need: 1, rate: 30 },
+      { limit: 7, need: 3, rate: 0, consumed: 0 },
+      { limit: 1_000_000, need: 0, rate: 5_000, base: 250 },
+      { limit: 2, need: 5, rate: 1 },
+    ];
+    const pools = requests.map((_, i) => ({ counter: `c${i}`, periodStart: 0, periodEnd: null }));
+    for (let round = 0; round < 3; round++) {
+      const singles = [];
+      for (const [i, r] of requests.entries())
+        singles.push(await one.acquire(pools[i]!, { ...r, now: 1_000 + round }));
+      const batch = await many.acquireMany(
+        requests.map((r, i) => ({ pool: pools[i]!, request: { ...r, now: 1_000 + round } })),
+      );
+      expect(batch).toEqual(singles);
+    }
+    const reports = await many.reportMany(
+      pools.map((pool) => ({ pool, consumed: 1, giveBack: 1, now: 2_000 })),
+    );
+    const singleReports = [];
+    for (const pool of pools) singleReports.push(await one.report(pool, 1, 1, 2_000));
+    expect(reports).toEqual(singleReports);
+  });
+
+  it("R16 soft totals and hard usage from two engines are shared after a flush", async () => {
+    const prefix = prefixed();
+    const open = () => Limitr.open({ policy, store: "memory", counters: REDIS_URL, countersPrefix: prefix });
+    const [a, b] = [await open(), await open()];
+    try {
+      expect(a.allow("acme", "seen", 3)).toBe(true);
+      expect(b.allow("acme", "seen", 4)).toBe(true);
+      expect(await a.allowAsync("acme", "api", 10)).toBe(true);
+      // A flush pulls the totals of the counters an engine knows (b has looked at acme's api).
+      expect(b.usage("acme", "api").used).toBe(0);
+      await a.flush();
+      await b.flush();
+      await a.flush();
+      expect(a.usage("acme", "seen").used).toBe(7);
+      expect(b.usage("acme", "seen").used).toBe(7);
+      expect(b.usage("acme", "api")).toMatchObject({ used: 10, remaining: 40 });
+      expect(a.status().counters).toMatchObject({ reachable: true, lastError: null, pendingAcquires: 0 });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it("R16 an engine reopened on its SQLite file does not add its restored usage to the shared total again", async () => {
+    const prefix = prefixed();
+    const dir = mkdtempSync(join(tmpdir(), "limitr-shared-"));
+    const open = () =>
+      Limitr.open({
+        policy,
+        store: `sqlite:${join(dir, "usage.db")}`,
+        counters: REDIS_URL,
+        countersPrefix: prefix,
+      });
+    try {
+      const first = await open();
+      expect(first.allow("acme", "seen", 5)).toBe(true);
+      await first.close();
+      const again = await open();
+      expect(again.usage("acme", "seen").used).toBe(5);
+      expect(again.allow("acme", "seen", 2)).toBe(true);
+      await again.flush();
+      expect(again.usage("acme", "seen").used).toBe(7);
+      await again.close();
+      const keys = await redis.keys(`${prefix}total:{acme|seen@*`);
+      expect(keys).toHaveLength(1);
+      expect(Number(await redis.hget(keys[0]!, "used"))).toBe(7);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("R16 with Redis unreachable the engine opens, denies hard limits with lease_pending, and reports it", async () => {
+    const limitr = await Limitr.open({
+      policy,
+      store: "memory",
+      counters: "redis://127.0.0.1:1/0",
+      countersPrefix: prefixed(),
+      lease: { ...LEASE_DEFAULTS, ttlMs: 800 },
+    });
+    try {
+      expect(limitr.decide("acme", "api", 1)).toMatchObject({ allowed: false, reason: "lease_pending" });
+      expect(await limitr.allowAsync("acme", "api", 1)).toBe(false);
+      // Soft limits do not wait on leases.
+      expect(limitr.allow("acme", "seen", 1)).toBe(true);
+      const status = limitr.status();
+      expect(status.counters).toMatchObject({ url: "redis://127.0.0.1:1/0", reachable: false, leases: 0 });
+      expect(status.counters?.lastError).toMatch(/counters redis:\/\/127\.0\.0\.1:1\/0/);
+      expect(status.lastError).toBe(status.counters?.lastError);
+    } finally {
+      await limitr.close();
+    }
+  });
+
+  it("R16 a bad counters URL is a clear input error", async () => {
+    await expect(Limitr.open({ policy, store: "memory", counters: "postgres://x" })).rejects.toThrow(
+      /counters must be a redis:\/\/ URL/,
+    );
+  });
+});
