@@ -25,7 +25,7 @@ describe("subcommand --help", () => {
       expect(r.exitCode).toBe(0);
       const after = r.stdout.slice(r.stdout.indexOf("Global options:"));
       expect(after).toMatch(/--policies <dir> +policy directory \(default: \.\/policies\)/);
-      expect(after).toMatch(/--db <path> +usage store/);
+      expect(after).toMatch(/--db <path\|url> +usage store/);
       expect(after).toContain(`Example:\n  $ limitr ${spec.path.join(" ")}`);
       expect(after).toContain(`Docs: docs/${spec.docs}`);
     },

@@ -137,7 +137,8 @@ describe("timeoutMs holds against a host that accepts and never answers, under f
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l));
-    expect(opened.openMs).toBeLessThan(timeoutMs + 400);
+    // Bounded by the timeout, not by the hanging host (which never answers); the slack absorbs a busy machine.
+    expect(opened.openMs).toBeLessThan(timeoutMs + 1000);
     expect(opened.status).toMatchObject({
       activeVersion: 1,
       source: "cache",

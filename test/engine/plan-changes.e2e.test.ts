@@ -80,7 +80,8 @@ describe("R1 plan changes recorded by another process reach a running engine", (
     const old = openDatabase(db);
     // Back to schema 1: without the later migrations' index and column.
     old.exec(
-      "DROP INDEX subscriptions_by_recorded; ALTER TABLE alert_outbox DROP COLUMN sending_at; PRAGMA user_version = 1;",
+      "DROP INDEX subscriptions_by_recorded; ALTER TABLE alert_outbox DROP COLUMN sending_at; " +
+        "DROP TABLE counter_periods; DROP TABLE wallet_transactions; DROP TABLE wallets; PRAGMA user_version = 1;",
     );
     old.close();
 

@@ -103,6 +103,7 @@ describe.skipIf(!CHROMIUM)(
         ["simulate", "--base", "main", "--period", "2026-10", "--format", "json", "--db", db],
         repo.dir,
       );
+      expect(cli.stderr).toBe("");
       const totals = JSON.parse(cli.stdout).totals;
       expect(Number(totals.revenue_change)).toBeGreaterThan(0);
       await eventually(() => text("[data-testid=simulation]"), 90_000).toContain(

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { Worker } from "node:worker_threads";
+import { openDatabase } from "limitr-engine/adapters/store/database";
 import { SqliteUsageStore } from "limitr-engine/adapters/store/sqlite-usage-store";
 import type { CompiledPolicy } from "limitr-engine/core/model";
 import type { Window } from "limitr-engine/core/periods";
@@ -75,7 +76,17 @@ export async function replayInWorker(
 ): Promise<ReplayOutcome[]> {
   const workerFile = new URL("./replay-worker.js", import.meta.url);
   const db = store instanceof SqliteUsageStore ? store.db : null;
-  if (!db || db.memory || !existsSync(workerFile)) return replayPeriod(store, policies, period, options);
+  if (!db || db.memory) return replayPeriod(store, policies, period, options);
+  if (!existsSync(workerFile)) {
+    // Run from source (no compiled worker): replay here, on a connection of its own, since the
+    // caller rates bills on `store` meanwhile and one SQLite connection serves one query at a time.
+    const own = new SqliteUsageStore(openDatabase(db.name, { readonly: true }));
+    try {
+      return await replayPeriod(own, policies, period, options);
+    } finally {
+      await own.close();
+    }
+  }
   return new Promise((resolve, reject) => {
     const worker = new Worker(workerFile, {
       workerData: {
