@@ -377,6 +377,11 @@ export const COMMANDS: CommandSpec[] = [
         choices: ["sqlite", "memory"],
       },
       {
+        flags: "--counters <url>",
+        description: "share hard limits with other instances through Redis quota leases (redis://host:6379/0)",
+      },
+      { flags: "--counters-prefix <prefix>", description: "Redis key prefix for the shared counters" },
+      {
         flags: "--durability <mode>",
         description: "batched (write-behind) or sync",
         default: "batched",

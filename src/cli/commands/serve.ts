@@ -95,7 +95,10 @@ async function openEngine(
     state.dbPath = storeSpec.startsWith("sqlite:") ? storeSpec.slice("sqlite:".length) : null;
     const durability = options.durability === "sync" ? "sync" : "batched";
     const deliverAlerts = options.deliverAlerts === false ? false : { email: sendEmail, env: ctx.env };
-    engine = await Limitr.open({ policy, store, durability, deliverAlerts });
+    const counters = options.counters === undefined ? {} : { counters: String(options.counters) };
+    const prefix =
+      options.countersPrefix === undefined ? {} : { countersPrefix: String(options.countersPrefix) };
+    engine = await Limitr.open({ policy, store, durability, deliverAlerts, ...counters, ...prefix });
   } catch (err) {
     store.close();
     throw err;

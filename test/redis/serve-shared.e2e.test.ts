@@ -1,0 +1,54 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { POLICIES, type Served, serve } from "../serve/serve-process.js";
+
+const dir = mkdtempSync(join(tmpdir(), "limitr-serve-shared-"));
+const servers: Served[] = [];
+afterAll(async () => {
+  for (const s of servers) await s.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it("R16 two limitr serve processes on Redis leases allow exactly a hard limit in total, never more", async () => {
+  const prefix = `limitr-test-serve-${randomBytes(4).toString("hex")}:`;
+  for (const name of ["a", "b"])
+    servers.push(
+      await serve([
+        "--policies",
+        POLICIES,
+        "--db",
+        join(dir, `${name}.db`),
+        "--counters",
+        "redis://127.0.0.1:6379/0",
+        "--counters-prefix",
+        prefix,
+      ]),
+    );
+  // The free plan's chat_input: a hard limit of 100,000 a month; calls of 1,000 from both servers at once.
+  let allowed = 0;
+  const reasons = new Map<string, number>();
+  async function client(s: Served): Promise<void> {
+    for (let attempts = 0; attempts < 2_000; attempts++) {
+      const r = await s.post("/v1/decide", {
+        customer: "shared-co",
+        entitlement: "chat_input",
+        amount: 1_000,
+      });
+      expect(r.status).toBe(200);
+      const reason = String(r.body.reason);
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+      if (r.body.allowed === true) allowed++;
+      else if (reason === "limit_exceeded") return;
+      else {
+        expect(reason).toBe("lease_pending"); // more allowance is on its way: ask again shortly
+        await new Promise((done) => setTimeout(done, 5));
+      }
+    }
+  }
+  await Promise.all(servers.flatMap((s) => [client(s), client(s)]));
+  expect(allowed).toBe(100);
+  expect(reasons.get("limit_exceeded")).toBeGreaterThanOrEqual(4);
+});
