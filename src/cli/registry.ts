@@ -378,7 +378,8 @@ export const COMMANDS: CommandSpec[] = [
       },
       {
         flags: "--counters <url>",
-        description: "share hard limits with other instances through Redis quota leases (redis://host:6379/0)",
+        description:
+          "share hard limits with other instances through Redis quota leases (redis://host:6379/0)",
       },
       { flags: "--counters-prefix <prefix>", description: "Redis key prefix for the shared counters" },
       {

@@ -6,6 +6,7 @@ export type { AlertNotification, DeliveryResult, RetryPolicy } from "./adapters/
 export type { ChannelSender } from "./adapters/alerts/dispatch.js";
 export { verifySignature } from "./adapters/alerts/signature.js";
 export { MemoryEngineStore } from "./adapters/store/memory-store.js";
+export type { UsageQueryResult } from "./adapters/store/usage-query.js";
 export { creditsFor, UnratedQuantityError } from "./core/credits/convert.js";
 export type { Decision, Hold, Reason, Usage } from "./core/engine/decision.js";
 export { REASONS } from "./core/engine/decision.js";
@@ -21,6 +22,7 @@ export {
   UsageError,
 } from "./core/errors.js";
 export type * from "./core/model.js";
+export type { InvoiceJson } from "./core/rating/invoice-json.js";
 export type { DeliverAlertsOptions, DeliveryStatus } from "./runtime/alert-delivery.js";
 export type {
   AlertNotice,
@@ -46,6 +48,13 @@ export type {
   UsageEventInput,
 } from "./runtime/options.js";
 export type { BundleDocument, BundleStoreInput, PolicyInput } from "./runtime/policy-input.js";
+export type {
+  InvoicePreviewOptions,
+  ReadOptions,
+  ReadPolicy,
+  UsageQueryOptions,
+} from "./runtime/read-api.js";
+export { previewInvoice, queryUsage } from "./runtime/read-api.js";
 export type { CountersStatus } from "./runtime/shared-counters.js";
 export type { CapUsage } from "./runtime/spend-caps.js";
 export type { WalletBalance, WalletTransaction } from "./runtime/wallets.js";

@@ -1,58 +1,8 @@
-import type { Decimal } from "limitr-engine/core/money";
-import { formatMoney } from "limitr-engine/core/money";
+import { type Decimal, formatMoney } from "limitr-engine/core/money";
 import { formatInstant } from "limitr-engine/core/periods";
-import type { Bill, BilledInvoice } from "limitr-engine/core/rating/bill";
+import type { Bill } from "limitr-engine/core/rating/bill";
+import { invoiceJson } from "limitr-engine/core/rating/invoice-json";
 import { type Column, text, type View } from "../render/view.js";
-
-/**
- * Bill output. JSON (formatVersion 1) carries every amount as a decimal
- * string in the currency's minor units; `discount` and `credits_applied` are
- * positive amounts, their lines negative.
- */
-export interface InvoiceJson {
-  number: string;
-  customer: string;
-  plan: string | null;
-  lines: {
-    kind: string;
-    description: string;
-    entitlement: string | null;
-    meter: string | null;
-    quantity: string | null;
-    unit_price: string | null;
-    amount: string;
-  }[];
-  subtotal: string;
-  discount: string;
-  credits_applied: string;
-  total: string;
-  cost: string;
-  margin_percent: string | null;
-}
-
-export function invoiceJson(inv: BilledInvoice, digits: number): InvoiceJson {
-  const m = (d: Decimal) => formatMoney(d, digits);
-  return {
-    number: inv.number,
-    customer: inv.customer,
-    plan: inv.plan,
-    lines: inv.lines.map((l) => ({
-      kind: l.kind,
-      description: l.description,
-      entitlement: l.entitlement,
-      meter: l.meter,
-      quantity: l.quantity,
-      unit_price: l.unitPrice,
-      amount: m(l.amount),
-    })),
-    subtotal: m(inv.subtotal),
-    discount: m(inv.discount),
-    credits_applied: m(inv.creditsApplied),
-    total: m(inv.total),
-    cost: m(inv.cost),
-    margin_percent: inv.marginPercent === null ? null : inv.marginPercent.toFixed(2),
-  };
-}
 
 export function billJson(bill: Bill, zone: string) {
   const m = (d: Decimal) => formatMoney(d, bill.currencyDigits);

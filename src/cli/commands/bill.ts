@@ -5,11 +5,12 @@ import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
 import { UsageError } from "limitr-engine/core/errors";
 import type { CompiledPolicy } from "limitr-engine/core/model";
 import type { Bill } from "limitr-engine/core/rating/bill";
+import { invoiceJson } from "limitr-engine/core/rating/invoice-json";
 import type { UsageStore } from "limitr-engine/core/usage/store-port";
 import type { PlannedRequest } from "../adapters/stripe/stripe-api.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPlain } from "../render/view.js";
-import { billCsv, billJson, billView, invoiceJson } from "./bill-render.js";
+import { billCsv, billJson, billView } from "./bill-render.js";
 import { loadPolicy, periodOption } from "./usage-common.js";
 
 /** `limitr bill --period P`: invoices from recorded usage; `--stripe` pushes them as drafts. */

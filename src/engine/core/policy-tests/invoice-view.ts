@@ -1,5 +1,6 @@
 import { type Decimal, formatMoney, ZERO } from "../money.js";
 import type { BilledInvoice } from "../rating/bill.js";
+import { invoiceJson } from "../rating/invoice-json.js";
 import { type Mismatch, matchFields } from "./match.js";
 import type { InvoiceExpectation } from "./model.js";
 
@@ -36,17 +37,8 @@ export function invoiceView(inv: BilledInvoice, digits: number): InvoiceView {
   }
   const lines: InvoiceView["lines"] = {};
   for (const [k, v] of sums) lines[k] = { amount: m(v.amount), quantity: v.quantity?.toString() ?? null };
-  return {
-    number: inv.number,
-    plan: inv.plan,
-    subtotal: m(inv.subtotal),
-    discount: m(inv.discount),
-    credits_applied: m(inv.creditsApplied),
-    total: m(inv.total),
-    cost: m(inv.cost),
-    margin_percent: inv.marginPercent === null ? null : inv.marginPercent.toFixed(2),
-    lines,
-  };
+  const { customer: _customer, lines: _lines, ...head } = invoiceJson(inv, digits);
+  return { ...head, lines };
 }
 
 /** Compare one customer's expected invoice with the bill; paths start with the customer id. */
