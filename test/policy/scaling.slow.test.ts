@@ -3,10 +3,10 @@ import { type LargePolicyShape, largePolicy } from "../../bench/large-policy.js"
 import { validatePolicyFiles } from "../../src/engine/core/policy/validate.js";
 import { Limitr } from "../../src/engine/index.js";
 
-/** Wall time of `work`, the best of three runs (the machine is shared). */
+/** Wall time of `work`, the best of two runs (the machine is shared). */
 async function seconds(work: () => unknown): Promise<number> {
   let best = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 2; i++) {
     const t = performance.now();
     await work();
     best = Math.min(best, performance.now() - t);
@@ -31,7 +31,7 @@ const FOUR_FOLD_LIMIT = 8;
 
 describe("validation scales linearly with the policy size", () => {
   it.each<[string, (n: number) => LargePolicyShape, number]>([
-    ["customers", (n) => ({ customers: n }), 2_500],
+    ["customers", (n) => ({ customers: n }), 1_500],
     ["plans", (n) => ({ plans: n }), 1_000],
     ["a parent chain", (n) => ({ chain: n }), 1_250],
   ])(
@@ -47,9 +47,9 @@ describe("validation scales linearly with the policy size", () => {
     300_000,
   );
 
-  it("Limitr.open of a compiled policy with a 5,000-deep parent chain and 20,000 customers", async () => {
-    const small = validate({ customers: 5_000, chain: 1_250 })();
-    const large = validate({ customers: 20_000, chain: 5_000 })();
+  it("Limitr.open of a compiled policy with a 2,500-deep parent chain and 10,000 customers", async () => {
+    const small = validate({ customers: 2_500, chain: 625 })();
+    const large = validate({ customers: 10_000, chain: 2_500 })();
     const open = (policy: typeof small) => async () =>
       (await Limitr.open({ policy, store: "memory" })).close();
     await open(small)();
@@ -59,13 +59,12 @@ describe("validation scales linearly with the policy size", () => {
   }, 300_000);
 
   /**
-   * Twice the customers in one file (section-by-section parsing) must take
-   * well under four times as long, both for a valid policy and for one whose
-   * last customer repeats an id (the whole file is then parsed again to report
-   * it, at its line).
+   * Twice the customers in one file whose last customer repeats an id must
+   * take well under four times as long: the section-by-section parse fails
+   * and the whole file is parsed again to report it, at its line. (A valid
+   * file's growth is the four-fold customers case above.)
    */
   it.each<[string, (n: number) => string]>([
-    ["a valid policy", (n) => largePolicy({ customers: n })],
     [
       "a policy whose last customer repeats an id",
       (n) => `${largePolicy({ customers: n })}  customer-0: {}\n`,
@@ -74,8 +73,8 @@ describe("validation scales linearly with the policy size", () => {
     "validate: twice the customers of %s take well under four times as long",
     async (what, make) => {
       const run = (text: string) => () => validatePolicyFiles([{ path: "limitr.yaml", text }]);
-      const small = make(2_500);
-      const large = make(5_000);
+      const small = make(2_000);
+      const large = make(4_000);
       await seconds(run(small));
       const t1 = await seconds(run(small));
       const t2 = await seconds(run(large));
