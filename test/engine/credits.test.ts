@@ -9,6 +9,7 @@ import {
   eventCredits,
   UnratedQuantityError,
 } from "../../src/engine/core/credits/convert.js";
+import { fastCall } from "../../src/engine/core/credits/fast.js";
 import { diffPolicies } from "../../src/engine/core/diff/diff-policies.js";
 import type { CompiledPolicy } from "../../src/engine/core/model.js";
 import { dec } from "../../src/engine/core/money.js";
@@ -96,6 +97,29 @@ describe("credit conversion (SPEC §12, R9)", () => {
           expect(call.credits.equals(event)).toBe(true);
         },
       ),
+    );
+  });
+
+  it("the decision path's numeric conversion is the exact one, to 15 significant digits", () => {
+    const policy = loadValidPolicy("fixtures/credits/payg/policies");
+    const credits = policy.creditUnits?.credits;
+    if (!credits) throw new Error("no credit unit");
+    const props = fc.record(
+      {
+        model: fc.constantFrom("gpt-4o", "gpt-4o-mini", "other"),
+        input_tokens: fc.integer({ min: 0, max: 1e7 }),
+        output_tokens: fc.integer({ min: 0, max: 1e7 }),
+        images: fc.integer({ min: 0, max: 1000 }),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(props, (p) => {
+        const exact = callEvent(credits, policy.meters, p, policy.creditUnits);
+        const fast = fastCall(credits, policy.meters, p, policy.creditUnits);
+        if (exact === null || typeof exact === "string") expect(fast).toEqual(exact);
+        else expect(fast).toEqual({ ...exact, credits: Number(exact.credits.toPrecision(15)) });
+      }),
     );
   });
 

@@ -1,4 +1,5 @@
-import { type CallEvent, callEvent } from "../core/credits/convert.js";
+import { toNanos, unitNanos } from "../core/credits/caps.js";
+import { type FastCall, fastCall } from "../core/credits/fast.js";
 import { type Counter, type CounterTable, DUE, EVENTS, HELD, STRIDE, USED } from "../core/engine/counter.js";
 import type { Decision, Reason } from "../core/engine/decision.js";
 import { marginalPrice } from "../core/engine/marginal-price.js";
@@ -38,7 +39,7 @@ export class Decider {
   /** The amount the last evaluation decided on: the given one, or the credits of the call's quantities. */
   lastAmount = 0;
   /** How the last call's quantities are stored, when its amount came from them (credit units). */
-  private lastCall: CallEvent | null = null;
+  private lastCall: FastCall | null = null;
   /** Spend caps (R18); set by the engine. */
   caps!: SpendCaps;
   /** Sequence for generated event and hold ids. */
@@ -219,16 +220,28 @@ export class Decider {
     const unit = slot.eff.credit;
     if (unit === null) return 1;
     const policy = this.meters.state.policy;
-    const call = callEvent(unit, policy.meters, options?.properties, policy.creditUnits);
+    const call = fastCall(unit, policy.meters, options?.properties, policy.creditUnits);
     if (call === null || typeof call === "string") return Number.NaN;
     this.lastCall = call;
-    return call.credits.toNumber();
+    return call.credits;
   }
 
-  /** The call's marginal price, as the decision reports it (what caps count, R18). */
-  private capPrice(slot: Slot, cat: number, amount: number): string {
+  /** The call's marginal price in nanos, as the decision reports it (what caps count, R18). */
+  private capPrice(slot: Slot, cat: number, amount: number): number {
+    const model = slot.eff.price;
+    // Whole units at a flat unit price: an integer product, no decimal arithmetic (the common case).
+    if (
+      model !== null &&
+      model.model === "per_unit" &&
+      model.freeUnits === 0 &&
+      amount > 0 &&
+      Number.isInteger(amount)
+    ) {
+      const n = amount * unitNanos(model.unitPrice);
+      if (Number.isSafeInteger(n)) return n;
+    }
     const crec = this.counters.rec;
-    return marginalPrice(slot.eff.price, crec[cat + USED] as number, amount, crec[cat + EVENTS] as number);
+    return toNanos(marginalPrice(model, crec[cat + USED] as number, amount, crec[cat + EVENTS] as number));
   }
 
   /**

@@ -1,4 +1,4 @@
-import { capKey, capNanos, capsOf, fromNanos, toNanos } from "../core/credits/caps.js";
+import { capKey, capNanos, capsOf, fromNanos } from "../core/credits/caps.js";
 import type { CompiledCap } from "../core/credits/types.js";
 import type { Counter } from "../core/engine/counter.js";
 import type { PlanHistory } from "../core/engine/resolve.js";
@@ -60,11 +60,10 @@ export class SpendCaps {
   }
 
   /**
-   * Would a call of price `price` (decimal text) pass every hard cap of the
-   * slot? Remembers the price for `spend`. Refunds and free calls always pass.
+   * Would a call of price `nanos` pass every hard cap of the slot? Remembers
+   * the price for `spend`. Refunds and free calls always pass.
    */
-  admit(slot: Slot, price: DecimalString, now: number): boolean {
-    const nanos = price === "0" ? 0 : toNanos(price);
+  admit(slot: Slot, nanos: number, now: number): boolean {
     this.lastNanos = nanos;
     if (nanos <= 0) return true;
     const list = this.counters(slot, now);

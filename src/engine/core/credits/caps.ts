@@ -35,6 +35,14 @@ export function capsFor(
 export const NANOS = 1_000_000_000;
 
 export function toNanos(price: Decimal | string): number {
+  if (typeof price === "string") {
+    // Plain decimal text (what a decision's price is): exact integer arithmetic, no Decimal on the hot path.
+    const m = /^(-?)(\d{1,6})(?:\.(\d{1,9}))?$/.exec(price);
+    if (m !== null) {
+      const n = Number(m[2]) * NANOS + Number((m[3] ?? "").padEnd(9, "0"));
+      return m[1] === "-" ? -n : n;
+    }
+  }
   return dec(price).times(NANOS).toDecimalPlaces(0, Decimal.ROUND_CEIL).toNumber();
 }
 
@@ -42,12 +50,32 @@ export function fromNanos(nanos: number): Decimal {
   return dec(nanos).div(NANOS);
 }
 
-/** A cap's amount in nanos. */
+const amounts = new WeakMap<CompiledCap, number>();
+
+/** A cap's amount in nanos (worked out once per compiled cap). */
 export function capNanos(cap: CompiledCap): number {
-  return decConst(cap.amount).times(NANOS).toDecimalPlaces(0, Decimal.ROUND_FLOOR).toNumber();
+  let n = amounts.get(cap);
+  if (n === undefined) {
+    n = decConst(cap.amount).times(NANOS).toDecimalPlaces(0, Decimal.ROUND_FLOOR).toNumber();
+    amounts.set(cap, n);
+  }
+  return n;
 }
 
 /** Key of a cap's counter: one per customer and cap (never an entitlement id: ids cannot hold ":"). */
 export function capKey(cap: string, customer: string): string {
   return `cap:${cap}|${customer}`;
+}
+
+const unitPrices = new Map<string, number>();
+
+/** A unit price in nanos (memoized: a policy has few prices); NaN when it is finer than a nano. */
+export function unitNanos(price: string): number {
+  let n = unitPrices.get(price);
+  if (n === undefined) {
+    const d = dec(price).times(NANOS);
+    n = d.isInteger() ? d.toNumber() : Number.NaN;
+    if (unitPrices.size < 10_000) unitPrices.set(price, n);
+  }
+  return n;
 }

@@ -17,7 +17,7 @@ import type { DecimalString } from "../model.js";
  * | `limit_exceeded`      | no      | hard limit: used + held + amount would pass the limit (R3)          |
  * | `insufficient_balance`| no      | prepaid: the call would take the wallet's available funds below 0 (R17) |
  * | `rate_limited`        | no      | the entitlement's burst governor (token bucket) is empty            |
- * | `invalid_amount`      | no      | amount is not a finite number (or a reservation of <= 0, R8)        |
+ * | `invalid_amount`      | no      | amount is not a finite number (or a reservation of <= 0, R8); a credit-unit call without priceable quantities |
  * | `invalid_input`       | no      | customer or entitlement not a non-empty string, a bad `now`/`id`/`properties`/`ttlMs` |
  * | `invalid_hold`        | no      | settle of something that is not a hold this engine issued or loaded |
  * | `store_lease_lost`    | no      | another engine took the store over: nothing is decided until the lease is back |
