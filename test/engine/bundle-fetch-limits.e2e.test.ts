@@ -137,8 +137,8 @@ describe("timeoutMs holds against a host that accepts and never answers, under f
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l));
-    // Bounded by the timeout, not by the hanging host (which never answers); the slack absorbs a busy machine.
-    expect(opened.openMs).toBeLessThan(timeoutMs + 1000);
+    // Bounded by the timeout, not by the hanging host (which never answers); the slack absorbs a busy machine collecting garbage every 2 ms.
+    expect(opened.openMs).toBeLessThan(timeoutMs + 2500);
     expect(opened.status).toMatchObject({
       activeVersion: 1,
       source: "cache",
@@ -150,7 +150,7 @@ describe("timeoutMs holds against a host that accepts and never answers, under f
     expect(times.length).toBeGreaterThanOrEqual(1 + Math.floor(stayMs / (pollMs * 1.2 + timeoutMs + 200)));
     const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
     // A hanging host never stretches a gap past one interval and one timeout (plus a busy machine's slack).
-    for (const gap of gaps) expect(gap).toBeLessThan(pollMs * 1.2 + timeoutMs + 1000);
+    for (const gap of gaps) expect(gap).toBeLessThan(pollMs * 1.2 + timeoutMs + 2000);
   }, 30_000);
 });
 
