@@ -11,6 +11,7 @@ import {
   problem,
   type Rule,
   type RuleContext,
+  sectionEntries,
   str,
 } from "./rule-context.js";
 import { didYouMean } from "./suggest.js";
@@ -193,7 +194,7 @@ export const capEntitlementsExist: Rule = (ctx) => {
   };
   for (const [planId, plan] of entriesOf(plans))
     check(["plans", planId, "caps"], `plans.${planId}.caps`, mapOf(plan).caps, planId);
-  for (const [id, c] of entriesOf(ctx.raw.customers)) {
+  for (const [id, c] of sectionEntries(ctx, "customers")) {
     const plan = str(mapOf(c).plan);
     check(
       ["customers", id, "caps"],

@@ -1,8 +1,10 @@
 import {
+  type Document,
   isMap,
   isPair,
   isScalar,
   isSeq,
+  LineCounter,
   type Node,
   type Pair,
   parseDocument,
@@ -49,17 +51,22 @@ const exactNumbers = (tags: Tags): Tags =>
   });
 
 export function formatPolicyYaml(text: string, schema: Schema | null): FormatResult {
-  const doc = parseDocument(text, { version: "1.2", customTags: exactNumbers, keepSourceTokens: false });
-  if (doc.errors.length > 0) {
-    return {
-      text,
-      errors: doc.errors.map((e) => ({
-        line: e.linePos?.[0]?.line ?? 1,
-        column: e.linePos?.[0]?.col ?? 1,
-        message: e.message.split("\n")[0] ?? e.message,
-      })),
-    };
-  }
+  // Duplicate keys are found below with a set per map: yaml's own check compares every pair of keys.
+  const lines = new LineCounter();
+  const doc = parseDocument(text, {
+    version: "1.2",
+    customTags: exactNumbers,
+    keepSourceTokens: false,
+    uniqueKeys: false,
+    lineCounter: lines,
+  });
+  const errors = doc.errors.map((e) => ({
+    line: e.linePos?.[0]?.line ?? 1,
+    column: e.linePos?.[0]?.col ?? 1,
+    message: e.message.split("\n")[0] ?? e.message,
+  }));
+  if (errors.length === 0) errors.push(...duplicateKeys(doc, lines));
+  if (errors.length > 0) return { text, errors };
   visit(doc, {
     Scalar(_, node) {
       if (node.type === "QUOTE_SINGLE" || node.type === "QUOTE_DOUBLE" || node.type === "PLAIN")
@@ -75,6 +82,27 @@ export function formatPolicyYaml(text: string, schema: Schema | null): FormatRes
     flowCollectionPadding: true,
   });
   return { text: out, errors: [] };
+}
+
+/** Every key written twice in one map, where its second occurrence starts. */
+function duplicateKeys(doc: Document, lines: LineCounter): FormatResult["errors"] {
+  const out: FormatResult["errors"] = [];
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        if (!isScalar(key)) continue;
+        const name = key.value === null ? "" : String(key.value);
+        if (seen.has(name)) {
+          const at = lines.linePos(key.range?.[0] ?? 0);
+          out.push({ line: at.line, column: at.col, message: `duplicate key "${name}"` });
+        }
+        seen.add(name);
+      }
+    },
+  });
+  return out;
 }
 
 function deref(s: unknown, root: Schema): Schema | null {

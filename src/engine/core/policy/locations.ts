@@ -88,3 +88,88 @@ export function locate(locations: Locations, ptr: string): Location | undefined 
     p = p.slice(0, p.lastIndexOf("/"));
   }
 }
+
+/**
+ * Locations of which some are worked out on first read: a large policy file's
+ * plain id-section entries (see `plain-entry.ts`) register how to locate
+ * their values instead of a location per value, and only an entry something
+ * asks about (a diagnostic, a policy test) is located. Reading any pointer
+ * under `/section/id` locates that entry; iterating locates everything.
+ */
+export class DeferredLocations extends Map<string, Location> {
+  private readonly deferred = new Map<string, () => void>();
+
+  /** Register how to record the locations of everything at or below `entryPtr` (`/customers/acme`). */
+  defer(entryPtr: string, locate: () => void): void {
+    this.deferred.set(entryPtr, locate);
+  }
+
+  override get(ptr: string): Location | undefined {
+    const hit = super.get(ptr);
+    if (hit !== undefined || this.deferred.size === 0) return hit;
+    return this.settle(ptr) ? super.get(ptr) : undefined;
+  }
+
+  override has(ptr: string): boolean {
+    if (super.has(ptr)) return true;
+    return this.settle(ptr) && super.has(ptr);
+  }
+
+  override delete(ptr: string): boolean {
+    this.settle(ptr);
+    return super.delete(ptr);
+  }
+
+  override get size(): number {
+    this.settleAll();
+    return super.size;
+  }
+
+  override entries(): MapIterator<[string, Location]> {
+    this.settleAll();
+    return super.entries();
+  }
+
+  override keys(): MapIterator<string> {
+    this.settleAll();
+    return super.keys();
+  }
+
+  override values(): MapIterator<Location> {
+    this.settleAll();
+    return super.values();
+  }
+
+  override forEach(
+    fn: (value: Location, key: string, map: Map<string, Location>) => void,
+    self?: unknown,
+  ): void {
+    this.settleAll();
+    super.forEach(fn, self);
+  }
+
+  override [Symbol.iterator](): MapIterator<[string, Location]> {
+    return this.entries();
+  }
+
+  /** Locate the deferred entry holding `ptr`, if any; true when one was located. */
+  private settle(ptr: string): boolean {
+    if (this.deferred.size === 0) return false;
+    const second = ptr.indexOf("/", 1);
+    if (second === -1) return false;
+    const third = ptr.indexOf("/", second + 1);
+    const entry = third === -1 ? ptr : ptr.slice(0, third);
+    const locate = this.deferred.get(entry);
+    if (!locate) return false;
+    this.deferred.delete(entry);
+    locate();
+    return true;
+  }
+
+  private settleAll(): void {
+    for (const [entry, locate] of this.deferred) {
+      this.deferred.delete(entry);
+      locate();
+    }
+  }
+}

@@ -1,6 +1,6 @@
 import { DAY_MS, MINUTE_MS, parseDuration } from "../periods/duration.js";
 import type { Diagnostic } from "./diagnostics.js";
-import { entriesOf, isMap, mapOf, problem, type Rule, str } from "./rule-context.js";
+import { entriesOf, isMap, mapOf, problem, type Rule, sectionEntries, str } from "./rule-context.js";
 
 /** Sliding windows span one minute to 31 days: shorter is a rate (`rate:`), longer would need more than bounded memory. */
 const SLIDING_MIN = MINUTE_MS;
@@ -9,7 +9,7 @@ const SLIDING_MAX = 31 * DAY_MS;
 /** `period: { every }` and `{ sliding }` are ISO 8601 durations of a length the engine can keep. */
 export const periodDurations: Rule = (ctx) => {
   const out: Diagnostic[] = [];
-  for (const [planId, plan] of entriesOf(ctx.raw.plans)) {
+  for (const [planId, plan] of sectionEntries(ctx, "plans")) {
     for (const [id, ent] of entriesOf(mapOf(plan).entitlements)) {
       const period = isMap(ent) ? ent.period : undefined;
       if (!isMap(period)) continue;

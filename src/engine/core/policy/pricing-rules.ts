@@ -11,6 +11,7 @@ import {
   problem,
   type Rule,
   type RuleContext,
+  sectionEntries,
   str,
 } from "./rule-context.js";
 
@@ -40,7 +41,7 @@ function pricedTargets(ctx: RuleContext): PricedTarget[] {
         });
     }
   }
-  for (const [cid, c] of entriesOf(ctx.raw.customers)) {
+  for (const [cid, c] of sectionEntries(ctx, "customers")) {
     const customer = mapOf(c);
     const plan = str(customer.plan);
     const planEnts = plan !== null ? mapOf(mapOf(plans[plan]).entitlements) : mapOf(null);
@@ -85,7 +86,7 @@ export const priceOrOverage: Rule = (ctx) =>
 /** Overrides change a metered entitlement; a feature flag has nothing to override but its plan's value. */
 export const overridesOnMeteredOnly: Rule = (ctx) => {
   const out: Diagnostic[] = [];
-  for (const [cid, c] of entriesOf(ctx.raw.customers)) {
+  for (const [cid, c] of sectionEntries(ctx, "customers")) {
     const customer = mapOf(c);
     const plan = str(customer.plan);
     if (plan === null) continue;

@@ -52,6 +52,26 @@ export function entriesOf(v: unknown): [string, unknown][] {
   return isMap(v) ? Object.entries(v) : [];
 }
 
+const listed = new WeakMap<RuleContext, Map<string, [string, unknown][]>>();
+
+/**
+ * Entries of a top-level section (`customers`, `plans`), listed once per rule
+ * run however many rules walk it: a policy may hold fifty thousand customers.
+ */
+export function sectionEntries(ctx: RuleContext, section: string): [string, unknown][] {
+  let sections = listed.get(ctx);
+  if (!sections) {
+    sections = new Map();
+    listed.set(ctx, sections);
+  }
+  let entries = sections.get(section);
+  if (!entries) {
+    entries = entriesOf(ctx.raw[section]);
+    sections.set(section, entries);
+  }
+  return entries;
+}
+
 export function mapOf(v: unknown): Record<string, unknown> {
   return isMap(v) ? v : Object.create(null);
 }

@@ -15,6 +15,7 @@ import {
   problem,
   type Rule,
   type RuleContext,
+  sectionEntries,
   str,
 } from "./rule-context.js";
 import { didYouMean } from "./suggest.js";
@@ -79,7 +80,7 @@ export const entitlementMetersExist: Rule = (ctx) => {
   // A credit unit is a meter too (SPEC §12).
   const meters = new Set([...idsOf(ctx, "meters"), ...idsOf(ctx, "credit_units")]);
   const out: Diagnostic[] = [];
-  for (const [planId, plan] of entriesOf(ctx.raw.plans)) {
+  for (const [planId, plan] of sectionEntries(ctx, "plans")) {
     for (const [id, ent] of entriesOf(mapOf(plan).entitlements)) {
       const meter = isMap(ent) ? str(ent.meter) : null;
       if (meter === null || meters.has(meter)) continue;
@@ -96,7 +97,7 @@ export const entitlementMetersExist: Rule = (ctx) => {
 };
 
 export const oneDefaultPlan: Rule = (ctx) => {
-  const defaults = entriesOf(ctx.raw.plans)
+  const defaults = sectionEntries(ctx, "plans")
     .filter(([, plan]) => mapOf(plan).default === true)
     .map(([id]) => id);
   return defaults.slice(1).map((id) =>
@@ -112,7 +113,7 @@ export const customerRefsExist: Rule = (ctx) => {
   const plans = idsOf(ctx, "plans");
   const customers = idsOf(ctx, "customers");
   const out: Diagnostic[] = [];
-  for (const [id, c] of entriesOf(ctx.raw.customers)) {
+  for (const [id, c] of sectionEntries(ctx, "customers")) {
     const customer = mapOf(c);
     const plan = str(customer.plan);
     if (plan !== null && !plans.has(plan)) {
@@ -145,7 +146,7 @@ export const customerRefsExist: Rule = (ctx) => {
  */
 export const noParentCycles: Rule = (ctx) => {
   const parents = new Map<string, string>();
-  for (const [id, c] of entriesOf(ctx.raw.customers)) {
+  for (const [id, c] of sectionEntries(ctx, "customers")) {
     const p = str(mapOf(c).parent);
     if (p !== null) parents.set(id, p);
   }
@@ -186,7 +187,7 @@ export const contractEntitlementsExist: Rule = (ctx) => {
   const everywhere = new Set(Object.values(plans).flatMap((p) => Object.keys(mapOf(mapOf(p).entitlements))));
   const ofPlan = new Map<string, Set<string>>();
   const out: Diagnostic[] = [];
-  for (const [id, c] of entriesOf(ctx.raw.customers)) {
+  for (const [id, c] of sectionEntries(ctx, "customers")) {
     const customer = mapOf(c);
     const planId = str(customer.plan);
     const plan = planId !== null && isMap(plans[planId]) ? mapOf(plans[planId]) : null;

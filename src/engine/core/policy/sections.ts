@@ -1,7 +1,8 @@
 import { isMap, LineCounter, type Node, type Pair } from "yaml";
-import { type Locations, OffsetLocation, pointer } from "./locations.js";
+import { DeferredLocations, type Locations, OffsetLocation, pointer } from "./locations.js";
 import { ID_SECTIONS } from "./merge.js";
 import { parseYaml } from "./nesting.js";
+import { type PlainEntry, readPlainEntry } from "./plain-entry.js";
 import { Builder, type Piece } from "./yaml-build.js";
 
 /**
@@ -102,7 +103,8 @@ export function parseBySection(file: string, text: string, maxDepth: number): Se
     if (offset > lastLine) lines.addNewLine(offset);
     lastLine = Math.max(lastLine, offset);
   };
-  const builder = new Builder(file, lines.linePos, new Map(), new Map(), maxDepth);
+  const locations = new DeferredLocations();
+  const builder = new Builder(file, lines.linePos, locations, new Map(), maxDepth);
   const piece = (span: Span, depth: number): { piece: Piece; pair: Pair<Node | null, unknown> } | null => {
     const source = text.slice(span.start, span.end);
     const parsed = parseYaml(source, (o) => addNewLine(span.start + o), maxDepth - depth);
@@ -117,6 +119,28 @@ export function parseBySection(file: string, text: string, maxDepth: number): Se
     };
   };
   const keyAt = (p: Piece, pair: Pair<Node | null, unknown>) => p.base + (pair.key?.range?.[0] ?? 0);
+  // An entry read without yaml: the line starts yaml's parser would have reported, and what it recorded.
+  const lineStarts = (span: Span) => {
+    addNewLine(span.start);
+    for (let nl = text.indexOf("\n", span.start); nl !== -1 && nl < span.end; nl = text.indexOf("\n", nl + 1))
+      addNewLine(nl + 1);
+  };
+  const locate = (plain: PlainEntry) => {
+    const recorded = plain.locations;
+    for (let j = 0; j < recorded.length; j += 4) {
+      const keyOffset = recorded[j + 2] as number;
+      locations.set(
+        recorded[j] as string,
+        new OffsetLocation(
+          file,
+          lines.linePos,
+          recorded[j + 1] as number,
+          keyOffset < 0 ? undefined : keyOffset,
+          recorded[j + 3] as string | undefined,
+        ),
+      );
+    }
+  };
 
   const root: Record<string, unknown> = Object.create(null);
   for (const section of sections) {
@@ -137,6 +161,25 @@ export function parseBySection(file: string, text: string, maxDepth: number): Se
     const map: Record<string, unknown> = Object.create(null);
     root[name] = map;
     for (const [i, span] of entries.entries()) {
+      const indent = section.entryIndent;
+      const plain = readPlainEntry(text, span.start, span.end, indent, sectionPtr, maxDepth, false);
+      if (plain) {
+        if (i === 0) {
+          const sectionKeyAt = keyAt(head.piece, head.pair);
+          locations.set(sectionPtr, new OffsetLocation(file, lines.linePos, plain.keyAt, sectionKeyAt));
+        }
+        if (Object.hasOwn(map, plain.id)) return null;
+        lineStarts(span);
+        for (let j = 0; j < plain.numbers.length; j += 2)
+          builder.numbers.set(plain.numbers[j] as string, plain.numbers[j + 1] as string);
+        map[plain.id] = plain.value;
+        // Its locations are worked out again, with positions, only if something asks for one.
+        locations.defer(`${sectionPtr}${pointer([plain.id])}`, () => {
+          const again = readPlainEntry(text, span.start, span.end, indent, sectionPtr, maxDepth, true);
+          if (again) locate(again);
+        });
+        continue;
+      }
       const entry = piece(span, 1);
       if (!entry) return null;
       const at = keyAt(entry.piece, entry.pair);

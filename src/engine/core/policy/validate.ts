@@ -1,7 +1,7 @@
 import { compilePolicy } from "../compile.js";
 import type { CompiledPolicy } from "../model.js";
 import { type Diagnostic, sortDiagnostics } from "./diagnostics.js";
-import { escapeSegment } from "./locations.js";
+import { pointer } from "./locations.js";
 import { type MergedPolicy, mergeFragments } from "./merge.js";
 import { RULES, runRules } from "./rules.js";
 import { schemaDiagnostics } from "./schema-stage.js";
@@ -151,21 +151,30 @@ export function exactMoney(
   raw: Record<string, unknown>,
   numbers: Map<string, string>,
 ): Record<string, unknown> {
-  // Pointers are built only on the way down, as strings: a large policy has a million values.
-  const walk = (value: unknown, ptr: string, key: string, parentKey: string): unknown => {
-    if (Array.isArray(value)) return value.map((v, i) => walk(v, `${ptr}/${i}`, key, parentKey));
+  // The path is kept as a stack of keys and made into a pointer only for a money number: a large policy has a million values.
+  const path: (string | number)[] = [];
+  const walk = (value: unknown, key: string, parentKey: string): unknown => {
+    if (Array.isArray(value))
+      return value.map((v, i) => {
+        path.push(i);
+        const out = walk(v, key, parentKey);
+        path.pop();
+        return out;
+      });
     if (value !== null && typeof value === "object") {
       const out: Record<string, unknown> = Object.create(null);
       for (const k of Object.keys(value)) {
-        out[k] = walk((value as Record<string, unknown>)[k], `${ptr}/${escapeSegment(k)}`, k, key);
+        path.push(k);
+        out[k] = walk((value as Record<string, unknown>)[k], k, key);
+        path.pop();
       }
       return out;
     }
     if (typeof value === "number" && (MONEY_KEYS.has(key) || parentKey === "rates")) {
-      const text = numbers.get(ptr);
+      const text = numbers.get(pointer(path));
       return text !== undefined && DECIMAL_TEXT.test(text) ? text.replace(/^\+/, "") : value;
     }
     return value;
   };
-  return walk(raw, "", "", "") as Record<string, unknown>;
+  return walk(raw, "", "") as Record<string, unknown>;
 }

@@ -1,5 +1,15 @@
 import type { Diagnostic } from "./diagnostics.js";
-import { entriesOf, has, isMap, mapOf, problem, type Rule, str } from "./rule-context.js";
+import {
+  entriesOf,
+  has,
+  isMap,
+  mapOf,
+  problem,
+  type Rule,
+  type RuleContext,
+  sectionEntries,
+  str,
+} from "./rule-context.js";
 
 /**
  * Wallet rules (SPEC §12): a `mode: prepaid` entitlement needs a wallet to
@@ -8,9 +18,9 @@ import { entriesOf, has, isMap, mapOf, problem, type Rule, str } from "./rule-co
 const currencyOf = (raw: Record<string, unknown>): string => (str(raw.currency) ?? "USD").toUpperCase();
 
 /** Customers whose contract brings its own wallet, by plan. */
-function contractWallets(raw: Record<string, unknown>): Set<string> {
+function contractWallets(ctx: RuleContext): Set<string> {
   const plans = new Set<string>();
-  for (const [, c] of entriesOf(raw.customers)) {
+  for (const [, c] of sectionEntries(ctx, "customers")) {
     const m = mapOf(c);
     const plan = str(m.plan);
     if (plan !== null && isMap(m.wallet)) plans.add(plan);
@@ -20,9 +30,9 @@ function contractWallets(raw: Record<string, unknown>): Set<string> {
 
 export const prepaidNeedsWallet: Rule = (ctx) => {
   const out: Diagnostic[] = [];
-  const withContractWallet = contractWallets(ctx.raw);
+  const withContractWallet = contractWallets(ctx);
   const currency = currencyOf(ctx.raw);
-  for (const [planId, plan] of entriesOf(ctx.raw.plans)) {
+  for (const [planId, plan] of sectionEntries(ctx, "plans")) {
     const p = mapOf(plan);
     const wallet = isMap(p.wallet) ? p.wallet : null;
     const unit = wallet === null ? null : (str(wallet.unit) ?? currency).toUpperCase();
@@ -69,9 +79,9 @@ export const walletDurationsPositive: Rule = (ctx) => {
       );
     }
   };
-  for (const [planId, plan] of entriesOf(ctx.raw.plans))
+  for (const [planId, plan] of sectionEntries(ctx, "plans"))
     check(mapOf(mapOf(plan).wallet).grant, ["plans", planId, "wallet", "grant"]);
-  for (const [id, c] of entriesOf(ctx.raw.customers))
+  for (const [id, c] of sectionEntries(ctx, "customers"))
     check(mapOf(mapOf(c).wallet).grant, ["customers", id, "wallet", "grant"]);
   return out;
 };
