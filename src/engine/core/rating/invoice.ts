@@ -1,3 +1,4 @@
+import { DateTime } from "luxon";
 import { scopeOwner } from "../accounts.js";
 import { creditUsage, unitMeter } from "../credits/rating.js";
 import type {
@@ -10,11 +11,19 @@ import type {
   MeteredEntitlement,
 } from "../model.js";
 import { type Decimal, dec, decStr, roundMoney, sum, ZERO } from "../money.js";
-import { billingWindow, calendarWindow, endOfDate, isoDate, type Window, wholeDays } from "../periods.js";
+import {
+  billingWindow,
+  calendarWindow,
+  endOfDate,
+  isoDate,
+  startOfDate,
+  type Window,
+  wholeDays,
+} from "../periods.js";
 import { meterCost } from "../usage/meters.js";
 import { rateCharge } from "./charge-models.js";
 import { applyCredits, type CreditBalance, type CreditUse } from "./credits.js";
-import { feeLines, type PlanChange, type Segment, segmentsIn } from "./timeline.js";
+import { feeLines, feeTimeline, type PlanChange, type Segment, segmentsIn } from "./timeline.js";
 import { drawDownLines, purchaseLines, type WalletActivity } from "./wallet-lines.js";
 
 /** The usage the rater needs: one meter, one account (and the members pooled into it), one window. */
@@ -100,6 +109,24 @@ export function accountFor(policy: CompiledPolicy, customer: string, ent: Metere
 }
 
 /**
+ * One policy's share of a customer's period (SPEC §15): the version that was
+ * active over [start, end), with what that version says about the customer.
+ */
+export interface CustomerPricing {
+  policy: CompiledPolicy;
+  /** Exact instants: usage in [start, end) is rated under this policy. */
+  start: number;
+  end: number;
+  lookup: UsageLookup;
+  pools: ReadonlyMap<string, string[]>;
+  /** The customer's day-aligned plan history under this policy. */
+  changes: PlanChange[];
+  contract: CompiledCustomer | null;
+  /** Names the policy on usage lines and fee prorations when a period has several ("policy v2"). */
+  label: string | null;
+}
+
+/**
  * Rate one customer's period. Pure: usage arrives through `lookup`, one
  * (account, meter, window) at a time.
  */
@@ -110,88 +137,57 @@ export function rateCustomer(
   pools: ReadonlyMap<string, string[]>,
   lookup: UsageLookup,
 ): Invoice {
+  const only: CustomerPricing = {
+    policy,
+    start: period.start,
+    end: period.end,
+    lookup,
+    pools,
+    changes: input.changes,
+    contract: input.contract,
+    label: null,
+  };
+  return rateCustomerAcross(period, input, [only]);
+}
+
+/**
+ * Rate one customer's period priced by several policies in turn (the versions
+ * active during it). Usage is rated under the policy active at its timestamp;
+ * recurring fees and minimums switch at the start of the day a version became
+ * active, like a plan change (R11); discounts, credits and wallets follow the
+ * last policy. `pricings` are in time order and cover the period.
+ */
+export function rateCustomerAcross(
+  period: Window,
+  input: CustomerBillingInput,
+  pricings: CustomerPricing[],
+): Invoice {
+  const last = pricings[pricings.length - 1];
+  if (!last) throw new Error("rateCustomerAcross needs at least one pricing");
+  const policy = last.policy;
   const digits = policy.currencyDigits;
   const zone = policy.timezone;
   const round = (d: Decimal) => roundMoney(d, digits);
-  const segments = segmentsIn(input.changes, period);
+  const fees = feeTimeline(period, pricings, zone);
   const lines: InvoiceLine[] = [];
 
-  const fees = feeLines(segments, policy.plans, period, {
+  for (const f of feeLines(fees.segments, fees.plans, period, {
     zone,
     since: input.since,
     trialStart: (plan) => input.trialStart[plan] ?? null,
-  });
-  for (const f of fees) {
+  })) {
     lines.push({ ...blank(f.kind, f.description), amount: round(f.amount) });
   }
 
   let hiddenCost = ZERO;
-  for (const seg of segments) {
-    const plan = policy.plans[seg.plan];
-    if (!plan) continue;
-    const costed = new Set<string>();
-    for (const ent of Object.values(plan.entitlements)) {
-      if (ent.kind !== "metered") continue;
-      if (accountFor(policy, input.customer, ent) !== input.customer) continue;
-      const unit = policy.creditUnits?.[ent.meter];
-      const meter = policy.meters[ent.meter] ?? (unit ? unitMeter(unit) : undefined);
-      if (!meter) continue;
-      const members = pools.get(poolKey(input.customer, ent.id)) ?? [input.customer];
-      const price = priceFor(ent, input.contract, seg, zone);
-      let quantity = ZERO;
-      let amount = ZERO;
-      const byDim = new Map<string, Decimal>();
-      let unitPrice: DecimalString | null = null;
-      const details: string[] = [];
-      for (const w of ratingWindows(ent, seg, zone)) {
-        const firstEvents =
-          price?.model === "percentage" && price.freeEvents > 0 ? price.freeEvents : undefined;
-        const window = {
-          account: input.customer,
-          members,
-          meter: meter.id,
-          start: w.start,
-          end: w.end,
-          ...(firstEvents ? { firstEvents } : {}),
-        };
-        const u = unit ? creditUsage(policy, unit, window, lookup) : lookup(window);
-        quantity = quantity.plus(u.quantity);
-        for (const [k, v] of u.byDim) byDim.set(k, (byDim.get(k) ?? ZERO).plus(v));
-        if (!price) continue;
-        const c = rateCharge(price, {
-          quantity: u.quantity,
-          events: u.events,
-          freeEventsQuantity: u.firstEventsQuantity,
-        });
-        amount = amount.plus(c.amount);
-        unitPrice = c.unitPrice;
-        details.push(c.detail);
-      }
-      const cost = costed.has(meter.id) ? ZERO : round(meterCost(meter, byDim));
-      costed.add(meter.id);
-      if (!price || (quantity.isZero() && amount.isZero())) {
-        hiddenCost = hiddenCost.plus(cost);
-        continue;
-      }
-      const label = meter.description ?? meter.id;
-      const planNote =
-        segments.length > 1
-          ? ` [${plan.name} ${isoDate(seg.start, zone)} to ${isoDate(seg.end - 1, zone)}]`
-          : "";
-      const detail = details.length === 1 ? details[0] : `${details.length} ${ent.period} windows`;
-      lines.push({
-        kind: "usage",
-        description: `${label}${planNote}: ${detail}`,
-        entitlement: ent.id,
-        meter: meter.id,
-        quantity: decStr(quantity),
-        unitPrice,
-        amount: round(amount),
-        cost,
-      });
+  const usageSegments = pricings.map((p) => segmentsIn(p.changes, p));
+  const segmentCount = usageSegments.reduce((n, s) => n + s.length, 0);
+  for (const [i, pricing] of pricings.entries()) {
+    for (const seg of usageSegments[i] ?? []) {
+      const note = segmentCount > 1 ? ` [${segmentNote(pricing, seg, zone)}]` : "";
+      hiddenCost = hiddenCost.plus(rateUsage(pricing, input.customer, seg, note, round, lines));
     }
   }
-
   if (input.wallet !== undefined)
     for (const w of drawDownLines(
       lines.filter((l) => l.kind === "usage"),
@@ -200,7 +196,7 @@ export function rateCustomer(
     ))
       lines.push({ ...blank(w.kind, w.description), entitlement: w.entitlement, amount: w.amount });
   const charges = sum(lines.map((l) => l.amount));
-  const minimum = minimumDue(segments, policy.plans, input.since, zone);
+  const minimum = minimumDue(fees.segments, fees.plans, input.since, zone);
   if (minimum.gt(charges)) {
     lines.push({
       ...blank("minimum", `Minimum spend true-up to ${decStr(round(minimum))}`),
@@ -210,7 +206,7 @@ export function rateCustomer(
   const subtotal = sum(lines.map((l) => l.amount));
 
   let discounted = subtotal;
-  for (const d of input.contract?.discounts ?? []) {
+  for (const d of last.contract?.discounts ?? []) {
     if (d.entitlement === null) continue;
     const base = sum(
       lines
@@ -226,7 +222,7 @@ export function rateCustomer(
     });
     discounted = discounted.minus(off);
   }
-  for (const d of input.contract?.discounts ?? []) {
+  for (const d of last.contract?.discounts ?? []) {
     if (d.entitlement !== null) continue;
     const off = round(discounted.times(d.percent).div(100));
     if (off.isZero()) continue;
@@ -247,7 +243,7 @@ export function rateCustomer(
   const revenue = discounted;
   return {
     customer: input.customer,
-    plan: segments[segments.length - 1]?.plan ?? null,
+    plan: fees.planOf(fees.segments[fees.segments.length - 1]?.plan),
     lines,
     subtotal: subtotal.plus(purchased),
     discount: subtotal.minus(discounted),
@@ -257,6 +253,105 @@ export function rateCustomer(
     marginPercent: revenue.gt(0) ? revenue.minus(cost).div(revenue).times(100).toDecimalPlaces(2) : null,
     creditUses,
   };
+}
+
+/**
+ * The usage lines of one plan segment under one policy, appended to `lines`;
+ * returns the provider cost of metered entitlements that produced no line.
+ */
+function rateUsage(
+  pricing: CustomerPricing,
+  customer: string,
+  seg: Segment,
+  note: string,
+  round: (d: Decimal) => Decimal,
+  lines: InvoiceLine[],
+): Decimal {
+  const { policy, contract, lookup } = pricing;
+  const zone = policy.timezone;
+  const plan = policy.plans[seg.plan];
+  let hiddenCost = ZERO;
+  if (!plan) return hiddenCost;
+  const costed = new Set<string>();
+  for (const ent of Object.values(plan.entitlements)) {
+    if (ent.kind !== "metered") continue;
+    if (accountFor(policy, customer, ent) !== customer) continue;
+    const unit = policy.creditUnits?.[ent.meter];
+    const meter = policy.meters[ent.meter] ?? (unit ? unitMeter(unit) : undefined);
+    if (!meter) continue;
+    const members = pricing.pools.get(poolKey(customer, ent.id)) ?? [customer];
+    const price = priceFor(ent, contract, seg, zone);
+    let quantity = ZERO;
+    let amount = ZERO;
+    const byDim = new Map<string, Decimal>();
+    let unitPrice: DecimalString | null = null;
+    const details: string[] = [];
+    for (const w of ratingWindows(ent, seg, zone)) {
+      const firstEvents =
+        price?.model === "percentage" && price.freeEvents > 0 ? price.freeEvents : undefined;
+      const window = {
+        account: customer,
+        members,
+        meter: meter.id,
+        start: w.start,
+        end: w.end,
+        ...(firstEvents ? { firstEvents } : {}),
+      };
+      const u = unit ? creditUsage(policy, unit, window, lookup) : lookup(window);
+      quantity = quantity.plus(u.quantity);
+      for (const [k, v] of u.byDim) byDim.set(k, (byDim.get(k) ?? ZERO).plus(v));
+      if (!price) continue;
+      const c = rateCharge(price, {
+        quantity: u.quantity,
+        events: u.events,
+        freeEventsQuantity: u.firstEventsQuantity,
+      });
+      amount = amount.plus(c.amount);
+      unitPrice = c.unitPrice;
+      details.push(c.detail);
+    }
+    const cost = costed.has(meter.id) ? ZERO : round(meterCost(meter, byDim));
+    costed.add(meter.id);
+    if (!price || (quantity.isZero() && amount.isZero())) {
+      hiddenCost = hiddenCost.plus(cost);
+      continue;
+    }
+    const label = meter.description ?? meter.id;
+    const detail = details.length === 1 ? details[0] : `${details.length} ${ent.period} windows`;
+    lines.push({
+      kind: "usage",
+      description: `${label}${note}: ${detail}`,
+      entitlement: ent.id,
+      meter: meter.id,
+      quantity: decStr(quantity),
+      unitPrice,
+      amount: round(amount),
+      cost,
+    });
+  }
+  return hiddenCost;
+}
+
+/** `Pro 2026-10-01 to 2026-10-14`, or with exact instants and the policy: `Pro, policy v2, 2026-10-15 14:30 to 2026-10-31`. */
+function segmentNote(pricing: CustomerPricing, seg: Segment, zone: string): string {
+  const plan = pricing.policy.plans[seg.plan];
+  const name = plan?.name ?? seg.plan;
+  const from = dayOrInstant(seg.start, zone);
+  const to = isDayStart(seg.end, zone) ? isoDate(seg.end - 1, zone) : `${formatLocal(seg.end, zone)} (excl.)`;
+  return `${name}${pricing.label ? `, ${pricing.label},` : ""} ${from} to ${to}`;
+}
+
+function isDayStart(ms: number, zone: string): boolean {
+  return startOfDate(isoDate(ms, zone), zone) === ms;
+}
+
+function dayOrInstant(ms: number, zone: string): string {
+  return isDayStart(ms, zone) ? isoDate(ms, zone) : formatLocal(ms, zone);
+}
+
+/** `2026-10-15 14:30:05` in the policy timezone. */
+function formatLocal(ms: number, zone: string): string {
+  return DateTime.fromMillis(ms, { zone }).toFormat("yyyy-MM-dd HH:mm:ss");
 }
 
 export function poolKey(owner: string, entitlement: string): string {
