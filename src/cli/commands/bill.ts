@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { runBill } from "limitr-engine/adapters/store/bill-run";
+import { type PeriodPricing, runBill } from "limitr-engine/adapters/store/bill-run";
 import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
 import { UsageError } from "limitr-engine/core/errors";
 import type { CompiledPolicy } from "limitr-engine/core/model";
@@ -10,13 +10,14 @@ import type { UsageStore } from "limitr-engine/core/usage/store-port";
 import type { PlannedRequest } from "../adapters/stripe/stripe-api.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPlain } from "../render/view.js";
+import { periodPricing } from "../services/billing/period-pricing.js";
 import { billCsv, billJson, billView } from "./bill-render.js";
 import { loadPolicy, periodOption } from "./usage-common.js";
 
 /** `limitr bill --period P`: invoices from recorded usage; `--stripe` pushes them as drafts. */
 export async function run(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
-  const policy = loadPolicy(options, ctx);
-  const period = periodOption(options, policy.timezone, true);
+  const workTree = loadPolicy(options, ctx);
+  const period = periodOption(options, workTree.timezone, true);
   if (!period) throw new UsageError("--period P (or --from/--to) is required");
   if (options.finalize && !options.stripe) throw new UsageError("--finalize needs --stripe");
   if (options.dryRun && !options.stripe) throw new UsageError("--dry-run needs --stripe");
@@ -26,10 +27,20 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     // An empty period is more often the wrong store or period than a quiet month.
     if (!(await db.hasEventsIn(period)))
       ctx.warn(`warning: store ${db.name} has no events in ${period.label}`);
+    const pricing = await periodPricing(db, period, {
+      workTree,
+      policiesDir: String(options.policies ?? "./policies"),
+      explicit: ((options.given as string[] | undefined) ?? []).includes("policies"),
+      store: options.store as string | undefined,
+      env: options.env as string | undefined,
+      cwd: ctx.cwd,
+    });
+    if (pricing.note) ctx.warn(`note: ${pricing.note}`);
+    const policy = (pricing.pieces[pricing.pieces.length - 1] as PeriodPricing).policy;
     const progress = ctx.progress({ label: "rating usage", unit: "days" });
     let bill: Awaited<ReturnType<typeof runBill>>;
     try {
-      bill = await runBill(db, policy, period, {
+      bill = await runBill(db, pricing.pieces, period, {
         customers: customer ? [customer] : undefined,
         recordCredits: !options.dryRun,
         onProgress: (done, days) => progress.update(done, done, days),
@@ -37,6 +48,9 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     } finally {
       await progress.finish();
     }
+    bill.pricing.source = pricing.source;
+    bill.pricing.note = pricing.note;
+    for (const inv of bill.invoices) inv.pricedBy = bill.pricing.versions;
     if (customer && bill.invoices.length === 0) {
       ctx.warn(`note: ${customer} has no plan, subscription or usage in ${period.label}`);
     }
@@ -46,7 +60,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
       for (const inv of bill.invoices) {
         writeFileSync(
           join(dir, `${inv.number}.json`),
-          `${JSON.stringify(invoiceJson(inv, bill.currencyDigits), null, 2)}\n`,
+          `${JSON.stringify(invoiceJson(inv, bill.currencyDigits, policy.timezone), null, 2)}\n`,
         );
       }
       writeFileSync(join(dir, "lines.csv"), billCsv(bill));

@@ -107,7 +107,7 @@ export async function runBill(
   const pricings: BillPricing[] = pieces.map((p, i) => ({
     ...p,
     lookup: (usages[i] as DailyUsage).lookup,
-    label: p.version === null ? null : `policy v${p.version}`,
+    label: pricingLabel(p),
   }));
   const bill = await rateWithFirstEvents(store, period, inputs, pricings);
   if (options.recordCredits) await store.recordCredits(period, bill.invoices);
@@ -115,3 +115,9 @@ export async function runBill(
 }
 
 type Plans = ReturnType<typeof customerPlans>;
+
+/** How lines name a policy: `policy v3`, or an unpublished one by its digest. */
+export function pricingLabel(p: Pick<PeriodPricing, "version" | "digest">): string | null {
+  if (p.version === null) return null;
+  return p.version === 0 ? `policy ${String(p.digest).slice(7, 19)}` : `policy v${p.version}`;
+}

@@ -17,6 +17,14 @@ import type { PlanChange } from "./timeline.js";
  */
 export interface BilledInvoice extends Invoice {
   number: string;
+  /** The policies that priced it (set by `limitr bill`). */
+  pricedBy?: PricedBy[];
+  /** An adjustment invoice: the pushed invoice it adjusts. */
+  adjusts?: string;
+  /** When this content was pushed to Stripe (it is shown as pushed, unchanged). */
+  pushedAt?: number;
+  /** Events of the period recorded after the invoice it adjusts was pushed. */
+  lateEvents?: number;
 }
 
 export interface BillTotals {
