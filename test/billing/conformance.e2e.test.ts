@@ -20,6 +20,8 @@ interface ExpectedLine {
 interface Expected {
   rule: string;
   period: string;
+  /** Which policies priced the bill: the JSON's `pricing.source` and the versions of `pricing.versions`. */
+  pricing?: { source: string; versions: (number | null)[] };
   invoices: { customer: string; total: string; lines: ExpectedLine[] }[];
 }
 
@@ -55,6 +57,34 @@ async function runEngine(file: string, dir: string): Promise<void> {
     await engine.close();
   }
 }
+/**
+ * `versions.yaml`: each policy is published with `limitr push` in turn, and an
+ * engine opened on the case's store over the bundle store at its `active_from`
+ * activates it (recording the activation, R14). `policy.yaml` stays the work tree.
+ */
+async function publishVersions(file: string, caseDir: string, dir: string): Promise<string[]> {
+  const spec = parse(readFileSync(file, "utf8")) as {
+    env: string;
+    versions: { policy: string; active_from: string }[];
+  };
+  const flags = ["--store", "bundles", "--env", spec.env];
+  for (const v of spec.versions) {
+    cpSync(join(caseDir, v.policy), join(dir, "policies", "policy.yaml"));
+    const pushed = await limitr(["push", "--allow-dirty", "--skip-tests", ...flags], dir);
+    expect(pushed.exitCode, pushed.stderr).toBe(0);
+    const at = Date.parse(v.active_from);
+    const engine = await Limitr.open({
+      policy: { store: join(dir, "bundles"), env: spec.env },
+      store: `sqlite:${join(dir, "usage.db")}`,
+      now: () => at,
+      alerts: false,
+    });
+    await engine.close();
+  }
+  cpSync(join(caseDir, "policy.yaml"), join(dir, "policies", "policy.yaml"));
+  return flags;
+}
+
 const cases = readdirSync(ROOT, { withFileTypes: true })
   .filter((d) => d.isDirectory())
   .map((d) => d.name);
@@ -75,12 +105,22 @@ describe("billing conformance (fixtures/billing)", () => {
         const imported = await limitr(["usage", "import", "events.ndjson", "--db", "usage.db"], dir);
         expect(imported.exitCode, imported.stderr).toBe(0);
         if (existsSync(join(caseDir, "engine.yaml"))) await runEngine(join(caseDir, "engine.yaml"), dir);
+        const versions = join(caseDir, "versions.yaml");
+        const flags = existsSync(versions) ? await publishVersions(versions, caseDir, dir) : [];
         const billed = await limitr(
-          ["bill", "--period", expected.period, "--db", "usage.db", "--format", "json"],
+          ["bill", "--period", expected.period, "--db", "usage.db", "--format", "json", ...flags],
           dir,
         );
         expect(billed.exitCode, billed.stderr).toBe(0);
-        const bill = JSON.parse(billed.stdout) as { invoices: (Expected["invoices"][number] & {})[] };
+        const bill = JSON.parse(billed.stdout) as {
+          pricing: { source: string; versions: { version: number | null }[] };
+          invoices: (Expected["invoices"][number] & {})[];
+        };
+        if (expected.pricing)
+          expect({
+            source: bill.pricing.source,
+            versions: bill.pricing.versions.map((v) => v.version),
+          }).toEqual(expected.pricing);
         const actual = bill.invoices.map((inv) => ({
           customer: inv.customer,
           total: inv.total,

@@ -96,6 +96,19 @@ describe("limitr bill", () => {
       "total",
       "cost",
       "margin_percent",
+      "priced_by",
+    ]);
+    // No engine recorded an activation in this store: the policy directory priced the month, and the output says so.
+    expect(bill.pricing.source).toBe("policies");
+    expect(bill.pricing.note).toMatch(/no bundle activation is recorded in .* priced with the policy directory/);
+    expect(r.stderr).toMatch(/note: no bundle activation is recorded/);
+    expect(g.priced_by).toEqual([
+      {
+        version: null,
+        digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+        from: "2026-10-01T00:00:00.000-04:00",
+        to: "2026-11-01T00:00:00.000-04:00",
+      },
     ]);
     const lines = g.lines.map(
       (l: { kind: string; entitlement: string | null; quantity: string | null; amount: string }) => [
