@@ -4,9 +4,10 @@ import { type PeriodPricing, runBill } from "limitr-engine/adapters/store/bill-r
 import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
 import { UsageError } from "limitr-engine/core/errors";
 import type { CompiledPolicy } from "limitr-engine/core/model";
-import type { Bill } from "limitr-engine/core/rating/bill";
+import { storedInvoice, withAdjustment } from "limitr-engine/core/rating/adjustments";
+import { type Bill, type BilledInvoice, totalsOf } from "limitr-engine/core/rating/bill";
 import { invoiceJson } from "limitr-engine/core/rating/invoice-json";
-import type { UsageStore } from "limitr-engine/core/usage/store-port";
+import type { PushedInvoice, UsageStore } from "limitr-engine/core/usage/store-port";
 import type { PlannedRequest } from "../adapters/stripe/stripe-api.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPlain } from "../render/view.js";
@@ -37,6 +38,8 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     });
     if (pricing.note) ctx.warn(`note: ${pricing.note}`);
     const policy = (pricing.pieces[pricing.pieces.length - 1] as PeriodPricing).policy;
+    // Events recorded after this are late for an invoice pushed by this run (counted, never lost: see late-usage).
+    const throughSeq = await db.maxEventSeq();
     const progress = ctx.progress({ label: "rating usage", unit: "days" });
     let bill: Awaited<ReturnType<typeof runBill>>;
     try {
@@ -50,7 +53,13 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     }
     bill.pricing.source = pricing.source;
     bill.pricing.note = pricing.note;
+    await showPushed(db, bill, customer);
     for (const inv of bill.invoices) inv.pricedBy = bill.pricing.versions;
+    const late = bill.invoices.filter((i) => i.adjusts !== undefined);
+    if (late.length > 0)
+      ctx.warn(
+        `note: ${late.length} invoice(s) of ${period.label} already pushed to Stripe changed since (late usage): adjustment invoice(s) ${late.map((i) => i.number).join(", ")}`,
+      );
     if (customer && bill.invoices.length === 0) {
       ctx.warn(`note: ${customer} has no plan, subscription or usage in ${period.label}`);
     }
@@ -70,7 +79,18 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     let error: unknown;
     let requests: PlannedRequest[] | null = null;
     if (options.stripe) {
-      const push = await pushInvoices(db, policy, bill, options, ctx);
+      const record = async (inv: BilledInvoice) =>
+        db.recordPushedInvoice({
+          number: inv.number,
+          adjusts: inv.adjusts ?? inv.number,
+          customer: inv.customer,
+          periodStart: period.start,
+          periodEnd: period.end,
+          throughSeq,
+          invoice: storedInvoice(inv, bill.currencyDigits, policy.timezone),
+          pushedAt: Date.now(),
+        });
+      const push = await pushInvoices(db, policy, bill, options, ctx, record);
       if (push.conflicts > 0) exitCode = 5;
       error = push.error;
       requests = push.requests;
@@ -98,6 +118,7 @@ async function pushInvoices(
   bill: Bill,
   options: Record<string, unknown>,
   ctx: CliContext,
+  record: (inv: BilledInvoice) => Promise<void>,
 ): Promise<{ conflicts: number; error?: unknown; requests: PlannedRequest[] | null }> {
   const { pushToStripe } = await import("../adapters/stripe/push-invoices.js");
   const { sdkApi, dryRunApi } = await import("../adapters/stripe/stripe-api.js");
@@ -115,6 +136,7 @@ async function pushInvoices(
       warn: ctx.warn,
       endpoint: stripeEndpoint(ctx.env),
       dryRun,
+      record,
     });
     ctx.warn(
       `stripe${dryRun ? " (dry run, nothing sent)" : ""}: ${result.invoices} draft invoice(s), ${result.items} item(s)` +
@@ -127,6 +149,37 @@ async function pushInvoices(
   } catch (error) {
     return { conflicts: 0, error, requests: null };
   }
+}
+
+/**
+ * Invoices of the period already pushed to Stripe are shown as pushed, never
+ * re-rated in place; what changed since (late usage) follows each as an
+ * adjustment invoice (`<number>-A<k>`), which `--stripe` pushes like any invoice.
+ */
+async function showPushed(db: UsageStore, bill: Bill, customer: string | undefined): Promise<void> {
+  const pushed = await db.pushedInvoices(bill.period);
+  if (pushed.length === 0) return;
+  const late = new Map<string, number>();
+  // Only events past the earliest push can be late: the scan starts there (the primary key), not at the first event.
+  for (const l of await db.lateEvents(Math.min(...pushed.map((p) => p.throughSeq))))
+    if (l.periodStart === bill.period.start && l.periodEnd === bill.period.end)
+      late.set(l.customer, l.events);
+  const byOriginal = new Map<string, PushedInvoice[]>();
+  for (const p of pushed) {
+    if (customer !== undefined && p.customer !== customer) continue;
+    byOriginal.set(p.adjusts, [...(byOriginal.get(p.adjusts) ?? []), p]);
+  }
+  const out: BilledInvoice[] = [];
+  for (const inv of bill.invoices) {
+    const rows = byOriginal.get(inv.number);
+    byOriginal.delete(inv.number);
+    out.push(...(rows ? withAdjustment(inv, rows, late.get(inv.customer) ?? 0) : [inv]));
+  }
+  // A pushed invoice whose customer has nothing left to bill: reversed by its adjustment.
+  for (const rows of byOriginal.values())
+    out.push(...withAdjustment(undefined, rows, late.get(rows[0]?.customer ?? "") ?? 0));
+  bill.invoices = out;
+  bill.totals = totalsOf(out);
 }
 
 /** The requests of `bill --stripe --dry-run`, in the order they would be sent. */

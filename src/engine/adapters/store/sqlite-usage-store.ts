@@ -156,12 +156,12 @@ export class SqliteUsageStore implements UsageStore {
   async lateEvents(afterSeq: number): Promise<LateEvents[]> {
     return this.db
       .prepare(
-        `SELECT p.period_start AS periodStart, p.period_end AS periodEnd, COUNT(*) AS events
+        `SELECT p.period_start AS periodStart, p.period_end AS periodEnd, e.customer AS customer, COUNT(*) AS events
          FROM (SELECT period_start, period_end, MIN(through_seq) AS through
                FROM pushed_invoices GROUP BY period_start, period_end) p
          JOIN events e ON e.ts >= p.period_start AND e.ts < p.period_end AND e.seq > p.through
          WHERE e.seq > ?
-         GROUP BY p.period_start, p.period_end ORDER BY p.period_start, p.period_end`,
+         GROUP BY p.period_start, p.period_end, e.customer ORDER BY p.period_start, p.period_end, e.customer`,
       )
       .all(afterSeq) as LateEvents[];
   }

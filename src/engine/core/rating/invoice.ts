@@ -73,6 +73,8 @@ export interface InvoiceLine {
   amount: Decimal;
   /** Provider cost behind the line, rounded like amounts. */
   cost: Decimal;
+  /** What the line is about, without its figures (usage lines): matches it with the same line of an earlier run. */
+  group?: string;
 }
 
 export interface CustomerBillingInput {
@@ -327,6 +329,7 @@ function rateUsage(
       unitPrice,
       amount: round(amount),
       cost,
+      group: `${label}${note}`,
     });
   }
   return hiddenCost;

@@ -60,7 +60,7 @@ export interface UsageStore {
   recordPushedInvoice(row: PushedInvoice): Promise<void>;
   /**
    * Events recorded after an invoice of their period was pushed (`seq` past
-   * the push's `throughSeq`), counted per pushed period; only events with
+   * the push's `throughSeq`), counted per pushed period and customer; only events with
    * seq > `afterSeq` (0 = all).
    */
   lateEvents(afterSeq: number): Promise<LateEvents[]>;
@@ -104,6 +104,7 @@ export interface PushedInvoice {
 export interface LateEvents {
   periodStart: number;
   periodEnd: number;
+  customer: string;
   events: number;
 }
 

@@ -203,18 +203,24 @@ export class PgUsageStore implements UsageStore {
   }
 
   async lateEvents(afterSeq: number): Promise<LateEvents[]> {
-    const r = await this.pool.query<{ period_start: string; period_end: string; events: string }>(
-      `SELECT p.period_start, p.period_end, COUNT(*) AS events
+    const r = await this.pool.query<{
+      period_start: string;
+      period_end: string;
+      customer: string;
+      events: string;
+    }>(
+      `SELECT p.period_start, p.period_end, e.customer, COUNT(*) AS events
        FROM (SELECT period_start, period_end, MIN(through_seq) AS through
              FROM pushed_invoices GROUP BY period_start, period_end) p
        JOIN events e ON e.ts >= p.period_start AND e.ts < p.period_end AND e.seq > p.through
        WHERE e.seq > $1
-       GROUP BY p.period_start, p.period_end ORDER BY p.period_start, p.period_end`,
+       GROUP BY p.period_start, p.period_end, e.customer ORDER BY p.period_start, p.period_end, e.customer`,
       [afterSeq],
     );
     return r.rows.map((row) => ({
       periodStart: Number(row.period_start),
       periodEnd: Number(row.period_end),
+      customer: row.customer,
       events: Number(row.events),
     }));
   }
