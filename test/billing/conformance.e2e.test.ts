@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { Limitr } from "../../src/engine/runtime/limitr.js";
 import { limitr, REPO } from "../cli/run-cli.js";
+import { StripeStandIn } from "../helpers/stripe-stand-in.js";
 
 /**
  * Billing conformance: every folder of fixtures/billing is a policy, a usage
@@ -22,7 +23,14 @@ interface Expected {
   period: string;
   /** Which policies priced the bill: the JSON's `pricing.source` and the versions of `pricing.versions`. */
   pricing?: { source: string; versions: (number | null)[] };
-  invoices: { customer: string; total: string; lines: ExpectedLine[] }[];
+  /**
+   * Late usage: the bill is pushed to Stripe (a local stand-in) first, then
+   * `file` is imported (`late_events` of them land in the pushed period), and
+   * the invoices are those of the period billed again; `adjusts` names the
+   * invoice an adjustment invoice adjusts (null for the pushed one).
+   */
+  late?: { file: string; late_events: number };
+  invoices: { customer: string; adjusts?: string | null; total: string; lines: ExpectedLine[] }[];
 }
 
 const ROOT = join(REPO, "fixtures", "billing");
@@ -107,10 +115,30 @@ describe("billing conformance (fixtures/billing)", () => {
         if (existsSync(join(caseDir, "engine.yaml"))) await runEngine(join(caseDir, "engine.yaml"), dir);
         const versions = join(caseDir, "versions.yaml");
         const flags = existsSync(versions) ? await publishVersions(versions, caseDir, dir) : [];
+        const stand = expected.late ? new StripeStandIn() : null;
+        let env: Record<string, string> = {};
+        if (stand && expected.late) {
+          await stand.start();
+          env = stand.env();
+          const pushed = await limitr(
+            ["bill", "--period", expected.period, "--db", "usage.db", "--stripe"],
+            dir,
+            env,
+          );
+          expect(pushed.exitCode, pushed.stderr).toBe(0);
+          cpSync(join(caseDir, expected.late.file), join(dir, "late.ndjson"));
+          const late = await limitr(
+            ["usage", "import", "late.ndjson", "--db", "usage.db", "--format", "json"],
+            dir,
+          );
+          expect(late.exitCode, late.stderr).toBe(0);
+          expect(JSON.parse(late.stdout).late_events.total).toBe(expected.late.late_events);
+        }
         const billed = await limitr(
           ["bill", "--period", expected.period, "--db", "usage.db", "--format", "json", ...flags],
           dir,
-        );
+          env,
+        ).finally(() => stand?.stop());
         expect(billed.exitCode, billed.stderr).toBe(0);
         const bill = JSON.parse(billed.stdout) as {
           pricing: { source: string; versions: { version: number | null }[] };
@@ -123,6 +151,7 @@ describe("billing conformance (fixtures/billing)", () => {
           }).toEqual(expected.pricing);
         const actual = bill.invoices.map((inv) => ({
           customer: inv.customer,
+          ...(expected.late ? { adjusts: inv.adjusts ?? null } : {}),
           total: inv.total,
           lines: inv.lines.map(({ kind, entitlement, quantity, amount }) => ({
             kind,

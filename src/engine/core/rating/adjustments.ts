@@ -125,6 +125,8 @@ export function withAdjustment(
       unitPrice: null,
       amount,
       cost: ZERO,
+      // The adjusted line's identity, so the next run counts this amount as billed for that line.
+      group: key.split("\u0000")[3] ?? line.description,
     });
   }
   if (lines.length === 0) return pieces.map(strip);
