@@ -52,6 +52,30 @@ const totals = async (...args: string[]) => {
 };
 
 describe("R14 bill under the recorded versions", () => {
+  it("no activation recorded (a store filled by usage import): the policy directory prices the period, and the output says so", async () => {
+    const r = await cli("bill", "--period", "2026-10", "--format", "json");
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(
+      /note: no bundle activation is recorded in .*usage\.db before the end of 2026-10: priced with the policy directory \.\/policies/,
+    );
+    const bill = JSON.parse(r.stdout);
+    expect(bill.pricing).toMatchObject({
+      source: "policies",
+      note: expect.stringMatching(/^no bundle activation/),
+    });
+    expect(bill.invoices[0].priced_by).toEqual([
+      {
+        version: null,
+        digest: expect.stringMatching(/^sha256:/),
+        from: "2026-10-01T00:00:00.000Z",
+        to: "2026-11-01T00:00:00.000Z",
+      },
+    ]);
+    expect(bill.totals.total).toBe("64.00");
+    const text = await cli("bill", "--period", "2026-10");
+    expect(text.stdout).toMatch(/priced by the policy directory \(sha256:[0-9a-f]{12}\)/);
+  });
+
   it("--policies DIR prices the whole period with that directory, whatever was active", async () => {
     await pushAndActivate("policy-v1.yaml", "2026-09-01T00:00:00Z");
     await pushAndActivate("policy.yaml", "2026-10-15T14:30:00Z");

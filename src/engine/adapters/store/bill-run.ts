@@ -6,6 +6,7 @@ import { remainingOf } from "../../core/rating/credits.js";
 import { customerPlans } from "../../core/rating/customers.js";
 import { segmentsIn } from "../../core/rating/timeline.js";
 import type { DailyUsage, UsageStore } from "../../core/usage/store-port.js";
+import { policyDigestOf } from "../bundles/crypto.js";
 import { rateWithFirstEvents } from "./bill-first-events.js";
 import { walletActivity } from "./bill-wallets.js";
 import type { Db } from "./database.js";
@@ -47,7 +48,7 @@ export async function runBill(
   const store = "kind" in source ? source : new SqliteUsageStore(source);
   const pieces: PeriodPricing[] = Array.isArray(policy)
     ? policy
-    : [{ policy, start: period.start, end: period.end, version: null, digest: null }];
+    : [{ policy, start: period.start, end: period.end, version: null, digest: policyDigestOf(policy) }];
   const last = pieces[pieces.length - 1];
   if (!last) throw new Error("runBill needs a policy");
   const history = await store.planHistory();
