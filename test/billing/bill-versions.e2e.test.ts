@@ -56,7 +56,7 @@ describe("R14 bill under the recorded versions", () => {
     const r = await cli("bill", "--period", "2026-10", "--format", "json");
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stderr).toMatch(
-      /note: no bundle activation is recorded in .*usage\.db before the end of 2026-10: priced with the policy directory \.\/policies/,
+      /note: no bundle activation is recorded in the store before the end of 2026-10: priced with the policy directory \.\/policies \(store .*usage\.db\)/,
     );
     const bill = JSON.parse(r.stdout);
     expect(bill.pricing).toMatchObject({

@@ -36,7 +36,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
       env: options.env as string | undefined,
       cwd: ctx.cwd,
     });
-    if (pricing.note) ctx.warn(`note: ${pricing.note}`);
+    if (pricing.note) ctx.warn(`note: ${pricing.note} (store ${db.name})`);
     const policy = (pricing.pieces[pricing.pieces.length - 1] as PeriodPricing).policy;
     // Events recorded after this are late for an invoice pushed by this run (counted, never lost: see late-usage).
     const throughSeq = await db.maxEventSeq();

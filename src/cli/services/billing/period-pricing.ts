@@ -49,7 +49,7 @@ export async function periodPricing(
     return {
       pieces: whole(req.workTree),
       source: "policies",
-      note: `no bundle activation is recorded in ${db.name} before the end of ${period.label}: priced with the policy directory ${req.policiesDir}`,
+      note: `no bundle activation is recorded in the store before the end of ${period.label}: priced with the policy directory ${req.policiesDir}`,
     };
   }
   const zone = req.workTree.timezone;
