@@ -38,7 +38,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     });
     if (pricing.note) ctx.warn(`note: ${pricing.note} (store ${db.name})`);
     const policy = (pricing.pieces[pricing.pieces.length - 1] as PeriodPricing).policy;
-    // Events recorded after this are late for an invoice pushed by this run (counted, never lost: see late-usage).
+    // Events recorded after this are late for an invoice this run pushes (docs/billing.md, "Late events").
     const throughSeq = await db.maxEventSeq();
     const progress = ctx.progress({ label: "rating usage", unit: "days" });
     let bill: Awaited<ReturnType<typeof runBill>>;
@@ -55,7 +55,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     bill.pricing.note = pricing.note;
     await showPushed(db, bill, customer);
     for (const inv of bill.invoices) inv.pricedBy = bill.pricing.versions;
-    const late = bill.invoices.filter((i) => i.adjusts !== undefined);
+    const late = bill.invoices.filter((i) => i.adjusts !== undefined && i.pushedAt === undefined);
     if (late.length > 0)
       ctx.warn(
         `note: ${late.length} invoice(s) of ${period.label} already pushed to Stripe changed since (late usage): adjustment invoice(s) ${late.map((i) => i.number).join(", ")}`,
