@@ -51,7 +51,10 @@ function build(
     cmd.action(async (...params: unknown[]) => {
       const command = params[params.length - 1] as Command;
       const args = params.slice(0, -2);
-      const options = { ...command.optsWithGlobals(), args };
+      const all = command.optsWithGlobals();
+      // Flags typed on the command line, as opposed to defaults (a default `--policies` is not a choice).
+      const given = Object.keys(all).filter((k) => command.getOptionValueSourceWithGlobals(k) === "cli");
+      const options = { ...all, args, given };
       await onRun(spec, options);
     });
   }

@@ -344,6 +344,12 @@ export const COMMANDS: CommandSpec[] = [
       { flags: "--from <time>", description: "start (ISO time or date, inclusive)" },
       { flags: "--to <time>", description: "end (ISO time or date, exclusive)" },
       { flags: "--customer <id>", description: "only this customer (invoice numbers stay the same)" },
+      {
+        flags: "--store <dir|url>",
+        description:
+          "bundle store holding the policy versions recorded as active in the period (default: bundles.store of the policy)",
+      },
+      { flags: "--env <name>", description: "environment of those versions in the bundle store" },
       { flags: "--out <dir>", description: "write one JSON per invoice and lines.csv into DIR" },
       { flags: "--stripe", description: "create invoice items and a draft invoice per customer in Stripe" },
       { flags: "--finalize", description: "with --stripe: finalize the invoices" },

@@ -96,6 +96,17 @@ describe("limitr bill", () => {
       "total",
       "cost",
       "margin_percent",
+      "priced_by",
+    ]);
+    // `--policies` given: that directory priced the month.
+    expect(bill.pricing).toMatchObject({ source: "policies", note: null });
+    expect(g.priced_by).toEqual([
+      {
+        version: null,
+        digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+        from: "2026-10-01T00:00:00.000-04:00",
+        to: "2026-11-01T00:00:00.000-04:00",
+      },
     ]);
     const lines = g.lines.map(
       (l: { kind: string; entitlement: string | null; quantity: string | null; amount: string }) => [

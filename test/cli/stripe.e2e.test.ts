@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StripeStandIn } from "../helpers/stripe-stand-in.js";
 import { limitrInProcess, REPO } from "./run-cli.js";
@@ -168,9 +169,36 @@ describe("bill --stripe", () => {
     expect(creations().filter((r) => r.path.endsWith("/finalize"))).toHaveLength(4);
   });
 
-  it("--finalize finalizes each draft once; a changed invoice is not pushed twice (exit 5)", async () => {
+  it("--finalize finalizes each draft once; late usage goes out as an adjustment invoice, never into a pushed one", async () => {
     expect((await cli("bill", "--period", "2026-10", "--stripe", "--finalize")).exitCode).toBe(0);
     expect([...stand.invoices.values()].every((i) => i.status === "open")).toBe(true);
+    writeFileSync(
+      join(dir, "late.ndjson"),
+      `${JSON.stringify({ id: "late", type: "gpu.job", customer: "globex", timestamp: "2026-10-30T10:00:00Z", properties: { gpu: "h100", seconds: 1000 } })}\n`,
+    );
+    await cli("usage", "import", "late.ndjson");
+    const r = await cli("bill", "--period", "2026-10", "--stripe", "--finalize", "--format", "json");
+    expect(r.exitCode, r.stderr).toBe(0);
+    const adjustment = JSON.parse(r.stdout).invoices.find(
+      (i: { adjusts?: string }) => i.adjusts === "acme-ai-2026-10-0003",
+    );
+    expect(adjustment).toMatchObject({
+      number: "acme-ai-2026-10-0003-A1",
+      customer: "globex",
+      late_events: 1,
+    });
+    const [pushed, adjusted] = stand.itemAmounts("cus_globex");
+    expect(pushed).toEqual(ALL_ITEMS.cus_globex[0]);
+    expect((adjusted ?? []).reduce((a, b) => a + b, 0)).toBe(Math.round(Number(adjustment.total) * 100));
+    expect((adjusted ?? []).length).toBeGreaterThan(0);
+    expect([...stand.invoices.values()].every((i) => i.status === "open")).toBe(true);
+  });
+
+  it("an invoice pushed without a record of its content (by an earlier limitr) that changed is not pushed twice (exit 5)", async () => {
+    expect((await cli("bill", "--period", "2026-10", "--stripe")).exitCode).toBe(0);
+    const db = new Database(join(dir, "usage.db"));
+    db.prepare("DELETE FROM pushed_invoices").run();
+    db.close();
     writeFileSync(
       join(dir, "late.ndjson"),
       `${JSON.stringify({ id: "late", type: "gpu.job", customer: "globex", timestamp: "2026-10-30T10:00:00Z", properties: { gpu: "h100", seconds: 1000 } })}\n`,

@@ -1,7 +1,7 @@
 import { type Decimal, formatMoney } from "limitr-engine/core/money";
 import { formatInstant } from "limitr-engine/core/periods";
-import type { Bill } from "limitr-engine/core/rating/bill";
-import { invoiceJson } from "limitr-engine/core/rating/invoice-json";
+import type { Bill, PricedBy } from "limitr-engine/core/rating/bill";
+import { invoiceJson, pricedByJson } from "limitr-engine/core/rating/invoice-json";
 import { type Column, text, type View } from "../render/view.js";
 
 export function billJson(bill: Bill, zone: string) {
@@ -11,7 +11,12 @@ export function billJson(bill: Bill, zone: string) {
     formatVersion: 1,
     period: { start: formatInstant(bill.period.start, zone), end: formatInstant(bill.period.end, zone) },
     currency: bill.currency,
-    invoices: bill.invoices.map((i) => invoiceJson(i, bill.currencyDigits)),
+    pricing: {
+      source: bill.pricing.source,
+      note: bill.pricing.note,
+      versions: pricedByJson(bill.pricing.versions, zone),
+    },
+    invoices: bill.invoices.map((i) => invoiceJson(i, bill.currencyDigits, zone)),
     totals: {
       invoices: t.invoices,
       subtotal: m(t.subtotal),
@@ -73,6 +78,16 @@ export function billView(bill: Bill, zone: string): View {
         `Invoice ${inv.number}  ${inv.customer}  plan ${inv.plan ?? "-"}  ${from} to ${to}  ${bill.currency}`,
       ),
     );
+    if (inv.adjusts !== undefined)
+      out.push(
+        text(
+          `adjusts ${inv.adjusts} (pushed to Stripe, unchanged): ${inv.lateEvents ?? 0} event(s) of the period recorded after it was pushed`,
+          2,
+        ),
+      );
+    if (inv.pushedAt !== undefined)
+      out.push(text(`pushed to Stripe ${new Date(inv.pushedAt).toISOString()}: shown as pushed`, 2));
+    if (inv.pricedBy) out.push(text(`priced by ${pricedByText(inv.pricedBy, zone)}`, 2));
     out.push({
       kind: "table",
       indent: 2,
@@ -119,4 +134,23 @@ export function billView(bill: Bill, zone: string): View {
     totalRow: true,
   });
   return out;
+}
+
+/** `policy v1 (sha256:0a1b2c3d4e5f) 2026-10-01 00:00 to 2026-10-15 14:30, policy v2 (...) ...`. */
+export function pricedByText(versions: PricedBy[], zone: string): string {
+  const short = (d: string | null) => (d ? d.slice(0, 19) : "?");
+  const at = (ms: number) => formatInstant(ms, zone).slice(0, 16).replace("T", " ");
+  if (versions.length === 1 && versions[0]?.version === null)
+    return `the policy directory (${short(versions[0].digest)})`;
+  return versions
+    .map((v) => {
+      const name =
+        v.version === null
+          ? "policy directory"
+          : v.version === 0
+            ? "unpublished policy"
+            : `policy v${v.version}`;
+      return `${name} (${short(v.digest)}) ${at(v.start)} to ${at(v.end)}`;
+    })
+    .join(", ");
 }

@@ -1,22 +1,24 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { runBill } from "limitr-engine/adapters/store/bill-run";
+import { type PeriodPricing, runBill } from "limitr-engine/adapters/store/bill-run";
 import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
 import { UsageError } from "limitr-engine/core/errors";
 import type { CompiledPolicy } from "limitr-engine/core/model";
-import type { Bill } from "limitr-engine/core/rating/bill";
+import { storedInvoice, withAdjustment } from "limitr-engine/core/rating/adjustments";
+import { type Bill, type BilledInvoice, totalsOf } from "limitr-engine/core/rating/bill";
 import { invoiceJson } from "limitr-engine/core/rating/invoice-json";
-import type { UsageStore } from "limitr-engine/core/usage/store-port";
+import type { PushedInvoice, UsageStore } from "limitr-engine/core/usage/store-port";
 import type { PlannedRequest } from "../adapters/stripe/stripe-api.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPlain } from "../render/view.js";
+import { periodPricing } from "../services/billing/period-pricing.js";
 import { billCsv, billJson, billView } from "./bill-render.js";
 import { loadPolicy, periodOption } from "./usage-common.js";
 
 /** `limitr bill --period P`: invoices from recorded usage; `--stripe` pushes them as drafts. */
 export async function run(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
-  const policy = loadPolicy(options, ctx);
-  const period = periodOption(options, policy.timezone, true);
+  const workTree = loadPolicy(options, ctx);
+  const period = periodOption(options, workTree.timezone, true);
   if (!period) throw new UsageError("--period P (or --from/--to) is required");
   if (options.finalize && !options.stripe) throw new UsageError("--finalize needs --stripe");
   if (options.dryRun && !options.stripe) throw new UsageError("--dry-run needs --stripe");
@@ -26,10 +28,22 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     // An empty period is more often the wrong store or period than a quiet month.
     if (!(await db.hasEventsIn(period)))
       ctx.warn(`warning: store ${db.name} has no events in ${period.label}`);
+    const pricing = await periodPricing(db, period, {
+      workTree,
+      policiesDir: String(options.policies ?? "./policies"),
+      explicit: ((options.given as string[] | undefined) ?? []).includes("policies"),
+      store: options.store as string | undefined,
+      env: options.env as string | undefined,
+      cwd: ctx.cwd,
+    });
+    if (pricing.note) ctx.warn(`note: ${pricing.note} (store ${db.name})`);
+    const policy = (pricing.pieces[pricing.pieces.length - 1] as PeriodPricing).policy;
+    // Events recorded after this are late for an invoice this run pushes (docs/billing.md, "Late events").
+    const throughSeq = await db.maxEventSeq();
     const progress = ctx.progress({ label: "rating usage", unit: "days" });
     let bill: Awaited<ReturnType<typeof runBill>>;
     try {
-      bill = await runBill(db, policy, period, {
+      bill = await runBill(db, pricing.pieces, period, {
         customers: customer ? [customer] : undefined,
         recordCredits: !options.dryRun,
         onProgress: (done, days) => progress.update(done, done, days),
@@ -37,6 +51,15 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     } finally {
       await progress.finish();
     }
+    bill.pricing.source = pricing.source;
+    bill.pricing.note = pricing.note;
+    await showPushed(db, bill, customer);
+    for (const inv of bill.invoices) inv.pricedBy = bill.pricing.versions;
+    const late = bill.invoices.filter((i) => i.adjusts !== undefined && i.pushedAt === undefined);
+    if (late.length > 0)
+      ctx.warn(
+        `note: ${late.length} invoice(s) of ${period.label} already pushed to Stripe changed since (late usage): adjustment invoice(s) ${late.map((i) => i.number).join(", ")}`,
+      );
     if (customer && bill.invoices.length === 0) {
       ctx.warn(`note: ${customer} has no plan, subscription or usage in ${period.label}`);
     }
@@ -46,7 +69,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
       for (const inv of bill.invoices) {
         writeFileSync(
           join(dir, `${inv.number}.json`),
-          `${JSON.stringify(invoiceJson(inv, bill.currencyDigits), null, 2)}\n`,
+          `${JSON.stringify(invoiceJson(inv, bill.currencyDigits, policy.timezone), null, 2)}\n`,
         );
       }
       writeFileSync(join(dir, "lines.csv"), billCsv(bill));
@@ -56,7 +79,18 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     let error: unknown;
     let requests: PlannedRequest[] | null = null;
     if (options.stripe) {
-      const push = await pushInvoices(db, policy, bill, options, ctx);
+      const record = async (inv: BilledInvoice) =>
+        db.recordPushedInvoice({
+          number: inv.number,
+          adjusts: inv.adjusts ?? inv.number,
+          customer: inv.customer,
+          periodStart: period.start,
+          periodEnd: period.end,
+          throughSeq,
+          invoice: storedInvoice(inv, bill.currencyDigits, policy.timezone),
+          pushedAt: Date.now(),
+        });
+      const push = await pushInvoices(db, policy, bill, options, ctx, record);
       if (push.conflicts > 0) exitCode = 5;
       error = push.error;
       requests = push.requests;
@@ -84,6 +118,7 @@ async function pushInvoices(
   bill: Bill,
   options: Record<string, unknown>,
   ctx: CliContext,
+  record: (inv: BilledInvoice) => Promise<void>,
 ): Promise<{ conflicts: number; error?: unknown; requests: PlannedRequest[] | null }> {
   const { pushToStripe } = await import("../adapters/stripe/push-invoices.js");
   const { sdkApi, dryRunApi } = await import("../adapters/stripe/stripe-api.js");
@@ -101,6 +136,7 @@ async function pushInvoices(
       warn: ctx.warn,
       endpoint: stripeEndpoint(ctx.env),
       dryRun,
+      record,
     });
     ctx.warn(
       `stripe${dryRun ? " (dry run, nothing sent)" : ""}: ${result.invoices} draft invoice(s), ${result.items} item(s)` +
@@ -113,6 +149,37 @@ async function pushInvoices(
   } catch (error) {
     return { conflicts: 0, error, requests: null };
   }
+}
+
+/**
+ * Invoices of the period already pushed to Stripe are shown as pushed, never
+ * re-rated in place; what changed since (late usage) follows each as an
+ * adjustment invoice (`<number>-A<k>`), which `--stripe` pushes like any invoice.
+ */
+async function showPushed(db: UsageStore, bill: Bill, customer: string | undefined): Promise<void> {
+  const pushed = await db.pushedInvoices(bill.period);
+  if (pushed.length === 0) return;
+  const late = new Map<string, number>();
+  // Only events past the earliest push can be late: the scan starts there (the primary key), not at the first event.
+  for (const l of await db.lateEvents(Math.min(...pushed.map((p) => p.throughSeq))))
+    if (l.periodStart === bill.period.start && l.periodEnd === bill.period.end)
+      late.set(l.customer, l.events);
+  const byOriginal = new Map<string, PushedInvoice[]>();
+  for (const p of pushed) {
+    if (customer !== undefined && p.customer !== customer) continue;
+    byOriginal.set(p.adjusts, [...(byOriginal.get(p.adjusts) ?? []), p]);
+  }
+  const out: BilledInvoice[] = [];
+  for (const inv of bill.invoices) {
+    const rows = byOriginal.get(inv.number);
+    byOriginal.delete(inv.number);
+    out.push(...(rows ? withAdjustment(inv, rows, late.get(inv.customer) ?? 0) : [inv]));
+  }
+  // A pushed invoice whose customer has nothing left to bill: reversed by its adjustment.
+  for (const rows of byOriginal.values())
+    out.push(...withAdjustment(undefined, rows, late.get(rows[0]?.customer ?? "") ?? 0));
+  bill.invoices = out;
+  bill.totals = totalsOf(out);
 }
 
 /** The requests of `bill --stripe --dry-run`, in the order they would be sent. */

@@ -2,6 +2,8 @@ import { statSync } from "node:fs";
 import { resolve } from "node:path";
 import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
 import { InputError, UsageError } from "limitr-engine/core/errors";
+import { formatInstant } from "limitr-engine/core/periods";
+import type { LateEvents } from "limitr-engine/core/usage/store-port";
 import { type ImportSummary, importFiles } from "../adapters/usage-files/import-events.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { policyZone } from "./usage-common.js";
@@ -28,8 +30,10 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   let reported = 0;
   const started = performance.now();
   let summary: ImportSummary;
+  let late: LateEvents[] = [];
   const progress = ctx.progress({ label: "importing", unit: "rows", total: totalSize(files) });
   try {
+    const before = await db.maxEventSeq();
     summary = await importFiles(db, files, {
       zone,
       strict: Boolean(options.strict),
@@ -39,6 +43,8 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
       },
       onProgress: (rows, bytes) => progress.update(rows, bytes),
     });
+    // Events whose period was already billed and pushed to Stripe: imported, and billed as an adjustment.
+    if (!summary.refused && summary.imported > 0) late = await db.lateEvents(before);
   } finally {
     await progress.finish();
     await db.close();
@@ -48,6 +54,12 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   if (summary.refused) {
     throw new InputError(`--strict: ${summary.skipped} bad row(s); nothing was imported`);
   }
+  const periods = latePeriods(late, zone);
+  const lateTotal = periods.reduce((n, p) => n + p.events, 0);
+  if (lateTotal > 0)
+    ctx.warn(
+      `note: ${lateTotal} event(s) fall in periods already billed and pushed to Stripe (${periods.map((p) => `${p.start.slice(0, 10)} to ${p.end.slice(0, 10)}: ${p.events}`).join(", ")}); \`limitr bill\` for those periods shows them as adjustment invoices`,
+    );
   const output =
     options.format === "json"
       ? JSON.stringify({
@@ -55,6 +67,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
           ...summary,
           refused: undefined,
           seconds: Number(seconds.toFixed(3)),
+          late_events: { total: lateTotal, periods },
         })
       : [
           ...summary.files.map(
@@ -62,6 +75,25 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
               `${f.file}: ${f.rows} rows, ${f.imported} imported, ${f.duplicates} duplicates, ${f.skipped} skipped`,
           ),
           `imported ${summary.imported} events (${summary.duplicates} duplicates, ${summary.skipped} bad rows skipped) in ${seconds.toFixed(1)}s`,
+          ...(lateTotal > 0
+            ? [`late: ${lateTotal} event(s) in periods already billed and pushed to Stripe`]
+            : []),
         ].join("\n");
   return { output, exitCode: 0 };
+}
+
+/** Late events per pushed period (summed over customers), periods as ISO times in the policy timezone. */
+function latePeriods(late: LateEvents[], zone: string): { start: string; end: string; events: number }[] {
+  const byPeriod = new Map<string, { start: string; end: string; events: number }>();
+  for (const l of late) {
+    const key = `${l.periodStart}/${l.periodEnd}`;
+    const row = byPeriod.get(key) ?? {
+      start: formatInstant(l.periodStart, zone),
+      end: formatInstant(l.periodEnd, zone),
+      events: 0,
+    };
+    row.events += l.events;
+    byPeriod.set(key, row);
+  }
+  return [...byPeriod.values()];
 }

@@ -83,7 +83,12 @@ export async function previewInvoice(options: InvoicePreviewOptions): Promise<In
       customers: [options.customer],
     });
     const invoice = bill.invoices.find((i) => i.customer === options.customer);
-    return invoice === undefined ? null : invoiceJson(invoice, policy.currencyDigits);
+    if (invoice === undefined) return null;
+    return invoiceJson(
+      { ...invoice, pricedBy: bill.pricing.versions },
+      policy.currencyDigits,
+      policy.timezone,
+    );
   });
 }
 

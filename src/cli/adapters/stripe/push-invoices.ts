@@ -30,6 +30,8 @@ export interface PushOptions {
   endpoint: string;
   /** Record nothing in the store (`--dry-run`). */
   dryRun?: boolean;
+  /** Keep the content of an invoice Stripe holds (called once its draft exists; again on later runs, a no-op). */
+  record?: (inv: BilledInvoice) => Promise<void>;
 }
 
 export interface PushResult {
@@ -127,6 +129,7 @@ export async function pushToStripe(
         }
         await save(state);
       }
+      if (!options.dryRun) await options.record?.(inv);
       const current = state;
       const done: InvoiceProgress = {
         number: inv.number,

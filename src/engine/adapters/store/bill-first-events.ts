@@ -1,7 +1,7 @@
-import type { CompiledMeter, CompiledPolicy } from "../../core/model.js";
+import type { CompiledMeter } from "../../core/model.js";
 import { type Decimal, ZERO } from "../../core/money.js";
 import type { NamedPeriod, Window } from "../../core/periods.js";
-import { type Bill, billPeriod, type NumberedInput } from "../../core/rating/bill.js";
+import { type Bill, type BillPricing, billPriced, type NumberedInput } from "../../core/rating/bill.js";
 import type { UsageLookup, UsageWindow } from "../../core/rating/invoice.js";
 import { COUNT_WEIGHT_SQL, sqlValue } from "../../core/usage/meters.js";
 import type { FirstEvents, Lead, UsageStore } from "../../core/usage/store-port.js";
@@ -22,31 +22,41 @@ import { bucketOf, jsonPath } from "./usage-store.js";
  */
 export async function rateWithFirstEvents(
   store: Pick<UsageStore, "firstEvents">,
-  policy: CompiledPolicy,
   period: NamedPeriod,
   inputs: NumberedInput[],
-  lookup: UsageLookup,
+  pricings: BillPricing[],
 ): Promise<Bill> {
-  const days = dayStarts(period, policy.timezone);
-  const cache = new Map<string, FirstEvents>();
-  const missing = new Map<string, { meter: CompiledMeter; n: number }>();
-  const withLeads: UsageLookup = (w) => {
-    const out = lookup(w);
-    const meter = policy.meters[w.meter];
-    if (!w.firstEvents || !meter) return out;
-    if (out.events === 0) return { ...out, firstEventsQuantity: ZERO };
-    const key = `${w.meter}\u0000${w.firstEvents}`;
-    const leads = cache.get(key);
-    if (!leads) {
-      missing.set(key, { meter, n: w.firstEvents });
-      return { ...out, firstEventsQuantity: ZERO };
-    }
-    return { ...out, firstEventsQuantity: firstOfWindow(leads, days, w, w.firstEvents) };
-  };
-  const bill = billPeriod(policy, period, inputs, withLeads);
-  if (missing.size === 0) return bill;
-  for (const [key, { meter, n }] of missing) cache.set(key, await store.firstEvents(meter, period, days, n));
-  return billPeriod(policy, period, inputs, withLeads);
+  const fetches: (() => Promise<void>)[] = [];
+  const wrapped = pricings.map((pricing) => {
+    const { policy, lookup } = pricing;
+    const piece = { start: pricing.start, end: pricing.end };
+    const days = dayStarts(piece, policy.timezone);
+    const cache = new Map<string, FirstEvents>();
+    const missing = new Map<string, { meter: CompiledMeter; n: number }>();
+    const withLeads: UsageLookup = (w) => {
+      const out = lookup(w);
+      const meter = policy.meters[w.meter];
+      if (!w.firstEvents || !meter) return out;
+      if (out.events === 0) return { ...out, firstEventsQuantity: ZERO };
+      const key = `${w.meter}\u0000${w.firstEvents}`;
+      const leads = cache.get(key);
+      if (!leads) {
+        missing.set(key, { meter, n: w.firstEvents });
+        return { ...out, firstEventsQuantity: ZERO };
+      }
+      return { ...out, firstEventsQuantity: firstOfWindow(leads, days, w, w.firstEvents) };
+    };
+    fetches.push(async () => {
+      for (const [key, { meter, n }] of missing)
+        cache.set(key, await store.firstEvents(meter, piece, days, n));
+      missing.clear();
+    });
+    return { ...pricing, lookup: withLeads, missing };
+  });
+  const bill = billPriced(period, inputs, wrapped);
+  if (wrapped.every((w) => w.missing.size === 0)) return bill;
+  for (const fetch of fetches) await fetch();
+  return billPriced(period, inputs, wrapped);
 }
 
 function firstOfWindow(leads: Map<string, Lead[][]>, days: number[], w: UsageWindow, n: number): Decimal {

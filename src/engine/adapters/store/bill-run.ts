@@ -1,11 +1,12 @@
 import type { CompiledPolicy } from "../../core/model.js";
 import { ZERO } from "../../core/money.js";
 import type { NamedPeriod } from "../../core/periods.js";
-import type { Bill, NumberedInput } from "../../core/rating/bill.js";
+import type { Bill, BillPricing, NumberedInput } from "../../core/rating/bill.js";
 import { remainingOf } from "../../core/rating/credits.js";
 import { customerPlans } from "../../core/rating/customers.js";
 import { segmentsIn } from "../../core/rating/timeline.js";
-import type { UsageStore } from "../../core/usage/store-port.js";
+import type { DailyUsage, UsageStore } from "../../core/usage/store-port.js";
+import { policyDigestOf } from "../bundles/crypto.js";
 import { rateWithFirstEvents } from "./bill-first-events.js";
 import { walletActivity } from "./bill-wallets.js";
 import type { Db } from "./database.js";
@@ -20,58 +21,104 @@ export interface BillOptions {
   onProgress?: (daysDone: number, days: number) => void;
 }
 
+/** A policy and the part of the billed period it priced (a version active then), half-open. */
+export interface PeriodPricing {
+  policy: CompiledPolicy;
+  start: number;
+  end: number;
+  /** Bundle version and digest; null for a policy directory. */
+  version: number | null;
+  digest: string | null;
+}
+
 /**
  * Everything `limitr bill` computes from the store: who is billed (contract
  * customers, store subscriptions and customers with events in the period),
  * their plan history, usage and credit balances; then the pure rating.
+ * `policy` is one policy for the whole period, or the policies active in turn
+ * during it (SPEC §15: usage under the version active at its timestamp).
  * A raw SQLite connection is accepted too (embedders and tests that opened one).
  */
 export async function runBill(
   source: UsageStore | Db,
-  policy: CompiledPolicy,
+  policy: CompiledPolicy | PeriodPricing[],
   period: NamedPeriod,
   options: BillOptions,
 ): Promise<Bill> {
   const store = "kind" in source ? source : new SqliteUsageStore(source);
+  const pieces: PeriodPricing[] = Array.isArray(policy)
+    ? policy
+    : [{ policy, start: period.start, end: period.end, version: null, digest: policyDigestOf(policy) }];
+  const last = pieces[pieces.length - 1];
+  if (!last) throw new Error("runBill needs a policy");
   const history = await store.planHistory();
-  const usage = await store.dailyUsage(policy, period, options.onProgress);
+  const usages: DailyUsage[] = [];
+  for (const piece of pieces)
+    usages.push(
+      await store.dailyUsage(piece.policy, { start: piece.start, end: piece.end }, options.onProgress),
+    );
   // Wallet ledgers are kept by the engine's SQLite store; a Postgres store holds none yet.
-  const wallets = store instanceof SqliteUsageStore ? walletActivity(store.db, policy, period) : new Map();
-  const candidates = new Set<string>([
-    ...Object.keys(policy.customers),
-    ...history.keys(),
-    ...usage.customers,
-    ...wallets.keys(),
-  ]);
-  const billed: { id: string; plans: NonNullable<ReturnType<typeof customerPlans>> }[] = [];
+  const wallets =
+    store instanceof SqliteUsageStore ? walletActivity(store.db, last.policy, period) : new Map();
+  const used = (id: string) => usages.some((u) => u.customers.has(id));
+  const candidates = new Set<string>([...history.keys(), ...wallets.keys()]);
+  for (const piece of pieces) for (const id of Object.keys(piece.policy.customers)) candidates.add(id);
+  for (const u of usages) for (const id of u.customers) candidates.add(id);
+  const billed: { id: string; plans: NonNullable<ReturnType<typeof customerPlans>>[]; perPiece: Plans[] }[] =
+    [];
   for (const id of [...candidates].sort()) {
-    const plans = customerPlans(policy, id, history.get(id));
-    if (!plans) continue;
-    if (segmentsIn(plans.changes, period).length === 0 && !usage.customers.has(id) && !wallets.has(id))
-      continue;
-    billed.push({ id, plans });
+    const perPiece = pieces.map((p) => customerPlans(p.policy, id, history.get(id)));
+    const known = perPiece.filter((p): p is NonNullable<typeof p> => p !== null);
+    if (known.length === 0) continue;
+    const inForce = perPiece.some(
+      (p, i) => p !== null && segmentsIn(p.changes, pieces[i] as PeriodPricing).length > 0,
+    );
+    if (!inForce && !used(id) && !wallets.has(id)) continue;
+    billed.push({ id, plans: known, perPiece });
   }
   const consumedByCustomer = await store.creditsConsumedBefore(period.start);
   const inputs: NumberedInput[] = [];
-  billed.forEach(({ id, plans }, i) => {
+  billed.forEach(({ id, plans, perPiece }, i) => {
     if (options.customers && !options.customers.includes(id)) return;
-    const contract = policy.customers[id] ?? null;
+    const latest = plans[plans.length - 1] as NonNullable<Plans>;
+    const contract = last.policy.customers[id] ?? null;
     const consumed = consumedByCustomer.get(id) ?? new Map();
     inputs.push({
       seq: i + 1,
       customer: id,
       contract,
-      changes: plans.changes,
-      since: plans.since,
-      trialStart: plans.trialStart,
+      changes: latest.changes,
+      since: latest.since,
+      trialStart: latest.trialStart,
       credits: (contract?.credits ?? []).map((credit) => ({
         credit,
         remaining: remainingOf(credit, consumed.get(credit.id) ?? ZERO),
       })),
       ...(wallets.has(id) ? { wallet: wallets.get(id) } : {}),
+      ...(pieces.length > 1
+        ? {
+            perPricing: perPiece.map((p, k) => ({
+              changes: p?.changes ?? [],
+              contract: pieces[k]?.policy.customers[id] ?? null,
+            })),
+          }
+        : {}),
     });
   });
-  const bill = await rateWithFirstEvents(store, policy, period, inputs, usage.lookup);
+  const pricings: BillPricing[] = pieces.map((p, i) => ({
+    ...p,
+    lookup: (usages[i] as DailyUsage).lookup,
+    label: pricingLabel(p),
+  }));
+  const bill = await rateWithFirstEvents(store, period, inputs, pricings);
   if (options.recordCredits) await store.recordCredits(period, bill.invoices);
   return bill;
+}
+
+type Plans = ReturnType<typeof customerPlans>;
+
+/** How lines name a policy: `policy v3`, or an unpublished one by its digest. */
+export function pricingLabel(p: Pick<PeriodPricing, "version" | "digest">): string | null {
+  if (p.version === null) return null;
+  return p.version === 0 ? `policy ${String(p.digest).slice(7, 19)}` : `policy v${p.version}`;
 }

@@ -169,6 +169,20 @@ const MIGRATIONS: string[] = [
   CREATE INDEX wallet_transactions_by_customer ON wallet_transactions (customer, at);
   CREATE INDEX wallet_transactions_by_time ON wallet_transactions (at);
   `,
+  // 6: invoices as pushed to Stripe, so later usage of their period becomes an adjustment, never an edit (SPEC §15).
+  `
+  CREATE TABLE pushed_invoices (
+    number TEXT NOT NULL PRIMARY KEY,
+    adjusts TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    period_start INTEGER NOT NULL,
+    period_end INTEGER NOT NULL,
+    through_seq INTEGER NOT NULL,
+    invoice TEXT NOT NULL,
+    pushed_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX pushed_invoices_by_period ON pushed_invoices (period_start, period_end);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

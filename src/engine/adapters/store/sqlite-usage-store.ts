@@ -1,6 +1,7 @@
 import type { CompiledMeter, CompiledPolicy } from "../../core/model.js";
 import type { Decimal } from "../../core/money.js";
 import type { Window } from "../../core/periods.js";
+import type { ActivationRow } from "../../core/rating/pricing-timeline.js";
 import type { UsageEvent } from "../../core/usage/event.js";
 import type {
   AggregateRow,
@@ -8,6 +9,8 @@ import type {
   CreditRecord,
   DailyUsage,
   FirstEvents,
+  LateEvents,
+  PushedInvoice,
   StreamedEvent,
   StripePushState,
   SubscriptionRow,
@@ -118,6 +121,49 @@ export class SqliteUsageStore implements UsageStore {
         "INSERT OR REPLACE INTO stripe_invoices (number, content_hash, stripe_invoice, items_done, finalized) VALUES (?, ?, ?, ?, ?)",
       )
       .run(number, s.content_hash, s.stripe_invoice, s.items_done, s.finalized);
+  }
+
+  async bundleActivations(): Promise<ActivationRow[]> {
+    return this.db
+      .prepare("SELECT activated_at AS at, version, digest, source FROM bundle_activations ORDER BY seq")
+      .all() as ActivationRow[];
+  }
+
+  async maxEventSeq(): Promise<number> {
+    return (this.db.prepare("SELECT MAX(seq) FROM events").pluck().get() as number | null) ?? 0;
+  }
+
+  async pushedInvoices(period: Window): Promise<PushedInvoice[]> {
+    return this.db
+      .prepare(
+        `SELECT number, adjusts, customer, period_start AS periodStart, period_end AS periodEnd,
+           through_seq AS throughSeq, invoice, pushed_at AS pushedAt
+         FROM pushed_invoices WHERE period_start = ? AND period_end = ? ORDER BY pushed_at, number`,
+      )
+      .all(period.start, period.end) as PushedInvoice[];
+  }
+
+  async recordPushedInvoice(r: PushedInvoice): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT OR IGNORE INTO pushed_invoices
+           (number, adjusts, customer, period_start, period_end, through_seq, invoice, pushed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(r.number, r.adjusts, r.customer, r.periodStart, r.periodEnd, r.throughSeq, r.invoice, r.pushedAt);
+  }
+
+  async lateEvents(afterSeq: number): Promise<LateEvents[]> {
+    return this.db
+      .prepare(
+        `SELECT p.period_start AS periodStart, p.period_end AS periodEnd, e.customer AS customer, COUNT(*) AS events
+         FROM (SELECT period_start, period_end, MIN(through_seq) AS through
+               FROM pushed_invoices GROUP BY period_start, period_end) p
+         JOIN events e ON e.ts >= p.period_start AND e.ts < p.period_end AND e.seq > p.through
+         WHERE e.seq > ?
+         GROUP BY p.period_start, p.period_end, e.customer ORDER BY p.period_start, p.period_end, e.customer`,
+      )
+      .all(afterSeq) as LateEvents[];
   }
 
   async *eventsInOrder(

@@ -3,11 +3,13 @@ import { type Decimal, sum } from "../money.js";
 import type { Window } from "../periods.js";
 import {
   type CustomerBillingInput,
+  type CustomerPricing,
   type Invoice,
   poolMembers,
-  rateCustomer,
+  rateCustomerAcross,
   type UsageLookup,
 } from "./invoice.js";
+import type { PlanChange } from "./timeline.js";
 
 /**
  * A whole billing run: every selected customer's invoice, numbered
@@ -15,6 +17,14 @@ import {
  */
 export interface BilledInvoice extends Invoice {
   number: string;
+  /** The policies that priced it (set by `limitr bill`). */
+  pricedBy?: PricedBy[];
+  /** An adjustment invoice: the pushed invoice it adjusts. */
+  adjusts?: string;
+  /** When this content was pushed to Stripe (it is shown as pushed, unchanged). */
+  pushedAt?: number;
+  /** Events of the period recorded after the invoice it adjusts was pushed. */
+  lateEvents?: number;
 }
 
 export interface BillTotals {
@@ -27,8 +37,17 @@ export interface BillTotals {
   marginPercent: Decimal | null;
 }
 
+/** A policy that priced part of the bill, and which part (SPEC §15). */
+export interface PricedBy extends Window {
+  /** Bundle version; null for a policy directory. */
+  version: number | null;
+  digest: string | null;
+}
+
 export interface Bill {
   period: Window & { label: string };
+  /** Where the prices came from: the recorded activations, or a policy directory. */
+  pricing: { source: "activations" | "policies"; note: string | null; versions: PricedBy[] };
   currency: string;
   currencyDigits: number;
   invoices: BilledInvoice[];
@@ -38,6 +57,19 @@ export interface Bill {
 export interface NumberedInput extends CustomerBillingInput {
   /** Position of the customer among all customers billed for the period (sorted by id), from 1. */
   seq: number;
+  /**
+   * With several pricings: the customer's plan history and contract under
+   * each policy, in the same order; absent = `changes` and `contract` for all.
+   */
+  perPricing?: { changes: PlanChange[]; contract: CustomerBillingInput["contract"] }[];
+}
+
+/** One policy's share of a billing run: a version and the instants it priced, with its usage source. */
+export interface BillPricing extends PricedBy {
+  policy: CompiledPolicy;
+  lookup: UsageLookup;
+  /** Shown on lines when the bill has several pricings. */
+  label: string | null;
 }
 
 /** `<project>-<period>-<seq>`: stable across re-runs and across `--customer` selections. */
@@ -52,13 +84,54 @@ export function billPeriod(
   inputs: NumberedInput[],
   lookup: UsageLookup,
 ): Bill {
-  const pools = poolMembers(policy);
-  const invoices = inputs.map((input) => ({
-    ...rateCustomer(policy, period, input, pools, lookup),
-    number: invoiceNumber(policy.name, period.label, input.seq),
-  }));
+  const only = {
+    policy,
+    lookup,
+    start: period.start,
+    end: period.end,
+    version: null,
+    digest: null,
+    label: null,
+  };
+  return billPriced(period, inputs, [only]);
+}
+
+/**
+ * Rate every input under the policies that priced the period, in time order
+ * (one for a policy directory; one per version active during the period).
+ * Numbering, currency and totals follow the last policy.
+ */
+export function billPriced(
+  period: Window & { label: string },
+  inputs: NumberedInput[],
+  pricings: BillPricing[],
+): Bill {
+  const policy = pricings[pricings.length - 1]?.policy;
+  if (!policy) throw new Error("billPriced needs at least one pricing");
+  const pools = pricings.map((p) => poolMembers(p.policy));
+  const invoices = inputs.map((input) => {
+    const perCustomer: CustomerPricing[] = pricings.map((p, i) => ({
+      policy: p.policy,
+      start: p.start,
+      end: p.end,
+      lookup: p.lookup,
+      pools: pools[i] as Map<string, string[]>,
+      changes: input.perPricing?.[i]?.changes ?? input.changes,
+      contract: input.perPricing ? (input.perPricing[i]?.contract ?? null) : input.contract,
+      label: pricings.length > 1 ? p.label : null,
+    }));
+    return {
+      ...rateCustomerAcross(period, input, perCustomer),
+      number: invoiceNumber(policy.name, period.label, input.seq),
+    };
+  });
   return {
     period,
+    pricing: {
+      source: "policies",
+      note: null,
+      versions: pricings.map((p) => ({ version: p.version, digest: p.digest, start: p.start, end: p.end })),
+    },
     currency: policy.currency,
     currencyDigits: policy.currencyDigits,
     invoices,

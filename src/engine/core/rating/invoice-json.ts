@@ -1,5 +1,6 @@
 import { type Decimal, formatMoney } from "../money.js";
-import type { BilledInvoice } from "./bill.js";
+import { formatInstant } from "../periods.js";
+import type { BilledInvoice, PricedBy } from "./bill.js";
 
 /**
  * Bill output. JSON (formatVersion 1) carries every amount as a decimal
@@ -25,10 +26,35 @@ export interface InvoiceJson {
   total: string;
   cost: string;
   margin_percent: string | null;
+  /** The policy versions that priced it (`limitr bill`), in time order. */
+  priced_by?: PricedByJson[];
+  /** An adjustment invoice: the number of the pushed invoice it adjusts. */
+  adjusts?: string;
+  /** Present when this is the content already pushed to Stripe (never changed afterwards). */
+  pushed_at?: string;
+  /** Events of the period recorded after the invoice was pushed (on an adjustment invoice). */
+  late_events?: number;
+}
+
+export interface PricedByJson {
+  /** Bundle version; 0 = an unpublished policy an engine ran; null = a policy directory given to `bill`. */
+  version: number | null;
+  digest: string | null;
+  from: string;
+  to: string;
+}
+
+export function pricedByJson(p: PricedBy[], zone: string): PricedByJson[] {
+  return p.map((v) => ({
+    version: v.version,
+    digest: v.digest,
+    from: formatInstant(v.start, zone),
+    to: formatInstant(v.end, zone),
+  }));
 }
 
 /** One invoice as `limitr bill --format json` prints it (and the library's `previewInvoice` returns). */
-export function invoiceJson(inv: BilledInvoice, digits: number): InvoiceJson {
+export function invoiceJson(inv: BilledInvoice, digits: number, zone = "UTC"): InvoiceJson {
   const m = (d: Decimal) => formatMoney(d, digits);
   return {
     number: inv.number,
@@ -49,5 +75,9 @@ export function invoiceJson(inv: BilledInvoice, digits: number): InvoiceJson {
     total: m(inv.total),
     cost: m(inv.cost),
     margin_percent: inv.marginPercent === null ? null : inv.marginPercent.toFixed(2),
+    ...(inv.pricedBy ? { priced_by: pricedByJson(inv.pricedBy, zone) } : {}),
+    ...(inv.adjusts !== undefined ? { adjusts: inv.adjusts } : {}),
+    ...(inv.pushedAt !== undefined ? { pushed_at: new Date(inv.pushedAt).toISOString() } : {}),
+    ...(inv.lateEvents !== undefined ? { late_events: inv.lateEvents } : {}),
   };
 }

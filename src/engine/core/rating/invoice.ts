@@ -1,21 +1,12 @@
-import { scopeOwner } from "../accounts.js";
-import { creditUsage, unitMeter } from "../credits/rating.js";
-import type {
-  ChargeModel,
-  CompiledCustomer,
-  CompiledPlan,
-  CompiledPolicy,
-  DecimalString,
-  IsoDate,
-  MeteredEntitlement,
-} from "../model.js";
+import type { CompiledCustomer, CompiledPlan, CompiledPolicy, DecimalString, IsoDate } from "../model.js";
 import { type Decimal, dec, decStr, roundMoney, sum, ZERO } from "../money.js";
-import { billingWindow, calendarWindow, endOfDate, isoDate, type Window, wholeDays } from "../periods.js";
-import { meterCost } from "../usage/meters.js";
-import { rateCharge } from "./charge-models.js";
+import { billingWindow, type Window, wholeDays } from "../periods.js";
 import { applyCredits, type CreditBalance, type CreditUse } from "./credits.js";
-import { feeLines, type PlanChange, type Segment, segmentsIn } from "./timeline.js";
+import { feeLines, feeTimeline, type PlanChange, type Segment, segmentsIn } from "./timeline.js";
+import { rateUsage, segmentNote } from "./usage-lines.js";
 import { drawDownLines, purchaseLines, type WalletActivity } from "./wallet-lines.js";
+
+export { accountFor, poolKey, poolMembers } from "./usage-lines.js";
 
 /** The usage the rater needs: one meter, one account (and the members pooled into it), one window. */
 export interface UsageWindow {
@@ -64,6 +55,8 @@ export interface InvoiceLine {
   amount: Decimal;
   /** Provider cost behind the line, rounded like amounts. */
   cost: Decimal;
+  /** What the line is about, without its figures (usage lines): matches it with the same line of an earlier run. */
+  group?: string;
 }
 
 export interface CustomerBillingInput {
@@ -94,9 +87,22 @@ export interface Invoice {
   creditUses: CreditUse[];
 }
 
-/** Where an entitlement's usage is billed (R7 scopes): the counter's owner. */
-export function accountFor(policy: CompiledPolicy, customer: string, ent: MeteredEntitlement): string {
-  return scopeOwner(policy.customers, customer, ent.scope);
+/**
+ * One policy's share of a customer's period (SPEC §15): the version that was
+ * active over [start, end), with what that version says about the customer.
+ */
+export interface CustomerPricing {
+  policy: CompiledPolicy;
+  /** Exact instants: usage in [start, end) is rated under this policy. */
+  start: number;
+  end: number;
+  lookup: UsageLookup;
+  pools: ReadonlyMap<string, string[]>;
+  /** The customer's day-aligned plan history under this policy. */
+  changes: PlanChange[];
+  contract: CompiledCustomer | null;
+  /** Names the policy on usage lines and fee prorations when a period has several ("policy v2"). */
+  label: string | null;
 }
 
 /**
@@ -110,88 +116,57 @@ export function rateCustomer(
   pools: ReadonlyMap<string, string[]>,
   lookup: UsageLookup,
 ): Invoice {
+  const only: CustomerPricing = {
+    policy,
+    start: period.start,
+    end: period.end,
+    lookup,
+    pools,
+    changes: input.changes,
+    contract: input.contract,
+    label: null,
+  };
+  return rateCustomerAcross(period, input, [only]);
+}
+
+/**
+ * Rate one customer's period priced by several policies in turn (the versions
+ * active during it). Usage is rated under the policy active at its timestamp;
+ * recurring fees and minimums switch at the start of the day a version became
+ * active, like a plan change (R11); discounts, credits and wallets follow the
+ * last policy. `pricings` are in time order and cover the period.
+ */
+export function rateCustomerAcross(
+  period: Window,
+  input: CustomerBillingInput,
+  pricings: CustomerPricing[],
+): Invoice {
+  const last = pricings[pricings.length - 1];
+  if (!last) throw new Error("rateCustomerAcross needs at least one pricing");
+  const policy = last.policy;
   const digits = policy.currencyDigits;
   const zone = policy.timezone;
   const round = (d: Decimal) => roundMoney(d, digits);
-  const segments = segmentsIn(input.changes, period);
+  const fees = feeTimeline(period, pricings, zone);
   const lines: InvoiceLine[] = [];
 
-  const fees = feeLines(segments, policy.plans, period, {
+  for (const f of feeLines(fees.segments, fees.plans, period, {
     zone,
     since: input.since,
     trialStart: (plan) => input.trialStart[plan] ?? null,
-  });
-  for (const f of fees) {
+  })) {
     lines.push({ ...blank(f.kind, f.description), amount: round(f.amount) });
   }
 
   let hiddenCost = ZERO;
-  for (const seg of segments) {
-    const plan = policy.plans[seg.plan];
-    if (!plan) continue;
-    const costed = new Set<string>();
-    for (const ent of Object.values(plan.entitlements)) {
-      if (ent.kind !== "metered") continue;
-      if (accountFor(policy, input.customer, ent) !== input.customer) continue;
-      const unit = policy.creditUnits?.[ent.meter];
-      const meter = policy.meters[ent.meter] ?? (unit ? unitMeter(unit) : undefined);
-      if (!meter) continue;
-      const members = pools.get(poolKey(input.customer, ent.id)) ?? [input.customer];
-      const price = priceFor(ent, input.contract, seg, zone);
-      let quantity = ZERO;
-      let amount = ZERO;
-      const byDim = new Map<string, Decimal>();
-      let unitPrice: DecimalString | null = null;
-      const details: string[] = [];
-      for (const w of ratingWindows(ent, seg, zone)) {
-        const firstEvents =
-          price?.model === "percentage" && price.freeEvents > 0 ? price.freeEvents : undefined;
-        const window = {
-          account: input.customer,
-          members,
-          meter: meter.id,
-          start: w.start,
-          end: w.end,
-          ...(firstEvents ? { firstEvents } : {}),
-        };
-        const u = unit ? creditUsage(policy, unit, window, lookup) : lookup(window);
-        quantity = quantity.plus(u.quantity);
-        for (const [k, v] of u.byDim) byDim.set(k, (byDim.get(k) ?? ZERO).plus(v));
-        if (!price) continue;
-        const c = rateCharge(price, {
-          quantity: u.quantity,
-          events: u.events,
-          freeEventsQuantity: u.firstEventsQuantity,
-        });
-        amount = amount.plus(c.amount);
-        unitPrice = c.unitPrice;
-        details.push(c.detail);
-      }
-      const cost = costed.has(meter.id) ? ZERO : round(meterCost(meter, byDim));
-      costed.add(meter.id);
-      if (!price || (quantity.isZero() && amount.isZero())) {
-        hiddenCost = hiddenCost.plus(cost);
-        continue;
-      }
-      const label = meter.description ?? meter.id;
-      const planNote =
-        segments.length > 1
-          ? ` [${plan.name} ${isoDate(seg.start, zone)} to ${isoDate(seg.end - 1, zone)}]`
-          : "";
-      const detail = details.length === 1 ? details[0] : `${details.length} ${ent.period} windows`;
-      lines.push({
-        kind: "usage",
-        description: `${label}${planNote}: ${detail}`,
-        entitlement: ent.id,
-        meter: meter.id,
-        quantity: decStr(quantity),
-        unitPrice,
-        amount: round(amount),
-        cost,
-      });
+  const usageSegments = pricings.map((p) => segmentsIn(p.changes, p));
+  const segmentCount = usageSegments.reduce((n, s) => n + s.length, 0);
+  for (const [i, pricing] of pricings.entries()) {
+    for (const seg of usageSegments[i] ?? []) {
+      const note = segmentCount > 1 ? ` [${segmentNote(pricing, seg, zone)}]` : "";
+      hiddenCost = hiddenCost.plus(rateUsage(pricing, input.customer, seg, note, round, lines));
     }
   }
-
   if (input.wallet !== undefined)
     for (const w of drawDownLines(
       lines.filter((l) => l.kind === "usage"),
@@ -200,7 +175,7 @@ export function rateCustomer(
     ))
       lines.push({ ...blank(w.kind, w.description), entitlement: w.entitlement, amount: w.amount });
   const charges = sum(lines.map((l) => l.amount));
-  const minimum = minimumDue(segments, policy.plans, input.since, zone);
+  const minimum = minimumDue(fees.segments, fees.plans, input.since, zone);
   if (minimum.gt(charges)) {
     lines.push({
       ...blank("minimum", `Minimum spend true-up to ${decStr(round(minimum))}`),
@@ -210,7 +185,7 @@ export function rateCustomer(
   const subtotal = sum(lines.map((l) => l.amount));
 
   let discounted = subtotal;
-  for (const d of input.contract?.discounts ?? []) {
+  for (const d of last.contract?.discounts ?? []) {
     if (d.entitlement === null) continue;
     const base = sum(
       lines
@@ -226,7 +201,7 @@ export function rateCustomer(
     });
     discounted = discounted.minus(off);
   }
-  for (const d of input.contract?.discounts ?? []) {
+  for (const d of last.contract?.discounts ?? []) {
     if (d.entitlement !== null) continue;
     const off = round(discounted.times(d.percent).div(100));
     if (off.isZero()) continue;
@@ -247,7 +222,7 @@ export function rateCustomer(
   const revenue = discounted;
   return {
     customer: input.customer,
-    plan: segments[segments.length - 1]?.plan ?? null,
+    plan: fees.planOf(fees.segments[fees.segments.length - 1]?.plan),
     lines,
     subtotal: subtotal.plus(purchased),
     discount: subtotal.minus(discounted),
@@ -257,30 +232,6 @@ export function rateCustomer(
     marginPercent: revenue.gt(0) ? revenue.minus(cost).div(revenue).times(100).toDecimalPlaces(2) : null,
     creditUses,
   };
-}
-
-export function poolKey(owner: string, entitlement: string): string {
-  return `${owner}\u0000${entitlement}`;
-}
-
-/**
- * Contract customers whose entitlement counts against an ancestor (scope
- * parent/root) are pooled into the owner's line of the same entitlement.
- */
-export function poolMembers(policy: CompiledPolicy): Map<string, string[]> {
-  const pools = new Map<string, string[]>();
-  for (const c of Object.values(policy.customers).sort((a, b) => a.id.localeCompare(b.id))) {
-    const plan = c.plan ? policy.plans[c.plan] : undefined;
-    for (const ent of Object.values(plan?.entitlements ?? {})) {
-      if (ent.kind !== "metered" || ent.scope === "customer") continue;
-      const owner = accountFor(policy, c.id, ent);
-      const key = poolKey(owner, ent.id);
-      const list = pools.get(key) ?? [owner];
-      if (!list.includes(c.id)) list.push(c.id);
-      pools.set(key, list);
-    }
-  }
-  return pools;
 }
 
 function blank(kind: LineKind, description: string): InvoiceLine {
@@ -294,36 +245,6 @@ function blank(kind: LineKind, description: string): InvoiceLine {
     amount: ZERO,
     cost: ZERO,
   };
-}
-
-/** A contract override's price applies while it has not expired (expiry day inclusive). */
-function priceFor(
-  ent: MeteredEntitlement,
-  contract: CompiledCustomer | null,
-  seg: Segment,
-  zone: string,
-): ChargeModel | null {
-  const o = contract?.overrides[ent.id];
-  if (o && o.price !== undefined && (o.expires === null || seg.start < endOfDate(o.expires, zone)))
-    return o.price;
-  return ent.price;
-}
-
-/**
- * Windows whose usage is rated separately: an entitlement with a daily or
- * weekly (or hourly, rated per day) period restarts its tiers each window;
- * longer periods are rated over the segment (their part of the billed period).
- */
-function ratingWindows(ent: MeteredEntitlement, seg: Segment, zone: string): Window[] {
-  if (ent.period !== "hour" && ent.period !== "day" && ent.period !== "week") return [seg];
-  const unit = ent.period === "week" ? "week" : "day";
-  const out: Window[] = [];
-  for (let t = seg.start; t < seg.end; ) {
-    const w = calendarWindow(unit, t, zone);
-    out.push({ start: Math.max(w.start, seg.start), end: Math.min(w.end, seg.end) });
-    t = w.end;
-  }
-  return out;
 }
 
 /** The committed minimum of each billing window, prorated by the whole days of it the plan was in force. */

@@ -27,6 +27,81 @@ export interface Segment extends Window {
   startsAtChange: boolean;
   /** The segment ends at a plan change inside the billed period. */
   endsAtChange: boolean;
+  /** Why the segment starts or ends mid-window, for fee descriptions (default: a plan change). */
+  startWhy?: string;
+  endWhy?: string;
+}
+
+/** What `feeTimeline` needs of a policy's share of the period (see `CustomerPricing`). */
+export interface FeePricing {
+  policy: { plans: Record<string, CompiledPlan> };
+  start: number;
+  end: number;
+  changes: PlanChange[];
+  label: string | null;
+}
+
+export interface FeeTimeline {
+  /** Segments whose `plan` is a key of `plans` (the plan as one policy defines it). */
+  segments: Segment[];
+  plans: Record<string, CompiledPlan>;
+  /** The plan id behind a segment's key. */
+  planOf(key: string | undefined): string | null;
+}
+
+/**
+ * The fee-bearing plan segments of a period priced by one or more policies in
+ * turn. A policy's share starts at the start of the day it became active (the
+ * day belongs to the new version, as a plan change's day belongs to the new
+ * plan, R11). Where a version changes nothing a fee depends on (price,
+ * interval, anchor, trial, minimum), the segment just continues; otherwise the
+ * switch is prorated like a plan change.
+ */
+export function feeTimeline(period: Window, pricings: FeePricing[], zone: string): FeeTimeline {
+  const plans: Record<string, CompiledPlan> = {};
+  const segments: Segment[] = [];
+  const single = pricings.length === 1;
+  const dayOf = (ms: number) => (ms <= period.start ? period.start : startOfDate(isoDate(ms, zone), zone));
+  for (const [i, pricing] of pricings.entries()) {
+    const start = dayOf(pricing.start);
+    const end = i === pricings.length - 1 ? period.end : dayOf(pricings[i + 1]?.start ?? period.end);
+    if (start >= end) continue;
+    for (const seg of segmentsIn(pricing.changes, { start, end })) {
+      const plan = pricing.policy.plans[seg.plan];
+      const key = single ? seg.plan : `${i}\u0000${seg.plan}`;
+      if (plan) plans[key] = plan;
+      const prev = segments[segments.length - 1];
+      const prevPlan = prev ? plans[prev.plan] : undefined;
+      if (prev && prev.end === seg.start && seg.start === start && i > 0) {
+        // A version boundary, not a plan change.
+        if (prevPlan?.id === seg.plan && prev.implicit === seg.implicit && sameFeeTerms(prevPlan, plan)) {
+          prev.end = seg.end;
+          continue;
+        }
+        const why = pricing.label ?? "a new policy version";
+        prev.endWhy = `unused after ${why}`;
+        segments.push({ ...seg, plan: key, startWhy: `from ${why}` });
+        continue;
+      }
+      segments.push({ ...seg, plan: key });
+    }
+  }
+  for (const seg of segments) {
+    seg.startsAtChange = seg.start > period.start;
+    seg.endsAtChange = seg.end < period.end;
+  }
+  return { segments, plans, planOf: (key) => (key === undefined ? null : (plans[key]?.id ?? key)) };
+}
+
+function sameFeeTerms(a: CompiledPlan | undefined, b: CompiledPlan | undefined): boolean {
+  if (!a || !b) return a === b;
+  return (
+    a.price === b.price &&
+    a.interval === b.interval &&
+    JSON.stringify(a.anchor) === JSON.stringify(b.anchor) &&
+    a.trialDays === b.trialDays &&
+    a.minimum === b.minimum
+  );
 }
 
 /** Normalise raw history (any instants) to day starts; the last change recorded for a day wins. */
@@ -100,7 +175,8 @@ export function feeLines(
     let w = windowAt(seg.start);
     if (w.start < seg.start && seg.startsAtChange) {
       const from = Math.max(seg.start, trialEnd);
-      if (from < w.end) out.push(fee("proration", plan, from, w, ctx.zone, "from plan change"));
+      if (from < w.end)
+        out.push(fee("proration", plan, from, w, ctx.zone, seg.startWhy ?? "from plan change"));
     }
     for (; w.start < seg.end; w = windowAt(w.end)) {
       if (w.start < seg.start || w.start < period.start) continue;
@@ -112,7 +188,7 @@ export function feeLines(
       const last = windowAt(seg.end - 1);
       const from = Math.max(seg.end, trialEnd);
       if (from < last.end) {
-        const credit = fee("proration", plan, from, last, ctx.zone, "unused after plan change");
+        const credit = fee("proration", plan, from, last, ctx.zone, seg.endWhy ?? "unused after plan change");
         out.push({ ...credit, amount: credit.amount.negated() });
       }
     }

@@ -4,6 +4,7 @@ import type { Decimal } from "../money.js";
 import type { Window } from "../periods.js";
 import type { CreditUse } from "../rating/credits.js";
 import type { UsageAmount, UsageWindow } from "../rating/invoice.js";
+import type { ActivationRow } from "../rating/pricing-timeline.js";
 import type { UsageEvent } from "./event.js";
 
 /**
@@ -49,6 +50,21 @@ export interface UsageStore {
   stripeInvoice(number: string): Promise<StripePushState | undefined>;
   saveStripeInvoice(number: string, state: StripePushState): Promise<void>;
 
+  /** The policies engines activated on this store, in the order recorded (R14; `bill` prices by them). */
+  bundleActivations(): Promise<ActivationRow[]>;
+  /** The largest event sequence number (0 when empty): events after it were recorded later. */
+  maxEventSeq(): Promise<number>;
+  /** Invoices (and adjustment invoices) pushed to Stripe for exactly this period, oldest first. */
+  pushedInvoices(period: Window): Promise<PushedInvoice[]>;
+  /** Keep what was pushed (the first record of a number stays: it is what Stripe holds). */
+  recordPushedInvoice(row: PushedInvoice): Promise<void>;
+  /**
+   * Events recorded after an invoice of their period was pushed (`seq` past
+   * the push's `throughSeq`), counted per pushed period and customer; only events with
+   * seq > `afterSeq` (0 = all).
+   */
+  lateEvents(afterSeq: number): Promise<LateEvents[]>;
+
   /** Stored events of `types` in [start, end), in (ts, seq) order, in batches. */
   eventsInOrder(
     types: readonly string[],
@@ -66,6 +82,30 @@ export interface UsageStore {
   /** Alert state and the delivery outbox in this store. */
   alerts(): AlertOutbox;
   close(): Promise<void>;
+}
+
+export type { ActivationRow };
+
+/** An invoice as pushed to Stripe: never changed afterwards; later usage becomes an adjustment invoice. */
+export interface PushedInvoice {
+  number: string;
+  /** The invoice it adjusts; its own number for an original. */
+  adjusts: string;
+  customer: string;
+  periodStart: number;
+  periodEnd: number;
+  /** The store's largest event seq when the invoice was rated. */
+  throughSeq: number;
+  /** The invoice as pushed (`invoiceJson`), as JSON text. */
+  invoice: string;
+  pushedAt: number;
+}
+
+export interface LateEvents {
+  periodStart: number;
+  periodEnd: number;
+  customer: string;
+  events: number;
 }
 
 export interface SubscriptionRow {

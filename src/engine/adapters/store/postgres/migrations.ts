@@ -132,6 +132,20 @@ const MIGRATIONS: string[] = [
     END
   $fn$;
   `,
+  // 2: invoices as pushed to Stripe, so later usage of their period becomes an adjustment, never an edit (SPEC §15).
+  `
+  CREATE TABLE pushed_invoices (
+    number TEXT PRIMARY KEY,
+    adjusts TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    period_start BIGINT NOT NULL,
+    period_end BIGINT NOT NULL,
+    through_seq BIGINT NOT NULL,
+    invoice TEXT NOT NULL,
+    pushed_at BIGINT NOT NULL
+  );
+  CREATE INDEX pushed_invoices_by_period ON pushed_invoices (period_start, period_end);
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

@@ -3,6 +3,7 @@ import { LimitrError } from "../../../core/errors.js";
 import type { CompiledMeter, CompiledPolicy } from "../../../core/model.js";
 import { type Decimal, decStr } from "../../../core/money.js";
 import type { Window } from "../../../core/periods.js";
+import type { ActivationRow } from "../../../core/rating/pricing-timeline.js";
 import type { UsageEvent } from "../../../core/usage/event.js";
 import type {
   AggregateRow,
@@ -10,6 +11,8 @@ import type {
   CreditRecord,
   DailyUsage,
   FirstEvents,
+  LateEvents,
+  PushedInvoice,
   StreamedEvent,
   StripePushState,
   SubscriptionRow,
@@ -159,6 +162,67 @@ export class PgUsageStore implements UsageStore {
          items_done = excluded.items_done, finalized = excluded.finalized`,
       [number, s.content_hash, s.stripe_invoice, s.items_done, s.finalized],
     );
+  }
+
+  async bundleActivations(): Promise<ActivationRow[]> {
+    const r = await this.pool.query<{ at: string; version: number; digest: string; source: string }>(
+      "SELECT activated_at AS at, version, digest, source FROM bundle_activations ORDER BY seq",
+    );
+    return r.rows.map((row) => ({ ...row, at: Number(row.at) }));
+  }
+
+  async maxEventSeq(): Promise<number> {
+    const r = await this.pool.query<{ max: string | null }>("SELECT MAX(seq) AS max FROM events");
+    return Number(r.rows[0]?.max ?? 0);
+  }
+
+  async pushedInvoices(period: Window): Promise<PushedInvoice[]> {
+    const r = await this.pool.query<Record<string, string>>(
+      `SELECT number, adjusts, customer, period_start, period_end, through_seq, invoice, pushed_at
+       FROM pushed_invoices WHERE period_start = $1 AND period_end = $2 ORDER BY pushed_at, number`,
+      [period.start, period.end],
+    );
+    return r.rows.map((row) => ({
+      number: row.number as string,
+      adjusts: row.adjusts as string,
+      customer: row.customer as string,
+      periodStart: Number(row.period_start),
+      periodEnd: Number(row.period_end),
+      throughSeq: Number(row.through_seq),
+      invoice: row.invoice as string,
+      pushedAt: Number(row.pushed_at),
+    }));
+  }
+
+  async recordPushedInvoice(p: PushedInvoice): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO pushed_invoices (number, adjusts, customer, period_start, period_end, through_seq, invoice, pushed_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (number) DO NOTHING`,
+      [p.number, p.adjusts, p.customer, p.periodStart, p.periodEnd, p.throughSeq, p.invoice, p.pushedAt],
+    );
+  }
+
+  async lateEvents(afterSeq: number): Promise<LateEvents[]> {
+    const r = await this.pool.query<{
+      period_start: string;
+      period_end: string;
+      customer: string;
+      events: string;
+    }>(
+      `SELECT p.period_start, p.period_end, e.customer, COUNT(*) AS events
+       FROM (SELECT period_start, period_end, MIN(through_seq) AS through
+             FROM pushed_invoices GROUP BY period_start, period_end) p
+       JOIN events e ON e.ts >= p.period_start AND e.ts < p.period_end AND e.seq > p.through
+       WHERE e.seq > $1
+       GROUP BY p.period_start, p.period_end, e.customer ORDER BY p.period_start, p.period_end, e.customer`,
+      [afterSeq],
+    );
+    return r.rows.map((row) => ({
+      periodStart: Number(row.period_start),
+      periodEnd: Number(row.period_end),
+      customer: row.customer,
+      events: Number(row.events),
+    }));
   }
 
   eventsInOrder(
