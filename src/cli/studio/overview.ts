@@ -10,12 +10,23 @@ import {
 /** What the studio's browse pages show: the compiled policy, in words a price page would use. */
 export type EntitlementCell =
   | { kind: "flag"; enabled: boolean }
-  | { kind: "metered"; meter: string; limit: string; mode: string; period: string; price: string };
+  | {
+      kind: "metered";
+      meter: string;
+      limit: string;
+      mode: string;
+      period: string;
+      price: string;
+      /** Priced by a tier table (graduated or volume): the studio edits its rows. */
+      tiered: boolean;
+    };
 
 export interface PlanRow {
   id: string;
   name: string;
   fee: string;
+  /** The plan's wallet grant in words, or null without one. */
+  wallet: string | null;
   entitlements: Record<string, EntitlementCell>;
 }
 
@@ -47,6 +58,7 @@ function cell(e: CompiledEntitlement, words: PriceWords): EntitlementCell {
     mode: e.mode,
     period: periodLabel(e.period),
     price: describePrice(e.price, words),
+    tiered: e.price?.model === "graduated" || e.price?.model === "volume",
   };
 }
 
@@ -83,6 +95,11 @@ export function overview(
       id: p.id,
       name: p.name,
       fee: `${formatAmount(p.price, words)} per ${p.interval}`,
+      wallet: p.wallet?.grant
+        ? `${p.wallet.grant.amount} ${p.wallet.unit} every ${p.wallet.grant.every}`
+        : p.wallet
+          ? `wallet in ${p.wallet.unit}`
+          : null,
       entitlements: Object.fromEntries(Object.entries(p.entitlements).map(([id, e]) => [id, cell(e, words)])),
     })),
     meters: Object.values(policy.meters).map((m) => ({
