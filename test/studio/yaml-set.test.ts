@@ -114,6 +114,18 @@ describe("setting whole values in policy YAML", () => {
     expect(comments(text)).toEqual(comments(plans));
   });
 
+  it("writes a grant under a wallet the plan does not have yet, without touching other lines", () => {
+    const { text, preservedLayout } = setYamlValue(plans, ["plans", "free", "wallet", "grant"], {
+      amount: "10",
+      every: "month",
+    });
+    expect(preservedLayout).toBe(true);
+    expect(lineDiff(plans, text)).toEqual({
+      added: ["    wallet:", "      grant: { amount: 10, every: month }"],
+      removed: [],
+    });
+  });
+
   it("removes a key when the value is undefined, and changes nothing for the same value", () => {
     const path = ["customers", "initech", "overrides"];
     expect(setYamlValue(customers, path, { seats: { limit: "20" } }).text).toBe(customers);

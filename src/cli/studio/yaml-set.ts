@@ -11,8 +11,15 @@ import { isCollection, meaning } from "./yaml-text.js";
  */
 export function setYamlValue(text: string, path: Path, value: unknown): EditResult {
   const doc = parseDocument(text);
-  const old = valueAt(doc.toJS() as unknown, path);
-  return editYaml(text, editsFor(doc, path, old, clean(value)));
+  // A value under keys the file does not have yet is written whole under the nearest key it has.
+  let at = path;
+  let next = clean(value);
+  while (at.length > 1 && next !== undefined && doc.getIn(at.slice(0, -1)) === undefined) {
+    next = { [String(at[at.length - 1])]: next };
+    at = at.slice(0, -1);
+  }
+  const old = valueAt(doc.toJS() as unknown, at);
+  return editYaml(text, editsFor(doc, at, old, next));
 }
 
 /** A flow collection (`{ a: 1 }`, `[1, 2]`) has no comments inside: it is rewritten whole. */

@@ -100,10 +100,13 @@ export function RowsEditor({
 
   const errors = check?.diagnostics.filter((d) => d.severity === "error") ?? [];
   const prefix = path.join(".");
+  // The validator's paths read `...tiers[2].unit_price`, `...overrides.gpu.limit`, `...wallet.grant.amount`.
   const invalid = (i: number, row: Row, key: string) =>
     errors.some((d) => {
-      const at = shape === "list" ? `${prefix}.${i}` : shape === "map" ? `${prefix}.${row[KEY]}` : prefix;
-      return d.path === `${at}.${key}` || d.path.startsWith(`${at}.${key}.`) || d.path === `${at}[${key}]`;
+      const at = shape === "list" ? `${prefix}[${i}]` : shape === "map" ? `${prefix}.${row[KEY]}` : prefix;
+      return (
+        d.path === `${at}.${key}` || d.path.startsWith(`${at}.${key}.`) || d.path.startsWith(`${at}.${key}[`)
+      );
     });
   const update = (i: number, key: string, value: string) =>
     setRows((rows ?? []).map((r, j) => (j === i ? { ...r, [key]: value } : r)));
