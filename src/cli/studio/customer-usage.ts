@@ -6,6 +6,7 @@ import { isPostgresUrl } from "limitr-engine/adapters/store/postgres/url";
 import { SqliteWallets } from "limitr-engine/adapters/store/sqlite-wallets";
 import { type PlanChange, PolicyIndex } from "limitr-engine/core/engine/resolve";
 import type { CompiledPolicy } from "limitr-engine/core/model";
+import { dec, decStr, ZERO } from "limitr-engine/core/money";
 import { calendarWindow, isoDate, type Window } from "limitr-engine/core/periods";
 import { periodLabel, specWindow } from "limitr-engine/core/periods/spec";
 import { fromAtoms } from "limitr-engine/core/wallet/amount";
@@ -75,7 +76,16 @@ export async function customerUsage(
     await store.close();
   }
   const index = new PolicyIndex(policy);
-  const ids = [...new Set([...Object.keys(policy.customers), ...history.keys()])].sort();
+  // Customers known by contract, by plan history, or by usage this month (the default plan applies to them).
+  const month = calendarWindow("month", at, policy.timezone);
+  const active = await queryUsage({ policy, store: db, from: month.start, to: month.end });
+  const ids = [
+    ...new Set([
+      ...Object.keys(policy.customers),
+      ...history.keys(),
+      ...active.rows.map((r) => String(r.customer)),
+    ]),
+  ].sort();
   const entitlements = index.entitlementIds();
 
   // Entitlements share few distinct windows (this month, today): one usage query per window.
@@ -110,10 +120,20 @@ export async function customerUsage(
       });
     }
   }
-  const totals = new Map<string, string>();
+  const own = new Map<string, string>();
   for (const [key, window] of wanted) {
-    const { rows } = await queryUsage({ policy, store: db, from: window.start, to: window.end });
-    for (const r of rows) totals.set(`${key}\u0000${r.meter}\u0000${r.customer}`, String(r.value));
+    const { rows } =
+      key === `${month.start}:${month.end}`
+        ? active
+        : await queryUsage({ policy, store: db, from: window.start, to: window.end });
+    for (const r of rows) own.set(`${key}\u0000${r.meter}\u0000${r.customer}`, String(r.value));
+  }
+  // A shared counter (scope parent or root) holds the usage of every customer it is charged for.
+  const totals = new Map<string, ReturnType<typeof dec>>();
+  for (const l of lines) {
+    const id = `${l.key}\u0000${l.line.meter}\u0000${l.line.owner}`;
+    const mine = own.get(`${l.key}\u0000${l.line.meter}\u0000${l.customer}`);
+    totals.set(id, (totals.get(id) ?? ZERO).plus(mine === undefined ? ZERO : dec(mine)));
   }
   const wallets = walletsOf(policy, db, at, history);
   return {
@@ -128,7 +148,7 @@ export async function customerUsage(
         usage: lines
           .filter((l) => l.customer === id)
           .map(({ line, key, raw }) => {
-            const used = totals.get(`${key}\u0000${line.meter}\u0000${line.owner}`) ?? "0";
+            const used = decStr(totals.get(`${key}\u0000${line.meter}\u0000${line.owner}`) ?? ZERO);
             return {
               ...line,
               used,
