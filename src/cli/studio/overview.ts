@@ -49,7 +49,7 @@ export interface Overview {
 const limitWords = (limit: number | null | undefined) =>
   limit === null || limit === undefined ? "unlimited" : formatCount(limit);
 
-function cell(e: CompiledEntitlement, words: PriceWords): EntitlementCell {
+function cell(e: CompiledEntitlement, words: PriceWords, tiered: boolean): EntitlementCell {
   if (e.kind === "flag") return { kind: "flag", enabled: e.enabled };
   return {
     kind: "metered",
@@ -58,7 +58,7 @@ function cell(e: CompiledEntitlement, words: PriceWords): EntitlementCell {
     mode: e.mode,
     period: periodLabel(e.period),
     price: describePrice(e.price, words),
-    tiered: e.price?.model === "graduated" || e.price?.model === "volume",
+    tiered,
   };
 }
 
@@ -79,9 +79,10 @@ function ordered(ids: string[], order: readonly string[]): string[] {
 /** The browse pages' data; `order` lists plan and entitlement ids as the YAML has them. */
 export function overview(
   policy: CompiledPolicy,
-  order: { plans: string[]; entitlements: string[] } = { plans: [], entitlements: [] },
+  order: { plans: string[]; entitlements: string[]; tiered?: string[] } = { plans: [], entitlements: [] },
 ): Overview {
   const words = { currency: policy.currency, digits: policy.currencyDigits };
+  const tiers = new Set(order.tiered ?? []);
   const plans = ordered(Object.keys(policy.plans), order.plans).map((id) => policy.plans[id]!);
   const entitlements = ordered(
     [...new Set(plans.flatMap((p) => Object.keys(p.entitlements)))],
@@ -100,7 +101,9 @@ export function overview(
         : p.wallet
           ? `wallet in ${p.wallet.unit}`
           : null,
-      entitlements: Object.fromEntries(Object.entries(p.entitlements).map(([id, e]) => [id, cell(e, words)])),
+      entitlements: Object.fromEntries(
+        Object.entries(p.entitlements).map(([id, e]) => [id, cell(e, words, tiers.has(`${p.id}/${id}`))]),
+      ),
     })),
     meters: Object.values(policy.meters).map((m) => ({
       id: m.id,

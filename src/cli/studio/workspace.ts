@@ -69,20 +69,29 @@ export class Workspace {
     });
   }
 
-  /** Plan and entitlement ids in the order the files list them (compiled policies sort them). */
-  order(files: PolicyFile[] = this.files()): { plans: string[]; entitlements: string[] } {
+  /**
+   * Plan and entitlement ids in the order the files list them (compiled
+   * policies sort them), and the `plan/entitlement` pairs whose price is a
+   * tier table as written (an `overage` compiles to tiers too, but is edited as a price).
+   */
+  order(files: PolicyFile[] = this.files()): { plans: string[]; entitlements: string[]; tiered: string[] } {
     const plans: string[] = [];
     const entitlements = new Set<string>();
+    const tiered: string[] = [];
     for (const f of files) {
       const doc = parseDocument(String(f.text)).toJS() as {
-        plans?: Record<string, { entitlements?: object }>;
+        plans?: Record<string, { entitlements?: Record<string, { price?: { tiers?: unknown } } | boolean> }>;
       } | null;
       for (const [id, plan] of Object.entries(doc?.plans ?? {})) {
         plans.push(id);
-        for (const e of Object.keys(plan?.entitlements ?? {})) entitlements.add(e);
+        for (const [e, ent] of Object.entries(plan?.entitlements ?? {})) {
+          entitlements.add(e);
+          if (typeof ent === "object" && ent !== null && Array.isArray(ent.price?.tiers))
+            tiered.push(`${id}/${e}`);
+        }
       }
     }
-    return { plans, entitlements: [...entitlements] };
+    return { plans, entitlements: [...entitlements], tiered };
   }
 
   /** The editable fields of an entitlement as written in its file ("" when absent). */

@@ -196,7 +196,7 @@ export function CustomersPage({
             {shown.length} of {data.customers.length} customers; usage in each entitlement's period containing{" "}
             {data.at}.
           </p>
-          <ul class="cards">
+          <ul class="cards customers">
             {shown.map((c) => (
               <CustomerCard key={c.id} c={c} terms={terms.get(c.id) ?? []} at={data.at} onEdit={onEdit} />
             ))}

@@ -55,6 +55,7 @@ export function FieldInput({
       )}
       <small id={help} class="muted">
         {field.help}
+        {field.help !== "" && !field.help.endsWith(".") && "."}
         {field.kind !== "choice" && ` Empty: ${field.empty}.`}
       </small>
     </div>
