@@ -198,8 +198,14 @@ export function buildStudio(options: StudioOptions): FastifyInstance {
 
   app.get("/api/value", async (req) => {
     const q = req.query as { path?: string };
-    const path = JSON.parse(String(q.path ?? "[]")) as (string | number)[];
-    if (!Array.isArray(path)) throw new InputError("path must be a JSON list");
+    let path: unknown;
+    try {
+      path = JSON.parse(String(q.path ?? "[]"));
+    } catch {
+      path = null;
+    }
+    if (!Array.isArray(path) || !path.every((k) => typeof k === "string" || Number.isInteger(k)))
+      throw new InputError('path must be a JSON list of keys, like ["plans","pro","wallet"]');
     return { value: workspace.read(path) };
   });
 
@@ -265,7 +271,7 @@ export function buildStudio(options: StudioOptions): FastifyInstance {
     return { ...saved, pushed: true, remote: pushed.remote, pullRequestUrl: pushed.pullRequestUrl };
   });
 
-  app.get("/api/history", async (req, reply) => {
+  app.get("/api/history", async (req) => {
     const env = (req.query as { env?: string }).env || undefined;
     const commits = repo ? await policyLog(repo) : [];
     const policy = workspace.validate().policy;
@@ -278,7 +284,6 @@ export function buildStudio(options: StudioOptions): FastifyInstance {
       if (!(err instanceof LimitrError)) throw err;
       bundlesError = err.message;
     }
-    reply.header("cache-control", "no-store");
     return { commits, environments, bundles, bundlesError };
   });
 
