@@ -93,7 +93,7 @@ describe("limitr studio access", () => {
     for (const origin of [undefined, "http://evil.example", `http://localhost:${Number(port) + 1}`]) {
       const headers = { ...token, ...json, host, ...(origin ? { origin } : {}) };
       for (const [path, body] of others)
-        expect((await raw(studio, "POST", path, headers, body)).status, path).toBe(403);
+        expect((await raw(studio, "POST", path, headers, JSON.stringify(body))).status, path).toBe(403);
     }
     const badPath = await raw(studio, "GET", "/api/value?path=%5Bnot-json", { ...token, host });
     expect(badPath.status).toBe(422);
