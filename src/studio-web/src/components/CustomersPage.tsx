@@ -150,6 +150,7 @@ export function CustomersPage({
   const [find, setFind] = useState("");
   const [data, setData] = useState<CustomersResponse | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [refresh, setRefresh] = useState(0);
   useEffect(() => {
     if (!/^\d{4}-\d{2}-\d{2}$/.test(at)) return;
     setData(null);
@@ -160,7 +161,7 @@ export function CustomersPage({
       },
       (err: Error) => setError(err.message),
     );
-  }, [at, version]);
+  }, [at, version, refresh]);
   const terms = new Map(overview.customers.map((c) => [c.id, c.terms]));
   const shown =
     data?.available === true ? data.customers.filter((c) => c.id.includes(find.trim().toLowerCase())) : [];
@@ -181,6 +182,11 @@ export function CustomersPage({
             autoComplete="off"
             onInput={(e) => setFind(e.currentTarget.value)}
           />
+        </div>
+        <div class="field">
+          <button type="button" class="secondary refresh" onClick={() => setRefresh(refresh + 1)}>
+            Refresh usage
+          </button>
         </div>
       </div>
       {error && (
