@@ -266,6 +266,21 @@ describe.skipIf(!CHROMIUM)(
       expect(await card.textContent()).toContain(
         `Wallet: ${balance.balance} USD (available ${balance.available}`,
       );
+      // Usage recorded while the page is open shows on a refresh.
+      const late = join(mkdtempSync(join(tmpdir(), "limitr-studio-late-")), "late.ndjson");
+      const event = {
+        id: "late-1",
+        type: "llm.completion",
+        customer: "globex",
+        timestamp: "2026-10-31T20:00:00Z",
+        properties: { model: "gpt-4o", input_tokens: 1000, output_tokens: 1 },
+      };
+      writeFileSync(late, `${JSON.stringify(event)}\n`);
+      expect((await limitr(["usage", "import", late, "--db", db], repo.dir)).exitCode).toBe(0);
+      await page.getByRole("button", { name: "Refresh usage" }).click();
+      await eventually(() => card.textContent(), 60_000).toContain(
+        `chat_input${BigInt(tokens) + 1000n}5000000 per month`,
+      );
       await card.getByRole("button", { name: "Preview invoice of globex" }).click();
       const draft = await previewInvoice({
         policy: join(repo.dir, "policies"),
