@@ -375,6 +375,15 @@ describe.skipIf(!CHROMIUM)(
       await dialog.getByRole("button", { name: "Keep the current version" }).click();
       await dialog.waitFor({ state: "hidden" });
       expect((await history()).currentVersion).toBe(2);
+      // From the keyboard: Enter opens it, the reason field is reachable, Escape cancels and focus returns.
+      await page.getByRole("button", { name: "Roll back to version 1" }).focus();
+      await page.keyboard.press("Enter");
+      await dialog.waitFor();
+      expect(await page.locator(":focus").getAttribute("id")).toBe("rollback-reason");
+      await page.keyboard.press("Escape");
+      await dialog.waitFor({ state: "hidden" });
+      expect(await page.locator(":focus").textContent()).toBe("Roll back to version 1");
+      expect((await history()).currentVersion).toBe(2);
 
       await page.getByRole("button", { name: "Roll back to version 1" }).click();
       await dialog.getByLabel("Reason (recorded with the pin)").fill("wrong enterprise tiers");
@@ -409,6 +418,7 @@ describe.skipIf(!CHROMIUM)(
       await page.keyboard.press("Enter");
       await page.getByRole("heading", { name: /^Edit / }).waitFor();
       // The editor's heading takes focus; Tab goes on to its first field.
+      await page.getByLabel("Included units per period").waitFor();
       expect(await page.locator(":focus").textContent()).toMatch(/^Edit /);
       await page.keyboard.press("Tab");
       expect(await page.locator(":focus").getAttribute("id")).toBe("field-limit");
