@@ -441,7 +441,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     path: ["studio"],
     description:
-      "a local web app to browse plans and change prices, limits and modes safely, saved as a git branch",
+      "a local web app to browse plans, customers' usage and history, and change prices, limits, tiers and contracts, saved as a git branch",
     flags: [
       {
         flags: "--port <n>",

@@ -83,10 +83,21 @@ describe("limitr studio access", () => {
     expect((await raw(studio, "GET", "/api/policy", { ...token, host: `evil.example:${port}` })).status).toBe(
       403,
     );
+    const others: [string, unknown][] = [
+      ["/api/apply", change],
+      ["/api/value/apply", { path: ["customers", "globex", "credits"], value: [] }],
+      ["/api/plans/copy", { from: "pro", id: "pro-2", name: "Pro 2" }],
+      ["/api/rollback", { env: "staging", to: 1 }],
+      ["/api/save", { branch: "pricing/x", message: "x", push: true }],
+    ];
     for (const origin of [undefined, "http://evil.example", `http://localhost:${Number(port) + 1}`]) {
       const headers = { ...token, ...json, host, ...(origin ? { origin } : {}) };
-      expect((await raw(studio, "POST", "/api/apply", headers, change)).status).toBe(403);
+      for (const [path, body] of others)
+        expect((await raw(studio, "POST", path, headers, JSON.stringify(body))).status, path).toBe(403);
     }
+    const badPath = await raw(studio, "GET", "/api/value?path=%5Bnot-json", { ...token, host });
+    expect(badPath.status).toBe(422);
+    expect(JSON.parse(badPath.body).error.message).toContain("path must be a JSON list of keys");
     expect(repo.git("status", "--porcelain")).toBe("");
     const ok = await raw(
       studio,

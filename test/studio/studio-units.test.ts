@@ -8,7 +8,7 @@ import {
   queryToken,
   sameToken,
 } from "../../src/cli/studio/access.js";
-import { entitlementFields } from "../../src/cli/studio/form-schema.js";
+import { entitlementFields, formSchemas } from "../../src/cli/studio/form-schema.js";
 import { lastClosedMonth } from "../../src/cli/studio/simulation.js";
 
 const ZONE = "America/New_York";
@@ -48,6 +48,39 @@ describe("the entitlement form", () => {
     expect(mode.empty).toBe("hard (the default)");
     expect(fields.find((f) => f.key === "limit")!.help).toBe(defs.Limit?.description);
     expect(fields.every((f) => f.label.length > 0)).toBe(true);
+  });
+});
+
+describe("the row forms", () => {
+  const defs = (
+    POLICY_SCHEMA as {
+      $defs: Record<string, { enum?: string[]; required?: string[]; properties?: Record<string, unknown> }>;
+    }
+  ).$defs;
+
+  it("draw every field from a property of its schema definition", () => {
+    for (const [def, form] of Object.entries(formSchemas())) {
+      const props = Object.keys(defs[def]?.properties ?? {});
+      for (const f of form.fields) expect(props, `${def}.${f.key}`).toContain(f.key);
+      expect(form.fields.filter((f) => f.required).map((f) => f.key)).toEqual(
+        (defs[def]?.required ?? []).filter((k) => form.fields.some((f) => f.key === k)),
+      );
+    }
+  });
+
+  it("offer the schema's choices: a mode for overrides, calendar periods for a wallet grant", () => {
+    const forms = formSchemas();
+    const field = (def: string, key: string) => forms[def]!.fields.find((f) => f.key === key)!;
+    expect(field("Override", "mode")).toMatchObject({ kind: "choice", choices: defs.Mode?.enum });
+    // `every` is a calendar period or an ISO duration: free text, with the calendar periods suggested.
+    expect(field("WalletGrant", "every")).toMatchObject({
+      kind: "text",
+      choices: ["day", "week", "month", "quarter", "year"],
+      required: true,
+    });
+    expect(field("Override", "expires").kind).toBe("date");
+    expect(field("Tier", "up_to")).toMatchObject({ kind: "count", required: false });
+    expect(field("Credit", "amount")).toMatchObject({ kind: "decimal", required: true, empty: "required" });
   });
 });
 

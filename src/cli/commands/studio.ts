@@ -32,6 +32,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     db: resolve(ctx.cwd, String(options.db ?? ".limitr/usage.db")),
     webRoot: WEB_ROOT,
     log: ctx.warn,
+    ctx,
   });
   const stopped = new Promise<string>((done) => {
     process.once("SIGTERM", () => done("SIGTERM"));

@@ -9,7 +9,7 @@ import { diffJson } from "../render/diff.js";
 /**
  * The studio's git: what changed against the default branch, and saving a
  * change as a commit on a branch of its own. It never commits on the default
- * branch and never pushes with force (it does not push at all).
+ * branch; pushing the branch (never forced) is `git-remote.ts`'s.
  */
 
 /** The branch pull requests go to: the remote's HEAD, else `main`, else `master`, else the current branch. */

@@ -10,12 +10,23 @@ import {
 /** What the studio's browse pages show: the compiled policy, in words a price page would use. */
 export type EntitlementCell =
   | { kind: "flag"; enabled: boolean }
-  | { kind: "metered"; meter: string; limit: string; mode: string; period: string; price: string };
+  | {
+      kind: "metered";
+      meter: string;
+      limit: string;
+      mode: string;
+      period: string;
+      price: string;
+      /** Priced by a tier table (graduated or volume): the studio edits its rows. */
+      tiered: boolean;
+    };
 
 export interface PlanRow {
   id: string;
   name: string;
   fee: string;
+  /** The plan's wallet grant in words, or null without one. */
+  wallet: string | null;
   entitlements: Record<string, EntitlementCell>;
 }
 
@@ -38,7 +49,7 @@ export interface Overview {
 const limitWords = (limit: number | null | undefined) =>
   limit === null || limit === undefined ? "unlimited" : formatCount(limit);
 
-function cell(e: CompiledEntitlement, words: PriceWords): EntitlementCell {
+function cell(e: CompiledEntitlement, words: PriceWords, tiered: boolean): EntitlementCell {
   if (e.kind === "flag") return { kind: "flag", enabled: e.enabled };
   return {
     kind: "metered",
@@ -47,6 +58,7 @@ function cell(e: CompiledEntitlement, words: PriceWords): EntitlementCell {
     mode: e.mode,
     period: periodLabel(e.period),
     price: describePrice(e.price, words),
+    tiered,
   };
 }
 
@@ -67,9 +79,10 @@ function ordered(ids: string[], order: readonly string[]): string[] {
 /** The browse pages' data; `order` lists plan and entitlement ids as the YAML has them. */
 export function overview(
   policy: CompiledPolicy,
-  order: { plans: string[]; entitlements: string[] } = { plans: [], entitlements: [] },
+  order: { plans: string[]; entitlements: string[]; tiered?: string[] } = { plans: [], entitlements: [] },
 ): Overview {
   const words = { currency: policy.currency, digits: policy.currencyDigits };
+  const tiers = new Set(order.tiered ?? []);
   const plans = ordered(Object.keys(policy.plans), order.plans).map((id) => policy.plans[id]!);
   const entitlements = ordered(
     [...new Set(plans.flatMap((p) => Object.keys(p.entitlements)))],
@@ -83,7 +96,14 @@ export function overview(
       id: p.id,
       name: p.name,
       fee: `${formatAmount(p.price, words)} per ${p.interval}`,
-      entitlements: Object.fromEntries(Object.entries(p.entitlements).map(([id, e]) => [id, cell(e, words)])),
+      wallet: p.wallet?.grant
+        ? `${p.wallet.grant.amount} ${p.wallet.unit} every ${p.wallet.grant.every}`
+        : p.wallet
+          ? `wallet in ${p.wallet.unit}`
+          : null,
+      entitlements: Object.fromEntries(
+        Object.entries(p.entitlements).map(([id, e]) => [id, cell(e, words, tiers.has(`${p.id}/${id}`))]),
+      ),
     })),
     meters: Object.values(policy.meters).map((m) => ({
       id: m.id,

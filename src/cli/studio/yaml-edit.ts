@@ -1,5 +1,15 @@
 import { isDeepStrictEqual } from "node:util";
-import { type Document, isMap, isScalar, type Pair, parseDocument, type YAMLMap } from "yaml";
+import {
+  type Document,
+  isMap,
+  isScalar,
+  isSeq,
+  type Pair,
+  parseDocument,
+  type YAMLMap,
+  type YAMLSeq,
+} from "yaml";
+import { blockText, flowText, isCollection, meaning, scalarText } from "./yaml-text.js";
 
 /**
  * Edits to a policy file that keep everything the person did not change:
@@ -15,53 +25,98 @@ export type Path = (string | number)[];
 export interface YamlEdit {
   path: Path;
   /**
-   * New value; `undefined` deletes the key. A string of decimal digits is
-   * written as a YAML number spelled exactly so (money stays exact).
+   * New value; `undefined` deletes the key (or the sequence item). A string
+   * of decimal digits is written as a YAML number spelled exactly so (money
+   * stays exact); maps and lists are written in the file's style (a list of
+   * small maps as `- { a: 1, b: 2 }` lines). A number past the end of a list
+   * appends an item.
    */
   value: unknown;
 }
 
-const DECIMAL = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/;
-
-/** The YAML text of a scalar value: decimals as typed, strings quoted only when needed. */
-function scalarText(value: unknown): string {
-  if (typeof value === "string" && DECIMAL.test(value)) return value;
-  const doc = parseDocument("");
-  doc.contents = doc.createNode(value) as never;
-  return String(doc).trimEnd();
-}
-
-/** The JS value the edit means, as a YAML reader will see it. */
-function meaning(value: unknown): unknown {
-  return typeof value === "string" && DECIMAL.test(value) ? Number(value) : value;
-}
+type Range = [number, number, number];
+const rangeOf = (node: unknown): Range | undefined => (node as { range?: Range } | null)?.range ?? undefined;
 
 const lineStart = (text: string, at: number) => text.lastIndexOf("\n", at - 1) + 1;
 const lineEnd = (text: string, at: number) => {
   const i = text.indexOf("\n", at);
   return i === -1 ? text.length : i;
 };
+/** The end of a block node's last line (ranges of block values reach into the next line). */
+const blockEnd = (text: string, r: Range) => lineEnd(text, Math.max(r[0], r[1] - 1));
 
-function parentMap(doc: Document, path: Path): YAMLMap | null {
-  const node = path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
-  return isMap(node) ? node : null;
+function parentNode(doc: Document, path: Path): unknown {
+  return path.length === 1 ? doc.contents : doc.getIn(path.slice(0, -1), true);
 }
 
 function findPair(map: YAMLMap, key: string | number): Pair | undefined {
   return map.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === key) as Pair | undefined;
 }
 
-/** Replace, add or delete one key's value in the text; null when the layout is not one this handles. */
+const indentOf = (text: string, at: number) => " ".repeat(at - lineStart(text, at));
+
+/** The text of `value` placed after `key:` in a block map whose keys sit at `indent`. */
+function afterKey(value: unknown, indent: string): string {
+  if (!isCollection(value) || (Array.isArray(value) && value.length === 0)) return ` ${flowText(value)}`;
+  const inner = Array.isArray(value) ? `${indent}  ` : `${indent}  `;
+  return `\n${blockText(value, inner)}`;
+}
+
+function patchSeq(text: string, seq: YAMLSeq, index: number, value: unknown): string | null {
+  const flow = seq.flow === true;
+  const item = seq.items[index];
+  if (value === undefined) {
+    const r = rangeOf(item);
+    if (!r) return item === undefined ? text : null;
+    if (flow) {
+      const after = text.slice(r[1]).match(/^\s*,\s*/)?.[0] ?? "";
+      if (after) return text.slice(0, r[0]) + text.slice(r[1] + after.length);
+      const before = text.slice(0, r[0]).match(/,\s*$/)?.[0] ?? "";
+      return text.slice(0, r[0] - before.length) + text.slice(r[1]);
+    }
+    const start = lineStart(text, r[0]);
+    if (!/^\s*-\s+$/.test(text.slice(start, r[0]))) return null;
+    return text.slice(0, start) + text.slice(blockEnd(text, r) + 1);
+  }
+  if (item !== undefined) {
+    // A flow item (or a scalar) is rewritten in place; a block item is not this patch's business.
+    const r = rangeOf(item);
+    const flowItem = isScalar(item) || (item as { flow?: boolean }).flow === true;
+    if (!r || !flowItem) return null;
+    return text.slice(0, r[0]) + flowText(value) + text.slice(r[1]);
+  }
+  if (index !== seq.items.length) return null;
+  const last = rangeOf(seq.items[seq.items.length - 1]);
+  if (!last) return null;
+  if (flow) return `${text.slice(0, last[1])}, ${flowText(value)}${text.slice(last[1])}`;
+  const dash = text.lastIndexOf("-", last[0]);
+  if (dash < lineStart(text, last[0])) return null;
+  const indent = indentOf(text, dash);
+  const at = blockEnd(text, last);
+  const body = isCollection(value) ? blockItem(value, indent) : scalarText(value);
+  return `${text.slice(0, at)}\n${indent}- ${body}${text.slice(at)}`;
+}
+
+/** A list item after `- `: a map of scalars in flow style, anything else as a block. */
+function blockItem(value: unknown, indent: string): string {
+  const flat = !Array.isArray(value) && Object.values(value as object).every((v) => !isCollection(v));
+  if (flat) return flowText(value);
+  return blockText(value, `${indent}  `).trimStart();
+}
+
+/** Replace, add or delete one key's value (or list item) in the text; null when the layout is not one this handles. */
 function patch(text: string, doc: Document, edit: YamlEdit): string | null {
-  const map = parentMap(doc, edit.path);
+  const parent = parentNode(doc, edit.path);
   const key = edit.path[edit.path.length - 1]!;
-  if (!map?.range) return null;
+  if (isSeq(parent) && typeof key === "number") return patchSeq(text, parent, key, edit.value);
+  if (!isMap(parent) || !parent.range) return null;
+  const map = parent;
   const pair = findPair(map, key);
   const flow = map.flow === true;
   if (edit.value === undefined) {
     if (!pair) return text;
-    const k = (pair.key as { range?: [number, number, number] }).range;
-    const v = (pair.value as { range?: [number, number, number] } | null)?.range;
+    const k = rangeOf(pair.key);
+    const v = rangeOf(pair.value);
     if (!k || !v) return null;
     if (flow) {
       const after = text.slice(v[1]).match(/^\s*,\s*/)?.[0] ?? "";
@@ -69,22 +124,34 @@ function patch(text: string, doc: Document, edit: YamlEdit): string | null {
       const before = text.slice(0, k[0]).match(/,\s*$/)?.[0] ?? "";
       return text.slice(0, k[0] - before.length) + text.slice(v[1]);
     }
-    return text.slice(0, lineStart(text, k[0])) + text.slice(lineEnd(text, Math.max(0, v[1] - 1)) + 1);
+    return text.slice(0, lineStart(text, k[0])) + text.slice(blockEnd(text, v) + 1);
   }
-  const valueText = scalarText(edit.value);
-  if (pair && isScalar(pair.value) && pair.value.range) {
+  const collection = isCollection(edit.value);
+  if (pair && isScalar(pair.value) && pair.value.range && !collection) {
     const [start, end] = pair.value.range;
-    return text.slice(0, start) + valueText + text.slice(end);
+    return text.slice(0, start) + scalarText(edit.value) + text.slice(end);
   }
-  if (pair) return null;
+  if (pair) {
+    // A whole value replaced: from just after `key:` to the end of the old value.
+    const k = rangeOf(pair.key);
+    const v = rangeOf(pair.value);
+    if (!k || !v) return null;
+    const colon = text.indexOf(":", k[1]);
+    if (colon === -1 || colon > v[0]) return null;
+    const value = pair.value as { flow?: boolean } | null;
+    const end = flow || value?.flow || isScalar(pair.value) ? v[1] : blockEnd(text, v);
+    const next = flow ? ` ${flowText(edit.value)}` : afterKey(edit.value, indentOf(text, k[0]));
+    return `${text.slice(0, colon + 1)}${next}${text.slice(end)}`;
+  }
   const last = map.items[map.items.length - 1] as Pair | undefined;
-  const lastValue = (last?.value as { range?: [number, number, number] } | null)?.range;
-  const firstKey = (map.items[0]?.key as { range?: [number, number, number] } | undefined)?.range;
+  const lastValue = rangeOf(last?.value);
+  const firstKey = rangeOf(map.items[0]?.key);
   if (!lastValue || !firstKey) return null;
-  if (flow) return `${text.slice(0, lastValue[1])}, ${key}: ${valueText}${text.slice(lastValue[1])}`;
-  const indent = " ".repeat(firstKey[0] - lineStart(text, firstKey[0]));
-  const at = lineEnd(text, Math.max(0, lastValue[1] - 1));
-  return `${text.slice(0, at)}\n${indent}${key}: ${valueText}${text.slice(at)}`;
+  if (flow)
+    return `${text.slice(0, lastValue[1])}, ${key}: ${flowText(edit.value)}${text.slice(lastValue[1])}`;
+  const indent = indentOf(text, firstKey[0]);
+  const at = blockEnd(text, lastValue);
+  return `${text.slice(0, at)}\n${indent}${key}:${afterKey(edit.value, indent)}${text.slice(at)}`;
 }
 
 export interface EditResult {
@@ -101,8 +168,11 @@ export function editYaml(text: string, edits: readonly YamlEdit[]): EditResult {
     const doc = parseDocument(current);
     if (doc.errors.length > 0) throw new Error(doc.errors[0]!.message);
     const expected = parseDocument(current);
-    if (edit.value === undefined) expected.deleteIn(edit.path);
-    else expected.setIn(edit.path, meaning(edit.value));
+    const parent = parentNode(expected, edit.path);
+    const key = edit.path[edit.path.length - 1];
+    if (edit.value !== undefined) expected.setIn(edit.path, meaning(edit.value));
+    else if (isSeq(parent) && typeof key === "number") parent.items.splice(key, 1);
+    else expected.deleteIn(edit.path);
     const patched = patch(current, doc, edit);
     if (patched !== null && isDeepStrictEqual(parseDocument(patched).toJS(), expected.toJS())) {
       current = patched;

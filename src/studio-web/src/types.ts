@@ -12,12 +12,21 @@ export interface Diagnostic {
 
 export type EntitlementCell =
   | { kind: "flag"; enabled: boolean }
-  | { kind: "metered"; meter: string; limit: string; mode: string; period: string; price: string };
+  | {
+      kind: "metered";
+      meter: string;
+      limit: string;
+      mode: string;
+      period: string;
+      price: string;
+      tiered: boolean;
+    };
 
 export interface PlanRow {
   id: string;
   name: string;
   fee: string;
+  wallet: string | null;
   entitlements: Record<string, EntitlementCell>;
 }
 
@@ -33,7 +42,7 @@ export interface Overview {
 export interface FormField {
   key: string;
   label: string;
-  kind: "count" | "decimal" | "choice";
+  kind: "count" | "decimal" | "choice" | "date" | "text";
   choices?: string[];
   help: string;
   empty: string;
@@ -45,10 +54,16 @@ export interface GitStatus {
   changedFiles: string[];
 }
 
+export interface RowForm {
+  def: string;
+  fields: (FormField & { required: boolean })[];
+}
+
 export interface PolicyResponse {
   overview: Overview | null;
   diagnostics: Diagnostic[];
   fields: FormField[];
+  forms: Record<string, RowForm>;
   git: GitStatus | null;
 }
 
@@ -80,6 +95,91 @@ export interface SaveResponse {
   branch: string;
   commit: string;
   files: string[];
+  pushed: boolean;
+  remote: string | null;
+  pullRequestUrl: string | null;
+}
+
+export interface UsageLine {
+  entitlement: string;
+  meter: string;
+  owner: string;
+  used: string;
+  limit: string | null;
+  percent: number | null;
+  mode: string;
+  period: string;
+  window: { start: string; end: string };
+}
+
+export interface WalletLine {
+  unit: string;
+  balance: string;
+  available: string;
+  minimum: string;
+  reserved: string;
+  lots: { id: string; source: string; remaining: string; expiresAt: string | null }[];
+}
+
+export interface CustomerUsage {
+  id: string;
+  plan: string | null;
+  contract: boolean;
+  usage: UsageLine[];
+  wallet: WalletLine | null;
+}
+
+export type CustomersResponse =
+  | { available: true; at: string; customers: CustomerUsage[] }
+  | { available: false; reason: string; at: string };
+
+export interface InvoiceJson {
+  number: string;
+  customer: string;
+  plan: string | null;
+  lines: { kind: string; description: string; quantity: string | null; amount: string }[];
+  subtotal: string;
+  discount: string;
+  credits_applied: string;
+  total: string;
+}
+
+export type InvoiceResponse =
+  | { available: true; period: string; invoice: InvoiceJson | null }
+  | { available: false; reason: string };
+
+export interface PolicyCommit {
+  commit: string;
+  date: string;
+  author: string;
+  subject: string;
+  files: string[];
+}
+
+export interface BundleVersion {
+  version: number;
+  current: boolean;
+  manifest: {
+    version: number;
+    digest: string;
+    createdAt: string;
+    createdBy: string;
+    rollbackOf: number | null;
+    source: { commit: string | null; ref: string | null; dirty: boolean } | null;
+  } | null;
+}
+
+export interface HistoryResponse {
+  commits: PolicyCommit[];
+  environments: string[];
+  bundles: {
+    environment: string;
+    store: string;
+    currentVersion: number | null;
+    pinned: { version: number; reason: string } | null;
+    versions: BundleVersion[];
+  } | null;
+  bundlesError: string | null;
 }
 
 /** The metered entitlement being edited, with the values as the form holds them. */

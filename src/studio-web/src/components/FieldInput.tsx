@@ -1,6 +1,6 @@
 import type { FormField } from "../types.js";
 
-/** One form control drawn from a schema field: a number box or a choice, labelled, with help text. */
+/** One form control drawn from a schema field: a number or date box, or a choice, labelled, with help text. */
 export function FieldInput({
   field,
   id,
@@ -21,6 +21,7 @@ export function FieldInput({
     "aria-describedby": help,
     "aria-invalid": invalid ? ("true" as const) : undefined,
   };
+  const suggestions = field.kind === "text" && field.choices ? `${id}-choices` : undefined;
   return (
     <div class="field">
       <label for={id}>{field.label}</label>
@@ -36,16 +37,25 @@ export function FieldInput({
       ) : (
         <input
           {...common}
-          type="text"
-          inputMode={field.kind === "count" ? "numeric" : "decimal"}
+          type={field.kind === "date" ? "date" : "text"}
+          inputMode={field.kind === "count" ? "numeric" : field.kind === "decimal" ? "decimal" : undefined}
           autoComplete="off"
+          list={suggestions}
           value={value}
-          placeholder={field.empty}
+          placeholder={field.kind === "date" ? "YYYY-MM-DD" : field.empty}
           onInput={(e) => onChange(e.currentTarget.value)}
         />
       )}
+      {suggestions && (
+        <datalist id={suggestions}>
+          {field.choices?.map((c) => (
+            <option key={c} value={c} />
+          ))}
+        </datalist>
+      )}
       <small id={help} class="muted">
         {field.help}
+        {field.help !== "" && !field.help.endsWith(".") && "."}
         {field.kind !== "choice" && ` Empty: ${field.empty}.`}
       </small>
     </div>

@@ -1,5 +1,10 @@
 import type { EntitlementCell, Overview } from "../types.js";
 
+export type PlanEdit =
+  | { kind: "entitlement"; plan: string; entitlement: string }
+  | { kind: "tiers"; plan: string; entitlement: string }
+  | { kind: "grant"; plan: string };
+
 function Cell({
   cell,
   plan,
@@ -9,7 +14,7 @@ function Cell({
   cell: EntitlementCell | undefined;
   plan: string;
   entitlement: string;
-  onEdit: (plan: string, entitlement: string) => void;
+  onEdit: (edit: PlanEdit) => void;
 }) {
   if (!cell) return <td class="muted">not included</td>;
   if (cell.kind === "flag") return <td>{cell.enabled ? "included" : "not included"}</td>;
@@ -19,25 +24,31 @@ function Cell({
         <strong>{cell.limit}</strong> per {cell.period}, {cell.mode}
       </div>
       <div class="price">{cell.price}</div>
-      <button type="button" class="link" onClick={() => onEdit(plan, entitlement)}>
+      <button type="button" class="link" onClick={() => onEdit({ kind: "entitlement", plan, entitlement })}>
         Edit
         <span class="visually-hidden">
           {" "}
           {entitlement} on {plan}
         </span>
       </button>
+      {cell.tiered && (
+        <>
+          {" · "}
+          <button type="button" class="link" onClick={() => onEdit({ kind: "tiers", plan, entitlement })}>
+            Edit tiers
+            <span class="visually-hidden">
+              {" "}
+              of {entitlement} on {plan}
+            </span>
+          </button>
+        </>
+      )}
     </td>
   );
 }
 
 /** Plans across, entitlements down: limit, mode and price in words in every cell. */
-export function PlanMatrix({
-  overview,
-  onEdit,
-}: {
-  overview: Overview;
-  onEdit: (plan: string, entitlement: string) => void;
-}) {
+export function PlanMatrix({ overview, onEdit }: { overview: Overview; onEdit: (edit: PlanEdit) => void }) {
   return (
     <section aria-labelledby="plans-heading">
       <h2 id="plans-heading">Plans and entitlements</h2>
@@ -51,6 +62,11 @@ export function PlanMatrix({
                 <th key={p.id} scope="col">
                   {p.name} <span class="muted">({p.id})</span>
                   <div class="muted">{p.fee}</div>
+                  <div class="muted">{p.wallet ? `Wallet: ${p.wallet}` : "No wallet"}</div>
+                  <button type="button" class="link" onClick={() => onEdit({ kind: "grant", plan: p.id })}>
+                    Wallet grant
+                    <span class="visually-hidden"> of {p.id}</span>
+                  </button>
                 </th>
               ))}
             </tr>

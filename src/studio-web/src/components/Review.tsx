@@ -16,6 +16,7 @@ export function Review({ git, onSaved }: { git: GitStatus | null; onSaved: () =>
     git && git.branch !== git.defaultBranch ? git.branch : suggestedBranch(),
   );
   const [message, setMessage] = useState("");
+  const [push, setPush] = useState(false);
   const [saved, setSaved] = useState<SaveResponse | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -30,7 +31,7 @@ export function Review({ git, onSaved }: { git: GitStatus | null; onSaved: () =>
     setBusy(true);
     setError(null);
     try {
-      setSaved(await api.post<SaveResponse>("/api/save", { branch, message }));
+      setSaved(await api.post<SaveResponse>("/api/save", { branch, message, push }));
       await onSaved();
     } catch (err) {
       setError((err as Error).message);
@@ -60,6 +61,15 @@ export function Review({ git, onSaved }: { git: GitStatus | null; onSaved: () =>
           <p role="status" class="ok" data-testid="saved">
             Saved on branch <code>{saved.branch}</code> as commit <code>{saved.commit.slice(0, 7)}</code> (
             {saved.files.join(", ")}).
+            {saved.pushed && <> Pushed to origin.</>}
+            {saved.pullRequestUrl && (
+              <>
+                {" "}
+                <a href={saved.pullRequestUrl} target="_blank" rel="noreferrer" data-testid="pull-request">
+                  {saved.pushed ? "Open the pull request" : "Open a pull request once the branch is pushed"}
+                </a>
+              </>
+            )}
           </p>
         ) : (
           <form onSubmit={save}>
@@ -76,6 +86,19 @@ export function Review({ git, onSaved }: { git: GitStatus | null; onSaved: () =>
                 onInput={(e) => setMessage(e.currentTarget.value)}
                 required
               />
+            </div>
+            <div class="field checkbox">
+              <input
+                id="push"
+                type="checkbox"
+                checked={push}
+                aria-describedby="push-help"
+                onChange={(e) => setPush(e.currentTarget.checked)}
+              />
+              <label for="push">Push the branch to origin</label>
+              <small id="push-help" class="muted">
+                A plain <code>git push</code> of this branch only: never forced, never {git.defaultBranch}.
+              </small>
             </div>
             <div class="actions">
               <button type="submit" disabled={busy || git.changedFiles.length === 0}>
