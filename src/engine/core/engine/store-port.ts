@@ -39,6 +39,30 @@ export interface EngineStore extends WalletStore {
   close(): void;
   /** The owner lease of a store other engines can open (SQLite); absent when only this engine can reach it. */
   readonly lease?: StoreLease;
+  /**
+   * A store that writes in the background (Postgres): its reachability and
+   * write buffer, for status(). Absent when `write` commits before it returns.
+   */
+  health?(): StoreHealth;
+  /** Whether the background write buffer, with `extra` more events, would be past its bound. */
+  full?(extra?: number): boolean;
+  /** Resolves when every batch given to `write` is committed; rejects after `timeoutMs` (kept and retried). */
+  drain?(timeoutMs?: number): Promise<void>;
+}
+
+/** A background-writing store as status() reports it. */
+export interface StoreHealth {
+  /** The last write or read reached the store. */
+  reachable: boolean;
+  /** Events handed to the store and not yet committed. */
+  bufferedEvents: number;
+  bufferedBatches: number;
+  /** The bound: past it the store refuses batches and the engine refuses counted calls (`store_backlog`). */
+  maxBufferedEvents: number;
+  /** Events committed since open. */
+  writtenEvents: number;
+  lastWriteAt: number | null;
+  lastError: string | null;
 }
 
 /**
