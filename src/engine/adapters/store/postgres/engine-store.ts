@@ -113,8 +113,10 @@ export class PgEngineStore implements EngineStore {
       ...(location.schema ? { options: `-c search_path=${location.schema}` } : {}),
       connectionTimeoutMillis: 10_000,
     });
-    // A connection killed while idle is replaced on the next query; it must not crash the process.
+    // A connection killed while idle is replaced on the next query; one killed while checked out
+    // (between two statements, or after its failed query) fails that query. Neither may crash the process.
     pool.on("error", () => {});
+    pool.on("connect", (client) => client.on("error", () => {}));
     try {
       const client = await pool.connect().catch((err) => {
         throw storeError(location.display, err, "connect to");
