@@ -372,7 +372,8 @@ export const COMMANDS: CommandSpec[] = [
       },
       {
         flags: "--store <kind>",
-        description: "usage store: sqlite (--db) or memory",
+        description:
+          "usage store: sqlite (--db: a SQLite file, or postgres://... shared by every instance) or memory",
         default: "sqlite",
         choices: ["sqlite", "memory"],
       },

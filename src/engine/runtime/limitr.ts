@@ -240,14 +240,18 @@ export class Limitr {
     loader: BundleLoader | null,
   ): Promise<Limitr> {
     const store = options.store;
-    if (typeof store !== "string" || !isPostgresUrl(store)) return new Limitr(options, active, loader);
-    if (options.durability === "sync")
-      throw new InputError(
-        `durability "sync" commits before a call returns, which a postgres:// store cannot do without waiting on the network: use "batched" (the default) with ${redactUrl(store)}`,
-      );
-    if (options.counters === undefined) requireSharedCounters(active.policy, store);
+    const url = typeof store === "string" && isPostgresUrl(store) ? store : null;
+    if (url !== null || (typeof store === "object" && store.shared === true)) {
+      const where = url === null ? (store as EngineStore).location : redactUrl(url);
+      if (options.durability === "sync")
+        throw new InputError(
+          `durability "sync" commits before a call returns, which the shared store ${where} cannot do without waiting on the network: use "batched" (the default)`,
+        );
+      if (options.counters === undefined) requireSharedCounters(active.policy, where);
+    }
+    if (url === null) return new Limitr(options, active, loader);
     const { PgEngineStore } = await import("../adapters/store/postgres/engine-store.js");
-    const pgStore = await PgEngineStore.open(store, {
+    const pgStore = await PgEngineStore.open(url, {
       planPollMs: options.planPollMs,
       maxBufferedEvents: options.maxBufferedEvents,
       recentIds: options.idempotencyWindow,
@@ -754,11 +758,11 @@ function callAmount(amount: unknown, options: unknown): number | undefined {
  * hard limit, cap or wallet in full (R16): refused at open, naming the first
  * one found, until `counters` is given.
  */
-function requireSharedCounters(policy: CompiledPolicy, store: string): void {
+function requireSharedCounters(policy: CompiledPolicy, where: string): void {
   const found = limitNeedingLeases(policy);
   if (found === null) return;
   throw new InputError(
-    `${found} needs counters shared by every engine on ${redactUrl(store)}: add counters: "redis://HOST:6379/0" ` +
+    `${found} needs counters shared by every engine on ${where}: add counters: "redis://HOST:6379/0" ` +
       "to Limitr.open (limitr serve: --counters redis://...). Without them, engines on one Postgres store " +
       "could each allow the whole limit.",
   );

@@ -40,6 +40,11 @@ export interface EngineStore extends WalletStore {
   /** The owner lease of a store other engines can open (SQLite); absent when only this engine can reach it. */
   readonly lease?: StoreLease;
   /**
+   * Several engines may open this store at once (Postgres): their hard
+   * limits, caps and wallets then need shared counters (R16).
+   */
+  readonly shared?: boolean;
+  /**
    * A store that writes in the background (Postgres): its reachability and
    * write buffer, for status(). Absent when `write` commits before it returns.
    */

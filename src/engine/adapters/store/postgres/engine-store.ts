@@ -68,6 +68,7 @@ interface Snapshot {
 export class PgEngineStore implements EngineStore {
   readonly location: string;
   readonly storeId: string;
+  readonly shared = true;
   private readonly queue: PgRows[] = [];
   private inflight: PgRows | null = null;
   private queuedEvents = 0;
