@@ -384,6 +384,11 @@ export const COMMANDS: CommandSpec[] = [
       },
       { flags: "--counters-prefix <prefix>", description: "Redis key prefix for the shared counters" },
       {
+        flags: "--exclusive",
+        description:
+          "postgres:// --db: this server is the only engine on the store (hard limits, caps and wallets without --counters)",
+      },
+      {
         flags: "--durability <mode>",
         description: "batched (write-behind) or sync",
         default: "batched",

@@ -90,6 +90,54 @@ describe("Limitr.open on postgres://", () => {
     );
   });
 
+  it("an exclusive engine keeps hard limits and wallets itself; a second engine on the store is refused", async () => {
+    const s = fresh();
+    const walletPolicy = compilePolicy({
+      limitr: 1,
+      timezone: "UTC",
+      currency: "USD",
+      meters: { calls: { event: "api.request", aggregation: "count" } },
+      plans: {
+        payg: {
+          default: true,
+          wallet: { unit: "USD" },
+          entitlements: {
+            api: { meter: "calls", limit: 10, mode: "hard" },
+            paid: { meter: "calls", mode: "prepaid", price: { model: "per_unit", unit_price: 0.5 } },
+          },
+        },
+      },
+    });
+    await expect(Limitr.open({ policy: walletPolicy, store: s.url, counters: REDIS_URL })).rejects.toThrow(
+      /wallet of plan payg is kept by each engine.*exclusive: true/,
+    );
+    const a = await Limitr.open({ policy: walletPolicy, store: s.url, exclusive: true, alerts: false });
+    await expect(Limitr.open({ policy: soft, store: s.url })).rejects.toThrow(
+      /held by an engine opened with exclusive/,
+    );
+    await expect(Limitr.open({ policy: walletPolicy, store: s.url, exclusive: true })).rejects.toThrow(
+      /open in another limitr engine/,
+    );
+    let allowed = 0;
+    for (let i = 0; i < 12; i++) if (a.allow("acme", "api")) allowed++;
+    expect(allowed).toBe(10);
+    a.topUp("acme", "2.00", { id: "t1" });
+    expect(a.decide("acme", "paid", 3).allowed).toBe(true);
+    expect(a.decide("acme", "paid", 2).reason).toBe("insufficient_balance");
+    await a.close();
+    const b = await Limitr.open({ policy: walletPolicy, store: s.url, exclusive: true, alerts: false });
+    expect(b.usage("acme", "api").used).toBe(10);
+    expect(b.balance("acme").balance).toBe("0.5");
+    expect(b.transactions("acme").map((t) => t.kind)).toEqual(["credit", "debit"]);
+    await b.close();
+    const ledger = await pgQuery<{ n: number }>(
+      "SELECT count(*)::int AS n FROM wallet_transactions",
+      [],
+      s.name,
+    );
+    expect(ledger[0]?.n).toBe(2);
+  }, 30_000);
+
   it("with Redis counters, hard limits work and status reports the store", async () => {
     const s = fresh();
     const limitr = await Limitr.open({

@@ -87,7 +87,9 @@ async function openEngine(
   options: Record<string, unknown>,
   ctx: CliContext,
 ): Promise<LimitrClass> {
-  const store = isPostgresUrl(storeSpec) ? await PgEngineStore.open(storeSpec) : openStore(storeSpec);
+  const store = isPostgresUrl(storeSpec)
+    ? await PgEngineStore.open(storeSpec, { exclusive: options.exclusive === true })
+    : openStore(storeSpec);
   let engine: LimitrClass;
   try {
     // Holds a previous run left in the store can still be settled or released by id.

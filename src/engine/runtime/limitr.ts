@@ -241,19 +241,23 @@ export class Limitr {
   ): Promise<Limitr> {
     const store = options.store;
     const url = typeof store === "string" && isPostgresUrl(store) ? store : null;
-    if (url !== null || (typeof store === "object" && store.shared === true)) {
+    if (
+      (url !== null && options.exclusive !== true) ||
+      (typeof store === "object" && store.shared === true)
+    ) {
       const where = url === null ? (store as EngineStore).location : redactUrl(url);
       if (options.durability === "sync")
         throw new InputError(
           `durability "sync" commits before a call returns, which the shared store ${where} cannot do without waiting on the network: use "batched" (the default)`,
         );
-      if (options.counters === undefined) requireSharedCounters(active.policy, where);
+      requireSharedCounters(active.policy, where, options.counters !== undefined);
     }
     if (url === null) return new Limitr(options, active, loader);
     const { PgEngineStore } = await import("../adapters/store/postgres/engine-store.js");
     const pgStore = await PgEngineStore.open(url, {
       planPollMs: options.planPollMs,
       maxBufferedEvents: options.maxBufferedEvents,
+      exclusive: options.exclusive,
       recentIds: options.idempotencyWindow,
     });
     try {
@@ -754,33 +758,43 @@ function callAmount(amount: unknown, options: unknown): number | undefined {
 }
 
 /**
- * Engines on one Postgres store without shared counters would each allow a
- * hard limit, cap or wallet in full (R16): refused at open, naming the first
- * one found, until `counters` is given.
+ * Engines sharing one Postgres store (not `exclusive`): hard limits need the
+ * shared counters, or each engine would allow a limit in full (R16); spend
+ * caps and wallets are not shared through them yet, so they need an
+ * `exclusive` engine. Refused at open, naming the first one found.
  */
-function requireSharedCounters(policy: CompiledPolicy, where: string): void {
-  const found = limitNeedingLeases(policy);
+function requireSharedCounters(policy: CompiledPolicy, where: string, counters: boolean): void {
+  const found = limitNeedingLeases(policy, counters);
   if (found === null) return;
+  const only = "or open the only engine on it with exclusive: true (limitr serve --exclusive)";
   throw new InputError(
-    `${found} needs counters shared by every engine on ${where}: add counters: "redis://HOST:6379/0" ` +
-      "to Limitr.open (limitr serve: --counters redis://...). Without them, engines on one Postgres store " +
-      "could each allow the whole limit.",
+    found.kind === "limit"
+      ? `${found.what} needs counters shared by every engine on ${where}: add counters: "redis://HOST:6379/0" ` +
+          `(limitr serve: --counters redis://...), ${only}. Without either, engines on one store could each allow the whole limit.`
+      : `${found.what} is kept by each engine, not shared across engines on ${where}: ${only.slice(3)}.`,
   );
 }
 
-function limitNeedingLeases(policy: CompiledPolicy): string | null {
+function limitNeedingLeases(
+  policy: CompiledPolicy,
+  counters: boolean,
+): { kind: "limit" | "local"; what: string } | null {
   for (const plan of Object.values(policy.plans)) {
-    for (const e of Object.values(plan.entitlements))
-      if (e.kind === "metered" && e.mode === "hard" && e.limit !== null)
-        return `the hard limit ${plan.id}.${e.id}`;
+    if (!counters)
+      for (const e of Object.values(plan.entitlements))
+        if (e.kind === "metered" && e.mode === "hard" && e.limit !== null)
+          return { kind: "limit", what: `the hard limit ${plan.id}.${e.id}` };
     if (plan.caps !== undefined && Object.keys(plan.caps).length > 0)
-      return `the spend caps of plan ${plan.id}`;
-    if (plan.wallet !== undefined) return `the wallet of plan ${plan.id}`;
+      return { kind: "local", what: `the spend caps of plan ${plan.id}` };
+    if (plan.wallet !== undefined) return { kind: "local", what: `the wallet of plan ${plan.id}` };
   }
   for (const c of Object.values(policy.customers)) {
-    for (const [id, o] of Object.entries(c.overrides))
-      if (o.mode === "hard") return `the hard limit ${id} of customer ${c.id}`;
-    if (c.caps !== undefined && Object.keys(c.caps).length > 0) return `the spend caps of customer ${c.id}`;
+    if (!counters)
+      for (const [id, o] of Object.entries(c.overrides))
+        if (o.mode === "hard") return { kind: "limit", what: `the hard limit ${id} of customer ${c.id}` };
+    if (c.caps !== undefined && Object.keys(c.caps).length > 0)
+      return { kind: "local", what: `the spend caps of customer ${c.id}` };
+    if (c.wallet !== undefined) return { kind: "local", what: `the wallet of customer ${c.id}` };
   }
   return null;
 }

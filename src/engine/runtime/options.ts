@@ -56,6 +56,15 @@ export interface LimitrOptions {
    * until it drains; `record` and `settle` still count (the work was done).
    */
   maxBufferedEvents?: number;
+  /**
+   * Postgres store: this engine is the only one on it (a session advisory
+   * lock; a second exclusive engine, or a shared one, is refused while it is
+   * open). Its counters, spend caps and wallets are then the truth, as with
+   * SQLite, so it needs no `counters`. Default false: any number of engines
+   * share the store, and hard limits need `counters`; caps and wallets need
+   * an exclusive engine (they are not shared through `counters` yet).
+   */
+  exclusive?: boolean;
   /** Postgres store: how long `flush()` and `close()` wait for the buffer to be committed (ms, default 30,000). */
   drainTimeoutMs?: number;
   /** `batched` (default): write-behind in bounded batches. `sync`: every counted decision is committed before it returns. */

@@ -35,6 +35,13 @@ export interface PgEngineStoreOptions {
   recentIds?: number;
   /** Ledger rows to keep in memory for `transactions()` (default 100,000). */
   retainLedger?: number;
+  /**
+   * This is the only engine on the store (a session advisory lock, held while
+   * open): its own counters, caps and wallets are then the truth, as with
+   * SQLite. Without it, any number of engines may open the store, each holding
+   * the lock in shared mode, and an exclusive open is refused meanwhile.
+   */
+  exclusive?: boolean;
 }
 
 interface Snapshot {
@@ -68,7 +75,10 @@ interface Snapshot {
 export class PgEngineStore implements EngineStore {
   readonly location: string;
   readonly storeId: string;
-  readonly shared = true;
+  readonly shared: boolean;
+  /** The connection that holds the store's advisory lock (exclusive or shared) while the engine is open. */
+  private lock: pg.Client | null = null;
+  private lockError: string | null = null;
   private readonly queue: PgRows[] = [];
   private inflight: PgRows | null = null;
   private queuedEvents = 0;
@@ -95,6 +105,7 @@ export class PgEngineStore implements EngineStore {
     options: PgEngineStoreOptions,
   ) {
     this.location = pg.display;
+    this.shared = options.exclusive !== true;
     this.storeId = (snapshot as Snapshot).storeId;
     this.max = Math.max(1, options.maxBufferedEvents ?? 1_000_000);
     this.wallets = new MemoryWallets(options.retainLedger ?? 100_000);
@@ -107,13 +118,13 @@ export class PgEngineStore implements EngineStore {
   /** Connect, migrate (under the advisory lock of `migrate`) and read what the engine starts from. */
   static async open(url: string, options: PgEngineStoreOptions = {}): Promise<PgEngineStore> {
     const location = parseLocation(url);
-    const pool = new pg.Pool({
+    const config = {
       connectionString: location.connectionString,
-      max: 3,
       types: { getTypeParser: bigintAsNumber },
       ...(location.schema ? { options: `-c search_path=${location.schema}` } : {}),
       connectionTimeoutMillis: 10_000,
-    });
+    };
+    const pool = new pg.Pool({ ...config, max: 3 });
     // A connection killed while idle is replaced on the next query; one killed while checked out
     // (between two statements, or after its failed query) fails that query. Neither may crash the process.
     pool.on("error", () => {});
@@ -124,8 +135,16 @@ export class PgEngineStore implements EngineStore {
       });
       try {
         await migrate(client, location, { create: true, readonly: false });
-        const snapshot = await load(client, options.recentIds ?? 100_000, options.retainLedger ?? 100_000);
-        return new PgEngineStore(pool, location, snapshot, options);
+        const lock = await takeLock(config, location, options.exclusive === true);
+        try {
+          const snapshot = await load(client, options.recentIds ?? 100_000, options.retainLedger ?? 100_000);
+          const store = new PgEngineStore(pool, location, snapshot, options);
+          store.holdLock(lock);
+          return store;
+        } catch (err) {
+          await lock.end().catch(() => {});
+          throw err;
+        }
       } finally {
         client.release();
       }
@@ -134,6 +153,14 @@ export class PgEngineStore implements EngineStore {
       if (err instanceof LimitrError) throw err;
       throw storeError(location.display, err, "open");
     }
+  }
+
+  private holdLock(lock: pg.Client): void {
+    this.lock = lock;
+    lock.on("error", (err) => {
+      // An exclusive lock went with its connection: other engines may open the store from now on.
+      if (!this.shared) this.lockError = `lost the exclusive engine lock on ${this.location}: ${err.message}`;
+    });
   }
 
   loadCounters(): CounterRow[] {
@@ -216,7 +243,7 @@ export class PgEngineStore implements EngineStore {
       maxBufferedEvents: this.max,
       writtenEvents: this.written,
       lastWriteAt: this.lastWriteAt,
-      lastError: this.lastError,
+      lastError: this.lockError ?? this.lastError,
     };
   }
 
@@ -252,6 +279,7 @@ export class PgEngineStore implements EngineStore {
     if (this.pollTimer !== null) clearInterval(this.pollTimer);
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     void this.pool.end().catch(() => {});
+    void this.lock?.end().catch(() => {});
   }
 
   private get idle(): boolean {
@@ -359,6 +387,32 @@ export class PgEngineStore implements EngineStore {
       this.polling = false;
     }
   }
+}
+
+/**
+ * The store's engine lock: a session advisory lock, exclusive for an engine
+ * that must be the only one, shared otherwise, so the two kinds exclude each
+ * other. Released when the engine closes or its connection ends.
+ */
+async function takeLock(
+  config: pg.ClientConfig,
+  location: PgLocation,
+  exclusive: boolean,
+): Promise<pg.Client> {
+  const client = new pg.Client(config);
+  client.on("error", () => {});
+  await client.connect();
+  const fn = exclusive ? "pg_try_advisory_lock" : "pg_try_advisory_lock_shared";
+  const r = await client.query<{ ok: boolean }>(`SELECT ${fn}(hashtext($1)) AS ok`, [
+    `limitr-engine:${location.schema ?? ""}`,
+  ]);
+  if (r.rows[0]?.ok === true) return client;
+  await client.end().catch(() => {});
+  throw new InputError(
+    exclusive
+      ? `store ${location.display} is open in another limitr engine: exclusive: true (limitr serve --exclusive) needs it to be the only one`
+      : `store ${location.display} is held by an engine opened with exclusive: true; close it, or open every engine without it`,
+  );
 }
 
 function bigintAsNumber(oid: number, format?: "text" | "binary") {
