@@ -241,17 +241,14 @@ export class Limitr {
   ): Promise<Limitr> {
     const store = options.store;
     const url = typeof store === "string" && isPostgresUrl(store) ? store : null;
-    if (
-      (url !== null && options.exclusive !== true) ||
-      (typeof store === "object" && store.shared === true)
-    ) {
-      const where = url === null ? (store as EngineStore).location : redactUrl(url);
-      if (options.durability === "sync")
-        throw new InputError(
-          `durability "sync" commits before a call returns, which the shared store ${where} cannot do without waiting on the network: use "batched" (the default)`,
-        );
+    const where = url === null ? (typeof store === "object" ? store.location : "") : redactUrl(url);
+    const background = url !== null || (typeof store === "object" && store.drain !== undefined);
+    if (background && options.durability === "sync")
+      throw new InputError(
+        `durability "sync" commits before a call returns, which the store ${where} cannot do without waiting on the network: use "batched" (the default)`,
+      );
+    if ((url !== null && options.exclusive !== true) || (typeof store === "object" && store.shared === true))
       requireSharedCounters(active.policy, where, options.counters !== undefined);
-    }
     if (url === null) return new Limitr(options, active, loader);
     const { PgEngineStore } = await import("../adapters/store/postgres/engine-store.js");
     const pgStore = await PgEngineStore.open(url, {

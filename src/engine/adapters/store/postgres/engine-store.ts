@@ -25,6 +25,8 @@ const CLOCK_SLACK_MS = 60_000;
 const MAX_TX_EVENTS = 20_000;
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 5_000;
+/** Tries (100 ms apart) to take the engine lock before an open is refused. */
+const LOCK_TRIES = 10;
 
 export interface PgEngineStoreOptions {
   /** Events buffered for Postgres at most (default 1,000,000): past it, `write` refuses the batch. */
@@ -403,10 +405,14 @@ async function takeLock(
   client.on("error", () => {});
   await client.connect();
   const fn = exclusive ? "pg_try_advisory_lock" : "pg_try_advisory_lock_shared";
-  const r = await client.query<{ ok: boolean }>(`SELECT ${fn}(hashtext($1)) AS ok`, [
-    `limitr-engine:${location.schema ?? ""}`,
-  ]);
-  if (r.rows[0]?.ok === true) return client;
+  // A few tries: an engine closed just before (a restart) may not have ended its session yet.
+  for (let attempt = 0; attempt < LOCK_TRIES; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 100));
+    const r = await client.query<{ ok: boolean }>(`SELECT ${fn}(hashtext($1)) AS ok`, [
+      `limitr-engine:${location.schema ?? ""}`,
+    ]);
+    if (r.rows[0]?.ok === true) return client;
+  }
   await client.end().catch(() => {});
   throw new InputError(
     exclusive
