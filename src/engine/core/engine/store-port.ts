@@ -4,12 +4,13 @@ import type { CounterTable } from "./counter.js";
 
 /**
  * The port the engine persists through. Implementations: an in-memory store
- * (tests, examples, ephemeral services) and SQLite (the embedded default).
+ * (tests, examples, ephemeral services), SQLite (the embedded default) and
+ * Postgres (shared by many instances; it writes in the background).
  * Reads happen once at open; afterwards the engine only writes batches, so a
  * store never sits on the decision path.
  */
 export interface EngineStore extends WalletStore {
-  /** `memory` or `sqlite:PATH`, for status and error messages. */
+  /** `memory`, `sqlite:PATH` or the postgres:// URL without its password, for status and error messages. */
   readonly location: string;
   /**
    * A stable id of this store (hex), kept across engines and restarts: hold
