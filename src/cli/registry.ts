@@ -378,7 +378,8 @@ export const COMMANDS: CommandSpec[] = [
       },
       {
         flags: "--store <kind>",
-        description: "usage store: sqlite (--db) or memory",
+        description:
+          "usage store: sqlite (--db: a SQLite file, or postgres://... shared by every instance) or memory",
         default: "sqlite",
         choices: ["sqlite", "memory"],
       },
@@ -388,6 +389,11 @@ export const COMMANDS: CommandSpec[] = [
           "share hard limits with other instances through Redis quota leases (redis://host:6379/0)",
       },
       { flags: "--counters-prefix <prefix>", description: "Redis key prefix for the shared counters" },
+      {
+        flags: "--exclusive",
+        description:
+          "postgres:// --db: this server is the only engine on the store (hard limits, caps and wallets without --counters)",
+      },
       {
         flags: "--durability <mode>",
         description: "batched (write-behind) or sync",

@@ -1,8 +1,10 @@
 /**
  * Engine conformance: every folder in fixtures/engine/ is a case with a small
  * policy and a script of timed calls with their expected results. Each case
- * runs against the in-memory store and against a real SQLite file; a
- * `restart` step closes the engine and opens a new one on the same store.
+ * runs against the in-memory store, a real SQLite file and a Postgres schema
+ * of its own (an `exclusive` engine: one engine on the store, as with SQLite;
+ * `durability: sync` cases skip Postgres, which refuses it); a `restart` step
+ * closes the engine and opens a new one on the same store.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,6 +18,9 @@ import type { Hold } from "../../src/engine/core/engine/decision.js";
 import type { CompiledPolicy } from "../../src/engine/core/model.js";
 import { Limitr } from "../../src/engine/runtime/limitr.js";
 import type { Durability } from "../../src/engine/runtime/options.js";
+import { pgQuery, pgSchema } from "../helpers/pg-schema.js";
+
+type StoreKind = "memory" | "sqlite" | "postgres";
 
 const root = join(import.meta.dirname, "../../fixtures/engine");
 
@@ -46,7 +51,7 @@ interface Step {
 
 interface Script {
   rule: string;
-  stores?: ("memory" | "sqlite")[];
+  stores?: StoreKind[];
   durability?: Durability;
   now: string;
   steps: Step[];
@@ -57,9 +62,9 @@ const cases = readdirSync(root, { withFileTypes: true })
   .map((d) => d.name)
   .sort();
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0)) c();
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
 });
 
 /** Epoch ms fields become ISO text so expectations stay readable. */
@@ -80,18 +85,20 @@ function check(actual: unknown, expected: unknown, label: string): void {
   else expect(actual, label).toEqual(expected);
 }
 
-async function run(name: string, store: "memory" | "sqlite"): Promise<void> {
+async function run(name: string, store: StoreKind): Promise<void> {
   const dir = join(root, name);
   const policy = compilePolicy(parse(readFileSync(join(dir, "policy.yaml"), "utf8"))) as CompiledPolicy;
   const script = parse(readFileSync(join(dir, "script.yaml"), "utf8")) as Script;
   const tmp = mkdtempSync(join(tmpdir(), "limitr-conf-"));
   const dbPath = join(tmp, "usage.db");
   const memory = new MemoryEngineStore();
+  const schema = store === "postgres" ? pgSchema("limitr_conf") : null;
   let now = Date.parse(script.now);
   const openEngine = () =>
     Limitr.open({
       policy,
-      store: store === "memory" ? memory : `sqlite:${dbPath}`,
+      store: store === "memory" ? memory : schema !== null ? schema.url : `sqlite:${dbPath}`,
+      exclusive: schema !== null,
       durability: script.durability ?? "batched",
       now: () => now,
     });
@@ -103,9 +110,10 @@ async function run(name: string, store: "memory" | "sqlite"): Promise<void> {
     }
   };
   listen(engine);
-  cleanups.push(() => {
-    engine.closeSync();
+  cleanups.push(async () => {
+    await engine.close().catch(() => engine.closeSync());
     rmSync(tmp, { recursive: true, force: true });
+    await schema?.drop();
   });
   const holds = new Map<string, Hold>();
 
@@ -199,7 +207,12 @@ async function run(name: string, store: "memory" | "sqlite"): Promise<void> {
         break;
       case "stored": {
         await engine.flush();
-        check({ count: storedEvents(store, memory, dbPath) }, step.expect, label);
+        const count =
+          schema !== null
+            ? ((await pgQuery<{ n: number }>("SELECT count(*)::int AS n FROM events", [], schema.name))[0]
+                ?.n ?? 0)
+            : storedEvents(store, memory, dbPath);
+        check({ count }, step.expect, label);
         break;
       }
       default:
@@ -214,7 +227,7 @@ function sumOf(amounts: string[]): number {
 }
 
 /** Count stored events the way a CLI reader would: a separate read-only connection, not blocked by the engine. */
-function storedEvents(store: "memory" | "sqlite", memory: MemoryEngineStore, dbPath: string): number {
+function storedEvents(store: StoreKind, memory: MemoryEngineStore, dbPath: string): number {
   if (store === "memory") return memory.events().length;
   const db = openDatabase(dbPath, { readonly: true });
   try {
@@ -227,7 +240,9 @@ function storedEvents(store: "memory" | "sqlite", memory: MemoryEngineStore, dbP
 describe("engine conformance (fixtures/engine)", () => {
   for (const name of cases) {
     const script = parse(readFileSync(join(root, name, "script.yaml"), "utf8")) as Script;
-    for (const store of script.stores ?? (["memory", "sqlite"] as const)) {
+    const all: StoreKind[] =
+      script.durability === "sync" ? ["memory", "sqlite"] : ["memory", "sqlite", "postgres"];
+    for (const store of script.stores ?? all) {
       it(`${script.rule} [${store}]`, () => run(name, store));
     }
   }

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Limitr as LimitrClass, PolicyInput } from "limitr-engine";
 import { Limitr, UsageError } from "limitr-engine";
+import { PgEngineStore } from "limitr-engine/adapters/store/postgres/engine-store";
 import { isPostgresUrl } from "limitr-engine/adapters/store/postgres/url";
 import { openStore } from "limitr-engine/runtime/persistence";
 import { sendEmail } from "../adapters/alerts/email.js";
@@ -27,11 +28,9 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     throw new UsageError(
       `refusing to listen on ${host} without API keys: set LIMITR_API_KEYS (comma-separated) or use --host 127.0.0.1`,
     );
-  if (options.store !== "memory" && isPostgresUrl(String(options.db)))
-    throw new UsageError(
-      "limitr serve keeps its engine's state in a SQLite file (--db PATH) or in memory (--store memory); a postgres:// store is read and written by the batch commands (usage, customers, bill, simulate, alerts)",
-    );
-  const store = options.store === "memory" ? "memory" : `sqlite:${resolve(ctx.cwd, String(options.db))}`;
+  const db = String(options.db);
+  const store =
+    options.store === "memory" ? "memory" : isPostgresUrl(db) ? db : `sqlite:${resolve(ctx.cwd, db)}`;
   const policy = policyInput(options, ctx);
   const state = new ServeState();
   const app = await buildServer(
@@ -60,9 +59,10 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     throw err;
   }
   const prune = setInterval(() => state.holds.prune(Date.now()), 60_000).unref();
+  // Billing-figure rules on a shared store are left to a scheduled `limitr alerts check --db postgres://...`.
   const batch = scheduleBatchAlerts(
     engine,
-    state.dbPath,
+    store.startsWith("sqlite:") ? state.dbPath : null,
     integer(options.alertsEvery ?? 300_000, "--alerts-every", 0, 86_400_000),
     ctx,
   );
@@ -87,12 +87,18 @@ async function openEngine(
   options: Record<string, unknown>,
   ctx: CliContext,
 ): Promise<LimitrClass> {
-  const store = openStore(storeSpec);
+  const store = isPostgresUrl(storeSpec)
+    ? await PgEngineStore.open(storeSpec, { exclusive: options.exclusive === true })
+    : openStore(storeSpec);
   let engine: LimitrClass;
   try {
     // Holds a previous run left in the store can still be settled or released by id.
     state.holds = new HoldRegistry(store.loadHolds());
-    state.dbPath = storeSpec.startsWith("sqlite:") ? storeSpec.slice("sqlite:".length) : null;
+    state.dbPath = storeSpec.startsWith("sqlite:")
+      ? storeSpec.slice("sqlite:".length)
+      : isPostgresUrl(storeSpec)
+        ? storeSpec
+        : null;
     const durability = options.durability === "sync" ? "sync" : "batched";
     const deliverAlerts = options.deliverAlerts === false ? false : { email: sendEmail, env: ctx.env };
     const counters = options.counters === undefined ? {} : { counters: String(options.counters) };

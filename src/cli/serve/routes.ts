@@ -135,7 +135,11 @@ export function registerRoutes(app: FastifyInstance, state: ServeState, log: (li
     async (req) => {
       const engine = state.use();
       if (state.dbPath === null)
-        throw new HttpError(422, "unsupported", "recorded usage needs the SQLite store (not --store memory)");
+        throw new HttpError(
+          422,
+          "unsupported",
+          "recorded usage needs a SQLite or Postgres store (not --store memory)",
+        );
       const { meter } = req.params as { meter: string };
       const q = req.query as Record<string, string | undefined>;
       const { policy } = engine.activePolicy();

@@ -6,7 +6,7 @@ import { ServeMetrics } from "./metrics.js";
 /** What the routes read: the engine once it is open, and the readiness that goes with it. */
 export class ServeState {
   engine: Limitr | null = null;
-  /** SQLite file behind the engine (for /v1/meters); null for the memory store. */
+  /** The usage store behind the engine (for /v1/meters): a SQLite file or a postgres:// URL; null for the memory store. */
   dbPath: string | null = null;
   holds = new HoldRegistry();
   closing = false;

@@ -85,7 +85,7 @@ export class Decider {
     if (typeof customer !== "string" || typeof entitlement !== "string" || customer === "" || now - now !== 0)
       return this.refuse("invalid_input", customer, entitlement, this.lastAmount, now, false);
     if (now >= this.fence.due && !this.fence.held(now))
-      return this.refuse("store_lease_lost", customer, entitlement, this.lastAmount, now, commit);
+      return this.refuse(this.fence.reason, customer, entitlement, this.lastAmount, now, commit);
     const meters = this.meters;
     const sid = meters.slotId(customer, entitlement, now);
     const table = meters.state.table;
@@ -326,7 +326,8 @@ export class Decider {
     const state = this.meters.state;
     if (event.id !== undefined && this.seen.has(event.id))
       return { id, version: state.version, digest: state.digest, duplicate: true, counted: [] };
-    const held = now < this.fence.due || this.fence.held(now);
+    // A full write buffer does not stop counting what was done, only new calls.
+    const held = now < this.fence.due || this.fence.held(now) || !this.fence.lost;
     const counted = held ? this.meters.applyEvent(event, ts, this.wb, state) : [];
     if (this.wallets !== null)
       for (const c of counted)
@@ -383,7 +384,7 @@ export class Decider {
    * traffic, so only a lost lease is reported as `denied`.
    */
   refuse(
-    reason: "invalid_input" | "invalid_hold" | "store_lease_lost",
+    reason: "invalid_input" | "invalid_hold" | "store_lease_lost" | "store_backlog",
     customer: unknown,
     entitlement: unknown,
     amount: number,

@@ -21,6 +21,14 @@ export class Fence {
   lost = false;
   /** Wall-clock time the loss was noticed. */
   lostAt: number | null = null;
+  /**
+   * The store's write buffer is full (Postgres unreachable for long): counted
+   * calls are refused with `store_backlog` until it has room again, so the
+   * buffer stays bounded and no recorded event is dropped.
+   */
+  backlog = false;
+  /** Whether the store's buffer is still too full to take more (checked on calls while `backlog`). */
+  backlogged: () => boolean = () => false;
   /** Wall-clock instant of the next renewal (`due` while the lease is held). */
   private renewAt = Infinity;
   private retryAt = -Infinity;
@@ -39,10 +47,28 @@ export class Fence {
 
   /** Slow path of a call whose `now` reached `due`: true when the call may be decided. */
   held(_now: number): boolean {
+    if (this.backlog) {
+      if (this.backlogged()) return false;
+      this.backlog = false;
+      this.due = this.lost ? -Infinity : this.lease === null ? Infinity : this.renewAt;
+      if (this.lease === null) return true;
+    }
     if (this.lost) return this.regain(Date.now());
     const wall = Date.now();
     if (wall < this.renewAt) return true; // an explicit `now` ahead of the wall clock
     return this.renew(wall);
+  }
+
+  /** The store refused a batch for a full buffer: refuse counted calls until it drains. */
+  markBacklog(): void {
+    if (this.backlog) return;
+    this.backlog = true;
+    this.due = -Infinity;
+  }
+
+  /** Why calls are refused while not held. */
+  get reason(): "store_lease_lost" | "store_backlog" {
+    return this.lost ? "store_lease_lost" : "store_backlog";
   }
 
   /** A write or a renewal found the store owned by another engine. */

@@ -3,6 +3,7 @@ import { MemoryAlertStore } from "../adapters/alerts/memory-outbox.js";
 import type { AlertStateStore } from "../adapters/alerts/outbox.js";
 import { AlertStore } from "../adapters/alerts/outbox.js";
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
+import { isPostgresUrl, redactUrl } from "../adapters/store/postgres/url.js";
 import type { Decision, Hold, Usage } from "../core/engine/decision.js";
 import type { CounterRow, EngineStore } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
@@ -68,6 +69,8 @@ export class Limitr {
   private delivery: AlertDelivery | null = null;
   private readonly store: EngineStore;
   private readonly wallets: Wallets;
+  /** How long `flush` and `close` wait for a background-writing store (Postgres) to commit. */
+  private readonly drainMs: number;
   /** Live counters shared with other engines (`counters`); null when this engine's are its own. */
   private readonly shared: SharedCounters | null = null;
 
@@ -84,6 +87,7 @@ export class Limitr {
     }
     this.sync = this.durability === "sync";
     this.clock = clockOf(options);
+    this.drainMs = options.drainTimeoutMs ?? 30_000;
     this.seen = new IdWindow(options.idempotencyWindow ?? 100_000);
     this.idPrefix = `${randomBytes(6).toString("hex")}-`;
     const store = openStore(options.store ?? DEFAULT_STORE, options.storeLeaseMs);
@@ -124,11 +128,13 @@ export class Limitr {
       drainExpired: () => this.meters.drainExpired(),
       counters: this.meters.table,
       fenced: () => this.fence.markLost(),
+      backlog: () => this.fence.markBacklog(),
     });
     this.fence = new Fence(store.lease ?? null, {
       lost: () => this.persistence.flushQuietly(),
       regained: () => this.reload(),
     });
+    this.fence.backlogged = () => store.full?.(this.persistence.pendingEvents) === true;
     this.wb = this.persistence.wb;
     this.wb.wallets = this.wallets;
     this.d = new Decider(this.meters, this.persistence, this.seen, this.notifier, this.sync, this.fence);
@@ -207,20 +213,56 @@ export class Limitr {
   static async open(options: LimitrOptions): Promise<Limitr> {
     const input = options.policy;
     if (!isBundleStoreInput(input)) {
-      const engine = new Limitr(options, loadPolicyInput(input), null);
+      const active = loadPolicyInput(input);
+      const engine = await Limitr.create(options, active, null);
       await engine.shared?.connect();
       return engine;
     }
     const loader = await BundleLoader.open(input, options.store ?? DEFAULT_STORE, clockOf(options));
     const { manifest, policy } = loader.bundle;
     const active = { policy, version: manifest.version, digest: manifest.digest, source: "store" as const };
-    const engine = new Limitr(options, active, loader);
+    const engine = await Limitr.create(options, active, loader);
     await engine.shared?.connect();
     loader.start({
       activate: (bundle) => engine.activate(bundle.policy, bundle.manifest.version, bundle.manifest.digest),
       notify: (notice) => engine.notifier.emit("policy", notice),
     });
     return engine;
+  }
+
+  /**
+   * The engine over its store: a `postgres://` store is connected, migrated
+   * and read before the engine is built (the engine itself never waits on it).
+   */
+  private static async create(
+    options: LimitrOptions,
+    active: ActivePolicy,
+    loader: BundleLoader | null,
+  ): Promise<Limitr> {
+    const store = options.store;
+    const url = typeof store === "string" && isPostgresUrl(store) ? store : null;
+    const where = url === null ? (typeof store === "object" ? store.location : "") : redactUrl(url);
+    const background = url !== null || (typeof store === "object" && store.drain !== undefined);
+    if (background && options.durability === "sync")
+      throw new InputError(
+        `durability "sync" commits before a call returns, which the store ${where} cannot do without waiting on the network: use "batched" (the default)`,
+      );
+    if ((url !== null && options.exclusive !== true) || (typeof store === "object" && store.shared === true))
+      requireSharedCounters(active.policy, where, options.counters !== undefined);
+    if (url === null) return new Limitr(options, active, loader);
+    const { PgEngineStore } = await import("../adapters/store/postgres/engine-store.js");
+    const pgStore = await PgEngineStore.open(url, {
+      planPollMs: options.planPollMs,
+      maxBufferedEvents: options.maxBufferedEvents,
+      exclusive: options.exclusive,
+      recentIds: options.idempotencyWindow,
+    });
+    try {
+      return new Limitr({ ...options, store: pgStore }, active, loader);
+    } catch (err) {
+      pgStore.close();
+      throw err;
+    }
   }
 
   /**
@@ -556,6 +598,7 @@ export class Limitr {
     const loaded = this.loader?.status() ?? null;
     const policyError = loaded?.lastError ?? null;
     const fence = this.fence;
+    const storeHealth = this.store.health?.() ?? null;
     return {
       activeVersion: state.version,
       activeDigest: state.digest,
@@ -565,14 +608,16 @@ export class Limitr {
       policyError,
       store: this.persistence.store.location,
       durability: this.durability,
-      pendingEvents: this.persistence.pendingEvents,
+      pendingEvents: this.persistence.pendingEvents + (storeHealth?.bufferedEvents ?? 0),
       lastFlushAt: this.persistence.lastFlushAt,
+      storeHealth,
       storeLease: this.store.lease === undefined ? null : fence.lost ? "lost" : "held",
       alertDelivery: this.delivery?.status() ?? null,
       counters: this.shared?.status() ?? null,
       lastError:
         fence.problem(this.store.location) ??
         this.persistence.lastError ??
+        storeHealth?.lastError ??
         policyError ??
         (listenerError ? String(listenerError) : null) ??
         this.shared?.status().lastError ??
@@ -586,6 +631,7 @@ export class Limitr {
     this.d.alerts?.evaluate();
     await this.shared?.flush();
     this.persistence.flush(now);
+    await this.store.drain?.(this.drainMs);
   }
 
   /** Stop polling bundles, flush, then release the store and its owner lock. Idempotent; also done at process exit. */
@@ -596,6 +642,16 @@ export class Limitr {
     this.stopAlerts();
     await this.delivery?.stop();
     await this.shared?.close();
+    if (this.store.drain !== undefined) {
+      // Hand the last batch to the background writer and wait for it; the store is released either way.
+      try {
+        this.persistence.flush(this.clock());
+        await this.store.drain(this.drainMs);
+      } catch (err) {
+        this.persistence.close();
+        throw err;
+      }
+    }
     this.persistence.close();
   }
 
@@ -696,4 +752,46 @@ function callAmount(amount: unknown, options: unknown): number | undefined {
   if (amount === undefined || optionsInPlace(amount, options)) return undefined;
   // Anything else goes to the decision as is: a bad amount is refused there (invalid_amount).
   return amount as number;
+}
+
+/**
+ * Engines sharing one Postgres store (not `exclusive`): hard limits need the
+ * shared counters, or each engine would allow a limit in full (R16); spend
+ * caps and wallets are not shared through them yet, so they need an
+ * `exclusive` engine. Refused at open, naming the first one found.
+ */
+function requireSharedCounters(policy: CompiledPolicy, where: string, counters: boolean): void {
+  const found = limitNeedingLeases(policy, counters);
+  if (found === null) return;
+  const only = "or open the only engine on it with exclusive: true (limitr serve --exclusive)";
+  throw new InputError(
+    found.kind === "limit"
+      ? `${found.what} needs counters shared by every engine on ${where}: add counters: "redis://HOST:6379/0" ` +
+          `(limitr serve: --counters redis://...), ${only}. Without either, engines on one store could each allow the whole limit.`
+      : `${found.what} is kept by each engine, not shared across engines on ${where}: ${only.slice(3)}.`,
+  );
+}
+
+function limitNeedingLeases(
+  policy: CompiledPolicy,
+  counters: boolean,
+): { kind: "limit" | "local"; what: string } | null {
+  for (const plan of Object.values(policy.plans)) {
+    if (!counters)
+      for (const e of Object.values(plan.entitlements))
+        if (e.kind === "metered" && e.mode === "hard" && e.limit !== null)
+          return { kind: "limit", what: `the hard limit ${plan.id}.${e.id}` };
+    if (plan.caps !== undefined && Object.keys(plan.caps).length > 0)
+      return { kind: "local", what: `the spend caps of plan ${plan.id}` };
+    if (plan.wallet !== undefined) return { kind: "local", what: `the wallet of plan ${plan.id}` };
+  }
+  for (const c of Object.values(policy.customers)) {
+    if (!counters)
+      for (const [id, o] of Object.entries(c.overrides))
+        if (o.mode === "hard") return { kind: "limit", what: `the hard limit ${id} of customer ${c.id}` };
+    if (c.caps !== undefined && Object.keys(c.caps).length > 0)
+      return { kind: "local", what: `the spend caps of customer ${c.id}` };
+    if (c.wallet !== undefined) return { kind: "local", what: `the wallet of customer ${c.id}` };
+  }
+  return null;
 }

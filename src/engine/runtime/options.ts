@@ -1,5 +1,5 @@
 import type { LeaseParams } from "../core/engine/lease.js";
-import type { EngineStore } from "../core/engine/store-port.js";
+import type { EngineStore, StoreHealth } from "../core/engine/store-port.js";
 import type { PropertyValue } from "../core/model.js";
 import type { DeliverAlertsOptions, DeliveryStatus } from "./alert-delivery.js";
 import type { PolicyInput, PolicySourceKind } from "./policy-input.js";
@@ -31,8 +31,9 @@ export interface LimitrOptions {
   /**
    * How often (ms) to look for plan changes other processes recorded in the
    * store, such as `limitr customers set` while this engine runs (default
-   * 1000; 0 = never). The look is one pragma read when nothing changed.
-   * Applies to the SQLite store.
+   * 1000; 0 = never). SQLite: one pragma read when nothing changed.
+   * Postgres: one indexed query each time; a change made by another
+   * instance is seen within about two intervals.
    */
   planPollMs?: number;
   /**
@@ -41,8 +42,31 @@ export interface LimitrOptions {
    * (`{ store, env, publicKeys, pollMs, cacheDir }`, see `BundleStoreInput`).
    */
   policy: PolicyInput;
-  /** `"memory"`, `"sqlite:PATH"` (default `sqlite:.limitr/usage.db`), or a store instance. */
+  /**
+   * `"memory"`, `"sqlite:PATH"` (default `sqlite:.limitr/usage.db`),
+   * `"postgres://HOST/DB[?schema=NAME]"` (the shared store of many instances,
+   * SPEC §11: written behind in the background, see docs/scale.md), or a
+   * store instance.
+   */
   store?: string | EngineStore;
+  /**
+   * Postgres store: events handed to the background writer and not yet
+   * committed, at most (default 1,000,000). When Postgres stays unreachable
+   * long enough to fill it, counted calls are refused with `store_backlog`
+   * until it drains; `record` and `settle` still count (the work was done).
+   */
+  maxBufferedEvents?: number;
+  /**
+   * Postgres store: this engine is the only one on it (a session advisory
+   * lock; a second exclusive engine, or a shared one, is refused while it is
+   * open). Its counters, spend caps and wallets are then the truth, as with
+   * SQLite, so it needs no `counters`. Default false: any number of engines
+   * share the store, and hard limits need `counters`; caps and wallets need
+   * an exclusive engine (they are not shared through `counters` yet).
+   */
+  exclusive?: boolean;
+  /** Postgres store: how long `flush()` and `close()` wait for the buffer to be committed (ms, default 30,000). */
+  drainTimeoutMs?: number;
   /** `batched` (default): write-behind in bounded batches. `sync`: every counted decision is committed before it returns. */
   durability?: Durability;
   batch?: { maxEvents?: number; maxDelayMs?: number };
@@ -116,9 +140,11 @@ export interface EngineStatus {
   policyError: string | null;
   store: string;
   durability: Durability;
-  /** Events buffered and not yet written. */
+  /** Events buffered and not yet written (with a Postgres store: including those its writer still holds). */
   pendingEvents: number;
   lastFlushAt: number | null;
+  /** A background-writing store (Postgres): reachability and its write buffer; null for memory and SQLite. */
+  storeHealth: StoreHealth | null;
   /** The store's owner lease: `held`, `lost` (another engine took the store over; decisions are refused), null without one. */
   storeLease: "held" | "lost" | null;
   /** The outbox as `deliverAlerts` sees it (waiting, sent and failed since open); null without it. */

@@ -1,5 +1,6 @@
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
 import { MemoryEngineStore } from "../adapters/store/memory-store.js";
+import { isPostgresUrl, redactUrl } from "../adapters/store/postgres/url.js";
 import type { CounterTable } from "../core/engine/counter.js";
 import type { CounterRow, EngineStore, EventColumns, HoldRow } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
@@ -13,8 +14,12 @@ export function openStore(store: string | EngineStore, leaseMs?: number): Engine
   if (typeof store !== "string") return store;
   if (store === "memory") return new MemoryEngineStore();
   if (store.startsWith("sqlite:")) return new SqliteEngineStore(store.slice("sqlite:".length), leaseMs);
+  if (isPostgresUrl(store))
+    throw new InputError(
+      `a postgres:// store is opened asynchronously: pass it to Limitr.open (or PgEngineStore.open) (got ${redactUrl(store)})`,
+    );
   throw new InputError(
-    `unknown store "${store}": use "memory" or "sqlite:PATH" (Redis/Postgres stores are planned)`,
+    `unknown store "${redactUrl(store)}": use "memory", "sqlite:PATH" or "postgres://HOST/DB[?schema=NAME]"`,
   );
 }
 
@@ -102,6 +107,8 @@ export interface PersistenceOptions {
   counters: CounterTable;
   /** A write found the store's owner lease taken over (see `StoreLease.fenced`). */
   fenced: () => void;
+  /** A write was refused for a full background buffer (see `EngineStore.full`). */
+  backlog: () => void;
 }
 
 /**
@@ -203,6 +210,7 @@ export class Persistence {
       this.store.write(this.wb.batch(this.version, this.digest, now));
     } catch (err) {
       this.lastError = `flush failed: ${(err as Error).message}`;
+      if (this.store.full?.(this.pendingEvents) === true) this.o.backlog();
       throw err;
     }
     this.wb.committed();

@@ -47,7 +47,7 @@ export class Reservations {
       return null;
     }
     if (!this.leaseHeld(now)) {
-      this.d.refuse("store_lease_lost", customer, entitlement, amount, now, true);
+      this.d.refuse(this.fence.reason, customer, entitlement, amount, now, true);
       return null;
     }
     const slot = this.meters.slot(customer, entitlement, now);
@@ -121,7 +121,8 @@ export class Reservations {
       this.d.refuse("invalid_input", hold.customer, hold.entitlement, actual, now, false);
       return this.d.decision(false, actual, false);
     }
-    if (!this.leaseHeld(now)) {
+    // A full write buffer refuses new work, not the settling of work already done.
+    if (!this.leaseHeld(now) && this.fence.lost) {
       this.d.refuse("store_lease_lost", hold.customer, hold.entitlement, actual, now, true);
       return this.d.decision(false, actual, false);
     }

@@ -23,6 +23,7 @@ import type { DecimalString } from "../model.js";
  * | `store_lease_lost`    | no      | another engine took the store over: nothing is decided until the lease is back |
  * | `cap_exceeded`        | no      | a hard spend cap: the call's price would take the cap's spend in its period past its amount (R18) |
  * | `lease_pending`       | no      | shared hard limit: this engine's lease slice cannot cover the call and more is being fetched (R16) |
+ * | `store_backlog`       | no      | the shared store has been unreachable so long that its write buffer is full: nothing is counted until it drains (R16) |
  */
 export type Reason =
   | "ok"
@@ -41,7 +42,8 @@ export type Reason =
   | "invalid_hold"
   | "store_lease_lost"
   | "cap_exceeded"
-  | "lease_pending";
+  | "lease_pending"
+  | "store_backlog";
 
 export const REASONS: readonly Reason[] = [
   "ok",
@@ -61,6 +63,7 @@ export const REASONS: readonly Reason[] = [
   "store_lease_lost",
   "cap_exceeded",
   "lease_pending",
+  "store_backlog",
 ];
 
 /**

@@ -4,12 +4,13 @@ import type { CounterTable } from "./counter.js";
 
 /**
  * The port the engine persists through. Implementations: an in-memory store
- * (tests, examples, ephemeral services) and SQLite (the embedded default).
+ * (tests, examples, ephemeral services), SQLite (the embedded default) and
+ * Postgres (shared by many instances; it writes in the background).
  * Reads happen once at open; afterwards the engine only writes batches, so a
  * store never sits on the decision path.
  */
 export interface EngineStore extends WalletStore {
-  /** `memory` or `sqlite:PATH`, for status and error messages. */
+  /** `memory`, `sqlite:PATH` or the postgres:// URL without its password, for status and error messages. */
   readonly location: string;
   /**
    * A stable id of this store (hex), kept across engines and restarts: hold
@@ -39,6 +40,35 @@ export interface EngineStore extends WalletStore {
   close(): void;
   /** The owner lease of a store other engines can open (SQLite); absent when only this engine can reach it. */
   readonly lease?: StoreLease;
+  /**
+   * Several engines may open this store at once (Postgres): their hard
+   * limits, caps and wallets then need shared counters (R16).
+   */
+  readonly shared?: boolean;
+  /**
+   * A store that writes in the background (Postgres): its reachability and
+   * write buffer, for status(). Absent when `write` commits before it returns.
+   */
+  health?(): StoreHealth;
+  /** Whether the background write buffer, with `extra` more events, would be past its bound. */
+  full?(extra?: number): boolean;
+  /** Resolves when every batch given to `write` is committed; rejects after `timeoutMs` (kept and retried). */
+  drain?(timeoutMs?: number): Promise<void>;
+}
+
+/** A background-writing store as status() reports it. */
+export interface StoreHealth {
+  /** The last write or read reached the store. */
+  reachable: boolean;
+  /** Events handed to the store and not yet committed. */
+  bufferedEvents: number;
+  bufferedBatches: number;
+  /** The bound: past it the store refuses batches and the engine refuses counted calls (`store_backlog`). */
+  maxBufferedEvents: number;
+  /** Events committed since open. */
+  writtenEvents: number;
+  lastWriteAt: number | null;
+  lastError: string | null;
 }
 
 /**

@@ -146,6 +146,42 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX pushed_invoices_by_period ON pushed_invoices (period_start, period_end);
   `,
+  // 3: what the embedded engine keeps beside counters (interval and sliding period state), and
+  // prepaid wallets (SPEC §12): one row per customer's wallet and the append-only ledger (R17).
+  `
+  CREATE TABLE counter_periods (
+    key TEXT PRIMARY KEY,
+    state TEXT NOT NULL
+  );
+
+  CREATE TABLE wallets (
+    customer TEXT PRIMARY KEY,
+    unit TEXT NOT NULL,
+    opened_at BIGINT NOT NULL,
+    next_grant_at BIGINT,
+    balance TEXT NOT NULL,
+    lots TEXT NOT NULL,
+    holds TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+
+  CREATE TABLE wallet_transactions (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    amount TEXT NOT NULL,
+    balance_after TEXT NOT NULL,
+    bundle_version INTEGER NOT NULL,
+    lot TEXT,
+    entitlement TEXT,
+    note TEXT,
+    UNIQUE (customer, id)
+  );
+  CREATE INDEX wallet_transactions_by_customer ON wallet_transactions (customer, at);
+  CREATE INDEX wallet_transactions_by_time ON wallet_transactions (at);
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,75 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, expect, it } from "vitest";
+import { limitrInProcess as cli } from "../cli/run-cli.js";
+import { pgSchema } from "../helpers/pg-schema.js";
+import { dropPrefix, REDIS_URL, connect as redisConnect } from "../redis/redis-helpers.js";
+import { POLICIES, type Served, serve } from "../serve/serve-process.js";
+
+/**
+ * `limitr serve --db postgres://` (SPEC §11, §13): the engine behind HTTP writes to
+ * the shared store, and the batch commands read what it wrote.
+ */
+const s = pgSchema("limitr_pgserve");
+const prefix = `limitr-test-pgserve-${randomBytes(4).toString("hex")}:`;
+const servers: Served[] = [];
+afterAll(async () => {
+  for (const x of servers) await x.stop();
+  await s.drop();
+  const redis = await redisConnect();
+  await dropPrefix(redis, prefix);
+  redis.disconnect();
+});
+
+it("limitr serve --db postgres:// records to Postgres; usage query and bill read it", async () => {
+  const args = ["--policies", POLICIES, "--db", s.url, "--counters", REDIS_URL, "--counters-prefix", prefix];
+  const a = await serve(args);
+  const b = await serve(args);
+  servers.push(a, b);
+  for (const [i, server] of [a, b, a, b].entries()) {
+    const r = await server.post("/v1/decide", {
+      customer: "pg-co",
+      entitlement: "chat_input",
+      amount: 1000,
+      id: `req-${i}`,
+    });
+    expect(r.status, r.text).toBe(200);
+    if (r.body.reason === "lease_pending") continue;
+    expect(r.body.allowed).toBe(true);
+  }
+  const status = await a.get("/healthz");
+  expect(status.status).toBe(200);
+  // The meters endpoint reads the shared store (after writing what this server holds).
+  const m = await a.get("/v1/meters/input_tokens?customer=pg-co");
+  expect(m.status, m.text).toBe(200);
+  expect(await a.stop()).toBe(0);
+  expect(await b.stop()).toBe(0);
+  servers.length = 0;
+
+  const q = await cli(["--db", s.url, "usage", "query", "--customer", "pg-co", "--format", "json"]);
+  expect(q.exitCode, q.stderr).toBe(0);
+  const rows = JSON.parse(q.stdout).rows as { meter: string; value: number }[];
+  const tokens = rows.filter((r) => r.meter === "input_tokens").reduce((n, r) => n + Number(r.value), 0);
+  expect(tokens).toBeGreaterThanOrEqual(2000);
+  expect(tokens % 1000).toBe(0);
+  const now = new Date();
+  const period = `${now.getUTCFullYear()}-${String(now.getUTCMonth() + 1).padStart(2, "0")}`;
+  const bill = await cli([
+    "--db",
+    s.url,
+    "bill",
+    "--period",
+    period,
+    "--customer",
+    "pg-co",
+    "--format",
+    "json",
+  ]);
+  expect(bill.exitCode, bill.stderr).toBe(0);
+  expect(bill.stdout).toContain("pg-co");
+}, 90_000);
+
+it("limitr serve --db postgres:// without --counters refuses a policy with hard limits, naming the fix", async () => {
+  await expect(serve(["--policies", POLICIES, "--db", s.url])).rejects.toThrow(
+    /needs counters shared.*--counters/,
+  );
+}, 30_000);
