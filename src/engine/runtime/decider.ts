@@ -172,7 +172,13 @@ export class Decider {
       const cost =
         w === null || slot.pricer === null
           ? null
-          : walletAmount(slot.pricer, crec[cat + USED] as number, amount, crec[cat + EVENTS] as number);
+          : walletAmount(
+              slot.pricer,
+              crec[cat + USED] as number,
+              amount,
+              crec[cat + EVENTS] as number,
+              options == null ? undefined : options.properties,
+            );
       if (w === null || cost === null || cost > w.available) {
         this.lastReason = w !== null && cost === null ? "invalid_amount" : "insufficient_balance";
         if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
@@ -330,7 +336,13 @@ export class Decider {
     const counted = held ? this.meters.applyEvent(event, ts, this.wb, state) : [];
     if (this.wallets !== null)
       for (const c of counted)
-        this.wallets.recorded(this.meters.slot(event.customer, c.entitlement, ts), c, id, ts);
+        this.wallets.recorded(
+          this.meters.slot(event.customer, c.entitlement, ts),
+          c,
+          id,
+          ts,
+          event.properties,
+        );
     const source = { eventType: event.type, customer: event.customer, valueProp: null, filterProps: null };
     this.wb.events.push(event.id ?? seq, source, ts, event.value ?? Number.NaN, event.properties);
     if (event.id !== undefined) this.seen.add(event.id);
