@@ -101,6 +101,21 @@ export class SpendCaps {
     }
   }
 
+  /** The fullest of the slot's caps in the current period (live alert figures); null when none counts it. */
+  fullest(slot: Slot, now: number): { spend: number; percent: number | null } | null {
+    const caps = slot.eff.caps;
+    if (caps.length === 0) return null;
+    const list = this.counters(slot, now);
+    let best: { spend: number; percent: number | null } | null = null;
+    for (let i = 0; i < list.length; i++) {
+      const used = (list[i] as Counter).used;
+      const amount = capNanos(caps[i] as CompiledCap);
+      const percent = amount === 0 ? null : (used / amount) * 100;
+      if (best === null || (percent ?? -1) > (best.percent ?? -1)) best = { spend: used / 1e9, percent };
+    }
+    return best;
+  }
+
   /** Take back what `spend` applied (a synchronous write that failed leaves no trace). */
   undo(slot: Slot, applied: number[]): void {
     const list = slot.capCounters ?? [];
