@@ -275,10 +275,13 @@ export class Wallets {
 
   /** The queued transactions and wallets as store rows. */
   batch(): WalletBatch {
-    return {
-      transactions: this.sink.map((t) => this.row(t)),
-      wallets: this.dirty.map((a) => walletRow(a)),
-    };
+    const sink = this.sink;
+    const transactions: WalletTxRow[] = new Array(sink.length);
+    for (let i = 0; i < sink.length; i++) transactions[i] = this.row(sink[i] as WalletTx);
+    const dirty = this.dirty;
+    const wallets: WalletRow[] = new Array(dirty.length);
+    for (let i = 0; i < dirty.length; i++) wallets[i] = walletRow(dirty[i] as WalletAccount);
+    return { transactions, wallets };
   }
 
   row(t: WalletTx): WalletTxRow {
