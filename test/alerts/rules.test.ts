@@ -25,6 +25,9 @@ const vars = (over: Partial<AlertVars> = {}): AlertVars => ({
   cost: 10,
   margin_percent: 79.6,
   balance: 0,
+  available: null,
+  cap_spend: null,
+  cap_percent: null,
   ...over,
 });
 

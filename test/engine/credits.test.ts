@@ -169,5 +169,21 @@ describe("diff of credit units and caps", () => {
     expect(diffPolicies(yaml("0.25", "5"), yaml("0.25", null)).changes).toMatchObject([
       { kind: "remove", breaking: false },
     ]);
+    // A cap shared up the account tree (R7) pools more spend against its amount; back to each customer's own is not.
+    const shared = yaml("0.25", "5");
+    const daily = shared.plans.p?.caps?.daily;
+    if (daily === undefined) throw new Error("the fixture has a daily cap");
+    const scoped = {
+      ...shared,
+      plans: { p: { ...shared.plans.p, caps: { daily: { ...daily, scope: "root" } } } },
+    };
+    expect(diffPolicies(shared, scoped as CompiledPolicy).changes).toMatchObject([
+      {
+        path: "plans.p.caps.daily.scope",
+        breaking: true,
+        reason: "spend cap now shared by the account tree (scope)",
+      },
+    ]);
+    expect(diffPolicies(scoped as CompiledPolicy, shared).changes[0]?.breaking).toBe(false);
   });
 });

@@ -29,17 +29,27 @@ describe("the example policy repo's own tests", () => {
     expect(lines.filter((l) => l.startsWith("FAIL"))).toEqual([]);
   });
 
-  it("cover the free, pro, enterprise and contract scenarios", async () => {
+  it("cover the free, pro, pay-as-you-go, enterprise and contract scenarios", async () => {
     const r = await limitr(["test", "--format", "json"]);
     const report = JSON.parse(r.stdout) as { cases: { name: string; file: string; status: string }[] };
     const files = new Set(report.cases.map((c) => c.file));
     expect([...files].sort()).toEqual([
       "policies/tests/contracts.yaml",
       "policies/tests/free.yaml",
+      "policies/tests/payg.yaml",
       "policies/tests/pro.yaml",
     ]);
     const names = report.cases.map((c) => c.name).join(" ");
-    for (const topic of ["free-chat", "free-api", "pro-soft", "pro-trial", "enterprise", "acme", "globex"]) {
+    for (const topic of [
+      "free-chat",
+      "free-api",
+      "pro-soft",
+      "pro-trial",
+      "payg-calls",
+      "enterprise",
+      "acme",
+      "globex",
+    ]) {
       expect(names).toContain(topic);
     }
   });
@@ -74,6 +84,7 @@ describe("limitr test --format junit", () => {
     expect(suites.map((m) => m[1])).toEqual([
       "policies/tests/contracts.yaml",
       "policies/tests/free.yaml",
+      "policies/tests/payg.yaml",
       "policies/tests/pro.yaml",
     ]);
     expect(suites.every((m) => m[3] === "0")).toBe(true);

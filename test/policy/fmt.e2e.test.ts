@@ -109,7 +109,7 @@ describe("limitr fmt", () => {
     expect(readFileSync(join(dir, "policies/alerts.yaml"), "utf8")).not.toBe(before);
     const again = await limitr(["fmt", "--check"], dir);
     expect(again.exitCode).toBe(0);
-    expect(again.stdout).toMatch(/8 files checked, 0 not in canonical form/);
+    expect(again.stdout).toMatch(/9 files checked, 0 not in canonical form/);
     const valid = await limitr(["validate"], dir);
     expect(valid.exitCode, valid.stdout).toBe(0);
   });

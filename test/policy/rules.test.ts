@@ -8,7 +8,7 @@ describe("semantic rules", () => {
     const r = validate(exampleFiles());
     expect(r.diagnostics).toEqual([]);
     expect(r.policy?.defaultPlan).toBe("free");
-    expect(r.stats).toEqual({ files: 5, meters: 8, plans: 3, customers: 4, alerts: 4 });
+    expect(r.stats).toEqual({ files: 5, meters: 8, plans: 4, customers: 4, alerts: 4 });
   });
 
   it("policy/missing-version: some file must declare limitr: 1", () => {

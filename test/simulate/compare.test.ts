@@ -1,10 +1,14 @@
+import { Chalk } from "chalk";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { simulationJson } from "../../src/cli/render/simulate-json.js";
+import { simulationText } from "../../src/cli/render/simulate-text.js";
 import { compilePolicy } from "../../src/engine/core/compile.js";
 import { dec, sum } from "../../src/engine/core/money.js";
 import type { Bill, BilledInvoice } from "../../src/engine/core/rating/bill.js";
 import { compareSimulation, type SimulationSide } from "../../src/engine/core/simulate/compare.js";
 import type { CustomerReplay } from "../../src/engine/core/simulate/types.js";
+import { problems } from "../schemas/ajv.js";
 
 /** The pure comparison on hand-made bills: sums, grouping, movers and the blocked list. */
 const policy = compilePolicy({
@@ -48,7 +52,7 @@ function invoice(customer: string, plan: string, total: string, usage = "0"): Bi
 
 function side(ref: string, invoices: BilledInvoice[], denied: Record<string, number> = {}): SimulationSide {
   const customers = new Map<string, CustomerReplay>(
-    Object.entries(denied).map(([c, n]) => [c, { denied: n, deniedBy: { api: n } }]),
+    Object.entries(denied).map(([c, n]) => [c, { denied: n, deniedBy: { api: n }, ranDry: 0, capped: 0 }]),
   );
   const bill = { invoices } as unknown as Bill;
   return {
@@ -143,5 +147,61 @@ describe("compareSimulation", () => {
       }),
       { numRuns: 100 },
     );
+  });
+
+  it("reports wallets that run dry and caps that are hit under head but not base, in text and JSON", () => {
+    const replays = (rows: Record<string, Partial<CustomerReplay>>): SimulationSide["replay"] => ({
+      events: 0,
+      unknownPlans: [],
+      customers: new Map(
+        Object.entries(rows).map(([c, r]) => [c, { denied: 0, deniedBy: {}, ranDry: 0, capped: 0, ...r }]),
+      ),
+    });
+    const invoices = [
+      invoice("a", "pro", "10.00"),
+      invoice("b", "pro", "10.00"),
+      invoice("c", "pro", "10.00"),
+    ];
+    const base = {
+      ...side("base", invoices),
+      replay: replays({ a: { denied: 2, deniedBy: { api: 2 }, ranDry: 2 } }),
+    };
+    const head = {
+      ...side("head", invoices),
+      replay: replays({
+        a: { denied: 3, deniedBy: { api: 3 }, ranDry: 3 },
+        b: { denied: 4, deniedBy: { api: 4 }, ranDry: 4 },
+        c: { denied: 1, deniedBy: { api: 1 }, capped: 1 },
+      }),
+    };
+    const report = compareSimulation(base, head, PERIOD);
+    expect(report.totals.customersRanDry).toEqual({ base: 1, head: 2 });
+    expect(report.totals.customersCapped).toEqual({ base: 0, head: 1 });
+    expect(report.newlyRanDry.map((c) => c.customer)).toEqual(["b"]); // a ran dry under base too
+    expect(report.newlyCapped.map((c) => c.customer)).toEqual(["c"]);
+    const json = simulationJson(report, null);
+    const digest = `sha256:${"0".repeat(64)}`;
+    json.base = { ...json.base, digest };
+    json.head = { ...json.head, digest };
+    expect(problems("cli/simulate.schema.json", json)).toEqual([]);
+    expect(json.totals).toMatchObject({
+      base_customers_ran_dry: 1,
+      head_customers_ran_dry: 2,
+      base_customers_capped: 0,
+      head_customers_capped: 1,
+    });
+    expect(json.newly_ran_dry).toEqual([{ customer: "b", head_ran_dry: 4 }]);
+    expect(json.newly_capped).toEqual([{ customer: "c", head_capped: 1 }]);
+    expect(json.customers.find((c) => c.customer === "a")).toMatchObject({
+      base_ran_dry: 2,
+      head_ran_dry: 3,
+    });
+    const text = simulationText(report, null, new Chalk({ level: 0 }));
+    expect(text).toContain("wallets run dry: 1 -> 2 customers, spend caps hit: 0 -> 1 customers");
+    expect(text).toMatch(/Wallets newly run dry \(1\)\n.*\n.*\n\s*b\s+pro\s+4\n/);
+    expect(text).toMatch(/Spend caps newly hit \(1\)\n.*\n.*\n\s*c\s+pro\s+1\n/);
+    // A policy pair without wallet or cap refusals prints the report as before.
+    const plain = compareSimulation(side("base", invoices), side("head", invoices), PERIOD);
+    expect(simulationText(plain, null, new Chalk({ level: 0 }))).not.toContain("run dry");
   });
 });

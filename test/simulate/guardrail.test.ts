@@ -19,6 +19,10 @@ const vars = (over: Partial<GuardrailVariables>): GuardrailVariables => ({
   denied_change: 0,
   customers_affected: 0,
   customers_newly_blocked: 0,
+  base_customers_ran_dry: 0,
+  head_customers_ran_dry: 0,
+  base_customers_capped: 0,
+  head_customers_capped: 0,
   ...over,
 });
 
@@ -63,7 +67,15 @@ describe("guardrail expressions", () => {
   });
 
   it("a change from zero revenue reads as an infinite percentage, no change as 0", () => {
-    const zero: Figures = { revenue: dec(0), cost: dec(0), margin: dec(0), overage: dec(0), denied: 0 };
+    const zero: Figures = {
+      revenue: dec(0),
+      cost: dec(0),
+      margin: dec(0),
+      overage: dec(0),
+      denied: 0,
+      ranDry: 0,
+      capped: 0,
+    };
     const totals = (head: string): SimulationTotals => ({
       base: zero,
       head: { ...zero, revenue: dec(head) },
@@ -71,6 +83,8 @@ describe("guardrail expressions", () => {
       changePct: null,
       customersAffected: 0,
       customersNewlyBlocked: 0,
+      customersRanDry: { base: 0, head: 0 },
+      customersCapped: { base: 0, head: 0 },
       customers: 0,
     });
     expect(guardrailVariables(totals("10")).revenue_change_pct).toBe(Infinity);

@@ -71,6 +71,32 @@ describe("wallets in the policy format", () => {
     expect(codes(withContract.diagnostics)).toEqual([]);
   });
 
+  it("wallet/prepaid-unrated: a credit wallet must rate a prepaid entitlement's meter, located at its meter", () => {
+    const policy = (rates: string) =>
+      withBase({
+        "credits.yaml": `credit_units:\n  credits:\n    value: 0.01\n    rates: { ${rates} }\n`,
+        "plans.yaml": [
+          "plans:",
+          "  payg:",
+          "    default: true",
+          "    wallet: { unit: credits }",
+          "    entitlements:",
+          "      chat: { meter: tokens, mode: prepaid }",
+          "      credit_chat: { meter: credits, mode: prepaid }",
+        ].join("\n"),
+      });
+    const r = policy("calls: 1");
+    expect(codes(r.diagnostics)).toEqual(["wallet/prepaid-unrated"]);
+    expect(r.diagnostics[0]).toMatchObject({
+      file: "plans.yaml",
+      line: 6,
+      path: "plans.payg.entitlements.chat.meter",
+    });
+    expect(codes(policy("tokens: { rates: {}, by: model, default: 0.5, per: 1000 }").diagnostics)).toEqual(
+      [],
+    );
+  });
+
   it("schema: unknown wallet fields and bad durations are located errors", () => {
     const r = payg("{ grant: { amount: 1, every: fortnight }, minimun: 1 }");
     expect(r.diagnostics.every((d) => d.severity === "error" && d.file === "plans.yaml")).toBe(true);

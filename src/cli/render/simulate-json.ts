@@ -62,6 +62,8 @@ function figures(report: SimulationReport, prefix: "base" | "head", f: Figures) 
     [`${prefix}_margin`]: money(report, f.margin),
     [`${prefix}_overage`]: money(report, f.overage),
     [`${prefix}_denied`]: f.denied,
+    [`${prefix}_ran_dry`]: f.ranDry,
+    [`${prefix}_capped`]: f.capped,
   };
 }
 
@@ -122,6 +124,10 @@ export function simulationJson(report: SimulationReport, guardrail: GuardrailOut
       customers: t.customers,
       customers_affected: t.customersAffected,
       customers_newly_blocked: t.customersNewlyBlocked,
+      base_customers_ran_dry: t.customersRanDry.base,
+      head_customers_ran_dry: t.customersRanDry.head,
+      base_customers_capped: t.customersCapped.base,
+      head_customers_capped: t.customersCapped.head,
     },
     plans: report.plans.map((p) => planJson(report, p)),
     customers: report.customers.map((c) => customerJson(report, c)),
@@ -130,6 +136,8 @@ export function simulationJson(report: SimulationReport, guardrail: GuardrailOut
       down: report.moversDown.map((c) => ({ customer: c.customer, revenue_change: money(report, c.change) })),
     },
     newly_blocked: report.newlyBlocked.map((c) => ({ customer: c.customer, head_denied: c.head.denied })),
+    newly_ran_dry: report.newlyRanDry.map((c) => ({ customer: c.customer, head_ran_dry: c.head.ranDry })),
+    newly_capped: report.newlyCapped.map((c) => ({ customer: c.customer, head_capped: c.head.capped })),
     guardrail: guardrail && {
       expression: guardrail.expression,
       tripped: guardrail.tripped,

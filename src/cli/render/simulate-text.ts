@@ -1,5 +1,5 @@
 import type { ChalkInstance } from "chalk";
-import type { CustomerRow, SimulationReport } from "limitr-engine/core/simulate/types";
+import type { CustomerRow, Figures, SimulationReport } from "limitr-engine/core/simulate/types";
 import {
   customerFigures,
   type GuardrailOutcome,
@@ -77,6 +77,13 @@ export function simulationText(
   );
   out.push("");
   out.push(`customers affected: ${t.customersAffected}, newly blocked: ${t.customersNewlyBlocked}`);
+  const dry = t.customersRanDry;
+  const capped = t.customersCapped;
+  // Only policies with wallets or spend caps have something to say here: other reports stay as they were.
+  if (dry.base + dry.head + capped.base + capped.head > 0)
+    out.push(
+      `wallets run dry: ${dry.base} -> ${dry.head} customers, spend caps hit: ${capped.base} -> ${capped.head} customers`,
+    );
   out.push("");
   out.push(color.bold("By plan"));
   out.push(
@@ -121,6 +128,21 @@ export function simulationText(
     );
     if (report.newlyBlocked.length > shown.length)
       out.push(`... and ${report.newlyBlocked.length - shown.length} more`);
+  }
+  for (const [title, rows, pick] of [
+    ["Wallets newly run dry", report.newlyRanDry, (f: Figures) => f.ranDry],
+    ["Spend caps newly hit", report.newlyCapped, (f: Figures) => f.capped],
+  ] as const) {
+    if (rows.length === 0) continue;
+    const shown = rows.slice(0, TEXT_CUSTOMERS);
+    out.push("", color.bold(`${title} (${rows.length})`));
+    out.push(
+      ...table(
+        ["customer", "plan", "refused head"],
+        shown.map((c) => [c.customer, c.headPlan ?? "-", String(pick(c.head))]),
+      ),
+    );
+    if (rows.length > shown.length) out.push(`... and ${rows.length - shown.length} more`);
   }
   const changed = report.customers.filter((c) => !c.change.isZero() || c.base.denied !== c.head.denied);
   if (changed.length > 0) {

@@ -3,7 +3,7 @@ import { DEFAULT_RETRY } from "limitr-engine/adapters/alerts/delivery";
 import { openDatabase } from "limitr-engine/adapters/store/database";
 import { SqliteUsageStore } from "limitr-engine/adapters/store/sqlite-usage-store";
 import { calendarWindow } from "limitr-engine/core/periods";
-import { isLiveRule } from "limitr-engine/runtime/live-alerts";
+import { isBatchRule } from "limitr-engine/runtime/live-alerts";
 import { checkAlerts } from "../adapters/alerts/batch.js";
 import type { CliContext } from "../context.js";
 
@@ -41,7 +41,7 @@ export function scheduleBatchAlerts(
         asOf: now,
         dryRun: false,
         deliver: false,
-        rules: (rule) => !isLiveRule(rule),
+        rules: isBatchRule,
         env: ctx.env,
         retry: DEFAULT_RETRY,
         version,

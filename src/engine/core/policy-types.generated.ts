@@ -437,6 +437,10 @@ export interface Cap {
    * hard denies a call that would pass the amount; soft only tracks spend.
    */
   mode?: "hard" | "soft";
+  /**
+   * Whose spend the cap counts (R7): each customer's own, or one shared by the parent's or the root's account tree, under that account's terms.
+   */
+  scope?: "customer" | "parent" | "root";
 }
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
@@ -1740,6 +1744,15 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
           ],
           "default": "hard",
           "description": "hard denies a call that would pass the amount; soft only tracks spend."
+        },
+        "scope": {
+          "enum": [
+            "customer",
+            "parent",
+            "root"
+          ],
+          "default": "customer",
+          "description": "Whose spend the cap counts (R7): each customer's own, or one shared by the parent's or the root's account tree, under that account's terms."
         }
       }
     },

@@ -172,7 +172,13 @@ export class Decider {
       const cost =
         w === null || slot.pricer === null
           ? null
-          : walletAmount(slot.pricer, crec[cat + USED] as number, amount, crec[cat + EVENTS] as number);
+          : walletAmount(
+              slot.pricer,
+              crec[cat + USED] as number,
+              amount,
+              crec[cat + EVENTS] as number,
+              options == null ? undefined : options.properties,
+            );
       if (w === null || cost === null || cost > w.available) {
         this.lastReason = w !== null && cost === null ? "invalid_amount" : "insufficient_balance";
         if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
@@ -228,20 +234,8 @@ export class Decider {
 
   /** The call's marginal price in nanos, as the decision reports it (what caps count, R18). */
   private capPrice(slot: Slot, cat: number, amount: number): number {
-    const model = slot.eff.price;
-    // Whole units at a flat unit price: an integer product, no decimal arithmetic (the common case).
-    if (
-      model !== null &&
-      model.model === "per_unit" &&
-      model.freeUnits === 0 &&
-      amount > 0 &&
-      Number.isInteger(amount)
-    ) {
-      const n = amount * unitNanos(model.unitPrice);
-      if (Number.isSafeInteger(n)) return n;
-    }
     const crec = this.counters.rec;
-    return toNanos(marginalPrice(model, crec[cat + USED] as number, amount, crec[cat + EVENTS] as number));
+    return priceNanos(slot, crec[cat + USED] as number, amount, crec[cat + EVENTS] as number);
   }
 
   /**
@@ -329,9 +323,23 @@ export class Decider {
     // A full write buffer does not stop counting what was done, only new calls.
     const held = now < this.fence.due || this.fence.held(now) || !this.fence.lost;
     const counted = held ? this.meters.applyEvent(event, ts, this.wb, state) : [];
+    for (const c of counted) {
+      const slot = this.meters.slot(event.customer, c.entitlement, ts);
+      // Recorded work costs what a decision would have priced; caps count it too (R18).
+      if (slot.eff.caps.length > 0 && c.amount !== 0) {
+        const events = slot.counter === null ? 0 : Math.max(0, slot.counter.events - 1);
+        this.caps.recorded(slot, priceNanos(slot, c.used - c.amount, c.amount, events), ts, this.wb);
+      }
+    }
     if (this.wallets !== null)
       for (const c of counted)
-        this.wallets.recorded(this.meters.slot(event.customer, c.entitlement, ts), c, id, ts);
+        this.wallets.recorded(
+          this.meters.slot(event.customer, c.entitlement, ts),
+          c,
+          id,
+          ts,
+          event.properties,
+        );
     const source = { eventType: event.type, customer: event.customer, valueProp: null, filterProps: null };
     this.wb.events.push(event.id ?? seq, source, ts, event.value ?? Number.NaN, event.properties);
     if (event.id !== undefined) this.seen.add(event.id);
@@ -406,4 +414,21 @@ export class Decider {
       this.meters.payload(slot, amount, now, this.lastReason, state.version, state.digest),
     );
   }
+}
+
+/** The marginal price in nanos of `amount` units after `used` units and `events` events of the period (R18). */
+function priceNanos(slot: Slot, used: number, amount: number, events: number): number {
+  const model = slot.eff.price;
+  // Whole units at a flat unit price: an integer product, no decimal arithmetic (the common case).
+  if (
+    model !== null &&
+    model.model === "per_unit" &&
+    model.freeUnits === 0 &&
+    amount > 0 &&
+    Number.isInteger(amount)
+  ) {
+    const n = amount * unitNanos(model.unitPrice);
+    if (Number.isSafeInteger(n)) return n;
+  }
+  return toNanos(marginalPrice(model, used, amount, events));
 }

@@ -9,13 +9,14 @@ import type { CounterRow, EngineStore } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import type { CompiledPolicy, PropertyValue } from "../core/model.js";
 import { parseInstant } from "../core/periods.js";
+import { fromAtoms } from "../core/wallet/amount.js";
 import { AlertDelivery } from "./alert-delivery.js";
 import { BundleLoader } from "./bundle-loader.js";
 import { Decider } from "./decider.js";
 import { type EngineEventName, type EngineEvents, Notifier } from "./events.js";
 import { Fence } from "./fence.js";
 import { checkEvent, instantOf, requireName } from "./input-guards.js";
-import { type LiveAlerts, liveAlertsFor } from "./live-alerts.js";
+import { type LiveAlerts, type LiveFigures, liveAlertsFor } from "./live-alerts.js";
 import { Meters } from "./meters.js";
 import type {
   CallOptions,
@@ -191,11 +192,31 @@ export class Limitr {
     }
   }
 
+  /** What live alert rules read of wallets and spend caps (off the decision path). */
+  private liveFigures(): LiveFigures {
+    return {
+      wallet: (customer, now) => {
+        const acc = this.wallets.account(customer, now);
+        return acc === null
+          ? null
+          : { balance: Number(fromAtoms(acc.balance)), available: Number(fromAtoms(acc.available)) };
+      },
+      slotCap: (slot, now) => this.d.caps.fullest(slot, now),
+      customerCap: (customer, now) => {
+        let best: { spend: number; percent: number | null } | null = null;
+        for (const c of this.d.caps.usage(customer, now))
+          if (best === null || (c.percent ?? -1) > (best.percent ?? -1))
+            best = { spend: Number(c.spent), percent: c.percent };
+        return best;
+      },
+    };
+  }
+
   /** The live alert rules of a policy, or null when it has none worth watching live. */
   private liveAlerts(state: PolicyState): LiveAlerts | null {
     return this.alertState === null
       ? null
-      : liveAlertsFor(state, this.plans.history, this.alertState, this.notifier);
+      : liveAlertsFor(state, this.plans.history, this.alertState, this.notifier, this.liveFigures());
   }
 
   /**

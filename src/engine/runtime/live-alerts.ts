@@ -5,7 +5,9 @@ import {
   type CustomerFigures,
   type EntitlementFigures,
   entitlementVars,
+  readsCapFigures,
   readsEntitlementFigures,
+  readsWalletFigures,
 } from "../core/alerts/evaluate.js";
 import {
   type AlertState,
@@ -17,7 +19,7 @@ import {
 } from "../core/alerts/rules.js";
 import type { PlanHistory, PolicyIndex } from "../core/engine/resolve.js";
 import type { CompiledPolicy } from "../core/model.js";
-import { formatInstant } from "../core/periods.js";
+import { formatInstant, periodWindow } from "../core/periods.js";
 import type { Notifier } from "./events.js";
 import type { PolicyState } from "./policy-state.js";
 import type { Slot, SlotTable } from "./slot.js";
@@ -32,13 +34,42 @@ export interface LiveAlertEvent {
 }
 
 /** Figures only a billing run knows: rules reading them are evaluated by `limitr alerts check`, not live. */
-const BATCH_ONLY = /\b(spend|cost|margin_percent|balance)\b/;
+const BATCH_ONLY = /\b(spend|cost|margin_percent)\b/;
 
+/**
+ * A rule the engine evaluates on its live figures: it reads none of the
+ * billing run's (spend, cost, margin), and reads an entitlement's, a
+ * wallet's or a spend cap's figures (or is scoped to an entitlement).
+ */
 export function isLiveRule(rule: CompiledRule): boolean {
-  const code = rule.alert.when.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""');
+  const when = rule.alert.when;
+  const code = when.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""');
   return (
-    !BATCH_ONLY.test(code) && (rule.alert.entitlement !== null || readsEntitlementFigures(rule.alert.when))
+    !BATCH_ONLY.test(code) &&
+    (rule.alert.entitlement !== null ||
+      readsEntitlementFigures(when) ||
+      readsWalletFigures(when) ||
+      readsCapFigures(when))
   );
+}
+
+/**
+ * A rule a billing run (`limitr alerts check`, `serve`'s periodic run)
+ * evaluates: every rule that is not live, and rules reading `balance`, whose
+ * customers without a wallet have only the billing run's credit balance.
+ */
+export function isBatchRule(rule: CompiledRule): boolean {
+  return !isLiveRule(rule) || readsWalletFigures(rule.alert.when);
+}
+
+/** The engine's wallet and spend cap figures, read off the decision path by the live evaluation. */
+export interface LiveFigures {
+  /** The customer's wallet in its unit; null when the customer has none. */
+  wallet(customer: string, now: number): { balance: number; available: number } | null;
+  /** The fullest spend cap counting the slot's calls; null when none does. */
+  slotCap(slot: Slot, now: number): { spend: number; percent: number | null } | null;
+  /** The fullest of the customer's spend caps; null when it has none. */
+  customerCap(customer: string, now: number): { spend: number; percent: number | null } | null;
 }
 
 /**
@@ -67,7 +98,10 @@ export class LiveAlerts {
     usage: 0,
     limit: null,
     window: { start: 0, end: 0 },
+    cap: null,
   };
+  /** States of whole-customer rules (wallet and cap figures), by alert and customer: shared by the customer's slots. */
+  private readonly customerStates = new Map<string, { periodStart: number; state: AlertState }>();
   private readonly vars = {} as AlertVars;
   private timer: NodeJS.Timeout | null = null;
   /** How long the last evaluation took (ms). */
@@ -82,6 +116,7 @@ export class LiveAlerts {
     private readonly identity: { version: number; digest: string },
     /** The slots of the policy these rules belong to (its `alertMark` is the pending flag). */
     private readonly table: SlotTable,
+    private readonly live: LiveFigures | null = null,
     private readonly intervalMs = 250,
   ) {
     this.rules = compileRules(policy).filter(isLiveRule);
@@ -145,6 +180,11 @@ export class LiveAlerts {
       view = {
         plan,
         rules,
+        perEntitlement: rules.map(
+          (r) => r.alert.entitlement !== null || readsEntitlementFigures(r.alert.when),
+        ),
+        wallet: rules.some((r) => readsWalletFigures(r.alert.when)),
+        caps: rules.some((r) => readsCapFigures(r.alert.when)),
         base: {
           customer: slot.customer,
           plan,
@@ -154,6 +194,8 @@ export class LiveAlerts {
           cost: 0,
           marginPercent: 0,
           balance: 0,
+          wallet: null,
+          cap: null,
           entitlements: [],
         },
         periodStart: Number.NaN,
@@ -172,7 +214,9 @@ export class LiveAlerts {
     if (view.periodStart !== c.periodStart) {
       // A new period: each rule's state comes from the store once, then lives here.
       view.periodStart = c.periodStart;
-      view.states = view.rules.map((r) => this.store.state(this.key(r, slot, c.periodStart)));
+      view.states = view.rules.map((r) =>
+        this.store.state(this.key(r, slot.customer, slot.entitlement, c.periodStart)),
+      );
     }
     const figures = this.figures;
     figures.entitlement = slot.entitlement;
@@ -180,27 +224,81 @@ export class LiveAlerts {
     figures.limit = Number.isFinite(slot.limit) ? slot.limit : null;
     figures.window.start = c.periodStart;
     figures.window.end = c.periodEnd;
+    const live = this.live;
+    const base = view.base;
+    let wallet: { balance: number; available: number } | null = null;
+    if (live !== null && view.wallet) {
+      wallet = live.wallet(slot.customer, now);
+      base.balance = wallet === null ? 0 : wallet.balance;
+      base.wallet = wallet;
+    }
+    if (live !== null && view.caps) {
+      figures.cap = live.slotCap(slot, now);
+      base.cap = live.customerCap(slot.customer, now);
+    }
     let vars: AlertVars | null = null;
+    let billing: { start: number; end: number } | null = null;
     for (let i = 0; i < view.rules.length; i++) {
       const rule = view.rules[i] as CompiledRule;
+      // Wallet figures are the engine's only for a customer with a wallet (the billing run has the others').
+      if (wallet === null && readsWalletFigures(rule.alert.when)) continue;
+      if (view.perEntitlement[i] !== true) {
+        billing ??= periodWindow("billing", now, this.policy.timezone, slot.eff.billing);
+        this.evaluateCustomerRule(rule, slot, view, billing, now);
+        continue;
+      }
       const state = view.states[i] as AlertState;
       // A rule that fired this period cannot fire again until the next one.
       if (state === "triggered" && rule.alert.once === "period") continue;
-      vars ??= entitlementVars(view.base, figures, now, this.vars);
+      vars ??= entitlementVars(base, figures, now, this.vars);
       const next = transition(rule.alert.once, state, rule.test(vars));
       if (next.notify === null) continue;
       view.states[i] = next.state;
-      this.fire(rule, slot, view.plan, { ...figures.window }, { ...vars }, next.state, next.notify, now);
+      this.fire(rule, slot, "", view.plan, { ...figures.window }, { ...vars }, next.state, next.notify, now);
     }
   }
 
-  private key(rule: CompiledRule, slot: Slot, periodStart: number): StateKey {
-    return { alert: rule.alert.id, customer: slot.customer, entitlement: slot.entitlement, periodStart };
+  /**
+   * A whole-customer rule (wallet or cap figures, no entitlement figures):
+   * one state per customer and billing period, whichever slot's call
+   * prompted the evaluation.
+   */
+  private evaluateCustomerRule(
+    rule: CompiledRule,
+    slot: Slot,
+    view: SlotView,
+    window: { start: number; end: number },
+    now: number,
+  ): void {
+    const id = `${rule.alert.id}\u0000${slot.customer}`;
+    let held = this.customerStates.get(id);
+    if (held === undefined || held.periodStart !== window.start) {
+      const key = {
+        alert: rule.alert.id,
+        customer: slot.customer,
+        entitlement: "",
+        periodStart: window.start,
+      };
+      held = { periodStart: window.start, state: this.store.state(key) };
+      this.customerStates.set(id, held);
+    }
+    if (held.state === "triggered" && rule.alert.once === "period") return;
+    const vars = entitlementVars(view.base, null, now);
+    const next = transition(rule.alert.once, held.state, rule.test(vars));
+    if (next.notify === null) return;
+    held.state = next.state;
+    this.fire(rule, slot, null, view.plan, { ...window }, vars, next.state, next.notify, now);
+  }
+
+  private key(rule: CompiledRule, customer: string, entitlement: string, periodStart: number): StateKey {
+    return { alert: rule.alert.id, customer, entitlement, periodStart };
   }
 
   private fire(
     rule: CompiledRule,
     slot: Slot,
+    /** "" for the slot's entitlement; null for a whole-customer rule. */
+    scope: "" | null,
     plan: string,
     window: { start: number; end: number },
     vars: AlertVars,
@@ -208,7 +306,8 @@ export class LiveAlerts {
     kind: "triggered" | "resolved",
     now: number,
   ): void {
-    const key = this.key(rule, slot, window.start);
+    const entitlement = scope === null ? "" : slot.entitlement;
+    const key = this.key(rule, slot.customer, entitlement, window.start);
     const id = `alr_${createHash("sha256")
       .update([key.alert, key.customer, key.entitlement, key.periodStart, kind, now].join("\u0000"))
       .digest("hex")
@@ -220,7 +319,7 @@ export class LiveAlerts {
       alert: rule.alert.id,
       customer: slot.customer,
       plan,
-      entitlement: slot.entitlement,
+      entitlement,
       period: {
         start: formatInstant(window.start, this.policy.timezone),
         end: formatInstant(window.end, this.policy.timezone),
@@ -236,7 +335,7 @@ export class LiveAlerts {
       kind,
       alert: rule.alert.id,
       customer: slot.customer,
-      entitlement: slot.entitlement,
+      entitlement,
       variables: vars as unknown as Record<string, unknown>,
     });
   }
@@ -245,6 +344,11 @@ export class LiveAlerts {
 interface SlotView {
   plan: string;
   rules: CompiledRule[];
+  /** Per rule: evaluated on the slot's entitlement figures (else once per customer). */
+  perEntitlement: boolean[];
+  /** Some rule reads wallet figures / cap figures: fetch them before evaluating. */
+  wallet: boolean;
+  caps: boolean;
   base: CustomerFigures;
   periodStart: number;
   states: AlertState[];
@@ -259,6 +363,7 @@ export function liveAlertsFor(
   history: PlanHistory,
   store: AlertStateStore,
   notifier: Notifier,
+  live: LiveFigures | null = null,
 ): LiveAlerts | null {
   const alerts = new LiveAlerts(
     state.policy,
@@ -274,6 +379,7 @@ export function liveAlertsFor(
       }),
     { version: state.version, digest: state.digest },
     state.table,
+    live,
   );
   return alerts.rules.length > 0 ? alerts : null;
 }

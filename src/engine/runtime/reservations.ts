@@ -140,7 +140,7 @@ export class Reservations {
     }
     this.d.lastReason = "ok";
     if (slot.eff.mode === "prepaid" && slot.wallet !== null && slot.pricer !== null && actual > 0) {
-      const cost = walletAmount(slot.pricer, slot.counter.used, actual, slot.counter.events);
+      const cost = walletAmount(slot.pricer, slot.counter.used, actual, slot.counter.events, properties);
       if (cost !== null) {
         this.d.wAcc = slot.wallet;
         this.d.wDebit = cost;

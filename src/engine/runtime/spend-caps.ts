@@ -88,6 +88,34 @@ export class SpendCaps {
     return applied;
   }
 
+  /**
+   * `record()` counted work on a capped slot: its price counts on every cap
+   * of the slot, hard ones too (the work was done, so the spend may pass the
+   * amount; the next decision is then denied).
+   */
+  recorded(slot: Slot, nanos: number, now: number, wb: WriteBehind): void {
+    if (nanos === 0 || !Number.isFinite(nanos)) return;
+    for (const c of this.counters(slot, now)) {
+      c.add(nanos);
+      wb.markDirty(c.id);
+    }
+  }
+
+  /** The fullest of the slot's caps in the current period (live alert figures); null when none counts it. */
+  fullest(slot: Slot, now: number): { spend: number; percent: number | null } | null {
+    const caps = slot.eff.caps;
+    if (caps.length === 0) return null;
+    const list = this.counters(slot, now);
+    let best: { spend: number; percent: number | null } | null = null;
+    for (let i = 0; i < list.length; i++) {
+      const used = (list[i] as Counter).used;
+      const amount = capNanos(caps[i] as CompiledCap);
+      const percent = amount === 0 ? null : (used / amount) * 100;
+      if (best === null || (percent ?? -1) > (best.percent ?? -1)) best = { spend: used / 1e9, percent };
+    }
+    return best;
+  }
+
   /** Take back what `spend` applied (a synchronous write that failed leaves no trace). */
   undo(slot: Slot, applied: number[]): void {
     const list = slot.capCounters ?? [];
@@ -107,26 +135,25 @@ export class SpendCaps {
     if (plan === undefined) return [];
     const contract = Object.hasOwn(policy.customers, customer) ? policy.customers[customer] : undefined;
     const billing = { interval: plan.interval, anchor: plan.anchor, since: at.since };
-    return Object.values(capsOf(plan, contract))
-      .sort((a, b) => (a.id < b.id ? -1 : 1))
-      .map((cap) => {
-        const window = periodWindow(cap.period, now, this.meters.state.zone, billing);
-        const c = this.counter(cap, customer, now, null);
-        const used = c.periodStart === window.start ? c.used : 0;
-        const spent = fromNanos(used);
-        const amount = fromNanos(capNanos(cap));
-        return {
-          cap: cap.id,
-          mode: cap.mode,
-          entitlements: [...cap.entitlements],
-          amount: cap.amount,
-          spent: decStr(spent),
-          remaining: decStr(amount.minus(spent).isNegative() ? 0 : amount.minus(spent)),
-          percent: amount.isZero() ? null : spent.div(amount).times(100).toNumber(),
-          periodStart: window.start,
-          resetsAt: window.end >= LIFETIME.end ? null : window.end,
-        };
-      });
+    const caps = Object.values(capsOf(plan, contract)).sort((a, b) => (a.id < b.id ? -1 : 1));
+    return index.sharedCaps(customer, caps, now, this.history).map((cap) => {
+      const window = periodWindow(cap.period, now, this.meters.state.zone, billing);
+      const c = this.counter(cap, customer, now, null);
+      const used = c.periodStart === window.start ? c.used : 0;
+      const spent = fromNanos(used);
+      const amount = fromNanos(capNanos(cap));
+      return {
+        cap: cap.id,
+        mode: cap.mode,
+        entitlements: [...cap.entitlements],
+        amount: cap.amount,
+        spent: decStr(spent),
+        remaining: decStr(amount.minus(spent).isNegative() ? 0 : amount.minus(spent)),
+        percent: amount.isZero() ? null : spent.div(amount).times(100).toNumber(),
+        periodStart: window.start,
+        resetsAt: window.end >= LIFETIME.end ? null : window.end,
+      };
+    });
   }
 
   private counter(cap: CompiledCap, customer: string, now: number, slot: Slot | null): Counter {
@@ -138,6 +165,8 @@ export class SpendCaps {
       billing = { interval: plan?.interval ?? "month", anchor: plan?.anchor ?? "calendar", since: at.since };
     }
     const window = periodWindow(cap.period, now, this.meters.state.zone, billing);
-    return this.meters.extraCounter(capKey(cap.id, customer), customer, `cap:${cap.id}`, window);
+    // A shared cap's spend belongs to the parent or root (R7): one counter for the account tree.
+    const owner = cap.scope === undefined ? customer : index.ownerOf(customer, cap.scope);
+    return this.meters.extraCounter(capKey(cap.id, owner), owner, `cap:${cap.id}`, window);
   }
 }

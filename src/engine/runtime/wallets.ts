@@ -1,5 +1,6 @@
 import type { PlanHistory } from "../core/engine/resolve.js";
 import { InputError } from "../core/errors.js";
+import type { PropertyValue } from "../core/model.js";
 import {
   type Lot,
   type Sink,
@@ -8,8 +9,8 @@ import {
   type WalletTx,
 } from "../core/wallet/account.js";
 import { fromAtoms, toAtoms } from "../core/wallet/amount.js";
-import { effectiveWallet, unitKind } from "../core/wallet/compile.js";
-import { type WalletPricer, walletAmount, walletPricer } from "../core/wallet/quantity.js";
+import { effectiveWallet } from "../core/wallet/compile.js";
+import { pricerFor, walletAmount } from "../core/wallet/quantity.js";
 import type { WalletBatch, WalletRow, WalletStore, WalletTxRow } from "../core/wallet/store-rows.js";
 import type { PolicyState } from "./policy-state.js";
 import type { Slot } from "./slot.js";
@@ -73,8 +74,7 @@ export class Wallets {
   attach(slot: Slot, now: number): void {
     const acc = this.account(slot.customer, now);
     slot.wallet = acc;
-    slot.pricer =
-      acc === null ? null : walletPricer(unitKind(this.state().policy, acc.terms.unit), slot.eff.price);
+    slot.pricer = acc === null ? null : pricerFor(this.state().policy, acc.terms.unit, slot.eff);
   }
 
   /**
@@ -119,11 +119,6 @@ export class Wallets {
     this.dirty.push(acc);
   }
 
-  /** The wallet amount of a call on a prepaid slot: `walletAmount`, the one conversion. */
-  price(pricer: WalletPricer, used: number, amount: number, events: number): bigint | null {
-    return walletAmount(pricer, used, amount, events);
-  }
-
   /**
    * Debit work already done (`record`, `settle`): what it costs, or what
    * `available` allows when it costs more (R17: never below the reserve);
@@ -148,12 +143,18 @@ export class Wallets {
   }
 
   /** `record()` counted work on a slot: a prepaid one debits the wallet for it (R17). */
-  recorded(slot: Slot, c: { amount: number; used: number }, id: string, at: number): void {
+  recorded(
+    slot: Slot,
+    c: { amount: number; used: number },
+    id: string,
+    at: number,
+    properties: Readonly<Record<string, PropertyValue>> | null | undefined,
+  ): void {
     const acc = slot.wallet;
     if (slot.eff.mode !== "prepaid" || acc === null || slot.pricer === null || c.amount === 0) return;
     this.advance(acc, at);
     const events = slot.counter === null ? 0 : Math.max(0, slot.counter.events - 1);
-    const cost = walletAmount(slot.pricer, c.used - c.amount, c.amount, events);
+    const cost = walletAmount(slot.pricer, c.used - c.amount, c.amount, events, properties);
     if (cost !== null) this.debitDone(acc, `${id}:${slot.entitlement}`, cost, at, slot.entitlement);
   }
 
@@ -274,10 +275,13 @@ export class Wallets {
 
   /** The queued transactions and wallets as store rows. */
   batch(): WalletBatch {
-    return {
-      transactions: this.sink.map((t) => this.row(t)),
-      wallets: this.dirty.map((a) => walletRow(a)),
-    };
+    const sink = this.sink;
+    const transactions: WalletTxRow[] = new Array(sink.length);
+    for (let i = 0; i < sink.length; i++) transactions[i] = this.row(sink[i] as WalletTx);
+    const dirty = this.dirty;
+    const wallets: WalletRow[] = new Array(dirty.length);
+    for (let i = 0; i < dirty.length; i++) wallets[i] = walletRow(dirty[i] as WalletAccount);
+    return { transactions, wallets };
   }
 
   row(t: WalletTx): WalletTxRow {

@@ -8,6 +8,7 @@ import { specWindow, subscriptionAnchor } from "limitr-engine/core/periods/spec"
 import type { Bill } from "limitr-engine/core/rating/bill";
 import { creditUsable, remainingOf } from "limitr-engine/core/rating/credits";
 import type { UsageStore } from "limitr-engine/core/usage/store-port";
+import { effectiveWallet } from "limitr-engine/core/wallet/compile";
 
 /**
  * The figures alert rules read, computed from the usage store as of an
@@ -77,6 +78,8 @@ export async function gatherFigures(
       cost: invoice.cost.toNumber(),
       marginPercent: invoice.marginPercent === null ? 0 : invoice.marginPercent.toNumber(),
       balance: Math.max(0, granted.minus(invoice.creditsApplied).toNumber()),
+      // A wallet's figures are the engine's: it evaluates rules reading them live.
+      walletLive: effectiveWallet(policy, planId, customer) !== null,
       entitlements,
     });
   }

@@ -31,12 +31,17 @@ interface Candidate {
   credit: CompiledCreditUnit | null;
   /** A hard spend cap of the plan or some contract counts it: the engine decides (R18). */
   capped: boolean;
+  /** `mode: prepaid`: the customer's wallet may refuse it (R17): the engine decides. */
+  prepaid: boolean;
 }
 
 /** R3's comparison tolerance, as the engine applies it. */
 const EPS = 1e-9;
 
 type ByPlan = Map<string, Map<string, Candidate[]>>;
+
+/** What refuses a replayed call: a hard limit, a spend cap (R18) or the wallet (R17). */
+type Refusal = "limit_exceeded" | "cap_exceeded" | "insufficient_balance";
 
 /**
  * One policy's replay: an engine over a memory store, fed the recorded events
@@ -88,11 +93,12 @@ export class PolicyReplay {
           capsFor(plan, k, ent.id).some((cap) => cap.mode === "hard"),
         );
         const hard = ent.mode === "hard";
-        const c: Candidate = { entitlement: ent.id, meter, scope: ent.scope, hard, credit, capped };
+        const prepaid = ent.mode === "prepaid";
+        const c: Candidate = { entitlement: ent.id, meter, scope: ent.scope, hard, credit, capped, prepaid };
         const types =
           credit === null ? meter.events : creditEventTypes(credit, policy.meters, policy.creditUnits);
         add(this.everything, planId, types, c);
-        if (hard || capped || hardOverride.has(ent.id)) add(this.candidates, planId, types, c);
+        if (hard || capped || prepaid || hardOverride.has(ent.id)) add(this.candidates, planId, types, c);
       }
     }
   }
@@ -211,8 +217,9 @@ export class PolicyReplay {
       for (let i = 0; i < n; i++) {
         const c = hits[i] as Candidate;
         const amount = amounts[i] as number;
-        if (amount > 0 && this.wouldRefuse(customer, c, amount, ts)) {
-          this.deny(customer, c.entitlement, tally);
+        const refusal = amount > 0 ? this.wouldRefuse(customer, c, amount, ts) : null;
+        if (refusal !== null) {
+          this.deny(customer, c.entitlement, tally, refusal);
           return;
         }
       }
@@ -221,8 +228,9 @@ export class PolicyReplay {
       const c = hits[i] as Candidate;
       const amount = amounts[i] as number;
       if (!this.engine.allow(customer, c.entitlement, amount, { now: ts })) {
-        if (this.refusedByLimit(customer, c.entitlement, amount, ts)) {
-          this.deny(customer, c.entitlement, tally);
+        const refusal = this.refusedByLimit(customer, c.entitlement, amount, ts);
+        if (refusal !== null) {
+          this.deny(customer, c.entitlement, tally, refusal);
           return;
         }
         continue;
@@ -242,25 +250,30 @@ export class PolicyReplay {
    * compared from `usage()`; `check()` would price the call in decimals for
    * nothing. Anything a contract overrides is asked of the engine itself.
    */
-  private wouldRefuse(customer: string, c: Candidate, amount: number, ts: number): boolean {
-    if (c.capped || this.overridden.get(customer)?.has(c.entitlement))
+  private wouldRefuse(customer: string, c: Candidate, amount: number, ts: number): Refusal | null {
+    if (c.capped || c.prepaid || this.overridden.get(customer)?.has(c.entitlement))
       return this.refusedByLimit(customer, c.entitlement, amount, ts);
-    if (!c.hard) return false;
+    if (!c.hard) return null;
     const u = this.engine.usage(customer, c.entitlement, { now: ts });
-    return u.limit !== null && u.used + u.held + amount > u.limit + EPS;
+    return u.limit !== null && u.used + u.held + amount > u.limit + EPS ? "limit_exceeded" : null;
   }
 
-  private refusedByLimit(customer: string, entitlement: string, amount: number, ts: number): boolean {
+  /** Why the engine refuses the call, when it is a limit, a cap or a wallet (else null). */
+  private refusedByLimit(customer: string, entitlement: string, amount: number, ts: number): Refusal | null {
     const reason = this.engine.check(customer, entitlement, amount, { now: ts }).reason;
-    return reason === "limit_exceeded" || reason === "cap_exceeded";
+    return reason === "limit_exceeded" || reason === "cap_exceeded" || reason === "insufficient_balance"
+      ? reason
+      : null;
   }
 
-  private deny(customer: string, entitlement: string, tally: boolean): void {
+  private deny(customer: string, entitlement: string, tally: boolean, why: Refusal): void {
     if (!tally) return;
     let t = this.customers.get(customer);
-    if (!t) this.customers.set(customer, (t = { denied: 0, deniedBy: {} }));
+    if (!t) this.customers.set(customer, (t = { denied: 0, deniedBy: {}, ranDry: 0, capped: 0 }));
     t.denied += 1;
     t.deniedBy[entitlement] = (t.deniedBy[entitlement] ?? 0) + 1;
+    if (why === "insufficient_balance") t.ranDry += 1;
+    else if (why === "cap_exceeded") t.capped += 1;
   }
 
   /** The plan in force, cached per customer over the span the answer holds (plan history is fixed here). */

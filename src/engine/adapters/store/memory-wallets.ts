@@ -9,24 +9,28 @@ import type { WalletBatch, WalletRow, WalletStore, WalletTxRow } from "../../cor
 export class MemoryWallets implements WalletStore {
   private readonly rows = new Map<string, WalletRow>();
   private ledger: WalletTxRow[] = [];
-  private readonly ids = new Set<string>();
+  /** Ledger ids by customer (no key string built per transaction: the ledger takes one per debit). */
+  private readonly ids = new Map<string, Set<string>>();
 
   constructor(private readonly retain: number) {}
 
   /** The batch's rows are fresh objects the engine does not keep: stored as they are. */
   write(batch: WalletBatch): void {
+    const ids = this.ids;
+    const ledger = this.ledger;
     for (const tx of batch.transactions) {
-      const key = `${tx.customer}\u0000${tx.id}`;
-      if (this.ids.has(key)) continue;
-      this.ids.add(key);
-      this.ledger.push(tx);
+      let mine = ids.get(tx.customer);
+      if (mine === undefined) ids.set(tx.customer, (mine = new Set()));
+      if (mine.has(tx.id)) continue;
+      mine.add(tx.id);
+      ledger.push(tx);
     }
     for (const w of batch.wallets) this.rows.set(w.customer, w);
     if (this.ledger.length > this.retain * 2) {
       const drop = this.ledger.length - this.retain;
       for (let i = 0; i < drop; i++) {
         const t = this.ledger[i] as WalletTxRow;
-        this.ids.delete(`${t.customer}\u0000${t.id}`);
+        this.ids.get(t.customer)?.delete(t.id);
       }
       this.ledger = this.ledger.slice(drop);
     }
@@ -49,7 +53,7 @@ export class MemoryWallets implements WalletStore {
   }
 
   walletTransaction(customer: string, id: string): WalletTxRow | null {
-    if (!this.ids.has(`${customer}\u0000${id}`)) return null;
+    if (this.ids.get(customer)?.has(id) !== true) return null;
     const tx = this.ledger.find((t) => t.customer === customer && t.id === id);
     return tx === undefined ? null : { ...tx };
   }

@@ -14,6 +14,8 @@ export interface EntitlementFigures {
   limit: number | null;
   /** The entitlement's own period (a daily limit has daily windows). */
   window: Window;
+  /** The fullest spend cap counting the entitlement (R18); null when none does (or in a batch run). */
+  cap?: { spend: number; percent: number | null } | null;
 }
 
 export interface CustomerFigures {
@@ -24,7 +26,17 @@ export interface CustomerFigures {
   spend: number;
   cost: number;
   marginPercent: number;
+  /** Credit left (R12), or a wallet's balance in its unit (`wallet` set). */
   balance: number;
+  /** The customer's wallet (SPEC §12), as the engine holds it live; null without one or in a batch run. */
+  wallet?: { available: number } | null;
+  /**
+   * The customer has a wallet whose figures the engine evaluates live: a
+   * batch run leaves rules reading `balance` or `available` to it.
+   */
+  walletLive?: boolean;
+  /** The fullest of the customer's spend caps, for whole-customer rules; null when none (or in a batch run). */
+  cap?: { spend: number; percent: number | null } | null;
   entitlements: EntitlementFigures[];
 }
 
@@ -40,13 +52,27 @@ export interface Evaluation {
   holds: boolean;
 }
 
+const WALLET_VARIABLES = /\b(balance|available)\b/;
+const CAP_VARIABLES = /\b(cap_spend|cap_percent)\b/;
+
+const code = (expression: string) => expression.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""');
+
+/** Does the expression read the wallet figures (`balance`, `available`)? */
+export function readsWalletFigures(expression: string): boolean {
+  return WALLET_VARIABLES.test(code(expression));
+}
+
+/** Does the expression read spend cap figures (`cap_spend`, `cap_percent`)? */
+export function readsCapFigures(expression: string): boolean {
+  return CAP_VARIABLES.test(code(expression));
+}
+
 const ENTITLEMENT_VARIABLES =
   /\b(entitlement|usage|limit|remaining|usage_percent|projected_usage|projected_percent)\b/;
 
 /** Does the expression read per-entitlement figures? String literals are ignored. */
 export function readsEntitlementFigures(expression: string): boolean {
-  const code = expression.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""');
-  return ENTITLEMENT_VARIABLES.test(code);
+  return ENTITLEMENT_VARIABLES.test(code(expression));
 }
 
 function round(n: number): number {
@@ -82,6 +108,10 @@ export function entitlementVars(
   v.cost = base.cost;
   v.margin_percent = base.marginPercent;
   v.balance = base.balance;
+  v.available = base.wallet == null ? null : base.wallet.available;
+  const cap = e === null ? base.cap : e.cap;
+  v.cap_spend = cap == null ? null : cap.spend;
+  v.cap_percent = cap == null ? null : cap.percent;
   return v;
 }
 
@@ -94,6 +124,7 @@ export function evaluateCustomer(
 ): Evaluation[] {
   const out: Evaluation[] = [];
   for (const rule of rules) {
+    if (figures.walletLive === true && readsWalletFigures(rule.alert.when)) continue;
     const perEntitlement = rule.alert.entitlement !== null || readsEntitlementFigures(rule.alert.when);
     if (!perEntitlement) {
       if (!ruleApplies(rule.alert, figures.customer, figures.plan, null)) continue;

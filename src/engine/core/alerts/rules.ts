@@ -26,6 +26,12 @@ export const ALERT_VARIABLES = {
   cost: "double",
   margin_percent: "double",
   balance: "double",
+  /** The wallet's spendable funds (balance - minimum - reserved); null without a wallet. */
+  available: "dyn",
+  /** The spend of the fullest cap counting the figures (money); null when no cap does. */
+  cap_spend: "dyn",
+  /** That cap's spend / amount * 100; null when no cap counts the figures. */
+  cap_percent: "dyn",
 } as const;
 
 export type AlertVariable = keyof typeof ALERT_VARIABLES;
@@ -46,6 +52,9 @@ export interface AlertVars {
   cost: number;
   margin_percent: number;
   balance: number;
+  available: number | null;
+  cap_spend: number | null;
+  cap_percent: number | null;
 }
 
 let env: Environment | null = null;

@@ -59,6 +59,8 @@ export function compileCaps(raw: Raw): Record<string, CompiledCap> | undefined {
       period: c.period,
       entitlements: [...(c.entitlements as string[])],
       mode: c.mode ?? "hard",
+      // Only a shared cap carries the field: a policy without one compiles (and digests) as before.
+      ...(c.scope === "parent" || c.scope === "root" ? { scope: c.scope } : {}),
     };
   }
   return out;
@@ -90,6 +92,12 @@ export function decompileCreditUnits(units: Record<string, CompiledCreditUnit>):
 export function decompileCaps(caps: Record<string, CompiledCap>): Record<string, unknown> {
   const out: Record<string, unknown> = Object.create(null);
   for (const [id, c] of Object.entries(caps))
-    out[id] = { amount: c.amount, period: c.period, entitlements: c.entitlements, mode: c.mode };
+    out[id] = {
+      amount: c.amount,
+      period: c.period,
+      entitlements: c.entitlements,
+      mode: c.mode,
+      ...(c.scope === undefined ? {} : { scope: c.scope }),
+    };
   return out;
 }

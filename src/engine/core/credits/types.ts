@@ -34,4 +34,6 @@ export interface CompiledCap {
   period: PeriodUnit;
   entitlements: string[];
   mode: "hard" | "soft";
+  /** Shared up the account tree (R7): the spend belongs to the parent or root; absent = each customer's own. */
+  scope?: "parent" | "root";
 }

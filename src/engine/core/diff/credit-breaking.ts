@@ -64,5 +64,7 @@ export function capChange(ch: RawChange, rest: string[]): string | null {
     return added.length > 0 ? `spend cap now counts ${added.join(", ")}` : null;
   }
   if (field === "period") return "spend cap period changed: review the amount";
+  // Shared up the account tree, a cap counts more customers' spend against one amount (R7).
+  if (field === "scope") return ch.after !== null ? "spend cap now shared by the account tree (scope)" : null;
   return null;
 }

@@ -1,5 +1,5 @@
 import { scopeOwner } from "../accounts.js";
-import { capsFor } from "../credits/caps.js";
+import { capsFor, capsOf } from "../credits/caps.js";
 import { unitMeter } from "../credits/rating.js";
 import type { CompiledCap, CompiledCreditUnit } from "../credits/types.js";
 import type {
@@ -194,7 +194,7 @@ export class PolicyIndex {
       billing: { interval: plan.interval, anchor: plan.anchor, since: at.since },
       rate: ent.rate,
       credit,
-      caps: capsFor(plan, this.contract(customer), id),
+      caps: this.sharedCaps(customer, capsFor(plan, this.contract(customer), id), now, history),
     };
     const override = this.contract(customer)?.overrides[id];
     if (override) {
@@ -207,6 +207,29 @@ export class PolicyIndex {
       } else out.validFrom = Math.max(out.validFrom, end);
     }
     return out;
+  }
+
+  /**
+   * A cap shared up the account tree (`scope: parent|root`, R7) takes its
+   * owner's terms when the owner's plan or contract has a cap of that name,
+   * so every descendant checks one amount against one spend.
+   */
+  sharedCaps(
+    customer: string,
+    caps: readonly CompiledCap[],
+    now: number,
+    history: PlanHistory,
+  ): readonly CompiledCap[] {
+    if (caps.every((c) => c.scope === undefined)) return caps;
+    return caps.map((cap) => {
+      if (cap.scope === undefined) return cap;
+      const owner = this.ownerOf(customer, cap.scope);
+      if (owner === customer) return cap;
+      const at = this.planAt(owner, now, history);
+      const plan = at.plan === null ? undefined : this.policy.plans[at.plan];
+      const theirs = plan === undefined ? undefined : capsOf(plan, this.contract(owner))[cap.id];
+      return theirs === undefined ? cap : { ...theirs, scope: cap.scope, entitlements: cap.entitlements };
+    });
   }
 
   private contract(customer: string): CompiledCustomer | undefined {

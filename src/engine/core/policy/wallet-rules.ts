@@ -17,6 +17,14 @@ import {
  */
 const currencyOf = (raw: Record<string, unknown>): string => (str(raw.currency) ?? "USD").toUpperCase();
 
+/** Whether credit unit `unit` rates `key`, directly or through the credit units it rates. */
+function unitRates(units: Record<string, unknown>, unit: string, key: string, depth = 0): boolean {
+  const rates = mapOf(mapOf(units[unit]).rates);
+  if (Object.hasOwn(rates, key)) return true;
+  if (depth > 32) return false;
+  return Object.keys(rates).some((k) => Object.hasOwn(units, k) && unitRates(units, k, key, depth + 1));
+}
+
 /** Customers whose contract brings its own wallet, by plan. */
 function contractWallets(ctx: RuleContext): Set<string> {
   const plans = new Set<string>();
@@ -32,10 +40,12 @@ export const prepaidNeedsWallet: Rule = (ctx) => {
   const out: Diagnostic[] = [];
   const withContractWallet = contractWallets(ctx);
   const currency = currencyOf(ctx.raw);
+  const units = mapOf(ctx.raw.credit_units);
   for (const [planId, plan] of sectionEntries(ctx, "plans")) {
     const p = mapOf(plan);
     const wallet = isMap(p.wallet) ? p.wallet : null;
-    const unit = wallet === null ? null : (str(wallet.unit) ?? currency).toUpperCase();
+    const unitText = wallet === null ? null : (str(wallet.unit) ?? currency);
+    const unit = unitText === null ? null : unitText.toUpperCase();
     for (const [id, ent] of entriesOf(p.entitlements)) {
       if (!isMap(ent) || ent.mode !== "prepaid") continue;
       const at = ["plans", planId, "entitlements", id, "mode"];
@@ -45,6 +55,20 @@ export const prepaidNeedsWallet: Rule = (ctx) => {
             code: "wallet/prepaid-without-wallet",
             message: `plans.${planId}.entitlements.${id} is prepaid, but plans.${planId} has no wallet`,
             hint: `add a wallet to plans.${planId}, e.g. wallet: { unit: ${currency}, minimum: 0 }`,
+          }),
+        );
+      } else if (
+        unitText !== null &&
+        Object.hasOwn(units, unitText) &&
+        str(ent.meter) !== null &&
+        str(ent.meter) !== unitText &&
+        !unitRates(units, unitText, str(ent.meter) as string)
+      ) {
+        out.push(
+          problem(ctx, ["plans", planId, "entitlements", id, "meter"], {
+            code: "wallet/prepaid-unrated",
+            message: `plans.${planId}.entitlements.${id} is prepaid from a ${unitText} wallet, but credit unit ${unitText} has no rate for meter ${str(ent.meter)}`,
+            hint: `add ${str(ent.meter)} to credit_units.${unitText}.rates (e.g. ${str(ent.meter)}: 1), or meter the entitlement in ${unitText}`,
           }),
         );
       } else if (unit === currency && !has(ent, "price") && !has(ent, "overage")) {

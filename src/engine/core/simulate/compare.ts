@@ -23,10 +23,10 @@ export const TOP_MOVERS = 10;
 /** Plan key of customers no plan applies to (events from unknown customers with no default plan). */
 export const NO_PLAN = "(no plan)";
 
-const EMPTY_REPLAY: CustomerReplay = { denied: 0, deniedBy: {} };
+const EMPTY_REPLAY: CustomerReplay = { denied: 0, deniedBy: {}, ranDry: 0, capped: 0 };
 
 function zeroFigures(): Figures {
-  return { revenue: ZERO, cost: ZERO, margin: ZERO, overage: ZERO, denied: 0 };
+  return { revenue: ZERO, cost: ZERO, margin: ZERO, overage: ZERO, denied: 0, ranDry: 0, capped: 0 };
 }
 
 function addFigures(into: Figures, f: Figures): void {
@@ -35,6 +35,8 @@ function addFigures(into: Figures, f: Figures): void {
   into.margin = into.margin.plus(f.margin);
   into.overage = into.overage.plus(f.overage);
   into.denied += f.denied;
+  into.ranDry += f.ranDry;
+  into.capped += f.capped;
 }
 
 /** Percent change of `change` over `base`, 2 places; null when there is no base to compare with. */
@@ -62,7 +64,8 @@ function invoiceFigures(
   inv: BilledInvoice | undefined,
   replay: CustomerReplay,
 ): Figures {
-  if (!inv) return { ...zeroFigures(), denied: replay.denied };
+  const refused = { denied: replay.denied, ranDry: replay.ranDry, capped: replay.capped };
+  if (!inv) return { ...zeroFigures(), ...refused };
   const limited = limitedEntitlements(policy, inv.customer, inv.plan);
   let overage = ZERO;
   for (const line of inv.lines) {
@@ -74,7 +77,7 @@ function invoiceFigures(
     cost: inv.cost,
     margin: inv.total.minus(inv.cost),
     overage,
-    denied: replay.denied,
+    ...refused,
   };
 }
 
@@ -141,6 +144,8 @@ export function compareSimulation(
   const totals = { base: zeroFigures(), head: zeroFigures() };
   let affected = 0;
   let newlyBlocked = 0;
+  const ranDry = { base: 0, head: 0 };
+  const capped = { base: 0, head: 0 };
   for (const c of customers) {
     const bp = planRow(c.basePlan ?? NO_PLAN);
     const hp = planRow(c.headPlan ?? NO_PLAN);
@@ -152,6 +157,10 @@ export function compareSimulation(
     addFigures(totals.head, c.head);
     if (!c.change.isZero() || c.base.denied !== c.head.denied) affected += 1;
     if (c.head.denied > 0 && c.base.denied === 0) newlyBlocked += 1;
+    if (c.base.ranDry > 0) ranDry.base += 1;
+    if (c.head.ranDry > 0) ranDry.head += 1;
+    if (c.base.capped > 0) capped.base += 1;
+    if (c.head.capped > 0) capped.head += 1;
   }
   const planRows = [...plans.values()];
   for (const p of planRows) {
@@ -177,6 +186,8 @@ export function compareSimulation(
       changePct: percentOf(change, totals.base.revenue),
       customersAffected: affected,
       customersNewlyBlocked: newlyBlocked,
+      customersRanDry: ranDry,
+      customersCapped: capped,
       customers: customers.length,
     },
     plans: planRows,
@@ -192,5 +203,11 @@ export function compareSimulation(
     newlyBlocked: customers
       .filter((c) => c.head.denied > 0 && c.base.denied === 0)
       .sort((a, b) => b.head.denied - a.head.denied || a.customer.localeCompare(b.customer)),
+    newlyRanDry: customers
+      .filter((c) => c.head.ranDry > 0 && c.base.ranDry === 0)
+      .sort((a, b) => b.head.ranDry - a.head.ranDry || a.customer.localeCompare(b.customer)),
+    newlyCapped: customers
+      .filter((c) => c.head.capped > 0 && c.base.capped === 0)
+      .sort((a, b) => b.head.capped - a.head.capped || a.customer.localeCompare(b.customer)),
   };
 }

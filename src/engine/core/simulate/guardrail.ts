@@ -20,6 +20,10 @@ export const GUARDRAIL_VARIABLES = [
   "denied_change",
   "customers_affected",
   "customers_newly_blocked",
+  "base_customers_ran_dry",
+  "head_customers_ran_dry",
+  "base_customers_capped",
+  "head_customers_capped",
 ] as const;
 
 export type GuardrailVariables = Record<(typeof GUARDRAIL_VARIABLES)[number], number>;
@@ -64,6 +68,10 @@ export function guardrailVariables(t: SimulationTotals): GuardrailVariables {
     denied_change: t.head.denied - t.base.denied,
     customers_affected: t.customersAffected,
     customers_newly_blocked: t.customersNewlyBlocked,
+    base_customers_ran_dry: t.customersRanDry.base,
+    head_customers_ran_dry: t.customersRanDry.head,
+    base_customers_capped: t.customersCapped.base,
+    head_customers_capped: t.customersCapped.head,
   };
 }
 

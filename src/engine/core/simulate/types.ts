@@ -12,6 +12,10 @@ export interface CustomerReplay {
   denied: number;
   /** Denied events by the entitlement whose limit refused them. */
   deniedBy: Record<string, number>;
+  /** Of the denials: calls the customer's wallet could not pay (R17: it ran dry). */
+  ranDry: number;
+  /** Of the denials: calls a hard spend cap refused (R18). */
+  capped: number;
 }
 
 /** The replay of one policy: per customer, only those with a denial. */
@@ -38,6 +42,9 @@ export interface Figures {
   /** Usage charges of entitlements with an included limit: what was billed past it. */
   overage: Decimal;
   denied: number;
+  /** Of the denials: the wallet ran dry (R17) / a spend cap refused (R18). */
+  ranDry: number;
+  capped: number;
 }
 
 export interface CustomerRow {
@@ -74,6 +81,10 @@ export interface SimulationTotals {
   customersAffected: number;
   /** Customers with denials under head and none under base. */
   customersNewlyBlocked: number;
+  /** Customers whose wallet ran dry (a prepaid call refused) under each policy. */
+  customersRanDry: { base: number; head: number };
+  /** Customers who hit a hard spend cap under each policy. */
+  customersCapped: { base: number; head: number };
   customers: number;
 }
 
@@ -93,4 +104,8 @@ export interface SimulationReport {
   moversUp: CustomerRow[];
   moversDown: CustomerRow[];
   newlyBlocked: CustomerRow[];
+  /** Customers whose wallet runs dry under head and not under base (most refusals first). */
+  newlyRanDry: CustomerRow[];
+  /** Customers who hit a spend cap under head and not under base. */
+  newlyCapped: CustomerRow[];
 }

@@ -49,17 +49,16 @@ function plainText(n: number): string {
  * fromAtoms(1500000000000n) // "1.5"
  */
 export function fromAtoms(atoms: bigint): string {
+  // One conversion to text and slicing: the ledger converts every debit, so no BigInt division here.
   const neg = atoms < 0n;
-  const abs = neg ? -atoms : atoms;
-  const whole = abs / SCALE;
-  const rest = abs % SCALE;
+  const digits = (neg ? -atoms : atoms).toString();
   const sign = neg ? "-" : "";
-  if (rest === 0n) return `${sign}${whole}`;
-  let frac = rest.toString().padStart(DIGITS, "0");
-  let end = frac.length;
-  while (frac.charCodeAt(end - 1) === 48) end--;
-  frac = frac.slice(0, end);
-  return `${sign}${whole}.${frac}`;
+  const cut = digits.length - DIGITS;
+  const whole = cut > 0 ? digits.slice(0, cut) : "0";
+  const frac = cut > 0 ? digits.slice(cut) : digits.padStart(DIGITS, "0");
+  let end = DIGITS;
+  while (end > 0 && frac.charCodeAt(end - 1) === 48) end--;
+  return end === 0 ? `${sign}${whole}` : `${sign}${whole}.${frac.slice(0, end)}`;
 }
 
 export function minAtoms(a: bigint, b: bigint): bigint {

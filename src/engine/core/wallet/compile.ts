@@ -1,6 +1,6 @@
 import type { CompiledPolicy } from "../model.js";
 import { decStr } from "../money.js";
-import type { CompiledWallet, CustomerWallet, WalletGrant, WalletUnitKind } from "./model.js";
+import type { CompiledWallet, CustomerWallet, WalletGrant } from "./model.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: the input is schema-validated YAML data
 type Raw = any;
@@ -58,12 +58,4 @@ export function effectiveWallet(
     minimum: contract?.minimum ?? base?.minimum ?? "0",
     openingBalance: contract?.openingBalance ?? null,
   };
-}
-
-/**
- * What a wallet holds: money in the policy currency (prepaid entitlements
- * debit their price), or anything else (they debit their meter quantity).
- */
-export function unitKind(policy: CompiledPolicy, unit: string): WalletUnitKind {
-  return unit.toUpperCase() === policy.currency ? "money" : "quantity";
 }

@@ -34,8 +34,8 @@ export interface CustomerWallet {
   minimum?: DecimalString;
 }
 
-/** How a prepaid entitlement's call becomes a wallet amount (see `walletQuantity`). */
-export type WalletUnitKind = "money" | "quantity";
+/** How a prepaid entitlement's call becomes a wallet amount (see `pricerFor`). */
+export type WalletUnitKind = "money" | "credits" | "quantity";
 
 /** Ledger transaction kinds (R17). The balance is always the sum of the ledger. */
 export type WalletTxKind = "credit" | "debit" | "grant" | "expiry" | "rollover" | "adjustment";
