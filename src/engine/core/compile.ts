@@ -11,6 +11,7 @@ import type {
   CostRate,
   Credit,
   EntitlementOverride,
+  PlanPriceList,
   PropertyValue,
   Tier,
 } from "./model.js";
@@ -157,7 +158,34 @@ function compilePlan(id: string, raw: Raw, currency: string): CompiledPlan {
     entitlements,
     ...(raw.wallet ? { wallet: compileWallet(raw.wallet, currency) } : {}),
     ...optional("caps", compileCaps(raw.caps)),
+    ...optional("currencies", compilePriceLists(raw.currencies, entitlements)),
   };
+}
+
+/** `currencies:` of a plan: each list's money, with `overage` sugar expanded against the plan's limit. */
+function compilePriceLists(
+  raw: Raw,
+  entitlements: Record<string, CompiledEntitlement>,
+): Record<string, PlanPriceList> | undefined {
+  if (!raw || typeof raw !== "object" || Object.keys(raw).length === 0) return undefined;
+  const out: Record<string, PlanPriceList> = {};
+  for (const [code, list] of entries(raw)) {
+    const prices: Record<string, ChargeModel> = {};
+    for (const [id, v] of entries(list?.entitlements)) {
+      const ent = entitlements[id];
+      const price = priceOf(v ?? {}, ent?.kind === "metered" ? ent.limit : null);
+      if (price !== null) prices[id] = price;
+    }
+    const caps: Record<string, string> = {};
+    for (const [id, v] of entries(list?.caps)) caps[id] = money(v?.amount);
+    out[code.toUpperCase()] = {
+      price: money(list?.price),
+      minimum: money(list?.minimum),
+      entitlements: prices,
+      caps,
+    };
+  }
+  return out;
 }
 
 function compileOverride(raw: Raw, base: CompiledEntitlement | undefined): EntitlementOverride {
@@ -200,6 +228,7 @@ function compileCustomer(id: string, raw: Raw, plans: Record<string, CompiledPla
   return {
     id,
     plan: planId,
+    ...optional("currency", typeof raw.currency === "string" ? raw.currency.toUpperCase() : undefined),
     parent: raw.parent ?? null,
     since: isoDate(raw.since),
     metadata,
