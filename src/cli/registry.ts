@@ -260,6 +260,10 @@ export const COMMANDS: CommandSpec[] = [
       { flags: "--plan <plan>", description: "plan id" },
       { flags: "--at <time>", description: "effective time (ISO, or a date in the policy timezone)" },
       { flags: "--stripe-customer <id>", description: "Stripe customer id for `bill --stripe`" },
+      {
+        flags: "--currency <code>",
+        description: "ISO 4217 currency the customer is invoiced in (the plan needs a price list in it)",
+      },
       format(["text", "json"]),
     ],
     load: () => import("./commands/customers.js").then((m) => ({ run: m.runSet })),

@@ -1,4 +1,5 @@
 import { capKey, capNanos, capsOf, fromNanos } from "../core/credits/caps.js";
+import { planInCurrency } from "../core/currencies.js";
 import type { CompiledCap } from "../core/credits/types.js";
 import type { Counter } from "../core/engine/counter.js";
 import type { PlanHistory } from "../core/engine/resolve.js";
@@ -103,9 +104,14 @@ export class SpendCaps {
     const index = this.meters.state.index;
     const policy = index.policy;
     const at = index.planAt(customer, now, this.history);
-    const plan = at.plan === null ? undefined : policy.plans[at.plan];
-    if (plan === undefined) return [];
     const contract = Object.hasOwn(policy.customers, customer) ? policy.customers[customer] : undefined;
+    const listed = at.plan === null ? undefined : policy.plans[at.plan];
+    // Amounts in the customer's currency, as the decisions that spend them.
+    const plan =
+      listed !== undefined && contract?.currency !== undefined
+        ? (planInCurrency(policy, listed, contract.currency) ?? undefined)
+        : listed;
+    if (plan === undefined) return [];
     const billing = { interval: plan.interval, anchor: plan.anchor, since: at.since };
     return Object.values(capsOf(plan, contract))
       .sort((a, b) => (a.id < b.id ? -1 : 1))

@@ -34,6 +34,7 @@ export async function runBill(
 ): Promise<Bill> {
   const store = "kind" in source ? source : new SqliteUsageStore(source);
   const history = await store.planHistory();
+  const currencies = await store.customerCurrencies();
   const usage = await store.dailyUsage(policy, period, options.onProgress);
   // Wallet ledgers are kept by the engine's SQLite store; a Postgres store holds none yet.
   const wallets = store instanceof SqliteUsageStore ? walletActivity(store.db, policy, period) : new Map();
@@ -69,6 +70,7 @@ export async function runBill(
         remaining: remainingOf(credit, consumed.get(credit.id) ?? ZERO),
       })),
       ...(wallets.has(id) ? { wallet: wallets.get(id) } : {}),
+      currency: currencies.get(id) ?? null,
     });
   });
   const bill = await rateWithFirstEvents(store, policy, period, inputs, usage.lookup);

@@ -1,5 +1,6 @@
 import { scopeOwner } from "../accounts.js";
 import { creditUsage, unitMeter } from "../credits/rating.js";
+import { customerCurrency, plansPricedIn } from "../currencies.js";
 import type {
   ChargeModel,
   CompiledCustomer,
@@ -9,7 +10,7 @@ import type {
   IsoDate,
   MeteredEntitlement,
 } from "../model.js";
-import { type Decimal, dec, decStr, roundMoney, sum, ZERO } from "../money.js";
+import { currencyDigits, type Decimal, dec, decStr, roundMoney, sum, ZERO } from "../money.js";
 import { billingWindow, calendarWindow, endOfDate, isoDate, type Window, wholeDays } from "../periods.js";
 import { meterCost } from "../usage/meters.js";
 import { rateCharge } from "./charge-models.js";
@@ -78,18 +79,27 @@ export interface CustomerBillingInput {
   credits: CreditBalance[];
   /** Top-ups and wallet debits of the period (R19); absent = none. */
   wallet?: WalletActivity;
+  /** Currency recorded for the customer in the store (`customers set --currency`); a contract's wins. */
+  currency?: string | null;
 }
 
 export interface Invoice {
   customer: string;
   plan: string | null;
+  /** ISO 4217 code of every amount of the invoice (the customer's currency), and its minor-unit digits. */
+  currency: string;
+  currencyDigits: number;
   lines: InvoiceLine[];
   subtotal: Decimal;
   discount: Decimal;
   creditsApplied: Decimal;
   total: Decimal;
   cost: Decimal;
-  /** (revenue - cost) / revenue, revenue = subtotal - discount; null when there is no revenue. */
+  /**
+   * (revenue - cost) / revenue, revenue = subtotal - discount; null when there
+   * is no revenue, or when the invoice is in another currency than the
+   * provider costs (the policy currency: there are no exchange rates).
+   */
   marginPercent: Decimal | null;
   creditUses: CreditUse[];
 }
@@ -110,13 +120,22 @@ export function rateCustomer(
   pools: ReadonlyMap<string, string[]>,
   lookup: UsageLookup,
 ): Invoice {
-  const digits = policy.currencyDigits;
+  const currency = customerCurrency(policy, input.customer, input.currency);
+  const digits = currencyDigits(currency);
   const zone = policy.timezone;
   const round = (d: Decimal) => roundMoney(d, digits);
+  // Provider costs are in the policy currency, whatever the invoice's.
+  const roundCost = (d: Decimal) => roundMoney(d, policy.currencyDigits);
   const segments = segmentsIn(input.changes, period);
+  const plans = plansPricedIn(
+    policy,
+    segments.map((s) => s.plan),
+    currency,
+    input.customer,
+  );
   const lines: InvoiceLine[] = [];
 
-  const fees = feeLines(segments, policy.plans, period, {
+  const fees = feeLines(segments, plans, period, {
     zone,
     since: input.since,
     trialStart: (plan) => input.trialStart[plan] ?? null,
@@ -127,7 +146,7 @@ export function rateCustomer(
 
   let hiddenCost = ZERO;
   for (const seg of segments) {
-    const plan = policy.plans[seg.plan];
+    const plan = plans[seg.plan];
     if (!plan) continue;
     const costed = new Set<string>();
     for (const ent of Object.values(plan.entitlements)) {
@@ -167,7 +186,7 @@ export function rateCustomer(
         unitPrice = c.unitPrice;
         details.push(c.detail);
       }
-      const cost = costed.has(meter.id) ? ZERO : round(meterCost(meter, byDim));
+      const cost = costed.has(meter.id) ? ZERO : roundCost(meterCost(meter, byDim));
       costed.add(meter.id);
       if (!price || (quantity.isZero() && amount.isZero())) {
         hiddenCost = hiddenCost.plus(cost);
@@ -200,7 +219,7 @@ export function rateCustomer(
     ))
       lines.push({ ...blank(w.kind, w.description), entitlement: w.entitlement, amount: w.amount });
   const charges = sum(lines.map((l) => l.amount));
-  const minimum = minimumDue(segments, policy.plans, input.since, zone);
+  const minimum = minimumDue(segments, plans, input.since, zone);
   if (minimum.gt(charges)) {
     lines.push({
       ...blank("minimum", `Minimum spend true-up to ${decStr(round(minimum))}`),
@@ -245,16 +264,20 @@ export function rateCustomer(
   const purchased = sum(purchases.map((p) => p.amount));
   const cost = sum(lines.map((l) => l.cost)).plus(hiddenCost);
   const revenue = discounted;
+  const comparable = currency === policy.currency;
   return {
     customer: input.customer,
     plan: segments[segments.length - 1]?.plan ?? null,
+    currency,
+    currencyDigits: digits,
     lines,
     subtotal: subtotal.plus(purchased),
     discount: subtotal.minus(discounted),
     creditsApplied,
     total: sum(lines.map((l) => l.amount)),
     cost,
-    marginPercent: revenue.gt(0) ? revenue.minus(cost).div(revenue).times(100).toDecimalPlaces(2) : null,
+    marginPercent:
+      comparable && revenue.gt(0) ? revenue.minus(cost).div(revenue).times(100).toDecimalPlaces(2) : null,
     creditUses,
   };
 }

@@ -132,6 +132,13 @@ const MIGRATIONS: string[] = [
     END
   $fn$;
   `,
+  // 2: the currency a self-serve customer is invoiced in (\`limitr customers set --currency\`); contracts carry theirs.
+  `
+  CREATE TABLE customer_currencies (
+    customer TEXT PRIMARY KEY,
+    currency TEXT NOT NULL
+  );
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
