@@ -1,6 +1,6 @@
 import { capKey, capNanos, capsOf, fromNanos } from "../core/credits/caps.js";
-import { planInCurrency } from "../core/currencies.js";
 import type { CompiledCap } from "../core/credits/types.js";
+import { planInCurrency } from "../core/currencies.js";
 import type { Counter } from "../core/engine/counter.js";
 import type { PlanHistory } from "../core/engine/resolve.js";
 import type { DecimalString } from "../core/model.js";

@@ -1,8 +1,8 @@
 import { scopeOwner } from "../accounts.js";
 import { capsFor } from "../credits/caps.js";
-import { planInCurrency } from "../currencies.js";
 import { unitMeter } from "../credits/rating.js";
 import type { CompiledCap, CompiledCreditUnit } from "../credits/types.js";
+import { planInCurrency } from "../currencies.js";
 import type {
   Anchor,
   ChargeModel,

@@ -1,6 +1,6 @@
 import { currencyDigits, dec, ISO_4217 } from "../money.js";
 import type { Diagnostic } from "./diagnostics.js";
-import { pointer } from "./locations.js";
+import { dotted, pointer } from "./locations.js";
 import {
   entriesOf,
   has,
@@ -80,7 +80,8 @@ export const priceListsComplete: Rule = (ctx) => {
     });
     const caps = Object.keys(mapOf(plan.caps));
     for (const [code, rawList] of entriesOf(plan.currencies)) {
-      if (!isMap(rawList)) continue;
+      // A list for the policy currency itself is reported once, by currencyCodesKnown.
+      if (!isMap(rawList) || code.toUpperCase() === policyCurrency(ctx)) continue;
       const where = `plans.${planId}.currencies.${code}`;
       const at: Path = ["plans", planId, "currencies", code];
       const missing: string[] = [];
@@ -155,8 +156,8 @@ export const customerCurrencyPriced: Rule = (ctx) => {
     const at: Path = ["customers", id, "currency"];
     if (planId === null || !isMap(plans[planId])) continue;
     const plan = mapOf(plans[planId]);
-    if (!has(mapOf(plan.currencies), code)) {
-      const lists = Object.keys(mapOf(plan.currencies));
+    const lists = Object.keys(mapOf(plan.currencies)).map((c) => c.toUpperCase());
+    if (!lists.includes(code)) {
       out.push(
         problem(ctx, at, {
           code: "currency/no-price-list",
@@ -194,7 +195,7 @@ export const amountsInMinorUnits: Rule = (ctx) => {
     out.push(
       problem(ctx, path, {
         code: "currency/minor-units",
-        message: `${path.join(".")} is ${text} ${code}, finer than the ${code} minor unit (${digits} decimal place${digits === 1 ? "" : "s"})`,
+        message: `${dotted(pointer(path))} is ${text} ${code}, finer than the ${code} minor unit (${digits} decimal place${digits === 1 ? "" : "s"})`,
         hint: `round it to ${digits === 0 ? "a whole amount" : `${digits} decimal places`}; only unit prices may be finer`,
       }),
     );
