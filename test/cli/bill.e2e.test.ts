@@ -89,6 +89,7 @@ describe("limitr bill", () => {
       "number",
       "customer",
       "plan",
+      "currency",
       "lines",
       "subtotal",
       "discount",
