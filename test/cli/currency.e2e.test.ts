@@ -3,6 +3,7 @@ import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { pgSchema } from "../helpers/pg-schema.js";
 import { StripeStandIn } from "../helpers/stripe-stand-in.js";
 import { limitrInProcess, REPO } from "./run-cli.js";
 
@@ -89,6 +90,45 @@ describe("customers set --currency", () => {
       ["alsabah", "KWD"],
       ["smith", "USD"],
       ["tanaka", "JPY"],
+    ]);
+  });
+});
+
+describe("the Postgres store keeps customer currencies too", () => {
+  const schema = pgSchema("limitr_currency");
+  afterEach(() => schema.drop());
+
+  it("customers set --currency, customers list and bill on --db postgres://", async () => {
+    const pg = (args: string[]) => limitrInProcess(["--db", schema.url, ...args], dir);
+    const imported = await pg(["usage", "import", "events.ndjson"]);
+    expect(imported.exitCode, imported.stderr).toBe(0);
+    const set = await pg([
+      "customers",
+      "set",
+      "alsabah",
+      "--plan",
+      "pro",
+      "--currency",
+      "KWD",
+      "--at",
+      "2026-10-01",
+    ]);
+    expect(set.exitCode, set.stderr).toBe(0);
+    const list = JSON.parse((await pg(["customers", "list", "--format", "json"])).stdout) as {
+      customers: { customer: string; currency: string }[];
+    };
+    expect(list.customers.find((c) => c.customer === "alsabah")?.currency).toBe("KWD");
+    const bill = JSON.parse((await pg(["bill", "--period", "2026-10", "--format", "json"])).stdout);
+    expect(
+      bill.invoices.map((i: { customer: string; currency: string; total: string }) => [
+        i.customer,
+        i.currency,
+        i.total,
+      ]),
+    ).toEqual([
+      ["alsabah", "KWD", "15.000"],
+      ["smith", "USD", "55.15"],
+      ["tanaka", "JPY", "9252"],
     ]);
   });
 });
