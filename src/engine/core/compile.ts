@@ -188,6 +188,7 @@ function compilePriceLists(
   return out;
 }
 
+/** `base`: the plan's entitlement, with its price in the contract's currency (see compileCustomer). */
 function compileOverride(raw: Raw, base: CompiledEntitlement | undefined): EntitlementOverride {
   const out: EntitlementOverride = { expires: isoDate(raw.expires) };
   if ("limit" in raw) out.limit = raw.limit === null ? null : Number(raw.limit);
@@ -214,8 +215,16 @@ function compileOverride(raw: Raw, base: CompiledEntitlement | undefined): Entit
 function compileCustomer(id: string, raw: Raw, plans: Record<string, CompiledPlan>): CompiledCustomer {
   const planId: string | null = raw.plan ?? null;
   const plan = planId ? plans[planId] : undefined;
+  // A contract in another currency overrides the plan's prices in that currency's list.
+  const list = typeof raw.currency === "string" ? plan?.currencies?.[raw.currency.toUpperCase()] : undefined;
+  const baseOf = (k: string): CompiledEntitlement | undefined => {
+    const ent = plan?.entitlements[k];
+    return ent?.kind === "metered" && list !== undefined
+      ? { ...ent, price: list.entitlements[k] ?? null }
+      : ent;
+  };
   const overrides: Record<string, EntitlementOverride> = {};
-  for (const [k, v] of entries(raw.overrides)) overrides[k] = compileOverride(v, plan?.entitlements[k]);
+  for (const [k, v] of entries(raw.overrides)) overrides[k] = compileOverride(v, baseOf(k));
   const metadata: Record<string, PropertyValue> = {};
   for (const [k, v] of entries(raw.metadata)) metadata[k] = v instanceof Date ? v.toISOString() : v;
   const credits: Credit[] = toList<Raw>(raw.credits).map((c, i) => ({
