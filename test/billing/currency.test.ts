@@ -156,8 +156,12 @@ describe("price lists (plans.<p>.currencies)", () => {
   });
 
   it("a contract's raised limit moves the free tier of its currency's overage price (1.85 JPY past 1,500 calls)", () => {
-    const raw = structuredClone(RAW) as typeof RAW & { customers: Record<string, unknown> };
-    raw.customers.tanaka = { plan: "pro", currency: "JPY", overrides: { api: { limit: 1500 } } };
+    const raw = structuredClone(RAW);
+    (raw.customers as Record<string, unknown>).tanaka = {
+      plan: "pro",
+      currency: "JPY",
+      overrides: { api: { limit: 1500 } },
+    };
     const tanaka = bill(raw).invoices.find((i) => i.customer === "tanaka");
     // 501 calls past 1,500 x 1.85 = 926.85 -> 927 yen (never the plan's 0.0123 USD).
     expect(tanaka?.lines.find((l) => l.kind === "usage")?.amount.toFixed()).toBe("927");
