@@ -3,12 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { compilePolicy } from "../../src/engine/core/compile.js";
-import { customerCurrency, planInCurrency } from "../../src/engine/core/currencies.js";
 import { diffPolicies } from "../../src/engine/core/diff/diff-policies.js";
 import { dec } from "../../src/engine/core/money.js";
 import { billPeriod } from "../../src/engine/core/rating/bill.js";
 import type { UsageLookup } from "../../src/engine/core/rating/invoice.js";
-import { Limitr } from "../../src/engine/index.js";
+import { customerCurrency, Limitr, planInCurrency } from "../../src/engine/index.js";
 
 /**
  * Multi-currency pricing through the library: a plan's price lists are laid

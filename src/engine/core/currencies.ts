@@ -1,6 +1,5 @@
 import { PolicyError } from "./errors.js";
 import type { CompiledCap, CompiledPlan, CompiledPolicy, MeteredEntitlement } from "./model.js";
-import { currencyDigits } from "./money.js";
 
 /**
  * Multi-currency pricing. A plan's own money (`price`, `minimum`, each
@@ -15,14 +14,6 @@ import { currencyDigits } from "./money.js";
 export function customerCurrency(policy: CompiledPolicy, customer: string, stored?: string | null): string {
   const contract = Object.hasOwn(policy.customers, customer) ? policy.customers[customer] : undefined;
   return contract?.currency ?? stored?.toUpperCase() ?? policy.currency;
-}
-
-/** Minor-unit digits of a currency (ISO 4217: JPY 0, USD 2, KWD 3). */
-export { currencyDigits };
-
-/** Whether `plan` can be invoiced in `currency`: the policy currency, or one of its price lists. */
-export function planHasCurrency(policy: CompiledPolicy, plan: CompiledPlan, currency: string): boolean {
-  return currency === policy.currency || plan.currencies?.[currency] !== undefined;
 }
 
 const resolved = new WeakMap<CompiledPlan, Map<string, CompiledPlan | null>>();
