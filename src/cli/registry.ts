@@ -284,7 +284,7 @@ export const COMMANDS: CommandSpec[] = [
     example: "limitr customers import customers.csv",
     docs: "billing.md",
     args: "<file>",
-    description: "load plan history from a CSV (customer,plan,at[,stripe_customer_id])",
+    description: "load plan history from a CSV (customer,plan,at[,stripe_customer_id][,currency])",
     flags: [format(["text", "json"])],
     load: () => import("./commands/customers.js").then((m) => ({ run: m.runImport })),
   },

@@ -92,6 +92,34 @@ describe("customers set --currency", () => {
       ["tanaka", "JPY"],
     ]);
   });
+
+  it("customers import takes an optional currency column; a bad cell names its line and nothing is imported", async () => {
+    writeFileSync(
+      join(dir, "customers.csv"),
+      "customer,plan,at,currency\nsato,pro,2026-10-01,jpy\ndupont,pro,2026-10-01,EUR\nmuller,pro,2026-10-01,EUX\n",
+    );
+    const bad = await cli(["customers", "import", "customers.csv"]);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toContain(
+      "customers.csv:3: plan pro has no EUR prices (add plans.pro.currencies.EUR)",
+    );
+    expect(bad.stderr).toContain('customers.csv:4: currency "EUX" is not an ISO 4217 code');
+    writeFileSync(
+      join(dir, "customers.csv"),
+      "customer,plan,at,currency\nsato,pro,2026-10-01,jpy\nlee,pro,2026-10-01,\n",
+    );
+    const ok = await cli(["customers", "import", "customers.csv"]);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    const list = JSON.parse((await cli(["customers", "list", "--format", "json"])).stdout) as {
+      customers: { customer: string; currency: string }[];
+    };
+    expect(list.customers.map((c) => [c.customer, c.currency])).toEqual([
+      ["lee", "USD"],
+      ["sato", "JPY"],
+      ["smith", "USD"],
+      ["tanaka", "JPY"],
+    ]);
+  });
 });
 
 describe("the Postgres store keeps customer currencies too", () => {

@@ -137,11 +137,12 @@ export async function runImport(options: Record<string, unknown>, ctx: CliContex
   const col = (name: string) => header.indexOf(name);
   if (col("customer") < 0 || col("plan") < 0 || col("at") < 0) {
     throw new InputError(
-      `${file}:1: header must have customer, plan, at (and optionally stripe_customer_id)`,
+      `${file}:1: header must have customer, plan, at (and optionally stripe_customer_id, currency)`,
     );
   }
   const rows: SubscriptionRow[] = [];
   const stripe: [string, string][] = [];
+  const currencies: [string, string][] = [];
   const problems: string[] = [];
   lines.slice(1).forEach((line, i) => {
     if (line.trim() === "") return;
@@ -155,6 +156,17 @@ export async function runImport(options: Record<string, unknown>, ctx: CliContex
     else rows.push({ customer, plan, at });
     const sc = col("stripe_customer_id") >= 0 ? cells[col("stripe_customer_id")] : undefined;
     if (customer && sc) stripe.push([customer, sc]);
+    const code = col("currency") >= 0 ? cells[col("currency")]?.toUpperCase() : undefined;
+    if (customer && code) {
+      const plan = policy.plans[policy.customers[customer]?.plan ?? cells[col("plan")] ?? ""];
+      const currency = customerCurrency(policy, customer, code);
+      if (!ISO_4217.has(code)) problems.push(`${file}:${i + 2}: currency "${code}" is not an ISO 4217 code`);
+      else if (plan && planInCurrency(policy, plan, currency) === null)
+        problems.push(
+          `${file}:${i + 2}: plan ${plan.id} has no ${currency} prices (add plans.${plan.id}.currencies.${currency})`,
+        );
+      else currencies.push([customer, code]);
+    }
   });
   if (problems.length > 0) {
     for (const p of problems) ctx.warn(p);
@@ -163,6 +175,7 @@ export async function runImport(options: Record<string, unknown>, ctx: CliContex
   const db = await openStore(options, ctx, true);
   try {
     await db.setPlans(rows, Date.now(), stripe);
+    if (currencies.length > 0) await db.setCurrencies(currencies);
   } finally {
     await db.close();
   }
