@@ -8,6 +8,7 @@ export { verifySignature } from "./adapters/alerts/signature.js";
 export { MemoryEngineStore } from "./adapters/store/memory-store.js";
 export type { UsageQueryResult } from "./adapters/store/usage-query.js";
 export { creditsFor, UnratedQuantityError } from "./core/credits/convert.js";
+export { customerCurrency, planInCurrency } from "./core/currencies.js";
 export type { Decision, Hold, Reason, Usage } from "./core/engine/decision.js";
 export { REASONS } from "./core/engine/decision.js";
 export type { LeaseParams } from "./core/engine/lease.js";

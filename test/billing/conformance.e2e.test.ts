@@ -30,7 +30,14 @@ interface Expected {
    * invoice an adjustment invoice adjusts (null for the pushed one).
    */
   late?: { file: string; late_events: number };
-  invoices: { customer: string; adjusts?: string | null; total: string; lines: ExpectedLine[] }[];
+  /** `currency` is compared when the case states it (multi-currency cases). */
+  invoices: {
+    customer: string;
+    adjusts?: string | null;
+    currency?: string;
+    total: string;
+    lines: ExpectedLine[];
+  }[];
 }
 
 const ROOT = join(REPO, "fixtures", "billing");
@@ -149,9 +156,10 @@ describe("billing conformance (fixtures/billing)", () => {
             source: bill.pricing.source,
             versions: bill.pricing.versions.map((v) => v.version),
           }).toEqual(expected.pricing);
-        const actual = bill.invoices.map((inv) => ({
+        const actual = bill.invoices.map((inv, i) => ({
           customer: inv.customer,
           ...(expected.late ? { adjusts: inv.adjusts ?? null } : {}),
+          ...(expected.invoices[i]?.currency === undefined ? {} : { currency: inv.currency }),
           total: inv.total,
           lines: inv.lines.map(({ kind, entitlement, quantity, amount }) => ({
             kind,

@@ -89,6 +89,7 @@ describe("limitr bill", () => {
       "number",
       "customer",
       "plan",
+      "currency",
       "lines",
       "subtotal",
       "discount",
@@ -192,7 +193,7 @@ describe("limitr bill", () => {
     expect(JSON.parse(readFileSync(file, "utf8")).total).toBe("28.68");
     const csv = readFileSync(join(out, "lines.csv"), "utf8").trim().split("\n");
     expect(csv[0]).toBe(
-      "invoice,customer,plan,kind,description,entitlement,meter,quantity,unit_price,amount,cost",
+      "invoice,customer,plan,kind,description,entitlement,meter,quantity,unit_price,amount,cost,currency",
     );
     expect(csv).toHaveLength(1 + 6);
     const text = await run("bill", "--period", "2026-10", "--customer", "globex");

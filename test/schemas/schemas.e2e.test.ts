@@ -163,6 +163,7 @@ describe("schemas reject what the program never writes", () => {
     number: "acme-ai-2026-10-0001",
     customer: "globex",
     plan: "pro",
+    currency: "USD",
     lines: [
       {
         kind: "subscription",

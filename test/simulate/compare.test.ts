@@ -28,6 +28,8 @@ function invoice(customer: string, plan: string, total: string, usage = "0"): Bi
     number: `t-${customer}`,
     customer,
     plan,
+    currency: "USD",
+    currencyDigits: 2,
     lines: [
       {
         kind: "usage",

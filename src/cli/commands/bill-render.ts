@@ -1,12 +1,27 @@
-import { type Decimal, formatMoney } from "limitr-engine/core/money";
+import { currencyDigits, type Decimal, formatMoney } from "limitr-engine/core/money";
 import { formatInstant } from "limitr-engine/core/periods";
-import type { Bill, PricedBy } from "limitr-engine/core/rating/bill";
+import type { Bill, BillTotals, PricedBy } from "limitr-engine/core/rating/bill";
 import { invoiceJson, pricedByJson } from "limitr-engine/core/rating/invoice-json";
 import { type Column, text, type View } from "../render/view.js";
 
+/** One currency's totals as JSON: amounts in its minor units, the cost in the policy currency's. */
+function totalsJson(t: BillTotals, digits: number, costDigits: number) {
+  const m = (d: Decimal) => formatMoney(d, digits);
+  return {
+    invoices: t.invoices,
+    subtotal: m(t.subtotal),
+    discount: m(t.discount),
+    credits_applied: m(t.creditsApplied),
+    total: m(t.total),
+    cost: formatMoney(t.cost, costDigits),
+    margin_percent: t.marginPercent === null ? null : t.marginPercent.toFixed(2),
+  };
+}
+
 export function billJson(bill: Bill, zone: string) {
-  const m = (d: Decimal) => formatMoney(d, bill.currencyDigits);
-  const t = bill.totals;
+  const byCurrency: Record<string, ReturnType<typeof totalsJson>> = {};
+  for (const [code, t] of Object.entries(bill.totalsByCurrency))
+    byCurrency[code] = totalsJson(t, currencyDigits(code), bill.currencyDigits);
   return {
     formatVersion: 1,
     period: { start: formatInstant(bill.period.start, zone), end: formatInstant(bill.period.end, zone) },
@@ -17,19 +32,13 @@ export function billJson(bill: Bill, zone: string) {
       versions: pricedByJson(bill.pricing.versions, zone),
     },
     invoices: bill.invoices.map((i) => invoiceJson(i, bill.currencyDigits, zone)),
-    totals: {
-      invoices: t.invoices,
-      subtotal: m(t.subtotal),
-      discount: m(t.discount),
-      credits_applied: m(t.creditsApplied),
-      total: m(t.total),
-      cost: m(t.cost),
-      margin_percent: t.marginPercent === null ? null : t.marginPercent.toFixed(2),
-    },
+    totals: totalsJson(bill.totals, bill.currencyDigits, bill.currencyDigits),
+    totals_by_currency: byCurrency,
   };
 }
 
-const CSV_HEADER = "invoice,customer,plan,kind,description,entitlement,meter,quantity,unit_price,amount,cost";
+const CSV_HEADER =
+  "invoice,customer,plan,kind,description,entitlement,meter,quantity,unit_price,amount,cost,currency";
 
 function csvCell(v: string | null): string {
   if (v === null) return "";
@@ -52,8 +61,9 @@ export function billCsv(bill: Bill): string {
           l.meter,
           l.quantity,
           l.unitPrice,
-          formatMoney(l.amount, bill.currencyDigits),
+          formatMoney(l.amount, inv.currencyDigits),
           formatMoney(l.cost, bill.currencyDigits),
+          inv.currency,
         ]
           .map(csvCell)
           .join(","),
@@ -63,19 +73,22 @@ export function billCsv(bill: Bill): string {
   return `${rows.join("\n")}\n`;
 }
 
-/** Each invoice's lines, then one row per invoice and a total row. */
+/**
+ * Each invoice's lines (in its own currency), then one row per invoice and a
+ * total row per currency: amounts in different currencies are never summed.
+ */
 export function billView(bill: Bill, zone: string): View {
-  const d = bill.currencyDigits;
-  const m = (x: Decimal) => formatMoney(x, d);
   const margin = (p: Decimal | null) => (p === null ? "-" : `${p.toFixed(2)}%`);
+  const cost = (x: Decimal) => formatMoney(x, bill.currencyDigits);
   const out: View = [];
   const from = formatInstant(bill.period.start, zone).slice(0, 10);
   const to = formatInstant(bill.period.end - 1, zone).slice(0, 10);
   const col = (header: string, right = false): Column => (right ? { header, align: "right" } : { header });
   for (const inv of bill.invoices) {
+    const m = (x: Decimal) => formatMoney(x, inv.currencyDigits);
     out.push(
       text(
-        `Invoice ${inv.number}  ${inv.customer}  plan ${inv.plan ?? "-"}  ${from} to ${to}  ${bill.currency}`,
+        `Invoice ${inv.number}  ${inv.customer}  plan ${inv.plan ?? "-"}  ${from} to ${to}  ${inv.currency}`,
       ),
     );
     if (inv.adjusts !== undefined)
@@ -94,42 +107,60 @@ export function billView(bill: Bill, zone: string): View {
       columns: [col("KIND"), col("DESCRIPTION"), col("QUANTITY", true), col("AMOUNT", true)],
       rows: inv.lines.map((l) => [l.kind, l.description, l.quantity ?? "", m(l.amount)]),
     });
+    const costNote = inv.currency === bill.currency ? "" : ` ${bill.currency}`;
     out.push(
       text(
         `subtotal ${m(inv.subtotal)}  discount ${m(inv.discount)}  credits ${m(inv.creditsApplied)}  total ${m(inv.total)}` +
-          `  cost ${m(inv.cost)}  margin ${margin(inv.marginPercent)}`,
+          `  cost ${cost(inv.cost)}${costNote}  margin ${margin(inv.marginPercent)}`,
         2,
       ),
     );
     out.push(text(""));
   }
-  const rows = bill.invoices.map((inv) => [
-    inv.number,
-    inv.customer,
-    inv.plan ?? "-",
-    m(inv.subtotal),
-    m(inv.discount),
-    m(inv.creditsApplied),
-    m(inv.total),
-    m(inv.cost),
-    margin(inv.marginPercent),
-  ]);
-  const t = bill.totals;
-  rows.push([
-    "TOTAL",
-    `${t.invoices} invoices`,
-    "",
-    m(t.subtotal),
-    m(t.discount),
-    m(t.creditsApplied),
-    m(t.total),
-    m(t.cost),
-    margin(t.marginPercent),
-  ]);
+  const inUse = Object.entries(bill.totalsByCurrency).filter(([, t]) => t.invoices > 0);
+  const totals = inUse.length > 0 ? inUse : [[bill.currency, bill.totals] as const];
+  // A currency column once any invoice is in another currency than the policy's.
+  const mixed = totals.length > 1 || totals[0]?.[0] !== bill.currency;
+  const rows = bill.invoices.map((inv) => {
+    const m = (x: Decimal) => formatMoney(x, inv.currencyDigits);
+    return [
+      inv.number,
+      inv.customer,
+      inv.plan ?? "-",
+      ...(mixed ? [inv.currency] : []),
+      m(inv.subtotal),
+      m(inv.discount),
+      m(inv.creditsApplied),
+      m(inv.total),
+      cost(inv.cost),
+      margin(inv.marginPercent),
+    ];
+  });
+  for (const [code, t] of totals) {
+    const m = (x: Decimal) => formatMoney(x, currencyDigits(code));
+    rows.push([
+      "TOTAL",
+      `${t.invoices} invoices`,
+      "",
+      ...(mixed ? [code] : []),
+      m(t.subtotal),
+      m(t.discount),
+      m(t.creditsApplied),
+      m(t.total),
+      cost(t.cost),
+      margin(t.marginPercent),
+    ]);
+  }
   const money = ["SUBTOTAL", "DISCOUNT", "CREDITS", "TOTAL", "COST", "MARGIN"];
   out.push({
     kind: "table",
-    columns: [col("INVOICE"), col("CUSTOMER"), col("PLAN"), ...money.map((h) => col(h, true))],
+    columns: [
+      col("INVOICE"),
+      col("CUSTOMER"),
+      col("PLAN"),
+      ...(mixed ? [col("CURRENCY")] : []),
+      ...money.map((h) => col(h, true)),
+    ],
     rows,
     totalRow: true,
   });

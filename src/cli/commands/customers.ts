@@ -1,9 +1,12 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
+import { customerCurrency, planInCurrency } from "limitr-engine/core/currencies";
 import { InputError, UsageError } from "limitr-engine/core/errors";
 import type { CompiledPolicy } from "limitr-engine/core/model";
+import { ISO_4217 } from "limitr-engine/core/money";
 import { parseInstant } from "limitr-engine/core/periods";
+import { didYouMean } from "limitr-engine/core/policy/suggest";
 import { customerPlans, planAt } from "limitr-engine/core/rating/customers";
 import type { SubscriptionRow, UsageStore } from "limitr-engine/core/usage/store-port";
 import type { CliContext, CommandOutcome } from "../context.js";
@@ -23,17 +26,58 @@ function instant(text: string | undefined, zone: string, flag: string): number {
   return ms;
 }
 
+/** The plan the store (or the default plan) puts the customer on at `at`. */
+function currentPlan(
+  policy: CompiledPolicy,
+  id: string,
+  history: Map<string, SubscriptionRow[]>,
+  at: number,
+): string | null {
+  const plans = customerPlans(policy, id, history.get(id));
+  return plans ? planAt(plans, at) : null;
+}
+
 function checkPlan(policy: CompiledPolicy, plan: string, where: string): void {
   if (!policy.plans[plan]) {
     throw new UsageError(`${where}: unknown plan "${plan}" (plans: ${Object.keys(policy.plans).join(", ")})`);
   }
 }
 
+function currencyFlag(value: unknown): string | null {
+  if (value === undefined) return null;
+  const code = String(value).toUpperCase();
+  if (!ISO_4217.has(code))
+    throw new UsageError(
+      `--currency: ${String(value)} is not an ISO 4217 currency code` +
+        (didYouMean(code, ISO_4217) ? ` (${didYouMean(code, ISO_4217)})` : ""),
+    );
+  return code;
+}
+
+/** The plan a customer is on in `currency` must have prices in it (they are never converted), and no wallet outside the policy currency. */
+function checkPriced(policy: CompiledPolicy, id: string, planId: string, currency: string): void {
+  const plan = policy.plans[planId];
+  if (!plan) return;
+  if (planInCurrency(policy, plan, currency) === null) {
+    const lists = [policy.currency, ...Object.keys(plan.currencies ?? {})].join(", ");
+    throw new UsageError(
+      `${id} is invoiced in ${currency} but plan ${planId} has no ${currency} prices (it has ${lists}): ` +
+        `add plans.${planId}.currencies.${currency} to the policy`,
+    );
+  }
+  if (plan.wallet !== undefined && currency !== policy.currency)
+    throw new UsageError(
+      `plan ${planId} has a wallet, which is kept in ${policy.currency}: ${id} cannot be invoiced in ${currency}`,
+    );
+}
+
 export async function runSet(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
   const id = String((options.args as unknown[])[0]);
   const policy = loadPolicy(options, ctx);
   const plan = options.plan as string | undefined;
-  if (!plan && !options.stripeCustomer) throw new UsageError("--plan P is required");
+  const currency = currencyFlag(options.currency);
+  if (!plan && !options.stripeCustomer && currency === null)
+    throw new UsageError("--plan P is required (or --currency C, --stripe-customer ID)");
   const at = instant(options.at as string | undefined, policy.timezone, "--at");
   const db = await openStore(options, ctx, true);
   try {
@@ -46,18 +90,35 @@ export async function runSet(options: Record<string, unknown>, ctx: CliContext):
         );
       }
     }
+    const contractCurrency = policy.customers[id]?.currency;
+    if (currency !== null && contractCurrency !== undefined && contractCurrency !== currency)
+      ctx.warn(
+        `note: ${id} has a contract currency (${contractCurrency}) in the policy, which wins over the store`,
+      );
+    const invoiced = customerCurrency(policy, id, currency ?? (await db.customerCurrencies()).get(id));
+    const onPlan = plan ?? policy.customers[id]?.plan ?? currentPlan(policy, id, await db.planHistory(), at);
+    if (onPlan !== null) checkPriced(policy, id, onPlan, invoiced);
     await db.setPlans(plan ? [{ customer: id, plan, at }] : [], Date.now(), stripe);
+    if (currency !== null) await db.setCurrencies([[id, currency]]);
   } finally {
     await db.close();
   }
-  const result = { formatVersion: 1, customer: id, plan: plan ?? null, at: new Date(at).toISOString() };
+  const result = {
+    formatVersion: 1,
+    customer: id,
+    plan: plan ?? null,
+    currency,
+    at: new Date(at).toISOString(),
+  };
   return {
     output:
       options.format === "json"
         ? JSON.stringify(result)
         : plan
-          ? `${id}: ${plan} from ${result.at}`
-          : `${id}: updated`,
+          ? `${id}: ${plan} from ${result.at}${currency ? ` in ${currency}` : ""}`
+          : currency
+            ? `${id}: invoiced in ${currency}`
+            : `${id}: updated`,
     exitCode: 0,
   };
 }
@@ -76,11 +137,12 @@ export async function runImport(options: Record<string, unknown>, ctx: CliContex
   const col = (name: string) => header.indexOf(name);
   if (col("customer") < 0 || col("plan") < 0 || col("at") < 0) {
     throw new InputError(
-      `${file}:1: header must have customer, plan, at (and optionally stripe_customer_id)`,
+      `${file}:1: header must have customer, plan, at (and optionally stripe_customer_id, currency)`,
     );
   }
   const rows: SubscriptionRow[] = [];
   const stripe: [string, string][] = [];
+  const currencies: [string, string][] = [];
   const problems: string[] = [];
   lines.slice(1).forEach((line, i) => {
     if (line.trim() === "") return;
@@ -94,6 +156,17 @@ export async function runImport(options: Record<string, unknown>, ctx: CliContex
     else rows.push({ customer, plan, at });
     const sc = col("stripe_customer_id") >= 0 ? cells[col("stripe_customer_id")] : undefined;
     if (customer && sc) stripe.push([customer, sc]);
+    const code = col("currency") >= 0 ? cells[col("currency")]?.toUpperCase() : undefined;
+    if (customer && code) {
+      const plan = policy.plans[policy.customers[customer]?.plan ?? cells[col("plan")] ?? ""];
+      const currency = customerCurrency(policy, customer, code);
+      if (!ISO_4217.has(code)) problems.push(`${file}:${i + 2}: currency "${code}" is not an ISO 4217 code`);
+      else if (plan && planInCurrency(policy, plan, currency) === null)
+        problems.push(
+          `${file}:${i + 2}: plan ${plan.id} has no ${currency} prices (add plans.${plan.id}.currencies.${currency})`,
+        );
+      else currencies.push([customer, code]);
+    }
   });
   if (problems.length > 0) {
     for (const p of problems) ctx.warn(p);
@@ -102,6 +175,7 @@ export async function runImport(options: Record<string, unknown>, ctx: CliContex
   const db = await openStore(options, ctx, true);
   try {
     await db.setPlans(rows, Date.now(), stripe);
+    if (currencies.length > 0) await db.setCurrencies(currencies);
   } finally {
     await db.close();
   }
@@ -121,19 +195,24 @@ export async function runList(options: Record<string, unknown>, ctx: CliContext)
   const db = await openStore(options, ctx, false);
   let history: Map<string, SubscriptionRow[]>;
   let stripe: Map<string, string>;
+  let currencies: Map<string, string>;
   try {
     history = await db.planHistory();
     stripe = await db.stripeCustomers();
+    currencies = await db.customerCurrencies();
   } finally {
     await db.close();
   }
-  const ids = [...new Set([...Object.keys(policy.customers), ...history.keys()])].sort();
+  const ids = [
+    ...new Set([...Object.keys(policy.customers), ...history.keys(), ...currencies.keys()]),
+  ].sort();
   const rows = ids.map((id) => {
     const plans = customerPlans(policy, id, history.get(id));
     const contract = policy.customers[id];
     return {
       customer: id,
       plan: plans ? planAt(plans, at) : null,
+      currency: customerCurrency(policy, id, currencies.get(id)),
       source: plans?.source ?? null,
       parent: contract?.parent ?? null,
       since: plans?.since ?? null,
@@ -147,7 +226,9 @@ export async function runList(options: Record<string, unknown>, ctx: CliContext)
   const view: View = [
     {
       kind: "table",
-      columns: ["CUSTOMER", "PLAN", "SOURCE", "PARENT", "SINCE", "CHANGES"].map((header) => ({ header })),
+      columns: ["CUSTOMER", "PLAN", "SOURCE", "PARENT", "SINCE", "CHANGES", "CURRENCY"].map((header) => ({
+        header,
+      })),
       rows: rows.map((r) => [
         r.customer,
         r.plan ?? "-",
@@ -155,6 +236,7 @@ export async function runList(options: Record<string, unknown>, ctx: CliContext)
         r.parent ?? "-",
         r.since ?? "-",
         String(r.changes),
+        r.currency,
       ]),
     },
   ];

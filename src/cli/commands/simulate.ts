@@ -121,7 +121,18 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
   let outcome: GuardrailOutcome | null = null;
   let exitCode = 0;
   if (guardrail) {
-    outcome = { expression: guardrail.expression, ...guardrail.evaluate(guardrailVariables(report.totals)) };
+    // Each currency is checked on its own totals (amounts of different currencies are never summed).
+    const results = Object.entries(report.totalsByCurrency)
+      .filter(([code, t]) => code === report.currency || t.customers > 0)
+      .map(([code, t]) => [code, guardrail.evaluate(guardrailVariables(t))] as const);
+    const tripped = results.filter(([, r]) => r.tripped);
+    outcome = {
+      expression: guardrail.expression,
+      tripped: tripped.length > 0,
+      conditions: tripped.flatMap(([code, r]) =>
+        code === report.currency ? r.conditions : r.conditions.map((c) => `${c} (${code})`),
+      ),
+    };
     if (outcome.tripped) {
       const err = new CheckFailedError(`guardrail tripped: ${outcome.conditions.join(" || ")}`);
       ctx.warn(`error: ${err.message}`);

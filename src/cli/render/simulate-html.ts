@@ -4,6 +4,8 @@ import {
   customerFigures,
   type GuardrailOutcome,
   money,
+  otherCurrencyLines,
+  planLabel,
   sideLabel,
   signedMoney,
   signedPct,
@@ -51,9 +53,9 @@ function customerCells(report: SimulationReport, c: CustomerRow): string[] {
   return customerFigures(report, c).map((text, i) => td(text, i === 4 || i === 5 ? cls(c.change) : ""));
 }
 
-/** Grouped bars: revenue per plan, base next to head. */
+/** Grouped bars: revenue per plan, base next to head (plan rows in the policy currency: one scale, one currency). */
 function planChart(report: SimulationReport): string {
-  const plans = report.plans;
+  const plans = report.plans.filter((p) => p.currency === report.currency);
   const values = plans.flatMap((p) => [p.base.revenue.toNumber(), p.head.revenue.toNumber()]);
   const max = Math.max(1e-9, ...values);
   const group = 90;
@@ -81,9 +83,11 @@ function planChart(report: SimulationReport): string {
   );
 }
 
-/** Histogram of per-customer revenue change among customers whose revenue changed. */
+/** Histogram of per-customer revenue change among customers whose revenue changed (in the policy currency). */
 function changeHistogram(report: SimulationReport): string {
-  const changes = report.customers.filter((c) => !c.change.isZero()).map((c) => c.change.toNumber());
+  const changes = report.customers
+    .filter((c) => !c.change.isZero() && c.currency === report.currency)
+    .map((c) => c.change.toNumber());
   if (changes.length === 0) return "<p>No customer's revenue changed.</p>";
   const lo = Math.min(...changes);
   const hi = Math.max(...changes);
@@ -173,20 +177,21 @@ export function simulationHtml(report: SimulationReport, guardrail: GuardrailOut
       ],
     ),
   );
+  for (const line of otherCurrencyLines(report)) parts.push(`<div class="meta">${esc(line)}</div>`);
   parts.push("<h2>Revenue by plan</h2>", planChart(report));
   parts.push(
     tableHtml(
       ["plan", "customers", "base", "head", "change", "%", "denied base", "denied head"],
       report.plans.map((p) => [
-        td(`${p.name} (${p.plan})`),
+        td(`${p.name} (${p.plan})${planLabel(report, p) === p.plan ? "" : ` ${p.currency}`}`),
         td(
           p.baseCustomers === p.headCustomers
             ? String(p.headCustomers)
             : `${p.baseCustomers} → ${p.headCustomers}`,
         ),
-        td(money(report, p.base.revenue)),
-        td(money(report, p.head.revenue)),
-        td(signedMoney(report, p.change), cls(p.change)),
+        td(money(report, p.base.revenue, p.currency)),
+        td(money(report, p.head.revenue, p.currency)),
+        td(signedMoney(report, p.change, p.currency), cls(p.change)),
         td(signedPct(p.changePct), cls(p.change)),
         td(String(p.base.denied)),
         td(String(p.head.denied)),

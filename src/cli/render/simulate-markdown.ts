@@ -3,6 +3,8 @@ import {
   customerFigures,
   type GuardrailOutcome,
   money,
+  otherCurrencyLines,
+  planLabel,
   sideLabel,
   signedMoney,
   signedPct,
@@ -123,6 +125,8 @@ export function simulationMarkdown(report: SimulationReport, guardrail: Guardrai
   );
   out.push(row(["Customers affected", "", "", String(t.customersAffected)]));
   out.push(row(["Newly blocked", "", "", String(t.customersNewlyBlocked)]), "");
+  const others = otherCurrencyLines(report);
+  if (others.length > 0) out.push(...others.map((l) => `- ${cell(l)}`), "");
 
   const plans = [
     ...header(
@@ -132,13 +136,13 @@ export function simulationMarkdown(report: SimulationReport, guardrail: Guardrai
     ...fitted(
       report.plans.map((p) =>
         row([
-          p.name === p.plan ? `\`${p.plan}\`` : `${p.name} (\`${p.plan}\`)`,
+          `${p.name === p.plan ? `\`${p.plan}\`` : `${p.name} (\`${p.plan}\`)`}${planLabel(report, p) === p.plan ? "" : ` ${p.currency}`}`,
           p.baseCustomers === p.headCustomers
             ? String(p.headCustomers)
             : `${p.baseCustomers} → ${p.headCustomers}`,
-          money(report, p.base.revenue),
-          money(report, p.head.revenue),
-          signedMoney(report, p.change),
+          money(report, p.base.revenue, p.currency),
+          money(report, p.head.revenue, p.currency),
+          signedMoney(report, p.change, p.currency),
           signedPct(p.changePct),
           String(p.base.denied),
           String(p.head.denied),

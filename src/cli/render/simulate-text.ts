@@ -4,6 +4,8 @@ import {
   customerFigures,
   type GuardrailOutcome,
   money,
+  otherCurrencyLines,
+  planLabel,
   sideLabel,
   signedMoney,
   signedPct,
@@ -75,6 +77,7 @@ export function simulationText(
       ],
     ),
   );
+  for (const line of otherCurrencyLines(report)) out.push(line);
   out.push("");
   out.push(`customers affected: ${t.customersAffected}, newly blocked: ${t.customersNewlyBlocked}`);
   const dry = t.customersRanDry;
@@ -90,13 +93,13 @@ export function simulationText(
     ...table(
       ["plan", "customers", "base", "head", "change", "%", "denied base", "denied head"],
       report.plans.map((p) => [
-        p.plan,
+        planLabel(report, p),
         p.baseCustomers === p.headCustomers
           ? String(p.headCustomers)
           : `${p.baseCustomers} -> ${p.headCustomers}`,
-        money(report, p.base.revenue),
-        money(report, p.head.revenue),
-        signedMoney(report, p.change),
+        money(report, p.base.revenue, p.currency),
+        money(report, p.head.revenue, p.currency),
+        signedMoney(report, p.change, p.currency),
         signedPct(p.changePct),
         String(p.base.denied),
         String(p.head.denied),

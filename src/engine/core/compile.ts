@@ -11,6 +11,7 @@ import type {
   CostRate,
   Credit,
   EntitlementOverride,
+  PlanPriceList,
   PropertyValue,
   Tier,
 } from "./model.js";
@@ -157,9 +158,37 @@ function compilePlan(id: string, raw: Raw, currency: string): CompiledPlan {
     entitlements,
     ...(raw.wallet ? { wallet: compileWallet(raw.wallet, currency) } : {}),
     ...optional("caps", compileCaps(raw.caps)),
+    ...optional("currencies", compilePriceLists(raw.currencies, entitlements)),
   };
 }
 
+/** `currencies:` of a plan: each list's money, with `overage` sugar expanded against the plan's limit. */
+function compilePriceLists(
+  raw: Raw,
+  entitlements: Record<string, CompiledEntitlement>,
+): Record<string, PlanPriceList> | undefined {
+  if (!raw || typeof raw !== "object" || Object.keys(raw).length === 0) return undefined;
+  const out: Record<string, PlanPriceList> = {};
+  for (const [code, list] of entries(raw)) {
+    const prices: Record<string, ChargeModel> = {};
+    for (const [id, v] of entries(list?.entitlements)) {
+      const ent = entitlements[id];
+      const price = priceOf(v ?? {}, ent?.kind === "metered" ? ent.limit : null);
+      if (price !== null) prices[id] = price;
+    }
+    const caps: Record<string, string> = {};
+    for (const [id, v] of entries(list?.caps)) caps[id] = money(v?.amount);
+    out[code.toUpperCase()] = {
+      price: money(list?.price),
+      minimum: money(list?.minimum),
+      entitlements: prices,
+      caps,
+    };
+  }
+  return out;
+}
+
+/** `base`: the plan's entitlement, with its price in the contract's currency (see compileCustomer). */
 function compileOverride(raw: Raw, base: CompiledEntitlement | undefined): EntitlementOverride {
   const out: EntitlementOverride = { expires: isoDate(raw.expires) };
   if ("limit" in raw) out.limit = raw.limit === null ? null : Number(raw.limit);
@@ -186,8 +215,16 @@ function compileOverride(raw: Raw, base: CompiledEntitlement | undefined): Entit
 function compileCustomer(id: string, raw: Raw, plans: Record<string, CompiledPlan>): CompiledCustomer {
   const planId: string | null = raw.plan ?? null;
   const plan = planId ? plans[planId] : undefined;
+  // A contract in another currency overrides the plan's prices in that currency's list.
+  const list = typeof raw.currency === "string" ? plan?.currencies?.[raw.currency.toUpperCase()] : undefined;
+  const baseOf = (k: string): CompiledEntitlement | undefined => {
+    const ent = plan?.entitlements[k];
+    return ent?.kind === "metered" && list !== undefined
+      ? { ...ent, price: list.entitlements[k] ?? null }
+      : ent;
+  };
   const overrides: Record<string, EntitlementOverride> = {};
-  for (const [k, v] of entries(raw.overrides)) overrides[k] = compileOverride(v, plan?.entitlements[k]);
+  for (const [k, v] of entries(raw.overrides)) overrides[k] = compileOverride(v, baseOf(k));
   const metadata: Record<string, PropertyValue> = {};
   for (const [k, v] of entries(raw.metadata)) metadata[k] = v instanceof Date ? v.toISOString() : v;
   const credits: Credit[] = toList<Raw>(raw.credits).map((c, i) => ({
@@ -200,6 +237,7 @@ function compileCustomer(id: string, raw: Raw, plans: Record<string, CompiledPla
   return {
     id,
     plan: planId,
+    ...optional("currency", typeof raw.currency === "string" ? raw.currency.toUpperCase() : undefined),
     parent: raw.parent ?? null,
     since: isoDate(raw.since),
     metadata,

@@ -110,6 +110,25 @@ export interface CompiledPlan {
   wallet?: CompiledWallet;
   /** Spend caps (R18); absent when the plan has none. */
   caps?: Record<string, CompiledCap>;
+  /**
+   * Price lists in currencies other than the policy's, by ISO 4217 code
+   * (`currencies:`); absent when the plan has none. See currencies.ts.
+   */
+  currencies?: Record<string, PlanPriceList>;
+}
+
+/**
+ * A plan's money in one more currency, stated explicitly (never converted):
+ * every money field of the plan, in that currency. The validator makes sure
+ * a list covers every priced entitlement and every cap of its plan.
+ */
+export interface PlanPriceList {
+  price: DecimalString;
+  minimum: DecimalString;
+  /** Charge model of each priced metered entitlement of the plan. */
+  entitlements: Record<string, ChargeModel>;
+  /** Amount of each cap of the plan, by cap id. */
+  caps: Record<string, DecimalString>;
 }
 
 export type CompiledEntitlement = FlagEntitlement | MeteredEntitlement;
@@ -185,6 +204,11 @@ export interface CompiledCustomer {
   id: string;
   /** Plan from the contract; null = take it from the runtime store (or the default plan). */
   plan: string | null;
+  /**
+   * ISO 4217 code the customer is invoiced (and priced) in, upper case; absent
+   * = the policy currency. Every amount of the contract is in it.
+   */
+  currency?: string;
   parent: string | null;
   since: IsoDate | null;
   metadata: Record<string, PropertyValue>;

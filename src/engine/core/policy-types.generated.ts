@@ -122,6 +122,13 @@ export type OneOrMoreStrings1 = string | [string, ...string[]];
  * via the `definition` "Key".
  */
 export type Key = string;
+/**
+ * ISO 4217 alphabetic code (USD, EUR, JPY, KWD...).
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "CurrencyCode".
+ */
+export type CurrencyCode = string;
 
 /**
  * One limitr policy fragment (a YAML file). Fragments are merged by top-level section; exactly one declares `limitr: 1`.
@@ -278,6 +285,12 @@ export interface Plan {
   };
   wallet?: Wallet;
   caps?: Caps;
+  /**
+   * Price lists in other currencies than the policy's, keyed by ISO 4217 code.
+   */
+  currencies?: {
+    [k: string]: PriceList;
+  };
 }
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
@@ -443,11 +456,57 @@ export interface Cap {
   scope?: "customer" | "parent" | "root";
 }
 /**
+ * The plan's prices in one more currency, stated explicitly (no exchange rates): the recurring fee, the minimum, each priced entitlement and each cap.
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "PriceList".
+ */
+export interface PriceList {
+  /**
+   * Recurring fee per interval in this currency.
+   */
+  price?: number | string;
+  /**
+   * Minimum spend per period in this currency.
+   */
+  minimum?: number | string;
+  entitlements?: {
+    [k: string]: PriceListEntitlement;
+  };
+  caps?: {
+    [k: string]: PriceListCap;
+  };
+}
+/**
+ * The entitlement's price in this currency: `overage` (per unit past the plan's limit) or a full charge model.
+ *
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "PriceListEntitlement".
+ */
+export interface PriceListEntitlement {
+  overage?: NonNegativeMoney;
+  price?: ChargeModel;
+}
+/**
+ * This interface was referenced by `LimitrPolicy`'s JSON-Schema
+ * via the `definition` "PriceListCap".
+ */
+export interface PriceListCap {
+  /**
+   * The cap's amount in this currency.
+   */
+  amount: number | string;
+}
+/**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
  * via the `definition` "Customer".
  */
 export interface Customer {
   plan?: Id;
+  /**
+   * ISO 4217 alphabetic code (USD, EUR, JPY, KWD...).
+   */
+  currency?: string;
   parent?: Id;
   since?: IsoDate;
   metadata?: {
@@ -932,6 +991,16 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
         },
         "caps": {
           "$ref": "#/$defs/Caps"
+        },
+        "currencies": {
+          "type": "object",
+          "description": "Price lists in other currencies than the policy's, keyed by ISO 4217 code.",
+          "propertyNames": {
+            "$ref": "#/$defs/CurrencyCode"
+          },
+          "additionalProperties": {
+            "$ref": "#/$defs/PriceList"
+          }
         }
       }
     },
@@ -1288,6 +1357,10 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
       "properties": {
         "plan": {
           "$ref": "#/$defs/Id"
+        },
+        "currency": {
+          "$ref": "#/$defs/CurrencyCode",
+          "description": "Currency the customer is invoiced in (default: the policy currency); the plan needs a price list in it."
         },
         "parent": {
           "$ref": "#/$defs/Id"
@@ -1765,6 +1838,73 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
         "$ref": "#/$defs/Cap"
       },
       "description": "Spend caps: money per period across entitlements (R18)."
+    },
+    "CurrencyCode": {
+      "title": "an ISO 4217 currency code",
+      "description": "ISO 4217 alphabetic code (USD, EUR, JPY, KWD...).",
+      "type": "string",
+      "pattern": "^[A-Za-z]{3}$"
+    },
+    "PriceList": {
+      "type": "object",
+      "additionalProperties": false,
+      "description": "The plan's prices in one more currency, stated explicitly (no exchange rates): the recurring fee, the minimum, each priced entitlement and each cap.",
+      "properties": {
+        "price": {
+          "$ref": "#/$defs/NonNegativeMoney",
+          "description": "Recurring fee per interval in this currency."
+        },
+        "minimum": {
+          "$ref": "#/$defs/NonNegativeMoney",
+          "description": "Minimum spend per period in this currency."
+        },
+        "entitlements": {
+          "type": "object",
+          "propertyNames": {
+            "$ref": "#/$defs/Id"
+          },
+          "additionalProperties": {
+            "$ref": "#/$defs/PriceListEntitlement"
+          }
+        },
+        "caps": {
+          "type": "object",
+          "propertyNames": {
+            "$ref": "#/$defs/Id"
+          },
+          "additionalProperties": {
+            "$ref": "#/$defs/PriceListCap"
+          }
+        }
+      }
+    },
+    "PriceListEntitlement": {
+      "type": "object",
+      "additionalProperties": false,
+      "minProperties": 1,
+      "maxProperties": 1,
+      "description": "The entitlement's price in this currency: `overage` (per unit past the plan's limit) or a full charge model.",
+      "properties": {
+        "overage": {
+          "$ref": "#/$defs/NonNegativeMoney"
+        },
+        "price": {
+          "$ref": "#/$defs/ChargeModel"
+        }
+      }
+    },
+    "PriceListCap": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "amount"
+      ],
+      "properties": {
+        "amount": {
+          "$ref": "#/$defs/NonNegativeMoney",
+          "description": "The cap's amount in this currency."
+        }
+      }
     }
   }
 };

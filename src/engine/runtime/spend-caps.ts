@@ -1,5 +1,6 @@
 import { capKey, capNanos, capsOf, fromNanos } from "../core/credits/caps.js";
 import type { CompiledCap } from "../core/credits/types.js";
+import { planInCurrency } from "../core/currencies.js";
 import type { Counter } from "../core/engine/counter.js";
 import type { PlanHistory } from "../core/engine/resolve.js";
 import type { DecimalString } from "../core/model.js";
@@ -131,9 +132,14 @@ export class SpendCaps {
     const index = this.meters.state.index;
     const policy = index.policy;
     const at = index.planAt(customer, now, this.history);
-    const plan = at.plan === null ? undefined : policy.plans[at.plan];
-    if (plan === undefined) return [];
     const contract = Object.hasOwn(policy.customers, customer) ? policy.customers[customer] : undefined;
+    const listed = at.plan === null ? undefined : policy.plans[at.plan];
+    // Amounts in the customer's currency, as the decisions that spend them.
+    const plan =
+      listed !== undefined && contract?.currency !== undefined
+        ? (planInCurrency(policy, listed, contract.currency) ?? undefined)
+        : listed;
+    if (plan === undefined) return [];
     const billing = { interval: plan.interval, anchor: plan.anchor, since: at.since };
     const caps = Object.values(capsOf(plan, contract)).sort((a, b) => (a.id < b.id ? -1 : 1));
     return index.sharedCaps(customer, caps, now, this.history).map((cap) => {

@@ -8,7 +8,7 @@ import type { StripeApi } from "./stripe-api.js";
 
 /**
  * `bill --stripe`: one draft invoice per customer with one invoice item per
- * non-zero line, amounts in minor units.
+ * non-zero line, in the invoice's currency and its minor units.
  *
  * Never double-bills:
  * - every request carries an idempotency key derived from the invoice number,
@@ -67,7 +67,6 @@ export async function pushToStripe(
   const mapped = await db.stripeCustomers();
   const result: PushResult = { invoices: 0, items: 0, finalized: 0, found: 0, skipped: [], conflicts: [] };
   const progress: InvoiceProgress[] = [];
-  const currency = bill.currency.toLowerCase();
   let step = "starting";
   try {
     for (const inv of bill.invoices) {
@@ -79,6 +78,8 @@ export async function pushToStripe(
         result.skipped.push(inv.customer);
         continue;
       }
+      // Each invoice in its customer's currency, amounts in that currency's minor units (JPY 0, USD 2, KWD 3).
+      const currency = inv.currency.toLowerCase();
       const hash = contentHash(inv, currency);
       const key = (s: string) => `limitr:${inv.number}:${hash}:${s}`;
       let state = await db.stripeInvoice(inv.number);
@@ -154,7 +155,7 @@ export async function pushToStripe(
                 customer,
                 invoice: current.stripe_invoice,
                 currency,
-                amount: toMinorUnits(line.amount, bill.currencyDigits),
+                amount: toMinorUnits(line.amount, inv.currencyDigits),
                 description: line.description.slice(0, 500),
                 metadata: { limitr_invoice: inv.number, limitr_line: String(i), kind: line.kind },
               },

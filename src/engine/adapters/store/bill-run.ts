@@ -52,6 +52,7 @@ export async function runBill(
   const last = pieces[pieces.length - 1];
   if (!last) throw new Error("runBill needs a policy");
   const history = await store.planHistory();
+  const currencies = await store.customerCurrencies();
   const usages: DailyUsage[] = [];
   for (const piece of pieces)
     usages.push(
@@ -103,6 +104,7 @@ export async function runBill(
             })),
           }
         : {}),
+      currency: currencies.get(id) ?? null,
     });
   });
   const pricings: BillPricing[] = pieces.map((p, i) => ({

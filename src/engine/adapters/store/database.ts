@@ -183,6 +183,13 @@ const MIGRATIONS: string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX pushed_invoices_by_period ON pushed_invoices (period_start, period_end);
   `,
+  // 7: the currency a self-serve customer is invoiced in (\`limitr customers set --currency\`); contracts carry theirs.
+  `
+  CREATE TABLE customer_currencies (
+    customer TEXT NOT NULL PRIMARY KEY,
+    currency TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -81,6 +81,23 @@ export class SqliteUsageStore implements UsageStore {
     return stripeCustomers(this.db);
   }
 
+  async setCurrencies(rows: [string, string][]): Promise<void> {
+    const put = this.db.prepare(
+      "INSERT OR REPLACE INTO customer_currencies (customer, currency) VALUES (?, ?)",
+    );
+    this.db.transaction(() => {
+      for (const [customer, currency] of rows) put.run(customer, currency);
+    })();
+  }
+
+  async customerCurrencies(): Promise<Map<string, string>> {
+    const rows = this.db.prepare("SELECT customer, currency FROM customer_currencies").all() as {
+      customer: string;
+      currency: string;
+    }[];
+    return new Map(rows.map((r) => [r.customer, r.currency]));
+  }
+
   async aggregateMeter(spec: AggregateSpec): Promise<AggregateRow[]> {
     return aggregateMeter(this.db, spec);
   }

@@ -235,6 +235,7 @@ function planRule(ch: RawChange, base: CompiledPolicy): Verdict {
   if (field === "trialDays" && (num(ch.after) ?? 0) < (num(ch.before) ?? 0))
     return BREAKING("trial shortened");
   if (field === "wallet") return walletChange(ch, ch.segments.slice(3));
+  if (field === "currencies") return priceListChange(ch, base);
   if (field !== "entitlements" || !ent) return NONE;
   const before = entitlementAt(base, plan, ent);
   if (rest.length === 0) {
@@ -245,9 +246,35 @@ function planRule(ch: RawChange, base: CompiledPolicy): Verdict {
   return entitlementField(ch, rest, before?.kind === "metered" ? before.price : null);
 }
 
+/** `plans.<p>.currencies.<C>...`: a price list read like the plan's own prices, in its currency. */
+function priceListChange(ch: RawChange, base: CompiledPolicy): Verdict {
+  const [, plan, , code, field, id, ...rest] = ch.segments;
+  if (!field) {
+    if (ch.kind !== "remove") return NONE;
+    const on = Object.values(base.customers).filter((c) => c.plan === plan && c.currency === code);
+    return on.length > 0
+      ? BREAKING(
+          `${code} price list removed while customers are invoiced in it: ${on.map((c) => c.id).join(", ")}`,
+        )
+      : NOTE(`${code} price list removed (no customer in the policy is invoiced in it)`);
+  }
+  if (field === "price" && moneyUp(ch.before, ch.after)) return BREAKING(`${code} recurring price raised`);
+  if (field === "minimum" && moneyUp(ch.before, ch.after)) return BREAKING(`${code} minimum spend raised`);
+  if (field === "caps" && id && ch.kind === "change" && moneyUp(ch.after, ch.before))
+    return BREAKING(`${code} cap ${id} lowered`);
+  if (field !== "entitlements" || !id) return NONE;
+  const before = base.plans[plan ?? ""]?.currencies?.[code ?? ""]?.entitlements[id] ?? null;
+  const v = priceField(ch, rest, before);
+  return v.reason ? { ...v, reason: `${code} ${v.reason}` } : v;
+}
+
 function customerRule(ch: RawChange, base: CompiledPolicy, head: CompiledPolicy): Verdict {
   const [, customer, field, key, ...rest] = ch.segments;
   if (!field) return NONE;
+  if (field === "currency")
+    return BREAKING(
+      `invoice currency changed (${ch.before ?? base.currency} -> ${ch.after ?? head.currency}): another price list applies`,
+    );
   if (field === "wallet") return walletChange(ch, ch.segments.slice(3));
   if (field === "plan")
     return NOTE(`contract moves from ${ch.before ?? "store plan"} to ${ch.after ?? "store plan"}`);

@@ -11,7 +11,7 @@ import type { DecimalString } from "../model.js";
  * | `feature_enabled`     | yes     | flag entitlement that is on; nothing counted (R2)                   |
  * | `feature_disabled`    | no      | flag entitlement that is off                                        |
  * | `unknown_customer`    | no      | no contract, no stored plan and no default plan (R1)                |
- * | `unknown_plan`        | no      | the customer's plan is not in the active policy                     |
+ * | `unknown_plan`        | no      | the customer's plan is not in the active policy, or has no prices in their currency |
  * | `unknown_entitlement` | no      | no plan of the policy defines this entitlement (R1)                 |
  * | `not_entitled`        | no      | the customer's plan does not include this entitlement (R1)          |
  * | `limit_exceeded`      | no      | hard limit: used + held + amount would pass the limit (R3)          |

@@ -2,6 +2,7 @@ import { scopeOwner } from "../accounts.js";
 import { capsFor, capsOf } from "../credits/caps.js";
 import { unitMeter } from "../credits/rating.js";
 import type { CompiledCap, CompiledCreditUnit } from "../credits/types.js";
+import { planInCurrency } from "../currencies.js";
 import type {
   Anchor,
   ChargeModel,
@@ -175,7 +176,10 @@ export class PolicyIndex {
     };
     if (!this.known.has(id)) return { ...base, reason: "unknown_entitlement" };
     if (at.plan === null) return { ...base, reason: "unknown_customer" };
-    const plan = this.policy.plans[at.plan];
+    const listed = this.policy.plans[at.plan];
+    // Prices and caps in the customer's currency (a contract's `currency`); no price list there = no plan to price with.
+    const currency = this.contract(customer)?.currency;
+    const plan = listed && currency !== undefined ? planInCurrency(this.policy, listed, currency) : listed;
     if (!plan) return { ...base, reason: "unknown_plan" };
     const ent = plan.entitlements[id];
     if (!ent) return { ...base, reason: "not_entitled" };

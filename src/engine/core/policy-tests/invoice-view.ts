@@ -23,8 +23,9 @@ export interface InvoiceView {
   lines: Record<string, { amount: string; quantity: string | null }>;
 }
 
+/** `digits`: the policy currency's, for the cost; amounts use the invoice currency's. */
 export function invoiceView(inv: BilledInvoice, digits: number): InvoiceView {
-  const m = (d: Decimal) => formatMoney(d, digits);
+  const m = (d: Decimal) => formatMoney(d, inv.currencyDigits);
   const sums = new Map<string, { amount: Decimal; quantity: Decimal | null }>();
   const add = (key: string, amount: Decimal, quantity: string | null) => {
     const prev = sums.get(key) ?? { amount: ZERO, quantity: null };

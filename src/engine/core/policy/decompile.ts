@@ -92,6 +92,14 @@ function plan(p: CompiledPlan): Record<string, unknown> {
     minimum: p.minimum,
     entitlements: each(p.entitlements, entitlement),
     caps: p.caps ? decompileCaps(p.caps) : undefined,
+    currencies: p.currencies
+      ? each(p.currencies, (l) => ({
+          price: l.price,
+          minimum: l.minimum,
+          entitlements: each(l.entitlements, (m) => ({ price: chargeModel(m) })),
+          caps: each(l.caps, (amount) => ({ amount })),
+        }))
+      : undefined,
   });
 }
 
@@ -149,6 +157,7 @@ function override(o: EntitlementOverride): Record<string, unknown> {
 function customer(c: CompiledCustomer): Record<string, unknown> {
   return compact({
     plan: c.plan,
+    currency: c.currency,
     parent: c.parent,
     since: c.since,
     metadata: c.metadata,

@@ -2,6 +2,7 @@ import { ISO_4217 } from "../money.js";
 import { isValidTimezone } from "../periods.js";
 import { alertRules } from "./alert-rules.js";
 import { creditRules } from "./credit-rules.js";
+import { currencyRules } from "./currency-rules.js";
 import type { Diagnostic } from "./diagnostics.js";
 import { periodRules } from "./period-rules.js";
 import { pricingRules } from "./pricing-rules.js";
@@ -235,6 +236,7 @@ export const RULES: Rule[] = [
   ...policyRules,
   ...periodRules,
   ...pricingRules,
+  ...currencyRules,
   ...alertRules,
   ...walletRules,
   ...creditRules,

@@ -1,4 +1,4 @@
-import { type Decimal, dec, decStr, sum, ZERO } from "../money.js";
+import { currencyDigits, type Decimal, dec, decStr, sum, ZERO } from "../money.js";
 import type { BilledInvoice } from "./bill.js";
 import type { InvoiceLine, LineKind } from "./invoice.js";
 import { type InvoiceJson, invoiceJson } from "./invoice-json.js";
@@ -47,6 +47,8 @@ export function pushedInvoice(p: PushedContent): BilledInvoice & { keys: string[
     number: j.number,
     customer: j.customer,
     plan: j.plan,
+    currency: j.currency,
+    currencyDigits: currencyDigits(j.currency),
     lines: j.lines.map((l) => ({
       kind: l.kind as LineKind,
       description: l.description,
@@ -141,13 +143,19 @@ export function withAdjustment(
     number: `${original.number}-A${adjustments + 1}`,
     customer: original.customer,
     plan: rerated?.plan ?? original.plan,
+    currency: original.currency,
+    currencyDigits: original.currencyDigits,
     lines,
     subtotal,
     discount,
     creditsApplied,
     total,
     cost,
-    marginPercent: revenue.gt(0) ? revenue.minus(cost).div(revenue).times(100).toDecimalPlaces(2) : null,
+    // No margin where the original had revenue but none (an invoice in another currency than the costs).
+    marginPercent:
+      revenue.gt(0) && !(original.marginPercent === null && original.subtotal.gt(original.discount))
+        ? revenue.minus(cost).div(revenue).times(100).toDecimalPlaces(2)
+        : null,
     creditUses: [],
     adjusts: original.number,
     lateEvents,

@@ -48,10 +48,17 @@ export interface Bill {
   period: Window & { label: string };
   /** Where the prices came from: the recorded activations, or a policy directory. */
   pricing: { source: "activations" | "policies"; note: string | null; versions: PricedBy[] };
+  /** The policy currency: the currency of `totals`. */
   currency: string;
   currencyDigits: number;
   invoices: BilledInvoice[];
+  /** Totals of the invoices in the policy currency. */
   totals: BillTotals;
+  /**
+   * Totals per invoice currency (always the policy currency, and every other
+   * currency an invoice is in): amounts of different currencies are never summed.
+   */
+  totalsByCurrency: Record<string, BillTotals>;
 }
 
 export interface NumberedInput extends CustomerBillingInput {
@@ -125,6 +132,7 @@ export function billPriced(
       number: invoiceNumber(policy.name, period.label, input.seq),
     };
   });
+  const byCurrency = totalsByCurrency(invoices, policy.currency);
   return {
     period,
     pricing: {
@@ -135,11 +143,28 @@ export function billPriced(
     currency: policy.currency,
     currencyDigits: policy.currencyDigits,
     invoices,
-    totals: totalsOf(invoices),
+    totals: byCurrency[policy.currency] as BillTotals,
+    totalsByCurrency: byCurrency,
   };
 }
 
-export function totalsOf(invoices: Invoice[]): BillTotals {
+/** `totalsOf` per invoice currency, the policy currency first (present even with no invoice in it). */
+export function totalsByCurrency(invoices: Invoice[], policyCurrency: string): Record<string, BillTotals> {
+  const groups = new Map<string, Invoice[]>([[policyCurrency, []]]);
+  for (const inv of invoices) {
+    const list = groups.get(inv.currency);
+    if (list) list.push(inv);
+    else groups.set(inv.currency, [inv]);
+  }
+  const out: Record<string, BillTotals> = {};
+  const codes = [...groups.keys()];
+  for (const code of [policyCurrency, ...codes.filter((c) => c !== policyCurrency).sort()])
+    out[code] = totalsOf(groups.get(code) ?? [], code === policyCurrency);
+  return out;
+}
+
+/** Sums of invoices in one currency; `withMargin` false when their costs are in another (the policy currency). */
+export function totalsOf(invoices: Invoice[], withMargin = true): BillTotals {
   const subtotal = sum(invoices.map((i) => i.subtotal));
   const discount = sum(invoices.map((i) => i.discount));
   const cost = sum(invoices.map((i) => i.cost));
@@ -151,6 +176,7 @@ export function totalsOf(invoices: Invoice[]): BillTotals {
     creditsApplied: sum(invoices.map((i) => i.creditsApplied)),
     total: sum(invoices.map((i) => i.total)),
     cost,
-    marginPercent: revenue.gt(0) ? revenue.minus(cost).div(revenue).times(100).toDecimalPlaces(2) : null,
+    marginPercent:
+      withMargin && revenue.gt(0) ? revenue.minus(cost).div(revenue).times(100).toDecimalPlaces(2) : null,
   };
 }

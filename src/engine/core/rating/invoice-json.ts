@@ -11,6 +11,8 @@ export interface InvoiceJson {
   number: string;
   customer: string;
   plan: string | null;
+  /** ISO 4217 code of every amount but `cost` (the customer's currency). */
+  currency: string;
   lines: {
     kind: string;
     description: string;
@@ -24,6 +26,7 @@ export interface InvoiceJson {
   discount: string;
   credits_applied: string;
   total: string;
+  /** Provider cost, in the policy currency. */
   cost: string;
   margin_percent: string | null;
   /** The policy versions that priced it (`limitr bill`), in time order. */
@@ -53,13 +56,18 @@ export function pricedByJson(p: PricedBy[], zone: string): PricedByJson[] {
   }));
 }
 
-/** One invoice as `limitr bill --format json` prints it (and the library's `previewInvoice` returns). */
-export function invoiceJson(inv: BilledInvoice, digits: number, zone = "UTC"): InvoiceJson {
-  const m = (d: Decimal) => formatMoney(d, digits);
+/**
+ * One invoice as `limitr bill --format json` prints it (and the library's
+ * `previewInvoice` returns): amounts in the invoice currency's minor units,
+ * the cost in `costDigits` (the policy currency's).
+ */
+export function invoiceJson(inv: BilledInvoice, costDigits: number, zone = "UTC"): InvoiceJson {
+  const m = (d: Decimal) => formatMoney(d, inv.currencyDigits);
   return {
     number: inv.number,
     customer: inv.customer,
     plan: inv.plan,
+    currency: inv.currency,
     lines: inv.lines.map((l) => ({
       kind: l.kind,
       description: l.description,
@@ -73,7 +81,7 @@ export function invoiceJson(inv: BilledInvoice, digits: number, zone = "UTC"): I
     discount: m(inv.discount),
     credits_applied: m(inv.creditsApplied),
     total: m(inv.total),
-    cost: m(inv.cost),
+    cost: formatMoney(inv.cost, costDigits),
     margin_percent: inv.marginPercent === null ? null : inv.marginPercent.toFixed(2),
     ...(inv.pricedBy ? { priced_by: pricedByJson(inv.pricedBy, zone) } : {}),
     ...(inv.adjusts !== undefined ? { adjusts: inv.adjusts } : {}),

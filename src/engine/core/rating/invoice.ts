@@ -1,5 +1,6 @@
+import { customerCurrency, plansPricedIn } from "../currencies.js";
 import type { CompiledCustomer, CompiledPlan, CompiledPolicy, DecimalString, IsoDate } from "../model.js";
-import { type Decimal, dec, decStr, roundMoney, sum, ZERO } from "../money.js";
+import { currencyDigits, type Decimal, dec, decStr, roundMoney, sum, ZERO } from "../money.js";
 import { billingWindow, type Window, wholeDays } from "../periods.js";
 import { applyCredits, type CreditBalance, type CreditUse } from "./credits.js";
 import { feeLines, feeTimeline, type PlanChange, type Segment, segmentsIn } from "./timeline.js";
@@ -71,18 +72,27 @@ export interface CustomerBillingInput {
   credits: CreditBalance[];
   /** Top-ups and wallet debits of the period (R19); absent = none. */
   wallet?: WalletActivity;
+  /** Currency recorded for the customer in the store (`customers set --currency`); a contract's wins. */
+  currency?: string | null;
 }
 
 export interface Invoice {
   customer: string;
   plan: string | null;
+  /** ISO 4217 code of every amount of the invoice (the customer's currency), and its minor-unit digits. */
+  currency: string;
+  currencyDigits: number;
   lines: InvoiceLine[];
   subtotal: Decimal;
   discount: Decimal;
   creditsApplied: Decimal;
   total: Decimal;
   cost: Decimal;
-  /** (revenue - cost) / revenue, revenue = subtotal - discount; null when there is no revenue. */
+  /**
+   * (revenue - cost) / revenue, revenue = subtotal - discount; null when there
+   * is no revenue, or when the invoice is in another currency than the
+   * provider costs (the policy currency: there are no exchange rates).
+   */
   marginPercent: Decimal | null;
   creditUses: CreditUse[];
 }
@@ -139,14 +149,34 @@ export function rateCustomer(
 export function rateCustomerAcross(
   period: Window,
   input: CustomerBillingInput,
-  pricings: CustomerPricing[],
+  inCurrency: CustomerPricing[],
 ): Invoice {
-  const last = pricings[pricings.length - 1];
+  const last = inCurrency[inCurrency.length - 1];
   if (!last) throw new Error("rateCustomerAcross needs at least one pricing");
   const policy = last.policy;
-  const digits = policy.currencyDigits;
+  const currency = customerCurrency(policy, input.customer, input.currency);
+  const digits = currencyDigits(currency);
   const zone = policy.timezone;
   const round = (d: Decimal) => roundMoney(d, digits);
+  // Provider costs are in the policy currency, whatever the invoice's.
+  const roundCost = (d: Decimal) => roundMoney(d, policy.currencyDigits);
+  // Every amount in the customer's currency: the plans it is on, with that currency's price list laid over them.
+  const pricings = inCurrency.map((p) =>
+    currency === p.policy.currency
+      ? p
+      : {
+          ...p,
+          policy: {
+            ...p.policy,
+            plans: plansPricedIn(
+              p.policy,
+              new Set(segmentsIn(p.changes, period).map((s) => s.plan)),
+              currency,
+              input.customer,
+            ),
+          },
+        },
+  );
   const fees = feeTimeline(period, pricings, zone);
   const lines: InvoiceLine[] = [];
 
@@ -164,7 +194,9 @@ export function rateCustomerAcross(
   for (const [i, pricing] of pricings.entries()) {
     for (const seg of usageSegments[i] ?? []) {
       const note = segmentCount > 1 ? ` [${segmentNote(pricing, seg, zone)}]` : "";
-      hiddenCost = hiddenCost.plus(rateUsage(pricing, input.customer, seg, note, round, lines));
+      hiddenCost = hiddenCost.plus(
+        rateUsage(pricing, input.customer, seg, note, { round, roundCost }, lines),
+      );
     }
   }
   if (input.wallet !== undefined)
@@ -220,16 +252,20 @@ export function rateCustomerAcross(
   const purchased = sum(purchases.map((p) => p.amount));
   const cost = sum(lines.map((l) => l.cost)).plus(hiddenCost);
   const revenue = discounted;
+  const comparable = currency === policy.currency;
   return {
     customer: input.customer,
     plan: fees.planOf(fees.segments[fees.segments.length - 1]?.plan),
+    currency,
+    currencyDigits: digits,
     lines,
     subtotal: subtotal.plus(purchased),
     discount: subtotal.minus(discounted),
     creditsApplied,
     total: sum(lines.map((l) => l.amount)),
     cost,
-    marginPercent: revenue.gt(0) ? revenue.minus(cost).div(revenue).times(100).toDecimalPlaces(2) : null,
+    marginPercent:
+      comparable && revenue.gt(0) ? revenue.minus(cost).div(revenue).times(100).toDecimalPlaces(2) : null,
     creditUses,
   };
 }

@@ -57,9 +57,10 @@ export function rateUsage(
   customer: string,
   seg: Segment,
   note: string,
-  round: (d: Decimal) => Decimal,
+  rounding: { round: (d: Decimal) => Decimal; roundCost: (d: Decimal) => Decimal },
   lines: InvoiceLine[],
 ): Decimal {
+  const { round, roundCost } = rounding;
   const { policy, contract, lookup } = pricing;
   const zone = policy.timezone;
   const plan = policy.plans[seg.plan];
@@ -103,7 +104,7 @@ export function rateUsage(
       unitPrice = c.unitPrice;
       details.push(c.detail);
     }
-    const cost = costed.has(meter.id) ? ZERO : round(meterCost(meter, byDim));
+    const cost = costed.has(meter.id) ? ZERO : roundCost(meterCost(meter, byDim));
     costed.add(meter.id);
     if (!price || (quantity.isZero() && amount.isZero())) {
       hiddenCost = hiddenCost.plus(cost);

@@ -9,6 +9,7 @@ import type {
   ReplayOutcome,
   SideInfo,
   SimulationReport,
+  SimulationTotals,
 } from "./types.js";
 
 /** One policy's view of the period: its bill and its replay. */
@@ -72,13 +73,62 @@ function invoiceFigures(
     if (line.kind === "usage" && line.entitlement !== null && limited.has(line.entitlement))
       overage = overage.plus(line.amount);
   }
+  // Costs are in the policy currency: an invoice in another has no margin to compute (no exchange rates).
   return {
     revenue: inv.total,
     cost: inv.cost,
-    margin: inv.total.minus(inv.cost),
+    margin: inv.currency === policy.currency ? inv.total.minus(inv.cost) : ZERO,
     overage,
     ...refused,
   };
+}
+
+/** One currency's running sums. */
+interface Sums {
+  base: Figures;
+  head: Figures;
+  customers: number;
+  affected: number;
+  newlyBlocked: number;
+  ranDry: { base: number; head: number };
+  capped: { base: number; head: number };
+}
+
+function emptySums(): Sums {
+  return {
+    base: zeroFigures(),
+    head: zeroFigures(),
+    customers: 0,
+    affected: 0,
+    newlyBlocked: 0,
+    ranDry: { base: 0, head: 0 },
+    capped: { base: 0, head: 0 },
+  };
+}
+
+function totalsOf(t: Sums): SimulationTotals {
+  const change = t.head.revenue.minus(t.base.revenue);
+  return {
+    base: t.base,
+    head: t.head,
+    change,
+    changePct: percentOf(change, t.base.revenue),
+    customersAffected: t.affected,
+    customersNewlyBlocked: t.newlyBlocked,
+    customersRanDry: t.ranDry,
+    customersCapped: t.capped,
+    customers: t.customers,
+  };
+}
+
+/** Ascending by percent change; a change from nothing (null percent) counts as the largest. */
+function pctOrder(a: CustomerRow, b: CustomerRow): number {
+  const pa = a.changePct ?? null;
+  const pb = b.changePct ?? null;
+  if (pa === null && pb === null) return a.change.comparedTo(b.change);
+  if (pa === null) return a.change.gt(0) ? 1 : -1;
+  if (pb === null) return b.change.gt(0) ? -1 : 1;
+  return pa.comparedTo(pb);
 }
 
 function planName(base: CompiledPolicy, head: CompiledPolicy, plan: string): string {
@@ -110,25 +160,32 @@ export function compareSimulation(
     const hr = head.replay.customers.get(customer) ?? EMPTY_REPLAY;
     const b = invoiceFigures(base.policy, bi, br);
     const h = invoiceFigures(head.policy, hi, hr);
-    const change = h.revenue.minus(b.revenue);
+    const currency = hi?.currency ?? bi?.currency ?? head.policy.currency;
+    // Amounts in two currencies are not compared (there are no exchange rates).
+    const comparable = bi === undefined || bi.currency === currency;
+    const change = comparable ? h.revenue.minus(b.revenue) : ZERO;
     customers.push({
       customer,
       basePlan: bi?.plan ?? null,
       headPlan: hi?.plan ?? null,
+      currency,
+      ...(comparable ? {} : { baseCurrency: bi.currency }),
       base: b,
       head: h,
       change,
-      changePct: percentOf(change, b.revenue),
+      changePct: comparable ? percentOf(change, b.revenue) : null,
       headDeniedBy: hr.deniedBy,
     });
   }
 
   const plans = new Map<string, PlanRow>();
-  const planRow = (plan: string): PlanRow => {
-    let row = plans.get(plan);
+  const planRow = (plan: string, currency: string): PlanRow => {
+    const key = `${plan}\u0000${currency}`;
+    let row = plans.get(key);
     if (!row) {
       row = {
         plan,
+        currency,
         name: plan === NO_PLAN ? plan : planName(base.policy, head.policy, plan),
         baseCustomers: 0,
         headCustomers: 0,
@@ -137,40 +194,56 @@ export function compareSimulation(
         change: ZERO,
         changePct: null,
       };
-      plans.set(plan, row);
+      plans.set(key, row);
     }
     return row;
   };
-  const totals = { base: zeroFigures(), head: zeroFigures() };
-  let affected = 0;
-  let newlyBlocked = 0;
-  const ranDry = { base: 0, head: 0 };
-  const capped = { base: 0, head: 0 };
+  const own = head.policy.currency;
+  const sums = new Map<string, Sums>([[own, emptySums()]]);
+  const sumsOf = (currency: string): Sums => {
+    let t = sums.get(currency);
+    if (!t) sums.set(currency, (t = emptySums()));
+    return t;
+  };
   for (const c of customers) {
-    const bp = planRow(c.basePlan ?? NO_PLAN);
-    const hp = planRow(c.headPlan ?? NO_PLAN);
+    const baseCurrency = c.baseCurrency ?? c.currency;
+    const bp = planRow(c.basePlan ?? NO_PLAN, baseCurrency);
+    const hp = planRow(c.headPlan ?? NO_PLAN, c.currency);
     bp.baseCustomers += 1;
     hp.headCustomers += 1;
     addFigures(bp.base, c.base);
     addFigures(hp.head, c.head);
-    addFigures(totals.base, c.base);
-    addFigures(totals.head, c.head);
-    if (!c.change.isZero() || c.base.denied !== c.head.denied) affected += 1;
-    if (c.head.denied > 0 && c.base.denied === 0) newlyBlocked += 1;
-    if (c.base.ranDry > 0) ranDry.base += 1;
-    if (c.head.ranDry > 0) ranDry.head += 1;
-    if (c.base.capped > 0) capped.base += 1;
-    if (c.head.capped > 0) capped.head += 1;
+    const bt = sumsOf(baseCurrency);
+    const ht = sumsOf(c.currency);
+    addFigures(bt.base, c.base);
+    addFigures(ht.head, c.head);
+    ht.customers += 1;
+    if (c.baseCurrency !== undefined || !c.change.isZero() || c.base.denied !== c.head.denied)
+      ht.affected += 1;
+    if (c.head.denied > 0 && c.base.denied === 0) ht.newlyBlocked += 1;
+    if (c.base.ranDry > 0) bt.ranDry.base += 1;
+    if (c.head.ranDry > 0) ht.ranDry.head += 1;
+    if (c.base.capped > 0) bt.capped.base += 1;
+    if (c.head.capped > 0) ht.capped.head += 1;
   }
   const planRows = [...plans.values()];
   for (const p of planRows) {
     p.change = p.head.revenue.minus(p.base.revenue);
     p.changePct = percentOf(p.change, p.base.revenue);
   }
-  // Plans by id (compiled policies keep no authoring order); customers without a plan last.
-  planRows.sort((a, b) => (a.plan === NO_PLAN ? 1 : b.plan === NO_PLAN ? -1 : a.plan.localeCompare(b.plan)));
-
-  const change = totals.head.revenue.minus(totals.base.revenue);
+  // Plans by id (compiled policies keep no authoring order), then currency; customers without a plan last.
+  planRows.sort(
+    (a, b) =>
+      (a.plan === NO_PLAN ? 1 : b.plan === NO_PLAN ? -1 : a.plan.localeCompare(b.plan)) ||
+      (a.currency === own ? -1 : b.currency === own ? 1 : a.currency.localeCompare(b.currency)),
+  );
+  const totalsByCurrency: Record<string, SimulationTotals> = {};
+  for (const code of [own, ...[...sums.keys()].filter((c) => c !== own).sort()])
+    totalsByCurrency[code] = totalsOf(sums.get(code) as Sums);
+  // Movers by amount within one currency; across currencies only percentages compare.
+  const single = sums.size === 1;
+  const up = (a: CustomerRow, b: CustomerRow) =>
+    (single ? b.change.comparedTo(a.change) : pctOrder(b, a)) || a.customer.localeCompare(b.customer);
   return {
     base: base.info,
     head: head.info,
@@ -179,26 +252,17 @@ export function compareSimulation(
     currency: head.policy.currency,
     currencyDigits: head.policy.currencyDigits,
     events: Math.max(base.replay.events, head.replay.events),
-    totals: {
-      base: totals.base,
-      head: totals.head,
-      change,
-      changePct: percentOf(change, totals.base.revenue),
-      customersAffected: affected,
-      customersNewlyBlocked: newlyBlocked,
-      customersRanDry: ranDry,
-      customersCapped: capped,
-      customers: customers.length,
-    },
+    totals: totalsByCurrency[own] as SimulationTotals,
+    totalsByCurrency,
     plans: planRows,
     customers,
     moversUp: customers
       .filter((c) => c.change.gt(0))
-      .sort((a, b) => b.change.comparedTo(a.change) || a.customer.localeCompare(b.customer))
+      .sort(up)
       .slice(0, TOP_MOVERS),
     moversDown: customers
       .filter((c) => c.change.lt(0))
-      .sort((a, b) => a.change.comparedTo(b.change) || a.customer.localeCompare(b.customer))
+      .sort((a, b) => up(b, a))
       .slice(0, TOP_MOVERS),
     newlyBlocked: customers
       .filter((c) => c.head.denied > 0 && c.base.denied === 0)

@@ -51,6 +51,14 @@ export interface CustomerRow {
   customer: string;
   basePlan: string | null;
   headPlan: string | null;
+  /** Currency of the head invoice (else the base invoice, else the policy's): every amount of the row is in it. */
+  currency: string;
+  /**
+   * Set when the base invoice is in another currency than the head's: the
+   * two cannot be compared (no exchange rates), so `change` is 0 and
+   * `changePct` null, and the base figures count in this currency's totals.
+   */
+  baseCurrency?: string;
   base: Figures;
   head: Figures;
   /** head.revenue - base.revenue. */
@@ -62,6 +70,8 @@ export interface CustomerRow {
 
 export interface PlanRow {
   plan: string;
+  /** Plan rows are per plan and currency: amounts of different currencies are never summed. */
+  currency: string;
   /** Display name from the head policy (else the base). */
   name: string;
   baseCustomers: number;
@@ -93,10 +103,14 @@ export interface SimulationReport {
   head: SideInfo;
   period: { label: string; start: number; end: number };
   timezone: string;
+  /** The head policy's currency: the currency of `totals`. */
   currency: string;
   currencyDigits: number;
   events: number;
+  /** Totals of the customers invoiced in the policy currency. */
   totals: SimulationTotals;
+  /** Totals per currency (the policy currency first, then any other an invoice is in). */
+  totalsByCurrency: Record<string, SimulationTotals>;
   plans: PlanRow[];
   /** Every customer billed or replayed under either policy, by id. */
   customers: CustomerRow[];

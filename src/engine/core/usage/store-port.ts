@@ -30,6 +30,10 @@ export interface UsageStore {
   /** Every customer's plan history, oldest first. */
   planHistory(): Promise<Map<string, SubscriptionRow[]>>;
   stripeCustomers(): Promise<Map<string, string>>;
+  /** Record the currency self-serve customers are invoiced in (ISO 4217, upper case): [customer, currency]. */
+  setCurrencies(rows: [string, string][]): Promise<void>;
+  /** Customer -> currency recorded by `setCurrencies` (a contract's `currency` wins over it). */
+  customerCurrencies(): Promise<Map<string, string>>;
 
   /** One meter's events in a window, grouped by customer (and bucket, dimension). */
   aggregateMeter(spec: AggregateSpec): Promise<AggregateRow[]>;

@@ -182,6 +182,13 @@ const MIGRATIONS: string[] = [
   CREATE INDEX wallet_transactions_by_customer ON wallet_transactions (customer, at);
   CREATE INDEX wallet_transactions_by_time ON wallet_transactions (at);
   `,
+  // 4: the currency a self-serve customer is invoiced in (\`limitr customers set --currency\`); contracts carry theirs.
+  `
+  CREATE TABLE customer_currencies (
+    customer TEXT PRIMARY KEY,
+    currency TEXT NOT NULL
+  );
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

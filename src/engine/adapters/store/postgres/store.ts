@@ -103,6 +103,24 @@ export class PgUsageStore implements UsageStore {
     return new Map(r.rows.map((row) => [row.customer, row.stripe_id]));
   }
 
+  async setCurrencies(rows: [string, string][]): Promise<void> {
+    await this.transaction(async (c) => {
+      for (const [customer, currency] of rows)
+        await c.query(
+          `INSERT INTO customer_currencies (customer, currency) VALUES ($1, $2)
+           ON CONFLICT (customer) DO UPDATE SET currency = excluded.currency`,
+          [customer, currency],
+        );
+    });
+  }
+
+  async customerCurrencies(): Promise<Map<string, string>> {
+    const r = await this.pool.query<{ customer: string; currency: string }>(
+      "SELECT customer, currency FROM customer_currencies",
+    );
+    return new Map(r.rows.map((row) => [row.customer, row.currency]));
+  }
+
   aggregateMeter(spec: AggregateSpec): Promise<AggregateRow[]> {
     return aggregateMeter(this.pool, spec);
   }
