@@ -157,6 +157,7 @@ function compilePlan(id: string, raw: Raw, currency: string): CompiledPlan {
     entitlements,
     ...(raw.wallet ? { wallet: compileWallet(raw.wallet, currency) } : {}),
     ...optional("caps", compileCaps(raw.caps)),
+    ...(raw.add_on === true ? { addOn: true as const } : {}),
   };
 }
 
@@ -197,9 +198,11 @@ function compileCustomer(id: string, raw: Raw, plans: Record<string, CompiledPla
     expires: isoDate(c.expires),
     starts: isoDate(c.starts),
   }));
+  const addOns = [...new Set(toList<string>(raw.add_ons))].sort();
   return {
     id,
     plan: planId,
+    ...(addOns.length > 0 ? { addOns } : {}),
     parent: raw.parent ?? null,
     since: isoDate(raw.since),
     metadata,

@@ -110,6 +110,8 @@ export interface CompiledPlan {
   wallet?: CompiledWallet;
   /** Spend caps (R18); absent when the plan has none. */
   caps?: Record<string, CompiledCap>;
+  /** An add-on (`add_on: true`): held on top of a base plan, never as one (see core/add-ons.ts). */
+  addOn?: true;
 }
 
 export type CompiledEntitlement = FlagEntitlement | MeteredEntitlement;
@@ -185,6 +187,8 @@ export interface CompiledCustomer {
   id: string;
   /** Plan from the contract; null = take it from the runtime store (or the default plan). */
   plan: string | null;
+  /** Add-on plans the contract holds on top of `plan`, sorted, no duplicates; absent = none. */
+  addOns?: string[];
   parent: string | null;
   since: IsoDate | null;
   metadata: Record<string, PropertyValue>;

@@ -264,6 +264,10 @@ export interface CreditRateTable {
 export interface Plan {
   name?: string;
   description?: string;
+  /**
+   * An add-on plan: held on top of a base plan (customers.<id>.add_ons, `limitr customers set --add-on`), never as the base. Its entitlements stack on the base plan's (limits add) and its fee is invoiced beside the base plan's.
+   */
+  add_on?: boolean;
   default?: boolean;
   /**
    * Recurring fee per interval, billed in advance.
@@ -444,6 +448,10 @@ export interface Cap {
  */
 export interface Customer {
   plan?: Id;
+  /**
+   * Add-on plans (plans with `add_on: true`) held on top of `plan`, from `since` on.
+   */
+  add_ons?: Id[];
   parent?: Id;
   since?: IsoDate;
   metadata?: {
@@ -884,6 +892,11 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
         "description": {
           "type": "string"
         },
+        "add_on": {
+          "type": "boolean",
+          "default": false,
+          "description": "An add-on plan: held on top of a base plan (customers.<id>.add_ons, `limitr customers set --add-on`), never as the base. Its entitlements stack on the base plan's (limits add) and its fee is invoiced beside the base plan's."
+        },
         "default": {
           "type": "boolean",
           "default": false
@@ -1284,6 +1297,13 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
       "properties": {
         "plan": {
           "$ref": "#/$defs/Id"
+        },
+        "add_ons": {
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/Id"
+          },
+          "description": "Add-on plans (plans with `add_on: true`) held on top of `plan`, from `since` on."
         },
         "parent": {
           "$ref": "#/$defs/Id"

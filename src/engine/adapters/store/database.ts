@@ -169,6 +169,10 @@ const MIGRATIONS: string[] = [
   CREATE INDEX wallet_transactions_by_customer ON wallet_transactions (customer, at);
   CREATE INDEX wallet_transactions_by_time ON wallet_transactions (at);
   `,
+  // 6: add-ons (SPEC §15): the add-on plans held with each plan-history row, comma-separated ids ('' = none).
+  `
+  ALTER TABLE subscriptions ADD COLUMN add_ons TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

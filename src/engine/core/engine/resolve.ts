@@ -7,6 +7,7 @@ import type {
   ChargeModel,
   CompiledCustomer,
   CompiledMeter,
+  CompiledPlan,
   CompiledPolicy,
   EnforcementMode,
   Interval,
@@ -15,13 +16,15 @@ import type {
   PeriodSpec,
   RateGovernor,
 } from "../model.js";
+import { stackedPlan, stackKey } from "../add-ons.js";
 import { endOfDate, isoDate } from "../periods.js";
 import type { Reason } from "./decision.js";
 
-/** One plan-history entry: from `at` (epoch ms) on, the customer is on `plan`. */
+/** One plan-history entry: from `at` (epoch ms) on, the customer is on `plan` with `addOns` (sorted; absent = none). */
 export interface PlanChange {
   at: number;
   plan: string;
+  addOns?: readonly string[];
 }
 
 /** Plan history per customer, each list sorted by `at`. */
@@ -30,6 +33,8 @@ export type PlanHistory = ReadonlyMap<string, readonly PlanChange[]>;
 /** A customer's plan at an instant, and the span of time over which that answer holds. */
 export interface PlanAt {
   plan: string | null;
+  /** Add-on plans held on top of `plan` (SPEC §15), sorted. */
+  addOns: readonly string[];
   from: number;
   until: number;
   /** Anniversary anchor: the contract's `since`, else the day of the first stored plan change. */
@@ -64,6 +69,7 @@ export interface EffectiveEntitlement {
 }
 
 const NO_BILLING = { interval: "month", anchor: "calendar", since: null } as const;
+const NONE: readonly string[] = Object.freeze([]);
 
 /**
  * Resolves customers and entitlements against one compiled policy (R1, R7,
@@ -76,6 +82,8 @@ const NO_BILLING = { interval: "month", anchor: "calendar", since: null } as con
 export class PolicyIndex {
   private readonly known: Set<string>;
   private readonly days = new Map<number, IsoDate>();
+  /** Stacked plans (base + add-ons) by `stackKey`, built once each. */
+  private readonly stacks = new Map<string, CompiledPlan | undefined>();
 
   constructor(readonly policy: CompiledPolicy) {
     this.known = new Set();
@@ -98,10 +106,12 @@ export class PolicyIndex {
     const contract = this.contract(customer);
     const changes = history.get(customer);
     const since = contract?.since ?? (changes?.[0] ? this.dayOf(changes[0].at) : null);
-    if (contract?.plan) return { plan: contract.plan, from: -Infinity, until: Infinity, since };
+    if (contract?.plan)
+      return { plan: contract.plan, addOns: contract.addOns ?? NONE, from: -Infinity, until: Infinity, since };
     let from = -Infinity;
     let until = Infinity;
     let plan: string | null = this.policy.defaultPlan;
+    let addOns: readonly string[] = NONE;
     if (changes) {
       for (const change of changes) {
         if (change.at > now) {
@@ -110,9 +120,18 @@ export class PolicyIndex {
         }
         from = change.at;
         plan = change.plan;
+        addOns = change.addOns ?? NONE;
       }
     }
-    return { plan, from, until, since };
+    return { plan, addOns, from, until, since };
+  }
+
+  /** The plan a customer on `plan` with `addOns` is entitled to: the base with the add-ons stacked on it. */
+  stacked(plan: string, addOns: readonly string[]): CompiledPlan | undefined {
+    if (addOns.length === 0) return Object.hasOwn(this.policy.plans, plan) ? this.policy.plans[plan] : undefined;
+    const key = stackKey(plan, addOns);
+    if (!this.stacks.has(key)) this.stacks.set(key, stackedPlan(this.policy.plans, plan, addOns));
+    return this.stacks.get(key);
   }
 
   /** The calendar day of an instant; memoized, because time-zone conversion dominates a plan lookup otherwise. */
@@ -175,7 +194,7 @@ export class PolicyIndex {
     };
     if (!this.known.has(id)) return { ...base, reason: "unknown_entitlement" };
     if (at.plan === null) return { ...base, reason: "unknown_customer" };
-    const plan = this.policy.plans[at.plan];
+    const plan = this.stacked(at.plan, at.addOns);
     if (!plan) return { ...base, reason: "unknown_plan" };
     const ent = plan.entitlements[id];
     if (!ent) return { ...base, reason: "not_entitled" };

@@ -84,6 +84,7 @@ function meter(m: CompiledMeter): Record<string, unknown> {
 function plan(p: CompiledPlan): Record<string, unknown> {
   return compact({
     name: p.name,
+    add_on: p.addOn,
     default: p.default,
     price: p.price,
     interval: p.interval,
@@ -149,6 +150,7 @@ function override(o: EntitlementOverride): Record<string, unknown> {
 function customer(c: CompiledCustomer): Record<string, unknown> {
   return compact({
     plan: c.plan,
+    add_ons: c.addOns,
     parent: c.parent,
     since: c.since,
     metadata: c.metadata,
