@@ -45,7 +45,9 @@ function stackEntitlement(parts: CompiledEntitlement[], baseHasIt: boolean): Com
     // A flag stacks with flags only (validation rejects a flag stacked on a metered entitlement).
     return { ...lead, enabled: parts.some((p) => p.kind === "flag" && p.enabled) };
   }
-  const metered = parts.filter((p): p is MeteredEntitlement => p.kind === "metered" && p.meter === lead.meter);
+  const metered = parts.filter(
+    (p): p is MeteredEntitlement => p.kind === "metered" && p.meter === lead.meter,
+  );
   const limit = metered.some((p) => p.limit === null)
     ? null
     : metered.reduce((n, p) => n + (p.limit as number), 0);
@@ -118,7 +120,9 @@ export function decodeAddOns(text: string | null | undefined): string[] {
 }
 
 /** A stored plan-history row with its `add_ons` column decoded; rows without add-ons carry no field. */
-export function withAddOns<T extends { addOns?: unknown }>(row: T): Omit<T, "addOns"> & { addOns?: string[] } {
+export function withAddOns<T extends { addOns?: unknown }>(
+  row: T,
+): Omit<T, "addOns"> & { addOns?: string[] } {
   const { addOns, ...rest } = row;
   const list = decodeAddOns(typeof addOns === "string" ? addOns : null);
   return list.length > 0 ? { ...rest, addOns: list } : rest;

@@ -535,7 +535,9 @@ export class Limitr {
       throw new InputError(`unknown plan "${plan}" for ${customer}; plans in the active policy: ${known()}`);
     }
     if (plans[plan]?.addOn) {
-      throw new InputError(`plan "${plan}" is an add-on: hold it with setPlan(customer, basePlan, { addOns })`);
+      throw new InputError(
+        `plan "${plan}" is an add-on: hold it with setPlan(customer, basePlan, { addOns })`,
+      );
     }
     const given = options?.addOns;
     if (given !== undefined && !Array.isArray(given))
@@ -543,10 +545,14 @@ export class Limitr {
     for (const id of given ?? []) {
       requireName("add-on", id);
       if (!Object.hasOwn(plans, id)) {
-        throw new InputError(`unknown add-on "${id}" for ${customer}; plans in the active policy: ${known()}`);
+        throw new InputError(
+          `unknown add-on "${id}" for ${customer}; plans in the active policy: ${known()}`,
+        );
       }
       if (!plans[id]?.addOn) {
-        throw new InputError(`plan "${id}" is not an add-on (mark it \`add_on: true\` to hold it beside a plan)`);
+        throw new InputError(
+          `plan "${id}" is not an add-on (mark it \`add_on: true\` to hold it beside a plan)`,
+        );
       }
     }
     const now = this.clock();

@@ -55,7 +55,8 @@ export class PlanBook {
         return; // A busy or closing store: the next tick looks again.
       }
       const customers = new Set<string>();
-      for (const r of rows) if (this.insert(r.customer, r.effectiveAt, r.plan, r.addOns)) customers.add(r.customer);
+      for (const r of rows)
+        if (this.insert(r.customer, r.effectiveAt, r.plan, r.addOns)) customers.add(r.customer);
       if (customers.size > 0) changed(customers);
     }, ms).unref();
   }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type Database from "better-sqlite3";
+import { encodeAddOns, withAddOns } from "../../core/add-ons.js";
 import type {
   CounterColumns,
   CounterRow,
@@ -12,7 +13,6 @@ import type {
   SubscriptionRow,
   WriteBatch,
 } from "../../core/engine/store-port.js";
-import { encodeAddOns, withAddOns } from "../../core/add-ons.js";
 import { InputError } from "../../core/errors.js";
 import type { WalletTxKind } from "../../core/wallet/model.js";
 import type { WalletRow, WalletTxRow } from "../../core/wallet/store-rows.js";
@@ -217,7 +217,13 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
       this.fenced = true;
       this.writeEvents(b);
       for (const s of b.subscriptions)
-        this.stmt.subscription.run(s.customer, s.effectiveAt, s.plan, s.recordedAt, encodeAddOns(s.addOns ?? []));
+        this.stmt.subscription.run(
+          s.customer,
+          s.effectiveAt,
+          s.plan,
+          s.recordedAt,
+          encodeAddOns(s.addOns ?? []),
+        );
       return;
     }
     this.writeEvents(b);
@@ -226,7 +232,13 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
       this.stmt.holdPut.run(h.id, h.key, h.customer, h.entitlement, h.amount, h.expiresAt);
     for (const id of b.holdsDelete) this.stmt.holdDelete.run(id);
     for (const s of b.subscriptions)
-      this.stmt.subscription.run(s.customer, s.effectiveAt, s.plan, s.recordedAt, encodeAddOns(s.addOns ?? []));
+      this.stmt.subscription.run(
+        s.customer,
+        s.effectiveAt,
+        s.plan,
+        s.recordedAt,
+        encodeAddOns(s.addOns ?? []),
+      );
     if (b.wallets !== undefined) this.wallets.write(b.wallets, b.at);
   }
 

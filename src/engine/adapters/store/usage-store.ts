@@ -7,7 +7,6 @@ import type { AggregateRow, AggregateSpec, SubscriptionRow } from "../../core/us
 import { integrateReadings } from "../../core/usage/time-weighted.js";
 import type { Db } from "./database.js";
 
-
 export type { AggregateRow, AggregateSpec, SubscriptionRow };
 
 /**

@@ -1,4 +1,5 @@
 import { scopeOwner } from "../accounts.js";
+import { stackedPlan, stackKey } from "../add-ons.js";
 import { capsFor } from "../credits/caps.js";
 import { unitMeter } from "../credits/rating.js";
 import type { CompiledCap, CompiledCreditUnit } from "../credits/types.js";
@@ -16,7 +17,6 @@ import type {
   PeriodSpec,
   RateGovernor,
 } from "../model.js";
-import { stackedPlan, stackKey } from "../add-ons.js";
 import { endOfDate, isoDate } from "../periods.js";
 import type { Reason } from "./decision.js";
 
@@ -107,7 +107,13 @@ export class PolicyIndex {
     const changes = history.get(customer);
     const since = contract?.since ?? (changes?.[0] ? this.dayOf(changes[0].at) : null);
     if (contract?.plan)
-      return { plan: contract.plan, addOns: contract.addOns ?? NONE, from: -Infinity, until: Infinity, since };
+      return {
+        plan: contract.plan,
+        addOns: contract.addOns ?? NONE,
+        from: -Infinity,
+        until: Infinity,
+        since,
+      };
     let from = -Infinity;
     let until = Infinity;
     let plan: string | null = this.policy.defaultPlan;
@@ -128,7 +134,8 @@ export class PolicyIndex {
 
   /** The plan a customer on `plan` with `addOns` is entitled to: the base with the add-ons stacked on it. */
   stacked(plan: string, addOns: readonly string[]): CompiledPlan | undefined {
-    if (addOns.length === 0) return Object.hasOwn(this.policy.plans, plan) ? this.policy.plans[plan] : undefined;
+    if (addOns.length === 0)
+      return Object.hasOwn(this.policy.plans, plan) ? this.policy.plans[plan] : undefined;
     const key = stackKey(plan, addOns);
     if (!this.stacks.has(key)) this.stacks.set(key, stackedPlan(this.policy.plans, plan, addOns));
     return this.stacks.get(key);

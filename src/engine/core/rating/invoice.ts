@@ -1,4 +1,5 @@
 import { scopeOwner } from "../accounts.js";
+import { stackedPlan } from "../add-ons.js";
 import { creditUsage, unitMeter } from "../credits/rating.js";
 import type {
   ChargeModel,
@@ -14,7 +15,7 @@ import { billingWindow, calendarWindow, endOfDate, isoDate, type Window, wholeDa
 import { meterCost } from "../usage/meters.js";
 import { rateCharge } from "./charge-models.js";
 import { applyCredits, type CreditBalance, type CreditUse } from "./credits.js";
-import { feeLines, type PlanChange, type Segment, segmentsIn } from "./timeline.js";
+import { feeLines, feeSegments, type PlanChange, type Segment, segmentsIn } from "./timeline.js";
 import { drawDownLines, purchaseLines, type WalletActivity } from "./wallet-lines.js";
 
 /** The usage the rater needs: one meter, one account (and the members pooled into it), one window. */
@@ -116,7 +117,9 @@ export function rateCustomer(
   const segments = segmentsIn(input.changes, period);
   const lines: InvoiceLine[] = [];
 
-  const fees = feeLines(segments, policy.plans, period, {
+  // Base plan and add-on fees, each prorated on its own changes (R11).
+  const paid = feeSegments(input.changes, period);
+  const fees = feeLines(paid, policy.plans, period, {
     zone,
     since: input.since,
     trialStart: (plan) => input.trialStart[plan] ?? null,
@@ -127,7 +130,8 @@ export function rateCustomer(
 
   let hiddenCost = ZERO;
   for (const seg of segments) {
-    const plan = policy.plans[seg.plan];
+    // Usage is rated under the stack in force: the base plan with its add-ons' entitlements stacked on it.
+    const plan = stackedPlan(policy.plans, seg.plan, seg.addOns);
     if (!plan) continue;
     const costed = new Set<string>();
     for (const ent of Object.values(plan.entitlements)) {
@@ -176,7 +180,7 @@ export function rateCustomer(
       const label = meter.description ?? meter.id;
       const planNote =
         segments.length > 1
-          ? ` [${plan.name} ${isoDate(seg.start, zone)} to ${isoDate(seg.end - 1, zone)}]`
+          ? ` [${stackName(policy, seg)} ${isoDate(seg.start, zone)} to ${isoDate(seg.end - 1, zone)}]`
           : "";
       const detail = details.length === 1 ? details[0] : `${details.length} ${ent.period} windows`;
       lines.push({
@@ -200,7 +204,12 @@ export function rateCustomer(
     ))
       lines.push({ ...blank(w.kind, w.description), entitlement: w.entitlement, amount: w.amount });
   const charges = sum(lines.map((l) => l.amount));
-  const minimum = minimumDue(segments, policy.plans, input.since, zone);
+  const minimum = minimumDue(
+    paid.filter((s) => !policy.plans[s.plan]?.addOn),
+    policy.plans,
+    input.since,
+    zone,
+  );
   if (minimum.gt(charges)) {
     lines.push({
       ...blank("minimum", `Minimum spend true-up to ${decStr(round(minimum))}`),
@@ -259,6 +268,12 @@ export function rateCustomer(
   };
 }
 
+/** "Pro" or "Pro + Extra tokens + GPU pack": what a usage line was rated under. */
+function stackName(policy: CompiledPolicy, seg: Segment): string {
+  const name = (id: string) => policy.plans[id]?.name ?? id;
+  return [seg.plan, ...seg.addOns].map(name).join(" + ");
+}
+
 export function poolKey(owner: string, entitlement: string): string {
   return `${owner}\u0000${entitlement}`;
 }
@@ -270,7 +285,7 @@ export function poolKey(owner: string, entitlement: string): string {
 export function poolMembers(policy: CompiledPolicy): Map<string, string[]> {
   const pools = new Map<string, string[]>();
   for (const c of Object.values(policy.customers).sort((a, b) => a.id.localeCompare(b.id))) {
-    const plan = c.plan ? policy.plans[c.plan] : undefined;
+    const plan = c.plan ? stackedPlan(policy.plans, c.plan, c.addOns) : undefined;
     for (const ent of Object.values(plan?.entitlements ?? {})) {
       if (ent.kind !== "metered" || ent.scope === "customer") continue;
       const owner = accountFor(policy, c.id, ent);
