@@ -1,10 +1,11 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
+import { addOnSet } from "limitr-engine/core/add-ons";
 import { InputError, UsageError } from "limitr-engine/core/errors";
 import type { CompiledPolicy } from "limitr-engine/core/model";
 import { parseInstant } from "limitr-engine/core/periods";
-import { customerPlans, planAt } from "limitr-engine/core/rating/customers";
+import { addOnsAt, customerPlans, planAt } from "limitr-engine/core/rating/customers";
 import type { SubscriptionRow, UsageStore } from "limitr-engine/core/usage/store-port";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPlain, type View } from "../render/view.js";
@@ -23,40 +24,91 @@ function instant(text: string | undefined, zone: string, flag: string): number {
   return ms;
 }
 
-function checkPlan(policy: CompiledPolicy, plan: string, where: string): void {
-  if (!policy.plans[plan]) {
-    throw new UsageError(`${where}: unknown plan "${plan}" (plans: ${Object.keys(policy.plans).join(", ")})`);
-  }
+/** Why `plan` cannot be held as a base plan, or null when it can. */
+function basePlanProblem(policy: CompiledPolicy, plan: string): string | null {
+  if (!Object.hasOwn(policy.plans, plan)) return `unknown plan "${plan}" (plans: ${basePlans(policy)})`;
+  if (policy.plans[plan]?.addOn)
+    return `"${plan}" is an add-on, not a plan: hold it with --add-on beside a plan`;
+  return null;
+}
+
+/** Why `addOn` cannot be held as an add-on, or null when it can. */
+function addOnProblem(policy: CompiledPolicy, addOn: string): string | null {
+  const addOns = Object.values(policy.plans)
+    .filter((p) => p.addOn)
+    .map((p) => p.id);
+  const known = addOns.length > 0 ? addOns.join(", ") : "none: mark a plan `add_on: true`";
+  if (!Object.hasOwn(policy.plans, addOn)) return `unknown add-on "${addOn}" (add-ons: ${known})`;
+  if (!policy.plans[addOn]?.addOn) return `plan "${addOn}" is not an add-on (add-ons: ${known})`;
+  return null;
+}
+
+function basePlans(policy: CompiledPolicy): string {
+  return Object.values(policy.plans)
+    .filter((p) => !p.addOn)
+    .map((p) => p.id)
+    .join(", ");
+}
+
+function list(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(String) : value === undefined ? [] : [String(value)];
 }
 
 export async function runSet(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
   const id = String((options.args as unknown[])[0]);
   const policy = loadPolicy(options, ctx);
-  const plan = options.plan as string | undefined;
-  if (!plan && !options.stripeCustomer) throw new UsageError("--plan P is required");
+  const given = options.plan as string | undefined;
+  const adding = list(options.addOn);
+  const removing = list(options.removeAddOn);
+  const changesPlan = given !== undefined || adding.length > 0 || removing.length > 0;
+  if (!changesPlan && !options.stripeCustomer)
+    throw new UsageError("--plan P (or --add-on/--remove-add-on) is required");
+  if (given !== undefined) {
+    const problem = basePlanProblem(policy, given);
+    if (problem) throw new UsageError(`--plan: ${problem}`);
+  }
+  for (const a of adding) {
+    const problem = addOnProblem(policy, a);
+    if (problem) throw new UsageError(`--add-on: ${problem}`);
+  }
+  const both = adding.find((a) => removing.includes(a));
+  if (both) throw new UsageError(`--add-on ${both} and --remove-add-on ${both} contradict each other`);
   const at = instant(options.at as string | undefined, policy.timezone, "--at");
   const db = await openStore(options, ctx, true);
+  let plan: string | null = null;
+  let addOns: string[] = [];
   try {
     const stripe: [string, string][] = options.stripeCustomer ? [[id, String(options.stripeCustomer)]] : [];
-    if (plan) {
-      checkPlan(policy, plan, "--plan");
+    if (changesPlan) {
+      // Add-ons are changed relative to what the store holds at --at; --plan alone keeps them.
+      const recorded = (await db.planHistory()).get(id) ?? [];
+      const current = [...recorded].reverse().find((r) => r.at <= at);
+      plan = given ?? current?.plan ?? null;
+      if (plan === null)
+        throw new UsageError(
+          `${id} has no plan in the store at ${new Date(at).toISOString()}: give --plan P`,
+        );
+      const missing = removing.find((a) => !(current?.addOns ?? []).includes(a));
+      if (missing) throw new UsageError(`--remove-add-on: ${id} does not hold add-on "${missing}"`);
+      addOns = addOnSet([...(current?.addOns ?? []), ...adding].filter((a) => !removing.includes(a)));
       if (policy.customers[id]?.plan) {
         ctx.warn(
           `note: ${id} has a contract plan (${policy.customers[id]?.plan}) in the policy, which wins over the store`,
         );
       }
     }
-    await db.setPlans(plan ? [{ customer: id, plan, at }] : [], Date.now(), stripe);
+    const rows = plan === null ? [] : [{ customer: id, plan, at, ...(addOns.length > 0 ? { addOns } : {}) }];
+    await db.setPlans(rows, Date.now(), stripe);
   } finally {
     await db.close();
   }
-  const result = { formatVersion: 1, customer: id, plan: plan ?? null, at: new Date(at).toISOString() };
+  const result = { formatVersion: 1, customer: id, plan, addOns, at: new Date(at).toISOString() };
   return {
     output:
       options.format === "json"
         ? JSON.stringify(result)
         : plan
-          ? `${id}: ${plan} from ${result.at}`
+          ? `${id}: ${[plan, ...addOns].join(" + ")} from ${result.at}`
           : `${id}: updated`,
     exitCode: 0,
   };
@@ -76,7 +128,7 @@ export async function runImport(options: Record<string, unknown>, ctx: CliContex
   const col = (name: string) => header.indexOf(name);
   if (col("customer") < 0 || col("plan") < 0 || col("at") < 0) {
     throw new InputError(
-      `${file}:1: header must have customer, plan, at (and optionally stripe_customer_id)`,
+      `${file}:1: header must have customer, plan, at (and optionally add_ons, stripe_customer_id)`,
     );
   }
   const rows: SubscriptionRow[] = [];
@@ -88,10 +140,20 @@ export async function runImport(options: Record<string, unknown>, ctx: CliContex
     const customer = cells[col("customer")] ?? "";
     const plan = cells[col("plan")] ?? "";
     const at = parseInstant(cells[col("at")] ?? "", policy.timezone);
+    // add_ons: add-on ids separated by ";" (the comma separates cells).
+    const addOns = addOnSet(
+      (col("add_ons") >= 0 ? (cells[col("add_ons")] ?? "") : "")
+        .split(";")
+        .map((a) => a.trim())
+        .filter((a) => a !== ""),
+    );
+    const planProblem = customer ? basePlanProblem(policy, plan) : null;
+    const addOnProblems = addOns.map((a) => addOnProblem(policy, a)).filter((p) => p !== null);
     if (!customer) problems.push(`${file}:${i + 2}: missing customer`);
-    else if (!policy.plans[plan]) problems.push(`${file}:${i + 2}: unknown plan "${plan}"`);
+    else if (planProblem) problems.push(`${file}:${i + 2}: ${planProblem}`);
+    else if (addOnProblems.length > 0) problems.push(`${file}:${i + 2}: ${addOnProblems[0]}`);
     else if (at === null) problems.push(`${file}:${i + 2}: bad time "${cells[col("at")]}"`);
-    else rows.push({ customer, plan, at });
+    else rows.push({ customer, plan, at, ...(addOns.length > 0 ? { addOns } : {}) });
     const sc = col("stripe_customer_id") >= 0 ? cells[col("stripe_customer_id")] : undefined;
     if (customer && sc) stripe.push([customer, sc]);
   });
@@ -134,6 +196,7 @@ export async function runList(options: Record<string, unknown>, ctx: CliContext)
     return {
       customer: id,
       plan: plans ? planAt(plans, at) : null,
+      addOns: plans ? [...addOnsAt(plans, at)] : [],
       source: plans?.source ?? null,
       parent: contract?.parent ?? null,
       since: plans?.since ?? null,
@@ -147,10 +210,13 @@ export async function runList(options: Record<string, unknown>, ctx: CliContext)
   const view: View = [
     {
       kind: "table",
-      columns: ["CUSTOMER", "PLAN", "SOURCE", "PARENT", "SINCE", "CHANGES"].map((header) => ({ header })),
+      columns: ["CUSTOMER", "PLAN", "ADD-ONS", "SOURCE", "PARENT", "SINCE", "CHANGES"].map((header) => ({
+        header,
+      })),
       rows: rows.map((r) => [
         r.customer,
         r.plan ?? "-",
+        r.addOns.length > 0 ? r.addOns.join(", ") : "-",
         r.source ?? "-",
         r.parent ?? "-",
         r.since ?? "-",

@@ -67,3 +67,10 @@ export function planAt(plans: CustomerPlans, ms: number): string | null {
   for (const c of plans.changes) if (c.at <= ms) plan = c.plan;
   return plan;
 }
+
+/** The add-on plans held at `ms` (SPEC §15), sorted. */
+export function addOnsAt(plans: CustomerPlans, ms: number): readonly string[] {
+  let addOns: readonly string[] = [];
+  for (const c of plans.changes) if (c.at <= ms) addOns = c.addOns ?? [];
+  return addOns;
+}
