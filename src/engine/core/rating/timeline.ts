@@ -141,7 +141,10 @@ export function feeLines(
     let w = windowAt(seg.start);
     if (w.start < seg.start && seg.startsAtChange) {
       const from = Math.max(seg.start, trialEnd);
-      if (from < w.end) out.push(fee("proration", plan, from, w, ctx.zone, "from plan change"));
+      if (from < w.end)
+        out.push(
+          fee("proration", plan, from, w, ctx.zone, plan.addOn ? "from add-on start" : "from plan change"),
+        );
     }
     for (; w.start < seg.end; w = windowAt(w.end)) {
       if (w.start < seg.start || w.start < period.start) continue;
@@ -153,7 +156,8 @@ export function feeLines(
       const last = windowAt(seg.end - 1);
       const from = Math.max(seg.end, trialEnd);
       if (from < last.end) {
-        const credit = fee("proration", plan, from, last, ctx.zone, "unused after plan change");
+        const why = plan.addOn ? "unused after add-on end" : "unused after plan change";
+        const credit = fee("proration", plan, from, last, ctx.zone, why);
         out.push({ ...credit, amount: credit.amount.negated() });
       }
     }
