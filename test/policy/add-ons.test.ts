@@ -132,6 +132,15 @@ describe("§15 add-ons: validation rules, located", () => {
     expect(d?.message).toContain("meter calls, period day");
   });
 
+  it("malformed entitlements (a meter that is a map) are left to the schema stage, never a crash", () => {
+    const plans = PLANS.replace(
+      "chat: { meter: tokens, limit: 500 }",
+      "chat: { meter: { a: 1 }, period: { every: {} } }",
+    );
+    expect(() => run("customers: {}\n", plans)).not.toThrow();
+    expect(codes(run("customers: {}\n", plans))).not.toContain("add-on/entitlement-mismatch");
+  });
+
   it("overrides may name what an add-on brings", () => {
     const plans = `${PLANS}  gpu:\n    add_on: true\n    entitlements:\n      gpu: { meter: calls, limit: 5 }\n`;
     const ok = run(

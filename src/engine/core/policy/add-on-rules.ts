@@ -102,11 +102,24 @@ export const contractAddOns: Rule = (ctx) => {
   return out;
 };
 
-/** How an entitlement counts, for comparing an add-on's with a base plan's: kind, meter and period. */
-function shape(ent: unknown): string {
-  if (!isMap(ent)) return "flag";
+/**
+ * How an entitlement counts, for comparing an add-on's with a base plan's:
+ * kind, meter and period; null for a shape the schema stage already reports.
+ */
+function shape(ent: unknown): string | null {
+  if (typeof ent === "boolean") return "flag";
+  if (!isMap(ent)) return null;
+  const meter = str(ent.meter);
   const period = ent.period === undefined ? "month" : ent.period;
-  return `meter ${String(ent.meter)}, period ${typeof period === "string" ? period : JSON.stringify(period)}`;
+  const text = typeof period === "string" ? period : isMap(period) ? periodText(period) : null;
+  return meter === null || text === null ? null : `meter ${meter}, period ${text}`;
+}
+
+function periodText(period: Record<string, unknown>): string {
+  return Object.keys(period)
+    .sort()
+    .map((k) => `${k}: ${typeof period[k] === "string" ? period[k] : "?"}`)
+    .join(", ");
 }
 
 /**
@@ -121,8 +134,10 @@ export const addOnEntitlementsStack: Rule = (ctx) => {
   for (const [planId, plan] of plans) {
     if (isAddOn(plan)) continue;
     for (const [id, ent] of entriesOf(mapOf(plan).entitlements)) {
+      const s = shape(ent);
+      if (s === null) continue;
       const shapes = base.get(id) ?? new Map<string, string>();
-      if (!shapes.has(shape(ent))) shapes.set(shape(ent), planId);
+      if (!shapes.has(s)) shapes.set(s, planId);
       base.set(id, shapes);
     }
   }
@@ -132,7 +147,7 @@ export const addOnEntitlementsStack: Rule = (ctx) => {
     for (const [id, ent] of entriesOf(mapOf(plan).entitlements)) {
       const shapes = base.get(id);
       const mine = shape(ent);
-      if (shapes === undefined || shapes.has(mine)) continue;
+      if (mine === null || shapes === undefined || shapes.has(mine)) continue;
       const [otherShape, otherPlan] = [...shapes][0] as [string, string];
       const other = { plan: otherPlan, shape: otherShape };
       out.push(

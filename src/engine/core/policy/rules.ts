@@ -195,7 +195,7 @@ export const contractEntitlementsExist: Rule = (ctx) => {
     if (planId !== null && plan === null) continue; // unknown plan: reported by customerRefsExist
     let known = everywhere;
     const addOns = listOf(customer.add_ons).filter(
-      (a): a is string => typeof a === "string" && isMap(plans[a]),
+      (a): a is string => typeof a === "string" && Object.hasOwn(plans, a) && isMap(plans[a]),
     );
     if (planId !== null && plan !== null) {
       known = ofPlan.get(planId) ?? new Set(Object.keys(mapOf(plan.entitlements)));
