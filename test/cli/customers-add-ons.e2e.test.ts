@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Limitr } from "../../src/engine/runtime/limitr.js";
+import { pgSchema } from "../helpers/pg-schema.js";
 import { limitr } from "./run-cli.js";
 
 /**
@@ -197,5 +198,40 @@ describe("§15 add-ons through limitr customers set", () => {
     const sim = await json("simulate", "--base", "HEAD", "--period", "2026-10");
     const c1 = sim.customers.find((c: { customer: string }) => c.customer === "c1");
     expect(c1).toMatchObject({ base_revenue: "35.16", head_revenue: "40.32", revenue_change: "5.16" });
+  });
+
+  it("the Postgres store records, lists and bills add-ons as the SQLite store does", async () => {
+    const schema = pgSchema();
+    try {
+      const answers = [];
+      for (const db of ["usage.db", schema.url]) {
+        const on = (...args: string[]) => limitr([...args, "--db", db], dir);
+        expect((await on("customers", "set", "c1", "--plan", "pro", "--at", "2026-10-01")).exitCode).toBe(0);
+        const set = await on(
+          "customers",
+          "set",
+          "c1",
+          "--add-on",
+          "gpu",
+          "--add-on",
+          "extra",
+          "--at",
+          "2026-10-11",
+        );
+        expect(set.exitCode, set.stderr).toBe(0);
+        await on("customers", "set", "c1", "--remove-add-on", "gpu", "--at", "2026-10-21");
+        const list = JSON.parse(
+          (await on("customers", "list", "--at", "2026-10-15", "--format", "json")).stdout,
+        );
+        const bill = JSON.parse((await on("bill", "--period", "2026-10", "--format", "json")).stdout);
+        answers.push({ list: list.customers, lines: bill.invoices[0].lines, total: bill.invoices[0].total });
+      }
+      expect(answers[0]?.list[0].addOns).toEqual(["extra", "gpu"]);
+      // 30 + extra 10 x 21/31 (6.77) + gpu 20 x 21/31 (13.55) - gpu unused 20 x 11/31 (7.10).
+      expect(answers[0]?.total).toBe("43.22");
+      expect(answers[1]).toEqual(answers[0]);
+    } finally {
+      await schema.drop();
+    }
   });
 });
