@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Limitr } from "../../src/engine/runtime/limitr.js";
-import { pgSchema } from "../helpers/pg-schema.js";
+import { pgQuery, pgSchema } from "../helpers/pg-schema.js";
 import { limitr } from "./run-cli.js";
 
 /**
@@ -230,6 +230,30 @@ describe("§15 add-ons through limitr customers set", () => {
       // 30 + extra 10 x 21/31 (6.77) + gpu 20 x 21/31 (13.55) - gpu unused 20 x 11/31 (7.10).
       expect(answers[0]?.total).toBe("43.22");
       expect(answers[1]).toEqual(answers[0]);
+    } finally {
+      await schema.drop();
+    }
+  });
+
+  it("a Postgres store from before add-ons is migrated on open: its plan history kept, add-ons recorded after", async () => {
+    const schema = pgSchema();
+    try {
+      const on = (...args: string[]) => limitr([...args, "--db", schema.url], dir);
+      expect((await on("customers", "set", "c1", "--plan", "pro", "--at", "2026-10-01")).exitCode).toBe(0);
+      // Back to schema 1: the add_ons column and its migration record gone.
+      await pgQuery("ALTER TABLE subscriptions DROP COLUMN add_ons", [], schema.name);
+      await pgQuery("DELETE FROM limitr_migrations WHERE version > 1", [], schema.name);
+      const set = await on("customers", "set", "c1", "--add-on", "extra", "--at", "2026-10-16");
+      expect(set.exitCode, set.stderr).toBe(0);
+      const rows = await pgQuery<{ plan: string; add_ons: string }>(
+        "SELECT plan, add_ons FROM subscriptions ORDER BY effective_at",
+        [],
+        schema.name,
+      );
+      expect(rows).toEqual([
+        { plan: "pro", add_ons: "" },
+        { plan: "pro", add_ons: "extra" },
+      ]);
     } finally {
       await schema.drop();
     }

@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
+import { PG_SCHEMA_VERSION } from "../../src/engine/adapters/store/postgres/migrations.js";
 import { limitr } from "../cli/run-cli.js";
 import { PG_BASE, pgQuery, pgSchema } from "../helpers/pg-schema.js";
 import { makeRepo, octoberEvents } from "../simulate/fixture.js";
@@ -89,7 +90,9 @@ describe("first opens", () => {
       [],
       s.name,
     );
-    expect(migrations.map((m) => m.version)).toEqual([1]);
+    expect(migrations.map((m) => m.version)).toEqual(
+      Array.from({ length: PG_SCHEMA_VERSION }, (_, i) => i + 1),
+    );
     const list = await limitr(["--db", url, "customers", "list", "--format", "json"]);
     const ids = (JSON.parse(list.stdout) as { customers: { customer: string }[] }).customers.map(
       (c) => c.customer,
