@@ -84,6 +84,8 @@ export interface CustomerBillingInput {
 export interface Invoice {
   customer: string;
   plan: string | null;
+  /** Add-on plans held with `plan` at the end of the period (SPEC §15), sorted; absent = none. */
+  addOns?: readonly string[];
   lines: InvoiceLine[];
   subtotal: Decimal;
   discount: Decimal;
@@ -257,6 +259,9 @@ export function rateCustomer(
   return {
     customer: input.customer,
     plan: segments[segments.length - 1]?.plan ?? null,
+    ...(segments[segments.length - 1]?.addOns.length
+      ? { addOns: segments[segments.length - 1]?.addOns }
+      : {}),
     lines,
     subtotal: subtotal.plus(purchased),
     discount: subtotal.minus(discounted),
