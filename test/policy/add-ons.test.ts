@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { stackedPlan } from "../../src/engine/core/add-ons.js";
+import { validateCompiledPolicy } from "../../src/engine/core/bundles/validate-compiled.js";
 import { diffPolicies } from "../../src/engine/core/diff/diff-policies.js";
 import type { CompiledPolicy, MeteredEntitlement } from "../../src/engine/core/model.js";
 import { codes, withBase } from "./helpers.js";
@@ -76,6 +77,16 @@ describe("§15 add-ons: policy format", () => {
       enabled: true,
     });
     expect(stackedPlan(p.plans, "pro", [])?.entitlements.export).toMatchObject({ enabled: false });
+  });
+});
+
+describe("§15 add-ons in bundles (R15)", () => {
+  it("a compiled policy with add-ons passes the activation check; a contract on an add-on plan does not", () => {
+    const p = compiled("customers:\n  acme: { plan: pro, add_ons: [extra] }\n");
+    expect(validateCompiledPolicy(p)).toEqual([]);
+    const tampered = structuredClone(p);
+    (tampered.customers.acme as { plan: string }).plan = "extra";
+    expect(validateCompiledPolicy(tampered).join("\n")).toContain("[add-on/as-base-plan]");
   });
 });
 
