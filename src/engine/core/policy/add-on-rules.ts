@@ -19,6 +19,8 @@ export const addOnPlanFields: Rule = (ctx) => {
     const p = mapOf(plan);
     for (const field of BASE_ONLY) {
       if (!has(p, field) || (field === "default" && p.default !== true)) continue;
+      // A zero minimum is no minimum (compiled policies spell the default out).
+      if (field === "minimum" && Number(p.minimum) === 0) continue;
       out.push(
         problem(ctx, ["plans", id, field], {
           code: "add-on/base-only-field",
