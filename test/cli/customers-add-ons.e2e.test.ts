@@ -91,6 +91,27 @@ describe("§15 add-ons through limitr customers set", () => {
     expect((await at("2026-10-29")).addOns).toEqual(["extra"]);
   });
 
+  it("customers import reads an add_ons column (ids separated by ;) and refuses a row holding a base plan as an add-on", async () => {
+    writeFileSync(
+      join(dir, "plans.csv"),
+      "customer,plan,at,add_ons\nc1,pro,2026-10-01,gpu;extra\nc2,pro,2026-10-01,\n",
+    );
+    expect(await json("customers", "import", "plans.csv")).toEqual({
+      formatVersion: 1,
+      rows: 2,
+      customers: 2,
+    });
+    const list = (await json("customers", "list", "--at", "2026-10-02")).customers;
+    expect(list.map((c: { customer: string; addOns: string[] }) => [c.customer, c.addOns])).toEqual([
+      ["c1", ["extra", "gpu"]],
+      ["c2", []],
+    ]);
+    writeFileSync(join(dir, "bad.csv"), "customer,plan,at,add_ons\nc3,pro,2026-10-01,pro\n");
+    const bad = await run("customers", "import", "bad.csv");
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toContain(`bad.csv:2: plan "pro" is not an add-on`);
+  });
+
   it("refuses what cannot be held, as usage errors (exit 64) that say why", async () => {
     const cases: [string[], string][] = [
       [["--plan", "extra"], `"extra" is an add-on, not a plan`],
