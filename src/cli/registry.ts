@@ -255,9 +255,19 @@ export const COMMANDS: CommandSpec[] = [
     example: "limitr customers set globex --plan pro --at 2026-10-15",
     docs: "billing.md",
     args: "<id>",
-    description: "record a customer's plan in the store (from --at, default now)",
+    description: "record a customer's plan and add-ons in the store (from --at, default now)",
     flags: [
-      { flags: "--plan <plan>", description: "plan id" },
+      { flags: "--plan <plan>", description: "plan id (default: the plan the store holds at --at)" },
+      {
+        flags: "--add-on <plan>",
+        description: "also hold this add-on plan (add_on: true), repeatable; held add-ons are kept",
+        repeatable: true,
+      },
+      {
+        flags: "--remove-add-on <plan>",
+        description: "stop holding this add-on, repeatable",
+        repeatable: true,
+      },
       { flags: "--at <time>", description: "effective time (ISO, or a date in the policy timezone)" },
       { flags: "--stripe-customer <id>", description: "Stripe customer id for `bill --stripe`" },
       {
@@ -284,7 +294,8 @@ export const COMMANDS: CommandSpec[] = [
     example: "limitr customers import customers.csv",
     docs: "billing.md",
     args: "<file>",
-    description: "load plan history from a CSV (customer,plan,at[,stripe_customer_id][,currency])",
+    description:
+      "load plan history from a CSV (customer,plan,at[,add_ons][,stripe_customer_id][,currency]; add_ons a;b)",
     flags: [format(["text", "json"])],
     load: () => import("./commands/customers.js").then((m) => ({ run: m.runImport })),
   },

@@ -43,13 +43,15 @@ interface Expected {
 const ROOT = join(REPO, "fixtures", "billing");
 
 interface EngineStep {
-  op: "topUp" | "allow";
+  op: "topUp" | "allow" | "setPlan";
   now: string;
   customer: string;
   value?: string;
   id?: string;
   entitlement?: string;
   amount?: number;
+  plan?: string;
+  addOns?: string[];
 }
 
 /** `engine.yaml`: calls made through the engine on the case's store before billing (wallet top-ups and debits). */
@@ -66,6 +68,7 @@ async function runEngine(file: string, dir: string): Promise<void> {
     for (const s of steps) {
       now = Date.parse(s.now);
       if (s.op === "topUp") engine.topUp(s.customer, s.value as string, { id: s.id });
+      else if (s.op === "setPlan") engine.setPlan(s.customer, s.plan as string, { addOns: s.addOns });
       else expect(engine.allow(s.customer, s.entitlement as string, s.amount, { id: s.id })).toBe(true);
     }
   } finally {

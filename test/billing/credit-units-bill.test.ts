@@ -43,9 +43,9 @@ describe("credit units: the engine and the bill agree", () => {
     });
     // 3 images at 4 credits
     expect(chat({ images: 3 }).price).toBe("0.12");
-    // 0.6 + 1.15 + 2 + 1 (recorded: caps count decisions only) + 12 credits
+    // 0.6 + 1.15 + 2 + 1 (recorded: caps count it too) + 12 credits
     expect(engine.usage("dave", "chat", { now: at }).used).toBeCloseTo(16.75, 12);
-    expect(engine.caps("dave", { now: at })).toMatchObject([{ cap: "ai-daily", spent: "0.1575" }]);
+    expect(engine.caps("dave", { now: at })).toMatchObject([{ cap: "ai-daily", spent: "0.1675" }]);
     await engine.close();
 
     const store = openDatabase(db, { readonly: true });

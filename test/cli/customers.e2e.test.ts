@@ -39,9 +39,11 @@ describe("limitr customers", () => {
     expect((await list("2026-10-15T00:30"))["cust-a"]).toBe("pro/store");
 
     const text = await run("customers", "list", "--at", "2026-10-20");
-    expect(text.stdout).toMatch(/^CUSTOMER\s+PLAN\s+SOURCE\s+PARENT\s+SINCE\s+CHANGES\s+CURRENCY$/m);
     expect(text.stdout).toMatch(
-      /^acme-research\s+enterprise\s+policy\s+acme-holdings\s+2026-03-01\s+0\s+USD$/m,
+      /^CUSTOMER\s+PLAN\s+ADD-ONS\s+SOURCE\s+PARENT\s+SINCE\s+CHANGES\s+CURRENCY$/m,
+    );
+    expect(text.stdout).toMatch(
+      /^acme-research\s+enterprise\s+-\s+policy\s+acme-holdings\s+2026-03-01\s+0\s+USD$/m,
     );
   });
 

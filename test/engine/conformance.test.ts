@@ -37,6 +37,8 @@ interface Step {
   hold?: string;
   actual?: number;
   plan?: string;
+  /** setPlan: the add-on plans held from `at` on (absent = keep those held). */
+  addOns?: string[];
   at?: string;
   event?: Record<string, unknown>;
   /** Wallet steps: a decimal amount, top-up expiry, priority and note. */
@@ -156,7 +158,10 @@ async function run(name: string, store: StoreKind): Promise<void> {
         check(engine.release(holds.get(step.hold as string) as Hold), step.expect, label);
         break;
       case "setPlan":
-        engine.setPlan(c, step.plan as string, step.at === undefined ? {} : { at: step.at });
+        engine.setPlan(c, step.plan as string, {
+          ...(step.at === undefined ? {} : { at: step.at }),
+          ...(step.addOns === undefined ? {} : { addOns: step.addOns }),
+        });
         break;
       case "record":
         check(engine.record(step.event as never), step.expect, label);

@@ -1,13 +1,14 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
+import { addOnSet } from "limitr-engine/core/add-ons";
 import { customerCurrency, planInCurrency } from "limitr-engine/core/currencies";
 import { InputError, UsageError } from "limitr-engine/core/errors";
 import type { CompiledPolicy } from "limitr-engine/core/model";
 import { ISO_4217 } from "limitr-engine/core/money";
 import { parseInstant } from "limitr-engine/core/periods";
 import { didYouMean } from "limitr-engine/core/policy/suggest";
-import { customerPlans, planAt } from "limitr-engine/core/rating/customers";
+import { addOnsAt, customerPlans, planAt } from "limitr-engine/core/rating/customers";
 import type { SubscriptionRow, UsageStore } from "limitr-engine/core/usage/store-port";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { renderPlain, type View } from "../render/view.js";
@@ -37,10 +38,34 @@ function currentPlan(
   return plans ? planAt(plans, at) : null;
 }
 
-function checkPlan(policy: CompiledPolicy, plan: string, where: string): void {
-  if (!policy.plans[plan]) {
-    throw new UsageError(`${where}: unknown plan "${plan}" (plans: ${Object.keys(policy.plans).join(", ")})`);
-  }
+/** Why `plan` cannot be held as a base plan, or null when it can. */
+function basePlanProblem(policy: CompiledPolicy, plan: string): string | null {
+  if (!Object.hasOwn(policy.plans, plan)) return `unknown plan "${plan}" (plans: ${basePlans(policy)})`;
+  if (policy.plans[plan]?.addOn)
+    return `"${plan}" is an add-on, not a plan: hold it with --add-on beside a plan`;
+  return null;
+}
+
+/** Why `addOn` cannot be held as an add-on, or null when it can. */
+function addOnProblem(policy: CompiledPolicy, addOn: string): string | null {
+  const addOns = Object.values(policy.plans)
+    .filter((p) => p.addOn)
+    .map((p) => p.id);
+  const known = addOns.length > 0 ? addOns.join(", ") : "none: mark a plan `add_on: true`";
+  if (!Object.hasOwn(policy.plans, addOn)) return `unknown add-on "${addOn}" (add-ons: ${known})`;
+  if (!policy.plans[addOn]?.addOn) return `plan "${addOn}" is not an add-on (add-ons: ${known})`;
+  return null;
+}
+
+function basePlans(policy: CompiledPolicy): string {
+  return Object.values(policy.plans)
+    .filter((p) => !p.addOn)
+    .map((p) => p.id)
+    .join(", ");
+}
+
+function list(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(String) : value === undefined ? [] : [String(value)];
 }
 
 function currencyFlag(value: unknown): string | null {
@@ -74,16 +99,43 @@ function checkPriced(policy: CompiledPolicy, id: string, planId: string, currenc
 export async function runSet(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
   const id = String((options.args as unknown[])[0]);
   const policy = loadPolicy(options, ctx);
-  const plan = options.plan as string | undefined;
+  const given = options.plan as string | undefined;
+  const adding = list(options.addOn);
+  const removing = list(options.removeAddOn);
   const currency = currencyFlag(options.currency);
-  if (!plan && !options.stripeCustomer && currency === null)
-    throw new UsageError("--plan P is required (or --currency C, --stripe-customer ID)");
+  const changesPlan = given !== undefined || adding.length > 0 || removing.length > 0;
+  if (!changesPlan && !options.stripeCustomer && currency === null)
+    throw new UsageError(
+      "--plan P is required (or --add-on/--remove-add-on A, --currency C, --stripe-customer ID)",
+    );
+  if (given !== undefined) {
+    const problem = basePlanProblem(policy, given);
+    if (problem) throw new UsageError(`--plan: ${problem}`);
+  }
+  for (const a of adding) {
+    const problem = addOnProblem(policy, a);
+    if (problem) throw new UsageError(`--add-on: ${problem}`);
+  }
+  const both = adding.find((a) => removing.includes(a));
+  if (both) throw new UsageError(`--add-on ${both} and --remove-add-on ${both} contradict each other`);
   const at = instant(options.at as string | undefined, policy.timezone, "--at");
   const db = await openStore(options, ctx, true);
+  let plan: string | null = null;
+  let addOns: string[] = [];
   try {
     const stripe: [string, string][] = options.stripeCustomer ? [[id, String(options.stripeCustomer)]] : [];
-    if (plan) {
-      checkPlan(policy, plan, "--plan");
+    if (changesPlan) {
+      // Add-ons are changed relative to what the store holds at --at; --plan alone keeps them.
+      const recorded = (await db.planHistory()).get(id) ?? [];
+      const current = [...recorded].reverse().find((r) => r.at <= at);
+      plan = given ?? current?.plan ?? null;
+      if (plan === null)
+        throw new UsageError(
+          `${id} has no plan in the store at ${new Date(at).toISOString()}: give --plan P`,
+        );
+      const missing = removing.find((a) => !(current?.addOns ?? []).includes(a));
+      if (missing) throw new UsageError(`--remove-add-on: ${id} does not hold add-on "${missing}"`);
+      addOns = addOnSet([...(current?.addOns ?? []), ...adding].filter((a) => !removing.includes(a)));
       if (policy.customers[id]?.plan) {
         ctx.warn(
           `note: ${id} has a contract plan (${policy.customers[id]?.plan}) in the policy, which wins over the store`,
@@ -98,7 +150,9 @@ export async function runSet(options: Record<string, unknown>, ctx: CliContext):
     const invoiced = customerCurrency(policy, id, currency ?? (await db.customerCurrencies()).get(id));
     const onPlan = plan ?? policy.customers[id]?.plan ?? currentPlan(policy, id, await db.planHistory(), at);
     if (onPlan !== null) checkPriced(policy, id, onPlan, invoiced);
-    await db.setPlans(plan ? [{ customer: id, plan, at }] : [], Date.now(), stripe);
+    for (const a of addOns) checkPriced(policy, id, a, invoiced);
+    const rows = plan === null ? [] : [{ customer: id, plan, at, ...(addOns.length > 0 ? { addOns } : {}) }];
+    await db.setPlans(rows, Date.now(), stripe);
     if (currency !== null) await db.setCurrencies([[id, currency]]);
   } finally {
     await db.close();
@@ -106,7 +160,8 @@ export async function runSet(options: Record<string, unknown>, ctx: CliContext):
   const result = {
     formatVersion: 1,
     customer: id,
-    plan: plan ?? null,
+    plan,
+    addOns,
     currency,
     at: new Date(at).toISOString(),
   };
@@ -115,7 +170,7 @@ export async function runSet(options: Record<string, unknown>, ctx: CliContext):
       options.format === "json"
         ? JSON.stringify(result)
         : plan
-          ? `${id}: ${plan} from ${result.at}${currency ? ` in ${currency}` : ""}`
+          ? `${id}: ${[plan, ...addOns].join(" + ")} from ${result.at}${currency ? ` in ${currency}` : ""}`
           : currency
             ? `${id}: invoiced in ${currency}`
             : `${id}: updated`,
@@ -137,7 +192,7 @@ export async function runImport(options: Record<string, unknown>, ctx: CliContex
   const col = (name: string) => header.indexOf(name);
   if (col("customer") < 0 || col("plan") < 0 || col("at") < 0) {
     throw new InputError(
-      `${file}:1: header must have customer, plan, at (and optionally stripe_customer_id, currency)`,
+      `${file}:1: header must have customer, plan, at (and optionally add_ons, stripe_customer_id, currency)`,
     );
   }
   const rows: SubscriptionRow[] = [];
@@ -150,10 +205,20 @@ export async function runImport(options: Record<string, unknown>, ctx: CliContex
     const customer = cells[col("customer")] ?? "";
     const plan = cells[col("plan")] ?? "";
     const at = parseInstant(cells[col("at")] ?? "", policy.timezone);
+    // add_ons: add-on ids separated by ";" (the comma separates cells).
+    const addOns = addOnSet(
+      (col("add_ons") >= 0 ? (cells[col("add_ons")] ?? "") : "")
+        .split(";")
+        .map((a) => a.trim())
+        .filter((a) => a !== ""),
+    );
+    const planProblem = customer ? basePlanProblem(policy, plan) : null;
+    const addOnProblems = addOns.map((a) => addOnProblem(policy, a)).filter((p) => p !== null);
     if (!customer) problems.push(`${file}:${i + 2}: missing customer`);
-    else if (!policy.plans[plan]) problems.push(`${file}:${i + 2}: unknown plan "${plan}"`);
+    else if (planProblem) problems.push(`${file}:${i + 2}: ${planProblem}`);
+    else if (addOnProblems.length > 0) problems.push(`${file}:${i + 2}: ${addOnProblems[0]}`);
     else if (at === null) problems.push(`${file}:${i + 2}: bad time "${cells[col("at")]}"`);
-    else rows.push({ customer, plan, at });
+    else rows.push({ customer, plan, at, ...(addOns.length > 0 ? { addOns } : {}) });
     const sc = col("stripe_customer_id") >= 0 ? cells[col("stripe_customer_id")] : undefined;
     if (customer && sc) stripe.push([customer, sc]);
     const code = col("currency") >= 0 ? cells[col("currency")]?.toUpperCase() : undefined;
@@ -213,6 +278,7 @@ export async function runList(options: Record<string, unknown>, ctx: CliContext)
       customer: id,
       plan: plans ? planAt(plans, at) : null,
       currency: customerCurrency(policy, id, currencies.get(id)),
+      addOns: plans ? [...addOnsAt(plans, at)] : [],
       source: plans?.source ?? null,
       parent: contract?.parent ?? null,
       since: plans?.since ?? null,
@@ -226,12 +292,15 @@ export async function runList(options: Record<string, unknown>, ctx: CliContext)
   const view: View = [
     {
       kind: "table",
-      columns: ["CUSTOMER", "PLAN", "SOURCE", "PARENT", "SINCE", "CHANGES", "CURRENCY"].map((header) => ({
-        header,
-      })),
+      columns: ["CUSTOMER", "PLAN", "ADD-ONS", "SOURCE", "PARENT", "SINCE", "CHANGES", "CURRENCY"].map(
+        (header) => ({
+          header,
+        }),
+      ),
       rows: rows.map((r) => [
         r.customer,
         r.plan ?? "-",
+        r.addOns.length > 0 ? r.addOns.join(", ") : "-",
         r.source ?? "-",
         r.parent ?? "-",
         r.since ?? "-",

@@ -159,6 +159,7 @@ function compilePlan(id: string, raw: Raw, currency: string): CompiledPlan {
     ...(raw.wallet ? { wallet: compileWallet(raw.wallet, currency) } : {}),
     ...optional("caps", compileCaps(raw.caps)),
     ...optional("currencies", compilePriceLists(raw.currencies, entitlements)),
+    ...(raw.add_on === true ? { addOn: true as const } : {}),
   };
 }
 
@@ -234,10 +235,12 @@ function compileCustomer(id: string, raw: Raw, plans: Record<string, CompiledPla
     expires: isoDate(c.expires),
     starts: isoDate(c.starts),
   }));
+  const addOns = [...new Set(toList<string>(raw.add_ons))].sort();
   return {
     id,
     plan: planId,
     ...optional("currency", typeof raw.currency === "string" ? raw.currency.toUpperCase() : undefined),
+    ...(addOns.length > 0 ? { addOns } : {}),
     parent: raw.parent ?? null,
     since: isoDate(raw.since),
     metadata,

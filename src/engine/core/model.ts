@@ -115,6 +115,8 @@ export interface CompiledPlan {
    * (`currencies:`); absent when the plan has none. See currencies.ts.
    */
   currencies?: Record<string, PlanPriceList>;
+  /** An add-on (`add_on: true`): held on top of a base plan, never as one (see core/add-ons.ts). */
+  addOn?: true;
 }
 
 /**
@@ -209,6 +211,8 @@ export interface CompiledCustomer {
    * = the policy currency. Every amount of the contract is in it.
    */
   currency?: string;
+  /** Add-on plans the contract holds on top of `plan`, sorted, no duplicates; absent = none. */
+  addOns?: string[];
   parent: string | null;
   since: IsoDate | null;
   metadata: Record<string, PropertyValue>;

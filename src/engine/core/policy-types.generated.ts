@@ -291,6 +291,10 @@ export interface Plan {
   currencies?: {
     [k: string]: PriceList;
   };
+  /**
+   * An add-on plan: held on top of a base plan (customers.<id>.add_ons, `limitr customers set --add-on`), never as the base. Its entitlements stack on the base plan's (limits add) and its fee is invoiced beside the base plan's.
+   */
+  add_on?: boolean;
 }
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
@@ -519,6 +523,10 @@ export interface Customer {
   credits?: Credit[];
   wallet?: CustomerWallet;
   caps?: Caps;
+  /**
+   * Add-on plans (plans with `add_on: true`) held on top of `plan`, from `since` on.
+   */
+  add_ons?: Id[];
 }
 /**
  * This interface was referenced by `LimitrPolicy`'s JSON-Schema
@@ -1001,6 +1009,11 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
           "additionalProperties": {
             "$ref": "#/$defs/PriceList"
           }
+        },
+        "add_on": {
+          "type": "boolean",
+          "default": false,
+          "description": "An add-on plan: held on top of a base plan (customers.<id>.add_ons, `limitr customers set --add-on`), never as the base. Its entitlements stack on the base plan's (limits add) and its fee is invoiced beside the base plan's."
         }
       }
     },
@@ -1403,6 +1416,13 @@ export const POLICY_SCHEMA: Record<string, unknown> = {
         },
         "caps": {
           "$ref": "#/$defs/Caps"
+        },
+        "add_ons": {
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/Id"
+          },
+          "description": "Add-on plans (plans with `add_on: true`) held on top of `plan`, from `since` on."
         }
       }
     },

@@ -4,6 +4,7 @@ import type { AlertStateStore } from "../adapters/alerts/outbox.js";
 import { AlertStore } from "../adapters/alerts/outbox.js";
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
 import { isPostgresUrl, redactUrl } from "../adapters/store/postgres/url.js";
+import { addOnSet } from "../core/add-ons.js";
 import type { Decision, Hold, Usage } from "../core/engine/decision.js";
 import type { CounterRow, EngineStore } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
@@ -577,19 +578,57 @@ export class Limitr {
   /**
    * Put a self-serve customer on `plan` from `at` (default now) on, recorded
    * in the plan history for proration. A policy contract naming a plan wins.
+   * `addOns` is the whole set of add-on plans held from `at` on (SPEC §15:
+   * their entitlements stack on the plan's); without it the customer keeps
+   * the add-ons held at `at`. `addOns: []` removes them all.
+   *
+   * @example
+   * limitr.setPlan("acme", "pro", { addOns: ["extra-tokens"] });
    */
-  setPlan(customer: string, plan: string, options: { at?: Instant | string } | null = {}): void {
+  setPlan(
+    customer: string,
+    plan: string,
+    options: { at?: Instant | string; addOns?: readonly string[] } | null = {},
+  ): void {
     requireName("customer", customer);
     requireName("plan", plan);
     const plans = this.meters.state.policy.plans;
+    const known = () => Object.keys(plans).join(", ");
     if (!Object.hasOwn(plans, plan)) {
-      const known = Object.keys(plans).join(", ");
-      throw new InputError(`unknown plan "${plan}" for ${customer}; plans in the active policy: ${known}`);
+      throw new InputError(`unknown plan "${plan}" for ${customer}; plans in the active policy: ${known()}`);
+    }
+    if (plans[plan]?.addOn) {
+      throw new InputError(
+        `plan "${plan}" is an add-on: hold it with setPlan(customer, basePlan, { addOns })`,
+      );
+    }
+    const given = options?.addOns;
+    if (given !== undefined && !Array.isArray(given))
+      throw new InputError("setPlan(): addOns must be an array of add-on plan ids");
+    for (const id of given ?? []) {
+      requireName("add-on", id);
+      if (!Object.hasOwn(plans, id)) {
+        throw new InputError(
+          `unknown add-on "${id}" for ${customer}; plans in the active policy: ${known()}`,
+        );
+      }
+      if (!plans[id]?.addOn) {
+        throw new InputError(
+          `plan "${id}" is not an add-on (mark it \`add_on: true\` to hold it beside a plan)`,
+        );
+      }
     }
     const now = this.clock();
     const at = options?.at === undefined ? now : this.instant(options.at);
-    this.plans.insert(customer, at, plan);
-    this.wb.subscriptions.push({ customer, effectiveAt: at, plan, recordedAt: now });
+    const addOns = addOnSet(given ?? this.plans.addOnsAt(customer, at));
+    this.plans.insert(customer, at, plan, addOns);
+    this.wb.subscriptions.push({
+      customer,
+      effectiveAt: at,
+      plan,
+      ...(addOns.length > 0 ? { addOns } : {}),
+      recordedAt: now,
+    });
     this.meters.invalidate(customer);
     this.persistence.changed(now);
   }

@@ -1,3 +1,4 @@
+import { stackKey } from "../core/add-ons.js";
 import { eventCredits } from "../core/credits/convert.js";
 import type { CompiledCreditUnit } from "../core/credits/types.js";
 import { type Counter, CounterTable, THRESHOLDS } from "../core/engine/counter.js";
@@ -229,11 +230,12 @@ export class Meters {
   ): CountedEntitlement[] {
     const index = this.state.index;
     const policy = index.policy;
-    const { plan: planId } = index.planAt(event.customer, ts, this.history);
-    const plan = planId === null ? undefined : policy.plans[planId];
+    const { plan: planId, addOns } = index.planAt(event.customer, ts, this.history);
+    const plan = planId === null ? undefined : index.stacked(planId, addOns);
     if (!plan) return [];
     const counted: CountedEntitlement[] = [];
-    for (const { id, meter, credit } of this.state.meteredFor(planId as string, plan, event.type)) {
+    const stack = stackKey(planId as string, addOns);
+    for (const { id, meter, credit } of this.state.meteredFor(stack, plan, event.type)) {
       if (credit === undefined && !matches(meter, event.properties)) continue;
       const slot = this.slot(event.customer, id, ts);
       const c = slot.counter;

@@ -33,7 +33,8 @@ export function restoreFrom(
   plans: PlanBook,
   seen: IdWindow,
 ): { counters: CounterRow[]; holds: HoldRow[] } {
-  for (const row of store.loadPlanHistory()) plans.insert(row.customer, row.effectiveAt, row.plan);
+  for (const row of store.loadPlanHistory())
+    plans.insert(row.customer, row.effectiveAt, row.plan, row.addOns);
   for (const id of store.recentEventIds(seen.size)) if (!seen.has(id)) seen.add(id);
   return { counters: store.loadCounters(), holds: store.loadHolds() };
 }

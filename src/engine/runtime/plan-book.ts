@@ -1,3 +1,4 @@
+import { stackKey } from "../core/add-ons.js";
 import type { PlanChange } from "../core/engine/resolve.js";
 import type { EngineStore } from "../core/engine/store-port.js";
 
@@ -11,16 +12,32 @@ export class PlanBook {
   readonly history = new Map<string, PlanChange[]>();
   private poll: NodeJS.Timeout | null = null;
 
-  /** Put `plan` in the customer's history from `at` on; false when it was there already. */
-  insert(customer: string, at: number, plan: string): boolean {
+  /** Put `plan` (with `addOns`, sorted) in the customer's history from `at` on; false when it was there already. */
+  insert(customer: string, at: number, plan: string, addOns: readonly string[] = []): boolean {
     let list = this.history.get(customer);
     if (!list) this.history.set(customer, (list = []));
+    const change: PlanChange = addOns.length > 0 ? { at, plan, addOns } : { at, plan };
     const i = list.findIndex((c) => c.at >= at);
-    if (i < 0) list.push({ at, plan });
-    else if (list[i]?.at !== at) list.splice(i, 0, { at, plan });
-    else if (list[i]?.plan !== plan) list[i] = { at, plan };
+    const same = list[i];
+    if (i < 0) list.push(change);
+    else if (same?.at !== at) list.splice(i, 0, change);
+    else if (stackKey(same.plan, same.addOns) !== stackKey(plan, addOns)) list[i] = change;
     else return false;
     return true;
+  }
+
+  /** The add-ons held at `at` (the latest change at or before it); none before the first change. */
+  addOnsAt(customer: string, at: number): readonly string[] {
+    let held: readonly string[] = [];
+    for (const c of this.history.get(customer) ?? []) if (c.at <= at) held = c.addOns ?? [];
+    return held;
+  }
+
+  /** The plan recorded at `at` (the latest change at or before it), or null before the first change. */
+  planAt(customer: string, at: number): string | null {
+    let plan: string | null = null;
+    for (const c of this.history.get(customer) ?? []) if (c.at <= at) plan = c.plan;
+    return plan;
   }
 
   /**
@@ -31,14 +48,15 @@ export class PlanBook {
   watch(store: EngineStore, ms: number, changed: (customers: Set<string>) => void): void {
     if (store.externalPlanChanges === undefined || ms <= 0) return;
     this.poll = setInterval(() => {
-      let rows: { customer: string; effectiveAt: number; plan: string }[];
+      let rows: { customer: string; effectiveAt: number; plan: string; addOns?: readonly string[] }[];
       try {
         rows = store.externalPlanChanges?.() ?? [];
       } catch {
         return; // A busy or closing store: the next tick looks again.
       }
       const customers = new Set<string>();
-      for (const r of rows) if (this.insert(r.customer, r.effectiveAt, r.plan)) customers.add(r.customer);
+      for (const r of rows)
+        if (this.insert(r.customer, r.effectiveAt, r.plan, r.addOns)) customers.add(r.customer);
       if (customers.size > 0) changed(customers);
     }, ms).unref();
   }

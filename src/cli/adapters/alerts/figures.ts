@@ -27,7 +27,7 @@ export async function gatherFigures(
   const history: PlanHistory = new Map(
     [...(await db.planHistory())].map(([customer, rows]) => [
       customer,
-      rows.map((r) => ({ at: r.at, plan: r.plan })),
+      rows.map((r) => ({ at: r.at, plan: r.plan, ...(r.addOns ? { addOns: r.addOns } : {}) })),
     ]),
   );
   const index = new PolicyIndex(policy);
@@ -36,8 +36,8 @@ export async function gatherFigures(
   const out: CustomerFigures[] = [];
   for (const invoice of bill.invoices) {
     const customer = invoice.customer;
-    const planId = index.planAt(customer, asOf, history).plan;
-    const plan = planId ? policy.plans[planId] : undefined;
+    const { plan: planId, addOns } = index.planAt(customer, asOf, history);
+    const plan = planId ? index.stacked(planId, addOns) : undefined;
     if (!planId || !plan) continue;
     const contract = policy.customers[customer];
     const entitlements: EntitlementFigures[] = [];

@@ -50,7 +50,9 @@ export async function runCase(policy: CompiledPolicy, test: TestCase): Promise<C
         continue;
       }
       now = at;
-      const error = attempt(() => engine?.setPlan(c.id, c.plan, { at }));
+      const error = attempt(() =>
+        engine?.setPlan(c.id, c.plan, { at, ...(c.addOns ? { addOns: c.addOns } : {}) }),
+      );
       if (error)
         fail("customers", c.line, [
           { field: `customers.${c.id}`, line: c.line, expected: `plan ${c.plan}`, got: error },
@@ -123,7 +125,7 @@ function perform(
     case "usage":
       return { ...engine.usage(a.customer, a.entitlement, { now }) };
     case "plan":
-      engine.setPlan(a.customer, a.plan, { at: now });
+      engine.setPlan(a.customer, a.plan, { at: now, ...(a.addOns ? { addOns: a.addOns } : {}) });
       return {};
     case "event": {
       const { kind: _, ...event } = a;

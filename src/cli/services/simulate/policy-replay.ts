@@ -1,5 +1,6 @@
 import { MemoryEngineStore } from "limitr-engine/adapters/store/memory-store";
 import type { planHistory } from "limitr-engine/adapters/store/usage-store";
+import { stackKey } from "limitr-engine/core/add-ons";
 import { capsFor } from "limitr-engine/core/credits/caps";
 import { creditEventTypes, eventCredits } from "limitr-engine/core/credits/convert";
 import { unitMeter } from "limitr-engine/core/credits/rating";
@@ -7,6 +8,7 @@ import type { CompiledCreditUnit } from "limitr-engine/core/credits/types";
 import { type PlanChange, PolicyIndex } from "limitr-engine/core/engine/resolve";
 import type {
   CompiledMeter,
+  CompiledPlan,
   CompiledPolicy,
   MeteredEntitlement,
   PropertyValue,
@@ -63,6 +65,10 @@ export class PolicyReplay {
   /** Entitlements a contract overrides, per customer: their effective mode is the engine's to say. */
   private readonly overridden = new Map<string, Set<string>>();
   private readonly plans = new Map<string, { plan: string | null; from: number; until: number }>();
+  /** Entitlements some contract overrides to `hard`: replayed on every plan. */
+  private readonly hardOverride = new Set<string>();
+  /** Plans and stacks whose candidates are worked out (see `register`). */
+  private readonly registered = new Set<string>();
   private readonly seen = new Map<string, { until: number | null; values: Set<string> }>();
   // Scratch space reused for every event: the replay allocates nothing per event it can avoid.
   private readonly hits: Candidate[] = [];
@@ -74,32 +80,39 @@ export class PolicyReplay {
 
   constructor(readonly policy: CompiledPolicy) {
     this.index = new PolicyIndex(policy);
-    const hardOverride = new Set<string>();
     for (const c of Object.values(policy.customers)) {
       for (const [ent, o] of Object.entries(c.overrides)) {
-        if (o.mode === "hard") hardOverride.add(ent);
+        if (o.mode === "hard") this.hardOverride.add(ent);
         const set = this.overridden.get(c.id) ?? new Set<string>();
         this.overridden.set(c.id, set.add(ent));
       }
     }
+    for (const [planId, plan] of Object.entries(policy.plans)) this.register(planId, plan);
+  }
+
+  /**
+   * The candidates of one plan, or of one stack of a plan and its add-ons
+   * (keyed by `stackKey`): what each event type can count toward under it.
+   */
+  private register(key: string, plan: CompiledPlan): void {
+    const policy = this.policy;
     const contracts = Object.values(policy.customers);
-    for (const [planId, plan] of Object.entries(policy.plans)) {
-      for (const ent of Object.values(plan.entitlements)) {
-        if (ent.kind !== "metered") continue;
-        const credit = policy.creditUnits?.[ent.meter] ?? null;
-        const meter = policy.meters[ent.meter] ?? (credit === null ? undefined : unitMeter(credit));
-        if (!meter) continue;
-        const capped = [undefined, ...contracts].some((k) =>
-          capsFor(plan, k, ent.id).some((cap) => cap.mode === "hard"),
-        );
-        const hard = ent.mode === "hard";
-        const prepaid = ent.mode === "prepaid";
-        const c: Candidate = { entitlement: ent.id, meter, scope: ent.scope, hard, credit, capped, prepaid };
-        const types =
-          credit === null ? meter.events : creditEventTypes(credit, policy.meters, policy.creditUnits);
-        add(this.everything, planId, types, c);
-        if (hard || capped || prepaid || hardOverride.has(ent.id)) add(this.candidates, planId, types, c);
-      }
+    this.registered.add(key);
+    for (const ent of Object.values(plan.entitlements)) {
+      if (ent.kind !== "metered") continue;
+      const credit = policy.creditUnits?.[ent.meter] ?? null;
+      const meter = policy.meters[ent.meter] ?? (credit === null ? undefined : unitMeter(credit));
+      if (!meter) continue;
+      const capped = [undefined, ...contracts].some((k) =>
+        capsFor(plan, k, ent.id).some((cap) => cap.mode === "hard"),
+      );
+      const hard = ent.mode === "hard";
+      const prepaid = ent.mode === "prepaid";
+      const c: Candidate = { entitlement: ent.id, meter, scope: ent.scope, hard, credit, capped, prepaid };
+      const types =
+        credit === null ? meter.events : creditEventTypes(credit, policy.meters, policy.creditUnits);
+      add(this.everything, key, types, c);
+      if (hard || capped || prepaid || this.hardOverride.has(ent.id)) add(this.candidates, key, types, c);
     }
   }
 
@@ -121,8 +134,12 @@ export class PolicyReplay {
           this.unknownPlans.push(`${customer}: ${row.plan}`);
           continue;
         }
-        this.engine.setPlan(customer, row.plan, { at: row.at });
-        changes.push({ at: row.at, plan: row.plan });
+        // Add-ons the policy does not define (or no longer marks as add-ons) are left out, as unknown plans are.
+        const addOns = (row.addOns ?? []).filter((id) => this.policy.plans[id]?.addOn === true);
+        this.engine.setPlan(customer, row.plan, { at: row.at, addOns });
+        changes.push(
+          addOns.length > 0 ? { at: row.at, plan: row.plan, addOns } : { at: row.at, plan: row.plan },
+        );
       }
       if (changes.length > 0) this.history.set(customer, changes);
       if (changes.some((c) => c.at > from && c.at < end)) this.movers.add(customer);
@@ -144,11 +161,14 @@ export class PolicyReplay {
   untouched(type: string, customers: Iterable<string>, from: number, end: number): Set<string> {
     const out = new Set<string>();
     for (const customer of customers) {
-      const plans = [this.index.planAt(customer, from, this.history).plan];
+      const stackAt = (ms: number) => {
+        const at = this.index.planAt(customer, ms, this.history);
+        return this.stackOf(at.plan, at.addOns);
+      };
+      const plans = [stackAt(from)];
       // planAt, not the change itself: a contract's plan wins over the store's history.
       for (const change of this.history.get(customer) ?? [])
-        if (change.at > from && change.at < end)
-          plans.push(this.index.planAt(customer, change.at, this.history).plan);
+        if (change.at > from && change.at < end) plans.push(stackAt(change.at));
       if (plans.every((p) => p === null || !this.candidates.get(p)?.has(type))) out.add(customer);
     }
     return out;
@@ -276,13 +296,25 @@ export class PolicyReplay {
     else if (why === "cap_exceeded") t.capped += 1;
   }
 
-  /** The plan in force, cached per customer over the span the answer holds (plan history is fixed here). */
+  /** The plan (or stack of a plan and add-ons) in force, cached per customer over the span the answer holds. */
   private planOf(customer: string, ts: number): string | null {
     const hit = this.plans.get(customer);
     if (hit !== undefined && ts >= hit.from && ts < hit.until) return hit.plan;
     const at = this.index.planAt(customer, ts, this.history);
-    this.plans.set(customer, { plan: at.plan, from: at.from, until: at.until });
-    return at.plan;
+    const plan = this.stackOf(at.plan, at.addOns);
+    this.plans.set(customer, { plan, from: at.from, until: at.until });
+    return plan;
+  }
+
+  /** The key candidates are kept under for a plan with add-ons, registering the stack on first sight. */
+  private stackOf(plan: string | null, addOns: readonly string[]): string | null {
+    if (plan === null || addOns.length === 0) return plan;
+    const key = stackKey(plan, addOns);
+    if (!this.registered.has(key)) {
+      const stacked = this.index.stacked(plan, addOns);
+      if (stacked) this.register(key, stacked);
+    }
+    return key;
   }
 
   /** Units the event adds to the entitlement's counter, as the meter aggregates; null when it carries no value. */

@@ -190,6 +190,10 @@ const MIGRATIONS: string[] = [
     currency TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 8: add-ons (SPEC §15): the add-on plans held with each plan-history row, comma-separated ids ('' = none).
+  `
+  ALTER TABLE subscriptions ADD COLUMN add_ons TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

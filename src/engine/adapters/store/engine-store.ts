@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type Database from "better-sqlite3";
+import { encodeAddOns, withAddOns } from "../../core/add-ons.js";
 import type {
   CounterColumns,
   CounterRow,
@@ -59,6 +60,9 @@ function rows(row: string, n: number): string {
  * store.write(batch);
  * store.close();
  */
+/** A plan-history row as SQLite returns it: the add-on set still encoded. */
+type StoredSubscription = Omit<SubscriptionRow, "addOns"> & { addOns: string };
+
 export class SqliteEngineStore implements EngineStore, StoreLease {
   readonly location: string;
   readonly lease: StoreLease = this;
@@ -125,7 +129,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
       holdDelete: this.db.prepare("DELETE FROM holds WHERE id = ?"),
       periodPut: this.db.prepare("INSERT OR REPLACE INTO counter_periods (key, state) VALUES (?, ?)"),
       subscription: this.db.prepare(
-        "INSERT OR REPLACE INTO subscriptions (customer, effective_at, plan, recorded_at) VALUES (?,?,?,?)",
+        "INSERT OR REPLACE INTO subscriptions (customer, effective_at, plan, recorded_at, add_ons) VALUES (?,?,?,?,?)",
       ),
       beat: this.db.prepare("UPDATE meta SET value = ? WHERE key = ? AND json_extract(value, '$.token') = ?"),
       owned: this.db
@@ -133,7 +137,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
         .pluck(),
       dataVersion: this.db.prepare("PRAGMA data_version").pluck(),
       recordedSince: this.db.prepare(
-        "SELECT customer, effective_at AS effectiveAt, plan, recorded_at AS recordedAt FROM subscriptions WHERE recorded_at >= ? ORDER BY customer, effective_at",
+        "SELECT customer, effective_at AS effectiveAt, plan, recorded_at AS recordedAt, add_ons AS addOns FROM subscriptions WHERE recorded_at >= ? ORDER BY customer, effective_at",
       ),
     };
     this.dataVersion = this.stmt.dataVersion.get() as number;
@@ -157,11 +161,12 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
   }
 
   loadPlanHistory(): SubscriptionRow[] {
-    return this.db
+    const rows = this.db
       .prepare(
-        "SELECT customer, effective_at AS effectiveAt, plan, recorded_at AS recordedAt FROM subscriptions ORDER BY customer, effective_at",
+        "SELECT customer, effective_at AS effectiveAt, plan, recorded_at AS recordedAt, add_ons AS addOns FROM subscriptions ORDER BY customer, effective_at",
       )
-      .all() as SubscriptionRow[];
+      .all() as StoredSubscription[];
+    return rows.map(withAddOns);
   }
 
   externalPlanChanges(): SubscriptionRow[] {
@@ -170,7 +175,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
     this.dataVersion = version;
     const since = this.lastLook - CLOCK_SLACK_MS;
     this.lastLook = Date.now();
-    return this.stmt.recordedSince.all(since) as SubscriptionRow[];
+    return (this.stmt.recordedSince.all(since) as StoredSubscription[]).map(withAddOns);
   }
 
   loadWallets(): WalletRow[] {
@@ -212,7 +217,13 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
       this.fenced = true;
       this.writeEvents(b);
       for (const s of b.subscriptions)
-        this.stmt.subscription.run(s.customer, s.effectiveAt, s.plan, s.recordedAt);
+        this.stmt.subscription.run(
+          s.customer,
+          s.effectiveAt,
+          s.plan,
+          s.recordedAt,
+          encodeAddOns(s.addOns ?? []),
+        );
       return;
     }
     this.writeEvents(b);
@@ -221,7 +232,13 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
       this.stmt.holdPut.run(h.id, h.key, h.customer, h.entitlement, h.amount, h.expiresAt);
     for (const id of b.holdsDelete) this.stmt.holdDelete.run(id);
     for (const s of b.subscriptions)
-      this.stmt.subscription.run(s.customer, s.effectiveAt, s.plan, s.recordedAt);
+      this.stmt.subscription.run(
+        s.customer,
+        s.effectiveAt,
+        s.plan,
+        s.recordedAt,
+        encodeAddOns(s.addOns ?? []),
+      );
     if (b.wallets !== undefined) this.wallets.write(b.wallets, b.at);
   }
 

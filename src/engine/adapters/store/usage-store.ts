@@ -1,3 +1,4 @@
+import { encodeAddOns, withAddOns } from "../../core/add-ons.js";
 import type { CompiledMeter } from "../../core/model.js";
 import { LIFETIME, type Window } from "../../core/periods.js";
 import type { UsageEvent } from "../../core/usage/event.js";
@@ -68,15 +69,22 @@ export function hasEventsIn(db: Db, window: Window): boolean {
   return row.found === 1;
 }
 
-export function setPlan(db: Db, customer: string, plan: string, at: number, recordedAt: number): void {
+export function setPlan(
+  db: Db,
+  customer: string,
+  plan: string,
+  at: number,
+  recordedAt: number,
+  addOns: readonly string[] = [],
+): void {
   db.prepare(
-    "INSERT OR REPLACE INTO subscriptions (customer, effective_at, plan, recorded_at) VALUES (?, ?, ?, ?)",
-  ).run(customer, at, plan, recordedAt);
+    "INSERT OR REPLACE INTO subscriptions (customer, effective_at, plan, recorded_at, add_ons) VALUES (?, ?, ?, ?, ?)",
+  ).run(customer, at, plan, recordedAt, encodeAddOns(addOns));
 }
 
 export function setPlans(db: Db, rows: SubscriptionRow[], recordedAt: number): void {
   db.transaction(() => {
-    for (const r of rows) setPlan(db, r.customer, r.plan, r.at, recordedAt);
+    for (const r of rows) setPlan(db, r.customer, r.plan, r.at, recordedAt, r.addOns);
   })();
 }
 
@@ -84,11 +92,13 @@ export function setPlans(db: Db, rows: SubscriptionRow[], recordedAt: number): v
 export function planHistory(db: Db): Map<string, SubscriptionRow[]> {
   const out = new Map<string, SubscriptionRow[]>();
   const rows = db
-    .prepare("SELECT customer, effective_at AS at, plan FROM subscriptions ORDER BY customer, effective_at")
-    .all() as SubscriptionRow[];
+    .prepare(
+      "SELECT customer, effective_at AS at, plan, add_ons AS addOns FROM subscriptions ORDER BY customer, effective_at",
+    )
+    .all() as (Omit<SubscriptionRow, "addOns"> & { addOns: string })[];
   for (const r of rows) {
     const list = out.get(r.customer) ?? [];
-    list.push(r);
+    list.push(withAddOns(r));
     out.set(r.customer, list);
   }
   return out;

@@ -206,7 +206,7 @@ export function classify(ch: RawChange, base: CompiledPolicy, head: CompiledPoli
     }
     case "plans":
       if (field === "caps") return capVerdict(ch, s.slice(3));
-      return planRule(ch, base);
+      return planRule(ch, base, head);
     case "customers":
       if (field === "caps") return capVerdict(ch, s.slice(3));
       return customerRule(ch, base, head);
@@ -215,22 +215,44 @@ export function classify(ch: RawChange, base: CompiledPolicy, head: CompiledPoli
   }
 }
 
+/** A contract adds an add-on (its fee is invoiced) or drops one (its entitlements no longer stack). */
+function addOnVerdict(ch: RawChange, addOn: string | undefined, head: CompiledPolicy): Verdict {
+  if (!addOn) return NONE;
+  if (ch.kind === "remove")
+    return BREAKING(`add-on ${addOn} removed: its entitlements no longer stack on the plan`);
+  if (ch.kind !== "add") return NONE;
+  const fee = head.plans[addOn]?.price;
+  return fee !== undefined && dec(fee).greaterThan(0)
+    ? BREAKING(`add-on ${addOn} added: its fee of ${fee} is invoiced`)
+    : NOTE(`add-on ${addOn} added`);
+}
+
 function capVerdict(ch: RawChange, rest: string[]): Verdict {
   if (rest.length === 0) return NONE;
   const r = capChange(ch, rest.slice(1));
   return r ? BREAKING(r) : NONE;
 }
 
-function planRule(ch: RawChange, base: CompiledPolicy): Verdict {
+function planRule(ch: RawChange, base: CompiledPolicy, head: CompiledPolicy): Verdict {
   const [, plan, field, ent, ...rest] = ch.segments;
   if (!field) {
     if (ch.kind !== "remove") return NONE;
-    const on = Object.values(base.customers).filter((c) => c.plan === plan);
+    const on = Object.values(base.customers).filter(
+      (c) => c.plan === plan || (plan !== undefined && c.addOns?.includes(plan)),
+    );
     return on.length > 0
       ? BREAKING(`plan removed while customers are on it: ${on.map((c) => c.id).join(", ")}`)
       : NOTE("plan removed (no customer in the policy is on it)");
   }
-  if (field === "price" && moneyUp(ch.before, ch.after)) return BREAKING("recurring price raised");
+  const addOn = head.plans[plan ?? ""]?.addOn === true;
+  if (field === "addOn")
+    return NOTE(
+      ch.after === true
+        ? "plan is now an add-on: held beside a base plan, never as one"
+        : "plan is no longer an add-on: customers can hold it as their plan",
+    );
+  if (field === "price" && moneyUp(ch.before, ch.after))
+    return BREAKING(addOn ? "add-on fee raised" : "recurring price raised");
   if (field === "minimum" && moneyUp(ch.before, ch.after)) return BREAKING("minimum spend raised");
   if (field === "trialDays" && (num(ch.after) ?? 0) < (num(ch.before) ?? 0))
     return BREAKING("trial shortened");
@@ -278,6 +300,7 @@ function customerRule(ch: RawChange, base: CompiledPolicy, head: CompiledPolicy)
   if (field === "wallet") return walletChange(ch, ch.segments.slice(3));
   if (field === "plan")
     return NOTE(`contract moves from ${ch.before ?? "store plan"} to ${ch.after ?? "store plan"}`);
+  if (field === "addOns") return addOnVerdict(ch, key, head);
   if (field === "discounts") {
     if (!key) return NONE;
     if (rest.length === 0) return ch.kind === "remove" ? BREAKING("discount removed") : NONE;

@@ -28,6 +28,18 @@ const KEYED_LISTS: Record<string, (item: Obj, index: number) => string> = {
 /** Maps a compiled policy leaves out when empty: absent compares as empty, so each entry is its own change. */
 const OPTIONAL_MAPS = new Set(["creditUnits", "caps"]);
 
+/**
+ * Lists of ids that are sets (a contract's add-ons): each id added or removed
+ * is its own change (`customers.acme.addOns.gpu-pack`); absent compares as empty.
+ */
+const ID_SETS = new Set(["addOns"]);
+
+function idSet(list: unknown): Obj {
+  const out: Obj = {};
+  for (const id of Array.isArray(list) ? list : []) out[String(id)] = id;
+  return out;
+}
+
 /** Objects whose variant tag changed are replaced whole: field-by-field output would mix two shapes. */
 function variantChanged(a: Obj, b: Obj): boolean {
   return (
@@ -54,6 +66,10 @@ function same(a: unknown, b: unknown): boolean {
 function walk(segments: string[], a: unknown, b: unknown, out: RawChange[]): void {
   if (same(a, b)) return;
   const field = segments[segments.length - 1] ?? "";
+  if (ID_SETS.has(field) && Array.isArray(a) && Array.isArray(b)) {
+    walkObject(segments, idSet(a), idSet(b), out);
+    return;
+  }
   if (Array.isArray(a) && Array.isArray(b)) {
     const keyOf = KEYED_LISTS[field];
     if (keyOf) {
@@ -86,6 +102,7 @@ function walkObject(segments: string[], a: Obj, b: Obj, out: RawChange[]): void 
     const inA = key in a && a[key] !== undefined;
     const inB = key in b && b[key] !== undefined;
     if (OPTIONAL_MAPS.has(key) && inA !== inB) walk(seg, a[key] ?? {}, b[key] ?? {}, out);
+    else if (ID_SETS.has(key) && inA !== inB) walk(seg, a[key] ?? [], b[key] ?? [], out);
     else if (inA && !inB) out.push({ kind: "remove", segments: seg, before: a[key], after: null });
     else if (!inA && inB) out.push({ kind: "add", segments: seg, before: null, after: b[key] });
     else walk(seg, a[key], b[key], out);

@@ -1,4 +1,5 @@
 import { scopeOwner } from "../accounts.js";
+import { stackedPlan, stackKey } from "../add-ons.js";
 import { capsFor, capsOf } from "../credits/caps.js";
 import { unitMeter } from "../credits/rating.js";
 import type { CompiledCap, CompiledCreditUnit } from "../credits/types.js";
@@ -8,6 +9,7 @@ import type {
   ChargeModel,
   CompiledCustomer,
   CompiledMeter,
+  CompiledPlan,
   CompiledPolicy,
   EnforcementMode,
   Interval,
@@ -19,10 +21,11 @@ import type {
 import { endOfDate, isoDate } from "../periods.js";
 import type { Reason } from "./decision.js";
 
-/** One plan-history entry: from `at` (epoch ms) on, the customer is on `plan`. */
+/** One plan-history entry: from `at` (epoch ms) on, the customer is on `plan` with `addOns` (sorted; absent = none). */
 export interface PlanChange {
   at: number;
   plan: string;
+  addOns?: readonly string[];
 }
 
 /** Plan history per customer, each list sorted by `at`. */
@@ -31,6 +34,8 @@ export type PlanHistory = ReadonlyMap<string, readonly PlanChange[]>;
 /** A customer's plan at an instant, and the span of time over which that answer holds. */
 export interface PlanAt {
   plan: string | null;
+  /** Add-on plans held on top of `plan` (SPEC §15), sorted. */
+  addOns: readonly string[];
   from: number;
   until: number;
   /** Anniversary anchor: the contract's `since`, else the day of the first stored plan change. */
@@ -65,6 +70,7 @@ export interface EffectiveEntitlement {
 }
 
 const NO_BILLING = { interval: "month", anchor: "calendar", since: null } as const;
+const NONE: readonly string[] = Object.freeze([]);
 
 /**
  * Resolves customers and entitlements against one compiled policy (R1, R7,
@@ -77,6 +83,8 @@ const NO_BILLING = { interval: "month", anchor: "calendar", since: null } as con
 export class PolicyIndex {
   private readonly known: Set<string>;
   private readonly days = new Map<number, IsoDate>();
+  /** Stacked plans (base + add-ons) by `stackKey`, built once each. */
+  private readonly stacks = new Map<string, CompiledPlan | undefined>();
 
   constructor(readonly policy: CompiledPolicy) {
     this.known = new Set();
@@ -99,10 +107,18 @@ export class PolicyIndex {
     const contract = this.contract(customer);
     const changes = history.get(customer);
     const since = contract?.since ?? (changes?.[0] ? this.dayOf(changes[0].at) : null);
-    if (contract?.plan) return { plan: contract.plan, from: -Infinity, until: Infinity, since };
+    if (contract?.plan)
+      return {
+        plan: contract.plan,
+        addOns: contract.addOns ?? NONE,
+        from: -Infinity,
+        until: Infinity,
+        since,
+      };
     let from = -Infinity;
     let until = Infinity;
     let plan: string | null = this.policy.defaultPlan;
+    let addOns: readonly string[] = NONE;
     if (changes) {
       for (const change of changes) {
         if (change.at > now) {
@@ -111,9 +127,19 @@ export class PolicyIndex {
         }
         from = change.at;
         plan = change.plan;
+        addOns = change.addOns ?? NONE;
       }
     }
-    return { plan, from, until, since };
+    return { plan, addOns, from, until, since };
+  }
+
+  /** The plan a customer on `plan` with `addOns` is entitled to: the base with the add-ons stacked on it. */
+  stacked(plan: string, addOns: readonly string[]): CompiledPlan | undefined {
+    if (addOns.length === 0)
+      return Object.hasOwn(this.policy.plans, plan) ? this.policy.plans[plan] : undefined;
+    const key = stackKey(plan, addOns);
+    if (!this.stacks.has(key)) this.stacks.set(key, stackedPlan(this.policy.plans, plan, addOns));
+    return this.stacks.get(key);
   }
 
   /** The calendar day of an instant; memoized, because time-zone conversion dominates a plan lookup otherwise. */
@@ -176,10 +202,10 @@ export class PolicyIndex {
     };
     if (!this.known.has(id)) return { ...base, reason: "unknown_entitlement" };
     if (at.plan === null) return { ...base, reason: "unknown_customer" };
-    const listed = this.policy.plans[at.plan];
+    const stacked = this.stacked(at.plan, at.addOns);
     // Prices and caps in the customer's currency (a contract's `currency`); no price list there = no plan to price with.
     const currency = this.contract(customer)?.currency;
-    const plan = listed && currency !== undefined ? planInCurrency(this.policy, listed, currency) : listed;
+    const plan = stacked && currency !== undefined ? planInCurrency(this.policy, stacked, currency) : stacked;
     if (!plan) return { ...base, reason: "unknown_plan" };
     const ent = plan.entitlements[id];
     if (!ent) return { ...base, reason: "not_entitled" };

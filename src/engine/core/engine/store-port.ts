@@ -150,6 +150,8 @@ export interface SubscriptionRow {
   customer: string;
   effectiveAt: number;
   plan: string;
+  /** Add-on plans held with `plan` (SPEC §15), sorted; absent or empty = none. */
+  addOns?: readonly string[];
   recordedAt: number;
 }
 

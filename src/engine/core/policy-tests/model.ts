@@ -48,6 +48,8 @@ export interface PlanStep {
   kind: "plan";
   customer: string;
   plan: string;
+  /** `add_ons`: the whole add-on set held from the step on; absent = keep those held. */
+  addOns?: string[];
 }
 
 /** A reservation (R8); `as` names the hold for a later `settle` or `release` in the same case. */
@@ -89,6 +91,8 @@ export interface Step {
 export interface StoreCustomer {
   id: string;
   plan: string;
+  /** `add_ons`: add-on plans held beside `plan` (SPEC §15); absent = none. */
+  addOns?: string[];
   at: string;
   line: number;
 }

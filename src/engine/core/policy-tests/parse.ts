@@ -83,6 +83,21 @@ class Reader {
     return null;
   }
 
+  /** `add_ons`: a list of add-on plan ids, or undefined when absent. */
+  addOns(value: unknown, ptr: string): string[] | undefined {
+    if (value === undefined) return undefined;
+    if (!Array.isArray(value)) {
+      this.error(ptr, "add_ons must be a list of add-on plan ids");
+      return undefined;
+    }
+    const out: string[] = [];
+    value.forEach((v, i) => {
+      const id = this.string(v, `${ptr}/${i}`, "an add-on");
+      if (id) out.push(id);
+    });
+    return out;
+  }
+
   string(value: unknown, ptr: string, what: string): string | null {
     if (typeof value === "string" && value !== "") return value;
     this.error(ptr, `${what} must be a non-empty string${value === undefined ? " (missing)" : ""}`);
@@ -181,10 +196,11 @@ function readCase(r: Reader, name: string, raw: unknown, ptr: string): TestCase 
       const p = `${ptr}/customers${pointer([id])}`;
       const s = r.map(spec, p, `customer "${id}"`);
       if (!s) continue;
-      r.keys(s, p, ["plan", "at"], "customer key");
+      r.keys(s, p, ["plan", "at", "add_ons"], "customer key");
       const plan = r.string(s.plan, `${p}/plan`, "plan");
       const at = r.time(s.at, `${p}/at`);
-      if (plan && at) customers.push({ id, plan, at, line: r.keyLine(p) });
+      const addOns = r.addOns(s.add_ons, `${p}/add_ons`);
+      if (plan && at) customers.push({ id, plan, at, line: r.keyLine(p), ...(addOns ? { addOns } : {}) });
     }
   }
   const steps: Step[] = [];
@@ -290,9 +306,10 @@ function readAction(r: Reader, kind: StepKind, raw: unknown, ptr: string, holds:
       return customer && entitlement ? { kind, customer, entitlement } : null;
     }
     case "plan": {
-      r.keys(v, ptr, ["customer", "plan"], "plan key");
+      r.keys(v, ptr, ["customer", "plan", "add_ons"], "plan key");
       const plan = r.string(v.plan, `${ptr}/plan`, "plan");
-      return customer && plan ? { kind, customer, plan } : null;
+      const addOns = r.addOns(v.add_ons, `${ptr}/add_ons`);
+      return customer && plan ? { kind, customer, plan, ...(addOns ? { addOns } : {}) } : null;
     }
     case "reserve": {
       r.keys(v, ptr, ["customer", "entitlement", "amount", "ttl", "as"], "reserve key");

@@ -84,6 +84,7 @@ function meter(m: CompiledMeter): Record<string, unknown> {
 function plan(p: CompiledPlan): Record<string, unknown> {
   return compact({
     name: p.name,
+    add_on: p.addOn,
     default: p.default,
     price: p.price,
     interval: p.interval,
@@ -158,6 +159,7 @@ function customer(c: CompiledCustomer): Record<string, unknown> {
   return compact({
     plan: c.plan,
     currency: c.currency,
+    add_ons: c.addOns,
     parent: c.parent,
     since: c.since,
     metadata: c.metadata,

@@ -1,5 +1,6 @@
 import { ISO_4217 } from "../money.js";
 import { isValidTimezone } from "../periods.js";
+import { addOnRules } from "./add-on-rules.js";
 import { alertRules } from "./alert-rules.js";
 import { creditRules } from "./credit-rules.js";
 import { currencyRules } from "./currency-rules.js";
@@ -12,6 +13,7 @@ import {
   idsOf,
   isMap,
   listNames,
+  listOf,
   mapOf,
   problem,
   type Rule,
@@ -194,11 +196,20 @@ export const contractEntitlementsExist: Rule = (ctx) => {
     const plan = planId !== null && isMap(plans[planId]) ? mapOf(plans[planId]) : null;
     if (planId !== null && plan === null) continue; // unknown plan: reported by customerRefsExist
     let known = everywhere;
+    const addOns = listOf(customer.add_ons).filter(
+      (a): a is string => typeof a === "string" && Object.hasOwn(plans, a) && isMap(plans[a]),
+    );
     if (planId !== null && plan !== null) {
       known = ofPlan.get(planId) ?? new Set(Object.keys(mapOf(plan.entitlements)));
       ofPlan.set(planId, known);
+      // Overrides and discounts may name what an add-on brings (SPEC §15).
+      if (addOns.length > 0) {
+        known = new Set(known);
+        for (const a of addOns)
+          for (const e of Object.keys(mapOf(mapOf(plans[a]).entitlements))) known.add(e);
+      }
     }
-    const where = plan ? `plan "${planId}"` : "any plan";
+    const where = plan ? `plan "${planId}"${addOns.length > 0 ? ` or its add-ons` : ""}` : "any plan";
     const check = (name: string, path: (string | number)[], atKey: boolean) => {
       if (known.has(name)) return;
       out.push(
@@ -240,6 +251,7 @@ export const RULES: Rule[] = [
   ...alertRules,
   ...walletRules,
   ...creditRules,
+  ...addOnRules,
 ];
 
 export function runRules(ctx: RuleContext, rules: readonly Rule[] = RULES): Diagnostic[] {

@@ -25,24 +25,27 @@ export const BEGINNING = -8.64e15;
 export function customerPlans(
   policy: CompiledPolicy,
   customer: string,
-  history: { at: number; plan: string }[] | undefined,
+  history: { at: number; plan: string; addOns?: readonly string[] }[] | undefined,
 ): CustomerPlans | null {
   const zone = policy.timezone;
   const contract = policy.customers[customer];
   if (contract?.plan) {
     const at = contract.since ? startOfDate(contract.since, zone) : BEGINNING;
+    const addOns = contract.addOns ?? [];
+    const trialStart: Record<string, number> = {};
+    if (contract.since) for (const id of [contract.plan, ...addOns]) trialStart[id] = at;
     return {
-      changes: [{ at, plan: contract.plan }],
+      changes: [addOns.length > 0 ? { at, plan: contract.plan, addOns } : { at, plan: contract.plan }],
       source: "policy",
       since: contract.since,
-      trialStart: contract.since ? { [contract.plan]: at } : {},
+      trialStart,
     };
   }
   if (history && history.length > 0) {
     const recorded = dayAlignedChanges(history, zone);
     const first = recorded[0] as PlanChange;
     const trialStart: Record<string, number> = {};
-    for (const c of recorded) trialStart[c.plan] ??= c.at;
+    for (const c of recorded) for (const id of [c.plan, ...(c.addOns ?? [])]) trialStart[id] ??= c.at;
     const changes =
       policy.defaultPlan && first.plan !== policy.defaultPlan
         ? [{ at: BEGINNING, plan: policy.defaultPlan, implicit: true }, ...recorded]
@@ -63,4 +66,11 @@ export function planAt(plans: CustomerPlans, ms: number): string | null {
   let plan: string | null = null;
   for (const c of plans.changes) if (c.at <= ms) plan = c.plan;
   return plan;
+}
+
+/** The add-on plans held at `ms` (SPEC §15), sorted. */
+export function addOnsAt(plans: CustomerPlans, ms: number): readonly string[] {
+  let addOns: readonly string[] = [];
+  for (const c of plans.changes) if (c.at <= ms) addOns = c.addOns ?? [];
+  return addOns;
 }

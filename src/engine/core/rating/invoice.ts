@@ -82,6 +82,8 @@ export interface Invoice {
   /** ISO 4217 code of every amount of the invoice (the customer's currency), and its minor-unit digits. */
   currency: string;
   currencyDigits: number;
+  /** Add-on plans held with `plan` at the end of the period (SPEC §15), sorted; absent = none. */
+  addOns?: readonly string[];
   lines: InvoiceLine[];
   subtotal: Decimal;
   discount: Decimal;
@@ -170,7 +172,7 @@ export function rateCustomerAcross(
             ...p.policy,
             plans: plansPricedIn(
               p.policy,
-              new Set(segmentsIn(p.changes, period).map((s) => s.plan)),
+              new Set(segmentsIn(p.changes, period).flatMap((s) => [s.plan, ...s.addOns])),
               currency,
               input.customer,
             ),
@@ -207,7 +209,13 @@ export function rateCustomerAcross(
     ))
       lines.push({ ...blank(w.kind, w.description), entitlement: w.entitlement, amount: w.amount });
   const charges = sum(lines.map((l) => l.amount));
-  const minimum = minimumDue(fees.segments, fees.plans, input.since, zone);
+  // Add-ons carry no minimum (the validator refuses one): the base plan's alone.
+  const minimum = minimumDue(
+    fees.segments.filter((s) => !fees.plans[s.plan]?.addOn),
+    fees.plans,
+    input.since,
+    zone,
+  );
   if (minimum.gt(charges)) {
     lines.push({
       ...blank("minimum", `Minimum spend true-up to ${decStr(round(minimum))}`),
@@ -253,9 +261,11 @@ export function rateCustomerAcross(
   const cost = sum(lines.map((l) => l.cost)).plus(hiddenCost);
   const revenue = discounted;
   const comparable = currency === policy.currency;
+  const final = segmentsIn(last.changes, period).at(-1);
   return {
     customer: input.customer,
-    plan: fees.planOf(fees.segments[fees.segments.length - 1]?.plan),
+    plan: final?.plan ?? null,
+    ...(final?.addOns.length ? { addOns: final.addOns } : {}),
     currency,
     currencyDigits: digits,
     lines,

@@ -1,4 +1,5 @@
 import { DateTime } from "luxon";
+import { addOnSet, stackKey } from "../add-ons.js";
 import type { CompiledPlan, IsoDate } from "../model.js";
 import { type Decimal, dec, ZERO } from "../money.js";
 import { billingWindow, isoDate, startOfDate, type Window, wholeDays } from "../periods.js";
@@ -13,6 +14,8 @@ export interface PlanChange {
   /** Start of the day (policy timezone) the plan takes effect, epoch ms. */
   at: number;
   plan: string;
+  /** Add-on plans held with `plan` (SPEC §15), sorted; absent = none. */
+  addOns?: readonly string[];
   /**
    * The default plan of a customer the store does not (yet) know (R1): its
    * usage is rated, but no recurring fee is billed, as no subscription exists.
@@ -22,6 +25,8 @@ export interface PlanChange {
 
 export interface Segment extends Window {
   plan: string;
+  /** Add-ons held during the segment, sorted (none on fee segments, see `feeSegments`). */
+  addOns: readonly string[];
   implicit: boolean;
   /** The segment starts at a plan change inside the billed period (not at the period start). */
   startsAtChange: boolean;
@@ -66,11 +71,16 @@ export function feeTimeline(period: Window, pricings: FeePricing[], zone: string
     const start = dayOf(pricing.start);
     const end = i === pricings.length - 1 ? period.end : dayOf(pricings[i + 1]?.start ?? period.end);
     if (start >= end) continue;
-    for (const seg of segmentsIn(pricing.changes, { start, end })) {
+    // The base plan's segments, then each add-on's (each prorated on its own changes, R11).
+    for (const seg of feeSegments(pricing.changes, { start, end })) {
       const plan = pricing.policy.plans[seg.plan];
       const key = single ? seg.plan : `${i}\u0000${seg.plan}`;
       if (plan) plans[key] = plan;
-      const prev = segments[segments.length - 1];
+      // The segment this one continues across a version boundary: the same track (base, or that add-on).
+      const track = (id: string) => (pricing.policy.plans[id]?.addOn ? id : "");
+      const prev = segments.findLast(
+        (s) => s.end === seg.start && track(plans[s.plan]?.id ?? s.plan) === track(seg.plan),
+      );
       const prevPlan = prev ? plans[prev.plan] : undefined;
       if (prev && prev.end === seg.start && seg.start === start && i > 0) {
         // A version boundary, not a plan change.
@@ -105,13 +115,18 @@ function sameFeeTerms(a: CompiledPlan | undefined, b: CompiledPlan | undefined):
 }
 
 /** Normalise raw history (any instants) to day starts; the last change recorded for a day wins. */
-export function dayAlignedChanges(history: { at: number; plan: string }[], zone: string): PlanChange[] {
-  const byDay = new Map<number, string>();
+export function dayAlignedChanges(
+  history: { at: number; plan: string; addOns?: readonly string[] }[],
+  zone: string,
+): PlanChange[] {
+  const byDay = new Map<number, { plan: string; addOns: string[] }>();
   for (const h of [...history].sort((a, b) => a.at - b.at))
-    byDay.set(startOfDate(isoDate(h.at, zone), zone), h.plan);
+    byDay.set(startOfDate(isoDate(h.at, zone), zone), { plan: h.plan, addOns: addOnSet(h.addOns) });
   const out: PlanChange[] = [];
-  for (const [at, plan] of [...byDay.entries()].sort((a, b) => a[0] - b[0])) {
-    if (out[out.length - 1]?.plan !== plan) out.push({ at, plan });
+  for (const [at, { plan, addOns }] of [...byDay.entries()].sort((a, b) => a[0] - b[0])) {
+    const last = out[out.length - 1];
+    if (last && stackKey(last.plan, last.addOns) === stackKey(plan, addOns)) continue;
+    out.push(addOns.length > 0 ? { at, plan, addOns } : { at, plan });
   }
   return out;
 }
@@ -126,6 +141,7 @@ export function segmentsIn(changes: PlanChange[], period: Window): Segment[] {
     if (start >= end) continue;
     out.push({
       plan: c.plan,
+      addOns: c.addOns ?? [],
       implicit: c.implicit ?? false,
       start,
       end,
@@ -134,6 +150,36 @@ export function segmentsIn(changes: PlanChange[], period: Window): Segment[] {
     });
   }
   return out;
+}
+
+/**
+ * The segments recurring fees are billed over: the base plan's (a change of
+ * add-ons alone is no plan change), and each add-on's, from the day it is
+ * added to the day it is removed. Each is prorated like a plan (R11).
+ */
+export function feeSegments(changes: PlanChange[], period: Window): Segment[] {
+  const spans = (held: (c: PlanChange) => string | null): PlanChange[] => {
+    const out: PlanChange[] = [];
+    for (const c of changes) {
+      const plan = held(c) ?? "";
+      const last = out[out.length - 1];
+      if (last?.plan === plan && (last.implicit ?? false) === (c.implicit ?? false)) continue;
+      out.push({ at: c.at, plan, ...(c.implicit ? { implicit: true } : {}) });
+    }
+    return out;
+  };
+  const base = segmentsIn(
+    spans((c) => c.plan),
+    period,
+  );
+  const ids = [...new Set(changes.flatMap((c) => c.addOns ?? []))].sort();
+  const addOns = ids.flatMap((id) =>
+    segmentsIn(
+      spans((c) => (c.addOns?.includes(id) ? id : null)),
+      period,
+    ).filter((s) => s.plan !== ""),
+  );
+  return [...base, ...addOns];
 }
 
 export interface FeeLine {
@@ -176,7 +222,16 @@ export function feeLines(
     if (w.start < seg.start && seg.startsAtChange) {
       const from = Math.max(seg.start, trialEnd);
       if (from < w.end)
-        out.push(fee("proration", plan, from, w, ctx.zone, seg.startWhy ?? "from plan change"));
+        out.push(
+          fee(
+            "proration",
+            plan,
+            from,
+            w,
+            ctx.zone,
+            seg.startWhy ?? (plan.addOn ? "from add-on start" : "from plan change"),
+          ),
+        );
     }
     for (; w.start < seg.end; w = windowAt(w.end)) {
       if (w.start < seg.start || w.start < period.start) continue;
@@ -188,7 +243,8 @@ export function feeLines(
       const last = windowAt(seg.end - 1);
       const from = Math.max(seg.end, trialEnd);
       if (from < last.end) {
-        const credit = fee("proration", plan, from, last, ctx.zone, seg.endWhy ?? "unused after plan change");
+        const why = seg.endWhy ?? (plan.addOn ? "unused after add-on end" : "unused after plan change");
+        const credit = fee("proration", plan, from, last, ctx.zone, why);
         out.push({ ...credit, amount: credit.amount.negated() });
       }
     }
@@ -220,8 +276,9 @@ function fee(
   const full = from === w.start;
   const amount = full ? dec(plan.price) : dec(plan.price).times(days).div(ofDays);
   const range = `${isoDate(from, zone)} to ${isoDate(w.end - 1, zone)}`;
+  const name = plan.addOn ? `Add-on ${plan.name}` : plan.name;
   const description = full
-    ? `${plan.name} ${EVERY[plan.interval]} fee (${range})`
-    : `${plan.name} ${EVERY[plan.interval]} fee, ${days}/${ofDays} days (${range}${why ? `, ${why}` : ""})`;
+    ? `${name} ${EVERY[plan.interval]} fee (${range})`
+    : `${name} ${EVERY[plan.interval]} fee, ${days}/${ofDays} days (${range}${why ? `, ${why}` : ""})`;
   return { kind, plan: plan.id, amount: amount.isZero() ? ZERO : amount, description, days, ofDays };
 }

@@ -1,5 +1,6 @@
 import { DateTime } from "luxon";
 import { scopeOwner } from "../accounts.js";
+import { stackedPlan } from "../add-ons.js";
 import { creditUsage, unitMeter } from "../credits/rating.js";
 import type {
   ChargeModel,
@@ -35,7 +36,7 @@ export function poolKey(owner: string, entitlement: string): string {
 export function poolMembers(policy: CompiledPolicy): Map<string, string[]> {
   const pools = new Map<string, string[]>();
   for (const c of Object.values(policy.customers).sort((a, b) => a.id.localeCompare(b.id))) {
-    const plan = c.plan ? policy.plans[c.plan] : undefined;
+    const plan = c.plan ? stackedPlan(policy.plans, c.plan, c.addOns) : undefined;
     for (const ent of Object.values(plan?.entitlements ?? {})) {
       if (ent.kind !== "metered" || ent.scope === "customer") continue;
       const owner = accountFor(policy, c.id, ent);
@@ -63,7 +64,8 @@ export function rateUsage(
   const { round, roundCost } = rounding;
   const { policy, contract, lookup } = pricing;
   const zone = policy.timezone;
-  const plan = policy.plans[seg.plan];
+  // Usage is rated under the stack in force: the base plan with its add-ons' entitlements stacked on it.
+  const plan = stackedPlan(policy.plans, seg.plan, seg.addOns);
   let hiddenCost = ZERO;
   if (!plan) return hiddenCost;
   const costed = new Set<string>();
@@ -129,8 +131,8 @@ export function rateUsage(
 
 /** `Pro 2026-10-01 to 2026-10-14`, or with exact instants and the policy: `Pro, policy v2, 2026-10-15 14:30 to 2026-10-31`. */
 export function segmentNote(pricing: CustomerPricing, seg: Segment, zone: string): string {
-  const plan = pricing.policy.plans[seg.plan];
-  const name = plan?.name ?? seg.plan;
+  // "Pro" or "Pro + Extra tokens + GPU pack": what the line was rated under.
+  const name = [seg.plan, ...seg.addOns].map((id) => pricing.policy.plans[id]?.name ?? id).join(" + ");
   const from = dayOrInstant(seg.start, zone);
   const to = isDayStart(seg.end, zone) ? isoDate(seg.end - 1, zone) : `${formatLocal(seg.end, zone)} (excl.)`;
   return `${name}${pricing.label ? `, ${pricing.label},` : ""} ${from} to ${to}`;

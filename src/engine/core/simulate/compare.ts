@@ -1,3 +1,4 @@
+import { stackedPlan } from "../add-ons.js";
 import type { CompiledPolicy } from "../model.js";
 import { type Decimal, ZERO } from "../money.js";
 import type { Bill, BilledInvoice } from "../rating/bill.js";
@@ -47,9 +48,15 @@ export function percentOf(change: Decimal, base: Decimal): Decimal | null {
 }
 
 /** Is the entitlement limited for this customer (plan limit or a contract override)? Its usage charge is then overage. */
-function limitedEntitlements(policy: CompiledPolicy, customer: string, plan: string | null): Set<string> {
+function limitedEntitlements(
+  policy: CompiledPolicy,
+  customer: string,
+  plan: string | null,
+  addOns: readonly string[] = [],
+): Set<string> {
   const out = new Set<string>();
-  const ents = plan === null ? undefined : policy.plans[plan]?.entitlements;
+  // With its add-ons stacked on: an entitlement an add-on limits is one whose charge is overage.
+  const ents = plan === null ? undefined : stackedPlan(policy.plans, plan, addOns)?.entitlements;
   const overrides = policy.customers[customer]?.overrides ?? {};
   for (const ent of Object.values(ents ?? {})) {
     if (ent.kind !== "metered") continue;
@@ -67,7 +74,7 @@ function invoiceFigures(
 ): Figures {
   const refused = { denied: replay.denied, ranDry: replay.ranDry, capped: replay.capped };
   if (!inv) return { ...zeroFigures(), ...refused };
-  const limited = limitedEntitlements(policy, inv.customer, inv.plan);
+  const limited = limitedEntitlements(policy, inv.customer, inv.plan, inv.addOns);
   let overage = ZERO;
   for (const line of inv.lines) {
     if (line.kind === "usage" && line.entitlement !== null && limited.has(line.entitlement))

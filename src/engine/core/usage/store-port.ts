@@ -116,6 +116,8 @@ export interface SubscriptionRow {
   customer: string;
   at: number;
   plan: string;
+  /** Add-on plans held with `plan` from `at` on (SPEC §15), sorted; absent or empty = none. */
+  addOns?: string[];
 }
 
 /** How a meter's rows are split: by customer always, optionally by a time bucket and one property. */

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { encodeAddOns } from "../../../core/add-ons.js";
 import type { CounterRow, HoldRow, SubscriptionRow } from "../../../core/engine/store-port.js";
 import type { WalletRow, WalletTxRow } from "../../../core/wallet/store-rows.js";
 import type { PgRows } from "./engine-rows.js";
@@ -27,9 +28,10 @@ const SQL = {
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::bigint[])
     ON CONFLICT (id) DO UPDATE SET key = excluded.key, customer = excluded.customer,
       entitlement = excluded.entitlement, amount = excluded.amount, expires_at = excluded.expires_at`,
-  subscriptions: `INSERT INTO subscriptions (customer, effective_at, plan, recorded_at)
-    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])
-    ON CONFLICT (customer, effective_at) DO UPDATE SET plan = excluded.plan, recorded_at = excluded.recorded_at`,
+  subscriptions: `INSERT INTO subscriptions (customer, effective_at, plan, recorded_at, add_ons)
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[])
+    ON CONFLICT (customer, effective_at) DO UPDATE SET plan = excluded.plan, recorded_at = excluded.recorded_at,
+      add_ons = excluded.add_ons`,
   walletTx: `INSERT INTO wallet_transactions
     (id, customer, kind, at, amount, balance_after, bundle_version, lot, entitlement, note)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::int[],
@@ -110,7 +112,13 @@ const counterCols = (c: CounterRow) => [
   c.updatedAt,
 ];
 const holdCols = (h: HoldRow) => [h.id, h.key, h.customer, h.entitlement, h.amount, h.expiresAt];
-const subscriptionCols = (s: SubscriptionRow) => [s.customer, s.effectiveAt, s.plan, s.recordedAt];
+const subscriptionCols = (s: SubscriptionRow) => [
+  s.customer,
+  s.effectiveAt,
+  s.plan,
+  s.recordedAt,
+  encodeAddOns(s.addOns ?? []),
+];
 const walletTxCols = (t: WalletTxRow) => [
   t.id,
   t.customer,

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { withAddOns } from "../../../core/add-ons.js";
 import type {
   CounterRow,
   EngineStore,
@@ -16,6 +17,10 @@ import { MemoryWallets } from "../memory-wallets.js";
 import { storeError } from "./connection.js";
 import { PgRows } from "./engine-rows.js";
 import { writeRows } from "./engine-sql.js";
+
+/** A plan-history row as the table holds it: the add-on set still encoded. */
+type StoredSubscription = Omit<SubscriptionRow, "addOns"> & { addOns: string };
+
 import { migrate } from "./migrations.js";
 import { type PgLocation, parseLocation } from "./url.js";
 
@@ -375,13 +380,13 @@ export class PgEngineStore implements EngineStore {
     const since = this.lastLook - CLOCK_SLACK_MS;
     const at = Date.now();
     try {
-      const r = await this.pool.query<SubscriptionRow>(
-        `SELECT customer, effective_at AS "effectiveAt", plan, recorded_at AS "recordedAt"
+      const r = await this.pool.query<StoredSubscription>(
+        `SELECT customer, effective_at AS "effectiveAt", plan, recorded_at AS "recordedAt", add_ons AS "addOns"
          FROM subscriptions WHERE recorded_at >= $1 ORDER BY customer, effective_at`,
         [since],
       );
       this.lastLook = at;
-      for (const row of r.rows) this.planChanges.push(row);
+      for (const row of r.rows) this.planChanges.push(withAddOns(row));
     } catch (err) {
       this.reachable = false;
       this.lastError = `cannot read plan changes from ${this.location}: ${(err as Error).message}`;
@@ -437,8 +442,8 @@ async function load(client: pg.PoolClient, ids: number, ledger: number): Promise
   const holds = await client.query<HoldRow>(
     `SELECT id, key, customer, entitlement, amount, expires_at AS "expiresAt" FROM holds`,
   );
-  const plans = await client.query<SubscriptionRow>(
-    `SELECT customer, effective_at AS "effectiveAt", plan, recorded_at AS "recordedAt"
+  const plans = await client.query<StoredSubscription>(
+    `SELECT customer, effective_at AS "effectiveAt", plan, recorded_at AS "recordedAt", add_ons AS "addOns"
      FROM subscriptions ORDER BY customer, effective_at`,
   );
   const recent = await client.query<{ id: string }>("SELECT id FROM events ORDER BY seq DESC LIMIT $1", [
@@ -456,7 +461,7 @@ async function load(client: pg.PoolClient, ids: number, ledger: number): Promise
     storeId: meta.rows[0]?.value ?? "",
     counters: counters.rows,
     holds: holds.rows,
-    plans: plans.rows,
+    plans: plans.rows.map(withAddOns),
     ids: recent.rows.map((r) => r.id).reverse(),
     wallets: wallets.rows.map((w) => ({ ...w, lots: JSON.parse(w.lots), holds: JSON.parse(w.holds) })),
     ledger: tx.rows.reverse(),

@@ -189,6 +189,10 @@ const MIGRATIONS: string[] = [
     currency TEXT NOT NULL
   );
   `,
+  // 5: add-ons (SPEC §15): the add-on plans held with each plan-history row, comma-separated ids ('' = none).
+  `
+  ALTER TABLE subscriptions ADD COLUMN add_ons TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { encodeAddOns, withAddOns } from "../../../core/add-ons.js";
 import { LimitrError } from "../../../core/errors.js";
 import type { CompiledMeter, CompiledPolicy } from "../../../core/model.js";
 import { type Decimal, decStr } from "../../../core/money.js";
@@ -68,9 +69,10 @@ export class PgUsageStore implements UsageStore {
       // Later rows for the same (customer, time) win, as the SQLite store's INSERT OR REPLACE in order.
       for (const r of rows) {
         await c.query(
-          `INSERT INTO subscriptions (customer, effective_at, plan, recorded_at) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (customer, effective_at) DO UPDATE SET plan = excluded.plan, recorded_at = excluded.recorded_at`,
-          [r.customer, r.at, r.plan, recordedAt],
+          `INSERT INTO subscriptions (customer, effective_at, plan, recorded_at, add_ons) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (customer, effective_at) DO UPDATE
+             SET plan = excluded.plan, recorded_at = excluded.recorded_at, add_ons = excluded.add_ons`,
+          [r.customer, r.at, r.plan, recordedAt, encodeAddOns(r.addOns ?? [])],
         );
       }
       for (const [customer, id] of stripe) {
@@ -84,13 +86,13 @@ export class PgUsageStore implements UsageStore {
   }
 
   async planHistory(): Promise<Map<string, SubscriptionRow[]>> {
-    const r = await this.pool.query<SubscriptionRow>(
-      `SELECT customer, effective_at AS at, plan FROM subscriptions ORDER BY customer COLLATE "C", effective_at`,
+    const r = await this.pool.query<Omit<SubscriptionRow, "addOns"> & { add_ons: string }>(
+      `SELECT customer, effective_at AS at, plan, add_ons FROM subscriptions ORDER BY customer COLLATE "C", effective_at`,
     );
     const out = new Map<string, SubscriptionRow[]>();
-    for (const row of r.rows) {
+    for (const { add_ons, ...row } of r.rows) {
       const list = out.get(row.customer) ?? [];
-      list.push(row);
+      list.push(withAddOns({ ...row, addOns: add_ons }));
       out.set(row.customer, list);
     }
     return out;
