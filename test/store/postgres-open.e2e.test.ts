@@ -89,7 +89,7 @@ describe("first opens", () => {
       [],
       s.name,
     );
-    expect(migrations.map((m) => m.version)).toEqual([1]);
+    expect(migrations.map((m) => m.version)).toEqual([1, 2]);
     const list = await limitr(["--db", url, "customers", "list", "--format", "json"]);
     const ids = (JSON.parse(list.stdout) as { customers: { customer: string }[] }).customers.map(
       (c) => c.customer,
