@@ -48,6 +48,7 @@ export class PgUsageStore implements UsageStore {
   private importer: pg.PoolClient | null = null;
   /** What an import extracts, per event type (null: not decided yet). */
   private importLayouts: Layout[] | null = null;
+  private layoutReader: Promise<LayoutReader> | null = null;
 
   constructor(
     readonly pool: pg.Pool,
@@ -68,11 +69,19 @@ export class PgUsageStore implements UsageStore {
   /** Extract the values the policy's meters read at import (call before `insertEvents`). */
   async extractFor(policy: CompiledPolicy): Promise<void> {
     this.importLayouts = await registerLayouts(this.pool, layoutSpecs(policy));
+    this.layoutReader = null;
   }
 
-  /** How reads find extracted values: the layouts as of now (ones added later are read from the JSON). */
-  private async reader(): Promise<LayoutReader> {
-    return new LayoutReader(await allLayouts(this.pool));
+  /**
+   * How reads find extracted values: the layouts when first asked (read once
+   * per store; rows of layouts another process adds later are read from the JSON).
+   */
+  private reader(): Promise<LayoutReader> {
+    this.layoutReader ??= allLayouts(this.pool).then((l) => new LayoutReader(l));
+    this.layoutReader.catch(() => {
+      this.layoutReader = null;
+    });
+    return this.layoutReader;
   }
 
   hasEventsIn(window: Window): Promise<boolean> {
