@@ -11,13 +11,17 @@ export function loadPolicy(options: Record<string, unknown>, ctx: CliContext): C
   return loadValidPolicy(resolve(ctx.cwd, String(options.policies ?? "./policies")));
 }
 
-/** The policy timezone for offset-less times; UTC (with a note) when there is no policy to read. */
-export function policyZone(options: Record<string, unknown>, ctx: CliContext): string {
+/**
+ * The policy an import reads (its timezone for offset-less times, its meters
+ * for the values a store extracts); null, with a note that times are read as
+ * UTC, when there is no policy to read.
+ */
+export function importPolicy(options: Record<string, unknown>, ctx: CliContext): CompiledPolicy | null {
   try {
-    return loadPolicy(options, ctx).timezone;
+    return loadPolicy(options, ctx);
   } catch (err) {
     ctx.warn(`note: times without an offset are read as UTC (${(err as Error).message})`);
-    return "UTC";
+    return null;
   }
 }
 

@@ -6,7 +6,7 @@ import { formatInstant } from "limitr-engine/core/periods";
 import type { LateEvents } from "limitr-engine/core/usage/store-port";
 import { type ImportSummary, importFiles } from "../adapters/usage-files/import-events.js";
 import type { CliContext, CommandOutcome } from "../context.js";
-import { policyZone } from "./usage-common.js";
+import { importPolicy } from "./usage-common.js";
 
 /** Problems printed before the rest are only counted (a bad 10M-row file must not flood the terminal). */
 const MAX_REPORTED = 50;
@@ -25,7 +25,8 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   const batchSize = Number(options.batchSize ?? 5000);
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new UsageError("--batch-size must be a positive integer");
-  const zone = policyZone(options, ctx);
+  const policy = importPolicy(options, ctx);
+  const zone = policy?.timezone ?? "UTC";
   const db = await openUsageStore(String(options.db), { create: true, cwd: ctx.cwd });
   let reported = 0;
   const started = performance.now();
@@ -34,6 +35,7 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
   const progress = ctx.progress({ label: "importing", unit: "rows", total: totalSize(files) });
   try {
     const before = await db.maxEventSeq();
+    if (policy) await db.extractFor?.(policy);
     summary = await importFiles(db, files, {
       zone,
       strict: Boolean(options.strict),

@@ -146,6 +146,7 @@ export class Limitr {
       this.shared = new SharedCounters(this.meters.table, {
         url: options.counters,
         prefix: options.countersPrefix,
+        cluster: options.countersCluster,
         lease: options.lease,
         restored,
       });

@@ -91,6 +91,13 @@ export interface LimitrOptions {
   counters?: string;
   /** Key prefix in Redis (default `limitr:`): engines that share limits use the same one. */
   countersPrefix?: string;
+  /**
+   * `counters` is a node of a Redis Cluster: open a cluster client seeded
+   * with it, and split batched script calls by hash slot (every key one
+   * script touches shares a hash tag). Default false: a single server (or a
+   * primary with replicas). See docs/scale.md, "Redis Cluster".
+   */
+  countersCluster?: boolean;
   /** Lease tuning (slice sizes, TTL; see docs/scale.md). */
   lease?: Partial<LeaseParams>;
 }

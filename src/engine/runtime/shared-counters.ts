@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { RedisLeases } from "../adapters/redis/lease-client.js";
 import type { CounterTable } from "../core/engine/counter.js";
 import { LEASE_DEFAULTS, type LeaseParams } from "../core/engine/lease.js";
@@ -18,6 +18,13 @@ export interface SharedCountersOptions {
   readonly lease?: Partial<LeaseParams>;
   /** Counters restored from this engine's store: their usage is in Redis already (pushed before a restart). */
   readonly restored?: readonly CounterRow[];
+  /**
+   * `url` is a Redis Cluster node: a cluster client, and batch script calls
+   * split by hash slot (every key of one call in one slot).
+   */
+  readonly cluster?: boolean;
+  /** Split batch calls by hash slot without a cluster client (default: `cluster`). */
+  readonly bySlot?: boolean;
 }
 
 /** `status().counters`: the shared counters' health. */
@@ -74,17 +81,36 @@ export class SharedCounters {
     this.params = params;
     this.tickMs = Math.min(1000, Math.floor(params.ttlMs / 8));
     const prefix = options.prefix ?? "limitr:";
-    this.redis = new Redis(options.url, {
-      lazyConnect: true,
+    const connection = {
       // A call while disconnected fails at once: decisions go on from held leases, retried next tick.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectionName: `limitr:${prefix}`.replace(/\s/g, "_"),
-      retryStrategy: (times) => Math.min(50 * times, 1000),
-    });
+    };
+    const retry = (times: number) => Math.min(50 * times, 1000);
+    if (options.cluster) {
+      const seed = new URL(options.url);
+      const password = seed.password ? decodeURIComponent(seed.password) : undefined;
+      const username = seed.username ? decodeURIComponent(seed.username) : undefined;
+      // ioredis routes each script call to the node of its first key's slot.
+      this.redis = new Cluster([{ host: seed.hostname, port: Number(seed.port || 6379) }], {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        clusterRetryStrategy: retry,
+        redisOptions: {
+          ...connection,
+          password,
+          username,
+          tls: seed.protocol === "rediss:" ? {} : undefined,
+        },
+      }) as unknown as Redis;
+    } else {
+      this.redis = new Redis(options.url, { lazyConnect: true, ...connection, retryStrategy: retry });
+    }
     this.redis.on("error", (err: Error) => this.fail(err));
-    this.leases = new RedisLeases(this.redis, { prefix: `${prefix}lease:`, params });
-    this.totals = new SharedTotals(this.redis, counters, `${prefix}total:`, options.restored ?? []);
+    const bySlot = options.bySlot ?? options.cluster ?? false;
+    this.leases = new RedisLeases(this.redis, { prefix: `${prefix}lease:`, params, bySlot });
+    this.totals = new SharedTotals(this.redis, counters, `${prefix}total:`, options.restored ?? [], bySlot);
     this.book = new LeaseBook(counters, params, 2 * this.tickMs, this.tickMs);
     this.book.onWant = () => this.schedule();
     this.timer = setInterval(() => this.tick(), this.tickMs);

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { hashTag, keySlot } from "../adapters/redis/slots.js";
 import type { CounterTable } from "../core/engine/counter.js";
 import type { CounterRow } from "../core/engine/store-port.js";
 import { resized } from "../core/engine/typed-arrays.js";
@@ -47,6 +48,8 @@ export class SharedTotals {
     private readonly counters: CounterTable,
     private readonly prefix: string,
     restored: readonly CounterRow[],
+    /** One script call per Redis Cluster slot (a single server takes every counter in one). */
+    private readonly bySlot = false,
   ) {
     for (const row of restored) this.restored.set(row.key, row);
     if (!("limitrTotals" in redis)) redis.defineCommand("limitrTotals", { lua: TOTALS_LUA });
@@ -72,22 +75,24 @@ export class SharedTotals {
     const t = this.counters;
     if (t.length > this.base.length) this.grow(t.length);
     const sends: Promise<void>[] = [];
-    let ids: number[] = [];
-    let sent: number[] = [];
-    let keys: string[] = [];
-    let args: string[] = [];
-    const send = () => {
-      const batch = { ids, sent };
+    interface Batch {
+      ids: number[];
+      sent: number[];
+      keys: string[];
+      args: string[];
+    }
+    const empty = (): Batch => ({ ids: [], sent: [], keys: [], args: [] });
+    // One open batch on a single server; one per hash slot on a cluster.
+    const open = new Map<number, Batch>();
+    const send = (slot: number) => {
+      const batch = open.get(slot) as Batch;
+      open.delete(slot);
       sends.push(
-        this.redis.limitrTotals(keys.length, ...keys, ...args).then((totals) => {
+        this.redis.limitrTotals(batch.keys.length, ...batch.keys, ...batch.args).then((totals) => {
           for (let i = 0; i < totals.length; i++)
             this.take(batch.ids[i] as number, batch.sent[i] as number, Number(totals[i]));
         }),
       );
-      ids = [];
-      sent = [];
-      keys = [];
-      args = [];
     };
     for (let cid = 0; cid < t.length; cid++) {
       const c = t.counters[cid];
@@ -98,19 +103,23 @@ export class SharedTotals {
         this.period[cid] = start;
         const row = first ? this.restored.get(c.key) : undefined;
         this.base[cid] = row !== undefined && row.periodStart === start ? row.used : 0;
-        this.keys[cid] = `${this.prefix}{${c.owner}|${c.entitlement}@${start}}`;
+        this.keys[cid] = `${this.prefix}${hashTag(`${c.owner}|${c.entitlement}@${start}`)}`;
       }
       const used = c.used;
       const delta = used - (this.base[cid] as number);
       if (delta === 0 && !all) continue;
       const end = t.periodEnd[cid] as number;
-      keys.push(this.keys[cid] as string);
-      args.push(String(delta), end < LIFETIME.end ? String(end + GRACE_MS) : "0");
-      ids.push(cid);
-      sent.push(used);
-      if (keys.length >= CHUNK) send();
+      const key = this.keys[cid] as string;
+      const slot = this.bySlot ? keySlot(key) : 0;
+      let batch = open.get(slot);
+      if (!batch) open.set(slot, (batch = empty()));
+      batch.keys.push(key);
+      batch.args.push(String(delta), end < LIFETIME.end ? String(end + GRACE_MS) : "0");
+      batch.ids.push(cid);
+      batch.sent.push(used);
+      if (batch.keys.length >= CHUNK) send(slot);
     }
-    if (keys.length > 0) send();
+    for (const slot of [...open.keys()]) send(slot);
     await Promise.all(sends);
     return sends.length;
   }

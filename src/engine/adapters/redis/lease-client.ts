@@ -11,6 +11,7 @@ import {
   type SliceInput,
 } from "../../core/engine/lease.js";
 import { InputError } from "../../core/errors.js";
+import { hashTag, perSlot } from "./slots.js";
 
 /** The shared functions; each command appends its entry point. Read once, next to this module. */
 const LEASE_LUA = readFileSync(new URL("./lease.lua", import.meta.url), "utf8");
@@ -66,6 +67,12 @@ export interface RedisLeasesOptions {
   readonly holder?: string;
   /** A pool's keys expire this long after its period ends (default one hour). */
   readonly graceMs?: number;
+  /**
+   * Split batch calls into one script call per Redis Cluster hash slot
+   * (default: when the client is an ioredis `Cluster`). A single server takes
+   * any pools in one call.
+   */
+  readonly bySlot?: boolean;
 }
 
 export interface AcquireRequest {
@@ -85,7 +92,8 @@ export interface AcquireRequest {
 /**
  * Quota leases in Redis: the atomic acquire / report / release of
  * `lease.lua` on one pool per (counter, period). Keys share the hash tag
- * `{counter@periodStart}`, so a pool lives in one Redis Cluster slot, and a new
+ * `{counter@periodStart}` (`slots.ts`), so a pool lives in one Redis Cluster
+ * slot and every script touches one slot, and a new
  * period is a new pool that starts from the full limit (R6).
  *
  * @example
@@ -101,10 +109,17 @@ export class RedisLeases {
   private readonly redis: Redis & LeaseCommands;
   private readonly prefix: string;
   private readonly graceMs: number;
+  private readonly bySlot: boolean;
 
   constructor(redis: Redis, options: RedisLeasesOptions = {}) {
     this.redis = withCommands(redis);
     this.prefix = options.prefix ?? "limitr:lease:";
+    if (/[{}]/.test(this.prefix)) {
+      throw new InputError(
+        `lease key prefix ${JSON.stringify(this.prefix)} must not contain { or }: each pool's keys carry their own hash tag`,
+      );
+    }
+    this.bySlot = options.bySlot ?? (redis as { isCluster?: boolean }).isCluster === true;
     this.params = options.params ?? LEASE_DEFAULTS;
     this.holder = options.holder ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
     this.graceMs = options.graceMs ?? 3_600_000;
@@ -112,7 +127,7 @@ export class RedisLeases {
 
   /** The pool's three keys: {limit, consumed, outstanding}, allowances, expiries. */
   keys(pool: LeasePool): [string, string, string] {
-    const tag = `${this.prefix}{${pool.counter}@${pool.periodStart}}`;
+    const tag = `${this.prefix}${hashTag(`${pool.counter}@${pool.periodStart}`)}`;
     return [`${tag}:pool`, `${tag}:alw`, `${tag}:exp`];
   }
 
@@ -148,14 +163,24 @@ export class RedisLeases {
   }
 
   /**
-   * `acquire` on many pools in one script call (one round trip, one atomic
-   * step). The pools' keys must live on one Redis node (any pools on a single
-   * server; a Cluster needs pools of one hash slot).
+   * `acquire` on many pools in one script call (one round trip; atomic per
+   * call). On a Redis Cluster (`bySlot`), one call per hash slot, concurrently.
    */
   async acquireMany(
     items: readonly { pool: LeasePool; request: AcquireRequest }[],
   ): Promise<AcquireResult[]> {
     if (items.length === 0) return [];
+    return perSlot(
+      items,
+      this.bySlot,
+      (i) => this.keys(i.pool)[0],
+      (group) => this.acquireSlot(group),
+    );
+  }
+
+  private async acquireSlot(
+    items: readonly { pool: LeasePool; request: AcquireRequest }[],
+  ): Promise<AcquireResult[]> {
     const p = this.params;
     const keys: string[] = [];
     const args: string[] = [];
@@ -193,6 +218,19 @@ export class RedisLeases {
     extra: (item: T) => string[],
   ): Promise<ReturnResult[]> {
     if (items.length === 0) return [];
+    return perSlot(
+      items,
+      this.bySlot,
+      (i) => this.keys(i.pool)[0],
+      (group) => this.manySlot(command, group, extra),
+    );
+  }
+
+  private async manySlot<T extends { pool: LeasePool; consumed: number; now?: number }>(
+    command: "limitrLeaseReportMany" | "limitrLeaseReleaseMany",
+    items: readonly T[],
+    extra: (item: T) => string[],
+  ): Promise<ReturnResult[]> {
     const keys: string[] = [];
     const args: string[] = [];
     for (const item of items) {

@@ -22,6 +22,12 @@ export interface UsageStore {
 
   /** Insert a batch idempotently (R13: a known id is skipped); returns how many ids were new. */
   insertEvents(batch: UsageEvent[]): Promise<number>;
+  /**
+   * Prepare imports to store the values the policy's meters read beside each
+   * event (Postgres: typed columns, so bills need not parse JSON). Optional;
+   * reads are the same with or without it, for events imported before too.
+   */
+  extractFor?(policy: CompiledPolicy): Promise<void>;
   /** Does the store hold any event with start <= ts < end? */
   hasEventsIn(window: Window): Promise<boolean>;
 

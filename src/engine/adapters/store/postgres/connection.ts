@@ -2,10 +2,14 @@ import pg from "pg";
 import { InputError } from "../../../core/errors.js";
 import type { PgLocation } from "./url.js";
 
-/** BIGINT columns (times, counts) fit a double; NUMERIC is never returned (queries cast to float8). */
+/**
+ * BIGINT columns (times, counts) fit a double. NUMERIC is returned only by
+ * aggregates of extracted values (exact sums of a day's events): read as the
+ * double nearest the exact sum, which `quantityOf` rounds to 9 decimals.
+ */
 const types = {
   getTypeParser: ((oid: number, format?: "text" | "binary") =>
-    oid === pg.types.builtins.INT8
+    oid === pg.types.builtins.INT8 || oid === pg.types.builtins.NUMERIC
       ? (v: string) => Number(v)
       : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
@@ -21,6 +25,7 @@ export function createPool(location: PgLocation): pg.Pool {
   });
   // A dropped idle connection is replaced on the next query; it must not crash the process.
   pool.on("error", () => {});
+
   return pool;
 }
 

@@ -3,6 +3,7 @@ import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import type { UsageEvent } from "../../../core/usage/event.js";
+import { extractColumns, type Layout } from "./layouts.js";
 
 /** A COPY text field: NULL as \N; backslash, tab and newlines escaped. */
 function field(v: string | null): string {
@@ -23,10 +24,16 @@ function copyText(batch: UsageEvent[]): string {
  * One batch in one transaction: COPY into a session-private staging table,
  * then `INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING` (R13), in file order
  * (the replay breaks timestamp ties by insertion order). Measured
- * faster than multi-row INSERTs of the same rows (docs/scale.md).
+ * faster than multi-row INSERTs of the same rows (docs/scale.md). The
+ * `layouts` say which properties of each type to extract into typed columns.
  * Returns how many ids were new.
  */
-export async function copyBatch(client: pg.PoolClient, batch: UsageEvent[]): Promise<number> {
+export async function copyBatch(
+  client: pg.PoolClient,
+  batch: UsageEvent[],
+  layouts: readonly Layout[],
+): Promise<number> {
+  const extracted = extractColumns([...layouts]);
   await client.query("BEGIN");
   try {
     await client.query(
@@ -41,8 +48,9 @@ export async function copyBatch(client: pg.PoolClient, batch: UsageEvent[]): Pro
       ),
     );
     const r = await client.query(
-      `INSERT INTO events (id, type, customer, ts, value, properties)
-       SELECT id, type, customer, ts, value, properties FROM limitr_staged_events ORDER BY ord ON CONFLICT (id) DO NOTHING`,
+      `INSERT INTO events (id, type, customer, ts, value, properties, ${extracted.names.join(", ")})
+       SELECT id, type, customer, ts, value, properties, ${extracted.values.join(", ")}
+       FROM limitr_staged_events ORDER BY ord ON CONFLICT (id) DO NOTHING`,
     );
     await client.query("COMMIT");
     return r.rowCount ?? 0;

@@ -6,7 +6,8 @@ import { type PgLocation, quoteIdent } from "./url.js";
  * Schema migrations of the shared store, applied in order; `limitr_migrations`
  * records each one. Never edit a migration that has shipped: append a new one.
  * Times are epoch milliseconds (BIGINT) as in the SQLite store; quantities are
- * doubles (sums are then the same as SQLite's); money is exact decimal text.
+ * doubles in `value` (sums are then the same as SQLite's), exact NUMERIC in the
+ * columns extracted at import; money is exact decimal text.
  */
 const MIGRATIONS: string[] = [
   // 1: the usage store, its bookkeeping and the engine's shared state.
@@ -192,6 +193,32 @@ const MIGRATIONS: string[] = [
   // 5: add-ons (SPEC §15): the add-on plans held with each plan-history row, comma-separated ids ('' = none).
   `
   ALTER TABLE subscriptions ADD COLUMN add_ons TEXT NOT NULL DEFAULT '';
+  `,
+  // 6: values extracted at import (layouts.ts), exact: NUMERIC, read as limitr_numeric reads the JSON.
+  `
+  CREATE FUNCTION limitr_numeric(x JSONB) RETURNS NUMERIC LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT CASE jsonb_typeof(x)
+      WHEN 'number' THEN (x #>> '{}')::numeric
+      WHEN 'boolean' THEN CASE WHEN x = 'true'::jsonb THEN 1 ELSE 0 END
+      WHEN 'string' THEN CASE WHEN (x #>> '{}') ~ '^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$'
+        THEN (x #>> '{}')::numeric END
+    END
+  $fn$;
+
+  CREATE TABLE value_layouts (
+    id SERIAL PRIMARY KEY,
+    type TEXT NOT NULL,
+    numbers TEXT[] NOT NULL,
+    texts TEXT[] NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (type, numbers, texts)
+  );
+
+  -- Adding nullable columns rewrites nothing: events imported before have no layout and are read from the JSON.
+  ALTER TABLE events
+    ADD COLUMN layout INTEGER,
+    ADD COLUMN n1 NUMERIC, ADD COLUMN n2 NUMERIC, ADD COLUMN n3 NUMERIC, ADD COLUMN n4 NUMERIC,
+    ADD COLUMN t1 TEXT, ADD COLUMN t2 TEXT;
   `,
 ];
 

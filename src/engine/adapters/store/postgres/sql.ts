@@ -1,9 +1,11 @@
 import type { CompiledMeter, PropertyValue } from "../../../core/model.js";
+import type { LayoutReader } from "./layouts.js";
 
 /**
  * SQL fragments over the `events` table for a meter, the Postgres reading of
  * the same meter semantics as the SQLite store (`core/usage/meters.ts`):
- * properties are JSONB, a meter's value is a double, filters compare JSON values.
+ * properties are JSONB (some extracted to typed columns at import), filters
+ * compare JSON values.
  */
 
 /** A string literal (standard_conforming_strings: only quotes are doubled). */
@@ -33,22 +35,26 @@ export function whereConditions(meter: CompiledMeter): string[] {
   );
 }
 
-/** The number an event adds to the meter (sum, max, latest; count uses `countWeight`). */
-export function numericValue(meter: CompiledMeter): string {
-  return meter.property ? `limitr_num(${prop(meter.property)})` : "value";
+/**
+ * The number an event adds to the meter (sum, max, latest; count uses
+ * `countWeight`): the property, exact (NUMERIC), from its column when the
+ * import extracted it (`layouts.ts`), or the event's `value`.
+ */
+export function numericValue(meter: CompiledMeter, read: LayoutReader): string {
+  return meter.property ? read.number(meter.events, meter.property) : "value";
 }
 
 /** `countWeight`: the event's value when it has one, else 1. */
 export const COUNT_WEIGHT = "COALESCE(value, 1)";
 
 /** What unique_count counts distinct occurrences of. */
-export function distinctValue(meter: CompiledMeter): string {
-  return meter.property ? `limitr_text(${prop(meter.property)})` : "value::text";
+export function distinctValue(meter: CompiledMeter, read: LayoutReader): string {
+  return meter.property ? read.text(meter.events, meter.property) : "value::text";
 }
 
-/** A property as the text rows are grouped by. */
-export function dimension(name: string): string {
-  return `limitr_text(${prop(name)})`;
+/** A property of the meter's events as the text rows are grouped by. */
+export function dimension(meter: CompiledMeter, name: string, read: LayoutReader): string {
+  return read.text(meter.events, name);
 }
 
 /** Parameter placeholders built alongside the SQL text. */

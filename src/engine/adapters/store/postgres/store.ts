@@ -27,20 +27,32 @@ import { PgAlertStore } from "./alerts.js";
 import { createPool, storeError } from "./connection.js";
 import { copyBatch } from "./copy-import.js";
 import { countEvents, eventsInOrder } from "./event-stream.js";
+import {
+  allLayouts,
+  type Layout,
+  LayoutReader,
+  latestPerType,
+  layoutSpecs,
+  registerLayouts,
+} from "./layouts.js";
 import { migrate } from "./migrations.js";
 import { type PgLocation, parseLocation } from "./url.js";
 
 /**
  * The usage store in Postgres, shared by every instance and command that
  * opens the same URL. Imports COPY each batch into a staging table and
- * insert from it with ON CONFLICT DO NOTHING (R13, `copy-import.ts`);
- * aggregations are GROUP BY queries (`aggregate.ts`).
+ * insert from it with ON CONFLICT DO NOTHING (R13, `copy-import.ts`),
+ * extracting the values the policy's meters read into typed columns
+ * (`layouts.ts`); aggregations are GROUP BY queries (`aggregate.ts`).
  */
 export class PgUsageStore implements UsageStore {
   readonly kind = "postgres" as const;
   readonly name: string;
   private outbox: PgAlertStore | null = null;
   private importer: pg.PoolClient | null = null;
+  /** What an import extracts, per event type (null: not decided yet). */
+  private importLayouts: Layout[] | null = null;
+  private layoutReader: Promise<LayoutReader> | null = null;
 
   constructor(
     readonly pool: pg.Pool,
@@ -53,7 +65,27 @@ export class PgUsageStore implements UsageStore {
     if (batch.length === 0) return 0;
     // One connection for the whole import: its staging table is created once per session.
     this.importer ??= await this.pool.connect();
-    return copyBatch(this.importer, batch);
+    // Without a policy, an import extracts what the last import with one did.
+    this.importLayouts ??= latestPerType(await allLayouts(this.importer));
+    return copyBatch(this.importer, batch, this.importLayouts);
+  }
+
+  /** Extract the values the policy's meters read at import (call before `insertEvents`). */
+  async extractFor(policy: CompiledPolicy): Promise<void> {
+    this.importLayouts = await registerLayouts(this.pool, layoutSpecs(policy));
+    this.layoutReader = null;
+  }
+
+  /**
+   * How reads find extracted values: the layouts when first asked (read once
+   * per store; rows of layouts another process adds later are read from the JSON).
+   */
+  private reader(): Promise<LayoutReader> {
+    this.layoutReader ??= allLayouts(this.pool).then((l) => new LayoutReader(l));
+    this.layoutReader.catch(() => {
+      this.layoutReader = null;
+    });
+    return this.layoutReader;
   }
 
   hasEventsIn(window: Window): Promise<boolean> {
@@ -123,8 +155,8 @@ export class PgUsageStore implements UsageStore {
     return new Map(r.rows.map((row) => [row.customer, row.currency]));
   }
 
-  aggregateMeter(spec: AggregateSpec): Promise<AggregateRow[]> {
-    return aggregateMeter(this.pool, spec);
+  async aggregateMeter(spec: AggregateSpec): Promise<AggregateRow[]> {
+    return aggregateMeter(this.pool, await this.reader(), spec);
   }
 
   async dailyUsage(
@@ -132,14 +164,14 @@ export class PgUsageStore implements UsageStore {
     period: Window,
     onProgress?: (daysDone: number, days: number) => void,
   ): Promise<DailyUsage> {
-    const data = await dailyData(this.pool, policy, period);
+    const data = await dailyData(this.pool, await this.reader(), policy, period);
     const days = dayStarts(period, policy.timezone).length;
     onProgress?.(days, days);
     return usageFrom(policy, period, data);
   }
 
-  firstEvents(meter: CompiledMeter, period: Window, days: number[], n: number): Promise<FirstEvents> {
-    return firstEvents(this.pool, meter, period, days, n);
+  async firstEvents(meter: CompiledMeter, period: Window, days: number[], n: number): Promise<FirstEvents> {
+    return firstEvents(this.pool, await this.reader(), meter, period, days, n);
   }
 
   async creditsConsumedBefore(before: number): Promise<Map<string, Map<string, Decimal>>> {

@@ -1,0 +1,85 @@
+import { createHash } from "node:crypto";
+
+/**
+ * Redis Cluster hash slots. A script may only touch keys of one slot, so the
+ * keys one script call reads or writes share a hash tag (`{...}`), and a call
+ * over many pools is split into one call per slot on a cluster.
+ */
+
+export const SLOTS = 16_384;
+
+/** CRC16-CCITT (XMODEM), the checksum Redis Cluster hashes keys with. */
+const TABLE = (() => {
+  const t = new Uint16Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i << 8;
+    for (let b = 0; b < 8; b++) c = c & 0x8000 ? ((c << 1) ^ 0x1021) & 0xffff : (c << 1) & 0xffff;
+    t[i] = c;
+  }
+  return t;
+})();
+
+export function crc16(bytes: Uint8Array): number {
+  let crc = 0;
+  for (const byte of bytes) crc = ((crc << 8) & 0xffff) ^ (TABLE[((crc >> 8) ^ byte) & 0xff] as number);
+  return crc;
+}
+
+/** The part of a key Redis hashes: the first non-empty `{...}`, else the whole key. */
+export function hashedPart(key: string): string {
+  const open = key.indexOf("{");
+  if (open < 0) return key;
+  const close = key.indexOf("}", open + 1);
+  if (close < 0 || close === open + 1) return key;
+  return key.slice(open + 1, close);
+}
+
+/** The cluster slot of a key (as `CLUSTER KEYSLOT` computes it). */
+export function keySlot(key: string): number {
+  return crc16(Buffer.from(hashedPart(key), "utf8")) % SLOTS;
+}
+
+/**
+ * A hash tag for a name: `{name}`, or `{#<sha1>}` when the name holds a brace
+ * (a `}` inside would end the tag early and the keys of one pool could land in
+ * different slots).
+ */
+export function hashTag(name: string): string {
+  if (!/[{}]/.test(name)) return `{${name}}`;
+  return `{#${createHash("sha1").update(name).digest("hex")}}`;
+}
+
+/** Indexes of `items` grouped by the slot of their key, in first-seen order of slots. */
+export function bySlot<T>(items: readonly T[], keyOf: (item: T) => string): number[][] {
+  const groups = new Map<number, number[]>();
+  items.forEach((item, i) => {
+    const slot = keySlot(keyOf(item));
+    const group = groups.get(slot);
+    if (group) group.push(i);
+    else groups.set(slot, [i]);
+  });
+  return [...groups.values()];
+}
+
+/**
+ * Run `call` once per slot group (concurrently) and put the replies back in
+ * the order of `items`. Without `split`, one call for everything.
+ */
+export async function perSlot<T, R>(
+  items: readonly T[],
+  split: boolean,
+  keyOf: (item: T) => string,
+  call: (group: T[]) => Promise<R[]>,
+): Promise<R[]> {
+  if (!split) return call([...items]);
+  const groups = bySlot(items, keyOf);
+  if (groups.length === 1) return call([...items]);
+  const replies = await Promise.all(groups.map((g) => call(g.map((i) => items[i] as T))));
+  const out = new Array<R>(items.length);
+  groups.forEach((g, k) => {
+    g.forEach((i, j) => {
+      out[i] = (replies[k] as R[])[j] as R;
+    });
+  });
+  return out;
+}
