@@ -33,6 +33,7 @@ describe("the studio's workspace", () => {
       "starter",
       "pro",
       "enterprise",
+      "payg",
     ]);
   });
 

@@ -18,8 +18,16 @@ function lineDiff(before: string, after: string) {
       return false;
     });
   };
-  const a = before.split("\n");
-  const b = after.split("\n");
+  // The lines around the edits are trimmed first, so a line that also occurs elsewhere still counts.
+  let a = before.split("\n");
+  let b = after.split("\n");
+  let head = 0;
+  while (head < a.length && head < b.length && a[head] === b[head]) head++;
+  let tail = 0;
+  while (tail < a.length - head && tail < b.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail])
+    tail++;
+  a = a.slice(head, a.length - tail);
+  b = b.slice(head, b.length - tail);
   return { added: minus(b, a), removed: minus(a, b) };
 }
 const comments = (text: string) =>

@@ -1,4 +1,5 @@
 import { decompileCaps, decompileCreditUnits } from "../credits/compile.js";
+import { decompileCustomerWallet, decompileWallet } from "../wallet/compile.js";
 import type {
   ChargeModel,
   CompiledCustomer,
@@ -93,6 +94,7 @@ function plan(p: CompiledPlan): Record<string, unknown> {
     minimum: p.minimum,
     entitlements: each(p.entitlements, entitlement),
     caps: p.caps ? decompileCaps(p.caps) : undefined,
+    wallet: p.wallet ? decompileWallet(p.wallet) : undefined,
     currencies: p.currencies
       ? each(p.currencies, (l) => ({
           price: l.price,
@@ -165,6 +167,7 @@ function customer(c: CompiledCustomer): Record<string, unknown> {
     metadata: c.metadata,
     overrides: each(c.overrides, override),
     caps: c.caps ? decompileCaps(c.caps) : undefined,
+    wallet: c.wallet ? decompileCustomerWallet(c.wallet) : undefined,
     discounts: c.discounts.map((d) => compact({ entitlement: d.entitlement, percent: d.percent })),
     credits: c.credits.map((k, i) =>
       compact({

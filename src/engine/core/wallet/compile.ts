@@ -59,3 +59,33 @@ export function effectiveWallet(
     openingBalance: contract?.openingBalance ?? null,
   };
 }
+
+/** A grant back in the YAML shape (what `compileGrant` reads). */
+function decompileGrant(g: WalletGrant): Record<string, unknown> {
+  return {
+    amount: g.amount,
+    every: g.every,
+    ...(g.rollover === null ? {} : { rollover: g.rollover.max === null ? {} : { max: g.rollover.max } }),
+    ...(g.expiresAfter === null ? {} : { expires_after: g.expiresAfter }),
+    ...(g.priority === 0 ? {} : { priority: g.priority }),
+  };
+}
+
+/** A plan's wallet back in the YAML shape: `compileWallet` of the result gives `w` again. */
+export function decompileWallet(w: CompiledWallet): Record<string, unknown> {
+  return {
+    unit: w.unit,
+    ...(w.grant === null ? {} : { grant: decompileGrant(w.grant) }),
+    minimum: w.minimum,
+  };
+}
+
+/** A contract's wallet back in the YAML shape (only the fields it sets). */
+export function decompileCustomerWallet(w: CustomerWallet): Record<string, unknown> {
+  return {
+    ...(w.openingBalance === null ? {} : { opening_balance: w.openingBalance }),
+    ...(w.unit === undefined ? {} : { unit: w.unit }),
+    ...(w.grant === undefined ? {} : { grant: w.grant === null ? null : decompileGrant(w.grant) }),
+    ...(w.minimum === undefined ? {} : { minimum: w.minimum }),
+  };
+}
