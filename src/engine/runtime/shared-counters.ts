@@ -1,4 +1,5 @@
-import { Redis } from "ioredis";
+import { createRequire } from "node:module";
+import type { Redis } from "ioredis";
 import { RedisLeases } from "../adapters/redis/lease-client.js";
 import type { CounterTable } from "../core/engine/counter.js";
 import { LEASE_DEFAULTS, type LeaseParams } from "../core/engine/lease.js";
@@ -7,6 +8,7 @@ import { InputError } from "../core/errors.js";
 import { type AcquireJob, LeaseBook, type ReportJob } from "./lease-holder.js";
 import { SharedTotals } from "./shared-totals.js";
 
+const requireModule = createRequire(import.meta.url);
 /** Pools per script call: one round trip, short enough not to stall Redis. */
 const BATCH = 256;
 
@@ -74,7 +76,9 @@ export class SharedCounters {
     this.params = params;
     this.tickMs = Math.min(1000, Math.floor(params.ttlMs / 8));
     const prefix = options.prefix ?? "limitr:";
-    this.redis = new Redis(options.url, {
+    // ioredis is loaded when an engine shares counters, not by every process that imports the engine.
+    const { Redis: RedisClient } = requireModule("ioredis") as typeof import("ioredis");
+    this.redis = new RedisClient(options.url, {
       lazyConnect: true,
       // A call while disconnected fails at once: decisions go on from held leases, retried next tick.
       enableOfflineQueue: false,
