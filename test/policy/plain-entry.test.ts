@@ -82,7 +82,9 @@ const flow: fc.Arbitrary<string> = fc.letrec((tie) => ({
   map: fc
     .array(fc.tuple(key, tie("value") as fc.Arbitrary<string>), { maxLength: 3 })
     .map((pairs) => `{ ${pairs.map(([k, v]) => `${k}: ${v}`).join(", ")} }`),
-  seq: fc.array(tie("value") as fc.Arbitrary<string>, { maxLength: 3 }).map((items) => `[${items.join(", ")}]`),
+  seq: fc
+    .array(tie("value") as fc.Arbitrary<string>, { maxLength: 3 })
+    .map((items) => `[${items.join(", ")}]`),
 })).value as fc.Arbitrary<string>;
 
 /** One customer entry: inline flow, or a block map with inline values and one nested block map. */
