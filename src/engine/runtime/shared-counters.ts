@@ -1,4 +1,5 @@
-import { Cluster, Redis } from "ioredis";
+import { createRequire } from "node:module";
+import type { Redis } from "ioredis";
 import { RedisLeases } from "../adapters/redis/lease-client.js";
 import type { CounterTable } from "../core/engine/counter.js";
 import { LEASE_DEFAULTS, type LeaseParams } from "../core/engine/lease.js";
@@ -7,6 +8,7 @@ import { InputError } from "../core/errors.js";
 import { type AcquireJob, LeaseBook, type ReportJob } from "./lease-holder.js";
 import { SharedTotals } from "./shared-totals.js";
 
+const requireModule = createRequire(import.meta.url);
 /** Pools per script call: one round trip, short enough not to stall Redis. */
 const BATCH = 256;
 
@@ -81,6 +83,8 @@ export class SharedCounters {
     this.params = params;
     this.tickMs = Math.min(1000, Math.floor(params.ttlMs / 8));
     const prefix = options.prefix ?? "limitr:";
+    // ioredis is loaded when an engine shares counters, not by every process that imports the engine.
+    const { Redis: RedisClient, Cluster } = requireModule("ioredis") as typeof import("ioredis");
     const connection = {
       // A call while disconnected fails at once: decisions go on from held leases, retried next tick.
       enableOfflineQueue: false,
@@ -105,7 +109,7 @@ export class SharedCounters {
         },
       }) as unknown as Redis;
     } else {
-      this.redis = new Redis(options.url, { lazyConnect: true, ...connection, retryStrategy: retry });
+      this.redis = new RedisClient(options.url, { lazyConnect: true, ...connection, retryStrategy: retry });
     }
     this.redis.on("error", (err: Error) => this.fail(err));
     const bySlot = options.bySlot ?? options.cluster ?? false;

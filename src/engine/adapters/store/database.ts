@@ -1,7 +1,10 @@
 import { existsSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { InputError } from "../../core/errors.js";
+
+const requireModule = createRequire(import.meta.url);
 
 export type Db = Database.Database;
 
@@ -219,7 +222,9 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
   if (path !== ":memory:" && create) mkdirSync(dirname(path), { recursive: true });
   let db: Db;
   try {
-    db = new Database(path, {
+    // better-sqlite3 (a native module) is loaded when a database is opened, not on import.
+    const Sqlite = requireModule("better-sqlite3") as typeof Database;
+    db = new Sqlite(path, {
       readonly: options.readonly ?? false,
       fileMustExist: !create,
     });

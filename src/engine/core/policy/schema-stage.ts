@@ -1,22 +1,16 @@
-import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
-import { POLICY_SCHEMA } from "../policy-types.generated.js";
+import type { ErrorObject, ValidateFunction } from "ajv";
 import type { Diagnostic } from "./diagnostics.js";
 import { dotted, type Location, type Locations, locate, pointer } from "./locations.js";
+import { validate as generated } from "./policy-validator.generated.js";
 import { didYouMean } from "./suggest.js";
 
 /**
  * Stage 2: one policy file against schemas/policy.schema.json. Every ajv
- * error becomes one diagnostic at the exact key or value it is about.
+ * error becomes one diagnostic at the exact key or value it is about. The
+ * validator is ajv's code for the schema generated at build time
+ * (scripts/gen-validators.ts), so no process compiles the schema.
  */
-let compiled: ValidateFunction | null = null;
-
-function validator(): ValidateFunction {
-  if (!compiled) {
-    const ajv = new Ajv2020({ allErrors: true, verbose: true, strictTypes: false, allowUnionTypes: true });
-    compiled = ajv.compile(POLICY_SCHEMA);
-  }
-  return compiled;
-}
+const validator = (): ValidateFunction => generated as ValidateFunction;
 
 export function schemaDiagnostics(
   file: string,
