@@ -1,5 +1,4 @@
 import { decompileCaps, decompileCreditUnits } from "../credits/compile.js";
-import { decompileCustomerWallet, decompileWallet } from "../wallet/compile.js";
 import type {
   ChargeModel,
   CompiledCustomer,
@@ -9,6 +8,7 @@ import type {
   CompiledPolicy,
   EntitlementOverride,
 } from "../model.js";
+import { decompileCustomerWallet, decompileWallet } from "../wallet/compile.js";
 
 /**
  * A compiled policy written back in the YAML shape of SPEC §2 (the inverse
