@@ -9,6 +9,7 @@ import type { Decision, Hold, Usage } from "../core/engine/decision.js";
 import type { CounterRow, EngineStore } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import type { CompiledPolicy, PropertyValue } from "../core/model.js";
+import { isSliding } from "../core/periods/spec.js";
 import { parseInstant } from "../core/periods.js";
 import { fromAtoms } from "../core/wallet/amount.js";
 import { AlertDelivery } from "./alert-delivery.js";
@@ -272,6 +273,7 @@ export class Limitr {
       );
     if ((url !== null && options.exclusive !== true) || (typeof store === "object" && store.shared === true))
       requireSharedCounters(active.policy, where, options.counters !== undefined);
+    if (options.counters !== undefined) refuseSharedSliding(active.policy);
     if (url === null) return new Limitr(options, active, loader);
     const { PgEngineStore } = await import("../adapters/store/postgres/engine-store.js");
     const pgStore = await PgEngineStore.open(url, {
@@ -821,6 +823,21 @@ function callAmount(amount: unknown, options: unknown): number | undefined {
  * caps and wallets are not shared through them yet, so they need an
  * `exclusive` engine. Refused at open, naming the first one found.
  */
+/**
+ * Shared counters lease a period's allowance; a sliding window has no period
+ * to lease (its usage leaves bucket by bucket), so a hard limit on one is not
+ * shared yet: refused rather than counted as a limit that never frees up.
+ */
+function refuseSharedSliding(policy: CompiledPolicy): void {
+  for (const plan of Object.values(policy.plans))
+    for (const e of Object.values(plan.entitlements))
+      if (e.kind === "metered" && e.mode === "hard" && e.limit !== null && isSliding(e.period))
+        throw new InputError(
+          `the hard limit ${plan.id}.${e.id} has a sliding window, which counters shared through Redis do not support yet: ` +
+            "use a calendar or interval period for it, or run one engine without counters",
+        );
+}
+
 function requireSharedCounters(policy: CompiledPolicy, where: string, counters: boolean): void {
   const found = limitNeedingLeases(policy, counters);
   if (found === null) return;
