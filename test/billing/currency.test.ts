@@ -8,6 +8,7 @@ import { dec } from "../../src/engine/core/money.js";
 import { billPeriod } from "../../src/engine/core/rating/bill.js";
 import type { UsageLookup } from "../../src/engine/core/rating/invoice.js";
 import { customerCurrency, Limitr, planInCurrency } from "../../src/engine/index.js";
+import { limitrInProcess } from "../cli/run-cli.js";
 
 /**
  * Multi-currency pricing through the library: a plan's price lists are laid
@@ -248,5 +249,38 @@ describe("the engine in the customer's currency", () => {
     expect(caps).toMatchObject([{ cap: "daily", amount: "750" }]);
     expect(dec(caps[0]?.spent ?? "0").toFixed(2)).toBe(dec(18.5).plus(dec(fit).times(1.85)).toFixed(2));
     expect(engine.caps("smith", { now })).toMatchObject([{ cap: "daily", amount: "5" }]);
+  });
+
+  it("a self-serve customer's currency recorded in the store (`customers set --currency`) prices the engine's decisions", async () => {
+    const db = join(dir, "usage.db");
+    const set = await limitrInProcess(
+      [
+        "customers",
+        "set",
+        "yamada",
+        "--plan",
+        "pro",
+        "--currency",
+        "JPY",
+        "--db",
+        db,
+        "--policies",
+        "policies",
+      ],
+      dir,
+    );
+    expect(set.exitCode, set.stderr).toBe(0);
+    const other = await limitrInProcess(
+      ["customers", "set", "suzuki", "--plan", "pro", "--db", db, "--policies", "policies"],
+      dir,
+    );
+    expect(other.exitCode, other.stderr).toBe(0);
+    engine = await Limitr.open({ policy: join(dir, "policies"), store: `sqlite:${db}`, alerts: false });
+    const now = Date.UTC(2026, 11, 5, 12);
+    expect(engine.decide("yamada", "api", 1000, { now }).price).toBe("0");
+    expect(engine.decide("yamada", "api", 10, { now }).price).toBe("18.5");
+    expect(engine.caps("yamada", { now })).toMatchObject([{ cap: "daily", amount: "750" }]);
+    // A customer with nothing recorded stays in the policy currency.
+    expect(engine.decide("suzuki", "api", 1010, { now }).price).toBe("0.123");
   });
 });

@@ -83,7 +83,9 @@ export class Limitr {
     private readonly loader: BundleLoader | null,
   ) {
     this.source = active.source;
-    const state = new PolicyState(active.policy, active.version, active.digest, this.notifier);
+    const state = new PolicyState(active.policy, active.version, active.digest, this.notifier, (c) =>
+      this.plans.currencies.get(c),
+    );
     this.durability = options.durability ?? "batched";
     if (this.durability !== "batched" && this.durability !== "sync") {
       throw new InputError(`durability must be "batched" or "sync" (got ${String(this.durability)})`);
@@ -745,7 +747,7 @@ export class Limitr {
    */
   private activate(policy: PolicyState["policy"], version: number, digest: string): void {
     const previous = this.meters.state;
-    const next = new PolicyState(policy, version, digest, this.notifier);
+    const next = new PolicyState(policy, version, digest, this.notifier, (c) => this.plans.currencies.get(c));
     // Counter changes made under the old policy are judged by its rules before they go.
     this.d.alerts?.evaluate();
     this.d.alerts?.stop();

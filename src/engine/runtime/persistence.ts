@@ -35,6 +35,8 @@ export function restoreFrom(
 ): { counters: CounterRow[]; holds: HoldRow[] } {
   for (const row of store.loadPlanHistory())
     plans.insert(row.customer, row.effectiveAt, row.plan, row.addOns);
+  for (const [customer, currency] of store.loadCustomerCurrencies?.() ?? [])
+    plans.currencies.set(customer, currency);
   for (const id of store.recentEventIds(seen.size)) if (!seen.has(id)) seen.add(id);
   return { counters: store.loadCounters(), holds: store.loadHolds() };
 }

@@ -10,6 +10,8 @@ import type { EngineStore } from "../core/engine/store-port.js";
 export class PlanBook {
   /** Customer -> plan changes sorted by `at`: the resolver's plan history. */
   readonly history = new Map<string, PlanChange[]>();
+  /** Customer -> invoice currency recorded in the store (`customers set --currency`), read at open. */
+  readonly currencies = new Map<string, string>();
   private poll: NodeJS.Timeout | null = null;
 
   /** Put `plan` (with `addOns`, sorted) in the customer's history from `at` on; false when it was there already. */

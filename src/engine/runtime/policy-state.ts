@@ -44,8 +44,10 @@ export class PolicyState implements NoticeContext {
     /** `sha256:<hex>` of the canonical policy JSON. */
     readonly digest: string,
     readonly notifier: Notifier,
+    /** The currency the store records for a customer (see `PolicyIndex`). */
+    recordedCurrency?: (customer: string) => string | undefined,
   ) {
-    this.index = new PolicyIndex(policy);
+    this.index = new PolicyIndex(policy, recordedCurrency);
     this.zone = policy.timezone;
     this.table = new SlotTable(this.index.entitlementIds());
     for (const meter of Object.values(policy.meters))

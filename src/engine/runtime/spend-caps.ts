@@ -135,9 +135,10 @@ export class SpendCaps {
     const contract = Object.hasOwn(policy.customers, customer) ? policy.customers[customer] : undefined;
     const listed = at.plan === null ? undefined : policy.plans[at.plan];
     // Amounts in the customer's currency, as the decisions that spend them.
+    const currency = index.currencyOf(customer);
     const plan =
-      listed !== undefined && contract?.currency !== undefined
-        ? (planInCurrency(policy, listed, contract.currency) ?? undefined)
+      listed !== undefined && currency !== undefined
+        ? (planInCurrency(policy, listed, currency) ?? undefined)
         : listed;
     if (plan === undefined) return [];
     const billing = { interval: plan.interval, anchor: plan.anchor, since: at.since };

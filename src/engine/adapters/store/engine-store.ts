@@ -160,6 +160,15 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
       .all() as HoldRow[];
   }
 
+  loadCustomerCurrencies(): [string, string][] {
+    return (
+      this.db.prepare("SELECT customer, currency FROM customer_currencies").all() as {
+        customer: string;
+        currency: string;
+      }[]
+    ).map((r) => [r.customer, r.currency]);
+  }
+
   loadPlanHistory(): SubscriptionRow[] {
     const rows = this.db
       .prepare(

@@ -86,10 +86,19 @@ export class PolicyIndex {
   /** Stacked plans (base + add-ons) by `stackKey`, built once each. */
   private readonly stacks = new Map<string, CompiledPlan | undefined>();
 
-  constructor(readonly policy: CompiledPolicy) {
+  constructor(
+    readonly policy: CompiledPolicy,
+    /** The currency recorded for a customer outside the policy (the store's); a contract's wins. */
+    private readonly recordedCurrency: (customer: string) => string | undefined = () => undefined,
+  ) {
     this.known = new Set();
     for (const plan of Object.values(policy.plans))
       for (const id of Object.keys(plan.entitlements)) this.known.add(id);
+  }
+
+  /** The customer's currency when it is not the policy's: the contract's, else the one the store records. */
+  currencyOf(customer: string): string | undefined {
+    return this.contract(customer)?.currency ?? this.recordedCurrency(customer);
   }
 
   /** Some plan of the policy defines this entitlement id. */
@@ -203,8 +212,9 @@ export class PolicyIndex {
     if (!this.known.has(id)) return { ...base, reason: "unknown_entitlement" };
     if (at.plan === null) return { ...base, reason: "unknown_customer" };
     const stacked = this.stacked(at.plan, at.addOns);
-    // Prices and caps in the customer's currency (a contract's `currency`); no price list there = no plan to price with.
-    const currency = this.contract(customer)?.currency;
+    // Prices and caps in the customer's currency (a contract's `currency`, else the one the store records);
+    // no price list there = no plan to price with.
+    const currency = this.currencyOf(customer);
     const plan = stacked && currency !== undefined ? planInCurrency(this.policy, stacked, currency) : stacked;
     if (!plan) return { ...base, reason: "unknown_plan" };
     const ent = plan.entitlements[id];

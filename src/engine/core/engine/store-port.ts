@@ -30,6 +30,12 @@ export interface EngineStore extends WalletStore {
    * its engine writes to has none.
    */
   externalPlanChanges?(): SubscriptionRow[];
+  /**
+   * The invoice currency recorded per customer (`limitr customers set
+   * --currency`), read at open; a contract's `currency` wins over it.
+   * Optional: a store without the table has none.
+   */
+  loadCustomerCurrencies?(): [customer: string, currency: string][];
   /** Ids of the most recent `limit` events, newest last (to seed idempotency after a restart). */
   recentEventIds(limit: number): string[];
   /** Apply one batch atomically: all of it or none of it. */

@@ -56,6 +56,7 @@ interface Snapshot {
   counters: CounterRow[];
   holds: HoldRow[];
   plans: SubscriptionRow[];
+  currencies: [string, string][];
   ids: string[];
   wallets: WalletRow[];
   ledger: WalletTxRow[];
@@ -178,6 +179,9 @@ export class PgEngineStore implements EngineStore {
   }
   loadPlanHistory(): SubscriptionRow[] {
     return this.snapshot?.plans ?? [];
+  }
+  loadCustomerCurrencies(): [string, string][] {
+    return this.snapshot?.currencies ?? [];
   }
   recentEventIds(limit: number): string[] {
     const s = this.snapshot;
@@ -446,6 +450,9 @@ async function load(client: pg.PoolClient, ids: number, ledger: number): Promise
     `SELECT customer, effective_at AS "effectiveAt", plan, recorded_at AS "recordedAt", add_ons AS "addOns"
      FROM subscriptions ORDER BY customer, effective_at`,
   );
+  const currencies = await client.query<{ customer: string; currency: string }>(
+    "SELECT customer, currency FROM customer_currencies",
+  );
   const recent = await client.query<{ id: string }>("SELECT id FROM events ORDER BY seq DESC LIMIT $1", [
     ids,
   ]);
@@ -462,6 +469,7 @@ async function load(client: pg.PoolClient, ids: number, ledger: number): Promise
     counters: counters.rows,
     holds: holds.rows,
     plans: plans.rows.map(withAddOns),
+    currencies: currencies.rows.map((r) => [r.customer, r.currency]),
     ids: recent.rows.map((r) => r.id).reverse(),
     wallets: wallets.rows.map((w) => ({ ...w, lots: JSON.parse(w.lots), holds: JSON.parse(w.holds) })),
     ledger: tx.rows.reverse(),
