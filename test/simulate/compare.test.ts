@@ -1,7 +1,9 @@
 import { Chalk } from "chalk";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { simulationHtml } from "../../src/cli/render/simulate-html.js";
 import { simulationJson } from "../../src/cli/render/simulate-json.js";
+import { simulationMarkdown } from "../../src/cli/render/simulate-markdown.js";
 import { simulationText } from "../../src/cli/render/simulate-text.js";
 import { compilePolicy } from "../../src/engine/core/compile.js";
 import { dec, sum } from "../../src/engine/core/money.js";
@@ -151,7 +153,7 @@ describe("compareSimulation", () => {
     );
   });
 
-  it("reports wallets that run dry and caps that are hit under head but not base, in text and JSON", () => {
+  it("reports wallets that run dry and caps that are hit under head but not base, in text, JSON, markdown and HTML", () => {
     const replays = (rows: Record<string, Partial<CustomerReplay>>): SimulationSide["replay"] => ({
       events: 0,
       unknownPlans: [],
@@ -202,8 +204,19 @@ describe("compareSimulation", () => {
     expect(text).toContain("wallets run dry: 1 -> 2 customers, spend caps hit: 0 -> 1 customers");
     expect(text).toMatch(/Wallets newly run dry \(1\)\n.*\n.*\n\s*b\s+pro\s+4\n/);
     expect(text).toMatch(/Spend caps newly hit \(1\)\n.*\n.*\n\s*c\s+pro\s+1\n/);
+    const md = simulationMarkdown(report, null);
+    expect(md).toContain("| Wallets run dry (customers) | 1 | 2 | +1 |");
+    expect(md).toContain("| Spend caps hit (customers) | 0 | 1 | +1 |");
+    expect(md).toMatch(/<summary>Wallets newly run dry \(1\)<\/summary>[\s\S]*?\| `b` \| pro \| 4 \|/);
+    expect(md).toMatch(/<summary>Spend caps newly hit \(1\)<\/summary>[\s\S]*?\| `c` \| pro \| 1 \|/);
+    const html = simulationHtml(report, null);
+    expect(html).toContain("<td>wallets run dry (customers)</td><td>1</td><td>2</td><td>1</td>");
+    expect(html).toMatch(/<h2>Wallets newly run dry \(1\)<\/h2>\s*<table>.*<td>b<\/td><td>pro<\/td><td>4<\/td>/);
+    expect(html).toMatch(/<h2>Spend caps newly hit \(1\)<\/h2>\s*<table>.*<td>c<\/td><td>pro<\/td><td>1<\/td>/);
     // A policy pair without wallet or cap refusals prints the report as before.
     const plain = compareSimulation(side("base", invoices), side("head", invoices), PERIOD);
     expect(simulationText(plain, null, new Chalk({ level: 0 }))).not.toContain("run dry");
+    expect(simulationMarkdown(plain, null)).not.toContain("run dry");
+    expect(simulationHtml(plain, null)).not.toContain("run dry");
   });
 });

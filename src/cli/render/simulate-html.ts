@@ -174,6 +174,27 @@ export function simulationHtml(report: SimulationReport, guardrail: GuardrailOut
         ],
         [td("customers affected"), td(""), td(""), td(String(t.customersAffected))],
         [td("newly blocked"), td(""), td(""), td(String(t.customersNewlyBlocked))],
+        // Only policies with wallets or spend caps have these rows: other reports stay as they were.
+        ...(t.customersRanDry.base +
+          t.customersRanDry.head +
+          t.customersCapped.base +
+          t.customersCapped.head >
+        0
+          ? [
+              [
+                td("wallets run dry (customers)"),
+                td(String(t.customersRanDry.base)),
+                td(String(t.customersRanDry.head)),
+                td(String(t.customersRanDry.head - t.customersRanDry.base)),
+              ],
+              [
+                td("spend caps hit (customers)"),
+                td(String(t.customersCapped.base)),
+                td(String(t.customersCapped.head)),
+                td(String(t.customersCapped.head - t.customersCapped.base)),
+              ],
+            ]
+          : []),
       ],
     ),
   );
@@ -222,6 +243,21 @@ export function simulationHtml(report: SimulationReport, guardrail: GuardrailOut
       tableHtml(
         header,
         report.newlyBlocked.slice(0, HTML_CUSTOMERS).map((c) => customerCells(report, c)),
+      ),
+    );
+  }
+  for (const [title, rows, count] of [
+    ["Wallets newly run dry", report.newlyRanDry, (c: CustomerRow) => c.head.ranDry],
+    ["Spend caps newly hit", report.newlyCapped, (c: CustomerRow) => c.head.capped],
+  ] as const) {
+    if (rows.length === 0) continue;
+    parts.push(
+      `<h2>${esc(title)} (${rows.length})</h2>`,
+      tableHtml(
+        ["customer", "plan", "calls refused (head)"],
+        rows
+          .slice(0, HTML_CUSTOMERS)
+          .map((c) => [td(c.customer), td(c.headPlan ?? "-"), td(String(count(c)))]),
       ),
     );
   }

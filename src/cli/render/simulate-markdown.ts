@@ -124,7 +124,25 @@ export function simulationMarkdown(report: SimulationReport, guardrail: Guardrai
     row(["Denied calls", String(t.base.denied), String(t.head.denied), dd > 0 ? `+${dd}` : String(dd)]),
   );
   out.push(row(["Customers affected", "", "", String(t.customersAffected)]));
-  out.push(row(["Newly blocked", "", "", String(t.customersNewlyBlocked)]), "");
+  out.push(row(["Newly blocked", "", "", String(t.customersNewlyBlocked)]));
+  const dry = t.customersRanDry;
+  const capped = t.customersCapped;
+  // Only policies with wallets or spend caps have these rows: other reports stay as they were.
+  if (dry.base + dry.head + capped.base + capped.head > 0) {
+    const change = (a: number, b: number) => (b - a > 0 ? `+${b - a}` : String(b - a));
+    out.push(
+      row(["Wallets run dry (customers)", String(dry.base), String(dry.head), change(dry.base, dry.head)]),
+    );
+    out.push(
+      row([
+        "Spend caps hit (customers)",
+        String(capped.base),
+        String(capped.head),
+        change(capped.base, capped.head),
+      ]),
+    );
+  }
+  out.push("");
   const others = otherCurrencyLines(report);
   if (others.length > 0) out.push(...others.map((l) => `- ${cell(l)}`), "");
 
@@ -185,6 +203,21 @@ export function simulationMarkdown(report: SimulationReport, guardrail: Guardrai
       ),
     ];
     out.push(...details(`Customers newly blocked (${report.newlyBlocked.length})`, body));
+  }
+  for (const [title, rows, count] of [
+    ["Wallets newly run dry", report.newlyRanDry, (c: CustomerRow) => c.head.ranDry],
+    ["Spend caps newly hit", report.newlyCapped, (c: CustomerRow) => c.head.capped],
+  ] as const) {
+    if (rows.length === 0) continue;
+    const body = [
+      ...header(["Customer", "Plan", "Calls refused (head)"], ["l", "l", "r"]),
+      ...fitted(
+        rows.map((c) => row([`\`${c.customer}\``, c.headPlan ?? "-", String(count(c))])),
+        6_000,
+        "customers",
+      ),
+    ];
+    out.push(...details(`${title} (${rows.length})`, body));
   }
   const changed = report.customers.filter((c) => !c.change.isZero() || c.base.denied !== c.head.denied);
   if (changed.length > 0) {
