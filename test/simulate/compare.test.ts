@@ -211,8 +211,12 @@ describe("compareSimulation", () => {
     expect(md).toMatch(/<summary>Spend caps newly hit \(1\)<\/summary>[\s\S]*?\| `c` \| pro \| 1 \|/);
     const html = simulationHtml(report, null);
     expect(html).toContain("<td>wallets run dry (customers)</td><td>1</td><td>2</td><td>1</td>");
-    expect(html).toMatch(/<h2>Wallets newly run dry \(1\)<\/h2>\s*<table>.*<td>b<\/td><td>pro<\/td><td>4<\/td>/);
-    expect(html).toMatch(/<h2>Spend caps newly hit \(1\)<\/h2>\s*<table>.*<td>c<\/td><td>pro<\/td><td>1<\/td>/);
+    expect(html).toMatch(
+      /<h2>Wallets newly run dry \(1\)<\/h2>\s*<table>.*<td>b<\/td><td>pro<\/td><td>4<\/td>/,
+    );
+    expect(html).toMatch(
+      /<h2>Spend caps newly hit \(1\)<\/h2>\s*<table>.*<td>c<\/td><td>pro<\/td><td>1<\/td>/,
+    );
     // A policy pair without wallet or cap refusals prints the report as before.
     const plain = compareSimulation(side("base", invoices), side("head", invoices), PERIOD);
     expect(simulationText(plain, null, new Chalk({ level: 0 }))).not.toContain("run dry");
