@@ -5,7 +5,9 @@ import { loadValidPolicy } from "limitr-engine/adapters/policy-source";
 import { DateTime } from "luxon";
 import { beforeAll, describe, expect, it } from "vitest";
 import { customerUsage, invoicePreview } from "../../src/cli/studio/customer-usage.js";
+import { Limitr } from "../../src/engine/runtime/limitr.js";
 import { limitr, REPO } from "../cli/run-cli.js";
+import { pgSchema } from "../helpers/pg-schema.js";
 
 const ZONE = "America/New_York";
 const at = (iso: string) => DateTime.fromISO(iso, { zone: ZONE }).toMillis();
@@ -111,5 +113,35 @@ describe("the studio's customers page", () => {
       period: "2026-10",
       invoice: { total: billed.total, lines: billed.lines },
     });
+  });
+
+  it("reads wallets from a Postgres store as the engine wrote them", async () => {
+    const schema = pgSchema("limitr_studio");
+    try {
+      const now = at("2026-10-20T10:00");
+      const engine = await Limitr.open({
+        policy: join(REPO, "policies"),
+        store: schema.url,
+        exclusive: true,
+        alerts: false,
+        now: () => now,
+      });
+      engine.setPlan("wallet-co", "payg", { at: now });
+      engine.topUp("wallet-co", "20", { id: "t-1", now });
+      const balance = engine.balance("wallet-co", { now });
+      await engine.close();
+      const answer = await customerUsage(policy, schema.url, now);
+      expect(answer.available).toBe(true);
+      const row = answer.available ? answer.customers.find((c) => c.id === "wallet-co") : undefined;
+      expect(row?.plan).toBe("payg");
+      expect(row?.wallet).toMatchObject({
+        unit: "USD",
+        balance: balance.balance,
+        available: balance.available,
+      });
+      expect(Number(row?.wallet?.balance)).toBeGreaterThanOrEqual(20);
+    } finally {
+      await schema.drop();
+    }
   });
 });

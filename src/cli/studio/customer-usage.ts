@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { previewInvoice, queryUsage } from "limitr-engine";
 import { openDatabase } from "limitr-engine/adapters/store/database";
 import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
+import type { PgUsageStore } from "limitr-engine/adapters/store/postgres/store";
 import { isPostgresUrl } from "limitr-engine/adapters/store/postgres/url";
 import { SqliteWallets } from "limitr-engine/adapters/store/sqlite-wallets";
 import { type PlanChange, PolicyIndex } from "limitr-engine/core/engine/resolve";
@@ -11,6 +12,7 @@ import { calendarWindow, isoDate, type Window } from "limitr-engine/core/periods
 import { periodLabel, specWindow } from "limitr-engine/core/periods/spec";
 import { fromAtoms } from "limitr-engine/core/wallet/amount";
 import { effectiveWallet } from "limitr-engine/core/wallet/compile";
+import type { WalletRow } from "limitr-engine/core/wallet/store-rows";
 import { restoreAccount, termsOf } from "limitr-engine/runtime/wallet-rows";
 
 /**
@@ -135,7 +137,7 @@ export async function customerUsage(
     const mine = own.get(`${l.key}\u0000${l.line.meter}\u0000${l.customer}`);
     totals.set(id, (totals.get(id) ?? ZERO).plus(mine === undefined ? ZERO : dec(mine)));
   }
-  const wallets = walletsOf(policy, db, at, history);
+  const wallets = await walletsOf(policy, db, at, history);
   return {
     available: true,
     at: when,
@@ -161,48 +163,56 @@ export async function customerUsage(
   };
 }
 
-/** Wallets as the store holds them (SQLite stores), with the terms of the customer's plan and contract. */
-function walletsOf(
+/** Wallets as the store holds them (SQLite or Postgres), with the terms of the customer's plan and contract. */
+async function walletsOf(
   policy: CompiledPolicy,
   db: string,
   at: number,
   history: Map<string, PlanChange[]>,
-): Map<string, WalletLine> {
+): Promise<Map<string, WalletLine>> {
   const out = new Map<string, WalletLine>();
-  if (isPostgresUrl(db)) return out;
   const index = new PolicyIndex(policy);
+  for (const row of await walletRows(db)) {
+    const plan = index.planAt(row.customer, at, history).plan;
+    const terms = effectiveWallet(policy, plan, row.customer);
+    const acc = restoreAccount(
+      row,
+      termsOf(terms ?? { unit: row.unit, grant: null, minimum: "0", openingBalance: null }, policy.timezone),
+    );
+    out.set(row.customer, {
+      unit: row.unit,
+      balance: fromAtoms(acc.balance),
+      available: fromAtoms(acc.available),
+      minimum: fromAtoms(acc.terms.minimum),
+      reserved: fromAtoms(acc.reserved),
+      lots: row.lots.map((l) => ({
+        id: l.id,
+        source: l.source,
+        remaining: l.remaining,
+        expiresAt: l.expiresAt === null ? null : new Date(l.expiresAt).toISOString(),
+      })),
+    });
+  }
+  return out;
+}
+
+/** The stored wallet rows: read only, so looking never applies a grant. */
+async function walletRows(db: string): Promise<WalletRow[]> {
+  if (isPostgresUrl(db)) {
+    const store = (await openUsageStore(db, { readonly: true })) as PgUsageStore;
+    try {
+      return await store.wallets();
+    } finally {
+      await store.close();
+    }
+  }
   const sqlite = openDatabase(db, { readonly: true });
   try {
     const hasTable = sqlite.prepare("SELECT 1 FROM sqlite_master WHERE name = 'wallets'").get();
-    if (!hasTable) return out;
-    for (const row of new SqliteWallets(sqlite).loadWallets()) {
-      const plan = index.planAt(row.customer, at, history).plan;
-      const terms = effectiveWallet(policy, plan, row.customer);
-      const acc = restoreAccount(
-        row,
-        termsOf(
-          terms ?? { unit: row.unit, grant: null, minimum: "0", openingBalance: null },
-          policy.timezone,
-        ),
-      );
-      out.set(row.customer, {
-        unit: row.unit,
-        balance: fromAtoms(acc.balance),
-        available: fromAtoms(acc.available),
-        minimum: fromAtoms(acc.terms.minimum),
-        reserved: fromAtoms(acc.reserved),
-        lots: row.lots.map((l) => ({
-          id: l.id,
-          source: l.source,
-          remaining: l.remaining,
-          expiresAt: l.expiresAt === null ? null : new Date(l.expiresAt).toISOString(),
-        })),
-      });
-    }
+    return hasTable ? new SqliteWallets(sqlite).loadWallets() : [];
   } finally {
     sqlite.close();
   }
-  return out;
 }
 
 /** `previewInvoice` for the calendar month containing `at`. */

@@ -19,6 +19,7 @@ import type {
   SubscriptionRow,
   UsageStore,
 } from "../../../core/usage/store-port.js";
+import type { WalletRow } from "../../../core/wallet/store-rows.js";
 import { dayStarts, usageFrom } from "../bill-usage.js";
 import { foldLedger, type LedgerRow } from "../credit-ledger.js";
 import type { OpenOptions } from "../database.js";
@@ -146,6 +147,15 @@ export class PgUsageStore implements UsageStore {
           [customer, currency],
         );
     });
+  }
+
+  /** The wallets an engine on this store keeps (SPEC §12), as they were last written. */
+  async wallets(): Promise<WalletRow[]> {
+    const r = await this.pool.query<Omit<WalletRow, "lots" | "holds"> & { lots: string; holds: string }>(
+      `SELECT customer, unit, opened_at::float8 AS "openedAt", next_grant_at::float8 AS "nextGrantAt", balance, lots, holds
+       FROM wallets ORDER BY customer`,
+    );
+    return r.rows.map((w) => ({ ...w, lots: JSON.parse(w.lots), holds: JSON.parse(w.holds) }));
   }
 
   async customerCurrencies(): Promise<Map<string, string>> {
