@@ -12,6 +12,8 @@ export interface ReplayOptions {
   /** Called every `progressEvery` events (default 250,000) and once at the end. */
   onProgress?: (done: number, total: number) => void;
   progressEvery?: number;
+  /** Entitlements to leave out of every policy's replay (see `unchangedEnforcement`). */
+  skip?: ReadonlySet<string>;
 }
 
 /**
@@ -27,7 +29,7 @@ export async function replayPeriod(
   options: ReplayOptions = {},
 ): Promise<ReplayOutcome[]> {
   const subscriptions = await db.planHistory();
-  const replays = policies.map((p) => new PolicyReplay(p));
+  const replays = policies.map((p) => new PolicyReplay(p, options.skip));
   try {
     const from = Math.min(...replays.map((r) => r.warmUpStart(period.start)));
     for (const r of replays) await r.open(subscriptions, from, period.end);
@@ -55,7 +57,13 @@ export async function replayPeriod(
     options.onProgress?.(done, total);
     const metered = [...new Set(policies.flatMap((p) => Object.values(p.meters).flatMap((m) => m.events)))];
     const events = await db.countEvents(metered, period.start, period.end);
-    return replays.map((r) => ({ events, customers: r.customers, unknownPlans: r.unknownPlans }));
+    const notReplayed = [...(options.skip ?? [])].sort();
+    return replays.map((r) => ({
+      events,
+      customers: r.customers,
+      unknownPlans: r.unknownPlans,
+      notReplayed,
+    }));
   } finally {
     for (const r of replays) await r.close().catch(() => {});
   }
@@ -94,6 +102,7 @@ export async function replayInWorker(
         policies,
         period: { start: period.start, end: period.end },
         progress: Boolean(options.onProgress),
+        skip: options.skip ?? new Set(),
       },
     });
     let result: ReplayOutcome[] | null = null;
