@@ -6,8 +6,11 @@ import { unchangedEnforcement } from "../../src/engine/core/simulate/replay-scop
  * Three hard limits: `a` and `b` count the same event type (`x`), so one
  * event is counted on both or on neither (R4); `c` counts `y` alone.
  */
-function policy(change: (p: Record<string, any>) => void = () => {}) {
-  const raw: Record<string, any> = {
+// biome-ignore lint/suspicious/noExplicitAny: tests edit the raw policy source freely
+type Raw = Record<string, any>;
+
+function policy(change: (p: Raw) => void = () => {}) {
+  const raw: Raw = {
     limitr: 1,
     name: "scope",
     meters: {
@@ -81,5 +84,31 @@ describe("unchangedEnforcement", () => {
     expect(sorted(unchangedEnforcement(capped(0.5), capped(0.75)))).toEqual(["a", "b"]);
     // Adding the cap changes what refuses c.
     expect(sorted(unchangedEnforcement(policy(), capped(0.5)))).toEqual(["a", "b"]);
+  });
+
+  it("ties the entitlements of one cap together, and ignores prices of plans no money term reaches", () => {
+    const capped = (bPrice: number, contractPrice: number) =>
+      policy((p) => {
+        // A cap over c (events y) and b (events x): b's price moves the cap's spend, which can refuse c.
+        p.plans.free.caps = { spend: { amount: 1, period: "day", entitlements: ["b", "c"] } };
+        p.plans.free.entitlements.b.price = { model: "per_unit", unit_price: bPrice };
+        p.plans.team = {
+          price: 10,
+          entitlements: {
+            c: {
+              meter: "m_c",
+              limit: 3,
+              period: "month",
+              mode: "soft",
+              price: { model: "per_unit", unit_price: 1 },
+            },
+          },
+        };
+        p.customers.acme.plan = "team";
+        p.customers.acme.overrides = { c: { price: { model: "per_unit", unit_price: contractPrice } } };
+      });
+    expect(sorted(unchangedEnforcement(capped(0.1, 2), capped(0.2, 2)))).toEqual([]);
+    // The contract's plan has no cap or wallet: its price is no money term of c.
+    expect(sorted(unchangedEnforcement(capped(0.1, 2), capped(0.1, 3)))).toEqual(["a", "b", "c"]);
   });
 });

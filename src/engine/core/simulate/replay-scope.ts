@@ -11,13 +11,14 @@ import type { CompiledPolicy, MeteredEntitlement } from "../model.js";
  *   overrides (limit, mode, expiry), and the timezone, default plan and
  *   contract plans, add-ons and parents;
  * - where a spend cap or a wallet touches it (R17, R18: their spend depends
- *   on prices), the money terms are equal too: every plan whose cap counts it
- *   or whose wallet pays for it (prices, caps, wallet, price lists), and the
- *   credit units, currency and contracts with money terms;
+ *   on prices), the money terms are equal too: every plan with a wallet or a
+ *   cap counting it (prices, caps, wallet, price lists), the contracts that
+ *   may hold such a plan, and the credit units, currency and meters;
  * - the same holds for every entitlement it is coupled to. A call is counted
  *   on all the entitlements its event feeds or on none (R4), so an event type
  *   that feeds two entitlements couples their counters: a denial by one
- *   changes what the other counts. The entitlements that events couple,
+ *   changes what the other counts. A cap couples the entitlements it counts,
+ *   and a wallet those it pays for. The entitlements that events couple,
  *   directly or through a chain, form a group that is skipped whole or not at all.
  *
  * Such a group refuses exactly the same events under both policies, so it
@@ -34,6 +35,8 @@ export function unchangedEnforcement(base: CompiledPolicy, head: CompiledPolicy)
   const groups = new Groups();
   for (const p of [base, head]) {
     for (const [id, types] of metered(p)) for (const t of types) groups.join(`e:${id}`, `t:${t}`);
+    // A cap's spend, and a wallet's balance, are shared by the entitlements they cover.
+    for (const ids of moneyShares(p)) for (const id of ids) groups.join(`e:${id}`, `e:${ids[0]}`);
   }
   const changed = new Set<string>();
   for (const id of ids) {
@@ -77,6 +80,23 @@ function feeds(p: CompiledPolicy, ent: MeteredEntitlement): readonly string[] {
   return p.meters[ent.meter]?.events ?? [];
 }
 
+/** Sets of entitlements one cap counts, or one plan's wallet (or a contract's) pays for. */
+function moneyShares(p: CompiledPolicy): string[][] {
+  const out: string[][] = [];
+  for (const plan of Object.values(p.plans)) {
+    for (const cap of Object.values(plan.caps ?? {})) out.push(cap.entitlements);
+    const prepaid = Object.values(plan.entitlements).filter(
+      (e) => e.kind === "metered" && e.mode === "prepaid",
+    );
+    out.push(prepaid.map((e) => e.id));
+  }
+  for (const c of Object.values(p.customers)) {
+    for (const cap of Object.values(c.caps ?? {})) out.push(cap.entitlements);
+    out.push(Object.keys(c.overrides).filter((e) => c.overrides[e]?.mode === "prepaid"));
+  }
+  return out.filter((ids) => ids.length > 1);
+}
+
 /** Entitlements a cap counts or a wallet pays for (mode `prepaid` in a plan or a contract override). */
 function touchedByMoney(p: CompiledPolicy): Set<string> {
   const out = new Set<string>();
@@ -93,32 +113,44 @@ function touchedByMoney(p: CompiledPolicy): Set<string> {
   return out;
 }
 
-/** What prices a capped or prepaid call besides its plan: credit units, the currency, contracts with money terms. */
+/** What prices any capped or prepaid call: the credit units, the currency and the meters. */
 function moneyContext(p: CompiledPolicy): string {
-  const contracts = Object.keys(p.customers)
-    .sort()
-    .map((id) => p.customers[id]!)
-    .filter((c) => c.wallet || c.caps || c.currency || Object.keys(c.overrides).length > 0)
-    .map(({ metadata: _, ...terms }) => terms);
-  return JSON.stringify([p.creditUnits ?? null, p.currency, p.meters, contracts]);
+  return JSON.stringify([p.creditUnits ?? null, p.currency, p.meters]);
 }
 
-/** Every plan whose cap counts the entitlement or whose wallet pays for it, whole (prices included). */
+/** Plans where a cap counts the entitlement or a wallet may pay for it. */
+function moneyPlans(p: CompiledPolicy, id: string): Set<string> {
+  const out = new Set<string>();
+  for (const [planId, plan] of Object.entries(p.plans)) {
+    const ent = plan.entitlements[id];
+    const prepaid = ent?.kind === "metered" && ent.mode === "prepaid";
+    const capped = Object.values(plan.caps ?? {}).some((c) => c.entitlements.includes(id));
+    if (prepaid || capped || plan.wallet !== undefined) out.add(planId);
+  }
+  return out;
+}
+
+/**
+ * The money terms a capped or prepaid entitlement is decided under: every plan
+ * of `moneyPlans`, whole (prices, caps, wallet, price lists), and the terms of
+ * every contract that may hold such a plan or has money terms of its own.
+ */
 function moneyView(p: CompiledPolicy, id: string): string {
-  const plans = Object.keys(p.plans)
-    .sort()
-    .filter((planId) => {
-      const plan = p.plans[planId]!;
-      const ent = plan.entitlements[id];
-      const prepaid = ent?.kind === "metered" && ent.mode === "prepaid";
-      return (
-        prepaid ||
-        plan.wallet !== undefined ||
-        Object.values(plan.caps ?? {}).some((c) => c.entitlements.includes(id))
-      );
-    })
-    .map((planId) => p.plans[planId]);
-  return JSON.stringify(plans);
+  const plans = moneyPlans(p, id);
+  const contracts: unknown[] = [];
+  for (const cid of Object.keys(p.customers).sort()) {
+    const c = p.customers[cid]!;
+    const o = c.overrides[id];
+    const relevant =
+      c.wallet !== undefined ||
+      c.caps !== undefined ||
+      o?.mode === "prepaid" ||
+      c.plan === null ||
+      plans.has(c.plan) ||
+      (c.addOns ?? []).some((a) => plans.has(a));
+    if (relevant) contracts.push([cid, c.currency ?? null, c.wallet ?? null, c.caps ?? null, o ?? null]);
+  }
+  return JSON.stringify([[...plans].sort().map((planId) => p.plans[planId]), contracts]);
 }
 
 /** Everything about one entitlement that decides its refusals, as a comparable string (prices left out). */
