@@ -5,7 +5,7 @@ import type { Bill } from "limitr-engine/core/rating/bill";
 import { compareSimulation, type SimulationSide } from "limitr-engine/core/simulate/compare";
 import { unchangedEnforcement } from "limitr-engine/core/simulate/replay-scope";
 import type { SideInfo, SimulationReport } from "limitr-engine/core/simulate/types";
-import type { DailyUsage, UsageStore } from "limitr-engine/core/usage/store-port";
+import type { DailyUsage, FirstEvents, UsageStore } from "limitr-engine/core/usage/store-port";
 import { replayInWorker } from "./replay.js";
 
 export interface PolicyUnderTest {
@@ -62,12 +62,19 @@ export async function simulatePolicies(
 
 /**
  * The store, with `dailyUsage` read once for policies that measure usage the
- * same way (same meters, credit units and timezone): a simulation that
- * changes prices re-rates the same daily figures twice instead of reading
- * them twice. The figures are only read, never changed, by rating.
+ * same way (same meters, credit units and timezone), and `firstEvents` once
+ * per meter and period: a simulation that changes prices re-rates the same
+ * figures twice instead of reading them twice. Rating only reads them.
  */
 function sharingUsage(store: UsageStore): UsageStore {
   const read = new Map<string, Promise<DailyUsage>>();
+  const leads = new Map<string, Promise<FirstEvents>>();
+  const firstEvents: UsageStore["firstEvents"] = (meter, period, days, n) => {
+    const key = JSON.stringify([meter, period.start, period.end, days, n]);
+    let hit = leads.get(key);
+    if (!hit) leads.set(key, (hit = store.firstEvents(meter, period, days, n)));
+    return hit;
+  };
   const dailyUsage: UsageStore["dailyUsage"] = (policy, period: Window, onProgress) => {
     const key = JSON.stringify([
       policy.meters,
@@ -83,6 +90,7 @@ function sharingUsage(store: UsageStore): UsageStore {
   return new Proxy(store, {
     get(target, prop) {
       if (prop === "dailyUsage") return dailyUsage;
+      if (prop === "firstEvents") return firstEvents;
       const value = Reflect.get(target, prop, target);
       return typeof value === "function" ? value.bind(target) : value;
     },

@@ -72,8 +72,9 @@ export async function replayPeriod(
 /**
  * `replayPeriod` on a worker thread with its own read-only connection, so it
  * runs while the caller re-rates the period on the main thread. Falls back to
- * the calling thread for an in-memory store, when the compiled worker is not
- * there (running from sources), and for the shared store (whose queries
+ * the calling thread for an in-memory store, when nothing can refuse (only
+ * the event count is left to read), when the compiled worker is not there
+ * (running from sources), and for the shared store (whose queries
  * already run beside the caller's on other connections).
  */
 export async function replayInWorker(
@@ -85,9 +86,11 @@ export async function replayInWorker(
   const workerFile = new URL("./replay-worker.js", import.meta.url);
   const db = store instanceof SqliteUsageStore ? store.db : null;
   if (!db || db.memory) return replayPeriod(store, policies, period, options);
-  if (!existsSync(workerFile)) {
-    // Run from source (no compiled worker): replay here, on a connection of its own, since the
-    // caller rates bills on `store` meanwhile and one SQLite connection serves one query at a time.
+  // Nothing can refuse (every limit left out, say for a price-only change): not worth a thread.
+  const refusing = policies.some((p) => new PolicyReplay(p, options.skip).types().length > 0);
+  if (!refusing || !existsSync(workerFile)) {
+    // Replay here, on a connection of its own, since the caller rates bills on `store`
+    // meanwhile and one SQLite connection serves one query at a time.
     const own = new SqliteUsageStore(openDatabase(db.name, { readonly: true }));
     try {
       return await replayPeriod(own, policies, period, options);
