@@ -9,7 +9,10 @@
  * built CLI in a fresh process for each measurement (wall seconds, and that
  * process's peak RSS, worker threads included):
  * - simulate_1m_s / simulate_10m_s: `simulate --base HEAD --period 2026-10 --format json`,
- *   head = the work tree with pro's chat_input overage raised and free's chat_input limit lowered;
+ *   head = the work tree with pro's chat_input overage raised and free's chat_input limit lowered
+ *   (the changed limit, and the limits its events tie to, are replayed);
+ * - simulate_10m_full_replay_s: the same with `--full-replay` (every limit that can refuse replayed);
+ * - simulate_10m_price_only_s: head = a commit that only raises pro's overage (nothing to replay);
  * - bill_10m_s: `bill --period 2026-10 --format json` on the large store (after simulate:
  *   bill records credits, simulate must find the store as imported).
  * Targets: simulate_10m_s within 3x bill_10m_s, peak RSS under 800 MB.
@@ -57,7 +60,12 @@ function makeRepo(): void {
     "base",
   );
   const file = join(dir, "policies/plans.yaml");
-  const text = readFileSync(file, "utf8")
+  const original = readFileSync(file, "utf8");
+  git("checkout", "-q", "-b", "prices");
+  writeFileSync(file, original.replace("overage: 0.000003 ", "overage: 0.000004 "));
+  git("-c", "user.email=bench@example.com", "-c", "user.name=bench", "commit", "-q", "-a", "-m", "prices");
+  git("checkout", "-q", "main");
+  const text = original
     .replace("overage: 0.000003 ", "overage: 0.000004 ")
     .replace("        limit: 100000\n        mode: hard", "        limit: 50000\n        mode: hard");
   writeFileSync(file, text);
@@ -69,7 +77,7 @@ async function dataset(events: number, seed: number): Promise<string> {
   log(`generated ${events} events in ${generateUsage(file, events, seed, plans).toFixed(1)}s`);
   let t = performance.now();
   const db = join(dir, `${events}.db`);
-  const store = openDatabase(db);
+  const store = openDatabase(db, { create: true });
   t = performance.now();
   const summary = await importFiles(new SqliteUsageStore(store), [file], {
     zone: ZONE,
@@ -127,8 +135,8 @@ try {
   log("tsc reported errors; benchmarking the emitted build anyway");
 }
 makeRepo();
-const simulate = (db: string) =>
-  measured(["--db", db, "simulate", "--base", "HEAD", "--period", "2026-10", "--format", "json"]);
+const simulate = (db: string, ...more: string[]) =>
+  measured(["--db", db, "simulate", "--base", "HEAD", "--period", "2026-10", "--format", "json", ...more]);
 
 const smallDb = await dataset(1_000_000, 21);
 const sim1 = simulate(smallDb);
@@ -144,6 +152,13 @@ const s10 = JSON.parse(sim10.stdout).totals;
 log(
   `simulate ${large}: ${sim10.seconds.toFixed(2)}s, peak RSS ${sim10.rssMb.toFixed(0)} MB (change ${s10.revenue_change}, denied ${s10.base_denied} -> ${s10.head_denied})`,
 );
+const full10 = simulate(bigDb, "--full-replay");
+log(`simulate ${large} --full-replay: ${full10.seconds.toFixed(2)}s`);
+const prices10 = simulate(bigDb, "--head", "prices");
+const p10 = JSON.parse(prices10.stdout);
+log(
+  `simulate ${large}, prices only: ${prices10.seconds.toFixed(2)}s (change ${p10.totals.revenue_change}, not replayed: ${p10.not_replayed.length})`,
+);
 const bill10 = measured(["--db", bigDb, "bill", "--period", "2026-10", "--format", "json"]);
 log(
   `bill ${large}: ${bill10.seconds.toFixed(2)}s, peak RSS ${bill10.rssMb.toFixed(0)} MB; simulate/bill = ${(sim10.seconds / bill10.seconds).toFixed(2)}`,
@@ -156,8 +171,12 @@ console.log(
     results: {
       simulate_1m_s: round(sim1.seconds),
       simulate_10m_s: round(sim10.seconds),
+      simulate_10m_full_replay_s: round(full10.seconds),
+      simulate_10m_price_only_s: round(prices10.seconds),
       bill_10m_s: round(bill10.seconds),
       simulate_to_bill: round(sim10.seconds / bill10.seconds, 2),
+      simulate_price_only_to_bill: round(prices10.seconds / bill10.seconds, 2),
+      full_replay_to_bill: round(full10.seconds / bill10.seconds, 2),
       peak_rss_mb: Math.round(Math.max(sim1.rssMb, sim10.rssMb)),
     },
   }),

@@ -125,6 +125,11 @@ export const COMMANDS: CommandSpec[] = [
       { flags: "--to <time>", description: "end (ISO time or date, exclusive)" },
       { flags: "--env <name>", description: "environment whose pushed version is the default base" },
       { flags: "--fail-on <expr>", description: "CEL guardrail over the totals; exit 4 when true" },
+      {
+        flags: "--full-replay",
+        description:
+          "also replay limits whose enforcement is the same under both policies (their denials count too)",
+      },
       { flags: "--out <file>", description: "write the report to FILE instead of stdout" },
       format(["text", "json", "markdown", "html"]),
     ],

@@ -116,7 +116,7 @@ describe("limitr simulate: denials", () => {
   it("head_denied, per-customer denials and newly blocked customers match an independent replay", async () => {
     const base = await denialsUnder(baseCommit, "base");
     const head = await denialsUnder(headCommit, "head");
-    const r = await simulateBetween(repo, baseCommit, headCommit, "json");
+    const r = await simulateBetween(repo, baseCommit, headCommit, "json", "--full-replay");
     expect(r.exitCode, r.stderr).toBe(0);
     const sim = JSON.parse(r.stdout);
     const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
@@ -147,7 +147,7 @@ describe("limitr simulate: denials", () => {
 
   it("the pro plan's seat limit (distinct users) denies only new users past the limit", async () => {
     const base = await denialsUnder(baseCommit, "base-seats");
-    const r = await simulateBetween(repo, baseCommit, baseCommit, "json");
+    const r = await simulateBetween(repo, baseCommit, baseCommit, "json", "--full-replay");
     const sim = JSON.parse(r.stdout);
     const pro = (
       sim.customers as { customer: string; base_denied: number; head_denied_by: Record<string, number> }[]
@@ -157,5 +157,48 @@ describe("limitr simulate: denials", () => {
     // Same policy on both sides: nothing moves.
     expect(sim.totals.customers_affected).toBe(0);
     expect(sim.totals.revenue_change).toBe("0.00");
+  });
+
+  it("by default leaves out limits whose enforcement did not change, and the rest matches the full replay", async () => {
+    const [skipped, full] = await Promise.all([
+      simulateBetween(repo, baseCommit, headCommit, "json"),
+      simulateBetween(repo, baseCommit, headCommit, "json", "--full-replay"),
+    ]);
+    expect(skipped.exitCode, skipped.stderr).toBe(0);
+    const part = JSON.parse(skipped.stdout);
+    const all = JSON.parse(full.stdout);
+    expect(all.not_replayed).toEqual([]);
+    // pro's seat limit is the same on both sides and no event type ties it to a changed limit.
+    expect(part.not_replayed).toContain("seats");
+    type Row = {
+      customer: string;
+      base_denied_by: Record<string, number>;
+      head_denied_by: Record<string, number>;
+    };
+    const byCustomer = (sim: { customers: Row[] }) => new Map(sim.customers.map((c) => [c.customer, c]));
+    const fullRows = byCustomer(all);
+    const replayed = (by: Record<string, number>) =>
+      Object.fromEntries(Object.entries(by).filter(([e]) => !part.not_replayed.includes(e)));
+    let compared = 0;
+    for (const c of part.customers as Row[]) {
+      for (const e of Object.keys(c.head_denied_by)) expect(part.not_replayed).not.toContain(e);
+      const f = fullRows.get(c.customer);
+      expect(c.head_denied_by).toEqual(replayed(f?.head_denied_by ?? {}));
+      compared += Object.keys(c.head_denied_by).length;
+    }
+    expect(compared).toBeGreaterThan(5);
+    // Revenue figures never depend on the replay.
+    expect(part.totals.revenue_change).toBe(all.totals.revenue_change);
+  });
+
+  it("the same policy on both sides replays nothing", async () => {
+    const r = await simulateBetween(repo, baseCommit, baseCommit, "text");
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      /entitlement\(s\) with the same enforcement under both were not replayed \(.*seats/,
+    );
+    const sim = JSON.parse((await simulateBetween(repo, baseCommit, baseCommit, "json")).stdout);
+    expect(sim.totals.base_denied).toBe(0);
+    expect(sim.totals.head_denied).toBe(0);
   });
 });

@@ -30,6 +30,7 @@ interface SimulateOptions {
   format?: string;
   failOn?: string;
   out?: string;
+  fullReplay?: boolean;
 }
 
 /**
@@ -96,7 +97,7 @@ export async function run(raw: Record<string, unknown>, ctx: CliContext): Promis
         under(base, base.policy),
         under(head, head.policy),
         period,
-        progress,
+        { onProgress: progress, fullReplay: Boolean(options.fullReplay) },
       ));
     } finally {
       await bar.finish();

@@ -4,6 +4,7 @@ import {
   customerFigures,
   type GuardrailOutcome,
   money,
+  notReplayedNote,
   otherCurrencyLines,
   planLabel,
   sideLabel,
@@ -199,6 +200,8 @@ export function simulationHtml(report: SimulationReport, guardrail: GuardrailOut
     ),
   );
   for (const line of otherCurrencyLines(report)) parts.push(`<div class="meta">${esc(line)}</div>`);
+  const skipped = notReplayedNote(report);
+  if (skipped) parts.push(`<div class="meta">${esc(skipped)}</div>`);
   parts.push("<h2>Revenue by plan</h2>", planChart(report));
   parts.push(
     tableHtml(

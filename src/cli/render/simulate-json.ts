@@ -59,6 +59,17 @@ export function planLabel(report: SimulationReport, p: PlanRow): string {
   return multiCurrency(report) ? `${p.plan} (${p.currency})` : p.plan;
 }
 
+/**
+ * Says which entitlements the replay left out (their limits are the same under
+ * both policies, so their denials would be too); null when every one was replayed.
+ */
+export function notReplayedNote(report: SimulationReport): string | null {
+  const n = report.notReplayed.length;
+  if (n === 0) return null;
+  const listed = report.notReplayed.slice(0, 8).join(", ") + (n > 8 ? `, ... (${n - 8} more)` : "");
+  return `denied calls count only limits that differ between the policies; ${n} entitlement(s) with the same enforcement under both were not replayed (${listed}); --full-replay counts them too`;
+}
+
 export function signedPct(v: Decimal | null): string {
   if (v === null) return "n/a";
   return `${v.gt(0) ? "+" : ""}${v.toFixed(2)}%`;
@@ -191,6 +202,7 @@ export function simulationJson(report: SimulationReport, guardrail: GuardrailOut
     },
     currency: report.currency,
     events: report.events,
+    not_replayed: report.notReplayed,
     totals: totalsJson(report, report.totals, report.currency),
     totals_by_currency: byCurrency,
     plans: report.plans.map((p) => planJson(report, p)),

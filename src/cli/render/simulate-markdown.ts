@@ -3,6 +3,7 @@ import {
   customerFigures,
   type GuardrailOutcome,
   money,
+  notReplayedNote,
   otherCurrencyLines,
   planLabel,
   sideLabel,
@@ -145,6 +146,8 @@ export function simulationMarkdown(report: SimulationReport, guardrail: Guardrai
   out.push("");
   const others = otherCurrencyLines(report);
   if (others.length > 0) out.push(...others.map((l) => `- ${cell(l)}`), "");
+  const skipped = notReplayedNote(report);
+  if (skipped) out.push(`_${cell(skipped)}_`, "");
 
   const plans = [
     ...header(

@@ -4,6 +4,7 @@ import {
   customerFigures,
   type GuardrailOutcome,
   money,
+  notReplayedNote,
   otherCurrencyLines,
   planLabel,
   sideLabel,
@@ -78,6 +79,8 @@ export function simulationText(
     ),
   );
   for (const line of otherCurrencyLines(report)) out.push(line);
+  const skipped = notReplayedNote(report);
+  if (skipped) out.push(color.dim(skipped));
   out.push("");
   out.push(`customers affected: ${t.customersAffected}, newly blocked: ${t.customersNewlyBlocked}`);
   const dry = t.customersRanDry;

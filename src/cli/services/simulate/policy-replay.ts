@@ -78,7 +78,14 @@ export class PolicyReplay {
   private engine!: Limitr;
   private clock = 0;
 
-  constructor(readonly policy: CompiledPolicy) {
+  /**
+   * @param skip entitlements left out of the replay: their denials are the
+   *   same under both policies compared (see `unchangedEnforcement`).
+   */
+  constructor(
+    readonly policy: CompiledPolicy,
+    private readonly skip: ReadonlySet<string> = new Set(),
+  ) {
     this.index = new PolicyIndex(policy);
     for (const c of Object.values(policy.customers)) {
       for (const [ent, o] of Object.entries(c.overrides)) {
@@ -99,7 +106,7 @@ export class PolicyReplay {
     const contracts = Object.values(policy.customers);
     this.registered.add(key);
     for (const ent of Object.values(plan.entitlements)) {
-      if (ent.kind !== "metered") continue;
+      if (ent.kind !== "metered" || this.skip.has(ent.id)) continue;
       const credit = policy.creditUnits?.[ent.meter] ?? null;
       const meter = policy.meters[ent.meter] ?? (credit === null ? undefined : unitMeter(credit));
       if (!meter) continue;

@@ -12,6 +12,8 @@ export interface ReplayOptions {
   /** Called every `progressEvery` events (default 250,000) and once at the end. */
   onProgress?: (done: number, total: number) => void;
   progressEvery?: number;
+  /** Entitlements to leave out of every policy's replay (see `unchangedEnforcement`). */
+  skip?: ReadonlySet<string>;
 }
 
 /**
@@ -27,7 +29,7 @@ export async function replayPeriod(
   options: ReplayOptions = {},
 ): Promise<ReplayOutcome[]> {
   const subscriptions = await db.planHistory();
-  const replays = policies.map((p) => new PolicyReplay(p));
+  const replays = policies.map((p) => new PolicyReplay(p, options.skip));
   try {
     const from = Math.min(...replays.map((r) => r.warmUpStart(period.start)));
     for (const r of replays) await r.open(subscriptions, from, period.end);
@@ -55,7 +57,13 @@ export async function replayPeriod(
     options.onProgress?.(done, total);
     const metered = [...new Set(policies.flatMap((p) => Object.values(p.meters).flatMap((m) => m.events)))];
     const events = await db.countEvents(metered, period.start, period.end);
-    return replays.map((r) => ({ events, customers: r.customers, unknownPlans: r.unknownPlans }));
+    const notReplayed = [...(options.skip ?? [])].sort();
+    return replays.map((r) => ({
+      events,
+      customers: r.customers,
+      unknownPlans: r.unknownPlans,
+      notReplayed,
+    }));
   } finally {
     for (const r of replays) await r.close().catch(() => {});
   }
@@ -64,8 +72,9 @@ export async function replayPeriod(
 /**
  * `replayPeriod` on a worker thread with its own read-only connection, so it
  * runs while the caller re-rates the period on the main thread. Falls back to
- * the calling thread for an in-memory store, when the compiled worker is not
- * there (running from sources), and for the shared store (whose queries
+ * the calling thread for an in-memory store, when nothing can refuse (only
+ * the event count is left to read), when the compiled worker is not there
+ * (running from sources), and for the shared store (whose queries
  * already run beside the caller's on other connections).
  */
 export async function replayInWorker(
@@ -77,9 +86,11 @@ export async function replayInWorker(
   const workerFile = new URL("./replay-worker.js", import.meta.url);
   const db = store instanceof SqliteUsageStore ? store.db : null;
   if (!db || db.memory) return replayPeriod(store, policies, period, options);
-  if (!existsSync(workerFile)) {
-    // Run from source (no compiled worker): replay here, on a connection of its own, since the
-    // caller rates bills on `store` meanwhile and one SQLite connection serves one query at a time.
+  // Nothing can refuse (every limit left out, say for a price-only change): not worth a thread.
+  const refusing = policies.some((p) => new PolicyReplay(p, options.skip).types().length > 0);
+  if (!refusing || !existsSync(workerFile)) {
+    // Replay here, on a connection of its own, since the caller rates bills on `store`
+    // meanwhile and one SQLite connection serves one query at a time.
     const own = new SqliteUsageStore(openDatabase(db.name, { readonly: true }));
     try {
       return await replayPeriod(own, policies, period, options);
@@ -94,6 +105,7 @@ export async function replayInWorker(
         policies,
         period: { start: period.start, end: period.end },
         progress: Boolean(options.onProgress),
+        skip: options.skip ?? new Set(),
       },
     });
     let result: ReplayOutcome[] | null = null;

@@ -259,6 +259,7 @@ export function compareSimulation(
     currency: head.policy.currency,
     currencyDigits: head.policy.currencyDigits,
     events: Math.max(base.replay.events, head.replay.events),
+    notReplayed: base.replay.notReplayed ?? [],
     totals: totalsByCurrency[own] as SimulationTotals,
     totalsByCurrency,
     plans: planRows,

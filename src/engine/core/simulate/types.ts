@@ -25,6 +25,11 @@ export interface ReplayOutcome {
   customers: Map<string, CustomerReplay>;
   /** Plan changes from the store the policy does not know (skipped, like the engine would refuse them). */
   unknownPlans: string[];
+  /**
+   * Entitlements left out of the replay because their denials cannot differ
+   * between the two policies compared (see `unchangedEnforcement`); sorted.
+   */
+  notReplayed?: string[];
 }
 
 export interface SideInfo {
@@ -107,6 +112,12 @@ export interface SimulationReport {
   currency: string;
   currencyDigits: number;
   events: number;
+  /**
+   * Entitlements whose enforcement is the same under both policies and that
+   * were not replayed: their denials are not in the denied figures (they would
+   * be equal on both sides). Empty with `--full-replay`.
+   */
+  notReplayed: string[];
   /** Totals of the customers invoiced in the policy currency. */
   totals: SimulationTotals;
   /** Totals per currency (the policy currency first, then any other an invoice is in). */
