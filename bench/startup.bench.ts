@@ -3,6 +3,10 @@
  * `limitr validate` on the example policy (policies/) and `Limitr.open` on it
  * with the memory store, each compared with a bare `node -e 0` measured in the
  * same run (the ratio is what counts; absolute figures move with the machine).
+ * `Limitr.open` is measured twice: on the policy directory (YAML read,
+ * validated and compiled) and on the example policy's bundle as `limitr push`
+ * publishes it (`{ manifest, policy }`: what a service in production loads).
+ * The `*_call_*` figures time the open call alone, inside the process.
  *
  * Each case runs RUNS times (default 15) as a child process, round-robin so
  * that load on the machine spreads over every case alike. Figures are the
@@ -13,8 +17,9 @@
  *
  *   npx tsx bench/startup.bench.ts        (or BENCH_ONLY=startup npm run bench)
  */
-import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -24,17 +29,45 @@ const policies = join(root, "policies");
 const engine = join(root, "src/engine/dist/index.js");
 const RUNS = Number(process.env.STARTUP_RUNS ?? 15);
 
+/** The example policy pushed with the built CLI in a scratch repository: its bundle as one file. */
+function exampleBundle(dir: string): string {
+  cpSync(policies, join(dir, "policies"), { recursive: true });
+  const git = (...args: string[]) => execFileSync("git", args, { cwd: dir, stdio: "ignore" });
+  git("init", "-q", "-b", "main");
+  git("add", "-A");
+  git("-c", "user.email=bench@example.com", "-c", "user.name=bench", "commit", "-q", "-m", "example");
+  execFileSync(process.execPath, [bin, "push", "--env", "production", "--skip-tests"], {
+    cwd: dir,
+    stdio: "ignore",
+  });
+  const store = join(dir, ".limitr/bundles/production");
+  const { manifest } = JSON.parse(readFileSync(join(store, "versions/1.json"), "utf8"));
+  const blob = join(store, "blobs/sha256", `${String(manifest.digest).slice("sha256:".length)}.json`);
+  const file = join(dir, "bundle.json");
+  writeFileSync(file, JSON.stringify({ manifest, policy: JSON.parse(readFileSync(blob, "utf8")) }));
+  return file;
+}
+
+const scratch = mkdtempSync(join(tmpdir(), "limitr-startup-"));
+const bundle = exampleBundle(scratch);
+/** A process that opens `policy` and prints the CPU milliseconds of the open call itself. */
+const opening = (policy: string) => [
+  "--input-type=module",
+  "-e",
+  `const { Limitr } = await import(${JSON.stringify(engine)});
+   const c0 = process.cpuUsage();
+   const l = await Limitr.open({ policy: ${JSON.stringify(policy)}, store: "memory" });
+   const c = process.cpuUsage(c0);
+   console.log((c.user + c.system) / 1000);
+   await l.close();`,
+];
+
 const CASES: Record<string, string[]> = {
   node: ["-e", "0"],
   version: [bin, "--version"],
   validate: [bin, "validate", "--policies", policies],
-  open: [
-    "--input-type=module",
-    "-e",
-    `const { Limitr } = await import(${JSON.stringify(engine)});
-     const l = await Limitr.open({ policy: ${JSON.stringify(policies)}, store: "memory" });
-     await l.close();`,
-  ],
+  open: opening(policies),
+  open_bundle: opening(bundle),
 };
 
 /** CPU seconds (user + system) of this process's waited-for children, from /proc. */
@@ -47,6 +80,8 @@ function childrenCpu(): number {
 
 const cpu: Record<string, number[]> = {};
 const wall: Record<string, number[]> = {};
+/** CPU ms of the open call alone, as the `open*` processes print it. */
+const call: Record<string, number[]> = {};
 for (let i = 0; i < RUNS; i++) {
   for (const [name, args] of Object.entries(CASES)) {
     const before = childrenCpu();
@@ -56,6 +91,7 @@ for (let i = 0; i < RUNS; i++) {
     if (run.status !== 0) throw new Error(`${name} exited ${run.status}: ${run.stderr}`);
     (cpu[name] ??= []).push(childrenCpu() - before);
     (wall[name] ??= []).push(elapsed);
+    if (name.startsWith("open")) (call[name] ??= []).push(Number(run.stdout.trim()) / 1000);
   }
 }
 
@@ -81,4 +117,11 @@ for (const name of Object.keys(CASES)) {
     `[startup bench] ${name}: ${c.toFixed(3)} s CPU (median), ${w.toFixed(3)} s wall (best)\n`,
   );
 }
+for (const [name, xs] of Object.entries(call)) {
+  results[`${name}_call_cpu_s`] = round(median(xs));
+  process.stderr.write(
+    `[startup bench] ${name}: the open call alone ${median(xs).toFixed(3)} s CPU (median)\n`,
+  );
+}
+rmSync(scratch, { recursive: true, force: true });
 console.log(JSON.stringify({ bench: "startup", results }));
