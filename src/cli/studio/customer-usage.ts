@@ -14,6 +14,7 @@ import { fromAtoms } from "limitr-engine/core/wallet/amount";
 import { effectiveWallet } from "limitr-engine/core/wallet/compile";
 import type { WalletRow } from "limitr-engine/core/wallet/store-rows";
 import { restoreAccount, termsOf } from "limitr-engine/runtime/wallet-rows";
+import type { CustomersAnswer, UsageLine, WalletLine } from "./api-types.js";
 
 /**
  * The customers page: each customer's usage in the period of every metered
@@ -22,41 +23,7 @@ import { restoreAccount, termsOf } from "limitr-engine/runtime/wallet-rows";
  * and their wallet as the store holds it. Usage comes from the engine's read
  * API (`queryUsage`), the invoice preview from `previewInvoice`.
  */
-export interface UsageLine {
-  entitlement: string;
-  meter: string;
-  /** The customer whose counter it is (a parent or root for shared scopes). */
-  owner: string;
-  used: string;
-  /** null = unlimited. */
-  limit: string | null;
-  /** used / limit in percent, one decimal; null when unlimited. */
-  percent: number | null;
-  mode: string;
-  period: string;
-  window: { start: string; end: string };
-}
-
-export interface WalletLine {
-  unit: string;
-  balance: string;
-  available: string;
-  minimum: string;
-  reserved: string;
-  lots: { id: string; source: string; remaining: string; expiresAt: string | null }[];
-}
-
-export interface CustomerUsage {
-  id: string;
-  plan: string | null;
-  contract: boolean;
-  usage: UsageLine[];
-  wallet: WalletLine | null;
-}
-
-export type CustomersAnswer =
-  | { available: true; at: string; customers: CustomerUsage[] }
-  | { available: false; reason: string; at: string };
+export type { CustomersAnswer, CustomerUsage, UsageLine, WalletLine } from "./api-types.js";
 
 const noStore = (db: string) => `no usage store at ${db}: import usage with \`limitr usage import\``;
 

@@ -100,38 +100,12 @@ export interface SaveResponse {
   pullRequestUrl: string | null;
 }
 
-export interface UsageLine {
-  entitlement: string;
-  meter: string;
-  owner: string;
-  used: string;
-  limit: string | null;
-  percent: number | null;
-  mode: string;
-  period: string;
-  window: { start: string; end: string };
-}
-
-export interface WalletLine {
-  unit: string;
-  balance: string;
-  available: string;
-  minimum: string;
-  reserved: string;
-  lots: { id: string; source: string; remaining: string; expiresAt: string | null }[];
-}
-
-export interface CustomerUsage {
-  id: string;
-  plan: string | null;
-  contract: boolean;
-  usage: UsageLine[];
-  wallet: WalletLine | null;
-}
-
-export type CustomersResponse =
-  | { available: true; at: string; customers: CustomerUsage[] }
-  | { available: false; reason: string; at: string };
+export type {
+  CustomersAnswer as CustomersResponse,
+  CustomerUsage,
+  UsageLine,
+  WalletLine,
+} from "../../cli/studio/api-types.js";
 
 export interface InvoiceJson {
   number: string;
