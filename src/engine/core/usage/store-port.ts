@@ -137,6 +137,11 @@ export interface AggregateSpec {
   customers?: string[];
   /** For unique_count: return the distinct values themselves (to merge across buckets) instead of their count. */
   distinctValues?: boolean;
+  /**
+   * The policy timezone: a store keeping daily rollups in it answers from them
+   * when the window and buckets are whole days there (else it scans events).
+   */
+  zone?: string;
 }
 
 export interface AggregateRow {
