@@ -230,7 +230,7 @@ describe("usage rollups", () => {
 
   it("a fingerprint ignores names and prices, not what changes a day's value", () => {
     const m = policy.meters.input_tokens as (typeof policy.meters)[string];
-    expect(meterFingerprint({ ...m, id: "renamed", cost: { ...(m.cost as never), rates: {} } }, zone)).toBe(
+    expect(meterFingerprint({ ...m, id: "renamed", cost: { by: "model", rates: {}, default: null } }, zone)).toBe(
       meterFingerprint(m, zone),
     );
     expect(meterFingerprint(m, "UTC")).not.toBe(meterFingerprint(m, zone));

@@ -1,8 +1,10 @@
+import { ratingMeters } from "../../core/credits/rating.js";
 import type { CompiledMeter, CompiledPolicy } from "../../core/model.js";
 import type { Decimal } from "../../core/money.js";
 import type { Window } from "../../core/periods.js";
 import type { ActivationRow } from "../../core/rating/pricing-timeline.js";
 import type { UsageEvent } from "../../core/usage/event.js";
+import { rollable } from "../../core/usage/rollup-key.js";
 import type {
   AggregateRow,
   AggregateSpec,
@@ -11,6 +13,7 @@ import type {
   FirstEvents,
   LateEvents,
   PushedInvoice,
+  RollupRebuild,
   StreamedEvent,
   StripePushState,
   SubscriptionRow,
@@ -22,7 +25,14 @@ import { dayStarts, loadDailyUsageParallel } from "./bill-usage.js";
 import { consumedByCustomerBefore, recordCreditUse } from "./credit-ledger.js";
 import type { Db } from "./database.js";
 import { countEvents, eventsInOrder } from "./event-stream.js";
-import { aggregateFromRollups, dailyFromRollups, RollupMaintainer } from "./rollups.js";
+import {
+  aggregateFromRollups,
+  catchUp,
+  dailyFromRollups,
+  dropRollups,
+  RollupMaintainer,
+  registerRollups,
+} from "./rollups.js";
 import {
   aggregateMeter,
   eventWriter,
@@ -123,6 +133,17 @@ export class SqliteUsageStore implements UsageStore {
       return Promise.resolve(fromRollups);
     }
     return loadDailyUsageParallel(this.db, this.db.name, policy, period, onProgress);
+  }
+
+  async rebuildRollups(
+    policy: CompiledPolicy,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<RollupRebuild> {
+    dropRollups(this.db);
+    const meters = ratingMeters(policy).filter(rollable);
+    const fps = registerRollups(this.db, meters, policy.timezone);
+    const events = catchUp(this.db, fps, onProgress);
+    return { rollups: fps.length, meters: meters.length, events };
   }
 
   async firstEvents(meter: CompiledMeter, period: Window, days: number[], n: number): Promise<FirstEvents> {
