@@ -55,7 +55,9 @@ describe("usage rebuild-rollups", () => {
     expect(await calls()).not.toEqual(["c1 2 2", "c2 2 2"]);
     const r = await run("usage", "rebuild-rollups");
     expect(r.exitCode).toBe(0);
-    expect(r.stdout).toMatch(/^rebuilt \d+ rollup\(s\) for \d+ meter\(s\) of .+ from 4 event\(s\) in [\d.]+s$/);
+    expect(r.stdout).toMatch(
+      /^rebuilt \d+ rollup\(s\) for \d+ meter\(s\) of .+ from 4 event\(s\) in [\d.]+s$/,
+    );
     expect(await calls()).toEqual(["c1 2 2", "c2 2 2"]);
   });
 

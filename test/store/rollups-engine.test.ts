@@ -58,8 +58,9 @@ describe("usage rollups and the engine", () => {
     expect(rolled).toBe(await bill(false));
     const dave = JSON.parse(rolled).invoices.find((i: { customer: string }) => i.customer === "dave");
     expect(
-      dave.lines.find((l: { entitlement: string; kind: string }) => l.entitlement === "api" && l.kind === "usage")
-        ?.quantity,
+      dave.lines.find(
+        (l: { entitlement: string; kind: string }) => l.entitlement === "api" && l.kind === "usage",
+      )?.quantity,
     ).toBe("127");
     await engine.close();
     reader.close();

@@ -86,7 +86,9 @@ function lookups(usage: DailyUsage, start: number, end: number): string[] {
       for (const [s, e] of windows) {
         const u = usage.lookup({ account: members.join("+"), members, meter: meter.id, start: s, end: e });
         const dims = [...u.byDim].map(([k, v]) => `${k}=${v.toString()}`).sort();
-        out.push(`${meter.id} ${members} ${s}-${e}: ${u.quantity.toString()} n=${u.events} ${dims.join(",")}`);
+        out.push(
+          `${meter.id} ${members} ${s}-${e}: ${u.quantity.toString()} n=${u.events} ${dims.join(",")}`,
+        );
       }
   return out;
 }
@@ -175,7 +177,6 @@ describe("usage rollups", () => {
       ),
       { numRuns: 30 },
     );
-
   });
 
   it("are built once, then maintained by imports in the same transaction", async () => {
@@ -205,9 +206,9 @@ describe("usage rollups", () => {
     );
     expect(defs.every((d) => d.through === 2)).toBe(true);
     // A late event (an early day) and a duplicate id: the late one counts, the duplicate does not.
-    expect(await store.insertEvents([ev("c", october.start + 3000, 100), ev("a", october.start + 1000, 999)])).toBe(
-      1,
-    );
+    expect(
+      await store.insertEvents([ev("c", october.start + 3000, 100), ev("a", october.start + 1000, 999)]),
+    ).toBe(1);
     expect(listRollups(db).every((d) => d.through === 3)).toBe(true);
     expect(catchUp(db)).toBe(0);
     const fp = meterFingerprint(policy.meters.input_tokens as (typeof policy.meters)[string], zone);
@@ -230,9 +231,9 @@ describe("usage rollups", () => {
 
   it("a fingerprint ignores names and prices, not what changes a day's value", () => {
     const m = policy.meters.input_tokens as (typeof policy.meters)[string];
-    expect(meterFingerprint({ ...m, id: "renamed", cost: { by: "model", rates: {}, default: null } }, zone)).toBe(
-      meterFingerprint(m, zone),
-    );
+    expect(
+      meterFingerprint({ ...m, id: "renamed", cost: { by: "model", rates: {}, default: null } }, zone),
+    ).toBe(meterFingerprint(m, zone));
     expect(meterFingerprint(m, "UTC")).not.toBe(meterFingerprint(m, zone));
     expect(meterFingerprint({ ...m, where: { model: ["a"] } }, zone)).not.toBe(meterFingerprint(m, zone));
     expect(meterFingerprint({ ...m, aggregation: "max" }, zone)).not.toBe(meterFingerprint(m, zone));

@@ -207,7 +207,8 @@ class RollupSql {
     this.setThrough = db.prepare("UPDATE rollup_defs SET through_seq = ?, built_at = ? WHERE fp = ?");
     const head =
       "INSERT INTO rollups (fp, day, customer, dim, q, n, t, s) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fp, day, customer, dim) DO UPDATE SET n = n + excluded.n, ";
-    const t = "t = CASE WHEN excluded.t IS NULL OR (t IS NOT NULL AND t >= excluded.t) THEN t ELSE excluded.t END";
+    const t =
+      "t = CASE WHEN excluded.t IS NULL OR (t IS NOT NULL AND t >= excluded.t) THEN t ELSE excluded.t END";
     const later =
       "excluded.t IS NOT NULL AND (t IS NULL OR excluded.t > t OR (excluded.t = t AND excluded.s > s))";
     const sum = db.prepare(`${head}q = q + excluded.q, ${t}`);
@@ -337,7 +338,11 @@ export function listRollups(db: Db): RollupDef[] {
  * transactions of at most CATCH_UP_CHUNK events each (a first build of a
  * large store does not hold the write lock for long). Returns events folded.
  */
-export function catchUp(db: Db, fps?: readonly string[], onChunk?: (through: number, max: number) => void): number {
+export function catchUp(
+  db: Db,
+  fps?: readonly string[],
+  onChunk?: (through: number, max: number) => void,
+): number {
   const sql = rollupSql(db);
   let folded = 0;
   const lags = (): boolean => {
@@ -471,11 +476,14 @@ export function readCells(
     if (lagging.length > 0) {
       const floor = new Map(lagging.map((d) => [d.fp, d.through]));
       const from = Math.min(...lagging.map((d) => d.through));
-      const tail = new Map<string, Map<string, RollCell>>(lagging.map((d) => [d.fp, cells.get(d.fp) ?? new Map()]));
+      const tail = new Map<string, Map<string, RollCell>>(
+        lagging.map((d) => [d.fp, cells.get(d.fp) ?? new Map()]),
+      );
       sql.folder(lagging).run(from, max, floor, tail, window);
       if (customers)
         for (const byKey of tail.values())
-          for (const key of byKey.keys()) if (!customers.includes(key.split(SEP)[1] as string)) byKey.delete(key);
+          for (const key of byKey.keys())
+            if (!customers.includes(key.split(SEP)[1] as string)) byKey.delete(key);
       for (const [fp, byKey] of tail) cells.set(fp, byKey);
     }
     return { defs, cells };
@@ -487,7 +495,11 @@ export function readCells(
  * index of `days` (day starts in the zone), one DayCell (dimension cells
  * merged into `byDim`).
  */
-export function dayCellsOf(def: RollupDefinition, cells: Map<string, RollCell>, days: number[]): Map<string, DayCell[]> {
+export function dayCellsOf(
+  def: RollupDefinition,
+  cells: Map<string, RollCell>,
+  days: number[],
+): Map<string, DayCell[]> {
   const index = new Map(days.map((d, i) => [d, i]));
   const out = new Map<string, DayCell[]>();
   for (const [key, c] of cells) {
