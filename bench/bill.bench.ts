@@ -93,7 +93,7 @@ async function rawInsert(file: string): Promise<number> {
       };
       return [e.id, e.type, e.customer, Date.parse(e.timestamp), null, JSON.stringify(e.properties)] as const;
     });
-  const store = openDatabase(join(dir, "raw.db"));
+  const store = openDatabase(join(dir, "raw.db"), { create: true });
   const insert = store.prepare(
     "INSERT OR IGNORE INTO events (id, type, customer, ts, value, properties) VALUES (?, ?, ?, ?, ?, ?)",
   );

@@ -83,11 +83,15 @@ function dimKey(v: unknown): string {
  * set of definitions (one aggregate function, slot columns as in bills).
  */
 class Folder {
-  private cells: Folded = new Map();
   private readonly types: (string | number)[];
   private readonly stmt: Database.Statement;
   private readonly ranged: Database.Statement;
-  private floor = new Map<string, number>();
+  /** Per definition (in `defs` order) during a run: its floor, its cells, and them by customer[+dim] then day. */
+  private readonly state: {
+    floor: number;
+    cells: Map<string, RollCell>;
+    byOwner: Map<string, Map<number, RollCell>>;
+  }[];
 
   constructor(
     db: Db,
@@ -95,14 +99,15 @@ class Folder {
     name: string,
   ) {
     interface Entry {
-      fp: string;
+      k: number;
       def: RollupDefinition;
       where: number;
       dim: number;
       val: number;
     }
     const plans = new Map<string, { entries: Entry[]; exprs: string[] }>();
-    for (const { fp, def } of defs) {
+    this.state = defs.map(() => ({ floor: 0, cells: new Map(), byOwner: new Map() }));
+    for (const [k, { def }] of defs.entries()) {
       const e = foldExprs(def.where, def.aggregation, def.property, def.dim);
       for (const type of def.events) {
         let plan = plans.get(type);
@@ -113,7 +118,7 @@ class Folder {
           const i = p.exprs.indexOf(expr);
           return i >= 0 ? i : p.exprs.push(expr) - 1;
         };
-        p.entries.push({ fp, def, where: slot(e.where), dim: slot(e.dim), val: slot(e.val) });
+        p.entries.push({ k, def, where: slot(e.where), dim: slot(e.dim), val: slot(e.val) });
       }
     }
     // The day window last seen per zone: rows mostly come in time order.
@@ -136,15 +141,24 @@ class Folder {
       const plan = plans.get(type);
       if (!plan) return count;
       for (const m of plan.entries) {
-        if (seq <= (this.floor.get(m.fp) ?? 0)) continue;
+        const st = this.state[m.k] as (typeof this.state)[number];
+        if (seq <= st.floor) continue;
         if (m.where >= 0 && !slot[m.where]) continue;
-        let cells = this.cells.get(m.fp);
-        if (!cells) this.cells.set(m.fp, (cells = new Map()));
         const dim = m.dim >= 0 ? slot[m.dim] : null;
         const raw = m.val >= 0 ? slot[m.val] : 1;
-        const key = `${dayOf(m.def.zone, ts)}${SEP}${customer}${SEP}${m.def.dim === null ? "" : dimKey(dim)}`;
-        let cell = cells.get(key);
-        if (!cell) cells.set(key, (cell = newCell(m.def)));
+        // Cells by owner then day number: no key string per event.
+        const dimPart = m.def.dim === null ? "" : dimKey(dim);
+        const owner = m.def.dim === null ? customer : `${customer}${SEP}${dimPart}`;
+        let byDay = st.byOwner.get(owner);
+        if (!byDay) st.byOwner.set(owner, (byDay = new Map()));
+        const day = dayOf(m.def.zone, ts);
+        let cell = byDay.get(day);
+        if (!cell) {
+          const key = `${day}${SEP}${customer}${SEP}${dimPart}`;
+          cell = st.cells.get(key);
+          if (!cell) st.cells.set(key, (cell = newCell(m.def)));
+          byDay.set(day, cell);
+        }
         fold(m.def.aggregation, cell, ts, seq, dim, raw);
         if (cell.counts && raw !== null && raw !== undefined) {
           const v = String(raw);
@@ -177,10 +191,20 @@ class Folder {
    */
   run(after: number, upTo: number, floor: Map<string, number>, into: Folded, window?: Window): Folded {
     if (this.types.length === 0 || upTo <= after) return into;
-    this.cells = into;
-    this.floor = floor;
-    if (window) this.ranged.get(after, upTo, window.start, window.end);
-    else this.stmt.get(after, upTo);
+    this.defs.forEach((d, k) => {
+      let cells = into.get(d.fp);
+      if (!cells) into.set(d.fp, (cells = new Map()));
+      this.state[k] = { floor: floor.get(d.fp) ?? 0, cells, byOwner: new Map() };
+    });
+    try {
+      if (window) this.ranged.get(after, upTo, window.start, window.end);
+      else this.stmt.get(after, upTo);
+    } finally {
+      for (const st of this.state) {
+        st.cells = new Map();
+        st.byOwner = new Map();
+      }
+    }
     return into;
   }
 
