@@ -6,12 +6,17 @@
  *
  * Generates 1M and 10M events for the example policy into a temp dir (seeded),
  * imports both through the same code path as `limitr usage import`, then:
- * - import_events_s: events/s of the large import;
+ * - import_events_s: events/s of the large import (a new store: no rollups registered yet);
+ * - import_1m_events_s / import_1m_rollups_events_s: the 1M import into a new store, and into one
+ *   where the policy's rollups are registered (each batch also folds its new rows into them);
  * - raw_insert_rows_s: rows/s of a plain better-sqlite3 batched INSERT of the same 1M rows
  *   (pre-parsed, same table and indexes) into an empty store;
  * - bill_1m_s / bill_10m_s: seconds to bill October (rate + render JSON), each in a fresh
  *   child process that also reports its peak RSS;
- * - raw_groupby_10m_s: `SELECT customer, SUM(value) FROM events GROUP BY customer` on the 10M store.
+ * - raw_groupby_10m_s: `SELECT customer, SUM(value) FROM events GROUP BY customer` on the 10M store;
+ * - bill_10m_scan_s: the bill scanning events (LIMITR_ROLLUPS=off), the path rollups replace;
+ * - rollup_build_10m_s: one-time build of the policy's rollups from the 10M events (rebuildRollups);
+ * - bill_10m_s: the bill reading rollups; bill_10m_vs_raw_groupby: its ratio to raw_groupby_10m_s.
  * Ends with one JSON line: {"bench":"bill","results":{...}}.
  */
 import { execFileSync } from "node:child_process";
@@ -39,12 +44,25 @@ const cliDist = join(root, "src/cli/dist");
 type DatabaseModule = typeof import("../src/engine/adapters/store/database.js");
 type ImportModule = typeof import("../src/cli/adapters/usage-files/import-events.js");
 
-async function importInto(file: string, db: string): Promise<number> {
+async function importInto(file: string, db: string, withRollups = false): Promise<number> {
   const { openDatabase } = (await import(join(dist, "adapters/store/database.js"))) as DatabaseModule;
   const { importFiles } = (await import(
     join(cliDist, "adapters/usage-files/import-events.js")
   )) as ImportModule;
-  const store = openDatabase(db);
+  const store = openDatabase(db, { create: true });
+  if (withRollups) {
+    const { registerRollups } = (await import(
+      join(dist, "adapters/store/rollups.js")
+    )) as typeof import("../src/engine/adapters/store/rollups.js");
+    const { loadValidPolicy } = (await import(
+      join(dist, "adapters/policy-source.js")
+    )) as typeof import("../src/engine/adapters/policy-source.js");
+    const { ratingMeters } = (await import(
+      join(dist, "core/credits/rating.js")
+    )) as typeof import("../src/engine/core/credits/rating.js");
+    const policy = loadValidPolicy(join(root, "policies"));
+    registerRollups(store, ratingMeters(policy), policy.timezone);
+  }
   const { SqliteUsageStore } = (await import(
     join(dist, "adapters/store/sqlite-usage-store.js")
   )) as typeof import("../src/engine/adapters/store/sqlite-usage-store.js");
@@ -75,7 +93,7 @@ async function rawInsert(file: string): Promise<number> {
       };
       return [e.id, e.type, e.customer, Date.parse(e.timestamp), null, JSON.stringify(e.properties)] as const;
     });
-  const store = openDatabase(join(dir, "raw.db"));
+  const store = openDatabase(join(dir, "raw.db"), { create: true });
   const insert = store.prepare(
     "INSERT OR IGNORE INTO events (id, type, customer, ts, value, properties) VALUES (?, ?, ?, ?, ?, ?)",
   );
@@ -89,28 +107,47 @@ async function rawInsert(file: string): Promise<number> {
   return rows.length / seconds;
 }
 
-/** Bill in a fresh process (dist build): wall seconds of load + rate + render, and that process's peak RSS. */
-function billInChild(db: string): { seconds: number; rssMb: number } {
+/**
+ * Bill in a fresh process (dist build): wall seconds of load + rate + render, and that process's
+ * peak RSS. `scan`: with rollups off (the events are scanned). `build`: only (re)build the rollups.
+ */
+function billInChild(
+  db: string,
+  mode: "rollups" | "scan" | "build" = "rollups",
+): { seconds: number; rssMb: number } {
   const code = `
     const { openDatabase } = await import(${JSON.stringify(join(dist, "adapters/store/database.js"))});
     const { loadValidPolicy } = await import(${JSON.stringify(join(dist, "adapters/policy-source.js"))});
     const { runBill } = await import(${JSON.stringify(join(dist, "adapters/store/bill-run.js"))});
     const { billJson } = await import(${JSON.stringify(join(cliDist, "commands/bill-render.js"))});
     const { parsePeriod } = await import(${JSON.stringify(join(dist, "core/periods.js"))});
+    const { SqliteUsageStore } = await import(${JSON.stringify(join(dist, "adapters/store/sqlite-usage-store.js"))});
     const t = performance.now();
     const policy = loadValidPolicy(${JSON.stringify(join(root, "policies"))});
     const db = openDatabase(${JSON.stringify(db)});
-    const bill = await runBill(db, policy, parsePeriod("2026-10", policy.timezone), { recordCredits: false });
+    if (${JSON.stringify(mode)} === "build") {
+      const r = await new SqliteUsageStore(db).rebuildRollups(policy);
+      const seconds = (performance.now() - t) / 1000;
+      const rows = db.prepare("SELECT COUNT(*) FROM rollups").pluck().get();
+      const values = db.prepare("SELECT COUNT(*) FROM rollup_values").pluck().get();
+      db.close();
+      console.log(JSON.stringify({ seconds, rssMb: process.resourceUsage().maxRSS / 1024, ...r, rows, values }));
+      process.exit(0);
+    }
+    const store = new SqliteUsageStore(db, { rollups: ${JSON.stringify(mode)} === "rollups" });
+    const bill = await runBill(store, policy, parsePeriod("2026-10", policy.timezone), { recordCredits: false });
     const json = JSON.stringify(billJson(bill, policy.timezone));
     const seconds = (performance.now() - t) / 1000;
     db.close();
-    console.log(JSON.stringify({ seconds, rssMb: process.resourceUsage().maxRSS / 1024, invoices: bill.invoices.length, bytes: json.length }));
+    console.log(JSON.stringify({ seconds, rssMb: process.resourceUsage().maxRSS / 1024, invoices: bill.invoices.length, bytes: json.length, digest: (await import("node:crypto")).createHash("sha256").update(json).digest("hex") }));
   `;
   const out = execFileSync(process.execPath, ["--input-type=module", "-e", code], {
     cwd: root,
     encoding: "utf8",
   });
-  return JSON.parse(out.trim().split("\n").pop() as string);
+  const result = JSON.parse(out.trim().split("\n").pop() as string);
+  log(`${mode} ${db}: ${out.trim().split("\n").pop()}`);
+  return result;
 }
 
 function rawGroupBy(db: string): number {
@@ -135,7 +172,9 @@ try {
 }
 const small = generate(1_000_000, 11);
 const smallDb = join(dir, "1m.db");
-await importInto(small, smallDb);
+const import1m = await importInto(small, smallDb);
+const import1mRollups = await importInto(small, join(dir, "1m-rollups.db"), true);
+rmSync(join(dir, "1m-rollups.db"));
 const rawRate = await rawInsert(small);
 log(`raw insert ${Math.round(rawRate)} rows/s`);
 const bill1 = billInChild(smallDb);
@@ -146,10 +185,18 @@ const big = generate(large, 12);
 const bigDb = join(dir, "10m.db");
 const importRate = await importInto(big, bigDb);
 rmSync(big);
+const scan10 = billInChild(bigDb, "scan");
+log(`bill ${large} (scan): ${scan10.seconds.toFixed(2)}s, peak RSS ${scan10.rssMb.toFixed(0)} MB`);
+const build10 = billInChild(bigDb, "build");
+log(`rollup build ${large}: ${build10.seconds.toFixed(2)}s, peak RSS ${build10.rssMb.toFixed(0)} MB`);
 const bill10 = billInChild(bigDb);
-log(`bill ${large}: ${bill10.seconds.toFixed(2)}s, peak RSS ${bill10.rssMb.toFixed(0)} MB`);
+log(`bill ${large} (rollups): ${bill10.seconds.toFixed(2)}s, peak RSS ${bill10.rssMb.toFixed(0)} MB`);
 const raw10 = rawGroupBy(bigDb);
 log(`raw GROUP BY ${large}: ${raw10.toFixed(2)}s`);
+const bill10again = billInChild(bigDb);
+const digest = (r: object) => (r as { digest?: string }).digest;
+if (digest(bill10) !== digest(scan10) || digest(bill10again) !== digest(scan10))
+  throw new Error("the bill from rollups differs from the scanned bill");
 rmSync(dir, { recursive: true, force: true });
 
 console.log(
@@ -157,11 +204,19 @@ console.log(
     bench: "bill",
     results: {
       import_events_s: Math.round(importRate),
+      import_1m_events_s: Math.round(import1m),
+      import_1m_rollups_events_s: Math.round(import1mRollups),
       raw_insert_rows_s: Math.round(rawRate),
       bill_1m_s: round(bill1.seconds),
       bill_10m_s: round(bill10.seconds),
       raw_groupby_10m_s: round(raw10),
       bill_10m_peak_rss_mb: round(bill10.rssMb, 1),
+      bill_10m_scan_s: round(scan10.seconds),
+      bill_10m_scan_peak_rss_mb: round(scan10.rssMb, 1),
+      rollup_build_10m_s: round(build10.seconds),
+      rollup_build_peak_rss_mb: round(build10.rssMb, 1),
+      bill_10m_again_s: round(bill10again.seconds),
+      bill_10m_vs_raw_groupby: round(bill10.seconds / raw10),
     },
   }),
 );

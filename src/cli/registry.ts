@@ -256,6 +256,15 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import("./commands/usage-query.js"),
   },
   {
+    path: ["usage", "rebuild-rollups"],
+    example: "limitr usage rebuild-rollups --db .limitr/usage.db",
+    docs: "billing.md",
+    description:
+      "drop the store's usage rollups and rebuild those of the policy's meters from every recorded event",
+    flags: [],
+    load: () => import("./commands/usage-rebuild-rollups.js"),
+  },
+  {
     path: ["customers", "set"],
     example: "limitr customers set globex --plan pro --at 2026-10-15",
     docs: "billing.md",

@@ -83,7 +83,7 @@ describe("limitr completion", () => {
     execFileSync("bash", ["-n", join(dir, "limitr.bash")]);
     expect(await complete("limitr", "")).toEqual(expect.arrayContaining(COMMANDS.map((c) => c.path[0])));
     expect(await complete("limitr", "us")).toEqual(["usage"]);
-    expect(await complete("limitr", "usage", "")).toEqual(["import", "query", "--help"]);
+    expect(await complete("limitr", "usage", "")).toEqual(["import", "query", "rebuild-rollups", "--help"]);
     expect(await complete("limitr", "bill", "--format", "")).toEqual(["text", "json", "csv"]);
     // A flag's value is not a command word: still completing `bill`'s flags.
     expect(await complete("limitr", "--db", "x.db", "bill", "--period", "2026-10", "--fi")).toEqual([

@@ -31,7 +31,7 @@ export async function gatherFigures(
     ]),
   );
   const index = new PolicyIndex(policy);
-  const usage = new UsageCache(db, index);
+  const usage = new UsageCache(db, index, policy.timezone);
   const consumedByCustomer = await db.creditsConsumedBefore(period.start);
   const out: CustomerFigures[] = [];
   for (const invoice of bill.invoices) {
@@ -93,6 +93,8 @@ class UsageCache {
   constructor(
     private readonly db: UsageStore,
     private readonly index: PolicyIndex,
+    /** Windows of whole days in it are answered from the store's rollups. */
+    private readonly zone: string,
   ) {}
 
   async of(meter: CompiledMeter, window: Window, owner: string, scope: Scope): Promise<number> {
@@ -108,7 +110,7 @@ class UsageCache {
     let map = this.cache.get(key);
     if (!map) {
       map = new Map();
-      for (const row of await this.db.aggregateMeter({ meter, window })) {
+      for (const row of await this.db.aggregateMeter({ meter, window, zone: this.zone })) {
         map.set(row.customer, (map.get(row.customer) ?? 0) + (row.q === null ? 0 : dec(row.q).toNumber()));
       }
       this.cache.set(key, map);

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { ratingMeters } from "../../core/credits/rating.js";
-import type { CompiledMeter, CompiledPolicy } from "../../core/model.js";
+import type { Aggregation, CompiledMeter, CompiledPolicy, PropertyValue } from "../../core/model.js";
 import { type Decimal, dec, ZERO } from "../../core/money.js";
 import { calendarWindow, type Window } from "../../core/periods.js";
 import type { UsageAmount, UsageWindow } from "../../core/rating/invoice.js";
@@ -31,8 +31,10 @@ export interface DayCell {
   /** JS numbers: sums of integers are exact up to 2^53; see `quantityOf` for fractions. */
   q: number;
   n: number;
-  /** Latest event time in the cell (for `latest`). */
+  /** Latest event time in the cell with a numeric value (for `latest`); -Infinity when none. */
   t: number;
+  /** `latest`: seq of the event whose value `q` is (ties at the same `t` go to the later-recorded event). */
+  s?: number;
   byDim: Map<string, number>;
   values: Set<string> | null;
   /** `time_weighted`: the day's readings as flat [ts, value, ts, value, ...] pairs, in scan order. */
@@ -53,9 +55,51 @@ interface TypePlan {
   exprs: string[];
 }
 
-function literal(v: string | number | boolean): string {
+export function literal(v: string | number | boolean): string {
   const x = sqlValue(v);
   return typeof x === "number" ? String(x) : `'${x.replaceAll("'", "''")}'`;
+}
+
+/**
+ * The SQL a meter's fold reads per event: its `where` filter (null: none),
+ * its dimension and its value. Bills, rollups and their maintenance all fold
+ * the same expressions, so they agree on every event.
+ */
+export function foldExprs(
+  where: [string, PropertyValue[]][],
+  aggregation: Aggregation,
+  property: string | null,
+  dim: string | null,
+): { where: string | null; dim: string | null; val: string } {
+  const conds = where.map(
+    ([k, values]) => `json_extract(properties, ${jsonPath(k)}) IN (${values.map(literal).join(", ")})`,
+  );
+  return {
+    where: conds.length ? conds.join(" AND ") : null,
+    dim: dim ? `json_extract(properties, ${jsonPath(dim)})` : null,
+    val:
+      aggregation === "count"
+        ? COUNT_WEIGHT_SQL
+        : property
+          ? `json_extract(properties, ${jsonPath(property)})`
+          : "value",
+  };
+}
+
+/**
+ * One CASE column per slot: slot k of a row is the k-th expression of its own
+ * event type's plan.
+ */
+export function slotColumns(plans: Map<string, { exprs: string[] }>): string[] {
+  const slots = Math.max(0, ...[...plans.values()].map((p) => p.exprs.length));
+  const columns: string[] = [];
+  for (let k = 0; k < slots; k++) {
+    const whens = [...plans]
+      .filter(([, p]) => p.exprs[k] !== undefined)
+      .map(([t, p]) => `WHEN ${literal(t)} THEN ${p.exprs[k]}`);
+    columns.push(`CASE type ${whens.join(" ")} END`);
+  }
+  return columns;
 }
 
 /**
@@ -77,22 +121,18 @@ function planTypes(
         const i = plan.exprs.indexOf(expr);
         return i >= 0 ? i : plan.exprs.push(expr) - 1;
       };
-      const conds = Object.entries(meter.where).map(
-        ([k, values]) => `json_extract(properties, ${jsonPath(k)}) IN (${values.map(literal).join(", ")})`,
+      const e = foldExprs(
+        Object.entries(meter.where),
+        meter.aggregation,
+        meter.property,
+        meter.aggregation === "unique_count" ? null : costDimension(meter),
       );
-      const dim = meter.aggregation === "unique_count" ? null : costDimension(meter);
       plan.meters.push({
         meter,
         cells: data.get(meter.id) as Map<string, DayCell[]>,
-        where: slot(conds.length ? conds.join(" AND ") : null),
-        dim: slot(dim ? `json_extract(properties, ${jsonPath(dim)})` : null),
-        val: slot(
-          meter.aggregation === "count"
-            ? COUNT_WEIGHT_SQL
-            : meter.property
-              ? `json_extract(properties, ${jsonPath(meter.property)})`
-              : "value",
-        ),
+        where: slot(e.where),
+        dim: slot(e.dim),
+        val: slot(e.val),
       });
     }
   }
@@ -130,27 +170,29 @@ export function scanDays(
   from: number,
   to: number,
   fullScan: boolean,
+  /** Only these meters (ids of `ratingMeters`); all when absent. */
+  only?: readonly string[],
 ): DailyData {
   const days = dayStarts(period, policy.timezone);
   const window = { start: days[from] ?? period.end, end: days[to] ?? period.end };
   const data: DailyData = new Map();
-  const meters = ratingMeters(policy);
+  const meters = ratingMeters(policy).filter((m) => !only || only.includes(m.id));
   for (const meter of meters) data.set(meter.id, new Map());
   const plans = planTypes(meters, data);
   const types = [...plans.keys()];
   if (types.length === 0 || window.start >= window.end) return data;
-  const slots = Math.max(0, ...[...plans.values()].map((p) => p.exprs.length));
-  const columns: string[] = [];
-  for (let k = 0; k < slots; k++) {
-    const whens = [...plans]
-      .filter(([, p]) => p.exprs[k] !== undefined)
-      .map(([t, p]) => `WHEN ${literal(t)} THEN ${p.exprs[k]}`);
-    columns.push(`CASE type ${whens.join(" ")} END`);
-  }
+  const columns = slotColumns(plans);
   let day = 0;
   let dayStart = Number.POSITIVE_INFINITY;
   let dayEnd = Number.NEGATIVE_INFINITY;
-  const step = (count: number, customer: string, ts: number, type: string, ...slot: unknown[]): number => {
+  const step = (
+    count: number,
+    seq: number,
+    customer: string,
+    ts: number,
+    type: string,
+    ...slot: unknown[]
+  ): number => {
     const plan = plans.get(type);
     if (!plan) return count;
     // Rows mostly arrive in time order: try the previous row's day before searching.
@@ -169,13 +211,14 @@ export function scanDays(
           q: 0,
           n: 0,
           t: -Infinity,
+          s: 0,
           byDim: new Map(),
           values: m.meter.aggregation === "unique_count" ? new Set() : null,
           readings: m.meter.aggregation === "time_weighted" ? [] : null,
         };
         cells[day] = cell;
       }
-      fold(m.meter, cell, ts, m.dim >= 0 ? slot[m.dim] : null, m.val >= 0 ? slot[m.val] : 1);
+      fold(m.meter.aggregation, cell, ts, seq, m.dim >= 0 ? slot[m.dim] : null, m.val >= 0 ? slot[m.val] : 1);
     }
     return count + 1;
   };
@@ -187,7 +230,7 @@ export function scanDays(
     step: step as unknown as (total: number, next: unknown) => number,
   });
   const sql =
-    `SELECT ${fn}(${["customer", "ts", "type", ...columns].join(", ")}) FROM ${fullScan ? "events NOT INDEXED" : "events"} ` +
+    `SELECT ${fn}(${["seq", "customer", "ts", "type", ...columns].join(", ")}) FROM ${fullScan ? "events NOT INDEXED" : "events"} ` +
     `WHERE type IN (${types.map(literal).join(", ")}) AND ts >= ? AND ts < ?`;
   db.prepare(sql).pluck().get(window.start, window.end);
   return data;
@@ -302,7 +345,19 @@ export async function loadDailyUsageParallel(
   return usageFrom(policy, period, data, carriedReadings(db, policy, period));
 }
 
-function fold(meter: CompiledMeter, cell: DayCell, ts: number, dimValue: unknown, raw: unknown): void {
+/**
+ * Add one event to a cell. The result does not depend on the order events
+ * come in (scan order, rollup batches): `max` keeps the largest numeric
+ * value, `latest` the value of the greatest (ts, seq).
+ */
+export function fold(
+  aggregation: Aggregation,
+  cell: DayCell,
+  ts: number,
+  seq: number,
+  dimValue: unknown,
+  raw: unknown,
+): void {
   cell.n++;
   if (cell.values) {
     if (raw !== null && raw !== undefined) cell.values.add(String(raw));
@@ -311,20 +366,23 @@ function fold(meter: CompiledMeter, cell: DayCell, ts: number, dimValue: unknown
   const v = typeof raw === "number" ? raw : raw === null || raw === undefined ? 0 : Number(raw);
   if (!Number.isFinite(v)) return;
   const key = dimValue === null || dimValue === undefined ? "" : String(dimValue);
-  switch (meter.aggregation) {
+  switch (aggregation) {
     case "sum":
     case "count":
       cell.q += v;
       cell.byDim.set(key, (cell.byDim.get(key) ?? 0) + v);
       break;
     case "max":
-      if (cell.n === 1 || v > cell.q) cell.q = v;
+      if (cell.t === -Infinity || v > cell.q) cell.q = v;
       break;
     case "time_weighted":
       cell.readings?.push(ts, v);
       break;
     default:
-      if (ts >= cell.t) cell.q = v;
+      if (ts > cell.t || (ts === cell.t && seq > (cell.s ?? 0))) {
+        cell.q = v;
+        cell.s = seq;
+      }
   }
   if (ts > cell.t) cell.t = ts;
 }
@@ -339,6 +397,7 @@ function answer(
   if (!meter || !data) return out;
   const values = new Set<string>();
   let latestT = -Infinity;
+  let latestS = 0;
   let q: Decimal = ZERO;
   let seen = false;
   for (const member of w.members) {
@@ -356,8 +415,9 @@ function answer(
         for (const [k, v] of cell.byDim) out.byDim.set(k, (out.byDim.get(k) ?? ZERO).plus(quantityOf(v)));
       } else if (meter.aggregation === "max") {
         if (!seen || quantityOf(cell.q).gt(q)) q = quantityOf(cell.q);
-      } else if (cell.t >= latestT) {
+      } else if (cell.t > latestT || (cell.t === latestT && (cell.s ?? 0) >= latestS)) {
         latestT = cell.t;
+        latestS = cell.s ?? 0;
         q = quantityOf(cell.q);
       }
       seen = true;

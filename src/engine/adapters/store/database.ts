@@ -197,6 +197,37 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE subscriptions ADD COLUMN add_ons TEXT NOT NULL DEFAULT '';
   `,
+  // 9: usage rollups (docs/billing.md "Rollups"): per meter definition (fingerprint), customer, day and
+  // cost dimension, kept up to date as events are inserted. through_seq: every event with seq <= it is counted.
+  `
+  CREATE TABLE rollup_defs (
+    fp TEXT NOT NULL PRIMARY KEY,
+    definition TEXT NOT NULL,
+    zone TEXT NOT NULL,
+    through_seq INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    built_at INTEGER
+  ) WITHOUT ROWID;
+  CREATE TABLE rollups (
+    fp TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    customer TEXT NOT NULL,
+    dim TEXT NOT NULL,
+    q,
+    n INTEGER NOT NULL,
+    t INTEGER,
+    s INTEGER,
+    PRIMARY KEY (fp, day, customer, dim)
+  ) WITHOUT ROWID;
+  CREATE TABLE rollup_values (
+    fp TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    customer TEXT NOT NULL,
+    value TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (fp, day, customer, value)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -18,6 +18,7 @@ import type { WalletTxKind } from "../../core/wallet/model.js";
 import type { WalletRow, WalletTxRow } from "../../core/wallet/store-rows.js";
 import { type Db, openDatabase } from "./database.js";
 import { DEFAULT_LEASE_MS, isLive, type Owner, parseOwner } from "./owner-lease.js";
+import { RollupMaintainer } from "./rollups.js";
 import { SqliteWallets } from "./sqlite-wallets.js";
 
 const OWNER_KEY = "engine.owner";
@@ -89,6 +90,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
    * its configured clock, so the newest row is not a safe bookmark.
    */
   private lastLook = Date.now();
+  private readonly rollups: RollupMaintainer;
   private readonly stmt: {
     event: Database.Statement;
     events: Database.Statement;
@@ -116,6 +118,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
       this.db.close();
       throw err;
     }
+    this.rollups = new RollupMaintainer(this.db);
     this.stmt = {
       event: this.db.prepare(`${INSERT_EVENTS} (?,?,?,?,?,?,?,?)`),
       events: this.db.prepare(`${INSERT_EVENTS} ${rows(EVENT_ROW, EVENT_CHUNK)}`),
@@ -259,6 +262,8 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
    */
   private writeEvents(b: WriteBatch): void {
     const { events } = b;
+    if (events.length === 0) return;
+    const mark = this.rollups.before();
     const shared = { version: b.bundleVersion, digest: b.bundleDigest };
     const args = this.eventArgs;
     let i = 0;
@@ -273,6 +278,8 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
       fillEvent(one, 0, events.event(i));
       this.stmt.event.run(...one);
     }
+    // Usage rollups registered on this store count the new rows in the same transaction.
+    this.rollups.after(mark);
   }
 
   /**

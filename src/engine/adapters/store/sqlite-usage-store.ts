@@ -1,8 +1,10 @@
+import { ratingMeters } from "../../core/credits/rating.js";
 import type { CompiledMeter, CompiledPolicy } from "../../core/model.js";
 import type { Decimal } from "../../core/money.js";
 import type { Window } from "../../core/periods.js";
 import type { ActivationRow } from "../../core/rating/pricing-timeline.js";
 import type { UsageEvent } from "../../core/usage/event.js";
+import { rollable } from "../../core/usage/rollup-key.js";
 import type {
   AggregateRow,
   AggregateSpec,
@@ -11,6 +13,7 @@ import type {
   FirstEvents,
   LateEvents,
   PushedInvoice,
+  RollupRebuild,
   StreamedEvent,
   StripePushState,
   SubscriptionRow,
@@ -18,10 +21,18 @@ import type {
 } from "../../core/usage/store-port.js";
 import { AlertStore } from "../alerts/outbox.js";
 import { firstEventsPerDay } from "./bill-first-events.js";
-import { loadDailyUsageParallel } from "./bill-usage.js";
+import { dayStarts, loadDailyUsageParallel } from "./bill-usage.js";
 import { consumedByCustomerBefore, recordCreditUse } from "./credit-ledger.js";
 import type { Db } from "./database.js";
 import { countEvents, eventsInOrder } from "./event-stream.js";
+import {
+  aggregateFromRollups,
+  catchUp,
+  dailyFromRollups,
+  dropRollups,
+  RollupMaintainer,
+  registerRollups,
+} from "./rollups.js";
 import {
   aggregateMeter,
   eventWriter,
@@ -45,15 +56,23 @@ export class SqliteUsageStore implements UsageStore {
   private writer: ((batch: UsageEvent[]) => number) | null = null;
   private outbox: AlertStore | null = null;
 
-  constructor(readonly db: Db) {
+  /** Read usage from rollups (docs/billing.md "Rollups"); false: always scan events. */
+  readonly rollups: boolean;
+
+  constructor(
+    readonly db: Db,
+    options: { rollups?: boolean } = {},
+  ) {
     this.name = db.name;
+    this.rollups = options.rollups ?? process.env.LIMITR_ROLLUPS !== "off";
   }
 
   async insertEvents(batch: UsageEvent[]): Promise<number> {
     if (!this.writer) {
       // A larger page cache keeps the id/time index pages of a long import in memory.
       this.db.pragma("cache_size = -65536");
-      this.writer = eventWriter(this.db);
+      // Registered rollups are kept up to date in each batch's transaction.
+      this.writer = eventWriter(this.db, new RollupMaintainer(this.db));
     }
     return this.writer(batch);
   }
@@ -99,7 +118,7 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   async aggregateMeter(spec: AggregateSpec): Promise<AggregateRow[]> {
-    return aggregateMeter(this.db, spec);
+    return (this.rollups ? aggregateFromRollups(this.db, spec) : null) ?? aggregateMeter(this.db, spec);
   }
 
   dailyUsage(
@@ -107,7 +126,24 @@ export class SqliteUsageStore implements UsageStore {
     period: Window,
     onProgress?: (daysDone: number, days: number) => void,
   ): Promise<DailyUsage> {
+    const fromRollups = this.rollups ? dailyFromRollups(this.db, policy, period) : null;
+    if (fromRollups) {
+      const days = dayStarts(period, policy.timezone).length;
+      onProgress?.(days, days);
+      return Promise.resolve(fromRollups);
+    }
     return loadDailyUsageParallel(this.db, this.db.name, policy, period, onProgress);
+  }
+
+  async rebuildRollups(
+    policy: CompiledPolicy,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<RollupRebuild> {
+    dropRollups(this.db);
+    const meters = ratingMeters(policy).filter(rollable);
+    const fps = registerRollups(this.db, meters, policy.timezone);
+    const events = catchUp(this.db, fps, onProgress);
+    return { rollups: fps.length, meters: meters.length, events };
   }
 
   async firstEvents(meter: CompiledMeter, period: Window, days: number[], n: number): Promise<FirstEvents> {

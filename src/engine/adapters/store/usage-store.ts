@@ -18,14 +18,21 @@ export type { AggregateRow, AggregateSpec, SubscriptionRow };
 const ROWS_PER_STATEMENT = 100;
 const COLUMNS = "INSERT OR IGNORE INTO events (id, type, customer, ts, value, properties) VALUES ";
 
+/** Called around a batch's inserts inside its transaction (rollup maintenance, see `RollupMaintainer`). */
+export interface InsertHooks {
+  before(): number;
+  after(before: number): void;
+}
+
 /** Insert a batch in one transaction; returns how many ids were new. A crash keeps whole batches only. */
-export function eventWriter(db: Db): (batch: UsageEvent[]) => number {
+export function eventWriter(db: Db, hooks?: InsertHooks): (batch: UsageEvent[]) => number {
   const one = db.prepare(`${COLUMNS}(?, ?, ?, ?, ?, ?)`);
   const many = db.prepare(
     `${COLUMNS}${Array.from({ length: ROWS_PER_STATEMENT }, () => "(?, ?, ?, ?, ?, ?)").join(", ")}`,
   );
   const params: unknown[] = new Array(ROWS_PER_STATEMENT * 6);
   return db.transaction((batch: UsageEvent[]) => {
+    const mark = hooks?.before() ?? 0;
     let inserted = 0;
     let i = 0;
     for (; i + ROWS_PER_STATEMENT <= batch.length; i += ROWS_PER_STATEMENT) {
@@ -45,6 +52,7 @@ export function eventWriter(db: Db): (batch: UsageEvent[]) => number {
       const e = batch[i] as UsageEvent;
       inserted += one.run(e.id, e.type, e.customer, e.ts, e.value, e.properties).changes;
     }
+    if (inserted > 0) hooks?.after(mark);
     return inserted;
   });
 }
@@ -150,7 +158,7 @@ export function aggregateMeter(db: Db, spec: AggregateSpec): AggregateRow[] {
       q = `MAX(${v})`;
       break;
     case "latest":
-      // SQLite returns bare columns from the row that holds the MAX().
+      // Picked by a window function below.
       q = v;
       break;
     case "unique_count":
@@ -161,8 +169,14 @@ export function aggregateMeter(db: Db, spec: AggregateSpec): AggregateRow[] {
       break;
   }
   const sql =
-    `SELECT customer, ${bucketExpr} AS bucket, ${dim} AS dim, ${q} AS q, COUNT(*) AS n, MAX(ts) AS t ` +
-    `FROM events WHERE ${where.join(" AND ")} GROUP BY customer, bucket, dim`;
+    meter.aggregation === "latest"
+      ? // The value of the greatest (ts, seq): ties in time go to the later-recorded event, as in bills.
+        "SELECT customer, bucket, dim, q, n, t FROM (SELECT customer, bucket, dim, q, COUNT(*) OVER w AS n, MAX(ts) OVER w AS t, " +
+        "ROW_NUMBER() OVER (PARTITION BY customer, bucket, dim ORDER BY ts DESC, seq DESC) AS rn " +
+        `FROM (SELECT customer, ${bucketExpr} AS bucket, ${dim} AS dim, ${v} AS q, ts, seq FROM events WHERE ${where.join(" AND ")}) ` +
+        "WINDOW w AS (PARTITION BY customer, bucket, dim)) WHERE rn = 1"
+      : `SELECT customer, ${bucketExpr} AS bucket, ${dim} AS dim, ${q} AS q, COUNT(*) AS n, MAX(ts) AS t ` +
+        `FROM events WHERE ${where.join(" AND ")} GROUP BY customer, bucket, dim`;
   return db.prepare(sql).all(...params) as AggregateRow[];
 }
 

@@ -49,6 +49,15 @@ export interface UsageStore {
     period: Window,
     onProgress?: (daysDone: number, days: number) => void,
   ): Promise<DailyUsage>;
+  /**
+   * Drop the store's usage rollups and build those of the policy's meters
+   * from every stored event (`limitr usage rebuild-rollups`). Optional: a
+   * store without rollups lacks it. `onProgress` gets events folded so far.
+   */
+  rebuildRollups?(
+    policy: CompiledPolicy,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<RollupRebuild>;
   /** The first `n` events of every (customer, day) of the period, by (ts, id): percentage `free_events`. */
   firstEvents(meter: CompiledMeter, period: Window, days: number[], n: number): Promise<FirstEvents>;
 
@@ -96,6 +105,15 @@ export interface UsageStore {
 
 export type { ActivationRow };
 
+export interface RollupRebuild {
+  /** Rollups built (meters with the same definition share one). */
+  rollups: number;
+  /** Meters of the policy read from them (time_weighted meters are always scanned). */
+  meters: number;
+  /** Events folded into them. */
+  events: number;
+}
+
 /** An invoice as pushed to Stripe: never changed afterwards; later usage becomes an adjustment invoice. */
 export interface PushedInvoice {
   number: string;
@@ -137,6 +155,11 @@ export interface AggregateSpec {
   customers?: string[];
   /** For unique_count: return the distinct values themselves (to merge across buckets) instead of their count. */
   distinctValues?: boolean;
+  /**
+   * The policy timezone: a store keeping daily rollups in it answers from them
+   * when the window and buckets are whole days there (else it scans events).
+   */
+  zone?: string;
 }
 
 export interface AggregateRow {

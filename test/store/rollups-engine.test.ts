@@ -1,0 +1,68 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { billJson } from "../../src/cli/commands/bill-render.js";
+import { loadValidPolicy } from "../../src/engine/adapters/policy-source.js";
+import { runBill } from "../../src/engine/adapters/store/bill-run.js";
+import { openDatabase } from "../../src/engine/adapters/store/database.js";
+import { listRollups } from "../../src/engine/adapters/store/rollups.js";
+import { SqliteUsageStore } from "../../src/engine/adapters/store/sqlite-usage-store.js";
+import { type NamedPeriod, parsePeriod } from "../../src/engine/core/periods.js";
+import { Limitr } from "../../src/engine/index.js";
+
+/** Events the engine records reach the rollups in its own write-behind flush. */
+describe("usage rollups and the engine", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "limitr-rollups-engine-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("the engine's flushes maintain rollups a bill registered while it ran; the bill equals a scan", async () => {
+    const policy = loadValidPolicy("policies");
+    const file = join(dir, "usage.db");
+    const period = parsePeriod("2026-10", policy.timezone) as NamedPeriod;
+    const engine = await Limitr.open({ policy, store: `sqlite:${file}`, durability: "sync" });
+    const at = (iso: string) => Date.parse(iso);
+    engine.setPlan("dave", "pro", { at: at("2026-09-01T04:00:00Z") });
+    engine.setPlan("erin", "pro", { at: at("2026-09-01T04:00:00Z") });
+    engine.decide("dave", "api", 100, { now: at("2026-10-05T15:00:00Z") });
+    engine.decide("erin", "mcp_search", 600, { now: at("2026-10-06T15:00:00Z") });
+    await engine.flush();
+
+    // A bill while the engine runs: registers and builds the policy's rollups.
+    const reader = openDatabase(file);
+    const bill = async (rollups: boolean) =>
+      JSON.stringify(
+        billJson(
+          await runBill(new SqliteUsageStore(reader, { rollups }), policy, period, { recordCredits: false }),
+          policy.timezone,
+        ),
+      );
+    expect(await bill(true)).toBe(await bill(false));
+    const built = listRollups(reader);
+    expect(built.length).toBeGreaterThan(0);
+
+    // More usage, some of it late (an earlier day of the month): the engine's flush folds it in.
+    engine.decide("dave", "api", 20, { now: at("2026-10-20T15:00:00Z") });
+    engine.decide("dave", "api", 7, { now: at("2026-10-02T15:00:00Z") });
+    engine.decide("erin", "mcp_search", 40, { now: at("2026-10-21T15:00:00Z") });
+    await engine.flush();
+    const max = reader.prepare("SELECT MAX(seq) FROM events").pluck().get() as number;
+    expect(max).toBeGreaterThan(built[0]?.through ?? 0);
+    // Every registered rollup already holds every event, with no reader catching up.
+    expect(listRollups(reader).map((d) => d.through)).toEqual(built.map(() => max));
+
+    const rolled = await bill(true);
+    expect(rolled).toBe(await bill(false));
+    const dave = JSON.parse(rolled).invoices.find((i: { customer: string }) => i.customer === "dave");
+    expect(
+      dave.lines.find(
+        (l: { entitlement: string; kind: string }) => l.entitlement === "api" && l.kind === "usage",
+      )?.quantity,
+    ).toBe("127");
+    await engine.close();
+    reader.close();
+  });
+});
