@@ -135,6 +135,22 @@ describe("sliding windows on Redis quota leases", () => {
     expect(await redis.exists(alwKey, expKey)).toBe(0);
   });
 
+  it("a report with giveBack Infinity gives the whole allowance back, on calendar and sliding pools alike (how a passed period or bucket is returned)", async () => {
+    const [a] = holders(1) as [RedisLeases];
+    const calendar = { counter: "acme|api", periodStart: 0, periodEnd: null };
+    const sliding = at("acme|api", K0);
+    await a.acquire(calendar, { limit: 10, need: 5, rate: 0 });
+    await a.acquire(sliding, { limit: 10, need: 5, rate: 0, now: wall(K0) });
+    const [r1, r2] = await a.reportMany([
+      { pool: calendar, consumed: 2, giveBack: Infinity },
+      { pool: sliding, consumed: 2, giveBack: Infinity, now: wall(K0) },
+    ]);
+    expect(r1).toMatchObject({ returned: 3, allowance: 0 });
+    expect(r2).toMatchObject({ returned: 3, allowance: 0 });
+    expect(await a.totals(calendar)).toMatchObject({ consumed: 2, outstanding: 0, holders: 0 });
+    expect(await a.totals(sliding)).toMatchObject({ consumed: 2, outstanding: 0, holders: 0 });
+  });
+
   it("every key of a sliding pool shares one hash tag (one cluster slot), whatever the bucket", () => {
     const [a] = holders(1) as [RedisLeases];
     const keys = [...a.keys(at("acme|api", K0)), ...a.keys(at("acme|api", K0 + 1000))];

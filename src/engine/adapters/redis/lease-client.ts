@@ -239,11 +239,14 @@ export class RedisLeases {
     });
   }
 
-  /** `report` on many pools in one script call (see `acquireMany`). */
+  /** `report` on many pools in one script call (see `acquireMany`); `giveBack: Infinity` gives everything back. */
   async reportMany(
     items: readonly { pool: LeasePool; consumed: number; giveBack: number; now?: number }[],
   ): Promise<ReturnResult[]> {
-    return this.many("limitrLeaseReportMany", items, (i) => [num(i.giveBack, "giveBack")]);
+    // giveBack Infinity gives the whole allowance back (a release, which the script reads as any number above it).
+    return this.many("limitrLeaseReportMany", items, (i) => [
+      i.giveBack === Infinity ? String(Number.MAX_VALUE) : num(i.giveBack, "giveBack"),
+    ]);
   }
 
   /** `release` on many pools in one script call (see `acquireMany`). */
