@@ -101,7 +101,9 @@ describe("sliding windows and counters shared through Redis", () => {
       clock.t = (k0 + i * 10) * 1000 + 5;
       // One unit: the engine asked first takes it, or the other if a slice it holds is all that is left.
       const [first, second] = i % 2 === 0 ? [a, b] : [b, a];
-      const got = (await first.decideAsync("acme", "api", 1)).allowed || (await second.decideAsync("acme", "api", 1)).allowed;
+      const got =
+        (await first.decideAsync("acme", "api", 1)).allowed ||
+        (await second.decideAsync("acme", "api", 1)).allowed;
       expect(got).toBe(true);
     }
     clock.t = (k0 + 50) * 1000;
@@ -122,7 +124,9 @@ describe("sliding windows and counters shared through Redis", () => {
       counters: "postgres://127.0.0.1:5432/test",
     });
     await expect(opened).rejects.toBeInstanceOf(InputError);
-    await expect(opened).rejects.toThrow(/free\.api has a sliding window, which only counters shared through Redis/);
+    await expect(opened).rejects.toThrow(
+      /free\.api has a sliding window, which only counters shared through Redis/,
+    );
   });
 
   it("one engine without counters keeps the sliding window", async () => {

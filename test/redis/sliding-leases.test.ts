@@ -54,11 +54,15 @@ describe("sliding windows on Redis quota leases", () => {
     expect(first.granted).toBe(4);
     await a.release(at(c, K0), 4, wall(K0));
     // 59 and 60 buckets later bucket K0 still overlaps every window a call in the bucket can end.
-    expect((await b.acquire(at(c, K0 + 59), { limit: 10, need: 7, rate: 0, now: wall(K0 + 59) })).granted).toBe(0);
+    expect(
+      (await b.acquire(at(c, K0 + 59), { limit: 10, need: 7, rate: 0, now: wall(K0 + 59) })).granted,
+    ).toBe(0);
     const late = await b.acquire(at(c, K0 + 60), { limit: 10, need: 6, rate: 0, now: wall(K0 + 60) });
     expect(late).toMatchObject({ granted: 6, remainder: 0 });
     await b.release(at(c, K0 + 60), 6, wall(K0 + 60));
-    expect((await a.acquire(at(c, K0 + 60), { limit: 10, need: 1, rate: 0, now: wall(K0 + 60) })).granted).toBe(0);
+    expect(
+      (await a.acquire(at(c, K0 + 60), { limit: 10, need: 1, rate: 0, now: wall(K0 + 60) })).granted,
+    ).toBe(0);
     // Bucket K0 has left every window of bucket K0 + 61: its 4 units are back, the 6 of K0 + 60 are not.
     const back = await a.acquire(at(c, K0 + 61), { limit: 10, need: 4, rate: 0, now: wall(K0 + 61) });
     expect(back).toMatchObject({ granted: 4, remainder: 0 });
@@ -72,12 +76,18 @@ describe("sliding windows on Redis quota leases", () => {
     const c = "acme|api";
     expect((await a.acquire(at(c, K0), { limit: 10, need: 7, rate: 0, now: wall(K0) })).granted).toBe(7);
     // Bucket K0 + 1: a's 7 are outstanding (it may have spent them in bucket K0).
-    expect((await b.acquire(at(c, K0 + 1), { limit: 10, need: 4, rate: 0, now: wall(K0 + 1) })).granted).toBe(0);
-    expect((await b.acquire(at(c, K0 + 1), { limit: 10, need: 3, rate: 0, now: wall(K0 + 1) })).granted).toBe(3);
+    expect((await b.acquire(at(c, K0 + 1), { limit: 10, need: 4, rate: 0, now: wall(K0 + 1) })).granted).toBe(
+      0,
+    );
+    expect((await b.acquire(at(c, K0 + 1), { limit: 10, need: 3, rate: 0, now: wall(K0 + 1) })).granted).toBe(
+      3,
+    );
     // a spent 2 in bucket K0 and gives the other 5 back: they are free in bucket K0 + 1.
     const r = await a.release(at(c, K0), 2, wall(K0 + 1));
     expect(r.returned).toBe(5);
-    expect((await b.acquire(at(c, K0 + 1), { limit: 10, need: 5, rate: 0, now: wall(K0 + 1) })).granted).toBe(5);
+    expect((await b.acquire(at(c, K0 + 1), { limit: 10, need: 5, rate: 0, now: wall(K0 + 1) })).granted).toBe(
+      5,
+    );
     expect(await b.totals(at(c, K0 + 1))).toMatchObject({ consumed: 2, outstanding: 8, holders: 1 });
   });
 
@@ -87,7 +97,9 @@ describe("sliding windows on Redis quota leases", () => {
     expect((await a.acquire(at(c, K0), { limit: 10, need: 6, rate: 0, now: wall(K0) })).granted).toBe(6);
     await a.report(at(c, K0), 1, 0, wall(K0));
     // a dies. Within its TTL its 5 unreported units stay counted.
-    expect((await b.acquire(at(c, K0 + 1), { limit: 10, need: 5, rate: 0, now: wall(K0) + 900 })).granted).toBe(0);
+    expect(
+      (await b.acquire(at(c, K0 + 1), { limit: 10, need: 5, rate: 0, now: wall(K0) + 900 })).granted,
+    ).toBe(0);
     // After it, they are reclaimed (what it reported stays consumed).
     const after = await b.acquire(at(c, K0 + 1), { limit: 10, need: 9, rate: 0, now: wall(K0) + 1_200 });
     expect(after).toMatchObject({ granted: 9, remainder: 0 });
@@ -114,7 +126,13 @@ describe("sliding windows on Redis quota leases", () => {
     expect(r.granted).toBe(0);
     expect((await a.acquire(at(c, K0), { limit: 10, need: 6, rate: 0, now: wall(K0) })).granted).toBe(6);
     // The base seeds only a pool that does not exist: asked again, nothing changes.
-    const again = await a.acquire(at(c, K0), { limit: 10, need: 0, rate: 0, now: wall(K0), baseBuckets: `${K0}:9` });
+    const again = await a.acquire(at(c, K0), {
+      limit: 10,
+      need: 0,
+      rate: 0,
+      now: wall(K0),
+      baseBuckets: `${K0}:9`,
+    });
     expect(again).toMatchObject({ granted: 0, allowance: 6 });
   });
 

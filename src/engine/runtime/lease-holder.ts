@@ -1,8 +1,8 @@
 import type { LeasePool } from "../adapters/redis/lease-client.js";
 import type { CounterTable } from "../core/engine/counter.js";
-import { slidingWindowOf } from "../core/engine/period-clock.js";
 import type { AcquireResult, LeaseParams, ReturnResult } from "../core/engine/lease.js";
 import { demandRate, leaseDeadline, lowWater } from "../core/engine/lease.js";
+import { slidingWindowOf } from "../core/engine/period-clock.js";
 import { resized } from "../core/engine/typed-arrays.js";
 import { LIFETIME } from "../core/periods.js";
 
@@ -244,7 +244,17 @@ export class LeaseBook {
     const base = c === undefined ? 0 : Math.max(0, c.used - consumed);
     const rate = this.measure(cid, consumed + need, now);
     const period = this.poolStart[cid] as number;
-    const job = { cid, pool, period, limit: this.limit[cid] as number, consumed, need, rate, base, sentAt: now };
+    const job = {
+      cid,
+      pool,
+      period,
+      limit: this.limit[cid] as number,
+      consumed,
+      need,
+      rate,
+      base,
+      sentAt: now,
+    };
     const w = pool.window === undefined || c === undefined ? null : slidingWindowOf(c);
     if (w === null) return job;
     return { ...job, baseBuckets: windowBase(w.bucketList(), pool.periodStart / w.bucketMs, consumed) };

@@ -165,7 +165,8 @@ export class RedisLeases {
 
   /** Reclaim expired leases, report `consumed`, and take a slice (`granted`, possibly 0). */
   async acquire(pool: LeasePool, r: AcquireRequest): Promise<AcquireResult> {
-    if (pool.window !== undefined) return (await this.acquireMany([{ pool, request: r }]))[0] as AcquireResult;
+    if (pool.window !== undefined)
+      return (await this.acquireMany([{ pool, request: r }]))[0] as AcquireResult;
     const p = this.params;
     const reply = await this.redis.limitrLeaseAcquire(
       ...this.head(pool, r.consumed ?? 0, r.now),
@@ -194,7 +195,8 @@ export class RedisLeases {
 
   /** Report `consumed` and give the unconsumed allowance back (a graceful close). */
   async release(pool: LeasePool, consumed: number, now?: number): Promise<ReturnResult> {
-    if (pool.window !== undefined) return (await this.releaseMany([{ pool, consumed, now }]))[0] as ReturnResult;
+    if (pool.window !== undefined)
+      return (await this.releaseMany([{ pool, consumed, now }]))[0] as ReturnResult;
     return returnResult(await this.redis.limitrLeaseRelease(...this.head(pool, consumed, now)));
   }
 
@@ -307,7 +309,12 @@ export class RedisLeases {
         if (f[0] === "c") consumed += Number(v);
         else if (f[0] === "o") outstanding += Number(v);
       }
-      return { limit: Number(fields.limit ?? 0), consumed, outstanding, holders: await this.redis.zcard(expKey) };
+      return {
+        limit: Number(fields.limit ?? 0),
+        consumed,
+        outstanding,
+        holders: await this.redis.zcard(expKey),
+      };
     }
     const [limit, consumed, outstanding] = await this.redis.hmget(
       poolKey,
