@@ -117,6 +117,47 @@ describe("sliding windows and counters shared through Redis", () => {
     await b.close();
   });
 
+  it("a soft limit on a sliding window keeps each engine's own window count (no running total across engines)", async () => {
+    const prefix = testPrefix();
+    prefixes.push(prefix);
+    const clock = { t: Date.now() };
+    const soft = compilePolicy({
+      limitr: 1,
+      timezone: "UTC",
+      meters: { calls: { event: "api.request", aggregation: "count" } },
+      plans: {
+        free: {
+          default: true,
+          entitlements: { api: { meter: "calls", limit: 5, mode: "soft", period: { sliding: "PT1M" } } },
+        },
+      },
+    });
+    const open = () =>
+      Limitr.open({
+        policy: soft,
+        store: "memory",
+        counters: REDIS_URL,
+        countersPrefix: prefix,
+        alerts: false,
+        now: () => clock.t,
+      });
+    const a = await open();
+    const b = await open();
+    for (let i = 0; i < 3; i++) expect(a.allow("acme", "api")).toBe(true);
+    for (let i = 0; i < 2; i++) expect(b.allow("acme", "api")).toBe(true);
+    await a.flush();
+    await b.flush();
+    await a.flush();
+    expect(a.usage("acme", "api").used).toBe(3);
+    expect(b.usage("acme", "api").used).toBe(2);
+    // The window still slides on each engine: 61 s later its bucket has left.
+    clock.t += 61_000;
+    expect(a.usage("acme", "api").used).toBe(0);
+    expect(await redis.keys(`${prefix}total:*`)).toEqual([]);
+    await a.close();
+    await b.close();
+  });
+
   it("a hard limit on a sliding window is refused with counters from a source other than Redis, naming the entitlement", async () => {
     const opened = Limitr.open({
       policy: policy({ sliding: "PT24H" }),
