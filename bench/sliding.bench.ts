@@ -194,7 +194,10 @@ async function scenario(redis: Redis, processes: number) {
   await redis.set(`${prefix}go`, String(Date.now() + 200));
   const runs = await Promise.all(children);
   await drop(redis, prefix);
-  const far = {} as Record<PeriodName, { opsPerCpuS: number; redisCallsPer1000: number; denied: number }>;
+  const far = {} as Record<
+    PeriodName,
+    { opsPerCpuS: number; redisCallsPer1000: number; decisions: number; denied: number }
+  >;
   for (const name of Object.keys(PERIODS) as PeriodName[]) {
     const decisions = runs.reduce((s, r) => s + r.far[name].decisions, 0);
     far[name] = {
@@ -202,6 +205,7 @@ async function scenario(redis: Redis, processes: number) {
       redisCallsPer1000: Number(
         ((runs.reduce((s, r) => s + r.far[name].calls, 0) / decisions) * 1000).toFixed(3),
       ),
+      decisions,
       denied: decisions - runs.reduce((s, r) => s + r.far[name].allowed, 0),
     };
   }
