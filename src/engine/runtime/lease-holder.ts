@@ -266,7 +266,8 @@ export class LeaseBook {
     this.busy[cid] = 0;
     if (this.poolStart[cid] !== job.period) {
       // The period turned while the call was out: what it granted belongs to the old pool.
-      this.orphans.push({ ...job, consumed: 0, giveBack: Infinity, sentAt: now });
+      // As an orphan (cid -1): its reply must not clear `busy` for a job sent since.
+      this.orphans.push({ ...job, cid: -1, consumed: 0, giveBack: Infinity, sentAt: now });
       return;
     }
     this.renewed(cid, job.sentAt, r.allowance, r.remainder, now);
