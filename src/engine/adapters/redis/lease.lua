@@ -4,7 +4,8 @@
 -- parameters come in as arguments from the TypeScript side: one source of truth.
 --
 -- Each command is this file followed by `return acquire()`, `return report()`,
--- `return release()` or `return probe_slice()`.
+-- `return release()` or `return probe_slice()`, or a `batch(...)` of one of them
+-- (`acquire_sliding` and `report_sliding` for sliding windows, below).
 --
 -- KEYS[1] pool hash {limit, consumed, outstanding}
 -- KEYS[2] allowance hash {holder -> granted, not yet reported}
