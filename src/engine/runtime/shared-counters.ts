@@ -184,7 +184,8 @@ export class SharedCounters {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    await Promise.allSettled([...this.inFlight]);
+    // Calls still out may queue orphans; once they are in, every lease is known and given back.
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     if (this.reachable) {
       const jobs = this.book.all(Date.now());
       for (let i = 0; i < jobs.length; i += BATCH) {
@@ -222,6 +223,12 @@ export class SharedCounters {
   private sendAcquires(): void {
     const book = this.book;
     if (book.wanted.length === 0) return;
+    if (this.closed) {
+      // An acquire sent now would land after close gave the leases back: its grant would stay stranded.
+      for (const cid of book.wanted.splice(0)) this.wake(cid);
+      book.wantedNeed.length = 0;
+      return;
+    }
     const now = Date.now();
     if (!this.reachable && now < this.retryAt) {
       // Down: the queue waits for the next tick instead of failing call after call.
