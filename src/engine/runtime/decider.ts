@@ -151,7 +151,7 @@ export class Decider {
       if (
         shared !== null &&
         (flags & HARD) !== 0 &&
-        !shared.covers(cid, amount, table.limit[sid] as number)
+        !shared.covers(cid, amount, table.limit[sid] as number, now)
       ) {
         this.lastReason = shared.denial;
         if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);

@@ -2,6 +2,7 @@ import type { LeasePool } from "../adapters/redis/lease-client.js";
 import type { CounterTable } from "../core/engine/counter.js";
 import type { AcquireResult, LeaseParams, ReturnResult } from "../core/engine/lease.js";
 import { demandRate, leaseDeadline, lowWater } from "../core/engine/lease.js";
+import { slidingWindowOf } from "../core/engine/period-clock.js";
 import { resized } from "../core/engine/typed-arrays.js";
 import { LIFETIME } from "../core/periods.js";
 
@@ -21,6 +22,8 @@ export interface AcquireJob {
   readonly need: number;
   readonly rate: number;
   readonly base: number;
+  /** A sliding window's usage by bucket (`k:units,...`) when its pool does not exist yet. */
+  readonly baseBuckets?: string;
   readonly sentAt: number;
 }
 
@@ -45,6 +48,11 @@ export interface ReportJob {
  * record of this holder's allowance minus what was spent and not yet
  * reported, and it drops to zero before the pool's TTL could reclaim it
  * ({@link leaseDeadline} minus a margin), so the pool never hands it out twice.
+ *
+ * A hard limit on a sliding window leases one bucket at a time: the
+ * allowance of bucket k covers only calls dated in bucket k (`from` <= now <
+ * `until`), and usage is reported into the bucket it was spent in. A call in
+ * a later bucket gives the old bucket's lease back and acquires in the new one.
  */
 export class LeaseBook {
   size = 0;
@@ -54,8 +62,13 @@ export class LeaseBook {
   unreported = new Float64Array(0);
   /** A refill starts when the allowance falls to this. */
   low = new Float64Array(0);
-  /** The period start of the pool the lease is in (NaN: none yet). */
+  /** The period start of the counter the lease is for (NaN: none yet). */
   period = new Float64Array(0);
+  /** The pool the lease is in: the period start, or a sliding window's bucket start. */
+  poolStart = new Float64Array(0);
+  /** Calls dated in [from, until) may spend the lease (a sliding window's bucket; else all time). */
+  from = new Float64Array(0);
+  until = new Float64Array(0);
   /** 1 while an acquire or report for the counter is in flight. */
   busy = new Uint8Array(0);
   /** Renewals in a row with nothing spent since the one before. */
@@ -91,17 +104,21 @@ export class LeaseBook {
     private readonly marginMs: number,
     /** A known exhausted pool answers `limit_exceeded` without asking again for this long. */
     private readonly freshMs: number,
+    /** The engine's clock: a sliding window's lease goes back once its bucket has passed. */
+    private readonly clock: () => number = Date.now,
   ) {}
 
-  /** Whether the held allowance covers `amount` now (the hot path: typed-array reads only). */
-  covers(cid: number, amount: number, limit: number): boolean {
+  /** Whether the held allowance covers `amount` for a call at `now` (the hot path: typed-array reads only). */
+  covers(cid: number, amount: number, limit: number, now: number): boolean {
     if (
       cid < this.size &&
       amount <= (this.allowance[cid] as number) + EPS &&
-      this.period[cid] === this.counters.periodStart[cid]
+      this.period[cid] === this.counters.periodStart[cid] &&
+      now < (this.until[cid] as number) &&
+      now >= (this.from[cid] as number)
     )
       return true;
-    return this.miss(cid, amount, limit);
+    return this.miss(cid, amount, limit, now);
   }
 
   /** Spend `amount` of a covered call; refill in the background at the low-water mark. */
@@ -123,10 +140,16 @@ export class LeaseBook {
     this.allowance[cid] = (this.allowance[cid] as number) + back;
   }
 
-  private miss(cid: number, amount: number, limit: number): boolean {
+  private miss(cid: number, amount: number, limit: number, now: number): boolean {
     if (cid >= this.size) this.grow(cid + 1);
     const start = this.counters.periodStart[cid] as number;
-    if (this.period[cid] !== start) this.enter(cid, start);
+    if (this.period[cid] !== start || now >= (this.until[cid] as number)) this.enter(cid, start, now);
+    else if (now < (this.from[cid] as number)) {
+      // A call dated in an earlier bucket than the lease's: no pool grants into a past bucket.
+      this.lastMiss = -1;
+      this.denial = "limit_exceeded";
+      return false;
+    }
     this.limit[cid] = limit;
     const held = Math.max(0, this.allowance[cid] as number);
     this.lastMiss = cid;
@@ -157,14 +180,17 @@ export class LeaseBook {
     this.onWant();
   }
 
-  /** A new period (R6): the old period's lease goes back, the new one starts empty. */
-  private enter(cid: number, start: number): void {
+  /**
+   * A new period (R6), or a sliding window's next bucket: the old pool's lease
+   * goes back (with the usage not reported yet), the new one starts empty.
+   */
+  private enter(cid: number, start: number, now: number): void {
     const old = this.pools[cid];
     if (old !== undefined && !Number.isNaN(this.period[cid] as number)) {
       this.orphans.push({
         cid: -1,
         pool: old,
-        period: this.period[cid] as number,
+        period: this.poolStart[cid] as number,
         consumed: Math.max(0, this.unreported[cid] as number),
         giveBack: Infinity,
         sentAt: Date.now(),
@@ -172,14 +198,30 @@ export class LeaseBook {
     }
     const c = this.counters.counters[cid];
     const end = this.counters.periodEnd[cid] as number;
-    this.pools[cid] =
-      c === undefined
-        ? undefined
-        : {
-            counter: `${c.owner}|${c.entitlement}`,
-            periodStart: start,
-            periodEnd: end >= LIFETIME.end ? null : end,
-          };
+    const w = c === undefined ? null : slidingWindowOf(c);
+    if (c === undefined) this.pools[cid] = undefined;
+    else if (w === null) {
+      this.pools[cid] = {
+        counter: `${c.owner}|${c.entitlement}`,
+        periodStart: start,
+        periodEnd: end >= LIFETIME.end ? null : end,
+      };
+      this.poolStart[cid] = start;
+      this.from[cid] = Number.NEGATIVE_INFINITY;
+      this.until[cid] = Number.POSITIVE_INFINITY;
+    } else {
+      const size = w.bucketMs;
+      const from = Math.floor(now / size) * size;
+      this.pools[cid] = {
+        counter: `${c.owner}|${c.entitlement}`,
+        periodStart: from,
+        periodEnd: from + size,
+        window: { windowMs: w.windowMs, bucketMs: size, buckets: Math.ceil(w.windowMs / size) },
+      };
+      this.poolStart[cid] = from;
+      this.from[cid] = from;
+      this.until[cid] = from + size;
+    }
     this.period[cid] = start;
     this.allowance[cid] = 0;
     this.unreported[cid] = 0;
@@ -201,17 +243,31 @@ export class LeaseBook {
     const c = this.counters.counters[cid];
     const base = c === undefined ? 0 : Math.max(0, c.used - consumed);
     const rate = this.measure(cid, consumed + need, now);
-    const period = this.period[cid] as number;
-    return { cid, pool, period, limit: this.limit[cid] as number, consumed, need, rate, base, sentAt: now };
+    const period = this.poolStart[cid] as number;
+    const job = {
+      cid,
+      pool,
+      period,
+      limit: this.limit[cid] as number,
+      consumed,
+      need,
+      rate,
+      base,
+      sentAt: now,
+    };
+    const w = pool.window === undefined || c === undefined ? null : slidingWindowOf(c);
+    if (w === null) return job;
+    return { ...job, baseBuckets: windowBase(w.bucketList(), pool.periodStart / w.bucketMs, consumed) };
   }
 
   /** Apply an acquire's reply. */
   acquired(job: AcquireJob, r: AcquireResult, now: number): void {
     const cid = job.cid;
     this.busy[cid] = 0;
-    if (this.period[cid] !== job.period) {
+    if (this.poolStart[cid] !== job.period) {
       // The period turned while the call was out: what it granted belongs to the old pool.
-      this.orphans.push({ ...job, consumed: 0, giveBack: Infinity, sentAt: now });
+      // As an orphan (cid -1): its reply must not clear `busy` for a job sent since.
+      this.orphans.push({ ...job, cid: -1, consumed: 0, giveBack: Infinity, sentAt: now });
       return;
     }
     this.renewed(cid, job.sentAt, r.allowance, r.remainder, now);
@@ -224,15 +280,21 @@ export class LeaseBook {
     const cid = job.cid;
     if (cid < 0) return;
     this.busy[cid] = 0;
-    if (this.period[cid] !== job.period) return;
+    if (this.poolStart[cid] !== job.period) return;
     this.renewed(cid, job.sentAt, r.allowance, r.remainder, now);
   }
 
-  /** A call failed: its consumed units are still unreported, and the lease is as it was. */
-  failed(cid: number, period: number, consumed: number): void {
+  /**
+   * A call failed: its consumed units are still unreported, and the lease is
+   * as it was. A sliding window's bucket that has passed meanwhile still gets
+   * them (they count in later windows): they go out with its lease's return.
+   */
+  failed(cid: number, period: number, consumed: number, pool?: LeasePool): void {
     if (cid < 0) return;
     this.busy[cid] = 0;
-    if (this.period[cid] === period) this.unreported[cid] = (this.unreported[cid] as number) + consumed;
+    if (this.poolStart[cid] === period) this.unreported[cid] = (this.unreported[cid] as number) + consumed;
+    else if (pool?.window !== undefined && consumed > 0)
+      this.orphans.push({ cid: -1, pool, period, consumed, giveBack: Infinity, sentAt: Date.now() });
   }
 
   private renewed(cid: number, sentAt: number, poolAllowance: number, remainder: number, now: number): void {
@@ -251,12 +313,24 @@ export class LeaseBook {
    */
   due(now: number, out: ReportJob[]): void {
     const half = this.params.ttlMs / 2;
+    const at = this.clock();
     for (let cid = 0; cid < this.size; cid++) {
       const allowance = this.allowance[cid] as number;
       // A call still out (a server that stopped answering) does not extend the lease.
       if (allowance > 0 && now >= (this.deadline[cid] as number)) this.allowance[cid] = 0;
       const unreported = this.unreported[cid] as number;
       if (this.busy[cid] !== 0 || (allowance <= 0 && unreported <= 0)) continue;
+      if (at >= (this.until[cid] as number)) {
+        // A sliding window's bucket has passed: its lease can serve no call any more.
+        const pool = this.pools[cid];
+        if (pool === undefined) continue;
+        this.busy[cid] = 1;
+        this.allowance[cid] = 0;
+        this.unreported[cid] = 0;
+        const period = this.poolStart[cid] as number;
+        out.push({ cid, pool, period, consumed: Math.max(0, unreported), giveBack: Infinity, sentAt: now });
+        continue;
+      }
       if (now - (this.renewedAt[cid] as number) < half) continue;
       const pool = this.pools[cid];
       if (pool === undefined) continue;
@@ -270,7 +344,7 @@ export class LeaseBook {
       out.push({
         cid,
         pool,
-        period: this.period[cid] as number,
+        period: this.poolStart[cid] as number,
         consumed: Math.max(0, unreported),
         giveBack,
         sentAt: now,
@@ -287,7 +361,7 @@ export class LeaseBook {
       if (pool === undefined || this.busy[cid] !== 0 || !(consumed > 0)) continue;
       this.busy[cid] = 1;
       this.unreported[cid] = 0;
-      out.push({ cid, pool, period: this.period[cid] as number, consumed, giveBack: 0, sentAt: now });
+      out.push({ cid, pool, period: this.poolStart[cid] as number, consumed, giveBack: 0, sentAt: now });
     }
     return out;
   }
@@ -304,7 +378,7 @@ export class LeaseBook {
       out.push({
         cid: -1,
         pool,
-        period: this.period[cid] as number,
+        period: this.poolStart[cid] as number,
         consumed,
         giveBack: Infinity,
         sentAt: now,
@@ -313,18 +387,24 @@ export class LeaseBook {
     return out;
   }
 
-  /** Leases held now, and the allowance in them. */
-  held(): { leases: number; allowance: number } {
+  /** Leases held now and the allowance in them; of which on sliding windows. */
+  held(): { leases: number; allowance: number; sliding: number; slidingAllowance: number } {
     let leases = 0;
     let allowance = 0;
+    let sliding = 0;
+    let slidingAllowance = 0;
     for (let cid = 0; cid < this.size; cid++) {
       const a = this.allowance[cid] as number;
       if (a > 0) {
         leases++;
         allowance += a;
+        if (this.pools[cid]?.window !== undefined) {
+          sliding++;
+          slidingAllowance += a;
+        }
       }
     }
-    return { leases, allowance };
+    return { leases, allowance, sliding, slidingAllowance };
   }
 
   private measure(cid: number, units: number, now: number): number {
@@ -343,6 +423,11 @@ export class LeaseBook {
     const period = resized(this.period, n);
     period.fill(Number.NaN, this.size);
     this.period = period;
+    const poolStart = resized(this.poolStart, n);
+    poolStart.fill(Number.NaN, this.size);
+    this.poolStart = poolStart;
+    this.from = resized(this.from, n);
+    this.until = resized(this.until, n);
     this.busy = resized(this.busy, n);
     this.idle = resized(this.idle, n);
     this.remainder = resized(this.remainder, n);
@@ -354,4 +439,20 @@ export class LeaseBook {
     this.limit = resized(this.limit, n);
     this.size = n;
   }
+}
+
+/**
+ * What a sliding window's pool starts from when it does not exist yet: the
+ * local window's buckets (`k:units,...`), less the units of bucket `current`
+ * reported in the same call.
+ */
+function windowBase(list: string, current: number, reported: number): string {
+  if (reported <= 0 || list === "") return list;
+  const out: string[] = [];
+  for (const part of list.split(",")) {
+    const [k, v] = part.split(":");
+    if (Number(k) !== current) out.push(part);
+    else if (Number(v) - reported > EPS) out.push(`${k}:${Number(v) - reported}`);
+  }
+  return out.join(",");
 }

@@ -152,6 +152,7 @@ export class Limitr {
         cluster: options.countersCluster,
         lease: options.lease,
         restored,
+        clock: this.clock,
       });
       this.d.shared = this.shared.book;
     }
@@ -275,7 +276,8 @@ export class Limitr {
       );
     if ((url !== null && options.exclusive !== true) || (typeof store === "object" && store.shared === true))
       requireSharedCounters(active.policy, where, options.counters !== undefined);
-    if (options.counters !== undefined) refuseSharedSliding(active.policy);
+    if (options.counters !== undefined && !/^rediss?:\/\//.test(options.counters))
+      refuseSharedSliding(active.policy, options.counters);
     if (url === null) return new Limitr(options, active, loader);
     const { PgEngineStore } = await import("../adapters/store/postgres/engine-store.js");
     const pgStore = await PgEngineStore.open(url, {
@@ -826,17 +828,19 @@ function callAmount(amount: unknown, options: unknown): number | undefined {
  * `exclusive` engine. Refused at open, naming the first one found.
  */
 /**
- * Shared counters lease a period's allowance; a sliding window has no period
- * to lease (its usage leaves bucket by bucket), so a hard limit on one is not
- * shared yet: refused rather than counted as a limit that never frees up.
+ * Counters shared through Redis lease a sliding window bucket by bucket
+ * (docs/scale.md); any other lease source leases a period's allowance, and a
+ * sliding window has no period to lease: a hard limit on one is refused there
+ * rather than counted as a limit that never frees up.
  */
-function refuseSharedSliding(policy: CompiledPolicy): void {
+function refuseSharedSliding(policy: CompiledPolicy, counters: string): void {
+  const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(counters)?.[0] ?? counters;
   for (const plan of Object.values(policy.plans))
     for (const e of Object.values(plan.entitlements))
       if (e.kind === "metered" && e.mode === "hard" && e.limit !== null && isSliding(e.period))
         throw new InputError(
-          `the hard limit ${plan.id}.${e.id} has a sliding window, which counters shared through Redis do not support yet: ` +
-            "use a calendar or interval period for it, or run one engine without counters",
+          `the hard limit ${plan.id}.${e.id} has a sliding window, which only counters shared through Redis support ` +
+            `(counters: "redis://HOST:6379/0"), not ${JSON.stringify(scheme)}: use Redis counters, a calendar or interval period, or one engine without counters`,
         );
 }
 

@@ -60,7 +60,7 @@ export class Reservations {
       this.meters.freshen(slot, c, now);
       const shared = this.d.shared;
       if (slot.hard && c.used + c.held + amount > slot.limit + EPS) reason = "limit_exceeded";
-      else if (slot.hard && shared !== null && !shared.covers(c.id, amount, slot.limit))
+      else if (slot.hard && shared !== null && !shared.covers(c.id, amount, slot.limit, now))
         reason = shared.denial;
       else if (
         slot.eff.mode === "prepaid" &&

@@ -27,6 +27,8 @@ export interface SharedCountersOptions {
   readonly cluster?: boolean;
   /** Split batch calls by hash slot without a cluster client (default: `cluster`). */
   readonly bySlot?: boolean;
+  /** The engine's clock (default `Date.now`): a sliding window's lease goes back once its bucket has passed. */
+  readonly clock?: () => number;
 }
 
 /** `status().counters`: the shared counters' health. */
@@ -39,6 +41,9 @@ export interface CountersStatus {
   leases: number;
   /** Allowance held in them (units). */
   allowance: number;
+  /** Of those, leases on sliding windows (each for the current bucket of its window), and their allowance. */
+  slidingLeases: number;
+  slidingAllowance: number;
   /** Acquires queued or in flight. */
   pendingAcquires: number;
   /** Round trips to Redis since open (script calls and pipelines). */
@@ -115,7 +120,7 @@ export class SharedCounters {
     const bySlot = options.bySlot ?? options.cluster ?? false;
     this.leases = new RedisLeases(this.redis, { prefix: `${prefix}lease:`, params, bySlot });
     this.totals = new SharedTotals(this.redis, counters, `${prefix}total:`, options.restored ?? [], bySlot);
-    this.book = new LeaseBook(counters, params, 2 * this.tickMs, this.tickMs);
+    this.book = new LeaseBook(counters, params, 2 * this.tickMs, this.tickMs, options.clock);
     this.book.onWant = () => this.schedule();
     this.timer = setInterval(() => this.tick(), this.tickMs);
     this.timer.unref();
@@ -160,12 +165,14 @@ export class SharedCounters {
   }
 
   status(): CountersStatus {
-    const { leases, allowance } = this.book.held();
+    const { leases, allowance, sliding, slidingAllowance } = this.book.held();
     return {
       url: this.url,
       reachable: this.reachable,
       leases,
       allowance,
+      slidingLeases: sliding,
+      slidingAllowance,
       pendingAcquires: this.book.wanted.length + this.pendingAcquires,
       calls: this.calls,
       lastError: this.lastError,
@@ -177,7 +184,8 @@ export class SharedCounters {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    await Promise.allSettled([...this.inFlight]);
+    // Calls still out may queue orphans; once they are in, every lease is known and given back.
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     if (this.reachable) {
       const jobs = this.book.all(Date.now());
       for (let i = 0; i < jobs.length; i += BATCH) {
@@ -215,11 +223,21 @@ export class SharedCounters {
   private sendAcquires(): void {
     const book = this.book;
     if (book.wanted.length === 0) return;
+    if (this.closed) {
+      // An acquire sent now would land after close gave the leases back: its grant would stay stranded.
+      for (const cid of book.wanted.splice(0)) this.wake(cid);
+      book.wantedNeed.length = 0;
+      return;
+    }
     const now = Date.now();
     if (!this.reachable && now < this.retryAt) {
       // Down: the queue waits for the next tick instead of failing call after call.
       return;
     }
+    // Leases of passed buckets and periods go back first: sent on the same connection before
+    // the acquires, Redis applies them first, so a new bucket's acquire sees their allowance.
+    const orphans = book.orphans.splice(0);
+    for (let i = 0; i < orphans.length; i += BATCH) this.report(orphans.slice(i, i + BATCH));
     const cids = book.wanted.splice(0);
     const needs = book.wantedNeed.splice(0);
     const jobs: AcquireJob[] = [];
@@ -235,7 +253,14 @@ export class SharedCounters {
     this.pendingAcquires += jobs.length;
     const requests = jobs.map((j) => ({
       pool: j.pool,
-      request: { limit: j.limit, consumed: j.consumed, need: j.need, rate: j.rate, base: j.base },
+      request: {
+        limit: j.limit,
+        consumed: j.consumed,
+        need: j.need,
+        rate: j.rate,
+        base: j.base,
+        baseBuckets: j.baseBuckets,
+      },
     }));
     const call = this.leases.acquireMany(requests).then(
       (replies) => {
@@ -245,7 +270,7 @@ export class SharedCounters {
       },
       (err) => {
         this.fail(err);
-        for (const j of jobs) this.book.failed(j.cid, j.period, j.consumed);
+        for (const j of jobs) this.book.failed(j.cid, j.period, j.consumed, j.pool);
       },
     );
     this.track(
@@ -267,11 +292,12 @@ export class SharedCounters {
         this.fail(err);
         for (const j of jobs) {
           if (j.cid < 0) this.book.orphans.push(j);
-          else this.book.failed(j.cid, j.period, j.consumed);
+          else this.book.failed(j.cid, j.period, j.consumed, j.pool);
         }
       },
     );
-    return this.track(call);
+    // A decideAsync waiting on a counter whose renewal was in flight decides again.
+    return this.track(call.finally(() => this.wakeAll(jobs)));
   }
 
   /** Renewals, orphaned leases, queued acquires (when Redis was down) and totals, once per tick. */
@@ -282,7 +308,7 @@ export class SharedCounters {
     this.book.due(now, jobs);
     if (!this.reachable && now < this.retryAt) {
       // Nothing goes out while down; the jobs' units stay unreported for the next try.
-      for (const j of jobs) this.book.failed(j.cid, j.period, j.consumed);
+      for (const j of jobs) this.book.failed(j.cid, j.period, j.consumed, j.pool);
       return;
     }
     jobs.push(...this.book.orphans.splice(0));
@@ -295,6 +321,11 @@ export class SharedCounters {
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
     return p;
+  }
+
+  private wakeAll(jobs: readonly ReportJob[]): void {
+    if (this.waiters.size === 0) return;
+    for (const j of jobs) if (j.cid >= 0) this.wake(j.cid);
   }
 
   private wake(cid: number): void {

@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import { hashTag, keySlot } from "../adapters/redis/slots.js";
 import type { CounterTable } from "../core/engine/counter.js";
+import { slidingWindowOf } from "../core/engine/period-clock.js";
 import type { CounterRow } from "../core/engine/store-port.js";
 import { resized } from "../core/engine/typed-arrays.js";
 import { LIFETIME } from "../core/periods.js";
@@ -96,7 +97,8 @@ export class SharedTotals {
     };
     for (let cid = 0; cid < t.length; cid++) {
       const c = t.counters[cid];
-      if (c === undefined) continue;
+      // A sliding window's total is its own buckets' (kept per engine; its hard limit is leased by bucket).
+      if (c === undefined || slidingWindowOf(c) !== null) continue;
       const start = t.periodStart[cid] as number;
       if (this.period[cid] !== start) {
         const first = Number.isNaN(this.period[cid] as number);

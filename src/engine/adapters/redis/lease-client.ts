@@ -24,10 +24,20 @@ const COMMANDS = {
   limitrLeaseAcquireMany: "batch(acquire)",
   limitrLeaseReportMany: "batch(function() return report(false) end)",
   limitrLeaseReleaseMany: "batch(release)",
+  limitrSlidingAcquireMany: "batch(acquire_sliding)",
+  limitrSlidingReportMany: "batch(function() return report_sliding(false) end)",
+  limitrSlidingReleaseMany: "batch(function() return report_sliding(true) end)",
 } as const;
 
 /** Batch commands take their key count first (three keys per pool). */
-const VARIADIC = new Set(["limitrLeaseAcquireMany", "limitrLeaseReportMany", "limitrLeaseReleaseMany"]);
+const VARIADIC = new Set([
+  "limitrLeaseAcquireMany",
+  "limitrLeaseReportMany",
+  "limitrLeaseReleaseMany",
+  "limitrSlidingAcquireMany",
+  "limitrSlidingReportMany",
+  "limitrSlidingReleaseMany",
+]);
 
 type Reply = Promise<string[]>;
 interface LeaseCommands {
@@ -38,6 +48,9 @@ interface LeaseCommands {
   limitrLeaseAcquireMany(numberOfKeys: number, ...keysAndArgs: string[]): Promise<string[][]>;
   limitrLeaseReportMany(numberOfKeys: number, ...keysAndArgs: string[]): Promise<string[][]>;
   limitrLeaseReleaseMany(numberOfKeys: number, ...keysAndArgs: string[]): Promise<string[][]>;
+  limitrSlidingAcquireMany(numberOfKeys: number, ...keysAndArgs: string[]): Promise<string[][]>;
+  limitrSlidingReportMany(numberOfKeys: number, ...keysAndArgs: string[]): Promise<string[][]>;
+  limitrSlidingReleaseMany(numberOfKeys: number, ...keysAndArgs: string[]): Promise<string[][]>;
 }
 
 /** Registers the lease scripts on a connection, once (ioredis sends EVALSHA, and the source on a miss). */
@@ -55,8 +68,21 @@ function withCommands(redis: Redis): Redis & LeaseCommands {
 /** One pool: a counter in one period. `periodEnd` null for lifetime counters. */
 export interface LeasePool {
   readonly counter: string;
+  /** The period's start; for a sliding window, the start of the bucket the lease is for. */
   readonly periodStart: number;
   readonly periodEnd: number | null;
+  /** A sliding window: one pool for the whole window, allowance granted bucket by bucket. */
+  readonly window?: SlidingPool;
+}
+
+/**
+ * A sliding window's shape: `buckets` = ceil(windowMs / bucketMs) buckets
+ * before the current one are summed with it (see `acquire_sliding` in lease.lua).
+ */
+export interface SlidingPool {
+  readonly windowMs: number;
+  readonly bucketMs: number;
+  readonly buckets: number;
 }
 
 export interface RedisLeasesOptions {
@@ -85,6 +111,8 @@ export interface AcquireRequest {
   readonly rate: number;
   /** Usage already counted this period when the pool does not exist yet (default 0). */
   readonly base?: number;
+  /** Sliding window: usage already counted by bucket, `k:units,...`, when the pool does not exist yet. */
+  readonly baseBuckets?: string;
   /** The pool's clock in ms (default: the Redis server's clock). */
   readonly now?: number;
 }
@@ -125,14 +153,20 @@ export class RedisLeases {
     this.graceMs = options.graceMs ?? 3_600_000;
   }
 
-  /** The pool's three keys: {limit, consumed, outstanding}, allowances, expiries. */
+  /** The pool's three keys: {limit, consumed, outstanding}, allowances, expiries (a sliding window's span its buckets). */
   keys(pool: LeasePool): [string, string, string] {
-    const tag = `${this.prefix}${hashTag(`${pool.counter}@${pool.periodStart}`)}`;
+    const name =
+      pool.window === undefined
+        ? `${pool.counter}@${pool.periodStart}`
+        : `${pool.counter}@sliding:${pool.window.windowMs}`;
+    const tag = `${this.prefix}${hashTag(name)}`;
     return [`${tag}:pool`, `${tag}:alw`, `${tag}:exp`];
   }
 
   /** Reclaim expired leases, report `consumed`, and take a slice (`granted`, possibly 0). */
   async acquire(pool: LeasePool, r: AcquireRequest): Promise<AcquireResult> {
+    if (pool.window !== undefined)
+      return (await this.acquireMany([{ pool, request: r }]))[0] as AcquireResult;
     const p = this.params;
     const reply = await this.redis.limitrLeaseAcquire(
       ...this.head(pool, r.consumed ?? 0, r.now),
@@ -150,6 +184,8 @@ export class RedisLeases {
 
   /** Report `consumed` since the last report, give back up to `giveBack`, and renew the lease. */
   async report(pool: LeasePool, consumed: number, giveBack = 0, now?: number): Promise<ReturnResult> {
+    if (pool.window !== undefined)
+      return (await this.reportMany([{ pool, consumed, giveBack, now }]))[0] as ReturnResult;
     const reply = await this.redis.limitrLeaseReport(
       ...this.head(pool, consumed, now),
       num(giveBack, "giveBack"),
@@ -159,6 +195,8 @@ export class RedisLeases {
 
   /** Report `consumed` and give the unconsumed allowance back (a graceful close). */
   async release(pool: LeasePool, consumed: number, now?: number): Promise<ReturnResult> {
+    if (pool.window !== undefined)
+      return (await this.releaseMany([{ pool, consumed, now }]))[0] as ReturnResult;
     return returnResult(await this.redis.limitrLeaseRelease(...this.head(pool, consumed, now)));
   }
 
@@ -170,16 +208,19 @@ export class RedisLeases {
     items: readonly { pool: LeasePool; request: AcquireRequest }[],
   ): Promise<AcquireResult[]> {
     if (items.length === 0) return [];
-    return perSlot(
-      items,
-      this.bySlot,
-      (i) => this.keys(i.pool)[0],
-      (group) => this.acquireSlot(group),
+    return byKind(items, (group, sliding) =>
+      perSlot(
+        group,
+        this.bySlot,
+        (i) => this.keys(i.pool)[0],
+        (slot) => this.acquireSlot(slot, sliding),
+      ),
     );
   }
 
   private async acquireSlot(
     items: readonly { pool: LeasePool; request: AcquireRequest }[],
+    sliding: boolean,
   ): Promise<AcquireResult[]> {
     const p = this.params;
     const keys: string[] = [];
@@ -187,22 +228,27 @@ export class RedisLeases {
     for (const { pool, request: r } of items) {
       const [k1, k2, k3, ...head] = this.head(pool, r.consumed ?? 0, r.now);
       keys.push(k1!, k2!, k3!);
-      args.push(...head, num(r.limit, "limit"), num(r.base ?? 0, "base"), num(r.need, "need"));
+      const base = sliding ? bucketList(r.baseBuckets ?? "") : num(r.base ?? 0, "base");
+      args.push(...head, num(r.limit, "limit"), base, num(r.need, "need"));
       args.push(num(r.rate, "rate"), String(p.minSlice), String(p.maxSlice), String(p.horizonMs));
     }
     const per = String(args.length / items.length);
-    const reply = await this.redis.limitrLeaseAcquireMany(keys.length, ...keys, per, ...args);
+    const command = sliding ? "limitrSlidingAcquireMany" : "limitrLeaseAcquireMany";
+    const reply = await this.redis[command](keys.length, ...keys, per, ...args);
     return reply.map((one) => {
       const [granted, ...state] = one.map(Number);
       return { granted: granted!, ...leaseState(state) };
     });
   }
 
-  /** `report` on many pools in one script call (see `acquireMany`). */
+  /** `report` on many pools in one script call (see `acquireMany`); `giveBack: Infinity` gives everything back. */
   async reportMany(
     items: readonly { pool: LeasePool; consumed: number; giveBack: number; now?: number }[],
   ): Promise<ReturnResult[]> {
-    return this.many("limitrLeaseReportMany", items, (i) => [num(i.giveBack, "giveBack")]);
+    // giveBack Infinity gives the whole allowance back (a release, which the script reads as any number above it).
+    return this.many("limitrLeaseReportMany", items, (i) => [
+      i.giveBack === Infinity ? String(Number.MAX_VALUE) : num(i.giveBack, "giveBack"),
+    ]);
   }
 
   /** `release` on many pools in one script call (see `acquireMany`). */
@@ -218,16 +264,18 @@ export class RedisLeases {
     extra: (item: T) => string[],
   ): Promise<ReturnResult[]> {
     if (items.length === 0) return [];
-    return perSlot(
-      items,
-      this.bySlot,
-      (i) => this.keys(i.pool)[0],
-      (group) => this.manySlot(command, group, extra),
+    return byKind(items, (group, sliding) =>
+      perSlot(
+        group,
+        this.bySlot,
+        (i) => this.keys(i.pool)[0],
+        (slot) => this.manySlot(sliding ? SLIDING_OF[command] : command, slot, extra),
+      ),
     );
   }
 
   private async manySlot<T extends { pool: LeasePool; consumed: number; now?: number }>(
-    command: "limitrLeaseReportMany" | "limitrLeaseReleaseMany",
+    command: ManyCommand,
     items: readonly T[],
     extra: (item: T) => string[],
   ): Promise<ReturnResult[]> {
@@ -243,9 +291,31 @@ export class RedisLeases {
     return reply.map(returnResult);
   }
 
-  /** The pool's totals, as stored. */
+  /**
+   * The pool's totals, as stored. For a sliding window: what the window
+   * ending in the pool's bucket holds (its buckets' consumed and outstanding).
+   */
   async totals(pool: LeasePool): Promise<PoolTotals> {
     const [poolKey, , expKey] = this.keys(pool);
+    const w = pool.window;
+    if (w !== undefined) {
+      const fields = await this.redis.hgetall(poolKey);
+      const k = Math.floor(pool.periodStart / w.bucketMs);
+      let consumed = 0;
+      let outstanding = 0;
+      for (const [f, v] of Object.entries(fields)) {
+        const j = Number(f.slice(1));
+        if (!Number.isInteger(j) || j < k - w.buckets || j > k) continue;
+        if (f[0] === "c") consumed += Number(v);
+        else if (f[0] === "o") outstanding += Number(v);
+      }
+      return {
+        limit: Number(fields.limit ?? 0),
+        consumed,
+        outstanding,
+        holders: await this.redis.zcard(expKey),
+      };
+    }
     const [limit, consumed, outstanding] = await this.redis.hmget(
       poolKey,
       "limit",
@@ -280,6 +350,20 @@ export class RedisLeases {
     if (!(consumed >= 0) || !Number.isFinite(consumed)) {
       throw new InputError(`lease report: consumed must be a finite number >= 0, got ${consumed}`);
     }
+    const w = pool.window;
+    if (w !== undefined) {
+      return [
+        ...this.keys(pool),
+        this.holder,
+        now === undefined ? "" : num(now, "now"),
+        String(this.params.ttlMs),
+        String(this.graceMs),
+        String(consumed),
+        String(Math.floor(pool.periodStart / w.bucketMs)),
+        String(w.bucketMs),
+        String(w.buckets),
+      ];
+    }
     const expireAt = pool.periodEnd === null ? 0 : pool.periodEnd + this.graceMs;
     return [
       ...this.keys(pool),
@@ -290,6 +374,44 @@ export class RedisLeases {
       String(consumed),
     ];
   }
+}
+
+type ManyCommand =
+  | "limitrLeaseReportMany"
+  | "limitrLeaseReleaseMany"
+  | "limitrSlidingReportMany"
+  | "limitrSlidingReleaseMany";
+
+const SLIDING_OF = {
+  limitrLeaseReportMany: "limitrSlidingReportMany",
+  limitrLeaseReleaseMany: "limitrSlidingReleaseMany",
+} as const;
+
+/**
+ * Run `call` on the calendar pools and on the sliding ones separately (two
+ * scripts) and put the replies back in the order of `items`.
+ */
+async function byKind<T extends { pool: LeasePool }, R>(
+  items: readonly T[],
+  call: (group: T[], sliding: boolean) => Promise<R[]>,
+): Promise<R[]> {
+  let sliding = 0;
+  for (const i of items) if (i.pool.window !== undefined) sliding++;
+  if (sliding === 0) return call([...items], false);
+  if (sliding === items.length) return call([...items], true);
+  const calendar = items.filter((i) => i.pool.window === undefined);
+  const windows = items.filter((i) => i.pool.window !== undefined);
+  const [a, b] = await Promise.all([call(calendar, false), call(windows, true)]);
+  let ia = 0;
+  let ib = 0;
+  return items.map((i) => (i.pool.window === undefined ? a[ia++] : b[ib++]) as R);
+}
+
+/** A `k:units,...` bucket list as the script reads it (integers k, finite units > 0). */
+function bucketList(list: string): string {
+  if (list !== "" && !/^-?\d+:[^,:]+(,-?\d+:[^,:]+)*$/.test(list))
+    throw new InputError(`lease: baseBuckets must be "k:units,...", got ${JSON.stringify(list)}`);
+  return list;
 }
 
 function num(x: number, field: string): string {

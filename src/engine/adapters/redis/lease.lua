@@ -4,7 +4,8 @@
 -- parameters come in as arguments from the TypeScript side: one source of truth.
 --
 -- Each command is this file followed by `return acquire()`, `return report()`,
--- `return release()` or `return probe_slice()`.
+-- `return release()` or `return probe_slice()`, or a `batch(...)` of one of them
+-- (`acquire_sliding` and `report_sliding` for sliding windows, below).
 --
 -- KEYS[1] pool hash {limit, consumed, outstanding}
 -- KEYS[2] allowance hash {holder -> granted, not yet reported}
@@ -151,6 +152,184 @@ end
 
 local function release()
   return report(true)
+end
+
+-- Sliding windows ("at most limit in any window of W"): one pool per counter and window,
+-- its usage and allowance kept by bucket of size b. Allowance granted for bucket k may only
+-- be spent by calls dated in bucket k, and usage is reported into the bucket it was spent in.
+-- A grant for bucket k leaves the window's buckets k - K .. k (K = ceil(W / b)) holding at
+-- most limit, counting both what was consumed and what is granted and not yet reported.
+-- Grants go to the newest bucket only (`hi`): a holder whose clock is behind gets nothing
+-- for an older bucket, so no grant can land in a bucket that a later grant already summed.
+--
+-- KEYS[1] pool hash {limit, hi, c<k>: consumed in bucket k, o<k>: outstanding for bucket k}
+-- KEYS[2] allowance hash {holder|k -> granted for bucket k, not yet reported}
+-- KEYS[3] expiry sorted set {holder|k -> expiresAt}
+-- ARGV[1] holder, ARGV[2] now ("" = the server clock), ARGV[3] TTL ms, ARGV[4] graceMs,
+-- ARGV[5] consumed in bucket k since the last report, ARGV[6] k, ARGV[7] b (ms), ARGV[8] K,
+-- then acquire: limit, base ("k:units,..." the pool starts from when it does not exist),
+-- need, rate, minSlice, maxSlice, horizonMs; report: giveBack.
+local bucket, size, back, grace, hi, member
+
+local function s_load()
+  holder = A[1]
+  if A[2] == '' then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  else
+    now = tonumber(A[2])
+  end
+  ttl = tonumber(A[3])
+  grace = tonumber(A[4])
+  delta = tonumber(A[5])
+  bucket = tonumber(A[6])
+  size = tonumber(A[7])
+  back = tonumber(A[8])
+  member = holder .. '|' .. A[6]
+  local p = redis.call('HMGET', pool, 'limit', 'hi')
+  created = p[1] ~= false
+  limit = tonumber(p[1] or '0')
+  hi = tonumber(p[2] or A[6])
+end
+
+-- Add x to a bucket's field (c or o); a field at zero is dropped.
+local function s_add(kind, k, x)
+  local f = kind .. k
+  local v = tonumber(redis.call('HGET', pool, f) or '0') + x
+  if v > 1e-9 then redis.call('HSET', pool, f, fmt(v)) else redis.call('HDEL', pool, f) end
+end
+
+-- Allowance of bucket k back from a holder (float drift never leaves it negative).
+local function s_take(k, units)
+  if units > 0 then s_add('o', k, -units) end
+end
+
+local function s_bucket_of(m)
+  return tonumber(string.match(m, '|(-?%d+)$'))
+end
+
+local function s_reclaim()
+  local expired = redis.call('ZRANGEBYSCORE', exp, '-inf', fmt(now))
+  for _, m in ipairs(expired) do
+    local a = tonumber(redis.call('HGET', alw, m) or '0')
+    redis.call('ZREM', exp, m)
+    redis.call('HDEL', alw, m)
+    local k = s_bucket_of(m)
+    if k ~= nil then s_take(k, a) end
+  end
+end
+
+-- The report of `delta` units consumed in this call's bucket; whether the holder has a
+-- lease in it, and its allowance after the report.
+local function s_report()
+  if delta > 0 then s_add('c', bucket, delta) end
+  local a = redis.call('HGET', alw, member)
+  if a == false then return false, 0 end
+  local held = tonumber(a)
+  local used = held
+  if delta < held then used = delta end
+  s_take(bucket, used)
+  return true, held - used
+end
+
+-- What the window ending in this call's bucket holds: consumed and outstanding in
+-- buckets >= bucket - K. Buckets that left every window are dropped on the way.
+local function s_window()
+  local lo = bucket - back
+  local sum = 0
+  local all = redis.call('HGETALL', pool)
+  for i = 1, #all, 2 do
+    local f = all[i]
+    local kind = string.sub(f, 1, 1)
+    if kind == 'c' or kind == 'o' then
+      local k = tonumber(string.sub(f, 2))
+      if k < hi - back then redis.call('HDEL', pool, f)
+      elseif k >= lo then sum = sum + tonumber(all[i + 1]) end
+    end
+  end
+  return sum
+end
+
+local function s_remainder()
+  if bucket < hi then return 0 end
+  local r = limit - s_window()
+  if r > 0 then return r end
+  return 0
+end
+
+local function s_keep(allowance, remainder)
+  local expires = 0
+  if allowance > 0 then
+    expires = now + ttl
+    redis.call('HSET', alw, member, fmt(allowance))
+    redis.call('ZADD', exp, fmt(expires), member)
+  else
+    redis.call('HDEL', alw, member)
+    redis.call('ZREM', exp, member)
+  end
+  local holders = redis.call('ZCARD', exp)
+  if holders == 0 then
+    -- No lease left: nothing is outstanding (float residue included).
+    for _, f in ipairs(redis.call('HKEYS', pool)) do
+      if string.sub(f, 1, 1) == 'o' then redis.call('HDEL', pool, f) end
+    end
+  end
+  redis.call('HSET', pool, 'limit', fmt(limit), 'hi', fmt(hi))
+  -- Every key outlives the newest bucket's last window (and the leases in it) by the grace.
+  local at = (hi + 1 + back) * size + grace
+  if at < now + ttl then at = now + ttl end
+  redis.call('PEXPIREAT', pool, fmt(at))
+  redis.call('PEXPIREAT', alw, fmt(at))
+  redis.call('PEXPIREAT', exp, fmt(at))
+  return { fmt(allowance), fmt(remainder), tostring(holders), fmt(expires) }
+end
+
+-- Reclaim expired leases, report, then grant a slice of the window's remainder for this
+-- call's bucket. Returns {granted, allowance, remainder, holders, expiresAt}.
+local function acquire_sliding()
+  s_load()
+  if not created then
+    for k, v in string.gmatch(A[10], '(-?%d+):([^,]+)') do
+      local kb, units = tonumber(k), tonumber(v)
+      if kb >= bucket - back and units > 0 then s_add('c', kb, units) end
+    end
+  end
+  limit = tonumber(A[9])
+  s_reclaim()
+  local has, held = s_report()
+  if bucket > hi then hi = bucket end
+  local granted = 0
+  local remainder = s_remainder()
+  if bucket >= hi then
+    local holders = redis.call('ZCARD', exp)
+    if not has then holders = holders + 1 end
+    granted = lease_slice(remainder, holders, tonumber(A[12]), tonumber(A[11]), held,
+      tonumber(A[13]), tonumber(A[14]), tonumber(A[15]))
+    if granted > 0 then s_add('o', bucket, granted) end
+    remainder = remainder - granted
+    if remainder < 0 then remainder = 0 end
+  end
+  local state = s_keep(held + granted, remainder)
+  table.insert(state, 1, fmt(granted))
+  return state
+end
+
+-- Reclaim, report, give back up to giveBack (A[9]; everything on release), renew.
+-- Returns {returned, allowance, remainder, holders, expiresAt}; all zero when the pool is gone.
+local function report_sliding(give_all)
+  s_load()
+  if not created then return { '0', '0', '0', '0', '0' } end
+  s_reclaim()
+  local _, held = s_report()
+  local returned = held
+  if not give_all then
+    local give = tonumber(A[9])
+    if give < held then returned = give end
+  end
+  s_take(bucket, returned)
+  local state = s_keep(held - returned, s_remainder())
+  table.insert(state, 1, fmt(returned))
+  return state
 end
 
 -- lease_slice on A[1..8], for the agreement test with leaseSlice.

@@ -25,6 +25,11 @@ export interface PeriodClock {
   reset(): void;
 }
 
+/** The sliding window a counter keeps (null when its period does not slide). */
+export function slidingWindowOf(c: Counter): SlidingWindow | null {
+  return c.clock instanceof SlidingClock ? c.clock.window : null;
+}
+
 /** The clock a period needs, or null for calendar and `subscription` periods. */
 export function periodClock(period: PeriodSpec): PeriodClock | null {
   if (isSliding(period)) return new SlidingClock(period.slidingMs);
@@ -76,7 +81,7 @@ class FirstUseClock implements PeriodClock {
  * free up). The period start never moves, so nothing resets at once.
  */
 class SlidingClock implements PeriodClock {
-  private window: SlidingWindow;
+  window: SlidingWindow;
 
   constructor(windowMs: number) {
     this.window = new SlidingWindow(windowMs);

@@ -77,6 +77,16 @@ export class SlidingWindow {
     return Number.POSITIVE_INFINITY;
   }
 
+  /** The buckets holding usage as `k:sum,k:sum` (what a shared pool starts from when it does not exist yet). */
+  bucketList(): string {
+    const parts: string[] = [];
+    for (let k = this.lo; k <= this.hi; k++) {
+      const v = this.sums[slot(k)] as number;
+      if (v > 0) parts.push(`${k}:${v}`);
+    }
+    return parts.join(",");
+  }
+
   /** Text of the buckets holding usage, to persist: `bucketMs;lo;k:sum,k:sum`. */
   serialize(): string {
     const parts: string[] = [];
