@@ -3,9 +3,10 @@ import { MemoryAlertStore } from "../adapters/alerts/memory-outbox.js";
 import type { AlertStateStore } from "../adapters/alerts/outbox.js";
 import { AlertStore } from "../adapters/alerts/outbox.js";
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
-import { isPostgresUrl, redactUrl } from "../adapters/store/postgres/url.js";
+import { isPostgresUrl, type PgLocation, redactUrl } from "../adapters/store/postgres/url.js";
 import { addOnSet } from "../core/add-ons.js";
 import type { Decision, Hold, Usage } from "../core/engine/decision.js";
+import { ROW_LEASE_DEFAULTS } from "../core/engine/lease.js";
 import type { CounterRow, EngineStore } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import type { CompiledPolicy, PropertyValue } from "../core/model.js";
@@ -36,7 +37,7 @@ import { PlanBook } from "./plan-book.js";
 import { type ActivePolicy, isBundleStoreInput, loadPolicyInput } from "./policy-input.js";
 import { PolicyState } from "./policy-state.js";
 import { Reservations } from "./reservations.js";
-import { SharedCounters } from "./shared-counters.js";
+import { type RowCounters, SharedCounters } from "./shared-counters.js";
 import { type CapUsage, SpendCaps } from "./spend-caps.js";
 import { type WalletBalance, Wallets, type WalletTransaction } from "./wallets.js";
 import type { WriteBehind } from "./write-behind.js";
@@ -81,6 +82,8 @@ export class Limitr {
     options: LimitrOptions,
     active: ActivePolicy,
     private readonly loader: BundleLoader | null,
+    /** Leases and totals in the Postgres store's rows (a shared store without `counters`). */
+    rows: RowCounters | null = null,
   ) {
     this.source = active.source;
     const state = new PolicyState(active.policy, active.version, active.digest, this.notifier, (c) =>
@@ -150,6 +153,14 @@ export class Limitr {
         url: options.counters,
         prefix: options.countersPrefix,
         cluster: options.countersCluster,
+        lease: options.lease,
+        restored,
+      });
+      this.d.shared = this.shared.book;
+    } else if (rows !== null) {
+      this.shared = new SharedCounters(this.meters.table, {
+        url: store.location,
+        rows,
         lease: options.lease,
         restored,
       });
@@ -273,10 +284,25 @@ export class Limitr {
       throw new InputError(
         `durability "sync" commits before a call returns, which the store ${where} cannot do without waiting on the network: use "batched" (the default)`,
       );
-    if ((url !== null && options.exclusive !== true) || (typeof store === "object" && store.shared === true))
-      requireSharedCounters(active.policy, where, options.counters !== undefined);
+    const shared = (url !== null && options.exclusive !== true) || (typeof store === "object" && store.shared === true);
+    // Engines sharing a Postgres store without Redis lease their hard limits from its rows.
+    const rowLeases = shared && options.counters === undefined && (url !== null || hasPgLocation(store));
+    if (shared) requireSharedCounters(active.policy, where, options.counters !== undefined || rowLeases);
     if (options.counters !== undefined) refuseSharedSliding(active.policy);
-    if (url === null) return new Limitr(options, active, loader);
+    if (rowLeases) refuseRowSliding(active.policy, where);
+    const rowsAt = async (location: PgLocation) => {
+      const { PgLeases } = await import("../adapters/store/postgres/pg-leases.js");
+      return new PgLeases(location, { ...ROW_LEASE_DEFAULTS, ...options.lease });
+    };
+    if (url === null) {
+      const rows = rowLeases && hasPgLocation(store) ? await rowsAt(store.pg) : null;
+      try {
+        return new Limitr(options, active, loader, rows);
+      } catch (err) {
+        await rows?.close();
+        throw err;
+      }
+    }
     const { PgEngineStore } = await import("../adapters/store/postgres/engine-store.js");
     const pgStore = await PgEngineStore.open(url, {
       planPollMs: options.planPollMs,
@@ -284,10 +310,12 @@ export class Limitr {
       exclusive: options.exclusive,
       recentIds: options.idempotencyWindow,
     });
+    const rows = rowLeases ? await rowsAt(pgStore.pg) : null;
     try {
-      return new Limitr({ ...options, store: pgStore }, active, loader);
+      return new Limitr({ ...options, store: pgStore }, active, loader, rows);
     } catch (err) {
       pgStore.close();
+      await rows?.close();
       throw err;
     }
   }
@@ -837,6 +865,22 @@ function refuseSharedSliding(policy: CompiledPolicy): void {
         throw new InputError(
           `the hard limit ${plan.id}.${e.id} has a sliding window, which counters shared through Redis do not support yet: ` +
             "use a calendar or interval period for it, or run one engine without counters",
+        );
+}
+
+/** The store object given is a Postgres engine store (its rows can hold leases). */
+function hasPgLocation(store: LimitrOptions["store"]): store is EngineStore & { pg: PgLocation } {
+  return typeof store === "object" && store !== null && "pg" in store && typeof store.pg === "object";
+}
+
+/** Leases from the store's rows are leases of a period, like Redis ones: no sliding windows yet. */
+function refuseRowSliding(policy: CompiledPolicy, where: string): void {
+  for (const plan of Object.values(policy.plans))
+    for (const e of Object.values(plan.entitlements))
+      if (e.kind === "metered" && e.mode === "hard" && e.limit !== null && isSliding(e.period))
+        throw new InputError(
+          `the hard limit ${plan.id}.${e.id} has a sliding window, which engines sharing ${where} cannot lease from its rows yet: ` +
+            "use a calendar or interval period for it, or open the only engine on it with exclusive: true",
         );
 }
 
