@@ -78,6 +78,7 @@ export class SharedCounters {
   private reachable = false;
   private lastError: string | null = null;
   private retryAt = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
   private calls = 0;
   private inFlight = new Set<Promise<unknown>>();
   /** Waiters of decideAsync, by counter id: resolved when that counter's acquire is applied. */
@@ -204,6 +205,7 @@ export class SharedCounters {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     await Promise.allSettled([...this.inFlight]);
     if (this.reachable) {
       const jobs = this.book.all(Date.now());
@@ -226,6 +228,7 @@ export class SharedCounters {
   closeSync(): void {
     this.closed = true;
     clearInterval(this.timer);
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.redis?.disconnect();
     void this.rows?.close();
   }
@@ -246,7 +249,14 @@ export class SharedCounters {
     if (book.wanted.length === 0) return;
     const now = Date.now();
     if (!this.reachable && now < this.retryAt) {
-      // Down: the queue waits for the next tick instead of failing call after call.
+      // Down: the queue waits for the next tick instead of failing call after call. A call
+      // waiting for it (decideAsync) keeps the process alive until then: the tick timer does not.
+      if (this.waiters.size > 0 && this.retryTimer === null && !this.closed) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null;
+          this.sendAcquires();
+        }, this.retryAt - now);
+      }
       return;
     }
     const cids = book.wanted.splice(0);
