@@ -66,7 +66,8 @@ async function hammer(n: number, job: Job, during?: () => Promise<void>): Promis
   await during?.();
   const runs = await Promise.all(children);
   return runs.map((r) => {
-    if (r.exitCode !== 0) throw new Error(`engine process failed (${r.exitCode} ${r.signal}): ${r.stderr} ${r.stdout}`);
+    if (r.exitCode !== 0)
+      throw new Error(`engine process failed (${r.exitCode} ${r.signal}): ${r.stderr} ${r.stdout}`);
     return JSON.parse(String(r.stdout).trim().split("\n").at(-1) as string) as HammerResult;
   });
 }
@@ -85,7 +86,11 @@ function nextMonth(): number {
 async function pool(url: string, customer: string) {
   const leases = new PgLeases(parseLocation(url), ROW_LEASE_DEFAULTS);
   try {
-    return await leases.totals({ counter: `${customer}|api`, periodStart: monthStart(), periodEnd: nextMonth() });
+    return await leases.totals({
+      counter: `${customer}|api`,
+      periodStart: monthStart(),
+      periodEnd: nextMonth(),
+    });
   } finally {
     await leases.close();
   }

@@ -284,7 +284,8 @@ export class Limitr {
       throw new InputError(
         `durability "sync" commits before a call returns, which the store ${where} cannot do without waiting on the network: use "batched" (the default)`,
       );
-    const shared = (url !== null && options.exclusive !== true) || (typeof store === "object" && store.shared === true);
+    const shared =
+      (url !== null && options.exclusive !== true) || (typeof store === "object" && store.shared === true);
     // Engines sharing a Postgres store without Redis lease their hard limits from its rows.
     const rowLeases = shared && options.counters === undefined && (url !== null || hasPgLocation(store));
     if (shared) requireSharedCounters(active.policy, where, options.counters !== undefined || rowLeases);

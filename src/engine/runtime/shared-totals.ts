@@ -156,7 +156,8 @@ export class SharedTotals {
     const send = async () => {
       const totals = await transport.addTotals(items);
       calls++;
-      for (let i = 0; i < totals.length; i++) this.take(ids[i] as number, sent[i] as number, totals[i] as number);
+      for (let i = 0; i < totals.length; i++)
+        this.take(ids[i] as number, sent[i] as number, totals[i] as number);
       ids = [];
       sent = [];
       items = [];

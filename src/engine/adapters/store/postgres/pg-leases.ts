@@ -127,7 +127,9 @@ export class PgLeases {
   }
 
   /** Reclaim expired leases, report what each holder consumed, and take slices (`granted`, possibly 0). */
-  async acquireMany(items: readonly { pool: LeasePool; request: AcquireRequest }[]): Promise<AcquireResult[]> {
+  async acquireMany(
+    items: readonly { pool: LeasePool; request: AcquireRequest }[],
+  ): Promise<AcquireResult[]> {
     const ops: Op[] = items.map((i) => ({
       kind: "acquire",
       pool: i.pool,
@@ -258,7 +260,10 @@ export class PgLeases {
         outstanding: number;
         now: number;
       }>(SQL.lock, cols);
-      const rows = await client.query<HolderRow & { counter: string; periodStart: number }>(SQL.holders, cols);
+      const rows = await client.query<HolderRow & { counter: string; periodStart: number }>(
+        SQL.holders,
+        cols,
+      );
       const now = locked.rows[0]?.now ?? Date.now();
       const pools = new Map<string, Locked>();
       for (const p of locked.rows) {
@@ -276,7 +281,8 @@ export class PgLeases {
         p.ledger = LeaseLedger.restore(this.params, { ...p.row, leases });
       }
       const out: LeaseState[] = [];
-      for (const op of ops) out.push(this.apply(op, pools.get(poolKey(op.pool.counter, op.pool.periodStart)), now));
+      for (const op of ops)
+        out.push(this.apply(op, pools.get(poolKey(op.pool.counter, op.pool.periodStart)), now));
       await this.save(client, pools);
       await client.query("COMMIT");
       for (const op of ops) {
@@ -295,12 +301,9 @@ export class PgLeases {
   }
 
   /** One operation on a locked pool (undefined: no such pool, so nothing to report on). */
-  private apply(
-    op: Op,
-    pool: Locked | undefined,
-    now: number,
-  ): LeaseState {
-    if (pool === undefined) return { returned: 0, allowance: 0, remainder: 0, holders: 0, expiresAt: 0 } as ReturnResult;
+  private apply(op: Op, pool: Locked | undefined, now: number): LeaseState {
+    if (pool === undefined)
+      return { returned: 0, allowance: 0, remainder: 0, holders: 0, expiresAt: 0 } as ReturnResult;
     const mine = pool.holders.get(this.holder);
     const reported = mine?.reported ?? 0;
     // Usage a lost reply's commit already recorded is not counted again.
@@ -326,10 +329,7 @@ export class PgLeases {
     return r;
   }
 
-  private async save(
-    client: pg.PoolClient,
-    pools: Map<string, Locked>,
-  ): Promise<void> {
+  private async save(client: pg.PoolClient, pools: Map<string, Locked>): Promise<void> {
     const p: [string[], number[], number[], number[], number[]] = [[], [], [], [], []];
     const h: [string[], number[], string[], number[], number[], number[]] = [[], [], [], [], [], []];
     for (const { ledger, holders, counter, start } of pools.values()) {
@@ -340,7 +340,9 @@ export class PgLeases {
       p[2].push(s.limit);
       p[3].push(s.consumed);
       p[4].push(s.outstanding);
-      const live = new Map(s.leases.map(([holder, allowance, expiresAt]) => [holder, [allowance, expiresAt]]));
+      const live = new Map(
+        s.leases.map(([holder, allowance, expiresAt]) => [holder, [allowance, expiresAt]]),
+      );
       for (const row of holders.values()) {
         const lease = live.get(row.holder);
         h[0].push(counter);
