@@ -96,7 +96,7 @@ export class PgLeases {
   private readonly sent = new Map<string, { total: number; end: number | null }>();
   /** This engine's cumulative share of each counter's total, per pool key. */
   private readonly shares = new Map<string, number>();
-  private prunedAt = 0;
+  private prunedAt = Date.now();
 
   constructor(
     location: PgLocation,
