@@ -3,6 +3,7 @@ import { MemoryAlertStore } from "../adapters/alerts/memory-outbox.js";
 import type { AlertStateStore } from "../adapters/alerts/outbox.js";
 import { AlertStore } from "../adapters/alerts/outbox.js";
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
+import type { PgEngineAlerts } from "../adapters/store/postgres/engine-alerts.js";
 import { isPostgresUrl, type PgLocation, redactUrl } from "../adapters/store/postgres/url.js";
 import { addOnSet } from "../core/add-ons.js";
 import type { Decision, Hold, Usage } from "../core/engine/decision.js";
@@ -75,6 +76,8 @@ export class Limitr {
   private readonly wallets: Wallets;
   /** How long `flush` and `close` wait for a background-writing store (Postgres) to commit. */
   private readonly drainMs: number;
+  /** Alert state and outbox in the Postgres store (an engine on `postgres://`). */
+  private readonly pgAlerts: PgEngineAlerts | null;
   /** Live counters shared with other engines (`counters`); null when this engine's are its own. */
   private readonly shared: SharedCounters | null = null;
 
@@ -82,9 +85,15 @@ export class Limitr {
     options: LimitrOptions,
     active: ActivePolicy,
     private readonly loader: BundleLoader | null,
-    /** Leases and totals in the Postgres store's rows (a shared store without `counters`). */
-    rows: RowCounters | null = null,
+    pg: {
+      /** Leases and totals in the Postgres store's rows (a shared store without `counters`). */
+      rows?: RowCounters | null;
+      /** Live alert state and outbox in the Postgres store. */
+      alerts?: PgEngineAlerts | null;
+    } = {},
   ) {
+    const rows = pg.rows ?? null;
+    this.pgAlerts = pg.alerts ?? null;
     this.source = active.source;
     const state = new PolicyState(active.policy, active.version, active.digest, this.notifier, (c) =>
       this.plans.currencies.get(c),
@@ -186,7 +195,10 @@ export class Limitr {
     });
     const live = options.alerts !== false;
     if (live || options.deliverAlerts) {
-      const outbox = store instanceof SqliteEngineStore ? new AlertStore(store.db) : new MemoryAlertStore();
+      const outbox =
+        store instanceof SqliteEngineStore
+          ? new AlertStore(store.db)
+          : (this.pgAlerts ?? new MemoryAlertStore());
       this.alertState = outbox;
       if (options.deliverAlerts) {
         const delivery = new AlertDelivery(
@@ -195,6 +207,7 @@ export class Limitr {
           options.deliverAlerts === true ? {} : options.deliverAlerts,
         );
         this.delivery = delivery;
+        if (this.pgAlerts !== null) this.pgAlerts.onConfirmed = () => delivery.kick();
         // A firing goes out at once; the live evaluation that records it runs off the decision path.
         this.alertState = {
           state: (key) => outbox.state(key),
@@ -295,12 +308,20 @@ export class Limitr {
       const { PgLeases } = await import("../adapters/store/postgres/pg-leases.js");
       return new PgLeases(location, { ...ROW_LEASE_DEFAULTS, ...options.lease });
     };
+    const alertsAt = async (location: PgLocation) => {
+      if (options.alerts === false && !options.deliverAlerts) return null;
+      const { PgEngineAlerts } = await import("../adapters/store/postgres/engine-alerts.js");
+      return PgEngineAlerts.open(location);
+    };
     if (url === null) {
-      const rows = rowLeases && hasPgLocation(store) ? await rowsAt(store.pg) : null;
+      const pg = hasPgLocation(store) ? store.pg : null;
+      const rows = rowLeases && pg !== null ? await rowsAt(pg) : null;
+      const alerts = pg !== null ? await alertsAt(pg) : null;
       try {
-        return new Limitr(options, active, loader, rows);
+        return new Limitr(options, active, loader, { rows, alerts });
       } catch (err) {
         await rows?.close();
+        alerts?.closeSync();
         throw err;
       }
     }
@@ -311,12 +332,16 @@ export class Limitr {
       exclusive: options.exclusive,
       recentIds: options.idempotencyWindow,
     });
-    const rows = rowLeases ? await rowsAt(pgStore.pg) : null;
+    let rows: RowCounters | null = null;
+    let alerts: PgEngineAlerts | null = null;
     try {
-      return new Limitr({ ...options, store: pgStore }, active, loader, rows);
+      rows = rowLeases ? await rowsAt(pgStore.pg) : null;
+      alerts = await alertsAt(pgStore.pg);
+      return new Limitr({ ...options, store: pgStore }, active, loader, { rows, alerts });
     } catch (err) {
       pgStore.close();
       await rows?.close();
+      alerts?.closeSync();
       throw err;
     }
   }
@@ -715,6 +740,7 @@ export class Limitr {
         policyError ??
         (listenerError ? String(listenerError) : null) ??
         this.shared?.status().lastError ??
+        this.pgAlerts?.lastError ??
         null,
     };
   }
@@ -726,6 +752,7 @@ export class Limitr {
     await this.shared?.flush();
     this.persistence.flush(now);
     await this.store.drain?.(this.drainMs);
+    await this.pgAlerts?.drain(this.drainMs);
   }
 
   /** Stop polling bundles, flush, then release the store and its owner lock. Idempotent; also done at process exit. */
@@ -735,6 +762,7 @@ export class Limitr {
     this.plans.stop();
     this.stopAlerts();
     await this.delivery?.stop();
+    await this.pgAlerts?.close(this.drainMs).catch(() => {});
     await this.shared?.close();
     if (this.store.drain !== undefined) {
       // Hand the last batch to the background writer and wait for it; the store is released either way.
@@ -756,6 +784,7 @@ export class Limitr {
     this.plans.stop();
     this.stopAlerts();
     this.delivery?.stopTimer();
+    this.pgAlerts?.closeSync();
     this.shared?.closeSync();
     this.persistence.close();
   }
