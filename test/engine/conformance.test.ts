@@ -39,15 +39,6 @@ const SHARED_SKIP: Record<string, string> = {
   "r4-denial-changes-nothing": REFUNDS,
   "r5-refunds": REFUNDS,
 };
-/**
- * Redis expires a lease pool's keys an hour after its period ends, by the
- * Redis server's clock. The scripts run on a fake clock in periods that ended
- * before today, so with Redis their pools vanish between calls: cases with a
- * hard limit run on Postgres rows only (whose pools are kept until the engines
- * prune them, every ten minutes at most).
- */
-const REDIS_PAST =
-  "Redis lease pools expire an hour after their period ends on the Redis server's clock, and this case's periods (fake clock) are past";
 
 const root = join(import.meta.dirname, "../../fixtures/engine");
 
@@ -313,14 +304,6 @@ function sharedSkip(policy: CompiledPolicy, script: Script): string | null {
   return null;
 }
 
-function hasHardLimit(policy: CompiledPolicy): boolean {
-  for (const p of Object.values(policy.plans))
-    for (const e of Object.values(p.entitlements)) if (e.kind === "metered" && e.mode === "hard") return true;
-  for (const c of Object.values(policy.customers))
-    for (const o of Object.values(c.overrides)) if (o.mode === "hard") return true;
-  return false;
-}
-
 /** Sum of decimal strings, exact for the few decimal places fixtures use. */
 function sumOf(amounts: string[]): number {
   return amounts.reduce((a, b) => Math.round((a + Number(b)) * 1e9) / 1e9, 0);
@@ -348,10 +331,7 @@ describe("engine conformance (fixtures/engine)", () => {
     if (script.stores !== undefined && !script.stores.includes("postgres")) continue;
     const policy = compilePolicy(parse(readFileSync(join(root, name, "policy.yaml"), "utf8")));
     for (const store of SHARED) {
-      const skip =
-        sharedSkip(policy, script) ??
-        SHARED_SKIP[name] ??
-        (store === "postgres+redis" && hasHardLimit(policy) ? REDIS_PAST : null);
+      const skip = sharedSkip(policy, script) ?? SHARED_SKIP[name] ?? null;
       if (skip !== null) it.skip(`${script.rule} [${store}] (skipped: ${skip})`, () => {});
       else it(`${script.rule} [${store}]`, () => run(name, store));
     }

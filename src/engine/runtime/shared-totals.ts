@@ -136,7 +136,9 @@ export class SharedTotals {
       let batch = open.get(slot);
       if (!batch) open.set(slot, (batch = empty()));
       batch.keys.push(key);
-      batch.args.push(String(delta), end < LIFETIME.end ? String(end + GRACE_MS) : "0");
+      // Never in the past (see RedisLeases): the total would restart from this engine's delta.
+      const expireAt = end < LIFETIME.end ? Math.max(end, Date.now()) + GRACE_MS : 0;
+      batch.args.push(String(delta), String(expireAt));
       batch.ids.push(cid);
       batch.sent.push(used);
       if (batch.keys.length >= CHUNK) send(slot);

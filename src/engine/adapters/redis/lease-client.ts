@@ -280,7 +280,9 @@ export class RedisLeases {
     if (!(consumed >= 0) || !Number.isFinite(consumed)) {
       throw new InputError(`lease report: consumed must be a finite number >= 0, got ${consumed}`);
     }
-    const expireAt = pool.periodEnd === null ? 0 : pool.periodEnd + this.graceMs;
+    // Never in the past: a period that already ended on this host's clock (a fake clock, a skewed
+    // host) would otherwise lose its pool between two calls.
+    const expireAt = pool.periodEnd === null ? 0 : Math.max(pool.periodEnd, Date.now()) + this.graceMs;
     return [
       ...this.keys(pool),
       this.holder,
