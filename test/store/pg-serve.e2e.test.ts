@@ -103,7 +103,11 @@ it("limitr serve --db postgres:// without --counters leases hard limits from the
   servers.push(a, b);
   for (const [i, server] of [a, b].entries()) {
     for (let attempt = 0; ; attempt++) {
-      const r = await server.post("/v1/decide", { customer: "rows-co", entitlement: "chat_input", amount: 500 });
+      const r = await server.post("/v1/decide", {
+        customer: "rows-co",
+        entitlement: "chat_input",
+        amount: 500,
+      });
       expect(r.status, r.text).toBe(200);
       if (r.body.reason === "lease_pending" && attempt < 100) {
         await new Promise((done) => setTimeout(done, 20));
