@@ -85,6 +85,36 @@ describe("R16 lease pools in Postgres rows agree with the TypeScript ledger", ()
     );
   }, 60_000);
 
+  it("R16 a report whose commit landed but whose reply was lost counts once when its units are sent again", async () => {
+    const pool = { counter: "lost|reply", periodStart: 0, periodEnd: null };
+    const now = 1_700_000_000_000;
+    const seen = new PgLeases(parseLocation(schema.url), params, { holder: "lost" });
+    // The same holder as it stands after a call it saw fail: it does not know the report landed.
+    const unaware = new PgLeases(parseLocation(schema.url), params, { holder: "lost" });
+    try {
+      const [granted] = await seen.acquireMany([{ pool, request: { limit: 100, need: 20, rate: 0, now } }]);
+      expect(granted?.granted).toBe(20);
+      // 5 units reported and committed; the reply is "lost" to `unaware`.
+      await seen.reportMany([{ pool, consumed: 5, giveBack: 0, now }]);
+      // The engine put the 5 back with its unreported units and spent 3 more: it sends 8.
+      const [r] = await unaware.reportMany([{ pool, consumed: 8, giveBack: 0, now }]);
+      // 20 granted - 8 consumed in all (not 13), and the pool counted 8.
+      expect(r).toMatchObject({ allowance: 12, remainder: 80 });
+      const stored = await pgQuery<{ consumed: number; outstanding: number }>(
+        "SELECT consumed, outstanding FROM lease_pools WHERE counter = $1",
+        [pool.counter],
+        schema.name,
+      );
+      expect(stored).toEqual([{ consumed: 8, outstanding: 12 }]);
+      // Sending the same cumulative figure again (a retried call) changes nothing.
+      const [again] = await unaware.reportMany([{ pool, consumed: 0, giveBack: 0, now }]);
+      expect(again).toMatchObject({ allowance: 12, remainder: 80 });
+    } finally {
+      await seen.close();
+      await unaware.close();
+    }
+  });
+
   it("many pools in one transaction, and a pool that does not exist, answer as one call per pool would", async () => {
     const [a, b] = clients as [PgLeases, PgLeases];
     const p1 = { counter: "many|one", periodStart: 0, periodEnd: null };
