@@ -421,7 +421,7 @@ export const COMMANDS: CommandSpec[] = [
       {
         flags: "--exclusive",
         description:
-          "postgres:// --db: this server is the only engine on the store (hard limits, caps and wallets without --counters)",
+          "postgres:// --db: this server is the only engine on the store (its own counters, caps and wallets are the truth)",
       },
       {
         flags: "--durability <mode>",

@@ -265,7 +265,8 @@ describe("§15 add-ons through limitr customers set", () => {
       // Back to schema 1: the add_ons column, the later tables and their migration records gone.
       await pgQuery("ALTER TABLE subscriptions DROP COLUMN add_ons", [], schema.name);
       await pgQuery(
-        "DROP TABLE pushed_invoices, counter_periods, wallets, wallet_transactions, customer_currencies, value_layouts; " +
+        "DROP TABLE pushed_invoices, counter_periods, wallets, wallet_transactions, customer_currencies, value_layouts, " +
+          "lease_holders, lease_pools, counter_shares; " +
           "DROP FUNCTION limitr_numeric; ALTER TABLE events DROP COLUMN layout, DROP COLUMN n1, DROP COLUMN n2, " +
           "DROP COLUMN n3, DROP COLUMN n4, DROP COLUMN t1, DROP COLUMN t2",
         [],

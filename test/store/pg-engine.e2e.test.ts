@@ -80,15 +80,44 @@ describe("Limitr.open on postgres://", () => {
     await b.close();
   }, 30_000);
 
-  it("refuses hard limits without shared counters, and sync durability, with a clear error", async () => {
+  it("without Redis counters, hard limits are leased from the store's rows; sync durability is refused with a clear error", async () => {
     const s = fresh();
-    await expect(Limitr.open({ policy: hard, store: s.url })).rejects.toThrow(
-      /hard limit free\.api needs counters shared by every engine.*redis:\/\//,
+    const limitr = await Limitr.open({ policy: hard, store: s.url, alerts: false });
+    // The first call on a shared counter has no slice yet: lease_pending, and allowAsync waits for one.
+    expect(limitr.decide("acme", "api", 1).reason).toBe("lease_pending");
+    let allowed = 0;
+    for (let i = 0; i < 15; i++) if (await limitr.allowAsync("acme", "api", 1)) allowed++;
+    expect(allowed).toBe(10);
+    expect(limitr.status().counters).toMatchObject({
+      url: expect.stringMatching(/^postgres:\/\/.*schema=/),
+      reachable: true,
+      lastError: null,
+    });
+    await limitr.close();
+    const pools = await pgQuery<{ consumed: number; outstanding: number }>(
+      "SELECT consumed, outstanding FROM lease_pools WHERE counter = 'acme|api'",
+      [],
+      s.name,
+    );
+    expect(pools).toEqual([{ consumed: 10, outstanding: 0 }]);
+    const sliding = compilePolicy({
+      limitr: 1,
+      timezone: "UTC",
+      meters: { calls: { event: "api.request", aggregation: "count" } },
+      plans: {
+        free: {
+          default: true,
+          entitlements: { api: { meter: "calls", limit: 10, mode: "hard", period: { sliding: "PT1H" } } },
+        },
+      },
+    });
+    await expect(Limitr.open({ policy: sliding, store: s.url })).rejects.toThrow(
+      /free\.api has a sliding window.*exclusive: true/,
     );
     await expect(Limitr.open({ policy: soft, store: s.url, durability: "sync" })).rejects.toThrow(
       /durability "sync".*batched/,
     );
-  });
+  }, 30_000);
 
   it("an exclusive engine keeps hard limits and wallets itself; a second engine on the store is refused", async () => {
     const s = fresh();

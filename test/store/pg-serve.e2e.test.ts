@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { parseDocument } from "yaml";
 import { limitrInProcess as cli } from "../cli/run-cli.js";
-import { pgSchema } from "../helpers/pg-schema.js";
+import { pgQuery, pgSchema } from "../helpers/pg-schema.js";
 import { dropPrefix, REDIS_URL, connect as redisConnect } from "../redis/redis-helpers.js";
 import { POLICIES, type Served, serve } from "../serve/serve-process.js";
 
@@ -96,8 +96,34 @@ it("limitr serve --db postgres:// records to Postgres; usage query and bill read
   expect(bill.stdout).toContain("pg-co");
 }, 90_000);
 
-it("limitr serve --db postgres:// without --counters refuses a policy with hard limits, naming the fix", async () => {
-  await expect(serve(["--policies", POLICIES, "--db", s.url])).rejects.toThrow(
-    /needs counters shared.*--counters/,
+it("limitr serve --db postgres:// without --counters leases hard limits from the store's rows; caps and wallets are refused", async () => {
+  await expect(serve(["--policies", POLICIES, "--db", s.url])).rejects.toThrow(/payg.*exclusive/);
+  const a = await serve(["--policies", policies, "--db", s.url]);
+  const b = await serve(["--policies", policies, "--db", s.url]);
+  servers.push(a, b);
+  for (const [i, server] of [a, b].entries()) {
+    for (let attempt = 0; ; attempt++) {
+      const r = await server.post("/v1/decide", {
+        customer: "rows-co",
+        entitlement: "chat_input",
+        amount: 500,
+      });
+      expect(r.status, r.text).toBe(200);
+      if (r.body.reason === "lease_pending" && attempt < 100) {
+        await new Promise((done) => setTimeout(done, 20));
+        continue;
+      }
+      expect(r.body.allowed, `server ${i}: ${r.text}`).toBe(true);
+      break;
+    }
+  }
+  expect(await a.stop()).toBe(0);
+  expect(await b.stop()).toBe(0);
+  servers.length = 0;
+  const pools = await pgQuery<{ consumed: number; outstanding: number }>(
+    "SELECT consumed, outstanding FROM lease_pools WHERE counter LIKE 'rows-co|chat_input'",
+    [],
+    s.name,
   );
-}, 30_000);
+  expect(pools).toEqual([{ consumed: 1000, outstanding: 0 }]);
+}, 60_000);

@@ -3,9 +3,11 @@ import { MemoryAlertStore } from "../adapters/alerts/memory-outbox.js";
 import type { AlertStateStore } from "../adapters/alerts/outbox.js";
 import { AlertStore } from "../adapters/alerts/outbox.js";
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
-import { isPostgresUrl, redactUrl } from "../adapters/store/postgres/url.js";
+import type { PgEngineAlerts } from "../adapters/store/postgres/engine-alerts.js";
+import { isPostgresUrl, type PgLocation, redactUrl } from "../adapters/store/postgres/url.js";
 import { addOnSet } from "../core/add-ons.js";
 import type { Decision, Hold, Usage } from "../core/engine/decision.js";
+import { ROW_LEASE_DEFAULTS } from "../core/engine/lease.js";
 import type { CounterRow, EngineStore } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import type { CompiledPolicy, PropertyValue } from "../core/model.js";
@@ -36,7 +38,7 @@ import { PlanBook } from "./plan-book.js";
 import { type ActivePolicy, isBundleStoreInput, loadPolicyInput } from "./policy-input.js";
 import { PolicyState } from "./policy-state.js";
 import { Reservations } from "./reservations.js";
-import { SharedCounters } from "./shared-counters.js";
+import { type RowCounters, SharedCounters } from "./shared-counters.js";
 import { type CapUsage, SpendCaps } from "./spend-caps.js";
 import { type WalletBalance, Wallets, type WalletTransaction } from "./wallets.js";
 import type { WriteBehind } from "./write-behind.js";
@@ -74,6 +76,8 @@ export class Limitr {
   private readonly wallets: Wallets;
   /** How long `flush` and `close` wait for a background-writing store (Postgres) to commit. */
   private readonly drainMs: number;
+  /** Alert state and outbox in the Postgres store (an engine on `postgres://`). */
+  private readonly pgAlerts: PgEngineAlerts | null;
   /** Live counters shared with other engines (`counters`); null when this engine's are its own. */
   private readonly shared: SharedCounters | null = null;
 
@@ -81,7 +85,15 @@ export class Limitr {
     options: LimitrOptions,
     active: ActivePolicy,
     private readonly loader: BundleLoader | null,
+    pg: {
+      /** Leases and totals in the Postgres store's rows (a shared store without `counters`). */
+      rows?: RowCounters | null;
+      /** Live alert state and outbox in the Postgres store. */
+      alerts?: PgEngineAlerts | null;
+    } = {},
   ) {
+    const rows = pg.rows ?? null;
+    this.pgAlerts = pg.alerts ?? null;
     this.source = active.source;
     const state = new PolicyState(active.policy, active.version, active.digest, this.notifier, (c) =>
       this.plans.currencies.get(c),
@@ -155,6 +167,15 @@ export class Limitr {
         clock: this.clock,
       });
       this.d.shared = this.shared.book;
+    } else if (rows !== null) {
+      this.shared = new SharedCounters(this.meters.table, {
+        url: store.location,
+        rows,
+        lease: options.lease,
+        restored,
+        clock: this.clock,
+      });
+      this.d.shared = this.shared.book;
     }
     this.holds = new Reservations(
       this.meters,
@@ -176,7 +197,10 @@ export class Limitr {
     });
     const live = options.alerts !== false;
     if (live || options.deliverAlerts) {
-      const outbox = store instanceof SqliteEngineStore ? new AlertStore(store.db) : new MemoryAlertStore();
+      const outbox =
+        store instanceof SqliteEngineStore
+          ? new AlertStore(store.db)
+          : (this.pgAlerts ?? new MemoryAlertStore());
       this.alertState = outbox;
       if (options.deliverAlerts) {
         const delivery = new AlertDelivery(
@@ -185,6 +209,7 @@ export class Limitr {
           options.deliverAlerts === true ? {} : options.deliverAlerts,
         );
         this.delivery = delivery;
+        if (this.pgAlerts !== null) this.pgAlerts.onConfirmed = () => delivery.kick();
         // A firing goes out at once; the live evaluation that records it runs off the decision path.
         this.alertState = {
           state: (key) => outbox.state(key),
@@ -274,11 +299,35 @@ export class Limitr {
       throw new InputError(
         `durability "sync" commits before a call returns, which the store ${where} cannot do without waiting on the network: use "batched" (the default)`,
       );
-    if ((url !== null && options.exclusive !== true) || (typeof store === "object" && store.shared === true))
-      requireSharedCounters(active.policy, where, options.counters !== undefined);
+    const shared =
+      (url !== null && options.exclusive !== true) || (typeof store === "object" && store.shared === true);
+    // Engines sharing a Postgres store without Redis lease their hard limits from its rows.
+    const rowLeases = shared && options.counters === undefined && (url !== null || hasPgLocation(store));
+    if (shared) requireSharedCounters(active.policy, where, options.counters !== undefined || rowLeases);
     if (options.counters !== undefined && !/^rediss?:\/\//.test(options.counters))
       refuseSharedSliding(active.policy, options.counters);
-    if (url === null) return new Limitr(options, active, loader);
+    if (rowLeases) refuseRowSliding(active.policy, where);
+    const rowsAt = async (location: PgLocation) => {
+      const { PgLeases } = await import("../adapters/store/postgres/pg-leases.js");
+      return new PgLeases(location, { ...ROW_LEASE_DEFAULTS, ...options.lease });
+    };
+    const alertsAt = async (location: PgLocation) => {
+      if (options.alerts === false && !options.deliverAlerts) return null;
+      const { PgEngineAlerts } = await import("../adapters/store/postgres/engine-alerts.js");
+      return PgEngineAlerts.open(location);
+    };
+    if (url === null) {
+      const pg = hasPgLocation(store) ? store.pg : null;
+      const rows = rowLeases && pg !== null ? await rowsAt(pg) : null;
+      const alerts = pg !== null ? await alertsAt(pg) : null;
+      try {
+        return new Limitr(options, active, loader, { rows, alerts });
+      } catch (err) {
+        await rows?.close();
+        alerts?.closeSync();
+        throw err;
+      }
+    }
     const { PgEngineStore } = await import("../adapters/store/postgres/engine-store.js");
     const pgStore = await PgEngineStore.open(url, {
       planPollMs: options.planPollMs,
@@ -286,10 +335,16 @@ export class Limitr {
       exclusive: options.exclusive,
       recentIds: options.idempotencyWindow,
     });
+    let rows: RowCounters | null = null;
+    let alerts: PgEngineAlerts | null = null;
     try {
-      return new Limitr({ ...options, store: pgStore }, active, loader);
+      rows = rowLeases ? await rowsAt(pgStore.pg) : null;
+      alerts = await alertsAt(pgStore.pg);
+      return new Limitr({ ...options, store: pgStore }, active, loader, { rows, alerts });
     } catch (err) {
       pgStore.close();
+      await rows?.close();
+      alerts?.closeSync();
       throw err;
     }
   }
@@ -688,6 +743,7 @@ export class Limitr {
         policyError ??
         (listenerError ? String(listenerError) : null) ??
         this.shared?.status().lastError ??
+        this.pgAlerts?.lastError ??
         null,
     };
   }
@@ -699,6 +755,7 @@ export class Limitr {
     await this.shared?.flush();
     this.persistence.flush(now);
     await this.store.drain?.(this.drainMs);
+    await this.pgAlerts?.drain(this.drainMs);
   }
 
   /** Stop polling bundles, flush, then release the store and its owner lock. Idempotent; also done at process exit. */
@@ -708,6 +765,7 @@ export class Limitr {
     this.plans.stop();
     this.stopAlerts();
     await this.delivery?.stop();
+    await this.pgAlerts?.close(this.drainMs).catch(() => {});
     await this.shared?.close();
     if (this.store.drain !== undefined) {
       // Hand the last batch to the background writer and wait for it; the store is released either way.
@@ -729,6 +787,7 @@ export class Limitr {
     this.plans.stop();
     this.stopAlerts();
     this.delivery?.stopTimer();
+    this.pgAlerts?.closeSync();
     this.shared?.closeSync();
     this.persistence.close();
   }
@@ -841,6 +900,22 @@ function refuseSharedSliding(policy: CompiledPolicy, counters: string): void {
         throw new InputError(
           `the hard limit ${plan.id}.${e.id} has a sliding window, which only counters shared through Redis support ` +
             `(counters: "redis://HOST:6379/0"), not ${JSON.stringify(scheme)}: use Redis counters, a calendar or interval period, or one engine without counters`,
+        );
+}
+
+/** The store object given is a Postgres engine store (its rows can hold leases). */
+function hasPgLocation(store: LimitrOptions["store"]): store is EngineStore & { pg: PgLocation } {
+  return typeof store === "object" && store !== null && "pg" in store && typeof store.pg === "object";
+}
+
+/** Leases from the store's rows are leases of a period, like Redis ones: no sliding windows yet. */
+function refuseRowSliding(policy: CompiledPolicy, where: string): void {
+  for (const plan of Object.values(policy.plans))
+    for (const e of Object.values(plan.entitlements))
+      if (e.kind === "metered" && e.mode === "hard" && e.limit !== null && isSliding(e.period))
+        throw new InputError(
+          `the hard limit ${plan.id}.${e.id} has a sliding window, which engines sharing ${where} cannot lease from its rows yet: ` +
+            "use a calendar or interval period for it, or open the only engine on it with exclusive: true",
         );
 }
 

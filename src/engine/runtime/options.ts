@@ -61,8 +61,9 @@ export interface LimitrOptions {
    * lock; a second exclusive engine, or a shared one, is refused while it is
    * open). Its counters, spend caps and wallets are then the truth, as with
    * SQLite, so it needs no `counters`. Default false: any number of engines
-   * share the store, and hard limits need `counters`; caps and wallets need
-   * an exclusive engine (they are not shared through `counters` yet).
+   * share the store, and hard limits are leased from `counters` or, without
+   * it, from the store's rows; caps and wallets need an exclusive engine
+   * (they are not leased yet).
    */
   exclusive?: boolean;
   /** Postgres store: how long `flush()` and `close()` wait for the buffer to be committed (ms, default 30,000). */
@@ -98,7 +99,7 @@ export interface LimitrOptions {
    * primary with replicas). See docs/scale.md, "Redis Cluster".
    */
   countersCluster?: boolean;
-  /** Lease tuning (slice sizes, TTL; see docs/scale.md). */
+  /** Lease tuning (slice sizes, TTL; defaults differ for Redis and for Postgres rows, see docs/scale.md). */
   lease?: Partial<LeaseParams>;
 }
 

@@ -2,19 +2,30 @@ import { createRequire } from "node:module";
 import type { Redis } from "ioredis";
 import { RedisLeases } from "../adapters/redis/lease-client.js";
 import type { CounterTable } from "../core/engine/counter.js";
-import { LEASE_DEFAULTS, type LeaseParams } from "../core/engine/lease.js";
+import { LEASE_DEFAULTS, type LeaseParams, ROW_LEASE_DEFAULTS } from "../core/engine/lease.js";
 import type { CounterRow } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import { type AcquireJob, LeaseBook, type ReportJob } from "./lease-holder.js";
-import { SharedTotals } from "./shared-totals.js";
+import { SharedTotals, type TotalsTransport } from "./shared-totals.js";
 
 const requireModule = createRequire(import.meta.url);
 /** Pools per script call: one round trip, short enough not to stall Redis. */
 const BATCH = 256;
 
+/** The lease calls `SharedCounters` makes: Redis scripts, or transactions on Postgres rows. */
+export type LeaseTransport = Pick<RedisLeases, "acquireMany" | "reportMany" | "releaseMany">;
+
+/** Leases and totals kept in the Postgres store's rows instead of Redis (`PgLeases`). */
+export interface RowCounters extends LeaseTransport, TotalsTransport {
+  connect(): Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface SharedCountersOptions {
-  /** `redis://host:port/db`. */
+  /** `redis://host:port/db`; with `rows`, the store's URL (shown in status, without a password). */
   readonly url: string;
+  /** Leases and totals in the store's rows (engines sharing a Postgres store without Redis). */
+  readonly rows?: RowCounters;
   /** Prefix of every key (default `limitr:`); engines that share limits use the same one. */
   readonly prefix?: string;
   readonly lease?: Partial<LeaseParams>;
@@ -33,9 +44,9 @@ export interface SharedCountersOptions {
 
 /** `status().counters`: the shared counters' health. */
 export interface CountersStatus {
-  /** The Redis URL, without a password. */
+  /** Where the leases live: the Redis URL or the Postgres store, without a password. */
   url: string;
-  /** The last call to Redis succeeded. */
+  /** The last call to Redis (or Postgres) succeeded. */
   reachable: boolean;
   /** Leases this engine holds allowance in. */
   leases: number;
@@ -46,7 +57,7 @@ export interface CountersStatus {
   slidingAllowance: number;
   /** Acquires queued or in flight. */
   pendingAcquires: number;
-  /** Round trips to Redis since open (script calls and pipelines). */
+  /** Calls to Redis since open (script calls and pipelines), or transactions on Postgres. */
   calls: number;
   lastError: string | null;
 }
@@ -61,8 +72,9 @@ export interface CountersStatus {
 export class SharedCounters {
   readonly book: LeaseBook;
   readonly params: LeaseParams;
-  private readonly redis: Redis;
-  private readonly leases: RedisLeases;
+  private readonly redis: Redis | null = null;
+  private readonly rows: RowCounters | null = null;
+  private readonly leases: LeaseTransport;
   private readonly totals: SharedTotals;
   private readonly timer: NodeJS.Timeout;
   private readonly tickMs: number;
@@ -71,6 +83,7 @@ export class SharedCounters {
   private reachable = false;
   private lastError: string | null = null;
   private retryAt = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
   private calls = 0;
   private inFlight = new Set<Promise<unknown>>();
   /** Waiters of decideAsync, by counter id: resolved when that counter's acquire is applied. */
@@ -78,6 +91,21 @@ export class SharedCounters {
   readonly url: string;
 
   constructor(counters: CounterTable, options: SharedCountersOptions) {
+    if (options.rows !== undefined) {
+      this.url = redact(options.url);
+      this.params = { ...ROW_LEASE_DEFAULTS, ...options.lease };
+      if (!(this.params.ttlMs >= 400))
+        throw new InputError(`lease.ttlMs must be at least 400 (got ${this.params.ttlMs})`);
+      this.tickMs = Math.min(1000, Math.floor(this.params.ttlMs / 8));
+      this.rows = options.rows;
+      this.leases = options.rows;
+      this.totals = new SharedTotals(options.rows, counters, "", options.restored ?? []);
+      this.book = new LeaseBook(counters, this.params, 2 * this.tickMs, this.tickMs);
+      this.book.onWant = () => this.schedule();
+      this.timer = setInterval(() => this.tick(), this.tickMs);
+      this.timer.unref();
+      return;
+    }
     if (!/^rediss?:\/\//.test(options.url)) {
       throw new InputError(`counters must be a redis:// URL (got ${JSON.stringify(options.url)})`);
     }
@@ -129,7 +157,7 @@ export class SharedCounters {
   /** Connect (a server that is down is reported in status, and decisions wait for it: `lease_pending`). */
   async connect(): Promise<void> {
     try {
-      await this.redis.connect();
+      await (this.rows ?? (this.redis as Redis)).connect();
       this.reachable = true;
     } catch (err) {
       this.fail(err as Error);
@@ -184,6 +212,7 @@ export class SharedCounters {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     // Calls still out may queue orphans; once they are in, every lease is known and given back.
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     if (this.reachable) {
@@ -199,14 +228,17 @@ export class SharedCounters {
     }
     for (const list of this.waiters.values()) for (const w of list) w();
     this.waiters.clear();
-    this.redis.disconnect();
+    this.redis?.disconnect();
+    await this.rows?.close();
   }
 
   /** `close` without waiting: the leases are reclaimed by their TTL. */
   closeSync(): void {
     this.closed = true;
     clearInterval(this.timer);
-    this.redis.disconnect();
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.redis?.disconnect();
+    void this.rows?.close();
   }
 
   private pendingAcquires = 0;
@@ -231,7 +263,14 @@ export class SharedCounters {
     }
     const now = Date.now();
     if (!this.reachable && now < this.retryAt) {
-      // Down: the queue waits for the next tick instead of failing call after call.
+      // Down: the queue waits for the next tick instead of failing call after call. A call
+      // waiting for it (decideAsync) keeps the process alive until then: the tick timer does not.
+      if (this.waiters.size > 0 && this.retryTimer === null && !this.closed) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null;
+          this.sendAcquires();
+        }, this.retryAt - now);
+      }
       return;
     }
     // Leases of passed buckets and periods go back first: sent on the same connection before

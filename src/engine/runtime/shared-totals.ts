@@ -20,6 +20,21 @@ end
 return out
 `;
 
+/** One counter's addition: what an engine counted since its last sync. */
+export interface TotalsItem {
+  readonly counter: string;
+  readonly periodStart: number;
+  /** null for lifetime counters. */
+  readonly periodEnd: number | null;
+  readonly delta: number;
+}
+
+/** Totals kept somewhere other than Redis (the Postgres store's rows). */
+export interface TotalsTransport {
+  /** Add each counter's delta to its total across engines; resolves to the totals, in order. */
+  addTotals(items: readonly TotalsItem[]): Promise<number[]>;
+}
+
 type WithTotals = Redis & { limitrTotals(numberOfKeys: number, ...keysAndArgs: string[]): Promise<string[]> };
 /** A period's totals outlive its end by this long. */
 const GRACE_MS = 3_600_000;
@@ -42,10 +57,11 @@ export class SharedTotals {
   /** Rows restored from the store, by counter key: a restored `used` was pushed before the restart. */
   private readonly restored = new Map<string, CounterRow>();
 
-  private readonly redis: WithTotals;
+  private readonly redis: WithTotals | null = null;
+  private readonly transport: TotalsTransport | null = null;
 
   constructor(
-    redis: Redis,
+    redis: Redis | TotalsTransport,
     private readonly counters: CounterTable,
     private readonly prefix: string,
     restored: readonly CounterRow[],
@@ -53,6 +69,10 @@ export class SharedTotals {
     private readonly bySlot = false,
   ) {
     for (const row of restored) this.restored.set(row.key, row);
+    if ("addTotals" in redis) {
+      this.transport = redis;
+      return;
+    }
     if (!("limitrTotals" in redis)) redis.defineCommand("limitrTotals", { lua: TOTALS_LUA });
     this.redis = redis as WithTotals;
   }
@@ -75,6 +95,8 @@ export class SharedTotals {
   private async push(all: boolean): Promise<number> {
     const t = this.counters;
     if (t.length > this.base.length) this.grow(t.length);
+    if (this.transport !== null) return this.pushTo(this.transport, all);
+    const redis = this.redis as WithTotals;
     const sends: Promise<void>[] = [];
     interface Batch {
       ids: number[];
@@ -89,7 +111,7 @@ export class SharedTotals {
       const batch = open.get(slot) as Batch;
       open.delete(slot);
       sends.push(
-        this.redis.limitrTotals(batch.keys.length, ...batch.keys, ...batch.args).then((totals) => {
+        redis.limitrTotals(batch.keys.length, ...batch.keys, ...batch.args).then((totals) => {
           for (let i = 0; i < totals.length; i++)
             this.take(batch.ids[i] as number, batch.sent[i] as number, Number(totals[i]));
         }),
@@ -116,7 +138,9 @@ export class SharedTotals {
       let batch = open.get(slot);
       if (!batch) open.set(slot, (batch = empty()));
       batch.keys.push(key);
-      batch.args.push(String(delta), end < LIFETIME.end ? String(end + GRACE_MS) : "0");
+      // Never in the past (see RedisLeases): the total would restart from this engine's delta.
+      const expireAt = end < LIFETIME.end ? Math.max(end, Date.now()) + GRACE_MS : 0;
+      batch.args.push(String(delta), String(expireAt));
       batch.ids.push(cid);
       batch.sent.push(used);
       if (batch.keys.length >= CHUNK) send(slot);
@@ -124,6 +148,50 @@ export class SharedTotals {
     for (const slot of [...open.keys()]) send(slot);
     await Promise.all(sends);
     return sends.length;
+  }
+
+  /** `push` through a transport: CHUNK counters per call, one call at a time. */
+  private async pushTo(transport: TotalsTransport, all: boolean): Promise<number> {
+    const t = this.counters;
+    let calls = 0;
+    let ids: number[] = [];
+    let sent: number[] = [];
+    let items: TotalsItem[] = [];
+    const send = async () => {
+      const totals = await transport.addTotals(items);
+      calls++;
+      for (let i = 0; i < totals.length; i++)
+        this.take(ids[i] as number, sent[i] as number, totals[i] as number);
+      ids = [];
+      sent = [];
+      items = [];
+    };
+    for (let cid = 0; cid < t.length; cid++) {
+      const c = t.counters[cid];
+      if (c === undefined) continue;
+      const start = t.periodStart[cid] as number;
+      if (this.period[cid] !== start) {
+        const first = Number.isNaN(this.period[cid] as number);
+        this.period[cid] = start;
+        const row = first ? this.restored.get(c.key) : undefined;
+        this.base[cid] = row !== undefined && row.periodStart === start ? row.used : 0;
+      }
+      const used = c.used;
+      const delta = used - (this.base[cid] as number);
+      if (delta === 0 && !all) continue;
+      const end = t.periodEnd[cid] as number;
+      items.push({
+        counter: `${c.owner}|${c.entitlement}`,
+        periodStart: start,
+        periodEnd: end < LIFETIME.end ? end : null,
+        delta,
+      });
+      ids.push(cid);
+      sent.push(used);
+      if (items.length >= CHUNK) await send();
+    }
+    if (items.length > 0) await send();
+    return calls;
   }
 
   /** The total after this engine's addition: local `used` is the total plus what was counted since the send. */

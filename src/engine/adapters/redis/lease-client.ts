@@ -364,7 +364,9 @@ export class RedisLeases {
         String(w.buckets),
       ];
     }
-    const expireAt = pool.periodEnd === null ? 0 : pool.periodEnd + this.graceMs;
+    // Never in the past: a period that already ended on this host's clock (a fake clock, a skewed
+    // host) would otherwise lose its pool between two calls.
+    const expireAt = pool.periodEnd === null ? 0 : Math.max(pool.periodEnd, Date.now()) + this.graceMs;
     return [
       ...this.keys(pool),
       this.holder,

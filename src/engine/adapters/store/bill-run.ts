@@ -1,10 +1,11 @@
 import type { CompiledPolicy } from "../../core/model.js";
 import { ZERO } from "../../core/money.js";
-import type { NamedPeriod } from "../../core/periods.js";
+import type { NamedPeriod, Window } from "../../core/periods.js";
 import type { Bill, BillPricing, NumberedInput } from "../../core/rating/bill.js";
 import { remainingOf } from "../../core/rating/credits.js";
 import { customerPlans } from "../../core/rating/customers.js";
 import { segmentsIn } from "../../core/rating/timeline.js";
+import type { WalletActivity } from "../../core/rating/wallet-lines.js";
 import type { DailyUsage, UsageStore } from "../../core/usage/store-port.js";
 import { policyDigestOf } from "../bundles/crypto.js";
 import { rateWithFirstEvents } from "./bill-first-events.js";
@@ -58,9 +59,13 @@ export async function runBill(
     usages.push(
       await store.dailyUsage(piece.policy, { start: piece.start, end: piece.end }, options.onProgress),
     );
-  // Wallet ledgers are kept by the engine's SQLite store; a Postgres store holds none yet.
+  // Wallet ledgers the engine kept in its store (SQLite or Postgres): top-ups are invoiced, debits shown.
   const wallets =
-    store instanceof SqliteUsageStore ? walletActivity(store.db, last.policy, period) : new Map();
+    store instanceof SqliteUsageStore
+      ? walletActivity(store.db, last.policy, period)
+      : hasWallets(store)
+        ? await store.walletActivity(last.policy, period)
+        : new Map<string, WalletActivity>();
   const used = (id: string) => usages.some((u) => u.customers.has(id));
   const candidates = new Set<string>([...history.keys(), ...wallets.keys()]);
   for (const piece of pieces) for (const id of Object.keys(piece.policy.customers)) candidates.add(id);
@@ -118,6 +123,15 @@ export async function runBill(
 }
 
 type Plans = ReturnType<typeof customerPlans>;
+
+/** A store that keeps wallet ledgers besides SQLite's (Postgres). */
+interface WithWallets {
+  walletActivity(policy: CompiledPolicy, period: Window): Promise<Map<string, WalletActivity>>;
+}
+
+function hasWallets(store: object): store is WithWallets {
+  return typeof (store as Partial<WithWallets>).walletActivity === "function";
+}
 
 /** How lines name a policy: `policy v3`, or an unpublished one by its digest. */
 export function pricingLabel(p: Pick<PeriodPricing, "version" | "digest">): string | null {

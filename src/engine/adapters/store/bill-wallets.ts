@@ -4,7 +4,30 @@ import type { Window } from "../../core/periods.js";
 import type { WalletActivity } from "../../core/rating/wallet-lines.js";
 import type { Db } from "./database.js";
 
-interface Row {
+/**
+ * The period's wallet activity per customer for `bill` (R19): top-ups and
+ * debits of money wallets (wallets in another unit carry no price here).
+ */
+export function walletActivity(db: Db, policy: CompiledPolicy, period: Window): Map<string, WalletActivity> {
+  const wallets = db.prepare("SELECT customer, unit FROM wallets").all() as WalletUnit[];
+  if (!wallets.some((w) => w.unit.toUpperCase() === policy.currency)) return new Map();
+  const rows = db
+    .prepare(
+      `SELECT id, customer, kind, amount, entitlement FROM wallet_transactions
+        WHERE at >= ? AND at < ? AND kind IN ('credit', 'debit') ORDER BY seq`,
+    )
+    .all(period.start, period.end) as WalletTxLine[];
+  return activityOf(wallets, rows, policy);
+}
+
+/** A wallet's customer and unit. */
+export interface WalletUnit {
+  customer: string;
+  unit: string;
+}
+
+/** A credit or debit of the period, in ledger order. */
+export interface WalletTxLine {
   id: string;
   customer: string;
   kind: "credit" | "debit";
@@ -13,23 +36,20 @@ interface Row {
 }
 
 /**
- * The period's wallet activity per customer for `bill` (R19): top-ups and
- * debits of money wallets (wallets in another unit carry no price here).
+ * The activity of the money wallets (unit = the policy's currency) from the
+ * period's ledger rows, in ledger order: every store reads its rows, this
+ * turns them into invoice input the same way.
  */
-export function walletActivity(db: Db, policy: CompiledPolicy, period: Window): Map<string, WalletActivity> {
+export function activityOf(
+  wallets: readonly WalletUnit[],
+  rows: readonly WalletTxLine[],
+  policy: CompiledPolicy,
+): Map<string, WalletActivity> {
   const out = new Map<string, WalletActivity>();
   const money = new Set(
-    (db.prepare("SELECT customer, unit FROM wallets").all() as { customer: string; unit: string }[])
-      .filter((w) => w.unit.toUpperCase() === policy.currency)
-      .map((w) => w.customer),
+    wallets.filter((w) => w.unit.toUpperCase() === policy.currency).map((w) => w.customer),
   );
   if (money.size === 0) return out;
-  const rows = db
-    .prepare(
-      `SELECT id, customer, kind, amount, entitlement FROM wallet_transactions
-        WHERE at >= ? AND at < ? AND kind IN ('credit', 'debit') ORDER BY seq`,
-    )
-    .all(period.start, period.end) as Row[];
   const debits = new Map<string, Map<string, Decimal>>();
   for (const r of rows) {
     if (!money.has(r.customer)) continue;

@@ -70,6 +70,22 @@ export const LEASE_DEFAULTS: LeaseParams = {
   ttlMs: 10_000,
 };
 
+/**
+ * Defaults for pools kept in Postgres rows (engines sharing a store without
+ * Redis): an operation there is a transaction of several statements, a few
+ * ms against well under one for a Redis script, so a slice covers five
+ * seconds of demand (a tenth of the round trips for the same demand), up to
+ * 10,000 units, and a lease lives 30 s (renewed every 15 s). The maths is in
+ * docs/scale.md.
+ */
+export const ROW_LEASE_DEFAULTS: LeaseParams = {
+  minSlice: 1,
+  maxSlice: 10_000,
+  horizonMs: 5_000,
+  lowWaterRatio: 0.5,
+  ttlMs: 30_000,
+};
+
 /** R3 compares at 1e-9: a need that exceeds the remainder by less than this is covered. */
 const EPSILON = 1e-9;
 
@@ -180,6 +196,14 @@ export interface PoolTotals {
   readonly holders: number;
 }
 
+/** A pool's state as a store keeps it: totals, and the live leases as [holder, allowance, expiresAt]. */
+export interface StoredPool {
+  readonly limit: number;
+  readonly consumed: number;
+  readonly outstanding: number;
+  readonly leases: readonly (readonly [string, number, number])[];
+}
+
 /**
  * One pool, in memory: the reference implementation of the Redis scripts
  * (the same operations in the same order, so their results agree exactly) and
@@ -227,6 +251,31 @@ export class LeaseLedger {
   /** Report `consumed` and give back the whole unconsumed allowance (a graceful close). */
   release(holder: string, consumed: number, now: number): ReturnResult {
     return this.report(holder, consumed, Number.POSITIVE_INFINITY, now);
+  }
+
+  /**
+   * A pool as stored outside this process (a Postgres row and its holders'
+   * rows), to run one operation on and store again: `null` for a pool that
+   * does not exist yet.
+   */
+  static restore(params: LeaseParams, stored: StoredPool | null): LeaseLedger {
+    const ledger = new LeaseLedger(params);
+    if (stored === null) return ledger;
+    ledger.created = true;
+    ledger.limit = stored.limit;
+    ledger.consumed = stored.consumed;
+    ledger.outstanding = stored.outstanding;
+    for (const [holder, allowance, expiresAt] of stored.leases)
+      if (allowance > 0) ledger.leases.set(holder, [allowance, expiresAt]);
+    return ledger;
+  }
+
+  /** The pool to store ({@link LeaseLedger.restore}); null when no operation created it. */
+  stored(): StoredPool | null {
+    if (!this.created) return null;
+    const leases: [string, number, number][] = [];
+    for (const [holder, [allowance, expiresAt]] of this.leases) leases.push([holder, allowance, expiresAt]);
+    return { limit: this.limit, consumed: this.consumed, outstanding: this.outstanding, leases };
   }
 
   totals(): PoolTotals {

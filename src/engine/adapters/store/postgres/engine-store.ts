@@ -73,8 +73,9 @@ interface Snapshot {
  * every `planPollMs`.
  *
  * Several engines may open the same store at once (there is no owner lock):
- * hard limits, caps and wallets across them come from the shared counters
- * (`counters: "redis://..."`), see `Limitr.open`.
+ * hard limits across them are leased from the shared counters
+ * (`counters: "redis://..."`) or, without them, from the store's lease rows
+ * (`pg-leases.ts`), see `Limitr.open`.
  *
  * @example
  * const store = await PgEngineStore.open("postgres://db/app?schema=limitr");

@@ -220,6 +220,43 @@ const MIGRATIONS: string[] = [
     ADD COLUMN n1 NUMERIC, ADD COLUMN n2 NUMERIC, ADD COLUMN n3 NUMERIC, ADD COLUMN n4 NUMERIC,
     ADD COLUMN t1 TEXT, ADD COLUMN t2 TEXT;
   `,
+  // 7: quota leases and shared totals of engines that share the store without Redis counters (pg-leases.ts).
+  `
+  -- One pool per (counter, period): the escrow of core/engine/lease.ts. Locked FOR UPDATE by each operation.
+  CREATE TABLE lease_pools (
+    counter TEXT NOT NULL,
+    period_start BIGINT NOT NULL,
+    period_end BIGINT,
+    lim DOUBLE PRECISION NOT NULL,
+    consumed DOUBLE PRECISION NOT NULL,
+    outstanding DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (counter, period_start)
+  );
+  CREATE INDEX lease_pools_by_end ON lease_pools (period_end);
+
+  -- Each engine's lease in a pool; reported is the cumulative usage it reported (a resent report counts once).
+  CREATE TABLE lease_holders (
+    counter TEXT NOT NULL,
+    period_start BIGINT NOT NULL,
+    holder TEXT NOT NULL,
+    allowance DOUBLE PRECISION NOT NULL,
+    expires_at BIGINT NOT NULL,
+    reported DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (counter, period_start, holder),
+    FOREIGN KEY (counter, period_start) REFERENCES lease_pools ON DELETE CASCADE
+  );
+
+  -- Every counter's usage across engines: each engine's cumulative share (set, never added: a resent sync counts once).
+  CREATE TABLE counter_shares (
+    counter TEXT NOT NULL,
+    period_start BIGINT NOT NULL,
+    holder TEXT NOT NULL,
+    period_end BIGINT,
+    used DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (counter, period_start, holder)
+  );
+  CREATE INDEX counter_shares_by_end ON counter_shares (period_end);
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

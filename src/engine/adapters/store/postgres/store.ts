@@ -5,6 +5,7 @@ import type { CompiledMeter, CompiledPolicy } from "../../../core/model.js";
 import { type Decimal, decStr } from "../../../core/money.js";
 import type { Window } from "../../../core/periods.js";
 import type { ActivationRow } from "../../../core/rating/pricing-timeline.js";
+import type { WalletActivity } from "../../../core/rating/wallet-lines.js";
 import type { UsageEvent } from "../../../core/usage/event.js";
 import type {
   AggregateRow,
@@ -21,6 +22,7 @@ import type {
 } from "../../../core/usage/store-port.js";
 import type { WalletRow } from "../../../core/wallet/store-rows.js";
 import { dayStarts, usageFrom } from "../bill-usage.js";
+import { activityOf, type WalletTxLine, type WalletUnit } from "../bill-wallets.js";
 import { foldLedger, type LedgerRow } from "../credit-ledger.js";
 import type { OpenOptions } from "../database.js";
 import { aggregateMeter, dailyData, firstEvents, hasEventsIn } from "./aggregate.js";
@@ -147,6 +149,18 @@ export class PgUsageStore implements UsageStore {
           [customer, currency],
         );
     });
+  }
+
+  /** The period's wallet activity per customer for `bill` (R19), as the SQLite store gives it. */
+  async walletActivity(policy: CompiledPolicy, period: Window): Promise<Map<string, WalletActivity>> {
+    const wallets = await this.pool.query<WalletUnit>("SELECT customer, unit FROM wallets");
+    if (!wallets.rows.some((w) => w.unit.toUpperCase() === policy.currency)) return new Map();
+    const rows = await this.pool.query<WalletTxLine>(
+      `SELECT id, customer, kind, amount, entitlement FROM wallet_transactions
+        WHERE at >= $1 AND at < $2 AND kind IN ('credit', 'debit') ORDER BY seq`,
+      [period.start, period.end],
+    );
+    return activityOf(wallets.rows, rows.rows, policy);
   }
 
   /** The wallets an engine on this store keeps (SPEC §12), as they were last written. */
