@@ -6,6 +6,7 @@ import { grantExpiry, grantPeriod, nextGrant } from "./schedule.js";
 export {
   burnOrder,
   type Lot,
+  Ledger,
   type Sink,
   type WalletHold,
   type WalletTerms,
@@ -118,21 +119,13 @@ export class WalletAccount {
       );
       return true;
     }
-    this.burn(amount);
+    const first = this.lots[0];
+    // The common case: the first lot in burn order covers it.
+    if (first !== undefined && first.remaining > amount) first.remaining -= amount;
+    else this.burn(amount);
     this.balance -= amount;
     this.available -= amount;
-    sink.push({
-      id,
-      customer: this.customer,
-      kind: "debit",
-      at,
-      amount: -amount,
-      balanceAfter: this.balance,
-      version,
-      lot: null,
-      entitlement,
-      note: null,
-    });
+    sink.debit(id, this.customer, at, amount, this.balance, version, entitlement);
     return true;
   }
 
