@@ -7,7 +7,7 @@ import type { TokenBucket } from "../core/engine/token-bucket.js";
 import type { PropertyValue } from "../core/model.js";
 import { LIFETIME } from "../core/periods.js";
 import type { WalletAccount } from "../core/wallet/account.js";
-import { walletAmount } from "../core/wallet/quantity.js";
+import { quickCost, walletAmount } from "../core/wallet/quantity.js";
 import type { Notifier } from "./events.js";
 import type { Fence } from "./fence.js";
 import { isProperties, refusalSlot } from "./input-guards.js";
@@ -53,6 +53,8 @@ export class Decider {
   /** A wallet debit `count` applies with the call it counts (same operation, R17); reset by it. */
   wAcc: WalletAccount | null = null;
   wDebit = 0n;
+  /** The debit in atoms on the account's number lane instead (NaN: `wDebit` applies). */
+  wQuick = Number.NaN;
   /** The leases on shared hard limits (`counters`); null when limits are this engine's alone. */
   shared: LeaseBook | null = null;
 
@@ -164,28 +166,40 @@ export class Decider {
       }
     }
     let debit = 0n;
+    let quick = Number.NaN;
     let wallet: WalletAccount | null = null;
     if ((flags & PREPAID) !== 0 && amount !== 0) {
       // Checked before the rate governor takes tokens: a refused call changes nothing (R4).
       const w = slot.wallet;
+      const pricer = slot.pricer;
       if (w !== null && (now >= w.nextExpiry || now >= w.nextGrantAt)) this.wallets?.advance(w, now);
+      // Whole units at a flat price, within what was available at the last fold: number arithmetic, exact.
+      if (w !== null && pricer !== null) {
+        const atoms = quickCost(pricer, amount);
+        if (atoms === atoms && w.covers(atoms)) {
+          quick = atoms;
+          wallet = w;
+        }
+      }
       const cost =
-        w === null || slot.pricer === null
+        wallet !== null || w === null || pricer === null
           ? null
           : walletAmount(
-              slot.pricer,
+              pricer,
               crec[cat + USED] as number,
               amount,
               crec[cat + EVENTS] as number,
               options == null ? undefined : options.properties,
             );
-      if (w === null || cost === null || cost > w.available) {
-        this.lastReason = w !== null && cost === null ? "invalid_amount" : "insufficient_balance";
-        if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
-        return false;
+      if (wallet === null) {
+        if (w === null || cost === null || cost > w.available) {
+          this.lastReason = w !== null && cost === null ? "invalid_amount" : "insufficient_balance";
+          if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
+          return false;
+        }
+        debit = cost;
+        wallet = w;
       }
-      debit = cost;
-      wallet = w;
     }
     if (amount > 0) {
       if ((flags & RATE) !== 0) {
@@ -202,6 +216,7 @@ export class Decider {
     if (commit && amount !== 0) {
       this.wAcc = wallet;
       this.wDebit = debit;
+      this.wQuick = quick;
       const props = options == null ? undefined : options.properties;
       if ((flags & CAPPED) === 0) this.count(sid, cid, slot, amount, now, id, props);
       else {
@@ -271,8 +286,12 @@ export class Decider {
     const mark = this.wallets === null ? 0 : this.wallets.sink.length;
     if (wallet !== null) {
       this.wAcc = null;
+      const quick = this.wQuick;
+      this.wQuick = Number.NaN;
       if (this.sync) before = wallet.snapshot();
-      (this.wallets as Wallets).debitDone(wallet, id ?? this.seq, this.wDebit, now, slot.entitlement);
+      if (quick === quick)
+        (this.wallets as Wallets).spendQuick(wallet, id ?? this.seq, quick, now, slot.entitlement);
+      else (this.wallets as Wallets).debitDone(wallet, id ?? this.seq, this.wDebit, now, slot.entitlement);
     }
     const call = this.lastCall;
     if (call === null) wb.events.push(id ?? this.seq++, slot, now, applied, properties);

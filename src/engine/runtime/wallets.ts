@@ -59,6 +59,10 @@ export class Wallets {
   /** Top-ups and adjustments not flushed yet, by customer and id (their idempotency before the store has them). */
   private readonly explicit = new Map<string, WalletTx>();
   private dirty: WalletAccount[] = [];
+  /** Write generation: an account whose `dirty` equals it is queued (bumping it un-queues them all). */
+  private gen = 1;
+  /** Accounts numbered so far (`WalletAccount.index`). */
+  private opened = 0;
   private readonly accounts = new Map<string, WalletAccount>();
   private readonly restored = new Map<string, WalletRow>();
   /** Per account: the policy state and terms text it was last tuned to. */
@@ -120,8 +124,8 @@ export class Wallets {
 
   /** Queue a wallet for the next flush. */
   touch(acc: WalletAccount): void {
-    if (acc.dirty) return;
-    acc.dirty = true;
+    if (acc.dirty === this.gen) return;
+    acc.dirty = this.gen;
     this.dirty.push(acc);
   }
 
@@ -140,6 +144,25 @@ export class Wallets {
         this.sink.length - 1,
         `short by ${fromAtoms(cost - take)}: the wallet could not cover the work done`,
       );
+    this.touch(acc);
+  }
+
+  /**
+   * A decision's debit of `atoms` that `acc.covers` accepted: taken on the
+   * account's number lane and recorded as a ledger row built when read.
+   */
+  spendQuick(acc: WalletAccount, id: string | number, atoms: number, at: number, entitlement: string): void {
+    acc.spendQuick(atoms);
+    this.sink.debitQuick(
+      id,
+      acc.customer,
+      at,
+      atoms,
+      acc.baseBalance,
+      acc.spent,
+      this.state().version,
+      entitlement,
+    );
     this.touch(acc);
   }
 
@@ -324,7 +347,7 @@ export class Wallets {
   committed(): void {
     this.sink.clear();
     this.explicit.clear();
-    for (const a of this.dirty) a.dirty = false;
+    this.gen++;
     this.dirty = [];
   }
 
@@ -353,6 +376,7 @@ export class Wallets {
       acc.open(now, opening === null ? null : toAtoms(opening), version, this.sink);
       this.touch(acc);
     }
+    acc.index = this.opened++;
     this.accounts.set(customer, acc);
     return acc;
   }

@@ -29,11 +29,15 @@ interface Chunk {
  */
 interface Image {
   row: WalletRow | null;
+  /** Write order: the newest image of a customer is its wallet. */
+  seq: number;
   customer: string;
   unit: string;
   openedAt: number;
   nextGrantAt: number;
+  /** As of the account's last fold, with its unfolded spend (see `WalletAccount.spent`). */
   balance: bigint;
+  spent: number;
   lots: Lot[];
   remaining: bigint[];
   holds: WalletHold[];
@@ -47,7 +51,11 @@ interface Image {
  * only when read.
  */
 export class MemoryWallets implements WalletStore {
+  /** Images of rows given as rows, by customer. */
   private readonly images = new Map<string, Image>();
+  /** Images of one engine's accounts by their number, keyed by the engine's ledger (one per engine). */
+  private readonly tables = new Map<Ledger, Image[]>();
+  private seq = 0;
   private readonly chunks: Chunk[] = [];
   private kept = 0;
   /** Ids given as text (callers' ids, top-ups...), by customer: the store's UNIQUE(customer, id). Generated ids are unique by construction. */
@@ -60,13 +68,26 @@ export class MemoryWallets implements WalletStore {
     if (ledger !== undefined) this.keepLedger(ledger, batch.idPrefix ?? "");
     else this.keepRows(batch.transactions);
     const accounts = batch.accounts;
-    if (accounts !== undefined) for (const a of accounts) this.image(a);
-    else for (const w of batch.wallets) this.images.set(w.customer, rowImage(structuredClone(w)));
+    const seq = ++this.seq;
+    if (accounts !== undefined && ledger !== undefined) {
+      let table = this.tables.get(ledger);
+      if (table === undefined) this.tables.set(ledger, (table = []));
+      for (const a of accounts) this.image(table, a, seq);
+    } else
+      for (const w of batch.wallets) this.images.set(w.customer, rowImage(structuredClone(w), seq));
     if (this.kept > this.retain * 2) this.trim(this.kept - this.retain);
   }
 
   loadWallets(): WalletRow[] {
-    return [...this.images.values()].map(walletRowOf);
+    const newest = new Map<string, Image>();
+    const consider = (img: Image | undefined) => {
+      if (img === undefined) return;
+      const known = newest.get(img.customer);
+      if (known === undefined || known.seq < img.seq) newest.set(img.customer, img);
+    };
+    for (const img of this.images.values()) consider(img);
+    for (const table of this.tables.values()) for (const img of table) consider(img);
+    return [...newest.values()].map(walletRowOf);
   }
 
   walletTransactions(customer: string, from: number, to: number): WalletTxRow[] {
@@ -162,30 +183,37 @@ export class MemoryWallets implements WalletStore {
     return c.ledger === null ? (c.rows[i] as WalletTxRow).at : c.ledger.time(i);
   }
 
-  /** Copy what a store row of `a` needs, into its image (reused from the last write). */
-  private image(a: WalletAccount): void {
-    let img = this.images.get(a.customer);
-    if (img === undefined || img.row !== null) {
+  /** Copy what a store row of `a` needs into its image (reused from the last write): no fold, no BigInt made. */
+  private image(table: Image[], a: WalletAccount, seq: number): void {
+    let img = a.index < 0 ? undefined : table[a.index];
+    if (img === undefined) {
       img = {
         row: null,
+        seq,
         customer: a.customer,
         unit: "",
         openedAt: 0,
         nextGrantAt: 0,
         balance: 0n,
+        spent: 0,
         lots: [],
         remaining: [],
         holds: [],
       };
-      this.images.set(a.customer, img);
+      if (a.index >= 0) table[a.index] = img;
+      else this.images.set(a.customer, img);
     }
+    img.seq = seq;
     img.unit = a.terms.unit;
     img.openedAt = a.openedAt;
     img.nextGrantAt = a.nextGrantAt;
-    img.balance = a.balance;
-    const lots = a.lots;
-    img.lots.length = lots.length;
-    img.remaining.length = lots.length;
+    img.balance = a.baseBalance;
+    img.spent = a.spent;
+    const lots = a.baseLots;
+    if (img.lots.length !== lots.length) {
+      img.lots.length = lots.length;
+      img.remaining.length = lots.length;
+    }
     for (let i = 0; i < lots.length; i++) {
       const lot = lots[i] as Lot;
       img.lots[i] = lot;
@@ -217,14 +245,16 @@ function rowAt(c: Chunk, i: number): WalletTxRow {
   return c.ledger === null ? { ...(c.rows[i] as WalletTxRow) } : txRow(c.ledger.tx(i), c.prefix);
 }
 
-function rowImage(row: WalletRow): Image {
+function rowImage(row: WalletRow, seq: number): Image {
   return {
     row,
+    seq,
     customer: row.customer,
     unit: row.unit,
     openedAt: row.openedAt,
     nextGrantAt: 0,
     balance: 0n,
+    spent: 0,
     lots: [],
     remaining: [],
     holds: [],
@@ -233,20 +263,32 @@ function rowImage(row: WalletRow): Image {
 
 function walletRowOf(img: Image): WalletRow {
   if (img.row !== null) return structuredClone(img.row);
+  // The unfolded spend burns the lots in order (R12), as the account's fold would.
+  let left = BigInt(img.spent);
+  const lots: WalletRow["lots"] = [];
+  for (let i = 0; i < img.lots.length; i++) {
+    const l = img.lots[i] as Lot;
+    let remaining = img.remaining[i] as bigint;
+    const take = remaining < left ? remaining : left;
+    remaining -= take;
+    left -= take;
+    if (remaining === 0n && take > 0n) continue;
+    lots.push({
+      id: l.id,
+      source: l.source,
+      remaining: fromAtoms(remaining),
+      priority: l.priority,
+      expiresAt: l.expiresAt === Infinity ? null : l.expiresAt,
+      createdAt: l.createdAt,
+    });
+  }
   return {
     customer: img.customer,
     unit: img.unit,
     openedAt: img.openedAt,
     nextGrantAt: img.nextGrantAt === Infinity ? null : img.nextGrantAt,
-    balance: fromAtoms(img.balance),
-    lots: img.lots.map((l, i) => ({
-      id: l.id,
-      source: l.source,
-      remaining: fromAtoms(img.remaining[i] as bigint),
-      priority: l.priority,
-      expiresAt: l.expiresAt === Infinity ? null : l.expiresAt,
-      createdAt: l.createdAt,
-    })),
+    balance: fromAtoms(img.balance - BigInt(img.spent)),
+    lots,
     holds: img.holds.map((h) => ({ id: h.id, amount: fromAtoms(h.amount), expiresAt: h.expiresAt })),
   };
 }

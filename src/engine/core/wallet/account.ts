@@ -21,19 +21,83 @@ export {
  * construction, the sum of the transactions.
  */
 export class WalletAccount {
-  balance = 0n;
+  /**
+   * Atoms taken by `spendQuick` since the last fold (an exact integer below
+   * 2^53). The decision path debits here with number arithmetic; `balance`,
+   * `available` and `lots` apply it (fold) before they are read or changed,
+   * so every reader sees the exact figures. See `baseBalance`.
+   */
+  spent = 0;
+  /** How far `spent` may go with no fold: `available` at the last fold as a number (capped at 2^53 - 1), 0 when none. */
+  room = 0;
+  /** Balance, available and lots as of the last fold: the exact figures are these less `spent`. */
+  baseBalance = 0n;
+  baseAvailable = 0n;
+  readonly baseLots: Lot[] = [];
   reserved = 0n;
-  /** In burn order. */
-  readonly lots: Lot[] = [];
   readonly holds = new Map<string, WalletHold>();
   /** Next recurring grant boundary (Infinity: none scheduled). */
   nextGrantAt = Infinity;
   /** Earliest lot or hold expiry. */
   nextExpiry = Infinity;
+  /** Queued for the next write (the runtime's bookkeeping: the write generation it is queued in, 0 = none). */
+  dirty = 0;
+  /** The runtime's number for this account (dense, never reused within one engine); -1 when unset. */
+  index = -1;
+
+  get balance(): bigint {
+    if (this.spent !== 0) this.fold();
+    return this.baseBalance;
+  }
+
+  set balance(v: bigint) {
+    if (this.spent !== 0) this.fold();
+    this.baseBalance = v;
+  }
+
   /** available = balance - minimum - reserved, kept up to date for the decision path. */
-  available = 0n;
-  /** Queued for the next write (the runtime's bookkeeping). */
-  dirty = false;
+  get available(): bigint {
+    if (this.spent !== 0) this.fold();
+    return this.baseAvailable;
+  }
+
+  set available(v: bigint) {
+    if (this.spent !== 0) this.fold();
+    this.baseAvailable = v;
+    this.room = roomOf(v);
+  }
+
+  /** In burn order. */
+  get lots(): Lot[] {
+    if (this.spent !== 0) this.fold();
+    return this.baseLots;
+  }
+
+  /**
+   * Whether a debit of `atoms` (a safe integer > 0) fits in what was
+   * available at the last fold: true means `available` covers it exactly;
+   * false only that the exact (BigInt) check must decide.
+   */
+  covers(atoms: number): boolean {
+    return this.spent + atoms <= this.room;
+  }
+
+  /** Debit `atoms` that `covers` accepted, on the number lane; `debitQuick` of the ledger records it. */
+  spendQuick(atoms: number): void {
+    this.spent += atoms;
+  }
+
+  /** Apply `spent` to the balance, available and lots (burn order, R12): as if each debit had been applied in turn. */
+  fold(): void {
+    const atoms = BigInt(this.spent);
+    this.spent = 0;
+    this.baseBalance -= atoms;
+    this.baseAvailable -= atoms;
+    this.room = roomOf(this.baseAvailable);
+    const first = this.baseLots[0];
+    if (first !== undefined && first.remaining > atoms) first.remaining -= atoms;
+    else this.burn(atoms);
+  }
 
   constructor(
     readonly customer: string,
@@ -123,9 +187,9 @@ export class WalletAccount {
     // The common case: the first lot in burn order covers it.
     if (first !== undefined && first.remaining > amount) first.remaining -= amount;
     else this.burn(amount);
-    this.balance -= amount;
-    this.available -= amount;
-    sink.debit(id, this.customer, at, amount, this.balance, version, entitlement);
+    this.baseBalance -= amount;
+    this.available = this.baseAvailable - amount;
+    sink.debit(id, this.customer, at, amount, this.baseBalance, version, entitlement);
     return true;
   }
 
@@ -217,6 +281,7 @@ export class WalletAccount {
   }
 
   private burn(amount: bigint): void {
+    // Called with nothing left to fold (fold and debit both come here).
     let left = amount;
     let emptied = 0;
     for (const lot of this.lots) {
@@ -326,6 +391,7 @@ export class WalletAccount {
   }
 
   restore(s: { balance: bigint; lots: Lot[] }): void {
+    this.spent = 0;
     this.lots.length = 0;
     for (const l of s.lots) this.lots.push(l);
     this.balance = s.balance;
@@ -340,4 +406,11 @@ export class WalletAccount {
     for (const h of this.holds.values()) if (h.expiresAt < next) next = h.expiresAt;
     this.nextExpiry = next;
   }
+}
+
+const MAX_ROOM = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** `available` as the number lane's room: exact below 2^53, capped above, 0 when none. */
+function roomOf(available: bigint): number {
+  return available <= 0n ? 0 : available >= MAX_ROOM ? Number.MAX_SAFE_INTEGER : Number(available);
 }

@@ -1,3 +1,4 @@
+import { resized } from "../engine/typed-arrays.js";
 import type { WalletTxKind } from "./model.js";
 
 /**
@@ -65,9 +66,13 @@ export class Ledger {
   private ids: (string | number)[] = [];
   private customers: string[] = [];
   private at = new Float64Array(256);
-  /** A debit's amount, positive (the row's amount is its negation). */
-  private amounts: bigint[] = [];
+  /** A debit's amount, positive (the row's amount is its negation); undefined: it is in `quick`. */
+  private amounts: (bigint | undefined)[] = [];
+  /** Atoms of a number-lane debit (see `WalletAccount.spendQuick`). */
+  private quick = new Float64Array(256);
+  /** The balance after the debit is `after - less`: `less` is the account's unfolded spend then (0 for an exact debit). */
   private after: bigint[] = [];
+  private less = new Float64Array(256);
   private versions = new Float64Array(256);
   private entitlements: (string | null)[] = [];
   /** Entries kept as rows: when none, `full` is not read. */
@@ -97,6 +102,35 @@ export class Ledger {
     this.at[i] = at;
     this.amounts[i] = amount;
     this.after[i] = balanceAfter;
+    this.less[i] = 0;
+    this.versions[i] = version;
+    this.entitlements[i] = entitlement;
+  }
+
+  /**
+   * Append a number-lane debit of `atoms` leaving `base - spent` (the
+   * account's balance at its last fold and its unfolded spend after this
+   * debit): no BigInt is made until the row is read.
+   */
+  debitQuick(
+    id: string | number,
+    customer: string,
+    at: number,
+    atoms: number,
+    base: bigint,
+    spent: number,
+    version: number,
+    entitlement: string | null,
+  ): void {
+    const i = this.slot();
+    if (this.rows > 0) this.full[i] = undefined;
+    this.ids[i] = id;
+    this.customers[i] = customer;
+    this.at[i] = at;
+    this.amounts[i] = undefined;
+    this.quick[i] = atoms;
+    this.after[i] = base;
+    this.less[i] = spent;
     this.versions[i] = version;
     this.entitlements[i] = entitlement;
   }
@@ -105,13 +139,15 @@ export class Ledger {
   tx(i: number): WalletTx {
     const row = this.rows > 0 ? this.full[i] : undefined;
     if (row !== undefined) return row;
+    const exact = this.amounts[i];
+    const less = this.less[i] as number;
     return {
       id: this.ids[i] as string | number,
       customer: this.customers[i] as string,
       kind: "debit",
       at: this.at[i] as number,
-      amount: -(this.amounts[i] as bigint),
-      balanceAfter: this.after[i] as bigint,
+      amount: exact === undefined ? -BigInt(this.quick[i] as number) : -exact,
+      balanceAfter: less === 0 ? (this.after[i] as bigint) : (this.after[i] as bigint) - BigInt(less),
       version: this.versions[i] as number,
       lot: null,
       entitlement: this.entitlements[i] as string | null,
@@ -179,7 +215,9 @@ export class Ledger {
     copy.customers = this.customers.slice(0, n);
     copy.at = this.at.slice(0, Math.max(n, 1));
     copy.amounts = this.amounts.slice(0, n);
+    copy.quick = this.quick.slice(0, Math.max(n, 1));
     copy.after = this.after.slice(0, n);
+    copy.less = this.less.slice(0, Math.max(n, 1));
     copy.versions = this.versions.slice(0, Math.max(n, 1));
     copy.entitlements = this.entitlements.slice(0, n);
     return copy;
@@ -202,15 +240,17 @@ export class Ledger {
   private slot(): number {
     const i = this.length++;
     if (i === this.at.length) {
-      const grown = new Float64Array(i * 2);
-      grown.set(this.at);
-      this.at = grown;
-      const v = new Float64Array(i * 2);
-      v.set(this.versions);
-      this.versions = v;
+      this.at = grow(this.at);
+      this.versions = grow(this.versions);
+      this.quick = grow(this.quick);
+      this.less = grow(this.less);
     }
     return i;
   }
+}
+
+function grow(from: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
+  return resized(from, from.length * 2);
 }
 
 /** Where a wallet's transactions go (see `Ledger`). */
