@@ -6,8 +6,8 @@ import { marginalPrice } from "../core/engine/marginal-price.js";
 import type { TokenBucket } from "../core/engine/token-bucket.js";
 import type { PropertyValue } from "../core/model.js";
 import { LIFETIME } from "../core/periods.js";
-import type { WalletAccount } from "../core/wallet/account.js";
-import { quickCost, walletAmount } from "../core/wallet/quantity.js";
+import type { WalletAccount, WalletLanes } from "../core/wallet/account.js";
+import { walletAmount } from "../core/wallet/quantity.js";
 import type { Notifier } from "./events.js";
 import type { Fence } from "./fence.js";
 import { isProperties, refusalSlot } from "./input-guards.js";
@@ -53,8 +53,13 @@ export class Decider {
   /** A wallet debit `count` applies with the call it counts (same operation, R17); reset by it. */
   wAcc: WalletAccount | null = null;
   wDebit = 0n;
-  /** The debit in atoms on the account's number lane instead (NaN: `wDebit` applies). */
+  /** Or a debit of `wQuick` atoms on the number lane of account `wQuickAt` (NaN: none). */
   wQuick = Number.NaN;
+  wQuickAt = -1;
+  /** The wallets' hot figures (see WalletLanes); null without wallets. */
+  private get lanes(): WalletLanes | null {
+    return this.wallets === null ? null : this.wallets.lanes;
+  }
   /** The leases on shared hard limits (`counters`); null when limits are this engine's alone. */
   shared: LeaseBook | null = null;
 
@@ -167,31 +172,33 @@ export class Decider {
     }
     let debit = 0n;
     let quick = Number.NaN;
+    let wid = -1;
     let wallet: WalletAccount | null = null;
     if ((flags & PREPAID) !== 0 && amount !== 0) {
       // Checked before the rate governor takes tokens: a refused call changes nothing (R4).
-      const w = slot.wallet;
-      const pricer = slot.pricer;
-      if (w !== null && (now >= w.nextExpiry || now >= w.nextGrantAt)) this.wallets?.advance(w, now);
-      // Whole units at a flat price, within what was available at the last fold: number arithmetic, exact.
-      if (w !== null && pricer !== null) {
-        const atoms = quickCost(pricer, amount);
-        if (atoms === atoms && w.covers(atoms)) {
-          quick = atoms;
-          wallet = w;
+      wid = table.wallet[sid] as number;
+      const lanes = this.lanes;
+      if (wid >= 0 && lanes !== null) {
+        if (now >= (lanes.expiry[wid] as number) || now >= (lanes.grantAt[wid] as number))
+          this.wallets?.advance(lanes.accounts[wid] as WalletAccount, now);
+        // Whole units at a flat price, within what was available at the last fold: number arithmetic, exact.
+        if (amount > 0 && Number.isSafeInteger(amount)) {
+          const atoms = amount * (table.unitAtoms[sid] as number);
+          if (atoms <= Number.MAX_SAFE_INTEGER && lanes.covers(wid, atoms)) quick = atoms;
         }
       }
-      const cost =
-        wallet !== null || w === null || pricer === null
-          ? null
-          : walletAmount(
-              pricer,
-              crec[cat + USED] as number,
-              amount,
-              crec[cat + EVENTS] as number,
-              options == null ? undefined : options.properties,
-            );
-      if (wallet === null) {
+      if (quick !== quick) {
+        const w = slot.wallet;
+        const cost =
+          w === null || slot.pricer === null
+            ? null
+            : walletAmount(
+                slot.pricer,
+                crec[cat + USED] as number,
+                amount,
+                crec[cat + EVENTS] as number,
+                options == null ? undefined : options.properties,
+              );
         if (w === null || cost === null || cost > w.available) {
           this.lastReason = w !== null && cost === null ? "invalid_amount" : "insufficient_balance";
           if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
@@ -217,6 +224,7 @@ export class Decider {
       this.wAcc = wallet;
       this.wDebit = debit;
       this.wQuick = quick;
+      this.wQuickAt = wid;
       const props = options == null ? undefined : options.properties;
       if ((flags & CAPPED) === 0) this.count(sid, cid, slot, amount, now, id, props);
       else {
@@ -281,17 +289,22 @@ export class Decider {
     const clock = (slot.counter as Counter).clock;
     if (clock !== null && applied !== 0) clock.counted(slot.counter as Counter, now, applied);
     wb.markDirty(cid);
-    const wallet = this.wAcc;
+    let wallet = this.wAcc;
+    const quick = this.wQuick;
     let before: ReturnType<WalletAccount["snapshot"]> | null = null;
     const mark = this.wallets === null ? 0 : this.wallets.sink.length;
-    if (wallet !== null) {
-      this.wAcc = null;
-      const quick = this.wQuick;
+    if (quick === quick) {
       this.wQuick = Number.NaN;
+      const wallets = this.wallets as Wallets;
+      if (this.sync) {
+        wallet = wallets.lanes.accounts[this.wQuickAt] as WalletAccount;
+        before = wallet.snapshot();
+      }
+      wallets.spendQuick(this.wQuickAt, id ?? this.seq, quick, now, slot.entitlement);
+    } else if (wallet !== null) {
+      this.wAcc = null;
       if (this.sync) before = wallet.snapshot();
-      if (quick === quick)
-        (this.wallets as Wallets).spendQuick(wallet, id ?? this.seq, quick, now, slot.entitlement);
-      else (this.wallets as Wallets).debitDone(wallet, id ?? this.seq, this.wDebit, now, slot.entitlement);
+      (this.wallets as Wallets).debitDone(wallet, id ?? this.seq, this.wDebit, now, slot.entitlement);
     }
     const call = this.lastCall;
     if (call === null) wb.events.push(id ?? this.seq++, slot, now, applied, properties);

@@ -111,6 +111,10 @@ export class SlotTable {
   notifyFrom = new Float64Array(1024);
   /** 1 = counted since the live alert rules last looked at it (LiveAlerts clears it). */
   alertMark = new Uint8Array(1024);
+  /** `mode: prepaid`: the wallet's index in the engine's `WalletLanes` (-1: no wallet). */
+  wallet = new Int32Array(1024);
+  /** `mode: prepaid`: atoms a whole unit costs, exact (see `WalletPricer.quickAtoms`); NaN when a call must be priced. */
+  unitAtoms = new Float64Array(1024);
   readonly slots: Slot[] = [];
 
   constructor(entitlementIds: readonly string[]) {
@@ -168,6 +172,8 @@ export class SlotTable {
       (slot.eff.caps.length > 0 ? CAPPED : 0);
     this.limit[id] = slot.limit;
     this.notifyFrom[id] = slot.notifyFrom;
+    this.wallet[id] = slot.wallet === null ? -1 : slot.wallet.index;
+    this.unitAtoms[id] = slot.pricer?.quickAtoms ?? Number.NaN;
     return id;
   }
 
@@ -192,6 +198,8 @@ export class SlotTable {
     this.limit = new Float64Array(1024);
     this.notifyFrom = new Float64Array(1024);
     this.alertMark = new Uint8Array(1024);
+    this.wallet = new Int32Array(1024);
+    this.unitAtoms = new Float64Array(1024);
   }
 
   private grow(): void {
@@ -200,5 +208,7 @@ export class SlotTable {
     this.limit = resized(this.limit, n);
     this.notifyFrom = resized(this.notifyFrom, n);
     this.alertMark = resized(this.alertMark, n);
+    this.wallet = resized(this.wallet, n);
+    this.unitAtoms = resized(this.unitAtoms, n);
   }
 }

@@ -5,6 +5,7 @@ import {
   Ledger,
   type Lot,
   WalletAccount,
+  WalletLanes,
   type WalletTerms,
   type WalletTx,
 } from "../core/wallet/account.js";
@@ -55,14 +56,16 @@ const iso = (ms: number) => new Date(ms).toISOString();
  */
 export class Wallets {
   /** Transactions since the last flush: debits as columns, other kinds as rows (see Ledger). */
-  readonly sink = new Ledger();
+  readonly sink: Ledger;
   /** Top-ups and adjustments not flushed yet, by customer and id (their idempotency before the store has them). */
   private readonly explicit = new Map<string, WalletTx>();
   private dirty: WalletAccount[] = [];
+  /** Their indexes in `lanes`. */
+  private dirtyIds: number[] = [];
   /** Write generation: an account whose `dirty` equals it is queued (bumping it un-queues them all). */
   private gen = 1;
-  /** Accounts numbered so far (`WalletAccount.index`). */
-  private opened = 0;
+  /** The accounts' hot figures (every account this engine opened, by `WalletAccount.index`). */
+  readonly lanes = new WalletLanes();
   private readonly accounts = new Map<string, WalletAccount>();
   private readonly restored = new Map<string, WalletRow>();
   /** Per account: the policy state and terms text it was last tuned to. */
@@ -77,6 +80,7 @@ export class Wallets {
     private readonly idPrefix: string,
     rows: WalletRow[],
   ) {
+    this.sink = new Ledger(this.lanes);
     for (const r of rows) this.restored.set(r.customer, r);
   }
 
@@ -124,9 +128,16 @@ export class Wallets {
 
   /** Queue a wallet for the next flush. */
   touch(acc: WalletAccount): void {
-    if (acc.dirty === this.gen) return;
-    acc.dirty = this.gen;
-    this.dirty.push(acc);
+    this.touchAt(acc.index);
+  }
+
+  /** Queue account `wid` of the lanes (without reading the account object). */
+  private touchAt(wid: number): void {
+    const queued = this.lanes.queued;
+    if (queued[wid] === this.gen) return;
+    queued[wid] = this.gen;
+    this.dirty.push(this.lanes.accounts[wid] as WalletAccount);
+    this.dirtyIds.push(wid);
   }
 
   /**
@@ -148,22 +159,16 @@ export class Wallets {
   }
 
   /**
-   * A decision's debit of `atoms` that `acc.covers` accepted: taken on the
-   * account's number lane and recorded as a ledger row built when read.
+   * A decision's debit of `atoms` from account `wid` that `lanes.covers`
+   * accepted: taken on the account's number lane and recorded as a ledger
+   * row built when read. Touches no account object.
    */
-  spendQuick(acc: WalletAccount, id: string | number, atoms: number, at: number, entitlement: string): void {
-    acc.spendQuick(atoms);
-    this.sink.debitQuick(
-      id,
-      acc.customer,
-      at,
-      atoms,
-      acc.baseBalance,
-      acc.spent,
-      this.state().version,
-      entitlement,
-    );
-    this.touch(acc);
+  spendQuick(wid: number, id: string | number, atoms: number, at: number, entitlement: string): void {
+    const lanes = this.lanes;
+    const spent = (lanes.spent[wid] as number) + atoms;
+    lanes.spent[wid] = spent;
+    this.sink.debitQuick(id, wid, at, atoms, lanes.bases[wid] as bigint, spent, this.state().version, entitlement);
+    if (lanes.queued[wid] !== this.gen) this.touchAt(wid);
   }
 
   /** Undo a debit whose synchronous write failed: the account as before, its ledger row dropped. */
@@ -337,6 +342,8 @@ export class Wallets {
       ledger: sink,
       idPrefix: this.idPrefix,
       accounts: dirty,
+      lanes: this.lanes,
+      accountIds: this.dirtyIds,
     };
   }
 
@@ -349,6 +356,7 @@ export class Wallets {
     this.explicit.clear();
     this.gen++;
     this.dirty = [];
+    this.dirtyIds = [];
   }
 
   /** After a lost store lease was taken back: the store's wallets are the truth. */
@@ -370,13 +378,12 @@ export class Wallets {
     let acc: WalletAccount;
     if (row !== undefined) {
       this.restored.delete(customer);
-      acc = restoreAccount(row, terms);
+      acc = restoreAccount(row, terms, this.lanes);
     } else {
-      acc = new WalletAccount(customer, terms, now);
+      acc = new WalletAccount(customer, terms, now, this.lanes);
       acc.open(now, opening === null ? null : toAtoms(opening), version, this.sink);
       this.touch(acc);
     }
-    acc.index = this.opened++;
     this.accounts.set(customer, acc);
     return acc;
   }

@@ -1,4 +1,5 @@
-import type { Lot, WalletAccount, WalletHold } from "../../core/wallet/account.js";
+import { resized } from "../../core/engine/typed-arrays.js";
+import type { Lot, WalletAccount, WalletHold, WalletLanes } from "../../core/wallet/account.js";
 import { fromAtoms } from "../../core/wallet/amount.js";
 import type { Ledger } from "../../core/wallet/ledger.js";
 import type { WalletTxKind } from "../../core/wallet/model.js";
@@ -53,8 +54,8 @@ interface Image {
 export class MemoryWallets implements WalletStore {
   /** Images of rows given as rows, by customer. */
   private readonly images = new Map<string, Image>();
-  /** Images of one engine's accounts by their number, keyed by the engine's ledger (one per engine). */
-  private readonly tables = new Map<Ledger, Image[]>();
+  /** Images of one engine's accounts by their number, keyed by the engine's lanes (one per engine). */
+  private readonly tables = new Map<WalletLanes, ImageTable>();
   private seq = 0;
   private readonly chunks: Chunk[] = [];
   private kept = 0;
@@ -69,10 +70,12 @@ export class MemoryWallets implements WalletStore {
     else this.keepRows(batch.transactions);
     const accounts = batch.accounts;
     const seq = ++this.seq;
-    if (accounts !== undefined && ledger !== undefined) {
-      let table = this.tables.get(ledger);
-      if (table === undefined) this.tables.set(ledger, (table = []));
-      for (const a of accounts) this.image(table, a, seq);
+    const lanes = batch.lanes;
+    const ids = batch.accountIds;
+    if (accounts !== undefined && lanes !== undefined && ids !== undefined) {
+      let table = this.tables.get(lanes);
+      if (table === undefined) this.tables.set(lanes, (table = new ImageTable()));
+      table.write(lanes, accounts, ids, seq);
     } else
       for (const w of batch.wallets) this.images.set(w.customer, rowImage(structuredClone(w), seq));
     if (this.kept > this.retain * 2) this.trim(this.kept - this.retain);
@@ -86,7 +89,7 @@ export class MemoryWallets implements WalletStore {
       if (known === undefined || known.seq < img.seq) newest.set(img.customer, img);
     };
     for (const img of this.images.values()) consider(img);
-    for (const table of this.tables.values()) for (const img of table) consider(img);
+    for (const table of this.tables.values()) table.each(consider);
     return [...newest.values()].map(walletRowOf);
   }
 
@@ -182,45 +185,63 @@ export class MemoryWallets implements WalletStore {
   private at(c: Chunk, i: number): number {
     return c.ledger === null ? (c.rows[i] as WalletTxRow).at : c.ledger.time(i);
   }
+}
 
-  /** Copy what a store row of `a` needs into its image (reused from the last write): no fold, no BigInt made. */
-  private image(table: Image[], a: WalletAccount, seq: number): void {
-    let img = a.index < 0 ? undefined : table[a.index];
-    if (img === undefined) {
-      img = {
-        row: null,
-        seq,
-        customer: a.customer,
-        unit: "",
-        openedAt: 0,
-        nextGrantAt: 0,
-        balance: 0n,
-        spent: 0,
-        lots: [],
-        remaining: [],
-        holds: [],
-      };
-      if (a.index >= 0) table[a.index] = img;
-      else this.images.set(a.customer, img);
+/**
+ * The images of one engine's accounts, by account index. A write whose
+ * account changed only by number-lane debits since its image was taken (same
+ * epoch) copies two numbers; any other change takes a new image.
+ */
+class ImageTable {
+  private images: (Image | undefined)[] = [];
+  private epoch = new Float64Array(64);
+  private spent = new Float64Array(64);
+  private seq = new Float64Array(64);
+
+  write(lanes: WalletLanes, accounts: readonly WalletAccount[], ids: readonly number[], seq: number): void {
+    if (this.epoch.length < lanes.length) {
+      const n = Math.max(lanes.length, this.epoch.length * 2);
+      this.epoch = resized(this.epoch, n);
+      this.spent = resized(this.spent, n);
+      this.seq = resized(this.seq, n);
     }
-    img.seq = seq;
-    img.unit = a.terms.unit;
-    img.openedAt = a.openedAt;
-    img.nextGrantAt = a.nextGrantAt;
-    img.balance = a.baseBalance;
-    img.spent = a.spent;
-    const lots = a.baseLots;
-    if (img.lots.length !== lots.length) {
-      img.lots.length = lots.length;
-      img.remaining.length = lots.length;
+    for (let k = 0; k < ids.length; k++) {
+      const wid = ids[k] as number;
+      this.seq[wid] = seq;
+      this.spent[wid] = lanes.spent[wid] as number;
+      if (this.images[wid] !== undefined && this.epoch[wid] === lanes.epoch[wid]) continue;
+      this.epoch[wid] = lanes.epoch[wid] as number;
+      this.images[wid] = image(accounts[k] as WalletAccount);
     }
-    for (let i = 0; i < lots.length; i++) {
-      const lot = lots[i] as Lot;
-      img.lots[i] = lot;
-      img.remaining[i] = lot.remaining;
-    }
-    if (a.holds.size > 0 || img.holds.length > 0) img.holds = [...a.holds.values()];
   }
+
+  each(visit: (img: Image) => void): void {
+    for (let wid = 0; wid < this.images.length; wid++) {
+      const img = this.images[wid];
+      if (img === undefined) continue;
+      img.spent = this.spent[wid] as number;
+      img.seq = this.seq[wid] as number;
+      visit(img);
+    }
+  }
+}
+
+/** What a store row of `a` needs, as of its last fold (no fold, no BigInt made): its unfolded spend is added when read. */
+function image(a: WalletAccount): Image {
+  const lots = a.baseLots;
+  return {
+    row: null,
+    seq: 0,
+    customer: a.customer,
+    unit: a.terms.unit,
+    openedAt: a.openedAt,
+    nextGrantAt: a.nextGrantAt,
+    balance: a.baseBalance,
+    spent: 0,
+    lots: lots.slice(),
+    remaining: lots.map((l) => l.remaining),
+    holds: [...a.holds.values()],
+  };
 }
 
 function idRaw(c: Chunk, i: number): string | number {

@@ -1,4 +1,5 @@
 import { resized } from "../engine/typed-arrays.js";
+import type { WalletLanes } from "./account.js";
 import type { WalletTxKind } from "./model.js";
 
 /**
@@ -64,7 +65,11 @@ export class Ledger {
   /** The row of an entry that is not a plain debit (undefined: a debit in the columns). */
   private full: (WalletTx | undefined)[] = [];
   private ids: (string | number)[] = [];
-  private customers: string[] = [];
+  /** undefined: the customer of account `wids[i]` of `lanes`. */
+  private customers: (string | undefined)[] = [];
+  private wids = new Float64Array(256);
+
+  constructor(private readonly lanes: WalletLanes | null = null) {}
   private at = new Float64Array(256);
   /** A debit's amount, positive (the row's amount is its negation); undefined: it is in `quick`. */
   private amounts: (bigint | undefined)[] = [];
@@ -114,7 +119,8 @@ export class Ledger {
    */
   debitQuick(
     id: string | number,
-    customer: string,
+    /** The account's index in the lanes this ledger was made with. */
+    wid: number,
     at: number,
     atoms: number,
     base: bigint,
@@ -125,7 +131,8 @@ export class Ledger {
     const i = this.slot();
     if (this.rows > 0) this.full[i] = undefined;
     this.ids[i] = id;
-    this.customers[i] = customer;
+    this.customers[i] = undefined;
+    this.wids[i] = wid;
     this.at[i] = at;
     this.amounts[i] = undefined;
     this.quick[i] = atoms;
@@ -143,7 +150,7 @@ export class Ledger {
     const less = this.less[i] as number;
     return {
       id: this.ids[i] as string | number,
-      customer: this.customers[i] as string,
+      customer: this.customerAt(i),
       kind: "debit",
       at: this.at[i] as number,
       amount: exact === undefined ? -BigInt(this.quick[i] as number) : -exact,
@@ -168,7 +175,13 @@ export class Ledger {
 
   customer(i: number): string {
     const row = this.rows > 0 ? this.full[i] : undefined;
-    return row === undefined ? (this.customers[i] as string) : row.customer;
+    return row === undefined ? this.customerAt(i) : row.customer;
+  }
+
+  private customerAt(i: number): string {
+    const c = this.customers[i];
+    if (c !== undefined) return c;
+    return ((this.lanes as WalletLanes).accounts[this.wids[i] as number] as { customer: string }).customer;
   }
 
   time(i: number): number {
@@ -207,12 +220,13 @@ export class Ledger {
   /** A copy of the entries (what a store keeps of a batch). */
   snapshot(): Ledger {
     const n = this.length;
-    const copy = new Ledger();
+    const copy = new Ledger(this.lanes);
     copy.length = n;
     copy.rows = this.rows;
     if (this.rows > 0) copy.full = this.full.slice(0, n);
     copy.ids = this.ids.slice(0, n);
     copy.customers = this.customers.slice(0, n);
+    copy.wids = this.wids.slice(0, Math.max(n, 1));
     copy.at = this.at.slice(0, Math.max(n, 1));
     copy.amounts = this.amounts.slice(0, n);
     copy.quick = this.quick.slice(0, Math.max(n, 1));
@@ -241,6 +255,7 @@ export class Ledger {
     const i = this.length++;
     if (i === this.at.length) {
       this.at = grow(this.at);
+      this.wids = grow(this.wids);
       this.versions = grow(this.versions);
       this.quick = grow(this.quick);
       this.less = grow(this.less);

@@ -89,18 +89,6 @@ function quick(unitAtoms: bigint | null): number {
 }
 
 /**
- * The atoms a call of `amount` units costs on the number lane (see
- * `quickAtoms`), or NaN when only `walletAmount` can say (a fractional or
- * huge amount, a tiered price, `by` rates).
- */
-export function quickCost(p: WalletPricer, amount: number): number {
-  const per = p.quickAtoms ?? Number.NaN;
-  if (!Number.isSafeInteger(amount) || amount <= 0) return Number.NaN;
-  const atoms = amount * per;
-  return atoms <= Number.MAX_SAFE_INTEGER ? atoms : Number.NaN;
-}
-
-/**
  * What a wallet holds: money in the policy currency (prepaid entitlements
  * debit their price), a credit unit (they debit their quantity in credits),
  * or anything else (they debit their meter quantity).

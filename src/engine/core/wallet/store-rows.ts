@@ -1,5 +1,5 @@
 import type { DecimalString } from "../model.js";
-import type { WalletAccount } from "./account.js";
+import type { WalletAccount, WalletLanes } from "./account.js";
 import { fromAtoms } from "./amount.js";
 import type { Ledger, WalletTx } from "./ledger.js";
 import type { WalletTxKind } from "./model.js";
@@ -65,8 +65,10 @@ export interface WalletBatch {
   /** The transactions as the engine buffered them; a generated id is `idPrefix` + its number in base 36. */
   ledger?: Ledger;
   idPrefix?: string;
-  /** The wallets changed (live objects: a store copies what it keeps). */
+  /** The wallets changed (live objects: a store copies what it keeps), and their indexes in `lanes`. */
   accounts?: readonly WalletAccount[];
+  accountIds?: readonly number[];
+  lanes?: WalletLanes;
 }
 
 /** The part of a store that keeps wallets. Every engine store implements it. */
