@@ -16,12 +16,27 @@ import type { LiveAlerts } from "./live-alerts.js";
 import type { Meters } from "./meters.js";
 import type { CallOptions, RecordResult, UsageEventInput } from "./options.js";
 import type { IdWindow, Persistence } from "./persistence.js";
-import { CAPPED, CID, FLAGS, HARD, METERED, PREPAID, RATE, SLOT_STRIDE, type Slot } from "./slot.js";
+import {
+  CAPPED,
+  CID,
+  CLOCKED,
+  FLAGS,
+  HARD,
+  METERED,
+  PREPAID,
+  RATE,
+  SLOT_STRIDE,
+  type Slot,
+  TIME_BOUND,
+} from "./slot.js";
 import type { SpendCaps } from "./spend-caps.js";
+import { GUARD_MS, type TickClock } from "./tick-clock.js";
 import type { Wallets } from "./wallets.js";
 import { generatedId, type WriteBehind } from "./write-behind.js";
 
 const EPS = 1e-9;
+/** Slot flags whose checks need the exact time (see TickClock). */
+const EXACT_TIME = TIME_BOUND | RATE | CAPPED | CLOCKED;
 
 /**
  * The decision path shared by allow, decide, check and settle: one
@@ -60,6 +75,13 @@ export class Decider {
   private get lanes(): WalletLanes | null {
     return this.wallets === null ? null : this.wallets.lanes;
   }
+  /**
+   * The engine's tick clock (null with an injected clock: every call reads
+   * it). `allow` sets `coarse` when its `now` is the tick clock's cached
+   * reading; `evaluate` clears it.
+   */
+  tick: TickClock | null = null;
+  coarse = false;
   /** The leases on shared hard limits (`counters`); null when limits are this engine's alone. */
   shared: LeaseBook | null = null;
 
@@ -86,19 +108,36 @@ export class Decider {
     options: CallOptions | undefined | null,
     commit: boolean,
   ): boolean {
+    // `now` came from the tick clock: compared with an instant it is first read again when near it.
+    let coarse = this.coarse;
+    this.coarse = false;
     this.lastCall = null;
     this.lastAmount = amount ?? 1;
     // One typeof per name, a subtraction for a NaN or infinite `now`, one comparison for the lease.
     if (typeof customer !== "string" || typeof entitlement !== "string" || customer === "" || now - now !== 0)
       return this.refuse("invalid_input", customer, entitlement, this.lastAmount, now, false);
+    if (coarse && now + GUARD_MS >= this.fence.due) {
+      now = (this.tick as TickClock).read();
+      coarse = false;
+    }
     if (now >= this.fence.due && !this.fence.held(now))
       return this.refuse(this.fence.reason, customer, entitlement, this.lastAmount, now, commit);
     const meters = this.meters;
-    const sid = meters.slotId(customer, entitlement, now);
-    const table = meters.state.table;
+    let sid = meters.slotId(customer, entitlement, now);
+    let table = meters.state.table;
+    let flags = table.info[sid * SLOT_STRIDE + FLAGS] as number;
+    if (coarse && (flags & EXACT_TIME) !== 0) {
+      // Validity windows, token buckets, spend caps and period clocks read the exact time.
+      now = (this.tick as TickClock).read();
+      coarse = false;
+      if ((flags & TIME_BOUND) !== 0) {
+        sid = meters.slotId(customer, entitlement, now);
+        table = meters.state.table;
+        flags = table.info[sid * SLOT_STRIDE + FLAGS] as number;
+      }
+    }
     const info = table.info;
     const at = sid * SLOT_STRIDE;
-    const flags = info[at + FLAGS] as number;
     const slot = table.slots[sid] as Slot;
     this.lastSlot = slot;
     this.lastApplied = 0;
@@ -111,6 +150,10 @@ export class Decider {
     const cid = info[at + CID] as number;
     const crec = this.counters.rec;
     const cat = cid * STRIDE;
+    if (coarse && now + GUARD_MS >= (crec[cat + DUE] as number)) {
+      now = (this.tick as TickClock).read();
+      coarse = false;
+    }
     if (now >= (crec[cat + DUE] as number)) meters.freshen(slot, slot.counter as Counter, now);
     if ((typeof amount !== "number" || !Number.isFinite(amount)) && amount !== undefined) {
       this.lastReason = "invalid_amount";
@@ -179,6 +222,11 @@ export class Decider {
       wid = table.wallet[sid] as number;
       const lanes = this.lanes;
       if (wid >= 0 && lanes !== null) {
+        if (
+          coarse &&
+          (now + GUARD_MS >= (lanes.expiry[wid] as number) || now + GUARD_MS >= (lanes.grantAt[wid] as number))
+        )
+          now = (this.tick as TickClock).read();
         if (now >= (lanes.expiry[wid] as number) || now >= (lanes.grantAt[wid] as number))
           this.wallets?.advance(lanes.accounts[wid] as WalletAccount, now);
         // Whole units at a flat price, within what was available at the last fold: number arithmetic, exact.

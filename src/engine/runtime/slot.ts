@@ -82,6 +82,8 @@ export const STALE = 16;
 export const PREPAID = 32;
 /** Spend caps count this slot's calls (R18): the decision prices the call. */
 export const CAPPED = 64;
+/** The counter has a period clock (an interval from first use, a sliding window): it reads the exact time. */
+export const CLOCKED = 128;
 
 /**
  * The slots resolved under one policy, by dense slot id: what a decision
@@ -169,7 +171,8 @@ export class SlotTable {
       (slot.timeBound ? TIME_BOUND : 0) |
       (slot.bucket !== null ? RATE : 0) |
       (slot.eff.mode === "prepaid" ? PREPAID : 0) |
-      (slot.eff.caps.length > 0 ? CAPPED : 0);
+      (slot.eff.caps.length > 0 ? CAPPED : 0) |
+      (slot.counter !== null && slot.counter.clock !== null ? CLOCKED : 0);
     this.limit[id] = slot.limit;
     this.notifyFrom[id] = slot.notifyFrom;
     this.wallet[id] = slot.wallet === null ? -1 : slot.wallet.index;
