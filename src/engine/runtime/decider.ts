@@ -20,6 +20,7 @@ import {
   CAPPED,
   CID,
   CLOCKED,
+  CREDIT,
   FLAGS,
   HARD,
   METERED,
@@ -179,7 +180,8 @@ export class Decider {
       }
     }
     if (amount === undefined) {
-      amount = this.derive(slot, options);
+      // 1, unless metered in a credit unit (the flag: no object is read for the common case).
+      amount = (flags & CREDIT) === 0 ? 1 : this.derive(slot, options);
       this.lastAmount = amount;
       if (Number.isNaN(amount)) {
         this.lastReason = "invalid_amount";
@@ -334,7 +336,9 @@ export class Decider {
     this.lastEvents = events;
     this.lastApplied = applied;
     const wb = this.wb;
-    const clock = (slot.counter as Counter).clock;
+    // The flag, not the counter object: most counters have no period clock.
+    const flags = this.meters.state.table.info[sid * SLOT_STRIDE + FLAGS] as number;
+    const clock = (flags & CLOCKED) === 0 ? null : (slot.counter as Counter).clock;
     if (clock !== null && applied !== 0) clock.counted(slot.counter as Counter, now, applied);
     wb.markDirty(cid);
     let wallet = this.wAcc;

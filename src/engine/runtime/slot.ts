@@ -84,6 +84,8 @@ export const PREPAID = 32;
 export const CAPPED = 64;
 /** The counter has a period clock (an interval from first use, a sliding window): it reads the exact time. */
 export const CLOCKED = 128;
+/** Metered in a credit unit: a call without an amount is worth the credits of its quantities. */
+export const CREDIT = 256;
 
 /**
  * The slots resolved under one policy, by dense slot id: what a decision
@@ -172,7 +174,8 @@ export class SlotTable {
       (slot.bucket !== null ? RATE : 0) |
       (slot.eff.mode === "prepaid" ? PREPAID : 0) |
       (slot.eff.caps.length > 0 ? CAPPED : 0) |
-      (slot.counter !== null && slot.counter.clock !== null ? CLOCKED : 0);
+      (slot.counter !== null && slot.counter.clock !== null ? CLOCKED : 0) |
+      (slot.eff.credit !== null ? CREDIT : 0);
     this.limit[id] = slot.limit;
     this.notifyFrom[id] = slot.notifyFrom;
     this.wallet[id] = slot.wallet === null ? -1 : slot.wallet.index;
