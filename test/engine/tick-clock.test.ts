@@ -85,7 +85,13 @@ describe("tick clock on the decision path", () => {
     t = DAY_END;
     expect(l.allow("acme", "daily")).toBe(true);
     await l.flush();
-    expect(store.events().map((e) => e.ts)).toEqual([MID_MONTH, MID_MONTH + 1, DAY_END - 1, DAY_END - 1, DAY_END]);
+    expect(store.events().map((e) => e.ts)).toEqual([
+      MID_MONTH,
+      MID_MONTH + 1,
+      DAY_END - 1,
+      DAY_END - 1,
+      DAY_END,
+    ]);
     await l.close();
   });
 });

@@ -226,7 +226,8 @@ export class Decider {
       if (wid >= 0 && lanes !== null) {
         if (
           coarse &&
-          (now + GUARD_MS >= (lanes.expiry[wid] as number) || now + GUARD_MS >= (lanes.grantAt[wid] as number))
+          (now + GUARD_MS >= (lanes.expiry[wid] as number) ||
+            now + GUARD_MS >= (lanes.grantAt[wid] as number))
         )
           now = (this.tick as TickClock).read();
         if (now >= (lanes.expiry[wid] as number) || now >= (lanes.grantAt[wid] as number))
@@ -237,7 +238,7 @@ export class Decider {
           if (atoms <= Number.MAX_SAFE_INTEGER && lanes.covers(wid, atoms)) quick = atoms;
         }
       }
-      if (quick !== quick) {
+      if (Number.isNaN(quick)) {
         const w = slot.wallet;
         const cost =
           w === null || slot.pricer === null
@@ -345,7 +346,7 @@ export class Decider {
     const quick = this.wQuick;
     let before: ReturnType<WalletAccount["snapshot"]> | null = null;
     const mark = this.wallets === null ? 0 : this.wallets.sink.length;
-    if (quick === quick) {
+    if (!Number.isNaN(quick)) {
       this.wQuick = Number.NaN;
       const wallets = this.wallets as Wallets;
       if (this.sync) {

@@ -37,8 +37,8 @@ import { type ActivePolicy, isBundleStoreInput, loadPolicyInput } from "./policy
 import { PolicyState } from "./policy-state.js";
 import { Reservations } from "./reservations.js";
 import { SharedCounters } from "./shared-counters.js";
-import { TickClock } from "./tick-clock.js";
 import { type CapUsage, SpendCaps } from "./spend-caps.js";
+import { TickClock } from "./tick-clock.js";
 import { type WalletBalance, Wallets, type WalletTransaction } from "./wallets.js";
 import type { WriteBehind } from "./write-behind.js";
 

@@ -76,8 +76,7 @@ export class MemoryWallets implements WalletStore {
       let table = this.tables.get(lanes);
       if (table === undefined) this.tables.set(lanes, (table = new ImageTable()));
       table.write(lanes, accounts, ids, seq);
-    } else
-      for (const w of batch.wallets) this.images.set(w.customer, rowImage(structuredClone(w), seq));
+    } else for (const w of batch.wallets) this.images.set(w.customer, rowImage(structuredClone(w), seq));
     if (this.kept > this.retain * 2) this.trim(this.kept - this.retain);
   }
 

@@ -6,8 +6,8 @@ import { grantExpiry, grantPeriod, nextGrant } from "./schedule.js";
 
 export {
   burnOrder,
-  type Lot,
   Ledger,
+  type Lot,
   type Sink,
   type WalletHold,
   type WalletTerms,
