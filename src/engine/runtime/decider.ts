@@ -72,6 +72,8 @@ export class Decider {
   /** Or a debit of `wQuick` atoms on the number lane of account `wQuickAt` (NaN: none). */
   wQuick = Number.NaN;
   wQuickAt = -1;
+  /** Its entitlement (the caller's string: the slot object is not read for it). */
+  wQuickFor = "";
   /** The wallets' hot figures (see WalletLanes); null without wallets. */
   private get lanes(): WalletLanes | null {
     return this.wallets === null ? null : this.wallets.lanes;
@@ -276,6 +278,7 @@ export class Decider {
       this.wDebit = debit;
       this.wQuick = quick;
       this.wQuickAt = wid;
+      this.wQuickFor = entitlement;
       const props = options == null ? undefined : options.properties;
       if ((flags & CAPPED) === 0) this.count(sid, cid, slot, amount, now, id, props);
       else {
@@ -353,7 +356,7 @@ export class Decider {
         wallet = wallets.lanes.accounts[this.wQuickAt] as WalletAccount;
         before = wallet.snapshot();
       }
-      wallets.spendQuick(this.wQuickAt, id ?? this.seq, quick, now, slot.entitlement);
+      wallets.spendQuick(this.wQuickAt, id ?? this.seq, quick, now, this.wQuickFor);
     } else if (wallet !== null) {
       this.wAcc = null;
       if (this.sync) before = wallet.snapshot();
