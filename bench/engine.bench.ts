@@ -2,7 +2,9 @@
  * Engine throughput: allow() over 10,000 customers x 5 entitlements (mixed
  * hard/soft/observe, limits high enough that calls are allowed) on the memory
  * store, SQLite batched and SQLite sync, against rate-limiter-flexible's
- * RateLimiterMemory.consume on the same key set. Prints one JSON summary line.
+ * RateLimiterMemory.consume on the same key set, a reference loop (Date.now(), two map
+ * lookups, a compare and an increment per call) and raw inserts of the same event rows into
+ * a SQLite file of the store's schema. Prints one JSON summary line.
  *
  * Throughput is operations per second of CPU time consumed by this process
  * (user + system, GC threads included), so a machine shared with other work
@@ -279,23 +281,81 @@ let clockNs = 0;
 }
 
 {
-  // A reference loop on the same key order: what a minimal limiter must do (a map per
-  // entitlement, a lookup by customer, one increment), with no decision logic, no clock, no
-  // event recording and no persistence. It shows how fast this machine is in this run.
-  current = "reference: two lookups and an increment";
-  const slots = new Map<string, Map<string, { used: number }>>();
-  for (const e of ENTITLEMENTS) slots.set(e, new Map(customers.map((c) => [c, { used: 0 }])));
+  // The raw-insert baselines of the SQLite figures: the rows allow() stores (one event row a
+  // call, as the store writes them: 64 rows a statement), inserted straight into a store file of
+  // the same schema. Batched: 10,000 rows a transaction (a batch's size); sync: one row a
+  // transaction. No decision, no counters.
+  const { SqliteEngineStore } = await import("../src/engine/adapters/store/engine-store.js");
+  const raw = new SqliteEngineStore(join(tmp, "raw.db"));
+  const head =
+    "INSERT OR IGNORE INTO events (id, type, customer, ts, value, properties, bundle_version, bundle_digest) VALUES";
+  const one = raw.db.prepare(`${head} (?,?,?,?,?,?,?,?)`);
+  const many = raw.db.prepare(`${head} ${Array.from({ length: 64 }, () => "(?,?,?,?,?,?,?,?)").join(",")}`);
+  let seq = 0;
+  const args: unknown[] = new Array(64 * 8);
+  const put = (j: number, at: number) => {
+    args[at] = `raw-${(seq++).toString(36)}`;
+    args[at + 1] = `bench.${entOf[j]}`;
+    args[at + 2] = custOf[j];
+    args[at + 3] = Date.now();
+    args[at + 4] = null;
+    args[at + 5] = null;
+    args[at + 6] = 0;
+    args[at + 7] = "sha256:bench";
+  };
+  const batch = raw.db.transaction((j: number, n: number) => {
+    for (let i = 0; i < n; i += 64) {
+      for (let k = 0; k < 64; k++) put((j + i + k) & MASK, k * 8);
+      many.run(...args);
+    }
+  });
+  const single = raw.db.transaction((j: number) => {
+    put(j, 0);
+    one.run(...args.slice(0, 8));
+  });
+  current = "raw inserts, 10,000 a transaction";
+  await timed(0.5, 10_048, 0, (j) => batch(j, 10_048));
+  const batchedRuns: number[] = [];
+  for (let r = 0; r < 3; r++) batchedRuns.push(await timed(1.5, 10_048, r * 7919, (j) => batch(j, 10_048)));
+  results.raw_sqlite_batched_ops_s = median(batchedRuns);
+  current = "raw inserts, one a transaction";
+  const syncRuns: number[] = [];
+  for (let r = 0; r < 3; r++)
+    syncRuns.push(
+      await timed(1, 1_000, r * 7919, (j) => {
+        for (let i = 0; i < 1_000; i++, j = (j + 1) & MASK) single(j);
+      }),
+    );
+  results.raw_sqlite_commit_ops_s = median(syncRuns);
+  raw.close();
+}
+
+{
+  // A reference loop on the same key order: what a minimal limiter must do per call (a map
+  // per entitlement, a lookup by customer, a compare with the limit and one increment, at the
+  // time of the call: Date.now()), with no decision logic, no event recording and no
+  // persistence. It shows how fast this machine is in this run.
+  current = "reference: Date.now(), two lookups, a compare and an increment";
+  const slots = new Map<string, Map<string, { used: number; at: number }>>();
+  for (const e of ENTITLEMENTS) slots.set(e, new Map(customers.map((c) => [c, { used: 0, at: 0 }])));
+  let refused = 0;
   const run = (seconds: number, offset: number) =>
     timed(seconds, 100_000, offset, (j) => {
       for (let i = 0; i < 100_000; i++, j = (j + 1) & MASK) {
+        const now = Date.now();
         const slot = slots.get(entOf[j] as string)?.get(custOf[j] as string);
-        if (slot !== undefined) slot.used++;
+        if (slot === undefined || slot.used >= 1e9) refused++;
+        else {
+          slot.used++;
+          slot.at = now;
+        }
       }
     });
   await run(0.5, 0);
   const runs: number[] = [];
   for (let r = 0; r < 3; r++) runs.push(await run(1, r * 7919));
   results.reference_loop_ops_s = median(runs);
+  if (refused > 0) throw new Error("the reference loop refused a call");
 }
 
 // The figures to compare across runs and machines: ratios measured within this run.
@@ -304,6 +364,14 @@ results.allow_vs_peer = ratio(results.allow_memory_ops_s as number, results.peer
 results.allow_vs_reference = ratio(
   results.allow_memory_ops_s as number,
   results.reference_loop_ops_s as number,
+);
+results.sqlite_batched_vs_raw = ratio(
+  results.allow_sqlite_batched_ops_s as number,
+  results.raw_sqlite_batched_ops_s as number,
+);
+results.sqlite_sync_vs_raw = ratio(
+  results.allow_sqlite_sync_ops_s as number,
+  results.raw_sqlite_commit_ops_s as number,
 );
 
 rmSync(tmp, { recursive: true, force: true });

@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type Sink, WalletAccount, type WalletTerms } from "../../src/engine/core/wallet/account.js";
+import { Ledger, WalletAccount, type WalletTerms } from "../../src/engine/core/wallet/account.js";
 import { SCALE } from "../../src/engine/core/wallet/amount.js";
 
 const DAY = 86_400_000;
@@ -56,7 +56,7 @@ describe("wallet ledger properties (R17)", () => {
         fc.option(fc.integer({ min: 0, max: 100 })),
         fc.array(op, { maxLength: 60 }),
         (minimum, grant, rolloverMax, ops) => {
-          const sink: Sink = [];
+          const sink = new Ledger();
           let now = T0;
           const acc = new WalletAccount("c", terms(minimum, grant, rolloverMax), now);
           acc.open(now, null, 1, sink);
@@ -120,11 +120,11 @@ describe("wallet ledger properties (R17)", () => {
                 now += o.days * DAY;
                 break;
             }
-            const ledger = sink.reduce((s, t) => s + t.amount, 0n);
+            const ledger = sink.txs().reduce((s, t) => s + t.amount, 0n);
             expect(acc.balance).toBe(ledger);
             expect(acc.balance).toBe(acc.lots.reduce((s, l) => s + l.remaining, 0n));
             expect(acc.balance).toBeGreaterThanOrEqual(0n);
-            const last = sink[sink.length - 1];
+            const last = sink.last();
             if (last !== undefined) expect(last.balanceAfter).toBe(acc.balance);
             expect(acc.available).toBe(acc.balance - acc.terms.minimum - acc.reserved);
           }

@@ -6,7 +6,7 @@ import { marginalPrice } from "../core/engine/marginal-price.js";
 import type { TokenBucket } from "../core/engine/token-bucket.js";
 import type { PropertyValue } from "../core/model.js";
 import { LIFETIME } from "../core/periods.js";
-import type { WalletAccount } from "../core/wallet/account.js";
+import type { WalletAccount, WalletLanes } from "../core/wallet/account.js";
 import { walletAmount } from "../core/wallet/quantity.js";
 import type { Notifier } from "./events.js";
 import type { Fence } from "./fence.js";
@@ -16,12 +16,28 @@ import type { LiveAlerts } from "./live-alerts.js";
 import type { Meters } from "./meters.js";
 import type { CallOptions, RecordResult, UsageEventInput } from "./options.js";
 import type { IdWindow, Persistence } from "./persistence.js";
-import { CAPPED, CID, FLAGS, HARD, METERED, PREPAID, RATE, SLOT_STRIDE, type Slot } from "./slot.js";
+import {
+  CAPPED,
+  CID,
+  CLOCKED,
+  CREDIT,
+  FLAGS,
+  HARD,
+  METERED,
+  PREPAID,
+  RATE,
+  SLOT_STRIDE,
+  type Slot,
+  TIME_BOUND,
+} from "./slot.js";
 import type { SpendCaps } from "./spend-caps.js";
+import { GUARD_MS, type TickClock } from "./tick-clock.js";
 import type { Wallets } from "./wallets.js";
 import { generatedId, type WriteBehind } from "./write-behind.js";
 
 const EPS = 1e-9;
+/** Slot flags whose checks need the exact time (see TickClock). */
+const EXACT_TIME = TIME_BOUND | RATE | CAPPED | CLOCKED;
 
 /**
  * The decision path shared by allow, decide, check and settle: one
@@ -53,6 +69,22 @@ export class Decider {
   /** A wallet debit `count` applies with the call it counts (same operation, R17); reset by it. */
   wAcc: WalletAccount | null = null;
   wDebit = 0n;
+  /** Or a debit of `wQuick` atoms on the number lane of account `wQuickAt` (NaN: none). */
+  wQuick = Number.NaN;
+  wQuickAt = -1;
+  /** Its entitlement (the caller's string: the slot object is not read for it). */
+  wQuickFor = "";
+  /** The wallets' hot figures (see WalletLanes); null without wallets. */
+  private get lanes(): WalletLanes | null {
+    return this.wallets === null ? null : this.wallets.lanes;
+  }
+  /**
+   * The engine's tick clock (null with an injected clock: every call reads
+   * it). `allow` sets `coarse` when its `now` is the tick clock's cached
+   * reading; `evaluate` clears it.
+   */
+  tick: TickClock | null = null;
+  coarse = false;
   /** The leases on shared hard limits (`counters`); null when limits are this engine's alone. */
   shared: LeaseBook | null = null;
 
@@ -79,19 +111,36 @@ export class Decider {
     options: CallOptions | undefined | null,
     commit: boolean,
   ): boolean {
+    // `now` came from the tick clock: compared with an instant it is first read again when near it.
+    let coarse = this.coarse;
+    this.coarse = false;
     this.lastCall = null;
     this.lastAmount = amount ?? 1;
     // One typeof per name, a subtraction for a NaN or infinite `now`, one comparison for the lease.
     if (typeof customer !== "string" || typeof entitlement !== "string" || customer === "" || now - now !== 0)
       return this.refuse("invalid_input", customer, entitlement, this.lastAmount, now, false);
+    if (coarse && now + GUARD_MS >= this.fence.due) {
+      now = (this.tick as TickClock).read();
+      coarse = false;
+    }
     if (now >= this.fence.due && !this.fence.held(now))
       return this.refuse(this.fence.reason, customer, entitlement, this.lastAmount, now, commit);
     const meters = this.meters;
-    const sid = meters.slotId(customer, entitlement, now);
-    const table = meters.state.table;
+    let sid = meters.slotId(customer, entitlement, now);
+    let table = meters.state.table;
+    let flags = table.info[sid * SLOT_STRIDE + FLAGS] as number;
+    if (coarse && (flags & EXACT_TIME) !== 0) {
+      // Validity windows, token buckets, spend caps and period clocks read the exact time.
+      now = (this.tick as TickClock).read();
+      coarse = false;
+      if ((flags & TIME_BOUND) !== 0) {
+        sid = meters.slotId(customer, entitlement, now);
+        table = meters.state.table;
+        flags = table.info[sid * SLOT_STRIDE + FLAGS] as number;
+      }
+    }
     const info = table.info;
     const at = sid * SLOT_STRIDE;
-    const flags = info[at + FLAGS] as number;
     const slot = table.slots[sid] as Slot;
     this.lastSlot = slot;
     this.lastApplied = 0;
@@ -104,6 +153,10 @@ export class Decider {
     const cid = info[at + CID] as number;
     const crec = this.counters.rec;
     const cat = cid * STRIDE;
+    if (coarse && now + GUARD_MS >= (crec[cat + DUE] as number)) {
+      now = (this.tick as TickClock).read();
+      coarse = false;
+    }
     if (now >= (crec[cat + DUE] as number)) meters.freshen(slot, slot.counter as Counter, now);
     if ((typeof amount !== "number" || !Number.isFinite(amount)) && amount !== undefined) {
       this.lastReason = "invalid_amount";
@@ -129,7 +182,8 @@ export class Decider {
       }
     }
     if (amount === undefined) {
-      amount = this.derive(slot, options);
+      // 1, unless metered in a credit unit (the flag: no object is read for the common case).
+      amount = (flags & CREDIT) === 0 ? 1 : this.derive(slot, options);
       this.lastAmount = amount;
       if (Number.isNaN(amount)) {
         this.lastReason = "invalid_amount";
@@ -164,28 +218,48 @@ export class Decider {
       }
     }
     let debit = 0n;
+    let quick = Number.NaN;
+    let wid = -1;
     let wallet: WalletAccount | null = null;
     if ((flags & PREPAID) !== 0 && amount !== 0) {
       // Checked before the rate governor takes tokens: a refused call changes nothing (R4).
-      const w = slot.wallet;
-      if (w !== null && (now >= w.nextExpiry || now >= w.nextGrantAt)) this.wallets?.advance(w, now);
-      const cost =
-        w === null || slot.pricer === null
-          ? null
-          : walletAmount(
-              slot.pricer,
-              crec[cat + USED] as number,
-              amount,
-              crec[cat + EVENTS] as number,
-              options == null ? undefined : options.properties,
-            );
-      if (w === null || cost === null || cost > w.available) {
-        this.lastReason = w !== null && cost === null ? "invalid_amount" : "insufficient_balance";
-        if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
-        return false;
+      wid = table.wallet[sid] as number;
+      const lanes = this.lanes;
+      if (wid >= 0 && lanes !== null) {
+        if (
+          coarse &&
+          (now + GUARD_MS >= (lanes.expiry[wid] as number) ||
+            now + GUARD_MS >= (lanes.grantAt[wid] as number))
+        )
+          now = (this.tick as TickClock).read();
+        if (now >= (lanes.expiry[wid] as number) || now >= (lanes.grantAt[wid] as number))
+          this.wallets?.advance(lanes.accounts[wid] as WalletAccount, now);
+        // Whole units at a flat price, within what was available at the last fold: number arithmetic, exact.
+        if (amount > 0 && Number.isSafeInteger(amount)) {
+          const atoms = amount * (table.unitAtoms[sid] as number);
+          if (atoms <= Number.MAX_SAFE_INTEGER && lanes.covers(wid, atoms)) quick = atoms;
+        }
       }
-      debit = cost;
-      wallet = w;
+      if (Number.isNaN(quick)) {
+        const w = slot.wallet;
+        const cost =
+          w === null || slot.pricer === null
+            ? null
+            : walletAmount(
+                slot.pricer,
+                crec[cat + USED] as number,
+                amount,
+                crec[cat + EVENTS] as number,
+                options == null ? undefined : options.properties,
+              );
+        if (w === null || cost === null || cost > w.available) {
+          this.lastReason = w !== null && cost === null ? "invalid_amount" : "insufficient_balance";
+          if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
+          return false;
+        }
+        debit = cost;
+        wallet = w;
+      }
     }
     if (amount > 0) {
       if ((flags & RATE) !== 0) {
@@ -202,6 +276,9 @@ export class Decider {
     if (commit && amount !== 0) {
       this.wAcc = wallet;
       this.wDebit = debit;
+      this.wQuick = quick;
+      this.wQuickAt = wid;
+      this.wQuickFor = entitlement;
       const props = options == null ? undefined : options.properties;
       if ((flags & CAPPED) === 0) this.count(sid, cid, slot, amount, now, id, props);
       else {
@@ -263,13 +340,24 @@ export class Decider {
     this.lastEvents = events;
     this.lastApplied = applied;
     const wb = this.wb;
-    const clock = (slot.counter as Counter).clock;
+    // The flag, not the counter object: most counters have no period clock.
+    const flags = this.meters.state.table.info[sid * SLOT_STRIDE + FLAGS] as number;
+    const clock = (flags & CLOCKED) === 0 ? null : (slot.counter as Counter).clock;
     if (clock !== null && applied !== 0) clock.counted(slot.counter as Counter, now, applied);
     wb.markDirty(cid);
-    const wallet = this.wAcc;
+    let wallet = this.wAcc;
+    const quick = this.wQuick;
     let before: ReturnType<WalletAccount["snapshot"]> | null = null;
     const mark = this.wallets === null ? 0 : this.wallets.sink.length;
-    if (wallet !== null) {
+    if (!Number.isNaN(quick)) {
+      this.wQuick = Number.NaN;
+      const wallets = this.wallets as Wallets;
+      if (this.sync) {
+        wallet = wallets.lanes.accounts[this.wQuickAt] as WalletAccount;
+        before = wallet.snapshot();
+      }
+      wallets.spendQuick(this.wQuickAt, id ?? this.seq, quick, now, this.wQuickFor);
+    } else if (wallet !== null) {
       this.wAcc = null;
       if (this.sync) before = wallet.snapshot();
       (this.wallets as Wallets).debitDone(wallet, id ?? this.seq, this.wDebit, now, slot.entitlement);

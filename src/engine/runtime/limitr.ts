@@ -40,6 +40,7 @@ import { PolicyState } from "./policy-state.js";
 import { Reservations } from "./reservations.js";
 import { type RowCounters, SharedCounters } from "./shared-counters.js";
 import { type CapUsage, SpendCaps } from "./spend-caps.js";
+import { TickClock } from "./tick-clock.js";
 import { type WalletBalance, Wallets, type WalletTransaction } from "./wallets.js";
 import type { WriteBehind } from "./write-behind.js";
 
@@ -156,6 +157,8 @@ export class Limitr {
     this.wb.wallets = this.wallets;
     this.d = new Decider(this.meters, this.persistence, this.seen, this.notifier, this.sync, this.fence);
     this.d.wallets = this.wallets;
+    // With the wall clock, allow() reads it per tick of calls (see TickClock); an injected clock is read every call.
+    if (options.now === undefined) this.d.tick = new TickClock(this.clock);
     this.d.caps = new SpendCaps(this.meters, this.plans.history);
     if (options.counters !== undefined) {
       this.shared = new SharedCounters(this.meters.table, {
@@ -363,8 +366,12 @@ export class Limitr {
     options?: CallOptions | null,
   ): boolean {
     if (typeof amount !== "number") return this.allowWith(customer, entitlement, amount, options);
-    const now = options == null || options.now === undefined ? this.clock() : instantOf(options.now);
-    return this.d.evaluate(customer, entitlement, amount, now, options, true);
+    if (options != null && options.now !== undefined)
+      return this.d.evaluate(customer, entitlement, amount, instantOf(options.now), options, true);
+    const tick = this.d.tick;
+    if (tick === null) return this.d.evaluate(customer, entitlement, amount, this.clock(), options, true);
+    this.d.coarse = true;
+    return this.d.evaluate(customer, entitlement, amount, tick.now(), options, true);
   }
 
   /** `allow` without a numeric amount: 1, or the credits of the call's quantities (credit units); options may come third. */
@@ -375,8 +382,13 @@ export class Limitr {
     options?: CallOptions | null,
   ): boolean {
     const o = callOptions(amount, options);
-    const now = o == null || o.now === undefined ? this.clock() : instantOf(o.now);
-    return this.d.evaluate(customer, entitlement, callAmount(amount, options), now, o, true);
+    const given = callAmount(amount, options);
+    if (o != null && o.now !== undefined)
+      return this.d.evaluate(customer, entitlement, given, instantOf(o.now), o, true);
+    const tick = this.d.tick;
+    if (tick === null) return this.d.evaluate(customer, entitlement, given, this.clock(), o, true);
+    this.d.coarse = true;
+    return this.d.evaluate(customer, entitlement, given, tick.now(), o, true);
   }
 
   /** Like `allow`, returning the full Decision (with the marginal `price`); counts when allowed. */

@@ -144,6 +144,7 @@ export class Reservations {
       if (cost !== null) {
         this.d.wAcc = slot.wallet;
         this.d.wDebit = cost;
+        this.d.wQuick = Number.NaN;
       }
     }
     if (slot.hard && actual > 0) this.d.shared?.spend(slot.counter.id, actual);

@@ -82,6 +82,10 @@ export const STALE = 16;
 export const PREPAID = 32;
 /** Spend caps count this slot's calls (R18): the decision prices the call. */
 export const CAPPED = 64;
+/** The counter has a period clock (an interval from first use, a sliding window): it reads the exact time. */
+export const CLOCKED = 128;
+/** Metered in a credit unit: a call without an amount is worth the credits of its quantities. */
+export const CREDIT = 256;
 
 /**
  * The slots resolved under one policy, by dense slot id: what a decision
@@ -111,6 +115,10 @@ export class SlotTable {
   notifyFrom = new Float64Array(1024);
   /** 1 = counted since the live alert rules last looked at it (LiveAlerts clears it). */
   alertMark = new Uint8Array(1024);
+  /** `mode: prepaid`: the wallet's index in the engine's `WalletLanes` (-1: no wallet). */
+  wallet = new Int32Array(1024);
+  /** `mode: prepaid`: atoms a whole unit costs, exact (see `WalletPricer.quickAtoms`); NaN when a call must be priced. */
+  unitAtoms = new Float64Array(1024);
   readonly slots: Slot[] = [];
 
   constructor(entitlementIds: readonly string[]) {
@@ -165,9 +173,13 @@ export class SlotTable {
       (slot.timeBound ? TIME_BOUND : 0) |
       (slot.bucket !== null ? RATE : 0) |
       (slot.eff.mode === "prepaid" ? PREPAID : 0) |
-      (slot.eff.caps.length > 0 ? CAPPED : 0);
+      (slot.eff.caps.length > 0 ? CAPPED : 0) |
+      (slot.counter !== null && slot.counter.clock !== null ? CLOCKED : 0) |
+      (slot.eff.credit !== null ? CREDIT : 0);
     this.limit[id] = slot.limit;
     this.notifyFrom[id] = slot.notifyFrom;
+    this.wallet[id] = slot.wallet === null ? -1 : slot.wallet.index;
+    this.unitAtoms[id] = slot.pricer?.quickAtoms ?? Number.NaN;
     return id;
   }
 
@@ -192,6 +204,8 @@ export class SlotTable {
     this.limit = new Float64Array(1024);
     this.notifyFrom = new Float64Array(1024);
     this.alertMark = new Uint8Array(1024);
+    this.wallet = new Int32Array(1024);
+    this.unitAtoms = new Float64Array(1024);
   }
 
   private grow(): void {
@@ -200,5 +214,7 @@ export class SlotTable {
     this.limit = resized(this.limit, n);
     this.notifyFrom = resized(this.notifyFrom, n);
     this.alertMark = resized(this.alertMark, n);
+    this.wallet = resized(this.wallet, n);
+    this.unitAtoms = resized(this.unitAtoms, n);
   }
 }

@@ -1,4 +1,4 @@
-import { type Lot, WalletAccount, type WalletTerms } from "../core/wallet/account.js";
+import { type Lot, WalletAccount, type WalletLanes, type WalletTerms } from "../core/wallet/account.js";
 import { fromAtoms, toAtoms } from "../core/wallet/amount.js";
 import type { effectiveWallet } from "../core/wallet/compile.js";
 import { grantPeriod } from "../core/wallet/schedule.js";
@@ -48,8 +48,8 @@ export function walletRow(a: WalletAccount): WalletRow {
   };
 }
 
-export function restoreAccount(row: WalletRow, terms: WalletTerms): WalletAccount {
-  const acc = new WalletAccount(row.customer, terms, row.openedAt);
+export function restoreAccount(row: WalletRow, terms: WalletTerms, lanes?: WalletLanes): WalletAccount {
+  const acc = new WalletAccount(row.customer, terms, row.openedAt, lanes);
   for (const l of row.lots)
     acc.lots.push({
       id: l.id,

@@ -2,20 +2,26 @@ import type { PlanHistory } from "../core/engine/resolve.js";
 import { InputError } from "../core/errors.js";
 import type { PropertyValue } from "../core/model.js";
 import {
+  Ledger,
   type Lot,
-  type Sink,
   WalletAccount,
+  WalletLanes,
   type WalletTerms,
   type WalletTx,
 } from "../core/wallet/account.js";
 import { fromAtoms, toAtoms } from "../core/wallet/amount.js";
 import { effectiveWallet } from "../core/wallet/compile.js";
 import { pricerFor, walletAmount } from "../core/wallet/quantity.js";
-import type { WalletBatch, WalletRow, WalletStore, WalletTxRow } from "../core/wallet/store-rows.js";
+import {
+  txRow,
+  type WalletBatch,
+  type WalletRow,
+  type WalletStore,
+  type WalletTxRow,
+} from "../core/wallet/store-rows.js";
 import type { PolicyState } from "./policy-state.js";
 import type { Slot } from "./slot.js";
 import { restoreAccount, termsOf, walletRow } from "./wallet-rows.js";
-import { generatedId } from "./write-behind.js";
 
 /** What `limitr.balance()` reports (decimal strings in the wallet's unit). */
 export interface WalletBalance {
@@ -49,10 +55,17 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * Transactions made since the last flush wait in `sink`.
  */
 export class Wallets {
-  readonly sink: Sink = [];
+  /** Transactions since the last flush: debits as columns, other kinds as rows (see Ledger). */
+  readonly sink: Ledger;
   /** Top-ups and adjustments not flushed yet, by customer and id (their idempotency before the store has them). */
   private readonly explicit = new Map<string, WalletTx>();
   private dirty: WalletAccount[] = [];
+  /** Their indexes in `lanes`. */
+  private dirtyIds: number[] = [];
+  /** Write generation: an account whose `dirty` equals it is queued (bumping it un-queues them all). */
+  private gen = 1;
+  /** The accounts' hot figures (every account this engine opened, by `WalletAccount.index`). */
+  readonly lanes = new WalletLanes();
   private readonly accounts = new Map<string, WalletAccount>();
   private readonly restored = new Map<string, WalletRow>();
   /** Per account: the policy state and terms text it was last tuned to. */
@@ -67,6 +80,7 @@ export class Wallets {
     private readonly idPrefix: string,
     rows: WalletRow[],
   ) {
+    this.sink = new Ledger(this.lanes);
     for (const r of rows) this.restored.set(r.customer, r);
   }
 
@@ -114,9 +128,16 @@ export class Wallets {
 
   /** Queue a wallet for the next flush. */
   touch(acc: WalletAccount): void {
-    if (acc.dirty) return;
-    acc.dirty = true;
-    this.dirty.push(acc);
+    this.touchAt(acc.index);
+  }
+
+  /** Queue account `wid` of the lanes (without reading the account object). */
+  private touchAt(wid: number): void {
+    const queued = this.lanes.queued;
+    if (queued[wid] === this.gen) return;
+    queued[wid] = this.gen;
+    this.dirty.push(this.lanes.accounts[wid] as WalletAccount);
+    this.dirtyIds.push(wid);
   }
 
   /**
@@ -129,17 +150,40 @@ export class Wallets {
     const take = cost > avail ? avail : cost;
     const before = this.sink.length;
     acc.debit(id, take, at, this.state().version, entitlement, this.sink);
-    if (take !== cost && this.sink.length > before) {
-      const tx = this.sink[this.sink.length - 1] as WalletTx;
-      tx.note = `short by ${fromAtoms(cost - take)}: the wallet could not cover the work done`;
-    }
+    if (take !== cost && this.sink.length > before)
+      this.sink.note(
+        this.sink.length - 1,
+        `short by ${fromAtoms(cost - take)}: the wallet could not cover the work done`,
+      );
     this.touch(acc);
+  }
+
+  /**
+   * A decision's debit of `atoms` from account `wid` that `lanes.covers`
+   * accepted: taken on the account's number lane and recorded as a ledger
+   * row built when read. Touches no account object.
+   */
+  spendQuick(wid: number, id: string | number, atoms: number, at: number, entitlement: string): void {
+    const lanes = this.lanes;
+    const spent = (lanes.spent[wid] as number) + atoms;
+    lanes.spent[wid] = spent;
+    this.sink.debitQuick(
+      id,
+      wid,
+      at,
+      atoms,
+      lanes.bases[wid] as bigint,
+      spent,
+      this.state().version,
+      entitlement,
+    );
+    if (lanes.queued[wid] !== this.gen) this.touchAt(wid);
   }
 
   /** Undo a debit whose synchronous write failed: the account as before, its ledger row dropped. */
   undo(acc: WalletAccount, before: ReturnType<WalletAccount["snapshot"]>, mark: number): void {
     acc.restore(before);
-    this.sink.length = mark;
+    this.sink.truncate(mark);
   }
 
   /** `record()` counted work on a slot: a prepaid one debits the wallet for it (R17). */
@@ -195,9 +239,10 @@ export class Wallets {
     if (known !== null) return { transaction: known, duplicate: true };
     const acc = this.require(customer, now);
     acc.add("credit", "topup", o.id, amount, now, o, this.state().version, this.sink);
-    this.explicit.set(`${customer}\u0000${o.id}`, this.sink[this.sink.length - 1] as WalletTx);
+    const tx = this.sink.last() as WalletTx;
+    this.explicit.set(`${customer}\u0000${o.id}`, tx);
     this.touch(acc);
-    return { transaction: this.row(this.sink[this.sink.length - 1] as WalletTx), duplicate: false };
+    return { transaction: this.row(tx), duplicate: false };
   }
 
   /** An operator's correction, positive (a lot) or negative (burnt like a debit, never below zero). */
@@ -228,18 +273,21 @@ export class Wallets {
       throw new InputError(
         `cannot take ${fromAtoms(-amount)} from ${customer}'s wallet: its balance less reservations is ${fromAtoms(acc.balance - acc.reserved)}`,
       );
-    this.explicit.set(`${customer}\u0000${o.id}`, this.sink[this.sink.length - 1] as WalletTx);
+    const tx = this.sink.last() as WalletTx;
+    this.explicit.set(`${customer}\u0000${o.id}`, tx);
     this.touch(acc);
-    return { transaction: this.row(this.sink[this.sink.length - 1] as WalletTx), duplicate: false };
+    return { transaction: this.row(tx), duplicate: false };
   }
 
   /** Ledger rows of a customer in [from, to): the store's and those not flushed yet. */
   transactions(customer: string, from: number, to: number, store: WalletStore): WalletTransaction[] {
     const out = store.walletTransactions(customer, from, to);
     const seen = new Set(out.map((t) => t.id));
-    for (const t of this.sink) {
-      if (t.customer !== customer || t.at < from || t.at >= to) continue;
-      const row = this.row(t);
+    const sink = this.sink;
+    for (let i = 0; i < sink.length; i++) {
+      const at = sink.time(i);
+      if (sink.customer(i) !== customer || at < from || at >= to) continue;
+      const row = this.row(sink.tx(i));
       if (!seen.has(row.id)) out.push(row);
     }
     return out;
@@ -273,37 +321,51 @@ export class Wallets {
     return this.sink.length > 0 || this.dirty.length > 0;
   }
 
-  /** The queued transactions and wallets as store rows. */
+  /**
+   * The queued transactions and wallets. A store that keeps columns (the
+   * memory store) takes `ledger` and `accounts` as they are; the rows
+   * (`transactions`, `wallets`) are built when first read, which must be
+   * inside the store's `write` (the engine forgets the batch once written).
+   */
   batch(): WalletBatch {
     const sink = this.sink;
-    const transactions: WalletTxRow[] = new Array(sink.length);
-    for (let i = 0; i < sink.length; i++) transactions[i] = this.row(sink[i] as WalletTx);
     const dirty = this.dirty;
-    const wallets: WalletRow[] = new Array(dirty.length);
-    for (let i = 0; i < dirty.length; i++) wallets[i] = walletRow(dirty[i] as WalletAccount);
-    return { transactions, wallets };
-  }
-
-  row(t: WalletTx): WalletTxRow {
+    const prefix = this.idPrefix;
+    let transactions: WalletTxRow[] | null = null;
+    let wallets: WalletRow[] | null = null;
     return {
-      id: typeof t.id === "string" ? t.id : generatedId(this.idPrefix, t.id),
-      customer: t.customer,
-      kind: t.kind,
-      at: t.at,
-      amount: fromAtoms(t.amount),
-      balanceAfter: fromAtoms(t.balanceAfter),
-      bundleVersion: t.version,
-      lot: t.lot,
-      entitlement: t.entitlement,
-      note: t.note,
+      get transactions(): WalletTxRow[] {
+        if (transactions === null) {
+          transactions = new Array(sink.length);
+          for (let i = 0; i < sink.length; i++) transactions[i] = txRow(sink.tx(i), prefix);
+        }
+        return transactions;
+      },
+      get wallets(): WalletRow[] {
+        if (wallets === null) {
+          wallets = new Array(dirty.length);
+          for (let i = 0; i < dirty.length; i++) wallets[i] = walletRow(dirty[i] as WalletAccount);
+        }
+        return wallets;
+      },
+      ledger: sink,
+      idPrefix: this.idPrefix,
+      accounts: dirty,
+      lanes: this.lanes,
+      accountIds: this.dirtyIds,
     };
   }
 
+  row(t: WalletTx): WalletTxRow {
+    return txRow(t, this.idPrefix);
+  }
+
   committed(): void {
-    this.sink.length = 0;
+    this.sink.clear();
     this.explicit.clear();
-    for (const a of this.dirty) a.dirty = false;
+    this.gen++;
     this.dirty = [];
+    this.dirtyIds = [];
   }
 
   /** After a lost store lease was taken back: the store's wallets are the truth. */
@@ -325,9 +387,9 @@ export class Wallets {
     let acc: WalletAccount;
     if (row !== undefined) {
       this.restored.delete(customer);
-      acc = restoreAccount(row, terms);
+      acc = restoreAccount(row, terms, this.lanes);
     } else {
-      acc = new WalletAccount(customer, terms, now);
+      acc = new WalletAccount(customer, terms, now, this.lanes);
       acc.open(now, opening === null ? null : toAtoms(opening), version, this.sink);
       this.touch(acc);
     }

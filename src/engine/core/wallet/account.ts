@@ -1,3 +1,4 @@
+import { resized } from "../engine/typed-arrays.js";
 import { minAtoms } from "./amount.js";
 import { burnOrder, type Lot, type Sink, type WalletHold, type WalletTerms } from "./ledger.js";
 import type { WalletTxKind } from "./model.js";
@@ -5,6 +6,7 @@ import { grantExpiry, grantPeriod, nextGrant } from "./schedule.js";
 
 export {
   burnOrder,
+  Ledger,
   type Lot,
   type Sink,
   type WalletHold,
@@ -20,26 +22,119 @@ export {
  * construction, the sum of the transactions.
  */
 export class WalletAccount {
-  balance = 0n;
+  /** Where this account's hot figures live (see `WalletLanes`), at `index`. */
+  readonly lanes: WalletLanes;
+  readonly index: number;
+  baseAvailable = 0n;
+  readonly baseLots: Lot[] = [];
   reserved = 0n;
-  /** In burn order. */
-  readonly lots: Lot[] = [];
   readonly holds = new Map<string, WalletHold>();
-  /** Next recurring grant boundary (Infinity: none scheduled). */
-  nextGrantAt = Infinity;
-  /** Earliest lot or hold expiry. */
-  nextExpiry = Infinity;
-  /** available = balance - minimum - reserved, kept up to date for the decision path. */
-  available = 0n;
-  /** Queued for the next write (the runtime's bookkeeping). */
-  dirty = false;
 
   constructor(
     readonly customer: string,
     public terms: WalletTerms,
     readonly openedAt: number,
+    lanes: WalletLanes = new WalletLanes(),
   ) {
+    this.lanes = lanes;
+    this.index = lanes.add(this);
     this.available = -terms.minimum;
+  }
+
+  /**
+   * Atoms taken by `spendQuick` since the last fold (an exact integer below
+   * 2^53). The decision path debits there with number arithmetic; `balance`,
+   * `available` and `lots` apply it (fold) before they are read or changed,
+   * so every reader sees the exact figures. See `baseBalance`.
+   */
+  get spent(): number {
+    return this.lanes.spent[this.index] as number;
+  }
+
+  /** The balance as of the last fold: the exact balance is this less `spent`. */
+  get baseBalance(): bigint {
+    return this.lanes.bases[this.index] as bigint;
+  }
+
+  /** Next recurring grant boundary (Infinity: none scheduled). */
+  get nextGrantAt(): number {
+    return this.lanes.grantAt[this.index] as number;
+  }
+
+  set nextGrantAt(at: number) {
+    this.lanes.grantAt[this.index] = at;
+    this.lanes.changed(this.index);
+  }
+
+  /** Earliest lot or hold expiry. */
+  get nextExpiry(): number {
+    return this.lanes.expiry[this.index] as number;
+  }
+
+  set nextExpiry(at: number) {
+    this.lanes.expiry[this.index] = at;
+    this.lanes.changed(this.index);
+  }
+
+  get balance(): bigint {
+    if (this.spent !== 0) this.fold();
+    return this.baseBalance;
+  }
+
+  set balance(v: bigint) {
+    if (this.spent !== 0) this.fold();
+    this.lanes.bases[this.index] = v;
+    this.lanes.changed(this.index);
+  }
+
+  /** available = balance - minimum - reserved, kept up to date for the decision path. */
+  get available(): bigint {
+    if (this.spent !== 0) this.fold();
+    return this.baseAvailable;
+  }
+
+  set available(v: bigint) {
+    if (this.spent !== 0) this.fold();
+    this.baseAvailable = v;
+    this.lanes.room[this.index] = roomOf(v);
+    this.lanes.changed(this.index);
+  }
+
+  /** In burn order. */
+  get lots(): Lot[] {
+    if (this.spent !== 0) this.fold();
+    this.lanes.changed(this.index);
+    return this.baseLots;
+  }
+
+  /**
+   * Whether a debit of `atoms` (a safe integer > 0) fits in what was
+   * available at the last fold: true means `available` covers it exactly;
+   * false only that the exact (BigInt) check must decide.
+   */
+  covers(atoms: number): boolean {
+    return this.lanes.covers(this.index, atoms);
+  }
+
+  /** Debit `atoms` that `covers` accepted, on the number lane (the ledger records it with `debitQuick`). */
+  spendQuick(atoms: number): void {
+    const i = this.index;
+    this.lanes.spent[i] = (this.lanes.spent[i] as number) + atoms;
+  }
+
+  /** Apply `spent` to the balance, available and lots (burn order, R12): as if each debit had been applied in turn. */
+  fold(): void {
+    const lanes = this.lanes;
+    const i = this.index;
+    const atoms = BigInt(lanes.spent[i] as number);
+    lanes.spent[i] = 0;
+    lanes.bases[i] = (lanes.bases[i] as bigint) - atoms;
+    lanes.changed(i);
+    this.baseAvailable -= atoms;
+    lanes.room[i] = roomOf(this.baseAvailable);
+    const first = this.baseLots[0];
+    if (first !== undefined && first.remaining > atoms) first.remaining -= atoms;
+    else this.burn(atoms);
   }
 
   /** Terms changed (a reload, a plan change): the reserve and grant follow; the next boundary stays. */
@@ -118,21 +213,13 @@ export class WalletAccount {
       );
       return true;
     }
-    this.burn(amount);
-    this.balance -= amount;
-    this.available -= amount;
-    sink.push({
-      id,
-      customer: this.customer,
-      kind: "debit",
-      at,
-      amount: -amount,
-      balanceAfter: this.balance,
-      version,
-      lot: null,
-      entitlement,
-      note: null,
-    });
+    const first = this.lots[0];
+    // The common case: the first lot in burn order covers it.
+    if (first !== undefined && first.remaining > amount) first.remaining -= amount;
+    else this.burn(amount);
+    this.balance = this.baseBalance - amount;
+    this.available = this.baseAvailable - amount;
+    sink.debit(id, this.customer, at, amount, this.baseBalance, version, entitlement);
     return true;
   }
 
@@ -224,6 +311,7 @@ export class WalletAccount {
   }
 
   private burn(amount: bigint): void {
+    // Called with nothing left to fold (fold and debit both come here).
     let left = amount;
     let emptied = 0;
     for (const lot of this.lots) {
@@ -333,6 +421,7 @@ export class WalletAccount {
   }
 
   restore(s: { balance: bigint; lots: Lot[] }): void {
+    this.lanes.spent[this.index] = 0;
     this.lots.length = 0;
     for (const l of s.lots) this.lots.push(l);
     this.balance = s.balance;
@@ -346,5 +435,61 @@ export class WalletAccount {
     for (const lot of this.lots) if (lot.expiresAt < next) next = lot.expiresAt;
     for (const h of this.holds.values()) if (h.expiresAt < next) next = h.expiresAt;
     this.nextExpiry = next;
+  }
+}
+
+const MAX_ROOM = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** `available` as the number lane's room: exact below 2^53, capped above, 0 when none. */
+function roomOf(available: bigint): number {
+  return available <= 0n ? 0 : available >= MAX_ROOM ? Number.MAX_SAFE_INTEGER : Number(available);
+}
+
+/**
+ * The hot figures of a set of accounts (one engine's), by account index, in
+ * typed arrays: what a decision reads and changes of a wallet without
+ * touching the account object.
+ */
+export class WalletLanes {
+  length = 0;
+  readonly accounts: WalletAccount[] = [];
+  /** See `WalletAccount.spent`. */
+  spent = new Float64Array(64);
+  /** How far `spent` may go with no fold: `available` at the last fold as a number (capped at 2^53 - 1), 0 when none. */
+  room = new Float64Array(64);
+  grantAt = new Float64Array(64);
+  expiry = new Float64Array(64);
+  /** Bumped by every change other than a number-lane debit (a store's copy of the rest is current while it holds). */
+  epoch = new Float64Array(64);
+  /** The runtime's write generation an account is queued in (0: none). */
+  queued = new Float64Array(64);
+  /** See `WalletAccount.baseBalance`. */
+  readonly bases: bigint[] = [];
+
+  add(acc: WalletAccount): number {
+    const i = this.length++;
+    if (i === this.spent.length) {
+      const n = i * 2;
+      this.spent = resized(this.spent, n);
+      this.room = resized(this.room, n);
+      this.grantAt = resized(this.grantAt, n);
+      this.expiry = resized(this.expiry, n);
+      this.epoch = resized(this.epoch, n);
+      this.queued = resized(this.queued, n);
+    }
+    this.accounts.push(acc);
+    this.bases.push(0n);
+    this.grantAt[i] = Infinity;
+    this.expiry[i] = Infinity;
+    return i;
+  }
+
+  /** Something other than a number-lane debit changed account `i`. */
+  changed(i: number): void {
+    this.epoch[i] = (this.epoch[i] as number) + 1;
+  }
+
+  covers(i: number, atoms: number): boolean {
+    return (this.spent[i] as number) + atoms <= (this.room[i] as number);
   }
 }

@@ -3,7 +3,7 @@ import type { CompiledCreditUnit, CreditRate } from "../credits/types.js";
 import { marginalPrice } from "../engine/marginal-price.js";
 import type { ChargeModel, CompiledMeter, CompiledPolicy, PropertyValue } from "../model.js";
 import { dec, decStr } from "../money.js";
-import { DIGITS, toAtoms } from "./amount.js";
+import { DIGITS, SCALE, toAtoms } from "./amount.js";
 import type { WalletUnitKind } from "./model.js";
 
 /**
@@ -25,11 +25,29 @@ export interface WalletPricer {
     key: string;
     units: Readonly<Record<string, CompiledCreditUnit>>;
   } | null;
+  /**
+   * Atoms per whole unit as an exact number (NaN when there is none, or it
+   * is 2^53 or more): a call of a safe-integer amount whose product stays
+   * below 2^53 costs `amount * quickAtoms`, exactly, in number arithmetic.
+   */
+  quickAtoms?: number;
+  /** The last `unitAtoms` product and its amount (NaN: none yet). */
+  lastAmount?: number;
+  lastAtoms?: bigint;
 }
 
 export function walletPricer(kind: WalletUnitKind, price: ChargeModel | null): WalletPricer {
   const flat = kind === "money" && price?.model === "per_unit" && price.freeUnits === 0;
-  return { kind, price, unitAtoms: flat ? toAtoms(price.unitPrice) : null, credit: null };
+  const unitAtoms = flat ? toAtoms(price.unitPrice) : null;
+  return {
+    kind,
+    price,
+    unitAtoms,
+    quickAtoms: kind === "quantity" ? Number(SCALE) : quick(unitAtoms),
+    credit: null,
+    lastAmount: Number.NaN,
+    lastAtoms: 0n,
+  };
 }
 
 /**
@@ -53,12 +71,21 @@ export function pricerFor(
   const wallet = units[unit] as CompiledCreditUnit;
   if (own === null || !rates(wallet, own, units, 0)) return null;
   const rate = Object.hasOwn(wallet.rates, own) ? (wallet.rates[own] as CreditRate) : null;
+  const unitAtoms = rate !== null && rate.by === null && !Object.hasOwn(units, own) ? flatAtoms(rate) : null;
   return {
     kind,
     price: ent.price,
-    unitAtoms: rate !== null && rate.by === null && !Object.hasOwn(units, own) ? flatAtoms(rate) : null,
+    unitAtoms,
+    quickAtoms: quick(unitAtoms),
     credit: { unit: wallet, key: own, units },
+    lastAmount: Number.NaN,
+    lastAtoms: 0n,
   };
+}
+
+/** Atoms per unit as an exact number, or NaN. */
+function quick(unitAtoms: bigint | null): number {
+  return unitAtoms === null || unitAtoms > BigInt(Number.MAX_SAFE_INTEGER) ? Number.NaN : Number(unitAtoms);
 }
 
 /**
@@ -113,7 +140,14 @@ export function walletAmount(
   properties?: Readonly<Record<string, PropertyValue>> | null,
 ): bigint | null {
   if (p.kind === "quantity") return toAtoms(amount);
-  if (p.unitAtoms !== null && Number.isSafeInteger(amount)) return BigInt(amount) * p.unitAtoms;
+  if (p.unitAtoms !== null && Number.isSafeInteger(amount)) {
+    // Calls of one size repeat: the last product is kept (BigInts are immutable, so it can be shared).
+    if (amount === p.lastAmount) return p.lastAtoms as bigint;
+    const atoms = BigInt(amount) * p.unitAtoms;
+    p.lastAmount = amount;
+    p.lastAtoms = atoms;
+    return atoms;
+  }
   if (p.kind === "credits") return creditAtoms(p, amount, properties);
   const price = marginalPrice(p.price, used, amount, events);
   return toAtoms(price) ?? toAtoms(decStr(dec(price).toDecimalPlaces(DIGITS)));

@@ -1,4 +1,7 @@
 import type { DecimalString } from "../model.js";
+import type { WalletAccount, WalletLanes } from "./account.js";
+import { fromAtoms } from "./amount.js";
+import type { Ledger, WalletTx } from "./ledger.js";
 import type { WalletTxKind } from "./model.js";
 
 /**
@@ -50,10 +53,22 @@ export interface WalletTxRow {
   note: string | null;
 }
 
-/** What one flush persists of the wallets: new ledger rows and the wallets they changed. */
+/**
+ * What one flush persists of the wallets: new ledger rows and the wallets
+ * they changed. The engine may also hand over the same as it keeps them
+ * (`ledger`, `accounts`) for a store that copies those instead of rows; both
+ * are valid only during the store's `write`.
+ */
 export interface WalletBatch {
-  transactions: WalletTxRow[];
-  wallets: WalletRow[];
+  readonly transactions: WalletTxRow[];
+  readonly wallets: WalletRow[];
+  /** The transactions as the engine buffered them; a generated id is `idPrefix` + its number in base 36. */
+  ledger?: Ledger;
+  idPrefix?: string;
+  /** The wallets changed (live objects: a store copies what it keeps), and their indexes in `lanes`. */
+  accounts?: readonly WalletAccount[];
+  accountIds?: readonly number[];
+  lanes?: WalletLanes;
 }
 
 /** The part of a store that keeps wallets. Every engine store implements it. */
@@ -65,4 +80,20 @@ export interface WalletStore {
   walletActivity(from: number, to: number, kinds: readonly WalletTxKind[]): WalletTxRow[];
   /** One ledger row by customer and id, or null. */
   walletTransaction(customer: string, id: string): WalletTxRow | null;
+}
+
+/** A ledger transaction as a store row (decimal strings; a generated id as `idPrefix` + its number in base 36). */
+export function txRow(t: WalletTx, idPrefix: string): WalletTxRow {
+  return {
+    id: typeof t.id === "string" ? t.id : idPrefix + t.id.toString(36),
+    customer: t.customer,
+    kind: t.kind,
+    at: t.at,
+    amount: fromAtoms(t.amount),
+    balanceAfter: fromAtoms(t.balanceAfter),
+    bundleVersion: t.version,
+    lot: t.lot,
+    entitlement: t.entitlement,
+    note: t.note,
+  };
 }
