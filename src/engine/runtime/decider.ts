@@ -158,7 +158,7 @@ export class Decider {
         return false;
       }
       if ((flags & CAPPED) !== 0 && !this.caps.admit(slot, this.capPrice(slot, cat, amount), now)) {
-        this.lastReason = "cap_exceeded";
+        this.lastReason = this.caps.denial;
         if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
         return false;
       }
@@ -180,7 +180,12 @@ export class Decider {
               options == null ? undefined : options.properties,
             );
       if (w === null || cost === null || cost > w.available) {
-        this.lastReason = w !== null && cost === null ? "invalid_amount" : "insufficient_balance";
+        this.lastReason =
+          w === null
+            ? "insufficient_balance"
+            : cost === null
+              ? "invalid_amount"
+              : (this.wallets as Wallets).short(w, cost);
         if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
         return false;
       }

@@ -54,7 +54,7 @@ export class Wallets {
   private readonly explicit = new Map<string, WalletTx>();
   private dirty: WalletAccount[] = [];
   private readonly accounts = new Map<string, WalletAccount>();
-  private readonly restored = new Map<string, WalletRow>();
+  protected readonly restored = new Map<string, WalletRow>();
   /** Per account: the policy state and terms text it was last tuned to. */
   private readonly tuned = new WeakMap<
     WalletAccount,
@@ -62,9 +62,9 @@ export class Wallets {
   >();
 
   constructor(
-    private state: () => PolicyState,
-    private readonly history: PlanHistory,
-    private readonly idPrefix: string,
+    protected state: () => PolicyState,
+    protected readonly history: PlanHistory,
+    protected readonly idPrefix: string,
     rows: WalletRow[],
   ) {
     for (const r of rows) this.restored.set(r.customer, r);
@@ -134,6 +134,14 @@ export class Wallets {
       tx.note = `short by ${fromAtoms(cost - take)}: the wallet could not cover the work done`;
     }
     this.touch(acc);
+  }
+
+  /**
+   * The reason a prepaid call that costs more than the wallet's `available`
+   * is denied (a wallet shared by engines may fetch more and answer `lease_pending`).
+   */
+  short(_acc: WalletAccount, _cost: bigint): "insufficient_balance" | "lease_pending" {
+    return "insufficient_balance";
   }
 
   /** Undo a debit whose synchronous write failed: the account as before, its ledger row dropped. */

@@ -57,6 +57,12 @@ export interface LeasePool {
   readonly counter: string;
   readonly periodStart: number;
   readonly periodEnd: number | null;
+  /**
+   * Units per lease unit (default 1): `minSlice` and `maxSlice` are
+   * multiplied by it. A spend cap's pool counts nanos with a scale of 1e9,
+   * so its slices are sized in money units. Pool values stay below 2^53 (exact in Lua's doubles).
+   */
+  readonly scale?: number;
 }
 
 export interface RedisLeasesOptions {
@@ -140,8 +146,8 @@ export class RedisLeases {
       num(r.base ?? 0, "base"),
       num(r.need, "need"),
       num(r.rate, "rate"),
-      String(p.minSlice),
-      String(p.maxSlice),
+      String(p.minSlice * (pool.scale ?? 1)),
+      String(p.maxSlice * (pool.scale ?? 1)),
       String(p.horizonMs),
     );
     const [granted, ...state] = reply.map(Number);
@@ -188,7 +194,8 @@ export class RedisLeases {
       const [k1, k2, k3, ...head] = this.head(pool, r.consumed ?? 0, r.now);
       keys.push(k1!, k2!, k3!);
       args.push(...head, num(r.limit, "limit"), num(r.base ?? 0, "base"), num(r.need, "need"));
-      args.push(num(r.rate, "rate"), String(p.minSlice), String(p.maxSlice), String(p.horizonMs));
+      const scale = pool.scale ?? 1;
+      args.push(num(r.rate, "rate"), String(p.minSlice * scale), String(p.maxSlice * scale), String(p.horizonMs));
     }
     const per = String(args.length / items.length);
     const reply = await this.redis.limitrLeaseAcquireMany(keys.length, ...keys, per, ...args);

@@ -220,6 +220,17 @@ const MIGRATIONS: string[] = [
     ADD COLUMN n1 NUMERIC, ADD COLUMN n2 NUMERIC, ADD COLUMN n3 NUMERIC, ADD COLUMN n4 NUMERIC,
     ADD COLUMN t1 TEXT, ADD COLUMN t2 TEXT;
   `,
+  // 7: wallets shared by many engines (R16): each engine's lease of a wallet's available funds,
+  // in atoms (exact decimal text, as the wallet's balance), changed only under the wallet row's lock.
+  `
+  CREATE TABLE wallet_leases (
+    customer TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    allowance TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (customer, holder)
+  );
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
