@@ -16,8 +16,9 @@ import { POLICIES, type Served, serve } from "../serve/serve-process.js";
 const s = pgSchema("limitr_pgserve");
 
 /**
- * The example policy without its pay-as-you-go plan: spend caps and wallets are
- * kept by each engine, so a store shared by several engines refuses them.
+ * The example policy without its pay-as-you-go plan: these tests are about
+ * events and counters (engines sharing its wallet and cap are tested in
+ * pg-shared-wallets.e2e.test.ts).
  */
 function sharedPolicies(): string {
   const dir = join(mkdtempSync(join(tmpdir(), "limitr-pgserve-")), "policies");

@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { type ResultPromise, execa } from "execa";
+import { execa, type ResultPromise } from "execa";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compilePolicy } from "../../src/engine/core/compile.js";
@@ -52,8 +52,18 @@ const walletPolicy = compilePolicy({
       caps: { daily: { amount: 0.5, period: "day", entitlements: ["search", "lookup"] } },
       entitlements: {
         paid: { meter: "calls", mode: "prepaid", price: { model: "per_unit", unit_price: 0.013 } },
-        search: { meter: "calls", mode: "soft", limit: 1_000_000, price: { model: "per_unit", unit_price: 0.03 } },
-        lookup: { meter: "calls", mode: "soft", limit: 1_000_000, price: { model: "per_unit", unit_price: 0.02 } },
+        search: {
+          meter: "calls",
+          mode: "soft",
+          limit: 1_000_000,
+          price: { model: "per_unit", unit_price: 0.03 },
+        },
+        lookup: {
+          meter: "calls",
+          mode: "soft",
+          limit: 1_000_000,
+          price: { model: "per_unit", unit_price: 0.02 },
+        },
       },
     },
   },
@@ -98,12 +108,22 @@ function atoms(values: readonly string[]): bigint {
 const usd = (s: string) => atoms([s]);
 
 async function ledger(schema: string, customer: string) {
-  const rows = await pgQuery<{ id: string; kind: string; amount: string; balance_after: string; note: string | null }>(
+  const rows = await pgQuery<{
+    id: string;
+    kind: string;
+    amount: string;
+    balance_after: string;
+    note: string | null;
+  }>(
     "SELECT id, kind, amount, balance_after, note FROM wallet_transactions WHERE customer = $1 ORDER BY seq",
     [customer],
     schema,
   );
-  const [w] = await pgQuery<{ balance: string }>("SELECT balance FROM wallets WHERE customer = $1", [customer], schema);
+  const [w] = await pgQuery<{ balance: string }>(
+    "SELECT balance FROM wallets WHERE customer = $1",
+    [customer],
+    schema,
+  );
   const leases = await pgQuery<{ holder: string; allowance: string }>(
     "SELECT holder, allowance FROM wallet_leases WHERE customer = $1",
     [customer],
@@ -114,7 +134,13 @@ async function ledger(schema: string, customer: string) {
 
 /** Seed a wallet with a top-up from an engine in this process (it creates the schema too). */
 async function seed(url: string, prefix: string, customer: string, amount: string): Promise<void> {
-  const e = await Limitr.open({ policy: walletPolicy, store: url, counters: REDIS_URL, countersPrefix: prefix, alerts: false });
+  const e = await Limitr.open({
+    policy: walletPolicy,
+    store: url,
+    counters: REDIS_URL,
+    countersPrefix: prefix,
+    alerts: false,
+  });
   e.topUp(customer, amount, { id: "seed" });
   await e.close();
 }
@@ -124,7 +150,15 @@ describe("R16 wallets and spend caps shared by engines in separate processes", (
     const s = fresh();
     const prefix = prefixed();
     await seed(s.url, prefix, "acme", "3.00");
-    const job = { pg: s.url, redis: REDIS_URL, prefix, mode: "spend", customer: "acme", calls: ["paid"], ms: 2500 };
+    const job = {
+      pg: s.url,
+      redis: REDIS_URL,
+      prefix,
+      mode: "spend",
+      customer: "acme",
+      calls: ["paid"],
+      ms: 2500,
+    };
     const runs = (await race(prefix, [job, job, job])) as SpendResult[];
     for (const r of runs) expect(r.lastError).toBeNull();
     const allowed = runs.reduce((n, r) => n + r.allowed, 0);
@@ -165,7 +199,13 @@ describe("R16 wallets and spend caps shared by engines in separate processes", (
     expect(runs.every((r) => r.allowed > 0)).toBe(true);
     expect(runs.some((r) => (r.reasons.cap_exceeded ?? 0) > 0)).toBe(true);
     // A fresh engine reads the cap's spend from the shared totals: what the processes spent.
-    const e = await Limitr.open({ policy: walletPolicy, store: s.url, counters: REDIS_URL, countersPrefix: prefix, alerts: false });
+    const e = await Limitr.open({
+      policy: walletPolicy,
+      store: s.url,
+      counters: REDIS_URL,
+      countersPrefix: prefix,
+      alerts: false,
+    });
     e.caps("acme");
     await e.flush();
     const [cap] = e.caps("acme");
@@ -265,7 +305,13 @@ describe("R16 wallets and spend caps shared by engines in separate processes", (
   it("R16 the example policy's payg plan (grant wallet and daily cap) served by two engines", async () => {
     const s = fresh();
     const prefix = prefixed();
-    const setup = await Limitr.open({ policy: POLICIES, store: s.url, counters: REDIS_URL, countersPrefix: prefix, alerts: false });
+    const setup = await Limitr.open({
+      policy: POLICIES,
+      store: s.url,
+      counters: REDIS_URL,
+      countersPrefix: prefix,
+      alerts: false,
+    });
     setup.setPlan("walkin", "payg");
     await setup.close();
     const job = {

@@ -29,8 +29,18 @@ const walletPolicy = () =>
         caps: { daily: { amount: 0.5, period: "day", entitlements: ["search", "lookup"] } },
         entitlements: {
           paid: { meter: "calls", mode: "prepaid", price: { model: "per_unit", unit_price: 0.013 } },
-          search: { meter: "calls", mode: "soft", limit: 1_000_000, price: { model: "per_unit", unit_price: 0.03 } },
-          lookup: { meter: "calls", mode: "soft", limit: 1_000_000, price: { model: "per_unit", unit_price: 0.02 } },
+          search: {
+            meter: "calls",
+            mode: "soft",
+            limit: 1_000_000,
+            price: { model: "per_unit", unit_price: 0.03 },
+          },
+          lookup: {
+            meter: "calls",
+            mode: "soft",
+            limit: 1_000_000,
+            price: { model: "per_unit", unit_price: 0.02 },
+          },
         },
       },
     },

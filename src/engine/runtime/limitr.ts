@@ -5,14 +5,14 @@ import { AlertStore } from "../adapters/alerts/outbox.js";
 import { SqliteEngineStore } from "../adapters/store/engine-store.js";
 import { isPostgresUrl, type PgLocation, redactUrl } from "../adapters/store/postgres/url.js";
 import { addOnSet } from "../core/add-ons.js";
+import { capNanos } from "../core/credits/caps.js";
+import type { CompiledCap } from "../core/credits/types.js";
 import type { Decision, Hold, Usage } from "../core/engine/decision.js";
 import type { CounterRow, EngineStore } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import type { CompiledPolicy, PropertyValue } from "../core/model.js";
 import { isSliding } from "../core/periods/spec.js";
 import { parseInstant } from "../core/periods.js";
-import { capNanos } from "../core/credits/caps.js";
-import type { CompiledCap } from "../core/credits/types.js";
 import { fromAtoms } from "../core/wallet/amount.js";
 import { AlertDelivery } from "./alert-delivery.js";
 import { BundleLoader } from "./bundle-loader.js";
@@ -411,7 +411,11 @@ export class Limitr {
     const book = shared.book;
     const cid = book.lastMiss;
     const slot = this.d.lastSlot;
-    if (cid < 0 || slot === null || !(slot.counter?.id === cid || slot.capCounters?.some((c) => c.id === cid)))
+    if (
+      cid < 0 ||
+      slot === null ||
+      !(slot.counter?.id === cid || slot.capCounters?.some((c) => c.id === cid))
+    )
       return false;
     book.lastMiss = -1;
     if (reason === "limit_exceeded") {
@@ -907,7 +911,10 @@ function limitNeedingLeases(
       return { kind: "limit", what: `the spend caps of plan ${plan.id}` };
     const cap = big(plan.caps);
     if (cap !== undefined)
-      return { kind: "local", what: `the spend cap ${plan.id}.${cap.id} (above 9,007,199 a period, too large to lease exactly)` };
+      return {
+        kind: "local",
+        what: `the spend cap ${plan.id}.${cap.id} (above 9,007,199 a period, too large to lease exactly)`,
+      };
   }
   for (const c of Object.values(policy.customers)) {
     if (!counters)
@@ -917,7 +924,10 @@ function limitNeedingLeases(
       return { kind: "limit", what: `the spend caps of customer ${c.id}` };
     const cap = big(c.caps);
     if (cap !== undefined)
-      return { kind: "local", what: `the spend cap ${cap.id} of customer ${c.id} (above 9,007,199 a period, too large to lease exactly)` };
+      return {
+        kind: "local",
+        what: `the spend cap ${cap.id} of customer ${c.id} (above 9,007,199 a period, too large to lease exactly)`,
+      };
   }
   return null;
 }

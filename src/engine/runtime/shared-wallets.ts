@@ -12,7 +12,7 @@ import type { PolicyState } from "./policy-state.js";
 import { PgWalletPools } from "./wallet-leases-pg.js";
 import type { PoolReply, PoolRequest, WalletIntent, WalletLeaseParams } from "./wallet-pool.js";
 import { restoreAccount, termsOf } from "./wallet-rows.js";
-import { type WalletBalance, type WalletTransaction, Wallets } from "./wallets.js";
+import { type WalletBalance, Wallets, type WalletTransaction } from "./wallets.js";
 import { generatedId } from "./write-behind.js";
 
 /** Options of wallets shared through a Postgres store. */
@@ -259,7 +259,16 @@ export class SharedWallets extends Wallets {
     v.acc.balance = v.balance + v.pendingDelta;
     this.want(v, 0n);
     return {
-      transaction: this.pendingRow(v, o.id, "adjustment", now, amount, amount > 0n ? o.id : null, o.note, version),
+      transaction: this.pendingRow(
+        v,
+        o.id,
+        "adjustment",
+        now,
+        amount,
+        amount > 0n ? o.id : null,
+        o.note,
+        version,
+      ),
       duplicate: false,
     };
   }
@@ -304,7 +313,12 @@ export class SharedWallets extends Wallets {
   status(): { wallets: number; allowance: string; syncs: number; lastError: string | null } {
     let allowance = 0n;
     for (const v of this.views.values()) if (v.allowance > 0n) allowance += v.allowance;
-    return { wallets: this.views.size, allowance: fromAtoms(allowance), syncs: this.syncs, lastError: this.lastError };
+    return {
+      wallets: this.views.size,
+      allowance: fromAtoms(allowance),
+      syncs: this.syncs,
+      lastError: this.lastError,
+    };
   }
 
   /** Write what is pending and give every lease back. What cannot be sent is reclaimed after the TTL. */
@@ -386,7 +400,16 @@ export class SharedWallets extends Wallets {
       for (const t of v.written) if (t.id === id) return t;
       for (const i of v.intents)
         if (i.id === id && i.kind !== "debit")
-          return this.pendingRow(v, i.id, i.kind, i.at, i.amount, i.kind === "credit" ? i.id : null, i.note, i.version);
+          return this.pendingRow(
+            v,
+            i.id,
+            i.kind,
+            i.at,
+            i.amount,
+            i.kind === "credit" ? i.id : null,
+            i.note,
+            i.version,
+          );
     }
     return store.walletTransaction(customer, id);
   }
@@ -430,11 +453,15 @@ export class SharedWallets extends Wallets {
   private kick(): void {
     if (this.closed) return;
     const now = Date.now();
-    for (const v of this.views.values())
+    for (const v of this.views.values()) {
       if (v.allowance > 0n && now >= v.deadline) {
         v.allowance = 0n;
         v.acc.available = -v.acc.reserved;
       }
+      // Expired reservations free their funds back into the slice.
+      if (v.acc.holds.size > 0)
+        for (const h of [...v.acc.holds.values()]) if (h.expiresAt <= now) v.acc.release(h.id);
+    }
     if (this.running !== null) {
       this.again = true;
       return;
@@ -530,8 +557,7 @@ export class SharedWallets extends Wallets {
     // The stored balance, plus what this engine changed since the request left.
     v.balance = toAtoms(r.wallet.balance) ?? v.balance;
     let delta = 0n;
-    for (const i of v.intents)
-      delta += i.kind === "debit" ? -(i.leased + i.extra) : i.amount;
+    for (const i of v.intents) delta += i.kind === "debit" ? -(i.leased + i.extra) : i.amount;
     v.pendingDelta = delta;
     v.acc.balance = v.balance + delta;
     v.lots = r.wallet.lots.map((l) => ({

@@ -216,7 +216,15 @@ export function settlePool(
     } else if (!acc.withdraw(it.id, -it.amount, it.at, it.note, it.version, sink)) {
       // More than the wallet holds: take what it has, and say so.
       const all = max0(acc.balance - acc.reserved);
-      if (all > 0n) acc.withdraw(it.id, all, it.at, `${it.note} (short by ${fromAtoms(-it.amount - all)})`, it.version, sink);
+      if (all > 0n)
+        acc.withdraw(
+          it.id,
+          all,
+          it.at,
+          `${it.note} (short by ${fromAtoms(-it.amount - all)})`,
+          it.version,
+          sink,
+        );
     }
   }
   acc.advance(now, req.version, sink);

@@ -195,7 +195,12 @@ export class RedisLeases {
       keys.push(k1!, k2!, k3!);
       args.push(...head, num(r.limit, "limit"), num(r.base ?? 0, "base"), num(r.need, "need"));
       const scale = pool.scale ?? 1;
-      args.push(num(r.rate, "rate"), String(p.minSlice * scale), String(p.maxSlice * scale), String(p.horizonMs));
+      args.push(
+        num(r.rate, "rate"),
+        String(p.minSlice * scale),
+        String(p.maxSlice * scale),
+        String(p.horizonMs),
+      );
     }
     const per = String(args.length / items.length);
     const reply = await this.redis.limitrLeaseAcquireMany(keys.length, ...keys, per, ...args);
