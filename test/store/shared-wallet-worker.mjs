@@ -2,10 +2,13 @@
 // library (dist/), spending one customer's shared wallet or spend cap. argv[2] is a JSON job:
 // { pg, redis, prefix, policy: "wallet" | "payg", mode, customer, calls, amount, ms, lease, walletLease }.
 // Every mode but "hold" waits until the test sets `<prefix>go` in Redis.
-// mode "spend": decideAsync(customer, e, amount) with an id per call for `ms`, cycling through
-//   `calls` (entitlement names), close, print {"allowed": n, "costs": [decimal...], "reasons": {...}}.
+// mode "spend": decideAsync(customer, e, amount) with an id per call, cycling through `calls`
+//   (entitlement names), until the wallet or cap is spent (20 denials in a row with
+//   insufficient_balance or cap_exceeded, once the Redis key `<prefix><after>` exists when
+//   `after` is given) or `ms` passed; close, print {"allowed": n, "costs": [decimal...], "reasons": {...}}.
 //   `costs` holds each allowed call's price (the wallet debit or the cap spend).
-// mode "topup": topUp(customer, amount, { id }) after `delay` ms, close, print {"done": true}.
+// mode "topup": topUp(customer, amount, { id }) after `delay` ms, close, set `<prefix>topped`,
+//   print {"done": true}.
 // mode "hold": allowAsync `hold` calls, flush, print {"ready": true, ...}, and wait to be killed.
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
@@ -74,21 +77,37 @@ if (job.mode === "hold") {
     await sleep(job.delay ?? 0);
     const t = limitr.topUp(job.customer, job.amount, { id: job.id });
     await limitr.close();
+    const r = new Redis(job.redis);
+    await r.incr(`${job.prefix}topped`);
+    r.disconnect();
     say({ done: true, duplicate: t.duplicate });
   } else {
+    const watch = new Redis(job.redis);
     const reasons = {};
     const costs = [];
     const until = Date.now() + job.ms;
     let i = 0;
+    let spent = 0;
     while (Date.now() < until) {
       const entitlement = job.calls[i % job.calls.length];
       const d = await limitr.decideAsync(job.customer, entitlement, job.amount ?? 1, {
         id: `${process.pid}-${i++}`,
       });
       reasons[d.reason] = (reasons[d.reason] ?? 0) + 1;
-      if (d.allowed) costs.push(d.price);
-      else await sleep(2);
+      if (d.allowed) {
+        costs.push(d.price);
+        spent = 0;
+      } else if (d.reason === "insufficient_balance" || d.reason === "cap_exceeded") {
+        if (
+          ++spent >= 20 &&
+          (job.after === undefined ||
+            Number(await watch.get(`${job.prefix}${job.after}`)) >= (job.afterCount ?? 1))
+        )
+          break;
+        await sleep(10);
+      } else await sleep(2);
     }
+    watch.disconnect();
     const status = limitr.status();
     await limitr.close();
     say({ allowed: costs.length, costs, reasons, lastError: status.lastError });

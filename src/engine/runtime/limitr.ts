@@ -211,10 +211,10 @@ export class Limitr {
   private liveFigures(): LiveFigures {
     return {
       wallet: (customer, now) => {
-        const acc = this.wallets.account(customer, now);
-        return acc === null
+        const f = this.wallets.figures(customer, now);
+        return f === null
           ? null
-          : { balance: Number(fromAtoms(acc.balance)), available: Number(fromAtoms(acc.available)) };
+          : { balance: Number(fromAtoms(f.balance)), available: Number(fromAtoms(f.available)) };
       },
       slotCap: (slot, now) => this.d.caps.fullest(slot, now),
       customerCap: (customer, now) => {
@@ -283,7 +283,8 @@ export class Limitr {
       throw new InputError(
         `durability "sync" commits before a call returns, which the store ${where} cannot do without waiting on the network: use "batched" (the default)`,
       );
-    if ((url !== null && options.exclusive !== true) || (typeof store === "object" && store.shared === true))
+    const shared = (url !== null && options.exclusive !== true) || (typeof store === "object" && store.shared === true);
+    if (shared && options.tool !== true)
       requireSharedCounters(active.policy, where, options.counters !== undefined);
     if (options.counters !== undefined) refuseSharedSliding(active.policy);
     if (url === null) return new Limitr(options, active, loader);

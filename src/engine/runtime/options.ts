@@ -106,6 +106,12 @@ export interface LimitrOptions {
    * unit, default "0.01"). See docs/scale.md, "Wallets and spend caps across engines".
    */
   walletLease?: { ttlMs?: number; minSlice?: string };
+  /**
+   * @internal An engine opened by a CLI command that reads or changes wallets
+   * and makes no decisions (`limitr balances --db postgres://`): a shared
+   * store's checks for hard limits and caps without `counters` are skipped.
+   */
+  tool?: boolean;
 }
 
 export interface CallOptions {

@@ -195,6 +195,14 @@ export class SharedWallets extends Wallets {
     // Synchronous durability is refused on a Postgres store: there is no write to undo.
   }
 
+  /** The whole wallet's figures (as of the last sync, with this engine's changes since), not this engine's slice. */
+  override figures(customer: string, now: number): { balance: bigint; available: bigint } | null {
+    if (this.account(customer, now) === null) return null;
+    const v = this.views.get(customer) as View;
+    const balance = v.balance + v.pendingDelta;
+    return { balance, available: balance - v.terms.minimum - v.acc.reserved };
+  }
+
   override balance(customer: string, now: number): WalletBalance {
     this.require(customer, now);
     const v = this.views.get(customer) as View;

@@ -136,6 +136,12 @@ export class Wallets {
     this.touch(acc);
   }
 
+  /** Balance and available funds of a customer's wallet in atoms (live alerts); null without one. */
+  figures(customer: string, now: number): { balance: bigint; available: bigint } | null {
+    const acc = this.account(customer, now);
+    return acc === null ? null : { balance: acc.balance, available: acc.available };
+  }
+
   /**
    * The reason a prepaid call that costs more than the wallet's `available`
    * is denied (a wallet shared by engines may fetch more and answer `lease_pending`).
