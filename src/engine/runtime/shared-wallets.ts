@@ -80,7 +80,8 @@ export class SharedWallets extends Wallets {
   private readonly params: WalletLeaseParams;
   private readonly tickMs: number;
   private readonly timer: NodeJS.Timeout;
-  private running: Promise<void> | null = null;
+  /** Syncs out now (each sends only wallets no other one has out). */
+  private readonly inFlight = new Set<Promise<void>>();
   private again = false;
   private scheduled = false;
   private closed = false;
@@ -312,10 +313,13 @@ export class SharedWallets extends Wallets {
     return new Promise((resolve) => v.waiters.push(resolve));
   }
 
-  /** Sync every wallet with changes now (flush). */
+  /** Write every change made so far (a flush): waits for syncs out, then syncs what is left. */
   async flush(): Promise<void> {
-    if (this.running !== null) await this.running;
-    await this.syncNow(false);
+    for (let round = 0; round < 3; round++) {
+      await Promise.all([...this.inFlight]);
+      await this.syncNow(false);
+      if (![...this.views.values()].some((v) => v.intents.length > 0 || v.busy)) return;
+    }
   }
 
   status(): { wallets: number; allowance: string; syncs: number; lastError: string | null } {
@@ -334,7 +338,7 @@ export class SharedWallets extends Wallets {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    if (this.running !== null) await this.running;
+    await Promise.all([...this.inFlight]);
     try {
       await this.syncNow(true);
     } finally {
@@ -470,7 +474,7 @@ export class SharedWallets extends Wallets {
       if (v.acc.holds.size > 0)
         for (const h of [...v.acc.holds.values()]) if (h.expiresAt <= now) v.acc.release(h.id);
     }
-    if (this.running !== null) {
+    if (this.inFlight.size > 0) {
       this.again = true;
       return;
     }
@@ -538,11 +542,11 @@ export class SharedWallets extends Wallets {
         }
       },
     );
-    this.running = run;
+    this.inFlight.add(run);
     try {
       await run;
     } finally {
-      this.running = null;
+      this.inFlight.delete(run);
       if (this.again && !this.closed) {
         this.again = false;
         setImmediate(() => this.kick());
