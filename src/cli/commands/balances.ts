@@ -4,8 +4,8 @@ import { PgEngineStore } from "limitr-engine/adapters/store/postgres/engine-stor
 import { isPostgresUrl } from "limitr-engine/adapters/store/postgres/url";
 import { UsageError } from "limitr-engine/core/errors";
 import type { CompiledPolicy } from "limitr-engine/core/model";
-import type { WalletStore } from "limitr-engine/core/wallet/store-rows";
 import { parseInstant } from "limitr-engine/core/periods";
+import type { WalletStore } from "limitr-engine/core/wallet/store-rows";
 import { Limitr } from "limitr-engine/runtime/limitr";
 import type { WalletBalance, WalletTransaction } from "limitr-engine/runtime/wallets";
 import type { CliContext, CommandOutcome } from "../context.js";
@@ -27,7 +27,9 @@ async function withEngine<T>(
   const db = String(options.db);
   // On a shared Postgres store the engine syncs the wallet with every engine serving it (docs/scale.md).
   const pg = isPostgresUrl(db);
-  const store = pg ? await PgEngineStore.open(db, { planPollMs: 0 }) : new SqliteEngineStore(resolve(ctx.cwd, db));
+  const store = pg
+    ? await PgEngineStore.open(db, { planPollMs: 0 })
+    : new SqliteEngineStore(resolve(ctx.cwd, db));
   const engine = await Limitr.open({
     policy,
     store,

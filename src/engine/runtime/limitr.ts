@@ -283,7 +283,8 @@ export class Limitr {
       throw new InputError(
         `durability "sync" commits before a call returns, which the store ${where} cannot do without waiting on the network: use "batched" (the default)`,
       );
-    const shared = (url !== null && options.exclusive !== true) || (typeof store === "object" && store.shared === true);
+    const shared =
+      (url !== null && options.exclusive !== true) || (typeof store === "object" && store.shared === true);
     if (shared && options.tool !== true)
       requireSharedCounters(active.policy, where, options.counters !== undefined);
     if (options.counters !== undefined) refuseSharedSliding(active.policy);

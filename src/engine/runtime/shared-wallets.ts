@@ -62,6 +62,8 @@ interface View {
   waiters: (() => void)[];
   /** Ledger rows of this customer this engine wrote since open. */
   written: WalletTxRow[];
+  /** A sync answered for this wallet (its row exists in the store). */
+  synced: boolean;
 }
 
 /**
@@ -403,6 +405,7 @@ export class SharedWallets extends Wallets {
       lots,
       waiters: [],
       written: [],
+      synced: this.restored.has(customer),
     };
   }
 
@@ -522,7 +525,8 @@ export class SharedWallets extends Wallets {
       views.push(v);
     }
     if (reqs.length === 0) return;
-    const run = this.pools.sync(reqs).then(
+    const fresh = views.filter((v) => !v.synced).map((v) => v.customer);
+    const run = this.pools.sync(reqs, fresh).then(
       (replies) => {
         this.syncs++;
         this.lastError = null;
@@ -556,6 +560,7 @@ export class SharedWallets extends Wallets {
 
   private apply(v: View, req: PoolRequest, r: PoolReply, sentAt: number, at: number): void {
     v.busy = false;
+    v.synced = true;
     const left = r.allowance - v.spentWhileOut;
     v.allowance = left > 0n ? left : 0n;
     v.spentWhileOut = 0n;
@@ -564,7 +569,8 @@ export class SharedWallets extends Wallets {
     v.renewedAt = sentAt;
     v.remainder = r.remainder;
     v.seenAt = at;
-    if (r.granted > 0n) v.low = r.granted / 2n;
+    // Refill in the background at half of what the lease holds after a grant.
+    if (r.granted > 0n) v.low = r.allowance / 2n;
     else if (!req.renewOnly) v.low = -1n;
     // The stored balance, plus what this engine changed since the request left.
     v.balance = toAtoms(r.wallet.balance) ?? v.balance;
