@@ -146,6 +146,52 @@ async function seed(url: string, prefix: string, customer: string, amount: strin
   await e.close();
 }
 
+describe("R16 R17 a wallet shared by two engines in one process", () => {
+  it("decides from a leased slice (lease_pending while it is fetched), holds funds for reservations, and shows the other engine's debits after a sync", async () => {
+    const s = fresh();
+    const prefix = prefixed();
+    await seed(s.url, prefix, "acme", "3.00");
+    const open = () =>
+      Limitr.open({
+        policy: walletPolicy,
+        store: s.url,
+        counters: REDIS_URL,
+        countersPrefix: prefix,
+        alerts: false,
+      });
+    const a = await open();
+    const b = await open();
+    // No slice yet: a synchronous call is denied while one is fetched; the async one waits for it.
+    expect(a.decide("acme", "paid", 1).reason).toBe("lease_pending");
+    expect((await a.decideAsync("acme", "paid", 1)).allowed).toBe(true);
+    expect((await b.decideAsync("acme", "paid", 1, { id: "call-1" })).allowed).toBe(true);
+    // The same id on the other engine is allowed there (each engine knows its own ids) and debited once.
+    expect((await a.decideAsync("acme", "paid", 1, { id: "call-1" })).allowed).toBe(true);
+    let hold = a.reserve("acme", "paid", 10);
+    if (hold === null) {
+      await a.decideAsync("acme", "paid", 0);
+      await a.flush();
+      hold = a.reserve("acme", "paid", 10);
+    }
+    expect(hold).not.toBeNull();
+    expect(a.settle(hold as NonNullable<typeof hold>, 4).allowed).toBe(true);
+    b.adjust("acme", "-0.5", { id: "fix-1", note: "goodwill reversed" });
+    await a.flush();
+    await b.flush();
+    await a.flush();
+    // 3 - 2 x 0.013 (a first call, call-1 once) - 4 x 0.013 (settled) - 0.5
+    expect(a.balance("acme").balance).toBe("2.422");
+    expect(b.transactions("acme").some((t) => t.id === "fix-1")).toBe(true);
+    await a.close();
+    await b.close();
+    const l = await ledger(s.name, "acme");
+    expect(l.balance).toBe("2.422");
+    expect(l.rows.filter((r) => r.id === "call-1").length).toBe(1);
+    expect(atoms(l.rows.map((r) => r.amount))).toBe(usd("2.422"));
+    expect(l.leases).toEqual([]);
+  }, 30_000);
+});
+
 describe("R16 wallets and spend caps shared by engines in separate processes", () => {
   it("R16 R17 three processes debiting one wallet never overdraw it; the ledger sums to the balance", async () => {
     const s = fresh();

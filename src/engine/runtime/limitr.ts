@@ -363,6 +363,7 @@ export class Limitr {
     options?: CallOptions | null,
   ): Promise<boolean> {
     for (let round = 0; ; round++) {
+      this.forgetWalletMiss();
       if (this.allow(customer, entitlement, amount, options)) return true;
       if (!(await this.waitForLease(round))) return false;
     }
@@ -376,9 +377,15 @@ export class Limitr {
     options?: CallOptions | null,
   ): Promise<Decision> {
     for (let round = 0; ; round++) {
+      this.forgetWalletMiss();
       const decision = this.decide(customer, entitlement, amount, options);
       if (decision.allowed || !(await this.waitForLease(round))) return decision;
     }
+  }
+
+  /** A shared wallet's last miss belongs to the call that made it: `waitForLease` reads only this call's. */
+  private forgetWalletMiss(): void {
+    if (this.wallets instanceof SharedWallets) this.wallets.lastMiss = null;
   }
 
   /**
