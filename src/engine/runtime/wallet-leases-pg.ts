@@ -1,5 +1,5 @@
+import { createRequire } from "node:module";
 import type pg from "pg";
-import { createPool } from "../adapters/store/postgres/connection.js";
 import type { PgLocation } from "../adapters/store/postgres/url.js";
 import type { WalletRow, WalletTxRow } from "../core/wallet/store-rows.js";
 import {
@@ -9,6 +9,8 @@ import {
   type WalletLease,
   type WalletLeaseParams,
 } from "./wallet-pool.js";
+
+const requireModule = createRequire(import.meta.url);
 
 const WALLETS = `SELECT customer, unit, opened_at AS "openedAt", next_grant_at AS "nextGrantAt", balance, lots, holds
   FROM wallets WHERE customer = ANY($1::text[]) ORDER BY customer FOR UPDATE`;
@@ -50,7 +52,17 @@ export class PgWalletPools {
     readonly holder: string,
     readonly params: WalletLeaseParams,
   ) {
-    this.pool = createPool(location);
+    // The driver is loaded when an engine shares wallets, not by every process that imports the engine.
+    const { Pool } = requireModule("pg") as typeof import("pg");
+    const pool = new Pool({
+      connectionString: location.connectionString,
+      max: 2,
+      connectionTimeoutMillis: 10_000,
+      ...(location.schema ? { options: `-c search_path=${location.schema}` } : {}),
+    });
+    // A dropped idle connection is replaced on the next query; it must not crash the process.
+    pool.on("error", () => {});
+    this.pool = pool;
   }
 
   /** One sync; `fresh` names customers this engine never synced (their wallet row may not exist yet). */
