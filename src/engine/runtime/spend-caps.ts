@@ -105,20 +105,25 @@ export class SpendCaps {
       applied.push(c.add(nanos));
       wb.markDirty(c.id);
     }
-    this.leased(slot, list, nanos);
+    this.leased(slot, list, nanos, true);
     return applied;
   }
 
-  /** Spend `nanos` from the leases of the slot's hard caps (or give back a refund's). */
-  private leased(slot: Slot, list: Counter[], nanos: number): void {
+  /**
+   * Spend `nanos` from the leases of the slot's hard caps (or give back a
+   * refund's): an admitted call's (`admit` made sure each lease covers it,
+   * refilled at the low-water mark) or recorded work's (reported as is).
+   */
+  private leased(slot: Slot, list: Counter[], nanos: number, admitted: boolean): void {
     const shared = this.shared;
     if (shared === null || nanos === 0) return;
     const caps = slot.eff.caps;
     for (let i = 0; i < list.length; i++) {
       if ((caps[i] as CompiledCap).mode !== "hard") continue;
       const cid = (list[i] as Counter).id;
-      if (nanos > 0) shared.consume(cid, nanos);
-      else shared.refund(cid, -nanos);
+      if (nanos < 0) shared.refund(cid, -nanos);
+      else if (admitted) shared.spend(cid, nanos);
+      else shared.consume(cid, nanos);
     }
   }
 
@@ -134,7 +139,7 @@ export class SpendCaps {
       c.add(nanos);
       wb.markDirty(c.id);
     }
-    this.leased(slot, list, nanos);
+    this.leased(slot, list, nanos, false);
   }
 
   /** The fullest of the slot's caps in the current period (live alert figures); null when none counts it. */
