@@ -206,6 +206,7 @@ describe("R16 wallets and spend caps shared by engines in separate processes", (
       calls: ["paid"],
       ms: 15_000,
     };
+
     const runs = (await race(prefix, [job, job, job])) as SpendResult[];
     for (const r of runs) expect(r.lastError).toBeNull();
     const allowed = runs.reduce((n, r) => n + r.allowed, 0);

@@ -70,15 +70,17 @@ describe("settlePool (a wallet shared by engines)", () => {
   it("R16 a slice is at most half the holder's fair share of the free funds, and covers a call's need", () => {
     const state: PoolState = { row: wallet("3"), leases: [], known: new Set() };
     const r = settlePool("h1", req({ need: a("0.013"), rate: 0 }), state, T0, params);
-    // 2.00 free above the reserve, one holder: the demand target (the 0.01 minimum) raised to the need.
-    expect(fromAtoms(r.reply.granted)).toBe("0.013");
-    expect(r.lease?.allowance).toBe(a("0.013"));
+    // 2.00 free above the reserve, one holder, no demand measured yet: room for 8 calls like this one.
+    expect(fromAtoms(r.reply.granted)).toBe("0.104");
+    expect(r.lease?.allowance).toBe(a("0.104"));
     const busy = settlePool("h1", req({ rate: Number(a("5")) }), state, T0, params);
     expect(fromAtoms(busy.reply.granted)).toBe("1");
     const other = { holder: "h2", allowance: a("1.5"), expiresAt: T0 + 5000 };
     const two = settlePool("h1", req({ rate: Number(a("5")) }), { ...state, leases: [other] }, T0, params);
     expect(fromAtoms(two.reply.granted)).toBe("0.125");
     expect(walletSlice(a("0.01"), 1, 0, a("0.013"), params)).toBe(0n);
+    // Fair share first: with 0.02 left the asking call gets exactly its need.
+    expect(fromAtoms(walletSlice(a("0.02"), 1, 0, a("0.013"), params))).toBe("0.013");
   });
 
   it("R17 an id already in the ledger (written by another engine) is not debited again", () => {
@@ -188,7 +190,7 @@ describe("settlePool (a wallet shared by engines)", () => {
       params,
     );
     expect(fresh.rows.map((t) => [t.kind, t.amount])).toEqual([["grant", "5"]]);
-    expect(fromAtoms(fresh.reply.granted)).toBe("0.01");
+    expect(fromAtoms(fresh.reply.granted)).toBe("0.032");
     // The last 20 s of the month: this grant is forfeited at the boundary, so none of it is leased.
     const end = Date.UTC(2026, 11, 1) - 5000;
     const late = settlePool(

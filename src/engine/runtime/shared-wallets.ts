@@ -315,11 +315,11 @@ export class SharedWallets extends Wallets {
     return new Promise((resolve) => v.waiters.push(resolve));
   }
 
-  /** Write every change made so far (a flush): waits for syncs out, then syncs what is left. */
+  /** Write every change made so far and read every wallet back (a flush): waits for syncs out, then syncs. */
   async flush(): Promise<void> {
     for (let round = 0; round < 3; round++) {
       await Promise.all([...this.inFlight]);
-      await this.syncNow(false);
+      await this.syncNow(false, round === 0);
       if (![...this.views.values()].some((v) => v.intents.length > 0 || v.busy)) return;
     }
   }
@@ -484,7 +484,8 @@ export class SharedWallets extends Wallets {
     void this.syncNow(false);
   }
 
-  private async syncNow(release: boolean): Promise<void> {
+  /** Sync what is due (`all`: every wallet, so `balance()` reads the store's figures after a flush). */
+  private async syncNow(release: boolean, all = false): Promise<void> {
     const now = Date.now();
     const half = this.params.ttlMs / 2;
     const reqs: PoolRequest[] = [];
@@ -492,7 +493,7 @@ export class SharedWallets extends Wallets {
     for (const v of this.views.values()) {
       if (v.busy) continue;
       const renew = v.allowance > 0n && now - v.renewedAt >= half;
-      if (!release && !v.wanted && v.intents.length === 0 && !renew) continue;
+      if (!release && !all && !v.wanted && v.intents.length === 0 && !renew) continue;
       if (release && v.allowance <= 0n && v.intents.length === 0) continue;
       let giveBack = release;
       if (renew && !v.wanted) {

@@ -116,6 +116,8 @@ export interface PoolOutcome {
   expired: string[];
 }
 
+/** A slice is at least this many times what the call asking for it needs (fair share permitting). */
+const NEED_MULTIPLE = 8n;
 const max0 = (x: bigint) => (x > 0n ? x : 0n);
 const min = (a: bigint, b: bigint) => (a < b ? a : b);
 
@@ -277,8 +279,9 @@ function grantedBetween(now: WalletAccount, later: WalletAccount): bigint {
 
 /**
  * The slice of a wallet's free funds one holder gets, in atoms: its demand
- * over `horizonMs` (at least `minSlice`), at most half its fair share of the
- * remainder, and always what a call needs when the remainder covers it
+ * over `horizonMs` (at least `minSlice` and 8 times the asking call's need),
+ * at most half its fair share of the remainder, and always what a call needs
+ * when the remainder covers it
  * (the rule of `leaseSlice` for hard limits, in exact integers).
  */
 export function walletSlice(
@@ -291,6 +294,8 @@ export function walletSlice(
   if (remainder <= 0n || need > remainder) return 0n;
   let target = BigInt(Math.floor(Math.max(0, rate) * (p.horizonMs / 1000)));
   if (target < p.minSlice) target = p.minSlice;
+  // Before demand is measured, room for a few calls like the one asking: one round trip each is slow.
+  if (target < need * NEED_MULTIPLE) target = need * NEED_MULTIPLE;
   const fair = remainder / BigInt(2 * Math.max(1, holders));
   let slice = target < fair ? target : fair;
   if (slice < need) slice = need;
