@@ -16,8 +16,9 @@ import { POLICIES, type Served, serve } from "../serve/serve-process.js";
 const s = pgSchema("limitr_pgserve");
 
 /**
- * The example policy without its pay-as-you-go plan: spend caps and wallets are
- * kept by each engine, so a store shared by several engines refuses them.
+ * The example policy without its pay-as-you-go plan: these tests are about
+ * events and counters (engines sharing its wallet and cap are tested in
+ * pg-shared-wallets.e2e.test.ts).
  */
 function sharedPolicies(): string {
   const dir = join(mkdtempSync(join(tmpdir(), "limitr-pgserve-")), "policies");
@@ -96,8 +97,10 @@ it("limitr serve --db postgres:// records to Postgres; usage query and bill read
   expect(bill.stdout).toContain("pg-co");
 }, 90_000);
 
-it("limitr serve --db postgres:// without --counters leases hard limits from the store's rows; caps and wallets are refused", async () => {
-  await expect(serve(["--policies", POLICIES, "--db", s.url])).rejects.toThrow(/payg.*exclusive/);
+it("limitr serve --db postgres:// without --counters leases hard limits from the store's rows (the example policy's wallet and cap too)", async () => {
+  // The example policy's payg plan: its wallet is leased from the store, its spend cap and hard limits from the rows.
+  const full = await serve(["--policies", POLICIES, "--db", s.url]);
+  expect(await full.stop()).toBe(0);
   const a = await serve(["--policies", policies, "--db", s.url]);
   const b = await serve(["--policies", policies, "--db", s.url]);
   servers.push(a, b);

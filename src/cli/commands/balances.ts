@@ -1,8 +1,11 @@
 import { resolve } from "node:path";
 import { SqliteEngineStore } from "limitr-engine/adapters/store/engine-store";
+import { PgEngineStore } from "limitr-engine/adapters/store/postgres/engine-store";
+import { isPostgresUrl } from "limitr-engine/adapters/store/postgres/url";
 import { UsageError } from "limitr-engine/core/errors";
 import type { CompiledPolicy } from "limitr-engine/core/model";
 import { parseInstant } from "limitr-engine/core/periods";
+import type { WalletStore } from "limitr-engine/core/wallet/store-rows";
 import { Limitr } from "limitr-engine/runtime/limitr";
 import type { WalletBalance, WalletTransaction } from "limitr-engine/runtime/wallets";
 import type { CliContext, CommandOutcome } from "../context.js";
@@ -18,16 +21,42 @@ type Options = Record<string, unknown>;
 async function withEngine<T>(
   options: Options,
   ctx: CliContext,
-  fn: (engine: Limitr, store: SqliteEngineStore, policy: CompiledPolicy) => T,
+  fn: (engine: Limitr, store: WalletStore, policy: CompiledPolicy) => T | Promise<T>,
 ): Promise<T> {
   const policy = loadPolicy(options, ctx);
-  const store = new SqliteEngineStore(resolve(ctx.cwd, String(options.db)));
-  const engine = await Limitr.open({ policy, store, durability: "sync", alerts: false, planPollMs: 0 });
+  const db = String(options.db);
+  // On a shared Postgres store the engine syncs the wallet with every engine serving it (docs/scale.md).
+  const pg = isPostgresUrl(db);
+  const store = pg
+    ? await PgEngineStore.open(db, { planPollMs: 0 })
+    : new SqliteEngineStore(resolve(ctx.cwd, db));
+  const engine = await Limitr.open({
+    policy,
+    store,
+    durability: pg ? "batched" : "sync",
+    alerts: false,
+    planPollMs: 0,
+    tool: true,
+  });
   try {
-    return fn(engine, store, policy);
+    return await fn(engine, store, policy);
   } finally {
     await engine.close();
   }
+}
+
+/**
+ * A top-up or adjustment as stored: on a shared Postgres store it is written
+ * by the engine's next sync, so sync now and read the row back (its true balance).
+ */
+async function stored(
+  engine: Limitr,
+  tx: WalletTransaction & { duplicate: boolean },
+): Promise<WalletTransaction & { duplicate: boolean }> {
+  if (tx.duplicate) return tx;
+  await engine.flush();
+  const row = engine.transactions(tx.customer).find((t) => t.id === tx.id);
+  return row === undefined ? tx : { ...row, duplicate: false };
 }
 
 const arg = (options: Options, i: number): string | undefined =>
@@ -50,7 +79,7 @@ const table = (header: string[], rows: unknown[][]): string =>
   [header, ...rows].map((r) => r.map(csv).join(",")).join("\n");
 
 /** Customers with a wallet: those the store has, and contracts that bring one. */
-function walletCustomers(store: SqliteEngineStore, policy: CompiledPolicy): string[] {
+function walletCustomers(store: WalletStore, policy: CompiledPolicy): string[] {
   const ids = new Set(store.loadWallets().map((w) => w.customer));
   for (const c of Object.values(policy.customers)) {
     const plan = c.plan === null ? undefined : policy.plans[c.plan];
@@ -115,12 +144,13 @@ export async function runTopup(options: Options, ctx: CliContext): Promise<Comma
   const amount = String(arg(options, 1));
   const tx = await withEngine(options, ctx, (engine, _store, policy) => {
     const expiresAt = instant(options.expires, policy.timezone, "--expires");
-    return engine.topUp(customer, amount, {
+    const t = engine.topUp(customer, amount, {
       ...(options.id === undefined ? {} : { id: String(options.id) }),
       ...(expiresAt === undefined ? {} : { expiresAt }),
       ...(options.priority === undefined ? {} : { priority: Number(options.priority) }),
       ...(options.note === undefined ? {} : { note: String(options.note) }),
     });
+    return stored(engine, t);
   });
   return txOutcome(options, tx);
 }
@@ -130,10 +160,13 @@ export async function runAdjust(options: Options, ctx: CliContext): Promise<Comm
   const amount = String(arg(options, 1));
   if (options.note === undefined) throw new UsageError("--note is required: say why the balance is adjusted");
   const tx = await withEngine(options, ctx, (engine) =>
-    engine.adjust(customer, amount, {
-      note: String(options.note),
-      ...(options.id === undefined ? {} : { id: String(options.id) }),
-    }),
+    stored(
+      engine,
+      engine.adjust(customer, amount, {
+        note: String(options.note),
+        ...(options.id === undefined ? {} : { id: String(options.id) }),
+      }),
+    ),
   );
   return txOutcome(options, tx);
 }

@@ -76,7 +76,7 @@ export class Decider {
   wQuickFor = "";
   /** The wallets' hot figures (see WalletLanes); null without wallets. */
   private get lanes(): WalletLanes | null {
-    return this.wallets === null ? null : this.wallets.lanes;
+    return this.wallets === null ? null : this.wallets.quickLanes;
   }
   /**
    * The engine's tick clock (null with an injected clock: every call reads
@@ -212,7 +212,7 @@ export class Decider {
         return false;
       }
       if ((flags & CAPPED) !== 0 && !this.caps.admit(slot, this.capPrice(slot, cat, amount), now)) {
-        this.lastReason = "cap_exceeded";
+        this.lastReason = this.caps.denial;
         if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
         return false;
       }
@@ -253,7 +253,12 @@ export class Decider {
                 options == null ? undefined : options.properties,
               );
         if (w === null || cost === null || cost > w.available) {
-          this.lastReason = w !== null && cost === null ? "invalid_amount" : "insufficient_balance";
+          this.lastReason =
+            w === null
+              ? "insufficient_balance"
+              : cost === null
+                ? "invalid_amount"
+                : (this.wallets as Wallets).short(w, cost);
           if (commit && this.notifier.listening.denied) this.notifyDenied(slot, amount, now);
           return false;
         }

@@ -7,6 +7,8 @@ import { resized } from "../core/engine/typed-arrays.js";
 import { LIFETIME } from "../core/periods.js";
 
 const EPS = 1e-9;
+/** Nanos per money unit (spend caps count nanos, see core/credits/caps.ts). */
+const NANOS = 1e9;
 /** A slice is sized on demand measured with this half-life. */
 const RATE_HALF_LIFE_MS = 2_000;
 /** A lease nothing was spent from over this many renewals in a row (half a TTL each) goes back. */
@@ -130,6 +132,17 @@ export class LeaseBook {
   }
 
   /**
+   * Units counted without a decision (recorded work): off the allowance (it
+   * may go below zero) and reported like spent ones. Only for a lease of the
+   * counter's current period; none held: the pool learns of them from nothing.
+   */
+  consume(cid: number, amount: number): void {
+    if (cid >= this.size || !(amount > 0) || this.period[cid] !== this.counters.periodStart[cid]) return;
+    this.allowance[cid] = (this.allowance[cid] as number) - amount;
+    this.unreported[cid] = (this.unreported[cid] as number) + amount;
+  }
+
+  /**
    * Units given back locally (a released hold, a settle below its hold):
    * they stay this holder's to spend, and the pool learns through smaller reports.
    */
@@ -205,6 +218,8 @@ export class LeaseBook {
         counter: `${c.owner}|${c.entitlement}`,
         periodStart: start,
         periodEnd: end >= LIFETIME.end ? null : end,
+        // A spend cap's counter counts nanos of money: its slices are sized in whole money units.
+        ...(c.entitlement.startsWith("cap:") ? { scale: NANOS } : {}),
       };
       this.poolStart[cid] = start;
       this.from[cid] = Number.NEGATIVE_INFINITY;

@@ -6,6 +6,8 @@ import { SqliteEngineStore } from "../adapters/store/engine-store.js";
 import type { PgEngineAlerts } from "../adapters/store/postgres/engine-alerts.js";
 import { isPostgresUrl, type PgLocation, redactUrl } from "../adapters/store/postgres/url.js";
 import { addOnSet } from "../core/add-ons.js";
+import { capNanos } from "../core/credits/caps.js";
+import type { CompiledCap } from "../core/credits/types.js";
 import type { Decision, Hold, Usage } from "../core/engine/decision.js";
 import { ROW_LEASE_DEFAULTS } from "../core/engine/lease.js";
 import type { CounterRow, EngineStore } from "../core/engine/store-port.js";
@@ -39,6 +41,7 @@ import { type ActivePolicy, isBundleStoreInput, loadPolicyInput } from "./policy
 import { PolicyState } from "./policy-state.js";
 import { Reservations } from "./reservations.js";
 import { type RowCounters, SharedCounters } from "./shared-counters.js";
+import { SharedWallets } from "./shared-wallets.js";
 import { type CapUsage, SpendCaps } from "./spend-caps.js";
 import { TickClock } from "./tick-clock.js";
 import { type WalletBalance, Wallets, type WalletTransaction } from "./wallets.js";
@@ -122,12 +125,18 @@ export class Limitr {
       const { counters, holds } = restoreFrom(store, this.plans, this.seen);
       restored = counters;
       this.meters = new Meters(state, this.plans.history, counters, holds);
-      this.wallets = new Wallets(
-        () => this.meters.state,
-        this.plans.history,
-        this.idPrefix,
-        store.loadWallets(),
-      );
+      const pgShared = sharedPgLocation(store);
+      this.wallets =
+        pgShared === null
+          ? new Wallets(() => this.meters.state, this.plans.history, this.idPrefix, store.loadWallets())
+          : new SharedWallets(
+              () => this.meters.state,
+              this.plans.history,
+              this.idPrefix,
+              store.loadWallets(),
+              pgShared,
+              options.walletLease,
+            );
       this.meters.wallets = this.wallets;
       this.loadedHolds = holds.map((h) => h.id);
     } catch (err) {
@@ -170,6 +179,7 @@ export class Limitr {
         clock: this.clock,
       });
       this.d.shared = this.shared.book;
+      this.d.caps.shared = this.shared.book;
     } else if (rows !== null) {
       this.shared = new SharedCounters(this.meters.table, {
         url: store.location,
@@ -179,6 +189,7 @@ export class Limitr {
         clock: this.clock,
       });
       this.d.shared = this.shared.book;
+      this.d.caps.shared = this.shared.book;
     }
     this.holds = new Reservations(
       this.meters,
@@ -230,10 +241,10 @@ export class Limitr {
   private liveFigures(): LiveFigures {
     return {
       wallet: (customer, now) => {
-        const acc = this.wallets.account(customer, now);
-        return acc === null
+        const f = this.wallets.figures(customer, now);
+        return f === null
           ? null
-          : { balance: Number(fromAtoms(acc.balance)), available: Number(fromAtoms(acc.available)) };
+          : { balance: Number(fromAtoms(f.balance)), available: Number(fromAtoms(f.available)) };
       },
       slotCap: (slot, now) => this.d.caps.fullest(slot, now),
       customerCap: (customer, now) => {
@@ -306,7 +317,8 @@ export class Limitr {
       (url !== null && options.exclusive !== true) || (typeof store === "object" && store.shared === true);
     // Engines sharing a Postgres store without Redis lease their hard limits from its rows.
     const rowLeases = shared && options.counters === undefined && (url !== null || hasPgLocation(store));
-    if (shared) requireSharedCounters(active.policy, where, options.counters !== undefined || rowLeases);
+    if (shared && options.tool !== true)
+      requireSharedCounters(active.policy, where, options.counters !== undefined || rowLeases);
     if (options.counters !== undefined && !/^rediss?:\/\//.test(options.counters))
       refuseSharedSliding(active.policy, options.counters);
     if (rowLeases) refuseRowSliding(active.policy, where);
@@ -420,6 +432,7 @@ export class Limitr {
     options?: CallOptions | null,
   ): Promise<boolean> {
     for (let round = 0; ; round++) {
+      this.forgetWalletMiss();
       if (this.allow(customer, entitlement, amount, options)) return true;
       if (!(await this.waitForLease(round))) return false;
     }
@@ -433,9 +446,15 @@ export class Limitr {
     options?: CallOptions | null,
   ): Promise<Decision> {
     for (let round = 0; ; round++) {
+      this.forgetWalletMiss();
       const decision = this.decide(customer, entitlement, amount, options);
       if (decision.allowed || !(await this.waitForLease(round))) return decision;
     }
+  }
+
+  /** A shared wallet's last miss belongs to the call that made it: `waitForLease` reads only this call's. */
+  private forgetWalletMiss(): void {
+    if (this.wallets instanceof SharedWallets) this.wallets.lastMiss = null;
   }
 
   /**
@@ -446,12 +465,36 @@ export class Limitr {
   private async waitForLease(round: number): Promise<boolean> {
     const shared = this.shared;
     const reason = this.d.lastReason;
+    const wallets = this.wallets;
+    if (
+      wallets instanceof SharedWallets &&
+      round < 8 &&
+      (reason === "lease_pending" || reason === "insufficient_balance") &&
+      wallets.lastMiss !== null &&
+      wallets.lastMiss === this.d.lastSlot?.customer &&
+      this.d.lastSlot?.wallet != null
+    ) {
+      const customer = wallets.lastMiss;
+      wallets.lastMiss = null;
+      if (reason === "insufficient_balance") {
+        // Decided from a pool seen short within the last tick: ask it once more.
+        if (round > 0) return false;
+        wallets.ask(customer, wallets.lastCost);
+      }
+      await wallets.settled(customer);
+      return true;
+    }
     if (shared === null || round >= 8 || (reason !== "lease_pending" && reason !== "limit_exceeded"))
       return false;
     const book = shared.book;
     const cid = book.lastMiss;
     const slot = this.d.lastSlot;
-    if (cid < 0 || slot?.counter?.id !== cid) return false;
+    if (
+      cid < 0 ||
+      slot === null ||
+      !(slot.counter?.id === cid || slot.capCounters?.some((c) => c.id === cid))
+    )
+      return false;
     book.lastMiss = -1;
     if (reason === "limit_exceeded") {
       // Decided from the local counter (final), or from a pool already asked this round.
@@ -756,6 +799,7 @@ export class Limitr {
         (listenerError ? String(listenerError) : null) ??
         this.shared?.status().lastError ??
         this.pgAlerts?.lastError ??
+        (this.wallets instanceof SharedWallets ? this.wallets.lastError : null) ??
         null,
     };
   }
@@ -765,6 +809,7 @@ export class Limitr {
     const now = this.clock();
     this.d.alerts?.evaluate();
     await this.shared?.flush();
+    if (this.wallets instanceof SharedWallets) await this.wallets.flush();
     this.persistence.flush(now);
     await this.store.drain?.(this.drainMs);
     await this.pgAlerts?.drain(this.drainMs);
@@ -779,6 +824,7 @@ export class Limitr {
     await this.delivery?.stop();
     await this.pgAlerts?.close(this.drainMs).catch(() => {});
     await this.shared?.close();
+    if (this.wallets instanceof SharedWallets) await this.wallets.close();
     if (this.store.drain !== undefined) {
       // Hand the last batch to the background writer and wait for it; the store is released either way.
       try {
@@ -801,6 +847,7 @@ export class Limitr {
     this.delivery?.stopTimer();
     this.pgAlerts?.closeSync();
     this.shared?.closeSync();
+    if (this.wallets instanceof SharedWallets) this.wallets.closeSync();
     this.persistence.close();
   }
 
@@ -943,26 +990,50 @@ function requireSharedCounters(policy: CompiledPolicy, where: string, counters: 
   );
 }
 
+/**
+ * What a policy needs leased across engines that it cannot have: hard limits
+ * and spend caps without `counters`, and spend caps too large for a lease
+ * pool (pools count nanos in doubles: exact below 2^53). Wallets are leased
+ * from the Postgres store itself.
+ */
 function limitNeedingLeases(
   policy: CompiledPolicy,
   counters: boolean,
 ): { kind: "limit" | "local"; what: string } | null {
+  const big = (caps: Record<string, CompiledCap> | undefined) =>
+    Object.values(caps ?? {}).find((cap) => cap.mode === "hard" && capNanos(cap) > Number.MAX_SAFE_INTEGER);
   for (const plan of Object.values(policy.plans)) {
     if (!counters)
       for (const e of Object.values(plan.entitlements))
         if (e.kind === "metered" && e.mode === "hard" && e.limit !== null)
           return { kind: "limit", what: `the hard limit ${plan.id}.${e.id}` };
-    if (plan.caps !== undefined && Object.keys(plan.caps).length > 0)
-      return { kind: "local", what: `the spend caps of plan ${plan.id}` };
-    if (plan.wallet !== undefined) return { kind: "local", what: `the wallet of plan ${plan.id}` };
+    if (!counters && plan.caps !== undefined && Object.keys(plan.caps).length > 0)
+      return { kind: "limit", what: `the spend caps of plan ${plan.id}` };
+    const cap = big(plan.caps);
+    if (cap !== undefined)
+      return {
+        kind: "local",
+        what: `the spend cap ${plan.id}.${cap.id} (above 9,007,199 a period, too large to lease exactly)`,
+      };
   }
   for (const c of Object.values(policy.customers)) {
     if (!counters)
       for (const [id, o] of Object.entries(c.overrides))
         if (o.mode === "hard") return { kind: "limit", what: `the hard limit ${id} of customer ${c.id}` };
-    if (c.caps !== undefined && Object.keys(c.caps).length > 0)
-      return { kind: "local", what: `the spend caps of customer ${c.id}` };
-    if (c.wallet !== undefined) return { kind: "local", what: `the wallet of customer ${c.id}` };
+    if (!counters && c.caps !== undefined && Object.keys(c.caps).length > 0)
+      return { kind: "limit", what: `the spend caps of customer ${c.id}` };
+    const cap = big(c.caps);
+    if (cap !== undefined)
+      return {
+        kind: "local",
+        what: `the spend cap ${cap.id} of customer ${c.id} (above 9,007,199 a period, too large to lease exactly)`,
+      };
   }
   return null;
+}
+
+/** The location of a Postgres store shared with other engines (wallets are then leased from it). */
+function sharedPgLocation(store: EngineStore): PgLocation | null {
+  const s = store as EngineStore & { shared?: boolean; pg?: PgLocation };
+  return s.shared === true && s.pg !== undefined ? s.pg : null;
 }

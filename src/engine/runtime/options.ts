@@ -61,9 +61,9 @@ export interface LimitrOptions {
    * lock; a second exclusive engine, or a shared one, is refused while it is
    * open). Its counters, spend caps and wallets are then the truth, as with
    * SQLite, so it needs no `counters`. Default false: any number of engines
-   * share the store, and hard limits are leased from `counters` or, without
-   * it, from the store's rows; caps and wallets need an exclusive engine
-   * (they are not leased yet).
+   * share the store: hard limits are leased from `counters` or, without it,
+   * from the store's rows; spend caps need `counters` (leased from Redis), and
+   * wallets are leased from the store itself (docs/scale.md).
    */
   exclusive?: boolean;
   /** Postgres store: how long `flush()` and `close()` wait for the buffer to be committed (ms, default 30,000). */
@@ -101,6 +101,18 @@ export interface LimitrOptions {
   countersCluster?: boolean;
   /** Lease tuning (slice sizes, TTL; defaults differ for Redis and for Postgres rows, see docs/scale.md). */
   lease?: Partial<LeaseParams>;
+  /**
+   * Shared Postgres store: how wallets' funds are leased to this engine
+   * (`ttlMs`, default 10,000; `minSlice`, the smallest slice in the wallet's
+   * unit, default "0.01"). See docs/scale.md, "Wallets and spend caps across engines".
+   */
+  walletLease?: { ttlMs?: number; minSlice?: string };
+  /**
+   * @internal An engine opened by a CLI command that reads or changes wallets
+   * and makes no decisions (`limitr balances --db postgres://`): a shared
+   * store's checks for hard limits and caps without `counters` are skipped.
+   */
+  tool?: boolean;
 }
 
 export interface CallOptions {

@@ -66,7 +66,7 @@ export class Reservations {
         slot.eff.mode === "prepaid" &&
         (funds = this.walletFunds(slot, c.used, c.events, amount, now)) === null
       )
-        reason = "insufficient_balance";
+        reason = this.fundsDenial;
       else if (slot.bucket !== null && !slot.bucket.take(amount, now)) reason = "rate_limited";
     }
     if (reason !== null || c === null) {
@@ -189,8 +189,17 @@ export class Reservations {
     if (w === null || slot.pricer === null) return null;
     this.wallets?.advance(w, now);
     const cost = walletAmount(slot.pricer, used, amount, events);
-    return cost === null || cost > w.available ? null : cost;
+    if (cost !== null && cost > w.available) {
+      // A wallet shared by engines may fetch more funds (`lease_pending`).
+      this.fundsDenial = this.wallets?.short(w, cost) ?? "insufficient_balance";
+      return null;
+    }
+    this.fundsDenial = "insufficient_balance";
+    return cost;
   }
+
+  /** Why the last `walletFunds` that returned null did. */
+  private fundsDenial: "insufficient_balance" | "lease_pending" = "insufficient_balance";
 
   private leaseHeld(now: number): boolean {
     return now < this.fence.due || this.fence.held(now);

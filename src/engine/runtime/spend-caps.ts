@@ -6,6 +6,7 @@ import type { PlanHistory } from "../core/engine/resolve.js";
 import type { DecimalString } from "../core/model.js";
 import { decStr } from "../core/money.js";
 import { LIFETIME, periodWindow } from "../core/periods.js";
+import type { LeaseBook } from "./lease-holder.js";
 import type { Meters } from "./meters.js";
 import type { Slot } from "./slot.js";
 import type { WriteBehind } from "./write-behind.js";
@@ -38,6 +39,14 @@ export interface CapUsage {
 export class SpendCaps {
   /** The price of the last admitted call in nanos (spent on commit). */
   lastNanos = 0;
+  /** Why the last call `admit` refused was refused. */
+  denial: "cap_exceeded" | "lease_pending" = "cap_exceeded";
+  /**
+   * Leases on hard caps shared by every engine (`counters`): a cap's pool
+   * counts nanos like a hard limit's pool counts units. Null when caps are
+   * this engine's alone.
+   */
+  shared: LeaseBook | null = null;
 
   constructor(
     private readonly meters: Meters,
@@ -69,10 +78,20 @@ export class SpendCaps {
     if (nanos <= 0) return true;
     const list = this.counters(slot, now);
     const caps = slot.eff.caps;
+    this.denial = "cap_exceeded";
     for (let i = 0; i < list.length; i++) {
       const cap = caps[i] as CompiledCap;
       if (cap.mode === "hard" && (list[i] as Counter).used + nanos > capNanos(cap) + EPS) return false;
     }
+    const shared = this.shared;
+    if (shared !== null)
+      for (let i = 0; i < list.length; i++) {
+        const cap = caps[i] as CompiledCap;
+        if (cap.mode === "hard" && !shared.covers((list[i] as Counter).id, nanos, capNanos(cap), now)) {
+          this.denial = shared.denial === "limit_exceeded" ? "cap_exceeded" : "lease_pending";
+          return false;
+        }
+      }
     return true;
   }
 
@@ -86,7 +105,26 @@ export class SpendCaps {
       applied.push(c.add(nanos));
       wb.markDirty(c.id);
     }
+    this.leased(slot, list, nanos, true);
     return applied;
+  }
+
+  /**
+   * Spend `nanos` from the leases of the slot's hard caps (or give back a
+   * refund's): an admitted call's (`admit` made sure each lease covers it,
+   * refilled at the low-water mark) or recorded work's (reported as is).
+   */
+  private leased(slot: Slot, list: Counter[], nanos: number, admitted: boolean): void {
+    const shared = this.shared;
+    if (shared === null || nanos === 0) return;
+    const caps = slot.eff.caps;
+    for (let i = 0; i < list.length; i++) {
+      if ((caps[i] as CompiledCap).mode !== "hard") continue;
+      const cid = (list[i] as Counter).id;
+      if (nanos < 0) shared.refund(cid, -nanos);
+      else if (admitted) shared.spend(cid, nanos);
+      else shared.consume(cid, nanos);
+    }
   }
 
   /**
@@ -96,10 +134,12 @@ export class SpendCaps {
    */
   recorded(slot: Slot, nanos: number, now: number, wb: WriteBehind): void {
     if (nanos === 0 || !Number.isFinite(nanos)) return;
-    for (const c of this.counters(slot, now)) {
+    const list = this.counters(slot, now);
+    for (const c of list) {
       c.add(nanos);
       wb.markDirty(c.id);
     }
+    this.leased(slot, list, nanos, false);
   }
 
   /** The fullest of the slot's caps in the current period (live alert figures); null when none counts it. */
@@ -124,6 +164,8 @@ export class SpendCaps {
       const c = list[i] as Counter;
       c.used = c.used - a;
       if (a > 0) c.events = c.events - 1;
+      if (a > 0 && this.shared !== null && (slot.eff.caps[i] as CompiledCap).mode === "hard")
+        this.shared.refund(c.id, a);
     });
   }
 

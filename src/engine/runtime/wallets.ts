@@ -66,8 +66,15 @@ export class Wallets {
   private gen = 1;
   /** The accounts' hot figures (every account this engine opened, by `WalletAccount.index`). */
   readonly lanes = new WalletLanes();
+  /**
+   * The lanes the decision path may debit directly (`spendQuick`), or null
+   * when every debit must go through `debitDone` (a wallet shared by engines).
+   */
+  get quickLanes(): WalletLanes | null {
+    return this.lanes;
+  }
   private readonly accounts = new Map<string, WalletAccount>();
-  private readonly restored = new Map<string, WalletRow>();
+  protected readonly restored = new Map<string, WalletRow>();
   /** Per account: the policy state and terms text it was last tuned to. */
   private readonly tuned = new WeakMap<
     WalletAccount,
@@ -75,9 +82,9 @@ export class Wallets {
   >();
 
   constructor(
-    private state: () => PolicyState,
-    private readonly history: PlanHistory,
-    private readonly idPrefix: string,
+    protected state: () => PolicyState,
+    protected readonly history: PlanHistory,
+    protected readonly idPrefix: string,
     rows: WalletRow[],
   ) {
     this.sink = new Ledger(this.lanes);
@@ -178,6 +185,20 @@ export class Wallets {
       entitlement,
     );
     if (lanes.queued[wid] !== this.gen) this.touchAt(wid);
+  }
+
+  /** Balance and available funds of a customer's wallet in atoms (live alerts); null without one. */
+  figures(customer: string, now: number): { balance: bigint; available: bigint } | null {
+    const acc = this.account(customer, now);
+    return acc === null ? null : { balance: acc.balance, available: acc.available };
+  }
+
+  /**
+   * The reason a prepaid call that costs more than the wallet's `available`
+   * is denied (a wallet shared by engines may fetch more and answer `lease_pending`).
+   */
+  short(_acc: WalletAccount, _cost: bigint): "insufficient_balance" | "lease_pending" {
+    return "insufficient_balance";
   }
 
   /** Undo a debit whose synchronous write failed: the account as before, its ledger row dropped. */

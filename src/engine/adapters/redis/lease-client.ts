@@ -71,6 +71,12 @@ export interface LeasePool {
   /** The period's start; for a sliding window, the start of the bucket the lease is for. */
   readonly periodStart: number;
   readonly periodEnd: number | null;
+  /**
+   * Units per lease unit (default 1): `minSlice` and `maxSlice` are
+   * multiplied by it. A spend cap's pool counts nanos with a scale of 1e9,
+   * so its slices are sized in money units. Pool values stay below 2^53 (exact in Lua's doubles).
+   */
+  readonly scale?: number;
   /** A sliding window: one pool for the whole window, allowance granted bucket by bucket. */
   readonly window?: SlidingPool;
 }
@@ -174,8 +180,8 @@ export class RedisLeases {
       num(r.base ?? 0, "base"),
       num(r.need, "need"),
       num(r.rate, "rate"),
-      String(p.minSlice),
-      String(p.maxSlice),
+      String(p.minSlice * (pool.scale ?? 1)),
+      String(p.maxSlice * (pool.scale ?? 1)),
       String(p.horizonMs),
     );
     const [granted, ...state] = reply.map(Number);
@@ -230,7 +236,13 @@ export class RedisLeases {
       keys.push(k1!, k2!, k3!);
       const base = sliding ? bucketList(r.baseBuckets ?? "") : num(r.base ?? 0, "base");
       args.push(...head, num(r.limit, "limit"), base, num(r.need, "need"));
-      args.push(num(r.rate, "rate"), String(p.minSlice), String(p.maxSlice), String(p.horizonMs));
+      const scale = pool.scale ?? 1;
+      args.push(
+        num(r.rate, "rate"),
+        String(p.minSlice * scale),
+        String(p.maxSlice * scale),
+        String(p.horizonMs),
+      );
     }
     const per = String(args.length / items.length);
     const command = sliding ? "limitrSlidingAcquireMany" : "limitrLeaseAcquireMany";

@@ -257,6 +257,17 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX counter_shares_by_end ON counter_shares (period_end);
   `,
+  // 8: wallets shared by many engines (R16): each engine's lease of a wallet's available funds,
+  // in atoms (exact decimal text, as the wallet's balance), changed only under the wallet row's lock.
+  `
+  CREATE TABLE wallet_leases (
+    customer TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    allowance TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (customer, holder)
+  );
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

@@ -276,9 +276,22 @@ export class PgLeases {
         });
       }
       for (const h of rows.rows) pools.get(poolKey(h.counter, h.periodStart))?.holders.set(h.holder, h);
-      for (const p of pools.values()) {
+      // A pool's scale (a spend cap counts nanos of money) sizes its slices in whole units.
+      const scales = new Map(
+        ops.map((op) => [poolKey(op.pool.counter, op.pool.periodStart), op.pool.scale ?? 1]),
+      );
+      for (const [key, p] of pools) {
         const leases = [...p.holders.values()].map((h) => [h.holder, h.allowance, h.expiresAt] as const);
-        p.ledger = LeaseLedger.restore(this.params, { ...p.row, leases });
+        const scale = scales.get(key) ?? 1;
+        const params =
+          scale === 1
+            ? this.params
+            : {
+                ...this.params,
+                minSlice: this.params.minSlice * scale,
+                maxSlice: this.params.maxSlice * scale,
+              };
+        p.ledger = LeaseLedger.restore(params, { ...p.row, leases });
       }
       const out: LeaseState[] = [];
       for (const op of ops)
