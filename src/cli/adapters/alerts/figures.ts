@@ -108,7 +108,7 @@ class UsageCache {
     let map = this.cache.get(key);
     if (!map) {
       map = new Map();
-      for (const row of await this.db.aggregateMeter({ meter, window })) {
+      for (const row of await this.db.aggregateMeter({ meter, window, zone: this.index.policy.timezone })) {
         map.set(row.customer, (map.get(row.customer) ?? 0) + (row.q === null ? 0 : dec(row.q).toNumber()));
       }
       this.cache.set(key, map);

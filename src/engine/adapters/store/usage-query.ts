@@ -65,6 +65,7 @@ export async function aggregateUsage(
       dimension,
       customers: customer ? [customer] : undefined,
       distinctValues: unique && groupBy !== "customer",
+      zone,
     });
     for (const r of rows) {
       const key = keyOf(groupBy, r, days, zone);

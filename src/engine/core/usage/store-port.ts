@@ -137,6 +137,11 @@ export interface AggregateSpec {
   customers?: string[];
   /** For unique_count: return the distinct values themselves (to merge across buckets) instead of their count. */
   distinctValues?: boolean;
+  /**
+   * The policy timezone: a store that keeps daily rollups (Postgres) answers
+   * from them when the window and buckets are whole days in it.
+   */
+  zone?: string;
 }
 
 export interface AggregateRow {

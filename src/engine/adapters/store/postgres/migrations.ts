@@ -220,6 +220,43 @@ const MIGRATIONS: string[] = [
     ADD COLUMN n1 NUMERIC, ADD COLUMN n2 NUMERIC, ADD COLUMN n3 NUMERIC, ADD COLUMN n4 NUMERIC,
     ADD COLUMN t1 TEXT, ADD COLUMN t2 TEXT;
   `,
+  // 7: rollups (rollups.ts): each registered meter fingerprint's figures per (customer, day in its
+  // timezone, cost dimension value), kept up to date by every write of events; the distinct values
+  // of unique_count meters per (customer, day).
+  `
+  CREATE TABLE rollup_defs (
+    fp TEXT PRIMARY KEY,
+    definition JSONB NOT NULL,
+    zone TEXT NOT NULL,
+    built_at BIGINT NOT NULL,
+    built_events BIGINT NOT NULL
+  );
+
+  -- dim: the cost dimension's value ('' for none); dim_null: the event had no such property.
+  CREATE TABLE rollups (
+    fp TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    day DATE NOT NULL,
+    dim TEXT NOT NULL,
+    dim_null BOOLEAN NOT NULL,
+    q NUMERIC,
+    n BIGINT NOT NULL,
+    t BIGINT NOT NULL,
+    tseq BIGINT,
+    last NUMERIC,
+    lt BIGINT,
+    lseq BIGINT,
+    PRIMARY KEY (fp, day, customer, dim, dim_null)
+  );
+
+  CREATE TABLE rollup_values (
+    fp TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    day DATE NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (fp, day, customer, value)
+  );
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

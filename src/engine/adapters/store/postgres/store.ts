@@ -20,7 +20,7 @@ import type {
   UsageStore,
 } from "../../../core/usage/store-port.js";
 import type { WalletRow } from "../../../core/wallet/store-rows.js";
-import { dayStarts, usageFrom } from "../bill-usage.js";
+import { type DailyData, dayStarts, usageFrom } from "../bill-usage.js";
 import { foldLedger, type LedgerRow } from "../credit-ledger.js";
 import type { OpenOptions } from "../database.js";
 import { aggregateMeter, dailyData, firstEvents, hasEventsIn } from "./aggregate.js";
@@ -37,6 +37,16 @@ import {
   registerLayouts,
 } from "./layouts.js";
 import { migrate } from "./migrations.js";
+import {
+  dayAligned,
+  ensureRollups,
+  policyRollups,
+  type Rollup,
+  rolledUp,
+  rollupAggregate,
+  rollupDays,
+  rollupOf,
+} from "./rollups.js";
 import { type PgLocation, parseLocation } from "./url.js";
 
 /**
@@ -44,7 +54,9 @@ import { type PgLocation, parseLocation } from "./url.js";
  * opens the same URL. Imports COPY each batch into a staging table and
  * insert from it with ON CONFLICT DO NOTHING (R13, `copy-import.ts`),
  * extracting the values the policy's meters read into typed columns
- * (`layouts.ts`); aggregations are GROUP BY queries (`aggregate.ts`).
+ * (`layouts.ts`) and folding them into the registered rollups
+ * (`rollups.ts`); `bill` and day-aligned queries read the rollups, anything
+ * else is a GROUP BY over the events (`aggregate.ts`).
  */
 export class PgUsageStore implements UsageStore {
   readonly kind = "postgres" as const;
@@ -54,6 +66,13 @@ export class PgUsageStore implements UsageStore {
   /** What an import extracts, per event type (null: not decided yet). */
   private importLayouts: Layout[] | null = null;
   private layoutReader: Promise<LayoutReader> | null = null;
+  /**
+   * Read rollups where they answer exactly (false: always aggregate the
+   * events, as with LIMITR_PG_ROLLUPS=off).
+   */
+  useRollups = process.env.LIMITR_PG_ROLLUPS !== "off";
+  /** Fingerprints known to be registered (they stay so: every write folds into them). */
+  private readonly registered = new Set<string>();
 
   constructor(
     readonly pool: pg.Pool,
@@ -166,6 +185,13 @@ export class PgUsageStore implements UsageStore {
   }
 
   async aggregateMeter(spec: AggregateSpec): Promise<AggregateRow[]> {
+    if (this.useRollups && spec.zone && rolledUp(spec.meter)) {
+      const zone = spec.zone;
+      if (await this.ensure([rollupOf(spec.meter, zone)])) {
+        const rows = await rollupAggregate(this.pool, spec, zone);
+        if (rows) return rows;
+      }
+    }
     return aggregateMeter(this.pool, await this.reader(), spec);
   }
 
@@ -174,10 +200,74 @@ export class PgUsageStore implements UsageStore {
     period: Window,
     onProgress?: (daysDone: number, days: number) => void,
   ): Promise<DailyUsage> {
-    const data = await dailyData(this.pool, await this.reader(), policy, period);
+    const data = await this.dailyCells(policy, period);
     const days = dayStarts(period, policy.timezone).length;
     onProgress?.(days, days);
     return usageFrom(policy, period, data);
+  }
+
+  /**
+   * Every meter's daily cells: from the rollups when the period is whole days
+   * of the policy timezone (time_weighted meters and any other period from
+   * the events).
+   */
+  private async dailyCells(policy: CompiledPolicy, period: Window): Promise<DailyData> {
+    const read = await this.reader();
+    const meters = Object.values(policy.meters);
+    const rolled = meters.filter(rolledUp);
+    const days = dayStarts(period, policy.timezone);
+    if (
+      !this.useRollups ||
+      rolled.length === 0 ||
+      days.length === 0 ||
+      !dayAligned(period, policy.timezone) ||
+      !(await this.ensure(policyRollups(policy)))
+    )
+      return dailyData(this.pool, read, policy, period);
+    const rest = meters.filter((m) => !rolledUp(m));
+    const [data, other] = await Promise.all([
+      rollupDays(this.pool, rolled, policy.timezone, days),
+      rest.length === 0
+        ? null
+        : dailyData(
+            this.pool,
+            read,
+            { ...policy, meters: Object.fromEntries(rest.map((m) => [m.id, m])) },
+            period,
+          ),
+    ]);
+    for (const [id, cells] of other ?? []) data.set(id, cells);
+    return data;
+  }
+
+  /**
+   * Register and build the rollups not known yet; false when this role may
+   * not (a read-only role or transaction): the caller reads the events.
+   */
+  private async ensure(rollups: Rollup[]): Promise<boolean> {
+    const missing = rollups.filter((r) => !this.registered.has(r.fp));
+    if (missing.length === 0) return true;
+    try {
+      await ensureRollups(this.pool, missing);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === "42501" || code === "25006") return false;
+      throw err;
+    }
+    for (const r of missing) this.registered.add(r.fp);
+    return true;
+  }
+
+  /**
+   * Drop and build again the rollups of the policy's meters from the events
+   * (after events were deleted, archived or restored outside limitr).
+   * Returns how many were built.
+   */
+  async rebuildRollups(policy: CompiledPolicy): Promise<number> {
+    const rollups = policyRollups(policy);
+    await ensureRollups(this.pool, rollups, true);
+    for (const r of rollups) this.registered.add(r.fp);
+    return new Set(rollups.map((r) => r.fp)).size;
   }
 
   async firstEvents(meter: CompiledMeter, period: Window, days: number[], n: number): Promise<FirstEvents> {

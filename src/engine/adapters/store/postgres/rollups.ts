@@ -1,0 +1,440 @@
+import type pg from "pg";
+import type { CompiledMeter, CompiledPolicy } from "../../../core/model.js";
+import { isoDate, LIFETIME, startOfDate, type Window } from "../../../core/periods.js";
+import { meterFingerprint, type RollupDefinition, rollupDefinition } from "../../../core/usage/rollup-key.js";
+import type { AggregateRow, AggregateSpec } from "../../../core/usage/store-port.js";
+import type { DayCell } from "../bill-usage.js";
+import { COUNT_WEIGHT, lit, prop, whereConditions } from "./sql.js";
+
+/**
+ * Rollups: each registered meter fingerprint's figures per (customer, day in
+ * the fingerprint's timezone, cost dimension value), kept in `rollups` (and
+ * the distinct values of a unique_count meter in `rollup_values`), so `bill`
+ * and day-aligned `usage query` / `alerts check` read a few rows per
+ * customer and day instead of every event.
+ *
+ * - Kept at write: every insert of events (`usage import`'s COPY batches, the
+ *   engine's write-behind) is `INSERT ... ON CONFLICT (id) DO NOTHING
+ *   RETURNING` and folds only the rows it returned into every registered
+ *   fingerprint, in the same statement: an event is counted once however
+ *   often it is imported, late or replayed (R13).
+ * - Exact under concurrency: the folds are upserts whose merges are
+ *   commutative (sums, counts, the greater of two maxima, the latest by (ts,
+ *   seq), a set of distinct values), and ON CONFLICT DO UPDATE merges into
+ *   the committed row, so two importers at once add up as one.
+ * - Registered on first read: a reader whose fingerprints are unknown builds
+ *   them with one GROUP BY over the events, holding the rollup lock
+ *   exclusively; writers hold it shared from before they read the
+ *   registered fingerprints to their commit, so no event is both missed by
+ *   the build and by the fold.
+ * - Not kept: time_weighted meters (they integrate readings across days and
+ *   need the reading before the period); those are read from the events.
+ */
+
+/** The advisory lock of a schema's rollups: writers share it, a build holds it alone. */
+const LOCK = "hashtext('limitr_rollups:' || current_schema())";
+
+/** A meter's rollup, by its fingerprint. */
+export interface Rollup {
+  fp: string;
+  definition: RollupDefinition;
+}
+
+export function rollupOf(meter: CompiledMeter, zone: string): Rollup {
+  return { fp: meterFingerprint(meter, zone), definition: rollupDefinition(meter, zone) };
+}
+
+/** Meters whose daily figures a rollup holds (all but time_weighted). */
+export function rolledUp(meter: CompiledMeter): boolean {
+  return meter.aggregation !== "time_weighted";
+}
+
+/** The meter a stored definition describes (what the fold's SQL needs). */
+function meterOf(d: RollupDefinition): CompiledMeter {
+  return {
+    id: "",
+    description: null,
+    unit: null,
+    events: d.events,
+    aggregation: d.aggregation,
+    property: d.property,
+    where: Object.fromEntries(d.where.map(([k, v]) => [k, [...v]])),
+    groupBy: [],
+    cost: d.dimension ? { by: d.dimension, rates: {}, default: null } : null,
+  };
+}
+
+/** The calendar date of `ts` (epoch ms) in the zone. */
+function dayOf(zone: string): string {
+  return `((timestamptz 'epoch' + ts * interval '1 millisecond') AT TIME ZONE ${lit(zone)})::date`;
+}
+
+/**
+ * The statements folding the rows of `source` (a relation with seq, type,
+ * customer, ts, value and properties) into one rollup: an upsert into
+ * `rollups`, and for unique_count one into `rollup_values`. Values are read
+ * from the JSON with the functions the extracted columns are filled by.
+ */
+export function foldStatements(r: Rollup, source: string): string[] {
+  const meter = meterOf(r.definition);
+  const fp = lit(r.fp);
+  const conds = [`type IN (${meter.events.map(lit).join(", ")})`, ...whereConditions(meter)];
+  const v = meter.property ? `limitr_numeric(${prop(meter.property)})` : "value::numeric";
+  const dim = r.definition.dimension ? `limitr_text(${prop(r.definition.dimension)})` : "NULL::text";
+  const rows =
+    `SELECT seq, customer, ts, ${dayOf(r.definition.zone)} AS day, ${dim} AS dim, ` +
+    `${meter.aggregation === "count" ? `${COUNT_WEIGHT}::numeric` : v} AS v` +
+    (meter.aggregation === "unique_count"
+      ? `, ${meter.property ? `limitr_text(${prop(meter.property)})` : "value::text"} AS u`
+      : "") +
+    ` FROM ${source} WHERE ${conds.join(" AND ")}`;
+  const order = "ORDER BY ts DESC, seq DESC";
+  const valued = "FILTER (WHERE v IS NOT NULL)";
+  // Per group: [column, aggregate over the rows, merge with the stored row (r) of `excluded` (x)].
+  const cols: [string, string, string][] = [
+    ["n", "COUNT(*)", "r.n + excluded.n"],
+    ["t", "MAX(ts)", "GREATEST(r.t, excluded.t)"],
+  ];
+  const newer = "excluded.lt IS NOT NULL AND (r.lt IS NULL OR (excluded.lt, excluded.lseq) > (r.lt, r.lseq))";
+  const later = "(excluded.t, excluded.tseq) > (r.t, r.tseq)";
+  switch (meter.aggregation) {
+    case "sum":
+    case "count":
+      cols.push(["q", "SUM(v)", "COALESCE(r.q + excluded.q, r.q, excluded.q)"]);
+      break;
+    case "max":
+      cols.push(["q", "MAX(v)", "GREATEST(r.q, excluded.q)"]);
+      cols.push(["lt", `MAX(ts) ${valued}`, "GREATEST(r.lt, excluded.lt)"]);
+      break;
+    case "latest":
+      cols.push([
+        "q",
+        `(array_agg(v ${order}) ${valued})[1]`,
+        `CASE WHEN ${newer} THEN excluded.q ELSE r.q END`,
+      ]);
+      cols.push(["lt", `MAX(ts) ${valued}`, `CASE WHEN ${newer} THEN excluded.lt ELSE r.lt END`]);
+      cols.push([
+        "lseq",
+        `(array_agg(seq ${order}) ${valued})[1]`,
+        `CASE WHEN ${newer} THEN excluded.lseq ELSE r.lseq END`,
+      ]);
+      cols.push([
+        "last",
+        `(array_agg(v ${order}))[1]`,
+        `CASE WHEN ${later} THEN excluded.last ELSE r.last END`,
+      ]);
+      cols.push([
+        "tseq",
+        `(array_agg(seq ${order}))[1]`,
+        `CASE WHEN ${later} THEN excluded.tseq ELSE r.tseq END`,
+      ]);
+      break;
+    default:
+      break;
+  }
+  const out = [
+    `INSERT INTO rollups AS r (fp, customer, day, dim, dim_null, ${cols.map((c) => c[0]).join(", ")}) ` +
+      `SELECT ${fp}, customer, day, COALESCE(dim, ''), dim IS NULL, ${cols.map((c) => c[1]).join(", ")} ` +
+      `FROM (${rows}) s GROUP BY customer, day, dim ` +
+      `ON CONFLICT (fp, day, customer, dim, dim_null) DO UPDATE SET ${cols.map((c) => `${c[0]} = ${c[2]}`).join(", ")}`,
+  ];
+  if (meter.aggregation === "unique_count") {
+    out.push(
+      `INSERT INTO rollup_values (fp, customer, day, value) ` +
+        `SELECT DISTINCT ${fp}, customer, day, u FROM (${rows}) s WHERE u IS NOT NULL ` +
+        "ON CONFLICT DO NOTHING",
+    );
+  }
+  return out;
+}
+
+/** The columns a fold reads from inserted rows. */
+const RETURNED = "RETURNING seq, type, customer, ts, value, properties";
+
+/** Fold statements per set of registered fingerprints (the SQL is the same until one is added). */
+const cachedFolds = new Map<string, string[]>();
+
+/**
+ * Run an `INSERT INTO events ... ON CONFLICT (id) DO NOTHING` (inside the
+ * caller's transaction) and fold the rows it inserted into every registered
+ * rollup, in one statement. Returns how many rows were inserted.
+ */
+export async function insertFolding(
+  client: pg.PoolClient,
+  insert: string,
+  params: unknown[] = [],
+): Promise<number> {
+  await client.query(`SELECT pg_advisory_xact_lock_shared(${LOCK})`);
+  const defs = await client.query<Rollup>("SELECT fp, definition FROM rollup_defs ORDER BY fp");
+  if (defs.rows.length === 0) return (await client.query(insert, params)).rowCount ?? 0;
+  const key = defs.rows.map((d) => d.fp).join(",");
+  let folds = cachedFolds.get(key);
+  if (!folds) {
+    folds = defs.rows.flatMap((d) => foldStatements(d, "ins"));
+    if (cachedFolds.size > 64) cachedFolds.clear();
+    cachedFolds.set(key, folds);
+  }
+  const sql = `WITH ins AS (${insert} ${RETURNED}), ${folds.map((f, i) => `f${i} AS (${f})`).join(", ")} SELECT COUNT(*)::int AS n FROM ins`;
+  const r = await client.query<{ n: number }>(sql, params);
+  return r.rows[0]?.n ?? 0;
+}
+
+/** Session settings of a build or a read: hash aggregation, more memory, no JIT (as `aggregate.ts`). */
+const SETTINGS =
+  "SELECT set_config('work_mem', CASE WHEN pg_size_bytes(current_setting('work_mem')) < pg_size_bytes('64MB') THEN '64MB' ELSE current_setting('work_mem') END, true), set_config('jit', 'off', true)";
+
+/**
+ * Register the rollups not registered yet and build each from the events
+ * (one GROUP BY), alone under the rollup lock; `rebuild` drops and builds
+ * them again (after events were deleted or archived). Concurrent callers
+ * build once: the second finds them registered.
+ */
+export async function ensureRollups(pool: pg.Pool, rollups: Rollup[], rebuild = false): Promise<void> {
+  const unique = [...new Map(rollups.map((r) => [r.fp, r])).values()];
+  if (unique.length === 0) return;
+  const known = async (c: pg.Pool | pg.PoolClient) =>
+    new Set(
+      (
+        await c.query<{ fp: string }>("SELECT fp FROM rollup_defs WHERE fp = ANY($1)", [
+          unique.map((r) => r.fp),
+        ])
+      ).rows.map((r) => r.fp),
+    );
+  if (!rebuild && (await known(pool)).size === unique.length) return;
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    await client.query(`SELECT pg_advisory_xact_lock(${LOCK})`);
+    await client.query(SETTINGS);
+    const fps = unique.map((r) => r.fp);
+    if (rebuild) {
+      for (const table of ["rollups", "rollup_values", "rollup_defs"])
+        await client.query(`DELETE FROM ${table} WHERE fp = ANY($1)`, [fps]);
+    }
+    const have = await known(client);
+    for (const r of unique) {
+      if (have.has(r.fp)) continue;
+      const types = `(${r.definition.events.map(lit).join(", ")})`;
+      const source = `(SELECT seq, type, customer, ts, value, properties FROM events WHERE type IN ${types}) e`;
+      for (const sql of foldStatements(r, source)) await client.query(sql);
+      const n = await client.query<{ n: number }>(
+        `SELECT COALESCE(SUM(n), 0)::bigint AS n FROM rollups WHERE fp = $1`,
+        [r.fp],
+      );
+      await client.query(
+        "INSERT INTO rollup_defs (fp, definition, zone, built_at, built_events) VALUES ($1, $2, $3, $4, $5)",
+        [r.fp, JSON.stringify(r.definition), r.definition.zone, Date.now(), n.rows[0]?.n ?? 0],
+      );
+    }
+    await client.query("COMMIT");
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** A date in a zone when `ms` is its start (a day boundary), else null. */
+function boundary(ms: number, zone: string): string | null {
+  const date = isoDate(ms, zone);
+  return startOfDate(date, zone) === ms ? date : null;
+}
+
+/** Is every day of the period a whole calendar day of the zone (so rollup days are its days)? */
+export function dayAligned(period: Window, zone: string): boolean {
+  return boundary(period.start, zone) !== null && boundary(period.end, zone) !== null;
+}
+
+interface RollupRow {
+  fp: string;
+  customer: string;
+  day: number;
+  dim: string;
+  q: number | null;
+  n: number;
+  t: number;
+  lt: number | null;
+}
+
+/**
+ * Daily cells of the meters from their rollups: per meter, customer -> cells
+ * by day index of `days` (the period's day starts, whole days in `zone`).
+ */
+export async function rollupDays(
+  pool: pg.Pool,
+  meters: CompiledMeter[],
+  zone: string,
+  days: number[],
+): Promise<Map<string, Map<string, DayCell[]>>> {
+  const fps = new Map<string, CompiledMeter[]>();
+  for (const m of meters) {
+    const fp = meterFingerprint(m, zone);
+    fps.set(fp, [...(fps.get(fp) ?? []), m]);
+  }
+  const dates = days.map((d) => isoDate(d, zone));
+  const params = [[...fps.keys()], dates, dates[0], dates[dates.length - 1]];
+  const day = "width_bucket(day, $2::date[]) - 1";
+  const client = await pool.connect();
+  let rows: RollupRow[];
+  let values: { fp: string; customer: string; day: number; value: string }[];
+  try {
+    await client.query("BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ");
+    await client.query(SETTINGS);
+    rows = (
+      await client.query<RollupRow>(
+        `SELECT fp, customer, ${day} AS day, dim, q, n, t, lt FROM rollups
+         WHERE fp = ANY($1) AND day >= $3::date AND day <= $4::date`,
+        params,
+      )
+    ).rows;
+    values = (
+      await client.query(
+        `SELECT fp, customer, ${day} AS day, value FROM rollup_values
+         WHERE fp = ANY($1) AND day >= $3::date AND day <= $4::date`,
+        params,
+      )
+    ).rows;
+    await client.query("COMMIT");
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+  const out = new Map<string, Map<string, DayCell[]>>();
+  for (const m of meters) out.set(m.id, new Map());
+  const cellOf = (m: CompiledMeter, customer: string, i: number): DayCell => {
+    const cells = out.get(m.id) as Map<string, DayCell[]>;
+    let perDay = cells.get(customer);
+    if (!perDay) cells.set(customer, (perDay = []));
+    return (perDay[i] ??= {
+      q: 0,
+      n: 0,
+      t: Number.NEGATIVE_INFINITY,
+      byDim: new Map(),
+      values: m.aggregation === "unique_count" ? new Set() : null,
+      readings: null,
+    });
+  };
+  for (const r of rows) {
+    for (const m of fps.get(r.fp) ?? []) {
+      const cell = cellOf(m, r.customer, r.day);
+      cell.n += r.n;
+      if (m.aggregation === "unique_count") continue;
+      if (m.aggregation === "sum" || m.aggregation === "count") {
+        if (r.t > cell.t) cell.t = r.t;
+        if (r.q === null) continue;
+        cell.q += r.q;
+        const key = r.dim;
+        cell.byDim.set(key, (cell.byDim.get(key) ?? 0) + r.q);
+      } else {
+        // max, latest: one row per day; its time is the latest valued event's, else the latest event's.
+        cell.t = r.lt ?? r.t;
+        cell.q = r.q ?? 0;
+      }
+    }
+  }
+  for (const v of values)
+    for (const m of fps.get(v.fp) ?? []) cellOf(m, v.customer, v.day).values?.add(v.value);
+  return out;
+}
+
+/** The bucket of each rollup day: the index of the last bucket start on or before it (0 before the first). */
+function bucketSql(dates: string[] | null, p: unknown[]): string {
+  if (!dates || dates.length <= 1) return "0";
+  p.push(dates);
+  return `GREATEST(width_bucket(day, $${p.length}::date[]) - 1, 0)`;
+}
+
+/**
+ * `aggregateMeter` from the meter's rollup when it can answer exactly: a
+ * window and buckets of whole days in `zone` (a lifetime edge reads every
+ * day), no split or the cost dimension of a sum or count, unique_count's
+ * distinct values, once the rollup is registered. Returns null when it cannot
+ * (the caller scans the events).
+ *
+ * With `distinctValues`, a unique_count's rows are one per distinct value
+ * (n 0) and one per customer and bucket with the events (dim null): their
+ * sums and value sets are those of the scan's.
+ */
+export async function rollupAggregate(
+  pool: pg.Pool,
+  spec: AggregateSpec,
+  zone: string,
+): Promise<AggregateRow[] | null> {
+  const { meter } = spec;
+  if (!rolledUp(meter)) return null;
+  const unique = meter.aggregation === "unique_count";
+  const split = spec.dimension ?? null;
+  const byCost =
+    split !== null &&
+    split === meter.cost?.by &&
+    (meter.aggregation === "sum" || meter.aggregation === "count");
+  if (split !== null && !byCost && !(unique && spec.distinctValues)) return null;
+  const from = spec.window.start <= LIFETIME.start ? "" : boundary(spec.window.start, zone);
+  const to = spec.window.end >= LIFETIME.end ? "" : boundary(spec.window.end, zone);
+  if (from === null || to === null) return null;
+  let buckets: string[] | null = null;
+  if (spec.buckets && spec.buckets.length > 1) {
+    buckets = [];
+    for (const b of spec.buckets) {
+      const d = boundary(b, zone);
+      if (d === null) return null;
+      buckets.push(d);
+    }
+  }
+  const r = rollupOf(meter, zone);
+  const p: unknown[] = [r.fp];
+  const conds = ["fp = $1"];
+  if (from) conds.push(`day >= $${p.push(from)}::date`);
+  if (to) conds.push(`day < $${p.push(to)}::date`);
+  if (spec.customers) conds.push(`customer = ANY($${p.push(spec.customers)}::text[])`);
+  const bucket = bucketSql(buckets, p);
+  const where = conds.join(" AND ");
+  const dim = byCost ? "CASE WHEN dim_null THEN NULL ELSE dim END" : "NULL::text";
+  let q: string;
+  switch (meter.aggregation) {
+    case "sum":
+    case "count":
+      q = "SUM(q)";
+      break;
+    case "max":
+      q = "MAX(q)";
+      break;
+    case "latest":
+      q = "(array_agg(last ORDER BY t DESC, tseq DESC))[1]";
+      break;
+    default:
+      q = "NULL::numeric";
+  }
+  const rows = (
+    await pool.query<AggregateRow>(
+      `SELECT customer, ${bucket} AS bucket, ${dim} AS dim, ${q} AS q, SUM(n)::bigint AS n, MAX(t) AS t
+       FROM rollups WHERE ${where} GROUP BY 1, 2, 3`,
+      p,
+    )
+  ).rows;
+  if (!unique) return rows;
+  if (spec.distinctValues) {
+    const values = await pool.query<AggregateRow>(
+      `SELECT DISTINCT customer, ${bucket} AS bucket, value AS dim, NULL::float8 AS q, 0 AS n, 0 AS t
+       FROM rollup_values WHERE ${where}`,
+      p,
+    );
+    return [...rows, ...values.rows];
+  }
+  const counts = await pool.query<{ customer: string; bucket: number; q: number }>(
+    `SELECT customer, ${bucket} AS bucket, COUNT(DISTINCT value)::float8 AS q FROM rollup_values WHERE ${where} GROUP BY 1, 2`,
+    p,
+  );
+  const q2 = new Map(counts.rows.map((c) => [`${c.customer}\u0000${c.bucket}`, c.q]));
+  return rows.map((row) => ({ ...row, q: q2.get(`${row.customer}\u0000${row.bucket}`) ?? 0 }));
+}
+
+/** The rollups of the policy's meters (those a rollup can hold). */
+export function policyRollups(policy: CompiledPolicy): Rollup[] {
+  return Object.values(policy.meters)
+    .filter(rolledUp)
+    .map((m) => rollupOf(m, policy.timezone));
+}
