@@ -28,6 +28,13 @@ export interface UsageStore {
    * reads are the same with or without it, for events imported before too.
    */
   extractFor?(policy: CompiledPolicy): Promise<void>;
+  /**
+   * Build the daily rollups of the policy's meters again from the stored
+   * events (after events were deleted or archived outside limitr) and drop
+   * every other rollup; returns how many were built. Stores without
+   * rollups do not have it.
+   */
+  rebuildRollups?(policy: CompiledPolicy): Promise<number>;
   /** Does the store hold any event with start <= ts < end? */
   hasEventsIn(window: Window): Promise<boolean>;
 

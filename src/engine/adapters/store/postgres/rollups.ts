@@ -64,14 +64,21 @@ function meterOf(d: RollupDefinition): CompiledMeter {
   };
 }
 
-/** The calendar date of `ts` (epoch ms) in the zone. */
-function dayOf(zone: string): string {
-  return `((timestamptz 'epoch' + ts * interval '1 millisecond') AT TIME ZONE ${lit(zone)})::date`;
+/** The events' columns a fold reads. */
+const FOLDED = "seq, type, customer, ts, value, properties";
+
+/**
+ * Rows of `relation` with `day`, the calendar date of their ts (epoch ms) in
+ * the zone: computed once per row and zone, however many rollups read it.
+ */
+function withDay(relation: string, zone: string, where = ""): string {
+  return `SELECT ${FOLDED}, ((timestamptz 'epoch' + ts * interval '1 millisecond') AT TIME ZONE ${lit(zone)})::date AS day FROM ${relation}${where}`;
 }
 
 /**
  * The statements folding the rows of `source` (a relation with seq, type,
- * customer, ts, value and properties) into one rollup: an upsert into
+ * customer, ts, value, properties and `day`, the date of ts in the rollup's
+ * timezone: see `withDay`) into one rollup: an upsert into
  * `rollups`, and for unique_count one into `rollup_values`. Values are read
  * from the JSON with the functions the extracted columns are filled by.
  */
@@ -82,7 +89,7 @@ export function foldStatements(r: Rollup, source: string): string[] {
   const v = meter.property ? `limitr_numeric(${prop(meter.property)})` : "value::numeric";
   const dim = r.definition.dimension ? `limitr_text(${prop(r.definition.dimension)})` : "NULL::text";
   const rows =
-    `SELECT seq, customer, ts, ${dayOf(r.definition.zone)} AS day, ${dim} AS dim, ` +
+    `SELECT seq, customer, ts, day, ${dim} AS dim, ` +
     `${meter.aggregation === "count" ? `${COUNT_WEIGHT}::numeric` : v} AS v` +
     (meter.aggregation === "unique_count"
       ? `, ${meter.property ? `limitr_text(${prop(meter.property)})` : "value::text"} AS u`
@@ -148,9 +155,6 @@ export function foldStatements(r: Rollup, source: string): string[] {
   return out;
 }
 
-/** The columns a fold reads from inserted rows. */
-const RETURNED = "RETURNING seq, type, customer, ts, value, properties";
-
 /** Fold statements per set of registered fingerprints (the SQL is the same until one is added). */
 const cachedFolds = new Map<string, string[]>();
 
@@ -170,11 +174,17 @@ export async function insertFolding(
   const key = defs.rows.map((d) => d.fp).join(",");
   let folds = cachedFolds.get(key);
   if (!folds) {
-    folds = defs.rows.flatMap((d) => foldStatements(d, "ins"));
+    // The inserted rows with their day, once per timezone; then every rollup's fold of them.
+    const zones = [...new Set(defs.rows.map((d) => d.definition.zone))];
+    const statements = defs.rows.flatMap((d) => foldStatements(d, `d${zones.indexOf(d.definition.zone)}`));
+    folds = [
+      ...zones.map((z, i) => `d${i} AS MATERIALIZED (${withDay("ins", z)})`),
+      ...statements.map((f, i) => `f${i} AS (${f})`),
+    ];
     if (cachedFolds.size > 64) cachedFolds.clear();
     cachedFolds.set(key, folds);
   }
-  const sql = `WITH ins AS (${insert} ${RETURNED}), ${folds.map((f, i) => `f${i} AS (${f})`).join(", ")} SELECT COUNT(*)::int AS n FROM ins`;
+  const sql = `WITH ins AS (${insert} RETURNING ${FOLDED}), ${folds.join(", ")} SELECT COUNT(*)::int AS n FROM ins`;
   const r = await client.query<{ n: number }>(sql, params);
   return r.rows[0]?.n ?? 0;
 }
@@ -186,10 +196,11 @@ const SETTINGS =
 /**
  * Register the rollups not registered yet and build each from the events
  * (one GROUP BY), alone under the rollup lock; `rebuild` drops and builds
- * them again (after events were deleted or archived). Concurrent callers
- * build once: the second finds them registered.
+ * them again and drops every other registered rollup (after events were
+ * deleted or archived). Concurrent callers build once: the second finds
+ * them registered.
  */
-export async function ensureRollups(pool: pg.Pool, rollups: Rollup[], rebuild = false): Promise<void> {
+export async function ensureRollups(pool: pg.Pool, rollups: Rollup[], rebuild?: "rebuild"): Promise<void> {
   const unique = [...new Map(rollups.map((r) => [r.fp, r])).values()];
   if (unique.length === 0) return;
   const known = async (c: pg.Pool | pg.PoolClient) =>
@@ -206,16 +217,16 @@ export async function ensureRollups(pool: pg.Pool, rollups: Rollup[], rebuild = 
     await client.query("BEGIN");
     await client.query(`SELECT pg_advisory_xact_lock(${LOCK})`);
     await client.query(SETTINGS);
-    const fps = unique.map((r) => r.fp);
     if (rebuild) {
+      // Every registered rollup goes; the policy's are built again below.
       for (const table of ["rollups", "rollup_values", "rollup_defs"])
-        await client.query(`DELETE FROM ${table} WHERE fp = ANY($1)`, [fps]);
+        await client.query(`TRUNCATE ${table}`);
     }
     const have = await known(client);
     for (const r of unique) {
       if (have.has(r.fp)) continue;
       const types = `(${r.definition.events.map(lit).join(", ")})`;
-      const source = `(SELECT seq, type, customer, ts, value, properties FROM events WHERE type IN ${types}) e`;
+      const source = `(${withDay("events", r.definition.zone, ` WHERE type IN ${types}`)}) e`;
       for (const sql of foldStatements(r, source)) await client.query(sql);
       const n = await client.query<{ n: number }>(
         `SELECT COALESCE(SUM(n), 0)::bigint AS n FROM rollups WHERE fp = $1`,
@@ -246,62 +257,76 @@ export function dayAligned(period: Window, zone: string): boolean {
   return boundary(period.start, zone) !== null && boundary(period.end, zone) !== null;
 }
 
-interface RollupRow {
-  fp: string;
-  customer: string;
-  day: number;
-  dim: string;
-  q: number | null;
-  n: number;
-  t: number;
-  lt: number | null;
-}
-
 /**
- * Daily cells of the meters from their rollups: per meter, customer -> cells
- * by day index of `days` (the period's day starts, whole days in `zone`).
+ * Run reads of the rollups in one snapshot, if every fingerprint in `fps` is
+ * registered in it (else null: a rebuild dropped one since it was checked).
  */
-export async function rollupDays(
+async function inSnapshot<T>(
   pool: pg.Pool,
-  meters: CompiledMeter[],
-  zone: string,
-  days: number[],
-): Promise<Map<string, Map<string, DayCell[]>>> {
-  const fps = new Map<string, CompiledMeter[]>();
-  for (const m of meters) {
-    const fp = meterFingerprint(m, zone);
-    fps.set(fp, [...(fps.get(fp) ?? []), m]);
-  }
-  const dates = days.map((d) => isoDate(d, zone));
-  const params = [[...fps.keys()], dates, dates[0], dates[dates.length - 1]];
-  const day = "width_bucket(day, $2::date[]) - 1";
+  fps: string[],
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T | null> {
   const client = await pool.connect();
-  let rows: RollupRow[];
-  let values: { fp: string; customer: string; day: number; value: string }[];
   try {
     await client.query("BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ");
     await client.query(SETTINGS);
-    rows = (
-      await client.query<RollupRow>(
-        `SELECT fp, customer, ${day} AS day, dim, q, n, t, lt FROM rollups
-         WHERE fp = ANY($1) AND day >= $3::date AND day <= $4::date`,
-        params,
-      )
-    ).rows;
-    values = (
-      await client.query(
-        `SELECT fp, customer, ${day} AS day, value FROM rollup_values
-         WHERE fp = ANY($1) AND day >= $3::date AND day <= $4::date`,
-        params,
-      )
-    ).rows;
+    const found = await client.query<{ n: number }>(
+      "SELECT COUNT(*)::int AS n FROM rollup_defs WHERE fp = ANY($1)",
+      [fps],
+    );
+    const out = found.rows[0]?.n === new Set(fps).size ? await work(client) : null;
     await client.query("COMMIT");
+    return out;
   } catch (err) {
     await client.query("ROLLBACK").catch(() => {});
     throw err;
   } finally {
     client.release();
   }
+}
+
+/** A rollup row as read by `rollupDays`: [fp index, customer, day index, dim, q, n, t, lt]. */
+type CellRow = [number, string, number, string, number | null, number, number, number | null];
+/** A distinct value: [fp index, customer, day index, value]. */
+type ValueRow = [number, string, number, string];
+
+/**
+ * Daily cells of the meters from their rollups: per meter, customer -> cells
+ * by day index of `days` (the period's day starts, whole days in `zone`);
+ * null when a rollup is not registered (any more).
+ */
+export async function rollupDays(
+  pool: pg.Pool,
+  meters: CompiledMeter[],
+  zone: string,
+  days: number[],
+): Promise<Map<string, Map<string, DayCell[]>> | null> {
+  const byFp = new Map<string, CompiledMeter[]>();
+  for (const m of meters) {
+    const fp = meterFingerprint(m, zone);
+    byFp.set(fp, [...(byFp.get(fp) ?? []), m]);
+  }
+  const fps = [...byFp.keys()];
+  const dates = days.map((d) => isoDate(d, zone));
+  const params = [fps, dates, dates[0], dates[dates.length - 1]];
+  const where = "WHERE fp = ANY($1) AND day >= $3::date AND day <= $4::date";
+  const day = "width_bucket(day, $2::date[]) - 1";
+  // Rows as arrays (rowMode), the fingerprint as its index in `fps`: fewer bytes and objects per cell.
+  const read = await inSnapshot(pool, fps, async (client) => {
+    const rows = async <T>(columns: string, table: string): Promise<T[]> =>
+      (
+        await client.query<T & unknown[]>({
+          text: `SELECT array_position($1, fp) - 1, customer, ${day}, ${columns} FROM ${table} ${where}`,
+          values: params,
+          rowMode: "array",
+        })
+      ).rows;
+    return {
+      rows: await rows<CellRow>("dim, q, n, t, lt", "rollups"),
+      values: await rows<ValueRow>("value", "rollup_values"),
+    };
+  });
+  if (!read) return null;
   const out = new Map<string, Map<string, DayCell[]>>();
   for (const m of meters) out.set(m.id, new Map());
   const cellOf = (m: CompiledMeter, customer: string, i: number): DayCell => {
@@ -317,26 +342,26 @@ export async function rollupDays(
       readings: null,
     });
   };
-  for (const r of rows) {
-    for (const m of fps.get(r.fp) ?? []) {
-      const cell = cellOf(m, r.customer, r.day);
-      cell.n += r.n;
+  const metersOf = (i: number) => byFp.get(fps[i] as string) ?? [];
+  for (const [f, customer, i, dim, q, n, t, lt] of read.rows) {
+    for (const m of metersOf(f)) {
+      const cell = cellOf(m, customer, i);
+      cell.n += n;
       if (m.aggregation === "unique_count") continue;
       if (m.aggregation === "sum" || m.aggregation === "count") {
-        if (r.t > cell.t) cell.t = r.t;
-        if (r.q === null) continue;
-        cell.q += r.q;
-        const key = r.dim;
-        cell.byDim.set(key, (cell.byDim.get(key) ?? 0) + r.q);
+        if (t > cell.t) cell.t = t;
+        if (q === null) continue;
+        cell.q += q;
+        cell.byDim.set(dim, (cell.byDim.get(dim) ?? 0) + q);
       } else {
         // max, latest: one row per day; its time is the latest valued event's, else the latest event's.
-        cell.t = r.lt ?? r.t;
-        cell.q = r.q ?? 0;
+        cell.t = lt ?? t;
+        cell.q = q ?? 0;
       }
     }
   }
-  for (const v of values)
-    for (const m of fps.get(v.fp) ?? []) cellOf(m, v.customer, v.day).values?.add(v.value);
+  for (const [f, customer, i, value] of read.values)
+    for (const m of metersOf(f)) cellOf(m, customer, i).values?.add(value);
   return out;
 }
 
@@ -352,7 +377,7 @@ function bucketSql(dates: string[] | null, p: unknown[]): string {
  * window and buckets of whole days in `zone` (a lifetime edge reads every
  * day), no split or the cost dimension of a sum or count, unique_count's
  * distinct values, once the rollup is registered. Returns null when it cannot
- * (the caller scans the events).
+ * (the caller scans the events) or the rollup is not registered (any more).
  *
  * With `distinctValues`, a unique_count's rows are one per distinct value
  * (n 0) and one per customer and bucket with the events (dim null): their
@@ -408,28 +433,30 @@ export async function rollupAggregate(
     default:
       q = "NULL::numeric";
   }
-  const rows = (
-    await pool.query<AggregateRow>(
-      `SELECT customer, ${bucket} AS bucket, ${dim} AS dim, ${q} AS q, SUM(n)::bigint AS n, MAX(t) AS t
-       FROM rollups WHERE ${where} GROUP BY 1, 2, 3`,
-      p,
-    )
-  ).rows;
-  if (!unique) return rows;
-  if (spec.distinctValues) {
-    const values = await pool.query<AggregateRow>(
-      `SELECT DISTINCT customer, ${bucket} AS bucket, value AS dim, NULL::float8 AS q, 0 AS n, 0 AS t
-       FROM rollup_values WHERE ${where}`,
+  return inSnapshot(pool, [r.fp], async (client) => {
+    const rows = (
+      await client.query<AggregateRow>(
+        `SELECT customer, ${bucket} AS bucket, ${dim} AS dim, ${q} AS q, SUM(n)::bigint AS n, MAX(t) AS t
+         FROM rollups WHERE ${where} GROUP BY 1, 2, 3`,
+        p,
+      )
+    ).rows;
+    if (!unique) return rows;
+    if (spec.distinctValues) {
+      const values = await client.query<AggregateRow>(
+        `SELECT DISTINCT customer, ${bucket} AS bucket, value AS dim, NULL::float8 AS q, 0 AS n, 0 AS t
+         FROM rollup_values WHERE ${where}`,
+        p,
+      );
+      return [...rows, ...values.rows];
+    }
+    const counts = await client.query<{ customer: string; bucket: number; q: number }>(
+      `SELECT customer, ${bucket} AS bucket, COUNT(DISTINCT value)::float8 AS q FROM rollup_values WHERE ${where} GROUP BY 1, 2`,
       p,
     );
-    return [...rows, ...values.rows];
-  }
-  const counts = await pool.query<{ customer: string; bucket: number; q: number }>(
-    `SELECT customer, ${bucket} AS bucket, COUNT(DISTINCT value)::float8 AS q FROM rollup_values WHERE ${where} GROUP BY 1, 2`,
-    p,
-  );
-  const q2 = new Map(counts.rows.map((c) => [`${c.customer}\u0000${c.bucket}`, c.q]));
-  return rows.map((row) => ({ ...row, q: q2.get(`${row.customer}\u0000${row.bucket}`) ?? 0 }));
+    const distinct = new Map(counts.rows.map((c) => [`${c.customer}\u0000${c.bucket}`, c.q]));
+    return rows.map((row) => ({ ...row, q: distinct.get(`${row.customer}\u0000${row.bucket}`) ?? 0 }));
+  });
 }
 
 /** The rollups of the policy's meters (those a rollup can hold). */

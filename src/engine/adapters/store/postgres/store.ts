@@ -71,8 +71,6 @@ export class PgUsageStore implements UsageStore {
    * events, as with LIMITR_PG_ROLLUPS=off).
    */
   useRollups = process.env.LIMITR_PG_ROLLUPS !== "off";
-  /** Fingerprints known to be registered (they stay so: every write folds into them). */
-  private readonly registered = new Set<string>();
 
   constructor(
     readonly pool: pg.Pool,
@@ -90,10 +88,14 @@ export class PgUsageStore implements UsageStore {
     return copyBatch(this.importer, batch, this.importLayouts);
   }
 
-  /** Extract the values the policy's meters read at import (call before `insertEvents`). */
+  /**
+   * Extract the values the policy's meters read at import, and register
+   * their rollups so the import folds into them (call before `insertEvents`).
+   */
   async extractFor(policy: CompiledPolicy): Promise<void> {
     this.importLayouts = await registerLayouts(this.pool, layoutSpecs(policy));
     this.layoutReader = null;
+    if (this.useRollups) await this.ensure(policyRollups(policy));
   }
 
   /**
@@ -187,7 +189,8 @@ export class PgUsageStore implements UsageStore {
   async aggregateMeter(spec: AggregateSpec): Promise<AggregateRow[]> {
     if (this.useRollups && spec.zone && rolledUp(spec.meter)) {
       const zone = spec.zone;
-      if (await this.ensure([rollupOf(spec.meter, zone)])) {
+      // Registered, then read in a snapshot that still has it (a rebuild may drop it in between).
+      for (let attempt = 0; attempt < 2 && (await this.ensure([rollupOf(spec.meter, zone)])); attempt++) {
         const rows = await rollupAggregate(this.pool, spec, zone);
         if (rows) return rows;
       }
@@ -216,27 +219,18 @@ export class PgUsageStore implements UsageStore {
     const meters = Object.values(policy.meters);
     const rolled = meters.filter(rolledUp);
     const days = dayStarts(period, policy.timezone);
-    if (
-      !this.useRollups ||
-      rolled.length === 0 ||
-      days.length === 0 ||
-      !dayAligned(period, policy.timezone) ||
-      !(await this.ensure(policyRollups(policy)))
-    )
-      return dailyData(this.pool, read, policy, period);
+    let data: DailyData | null = null;
+    if (this.useRollups && rolled.length > 0 && days.length > 0 && dayAligned(period, policy.timezone)) {
+      // Registered, then read in a snapshot that still has them (a rebuild may drop them in between).
+      for (let attempt = 0; attempt < 2 && !data && (await this.ensure(policyRollups(policy))); attempt++)
+        data = await rollupDays(this.pool, rolled, policy.timezone, days);
+    }
+    if (!data) return dailyData(this.pool, read, policy, period);
     const rest = meters.filter((m) => !rolledUp(m));
-    const [data, other] = await Promise.all([
-      rollupDays(this.pool, rolled, policy.timezone, days),
-      rest.length === 0
-        ? null
-        : dailyData(
-            this.pool,
-            read,
-            { ...policy, meters: Object.fromEntries(rest.map((m) => [m.id, m])) },
-            period,
-          ),
-    ]);
-    for (const [id, cells] of other ?? []) data.set(id, cells);
+    if (rest.length > 0) {
+      const only = { ...policy, meters: Object.fromEntries(rest.map((m) => [m.id, m])) };
+      for (const [id, cells] of await dailyData(this.pool, read, only, period)) data.set(id, cells);
+    }
     return data;
   }
 
@@ -245,28 +239,25 @@ export class PgUsageStore implements UsageStore {
    * not (a read-only role or transaction): the caller reads the events.
    */
   private async ensure(rollups: Rollup[]): Promise<boolean> {
-    const missing = rollups.filter((r) => !this.registered.has(r.fp));
-    if (missing.length === 0) return true;
     try {
-      await ensureRollups(this.pool, missing);
+      await ensureRollups(this.pool, rollups);
+      return true;
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === "42501" || code === "25006") return false;
       throw err;
     }
-    for (const r of missing) this.registered.add(r.fp);
-    return true;
   }
 
   /**
-   * Drop and build again the rollups of the policy's meters from the events
-   * (after events were deleted, archived or restored outside limitr).
-   * Returns how many were built.
+   * Build the rollups of the policy's meters again from the events (after
+   * events were deleted, archived or restored outside limitr) and drop every
+   * other rollup (older policies', which every write would otherwise keep
+   * folding into; a read under one builds it again). Returns how many were built.
    */
   async rebuildRollups(policy: CompiledPolicy): Promise<number> {
     const rollups = policyRollups(policy);
-    await ensureRollups(this.pool, rollups, true);
-    for (const r of rollups) this.registered.add(r.fp);
+    await ensureRollups(this.pool, rollups, "rebuild");
     return new Set(rollups.map((r) => r.fp)).size;
   }
 
