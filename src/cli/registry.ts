@@ -251,6 +251,15 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import("./commands/usage-query.js"),
   },
   {
+    path: ["usage", "rebuild-rollups"],
+    example: "limitr usage rebuild-rollups --db postgres://limitr@db.internal:5432/billing",
+    docs: "billing.md",
+    description:
+      "build the store's daily rollups of the policy's meters again from its events (after deleting or archiving events)",
+    flags: [format(["text", "json"])],
+    load: () => import("./commands/usage-rebuild-rollups.js"),
+  },
+  {
     path: ["customers", "set"],
     example: "limitr customers set globex --plan pro --at 2026-10-15",
     docs: "billing.md",
