@@ -201,7 +201,7 @@ async function check(full = true): Promise<void> {
     }
   }
   // unique_count's distinct values, merged across days, through `usage query`.
-  for (const groupBy of ["day", "customer"]) {
+  for (const groupBy of ["day", "customer", "model"]) {
     store.useRollups = false;
     const events = await aggregateUsage(policy, store, { period: { ...period, label: "2026-11" }, groupBy });
     store.useRollups = true;

@@ -396,7 +396,8 @@ export async function rollupAggregate(
     split !== null &&
     split === meter.cost?.by &&
     (meter.aggregation === "sum" || meter.aggregation === "count");
-  if (split !== null && !byCost && !(unique && spec.distinctValues)) return null;
+  // (A unique_count split by a property is answered by the events: its distinct values are its groups there.)
+  if (split !== null && !byCost) return null;
   const from = spec.window.start <= LIFETIME.start ? "" : boundary(spec.window.start, zone);
   const to = spec.window.end >= LIFETIME.end ? "" : boundary(spec.window.end, zone);
   if (from === null || to === null) return null;
