@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dayStarts } from "../../src/engine/adapters/store/bill-usage.js";
@@ -11,6 +14,7 @@ import type { UsageEvent } from "../../src/engine/core/usage/event.js";
 import { meterFingerprint } from "../../src/engine/core/usage/rollup-key.js";
 import type { AggregateRow, AggregateSpec, DailyUsage } from "../../src/engine/core/usage/store-port.js";
 import { policyFrom } from "../billing/helpers.js";
+import { limitr } from "../cli/run-cli.js";
 import { pgQuery, pgSchema } from "../helpers/pg-schema.js";
 
 /**
@@ -297,5 +301,41 @@ describe("Postgres rollups", () => {
       await other.close();
     }
     await check();
+  }, 60_000);
+
+  it("limitr usage rebuild-rollups builds them again after events were deleted outside limitr", async () => {
+    await reset();
+    await store.extractFor(policy);
+    await store.insertEvents(toEvents(fc.sample(event, { numRuns: 300, seed: 3 }) as Gen[], "z"));
+    // Archived outside limitr: the rollups still count these events until rebuilt.
+    await pgQuery("DELETE FROM events WHERE customer = 'c1'", [], schema.name);
+    expect(await daily(true)).not.toEqual(await daily(false));
+    const dir = mkdtempSync(join(tmpdir(), "limitr-rollups-"));
+    // The CLI validates the policy: meters of the event's `value` (no property) are left out there.
+    const valid = POLICY.split("\n").filter((l) => !/^ {2}(spend|last_value|values):/.test(l));
+    writeFileSync(join(dir, "policy.yaml"), valid.join("\n"));
+    const r = await limitr([
+      "usage",
+      "rebuild-rollups",
+      "--db",
+      schema.url,
+      "--policies",
+      dir,
+      "--format",
+      "json",
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).rollups).toBe(Object.keys(policy.meters).length - 3);
+    await check();
+    const sqlite = await limitr([
+      "usage",
+      "rebuild-rollups",
+      "--db",
+      join(dir, "usage.db"),
+      "--policies",
+      dir,
+    ]);
+    expect(sqlite.exitCode).toBe(1);
+    expect(sqlite.stderr).toMatch(/keeps no rollups|usage.db/);
   }, 60_000);
 });
