@@ -168,7 +168,8 @@ export async function insertFolding(
   insert: string,
   params: unknown[] = [],
 ): Promise<number> {
-  await client.query(`SELECT pg_advisory_xact_lock_shared(${LOCK})`);
+  // JIT off for the transaction: compiling a large batch's statement costs more than running it.
+  await client.query(`SELECT pg_advisory_xact_lock_shared(${LOCK}), set_config('jit', 'off', true)`);
   const defs = await client.query<Rollup>("SELECT fp, definition FROM rollup_defs ORDER BY fp");
   if (defs.rows.length === 0) return (await client.query(insert, params)).rowCount ?? 0;
   const key = defs.rows.map((d) => d.fp).join(",");
@@ -189,7 +190,7 @@ export async function insertFolding(
   return r.rows[0]?.n ?? 0;
 }
 
-/** Session settings of a build or a read: hash aggregation, more memory, no JIT (as `aggregate.ts`). */
+/** Transaction settings of a build or a read: more memory, no JIT (as `aggregate.ts`). */
 const SETTINGS =
   "SELECT set_config('work_mem', CASE WHEN pg_size_bytes(current_setting('work_mem')) < pg_size_bytes('64MB') THEN '64MB' ELSE current_setting('work_mem') END, true), set_config('jit', 'off', true)";
 
