@@ -312,21 +312,27 @@ export async function rollupDays(
   const params = [fps, dates, dates[0], dates[dates.length - 1]];
   const where = "WHERE fp = ANY($1) AND day >= $3::date AND day <= $4::date";
   const day = "width_bucket(day, $2::date[]) - 1";
-  // Rows as arrays (rowMode), the fingerprint as its index in `fps`: fewer bytes and objects per cell.
-  const read = await inSnapshot(pool, fps, async (client) => {
-    const rows = async <T>(columns: string, table: string): Promise<T[]> =>
-      (
-        await client.query<T & unknown[]>({
-          text: `SELECT array_position($1, fp) - 1, customer, ${day}, ${columns} FROM ${table} ${where}`,
-          values: params,
-          rowMode: "array",
-        })
-      ).rows;
-    return {
-      rows: await rows<CellRow>("dim, q, n, t, lt", "rollups"),
-      values: await rows<ValueRow>("value", "rollup_values"),
-    };
+  // One statement (one snapshot, one round trip): a first row with how many of the
+  // fingerprints are registered in it, then cells (kind 1) and distinct values (kind 2), as
+  // arrays (rowMode) with the fingerprint as its index in `fps`: few bytes and objects per cell.
+  const r = await pool.query<unknown[]>({
+    text: `SELECT 0 AS kind, 0 AS f, NULL::text AS customer, 0 AS day, NULL::text AS dim, NULL::numeric AS q,
+         (SELECT COUNT(*) FROM rollup_defs WHERE fp = ANY($1)) AS n, NULL::bigint AS t, NULL::bigint AS lt
+       UNION ALL
+       SELECT 1, array_position($1, fp) - 1, customer, ${day}, dim, q, n, t, lt FROM rollups ${where}
+       UNION ALL
+       SELECT 2, array_position($1, fp) - 1, customer, ${day}, value, NULL, NULL, NULL, NULL FROM rollup_values ${where}`,
+    values: params,
+    rowMode: "array",
   });
+  const registered = r.rows.find((x) => x[0] === 0)?.[6];
+  const read =
+    Number(registered) === fps.length
+      ? {
+          rows: r.rows.filter((x) => x[0] === 1).map((x) => x.slice(1) as CellRow),
+          values: r.rows.filter((x) => x[0] === 2).map((x) => x.slice(1, 5) as ValueRow),
+        }
+      : null;
   if (!read) return null;
   const out = new Map<string, Map<string, DayCell[]>>();
   for (const m of meters) out.set(m.id, new Map());

@@ -221,8 +221,9 @@ export class PgUsageStore implements UsageStore {
     const days = dayStarts(period, policy.timezone);
     let data: DailyData | null = null;
     if (this.useRollups && rolled.length > 0 && days.length > 0 && dayAligned(period, policy.timezone)) {
-      // Registered, then read in a snapshot that still has them (a rebuild may drop them in between).
-      for (let attempt = 0; attempt < 2 && !data && (await this.ensure(policyRollups(policy))); attempt++)
+      // Read; if one is not registered (first use, or dropped by a rebuild), register it and read again.
+      data = await rollupDays(this.pool, rolled, policy.timezone, days);
+      if (!data && (await this.ensure(policyRollups(policy))))
         data = await rollupDays(this.pool, rolled, policy.timezone, days);
     }
     if (!data) return dailyData(this.pool, read, policy, period);
