@@ -1,14 +1,16 @@
 /**
  * The Postgres store against the database's own fast paths, on the same rows:
  * - import: the store's batches (COPY into a staging table, then `INSERT ...
- *   SELECT ... ON CONFLICT DO NOTHING`), the same with multi-row `INSERT ...
+ *   SELECT ... ON CONFLICT DO NOTHING`), with the policy's rollups registered
+ *   (folded in the same statement) and without any, the same with multi-row `INSERT ...
  *   SELECT FROM unnest(...) ON CONFLICT DO NOTHING` (the alternative), and the
  *   whole `usage import` path of already-known ids, vs a raw `COPY` of the same
  *   rows into an identical table;
- * - bill: the store's daily aggregation (what `bill` reads), on values
- *   extracted at import and on the JSON only (events imported before the
- *   policy read them), and the whole bill, vs a raw `GROUP BY customer, type,
- *   day` over the same table (interleaved, best of five each).
+ * - bill: the store's daily usage (what `bill` reads) from the rollups, and
+ *   aggregated from the events on values extracted at import and on the JSON
+ *   only (events imported before the policy read them), and the whole bill
+ *   both ways, vs a raw `GROUP BY customer, type, day` over the same table
+ *   (interleaved, best of five each).
  *
  *   npx tsx bench/postgres.bench.ts    (or BENCH_ONLY=postgres npm run bench)
  *
@@ -94,13 +96,28 @@ try {
   await admin.query(`SET search_path = ${schema}`);
   await admin.query("CREATE TABLE raw_events (LIKE events INCLUDING ALL)");
   const policy = loadPolicy({ policies: join(root, "policies") }, { cwd: root, warn: () => {} } as never);
+  const period = parsePeriod("2026-10", policy.timezone);
+  if (!period) throw new Error("bad period");
   await store.extractFor(policy);
 
+  // The same import into a twin store without rollups (none registered): what folding costs.
+  const plain = await openPostgresStore(`${BASE}?schema=${schema}_plain`, { create: true });
+  plain.useRollups = false;
+  await plain.extractFor(policy);
+  const insertPlain = await time(async () => {
+    for (let i = 0; i < events.length; i += BATCH) await plain.insertEvents(events.slice(i, i + BATCH));
+  });
+  await plain.close();
+  log(
+    `store import without rollups (COPY to staging + INSERT ON CONFLICT, batches of 5,000): ${(EVENTS / insertPlain).toFixed(0)} events/s`,
+  );
+  // `extractFor` registered the policy's rollups on the empty store (a first bill would too): the import folds into them.
+  await store.dailyUsage(policy, period);
   const insert = await time(async () => {
     for (let i = 0; i < events.length; i += BATCH) await store.insertEvents(events.slice(i, i + BATCH));
   });
   log(
-    `store import (COPY to staging + INSERT ON CONFLICT, batches of 5,000): ${(EVENTS / insert).toFixed(0)} events/s`,
+    `store import folding into the ${Object.keys(policy.meters).length} meters' rollups: ${(EVENTS / insert).toFixed(0)} events/s`,
   );
   const rawCopy = await time(() => copy(admin, "raw_events"));
   log(`raw COPY: ${(EVENTS / rawCopy).toFixed(0)} rows/s`);
@@ -133,22 +150,31 @@ try {
   );
   log(`usage import of known ids (all duplicates): ${(EVENTS / reimport).toFixed(0)} events/s`);
   await admin.query("VACUUM ANALYZE events");
-
-  const period = parsePeriod("2026-10", policy.timezone);
-  if (!period) throw new Error("bad period");
+  await admin.query("VACUUM ANALYZE rollups");
+  await admin.query("VACUUM ANALYZE rollup_values");
+  const fromEvents = async <T>(work: () => Promise<T>): Promise<T> => {
+    store.useRollups = false;
+    try {
+      return await work();
+    } finally {
+      store.useRollups = true;
+    }
+  };
   // The raw queries get the settings the store's aggregations run with (hash groups, no JIT).
   await admin.query("SET work_mem = '64MB'");
   await admin.query("SET jit = off");
   await admin.query("SET enable_sort = off");
   // Interleaved rounds, best of each: on a shared machine the load moves between runs.
   const rounds = {
+    rollups: [] as number[],
     aggregate: [] as number[],
     json: [] as number[],
     raw: [] as number[],
     figures: [] as number[],
   };
   for (let i = 0; i < 5; i++) {
-    rounds.aggregate.push(await time(() => store.dailyUsage(policy, period)));
+    rounds.rollups.push(await time(() => store.dailyUsage(policy, period)));
+    rounds.aggregate.push(await time(() => fromEvents(() => store.dailyUsage(policy, period))));
     rounds.json.push(await time(() => dailyData(store.pool, JSON_ONLY, policy, period)));
     rounds.raw.push(
       await time(() =>
@@ -170,18 +196,26 @@ try {
       ),
     );
   }
+  const rollups = Math.min(...rounds.rollups);
   const aggregate = Math.min(...rounds.aggregate);
   const fromJson = Math.min(...rounds.json);
   const rawGroupBy = Math.min(...rounds.raw);
   const rawFigures = Math.min(...rounds.figures);
-  log(`bill aggregation (daily cells, one pass, extracted values): ${aggregate.toFixed(3)}s`);
+  log(`bill daily usage from the rollups: ${rollups.toFixed(3)}s`);
+  log(`bill aggregation from the events (daily cells, one pass, extracted values): ${aggregate.toFixed(3)}s`);
   log(`bill aggregation reading every value from the JSON (fallback path): ${fromJson.toFixed(3)}s`);
   log(`raw GROUP BY customer, type, day: ${rawGroupBy.toFixed(3)}s`);
   log(
     `raw GROUP BY customer, type, day, t1 of the same figures (extracted columns): ${rawFigures.toFixed(3)}s`,
   );
   const bill = await best(() => runBill(store, policy, period, { recordCredits: false }));
-  log(`whole bill: ${bill.toFixed(3)}s`);
+  const billEvents = await fromEvents(() =>
+    best(() => runBill(store, policy, period, { recordCredits: false })),
+  );
+  log(`whole bill: ${bill.toFixed(3)}s from the rollups, ${billEvents.toFixed(3)}s from the events`);
+  const rollupRows = await admin.query<{ n: string }>(
+    "SELECT (SELECT COUNT(*) FROM rollups) + (SELECT COUNT(*) FROM rollup_values) AS n",
+  );
   const bytes = await admin.query<{ table: string; total: string }>(
     "SELECT pg_table_size('events') AS table, pg_total_relation_size('events') AS total",
   );
@@ -197,13 +231,19 @@ try {
       results: {
         events: EVENTS,
         insert_events_s: Math.round(EVENTS / insert),
+        insert_no_rollups_events_s: Math.round(EVENTS / insertPlain),
         raw_copy_rows_s: Math.round(EVENTS / rawCopy),
         insert_vs_copy: round(rawCopy / insert, 2),
+        insert_no_rollups_vs_copy: round(rawCopy / insertPlain, 2),
+        rollup_rows: Number(rollupRows.rows[0]?.n),
         unnest_insert_rows_s: Math.round(EVENTS / unnest),
         usage_import_duplicates_events_s: Math.round(EVENTS / reimport),
+        bill_rollups_s: round(rollups),
+        rollups_vs_groupby: round(rollups / rawGroupBy, 2),
         bill_aggregate_s: round(aggregate),
         bill_aggregate_json_s: round(fromJson),
         bill_s: round(bill),
+        bill_from_events_s: round(billEvents),
         raw_groupby_s: round(rawGroupBy),
         aggregate_vs_groupby: round(aggregate / rawGroupBy, 2),
         json_aggregate_vs_groupby: round(fromJson / rawGroupBy, 2),
@@ -216,6 +256,7 @@ try {
   );
 } finally {
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+  await admin.query(`DROP SCHEMA IF EXISTS ${schema}_plain CASCADE`).catch(() => {});
   await admin.end();
   rmSync(dir, { recursive: true, force: true });
 }

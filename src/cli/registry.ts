@@ -260,8 +260,8 @@ export const COMMANDS: CommandSpec[] = [
     example: "limitr usage rebuild-rollups --db .limitr/usage.db",
     docs: "billing.md",
     description:
-      "drop the store's usage rollups and rebuild those of the policy's meters from every recorded event",
-    flags: [],
+      "drop the store's usage rollups and rebuild those of the policy's meters from every recorded event (SQLite or Postgres)",
+    flags: [format(["text", "json"])],
     load: () => import("./commands/usage-rebuild-rollups.js"),
   },
   {

@@ -19,6 +19,16 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     if (!store.rebuildRollups) throw new UsageError(`store ${store.name} keeps no usage rollups`);
     const r = await store.rebuildRollups(policy, (done, total) => progress.update(done, done, total));
     const seconds = (performance.now() - started) / 1000;
+    if (String(options.format ?? "text") === "json")
+      return {
+        output: JSON.stringify({
+          formatVersion: 1,
+          store: store.name,
+          ...r,
+          seconds: Number(seconds.toFixed(3)),
+        }),
+        exitCode: 0,
+      };
     return {
       output:
         `rebuilt ${r.rollups} rollup(s) for ${r.meters} meter(s) of ${policy.name} ` +

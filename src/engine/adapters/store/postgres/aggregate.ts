@@ -288,13 +288,17 @@ async function meterDays(pool: pg.Pool, read: LayoutReader, scan: Scan, period: 
         if (r.dim !== null) cell.values.add(r.dim);
         continue;
       }
-      const t = (c.t === null ? null : (r[c.t] as number | null)) ?? (r[c.all] as number);
-      if (t > cell.t) cell.t = t;
       const q = c.q === null ? null : (r[c.q] as number | null);
+      const before = valued.get(cell);
+      if (c.t !== null) {
+        // max, latest: the cell's time is its latest event with a value, else its latest event.
+        const vt = r[c.t] as number | null;
+        if (vt !== null) cell.t = before === undefined ? vt : Math.max(cell.t, vt);
+        else if (before === undefined) cell.t = Math.max(cell.t, r[c.all] as number);
+      } else cell.t = Math.max(cell.t, r[c.all] as number);
       if (q === null) continue;
       if (meter.aggregation === "max" || meter.aggregation === "latest") {
         const at: [number, number] = [r[c.t as string] as number, c.seq ? (r[c.seq] as number) : 0];
-        const before = valued.get(cell);
         const wins =
           before === undefined ||
           (meter.aggregation === "max"

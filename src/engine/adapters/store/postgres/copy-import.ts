@@ -4,6 +4,7 @@ import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import type { UsageEvent } from "../../../core/usage/event.js";
 import { extractColumns, type Layout } from "./layouts.js";
+import { insertFolding } from "./rollups.js";
 
 /** A COPY text field: NULL as \N; backslash, tab and newlines escaped. */
 function field(v: string | null): string {
@@ -25,7 +26,8 @@ function copyText(batch: UsageEvent[]): string {
  * then `INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING` (R13), in file order
  * (the replay breaks timestamp ties by insertion order). Measured
  * faster than multi-row INSERTs of the same rows (docs/scale.md). The
- * `layouts` say which properties of each type to extract into typed columns.
+ * `layouts` say which properties of each type to extract into typed columns;
+ * the new rows are folded into the registered rollups in the same statement.
  * Returns how many ids were new.
  */
 export async function copyBatch(
@@ -47,13 +49,14 @@ export async function copyBatch(
         copyFrom("COPY limitr_staged_events (ord, id, type, customer, ts, value, properties) FROM STDIN"),
       ),
     );
-    const r = await client.query(
+    const inserted = await insertFolding(
+      client,
       `INSERT INTO events (id, type, customer, ts, value, properties, ${extracted.names.join(", ")})
        SELECT id, type, customer, ts, value, properties, ${extracted.values.join(", ")}
        FROM limitr_staged_events ORDER BY ord ON CONFLICT (id) DO NOTHING`,
     );
     await client.query("COMMIT");
-    return r.rowCount ?? 0;
+    return inserted;
   } catch (err) {
     await client.query("ROLLBACK").catch(() => {});
     throw err;

@@ -3,6 +3,7 @@ import { encodeAddOns } from "../../../core/add-ons.js";
 import type { CounterRow, HoldRow, SubscriptionRow } from "../../../core/engine/store-port.js";
 import type { WalletRow, WalletTxRow } from "../../../core/wallet/store-rows.js";
 import type { PgRows } from "./engine-rows.js";
+import { insertFolding } from "./rollups.js";
 
 /** Rows per statement: arrays bound as parameters, so one statement per chunk whatever its size. */
 const CHUNK = 5000;
@@ -11,7 +12,8 @@ const CHUNK = 5000;
  * The engine's statements. Each takes whole columns as array parameters and
  * `unnest`s them, so a batch is a handful of round trips. Every one is
  * idempotent (R13): events and ledger rows are skipped when their id is
- * stored, counters, holds, plans and wallets are set to the batch's values.
+ * stored (new events are folded into the registered rollups), counters,
+ * holds, plans and wallets are set to the batch's values.
  */
 const SQL = {
   events: `INSERT INTO events (id, type, customer, ts, value, properties, bundle_version, bundle_digest)
@@ -56,7 +58,7 @@ export async function writeRows(client: pg.PoolClient, rows: PgRows): Promise<vo
     const e = rows.events;
     for (let i = 0; i < e.id.length; i += CHUNK) {
       const to = i + CHUNK;
-      await client.query(SQL.events, [
+      await insertFolding(client, SQL.events, [
         e.id.slice(i, to),
         e.type.slice(i, to),
         e.customer.slice(i, to),

@@ -266,6 +266,42 @@ const MIGRATIONS: string[] = [
     allowance TEXT NOT NULL,
     expires_at BIGINT NOT NULL,
     PRIMARY KEY (customer, holder)
+  `,
+  // 9: rollups (rollups.ts): each registered meter fingerprint's figures per (customer, day in its
+  // timezone, cost dimension value), kept up to date by every write of events; the distinct values
+  // of unique_count meters per (customer, day).
+  `
+  CREATE TABLE rollup_defs (
+    fp TEXT PRIMARY KEY,
+    definition JSONB NOT NULL,
+    zone TEXT NOT NULL,
+    built_at BIGINT NOT NULL,
+    built_events BIGINT NOT NULL
+  );
+
+  -- dim: the cost dimension's value ('' for none); dim_null: the event had no such property.
+  CREATE TABLE rollups (
+    fp TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    day DATE NOT NULL,
+    dim TEXT NOT NULL,
+    dim_null BOOLEAN NOT NULL,
+    q NUMERIC,
+    n BIGINT NOT NULL,
+    t BIGINT NOT NULL,
+    tseq BIGINT,
+    last NUMERIC,
+    lt BIGINT,
+    lseq BIGINT,
+    PRIMARY KEY (fp, day, customer, dim, dim_null)
+  );
+
+  CREATE TABLE rollup_values (
+    fp TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    day DATE NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (fp, day, customer, value)
   );
   `,
 ];

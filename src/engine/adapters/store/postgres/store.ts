@@ -15,13 +15,14 @@ import type {
   FirstEvents,
   LateEvents,
   PushedInvoice,
+  RollupRebuild,
   StreamedEvent,
   StripePushState,
   SubscriptionRow,
   UsageStore,
 } from "../../../core/usage/store-port.js";
 import type { WalletRow } from "../../../core/wallet/store-rows.js";
-import { dayStarts, usageFrom } from "../bill-usage.js";
+import { type DailyData, dayStarts, usageFrom } from "../bill-usage.js";
 import { activityOf, type WalletTxLine, type WalletUnit } from "../bill-wallets.js";
 import { foldLedger, type LedgerRow } from "../credit-ledger.js";
 import type { OpenOptions } from "../database.js";
@@ -39,6 +40,16 @@ import {
   registerLayouts,
 } from "./layouts.js";
 import { migrate } from "./migrations.js";
+import {
+  dayAligned,
+  ensureRollups,
+  policyRollups,
+  type Rollup,
+  rolledUp,
+  rollupAggregate,
+  rollupDays,
+  rollupOf,
+} from "./rollups.js";
 import { type PgLocation, parseLocation } from "./url.js";
 
 /**
@@ -46,7 +57,9 @@ import { type PgLocation, parseLocation } from "./url.js";
  * opens the same URL. Imports COPY each batch into a staging table and
  * insert from it with ON CONFLICT DO NOTHING (R13, `copy-import.ts`),
  * extracting the values the policy's meters read into typed columns
- * (`layouts.ts`); aggregations are GROUP BY queries (`aggregate.ts`).
+ * (`layouts.ts`) and folding them into the registered rollups
+ * (`rollups.ts`); `bill` and day-aligned queries read the rollups, anything
+ * else is a GROUP BY over the events (`aggregate.ts`).
  */
 export class PgUsageStore implements UsageStore {
   readonly kind = "postgres" as const;
@@ -56,6 +69,11 @@ export class PgUsageStore implements UsageStore {
   /** What an import extracts, per event type (null: not decided yet). */
   private importLayouts: Layout[] | null = null;
   private layoutReader: Promise<LayoutReader> | null = null;
+  /**
+   * Read rollups where they answer exactly (false: always aggregate the
+   * events, as with LIMITR_PG_ROLLUPS=off).
+   */
+  useRollups = process.env.LIMITR_PG_ROLLUPS !== "off";
 
   constructor(
     readonly pool: pg.Pool,
@@ -73,10 +91,14 @@ export class PgUsageStore implements UsageStore {
     return copyBatch(this.importer, batch, this.importLayouts);
   }
 
-  /** Extract the values the policy's meters read at import (call before `insertEvents`). */
+  /**
+   * Extract the values the policy's meters read at import, and register
+   * their rollups so the import folds into them (call before `insertEvents`).
+   */
   async extractFor(policy: CompiledPolicy): Promise<void> {
     this.importLayouts = await registerLayouts(this.pool, layoutSpecs(policy));
     this.layoutReader = null;
+    if (this.useRollups) await this.ensure(policyRollups(policy));
   }
 
   /**
@@ -180,6 +202,14 @@ export class PgUsageStore implements UsageStore {
   }
 
   async aggregateMeter(spec: AggregateSpec): Promise<AggregateRow[]> {
+    if (this.useRollups && spec.zone && rolledUp(spec.meter)) {
+      const zone = spec.zone;
+      // Registered, then read in a snapshot that still has it (a rebuild may drop it in between).
+      for (let attempt = 0; attempt < 2 && (await this.ensure([rollupOf(spec.meter, zone)])); attempt++) {
+        const rows = await rollupAggregate(this.pool, spec, zone);
+        if (rows) return rows;
+      }
+    }
     return aggregateMeter(this.pool, await this.reader(), spec);
   }
 
@@ -188,10 +218,68 @@ export class PgUsageStore implements UsageStore {
     period: Window,
     onProgress?: (daysDone: number, days: number) => void,
   ): Promise<DailyUsage> {
-    const data = await dailyData(this.pool, await this.reader(), policy, period);
+    const data = await this.dailyCells(policy, period);
     const days = dayStarts(period, policy.timezone).length;
     onProgress?.(days, days);
     return usageFrom(policy, period, data);
+  }
+
+  /**
+   * Every meter's daily cells: from the rollups when the period is whole days
+   * of the policy timezone (time_weighted meters and any other period from
+   * the events).
+   */
+  private async dailyCells(policy: CompiledPolicy, period: Window): Promise<DailyData> {
+    const read = await this.reader();
+    const meters = Object.values(policy.meters);
+    const rolled = meters.filter(rolledUp);
+    const days = dayStarts(period, policy.timezone);
+    let data: DailyData | null = null;
+    if (this.useRollups && rolled.length > 0 && days.length > 0 && dayAligned(period, policy.timezone)) {
+      // Read; if one is not registered (first use, or dropped by a rebuild), register it and read again.
+      data = await rollupDays(this.pool, rolled, policy.timezone, days);
+      if (!data && (await this.ensure(policyRollups(policy))))
+        data = await rollupDays(this.pool, rolled, policy.timezone, days);
+    }
+    if (!data) return dailyData(this.pool, read, policy, period);
+    const rest = meters.filter((m) => !rolledUp(m));
+    if (rest.length > 0) {
+      const only = { ...policy, meters: Object.fromEntries(rest.map((m) => [m.id, m])) };
+      for (const [id, cells] of await dailyData(this.pool, read, only, period)) data.set(id, cells);
+    }
+    return data;
+  }
+
+  /**
+   * Register and build the rollups not known yet; false when this role may
+   * not (a read-only role or transaction): the caller reads the events.
+   */
+  private async ensure(rollups: Rollup[]): Promise<boolean> {
+    try {
+      await ensureRollups(this.pool, rollups);
+      return true;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === "42501" || code === "25006") return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Build the rollups of the policy's meters again from the events (after
+   * events were deleted, archived or restored outside limitr) and drop every
+   * other rollup (older policies', which every write would otherwise keep
+   * folding into; a read under one builds it again). Returns how many were built.
+   */
+  async rebuildRollups(policy: CompiledPolicy): Promise<RollupRebuild> {
+    const rollups = policyRollups(policy);
+    await ensureRollups(this.pool, rollups, "rebuild");
+    const events = await this.pool.query<{ n: string }>("SELECT count(*) AS n FROM events");
+    return {
+      rollups: new Set(rollups.map((r) => r.fp)).size,
+      meters: rollups.length,
+      events: Number(events.rows[0]?.n ?? 0),
+    };
   }
 
   async firstEvents(meter: CompiledMeter, period: Window, days: number[], n: number): Promise<FirstEvents> {

@@ -1,0 +1,475 @@
+import type pg from "pg";
+import type { CompiledMeter, CompiledPolicy } from "../../../core/model.js";
+import { isoDate, LIFETIME, startOfDate, type Window } from "../../../core/periods.js";
+import type { AggregateRow, AggregateSpec } from "../../../core/usage/store-port.js";
+import type { DayCell } from "../bill-usage.js";
+import { meterFingerprint, type RollupDefinition, rollupDefinition } from "./rollup-def.js";
+import { COUNT_WEIGHT, lit, prop, whereConditions } from "./sql.js";
+
+/**
+ * Rollups: each registered meter fingerprint's figures per (customer, day in
+ * the fingerprint's timezone, cost dimension value), kept in `rollups` (and
+ * the distinct values of a unique_count meter in `rollup_values`), so `bill`
+ * and day-aligned `usage query` / `alerts check` read a few rows per
+ * customer and day instead of every event.
+ *
+ * - Kept at write: every insert of events (`usage import`'s COPY batches, the
+ *   engine's write-behind) is `INSERT ... ON CONFLICT (id) DO NOTHING
+ *   RETURNING` and folds only the rows it returned into every registered
+ *   fingerprint, in the same statement: an event is counted once however
+ *   often it is imported, late or replayed (R13).
+ * - Exact under concurrency: the folds are upserts whose merges are
+ *   commutative (sums, counts, the greater of two maxima, the latest by (ts,
+ *   seq), a set of distinct values), and ON CONFLICT DO UPDATE merges into
+ *   the committed row, so two importers at once add up as one.
+ * - Registered on first read: a reader whose fingerprints are unknown builds
+ *   them with one GROUP BY over the events, holding the rollup lock
+ *   exclusively; writers hold it shared from before they read the
+ *   registered fingerprints to their commit, so no event is both missed by
+ *   the build and by the fold.
+ * - Not kept: time_weighted meters (they integrate readings across days and
+ *   need the reading before the period); those are read from the events.
+ */
+
+/** The advisory lock of a schema's rollups: writers share it, a build holds it alone. */
+const LOCK = "hashtext('limitr_rollups:' || current_schema())";
+
+/** A meter's rollup, by its fingerprint. */
+export interface Rollup {
+  fp: string;
+  definition: RollupDefinition;
+}
+
+export function rollupOf(meter: CompiledMeter, zone: string): Rollup {
+  return { fp: meterFingerprint(meter, zone), definition: rollupDefinition(meter, zone) };
+}
+
+/** Meters whose daily figures a rollup holds (all but time_weighted). */
+export function rolledUp(meter: CompiledMeter): boolean {
+  return meter.aggregation !== "time_weighted";
+}
+
+/** The meter a stored definition describes (what the fold's SQL needs). */
+function meterOf(d: RollupDefinition): CompiledMeter {
+  return {
+    id: "",
+    description: null,
+    unit: null,
+    events: d.events,
+    aggregation: d.aggregation,
+    property: d.property,
+    where: Object.fromEntries(d.where.map(([k, v]) => [k, [...v]])),
+    groupBy: [],
+    cost: d.dimension ? { by: d.dimension, rates: {}, default: null } : null,
+  };
+}
+
+/** The events' columns a fold reads. */
+const FOLDED = "seq, type, customer, ts, value, properties";
+
+/**
+ * Rows of `relation` with `day`, the calendar date of their ts (epoch ms) in
+ * the zone: computed once per row and zone, however many rollups read it.
+ */
+function withDay(relation: string, zone: string, where = ""): string {
+  return `SELECT ${FOLDED}, ((timestamptz 'epoch' + ts * interval '1 millisecond') AT TIME ZONE ${lit(zone)})::date AS day FROM ${relation}${where}`;
+}
+
+/**
+ * The statements folding the rows of `source` (a relation with seq, type,
+ * customer, ts, value, properties and `day`, the date of ts in the rollup's
+ * timezone: see `withDay`) into one rollup: an upsert into
+ * `rollups`, and for unique_count one into `rollup_values`. Values are read
+ * from the JSON with the functions the extracted columns are filled by.
+ */
+export function foldStatements(r: Rollup, source: string): string[] {
+  const meter = meterOf(r.definition);
+  const fp = lit(r.fp);
+  const conds = [`type IN (${meter.events.map(lit).join(", ")})`, ...whereConditions(meter)];
+  const v = meter.property ? `limitr_numeric(${prop(meter.property)})` : "value::numeric";
+  const dim = r.definition.dimension ? `limitr_text(${prop(r.definition.dimension)})` : "NULL::text";
+  const rows =
+    `SELECT seq, customer, ts, day, ${dim} AS dim, ` +
+    `${meter.aggregation === "count" ? `${COUNT_WEIGHT}::numeric` : v} AS v` +
+    (meter.aggregation === "unique_count"
+      ? `, ${meter.property ? `limitr_text(${prop(meter.property)})` : "value::text"} AS u`
+      : "") +
+    ` FROM ${source} WHERE ${conds.join(" AND ")}`;
+  const order = "ORDER BY ts DESC, seq DESC";
+  const valued = "FILTER (WHERE v IS NOT NULL)";
+  // Per group: [column, aggregate over the rows, merge with the stored row (r) of `excluded` (x)].
+  const cols: [string, string, string][] = [
+    ["n", "COUNT(*)", "r.n + excluded.n"],
+    ["t", "MAX(ts)", "GREATEST(r.t, excluded.t)"],
+  ];
+  const newer = "excluded.lt IS NOT NULL AND (r.lt IS NULL OR (excluded.lt, excluded.lseq) > (r.lt, r.lseq))";
+  const later = "(excluded.t, excluded.tseq) > (r.t, r.tseq)";
+  switch (meter.aggregation) {
+    case "sum":
+    case "count":
+      cols.push(["q", "SUM(v)", "COALESCE(r.q + excluded.q, r.q, excluded.q)"]);
+      break;
+    case "max":
+      cols.push(["q", "MAX(v)", "GREATEST(r.q, excluded.q)"]);
+      cols.push(["lt", `MAX(ts) ${valued}`, "GREATEST(r.lt, excluded.lt)"]);
+      break;
+    case "latest":
+      cols.push([
+        "q",
+        `(array_agg(v ${order}) ${valued})[1]`,
+        `CASE WHEN ${newer} THEN excluded.q ELSE r.q END`,
+      ]);
+      cols.push(["lt", `MAX(ts) ${valued}`, `CASE WHEN ${newer} THEN excluded.lt ELSE r.lt END`]);
+      cols.push([
+        "lseq",
+        `(array_agg(seq ${order}) ${valued})[1]`,
+        `CASE WHEN ${newer} THEN excluded.lseq ELSE r.lseq END`,
+      ]);
+      cols.push([
+        "last",
+        `(array_agg(v ${order}))[1]`,
+        `CASE WHEN ${later} THEN excluded.last ELSE r.last END`,
+      ]);
+      cols.push([
+        "tseq",
+        `(array_agg(seq ${order}))[1]`,
+        `CASE WHEN ${later} THEN excluded.tseq ELSE r.tseq END`,
+      ]);
+      break;
+    default:
+      break;
+  }
+  const out = [
+    `INSERT INTO rollups AS r (fp, customer, day, dim, dim_null, ${cols.map((c) => c[0]).join(", ")}) ` +
+      `SELECT ${fp}, customer, day, COALESCE(dim, ''), dim IS NULL, ${cols.map((c) => c[1]).join(", ")} ` +
+      `FROM (${rows}) s GROUP BY customer, day, dim ` +
+      `ON CONFLICT (fp, day, customer, dim, dim_null) DO UPDATE SET ${cols.map((c) => `${c[0]} = ${c[2]}`).join(", ")}`,
+  ];
+  if (meter.aggregation === "unique_count") {
+    out.push(
+      `INSERT INTO rollup_values (fp, customer, day, value) ` +
+        `SELECT DISTINCT ${fp}, customer, day, u FROM (${rows}) s WHERE u IS NOT NULL ` +
+        "ON CONFLICT DO NOTHING",
+    );
+  }
+  return out;
+}
+
+/** Fold statements per set of registered fingerprints (the SQL is the same until one is added). */
+const cachedFolds = new Map<string, string[]>();
+
+/**
+ * Run an `INSERT INTO events ... ON CONFLICT (id) DO NOTHING` (inside the
+ * caller's transaction) and fold the rows it inserted into every registered
+ * rollup, in one statement. Returns how many rows were inserted.
+ */
+export async function insertFolding(
+  client: pg.PoolClient,
+  insert: string,
+  params: unknown[] = [],
+): Promise<number> {
+  // JIT off for the transaction: compiling a large batch's statement costs more than running it.
+  await client.query(`SELECT pg_advisory_xact_lock_shared(${LOCK}), set_config('jit', 'off', true)`);
+  const defs = await client.query<Rollup>("SELECT fp, definition FROM rollup_defs ORDER BY fp");
+  if (defs.rows.length === 0) return (await client.query(insert, params)).rowCount ?? 0;
+  const key = defs.rows.map((d) => d.fp).join(",");
+  let folds = cachedFolds.get(key);
+  if (!folds) {
+    // The inserted rows with their day, once per timezone; then every rollup's fold of them.
+    const zones = [...new Set(defs.rows.map((d) => d.definition.zone))];
+    const statements = defs.rows.flatMap((d) => foldStatements(d, `d${zones.indexOf(d.definition.zone)}`));
+    folds = [
+      ...zones.map((z, i) => `d${i} AS MATERIALIZED (${withDay("ins", z)})`),
+      ...statements.map((f, i) => `f${i} AS (${f})`),
+    ];
+    if (cachedFolds.size > 64) cachedFolds.clear();
+    cachedFolds.set(key, folds);
+  }
+  const sql = `WITH ins AS (${insert} RETURNING ${FOLDED}), ${folds.join(", ")} SELECT COUNT(*)::int AS n FROM ins`;
+  const r = await client.query<{ n: number }>(sql, params);
+  return r.rows[0]?.n ?? 0;
+}
+
+/** Transaction settings of a build or a read: more memory, no JIT (as `aggregate.ts`). */
+const SETTINGS =
+  "SELECT set_config('work_mem', CASE WHEN pg_size_bytes(current_setting('work_mem')) < pg_size_bytes('64MB') THEN '64MB' ELSE current_setting('work_mem') END, true), set_config('jit', 'off', true)";
+
+/**
+ * Register the rollups not registered yet and build each from the events
+ * (one GROUP BY), alone under the rollup lock; `rebuild` drops and builds
+ * them again and drops every other registered rollup (after events were
+ * deleted or archived). Concurrent callers build once: the second finds
+ * them registered.
+ */
+export async function ensureRollups(pool: pg.Pool, rollups: Rollup[], rebuild?: "rebuild"): Promise<void> {
+  const unique = [...new Map(rollups.map((r) => [r.fp, r])).values()];
+  if (unique.length === 0) return;
+  const known = async (c: pg.Pool | pg.PoolClient) =>
+    new Set(
+      (
+        await c.query<{ fp: string }>("SELECT fp FROM rollup_defs WHERE fp = ANY($1)", [
+          unique.map((r) => r.fp),
+        ])
+      ).rows.map((r) => r.fp),
+    );
+  if (!rebuild && (await known(pool)).size === unique.length) return;
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    await client.query(`SELECT pg_advisory_xact_lock(${LOCK})`);
+    await client.query(SETTINGS);
+    if (rebuild) {
+      // Every registered rollup goes; the policy's are built again below.
+      for (const table of ["rollups", "rollup_values", "rollup_defs"])
+        await client.query(`TRUNCATE ${table}`);
+    }
+    const have = await known(client);
+    for (const r of unique) {
+      if (have.has(r.fp)) continue;
+      const types = `(${r.definition.events.map(lit).join(", ")})`;
+      const source = `(${withDay("events", r.definition.zone, ` WHERE type IN ${types}`)}) e`;
+      for (const sql of foldStatements(r, source)) await client.query(sql);
+      const n = await client.query<{ n: number }>(
+        `SELECT COALESCE(SUM(n), 0)::bigint AS n FROM rollups WHERE fp = $1`,
+        [r.fp],
+      );
+      await client.query(
+        "INSERT INTO rollup_defs (fp, definition, zone, built_at, built_events) VALUES ($1, $2, $3, $4, $5)",
+        [r.fp, JSON.stringify(r.definition), r.definition.zone, Date.now(), n.rows[0]?.n ?? 0],
+      );
+    }
+    await client.query("COMMIT");
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** A date in a zone when `ms` is its start (a day boundary), else null. */
+function boundary(ms: number, zone: string): string | null {
+  const date = isoDate(ms, zone);
+  return startOfDate(date, zone) === ms ? date : null;
+}
+
+/** Is every day of the period a whole calendar day of the zone (so rollup days are its days)? */
+export function dayAligned(period: Window, zone: string): boolean {
+  return boundary(period.start, zone) !== null && boundary(period.end, zone) !== null;
+}
+
+/**
+ * Run reads of the rollups in one snapshot, if every fingerprint in `fps` is
+ * registered in it (else null: a rebuild dropped one since it was checked).
+ */
+async function inSnapshot<T>(
+  pool: pg.Pool,
+  fps: string[],
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T | null> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ");
+    await client.query(SETTINGS);
+    const found = await client.query<{ n: number }>(
+      "SELECT COUNT(*)::int AS n FROM rollup_defs WHERE fp = ANY($1)",
+      [fps],
+    );
+    const out = found.rows[0]?.n === new Set(fps).size ? await work(client) : null;
+    await client.query("COMMIT");
+    return out;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** A rollup row as read by `rollupDays`: [fp index, customer, day index, dim, q, n, t, lt]. */
+type CellRow = [number, string, number, string, number | null, number, number, number | null];
+/** A distinct value: [fp index, customer, day index, value]. */
+type ValueRow = [number, string, number, string];
+
+/**
+ * Daily cells of the meters from their rollups: per meter, customer -> cells
+ * by day index of `days` (the period's day starts, whole days in `zone`);
+ * null when a rollup is not registered (any more).
+ */
+export async function rollupDays(
+  pool: pg.Pool,
+  meters: CompiledMeter[],
+  zone: string,
+  days: number[],
+): Promise<Map<string, Map<string, DayCell[]>> | null> {
+  const byFp = new Map<string, CompiledMeter[]>();
+  for (const m of meters) {
+    const fp = meterFingerprint(m, zone);
+    byFp.set(fp, [...(byFp.get(fp) ?? []), m]);
+  }
+  const fps = [...byFp.keys()];
+  const dates = days.map((d) => isoDate(d, zone));
+  const params = [fps, dates, dates[0], dates[dates.length - 1]];
+  const where = "WHERE fp = ANY($1) AND day >= $3::date AND day <= $4::date";
+  const day = "width_bucket(day, $2::date[]) - 1";
+  // One statement (one snapshot, one round trip): a first row with how many of the
+  // fingerprints are registered in it, then cells (kind 1) and distinct values (kind 2), as
+  // arrays (rowMode) with the fingerprint as its index in `fps`: few bytes and objects per cell.
+  const r = await pool.query<unknown[]>({
+    text: `SELECT 0 AS kind, 0 AS f, NULL::text AS customer, 0 AS day, NULL::text AS dim, NULL::numeric AS q,
+         (SELECT COUNT(*) FROM rollup_defs WHERE fp = ANY($1)) AS n, NULL::bigint AS t, NULL::bigint AS lt
+       UNION ALL
+       SELECT 1, array_position($1, fp) - 1, customer, ${day}, dim, q, n, t, lt FROM rollups ${where}
+       UNION ALL
+       SELECT 2, array_position($1, fp) - 1, customer, ${day}, value, NULL, NULL, NULL, NULL FROM rollup_values ${where}`,
+    values: params,
+    rowMode: "array",
+  });
+  const registered = r.rows.find((x) => x[0] === 0)?.[6];
+  const read =
+    Number(registered) === fps.length
+      ? {
+          rows: r.rows.filter((x) => x[0] === 1).map((x) => x.slice(1) as CellRow),
+          values: r.rows.filter((x) => x[0] === 2).map((x) => x.slice(1, 5) as ValueRow),
+        }
+      : null;
+  if (!read) return null;
+  const out = new Map<string, Map<string, DayCell[]>>();
+  for (const m of meters) out.set(m.id, new Map());
+  const cellOf = (m: CompiledMeter, customer: string, i: number): DayCell => {
+    const cells = out.get(m.id) as Map<string, DayCell[]>;
+    let perDay = cells.get(customer);
+    if (!perDay) cells.set(customer, (perDay = []));
+    return (perDay[i] ??= {
+      q: 0,
+      n: 0,
+      t: Number.NEGATIVE_INFINITY,
+      byDim: new Map(),
+      values: m.aggregation === "unique_count" ? new Set() : null,
+      readings: null,
+    });
+  };
+  const metersOf = (i: number) => byFp.get(fps[i] as string) ?? [];
+  for (const [f, customer, i, dim, q, n, t, lt] of read.rows) {
+    for (const m of metersOf(f)) {
+      const cell = cellOf(m, customer, i);
+      cell.n += n;
+      if (m.aggregation === "unique_count") continue;
+      if (m.aggregation === "sum" || m.aggregation === "count") {
+        if (t > cell.t) cell.t = t;
+        if (q === null) continue;
+        cell.q += q;
+        cell.byDim.set(dim, (cell.byDim.get(dim) ?? 0) + q);
+      } else {
+        // max, latest: one row per day; its time is the latest valued event's, else the latest event's.
+        cell.t = lt ?? t;
+        cell.q = q ?? 0;
+      }
+    }
+  }
+  for (const [f, customer, i, value] of read.values)
+    for (const m of metersOf(f)) cellOf(m, customer, i).values?.add(value);
+  return out;
+}
+
+/** The bucket of each rollup day: the index of the last bucket start on or before it (0 before the first). */
+function bucketSql(dates: string[] | null, p: unknown[]): string {
+  if (!dates || dates.length <= 1) return "0";
+  p.push(dates);
+  return `GREATEST(width_bucket(day, $${p.length}::date[]) - 1, 0)`;
+}
+
+/**
+ * `aggregateMeter` from the meter's rollup when it can answer exactly: a
+ * window and buckets of whole days in `zone` (a lifetime edge reads every
+ * day), no split or the cost dimension of a sum or count, unique_count's
+ * distinct values, once the rollup is registered. Returns null when it cannot
+ * (the caller scans the events) or the rollup is not registered (any more).
+ *
+ * With `distinctValues`, a unique_count's rows are one per distinct value
+ * (n 0) and one per customer and bucket with the events (dim null): their
+ * sums and value sets are those of the scan's.
+ */
+export async function rollupAggregate(
+  pool: pg.Pool,
+  spec: AggregateSpec,
+  zone: string,
+): Promise<AggregateRow[] | null> {
+  const { meter } = spec;
+  if (!rolledUp(meter)) return null;
+  const unique = meter.aggregation === "unique_count";
+  const split = spec.dimension ?? null;
+  const byCost =
+    split !== null &&
+    split === meter.cost?.by &&
+    (meter.aggregation === "sum" || meter.aggregation === "count");
+  // (A unique_count split by a property is answered by the events: its distinct values are its groups there.)
+  if (split !== null && !byCost) return null;
+  const from = spec.window.start <= LIFETIME.start ? "" : boundary(spec.window.start, zone);
+  const to = spec.window.end >= LIFETIME.end ? "" : boundary(spec.window.end, zone);
+  if (from === null || to === null) return null;
+  let buckets: string[] | null = null;
+  if (spec.buckets && spec.buckets.length > 1) {
+    buckets = [];
+    for (const b of spec.buckets) {
+      const d = boundary(b, zone);
+      if (d === null) return null;
+      buckets.push(d);
+    }
+  }
+  const r = rollupOf(meter, zone);
+  const p: unknown[] = [r.fp];
+  const conds = ["fp = $1"];
+  if (from) conds.push(`day >= $${p.push(from)}::date`);
+  if (to) conds.push(`day < $${p.push(to)}::date`);
+  if (spec.customers) conds.push(`customer = ANY($${p.push(spec.customers)}::text[])`);
+  const bucket = bucketSql(buckets, p);
+  const where = conds.join(" AND ");
+  const dim = byCost ? "CASE WHEN dim_null THEN NULL ELSE dim END" : "NULL::text";
+  let q: string;
+  switch (meter.aggregation) {
+    case "sum":
+    case "count":
+      q = "SUM(q)";
+      break;
+    case "max":
+      q = "MAX(q)";
+      break;
+    case "latest":
+      q = "(array_agg(last ORDER BY t DESC, tseq DESC))[1]";
+      break;
+    default:
+      q = "NULL::numeric";
+  }
+  return inSnapshot(pool, [r.fp], async (client) => {
+    const rows = (
+      await client.query<AggregateRow>(
+        `SELECT customer, ${bucket} AS bucket, ${dim} AS dim, ${q} AS q, SUM(n)::bigint AS n, MAX(t) AS t
+         FROM rollups WHERE ${where} GROUP BY 1, 2, 3`,
+        p,
+      )
+    ).rows;
+    if (!unique) return rows;
+    if (spec.distinctValues) {
+      const values = await client.query<AggregateRow>(
+        `SELECT DISTINCT customer, ${bucket} AS bucket, value AS dim, NULL::float8 AS q, 0 AS n, 0 AS t
+         FROM rollup_values WHERE ${where}`,
+        p,
+      );
+      return [...rows, ...values.rows];
+    }
+    const counts = await client.query<{ customer: string; bucket: number; q: number }>(
+      `SELECT customer, ${bucket} AS bucket, COUNT(DISTINCT value)::float8 AS q FROM rollup_values WHERE ${where} GROUP BY 1, 2`,
+      p,
+    );
+    const distinct = new Map(counts.rows.map((c) => [`${c.customer}\u0000${c.bucket}`, c.q]));
+    return rows.map((row) => ({ ...row, q: distinct.get(`${row.customer}\u0000${row.bucket}`) ?? 0 }));
+  });
+}
+
+/** The rollups of the policy's meters (those a rollup can hold). */
+export function policyRollups(policy: CompiledPolicy): Rollup[] {
+  return Object.values(policy.meters)
+    .filter(rolledUp)
+    .map((m) => rollupOf(m, policy.timezone));
+}
