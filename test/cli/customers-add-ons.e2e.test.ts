@@ -266,7 +266,7 @@ describe("§15 add-ons through limitr customers set", () => {
       await pgQuery("ALTER TABLE subscriptions DROP COLUMN add_ons", [], schema.name);
       await pgQuery(
         "DROP TABLE pushed_invoices, counter_periods, wallets, wallet_transactions, customer_currencies, value_layouts, " +
-          "lease_holders, lease_pools, counter_shares, wallet_leases; " +
+          "lease_holders, lease_pools, counter_shares, wallet_leases, rollup_values, rollups, rollup_defs; " +
           "DROP FUNCTION limitr_numeric; ALTER TABLE events DROP COLUMN layout, DROP COLUMN n1, DROP COLUMN n2, " +
           "DROP COLUMN n3, DROP COLUMN n4, DROP COLUMN t1, DROP COLUMN t2",
         [],

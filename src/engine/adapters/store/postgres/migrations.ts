@@ -266,6 +266,7 @@ const MIGRATIONS: string[] = [
     allowance TEXT NOT NULL,
     expires_at BIGINT NOT NULL,
     PRIMARY KEY (customer, holder)
+  );
   `,
   // 9: rollups (rollups.ts): each registered meter fingerprint's figures per (customer, day in its
   // timezone, cost dimension value), kept up to date by every write of events; the distinct values
