@@ -45,6 +45,7 @@ const CASES: [string[], string[], number][] = [
   [["customers", "set"], ["initech", "--plan", "pro", "--at", "2026-10-02"], 0],
   [["customers", "list"], [], 0],
   [["usage", "query"], ["--period", "2026-10", "--group-by", "day"], 0],
+  [["usage", "rebuild-rollups"], [], 0],
   [["balances", "topup"], ["walleted", "25.50", "--id", "order-1", "--expires", "2027-12-31"], 0],
   [["balances", "adjust"], ["walleted", "-0.5", "--note", "correction"], 0],
   [["balances", "show"], [], 0],
