@@ -454,9 +454,10 @@ export function fromNanos(f: number | undefined): Decimal {
 }
 
 /**
- * Quantities are summed as doubles: integer sums are exact (below 2^53); a
- * sum with fractional values is read via its shortest round-trip text and
- * rounded to 9 decimal places, far below any currency's minor unit.
+ * A quantity held as a double as a decimal: integers (and integer sums, below
+ * 2^53) exactly; a value with a fraction (a max, a latest value, a SQL sum)
+ * via its shortest round-trip text, rounded to 9 decimal places. Daily sums
+ * keep fractional parts apart (`DayCell.f`), exactly.
  */
 export function quantityOf(q: number | null): Decimal {
   if (q === null) return ZERO;
