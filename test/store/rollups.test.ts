@@ -56,7 +56,8 @@ const arbEvent = fc
     const ts = r.sameTs ? Date.UTC(2026, 9, 10, 12) : r.ts;
     const props: Record<string, unknown> = {
       input_tokens: r.n,
-      amount: r.half ? r.n + 0.5 : r.n,
+      // Cents: sums of doubles would depend on the order they are added in.
+      amount: r.half ? r.n / 100 : r.n,
       level: r.n % 7,
       tool: r.tool,
       seats: Math.abs(r.n % 5),

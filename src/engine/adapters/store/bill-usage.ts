@@ -28,8 +28,15 @@ import { bucketOf, jsonPath } from "./usage-store.js";
  * state is only (customers x days x dimensions).
  */
 export interface DayCell {
-  /** JS numbers: sums of integers are exact up to 2^53; see `quantityOf` for fractions. */
+  /**
+   * sum / count: the sum of the values' integer parts (exact up to 2^53), their
+   * fractional parts being kept apart in `f`; max / latest: the value.
+   */
   q: number;
+  /** sum / count: the sum of the values' fractional parts in units of 10^-9 (exact, order-independent). */
+  f?: number;
+  /** `f` per dimension value (only values that had a fractional part). */
+  byDimF?: Map<string, number>;
   n: number;
   /** Latest event time in the cell with a numeric value (for `latest`); -Infinity when none. */
   t: number;
@@ -368,10 +375,19 @@ export function fold(
   const key = dimValue === null || dimValue === undefined ? "" : String(dimValue);
   switch (aggregation) {
     case "sum":
-    case "count":
-      cell.q += v;
-      cell.byDim.set(key, (cell.byDim.get(key) ?? 0) + v);
+    case "count": {
+      // Integer and fractional parts apart: both sums are exact whatever the order events come in.
+      const whole = Math.trunc(v);
+      cell.q += whole;
+      cell.byDim.set(key, (cell.byDim.get(key) ?? 0) + whole);
+      if (whole !== v) {
+        const nanos = Math.round((v - whole) * 1e9);
+        cell.f = (cell.f ?? 0) + nanos;
+        cell.byDimF ??= new Map();
+        cell.byDimF.set(key, (cell.byDimF.get(key) ?? 0) + nanos);
+      }
       break;
+    }
     case "max":
       if (cell.t === -Infinity || v > cell.q) cell.q = v;
       break;
@@ -411,8 +427,12 @@ function answer(
       if (cell.values) {
         for (const v of cell.values) values.add(v);
       } else if (meter.aggregation === "sum" || meter.aggregation === "count") {
-        q = q.plus(quantityOf(cell.q));
-        for (const [k, v] of cell.byDim) out.byDim.set(k, (out.byDim.get(k) ?? ZERO).plus(quantityOf(v)));
+        q = q.plus(quantityOf(cell.q)).plus(fromNanos(cell.f));
+        for (const [k, v] of cell.byDim)
+          out.byDim.set(
+            k,
+            (out.byDim.get(k) ?? ZERO).plus(quantityOf(v)).plus(fromNanos(cell.byDimF?.get(k))),
+          );
       } else if (meter.aggregation === "max") {
         if (!seen || quantityOf(cell.q).gt(q)) q = quantityOf(cell.q);
       } else if (cell.t > latestT || (cell.t === latestT && (cell.s ?? 0) >= latestS)) {
@@ -428,10 +448,16 @@ function answer(
   return out;
 }
 
+/** A sum of fractional parts kept in units of 10^-9, as a decimal. */
+export function fromNanos(f: number | undefined): Decimal {
+  return f ? dec(f).div(1e9) : ZERO;
+}
+
 /**
- * Quantities are summed as doubles: integer sums are exact (below 2^53); a
- * sum with fractional values is read via its shortest round-trip text and
- * rounded to 9 decimal places, far below any currency's minor unit.
+ * A quantity held as a double as a decimal: integers (and integer sums, below
+ * 2^53) exactly; a value with a fraction (a max, a latest value, a SQL sum)
+ * via its shortest round-trip text, rounded to 9 decimal places. Daily sums
+ * keep fractional parts apart (`DayCell.f`), exactly.
  */
 export function quantityOf(q: number | null): Decimal {
   if (q === null) return ZERO;

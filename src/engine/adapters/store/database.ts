@@ -214,6 +214,7 @@ const MIGRATIONS: string[] = [
     customer TEXT NOT NULL,
     dim TEXT NOT NULL,
     q,
+    f INTEGER NOT NULL DEFAULT 0,
     n INTEGER NOT NULL,
     t INTEGER,
     s INTEGER,

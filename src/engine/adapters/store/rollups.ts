@@ -233,12 +233,12 @@ class RollupSql {
     this.defs = db.prepare("SELECT fp, definition, through_seq AS through FROM rollup_defs ORDER BY fp");
     this.setThrough = db.prepare("UPDATE rollup_defs SET through_seq = ?, built_at = ? WHERE fp = ?");
     const head =
-      "INSERT INTO rollups (fp, day, customer, dim, q, n, t, s) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fp, day, customer, dim) DO UPDATE SET n = n + excluded.n, ";
+      "INSERT INTO rollups (fp, day, customer, dim, q, f, n, t, s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fp, day, customer, dim) DO UPDATE SET n = n + excluded.n, ";
     const t =
       "t = CASE WHEN excluded.t IS NULL OR (t IS NOT NULL AND t >= excluded.t) THEN t ELSE excluded.t END";
     const later =
       "excluded.t IS NOT NULL AND (t IS NULL OR excluded.t > t OR (excluded.t = t AND excluded.s > s))";
-    const sum = db.prepare(`${head}q = q + excluded.q, ${t}`);
+    const sum = db.prepare(`${head}q = q + excluded.q, f = f + excluded.f, ${t}`);
     this.upsert = {
       sum,
       count: sum,
@@ -283,7 +283,7 @@ class RollupSql {
       for (const [key, c] of cells) {
         const [day, customer, dim] = key.split(SEP) as [string, string, string];
         const t = c.t === -Infinity ? null : c.t;
-        up.run(fp, Number(day), customer, dim, c.values ? null : c.q, c.n, t, c.s);
+        up.run(fp, Number(day), customer, dim, c.values ? null : c.q, c.f ?? 0, c.n, t, c.s);
         if (c.counts) for (const [v, n] of c.counts) this.value.run(fp, Number(day), customer, v, n);
       }
     }
@@ -456,7 +456,7 @@ export function readCells(
     const cells: Folded = new Map();
     const who = customers ? ` AND customer IN (${customers.map(() => "?").join(", ")})` : "";
     const rows = db.prepare(
-      `SELECT day, customer, dim, q, n, t, s FROM rollups WHERE fp = ? AND day >= ? AND day < ?${who}`,
+      `SELECT day, customer, dim, q, f, n, t, s FROM rollups WHERE fp = ? AND day >= ? AND day < ?${who}`,
     );
     const values = db.prepare(
       `SELECT day, customer, value, n FROM rollup_values WHERE fp = ? AND day >= ? AND day < ?${who}`,
@@ -470,16 +470,21 @@ export function readCells(
         customer: string;
         dim: string;
         q: number | null;
+        f: number;
         n: number;
         t: number | null;
         s: number | null;
       }>) {
         const c = newCell(d.def);
         c.q = r.q ?? 0;
+        if (r.f) c.f = r.f;
         c.n = r.n;
         c.t = r.t ?? -Infinity;
         c.s = r.s ?? 0;
-        if (d.def.dim !== null && r.t !== null && !c.values) c.byDim.set(r.dim, c.q);
+        if (d.def.dim !== null && r.t !== null && !c.values) {
+          c.byDim.set(r.dim, c.q);
+          if (r.f) c.byDimF = new Map([[r.dim, r.f]]);
+        }
         byKey.set(`${r.day}${SEP}${r.customer}${SEP}${r.dim}`, c);
       }
       if (d.def.aggregation === "unique_count") {
@@ -537,11 +542,26 @@ export function dayCellsOf(
     if (!list) out.set(customer, (list = []));
     const cell = list[i];
     if (!cell) {
-      list[i] = { q: c.q, n: c.n, t: c.t, s: c.s, byDim: new Map(c.byDim), values: c.values, readings: null };
+      list[i] = {
+        q: c.q,
+        ...(c.f ? { f: c.f } : {}),
+        ...(c.byDimF ? { byDimF: new Map(c.byDimF) } : {}),
+        n: c.n,
+        t: c.t,
+        s: c.s,
+        byDim: new Map(c.byDim),
+        values: c.values,
+        readings: null,
+      };
       continue;
     }
     // sum / count: one stored cell per dimension value.
     cell.q += c.q;
+    if (c.f) cell.f = (cell.f ?? 0) + c.f;
+    if (c.byDimF) {
+      cell.byDimF ??= new Map();
+      for (const [k, v] of c.byDimF) cell.byDimF.set(k, (cell.byDimF.get(k) ?? 0) + v);
+    }
     cell.n += c.n;
     if (c.t > cell.t) cell.t = c.t;
     for (const [k, v] of c.byDim) cell.byDim.set(k, (cell.byDim.get(k) ?? 0) + v);
@@ -549,7 +569,11 @@ export function dayCellsOf(
   // A flat sum/count meter keys its total under "" (as the scan's fold does).
   if (def.dim === null && (def.aggregation === "sum" || def.aggregation === "count"))
     for (const list of out.values())
-      for (const cell of list) if (cell && cell.t !== -Infinity) cell.byDim = new Map([["", cell.q]]);
+      for (const cell of list)
+        if (cell && cell.t !== -Infinity) {
+          cell.byDim = new Map([["", cell.q]]);
+          if (cell.f) cell.byDimF = new Map([["", cell.f]]);
+        }
   return out;
 }
 
@@ -600,7 +624,7 @@ export function aggregateFromRollups(db: Db, spec: AggregateSpec): AggregateRow[
     if (g.values && c.counts) {
       for (const [v, n] of c.counts) g.values.set(v, (g.values.get(v) ?? 0) + n);
     } else if (def.aggregation === "sum" || def.aggregation === "count") {
-      g.q = (g.q ?? 0) + c.q;
+      g.q = (g.q ?? 0) + c.q + (c.f ?? 0) / 1e9;
     } else if (c.t !== -Infinity) {
       if (def.aggregation === "max") {
         if (g.q === null || c.q > g.q) g.q = c.q;
