@@ -9,16 +9,24 @@ interface Item {
   nextAttemptAt: number;
   sendingAt: number | null;
   createdAt: number;
+  /** May be delivered: always, unless the store is `gated` and the item is not confirmed yet. */
+  confirmed: boolean;
 }
 
 /**
  * Rule state and outbox for engines on the memory store: the same contract as
  * the SQLite `AlertStore`, kept in this process (a restart forgets both, as it
  * forgets the memory store's counters). Delivered items are dropped.
+ *
+ * A `gated` store holds each queued notification back until `confirm`
+ * (or drops it on `withdraw`): the in-process half of an outbox whose moves
+ * commit elsewhere (`PgEngineAlerts`).
  */
 export class MemoryAlertStore implements EngineOutbox {
   private readonly states = new Map<string, AlertState>();
   private readonly items = new Map<string, Item>();
+
+  constructor(private readonly gated = false) {}
 
   state(key: StateKey): AlertState {
     return this.states.get(stateKey(key)) ?? "armed";
@@ -43,13 +51,32 @@ export class MemoryAlertStore implements EngineOutbox {
           nextAttemptAt: now,
           sendingAt: null,
           createdAt: now,
+          confirmed: !this.gated,
         });
     }
   }
 
+  /** Set a rule's state without queueing anything (a state read or adopted from elsewhere). */
+  adopt(key: StateKey, state: AlertState): void {
+    this.states.set(stateKey(key), state);
+  }
+
+  /** A gated notification's move committed: its deliveries may go out. */
+  confirm(noteId: string, channels: string[]): void {
+    for (const channel of channels) {
+      const item = this.items.get(itemKey(noteId, channel));
+      if (item) item.confirmed = true;
+    }
+  }
+
+  /** A gated notification's move lost to another writer: drop its deliveries. */
+  withdraw(noteId: string, channels: string[]): void {
+    for (const channel of channels) this.items.delete(itemKey(noteId, channel));
+  }
+
   pending(now: number): PendingDelivery[] {
     return [...this.items.values()]
-      .filter((i) => i.nextAttemptAt <= now || i.sendingAt !== null)
+      .filter((i) => i.confirmed && (i.nextAttemptAt <= now || i.sendingAt !== null))
       .sort((a, b) => a.createdAt - b.createdAt || a.note.id.localeCompare(b.note.id))
       .map((i) => ({
         note: i.note,

@@ -1,6 +1,7 @@
 import pg from "pg";
 import type { AlertState } from "../../../core/alerts/rules.js";
 import type { AlertNotification } from "../../alerts/delivery.js";
+import { MemoryAlertStore } from "../../alerts/memory-outbox.js";
 import type { EngineOutbox, PendingDelivery, StateKey } from "../../alerts/outbox.js";
 import type { PgLocation } from "./url.js";
 
@@ -23,17 +24,6 @@ interface Progress {
   at: number;
   attempts: number;
   error: string | null;
-}
-
-interface Item {
-  note: AlertNotification;
-  channel: string;
-  attempts: number;
-  nextAttemptAt: number;
-  sendingAt: number | null;
-  createdAt: number;
-  /** The move that queued it committed in Postgres (this engine won it): it may be delivered. */
-  confirmed: boolean;
 }
 
 const RETRY_MIN_MS = 50;
@@ -74,8 +64,8 @@ const SQL = {
  * rules' states (a `once` rule does not fire again).
  */
 export class PgEngineAlerts implements EngineOutbox {
-  private readonly states = new Map<string, AlertState>();
-  private readonly items = new Map<string, Item>();
+  /** States and deliveries as this engine sees them; a delivery waits for its move's commit. */
+  private readonly local = new MemoryAlertStore(true);
   private readonly queue: (Move | Progress)[] = [];
   private writing = false;
   private retryMs = RETRY_MIN_MS;
@@ -104,7 +94,7 @@ export class PgEngineAlerts implements EngineOutbox {
         `SELECT alert, customer, entitlement, period_start AS "periodStart", state FROM alert_state`,
       );
       const store = new PgEngineAlerts(pool);
-      for (const row of r.rows) store.states.set(stateKey(row), row.state);
+      for (const row of r.rows) store.local.adopt(row, row.state);
       return store;
     } catch (err) {
       await pool.end().catch(() => {});
@@ -113,7 +103,7 @@ export class PgEngineAlerts implements EngineOutbox {
   }
 
   state(key: StateKey): AlertState {
-    return this.states.get(stateKey(key)) ?? "armed";
+    return this.local.state(key);
   }
 
   record(
@@ -123,60 +113,31 @@ export class PgEngineAlerts implements EngineOutbox {
     channels: string[],
     now: number,
   ): void {
-    const from = this.state(key);
-    this.states.set(stateKey(key), state);
-    if (note !== null) {
-      for (const channel of channels) {
-        const id = itemKey(note.id, channel);
-        if (!this.items.has(id))
-          this.items.set(id, {
-            note,
-            channel,
-            attempts: 0,
-            nextAttemptAt: now,
-            sendingAt: null,
-            createdAt: now,
-            confirmed: false,
-          });
-      }
-    }
+    const from = this.local.state(key);
+    this.local.record(key, state, note, channels, now);
     this.push({ kind: "move", key, from, to: state, note, channels, now });
   }
 
   pending(now: number): PendingDelivery[] {
-    return [...this.items.values()]
-      .filter((i) => i.confirmed && (i.nextAttemptAt <= now || i.sendingAt !== null))
-      .sort((a, b) => a.createdAt - b.createdAt || a.note.id.localeCompare(b.note.id))
-      .map((i) => ({
-        note: i.note,
-        channel: i.channel,
-        attempts: i.attempts,
-        unconfirmedSince: i.sendingAt,
-      }));
+    return this.local.pending(now);
   }
 
   depth(): number {
-    return this.items.size;
+    return this.local.depth();
   }
 
   sending(id: string, channel: string, now: number): void {
-    const item = this.items.get(itemKey(id, channel));
-    if (item) item.sendingAt = now;
+    this.local.sending(id, channel, now);
     this.push({ kind: "sending", id, channel, at: now, attempts: 0, error: null });
   }
 
   delivered(id: string, channel: string, attempts: number, now: number): void {
-    this.items.delete(itemKey(id, channel));
+    this.local.delivered(id, channel);
     this.push({ kind: "delivered", id, channel, at: now, attempts, error: null });
   }
 
   retryLater(id: string, channel: string, attempts: number, nextAttemptAt: number, error: string): void {
-    const item = this.items.get(itemKey(id, channel));
-    if (item) {
-      item.attempts += attempts;
-      item.nextAttemptAt = nextAttemptAt;
-      item.sendingAt = null;
-    }
+    this.local.retryLater(id, channel, attempts, nextAttemptAt);
     this.push({ kind: "retry", id, channel, at: nextAttemptAt, attempts, error });
   }
 
@@ -292,16 +253,11 @@ export class PgEngineAlerts implements EngineOutbox {
         await client.query(SQL.outbox, [m.note.id, m.channels, JSON.stringify(m.note), m.now]);
       }
       await client.query("COMMIT");
-      if (!confirmed && this.state(k) === m.to) this.states.set(stateKey(k), stored);
+      if (!confirmed && this.local.state(k) === m.to) this.local.adopt(k, stored);
       if (m.note !== null) {
-        for (const channel of m.channels) {
-          const id = itemKey(m.note.id, channel);
-          const item = this.items.get(id);
-          if (item === undefined) continue;
-          // Another engine made this move first: its notification is the one delivered.
-          if (confirmed) item.confirmed = true;
-          else this.items.delete(id);
-        }
+        // Another engine made this move first: its notification is the one delivered.
+        if (confirmed) this.local.confirm(m.note.id, m.channels);
+        else this.local.withdraw(m.note.id, m.channels);
         if (confirmed && m.channels.length > 0) this.onConfirmed();
       }
     } catch (err) {
@@ -319,14 +275,6 @@ export class PgEngineAlerts implements EngineOutbox {
       await this.pool.query(SQL.delivered, [p.at, p.attempts, p.id, p.channel]);
     else await this.pool.query(SQL.retry, [p.attempts, p.at, p.error, p.id, p.channel]);
   }
-}
-
-function stateKey(k: StateKey): string {
-  return `${k.alert}\u0000${k.customer}\u0000${k.entitlement}\u0000${k.periodStart}`;
-}
-
-function itemKey(id: string, channel: string): string {
-  return `${id}\u0000${channel}`;
 }
 
 function asNumber(oid: number, format?: "text" | "binary") {
