@@ -48,7 +48,7 @@ export async function rateWithFirstEvents(
     };
     fetches.push(async () => {
       for (const [key, { meter, n }] of missing)
-        cache.set(key, await store.firstEvents(meter, piece, days, n));
+        cache.set(key, await store.firstEvents(meter, piece, days, n, policy.timezone));
       missing.clear();
     });
     return { ...pricing, lookup: withLeads, missing };
