@@ -15,7 +15,7 @@ import type {
   FirstEvents,
   Lead,
 } from "../../core/usage/store-port.js";
-import { firstEventsPerDay } from "./bill-first-events.js";
+import { firstEventsPerDay, leadBefore, leadValue } from "./bill-first-events.js";
 import { carriedReadings } from "./bill-time-weighted.js";
 import {
   type DailyData,
@@ -85,17 +85,6 @@ const CATCH_UP_CHUNK = Number(process.env.LIMITR_ROLLUP_CHUNK ?? 500_000);
  */
 export const MAX_FIRST_EVENTS = Number(process.env.LIMITR_ROLLUP_FIRST_EVENTS_MAX ?? 1000);
 
-/** Ids compare as SQLite compares TEXT (bytes of UTF-8, i.e. code points), not as UTF-16 units. */
-function idBefore(a: string, b: string): boolean {
-  if (a === b) return false;
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8")) < 0;
-}
-
-/** Is `a` ordered before `b` by (ts, id)? */
-function leadBefore(a: Lead, b: Lead): boolean {
-  return a.ts < b.ts || (a.ts === b.ts && idBefore(a.id, b.id));
-}
-
 /** Insert `e` into `list` (sorted by (ts, id)) when it is among the first `n`; keep at most `n`. */
 function keepFirst(list: Lead[], e: Lead, n: number): void {
   if (list.length >= n && !leadBefore(e, list[list.length - 1] as Lead)) return;
@@ -103,12 +92,6 @@ function keepFirst(list: Lead[], e: Lead, n: number): void {
   while (i > 0 && leadBefore(e, list[i - 1] as Lead)) i--;
   list.splice(i, 0, e);
   if (list.length > n) list.pop();
-}
-
-/** An event's value as percentage `free_events` sums it (as `firstEventsPerDay` reads it). */
-function leadValue(raw: unknown): number {
-  const v = typeof raw === "number" ? raw : raw === null || raw === undefined ? 0 : Number(raw);
-  return Number.isFinite(v) ? v : 0;
 }
 
 function newCell(def: RollupDefinition): RollCell {
