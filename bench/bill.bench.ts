@@ -53,7 +53,7 @@ async function importInto(file: string, db: string, withRollups = false): Promis
   )) as ImportModule;
   const store = openDatabase(db, { create: true });
   if (withRollups) {
-    const { registerRollups } = (await import(
+    const { firstEventsWanted, registerRollups } = (await import(
       join(dist, "adapters/store/rollups.js")
     )) as typeof import("../src/engine/adapters/store/rollups.js");
     const { loadValidPolicy } = (await import(
@@ -63,7 +63,8 @@ async function importInto(file: string, db: string, withRollups = false): Promis
       join(dist, "core/credits/rating.js")
     )) as typeof import("../src/engine/core/credits/rating.js");
     const policy = loadValidPolicy(join(root, "policies"));
-    registerRollups(store, ratingMeters(policy), policy.timezone);
+    // As a first bill registers them: with the first events percentage free_events needs.
+    registerRollups(store, ratingMeters(policy), policy.timezone, firstEventsWanted(policy));
   }
   const { SqliteUsageStore } = (await import(
     join(dist, "adapters/store/sqlite-usage-store.js")
