@@ -128,6 +128,8 @@ class Folder {
     firsts: Map<string, Lead[]>;
     firstsOf: Map<string, Map<number, Lead[]>>;
   }[];
+  /** An empty run state. */
+  private readonly fresh: () => Folder["state"][number];
 
   constructor(
     db: Db,
@@ -249,8 +251,6 @@ class Folder {
       )
       .pluck();
   }
-
-  private readonly fresh: () => Folder["state"][number];
 
   /**
    * Fold events with seq in (after, upTo] (and ts in `window`), each only
@@ -496,13 +496,14 @@ export function registerRollups(
   if (missing.length > 0 || deeper.length > 0)
     db.transaction(() => {
       for (const [fp, { def, n }] of missing) put.run(fp, JSON.stringify(def), zone, Date.now(), n);
+      const deepen = db.prepare(
+        "UPDATE rollup_defs SET first_n = ?, through_seq = 0, built_at = NULL WHERE fp = ? AND first_n < ?",
+      );
       for (const [fp, { n }] of deeper) {
+        // Another process may have deepened it meanwhile: never lower first_n.
+        if (deepen.run(n, fp, n).changes === 0) continue;
         for (const table of ["rollups", "rollup_values", "rollup_firsts"])
           db.prepare(`DELETE FROM ${table} WHERE fp = ?`).run(fp);
-        db.prepare("UPDATE rollup_defs SET first_n = ?, through_seq = 0, built_at = NULL WHERE fp = ?").run(
-          n,
-          fp,
-        );
       }
     })();
   return [...fresh.keys()];
