@@ -327,6 +327,42 @@ describe("usage rollups", () => {
     db.close();
   });
 
+  it("a read-only connection reads the first events its rollups keep and scans for more", async () => {
+    const file = join(dir, "readonly.db");
+    const db = openDatabase(file, { create: true });
+    const buy = (id: string, hour: number): UsageEvent =>
+      ({
+        id,
+        type: "buy",
+        customer: "beta",
+        ts: Date.UTC(2026, 9, 12, hour),
+        value: null,
+        properties: JSON.stringify({ amount: hour }),
+      }) as UsageEvent;
+    await new SqliteUsageStore(db).insertEvents([13, 14, 15, 16, 17].map((h) => buy(`p${h}`, h)));
+    await new SqliteUsageStore(db).dailyUsage(policy, october);
+    // Recorded after the rollup was built, by a writer that folds nothing: the reader folds this tail.
+    rawInsert(db, [buy("p12", 12)]);
+    db.close();
+    const reader = openDatabase(file, { readonly: true });
+    const payments = policy.meters.payments as (typeof policy.meters)[string];
+    const days = dayStarts(october, zone);
+    const scan = new SqliteUsageStore(reader, { rollups: false });
+    const rolled = new SqliteUsageStore(reader);
+    // The late 12:00 payment is among the first two.
+    expect(leads(await rolled.firstEvents(payments, october, days, 2, zone))[0]).toMatch(
+      /\/p12\/12 .*\/p13\/13$/,
+    );
+    for (const n of [2, 4]) {
+      expect(leads(await new SqliteUsageStore(reader).firstEvents(payments, october, days, n, zone))).toEqual(
+        leads(await scan.firstEvents(payments, october, days, n, zone)),
+      );
+    }
+    // Nothing written: the rollup still keeps the policy's 2.
+    expect(listRollups(reader).find((d) => d.fp === meterFingerprint(payments, zone))?.firstN).toBe(2);
+    reader.close();
+  });
+
   it("a fingerprint ignores names and prices, not what changes a day's value", () => {
     const m = policy.meters.input_tokens as (typeof policy.meters)[string];
     expect(
