@@ -29,6 +29,15 @@ describe("usage rollups and the engine", () => {
     engine.setPlan("erin", "pro", { at: at("2026-09-01T04:00:00Z") });
     engine.decide("dave", "api", 100, { now: at("2026-10-05T15:00:00Z") });
     engine.decide("erin", "mcp_search", 600, { now: at("2026-10-06T15:00:00Z") });
+    // Percentage with free_events: 3: the first three payments of the month are free.
+    engine.setPlan("fay", "enterprise", { at: at("2026-09-01T04:00:00Z") });
+    for (const [hour, usd] of [
+      [15, 40],
+      [16, 50],
+      [17, 60],
+      [18, 70],
+    ] as const)
+      engine.decide("fay", "agent_payments", usd, { now: at(`2026-10-05T${hour}:00:00Z`) });
     await engine.flush();
 
     // A bill while the engine runs: registers and builds the policy's rollups.
@@ -48,6 +57,8 @@ describe("usage rollups and the engine", () => {
     engine.decide("dave", "api", 20, { now: at("2026-10-20T15:00:00Z") });
     engine.decide("dave", "api", 7, { now: at("2026-10-02T15:00:00Z") });
     engine.decide("erin", "mcp_search", 40, { now: at("2026-10-21T15:00:00Z") });
+    // Earlier the same day than fay's first payments: it is now among the first three.
+    engine.decide("fay", "agent_payments", 1000, { now: at("2026-10-05T13:00:00Z") });
     await engine.flush();
     const max = reader.prepare("SELECT MAX(seq) FROM events").pluck().get() as number;
     expect(max).toBeGreaterThan(built[0]?.through ?? 0);
@@ -62,6 +73,18 @@ describe("usage rollups and the engine", () => {
         (l: { entitlement: string; kind: string }) => l.entitlement === "api" && l.kind === "usage",
       )?.quantity,
     ).toBe("127");
+    // fay's first payments kept by the rollup: 13:00, 15:00, 16:00 (the late one displaced 17:00).
+    const payments = reader
+      .prepare("SELECT v FROM rollup_firsts WHERE customer = 'fay' ORDER BY ts, id")
+      .pluck()
+      .all();
+    expect(payments).toEqual([1000, 40, 50]);
+    const fay = JSON.parse(rolled).invoices.find((i: { customer: string }) => i.customer === "fay");
+    const line = fay.lines.find(
+      (l: { entitlement: string; kind: string }) => l.entitlement === "agent_payments" && l.kind === "usage",
+    );
+    // 1% of (1220 - 1090) + 2 x 0.10 fees.
+    expect(line?.amount).toBe("1.50");
     await engine.close();
     reader.close();
   });

@@ -69,10 +69,10 @@ export async function simulatePolicies(
 function sharingUsage(store: UsageStore): UsageStore {
   const read = new Map<string, Promise<DailyUsage>>();
   const leads = new Map<string, Promise<FirstEvents>>();
-  const firstEvents: UsageStore["firstEvents"] = (meter, period, days, n) => {
-    const key = JSON.stringify([meter, period.start, period.end, days, n]);
+  const firstEvents: UsageStore["firstEvents"] = (meter, period, days, n, zone) => {
+    const key = JSON.stringify([meter, period.start, period.end, days, n, zone ?? null]);
     let hit = leads.get(key);
-    if (!hit) leads.set(key, (hit = store.firstEvents(meter, period, days, n)));
+    if (!hit) leads.set(key, (hit = store.firstEvents(meter, period, days, n, zone)));
     return hit;
   };
   const dailyUsage: UsageStore["dailyUsage"] = (policy, period: Window, onProgress) => {

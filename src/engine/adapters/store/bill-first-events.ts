@@ -48,7 +48,7 @@ export async function rateWithFirstEvents(
     };
     fetches.push(async () => {
       for (const [key, { meter, n }] of missing)
-        cache.set(key, await store.firstEvents(meter, piece, days, n));
+        cache.set(key, await store.firstEvents(meter, piece, days, n, policy.timezone));
       missing.clear();
     });
     return { ...pricing, lookup: withLeads, missing };
@@ -67,7 +67,7 @@ function firstOfWindow(leads: Map<string, Lead[][]>, days: number[], w: UsageWin
     if (start < w.start || start >= w.end) continue;
     const today: Lead[] = [];
     for (const member of w.members) today.push(...(leads.get(member)?.[d] ?? []));
-    today.sort((a, b) => a.ts - b.ts || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    today.sort((a, b) => (leadBefore(a, b) ? -1 : leadBefore(b, a) ? 1 : 0));
     for (const e of today) {
       if (taken === n) break;
       sum = sum.plus(quantityOf(e.v));
@@ -75,6 +75,23 @@ function firstOfWindow(leads: Map<string, Lead[][]>, days: number[], w: UsageWin
     }
   }
   return sum;
+}
+
+/** Ids compare as SQLite compares TEXT (bytes of UTF-8, i.e. code points), not as UTF-16 units. */
+function idBefore(a: string, b: string): boolean {
+  if (a === b) return false;
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8")) < 0;
+}
+
+/** Is `a` before `b` in the order `free_events` counts events: by timestamp, then id? */
+export function leadBefore(a: Lead, b: Lead): boolean {
+  return a.ts < b.ts || (a.ts === b.ts && idBefore(a.id, b.id));
+}
+
+/** An event's value as percentage `free_events` sums it (null and non-numbers: 0). */
+export function leadValue(raw: unknown): number {
+  const v = typeof raw === "number" ? raw : raw === null || raw === undefined ? 0 : Number(raw);
+  return Number.isFinite(v) ? v : 0;
 }
 
 let dayFnSeq = 0;
@@ -115,10 +132,9 @@ export function firstEventsPerDay(
     v: unknown;
   }[];
   for (const r of rows) {
-    const v = typeof r.v === "number" ? r.v : r.v === null || r.v === undefined ? 0 : Number(r.v);
     let perDay = out.get(r.customer);
     if (!perDay) out.set(r.customer, (perDay = []));
-    (perDay[r.day] ??= []).push({ ts: r.ts, id: r.id, v: Number.isFinite(v) ? v : 0 });
+    (perDay[r.day] ??= []).push({ ts: r.ts, id: r.id, v: leadValue(r.v) });
   }
   return out;
 }

@@ -229,6 +229,20 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (fp, day, customer, value)
   ) WITHOUT ROWID;
   `,
+  // 10: the first events of each rollup day (percentage free_events reads them, docs/billing.md "Rollups"):
+  // per definition, day and customer the first_n events by (ts, id), with their values.
+  `
+  ALTER TABLE rollup_defs ADD COLUMN first_n INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE rollup_firsts (
+    fp TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    customer TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    v REAL NOT NULL,
+    PRIMARY KEY (fp, day, customer, ts, id)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

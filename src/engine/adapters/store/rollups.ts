@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
 import { ratingMeters } from "../../core/credits/rating.js";
-import type { CompiledMeter, CompiledPolicy } from "../../core/model.js";
+import type { ChargeModel, CompiledMeter, CompiledPolicy } from "../../core/model.js";
 import { calendarWindow, LIFETIME, type Window } from "../../core/periods.js";
 import {
   definitionFingerprint,
@@ -8,7 +8,14 @@ import {
   rollable,
   rollupDefinition,
 } from "../../core/usage/rollup-key.js";
-import type { AggregateRow, AggregateSpec, DailyUsage } from "../../core/usage/store-port.js";
+import type {
+  AggregateRow,
+  AggregateSpec,
+  DailyUsage,
+  FirstEvents,
+  Lead,
+} from "../../core/usage/store-port.js";
+import { firstEventsPerDay, leadBefore, leadValue } from "./bill-first-events.js";
 import { carriedReadings } from "./bill-time-weighted.js";
 import {
   type DailyData,
@@ -38,12 +45,21 @@ import { bucketOf } from "./usage-store.js";
  * definition a writer did not know about lags behind and is caught up by the
  * next reader (`catchUp`), and readers fold any remaining tail in memory, so a
  * rollup read always equals a scan of the events at the same moment.
+ *
+ * A definition with `first_n` > 0 also keeps, per (day, customer), the day's
+ * first `first_n` events by (ts, id) with their values (`rollup_firsts`):
+ * what percentage `free_events` rates (see bill-first-events.ts). A late event
+ * earlier than the kept ones displaces the last of them; duplicates have no
+ * seq, so they are never folded. A bill asking for more first events than a
+ * definition keeps raises its `first_n` and rebuilds it (`ensureRollups`).
  */
 
 export interface RollupDef {
   fp: string;
   def: RollupDefinition;
   through: number;
+  /** First events kept per (day, customer); 0 = none. */
+  firstN: number;
 }
 
 /** A cell being folded: a day cell of one (day, customer, dimension); unique_count also counts each value's events. */
@@ -55,10 +71,28 @@ interface RollCell extends DayCell {
 /** fp -> "day\0customer\0dim" -> cell. */
 type Folded = Map<string, Map<string, RollCell>>;
 
+/** fp -> "day\0customer" -> the first events folded so far, by (ts, id), at most the definition's first_n. */
+type FoldedFirsts = Map<string, Map<string, Lead[]>>;
+
 const SEP = "\u0000";
 
 /** Events folded per catch-up transaction: bounds memory and how long a build holds the write lock. */
 const CATCH_UP_CHUNK = Number(process.env.LIMITR_ROLLUP_CHUNK ?? 500_000);
+
+/**
+ * The most first events a definition keeps per (day, customer): a policy
+ * asking for more `free_events` than this has them read from the events.
+ */
+export const MAX_FIRST_EVENTS = Number(process.env.LIMITR_ROLLUP_FIRST_EVENTS_MAX ?? 1000);
+
+/** Insert `e` into `list` (sorted by (ts, id)) when it is among the first `n`; keep at most `n`. */
+function keepFirst(list: Lead[], e: Lead, n: number): void {
+  if (list.length >= n && !leadBefore(e, list[list.length - 1] as Lead)) return;
+  let i = list.length;
+  while (i > 0 && leadBefore(e, list[i - 1] as Lead)) i--;
+  list.splice(i, 0, e);
+  if (list.length > n) list.pop();
+}
 
 function newCell(def: RollupDefinition): RollCell {
   const unique = def.aggregation === "unique_count";
@@ -91,7 +125,11 @@ class Folder {
     floor: number;
     cells: Map<string, RollCell>;
     byOwner: Map<string, Map<number, RollCell>>;
+    firsts: Map<string, Lead[]>;
+    firstsOf: Map<string, Map<number, Lead[]>>;
   }[];
+  /** An empty run state. */
+  private readonly fresh: () => Folder["state"][number];
 
   constructor(
     db: Db,
@@ -104,10 +142,22 @@ class Folder {
       where: number;
       dim: number;
       val: number;
+      firstN: number;
     }
     const plans = new Map<string, { entries: Entry[]; exprs: string[] }>();
-    this.state = defs.map(() => ({ floor: 0, cells: new Map(), byOwner: new Map() }));
-    for (const [k, { def }] of defs.entries()) {
+    const fresh = () => ({
+      floor: 0,
+      cells: new Map(),
+      byOwner: new Map(),
+      firsts: new Map(),
+      firstsOf: new Map(),
+    });
+    this.state = defs.map(fresh);
+    this.fresh = fresh;
+    // The event id is read only when some definition keeps first events (it orders ties of ts).
+    const withId = defs.some((d) => d.firstN > 0);
+    const off = withId ? 1 : 0;
+    for (const [k, { def, firstN }] of defs.entries()) {
       const e = foldExprs(def.where, def.aggregation, def.property, def.dim);
       for (const type of def.events) {
         let plan = plans.get(type);
@@ -118,7 +168,7 @@ class Folder {
           const i = p.exprs.indexOf(expr);
           return i >= 0 ? i : p.exprs.push(expr) - 1;
         };
-        p.entries.push({ k, def, where: slot(e.where), dim: slot(e.dim), val: slot(e.val) });
+        p.entries.push({ k, def, where: slot(e.where), dim: slot(e.dim), val: slot(e.val), firstN });
       }
     }
     // The day window last seen per zone: rows mostly come in time order.
@@ -143,9 +193,9 @@ class Folder {
       for (const m of plan.entries) {
         const st = this.state[m.k] as (typeof this.state)[number];
         if (seq <= st.floor) continue;
-        if (m.where >= 0 && !slot[m.where]) continue;
-        const dim = m.dim >= 0 ? slot[m.dim] : null;
-        const raw = m.val >= 0 ? slot[m.val] : 1;
+        if (m.where >= 0 && !slot[off + m.where]) continue;
+        const dim = m.dim >= 0 ? slot[off + m.dim] : null;
+        const raw = m.val >= 0 ? slot[off + m.val] : 1;
         // Cells by owner then day number: no key string per event.
         const dimPart = m.def.dim === null ? "" : dimKey(dim);
         const owner = m.def.dim === null ? customer : `${customer}${SEP}${dimPart}`;
@@ -164,6 +214,18 @@ class Folder {
           const v = String(raw);
           cell.counts.set(v, (cell.counts.get(v) ?? 0) + 1);
         }
+        if (m.firstN > 0) {
+          let firstsByDay = st.firstsOf.get(customer);
+          if (!firstsByDay) st.firstsOf.set(customer, (firstsByDay = new Map()));
+          let list = firstsByDay.get(day);
+          if (!list) {
+            const key = `${day}${SEP}${customer}`;
+            list = st.firsts.get(key);
+            if (!list) st.firsts.set(key, (list = []));
+            firstsByDay.set(day, list);
+          }
+          keepFirst(list, { ts, id: String(slot[0]), v: leadValue(raw) }, m.firstN);
+        }
       }
       return count + 1;
     };
@@ -174,7 +236,9 @@ class Folder {
     });
     this.types = [...plans.keys()];
     // NOT INDEXED: a range of seq (the rowid) is read directly; the (type, ts) index would visit every row of the types.
-    const columns = ["seq", "customer", "ts", "type", ...slotColumns(plans)].join(", ");
+    const columns = ["seq", "customer", "ts", "type", ...(withId ? ["id"] : []), ...slotColumns(plans)].join(
+      ", ",
+    );
     const types = this.types.map((t) => literal(String(t))).join(", ");
     this.stmt = db
       .prepare(
@@ -190,23 +254,37 @@ class Folder {
 
   /**
    * Fold events with seq in (after, upTo] (and ts in `window`), each only
-   * into the definitions whose cells do not hold it yet (`floor`: fp -> through).
+   * into the definitions whose cells do not hold it yet (`floor`: fp -> through);
+   * first events of definitions that keep them into `firsts`.
    */
-  run(after: number, upTo: number, floor: Map<string, number>, into: Folded, window?: Window): Folded {
+  run(
+    after: number,
+    upTo: number,
+    floor: Map<string, number>,
+    into: Folded,
+    firsts: FoldedFirsts,
+    window?: Window,
+  ): Folded {
     if (this.types.length === 0 || upTo <= after) return into;
     this.defs.forEach((d, k) => {
       let cells = into.get(d.fp);
       if (!cells) into.set(d.fp, (cells = new Map()));
-      this.state[k] = { floor: floor.get(d.fp) ?? 0, cells, byOwner: new Map() };
+      let leads = firsts.get(d.fp);
+      if (!leads && d.firstN > 0) firsts.set(d.fp, (leads = new Map()));
+      this.state[k] = {
+        ...this.fresh(),
+        floor: floor.get(d.fp) ?? 0,
+        cells,
+        firsts: leads ?? new Map(),
+      };
     });
     try {
       if (window) this.ranged.get(after, upTo, window.start, window.end);
       else this.stmt.get(after, upTo);
     } finally {
-      for (const st of this.state) {
-        st.cells = new Map();
-        st.byOwner = new Map();
-      }
+      this.state.forEach((_, k) => {
+        this.state[k] = this.fresh();
+      });
     }
     return into;
   }
@@ -227,10 +305,17 @@ class RollupSql {
   readonly setThrough: Database.Statement;
   readonly upsert: Record<RollupDefinition["aggregation"], Database.Statement>;
   readonly value: Database.Statement;
+  /** The stored k-th first event of a (fp, day, customer) (k from 0), if it keeps that many. */
+  readonly kth: Database.Statement;
+  readonly putFirst: Database.Statement;
+  /** Drop the stored first events of a (fp, day, customer) after its k-th. */
+  readonly trimFirsts: Database.Statement;
 
   constructor(private readonly db: Db) {
     this.maxSeq = db.prepare("SELECT MAX(seq) FROM events").pluck();
-    this.defs = db.prepare("SELECT fp, definition, through_seq AS through FROM rollup_defs ORDER BY fp");
+    this.defs = db.prepare(
+      "SELECT fp, definition, through_seq AS through, first_n AS firstN FROM rollup_defs ORDER BY fp",
+    );
     this.setThrough = db.prepare("UPDATE rollup_defs SET through_seq = ?, built_at = ? WHERE fp = ?");
     const head =
       "INSERT INTO rollups (fp, day, customer, dim, q, f, n, t, s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fp, day, customer, dim) DO UPDATE SET n = n + excluded.n, ";
@@ -253,19 +338,27 @@ class RollupSql {
     this.value = db.prepare(
       "INSERT INTO rollup_values (fp, day, customer, value, n) VALUES (?, ?, ?, ?, ?) ON CONFLICT (fp, day, customer, value) DO UPDATE SET n = n + excluded.n",
     );
+    const first = "FROM rollup_firsts WHERE fp = @fp AND day = @day AND customer = @customer";
+    this.kth = db.prepare(`SELECT ts, id ${first} ORDER BY ts, id LIMIT 1 OFFSET @k`);
+    this.putFirst = db.prepare(
+      "INSERT OR IGNORE INTO rollup_firsts (fp, day, customer, ts, id, v) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    this.trimFirsts = db.prepare(
+      `DELETE ${first} AND (ts, id) > (SELECT ts, id ${first} ORDER BY ts, id LIMIT 1 OFFSET @k)`,
+    );
   }
 
   list(): RollupDef[] {
-    const rows = this.defs.all() as { fp: string; definition: string; through: number }[];
+    const rows = this.defs.all() as { fp: string; definition: string; through: number; firstN: number }[];
     return rows.map((r) => {
       let def = this.parsed.get(r.fp);
       if (!def) this.parsed.set(r.fp, (def = JSON.parse(r.definition) as RollupDefinition));
-      return { fp: r.fp, def, through: r.through };
+      return { fp: r.fp, def, through: r.through, firstN: r.firstN };
     });
   }
 
   folder(defs: RollupDef[]): Folder {
-    const key = defs.map((d) => d.fp).join(",");
+    const key = defs.map((d) => `${d.fp}:${d.firstN}`).join(",");
     let f = this.folders.get(key);
     if (!f) {
       f = new Folder(this.db, defs, `limitr_rollup_${++folderSeq}`);
@@ -274,8 +367,25 @@ class RollupSql {
     return f;
   }
 
-  /** Add folded cells to the stored rollups. */
-  persist(defs: RollupDef[], folded: Folded): void {
+  /** Add folded cells (and first events) to the stored rollups. */
+  persist(defs: RollupDef[], folded: Folded, firsts: FoldedFirsts): void {
+    for (const { fp, firstN } of defs) {
+      const leads = firsts.get(fp);
+      if (!leads || firstN <= 0) continue;
+      for (const [key, list] of leads) {
+        const [dayText, customer] = key.split(SEP) as [string, string];
+        const at = { fp, day: Number(dayText), customer, k: firstN - 1 };
+        // Stored and full: only events before its last kept one can enter.
+        const bound = this.kth.get(at) as Lead | undefined;
+        let added = false;
+        for (const e of list) {
+          if (bound && !leadBefore(e, bound)) break;
+          this.putFirst.run(fp, at.day, customer, e.ts, e.id, e.v);
+          added = true;
+        }
+        if (added) this.trimFirsts.run(at);
+      }
+    }
     for (const { fp, def } of defs) {
       const cells = folded.get(fp);
       if (!cells) continue;
@@ -323,7 +433,8 @@ export class RollupMaintainer {
     const defs = this.sql.list().filter((d) => d.through === before);
     if (defs.length === 0) return;
     const floor = new Map(defs.map((d) => [d.fp, d.through]));
-    this.sql.persist(defs, this.sql.folder(defs).run(before, upTo, floor, new Map()));
+    const firsts: FoldedFirsts = new Map();
+    this.sql.persist(defs, this.sql.folder(defs).run(before, upTo, floor, new Map(), firsts), firsts);
     const at = this.now();
     for (const d of defs) this.sql.setThrough.run(upTo, at, d.fp);
   }
@@ -336,22 +447,64 @@ export function definitionsOf(meters: CompiledMeter[], zone: string): Map<string
   return out;
 }
 
-/** Register rollups for meters (built by `catchUp`); returns the fingerprints. */
-export function registerRollups(db: Db, meters: CompiledMeter[], zone: string): string[] {
+/**
+ * The most `free_events` of a percentage price on each meter, over the
+ * policy's plans and its customers' contract overrides (meters absent: none).
+ * Only what rollups keep ahead of time: a bill asking for more raises it.
+ */
+export function firstEventsWanted(policy: CompiledPolicy): Map<string, number> {
+  const out = new Map<string, number>();
+  const want = (meter: string, price: ChargeModel | null | undefined) => {
+    if (price?.model !== "percentage" || price.freeEvents <= 0 || !policy.meters[meter]) return;
+    const n = Math.min(price.freeEvents, MAX_FIRST_EVENTS);
+    if (n > (out.get(meter) ?? 0)) out.set(meter, n);
+  };
+  for (const plan of Object.values(policy.plans))
+    for (const ent of Object.values(plan.entitlements)) {
+      if (ent.kind !== "metered") continue;
+      want(ent.meter, ent.price);
+      for (const c of Object.values(policy.customers)) want(ent.meter, c.overrides[ent.id]?.price);
+    }
+  return out;
+}
+
+/**
+ * Register rollups for meters (built by `catchUp`); returns the fingerprints.
+ * `firstN`: meter id -> first events to keep per day; a registered
+ * definition keeping fewer is emptied to be rebuilt keeping that many.
+ */
+export function registerRollups(
+  db: Db,
+  meters: CompiledMeter[],
+  zone: string,
+  firstN: ReadonlyMap<string, number> = new Map(),
+): string[] {
   const put = db.prepare(
-    "INSERT OR IGNORE INTO rollup_defs (fp, definition, zone, through_seq, created_at) VALUES (?, ?, ?, 0, ?)",
+    "INSERT OR IGNORE INTO rollup_defs (fp, definition, zone, through_seq, created_at, first_n) VALUES (?, ?, ?, 0, ?, ?)",
   );
-  const known = new Set(listRollups(db).map((d) => d.fp));
-  const fresh = new Map<string, RollupDefinition>();
+  const known = new Map(listRollups(db).map((d) => [d.fp, d.firstN]));
+  const fresh = new Map<string, { def: RollupDefinition; n: number }>();
   for (const m of meters) {
     if (!rollable(m)) continue;
     const def = rollupDefinition(m, zone);
-    fresh.set(definitionFingerprint(def), def);
+    const fp = definitionFingerprint(def);
+    const n = Math.min(firstN.get(m.id) ?? 0, MAX_FIRST_EVENTS);
+    fresh.set(fp, { def, n: Math.max(n, fresh.get(fp)?.n ?? 0) });
   }
   const missing = [...fresh].filter(([fp]) => !known.has(fp));
-  if (missing.length > 0)
+  const deeper = [...fresh].filter(([fp, { n }]) => known.has(fp) && n > (known.get(fp) ?? 0));
+  if (missing.length > 0 || deeper.length > 0)
     db.transaction(() => {
-      for (const [fp, def] of missing) put.run(fp, JSON.stringify(def), zone, Date.now());
+      for (const [fp, { def, n }] of missing) put.run(fp, JSON.stringify(def), zone, Date.now(), n);
+      const deepen = db.prepare(
+        "UPDATE rollup_defs SET first_n = ?, through_seq = 0, built_at = NULL WHERE fp = ? AND first_n < ?",
+      );
+      for (const [fp, { n }] of deeper) {
+        // Another process may have deepened it meanwhile: never lower first_n.
+        if (deepen.run(n, fp, n).changes === 0) continue;
+        for (const table of ["rollups", "rollup_values", "rollup_firsts"])
+          db.prepare(`DELETE FROM ${table} WHERE fp = ?`).run(fp);
+      }
     })();
   return [...fresh.keys()];
 }
@@ -388,7 +541,8 @@ export function catchUp(
         const hi = Math.min(lo + CATCH_UP_CHUNK, max, ...above);
         const defs = lagging.filter((d) => d.through === lo);
         const floor = new Map(defs.map((d) => [d.fp, d.through]));
-        sql.persist(defs, sql.folder(defs).run(lo, hi, floor, new Map()));
+        const firsts: FoldedFirsts = new Map();
+        sql.persist(defs, sql.folder(defs).run(lo, hi, floor, new Map(), firsts), firsts);
         const at = Date.now();
         for (const d of defs) sql.setThrough.run(hi, at, d.fp);
         folded += hi - lo;
@@ -408,6 +562,7 @@ export function dropRollups(db: Db, fps?: readonly string[]): void {
     for (const fp of list) {
       db.prepare("DELETE FROM rollups WHERE fp = ?").run(fp);
       db.prepare("DELETE FROM rollup_values WHERE fp = ?").run(fp);
+      db.prepare("DELETE FROM rollup_firsts WHERE fp = ?").run(fp);
       db.prepare("DELETE FROM rollup_defs WHERE fp = ?").run(fp);
     }
   })();
@@ -419,7 +574,12 @@ export function dropRollups(db: Db, fps?: readonly string[]): void {
  * reader folds the lagging tail itself). Returns meter id -> fingerprint of
  * the meters that can be read from rollups.
  */
-export function ensureRollups(db: Db, meters: CompiledMeter[], zone: string): Map<string, string> {
+export function ensureRollups(
+  db: Db,
+  meters: CompiledMeter[],
+  zone: string,
+  firstN?: ReadonlyMap<string, number>,
+): Map<string, string> {
   const wanted = definitionsOf(meters, zone);
   if (wanted.size === 0) return wanted;
   if (!db.readonly && !db.inTransaction) {
@@ -427,6 +587,7 @@ export function ensureRollups(db: Db, meters: CompiledMeter[], zone: string): Ma
       db,
       meters.filter((m) => wanted.has(m.id)),
       zone,
+      firstN,
     );
     catchUp(db, [...new Set(wanted.values())]);
   }
@@ -511,7 +672,7 @@ export function readCells(
       const tail = new Map<string, Map<string, RollCell>>(
         lagging.map((d) => [d.fp, cells.get(d.fp) ?? new Map()]),
       );
-      sql.folder(lagging).run(from, max, floor, tail, window);
+      sql.folder(lagging).run(from, max, floor, tail, new Map(), window);
       if (customers)
         for (const byKey of tail.values())
           for (const key of byKey.keys())
@@ -668,7 +829,7 @@ export function aggregateFromRollups(db: Db, spec: AggregateSpec): AggregateRow[
 export function dailyFromRollups(db: Db, policy: CompiledPolicy, period: Window): DailyUsage | null {
   const zone = policy.timezone;
   const meters = ratingMeters(policy);
-  const fps = ensureRollups(db, meters, zone);
+  const fps = ensureRollups(db, meters, zone, firstEventsWanted(policy));
   const days = dayStarts(period, zone);
   const last = days[days.length - 1];
   if (fps.size === 0 || last === undefined) return null;
@@ -702,4 +863,93 @@ export function dailyFromRollups(db: Db, policy: CompiledPolicy, period: Window)
   if (firstWhole === 1) merge(scanDays(db, policy, period, 0, 1, false, rolled));
   if (lastWhole < days.length) merge(scanDays(db, policy, period, lastWhole, days.length, false, rolled));
   return usageFrom(policy, period, data, carriedReadings(db, policy, period));
+}
+
+/**
+ * The stored first events of a definition for days in [start, end) with
+ * those of events it does not hold yet folded in, in one read transaction:
+ * "day\0customer" -> first events by (ts, id), at most its first_n.
+ */
+function readFirsts(db: Db, fp: string, window: Window): Map<string, Lead[]> {
+  const sql = rollupSql(db);
+  return db.transaction(() => {
+    const d = sql.list().find((x) => x.fp === fp);
+    const out = new Map<string, Lead[]>();
+    if (!d || d.firstN <= 0) return out;
+    const rows = db
+      .prepare(
+        "SELECT day, customer, ts, id, v FROM rollup_firsts WHERE fp = ? AND day >= ? AND day < ? ORDER BY day, customer, ts, id",
+      )
+      .iterate(fp, window.start, window.end) as IterableIterator<{
+      day: number;
+      customer: string;
+      ts: number;
+      id: string;
+      v: number;
+    }>;
+    for (const r of rows) {
+      const key = `${r.day}${SEP}${r.customer}`;
+      let list = out.get(key);
+      if (!list) out.set(key, (list = []));
+      list.push({ ts: r.ts, id: r.id, v: r.v });
+    }
+    const max = (sql.maxSeq.get() as number | null) ?? 0;
+    if (d.through < max) {
+      const tail: FoldedFirsts = new Map();
+      sql.folder([d]).run(d.through, max, new Map([[fp, d.through]]), new Map(), tail, window);
+      for (const [key, leads] of tail.get(fp) ?? []) {
+        let list = out.get(key);
+        if (!list) out.set(key, (list = []));
+        for (const e of leads) keepFirst(list, e, d.firstN);
+      }
+    }
+    return out;
+  })();
+}
+
+/**
+ * `firstEvents` from rollups, or null when they cannot answer: a
+ * time_weighted meter, more than MAX_FIRST_EVENTS asked, or a read-only
+ * connection finding no rollup keeping `n`. Whole days come from the rollup
+ * (raising its first_n, i.e. rebuilding it, when it keeps fewer than `n`); a
+ * partial first or last day (a pricing piece starting mid-day) is scanned.
+ */
+export function firstsFromRollups(
+  db: Db,
+  meter: CompiledMeter,
+  period: Window,
+  days: number[],
+  n: number,
+  zone: string,
+): FirstEvents | null {
+  const last = days[days.length - 1];
+  if (!rollable(meter) || n > MAX_FIRST_EVENTS || last === undefined) return null;
+  const firstWhole = isDayStart(period.start, zone) ? 0 : 1;
+  const lastWhole = calendarWindow("day", last, zone).end === period.end ? days.length : days.length - 1;
+  if (firstWhole >= lastWhole) return null;
+  const fp = ensureRollups(db, [meter], zone, new Map([[meter.id, n]])).get(meter.id);
+  const kept = listRollups(db).find((d) => d.fp === fp)?.firstN ?? 0;
+  if (!fp || kept < n) return null;
+  const window = { start: days[firstWhole] as number, end: days[lastWhole] ?? period.end };
+  const index = new Map(days.map((d, i) => [d, i]));
+  const out: FirstEvents = new Map();
+  const into = (customer: string, i: number, leads: Lead[]) => {
+    let perDay = out.get(customer);
+    if (!perDay) out.set(customer, (perDay = []));
+    perDay[i] = leads;
+  };
+  for (const [key, list] of readFirsts(db, fp, window)) {
+    const [dayText, customer] = key.split(SEP) as [string, string];
+    const i = index.get(Number(dayText));
+    if (i !== undefined && list.length > 0) into(customer, i, list.slice(0, n));
+  }
+  const scan = (part: Window) => {
+    for (const [customer, perDay] of firstEventsPerDay(db, meter, part, days, n))
+      perDay.forEach((leads, i) => {
+        into(customer, i, leads);
+      });
+  };
+  if (firstWhole === 1) scan({ start: period.start, end: window.start });
+  if (lastWhole < days.length) scan({ start: window.end, end: period.end });
+  return out;
 }

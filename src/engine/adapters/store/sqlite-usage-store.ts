@@ -4,7 +4,7 @@ import type { Decimal } from "../../core/money.js";
 import type { Window } from "../../core/periods.js";
 import type { ActivationRow } from "../../core/rating/pricing-timeline.js";
 import type { UsageEvent } from "../../core/usage/event.js";
-import { rollable } from "../../core/usage/rollup-key.js";
+import { meterFingerprint, rollable } from "../../core/usage/rollup-key.js";
 import type {
   AggregateRow,
   AggregateSpec,
@@ -30,6 +30,9 @@ import {
   catchUp,
   dailyFromRollups,
   dropRollups,
+  firstEventsWanted,
+  firstsFromRollups,
+  listRollups,
   RollupMaintainer,
   registerRollups,
 } from "./rollups.js";
@@ -139,15 +142,30 @@ export class SqliteUsageStore implements UsageStore {
     policy: CompiledPolicy,
     onProgress?: (done: number, total: number) => void,
   ): Promise<RollupRebuild> {
+    // First events kept per day: what the policy asks for, and no less than bills asked of the dropped rollups.
+    const kept = new Map(listRollups(this.db).map((d) => [d.fp, d.firstN]));
     dropRollups(this.db);
     const meters = ratingMeters(policy).filter(rollable);
-    const fps = registerRollups(this.db, meters, policy.timezone);
+    const firstN = firstEventsWanted(policy);
+    for (const m of meters) {
+      const n = kept.get(meterFingerprint(m, policy.timezone)) ?? 0;
+      if (n > (firstN.get(m.id) ?? 0)) firstN.set(m.id, n);
+    }
+    const fps = registerRollups(this.db, meters, policy.timezone, firstN);
     const events = catchUp(this.db, fps, onProgress);
     return { rollups: fps.length, meters: meters.length, events };
   }
 
-  async firstEvents(meter: CompiledMeter, period: Window, days: number[], n: number): Promise<FirstEvents> {
-    return firstEventsPerDay(this.db, meter, period, days, n);
+  async firstEvents(
+    meter: CompiledMeter,
+    period: Window,
+    days: number[],
+    n: number,
+    zone?: string,
+  ): Promise<FirstEvents> {
+    const rolled =
+      this.rollups && zone !== undefined ? firstsFromRollups(this.db, meter, period, days, n, zone) : null;
+    return rolled ?? firstEventsPerDay(this.db, meter, period, days, n);
   }
 
   async creditsConsumedBefore(before: number): Promise<Map<string, Map<string, Decimal>>> {

@@ -58,8 +58,18 @@ export interface UsageStore {
     policy: CompiledPolicy,
     onProgress?: (done: number, total: number) => void,
   ): Promise<RollupRebuild>;
-  /** The first `n` events of every (customer, day) of the period, by (ts, id): percentage `free_events`. */
-  firstEvents(meter: CompiledMeter, period: Window, days: number[], n: number): Promise<FirstEvents>;
+  /**
+   * The first `n` events of every (customer, day) of the period, by (ts, id): percentage `free_events`.
+   * `days` are the day starts of `zone` (the first may be the period's start); a store with rollups reads
+   * whole days of the zone from them.
+   */
+  firstEvents(
+    meter: CompiledMeter,
+    period: Window,
+    days: number[],
+    n: number,
+    zone?: string,
+  ): Promise<FirstEvents>;
 
   /** Credit consumed per customer and grant by invoices of periods before `before` (R12). */
   creditsConsumedBefore(before: number): Promise<Map<string, Map<string, Decimal>>>;
