@@ -236,11 +236,13 @@ export class WriteBehind {
     this.holdsDelete = [];
   }
 
-  /** The batch is durable: forget it. */
-  committed(): void {
+  /** The batch is durable: forget it (its changed counters too, unless it was written without them). */
+  committed(counters = true): void {
     this.events.clear();
-    this.gen++;
-    this.dirty.length = 0;
+    if (counters) {
+      this.gen++;
+      this.dirty.length = 0;
+    }
     this.holdsUpsert = [];
     this.holdsDelete = [];
     this.subscriptions = [];
