@@ -200,7 +200,11 @@ describe("durability and write-behind", () => {
 
   it("a batch written because the buffer filled leaves the changed counters to the timed flush", async () => {
     const db = join(tempDir(), "usage.db");
-    const limitr = await open({ policy: tiny, store: `sqlite:${db}`, batch: { maxEvents: 3, maxDelayMs: 40 } });
+    const limitr = await open({
+      policy: tiny,
+      store: `sqlite:${db}`,
+      batch: { maxEvents: 3, maxDelayMs: 40 },
+    });
     const counters = () => {
       const d = openDatabase(db, { readonly: true });
       try {
