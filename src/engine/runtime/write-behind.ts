@@ -112,6 +112,23 @@ export class EventBuffer implements EventColumns {
     };
   }
 
+  fill(i: number, out: unknown[], at: number): void {
+    const source = this.sources[i] as EventSource;
+    const id = this.ids[i] as string | number;
+    const v = this.values[i] as number;
+    out[at] = typeof id === "string" ? id : generatedId(this.idPrefix, id);
+    out[at + 1] = source.eventType;
+    out[at + 2] = source.customer;
+    out[at + 3] = this.ts[i];
+    out[at + 4] = Number.isNaN(v) ? null : v;
+    if (source.filterProps === null && source.valueProp === null && this.props[i] === undefined)
+      out[at + 5] = null;
+    else {
+      const p = this.event(i).properties;
+      out[at + 5] = p === null ? null : JSON.stringify(p);
+    }
+  }
+
   clear(): void {
     // Keep the columns' capacity; only drop references that would keep caller objects alive.
     this.length = 0;

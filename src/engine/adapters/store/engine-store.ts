@@ -267,15 +267,19 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
     const shared = { version: b.bundleVersion, digest: b.bundleDigest };
     const args = this.eventArgs;
     let i = 0;
+    // The engine's buffer fills the rows itself: no StoredEvent object per event.
+    const direct = events.fill !== undefined;
     for (; i + EVENT_CHUNK <= events.length; i += EVENT_CHUNK) {
-      for (let j = 0; j < EVENT_CHUNK; j++) fillEvent(args, j * EVENT_WIDTH, events.event(i + j));
+      if (direct) for (let j = 0; j < EVENT_CHUNK; j++) events.fill?.(i + j, args, j * EVENT_WIDTH);
+      else for (let j = 0; j < EVENT_CHUNK; j++) fillEvent(args, j * EVENT_WIDTH, events.event(i + j));
       this.stmt.events.run(...args, shared);
     }
     const one = this.oneEventArgs;
     one[EVENT_WIDTH] = b.bundleVersion;
     one[EVENT_WIDTH + 1] = b.bundleDigest;
     for (; i < events.length; i++) {
-      fillEvent(one, 0, events.event(i));
+      if (direct) events.fill?.(i, one, 0);
+      else fillEvent(one, 0, events.event(i));
       this.stmt.event.run(...one);
     }
     // Usage rollups registered on this store count the new rows in the same transaction.
