@@ -182,6 +182,8 @@ function median(values: number[]): number {
 }
 
 const results: Record<string, number> = {};
+/** The policy digest the engine stamps on its event rows (R14); the raw baselines store the same. */
+let storedDigest = "";
 let p50ns = 0;
 let clockNs = 0;
 
@@ -246,6 +248,7 @@ let clockNs = 0;
 {
   current = "sqlite batched";
   const l = await engine(`sqlite:${join(tmp, "batched.db")}`, "batched");
+  storedDigest = l.activePolicy().digest;
   await throughput(l, 50_000, 0.5, 0);
   const runs: number[] = [];
   for (let r = 0; r < 3; r++) runs.push(await throughput(l, 50_000, 1.5, r * 7919));
@@ -284,7 +287,9 @@ let clockNs = 0;
   // The raw-insert baselines of the SQLite figures: the rows allow() stores (one event row a
   // call, as the store writes them: 64 rows a statement), inserted straight into a store file of
   // the same schema. Batched: 10,000 rows a transaction (a batch's size); sync: one row a
-  // transaction. No decision, no counters.
+  // transaction. No decision, no counters. The rows are the engine's: an id of its shape (a
+  // 12-hex-digit engine prefix and a base-36 sequence number), the value 1 of a counted call and
+  // the active policy's digest.
   const { SqliteEngineStore } = await import("../src/engine/adapters/store/engine-store.js");
   const raw = new SqliteEngineStore(join(tmp, "raw.db"));
   const head =
@@ -292,16 +297,17 @@ let clockNs = 0;
   const one = raw.db.prepare(`${head} (?,?,?,?,?,?,?,?)`);
   const many = raw.db.prepare(`${head} ${Array.from({ length: 64 }, () => "(?,?,?,?,?,?,?,?)").join(",")}`);
   let seq = 0;
+  const prefix = "0123456789ab-";
   const args: unknown[] = new Array(64 * 8);
   const put = (j: number, at: number) => {
-    args[at] = `raw-${(seq++).toString(36)}`;
+    args[at] = prefix + (seq++).toString(36);
     args[at + 1] = `bench.${entOf[j]}`;
     args[at + 2] = custOf[j];
     args[at + 3] = Date.now();
-    args[at + 4] = null;
+    args[at + 4] = 1;
     args[at + 5] = null;
     args[at + 6] = 0;
-    args[at + 7] = "sha256:bench";
+    args[at + 7] = storedDigest;
   };
   const batch = raw.db.transaction((j: number, n: number) => {
     for (let i = 0; i < n; i += 64) {

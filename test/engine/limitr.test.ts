@@ -198,6 +198,36 @@ describe("durability and write-behind", () => {
     expect(storedEvents(db)).toHaveLength(5);
   });
 
+  it("a batch written because the buffer filled leaves the changed counters to the timed flush", async () => {
+    const db = join(tempDir(), "usage.db");
+    const limitr = await open({
+      policy: tiny,
+      store: `sqlite:${db}`,
+      batch: { maxEvents: 3, maxDelayMs: 40 },
+    });
+    const counters = () => {
+      const d = openDatabase(db, { readonly: true });
+      try {
+        return d.prepare("SELECT owner, entitlement, used, events FROM counters").all();
+      } finally {
+        d.close();
+      }
+    };
+    for (let i = 0; i < 3; i++) limitr.allow("c1", "api", 2);
+    expect(storedEvents(db)).toHaveLength(3);
+    expect(counters()).toEqual([]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(counters()).toEqual([{ owner: "c1", entitlement: "api", used: 6, events: 3 }]);
+    for (let i = 0; i < 3; i++) limitr.allow("c1", "api", 1);
+    expect(storedEvents(db)).toHaveLength(6);
+    await limitr.flush();
+    expect(counters()).toEqual([{ owner: "c1", entitlement: "api", used: 9, events: 6 }]);
+    await limitr.close();
+    const reopened = await open({ policy: tiny, store: `sqlite:${db}` });
+    expect(reopened.usage("c1", "api").used).toBe(9);
+    await reopened.close();
+  });
+
   it("batched durability writes after maxDelayMs without any further call", async () => {
     const db = join(tempDir(), "usage.db");
     const limitr = await open({ policy: tiny, store: `sqlite:${db}`, batch: { maxDelayMs: 20 } });

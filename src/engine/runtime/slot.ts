@@ -106,6 +106,9 @@ export class SlotTable {
   private readonly width: number;
   /** Customer id -> its number, in order of first lookup. */
   private readonly customers = new Map<string, number>();
+  /** The customer of the last `cell` lookup and its number (null: none). */
+  private lastCustomer: string | null = null;
+  private lastNumber = 0;
   /** customer number * width + entitlement number -> slot id (0 = none yet). */
   private sids = new Int32Array(1024);
   info = new Int32Array(1024 * SLOT_STRIDE);
@@ -134,6 +137,8 @@ export class SlotTable {
   cell(customer: string, entitlement: string): number {
     const e = this.entitlements.get(entitlement);
     if (e === undefined) return -1;
+    // The customer of the previous lookup: a burst of one customer's calls skips the map.
+    if (customer === this.lastCustomer) return this.lastNumber * this.width + e;
     let c = this.customers.get(customer);
     if (c === undefined) {
       c = this.customers.size;
@@ -141,6 +146,8 @@ export class SlotTable {
       const need = (c + 1) * this.width;
       if (need > this.sids.length) this.sids = resized(this.sids, Math.max(need, this.sids.length * 2));
     }
+    this.lastCustomer = customer;
+    this.lastNumber = c;
     return c * this.width + e;
   }
 
@@ -199,6 +206,7 @@ export class SlotTable {
     this.length = 1;
     this.slots.length = 0;
     this.customers.clear();
+    this.lastCustomer = null;
     this.sids = new Int32Array(1024);
     this.info = new Int32Array(1024 * SLOT_STRIDE);
     this.limit = new Float64Array(1024);

@@ -112,6 +112,23 @@ export class EventBuffer implements EventColumns {
     };
   }
 
+  fill(i: number, out: unknown[], at: number): void {
+    const source = this.sources[i] as EventSource;
+    const id = this.ids[i] as string | number;
+    const v = this.values[i] as number;
+    out[at] = typeof id === "string" ? id : generatedId(this.idPrefix, id);
+    out[at + 1] = source.eventType;
+    out[at + 2] = source.customer;
+    out[at + 3] = this.ts[i];
+    out[at + 4] = Number.isNaN(v) ? null : v;
+    if (source.filterProps === null && source.valueProp === null && this.props[i] === undefined)
+      out[at + 5] = null;
+    else {
+      const p = this.event(i).properties;
+      out[at + 5] = p === null ? null : JSON.stringify(p);
+    }
+  }
+
   clear(): void {
     // Keep the columns' capacity; only drop references that would keep caller objects alive.
     this.length = 0;
@@ -236,11 +253,13 @@ export class WriteBehind {
     this.holdsDelete = [];
   }
 
-  /** The batch is durable: forget it. */
-  committed(): void {
+  /** The batch is durable: forget it (its changed counters too, unless it was written without them). */
+  committed(counters = true): void {
     this.events.clear();
-    this.gen++;
-    this.dirty.length = 0;
+    if (counters) {
+      this.gen++;
+      this.dirty.length = 0;
+    }
     this.holdsUpsert = [];
     this.holdsDelete = [];
     this.subscriptions = [];

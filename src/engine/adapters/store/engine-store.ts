@@ -17,6 +17,7 @@ import { InputError } from "../../core/errors.js";
 import type { WalletTxKind } from "../../core/wallet/model.js";
 import type { WalletRow, WalletTxRow } from "../../core/wallet/store-rows.js";
 import { type Db, openDatabase } from "./database.js";
+import { KeyOrder } from "./key-order.js";
 import { DEFAULT_LEASE_MS, isLive, type Owner, parseOwner } from "./owner-lease.js";
 import { RollupMaintainer } from "./rollups.js";
 import { SqliteWallets } from "./sqlite-wallets.js";
@@ -77,9 +78,8 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
   private readonly oneEventArgs: unknown[] = new Array(EVENT_WIDTH + 2);
   private readonly counterArgs: unknown[] = new Array(COUNTER_CHUNK * COUNTER_WIDTH);
   private readonly oneCounterArgs: unknown[] = new Array(COUNTER_WIDTH + 1);
-  /** Per flush: the changed counters' keys, and their positions in key order. */
-  private keys: string[] = [];
-  private order: number[] = [];
+  /** The engine's counters in key order, to write a flush's changed ones in that order. */
+  private readonly keyOrder = new KeyOrder();
   private readonly writeTx: (batch: WriteBatch) => void;
   private readonly wallets: SqliteWallets;
   /** `PRAGMA data_version` when plan changes were last looked for: it moves when another connection commits. */
@@ -267,15 +267,19 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
     const shared = { version: b.bundleVersion, digest: b.bundleDigest };
     const args = this.eventArgs;
     let i = 0;
+    // The engine's buffer fills the rows itself: no StoredEvent object per event.
+    const direct = events.fill !== undefined;
     for (; i + EVENT_CHUNK <= events.length; i += EVENT_CHUNK) {
-      for (let j = 0; j < EVENT_CHUNK; j++) fillEvent(args, j * EVENT_WIDTH, events.event(i + j));
+      if (direct) for (let j = 0; j < EVENT_CHUNK; j++) events.fill?.(i + j, args, j * EVENT_WIDTH);
+      else for (let j = 0; j < EVENT_CHUNK; j++) fillEvent(args, j * EVENT_WIDTH, events.event(i + j));
       this.stmt.events.run(...args, shared);
     }
     const one = this.oneEventArgs;
     one[EVENT_WIDTH] = b.bundleVersion;
     one[EVENT_WIDTH + 1] = b.bundleDigest;
     for (; i < events.length; i++) {
-      fillEvent(one, 0, events.event(i));
+      if (direct) events.fill?.(i, one, 0);
+      else fillEvent(one, 0, events.event(i));
       this.stmt.event.run(...one);
     }
     // Usage rollups registered on this store count the new rows in the same transaction.
@@ -292,22 +296,14 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
   private writeCounters(c: CounterColumns, at: number): void {
     const n = c.length;
     if (n === 0) return;
-    const keys = this.keys;
-    const order = this.order;
-    keys.length = n;
-    order.length = n;
-    for (let k = 0; k < n; k++) {
-      keys[k] = c.key(k);
-      order[k] = k;
-    }
-    if (n > 1) order.sort((x, y) => compareKeys(keys[x] as string, keys[y] as string));
+    const order = this.keyOrder.order(c);
     const shared = { at };
     const args = this.counterArgs;
     let i = 0;
     for (; i + COUNTER_CHUNK <= n; i += COUNTER_CHUNK) {
       for (let j = 0; j < COUNTER_CHUNK; j++) {
         const k = order[i + j] as number;
-        fillCounter(args, j * COUNTER_WIDTH, keys[k] as string, c, k);
+        fillCounter(args, j * COUNTER_WIDTH, c.key(k), c, k);
       }
       this.stmt.counters.run(...args, shared);
     }
@@ -315,16 +311,14 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
     one[COUNTER_WIDTH] = at;
     for (; i < n; i++) {
       const k = order[i] as number;
-      fillCounter(one, 0, keys[k] as string, c, k);
+      fillCounter(one, 0, c.key(k), c, k);
       this.stmt.counter.run(...one);
     }
     // Interval and sliding counters only: a calendar counter has no period state and costs one call here.
     for (let k = 0; k < n; k++) {
       const state = c.periodState(k);
-      if (state !== null) this.stmt.periodPut.run(keys[k], state);
+      if (state !== null) this.stmt.periodPut.run(c.key(k), state);
     }
-    // Drop the references to this flush's keys.
-    keys.length = 0;
   }
 
   recordActivation(a: PolicyActivation): void {
@@ -425,9 +419,4 @@ function fillCounter(args: unknown[], at: number, key: string, c: CounterColumns
   args[at + 3] = c.periodStart(k);
   args[at + 4] = c.used(k);
   args[at + 5] = c.events(k);
-}
-
-/** Any total order serves; equal keys keep their batch order (the sort is stable), so the last change wins as before. */
-function compareKeys(x: string, y: string): number {
-  return x < y ? -1 : x > y ? 1 : 0;
 }

@@ -193,6 +193,11 @@ export interface WriteBatch {
 export interface EventColumns {
   readonly length: number;
   event(i: number): StoredEvent;
+  /**
+   * Event i as a row, without building the StoredEvent: id, type, customer,
+   * ts, value, properties (JSON text or null) into `out` from `at`.
+   */
+  fill?(i: number, out: unknown[], at: number): void;
   /** Explicit (caller-given) id of event i, or undefined when the id was generated (unique by construction). */
   explicitId(i: number): string | undefined;
   /** How many events have an explicit id: with none, a store has no duplicate to look for. */
