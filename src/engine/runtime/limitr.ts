@@ -279,7 +279,7 @@ export class Limitr {
   static async open(options: LimitrOptions): Promise<Limitr> {
     const input = options.policy;
     if (!isBundleStoreInput(input)) {
-      const active = loadPolicyInput(input);
+      const active = await loadPolicyInput(input);
       const engine = await Limitr.create(options, active, null);
       await engine.shared?.connect();
       return engine;

@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
 import { policyDigestOf } from "../adapters/bundles/crypto.js";
-import { loadValidPolicy } from "../adapters/policy-source.js";
+import { loadValidPolicyCached } from "../adapters/policy-cache.js";
 import { validateCompiledPolicy } from "../core/bundles/validate-compiled.js";
 import { PolicyError } from "../core/errors.js";
 import type { CompiledPolicy } from "../core/model.js";
@@ -63,8 +63,12 @@ export function isBundleStoreInput(input: PolicyInput): input is BundleStoreInpu
   return (typeof o.store === "string" || typeof o.url === "string") && !o.manifest && !o.formatVersion;
 }
 
-/** Load and identify a static policy (not a bundle store). A bundle whose digest does not match its content is refused. */
-export function loadPolicyInput(input: Exclude<PolicyInput, BundleStoreInput>): ActivePolicy {
+/**
+ * Load and identify a static policy (not a bundle store). A bundle whose
+ * digest does not match its content is refused. A policy directory is
+ * validated through the validation cache (adapters/policy-cache.ts).
+ */
+export async function loadPolicyInput(input: Exclude<PolicyInput, BundleStoreInput>): Promise<ActivePolicy> {
   if (typeof input !== "string") return fromObject(input, "the policy object", "object");
   let isDir: boolean;
   try {
@@ -73,7 +77,7 @@ export function loadPolicyInput(input: Exclude<PolicyInput, BundleStoreInput>): 
     throw new PolicyError(`policy ${input} does not exist (pass a policy directory or a bundle .json file)`);
   }
   if (isDir) {
-    const policy = loadValidPolicy(input);
+    const policy = await loadValidPolicyCached(input);
     return { policy, version: 0, digest: policyDigestOf(policy), source: "directory" };
   }
   let doc: unknown;

@@ -2,7 +2,7 @@ import type { CompiledPolicy } from "../model.js";
 import { ISO_4217 } from "../money.js";
 import { isValidTimezone } from "../periods.js";
 import { decompilePolicy } from "../policy/decompile.js";
-import { validatePolicyDocument } from "../policy/validate.js";
+import { validatePolicyDocument } from "../policy/validate-document.js";
 
 /**
  * Checks for a compiled policy that arrives as JSON (a bundle blob, a cached
