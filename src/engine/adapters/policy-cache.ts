@@ -30,8 +30,8 @@ import { limitrVersion } from "./version.js";
  * - the files: each path as shown in diagnostics, its bytes (or the problem
  *   that stood in for it), in order; the directory name shown when it holds
  *   no file; the size limit;
- * - the validator: the engine's modules (path, size and modification time of
- *   every module file of the running build, so a rebuilt or edited engine
+ * - the validator: the engine's modules (its directory, and the path, size and
+ *   modification time of every module file of the running build, so a rebuilt or edited engine
  *   never reads another build's results), its package.json (which pins the
  *   exact versions of yaml, CEL and the other dependencies) and the Node.js
  *   runtime (its version, ICU and time-zone data decide which time zones
@@ -78,6 +78,7 @@ export function validatorIdentity(): string {
   // Built, this file is dist/adapters/ (the modules are dist/**/*.js); run
   // from sources it is adapters/ (the modules are **/*.ts besides dist/).
   const root = fileURLToPath(new URL("..", import.meta.url));
+  h.update(`${root}\n`);
   const walk = (rel: string) => {
     const entries = readdirSync(join(root, rel), { withFileTypes: true });
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
