@@ -31,11 +31,12 @@ import { limitrVersion } from "./version.js";
  *   that stood in for it), in order; the directory name shown when it holds
  *   no file; the size limit;
  * - the validator: the engine's modules (its directory, and the path, size and
- *   modification time of every module file of the running build, so a rebuilt or edited engine
- *   never reads another build's results), its package.json (which pins the
- *   exact versions of yaml, CEL and the other dependencies) and the Node.js
- *   runtime (its version, ICU and time-zone data decide which time zones
- *   exist).
+ *   modification time of every module of core/, which validates and compiles,
+ *   and of the modules reading the files and keeping this cache, so a rebuilt
+ *   or edited engine never reads another build's results), its package.json
+ *   (which pins the exact versions of yaml, CEL and the other dependencies)
+ *   and the Node.js runtime (its version, ICU and time-zone data decide which
+ *   time zones exist).
  *
  * The cache is an optimisation only: an entry that is missing, unreadable or
  * not the one asked for is a miss, and a cache directory that cannot be
@@ -76,24 +77,25 @@ export function validatorIdentity(): string {
   const v = process.versions;
   h.update(JSON.stringify([limitrVersion(), v.node, v.v8, v.icu ?? "", v.unicode ?? "", v.tz ?? ""]));
   // Built, this file is dist/adapters/ (the modules are dist/**/*.js); run
-  // from sources it is adapters/ (the modules are **/*.ts besides dist/).
+  // from sources it is adapters/ (the modules are **/*.ts). Validation and
+  // compilation are core/ (which imports nothing from the adapters), plus
+  // the reading of the files and this cache.
   const root = fileURLToPath(new URL("..", import.meta.url));
   h.update(`${root}\n`);
+  const stamp = (path: string, st = statSync(join(root, path))) =>
+    h.update(`${path}\0${st.size}\0${st.mtimeMs}\n`);
   const walk = (rel: string) => {
-    const entries = readdirSync(join(root, rel), { withFileTypes: true });
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const e of entries) {
-      const path = rel === "" ? e.name : `${rel}/${e.name}`;
-      if (e.isDirectory()) {
-        if (e.name === "node_modules" || e.name === "dist" || e.name.startsWith(".")) continue;
-        walk(path);
-      } else if (isModule(e.name)) {
-        const st = statSync(join(root, path));
-        h.update(`${path}\0${st.size}\0${st.mtimeMs}\n`);
-      }
+    for (const name of readdirSync(join(root, rel)).sort()) {
+      const path = `${rel}/${name}`;
+      if (isModule(name)) stamp(path);
+      else if (!skipped(name) && statSync(join(root, path)).isDirectory()) walk(path);
     }
   };
-  walk("");
+  walk("core");
+  const self = fileURLToPath(import.meta.url);
+  const ext = self.slice(self.lastIndexOf("."));
+  stamp(`adapters/policy-cache${ext}`);
+  stamp(`adapters/policy-files${ext}`);
   for (const candidate of ["../package.json", "../../package.json"]) {
     try {
       const text = readFileSync(new URL(candidate, import.meta.url), "utf8");
@@ -108,6 +110,8 @@ export function validatorIdentity(): string {
   return identity;
 }
 
+/** Declarations and source maps beside the modules (not statted: only a module or a folder matters). */
+const skipped = (name: string) => name.endsWith(".map") || name.endsWith(".d.ts");
 const isModule = (name: string) => name.endsWith(".js") || (name.endsWith(".ts") && !name.endsWith(".d.ts"));
 
 /** The cache key of validating `files` (as `validatePolicyFiles` would, with these options). */
