@@ -1,7 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
 import { policyDigestOf } from "../adapters/bundles/crypto.js";
 import { loadValidPolicyCached } from "../adapters/policy-cache.js";
-import { validateCompiledPolicy } from "../core/bundles/validate-compiled.js";
 import { PolicyError } from "../core/errors.js";
 import type { CompiledPolicy } from "../core/model.js";
 
@@ -69,7 +68,7 @@ export function isBundleStoreInput(input: PolicyInput): input is BundleStoreInpu
  * validated through the validation cache (adapters/policy-cache.ts).
  */
 export async function loadPolicyInput(input: Exclude<PolicyInput, BundleStoreInput>): Promise<ActivePolicy> {
-  if (typeof input !== "string") return fromObject(input, "the policy object", "object");
+  if (typeof input !== "string") return await fromObject(input, "the policy object", "object");
   let isDir: boolean;
   try {
     isDir = statSync(input).isDirectory();
@@ -86,14 +85,14 @@ export async function loadPolicyInput(input: Exclude<PolicyInput, BundleStoreInp
   } catch (err) {
     throw new PolicyError(`bundle ${input} is not valid JSON: ${(err as Error).message}`);
   }
-  return fromObject(doc as CompiledPolicy | BundleDocument, input, "file");
+  return await fromObject(doc as CompiledPolicy | BundleDocument, input, "file");
 }
 
-function fromObject(
+async function fromObject(
   input: CompiledPolicy | BundleDocument,
   where: string,
   source: PolicySourceKind,
-): ActivePolicy {
+): Promise<ActivePolicy> {
   if (isBundle(input)) {
     const digest = policyDigestOf(input.policy);
     const claimed = input.manifest.digest;
@@ -102,18 +101,20 @@ function fromObject(
         `${where}: manifest digest ${claimed} does not match the policy (${digest}); refusing it`,
       );
     }
-    return { policy: sound(input.policy, where), version: input.manifest.version, digest, source };
+    return { policy: await sound(input.policy, where), version: input.manifest.version, digest, source };
   }
   if ((input as CompiledPolicy).formatVersion !== 1 || typeof (input as CompiledPolicy).plans !== "object") {
     throw new PolicyError(`${where} is neither a compiled policy nor a bundle ({ manifest, policy })`);
   }
   // A policy object built in memory is the caller's own (tests build deliberately odd ones); a file is checked.
-  const policy = source === "file" ? sound(input as CompiledPolicy, where) : (input as CompiledPolicy);
+  const policy = source === "file" ? await sound(input as CompiledPolicy, where) : (input as CompiledPolicy);
   return { policy, version: 0, digest: policyDigestOf(policy), source };
 }
 
 /** A bundle or policy file passes the same checks as a bundle from a store (and so every rule of `limitr validate`). */
-function sound(policy: CompiledPolicy, where: string): CompiledPolicy {
+async function sound(policy: CompiledPolicy, where: string): Promise<CompiledPolicy> {
+  // The validator (schema, semantic rules) is loaded only when a compiled policy arrives to be checked.
+  const { validateCompiledPolicy } = await import("../core/bundles/validate-compiled.js");
   const problems = validateCompiledPolicy(policy);
   if (problems.length === 0) return policy;
   throw new PolicyError(`${where} is not a valid policy:\n${problems.map((p) => `  ${p}`).join("\n")}`);
