@@ -2,7 +2,9 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { policyDigestOf } from "../../src/engine/adapters/bundles/crypto.js";
 import {
+  compiledPolicyProblems,
   exactInJson,
   loadValidPolicyCached,
   MAX_ENTRIES,
@@ -17,6 +19,7 @@ import {
   readPolicyFiles,
   validatePolicyDir,
 } from "../../src/engine/adapters/policy-source.js";
+import { validateCompiledPolicy } from "../../src/engine/core/bundles/validate-compiled.js";
 import { canonicalJson } from "../../src/engine/core/compile.js";
 import { PolicyError } from "../../src/engine/core/errors.js";
 
@@ -153,6 +156,7 @@ describe("validation cache", () => {
     expect(exactInJson({ a: new Map() })).toBe(false);
     expect(exactInJson({ a: [undefined] })).toBe(false);
     expect(exactInJson({ a: 1n })).toBe(false);
+    expect(exactInJson({ a: undefined }, true)).toBe(false);
     const cache = join(scratch("limitr-cache-exact-"), "validation");
     const stats = { files: 0, meters: 0, plans: 0, customers: 0, alerts: 0 };
     mkdirSync(cache, { recursive: true });
@@ -160,5 +164,36 @@ describe("validation cache", () => {
       false,
     );
     expect(entries(cache)).toHaveLength(0);
+  });
+
+  it("a compiled policy found sound is not checked again; an unsound one always is", async () => {
+    const { cache, env } = setup();
+    const policy = sameJson(loadValidPolicy("policies"));
+    const digest = policyDigestOf(policy);
+    let checks = 0;
+    const load = async () => (p: unknown) => {
+      checks++;
+      return validateCompiledPolicy(p);
+    };
+    expect(await compiledPolicyProblems(policy, digest, load, env)).toEqual([]);
+    expect(await compiledPolicyProblems(policy, digest, load, env)).toEqual([]);
+    expect(checks).toBe(1);
+    expect(entries(cache)).toHaveLength(1);
+    // Another digest (another policy) is checked, and its problems are not stored.
+    const bad = sameJson(policy);
+    bad.defaultPlan = "no-such-plan";
+    const badDigest = policyDigestOf(bad);
+    const problems = await compiledPolicyProblems(bad, badDigest, load, env);
+    expect(problems.length).toBeGreaterThan(0);
+    expect(await compiledPolicyProblems(bad, badDigest, load, env)).toEqual(problems);
+    expect(checks).toBe(3);
+    expect(entries(cache)).toHaveLength(1);
+    // What JSON would not carry exactly is always checked: its digest does not name it.
+    const odd = { ...sameJson(policy), extra: undefined };
+    await compiledPolicyProblems(odd, digest, load, env);
+    expect(checks).toBe(4);
+    // Without a cache, every time.
+    await compiledPolicyProblems(policy, digest, load, { LIMITR_CACHE_DIR: "off" });
+    expect(checks).toBe(5);
   });
 });

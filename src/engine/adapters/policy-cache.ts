@@ -126,22 +126,30 @@ export function validationKey(files: readonly PolicyFile[], root: string, maxFil
   return h.digest("hex");
 }
 
-interface Entry {
+interface Entry<T> {
   format: number;
   key: string;
-  result: ValidationResult;
+  result: T;
 }
 
-/** The cached result for `key`, or null (a miss) when there is none usable. */
-export function readValidation(dir: string, key: string): ValidationResult | null {
+/** The result stored under `key`, or null (a miss) when there is none usable. */
+function readEntry<T>(dir: string, key: string, usable: (result: T) => boolean): T | null {
   try {
-    const entry = JSON.parse(readFileSync(join(dir, `${key}.json`), "utf8")) as Entry;
-    if (entry.format !== FORMAT || entry.key !== key || !entry.result) return null;
-    if (!Array.isArray(entry.result.diagnostics) || typeof entry.result.stats !== "object") return null;
+    const entry = JSON.parse(readFileSync(join(dir, `${key}.json`), "utf8")) as Entry<T>;
+    if (entry.format !== FORMAT || entry.key !== key || !entry.result || !usable(entry.result)) return null;
     return entry.result;
   } catch {
     return null;
   }
+}
+
+/** The cached validation for `key`, or null (a miss) when there is none usable. */
+export function readValidation(dir: string, key: string): ValidationResult | null {
+  return readEntry<ValidationResult>(
+    dir,
+    key,
+    (r) => Array.isArray(r.diagnostics) && typeof r.stats === "object" && r.stats !== null,
+  );
 }
 
 /**
@@ -150,12 +158,16 @@ export function readValidation(dir: string, key: string): ValidationResult | nul
  * exactly are not stored. Failures are ignored: the cache only saves time.
  */
 export function writeValidation(dir: string, key: string, result: ValidationResult): boolean {
+  return writeEntry(dir, key, result);
+}
+
+function writeEntry(dir: string, key: string, result: unknown): boolean {
   if (!exactInJson(result)) return false;
   const file = join(dir, `${key}.json`);
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   try {
     mkdirSync(dir, { recursive: true });
-    writeFileSync(tmp, JSON.stringify({ format: FORMAT, key, result } satisfies Entry));
+    writeFileSync(tmp, JSON.stringify({ format: FORMAT, key, result } satisfies Entry<unknown>));
     renameSync(tmp, file);
   } catch {
     try {
@@ -194,21 +206,26 @@ function prune(dir: string): void {
   }
 }
 
-/** Does `value` survive JSON.stringify/parse unchanged (undefined members aside, which a bundle also drops)? */
-export function exactInJson(value: unknown): boolean {
-  if (value === null || value === undefined) return true;
+/**
+ * Does `value` survive JSON.stringify/parse unchanged? Members holding
+ * undefined are dropped by JSON (as in a bundle): allowed unless `strict`.
+ */
+export function exactInJson(value: unknown, strict = false): boolean {
+  if (value === null) return true;
   switch (typeof value) {
+    case "undefined":
+      return !strict;
     case "string":
     case "boolean":
       return true;
     case "number":
       return Number.isFinite(value) && !Object.is(value, -0);
     case "object": {
-      if (Array.isArray(value)) return value.every((v) => v !== undefined && exactInJson(v));
+      if (Array.isArray(value)) return value.every((v) => v !== undefined && exactInJson(v, strict));
       const proto = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) return false;
       for (const k of Object.keys(value))
-        if (!exactInJson((value as Record<string, unknown>)[k])) return false;
+        if (!exactInJson((value as Record<string, unknown>)[k], strict)) return false;
       return true;
     }
     default:
@@ -253,4 +270,30 @@ export function compiledOrThrow(dir: string, result: ValidationResult): Compiled
   throw new PolicyError(
     `${displayPath(dir)} is not a valid policy (${errors.length} error${errors.length === 1 ? "" : "s"}):\n${lines.join("\n")}`,
   );
+}
+
+/**
+ * The problems of a compiled policy arriving as JSON (a bundle, a bundle
+ * file), from the checker `load` resolves to (`validateCompiledPolicy`,
+ * loaded only on a miss) or from the cache: a policy
+ * found sound before by the same validator is not checked again. The key is
+ * the policy's digest (`sha256:` of its canonical JSON), which names its
+ * content exactly when the policy holds only what JSON carries, undefined
+ * members included (checked here; anything else is checked afresh). Only sound verdicts are stored.
+ */
+export async function compiledPolicyProblems(
+  policy: unknown,
+  digest: string,
+  load: () => Promise<(policy: unknown) => string[]>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string[]> {
+  const dir = validationCacheDir(env);
+  if (dir === null || !exactInJson(policy, true)) return (await load())(policy);
+  const key = createHash("sha256")
+    .update(JSON.stringify([FORMAT, "compiled-policy", validatorIdentity(), digest]))
+    .digest("hex");
+  if (readEntry<{ sound: boolean }>(dir, key, (r) => r.sound === true)) return [];
+  const problems = (await load())(policy);
+  if (problems.length === 0) writeEntry(dir, key, { sound: true });
+  return problems;
 }

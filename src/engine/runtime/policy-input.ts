@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
 import { policyDigestOf } from "../adapters/bundles/crypto.js";
-import { loadValidPolicyCached } from "../adapters/policy-cache.js";
+import { compiledPolicyProblems, loadValidPolicyCached } from "../adapters/policy-cache.js";
 import { PolicyError } from "../core/errors.js";
 import type { CompiledPolicy } from "../core/model.js";
 
@@ -101,21 +101,35 @@ async function fromObject(
         `${where}: manifest digest ${claimed} does not match the policy (${digest}); refusing it`,
       );
     }
-    return { policy: await sound(input.policy, where), version: input.manifest.version, digest, source };
+    return {
+      policy: await sound(input.policy, digest, where),
+      version: input.manifest.version,
+      digest,
+      source,
+    };
   }
   if ((input as CompiledPolicy).formatVersion !== 1 || typeof (input as CompiledPolicy).plans !== "object") {
     throw new PolicyError(`${where} is neither a compiled policy nor a bundle ({ manifest, policy })`);
   }
   // A policy object built in memory is the caller's own (tests build deliberately odd ones); a file is checked.
-  const policy = source === "file" ? await sound(input as CompiledPolicy, where) : (input as CompiledPolicy);
-  return { policy, version: 0, digest: policyDigestOf(policy), source };
+  const policy = input as CompiledPolicy;
+  const digest = policyDigestOf(policy);
+  if (source === "file") await sound(policy, digest, where);
+  return { policy, version: 0, digest, source };
 }
 
-/** A bundle or policy file passes the same checks as a bundle from a store (and so every rule of `limitr validate`). */
-async function sound(policy: CompiledPolicy, where: string): Promise<CompiledPolicy> {
-  // The validator (schema, semantic rules) is loaded only when a compiled policy arrives to be checked.
-  const { validateCompiledPolicy } = await import("../core/bundles/validate-compiled.js");
-  const problems = validateCompiledPolicy(policy);
+/**
+ * A bundle or policy file passes the same checks as a bundle from a store (and
+ * so every rule of `limitr validate`); a policy of this digest found sound
+ * before is taken from the validation cache, and the validator (schema,
+ * semantic rules) is loaded only when the policy has to be checked.
+ */
+async function sound(policy: CompiledPolicy, digest: string, where: string): Promise<CompiledPolicy> {
+  const problems = await compiledPolicyProblems(
+    policy,
+    digest,
+    async () => (await import("../core/bundles/validate-compiled.js")).validateCompiledPolicy,
+  );
   if (problems.length === 0) return policy;
   throw new PolicyError(`${where} is not a valid policy:\n${problems.map((p) => `  ${p}`).join("\n")}`);
 }

@@ -25,7 +25,7 @@ export function validateCompiledPolicy(value: unknown): string[] {
   } catch (err) {
     return [`the policy is not a compiled policy: ${err instanceof Error ? err.message : String(err)}`];
   }
-  return validatePolicyDocument(raw, "policy")
+  return validatePolicyDocument(raw, "policy", { compile: false })
     .diagnostics.filter((d) => d.severity === "error")
     .map((d) => `${d.message} [${d.code}]`);
 }

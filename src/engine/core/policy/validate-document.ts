@@ -34,23 +34,30 @@ export interface ValidationResult {
  * positions: problems name their path and `where`): the schema and every
  * semantic rule, then compile. The bundle loader runs this on the policy a
  * bundle carries (see `decompilePolicy`), so a bundle is held to exactly the
- * rules `limitr validate` applies.
+ * rules `limitr validate` applies; it passes `compile: false`, since the
+ * bundle already holds the compiled policy (the decompiled form compiles back
+ * to it: test/gitops/validate-compiled.test.ts).
  */
-export function validatePolicyDocument(raw: Record<string, unknown>, where: string): ValidationResult {
+export function validatePolicyDocument(
+  raw: Record<string, unknown>,
+  where: string,
+  options: { compile?: boolean } = {},
+): ValidationResult {
   const merged = { raw, locations: new Map(), numbers: new Map<string, string>(), diagnostics: [] };
   const diagnostics = [
     ...schemaDiagnostics(where, raw, merged.locations, merged.numbers),
     ...runRules({ ...merged, fallbackFile: where }, RULES),
   ];
-  return finishValidation(merged, diagnostics, 1, where);
+  return finishValidation(merged, diagnostics, 1, where, options.compile ?? true);
 }
 
-/** The stats of `merged`, then its compilation when `sorted` holds no error. */
+/** The stats of `merged`, then (unless `compile` is false) its compilation when `sorted` holds no error. */
 export function finishValidation(
   merged: MergedPolicy,
   sorted: Diagnostic[],
   files: number,
   fallback: string,
+  compile = true,
 ): ValidationResult {
   const count = (section: string) => {
     const v = merged.raw[section];
@@ -63,7 +70,7 @@ export function finishValidation(
     customers: count("customers"),
     alerts: count("alerts"),
   };
-  if (sorted.some((d) => d.severity === "error")) return { diagnostics: sorted, stats };
+  if (!compile || sorted.some((d) => d.severity === "error")) return { diagnostics: sorted, stats };
   try {
     return { policy: compilePolicy(exactMoney(merged.raw, merged.numbers)), diagnostics: sorted, stats };
   } catch (err) {
