@@ -17,7 +17,7 @@ import { isSliding } from "../core/periods/spec.js";
 import { parseInstant } from "../core/periods.js";
 import { fromAtoms } from "../core/wallet/amount.js";
 import { AlertDelivery } from "./alert-delivery.js";
-import type { BundleLoader } from "./bundle-loader.js";
+import { BundleLoader } from "./bundle-loader.js";
 import { Decider } from "./decider.js";
 import { type EngineEventName, type EngineEvents, Notifier } from "./events.js";
 import { Fence } from "./fence.js";
@@ -285,7 +285,6 @@ export class Limitr {
       return engine;
     }
     // Loaded here, not with the engine: only a bundle store needs the loader (and the bundle validator).
-    const { BundleLoader } = await import("./bundle-loader.js");
     const loader = await BundleLoader.open(input, options.store ?? DEFAULT_STORE, clockOf(options));
     const { manifest, policy } = loader.bundle;
     const active = { policy, version: manifest.version, digest: manifest.digest, source: "store" as const };
