@@ -1,4 +1,13 @@
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -8,6 +17,7 @@ import {
   exactInJson,
   loadValidPolicyCached,
   MAX_ENTRIES,
+  pruneValidations,
   readValidation,
   validatePolicyDirCached,
   validationCacheDir,
@@ -140,11 +150,22 @@ describe("validation cache", () => {
   it("keeps the newest entries only", () => {
     const cache = join(scratch("limitr-cache-prune-"), "validation");
     const result = { diagnostics: [], stats: { files: 0, meters: 0, plans: 0, customers: 0, alerts: 0 } };
+    // Entries a second apart (written in a loop, they could share a modification time).
+    const base = Date.now() / 1000 - 1000;
     for (let i = 0; i < MAX_ENTRIES + 3; i++) {
-      expect(writeValidation(cache, `k${String(i).padStart(3, "0")}`, result)).toBe(true);
+      const name = `k${String(i).padStart(3, "0")}`;
+      expect(writeValidation(cache, name, result)).toBe(true);
+      utimesSync(join(cache, `${name}.json`), base + i, base + i);
     }
     expect(entries(cache)).toHaveLength(MAX_ENTRIES);
     expect(readValidation(cache, `k${String(MAX_ENTRIES + 2).padStart(3, "0")}`)).toEqual(result);
+    // A byte budget too: the newest entries that fit, and always the newest one.
+    const size = statSync(join(cache, "k066.json")).size;
+    const kept = entries(cache).sort().slice(-3);
+    expect(pruneValidations(cache, MAX_ENTRIES, size * 3)).toBe(MAX_ENTRIES - 3);
+    expect(entries(cache).sort()).toEqual(kept);
+    expect(pruneValidations(cache, MAX_ENTRIES, 1)).toBe(2);
+    expect(entries(cache)).toEqual(["k066.json"]);
   });
 
   it("stores only results JSON carries exactly", () => {

@@ -42,13 +42,15 @@ import { limitrVersion } from "./version.js";
  * not the one asked for is a miss, and a cache directory that cannot be
  * written is silently not written. `LIMITR_CACHE_DIR` sets the directory
  * (`off` turns the cache off); by default it is `$XDG_CACHE_HOME/limitr/validation`,
- * or `~/.cache/limitr/validation`. The newest 64 entries are kept.
+ * or `~/.cache/limitr/validation`. The newest 64 entries are kept, 256 MiB at most.
  */
 
 /** Bump when the entry layout or the key's make-up changes. */
 const FORMAT = 1;
 /** Entries kept in the directory: the oldest beyond this are removed when one is written. */
 export const MAX_ENTRIES = 64;
+/** Bytes the entries may take together (a 50,000-customer policy's entry is tens of MB). */
+export const MAX_BYTES = 256 * 1024 * 1024;
 
 /** The cache directory, or null when the cache is off. */
 export function validationCacheDir(env: NodeJS.ProcessEnv = process.env): string | null {
@@ -177,26 +179,39 @@ function writeEntry(dir: string, key: string, result: unknown): boolean {
     }
     return false;
   }
-  prune(dir);
+  pruneValidations(dir);
   return true;
 }
 
-/** Keep the newest MAX_ENTRIES entries. */
-function prune(dir: string): void {
+/**
+ * Keep the newest entries: at most `maxEntries`, and no more than `maxBytes`
+ * together (the newest one is kept whatever its size). Returns how many were removed.
+ */
+export function pruneValidations(dir: string, maxEntries = MAX_ENTRIES, maxBytes = MAX_BYTES): number {
+  let removed = 0;
   try {
-    const names = readdirSync(dir).filter((n) => n.endsWith(".json"));
-    if (names.length <= MAX_ENTRIES) return;
-    const aged = names.map((n) => {
-      try {
-        return { n, t: statSync(join(dir, n)).mtimeMs };
-      } catch {
-        return { n, t: 0 };
+    const aged = readdirSync(dir)
+      .filter((n) => n.endsWith(".json"))
+      .map((n) => {
+        try {
+          const st = statSync(join(dir, n));
+          return { n, t: st.mtimeMs, size: st.size };
+        } catch {
+          return { n, t: 0, size: 0 };
+        }
+      });
+    aged.sort((a, b) => b.t - a.t);
+    let kept = 0;
+    let bytes = 0;
+    for (const { n, size } of aged) {
+      if (kept === 0 || (kept < maxEntries && bytes + size <= maxBytes)) {
+        kept++;
+        bytes += size;
+        continue;
       }
-    });
-    aged.sort((a, b) => a.t - b.t);
-    for (const { n } of aged.slice(0, aged.length - MAX_ENTRIES)) {
       try {
         unlinkSync(join(dir, n));
+        removed++;
       } catch {
         // Removed by another process meanwhile.
       }
@@ -204,6 +219,7 @@ function prune(dir: string): void {
   } catch {
     // Unreadable directory: nothing to prune.
   }
+  return removed;
 }
 
 /**
