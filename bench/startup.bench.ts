@@ -14,6 +14,8 @@
  * has filled (a policy validated before, as on a developer's machine or a
  * service restarting); `validate_cold` and `open_cold` run with the cache off
  * (`LIMITR_CACHE_DIR=off`: a fresh CI checkout, a policy never seen).
+ * Likewise `open_bundle` finds the bundle's policy known sound (by digest)
+ * and `open_bundle_cold` validates it.
  *
  * Each case runs RUNS times (default 15) as a child process, round-robin so
  * that load on the machine spreads over every case alike. Figures are the
@@ -81,9 +83,10 @@ const CASES: Record<string, [string[], NodeJS.ProcessEnv]> = {
   open: [opening(policies), warm],
   open_cold: [opening(policies), off],
   open_bundle: [opening(bundle), warm],
+  open_bundle_cold: [opening(bundle), off],
 };
-// Fill the cache: the validation of policies/ as `limitr validate` and `Limitr.open` would store it.
-for (const name of ["validate", "open"]) {
+// Fill the cache: the validation of policies/ as `limitr validate` and `Limitr.open` would store it, and the bundle's verdict.
+for (const name of ["validate", "open", "open_bundle"]) {
   const [args, env] = CASES[name] as [string[], NodeJS.ProcessEnv];
   spawnSync(process.execPath, args, { cwd: root, env });
 }
