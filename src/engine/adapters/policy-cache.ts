@@ -291,11 +291,12 @@ export function compiledOrThrow(dir: string, result: ValidationResult): Compiled
 /**
  * The problems of a compiled policy arriving as JSON (a bundle, a bundle
  * file), from the checker `load` resolves to (`validateCompiledPolicy`,
- * loaded only on a miss) or from the cache: a policy
- * found sound before by the same validator is not checked again. The key is
- * the policy's digest (`sha256:` of its canonical JSON), which names its
- * content exactly when the policy holds only what JSON carries, undefined
- * members included (checked here; anything else is checked afresh). Only sound verdicts are stored.
+ * loaded only on a miss) or from the cache: a policy found sound before by the
+ * same validator is not checked again. The key is `digest`, which the caller
+ * computes from `policy` (`policyDigestOf`: the sha256 of its canonical JSON,
+ * never a manifest's claim); it names the content exactly when the policy
+ * holds only what JSON carries, undefined members included (checked here;
+ * anything else is checked afresh). Only sound verdicts are stored.
  */
 export async function compiledPolicyProblems(
   policy: unknown,
