@@ -14,6 +14,7 @@ import { describe, expect, it } from "vitest";
 import { policyDigestOf } from "../../src/engine/adapters/bundles/crypto.js";
 import {
   compiledPolicyProblems,
+  compiledPolicyProblemsSync,
   exactInJson,
   loadValidPolicyCached,
   MAX_ENTRIES,
@@ -216,5 +217,15 @@ describe("validation cache", () => {
     // Without a cache, every time.
     await compiledPolicyProblems(policy, digest, load, { LIMITR_CACHE_DIR: "off" });
     expect(checks).toBe(5);
+    // The bundle loader's form (checker at hand) reads and records the same verdicts.
+    const check = await load();
+    expect(compiledPolicyProblemsSync(policy, digest, check, env)).toEqual([]);
+    expect(checks).toBe(5);
+    expect(compiledPolicyProblemsSync(bad, badDigest, check, env)).toEqual(problems);
+    expect(checks).toBe(6);
+    const other = setup().env;
+    expect(compiledPolicyProblemsSync(policy, digest, check, other)).toEqual([]);
+    expect(await compiledPolicyProblems(policy, digest, load, other)).toEqual([]);
+    expect(checks).toBe(7);
   });
 });

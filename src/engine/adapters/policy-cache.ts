@@ -304,13 +304,45 @@ export async function compiledPolicyProblems(
   load: () => Promise<(policy: unknown) => string[]>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<string[]> {
+  const dir = verdictDir(policy, env);
+  if (dir !== null && knownSound(dir, digest)) return [];
+  return checkAndRecord(dir, digest, policy, await load());
+}
+
+/** `compiledPolicyProblems` with the checker at hand (the bundle loader has loaded it already). */
+export function compiledPolicyProblemsSync(
+  policy: unknown,
+  digest: string,
+  check: (policy: unknown) => string[],
+  env: NodeJS.ProcessEnv = process.env,
+): string[] {
+  const dir = verdictDir(policy, env);
+  if (dir !== null && knownSound(dir, digest)) return [];
+  return checkAndRecord(dir, digest, policy, check);
+}
+
+/** The cache directory for a verdict on `policy`, or null when the cache is off or the digest would not name it. */
+function verdictDir(policy: unknown, env: NodeJS.ProcessEnv): string | null {
   const dir = validationCacheDir(env);
-  if (dir === null || !exactInJson(policy, true)) return (await load())(policy);
-  const key = createHash("sha256")
+  return dir !== null && exactInJson(policy, true) ? dir : null;
+}
+
+const verdictKey = (digest: string) =>
+  createHash("sha256")
     .update(JSON.stringify([FORMAT, "compiled-policy", validatorIdentity(), digest]))
     .digest("hex");
-  if (readEntry<{ sound: boolean }>(dir, key, (r) => r.sound === true)) return [];
-  const problems = (await load())(policy);
-  if (problems.length === 0) writeEntry(dir, key, { sound: true });
+
+function knownSound(dir: string, digest: string): boolean {
+  return readEntry<{ sound: boolean }>(dir, verdictKey(digest), (r) => r.sound === true) !== null;
+}
+
+function checkAndRecord(
+  dir: string | null,
+  digest: string,
+  policy: unknown,
+  check: (policy: unknown) => string[],
+): string[] {
+  const problems = check(policy);
+  if (dir !== null && problems.length === 0) writeEntry(dir, verdictKey(digest), { sound: true });
   return problems;
 }

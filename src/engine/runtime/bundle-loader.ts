@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { nodeBundleCrypto, trustedKeysFromPem } from "../adapters/bundles/crypto.js";
+import { compiledPolicyProblemsSync } from "../adapters/policy-cache.js";
 import { type Bundle, checkEnvironmentName } from "../core/bundles/manifest.js";
 import { type TrustedKey, type VerifyResult, verifyBundle } from "../core/bundles/verify.js";
 import type { EngineStore } from "../core/engine/store-port.js";
@@ -323,9 +324,10 @@ function verify(
     publicKeys: keys,
     current: current?.manifest ?? null,
     environment,
+    // Called once the policy's digest is checked against the manifest's: a policy found sound before is not checked again.
     validate: (policy) => {
       if (!validator) throw new Error("BundleLoader.open loads the bundle validator before any check");
-      return validator(policy);
+      return compiledPolicyProblemsSync(policy, bundle.manifest.digest, validator);
     },
   });
 }
