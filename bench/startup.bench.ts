@@ -8,6 +8,15 @@
  * publishes it (`{ manifest, policy }`: what a service in production loads).
  * The `*_call_*` figures time the open call alone, inside the process.
  *
+ * `limitr validate` and `Limitr.open` on the directory read the validation
+ * cache (docs/performance.md, "Validation cache"): `validate` and `open` run
+ * with a cache directory of the bench's own that one run before the timed ones
+ * has filled (a policy validated before, as on a developer's machine or a
+ * service restarting); `validate_cold` and `open_cold` run with the cache off
+ * (`LIMITR_CACHE_DIR=off`: a fresh CI checkout, a policy never seen).
+ * Likewise `open_bundle` finds the bundle's policy known sound (by digest)
+ * and `open_bundle_cold` validates it.
+ *
  * Each case runs RUNS times (default 15) as a child process, round-robin so
  * that load on the machine spreads over every case alike. Figures are the
  * median CPU seconds (user + system of the child, read from the kernel's
@@ -62,13 +71,25 @@ const opening = (policy: string) => [
    await l.close();`,
 ];
 
-const CASES: Record<string, string[]> = {
-  node: ["-e", "0"],
-  version: [bin, "--version"],
-  validate: [bin, "validate", "--policies", policies],
-  open: opening(policies),
-  open_bundle: opening(bundle),
+const cache = join(scratch, "cache");
+const warm = { ...process.env, LIMITR_CACHE_DIR: cache };
+const off = { ...process.env, LIMITR_CACHE_DIR: "off" };
+/** Each case: the node arguments and the environment. */
+const CASES: Record<string, [string[], NodeJS.ProcessEnv]> = {
+  node: [["-e", "0"], warm],
+  version: [[bin, "--version"], warm],
+  validate: [[bin, "validate", "--policies", policies], warm],
+  validate_cold: [[bin, "validate", "--policies", policies], off],
+  open: [opening(policies), warm],
+  open_cold: [opening(policies), off],
+  open_bundle: [opening(bundle), warm],
+  open_bundle_cold: [opening(bundle), off],
 };
+// Fill the cache: the validation of policies/ as `limitr validate` and `Limitr.open` would store it, and the bundle's verdict.
+for (const name of ["validate", "open", "open_bundle"]) {
+  const [args, env] = CASES[name] as [string[], NodeJS.ProcessEnv];
+  spawnSync(process.execPath, args, { cwd: root, env });
+}
 
 /** CPU seconds (user + system) of this process's waited-for children, from /proc. */
 function childrenCpu(): number {
@@ -83,10 +104,10 @@ const wall: Record<string, number[]> = {};
 /** CPU ms of the open call alone, as the `open*` processes print it. */
 const call: Record<string, number[]> = {};
 for (let i = 0; i < RUNS; i++) {
-  for (const [name, args] of Object.entries(CASES)) {
+  for (const [name, [args, env]] of Object.entries(CASES)) {
     const before = childrenCpu();
     const t = performance.now();
-    const run = spawnSync(process.execPath, args, { cwd: root, encoding: "utf8" });
+    const run = spawnSync(process.execPath, args, { cwd: root, env, encoding: "utf8" });
     const elapsed = (performance.now() - t) / 1000;
     if (run.status !== 0) throw new Error(`${name} exited ${run.status}: ${run.stderr}`);
     (cpu[name] ??= []).push(childrenCpu() - before);

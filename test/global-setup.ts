@@ -1,13 +1,27 @@
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+
+/**
+ * The validation cache of every test process and every command they run is
+ * one fresh directory per test run (not the user's ~/.cache), removed at the end.
+ */
+function isolateValidationCache(): () => void {
+  if (process.env.LIMITR_CACHE_DIR !== undefined) return () => {};
+  const dir = mkdtempSync(join(tmpdir(), "limitr-test-cache-"));
+  process.env.LIMITR_CACHE_DIR = dir;
+  return () => rmSync(dir, { recursive: true, force: true });
+}
 
 /**
  * CLI tests run the built binary (`node src/cli/bin/limitr.js`), so build both
  * workspaces once before any suite. A type error elsewhere still emits
  * JavaScript; the suites that need a working command find out when they run it.
  */
-export default function setup(): void {
+export default function setup(): () => void {
+  const teardown = isolateValidationCache();
   const root = fileURLToPath(new URL("..", import.meta.url));
   try {
     execFileSync(
@@ -27,4 +41,5 @@ export default function setup(): void {
   }
   if (!existsSync(`${root}/src/cli/dist/main.js`))
     throw new Error("the build produced no src/cli/dist/main.js");
+  return teardown;
 }

@@ -9,7 +9,8 @@ import { BIN, REPO } from "../cli/run-cli.js";
 /**
  * What a fresh process loads: the built engine and CLI (`npx tsc -b src/engine src/cli`)
  * load a driver, a client library or the JSON Schema compiler only when they are used.
- * A preload lists every CommonJS module in the process when it exits.
+ * A preload lists every CommonJS module in the process when it exits. Each
+ * process gets the validation cache directory it is given (a fresh one per case).
  */
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), "limitr-cold-start-"));
@@ -20,8 +21,16 @@ writeFileSync(
 );
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function loaded(args: string[]): Promise<{ stdout: string; packages: Set<string> }> {
-  const { stdout, stderr } = await run(process.execPath, ["--require", preload, ...args], { cwd: REPO });
+let caches = 0;
+/** A fresh, empty validation cache directory. */
+const freshCache = () => join(dir, `cache-${++caches}`);
+
+async function loaded(
+  args: string[],
+  cache: string = freshCache(),
+): Promise<{ stdout: string; packages: Set<string> }> {
+  const env = { ...process.env, LIMITR_CACHE_DIR: cache };
+  const { stdout, stderr } = await run(process.execPath, ["--require", preload, ...args], { cwd: REPO, env });
   const line = stderr.split("\n").find((l) => l.startsWith("MODULES "));
   const files = JSON.parse(line?.slice("MODULES ".length) ?? "[]") as string[];
   const packages = new Set(
@@ -34,6 +43,10 @@ async function loaded(args: string[]): Promise<{ stdout: string; packages: Set<s
 
 const HEAVY = ["ioredis/", "better-sqlite3/", "pg/", "stripe/", "fastify/", "nodemailer/", "ink/", "react/"];
 const AJV_COMPILER = ["ajv/dist/core.js", "ajv/dist/compile", "ajv/dist/2020.js"];
+/** What validating a policy loads: the YAML parser and the runtime helpers of the generated schema validator. */
+const VALIDATOR = ["yaml/", "ajv/"];
+const none = (packages: Set<string>, prefixes: string[]) =>
+  [...packages].filter((p) => prefixes.some((prefix) => p.startsWith(prefix)));
 
 describe("cold start", () => {
   it("Limitr.open on a policy directory with the memory store loads no driver, client or schema compiler", async () => {
@@ -67,5 +80,27 @@ describe("cold start", () => {
         ).toEqual([]);
       }
     }
+  });
+
+  it("a policy validated before is read from the validation cache: no YAML parser, no schema validator", async () => {
+    const cache = freshCache();
+    const engine = join(REPO, "src/engine/dist/index.js");
+    const open = `const { Limitr } = await import(${JSON.stringify(engine)});
+      const l = await Limitr.open({ policy: "policies", store: "memory" });
+      console.log(Object.keys(l.activePolicy().policy.plans).join(","));
+      await l.close();`;
+    const validate = [BIN, "validate", "--policies", "policies"];
+    const first = await loaded(validate, cache);
+    expect(none(first.packages, ["yaml/"])).not.toEqual([]);
+    const again = await loaded(validate, cache);
+    expect(again.stdout).toBe(first.stdout);
+    expect(none(again.packages, VALIDATOR)).toEqual([]);
+    // Limitr.open on the same files (same paths as shown) finds the same entry.
+    const opened = await loaded(["--input-type=module", "-e", open], cache);
+    expect(opened.stdout.trim().split(",")).toEqual(expect.arrayContaining(["free", "pro"]));
+    expect(none(opened.packages, [...VALIDATOR, ...HEAVY, ...AJV_COMPILER])).toEqual([]);
+    const uncached = await loaded(["--input-type=module", "-e", open], "off");
+    expect(uncached.stdout).toBe(opened.stdout);
+    expect(none(uncached.packages, ["yaml/"])).not.toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { validatePolicyDir } from "limitr-engine/adapters/policy-source";
+import { validatePolicyDirCached } from "limitr-engine/adapters/policy-cache";
 import {
   type Diagnostic,
   formatDiagnostic,
@@ -22,7 +22,7 @@ const EXIT_INVALID = 3;
 
 export async function run(options: Record<string, unknown>, ctx: CliContext): Promise<CommandOutcome> {
   const opts = options as unknown as ValidateOptions;
-  const { diagnostics, stats } = validatePolicyDir(opts.policies, ctx.cwd);
+  const { diagnostics, stats } = await validatePolicyDirCached(opts.policies, ctx.cwd, ctx.env);
   const summary = summarize(diagnostics, stats.files);
   const failed = summary.errors > 0 || (opts.strict === true && summary.warnings > 0);
   const exitCode = failed ? EXIT_INVALID : 0;

@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { nodeBundleCrypto, trustedKeysFromPem } from "../adapters/bundles/crypto.js";
+import { compiledPolicyProblemsSync } from "../adapters/policy-cache.js";
 import { type Bundle, checkEnvironmentName } from "../core/bundles/manifest.js";
-import { validateCompiledPolicy } from "../core/bundles/validate-compiled.js";
 import { type TrustedKey, type VerifyResult, verifyBundle } from "../core/bundles/verify.js";
 import type { EngineStore } from "../core/engine/store-port.js";
 import { InputError, PolicyError } from "../core/errors.js";
@@ -85,6 +85,8 @@ export class BundleLoader {
     clock: () => number,
   ): Promise<BundleLoader> {
     const { location, env, checkEnv } = locate(input);
+    // The validator (schema, semantic rules) is loaded with the first bundle store, not with the engine.
+    validator ??= (await import("../core/bundles/validate-compiled.js")).validateCompiledPolicy;
     const pollMs = positive("pollMs", input.pollMs, 10_000);
     const timeoutMs = positive("timeoutMs", input.timeoutMs, 10_000);
     const maxBytes = positive("maxBundleBytes", input.maxBundleBytes, DEFAULT_MAX_BUNDLE_BYTES);
@@ -308,6 +310,9 @@ function locate(input: BundleStoreInput): { location: string; env: string; check
   return { location, env, checkEnv: true };
 }
 
+/** `validateCompiledPolicy`, loaded by the first `BundleLoader.open`. */
+let validator: ((policy: unknown) => string[]) | undefined;
+
 function verify(
   bundle: Bundle,
   keys: TrustedKey[],
@@ -319,6 +324,10 @@ function verify(
     publicKeys: keys,
     current: current?.manifest ?? null,
     environment,
-    validate: validateCompiledPolicy,
+    // Called once the policy's digest is checked against the manifest's: a policy found sound before is not checked again.
+    validate: (policy) => {
+      if (!validator) throw new Error("BundleLoader.open loads the bundle validator before any check");
+      return compiledPolicyProblemsSync(policy, bundle.manifest.digest, validator);
+    },
   });
 }

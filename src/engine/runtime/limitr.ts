@@ -279,11 +279,12 @@ export class Limitr {
   static async open(options: LimitrOptions): Promise<Limitr> {
     const input = options.policy;
     if (!isBundleStoreInput(input)) {
-      const active = loadPolicyInput(input);
+      const active = await loadPolicyInput(input);
       const engine = await Limitr.create(options, active, null);
       await engine.shared?.connect();
       return engine;
     }
+    // Loaded here, not with the engine: only a bundle store needs the loader (and the bundle validator).
     const loader = await BundleLoader.open(input, options.store ?? DEFAULT_STORE, clockOf(options));
     const { manifest, policy } = loader.bundle;
     const active = { policy, version: manifest.version, digest: manifest.digest, source: "store" as const };

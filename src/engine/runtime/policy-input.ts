@@ -1,7 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
 import { policyDigestOf } from "../adapters/bundles/crypto.js";
-import { loadValidPolicy } from "../adapters/policy-source.js";
-import { validateCompiledPolicy } from "../core/bundles/validate-compiled.js";
+import { compiledPolicyProblems, loadValidPolicyCached } from "../adapters/policy-cache.js";
 import { PolicyError } from "../core/errors.js";
 import type { CompiledPolicy } from "../core/model.js";
 
@@ -63,9 +62,13 @@ export function isBundleStoreInput(input: PolicyInput): input is BundleStoreInpu
   return (typeof o.store === "string" || typeof o.url === "string") && !o.manifest && !o.formatVersion;
 }
 
-/** Load and identify a static policy (not a bundle store). A bundle whose digest does not match its content is refused. */
-export function loadPolicyInput(input: Exclude<PolicyInput, BundleStoreInput>): ActivePolicy {
-  if (typeof input !== "string") return fromObject(input, "the policy object", "object");
+/**
+ * Load and identify a static policy (not a bundle store). A bundle whose
+ * digest does not match its content is refused. A policy directory is
+ * validated through the validation cache (adapters/policy-cache.ts).
+ */
+export async function loadPolicyInput(input: Exclude<PolicyInput, BundleStoreInput>): Promise<ActivePolicy> {
+  if (typeof input !== "string") return await fromObject(input, "the policy object", "object");
   let isDir: boolean;
   try {
     isDir = statSync(input).isDirectory();
@@ -73,7 +76,7 @@ export function loadPolicyInput(input: Exclude<PolicyInput, BundleStoreInput>): 
     throw new PolicyError(`policy ${input} does not exist (pass a policy directory or a bundle .json file)`);
   }
   if (isDir) {
-    const policy = loadValidPolicy(input);
+    const policy = await loadValidPolicyCached(input);
     return { policy, version: 0, digest: policyDigestOf(policy), source: "directory" };
   }
   let doc: unknown;
@@ -82,14 +85,14 @@ export function loadPolicyInput(input: Exclude<PolicyInput, BundleStoreInput>): 
   } catch (err) {
     throw new PolicyError(`bundle ${input} is not valid JSON: ${(err as Error).message}`);
   }
-  return fromObject(doc as CompiledPolicy | BundleDocument, input, "file");
+  return await fromObject(doc as CompiledPolicy | BundleDocument, input, "file");
 }
 
-function fromObject(
+async function fromObject(
   input: CompiledPolicy | BundleDocument,
   where: string,
   source: PolicySourceKind,
-): ActivePolicy {
+): Promise<ActivePolicy> {
   if (isBundle(input)) {
     const digest = policyDigestOf(input.policy);
     const claimed = input.manifest.digest;
@@ -98,19 +101,35 @@ function fromObject(
         `${where}: manifest digest ${claimed} does not match the policy (${digest}); refusing it`,
       );
     }
-    return { policy: sound(input.policy, where), version: input.manifest.version, digest, source };
+    return {
+      policy: await sound(input.policy, digest, where),
+      version: input.manifest.version,
+      digest,
+      source,
+    };
   }
   if ((input as CompiledPolicy).formatVersion !== 1 || typeof (input as CompiledPolicy).plans !== "object") {
     throw new PolicyError(`${where} is neither a compiled policy nor a bundle ({ manifest, policy })`);
   }
   // A policy object built in memory is the caller's own (tests build deliberately odd ones); a file is checked.
-  const policy = source === "file" ? sound(input as CompiledPolicy, where) : (input as CompiledPolicy);
-  return { policy, version: 0, digest: policyDigestOf(policy), source };
+  const policy = input as CompiledPolicy;
+  const digest = policyDigestOf(policy);
+  if (source === "file") await sound(policy, digest, where);
+  return { policy, version: 0, digest, source };
 }
 
-/** A bundle or policy file passes the same checks as a bundle from a store (and so every rule of `limitr validate`). */
-function sound(policy: CompiledPolicy, where: string): CompiledPolicy {
-  const problems = validateCompiledPolicy(policy);
+/**
+ * A bundle or policy file passes the same checks as a bundle from a store (and
+ * so every rule of `limitr validate`); a policy of this digest found sound
+ * before is taken from the validation cache, and the validator (schema,
+ * semantic rules) is loaded only when the policy has to be checked.
+ */
+async function sound(policy: CompiledPolicy, digest: string, where: string): Promise<CompiledPolicy> {
+  const problems = await compiledPolicyProblems(
+    policy,
+    digest,
+    async () => (await import("../core/bundles/validate-compiled.js")).validateCompiledPolicy,
+  );
   if (problems.length === 0) return policy;
   throw new PolicyError(`${where} is not a valid policy:\n${problems.map((p) => `  ${p}`).join("\n")}`);
 }

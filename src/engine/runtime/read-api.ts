@@ -40,7 +40,7 @@ export interface UsageQueryOptions extends ReadOptions {
  *   customer: "acme", period: "2026-10", groupBy: "day" });
  */
 export async function queryUsage(options: UsageQueryOptions): Promise<UsageQueryResult> {
-  const policy = policyOf(options.policy);
+  const policy = await policyOf(options.policy);
   const period = periodOf(options, policy.timezone);
   return withStore(options.store, (store) =>
     aggregateUsage(policy, store, {
@@ -71,7 +71,7 @@ export interface InvoicePreviewOptions extends ReadOptions {
  * if (draft) console.log(draft.total, draft.lines);
  */
 export async function previewInvoice(options: InvoicePreviewOptions): Promise<InvoiceJson | null> {
-  const policy = policyOf(options.policy);
+  const policy = await policyOf(options.policy);
   const now = options.now === undefined ? Date.now() : Number(options.now);
   const period: NamedPeriod =
     options.period === undefined
@@ -92,10 +92,10 @@ export async function previewInvoice(options: InvoicePreviewOptions): Promise<In
   });
 }
 
-function policyOf(input: ReadPolicy): CompiledPolicy {
+async function policyOf(input: ReadPolicy): Promise<CompiledPolicy> {
   if (typeof input === "object" && input !== null && "activePolicy" in input)
     return input.activePolicy().policy;
-  return loadPolicyInput(input).policy;
+  return (await loadPolicyInput(input)).policy;
 }
 
 function periodOf(o: UsageQueryOptions, zone: string): NamedPeriod | null {

@@ -2,7 +2,7 @@ import type { CompiledPolicy } from "../model.js";
 import { ISO_4217 } from "../money.js";
 import { isValidTimezone } from "../periods.js";
 import { decompilePolicy } from "../policy/decompile.js";
-import { validatePolicyDocument } from "../policy/validate.js";
+import { validatePolicyDocument } from "../policy/validate-document.js";
 
 /**
  * Checks for a compiled policy that arrives as JSON (a bundle blob, a cached
@@ -25,7 +25,7 @@ export function validateCompiledPolicy(value: unknown): string[] {
   } catch (err) {
     return [`the policy is not a compiled policy: ${err instanceof Error ? err.message : String(err)}`];
   }
-  return validatePolicyDocument(raw, "policy")
+  return validatePolicyDocument(raw, "policy", { compile: false })
     .diagnostics.filter((d) => d.severity === "error")
     .map((d) => `${d.message} [${d.code}]`);
 }

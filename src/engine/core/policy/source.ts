@@ -1,17 +1,13 @@
 import { type Document, LineCounter, visit } from "yaml";
 import type { Diagnostic } from "./diagnostics.js";
+import { MAX_FILE_BYTES } from "./limits.js";
 import type { Locations } from "./locations.js";
 import { parseYaml } from "./nesting.js";
 import { parseBySection } from "./sections.js";
 import { Builder } from "./yaml-build.js";
 
-/**
- * Refuse files larger than this before parsing them, by default: it bounds
- * memory (validating takes about 50 bytes of memory per byte of YAML) while a
- * 10 MB policy of 50,000 customers still fits in one file. Callers may pass
- * another limit (`LIMITR_MAX_POLICY_FILE_MIB` for the CLI).
- */
-export const MAX_FILE_BYTES = 16 * 1024 * 1024;
+export { MAX_FILE_BYTES };
+
 /**
  * Files at least this large are parsed section by section (same result, a
  * fraction of the garbage); a smaller one parses whole in milliseconds, and a

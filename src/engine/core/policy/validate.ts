@@ -1,29 +1,17 @@
-import { compilePolicy } from "../compile.js";
-import type { CompiledPolicy } from "../model.js";
 import { type Diagnostic, sortDiagnostics } from "./diagnostics.js";
-import { pointer } from "./locations.js";
-import { type MergedPolicy, mergeFragments } from "./merge.js";
+import { mergeFragments } from "./merge.js";
 import { RULES, runRules } from "./rules.js";
 import { schemaDiagnostics } from "./schema-stage.js";
 import { type PolicyFile, parseFragment } from "./source.js";
+import { finishValidation, type ValidationResult } from "./validate-document.js";
 
 export type { PolicyFile } from "./source.js";
-
-export interface PolicyStats {
-  files: number;
-  meters: number;
-  plans: number;
-  customers: number;
-  alerts: number;
-}
-
-export interface ValidationResult {
-  /** The compiled policy, present exactly when there are no errors (warnings allowed). */
-  policy?: CompiledPolicy;
-  /** Sorted by file, line, column. */
-  diagnostics: Diagnostic[];
-  stats: PolicyStats;
-}
+export {
+  exactMoney,
+  type PolicyStats,
+  type ValidationResult,
+  validatePolicyDocument,
+} from "./validate-document.js";
 
 export interface ValidateOptions {
   /** Name used for problems of the directory as a whole (no files at all). */
@@ -73,108 +61,5 @@ export function validatePolicyFiles(
   if (files.length > 0 && !unreadable) {
     diagnostics.push(...runRules({ ...merged, fallbackFile: fallback }, RULES));
   }
-  return finish(merged, sortDiagnostics(diagnostics, order), files.length, fallback);
-}
-
-/**
- * Validate one policy document already in the YAML shape (no files, so no
- * positions: problems name their path and `where`): the schema and every
- * semantic rule, then compile. The bundle loader runs this on the policy a
- * bundle carries (see `decompilePolicy`), so a bundle is held to exactly the
- * rules `limitr validate` applies.
- */
-export function validatePolicyDocument(raw: Record<string, unknown>, where: string): ValidationResult {
-  const merged = { raw, locations: new Map(), numbers: new Map<string, string>(), diagnostics: [] };
-  const diagnostics = [
-    ...schemaDiagnostics(where, raw, merged.locations, merged.numbers),
-    ...runRules({ ...merged, fallbackFile: where }, RULES),
-  ];
-  return finish(merged, diagnostics, 1, where);
-}
-
-function finish(
-  merged: MergedPolicy,
-  sorted: Diagnostic[],
-  files: number,
-  fallback: string,
-): ValidationResult {
-  const count = (section: string) => {
-    const v = merged.raw[section];
-    return v && typeof v === "object" ? Object.keys(v).length : 0;
-  };
-  const stats: PolicyStats = {
-    files,
-    meters: count("meters"),
-    plans: count("plans"),
-    customers: count("customers"),
-    alerts: count("alerts"),
-  };
-  if (sorted.some((d) => d.severity === "error")) return { diagnostics: sorted, stats };
-  try {
-    return { policy: compilePolicy(exactMoney(merged.raw, merged.numbers)), diagnostics: sorted, stats };
-  } catch (err) {
-    // Validation let through something the compiler cannot handle: a bug, but reported, not thrown.
-    const message = err instanceof Error ? err.message : String(err);
-    sorted.push({
-      severity: "error",
-      code: "policy/compile",
-      message: `the policy passed validation but failed to compile: ${message}`,
-      file: fallback,
-      line: 1,
-      column: 1,
-      path: "",
-      hint: "this is a bug in limitr; please report it with the policy",
-    });
-    return { diagnostics: sorted, stats };
-  }
-}
-
-/** Fields holding money (SPEC §2.3): their numbers go to the compiler as the exact text written. */
-const MONEY_KEYS = new Set([
-  "price",
-  "minimum",
-  "unit_price",
-  "flat_fee",
-  "package_price",
-  "fixed_fee",
-  "overage",
-  "percent",
-  "amount",
-  "cost",
-  "default",
-  "rate",
-]);
-const DECIMAL_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-
-/** A copy of the merged policy where every number in a money field is its source text ("0.1", never 0.1000000000000000055...). */
-export function exactMoney(
-  raw: Record<string, unknown>,
-  numbers: Map<string, string>,
-): Record<string, unknown> {
-  // The path is kept as a stack of keys and made into a pointer only for a money number: a large policy has a million values.
-  const path: (string | number)[] = [];
-  const walk = (value: unknown, key: string, parentKey: string): unknown => {
-    if (Array.isArray(value))
-      return value.map((v, i) => {
-        path.push(i);
-        const out = walk(v, key, parentKey);
-        path.pop();
-        return out;
-      });
-    if (value !== null && typeof value === "object") {
-      const out: Record<string, unknown> = Object.create(null);
-      for (const k of Object.keys(value)) {
-        path.push(k);
-        out[k] = walk((value as Record<string, unknown>)[k], k, key);
-        path.pop();
-      }
-      return out;
-    }
-    if (typeof value === "number" && (MONEY_KEYS.has(key) || parentKey === "rates")) {
-      const text = numbers.get(pointer(path));
-      return text !== undefined && DECIMAL_TEXT.test(text) ? text.replace(/^\+/, "") : value;
-    }
-    return value;
-  };
-  return walk(raw, "", "") as Record<string, unknown>;
+  return finishValidation(merged, sortDiagnostics(diagnostics, order), files.length, fallback);
 }
