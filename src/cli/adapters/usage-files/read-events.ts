@@ -4,9 +4,10 @@ import { csvCell, RESERVED_PROPERTY } from "limitr-engine/core/usage/event";
 import { lineBlocks } from "./line-blocks.js";
 
 /**
- * Streaming readers for usage files: NDJSON (`.ndjson`, `.jsonl`, `.json`)
- * or CSV (`.csv`, header row, `properties.<name>` columns), each optionally
- * gzipped (`.gz`). Memory stays constant whatever the file size.
+ * Usage file types: NDJSON (`.ndjson`, `.jsonl`, `.json`, read by
+ * parsed-batches.ts) or CSV (`.csv`, header row, `properties.<name>` columns,
+ * read here), each optionally gzipped (`.gz`). Memory stays constant whatever
+ * the file size.
  */
 export interface RawRecord {
   /** 1-based line of the record in the (decompressed) file. */
@@ -30,35 +31,7 @@ export function formatOf(path: string): FileFormat {
   throw new InputError(`${path}: unknown usage file type (expected .ndjson, .jsonl or .csv, optionally .gz)`);
 }
 
-/** Records in file order, in batches (one per block read) so callers loop synchronously within a batch. */
-export function readRecords(path: string): AsyncIterable<RecordBatch> {
-  return formatOf(path) === "csv" ? readCsv(path) : readNdjson(path);
-}
-
-const INVALID_UTF8 = "invalid UTF-8";
-
-async function* readNdjson(path: string): AsyncIterable<RecordBatch> {
-  for await (const { text, firstLine, bad, bytesRead } of lineBlocks(path)) {
-    const out: RawRecord[] = [];
-    let line = firstLine;
-    for (let start = 0; start < text.length; line++) {
-      let nl = text.indexOf("\n", start);
-      if (nl < 0) nl = text.length;
-      const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-      const raw = text.slice(start, end);
-      start = nl + 1;
-      if (bad?.has(line)) out.push({ line, error: INVALID_UTF8 });
-      else if (raw.trim() !== "") {
-        try {
-          out.push({ line, record: JSON.parse(raw) });
-        } catch {
-          out.push({ line, error: "invalid JSON" });
-        }
-      }
-    }
-    yield at(out, bytesRead);
-  }
-}
+export const INVALID_UTF8 = "invalid UTF-8";
 
 const CSV_FIELDS = new Set(["id", "type", "customer", "timestamp", "value"]);
 
@@ -107,7 +80,7 @@ interface CsvItem {
  * so that a parse error (an unclosed quote) comes after every record before
  * it, and the line where the broken record starts is known.
  */
-async function* readCsv(path: string): AsyncIterable<RecordBatch> {
+export async function* readCsv(path: string): AsyncIterable<RecordBatch> {
   const parser = parse({ info: true, relax_column_count: true, skip_empty_lines: true });
   const parsed: CsvItem[] = [];
   let failure: Error | null = null;
