@@ -225,7 +225,13 @@ const KEY_LENGTH: Record<number, number> = {
  * Read the event on text[start, end) (one line, no newline) into `out`.
  * True: a valid event, read exactly as the full path would. False: take the full path.
  */
-export function readEventLine(t: string, start: number, end: number, zone: string, out: EventFields): boolean {
+export function readEventLine(
+  t: string,
+  start: number,
+  end: number,
+  zone: string,
+  out: EventFields,
+): boolean {
   let p = skipSpace(t, start, end);
   if (t.charCodeAt(p) !== OPEN) return false;
   let seen = 0;

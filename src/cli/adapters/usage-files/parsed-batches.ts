@@ -223,9 +223,13 @@ export const WINDOW = 8;
 /**
  * Below this many bytes of text (a .gz counted at about 8x its size), a file is
  * read in the importing thread: starting a worker (tens of milliseconds) would
- * cost more than the overlap saves.
+ * cost more than the overlap saves. LIMITR_IMPORT_WORKER_MIN_BYTES overrides it
+ * (tests force the worker path with 0).
  */
-export const WORKER_MIN_BYTES = 4 << 20;
+function workerMinBytes(): number {
+  const set = Number(process.env.LIMITR_IMPORT_WORKER_MIN_BYTES);
+  return Number.isFinite(set) && process.env.LIMITR_IMPORT_WORKER_MIN_BYTES !== "" ? set : 4 << 20;
+}
 
 function textSize(file: string): number {
   try {
@@ -238,12 +242,7 @@ function textSize(file: string): number {
 
 export function parsedBatches(file: string, zone: string): AsyncIterable<ParsedBatch> {
   const workerFile = new URL("./parse-worker.js", import.meta.url);
-  if (
-    availableParallelism() < 2 ||
-    process.env.LIMITR_IMPORT_THREADS === "1" ||
-    textSize(file) < WORKER_MIN_BYTES ||
-    !existsSync(workerFile)
-  )
+  if (availableParallelism() < 2 || textSize(file) < workerMinBytes() || !existsSync(workerFile))
     return inThread(file, zone);
   return inWorker(workerFile, file, zone);
 }
