@@ -108,12 +108,16 @@ const csv = join(dir, "usage.csv.gz");
 log(`generated ${events} events in ${generateUsage(gz, events, 11).toFixed(1)}s`);
 log(`generated ${events} events in ${generateUsage(csv, events, 11).toFixed(1)}s (CSV)`);
 
-const runs: Record<"limitr" | "thread" | "plain" | "csv", Run[]> = { limitr: [], thread: [], plain: [], csv: [] };
+const runs: Record<"limitr" | "thread" | "plain" | "csv", Run[]> = {
+  limitr: [],
+  thread: [],
+  plain: [],
+  csv: [],
+};
 const ratios: number[] = [];
 for (let r = 0; r < rounds; r++) {
   // Alternate which goes first, so neither always meets the same moment of the machine.
-  const pair =
-    r % 2 === 0 ? (["plain", "limitr"] as const) : (["limitr", "plain"] as const);
+  const pair = r % 2 === 0 ? (["plain", "limitr"] as const) : (["limitr", "plain"] as const);
   const got: Partial<Record<"limitr" | "plain", Run>> = {};
   for (const kind of pair) {
     const run = importInChild(kind, gz);
