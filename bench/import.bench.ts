@@ -15,6 +15,8 @@
  *   .ndjson.gz (the example policy's generated usage), and import_vs_plain, their ratio;
  * - import_cpu_s / plain_cpu_s, import_main_cpu_s / plain_main_cpu_s, cpu_ratio;
  * - import_thread_events_s: limitr with the worker off (everything in one thread);
+ * - import_rollups_events_s: limitr into a store where the example policy's rollups are registered
+ *   (each batch also folds its new rows into them, in its transaction, on the importing thread);
  * - import_csv_events_s: the same events as .csv.gz (limitr only: CSV has no plain baseline here);
  * - load_avg: /proc/loadavg at the start and end (the machine is shared: wall figures move with it).
  * Ends with one JSON line: {"bench":"import","results":{...}}.
@@ -49,7 +51,7 @@ interface Run {
 }
 
 /** One import in a fresh process: "limitr" (the CLI's importFiles), "thread" (its worker off), or "plain". */
-function importInChild(kind: "limitr" | "thread" | "plain", file: string): Run {
+function importInChild(kind: "limitr" | "thread" | "plain" | "rollups", file: string): Run {
   const db = join(dir, `${kind}.db`);
   for (const suffix of ["", "-wal", "-shm"]) rmSync(db + suffix, { force: true });
   const dist = join(root, "src/engine/dist");
@@ -63,6 +65,13 @@ function importInChild(kind: "limitr" | "thread" | "plain", file: string): Run {
     };
     const { openDatabase } = await import(${JSON.stringify(join(dist, "adapters/store/database.js"))});
     const db = openDatabase(${JSON.stringify(db)}, { create: true });
+    if (${JSON.stringify(kind)} === "rollups") {
+      const { registerRollups } = await import(${JSON.stringify(join(dist, "adapters/store/rollups.js"))});
+      const { loadValidPolicy } = await import(${JSON.stringify(join(dist, "adapters/policy-source.js"))});
+      const { ratingMeters } = await import(${JSON.stringify(join(dist, "core/credits/rating.js"))});
+      const policy = loadValidPolicy(${JSON.stringify(join(root, "policies"))});
+      registerRollups(db, ratingMeters(policy), policy.timezone);
+    }
     const m0 = mainCpu(); const c0 = process.cpuUsage(); const t0 = performance.now();
     let rows;
     if (${JSON.stringify(kind)} === "plain") {
@@ -108,11 +117,12 @@ const csv = join(dir, "usage.csv.gz");
 log(`generated ${events} events in ${generateUsage(gz, events, 11).toFixed(1)}s`);
 log(`generated ${events} events in ${generateUsage(csv, events, 11).toFixed(1)}s (CSV)`);
 
-const runs: Record<"limitr" | "thread" | "plain" | "csv", Run[]> = {
+const runs: Record<"limitr" | "thread" | "plain" | "csv" | "rollups", Run[]> = {
   limitr: [],
   thread: [],
   plain: [],
   csv: [],
+  rollups: [],
 };
 const ratios: number[] = [];
 for (let r = 0; r < rounds; r++) {
@@ -127,6 +137,7 @@ for (let r = 0; r < rounds; r++) {
   ratios.push((got.plain as Run).wall / (got.limitr as Run).wall);
   runs.thread.push(importInChild("thread", gz));
   runs.csv.push(importInChild("limitr", csv));
+  runs.rollups.push(importInChild("rollups", gz));
 }
 rmSync(dir, { recursive: true, force: true });
 
@@ -151,6 +162,9 @@ console.log(
       import_events_per_main_cpu_s: Math.round(events / mainCpu(runs.limitr)),
       import_thread_events_s: rate(runs.thread),
       import_thread_cpu_s: cpu(runs.thread),
+      import_rollups_events_s: rate(runs.rollups),
+      import_rollups_cpu_s: cpu(runs.rollups),
+      import_rollups_main_cpu_s: mainCpu(runs.rollups),
       import_csv_events_s: rate(runs.csv),
       import_csv_cpu_s: cpu(runs.csv),
       import_csv_main_cpu_s: mainCpu(runs.csv),
