@@ -296,8 +296,65 @@ export function readEventLine(
   }
   if (skipSpace(t, p + 1, end) !== end) return false;
   if ((seen & (ID | TYPE | CUSTOMER | TIMESTAMP)) !== (ID | TYPE | CUSTOMER | TIMESTAMP)) return false;
-  const ts = eventTime(t.slice(tsStart, tsEnd), zone);
-  if (typeof ts !== "number") return false;
+  let ts = utcTime(t, tsStart, tsEnd);
+  if (Number.isNaN(ts)) {
+    const read = eventTime(t.slice(tsStart, tsEnd), zone);
+    if (typeof read !== "number") return false;
+    ts = read;
+  }
   out.ts = ts;
   return true;
+}
+
+// The UTC day of the last timestamp read (files are mostly in time order): its date text and start.
+let dayText = "";
+let dayStart = 0;
+
+const digit = (c: number) => c >= ZERO && c <= NINE;
+const two = (t: string, p: number) => (t.charCodeAt(p) - ZERO) * 10 + t.charCodeAt(p + 1) - ZERO;
+
+/**
+ * Epoch ms of `YYYY-MM-DDTHH:MM:SSZ` or `YYYY-MM-DDTHH:MM:SS.sssZ` on t[s, e), the
+ * forms most files use, as eventTime reads them; NaN for anything else (eventTime decides).
+ * The date is checked (and its start computed) by eventTime once per day seen.
+ */
+function utcTime(t: string, s: number, e: number): number {
+  const len = e - s;
+  if ((len !== 20 && len !== 24) || t.charCodeAt(e - 1) !== 0x5a) return Number.NaN;
+  if (
+    t.charCodeAt(s + 10) !== 0x54 ||
+    t.charCodeAt(s + 13) !== COLON ||
+    t.charCodeAt(s + 16) !== COLON ||
+    !digit(t.charCodeAt(s + 11)) ||
+    !digit(t.charCodeAt(s + 12)) ||
+    !digit(t.charCodeAt(s + 14)) ||
+    !digit(t.charCodeAt(s + 15)) ||
+    !digit(t.charCodeAt(s + 17)) ||
+    !digit(t.charCodeAt(s + 18))
+  )
+    return Number.NaN;
+  let ms = 0;
+  if (len === 24) {
+    if (
+      t.charCodeAt(s + 19) !== DOT ||
+      !digit(t.charCodeAt(s + 20)) ||
+      !digit(t.charCodeAt(s + 21)) ||
+      !digit(t.charCodeAt(s + 22))
+    )
+      return Number.NaN;
+    ms = (t.charCodeAt(s + 20) - ZERO) * 100 + two(t, s + 21);
+  }
+  const hour = two(t, s + 11);
+  const minute = two(t, s + 14);
+  const second = two(t, s + 17);
+  if (hour > 23 || minute > 59 || second > 59) return Number.NaN;
+  if (dayText === "" || !t.startsWith(dayText, s)) {
+    const date = t.slice(s, s + 10);
+    // Checks the form, that the day exists and that it lies in the accepted range (whole days).
+    const start = eventTime(`${date}T00:00:00Z`, "UTC");
+    if (typeof start !== "number") return Number.NaN;
+    dayText = date;
+    dayStart = start;
+  }
+  return dayStart + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms;
 }
