@@ -44,12 +44,12 @@ const cases: [string, () => Buffer | string][] = [
     () =>
       [
         HEADER,
-        ...rows(25_000, (i) =>
+        ...rows(40_000, (i) =>
           i % 9973 === 0
             ? ""
             : i % 7919 === 0
               ? `short${i},x`
-              : i >= 12_000 && i < 12_050
+              : i >= 6_000 && i < 6_050
                 ? `q${i},api.call,c,2026-10-05T10:00:00Z,1,"a ""quoted"", model",${i}`
                 : null,
         ),
@@ -58,17 +58,17 @@ const cases: [string, () => Buffer | string][] = [
   [
     "a quoted field spanning lines across a block boundary",
     () => {
-      const head = [HEADER, ...rows(8_000, () => null)].join("\n");
-      return `${head}\nspan,api.call,c,2026-10-05T10:00:00Z,1,"line one\n${"x".repeat(300_000)}\nline three",5\n${rows(10_000, () => null).join("\n")}\n`;
+      const head = [HEADER, ...rows(5_000, () => null)].join("\n");
+      return `${head}\nspan,api.call,c,2026-10-05T10:00:00Z,1,"line one\n${"x".repeat(300_000)}\nline three",5\n${rows(5_000, () => null).join("\n")}\n`;
     },
   ],
-  ["CRLF line ends", () => [HEADER, ...rows(25_000, () => null)].join("\r\n")],
+  ["CRLF line ends", () => [HEADER, ...rows(12_000, () => null)].join("\r\n")],
   [
     "invalid UTF-8 in later blocks",
     () => {
       const text = [
         HEADER,
-        ...rows(25_000, (i) => (i % 6_001 === 0 && i > 0 ? `bad${i},t,c,X,1,m,1` : null)),
+        ...rows(12_000, (i) => (i % 3_001 === 0 && i > 0 ? `bad${i},t,c,X,1,m,1` : null)),
       ].join("\n");
       const b = Buffer.from(text);
       for (let at = b.indexOf("X,1,m,1"); at >= 0; at = b.indexOf("X,1,m,1", at + 1)) b[at] = 0xff;
@@ -78,14 +78,14 @@ const cases: [string, () => Buffer | string][] = [
   [
     "an unclosed quote late in the file",
     () =>
-      `${[HEADER, ...rows(25_000, () => null)].join("\n")}\nbroken,api.call,c,2026-10-05T10:00:00Z,1,"never closed,1\n${rows(100, () => null).join("\n")}\n`,
+      `${[HEADER, ...rows(12_000, () => null)].join("\n")}\nbroken,api.call,c,2026-10-05T10:00:00Z,1,"never closed,1\n${rows(100, () => null).join("\n")}\n`,
   ],
   [
     "a quote inside an unquoted field, late in the file",
     () =>
-      `${[HEADER, ...rows(20_000, () => null)].join("\n")}\nodd,api.call,c,2026-10-05T10:00:00Z,1,ab"c,1\n${rows(100, () => null).join("\n")}\n`,
+      `${[HEADER, ...rows(12_000, () => null)].join("\n")}\nodd,api.call,c,2026-10-05T10:00:00Z,1,ab"c,1\n${rows(100, () => null).join("\n")}\n`,
   ],
-  ["a bad header", () => [HEADER.replace("value", "amount"), ...rows(20_000, () => null)].join("\n")],
+  ["a bad header", () => [HEADER.replace("value", "amount"), ...rows(12_000, () => null)].join("\n")],
 ];
 
 describe("CSV blocks split in place agree with csv-parse", () => {
