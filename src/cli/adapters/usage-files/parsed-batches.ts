@@ -276,6 +276,11 @@ async function* inWorker(workerFile: URL, file: string, zone: string): AsyncIter
   try {
     for (;;) {
       while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+      // A batch woken by a message would be imported inside the port's delivery of the
+      // worker's messages, which goes on while the worker keeps sending: the event loop would
+      // not turn until the file ends (no progress display, no timers, no other I/O).
+      // Continue from a fresh turn instead.
+      await new Promise<void>((r) => setImmediate(r));
       const item = queue.shift();
       if (item === null || item === undefined) return;
       if (item instanceof Error) throw item;
