@@ -11,6 +11,9 @@
  *   where the policy's rollups are registered (each batch also folds its new rows into them);
  * - raw_insert_rows_s: rows/s of a plain better-sqlite3 batched INSERT of the same 1M rows
  *   (pre-parsed, same table and indexes) into an empty store;
+ * - plain_import_1m_events_s / import_1m_vs_plain: the plain import script (bench/plain-import.ts:
+ *   readline + JSON.parse + batched prepared insert) on the same 1M file, in this process, and the
+ *   ratio of import_1m_events_s to it (wall clock; bench/import.bench.ts measures this in depth);
  * - bill_1m_s / bill_10m_s: seconds to bill October (rate + render JSON), each in a fresh
  *   child process that also reports its peak RSS;
  * - raw_groupby_10m_s: `SELECT customer, SUM(value) FROM events GROUP BY customer` on the 10M store;
@@ -28,6 +31,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { generateUsage } from "./generate.js";
+import { plainImport } from "./plain-import.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dir = mkdtempSync(join(tmpdir(), "limitr-bench-"));
@@ -179,6 +183,17 @@ const smallDb = join(dir, "1m.db");
 const import1m = await importInto(small, smallDb);
 const import1mRollups = await importInto(small, join(dir, "1m-rollups.db"), true);
 rmSync(join(dir, "1m-rollups.db"));
+const plainRate = await (async () => {
+  const { openDatabase } = (await import(join(dist, "adapters/store/database.js"))) as DatabaseModule;
+  const db = openDatabase(join(dir, "plain.db"), { create: true });
+  const t = performance.now();
+  const rows = await plainImport(small, db);
+  const seconds = (performance.now() - t) / 1000;
+  db.close();
+  rmSync(join(dir, "plain.db"));
+  log(`plain import script: ${rows} events in ${seconds.toFixed(1)}s`);
+  return rows / seconds;
+})();
 const rawRate = await rawInsert(small);
 log(`raw insert ${Math.round(rawRate)} rows/s`);
 const bill1 = billInChild(smallDb);
@@ -213,6 +228,8 @@ console.log(
       import_events_s: Math.round(importRate),
       import_1m_events_s: Math.round(import1m),
       import_1m_rollups_events_s: Math.round(import1mRollups),
+      plain_import_1m_events_s: Math.round(plainRate),
+      import_1m_vs_plain: round(import1m / plainRate, 2),
       raw_insert_rows_s: Math.round(rawRate),
       bill_1m_s: round(bill1.seconds),
       bill_10m_s: round(bill10.seconds),

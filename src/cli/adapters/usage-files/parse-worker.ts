@@ -1,6 +1,5 @@
 import { parentPort, workerData } from "node:worker_threads";
-import { parseBatch, toWire, WINDOW } from "./parsed-batches.js";
-import { readRecords } from "./read-events.js";
+import { transferables, WINDOW, wireBatches } from "./parsed-batches.js";
 
 /** Reads and validates one usage file for `parsedBatches`, at most WINDOW batches ahead. */
 const { file, zone } = workerData as { file: string; zone: string };
@@ -13,12 +12,10 @@ parentPort?.on("message", () => {
 });
 
 try {
-  for await (const records of readRecords(file)) {
-    const batch = parseBatch(records, zone);
+  for await (const batch of wireBatches(file, zone)) {
     while (credits === 0) await new Promise<void>((r) => (resume = r));
     credits--;
-    const { wire, transfer } = toWire(batch);
-    parentPort?.postMessage(wire, transfer);
+    parentPort?.postMessage(batch, transferables(batch));
   }
   parentPort?.postMessage(null);
 } catch (err) {

@@ -4,9 +4,10 @@ import { csvCell, RESERVED_PROPERTY } from "limitr-engine/core/usage/event";
 import { lineBlocks } from "./line-blocks.js";
 
 /**
- * Streaming readers for usage files: NDJSON (`.ndjson`, `.jsonl`, `.json`)
- * or CSV (`.csv`, header row, `properties.<name>` columns), each optionally
- * gzipped (`.gz`). Memory stays constant whatever the file size.
+ * Usage file types: NDJSON (`.ndjson`, `.jsonl`, `.json`, read by
+ * parsed-batches.ts) or CSV (`.csv`, header row, `properties.<name>` columns,
+ * read here), each optionally gzipped (`.gz`). Memory stays constant whatever
+ * the file size.
  */
 export interface RawRecord {
   /** 1-based line of the record in the (decompressed) file. */
@@ -30,35 +31,7 @@ export function formatOf(path: string): FileFormat {
   throw new InputError(`${path}: unknown usage file type (expected .ndjson, .jsonl or .csv, optionally .gz)`);
 }
 
-/** Records in file order, in batches (one per block read) so callers loop synchronously within a batch. */
-export function readRecords(path: string): AsyncIterable<RecordBatch> {
-  return formatOf(path) === "csv" ? readCsv(path) : readNdjson(path);
-}
-
-const INVALID_UTF8 = "invalid UTF-8";
-
-async function* readNdjson(path: string): AsyncIterable<RecordBatch> {
-  for await (const { text, firstLine, bad, bytesRead } of lineBlocks(path)) {
-    const out: RawRecord[] = [];
-    let line = firstLine;
-    for (let start = 0; start < text.length; line++) {
-      let nl = text.indexOf("\n", start);
-      if (nl < 0) nl = text.length;
-      const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-      const raw = text.slice(start, end);
-      start = nl + 1;
-      if (bad?.has(line)) out.push({ line, error: INVALID_UTF8 });
-      else if (raw.trim() !== "") {
-        try {
-          out.push({ line, record: JSON.parse(raw) });
-        } catch {
-          out.push({ line, error: "invalid JSON" });
-        }
-      }
-    }
-    yield at(out, bytesRead);
-  }
-}
+export const INVALID_UTF8 = "invalid UTF-8";
 
 const CSV_FIELDS = new Set(["id", "type", "customer", "timestamp", "value"]);
 
@@ -106,24 +79,77 @@ interface CsvItem {
  * The parser is fed block by block and its records are taken synchronously,
  * so that a parse error (an unclosed quote) comes after every record before
  * it, and the line where the broken record starts is known.
+ *
+ * Once the first block has shown that lines end in "\n" alone, a later block
+ * without a quote or a carriage return, coming while no quoted field is open,
+ * is split on newlines and commas here (what csv-parse makes of such text,
+ * without its per-character state machine). The parser run before it is ended
+ * first (it holds a block's last record until it sees more input), and a new
+ * one, told the record delimiter, reads the next block that needs it.
  */
-async function* readCsv(path: string): AsyncIterable<RecordBatch> {
-  const parser = parse({ info: true, relax_column_count: true, skip_empty_lines: true });
+export interface CsvOptions {
+  /** Split plain blocks in place (default); false: csv-parse reads every block. */
+  plainBlocks?: boolean;
+  /** Counts blocks split in place. */
+  stats?: { plainBlocks: number };
+}
+
+export async function* readCsv(path: string, options: CsvOptions = {}): AsyncIterable<RecordBatch> {
   const parsed: CsvItem[] = [];
   let failure: Error | null = null;
-  parser.on("data", (item: CsvItem) => parsed.push(item));
-  parser.on("error", (err: Error) => {
-    failure ??= err;
-  });
+  type Parser = ReturnType<typeof parse>;
+  const start = (delimiter?: string): Parser => {
+    const p = parse({
+      info: true,
+      relax_column_count: true,
+      skip_empty_lines: true,
+      ...(delimiter ? { record_delimiter: delimiter } : {}),
+    });
+    p.on("data", (item: CsvItem) => parsed.push(item));
+    p.on("error", (err: Error & { lines?: number }) => {
+      if (failure === null) {
+        // Its line numbers (in `lines` and in some messages) count from its own start.
+        if (err.lines !== undefined && base > 0) {
+          err.message = err.message.replace(` at line ${err.lines}`, ` at line ${err.lines + base}`);
+          err.lines += base;
+        }
+        failure = err;
+      }
+    });
+    return p;
+  };
+  let parser: Parser | null = start();
+  /** Lines of the file before the current parser's first: it counts from its own start. */
+  let base = 0;
+  const finish = (p: Parser) =>
+    new Promise<void>((resolve) => {
+      // A parser that failed (an opening quote inside a field) is destroyed: it would never end.
+      if (p.destroyed) return resolve();
+      p.once("end", resolve);
+      p.once("close", resolve);
+      p.once("error", () => resolve());
+      p.end();
+    });
   const badLines = new Set<number>();
   let header: string[] | null = null;
   let headerError: string | null = null;
   let lastEnd = 0;
   let bytesRead = 0;
-  const take = (): RecordBatch => {
-    const out: RawRecord[] = [];
+  let out: RawRecord[] = [];
+  const emit = (record: string[], line: number, invalid: boolean) => {
+    lastEnd = line;
+    if (header === null) {
+      header = record.map((h) => h.trim());
+      headerError = invalid ? `${INVALID_UTF8} in the header row` : headerProblem(header);
+    } else if (invalid) out.push({ line, error: INVALID_UTF8 });
+    else if (headerError) out.push({ line, error: headerError });
+    else if (record.length !== header.length) {
+      out.push({ line, error: `expected ${header.length} columns, got ${record.length}` });
+    } else out.push({ line, record: csvRecord(header, record) });
+  };
+  const takeParsed = () => {
     for (const { record, info } of parsed) {
-      const line = info.lines;
+      const line = info.lines + base;
       let invalid = false;
       for (const b of badLines) {
         if (b <= line) {
@@ -131,32 +157,64 @@ async function* readCsv(path: string): AsyncIterable<RecordBatch> {
           badLines.delete(b);
         }
       }
-      lastEnd = line;
-      if (header === null) {
-        header = record.map((h) => h.trim());
-        headerError = invalid ? `${INVALID_UTF8} in the header row` : headerProblem(header);
-      } else if (invalid) out.push({ line, error: INVALID_UTF8 });
-      else if (headerError) out.push({ line, error: headerError });
-      else if (record.length !== header.length) {
-        out.push({ line, error: `expected ${header.length} columns, got ${record.length}` });
-      } else out.push({ line, record: csvRecord(header, record) });
+      emit(record, line, invalid);
     }
     parsed.length = 0;
-    return at(out, bytesRead);
   };
+  const batch = (): RecordBatch => {
+    const records = at(out, bytesRead);
+    out = [];
+    return records;
+  };
+  let lfOnly = false;
+  let quotes = 0;
+  let first = true;
+  const plain = (text: string) =>
+    options.plainBlocks !== false &&
+    lfOnly &&
+    quotes % 2 === 0 &&
+    !text.includes('"') &&
+    !text.includes("\r");
   for await (const block of lineBlocks(path)) {
+    const { text } = block;
     bytesRead = block.bytesRead;
     if (block.bad) for (const b of block.bad) badLines.add(b);
-    parser.write(block.text);
-    yield take();
+    if (first) {
+      first = false;
+      const nl = text.indexOf("\n");
+      const head = text.slice(0, nl + 1);
+      lfOnly = nl >= 0 && !head.includes("\r") && !head.includes('"');
+    } else if (plain(text)) {
+      if (parser) {
+        await finish(parser);
+        parser = null;
+        takeParsed();
+        if (failure) throw csvFailure(path, lastEnd + 1, failure);
+      }
+      if (options.stats) options.stats.plainBlocks++;
+      let line = block.firstLine;
+      for (let start = 0; start < text.length; line++) {
+        let nl = text.indexOf("\n", start);
+        if (nl < 0) nl = text.length;
+        if (nl > start) emit(text.slice(start, nl).split(","), line, badLines.delete(line));
+        start = nl + 1;
+      }
+      yield batch();
+      continue;
+    }
+    if (!parser) {
+      parser = start("\n");
+      base = block.firstLine - 1;
+    }
+    for (let q = text.indexOf('"'); q >= 0; q = text.indexOf('"', q + 1)) quotes++;
+    parser.write(text);
+    takeParsed();
+    yield batch();
     if (failure) throw csvFailure(path, lastEnd + 1, failure);
   }
-  await new Promise<void>((resolve) => {
-    parser.once("end", resolve);
-    parser.once("error", () => resolve());
-    parser.end();
-  });
-  yield take();
+  if (parser) await finish(parser);
+  takeParsed();
+  yield batch();
   if (failure) throw csvFailure(path, lastEnd + 1, failure);
 }
 
