@@ -1,8 +1,15 @@
 import { createRequire } from "node:module";
 import type { Redis } from "ioredis";
 import { RedisLeases } from "../adapters/redis/lease-client.js";
+import { PartialReplyError } from "../adapters/redis/slots.js";
 import type { CounterTable } from "../core/engine/counter.js";
-import { LEASE_DEFAULTS, type LeaseParams, ROW_LEASE_DEFAULTS } from "../core/engine/lease.js";
+import {
+  type AcquireResult,
+  LEASE_DEFAULTS,
+  type LeaseParams,
+  type ReturnResult,
+  ROW_LEASE_DEFAULTS,
+} from "../core/engine/lease.js";
 import type { CounterRow } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import { type AcquireJob, LeaseBook, type ReportJob } from "./lease-holder.js";
@@ -309,7 +316,14 @@ export class SharedCounters {
       },
       (err) => {
         this.fail(err);
-        for (const j of jobs) this.book.failed(j.cid, j.period, j.consumed, j.pool);
+        // A batch split by slot: the calls that succeeded were applied in Redis, their grants are ours.
+        const replies = answered<AcquireResult>(err);
+        const now = Date.now();
+        jobs.forEach((j, i) => {
+          const reply = replies[i];
+          if (reply !== undefined) this.book.acquired(j, reply, now);
+          else this.book.failed(j.cid, j.period, j.consumed, j.pool);
+        });
       },
     );
     this.track(
@@ -329,10 +343,15 @@ export class SharedCounters {
       },
       (err) => {
         this.fail(err);
-        for (const j of jobs) {
-          if (j.cid < 0) this.book.orphans.push(j);
+        // Reports whose slot's call succeeded are counted in Redis: sent again, they would count twice.
+        const replies = answered<ReturnResult>(err);
+        const now = Date.now();
+        jobs.forEach((j, i) => {
+          const reply = replies[i];
+          if (reply !== undefined) this.book.reported(j, reply, now);
+          else if (j.cid < 0) this.book.orphans.push(j);
           else this.book.failed(j.cid, j.period, j.consumed, j.pool);
-        }
+        });
       },
     );
     // A decideAsync waiting on a counter whose renewal was in flight decides again.
@@ -387,6 +406,11 @@ export class SharedCounters {
     this.lastError = `counters ${this.url}: ${err.message}`;
     this.retryAt = Date.now() + this.tickMs;
   }
+}
+
+/** The replies a failed batch still got (some of its per-slot calls succeeded), by item. */
+function answered<R>(err: unknown): readonly (R | undefined)[] {
+  return err instanceof PartialReplyError ? (err.replies as readonly (R | undefined)[]) : [];
 }
 
 function redact(url: string): string {

@@ -11,7 +11,7 @@ import {
   type SliceInput,
 } from "../../core/engine/lease.js";
 import { InputError } from "../../core/errors.js";
-import { hashTag, perSlot } from "./slots.js";
+import { gather, hashTag, perSlot } from "./slots.js";
 
 /** The shared functions; each command appends its entry point. Read once, next to this module. */
 const LEASE_LUA = readFileSync(new URL("./lease.lua", import.meta.url), "utf8");
@@ -208,7 +208,8 @@ export class RedisLeases {
 
   /**
    * `acquire` on many pools in one script call (one round trip; atomic per
-   * call). On a Redis Cluster (`bySlot`), one call per hash slot, concurrently.
+   * call). On a Redis Cluster (`bySlot`), one call per hash slot, concurrently:
+   * when some of them fail, a `PartialReplyError` carries the others' replies.
    */
   async acquireMany(
     items: readonly { pool: LeasePool; request: AcquireRequest }[],
@@ -403,7 +404,8 @@ const SLIDING_OF = {
 
 /**
  * Run `call` on the calendar pools and on the sliding ones separately (two
- * scripts) and put the replies back in the order of `items`.
+ * scripts) and put the replies back in the order of `items` (one failing
+ * leaves the other's replies: `PartialReplyError`).
  */
 async function byKind<T extends { pool: LeasePool }, R>(
   items: readonly T[],
@@ -413,12 +415,21 @@ async function byKind<T extends { pool: LeasePool }, R>(
   for (const i of items) if (i.pool.window !== undefined) sliding++;
   if (sliding === 0) return call([...items], false);
   if (sliding === items.length) return call([...items], true);
-  const calendar = items.filter((i) => i.pool.window === undefined);
-  const windows = items.filter((i) => i.pool.window !== undefined);
-  const [a, b] = await Promise.all([call(calendar, false), call(windows, true)]);
-  let ia = 0;
-  let ib = 0;
-  return items.map((i) => (i.pool.window === undefined ? a[ia++] : b[ib++]) as R);
+  const groups: [number[], number[]] = [[], []];
+  items.forEach((item, i) => {
+    groups[item.pool.window === undefined ? 0 : 1].push(i);
+  });
+  const [calendar, windows] = groups;
+  return gather(items.length, groups, [
+    call(
+      calendar.map((i) => items[i] as T),
+      false,
+    ),
+    call(
+      windows.map((i) => items[i] as T),
+      true,
+    ),
+  ]);
 }
 
 /** A `k:units,...` bucket list as the script reads it (integers k, finite units > 0). */
