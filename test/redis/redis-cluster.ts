@@ -20,6 +20,15 @@ export interface RedisClusterHandle {
   node(port: number): Redis;
   /** The master ports as the cluster sees them now, with their slot ranges. */
   masters(): Promise<{ port: number; id: string; slots: [number, number][] }[]>;
+  /**
+   * Moves one slot, keys and all, to the master on port `to` while clients go on
+   * (CLUSTER SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE: what
+   * `redis-cli --cluster reshard` does). Clients meanwhile get ASK or TRYAGAIN,
+   * then MOVED.
+   */
+  moveSlot(slot: number, to: number): Promise<void>;
+  /** A manual failover (CLUSTER FAILOVER on the master's replica); resolves to the new master's port. */
+  failover(masterPort: number): Promise<number>;
   /** SIGKILLs one node (a crash: no chance to hand anything over). */
   kill(port: number): Promise<void>;
   /** Error replies a node sent, by prefix (`MOVED`, `ASK`, `TRYAGAIN`...), from `INFO errorstats`. */
@@ -176,13 +185,9 @@ export async function startRedisCluster(
     throw new Error(`could not start a Redis Cluster: ${err}\n${stderr}`);
   }
   const masterList = async () => {
-    const shards = (await node(ports[0] as number).cluster("SLOTS")) as [
-      number,
-      number,
-      [string, number, string],
-    ][];
     const byPort = new Map<number, { port: number; id: string; slots: [number, number][] }>();
-    for (const [from, to, [, port, id]] of shards) {
+    for (const [from, to, owner] of await node(ports[0] as number).cluster("SLOTS")) {
+      const [, port, id] = owner as [string, number, string, unknown];
       let m = byPort.get(port);
       if (!m) byPort.set(port, (m = { port, id, slots: [] }));
       m.slots.push([from, to]);
@@ -201,10 +206,10 @@ export async function startRedisCluster(
         for (const port of live) {
           const info = (await node(port).cluster("INFO")) as string;
           if (!info.includes("cluster_state:ok")) return null;
-          const slots = (await node(port).cluster("SLOTS")) as [number, number, [string, number]][];
+          const slots = await node(port).cluster("SLOTS");
           views.push(
             slots
-              .map(([a, b, [, p]]) => `${a}-${b}:${p}`)
+              .map(([a, b, owner]) => `${a}-${b}:${owner?.[1]}`)
               .sort()
               .join(","),
           );
@@ -217,6 +222,35 @@ export async function startRedisCluster(
         }
         return true;
       });
+    },
+    async moveSlot(slot, to) {
+      const masters = await masterList();
+      const owner = masters.find((m) => m.slots.some(([a, b]) => slot >= a && slot <= b));
+      const target = masters.find((m) => m.port === to);
+      if (!owner || !target) throw new Error(`moveSlot: no master owns slot ${slot}, or none on port ${to}`);
+      if (owner === target) return;
+      await node(to).cluster("SETSLOT", slot, "IMPORTING", owner.id);
+      await node(owner.port).cluster("SETSLOT", slot, "MIGRATING", target.id);
+      for (;;) {
+        const keys = (await node(owner.port).cluster("GETKEYSINSLOT", slot, 100)) as string[];
+        if (keys.length === 0) break;
+        await node(owner.port).migrate("127.0.0.1", to, "", 0, 5000, "KEYS", ...keys);
+      }
+      // The new owner first, then the old one, then the rest (gossip would tell them too).
+      for (const m of [target, owner, ...masters.filter((m) => m !== target && m !== owner)])
+        await node(m.port).cluster("SETSLOT", slot, "NODE", target.id);
+    },
+    async failover(masterPort) {
+      const id = (await node(masterPort).cluster("MYID")) as string;
+      const replicas = (await node(masterPort).cluster("REPLICAS", id)) as string[];
+      const port = Number(/:(\d+)@/.exec(replicas[0] ?? "")?.[1]);
+      if (!ports.includes(port)) throw new Error(`failover: master ${masterPort} has no replica`);
+      await node(port).cluster("FAILOVER");
+      await until(`replica ${port} taking over from ${masterPort}`, 10_000, async () =>
+        (await node(port).info("replication")).includes("role:master") ? true : null,
+      );
+      await handle.settled();
+      return port;
     },
     async kill(port) {
       conns.get(port)?.disconnect();
