@@ -184,9 +184,10 @@ export async function startRedisCluster(
     await stop();
     throw new Error(`could not start a Redis Cluster: ${err}\n${stderr}`);
   }
+  const live = () => ports.filter((_, i) => procs[i]?.exitCode === null && procs[i]?.signalCode === null);
   const masterList = async () => {
     const byPort = new Map<number, { port: number; id: string; slots: [number, number][] }>();
-    for (const [from, to, owner] of await node(ports[0] as number).cluster("SLOTS")) {
+    for (const [from, to, owner] of await node(live()[0] as number).cluster("SLOTS")) {
       const [, port, id] = owner as [string, number, string, unknown];
       let m = byPort.get(port);
       if (!m) byPort.set(port, (m = { port, id, slots: [] }));
@@ -201,9 +202,8 @@ export async function startRedisCluster(
     masters: masterList,
     async settled(timeoutMs = 15_000) {
       await until("every node reporting cluster_state:ok with one view of the slots", timeoutMs, async () => {
-        const live = ports.filter((_, i) => procs[i]?.exitCode === null && procs[i]?.signalCode === null);
         const views: string[] = [];
-        for (const port of live) {
+        for (const port of live()) {
           const info = (await node(port).cluster("INFO")) as string;
           if (!info.includes("cluster_state:ok")) return null;
           const slots = await node(port).cluster("SLOTS");
@@ -216,7 +216,7 @@ export async function startRedisCluster(
         }
         if (new Set(views).size !== 1) return null;
         // Every replica has its master's data (a failover then loses nothing).
-        for (const port of live) {
+        for (const port of live()) {
           const repl = await node(port).info("replication");
           if (repl.includes("role:slave") && !repl.includes("master_link_status:up")) return null;
         }
