@@ -138,6 +138,8 @@ export interface AcquireRequest {
  * await leases.release(pool, 2);          // on close: the unconsumed rest goes back
  */
 export class RedisLeases {
+  /** Script calls sent (a batch split by slot sends one per slot). */
+  calls = 0;
   readonly holder: string;
   readonly params: LeaseParams;
   private readonly redis: Redis & LeaseCommands;
@@ -174,6 +176,7 @@ export class RedisLeases {
     if (pool.window !== undefined)
       return (await this.acquireMany([{ pool, request: r }]))[0] as AcquireResult;
     const p = this.params;
+    this.calls++;
     const reply = await this.redis.limitrLeaseAcquire(
       ...this.head(pool, r.consumed ?? 0, r.now),
       num(r.limit, "limit"),
@@ -192,6 +195,7 @@ export class RedisLeases {
   async report(pool: LeasePool, consumed: number, giveBack = 0, now?: number): Promise<ReturnResult> {
     if (pool.window !== undefined)
       return (await this.reportMany([{ pool, consumed, giveBack, now }]))[0] as ReturnResult;
+    this.calls++;
     const reply = await this.redis.limitrLeaseReport(
       ...this.head(pool, consumed, now),
       num(giveBack, "giveBack"),
@@ -203,6 +207,7 @@ export class RedisLeases {
   async release(pool: LeasePool, consumed: number, now?: number): Promise<ReturnResult> {
     if (pool.window !== undefined)
       return (await this.releaseMany([{ pool, consumed, now }]))[0] as ReturnResult;
+    this.calls++;
     return returnResult(await this.redis.limitrLeaseRelease(...this.head(pool, consumed, now)));
   }
 
@@ -247,6 +252,7 @@ export class RedisLeases {
     }
     const per = String(args.length / items.length);
     const command = sliding ? "limitrSlidingAcquireMany" : "limitrLeaseAcquireMany";
+    this.calls++;
     const reply = await this.redis[command](keys.length, ...keys, per, ...args);
     return reply.map((one) => {
       const [granted, ...state] = one.map(Number);
@@ -300,6 +306,7 @@ export class RedisLeases {
       args.push(...head, ...extra(item));
     }
     const per = String(args.length / items.length);
+    this.calls++;
     const reply = await this.redis[command](keys.length, ...keys, per, ...args);
     return reply.map(returnResult);
   }
