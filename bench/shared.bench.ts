@@ -24,13 +24,20 @@
  *
  * Needs Redis: LIMITR_BENCH_REDIS (default redis://127.0.0.1:6379/0); keys live
  * under a random prefix and are deleted after. Without a server: a `skipped` line.
+ *
+ * BENCH_SHARED_CLUSTER=1 also starts a Redis Cluster of three masters
+ * (redis-server processes on free ports, as test/redis/real-cluster.e2e.test.ts
+ * does) and runs every process count against it right after the single
+ * server (`countersCluster: true`): `cluster` in the summary, with
+ * `clusterVsSingle` ratios from the same run.
  */
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { compilePolicy } from "../src/engine/core/compile.js";
 import { Limitr } from "../src/engine/runtime/limitr.js";
+import { startRedisCluster } from "../test/redis/redis-cluster.js";
 
 const URL_ = process.env.LIMITR_BENCH_REDIS ?? "redis://127.0.0.1:6379/0";
 const CUSTOMERS = 10_000;
@@ -88,6 +95,16 @@ interface Job {
   prefix: string;
   seed: number;
   processes: number;
+  /** Where the counters are: the single server, or a seed node of a cluster. */
+  url: string;
+  cluster: boolean;
+}
+
+/** A client for `url`: a cluster client when `cluster`. */
+function client(url: string, cluster: boolean): Redis {
+  if (!cluster) return new Redis(url);
+  const seed = new URL(url);
+  return new Cluster([{ host: seed.hostname, port: Number(seed.port) }]) as unknown as Redis;
 }
 
 /** allow() in chunks for `seconds`; decisions, allowed, CPU-time and wall rates. */
@@ -148,13 +165,14 @@ async function naive(redis: Redis, prefix: string, keys: Uint32Array) {
 
 async function child(job: Job): Promise<unknown> {
   const keys = order(job.seed);
-  const redis = new Redis(URL_);
+  const redis = client(job.url, job.cluster);
   const open = (limit: number, prefix: string) =>
     Limitr.open({
       policy: policyOf(limit),
       store: "memory",
       alerts: false,
-      counters: URL_,
+      counters: job.url,
+      countersCluster: job.cluster,
       countersPrefix: prefix,
       lease: LEASE,
     });
@@ -189,30 +207,37 @@ async function child(job: Job): Promise<unknown> {
   };
 }
 
-/** Allowance still outstanding in the pools under `prefix` (keys `...:pool`). */
-async function stranded(redis: Redis, prefix: string): Promise<{ pools: number; outstanding: number }> {
-  let cursor = "0";
+/** Allowance still outstanding in the pools under `prefix` (keys `...:pool`), on every node given. */
+async function stranded(nodes: Redis[], prefix: string): Promise<{ pools: number; outstanding: number }> {
   let pools = 0;
   let outstanding = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*:pool`, "COUNT", 5000);
-    cursor = next;
-    if (keys.length === 0) continue;
-    const pipe = redis.pipeline();
-    for (const k of keys) pipe.hget(k, "outstanding");
-    for (const [, v] of (await pipe.exec()) ?? []) outstanding += Number(v ?? 0);
-    pools += keys.length;
-  } while (cursor !== "0");
+  for (const redis of nodes) {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*:pool`, "COUNT", 5000);
+      cursor = next;
+      if (keys.length === 0) continue;
+      const pipe = redis.pipeline();
+      for (const k of keys) pipe.hget(k, "outstanding");
+      for (const [, v] of (await pipe.exec()) ?? []) outstanding += Number(v ?? 0);
+      pools += keys.length;
+    } while (cursor !== "0");
+  }
   return { pools, outstanding };
 }
 
-async function drop(redis: Redis, prefix: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 5000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== "0");
+async function drop(nodes: Redis[], prefix: string): Promise<void> {
+  for (const redis of nodes) {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 5000);
+      cursor = next;
+      // One key per UNLINK (a multi-key one must stay in one slot on a cluster node), pipelined.
+      const pipe = redis.pipeline();
+      for (const k of keys) pipe.unlink(k);
+      await pipe.exec();
+    } while (cursor !== "0");
+  }
 }
 
 const self = fileURLToPath(import.meta.url);
@@ -229,11 +254,25 @@ type SharedRun = {
   tight: { decisions: number; allowed: number; calls: number; perPool: string };
 };
 
-async function scenario(redis: Redis, processes: number) {
+/** Where a scenario's counters live: the URL, cluster or not, and plain connections to its (master) nodes. */
+interface Target {
+  url: string;
+  cluster: boolean;
+  nodes: Redis[];
+}
+
+async function scenario(target: Target, processes: number) {
   const prefix = `limitr-bench:${randomBytes(6).toString("hex")}:`;
   const runs = (await Promise.all(
     Array.from({ length: processes }, (_, i) =>
-      spawn({ kind: "shared", prefix, seed: 7919 * (i + 1), processes }),
+      spawn({
+        kind: "shared",
+        prefix,
+        seed: 7919 * (i + 1),
+        processes,
+        url: target.url,
+        cluster: target.cluster,
+      }),
     ),
   )) as unknown as SharedRun[];
   const allowedPerPool = new Int32Array(TIGHT_POOLS);
@@ -248,8 +287,8 @@ async function scenario(redis: Redis, processes: number) {
     overshoot += Math.max(0, a - TIGHT_LIMIT);
     if (a === TIGHT_LIMIT) exhausted++;
   }
-  const left = await stranded(redis, prefix);
-  await drop(redis, prefix);
+  const left = await stranded(target.nodes, prefix);
+  await drop(target.nodes, prefix);
   const sum = (f: (r: SharedRun) => number) => runs.reduce((s, r) => s + f(r), 0);
   const farDecisions = sum((r) => r.far.decisions);
   return {
@@ -294,20 +333,61 @@ if (at > 0) {
     console.log(JSON.stringify({ bench: "shared", skipped: `no Redis at ${URL_} (set LIMITR_BENCH_REDIS)` }));
     redis.disconnect();
   } else {
-    const results: Record<string, Awaited<ReturnType<typeof scenario>>> = {};
+    type Result = Awaited<ReturnType<typeof scenario>>;
+    const results: Record<string, Result> = {};
+    const clusterResults: Record<string, Result> = {};
+    const single: Target = { url: URL_, cluster: false, nodes: [redis] };
+    const redisCluster = process.env.BENCH_SHARED_CLUSTER === "1" ? await startRedisCluster() : null;
+    const onCluster: Target | null = redisCluster && {
+      url: redisCluster.url,
+      cluster: true,
+      nodes: (await redisCluster.masters()).map((m) => redisCluster.node(m.port)),
+    };
     const counts = (process.env.BENCH_SHARED_PROCESSES ?? "1,2,4").split(",").map(Number);
-    for (const n of counts) {
-      results[`processes${n}`] = await scenario(redis, n);
-      process.stderr.write(`shared ${n} process(es): ${JSON.stringify(results[`processes${n}`])}\n`);
+    try {
+      for (const n of counts) {
+        results[`processes${n}`] = await scenario(single, n);
+        process.stderr.write(`shared ${n} process(es): ${JSON.stringify(results[`processes${n}`])}\n`);
+        if (onCluster) {
+          clusterResults[`processes${n}`] = await scenario(onCluster, n);
+          process.stderr.write(
+            `shared ${n} process(es), cluster: ${JSON.stringify(clusterResults[`processes${n}`])}\n`,
+          );
+        }
+      }
+    } finally {
+      await redisCluster?.stop();
     }
     redis.disconnect();
+    const ratio = (a: number, b: number) => Number((a / b).toFixed(3));
+    const all = [...Object.values(results), ...Object.values(clusterResults)];
     console.log(
       JSON.stringify({
         bench: "shared",
         pools: POOLS,
         lease: LEASE,
         results,
-        overshoot: Object.values(results).reduce((s, r) => s + r.tight.overshoot, 0),
+        ...(onCluster && {
+          cluster: clusterResults,
+          // Same process counts, same run: the cluster's figure over the single server's.
+          clusterVsSingle: Object.fromEntries(
+            Object.entries(clusterResults).map(([k, c]) => {
+              const s = results[k] as Result;
+              return [
+                k,
+                {
+                  perProcessOpsPerCpuS: ratio(c.perProcessOpsPerCpuS, s.perProcessOpsPerCpuS),
+                  perProcessWallOpsS: ratio(c.perProcessWallOpsS, s.perProcessWallOpsS),
+                  redisCallsPer1000: ratio(c.redisCallsPer1000, s.redisCallsPer1000),
+                  warmUpCallsPerProcess: ratio(c.warmUpCallsPerProcess, s.warmUpCallsPerProcess),
+                  warmUpMs: ratio(c.warmUpMs, s.warmUpMs),
+                  tightRedisCallsPer1000: ratio(c.tight.redisCallsPer1000, s.tight.redisCallsPer1000),
+                },
+              ];
+            }),
+          ),
+        }),
+        overshoot: all.reduce((s, r) => s + r.tight.overshoot, 0),
       }),
     );
   }

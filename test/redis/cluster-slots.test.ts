@@ -1,7 +1,14 @@
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisLeases } from "../../src/engine/adapters/redis/lease-client.js";
-import { bySlot, crc16, hashedPart, hashTag, keySlot } from "../../src/engine/adapters/redis/slots.js";
+import {
+  bySlot,
+  crc16,
+  hashedPart,
+  hashTag,
+  keySlot,
+  PartialReplyError,
+} from "../../src/engine/adapters/redis/slots.js";
 import { CounterTable } from "../../src/engine/core/engine/counter.js";
 import { InputError } from "../../src/engine/core/errors.js";
 import { SharedTotals } from "../../src/engine/runtime/shared-totals.js";
@@ -111,6 +118,47 @@ describe("Redis Cluster key layout", () => {
     const splitCalls = calls.filter((keys) => keys[0]?.startsWith(prefixes.at(-1) as string));
     expect(splitCalls.length).toBe(3 * bySlot(pools, (p) => split.keys(p)[0]).length);
     for (const keys of splitCalls) expect(new Set(keys.map(keySlot)).size).toBe(1);
+  });
+
+  it("a batch whose call for one slot fails keeps the replies of the calls that succeeded (they were applied)", async () => {
+    // The bad pool's key holds a string: its script call fails with WRONGTYPE, on the real server.
+    const good = { counter: "good", periodStart, periodEnd: null };
+    const bad = { counter: "bad", periodStart, periodEnd: null };
+    const window = { windowMs: 60_000, bucketMs: 1000, buckets: 60 };
+    const bucket = Math.floor(Date.now() / 1000) * 1000;
+    const sliding = { counter: "slide", periodStart: bucket, periodEnd: null, window };
+    for (const split of [true, false]) {
+      const leases = new RedisLeases(redis, { prefix: prefixed(), holder: "h", bySlot: split });
+      expect(keySlot(leases.keys(good)[0])).not.toBe(keySlot(leases.keys(bad)[0]));
+      await redis.set(leases.keys(bad)[0], "not a pool");
+      const request = { limit: 100, need: 5, rate: 0 };
+      const err = await leases.acquireMany([bad, good, sliding].map((pool) => ({ pool, request }))).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(PartialReplyError);
+      const { replies, cause } = err as PartialReplyError<{ granted: number }>;
+      expect(String(cause)).toMatch(/WRONGTYPE/);
+      expect(replies[0]).toBeUndefined();
+      // The sliding pool is a call of its own either way; the good calendar pool only when split
+      // by slot (unsplit, it shares the failed call, which stopped at the bad pool, before it).
+      expect(replies[2]?.granted).toBe(5);
+      expect((await leases.totals(sliding)).outstanding).toBe(5);
+      if (split) {
+        expect(replies[1]?.granted).toBe(5);
+        expect(await leases.totals(good)).toMatchObject({ outstanding: 5, holders: 1 });
+      } else {
+        expect(replies[1]).toBeUndefined();
+        expect(await leases.totals(good)).toMatchObject({ outstanding: 0, holders: 0 });
+      }
+      // Every call failing is that call's error, not a partial one.
+      const all = await leases.releaseMany([{ pool: bad, consumed: 0 }]).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(all).not.toBeInstanceOf(PartialReplyError);
+      expect(String(all)).toMatch(/WRONGTYPE/);
+    }
   });
 
   it("shared totals: one script call per slot with bySlot, the same totals as one call", async () => {

@@ -1,8 +1,15 @@
 import { createRequire } from "node:module";
 import type { Redis } from "ioredis";
 import { RedisLeases } from "../adapters/redis/lease-client.js";
+import { PartialReplyError } from "../adapters/redis/slots.js";
 import type { CounterTable } from "../core/engine/counter.js";
-import { LEASE_DEFAULTS, type LeaseParams, ROW_LEASE_DEFAULTS } from "../core/engine/lease.js";
+import {
+  type AcquireResult,
+  LEASE_DEFAULTS,
+  type LeaseParams,
+  type ReturnResult,
+  ROW_LEASE_DEFAULTS,
+} from "../core/engine/lease.js";
 import type { CounterRow } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import { type AcquireJob, LeaseBook, type ReportJob } from "./lease-holder.js";
@@ -57,7 +64,7 @@ export interface CountersStatus {
   slidingAllowance: number;
   /** Acquires queued or in flight. */
   pendingAcquires: number;
-  /** Calls to Redis since open (script calls and pipelines), or transactions on Postgres. */
+  /** Calls to Redis since open (script calls, one per hash slot on a cluster), or transactions on Postgres. */
   calls: number;
   lastError: string | null;
 }
@@ -75,6 +82,8 @@ export class SharedCounters {
   private readonly redis: Redis | null = null;
   private readonly rows: RowCounters | null = null;
   private readonly leases: LeaseTransport;
+  /** The Redis lease client (it counts its script calls: one per slot on a cluster). */
+  private readonly redisLeases: RedisLeases | null = null;
   private readonly totals: SharedTotals;
   private readonly timer: NodeJS.Timeout;
   private readonly tickMs: number;
@@ -146,7 +155,8 @@ export class SharedCounters {
     }
     this.redis.on("error", (err: Error) => this.fail(err));
     const bySlot = options.bySlot ?? options.cluster ?? false;
-    this.leases = new RedisLeases(this.redis, { prefix: `${prefix}lease:`, params, bySlot });
+    this.redisLeases = new RedisLeases(this.redis, { prefix: `${prefix}lease:`, params, bySlot });
+    this.leases = this.redisLeases;
     this.totals = new SharedTotals(this.redis, counters, `${prefix}total:`, options.restored ?? [], bySlot);
     this.book = new LeaseBook(counters, params, 2 * this.tickMs, this.tickMs, options.clock);
     this.book.onWant = () => this.schedule();
@@ -202,7 +212,7 @@ export class SharedCounters {
       slidingLeases: sliding,
       slidingAllowance,
       pendingAcquires: this.book.wanted.length + this.pendingAcquires,
-      calls: this.calls,
+      calls: this.calls + (this.redisLeases?.calls ?? 0),
       lastError: this.lastError,
     };
   }
@@ -220,7 +230,7 @@ export class SharedCounters {
       for (let i = 0; i < jobs.length; i += BATCH) {
         const chunk = jobs.slice(i, i + BATCH);
         await this.leases.releaseMany(chunk).then(
-          (r) => this.ok(r.length),
+          (r) => this.ok(this.leaseCalls(), r.length > 0),
           (e) => this.fail(e),
         );
       }
@@ -303,13 +313,20 @@ export class SharedCounters {
     }));
     const call = this.leases.acquireMany(requests).then(
       (replies) => {
-        this.ok(1);
+        this.ok(this.leaseCalls(), true);
         const now = Date.now();
         for (let i = 0; i < jobs.length; i++) this.book.acquired(jobs[i] as AcquireJob, replies[i]!, now);
       },
       (err) => {
         this.fail(err);
-        for (const j of jobs) this.book.failed(j.cid, j.period, j.consumed, j.pool);
+        // A batch split by slot: the calls that succeeded were applied in Redis, their grants are ours.
+        const replies = answered<AcquireResult>(err);
+        const now = Date.now();
+        jobs.forEach((j, i) => {
+          const reply = replies[i];
+          if (reply !== undefined) this.book.acquired(j, reply, now);
+          else this.book.failed(j.cid, j.period, j.consumed, j.pool);
+        });
       },
     );
     this.track(
@@ -323,16 +340,21 @@ export class SharedCounters {
   private report(jobs: ReportJob[]): Promise<unknown> {
     const call = this.leases.reportMany(jobs).then(
       (replies) => {
-        this.ok(1);
+        this.ok(this.leaseCalls(), true);
         const now = Date.now();
         for (let i = 0; i < jobs.length; i++) this.book.reported(jobs[i] as ReportJob, replies[i]!, now);
       },
       (err) => {
         this.fail(err);
-        for (const j of jobs) {
-          if (j.cid < 0) this.book.orphans.push(j);
+        // Reports whose slot's call succeeded are counted in Redis: sent again, they would count twice.
+        const replies = answered<ReturnResult>(err);
+        const now = Date.now();
+        jobs.forEach((j, i) => {
+          const reply = replies[i];
+          if (reply !== undefined) this.book.reported(j, reply, now);
+          else if (j.cid < 0) this.book.orphans.push(j);
           else this.book.failed(j.cid, j.period, j.consumed, j.pool);
-        }
+        });
       },
     );
     // A decideAsync waiting on a counter whose renewal was in flight decides again.
@@ -374,9 +396,14 @@ export class SharedCounters {
     for (const w of list) w();
   }
 
-  private ok(calls: number): void {
+  /** Calls a lease batch made, to add to `calls`: Redis's are counted by the lease client. */
+  private leaseCalls(): number {
+    return this.redisLeases === null ? 1 : 0;
+  }
+
+  private ok(calls: number, answered = calls > 0): void {
     // Nothing sent proves nothing about the server.
-    if (calls === 0) return;
+    if (!answered) return;
     this.calls += calls;
     this.reachable = true;
     this.lastError = null;
@@ -387,6 +414,11 @@ export class SharedCounters {
     this.lastError = `counters ${this.url}: ${err.message}`;
     this.retryAt = Date.now() + this.tickMs;
   }
+}
+
+/** The replies a failed batch still got (some of its per-slot calls succeeded), by item. */
+function answered<R>(err: unknown): readonly (R | undefined)[] {
+  return err instanceof PartialReplyError ? (err.replies as readonly (R | undefined)[]) : [];
 }
 
 function redact(url: string): string {

@@ -11,7 +11,7 @@ import {
   type SliceInput,
 } from "../../core/engine/lease.js";
 import { InputError } from "../../core/errors.js";
-import { hashTag, perSlot } from "./slots.js";
+import { gather, hashTag, perSlot } from "./slots.js";
 
 /** The shared functions; each command appends its entry point. Read once, next to this module. */
 const LEASE_LUA = readFileSync(new URL("./lease.lua", import.meta.url), "utf8");
@@ -138,6 +138,8 @@ export interface AcquireRequest {
  * await leases.release(pool, 2);          // on close: the unconsumed rest goes back
  */
 export class RedisLeases {
+  /** Script calls sent (a batch split by slot sends one per slot). */
+  calls = 0;
   readonly holder: string;
   readonly params: LeaseParams;
   private readonly redis: Redis & LeaseCommands;
@@ -174,6 +176,7 @@ export class RedisLeases {
     if (pool.window !== undefined)
       return (await this.acquireMany([{ pool, request: r }]))[0] as AcquireResult;
     const p = this.params;
+    this.calls++;
     const reply = await this.redis.limitrLeaseAcquire(
       ...this.head(pool, r.consumed ?? 0, r.now),
       num(r.limit, "limit"),
@@ -192,6 +195,7 @@ export class RedisLeases {
   async report(pool: LeasePool, consumed: number, giveBack = 0, now?: number): Promise<ReturnResult> {
     if (pool.window !== undefined)
       return (await this.reportMany([{ pool, consumed, giveBack, now }]))[0] as ReturnResult;
+    this.calls++;
     const reply = await this.redis.limitrLeaseReport(
       ...this.head(pool, consumed, now),
       num(giveBack, "giveBack"),
@@ -203,12 +207,14 @@ export class RedisLeases {
   async release(pool: LeasePool, consumed: number, now?: number): Promise<ReturnResult> {
     if (pool.window !== undefined)
       return (await this.releaseMany([{ pool, consumed, now }]))[0] as ReturnResult;
+    this.calls++;
     return returnResult(await this.redis.limitrLeaseRelease(...this.head(pool, consumed, now)));
   }
 
   /**
    * `acquire` on many pools in one script call (one round trip; atomic per
-   * call). On a Redis Cluster (`bySlot`), one call per hash slot, concurrently.
+   * call). On a Redis Cluster (`bySlot`), one call per hash slot, concurrently:
+   * when some of them fail, a `PartialReplyError` carries the others' replies.
    */
   async acquireMany(
     items: readonly { pool: LeasePool; request: AcquireRequest }[],
@@ -246,6 +252,7 @@ export class RedisLeases {
     }
     const per = String(args.length / items.length);
     const command = sliding ? "limitrSlidingAcquireMany" : "limitrLeaseAcquireMany";
+    this.calls++;
     const reply = await this.redis[command](keys.length, ...keys, per, ...args);
     return reply.map((one) => {
       const [granted, ...state] = one.map(Number);
@@ -299,6 +306,7 @@ export class RedisLeases {
       args.push(...head, ...extra(item));
     }
     const per = String(args.length / items.length);
+    this.calls++;
     const reply = await this.redis[command](keys.length, ...keys, per, ...args);
     return reply.map(returnResult);
   }
@@ -403,7 +411,8 @@ const SLIDING_OF = {
 
 /**
  * Run `call` on the calendar pools and on the sliding ones separately (two
- * scripts) and put the replies back in the order of `items`.
+ * scripts) and put the replies back in the order of `items` (one failing
+ * leaves the other's replies: `PartialReplyError`).
  */
 async function byKind<T extends { pool: LeasePool }, R>(
   items: readonly T[],
@@ -413,12 +422,21 @@ async function byKind<T extends { pool: LeasePool }, R>(
   for (const i of items) if (i.pool.window !== undefined) sliding++;
   if (sliding === 0) return call([...items], false);
   if (sliding === items.length) return call([...items], true);
-  const calendar = items.filter((i) => i.pool.window === undefined);
-  const windows = items.filter((i) => i.pool.window !== undefined);
-  const [a, b] = await Promise.all([call(calendar, false), call(windows, true)]);
-  let ia = 0;
-  let ib = 0;
-  return items.map((i) => (i.pool.window === undefined ? a[ia++] : b[ib++]) as R);
+  const groups: [number[], number[]] = [[], []];
+  items.forEach((item, i) => {
+    groups[item.pool.window === undefined ? 0 : 1].push(i);
+  });
+  const [calendar, windows] = groups;
+  return gather(items.length, groups, [
+    call(
+      calendar.map((i) => items[i] as T),
+      false,
+    ),
+    call(
+      windows.map((i) => items[i] as T),
+      true,
+    ),
+  ]);
 }
 
 /** A `k:units,...` bucket list as the script reads it (integers k, finite units > 0). */

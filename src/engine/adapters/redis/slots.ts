@@ -63,7 +63,8 @@ export function bySlot<T>(items: readonly T[], keyOf: (item: T) => string): numb
 
 /**
  * Run `call` once per slot group (concurrently) and put the replies back in
- * the order of `items`. Without `split`, one call for everything.
+ * the order of `items`. Without `split`, one call for everything. A group
+ * whose call fails fails alone ({@link PartialReplyError}).
  */
 export async function perSlot<T, R>(
   items: readonly T[],
@@ -74,12 +75,64 @@ export async function perSlot<T, R>(
   if (!split) return call([...items]);
   const groups = bySlot(items, keyOf);
   if (groups.length === 1) return call([...items]);
-  const replies = await Promise.all(groups.map((g) => call(g.map((i) => items[i] as T))));
-  const out = new Array<R>(items.length);
-  groups.forEach((g, k) => {
-    g.forEach((i, j) => {
-      out[i] = (replies[k] as R[])[j] as R;
-    });
+  return gather(
+    items.length,
+    groups,
+    groups.map((g) => call(g.map((i) => items[i] as T))),
+  );
+}
+
+/**
+ * Some calls of a batch failed and others did not. Each call is atomic on its
+ * own, so the others' effects are in Redis: `replies` holds them in the order
+ * of the batch's items (undefined for the items of failed calls), for the
+ * caller to apply rather than retry (a report retried would count twice).
+ */
+export class PartialReplyError<R> extends Error {
+  constructor(
+    readonly replies: readonly (R | undefined)[],
+    override readonly cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = "PartialReplyError";
+  }
+}
+
+/**
+ * The replies of concurrent calls, each over the items of `groups` (indexes
+ * into a batch of `n`), in the batch's order. When every call failed, the
+ * first failure; when some did, a {@link PartialReplyError} with the rest.
+ */
+export async function gather<R>(
+  n: number,
+  groups: readonly (readonly number[])[],
+  calls: readonly Promise<readonly R[]>[],
+): Promise<R[]> {
+  const settled = await Promise.allSettled(calls);
+  const out = new Array<R | undefined>(n);
+  let failure: { reason: unknown } | null = null;
+  let answered = false;
+  settled.forEach((s, k) => {
+    const group = groups[k] as readonly number[];
+    if (s.status === "fulfilled") {
+      answered = true;
+      group.forEach((i, j) => {
+        out[i] = s.value[j];
+      });
+      return;
+    }
+    failure ??= { reason: s.reason instanceof PartialReplyError ? s.reason.cause : s.reason };
+    if (s.reason instanceof PartialReplyError) {
+      group.forEach((i, j) => {
+        const reply = (s.reason as PartialReplyError<R>).replies[j];
+        if (reply !== undefined) {
+          answered = true;
+          out[i] = reply;
+        }
+      });
+    }
   });
-  return out;
+  if (failure === null) return out as R[];
+  if (!answered) throw (failure as { reason: unknown }).reason;
+  throw new PartialReplyError(out, (failure as { reason: unknown }).reason);
 }
