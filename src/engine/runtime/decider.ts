@@ -295,6 +295,9 @@ export class Decider {
           throw err;
         }
       }
+      // A refund (R5) gives what it took off the counter back to the shared pool too.
+      if (amount < 0 && this.shared !== null && (flags & HARD) !== 0 && this.lastApplied < 0)
+        this.shared.refund(cid, -this.lastApplied);
     }
     return true;
   }

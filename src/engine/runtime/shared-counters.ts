@@ -254,7 +254,6 @@ export class SharedCounters {
 
   private sendAcquires(): void {
     const book = this.book;
-    if (book.wanted.length === 0) return;
     if (this.closed) {
       // An acquire sent now would land after close gave the leases back: its grant would stay stranded.
       for (const cid of book.wanted.splice(0)) this.wake(cid);
@@ -277,6 +276,9 @@ export class SharedCounters {
     // the acquires, Redis applies them first, so a new bucket's acquire sees their allowance.
     const orphans = book.orphans.splice(0);
     for (let i = 0; i < orphans.length; i += BATCH) this.report(orphans.slice(i, i + BATCH));
+    // Refunds go back to the pool now: another engine may be waiting for that allowance.
+    const refunds = book.refundJobs(now);
+    for (let i = 0; i < refunds.length; i += BATCH) this.report(refunds.slice(i, i + BATCH));
     const cids = book.wanted.splice(0);
     const needs = book.wantedNeed.splice(0);
     const jobs: AcquireJob[] = [];
@@ -299,6 +301,7 @@ export class SharedCounters {
         rate: j.rate,
         base: j.base,
         baseBuckets: j.baseBuckets,
+        refunded: j.refunded,
       },
     }));
     const call = this.leases.acquireMany(requests).then(
@@ -309,7 +312,7 @@ export class SharedCounters {
       },
       (err) => {
         this.fail(err);
-        for (const j of jobs) this.book.failed(j.cid, j.period, j.consumed, j.pool);
+        for (const j of jobs) this.book.failed(j.cid, j.period, j.consumed, j.pool, j.refunded);
       },
     );
     this.track(
@@ -331,7 +334,7 @@ export class SharedCounters {
         this.fail(err);
         for (const j of jobs) {
           if (j.cid < 0) this.book.orphans.push(j);
-          else this.book.failed(j.cid, j.period, j.consumed, j.pool);
+          else this.book.failed(j.cid, j.period, j.consumed, j.pool, j.refunded);
         }
       },
     );
@@ -347,7 +350,7 @@ export class SharedCounters {
     this.book.due(now, jobs);
     if (!this.reachable && now < this.retryAt) {
       // Nothing goes out while down; the jobs' units stay unreported for the next try.
-      for (const j of jobs) this.book.failed(j.cid, j.period, j.consumed, j.pool);
+      for (const j of jobs) this.book.failed(j.cid, j.period, j.consumed, j.pool, j.refunded);
       return;
     }
     jobs.push(...this.book.orphans.splice(0));

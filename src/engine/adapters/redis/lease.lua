@@ -12,7 +12,8 @@
 -- KEYS[3] expiry sorted set {holder -> expiresAt}
 -- ARGV[1] holder, ARGV[2] now in ms ("" = the server clock), ARGV[3] lease TTL ms,
 -- ARGV[4] PEXPIREAT for the three keys (0 = none), ARGV[5] units consumed since the last report,
--- then per command: acquire: limit, base, need, rate, minSlice, maxSlice, horizonMs; report: giveBack.
+-- then per command: acquire: limit, base, need, rate, minSlice, maxSlice, horizonMs; report: giveBack;
+-- and last (A[#A]) the holder's refunds in this pool, a running total (see apply_refund).
 -- Numbers go back as "%.17g" text, which reads back as the same double.
 
 local function fmt(x)
@@ -82,9 +83,28 @@ local function reclaim()
   end
 end
 
+-- Refunds (negative amounts) give allowance back: the holder sends the running total of the
+-- units it refunded in this pool (the last argument), kept per holder in the pool hash (field);
+-- the part not applied yet comes off the usage, so a report resent after a lost reply gives
+-- them back once. A pool created by this call starts from a base that already nets them.
+-- `take_off(units)` applies them; returns nothing.
+local function apply_refund(field, take_off)
+  local total = tonumber(A[#A])
+  if total == nil or total <= 0 then return end
+  local seen = tonumber(redis.call('HGET', pool, field) or '0')
+  if total <= seen then return end
+  redis.call('HSET', pool, field, fmt(total))
+  if created then take_off(total - seen) end
+end
+
 -- Returns whether the holder has a lease, and its allowance after the report.
 local function apply_report()
   consumed = consumed + delta
+  -- Never below zero: what the pool never counted is not given back.
+  apply_refund('r|' .. holder, function(units)
+    consumed = consumed - units
+    if consumed < 0 then consumed = 0 end
+  end)
   local a = redis.call('HGET', alw, holder)
   if a == false then return false, 0 end
   local held = tonumber(a)
@@ -223,6 +243,8 @@ end
 -- lease in it, and its allowance after the report.
 local function s_report()
   if delta > 0 then s_add('c', bucket, delta) end
+  -- A refund comes off the usage of the bucket it was made in (s_add drops a field at zero).
+  apply_refund('r|' .. member, function(units) s_add('c', bucket, -units) end)
   local a = redis.call('HGET', alw, member)
   if a == false then return false, 0 end
   local held = tonumber(a)
@@ -245,6 +267,10 @@ local function s_window()
       local k = tonumber(string.sub(f, 2))
       if k < hi - back then redis.call('HDEL', pool, f)
       elseif k >= lo then sum = sum + tonumber(all[i + 1]) end
+    elseif kind == 'r' then
+      -- A refund total of a bucket that left every window: nothing can come off it any more.
+      local k = s_bucket_of(f)
+      if k ~= nil and k < hi - back then redis.call('HDEL', pool, f) end
     end
   end
   return sum

@@ -1,5 +1,5 @@
 /**
- * Engine conformance: every folder in fixtures/engine/ is a case with a small
+ * Engine conformance (the runner; conformance.<kind>.test.ts runs one store kind each): every folder in fixtures/engine/ is a case with a small
  * policy and a script of timed calls with their expected results. Each case
  * runs against the in-memory store, a real SQLite file and a Postgres schema
  * of its own (an `exclusive` engine: one engine on the store, as with SQLite;
@@ -30,16 +30,8 @@ import { dropPrefix, REDIS_URL, connect as redisConnect, testPrefix } from "../r
  * number of engines may share, with its hard limits leased from Redis
  * (`postgres+redis`: `counters`) or from the store's rows (`postgres+rows`).
  */
-type StoreKind = "memory" | "sqlite" | "postgres" | "postgres+redis" | "postgres+rows";
+export type StoreKind = "memory" | "sqlite" | "postgres" | "postgres+redis" | "postgres+rows";
 const SHARED: StoreKind[] = ["postgres+redis", "postgres+rows"];
-/** Cases that cannot run on a shared store for a reason of their own (stated). */
-const REFUNDS =
-  "refunds (negative amounts) are counted by each engine and give no allowance back to the shared pool yet";
-const SHARED_SKIP: Record<string, string> = {
-  "r4-denial-changes-nothing": REFUNDS,
-  "r5-refunds": REFUNDS,
-};
-
 const root = join(import.meta.dirname, "../../fixtures/engine");
 
 interface Step {
@@ -323,20 +315,26 @@ function storedEvents(store: StoreKind, memory: MemoryEngineStore, dbPath: strin
   }
 }
 
-describe("engine conformance (fixtures/engine)", () => {
-  for (const name of cases) {
-    const script = parse(readFileSync(join(root, name, "script.yaml"), "utf8")) as Script;
-    const all: StoreKind[] =
-      script.durability === "sync" ? ["memory", "sqlite"] : ["memory", "sqlite", "postgres"];
-    for (const store of script.stores ?? all) {
-      it(`${script.rule} [${store}]`, () => run(name, store));
-    }
-    if (script.stores !== undefined && !script.stores.includes("postgres")) continue;
-    const policy = compilePolicy(parse(readFileSync(join(root, name, "policy.yaml"), "utf8")));
-    for (const store of SHARED) {
-      const skip = sharedSkip(policy, script, store) ?? SHARED_SKIP[name] ?? null;
+/**
+ * The conformance cases of one store kind (one test file per kind, so vitest
+ * runs the kinds in parallel): every case whose script runs on `store`, or a
+ * skipped test naming the reason it cannot.
+ */
+export function conformance(store: StoreKind): void {
+  describe(`engine conformance (fixtures/engine) [${store}]`, () => {
+    for (const name of cases) {
+      const script = parse(readFileSync(join(root, name, "script.yaml"), "utf8")) as Script;
+      if (!SHARED.includes(store)) {
+        const all: StoreKind[] =
+          script.durability === "sync" ? ["memory", "sqlite"] : ["memory", "sqlite", "postgres"];
+        if ((script.stores ?? all).includes(store)) it(`${script.rule} [${store}]`, () => run(name, store));
+        continue;
+      }
+      if (script.stores !== undefined && !script.stores.includes("postgres")) continue;
+      const policy = compilePolicy(parse(readFileSync(join(root, name, "policy.yaml"), "utf8")));
+      const skip = sharedSkip(policy, script, store);
       if (skip !== null) it.skip(`${script.rule} [${store}] (skipped: ${skip})`, () => {});
       else it(`${script.rule} [${store}]`, () => run(name, store));
     }
-  }
-});
+  });
+}
