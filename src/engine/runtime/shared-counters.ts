@@ -174,8 +174,13 @@ export class SharedCounters {
     });
   }
 
-  /** Report what the leases spent, push the totals and pull other engines' (every counter this engine knows). */
+  /**
+   * Report what the leases spent (and gave back by refunds), push the totals
+   * and pull other engines' (every counter this engine knows). Calls already
+   * out land first: when it resolves, the pool holds every unit spent or refunded before it.
+   */
   async flush(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
     const jobs = this.book.unreportedJobs(Date.now());
     const calls: Promise<unknown>[] = [];
     for (let i = 0; i < jobs.length; i += BATCH) calls.push(this.report(jobs.slice(i, i + BATCH)));
