@@ -135,7 +135,7 @@ export class Limitr {
               this.idPrefix,
               store.loadWallets(),
               pgShared,
-              options.walletLease,
+              { ...options.walletLease, clock: this.clock },
             );
       this.meters.wallets = this.wallets;
       this.loadedHolds = holds.map((h) => h.id);

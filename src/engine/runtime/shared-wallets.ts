@@ -22,6 +22,8 @@ export interface SharedWalletOptions {
   ttlMs?: number;
   /** Smallest slice, in the wallet's unit (default "0.01"). */
   minSlice?: string;
+  /** The engine's clock (its `now` option): grants and expiries fall due by it. Default `Date.now`. */
+  clock?: () => number;
 }
 
 const RATE_HALF_LIFE_MS = 2_000;
@@ -79,6 +81,7 @@ interface View {
  */
 export class SharedWallets extends Wallets {
   private readonly pools: PgWalletPools;
+  private readonly clock: () => number;
   private readonly views = new Map<string, View>();
   private readonly params: WalletLeaseParams;
   private readonly tickMs: number;
@@ -110,6 +113,7 @@ export class SharedWallets extends Wallets {
     if (minSlice === null || minSlice <= 0n)
       throw new InputError(`walletLease.minSlice must be a positive decimal (got ${options.minSlice})`);
     this.params = { ttlMs, minSlice, horizonMs: 1_000, safetyMs: 2 * ttlMs };
+    this.clock = options.clock ?? Date.now;
     this.tickMs = Math.min(250, Math.floor(ttlMs / 8));
     const holder = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
     this.pools = new PgWalletPools(location, holder, this.params);
@@ -523,6 +527,7 @@ export class SharedWallets extends Wallets {
         rate: v.rate,
         release: giveBack,
         renewOnly: !v.wanted && !giveBack,
+        at: this.clock(),
       });
       v.intents = [];
       v.need = 0n;
