@@ -239,7 +239,7 @@ export class Decider {
           const atoms = amount * (table.unitAtoms[sid] as number);
           if (atoms <= Number.MAX_SAFE_INTEGER && lanes.covers(wid, atoms)) quick = atoms;
         }
-      }
+      } else if (lanes === null && slot.wallet !== null) this.wallets?.advance(slot.wallet, now);
       if (Number.isNaN(quick)) {
         const w = slot.wallet;
         const cost =
