@@ -194,6 +194,20 @@ export class SharedWallets extends Wallets {
     return "lease_pending";
   }
 
+  /**
+   * Hold `amount` of a wallet for a reservation restored after a restart
+   * (shared wallets keep no holds in the store): `available` counts it at
+   * once, and the next sync asks for a slice that covers it.
+   */
+  holdAgain(acc: WalletAccount, id: string, amount: bigint, expiresAt: number): void {
+    const v = this.views.get(acc.customer);
+    if (v === undefined || v.acc !== acc || acc.holds.has(id)) return;
+    acc.holds.set(id, { id, amount, expiresAt });
+    acc.reserved += amount;
+    acc.available -= amount;
+    this.want(v, amount);
+  }
+
   /** Ask the pool again for what the last denied call needed (allowAsync after a cached denial). */
   ask(customer: string, cost: bigint): void {
     const v = this.views.get(customer);
