@@ -1,13 +1,24 @@
 /**
- * Engine conformance (the runner; conformance.<kind>.test.ts runs one store kind each): every folder in fixtures/engine/ is a case with a small
- * policy and a script of timed calls with their expected results. Each case
- * runs against the in-memory store, a real SQLite file and a Postgres schema
- * of its own (an `exclusive` engine: one engine on the store, as with SQLite;
- * `durability: sync` cases skip Postgres, which refuses it), and again on a
- * shared Postgres store with its limits leased from Redis and from the
- * store's rows (cases a shared store cannot run are skipped, with the reason
- * in the test name); a `restart` step closes the engine and opens a new one
- * on the same store.
+ * Engine conformance, the runner: every folder in fixtures/engine/ is a case
+ * with a small policy and a script of timed calls with their expected
+ * results. conformance.<kind>.test.ts runs every case on one store kind (one
+ * file per kind, so vitest runs the kinds in parallel): the in-memory store,
+ * a real SQLite file, a Postgres schema of its own (`postgres`: an
+ * `exclusive` engine, one engine on the store as with SQLite;
+ * `durability: sync` cases skip Postgres, which refuses it), and a shared
+ * Postgres store with its hard limits leased from Redis (`postgres+redis`)
+ * or from the store's rows (`postgres+rows`). A `restart` step closes the
+ * engine and opens a new one on the same store.
+ *
+ * On a shared store every expected result is the one of an engine's own
+ * store; the runner only waits, as a running service's ticks would: for a
+ * call's lease slice (limits: `warm`; wallets: a sync), and, on a case with
+ * wallets, for the sync that opens, writes and reads back the wallets
+ * between two steps and before a step reads a balance or the ledger. Refunds
+ * give allowance back to the shared pool (docs/scale.md, Refunds). A case a
+ * shared store cannot run is skipped with the reason in the test name
+ * (`sharedSkip`): `durability: sync`, refused on Postgres, and a hard limit on
+ * a sliding window, leased from Redis only.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
