@@ -68,6 +68,8 @@ export class LeaseBook {
   unreported = new Float64Array(0);
   /** Units refunded beyond `unreported` (the pool counted them): given back to the pool by the next call. */
   refunds = new Float64Array(0);
+  /** A refund was made since `refundJobs` last looked (it scans only then). */
+  private refunding = false;
   /** A refill starts when the allowance falls to this. */
   low = new Float64Array(0);
   /** The period start of the counter the lease is for (NaN: none yet). */
@@ -171,6 +173,7 @@ export class LeaseBook {
     const rest = amount - back;
     if (!(rest > 0)) return;
     this.refunds[cid] = (this.refunds[cid] as number) + rest;
+    this.refunding = true;
     // The remainder last seen grows by them: a pool seen exhausted is asked again.
     this.remainder[cid] = (this.remainder[cid] as number) + rest;
     this.onWant();
@@ -179,10 +182,14 @@ export class LeaseBook {
   /** Reports of the leases with refunds to give back and no call out (sent within a turn of the event loop). */
   refundJobs(now: number): ReportJob[] {
     const out: ReportJob[] = [];
+    if (!this.refunding) return out;
+    this.refunding = false;
     for (let cid = 0; cid < this.size; cid++) {
       const refunded = this.refunds[cid] as number;
       const pool = this.pools[cid];
-      if (!(refunded > 0) || pool === undefined || this.busy[cid] !== 0) continue;
+      if (!(refunded > 0) || pool === undefined) continue;
+      // A call out carries them next time (or puts them back if it fails): the tick's reports send them.
+      if (this.busy[cid] !== 0) continue;
       const consumed = Math.max(0, this.unreported[cid] as number);
       this.busy[cid] = 1;
       this.unreported[cid] = 0;

@@ -149,7 +149,8 @@ export class RedisLeases {
   /**
    * The running total of refunds sent per pool (a sliding window's per
    * bucket) that the pool acknowledged, and when the pool ends: a call sends
-   * this plus the new refunds, so one resent after a lost reply counts once.
+   * this plus the refunds not acknowledged yet (which the engine sends again
+   * after a failed call), so one resent after a lost reply counts once.
    */
   private readonly refundsSent = new Map<string, { total: number; end: number }>();
   private prunedAt = Date.now();
@@ -194,6 +195,7 @@ export class RedisLeases {
       String(p.maxSlice * (pool.scale ?? 1)),
       String(p.horizonMs),
       String(refund.total),
+      String(refund.pending),
     );
     this.refunded([refund]);
     const [granted, ...state] = reply.map(Number);
@@ -259,6 +261,7 @@ export class RedisLeases {
         String(p.maxSlice * scale),
         String(p.horizonMs),
         String(refund.total),
+        String(refund.pending),
       );
     }
     const per = String(args.length / items.length);
@@ -323,7 +326,7 @@ export class RedisLeases {
       const refund = this.refundTotal(item.pool, item.refunded);
       refunds.push(refund);
       keys.push(k1!, k2!, k3!);
-      args.push(...head, ...extra(item), String(refund.total));
+      args.push(...head, ...extra(item), String(refund.total), String(refund.pending));
     }
     const per = String(args.length / items.length);
     const reply = await this.redis[command](keys.length, ...keys, per, ...args);
@@ -341,7 +344,7 @@ export class RedisLeases {
       pool.window !== undefined
         ? pool.periodStart + pool.window.windowMs + pool.window.bucketMs
         : pool.periodEnd;
-    return { key, total: sent + refunded, end: end ?? Number.POSITIVE_INFINITY };
+    return { key, total: sent + refunded, pending: refunded, end: end ?? Number.POSITIVE_INFINITY };
   }
 
   /** The pool applied these totals (its reply came back). */
@@ -444,6 +447,8 @@ export class RedisLeases {
 interface RefundTotal {
   readonly key: string;
   readonly total: number;
+  /** The part of `total` whose reply did not come back yet (this call's refunds, and failed calls'). */
+  readonly pending: number;
   readonly end: number;
 }
 

@@ -13,7 +13,8 @@
 -- ARGV[1] holder, ARGV[2] now in ms ("" = the server clock), ARGV[3] lease TTL ms,
 -- ARGV[4] PEXPIREAT for the three keys (0 = none), ARGV[5] units consumed since the last report,
 -- then per command: acquire: limit, base, need, rate, minSlice, maxSlice, horizonMs; report: giveBack;
--- and last (A[#A]) the holder's refunds in this pool, a running total (see apply_refund).
+-- and last (A[#A - 1], A[#A]) the holder's refunds in this pool: their running total and the part
+-- of it not acknowledged yet (see apply_refund).
 -- Numbers go back as "%.17g" text, which reads back as the same double.
 
 local function fmt(x)
@@ -84,17 +85,22 @@ local function reclaim()
 end
 
 -- Refunds (negative amounts) give allowance back: the holder sends the running total of the
--- units it refunded in this pool (the last argument), kept per holder in the pool hash (field);
--- the part not applied yet comes off the usage, so a report resent after a lost reply gives
--- them back once. A pool created by this call starts from a base that already nets them.
--- `take_off(units)` applies them; returns nothing.
+-- units it refunded in this pool and the part of it whose reply it has not had (A[#A - 1],
+-- A[#A]); the last total applied is kept per holder in the pool hash (field). What comes off
+-- the usage is the unacknowledged part less what an earlier call already applied (its reply
+-- lost), so a report sent again gives them back once, and a refund a call to a pool that did
+-- not exist dropped (acknowledged) is not applied later. A pool created by this call starts
+-- from a base that already nets them. `take_off(units)` applies them; returns nothing.
 local function apply_refund(field, take_off)
-  local total = tonumber(A[#A])
+  local total = tonumber(A[#A - 1])
+  local pending = tonumber(A[#A])
   if total == nil or total <= 0 then return end
   local seen = tonumber(redis.call('HGET', pool, field) or '0')
   if total <= seen then return end
   redis.call('HSET', pool, field, fmt(total))
-  if created then take_off(total - seen) end
+  local units = total - seen
+  if pending < units then units = pending end
+  if created and units > 0 then take_off(units) end
 end
 
 -- Returns whether the holder has a lease, and its allowance after the report.

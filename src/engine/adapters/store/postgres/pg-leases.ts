@@ -45,7 +45,7 @@ const SQL = {
   create: `INSERT INTO lease_pools (counter, period_start, period_end, lim, consumed, outstanding)
     SELECT c, s, e, l, b, 0 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::float8[], $5::float8[])
       AS u(c, s, e, l, b) ORDER BY c, s
-    ON CONFLICT DO NOTHING`,
+    ON CONFLICT DO NOTHING RETURNING counter, period_start AS "periodStart"`,
   // Locked in one order by every engine: two batches over the same pools never deadlock.
   lock: `SELECT p.counter, p.period_start AS "periodStart", p.lim, p.consumed, p.outstanding,
       floor(extract(epoch from clock_timestamp()) * 1000)::float8 AS now
@@ -260,14 +260,17 @@ export class PgLeases {
     try {
       await client.query("BEGIN");
       const create = ops.filter((o) => o.kind === "acquire");
+      // Pools this transaction creates start from `base`, which already nets the refunds.
+      const created = new Set<string>();
       if (create.length > 0) {
-        await client.query(SQL.create, [
+        const made = await client.query<{ counter: string; periodStart: number }>(SQL.create, [
           create.map((o) => o.pool.counter),
           create.map((o) => o.pool.periodStart),
           create.map((o) => o.pool.periodEnd),
           create.map((o) => (o.kind === "acquire" ? o.request.limit : 0)),
           create.map((o) => (o.kind === "acquire" ? (o.request.base ?? 0) : 0)),
         ]);
+        for (const r of made.rows) created.add(poolKey(r.counter, r.periodStart));
       }
       const cols = [ops.map((o) => o.pool.counter), ops.map((o) => o.pool.periodStart)];
       const locked = await client.query<{
@@ -313,7 +316,7 @@ export class PgLeases {
       }
       const out: LeaseState[] = [];
       for (const op of ops)
-        out.push(this.apply(op, pools.get(poolKey(op.pool.counter, op.pool.periodStart)), now));
+        out.push(this.apply(op, pools.get(poolKey(op.pool.counter, op.pool.periodStart)), now, created));
       await this.save(client, pools);
       await client.query("COMMIT");
       for (const op of ops) {
@@ -333,7 +336,7 @@ export class PgLeases {
   }
 
   /** One operation on a locked pool (undefined: no such pool, so nothing to report on). */
-  private apply(op: Op, pool: Locked | undefined, now: number): LeaseState {
+  private apply(op: Op, pool: Locked | undefined, now: number, created: ReadonlySet<string>): LeaseState {
     if (pool === undefined)
       return { returned: 0, allowance: 0, remainder: 0, holders: 0, expiresAt: 0 } as ReturnResult;
     const mine = pool.holders.get(this.holder);
@@ -341,7 +344,7 @@ export class PgLeases {
     const refunded = mine?.refunded ?? 0;
     // Usage (and refunds) a lost reply's commit already recorded is not counted again.
     const delta = Math.max(0, op.total - reported);
-    const back = Math.max(0, op.refunds - refunded);
+    const back = created.has(poolKey(pool.counter, pool.start)) ? 0 : Math.max(0, op.refunds - refunded);
     const r =
       op.kind === "acquire"
         ? pool.ledger.acquire({
