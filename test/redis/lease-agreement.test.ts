@@ -32,10 +32,21 @@ const params: fc.Arbitrary<LeaseParams> = fc.record({
   ttlMs: fc.integer({ min: 1, max: 2_000 }),
 });
 
+/** Refunds in whole units: the client sends running totals, exact sums for integers (as for caps' nanos). */
+const refund = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 40 }));
 type Op =
-  | { kind: "acquire"; h: number; consumed: number; need: number; rate: number; limit: number; base: number }
-  | { kind: "report"; h: number; consumed: number; giveBack: number }
-  | { kind: "release"; h: number; consumed: number }
+  | {
+      kind: "acquire";
+      h: number;
+      consumed: number;
+      need: number;
+      rate: number;
+      limit: number;
+      base: number;
+      refunded: number;
+    }
+  | { kind: "report"; h: number; consumed: number; giveBack: number; refunded: number }
+  | { kind: "release"; h: number; consumed: number; refunded: number }
   | { kind: "wait"; ms: number };
 const h = fc.integer({ min: 0, max: 2 });
 const op: fc.Arbitrary<Op> = fc.oneof(
@@ -47,9 +58,16 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     rate: fc.oneof(amount, fc.double({ min: 0, max: 1e5, noNaN: true })),
     limit: fc.oneof(fc.constant(150), fc.double({ min: 0, max: 400, noNaN: true })),
     base: amount,
+    refunded: refund,
   }),
-  fc.record({ kind: fc.constant("report" as const), h, consumed: amount, giveBack: amount }),
-  fc.record({ kind: fc.constant("release" as const), h, consumed: amount }),
+  fc.record({
+    kind: fc.constant("report" as const),
+    h,
+    consumed: amount,
+    giveBack: amount,
+    refunded: refund,
+  }),
+  fc.record({ kind: fc.constant("release" as const), h, consumed: amount, refunded: refund }),
   fc.record({ kind: fc.constant("wait" as const), ms: fc.integer({ min: 0, max: 1_500 }) }),
 );
 
@@ -71,7 +89,7 @@ describe("R16 the Lua lease script and the TypeScript lease maths agree", () => 
     );
   });
 
-  it("R16 random acquire/report/release/expiry sequences give the same results in Redis and in memory", async () => {
+  it("R5 R16 random acquire/report/release/expiry/refund sequences give the same results in Redis and in memory", async () => {
     let run = 0;
     await fc.assert(
       fc.asyncProperty(params, fc.array(op, { minLength: 1, maxLength: 40 }), async (p, ops) => {
@@ -86,14 +104,24 @@ describe("R16 the Lua lease script and the TypeScript lease maths agree", () => 
           }
           const c = clients[o.h]!;
           if (o.kind === "acquire") {
-            const r = { limit: o.limit, consumed: o.consumed, need: o.need, rate: o.rate, base: o.base, now };
+            const r = {
+              limit: o.limit,
+              consumed: o.consumed,
+              need: o.need,
+              rate: o.rate,
+              base: o.base,
+              refunded: o.refunded,
+              now,
+            };
             expect(await c.acquire(pool, r)).toEqual(memory.acquire({ holder: c.holder, ...r }));
           } else if (o.kind === "report") {
-            expect(await c.report(pool, o.consumed, o.giveBack, now)).toEqual(
-              memory.report(c.holder, o.consumed, o.giveBack, now),
+            expect(await c.report(pool, o.consumed, o.giveBack, now, o.refunded)).toEqual(
+              memory.report(c.holder, o.consumed, o.giveBack, now, o.refunded),
             );
           } else {
-            expect(await c.release(pool, o.consumed, now)).toEqual(memory.release(c.holder, o.consumed, now));
+            expect(await c.release(pool, o.consumed, now, o.refunded)).toEqual(
+              memory.release(c.holder, o.consumed, now, o.refunded),
+            );
           }
         }
         const stored = await clients[0]!.totals(pool);

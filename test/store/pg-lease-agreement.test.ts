@@ -25,10 +25,20 @@ afterAll(async () => {
 });
 
 const amount = fc.integer({ min: 0, max: 60 });
+const refund = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 40 }));
 type Op =
-  | { kind: "acquire"; h: number; consumed: number; need: number; rate: number; limit: number; base: number }
-  | { kind: "report"; h: number; consumed: number; giveBack: number }
-  | { kind: "release"; h: number; consumed: number }
+  | {
+      kind: "acquire";
+      h: number;
+      consumed: number;
+      need: number;
+      rate: number;
+      limit: number;
+      base: number;
+      refunded: number;
+    }
+  | { kind: "report"; h: number; consumed: number; giveBack: number; refunded: number }
+  | { kind: "release"; h: number; consumed: number; refunded: number }
   | { kind: "wait"; ms: number };
 const h = fc.integer({ min: 0, max: 2 });
 const op: fc.Arbitrary<Op> = fc.oneof(
@@ -40,14 +50,21 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     rate: fc.integer({ min: 0, max: 500 }),
     limit: fc.oneof(fc.constant(150), fc.integer({ min: 0, max: 400 })),
     base: amount,
+    refunded: refund,
   }),
-  fc.record({ kind: fc.constant("report" as const), h, consumed: amount, giveBack: amount }),
-  fc.record({ kind: fc.constant("release" as const), h, consumed: amount }),
+  fc.record({
+    kind: fc.constant("report" as const),
+    h,
+    consumed: amount,
+    giveBack: amount,
+    refunded: refund,
+  }),
+  fc.record({ kind: fc.constant("release" as const), h, consumed: amount, refunded: refund }),
   fc.record({ kind: fc.constant("wait" as const), ms: fc.integer({ min: 0, max: 1_500 }) }),
 );
 
 describe("R16 lease pools in Postgres rows agree with the TypeScript ledger", () => {
-  it("R16 random acquire/report/release/expiry sequences give the same results in Postgres and in memory", async () => {
+  it("R5 R16 random acquire/report/release/expiry/refund sequences give the same results in Postgres and in memory", async () => {
     let run = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
@@ -61,15 +78,25 @@ describe("R16 lease pools in Postgres rows agree with the TypeScript ledger", ()
           }
           const c = clients[o.h] as PgLeases;
           if (o.kind === "acquire") {
-            const r = { limit: o.limit, consumed: o.consumed, need: o.need, rate: o.rate, base: o.base, now };
+            const r = {
+              limit: o.limit,
+              consumed: o.consumed,
+              need: o.need,
+              rate: o.rate,
+              base: o.base,
+              refunded: o.refunded,
+              now,
+            };
             const [got] = await c.acquireMany([{ pool, request: r }]);
             expect(got).toEqual(memory.acquire({ holder: c.holder, ...r }));
           } else if (o.kind === "report") {
-            const [got] = await c.reportMany([{ pool, consumed: o.consumed, giveBack: o.giveBack, now }]);
-            expect(got).toEqual(memory.report(c.holder, o.consumed, o.giveBack, now));
+            const [got] = await c.reportMany([
+              { pool, consumed: o.consumed, giveBack: o.giveBack, now, refunded: o.refunded },
+            ]);
+            expect(got).toEqual(memory.report(c.holder, o.consumed, o.giveBack, now, o.refunded));
           } else {
-            const [got] = await c.releaseMany([{ pool, consumed: o.consumed, now }]);
-            expect(got).toEqual(memory.release(c.holder, o.consumed, now));
+            const [got] = await c.releaseMany([{ pool, consumed: o.consumed, now, refunded: o.refunded }]);
+            expect(got).toEqual(memory.release(c.holder, o.consumed, now, o.refunded));
           }
         }
         const stored = await pgQuery<{ lim: number; consumed: number; outstanding: number }>(

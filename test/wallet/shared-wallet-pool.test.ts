@@ -202,4 +202,52 @@ describe("settlePool (a wallet shared by engines)", () => {
     );
     expect(late.reply.granted).toBe(0n);
   });
+
+  it("R17 grants and expiries fall due by the wallet's time (the request's `at`, the engine's clock); the lease by the pool's clock", () => {
+    const expiring = wallet("3", [
+      {
+        id: "promo",
+        source: "topup",
+        remaining: "2",
+        priority: 0,
+        expiresAt: T0 + 60_000,
+        createdAt: T0 - 1000,
+      },
+      { id: "paid", source: "topup", remaining: "1", priority: 1, expiresAt: null, createdAt: T0 - 1000 },
+    ]);
+    const state = () => ({ row: expiring, leases: [], known: new Set<string>() });
+    // The pool's clock is past the promo's expiry; the engine's (wallet) time is not: nothing expires yet.
+    const before = settlePool("h1", req({ need: a("1"), at: T0 }), state(), T0 + 3_600_000, params);
+    expect(before.rows).toEqual([]);
+    expect(before.row.balance).toBe("3");
+    // Leased as of the wallet's time (the promo lasts past its horizon), to expire by the pool's clock.
+    expect(fromAtoms(before.reply.granted)).toBe("1");
+    expect(before.reply.expiresAt).toBe(T0 + 3_600_000 + params.ttlMs);
+    // Once the wallet's time reaches the expiry, the sync writes it, whatever the pool's clock says.
+    const after = settlePool("h1", req({ at: T0 + 60_000 }), state(), T0, params);
+    expect(after.rows.map((t) => [t.kind, t.amount, t.balanceAfter])).toEqual([["expiry", "-2", "1"]]);
+    // A grant opens at the wallet's time too: a new wallet's first grant is that of the engine's period.
+    const monthly: WalletTerms = {
+      ...plain,
+      minimum: 0n,
+      grant: {
+        amount: a("5"),
+        every: "month",
+        rollover: false,
+        rolloverMax: null,
+        expiresAfter: null,
+        priority: 0,
+      },
+    };
+    const march = Date.UTC(2026, 2, 10);
+    const opened = settlePool(
+      "h1",
+      req({ terms: monthly, at: march }),
+      { row: null, leases: [], known: new Set() },
+      T0,
+      params,
+    );
+    expect(opened.rows.map((t) => [t.kind, t.id])).toEqual([["grant", `grant:acme:${Date.UTC(2026, 2, 1)}`]]);
+    expect(opened.row.nextGrantAt).toBe(Date.UTC(2026, 3, 1));
+  });
 });

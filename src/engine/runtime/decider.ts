@@ -239,7 +239,7 @@ export class Decider {
           const atoms = amount * (table.unitAtoms[sid] as number);
           if (atoms <= Number.MAX_SAFE_INTEGER && lanes.covers(wid, atoms)) quick = atoms;
         }
-      }
+      } else if (lanes === null && slot.wallet !== null) this.wallets?.advance(slot.wallet, now);
       if (Number.isNaN(quick)) {
         const w = slot.wallet;
         const cost =
@@ -295,6 +295,9 @@ export class Decider {
           throw err;
         }
       }
+      // A refund (R5) gives what it took off the counter back to the shared pool too.
+      if (amount < 0 && this.shared !== null && (flags & HARD) !== 0 && this.lastApplied < 0)
+        this.shared.refund(cid, -this.lastApplied);
     }
     return true;
   }

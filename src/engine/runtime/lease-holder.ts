@@ -26,6 +26,8 @@ export interface AcquireJob {
   readonly base: number;
   /** A sliding window's usage by bucket (`k:units,...`) when its pool does not exist yet. */
   readonly baseBuckets?: string;
+  /** Units refunded since the last call, given back to the pool in this one. */
+  readonly refunded: number;
   readonly sentAt: number;
 }
 
@@ -37,6 +39,8 @@ export interface ReportJob {
   readonly consumed: number;
   /** Infinity = release the lease. */
   readonly giveBack: number;
+  /** Units refunded since the last call, given back to the pool in this one. */
+  readonly refunded: number;
   readonly sentAt: number;
 }
 
@@ -62,6 +66,10 @@ export class LeaseBook {
   allowance = new Float64Array(0);
   /** Units spent since the last call that reported them. */
   unreported = new Float64Array(0);
+  /** Units refunded beyond `unreported` (the pool counted them): given back to the pool by the next call. */
+  refunds = new Float64Array(0);
+  /** A refund was made since `refundJobs` last looked (it scans only then). */
+  private refunding = false;
   /** A refill starts when the allowance falls to this. */
   low = new Float64Array(0);
   /** The period start of the counter the lease is for (NaN: none yet). */
@@ -96,7 +104,7 @@ export class LeaseBook {
   readonly wantedNeed: number[] = [];
   /** Leases of a finished period to give back. */
   readonly orphans: ReportJob[] = [];
-  /** Called when a job was queued. */
+  /** Called when a job was queued, or a refund waits to go to the pool. */
   onWant: () => void = () => {};
 
   constructor(
@@ -143,14 +151,60 @@ export class LeaseBook {
   }
 
   /**
-   * Units given back locally (a released hold, a settle below its hold):
-   * they stay this holder's to spend, and the pool learns through smaller reports.
+   * Units given back (a refund: a negative amount, R5; a released hold; a
+   * cap's negative price). Those spent since the last report stay this
+   * holder's to spend, and the pool learns through a smaller report; the
+   * rest the pool has counted already, so the next call to it (sent within
+   * the turn of the event loop) gives them back to every holder: its usage
+   * drops by them. Refunds go out as a running total, so a call sent again
+   * after a lost reply gives them back once.
    */
   refund(cid: number, amount: number): void {
-    if (cid >= this.size || !(amount > 0)) return;
-    const back = Math.min(amount, this.unreported[cid] as number);
+    if (!(amount > 0) || !Number.isFinite(amount)) return;
+    if (cid >= this.size) this.grow(cid + 1);
+    const start = this.counters.periodStart[cid] as number;
+    const now = this.clock();
+    // A refund counts in the counter's current period (a sliding window's current bucket).
+    if (this.period[cid] !== start || now >= (this.until[cid] as number)) this.enter(cid, start, now);
+    if (this.pools[cid] === undefined) return;
+    const back = Math.min(amount, Math.max(0, this.unreported[cid] as number));
     this.unreported[cid] = (this.unreported[cid] as number) - back;
     this.allowance[cid] = (this.allowance[cid] as number) + back;
+    const rest = amount - back;
+    if (!(rest > 0)) return;
+    this.refunds[cid] = (this.refunds[cid] as number) + rest;
+    this.refunding = true;
+    // The remainder last seen grows by them: a pool seen exhausted is asked again.
+    this.remainder[cid] = (this.remainder[cid] as number) + rest;
+    this.onWant();
+  }
+
+  /** Reports of the leases with refunds to give back and no call out (sent within a turn of the event loop). */
+  refundJobs(now: number): ReportJob[] {
+    const out: ReportJob[] = [];
+    if (!this.refunding) return out;
+    this.refunding = false;
+    for (let cid = 0; cid < this.size; cid++) {
+      const refunded = this.refunds[cid] as number;
+      const pool = this.pools[cid];
+      if (!(refunded > 0) || pool === undefined) continue;
+      // A call out carries them next time (or puts them back if it fails): the tick's reports send them.
+      if (this.busy[cid] !== 0) continue;
+      const consumed = Math.max(0, this.unreported[cid] as number);
+      this.busy[cid] = 1;
+      this.unreported[cid] = 0;
+      this.refunds[cid] = 0;
+      out.push({
+        cid,
+        pool,
+        period: this.poolStart[cid] as number,
+        consumed,
+        giveBack: 0,
+        refunded,
+        sentAt: now,
+      });
+    }
+    return out;
   }
 
   private miss(cid: number, amount: number, limit: number, now: number): boolean {
@@ -206,9 +260,11 @@ export class LeaseBook {
         period: this.poolStart[cid] as number,
         consumed: Math.max(0, this.unreported[cid] as number),
         giveBack: Infinity,
+        refunded: this.refunds[cid] as number,
         sentAt: Date.now(),
       });
     }
+    this.refunds[cid] = 0;
     const c = this.counters.counters[cid];
     const end = this.counters.periodEnd[cid] as number;
     const w = c === undefined ? null : slidingWindowOf(c);
@@ -255,6 +311,8 @@ export class LeaseBook {
     }
     const consumed = Math.max(0, this.unreported[cid] as number);
     this.unreported[cid] = 0;
+    const refunded = this.refunds[cid] as number;
+    this.refunds[cid] = 0;
     const c = this.counters.counters[cid];
     const base = c === undefined ? 0 : Math.max(0, c.used - consumed);
     const rate = this.measure(cid, consumed + need, now);
@@ -268,6 +326,7 @@ export class LeaseBook {
       need,
       rate,
       base,
+      refunded,
       sentAt: now,
     };
     const w = pool.window === undefined || c === undefined ? null : slidingWindowOf(c);
@@ -282,7 +341,7 @@ export class LeaseBook {
     if (this.poolStart[cid] !== job.period) {
       // The period turned while the call was out: what it granted belongs to the old pool.
       // As an orphan (cid -1): its reply must not clear `busy` for a job sent since.
-      this.orphans.push({ ...job, cid: -1, consumed: 0, giveBack: Infinity, sentAt: now });
+      this.orphans.push({ ...job, cid: -1, consumed: 0, refunded: 0, giveBack: Infinity, sentAt: now });
       return;
     }
     this.renewed(cid, job.sentAt, r.allowance, r.remainder, now);
@@ -304,12 +363,22 @@ export class LeaseBook {
    * as it was. A sliding window's bucket that has passed meanwhile still gets
    * them (they count in later windows): they go out with its lease's return.
    */
-  failed(cid: number, period: number, consumed: number, pool?: LeasePool): void {
+  failed(cid: number, period: number, consumed: number, pool?: LeasePool, refunded = 0): void {
     if (cid < 0) return;
     this.busy[cid] = 0;
-    if (this.poolStart[cid] === period) this.unreported[cid] = (this.unreported[cid] as number) + consumed;
-    else if (pool?.window !== undefined && consumed > 0)
-      this.orphans.push({ cid: -1, pool, period, consumed, giveBack: Infinity, sentAt: Date.now() });
+    if (this.poolStart[cid] === period) {
+      this.unreported[cid] = (this.unreported[cid] as number) + consumed;
+      this.refunds[cid] = (this.refunds[cid] as number) + refunded;
+    } else if (pool?.window !== undefined && (consumed > 0 || refunded > 0))
+      this.orphans.push({
+        cid: -1,
+        pool,
+        period,
+        consumed,
+        giveBack: Infinity,
+        refunded,
+        sentAt: Date.now(),
+      });
   }
 
   private renewed(cid: number, sentAt: number, poolAllowance: number, remainder: number, now: number): void {
@@ -334,7 +403,8 @@ export class LeaseBook {
       // A call still out (a server that stopped answering) does not extend the lease.
       if (allowance > 0 && now >= (this.deadline[cid] as number)) this.allowance[cid] = 0;
       const unreported = this.unreported[cid] as number;
-      if (this.busy[cid] !== 0 || (allowance <= 0 && unreported <= 0)) continue;
+      const refunded = this.refunds[cid] as number;
+      if (this.busy[cid] !== 0 || (allowance <= 0 && unreported <= 0 && refunded <= 0)) continue;
       if (at >= (this.until[cid] as number)) {
         // A sliding window's bucket has passed: its lease can serve no call any more.
         const pool = this.pools[cid];
@@ -342,15 +412,19 @@ export class LeaseBook {
         this.busy[cid] = 1;
         this.allowance[cid] = 0;
         this.unreported[cid] = 0;
+        this.refunds[cid] = 0;
         const period = this.poolStart[cid] as number;
-        out.push({ cid, pool, period, consumed: Math.max(0, unreported), giveBack: Infinity, sentAt: now });
+        const consumed = Math.max(0, unreported);
+        out.push({ cid, pool, period, consumed, giveBack: Infinity, refunded, sentAt: now });
         continue;
       }
-      if (now - (this.renewedAt[cid] as number) < half) continue;
+      // Refunds go back at once (a report that failed left them here).
+      if (now - (this.renewedAt[cid] as number) < half && !(refunded > 0)) continue;
       const pool = this.pools[cid];
       if (pool === undefined) continue;
       this.busy[cid] = 1;
       this.unreported[cid] = 0;
+      this.refunds[cid] = 0;
       if (unreported > 0) this.measure(cid, unreported, now);
       // A lease idle for IDLE_RENEWALS renewals goes back: demand moved elsewhere.
       const idle = unreported > 0 ? 0 : (this.idle[cid] as number) + 1;
@@ -362,6 +436,7 @@ export class LeaseBook {
         period: this.poolStart[cid] as number,
         consumed: Math.max(0, unreported),
         giveBack,
+        refunded,
         sentAt: now,
       });
     }
@@ -373,10 +448,20 @@ export class LeaseBook {
     for (let cid = 0; cid < this.size; cid++) {
       const pool = this.pools[cid];
       const consumed = this.unreported[cid] as number;
-      if (pool === undefined || this.busy[cid] !== 0 || !(consumed > 0)) continue;
+      const refunded = this.refunds[cid] as number;
+      if (pool === undefined || this.busy[cid] !== 0 || !(consumed > 0 || refunded > 0)) continue;
       this.busy[cid] = 1;
       this.unreported[cid] = 0;
-      out.push({ cid, pool, period: this.poolStart[cid] as number, consumed, giveBack: 0, sentAt: now });
+      this.refunds[cid] = 0;
+      out.push({
+        cid,
+        pool,
+        period: this.poolStart[cid] as number,
+        consumed: Math.max(0, consumed),
+        giveBack: 0,
+        refunded,
+        sentAt: now,
+      });
     }
     return out;
   }
@@ -388,14 +473,17 @@ export class LeaseBook {
       const pool = this.pools[cid];
       if (pool === undefined || Number.isNaN(this.period[cid] as number)) continue;
       const consumed = Math.max(0, this.unreported[cid] as number);
+      const refunded = this.refunds[cid] as number;
       this.allowance[cid] = 0;
       this.unreported[cid] = 0;
+      this.refunds[cid] = 0;
       out.push({
         cid: -1,
         pool,
         period: this.poolStart[cid] as number,
         consumed,
         giveBack: Infinity,
+        refunded,
         sentAt: now,
       });
     }
@@ -434,6 +522,7 @@ export class LeaseBook {
     const n = Math.max(min, this.size * 2, 1024);
     this.allowance = resized(this.allowance, n);
     this.unreported = resized(this.unreported, n);
+    this.refunds = resized(this.refunds, n);
     this.low = resized(this.low, n);
     const period = resized(this.period, n);
     period.fill(Number.NaN, this.size);

@@ -10,7 +10,7 @@ import { capNanos } from "../core/credits/caps.js";
 import type { CompiledCap } from "../core/credits/types.js";
 import type { Decision, Hold, Usage } from "../core/engine/decision.js";
 import { ROW_LEASE_DEFAULTS } from "../core/engine/lease.js";
-import type { CounterRow, EngineStore } from "../core/engine/store-port.js";
+import type { CounterRow, EngineStore, HoldRow } from "../core/engine/store-port.js";
 import { InputError } from "../core/errors.js";
 import type { CompiledPolicy, PropertyValue } from "../core/model.js";
 import { isSliding } from "../core/periods/spec.js";
@@ -114,6 +114,7 @@ export class Limitr {
     const store = openStore(options.store ?? DEFAULT_STORE, options.storeLeaseMs);
     this.store = store;
     let restored: readonly CounterRow[] = [];
+    let restoredHolds: readonly HoldRow[] = [];
     try {
       store.recordActivation({
         at: this.clock(),
@@ -135,10 +136,11 @@ export class Limitr {
               this.idPrefix,
               store.loadWallets(),
               pgShared,
-              options.walletLease,
+              { ...options.walletLease, clock: this.clock },
             );
       this.meters.wallets = this.wallets;
       this.loadedHolds = holds.map((h) => h.id);
+      if (this.wallets instanceof SharedWallets) restoredHolds = holds;
     } catch (err) {
       store.close();
       throw err;
@@ -204,6 +206,8 @@ export class Limitr {
     );
     this.holds.wallets = this.wallets;
     for (const id of this.loadedHolds) this.holds.loaded.add(id);
+    // A shared wallet keeps no holds in the store: the funds of reservations made before a restart are held again.
+    if (restoredHolds.length > 0) this.holds.holdFundsAgain(restoredHolds, this.clock());
     // Plans recorded by other processes: re-resolve those customers (everyone, past a bulk import).
     this.plans.watch(store, options.planPollMs ?? 1000, (customers) => {
       if (customers.size > 1000) this.meters.invalidate();

@@ -1,4 +1,5 @@
 import type { Decision, Hold, Reason } from "../core/engine/decision.js";
+import type { HoldRow } from "../core/engine/store-port.js";
 import type { PropertyValue } from "../core/model.js";
 import { walletAmount } from "../core/wallet/quantity.js";
 import type { Decider } from "./decider.js";
@@ -7,6 +8,7 @@ import type { Fence } from "./fence.js";
 import { isHold, isName, isProperties } from "./input-guards.js";
 import type { Meters } from "./meters.js";
 import type { IdWindow, Persistence } from "./persistence.js";
+import { SharedWallets } from "./shared-wallets.js";
 import type { Slot } from "./slot.js";
 import type { Wallets } from "./wallets.js";
 import { generatedId, type WriteBehind } from "./write-behind.js";
@@ -156,6 +158,24 @@ export class Reservations {
   release(hold: unknown, now: number): boolean {
     if (!isHold(hold) || now - now !== 0 || !this.leaseHeld(now)) return false;
     return this.free(hold, now);
+  }
+
+  /**
+   * Reservations restored from the store (a restart) on a wallet shared by
+   * engines: their funds are held in the wallet again, priced as `reserve`
+   * prices them (the next slice covers them; `available` counts them at once).
+   */
+  holdFundsAgain(holds: readonly HoldRow[], now: number): void {
+    const wallets = this.wallets;
+    if (!(wallets instanceof SharedWallets)) return;
+    for (const h of holds) {
+      if (h.expiresAt <= now) continue;
+      const slot = this.meters.slot(h.customer, h.entitlement, now);
+      const c = slot.counter;
+      if (slot.eff.mode !== "prepaid" || slot.wallet === null || slot.pricer === null || c === null) continue;
+      const cost = walletAmount(slot.pricer, c.used, h.amount, c.events);
+      if (cost !== null && cost > 0n) wallets.holdAgain(slot.wallet, h.id, cost, h.expiresAt);
+    }
   }
 
   /** Free a hold without counting anything. Returns false when it was no longer active. */

@@ -184,8 +184,13 @@ export class SharedCounters {
     });
   }
 
-  /** Report what the leases spent, push the totals and pull other engines' (every counter this engine knows). */
+  /**
+   * Report what the leases spent (and gave back by refunds), push the totals
+   * and pull other engines' (every counter this engine knows). Calls already
+   * out land first: when it resolves, the pool holds every unit spent or refunded before it.
+   */
   async flush(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
     const jobs = this.book.unreportedJobs(Date.now());
     const calls: Promise<unknown>[] = [];
     for (let i = 0; i < jobs.length; i += BATCH) calls.push(this.report(jobs.slice(i, i + BATCH)));
@@ -264,7 +269,6 @@ export class SharedCounters {
 
   private sendAcquires(): void {
     const book = this.book;
-    if (book.wanted.length === 0) return;
     if (this.closed) {
       // An acquire sent now would land after close gave the leases back: its grant would stay stranded.
       for (const cid of book.wanted.splice(0)) this.wake(cid);
@@ -287,6 +291,9 @@ export class SharedCounters {
     // the acquires, Redis applies them first, so a new bucket's acquire sees their allowance.
     const orphans = book.orphans.splice(0);
     for (let i = 0; i < orphans.length; i += BATCH) this.report(orphans.slice(i, i + BATCH));
+    // Refunds go back to the pool now: another engine may be waiting for that allowance.
+    const refunds = book.refundJobs(now);
+    for (let i = 0; i < refunds.length; i += BATCH) this.report(refunds.slice(i, i + BATCH));
     const cids = book.wanted.splice(0);
     const needs = book.wantedNeed.splice(0);
     const jobs: AcquireJob[] = [];
@@ -309,6 +316,7 @@ export class SharedCounters {
         rate: j.rate,
         base: j.base,
         baseBuckets: j.baseBuckets,
+        refunded: j.refunded,
       },
     }));
     const call = this.leases.acquireMany(requests).then(
@@ -325,7 +333,7 @@ export class SharedCounters {
         jobs.forEach((j, i) => {
           const reply = replies[i];
           if (reply !== undefined) this.book.acquired(j, reply, now);
-          else this.book.failed(j.cid, j.period, j.consumed, j.pool);
+          else this.book.failed(j.cid, j.period, j.consumed, j.pool, j.refunded);
         });
       },
     );
@@ -353,7 +361,7 @@ export class SharedCounters {
           const reply = replies[i];
           if (reply !== undefined) this.book.reported(j, reply, now);
           else if (j.cid < 0) this.book.orphans.push(j);
-          else this.book.failed(j.cid, j.period, j.consumed, j.pool);
+          else this.book.failed(j.cid, j.period, j.consumed, j.pool, j.refunded);
         });
       },
     );
@@ -369,7 +377,7 @@ export class SharedCounters {
     this.book.due(now, jobs);
     if (!this.reachable && now < this.retryAt) {
       // Nothing goes out while down; the jobs' units stay unreported for the next try.
-      for (const j of jobs) this.book.failed(j.cid, j.period, j.consumed, j.pool);
+      for (const j of jobs) this.book.failed(j.cid, j.period, j.consumed, j.pool, j.refunded);
       return;
     }
     jobs.push(...this.book.orphans.splice(0));

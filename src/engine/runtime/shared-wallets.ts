@@ -22,9 +22,12 @@ export interface SharedWalletOptions {
   ttlMs?: number;
   /** Smallest slice, in the wallet's unit (default "0.01"). */
   minSlice?: string;
+  /** The engine's clock (its `now` option): grants and expiries fall due by it. Default `Date.now`. */
+  clock?: () => number;
 }
 
 const RATE_HALF_LIFE_MS = 2_000;
+const bigintText = (_: string, x: unknown) => (typeof x === "bigint" ? x.toString() : x);
 const IDLE_RENEWALS = 4;
 
 /** One customer's wallet as this engine sees it between syncs. */
@@ -48,6 +51,12 @@ interface View {
   /** Costs of the debits and credits not yet synced (the balance shown is the last synced one plus these). */
   pendingDelta: bigint;
   deadline: number;
+  /**
+   * The wallet time (engine clock) up to which the lease's funds are known
+   * to stay in the wallet (the pool leases nothing that expires or is
+   * forfeited before it): past it, the slice is fetched again.
+   */
+  horizon: number;
   renewedAt: number;
   idle: number;
   spentSinceRenewal: boolean;
@@ -79,6 +88,7 @@ interface View {
  */
 export class SharedWallets extends Wallets {
   private readonly pools: PgWalletPools;
+  private readonly clock: () => number;
   private readonly views = new Map<string, View>();
   private readonly params: WalletLeaseParams;
   private readonly tickMs: number;
@@ -110,6 +120,7 @@ export class SharedWallets extends Wallets {
     if (minSlice === null || minSlice <= 0n)
       throw new InputError(`walletLease.minSlice must be a positive decimal (got ${options.minSlice})`);
     this.params = { ttlMs, minSlice, horizonMs: 1_000, safetyMs: 2 * ttlMs };
+    this.clock = options.clock ?? Date.now;
     this.tickMs = Math.min(250, Math.floor(ttlMs / 8));
     const holder = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
     this.pools = new PgWalletPools(location, holder, this.params);
@@ -131,6 +142,9 @@ export class SharedWallets extends Wallets {
       // Lease early: the first calls then find allowance.
       this.want(v, 0n);
     } else {
+      // Other terms (a plan change, a reload): a remainder seen under the old ones is not the new one's.
+      if (v.terms !== terms && JSON.stringify(v.terms, bigintText) !== JSON.stringify(terms, bigintText))
+        v.seenAt = 0;
       v.terms = terms;
       v.opening = opening;
       v.version = state.version;
@@ -143,8 +157,24 @@ export class SharedWallets extends Wallets {
     return null;
   }
 
-  /** Grants and expiries are applied by the sync, on the stored wallet. */
-  override advance(): void {}
+  /**
+   * Grants and expiries are applied by the sync, on the stored wallet. Here,
+   * at `now` (wallet time, the engine's clock): reservations past their
+   * expiry free their funds back into the slice, and a slice past the
+   * horizon it was sized for is dropped (the next call fetches one sized at `now`).
+   */
+  override advance(acc: WalletAccount, now: number): void {
+    const v = this.views.get(acc.customer);
+    if (v === undefined || v.acc !== acc) return;
+    if (acc.holds.size > 0)
+      for (const h of [...acc.holds.values()]) if (h.expiresAt <= now) acc.release(h.id);
+    if (now >= v.horizon && (v.allowance > 0n || v.seenAt > 0)) {
+      v.allowance = 0n;
+      acc.available = -acc.reserved;
+      // What the pool had left was seen at another time: ask again.
+      v.seenAt = 0;
+    }
+  }
   override touch(): void {}
 
   override short(acc: WalletAccount, cost: bigint): "insufficient_balance" | "lease_pending" {
@@ -162,6 +192,20 @@ export class SharedWallets extends Wallets {
       return "insufficient_balance";
     this.want(v, cost - have);
     return "lease_pending";
+  }
+
+  /**
+   * Hold `amount` of a wallet for a reservation restored after a restart
+   * (shared wallets keep no holds in the store): `available` counts it at
+   * once, and the next sync asks for a slice that covers it.
+   */
+  holdAgain(acc: WalletAccount, id: string, amount: bigint, expiresAt: number): void {
+    const v = this.views.get(acc.customer);
+    if (v === undefined || v.acc !== acc || acc.holds.has(id)) return;
+    acc.holds.set(id, { id, amount, expiresAt });
+    acc.reserved += amount;
+    acc.available -= amount;
+    this.want(v, amount);
   }
 
   /** Ask the pool again for what the last denied call needed (allowAsync after a cached denial). */
@@ -215,6 +259,7 @@ export class SharedWallets extends Wallets {
   override balance(customer: string, now: number): WalletBalance {
     this.require(customer, now);
     const v = this.views.get(customer) as View;
+    this.advance(v.acc, now);
     const balance = v.balance + v.pendingDelta;
     return {
       customer,
@@ -398,6 +443,7 @@ export class SharedWallets extends Wallets {
       spentWhileOut: 0n,
       pendingDelta: 0n,
       deadline: 0,
+      horizon: 0,
       renewedAt: 0,
       idle: 0,
       spentSinceRenewal: false,
@@ -474,14 +520,14 @@ export class SharedWallets extends Wallets {
   private kick(): void {
     if (this.closed) return;
     const now = Date.now();
+    const at = this.clock();
     for (const v of this.views.values()) {
       if (v.allowance > 0n && now >= v.deadline) {
         v.allowance = 0n;
         v.acc.available = -v.acc.reserved;
       }
-      // Expired reservations free their funds back into the slice.
-      if (v.acc.holds.size > 0)
-        for (const h of [...v.acc.holds.values()]) if (h.expiresAt <= now) v.acc.release(h.id);
+      // Expired reservations (wallet time) free their funds back into the slice.
+      this.advance(v.acc, at);
     }
     if (this.inFlight.size > 0) {
       this.again = true;
@@ -493,6 +539,7 @@ export class SharedWallets extends Wallets {
   /** Sync what is due (`all`: every wallet, so `balance()` reads the store's figures after a flush). */
   private async syncNow(release: boolean, all = false): Promise<void> {
     const now = Date.now();
+    const at = this.clock();
     const half = this.params.ttlMs / 2;
     const reqs: PoolRequest[] = [];
     const views: View[] = [];
@@ -523,6 +570,7 @@ export class SharedWallets extends Wallets {
         rate: v.rate,
         release: giveBack,
         renewOnly: !v.wanted && !giveBack,
+        at,
       });
       v.intents = [];
       v.need = 0n;
@@ -573,6 +621,7 @@ export class SharedWallets extends Wallets {
     v.spentWhileOut = 0n;
     v.acc.available = v.allowance - v.acc.reserved;
     v.deadline = r.allowance > 0n ? sentAt + this.params.ttlMs - 2 * this.tickMs : 0;
+    v.horizon = (req.at ?? sentAt) + this.params.safetyMs;
     v.renewedAt = sentAt;
     v.remainder = r.remainder;
     v.seenAt = at;

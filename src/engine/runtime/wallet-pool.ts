@@ -73,6 +73,12 @@ export interface PoolRequest {
   rate: number;
   /** Give the whole allowance back (close, idle). */
   release: boolean;
+  /**
+   * The wallet's time at this sync: the engine's clock (its `now` option),
+   * at which grants and expiries fall due, as on an engine's own store
+   * (absent: the pool's clock). Leases expire by the pool's clock.
+   */
+  at?: number;
   /** Grant nothing new (a renewal that only writes). */
   renewOnly: boolean;
 }
@@ -123,8 +129,9 @@ const max0 = (x: bigint) => (x > 0n ? x : 0n);
 const min = (a: bigint, b: bigint) => (a < b ? a : b);
 
 /**
- * Apply one engine's request to a wallet at `now` (the pool's clock): open
- * it if new, apply due grants and expiries, reclaim expired leases, write the
+ * Apply one engine's request to a wallet at `now` (the pool's clock; the
+ * wallet's own time is the request's `at`, grants and expiries falling due
+ * by it): open it if new, apply due grants and expiries, reclaim expired leases, write the
  * engine's intents (each id once; a debit never takes the balance below the
  * minimum, the shortfall noted), then size its lease.
  */
@@ -136,10 +143,11 @@ export function settlePool(
   p: WalletLeaseParams,
 ): PoolOutcome {
   const sink = new Ledger();
+  const at = req.at ?? now;
   let acc: WalletAccount;
   if (state.row === null) {
-    acc = new WalletAccount(req.customer, req.terms, now);
-    acc.open(now, req.opening, req.version, sink);
+    acc = new WalletAccount(req.customer, req.terms, at);
+    acc.open(at, req.opening, req.version, sink);
   } else {
     acc = restoreAccount(state.row, req.terms);
     // Shared wallets keep no holds in the store: reservations hold funds inside an engine's lease.
@@ -169,7 +177,7 @@ export function settlePool(
     }
     seen.add(it.id);
     // Grants and expiries due by the time of the change come first; later ones after it.
-    acc.advance(Math.min(it.at, now), it.version, sink);
+    acc.advance(Math.min(it.at, at), it.version, sink);
     if (it.kind === "debit") {
       const cost = it.leased + it.extra;
       if (cost < 0n) {
@@ -230,11 +238,11 @@ export function settlePool(
         );
     }
   }
-  acc.advance(now, req.version, sink);
+  acc.advance(at, req.version, sink);
   // Leasable: what the wallet can pay now and still at the end of the horizon (lots expiring or
   // grants forfeited before then are not leased; a grant due before then is not counted either).
   const later = restoreAccount(walletRow(acc), req.terms);
-  later.advance(now + p.safetyMs, req.version, new Ledger());
+  later.advance(at + p.safetyMs, req.version, new Ledger());
   const leasable = min(acc.available, later.available - grantedBetween(acc, later));
   // Shrink this holder's lease when the wallet can no longer back it (an expiry, an adjustment).
   mine = min(mine, max0(leasable - others));

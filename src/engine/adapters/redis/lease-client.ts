@@ -117,6 +117,8 @@ export interface AcquireRequest {
   readonly rate: number;
   /** Usage already counted this period when the pool does not exist yet (default 0). */
   readonly base?: number;
+  /** Units refunded since the last call, given back to the pool in the same call (default 0). */
+  readonly refunded?: number;
   /** Sliding window: usage already counted by bucket, `k:units,...`, when the pool does not exist yet. */
   readonly baseBuckets?: string;
   /** The pool's clock in ms (default: the Redis server's clock). */
@@ -146,6 +148,14 @@ export class RedisLeases {
   private readonly prefix: string;
   private readonly graceMs: number;
   private readonly bySlot: boolean;
+  /**
+   * The running total of refunds sent per pool (a sliding window's per
+   * bucket) that the pool acknowledged, and when the pool ends: a call sends
+   * this plus the refunds not acknowledged yet (which the engine sends again
+   * after a failed call), so one resent after a lost reply counts once.
+   */
+  private readonly refundsSent = new Map<string, { total: number; end: number }>();
+  private prunedAt = Date.now();
 
   constructor(redis: Redis, options: RedisLeasesOptions = {}) {
     this.redis = withCommands(redis);
@@ -177,6 +187,7 @@ export class RedisLeases {
       return (await this.acquireMany([{ pool, request: r }]))[0] as AcquireResult;
     const p = this.params;
     this.calls++;
+    const refund = this.refundTotal(pool, r.refunded);
     const reply = await this.redis.limitrLeaseAcquire(
       ...this.head(pool, r.consumed ?? 0, r.now),
       num(r.limit, "limit"),
@@ -186,29 +197,31 @@ export class RedisLeases {
       String(p.minSlice * (pool.scale ?? 1)),
       String(p.maxSlice * (pool.scale ?? 1)),
       String(p.horizonMs),
+      String(refund.total),
+      String(refund.pending),
     );
+    this.refunded([refund]);
     const [granted, ...state] = reply.map(Number);
     return { granted: granted!, ...leaseState(state) };
   }
 
-  /** Report `consumed` since the last report, give back up to `giveBack`, and renew the lease. */
-  async report(pool: LeasePool, consumed: number, giveBack = 0, now?: number): Promise<ReturnResult> {
-    if (pool.window !== undefined)
-      return (await this.reportMany([{ pool, consumed, giveBack, now }]))[0] as ReturnResult;
-    this.calls++;
-    const reply = await this.redis.limitrLeaseReport(
-      ...this.head(pool, consumed, now),
-      num(giveBack, "giveBack"),
-    );
-    return returnResult(reply);
+  /**
+   * Report `consumed` since the last report (and `refunded`, units given back
+   * by refunds since), give back up to `giveBack`, and renew the lease.
+   */
+  async report(
+    pool: LeasePool,
+    consumed: number,
+    giveBack = 0,
+    now?: number,
+    refunded = 0,
+  ): Promise<ReturnResult> {
+    return (await this.reportMany([{ pool, consumed, giveBack, now, refunded }]))[0] as ReturnResult;
   }
 
   /** Report `consumed` and give the unconsumed allowance back (a graceful close). */
-  async release(pool: LeasePool, consumed: number, now?: number): Promise<ReturnResult> {
-    if (pool.window !== undefined)
-      return (await this.releaseMany([{ pool, consumed, now }]))[0] as ReturnResult;
-    this.calls++;
-    return returnResult(await this.redis.limitrLeaseRelease(...this.head(pool, consumed, now)));
+  async release(pool: LeasePool, consumed: number, now?: number, refunded = 0): Promise<ReturnResult> {
+    return (await this.releaseMany([{ pool, consumed, now, refunded }]))[0] as ReturnResult;
   }
 
   /**
@@ -237,7 +250,10 @@ export class RedisLeases {
     const p = this.params;
     const keys: string[] = [];
     const args: string[] = [];
+    const refunds: RefundTotal[] = [];
     for (const { pool, request: r } of items) {
+      const refund = this.refundTotal(pool, r.refunded);
+      refunds.push(refund);
       const [k1, k2, k3, ...head] = this.head(pool, r.consumed ?? 0, r.now);
       keys.push(k1!, k2!, k3!);
       const base = sliding ? bucketList(r.baseBuckets ?? "") : num(r.base ?? 0, "base");
@@ -248,12 +264,15 @@ export class RedisLeases {
         String(p.minSlice * scale),
         String(p.maxSlice * scale),
         String(p.horizonMs),
+        String(refund.total),
+        String(refund.pending),
       );
     }
     const per = String(args.length / items.length);
     const command = sliding ? "limitrSlidingAcquireMany" : "limitrLeaseAcquireMany";
     this.calls++;
     const reply = await this.redis[command](keys.length, ...keys, per, ...args);
+    this.refunded(refunds);
     return reply.map((one) => {
       const [granted, ...state] = one.map(Number);
       return { granted: granted!, ...leaseState(state) };
@@ -262,7 +281,13 @@ export class RedisLeases {
 
   /** `report` on many pools in one script call (see `acquireMany`); `giveBack: Infinity` gives everything back. */
   async reportMany(
-    items: readonly { pool: LeasePool; consumed: number; giveBack: number; now?: number }[],
+    items: readonly {
+      pool: LeasePool;
+      consumed: number;
+      giveBack: number;
+      now?: number;
+      refunded?: number;
+    }[],
   ): Promise<ReturnResult[]> {
     // giveBack Infinity gives the whole allowance back (a release, which the script reads as any number above it).
     return this.many("limitrLeaseReportMany", items, (i) => [
@@ -272,12 +297,12 @@ export class RedisLeases {
 
   /** `release` on many pools in one script call (see `acquireMany`). */
   async releaseMany(
-    items: readonly { pool: LeasePool; consumed: number; now?: number }[],
+    items: readonly { pool: LeasePool; consumed: number; now?: number; refunded?: number }[],
   ): Promise<ReturnResult[]> {
     return this.many("limitrLeaseReleaseMany", items, () => []);
   }
 
-  private async many<T extends { pool: LeasePool; consumed: number; now?: number }>(
+  private async many<T extends { pool: LeasePool; consumed: number; now?: number; refunded?: number }>(
     command: "limitrLeaseReportMany" | "limitrLeaseReleaseMany",
     items: readonly T[],
     extra: (item: T) => string[],
@@ -293,22 +318,49 @@ export class RedisLeases {
     );
   }
 
-  private async manySlot<T extends { pool: LeasePool; consumed: number; now?: number }>(
+  private async manySlot<T extends { pool: LeasePool; consumed: number; now?: number; refunded?: number }>(
     command: ManyCommand,
     items: readonly T[],
     extra: (item: T) => string[],
   ): Promise<ReturnResult[]> {
     const keys: string[] = [];
     const args: string[] = [];
+    const refunds: RefundTotal[] = [];
     for (const item of items) {
       const [k1, k2, k3, ...head] = this.head(item.pool, item.consumed, item.now);
+      const refund = this.refundTotal(item.pool, item.refunded);
+      refunds.push(refund);
       keys.push(k1!, k2!, k3!);
-      args.push(...head, ...extra(item));
+      args.push(...head, ...extra(item), String(refund.total), String(refund.pending));
     }
     const per = String(args.length / items.length);
     this.calls++;
     const reply = await this.redis[command](keys.length, ...keys, per, ...args);
+    this.refunded(refunds);
     return reply.map(returnResult);
+  }
+
+  /** The running total of refunds to send for `pool` with `refunded` more (see `refundsSent`). */
+  private refundTotal(pool: LeasePool, refunded = 0): RefundTotal {
+    if (!(refunded >= 0) || !Number.isFinite(refunded))
+      throw new InputError(`lease report: refunded must be a finite number >= 0, got ${refunded}`);
+    const key = `${this.keys(pool)[0]}|${pool.periodStart}`;
+    const sent = this.refundsSent.get(key)?.total ?? 0;
+    const end =
+      pool.window !== undefined
+        ? pool.periodStart + pool.window.windowMs + pool.window.bucketMs
+        : pool.periodEnd;
+    return { key, total: sent + refunded, pending: refunded, end: end ?? Number.POSITIVE_INFINITY };
+  }
+
+  /** The pool applied these totals (its reply came back). */
+  private refunded(totals: readonly RefundTotal[]): void {
+    for (const t of totals) if (t.total > 0) this.refundsSent.set(t.key, { total: t.total, end: t.end });
+    const now = Date.now();
+    if (this.refundsSent.size === 0 || now - this.prunedAt < 600_000) return;
+    this.prunedAt = now;
+    // A pool past its end and grace is gone from Redis: its total would start again from zero.
+    for (const [key, { end }] of this.refundsSent) if (end + this.graceMs < now) this.refundsSent.delete(key);
   }
 
   /**
@@ -396,6 +448,14 @@ export class RedisLeases {
       String(consumed),
     ];
   }
+}
+
+interface RefundTotal {
+  readonly key: string;
+  readonly total: number;
+  /** The part of `total` whose reply did not come back yet (this call's refunds, and failed calls'). */
+  readonly pending: number;
+  readonly end: number;
 }
 
 type ManyCommand =

@@ -12,7 +12,9 @@
 -- KEYS[3] expiry sorted set {holder -> expiresAt}
 -- ARGV[1] holder, ARGV[2] now in ms ("" = the server clock), ARGV[3] lease TTL ms,
 -- ARGV[4] PEXPIREAT for the three keys (0 = none), ARGV[5] units consumed since the last report,
--- then per command: acquire: limit, base, need, rate, minSlice, maxSlice, horizonMs; report: giveBack.
+-- then per command: acquire: limit, base, need, rate, minSlice, maxSlice, horizonMs; report: giveBack;
+-- and last (A[#A - 1], A[#A]) the holder's refunds in this pool: their running total and the part
+-- of it not acknowledged yet (see apply_refund).
 -- Numbers go back as "%.17g" text, which reads back as the same double.
 
 local function fmt(x)
@@ -82,9 +84,33 @@ local function reclaim()
   end
 end
 
+-- Refunds (negative amounts) give allowance back: the holder sends the running total of the
+-- units it refunded in this pool and the part of it whose reply it has not had (A[#A - 1],
+-- A[#A]); the last total applied is kept per holder in the pool hash (field). What comes off
+-- the usage is the unacknowledged part less what an earlier call already applied (its reply
+-- lost), so a report sent again gives them back once, and a refund a call to a pool that did
+-- not exist dropped (acknowledged) is not applied later. A pool created by this call starts
+-- from a base that already nets them. `take_off(units)` applies them; returns nothing.
+local function apply_refund(field, take_off)
+  local total = tonumber(A[#A - 1])
+  local pending = tonumber(A[#A])
+  if total == nil or total <= 0 then return end
+  local seen = tonumber(redis.call('HGET', pool, field) or '0')
+  if total <= seen then return end
+  redis.call('HSET', pool, field, fmt(total))
+  local units = total - seen
+  if pending < units then units = pending end
+  if created and units > 0 then take_off(units) end
+end
+
 -- Returns whether the holder has a lease, and its allowance after the report.
 local function apply_report()
   consumed = consumed + delta
+  -- Never below zero: what the pool never counted is not given back.
+  apply_refund('r|' .. holder, function(units)
+    consumed = consumed - units
+    if consumed < 0 then consumed = 0 end
+  end)
   local a = redis.call('HGET', alw, holder)
   if a == false then return false, 0 end
   local held = tonumber(a)
@@ -223,6 +249,8 @@ end
 -- lease in it, and its allowance after the report.
 local function s_report()
   if delta > 0 then s_add('c', bucket, delta) end
+  -- A refund comes off the usage of the bucket it was made in (s_add drops a field at zero).
+  apply_refund('r|' .. member, function(units) s_add('c', bucket, -units) end)
   local a = redis.call('HGET', alw, member)
   if a == false then return false, 0 end
   local held = tonumber(a)
@@ -245,6 +273,10 @@ local function s_window()
       local k = tonumber(string.sub(f, 2))
       if k < hi - back then redis.call('HDEL', pool, f)
       elseif k >= lo then sum = sum + tonumber(all[i + 1]) end
+    elseif kind == 'r' then
+      -- A refund total of a bucket that left every window: nothing can come off it any more.
+      local k = s_bucket_of(f)
+      if k ~= nil and k < hi - back then redis.call('HDEL', pool, f) end
     end
   end
   return sum

@@ -37,6 +37,13 @@
  *   `consumed`, and a release or expiry returns only the unreported allowance.
  *   So the sum of everything allowed never exceeds the limit. (A limit lowered
  *   while allowance is out keeps that allowance: it was granted under the old limit.)
+ * - Refunds (R5: a negative amount) give allowance back: a holder's report
+ *   takes the units it refunded off `consumed` (never below zero), so what
+ *   was allowed minus what was refunded never exceeds the limit. A holder
+ *   reports its refunds as a running total per pool, which the pool compares
+ *   with the last total it applied from that holder: a report whose reply was
+ *   lost and is sent again gives the units back once. A pool created by the
+ *   report starts from `base`, which already nets them.
  * - Stranded allowance <= holders x max(maxSlice, largest single call): a
  *   holder never holds more than `maxSlice` unless one call needs more.
  * - A holder that crashes (kill -9) without reporting: the units it allowed
@@ -186,6 +193,8 @@ export interface AcquireInput {
   readonly rate: number;
   /** Usage already known when the pool is created (a period's pool starts from it; default 0). */
   readonly base?: number;
+  /** Units refunded since the holder's last report (given back to the pool in the same call; default 0). */
+  readonly refunded?: number;
 }
 
 /** Pool totals, for tests and status. */
@@ -221,13 +230,15 @@ export class LeaseLedger {
 
   /** Reclaim expired leases, report `consumed`, then grant a slice. */
   acquire(input: AcquireInput): AcquireResult {
+    // A new pool starts from `base`, which already nets the refunds: they are not taken off again.
+    const refunded = this.created ? (input.refunded ?? 0) : 0;
     if (!this.created) {
       this.created = true;
       this.consumed = input.base ?? 0;
     }
     this.limit = input.limit;
     this.reclaim(input.now);
-    const lease = this.applyReport(input.holder, input.consumed);
+    const lease = this.applyReport(input.holder, input.consumed, refunded);
     const holders = this.leases.size + (lease ? 0 : 1);
     const remainder = this.remainder();
     const held = lease?.[0] ?? 0;
@@ -237,20 +248,23 @@ export class LeaseLedger {
     return { granted, ...state };
   }
 
-  /** Reclaim expired leases, report `consumed`, give back up to `giveBack` and renew the lease. */
-  report(holder: string, consumed: number, giveBack: number, now: number): ReturnResult {
+  /**
+   * Reclaim expired leases, report `consumed` (and `refunded`, units given
+   * back by refunds since the last report), give back up to `giveBack` and renew the lease.
+   */
+  report(holder: string, consumed: number, giveBack: number, now: number, refunded = 0): ReturnResult {
     // A pool that is gone (a new period, a store that lost its data) has no lease to report on.
     if (!this.created) return { returned: 0, allowance: 0, remainder: 0, holders: 0, expiresAt: 0 };
     this.reclaim(now);
-    const held = this.applyReport(holder, consumed)?.[0] ?? 0;
+    const held = this.applyReport(holder, consumed, refunded)?.[0] ?? 0;
     const returned = Math.min(giveBack, held);
     this.take(returned);
     return { returned, ...this.keep(holder, held - returned, now) };
   }
 
   /** Report `consumed` and give back the whole unconsumed allowance (a graceful close). */
-  release(holder: string, consumed: number, now: number): ReturnResult {
-    return this.report(holder, consumed, Number.POSITIVE_INFINITY, now);
+  release(holder: string, consumed: number, now: number, refunded = 0): ReturnResult {
+    return this.report(holder, consumed, Number.POSITIVE_INFINITY, now, refunded);
   }
 
   /**
@@ -302,8 +316,14 @@ export class LeaseLedger {
     }
   }
 
-  private applyReport(holder: string, consumed: number): [number, number] | undefined {
+  /**
+   * `consumed` moves from the holder's allowance to the pool's usage; a
+   * refund takes units off the usage (never below zero: what the pool never
+   * counted is not given back), so the remainder grows by it.
+   */
+  private applyReport(holder: string, consumed: number, refunded: number): [number, number] | undefined {
     this.consumed += consumed;
+    if (refunded > 0) this.consumed = Math.max(0, this.consumed - refunded);
     const lease = this.leases.get(holder);
     if (!lease) return undefined;
     const used = Math.min(consumed, lease[0]);

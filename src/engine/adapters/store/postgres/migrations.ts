@@ -305,6 +305,10 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (fp, day, customer, value)
   );
   `,
+  // 10: each engine's cumulative refunds in a lease pool (pg-leases.ts): a resent report gives them back once.
+  `
+  ALTER TABLE lease_holders ADD COLUMN refunded DOUBLE PRECISION NOT NULL DEFAULT 0;
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

@@ -19,9 +19,10 @@ const PRUNE_EVERY_MS = 600_000;
 /** A transaction that lost a deadlock or serialization race is run again, this many times. */
 const RETRIES = 5;
 
+/** `total` and `refunds`: the holder's cumulative usage and refunds reported in the pool, this one included. */
 type Op =
-  | { kind: "acquire"; pool: LeasePool; total: number; request: AcquireRequest }
-  | { kind: "report"; pool: LeasePool; total: number; giveBack: number; now?: number };
+  | { kind: "acquire"; pool: LeasePool; total: number; refunds: number; request: AcquireRequest }
+  | { kind: "report"; pool: LeasePool; total: number; refunds: number; giveBack: number; now?: number };
 
 /** A pool locked by the transaction, with its holders' rows. */
 interface Locked {
@@ -37,13 +38,14 @@ interface HolderRow {
   allowance: number;
   expiresAt: number;
   reported: number;
+  refunded: number;
 }
 
 const SQL = {
   create: `INSERT INTO lease_pools (counter, period_start, period_end, lim, consumed, outstanding)
     SELECT c, s, e, l, b, 0 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::float8[], $5::float8[])
       AS u(c, s, e, l, b) ORDER BY c, s
-    ON CONFLICT DO NOTHING`,
+    ON CONFLICT DO NOTHING RETURNING counter, period_start AS "periodStart"`,
   // Locked in one order by every engine: two batches over the same pools never deadlock.
   lock: `SELECT p.counter, p.period_start AS "periodStart", p.lim, p.consumed, p.outstanding,
       floor(extract(epoch from clock_timestamp()) * 1000)::float8 AS now
@@ -51,15 +53,15 @@ const SQL = {
       ON p.counter = u.c AND p.period_start = u.s
     ORDER BY p.counter, p.period_start FOR UPDATE OF p`,
   holders: `SELECT h.counter, h.period_start AS "periodStart", h.holder, h.allowance, h.expires_at AS "expiresAt",
-      h.reported
+      h.reported, h.refunded
     FROM lease_holders h JOIN unnest($1::text[], $2::bigint[]) AS u(c, s) ON h.counter = u.c AND h.period_start = u.s`,
   savePools: `UPDATE lease_pools p SET lim = u.l, consumed = u.k, outstanding = u.o
     FROM unnest($1::text[], $2::bigint[], $3::float8[], $4::float8[], $5::float8[]) AS u(c, s, l, k, o)
     WHERE p.counter = u.c AND p.period_start = u.s`,
-  saveHolders: `INSERT INTO lease_holders (counter, period_start, holder, allowance, expires_at, reported)
-    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::float8[], $5::bigint[], $6::float8[])
+  saveHolders: `INSERT INTO lease_holders (counter, period_start, holder, allowance, expires_at, reported, refunded)
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::float8[], $5::bigint[], $6::float8[], $7::float8[])
     ON CONFLICT (counter, period_start, holder) DO UPDATE SET allowance = excluded.allowance,
-      expires_at = excluded.expires_at, reported = excluded.reported`,
+      expires_at = excluded.expires_at, reported = excluded.reported, refunded = excluded.refunded`,
   // This engine's share is set (a resent sync counts once); the total adds everyone else's.
   shares: `WITH mine AS (
       INSERT INTO counter_shares (counter, period_start, holder, period_end, used)
@@ -86,14 +88,15 @@ const poolKey = (counter: string, start: number) => `${counter}@${start}`;
  * Exactly once across lost connections: a holder reports its cumulative usage
  * of a pool, not the usage since its last call, so a report whose commit was
  * applied but whose reply was lost (a connection terminated mid-call) and is
- * then sent again within a later one counts once. Likewise each engine's
+ * then sent again within a later one counts once; so do its refunds (a
+ * cumulative total too, which takes units off the pool's usage). Likewise each engine's
  * share of a counter's total is set, never added.
  */
 export class PgLeases {
   readonly holder: string;
   private readonly pool: pg.Pool;
-  /** Cumulative usage reported per pool (committed, as far as this engine knows), and the period's end. */
-  private readonly sent = new Map<string, { total: number; end: number | null }>();
+  /** Cumulative usage and refunds reported per pool (committed, as far as this engine knows), and the period's end. */
+  private readonly sent = new Map<string, { total: number; refunds: number; end: number | null }>();
   /** This engine's cumulative share of each counter's total, per pool key. */
   private readonly shares = new Map<string, number>();
   private prunedAt = Date.now();
@@ -135,13 +138,20 @@ export class PgLeases {
       pool: i.pool,
       request: i.request,
       total: this.total(i.pool, i.request.consumed ?? 0),
+      refunds: this.refunds(i.pool, i.request.refunded ?? 0),
     }));
     return (await this.run(ops)) as AcquireResult[];
   }
 
   /** Report, give back up to `giveBack` (Infinity: everything, a release) and renew, per pool. */
   async reportMany(
-    items: readonly { pool: LeasePool; consumed: number; giveBack: number; now?: number }[],
+    items: readonly {
+      pool: LeasePool;
+      consumed: number;
+      giveBack: number;
+      now?: number;
+      refunded?: number;
+    }[],
   ): Promise<ReturnResult[]> {
     const ops: Op[] = items.map((i) => ({
       kind: "report",
@@ -149,13 +159,14 @@ export class PgLeases {
       giveBack: i.giveBack,
       now: i.now,
       total: this.total(i.pool, i.consumed),
+      refunds: this.refunds(i.pool, i.refunded ?? 0),
     }));
     return (await this.run(ops)) as ReturnResult[];
   }
 
   /** Report and give every unconsumed unit back (a graceful close). */
   async releaseMany(
-    items: readonly { pool: LeasePool; consumed: number; now?: number }[],
+    items: readonly { pool: LeasePool; consumed: number; now?: number; refunded?: number }[],
   ): Promise<ReturnResult[]> {
     return this.reportMany(items.map((i) => ({ ...i, giveBack: Number.POSITIVE_INFINITY })));
   }
@@ -224,6 +235,13 @@ export class PgLeases {
     return (this.sent.get(poolKey(pool.counter, pool.periodStart))?.total ?? 0) + consumed;
   }
 
+  /** The cumulative refunds to report for `pool` with `refunded` more. */
+  private refunds(pool: LeasePool, refunded: number): number {
+    if (!(refunded >= 0) || !Number.isFinite(refunded))
+      throw new RangeError(`lease report: refunded must be a finite number >= 0, got ${refunded}`);
+    return (this.sent.get(poolKey(pool.counter, pool.periodStart))?.refunds ?? 0) + refunded;
+  }
+
   private async run(ops: Op[]): Promise<LeaseState[]> {
     if (ops.length === 0) return [];
     for (let attempt = 0; ; attempt++) {
@@ -242,14 +260,17 @@ export class PgLeases {
     try {
       await client.query("BEGIN");
       const create = ops.filter((o) => o.kind === "acquire");
+      // Pools this transaction creates start from `base`, which already nets the refunds.
+      const created = new Set<string>();
       if (create.length > 0) {
-        await client.query(SQL.create, [
+        const made = await client.query<{ counter: string; periodStart: number }>(SQL.create, [
           create.map((o) => o.pool.counter),
           create.map((o) => o.pool.periodStart),
           create.map((o) => o.pool.periodEnd),
           create.map((o) => (o.kind === "acquire" ? o.request.limit : 0)),
           create.map((o) => (o.kind === "acquire" ? (o.request.base ?? 0) : 0)),
         ]);
+        for (const r of made.rows) created.add(poolKey(r.counter, r.periodStart));
       }
       const cols = [ops.map((o) => o.pool.counter), ops.map((o) => o.pool.periodStart)];
       const locked = await client.query<{
@@ -295,12 +316,13 @@ export class PgLeases {
       }
       const out: LeaseState[] = [];
       for (const op of ops)
-        out.push(this.apply(op, pools.get(poolKey(op.pool.counter, op.pool.periodStart)), now));
+        out.push(this.apply(op, pools.get(poolKey(op.pool.counter, op.pool.periodStart)), now, created));
       await this.save(client, pools);
       await client.query("COMMIT");
       for (const op of ops) {
         const key = poolKey(op.pool.counter, op.pool.periodStart);
-        if (pools.has(key)) this.sent.set(key, { total: op.total, end: op.pool.periodEnd });
+        if (pools.has(key))
+          this.sent.set(key, { total: op.total, refunds: op.refunds, end: op.pool.periodEnd });
       }
       return out;
     } catch (err) {
@@ -314,13 +336,15 @@ export class PgLeases {
   }
 
   /** One operation on a locked pool (undefined: no such pool, so nothing to report on). */
-  private apply(op: Op, pool: Locked | undefined, now: number): LeaseState {
+  private apply(op: Op, pool: Locked | undefined, now: number, created: ReadonlySet<string>): LeaseState {
     if (pool === undefined)
       return { returned: 0, allowance: 0, remainder: 0, holders: 0, expiresAt: 0 } as ReturnResult;
     const mine = pool.holders.get(this.holder);
     const reported = mine?.reported ?? 0;
-    // Usage a lost reply's commit already recorded is not counted again.
+    const refunded = mine?.refunded ?? 0;
+    // Usage (and refunds) a lost reply's commit already recorded is not counted again.
     const delta = Math.max(0, op.total - reported);
+    const back = created.has(poolKey(pool.counter, pool.start)) ? 0 : Math.max(0, op.refunds - refunded);
     const r =
       op.kind === "acquire"
         ? pool.ledger.acquire({
@@ -331,20 +355,30 @@ export class PgLeases {
             need: op.request.need,
             rate: op.request.rate,
             base: op.request.base,
+            refunded: back,
           })
-        : pool.ledger.report(this.holder, delta, op.giveBack, op.now ?? now);
+        : pool.ledger.report(this.holder, delta, op.giveBack, op.now ?? now, back);
     pool.holders.set(this.holder, {
       holder: this.holder,
       allowance: r.allowance,
       expiresAt: r.expiresAt,
       reported: Math.max(reported, op.total),
+      refunded: Math.max(refunded, op.refunds),
     });
     return r;
   }
 
   private async save(client: pg.PoolClient, pools: Map<string, Locked>): Promise<void> {
     const p: [string[], number[], number[], number[], number[]] = [[], [], [], [], []];
-    const h: [string[], number[], string[], number[], number[], number[]] = [[], [], [], [], [], []];
+    const h: [string[], number[], string[], number[], number[], number[], number[]] = [
+      [],
+      [],
+      [],
+      [],
+      [],
+      [],
+      [],
+    ];
     for (const { ledger, holders, counter, start } of pools.values()) {
       const s = ledger.stored();
       if (s === null) continue;
@@ -365,6 +399,7 @@ export class PgLeases {
         h[3].push(lease?.[0] ?? 0);
         h[4].push(lease?.[1] ?? 0);
         h[5].push(row.reported);
+        h[6].push(row.refunded);
       }
     }
     if (p[0].length === 0) return;

@@ -1,0 +1,4 @@
+/** Engine conformance on the sqlite store (cases and runner: conformance-cases.ts). */
+import { conformance } from "./conformance-cases.js";
+
+conformance("sqlite");
