@@ -36,10 +36,11 @@ export async function copyBatch(
   layouts: readonly Layout[],
 ): Promise<number> {
   const extracted = extractColumns([...layouts]);
-  await client.query("BEGIN");
   try {
+    // One round trip: the transaction and the staging table (kept by the session, emptied at commit).
     await client.query(
-      `CREATE TEMP TABLE IF NOT EXISTS limitr_staged_events
+      `BEGIN;
+       CREATE TEMP TABLE IF NOT EXISTS limitr_staged_events
          (ord INTEGER, id TEXT, type TEXT, customer TEXT, ts BIGINT, value DOUBLE PRECISION, properties JSONB)
        ON COMMIT DELETE ROWS`,
     );
@@ -54,6 +55,8 @@ export async function copyBatch(
       `INSERT INTO events (id, type, customer, ts, value, properties, ${extracted.names.join(", ")})
        SELECT id, type, customer, ts, value, properties, ${extracted.values.join(", ")}
        FROM limitr_staged_events ORDER BY ord ON CONFLICT (id) DO NOTHING`,
+      [],
+      layouts,
     );
     await client.query("COMMIT");
     return inserted;

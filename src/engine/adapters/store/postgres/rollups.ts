@@ -1,8 +1,10 @@
+import { createHash } from "node:crypto";
 import type pg from "pg";
 import type { CompiledMeter, CompiledPolicy } from "../../../core/model.js";
 import { isoDate, LIFETIME, startOfDate, type Window } from "../../../core/periods.js";
 import type { AggregateRow, AggregateSpec } from "../../../core/usage/store-port.js";
 import type { DayCell } from "../bill-usage.js";
+import type { Layout } from "./layouts.js";
 import { meterFingerprint, type RollupDefinition, rollupDefinition } from "./rollup-def.js";
 import { COUNT_WEIGHT, lit, prop, whereConditions } from "./sql.js";
 
@@ -64,15 +66,39 @@ function meterOf(d: RollupDefinition): CompiledMeter {
   };
 }
 
-/** The events' columns a fold reads. */
-const FOLDED = "seq, type, customer, ts, value, properties";
+/** The events' columns every fold reads (and `properties`, or the columns extracted from it). */
+const FOLDED = ["seq", "type", "customer", "ts", "value"];
+const EXTRACTED = ["n1", "n2", "n3", "n4", "t1", "t2"];
 
 /**
  * Rows of `relation` with `day`, the calendar date of their ts (epoch ms) in
  * the zone: computed once per row and zone, however many rollups read it.
  */
-function withDay(relation: string, zone: string, where = ""): string {
-  return `SELECT ${FOLDED}, ((timestamptz 'epoch' + ts * interval '1 millisecond') AT TIME ZONE ${lit(zone)})::date AS day FROM ${relation}${where}`;
+function withDay(relation: string, zone: string, columns: string, where = ""): string {
+  return `SELECT ${columns}, ((timestamptz 'epoch' + ts * interval '1 millisecond') AT TIME ZONE ${lit(zone)})::date AS day FROM ${relation}${where}`;
+}
+
+/**
+ * A property of rows of `types` as the fold reads it: from the column the
+ * same statement's insert extracted it to (`columns`: the insert's layouts,
+ * one per type), else from the JSON; both hold what `limitr_numeric` /
+ * `limitr_text` read, so the fold's figures are the same either way. Only
+ * rows of `types` may read it (other types read NULL).
+ */
+function extracted(
+  columns: readonly Layout[],
+  types: readonly string[],
+  field: "numbers" | "texts",
+  property: string,
+): string {
+  const json = `${field === "numbers" ? "limitr_numeric" : "limitr_text"}(${prop(property)})`;
+  const per = types.map((type) => {
+    const i = columns.find((l) => l.type === type)?.[field].indexOf(property) ?? -1;
+    return [type, i >= 0 ? `${field === "numbers" ? "n" : "t"}${i + 1}` : json] as const;
+  });
+  const first = per[0]?.[1] ?? json;
+  if (per.every(([, e]) => e === first)) return first;
+  return `(CASE type ${per.map(([type, e]) => `WHEN ${lit(type)} THEN ${e}`).join(" ")} END)`;
 }
 
 /**
@@ -82,17 +108,19 @@ function withDay(relation: string, zone: string, where = ""): string {
  * `rollups`, and for unique_count one into `rollup_values`. Values are read
  * from the JSON with the functions the extracted columns are filled by.
  */
-export function foldStatements(r: Rollup, source: string): string[] {
+export function foldStatements(r: Rollup, source: string, columns: readonly Layout[] = []): string[] {
   const meter = meterOf(r.definition);
   const fp = lit(r.fp);
   const conds = [`type IN (${meter.events.map(lit).join(", ")})`, ...whereConditions(meter)];
-  const v = meter.property ? `limitr_numeric(${prop(meter.property)})` : "value::numeric";
-  const dim = r.definition.dimension ? `limitr_text(${prop(r.definition.dimension)})` : "NULL::text";
+  const read = (field: "numbers" | "texts", property: string) =>
+    extracted(columns, meter.events, field, property);
+  const v = meter.property ? read("numbers", meter.property) : "value::numeric";
+  const dim = r.definition.dimension ? read("texts", r.definition.dimension) : "NULL::text";
   const rows =
     `SELECT seq, customer, ts, day, ${dim} AS dim, ` +
     `${meter.aggregation === "count" ? `${COUNT_WEIGHT}::numeric` : v} AS v` +
     (meter.aggregation === "unique_count"
-      ? `, ${meter.property ? `limitr_text(${prop(meter.property)})` : "value::text"} AS u`
+      ? `, ${meter.property ? read("texts", meter.property) : "value::text"} AS u`
       : "") +
     ` FROM ${source} WHERE ${conds.join(" AND ")}`;
   const order = "ORDER BY ts DESC, seq DESC";
@@ -155,38 +183,61 @@ export function foldStatements(r: Rollup, source: string): string[] {
   return out;
 }
 
-/** Fold statements per set of registered fingerprints (the SQL is the same until one is added). */
-const cachedFolds = new Map<string, string[]>();
+/** An insert's statement folding into a set of registered fingerprints: its text and prepared name. */
+interface Folding {
+  text: string;
+  name: string;
+}
+
+/** Per insert, layouts and set of registered fingerprints (the SQL is the same until one is added). */
+const cachedFolds = new Map<string, Folding>();
 
 /**
  * Run an `INSERT INTO events ... ON CONFLICT (id) DO NOTHING` (inside the
  * caller's transaction) and fold the rows it inserted into every registered
- * rollup, in one statement. Returns how many rows were inserted.
+ * rollup, in one statement. `columns` are the layouts the insert extracts
+ * with (the fold reads those columns instead of the JSON). Returns how many
+ * rows were inserted.
  */
 export async function insertFolding(
   client: pg.PoolClient,
   insert: string,
   params: unknown[] = [],
+  columns: readonly Layout[] = [],
 ): Promise<number> {
-  // JIT off for the transaction: compiling a large batch's statement costs more than running it.
-  await client.query(`SELECT pg_advisory_xact_lock_shared(${LOCK}), set_config('jit', 'off', true)`);
-  const defs = await client.query<Rollup>("SELECT fp, definition FROM rollup_defs ORDER BY fp");
+  // The lock first, then the registered rollups (two statements, one round trip: the second
+  // reads a snapshot taken once the lock is held). JIT off for the transaction: compiling a
+  // large batch's statement costs more than running it.
+  const [, defs] = (await client.query(
+    `SELECT pg_advisory_xact_lock_shared(${LOCK}), set_config('jit', 'off', true);
+     SELECT fp, definition FROM rollup_defs ORDER BY fp`,
+  )) as unknown as [pg.QueryResult, pg.QueryResult<Rollup>];
   if (defs.rows.length === 0) return (await client.query(insert, params)).rowCount ?? 0;
-  const key = defs.rows.map((d) => d.fp).join(",");
-  let folds = cachedFolds.get(key);
-  if (!folds) {
+  const key = `${defs.rows.map((d) => d.fp).join(",")}\n${JSON.stringify(columns)}\n${insert}`;
+  let folding = cachedFolds.get(key);
+  if (!folding) {
     // The inserted rows with their day, once per timezone; then every rollup's fold of them.
     const zones = [...new Set(defs.rows.map((d) => d.definition.zone))];
-    const statements = defs.rows.flatMap((d) => foldStatements(d, `d${zones.indexOf(d.definition.zone)}`));
-    folds = [
-      ...zones.map((z, i) => `d${i} AS MATERIALIZED (${withDay("ins", z)})`),
+    const statements = defs.rows.flatMap((d) =>
+      foldStatements(d, `d${zones.indexOf(d.definition.zone)}`, columns),
+    );
+    // The extracted columns the folds read, and the JSON only if one reads it.
+    const returned = [
+      ...FOLDED,
+      ...EXTRACTED.filter((c) => statements.some((f) => new RegExp(`\\b${c}\\b`).test(f))),
+      ...(statements.some((f) => f.includes("properties")) ? ["properties"] : []),
+    ].join(", ");
+    const folds = [
+      ...zones.map((z, i) => `d${i} AS MATERIALIZED (${withDay("ins", z, returned)})`),
       ...statements.map((f, i) => `f${i} AS (${f})`),
     ];
+    const text = `WITH ins AS (${insert} RETURNING ${returned}), ${folds.join(", ")} SELECT COUNT(*)::int AS n FROM ins`;
+    // Prepared once per connection (planning the statement costs more than a small batch's run).
+    folding = { text, name: `limitr_fold_${createHash("sha1").update(text).digest("hex")}` };
     if (cachedFolds.size > 64) cachedFolds.clear();
-    cachedFolds.set(key, folds);
+    cachedFolds.set(key, folding);
   }
-  const sql = `WITH ins AS (${insert} RETURNING ${FOLDED}), ${folds.join(", ")} SELECT COUNT(*)::int AS n FROM ins`;
-  const r = await client.query<{ n: number }>(sql, params);
+  const r = await client.query<{ n: number }>({ ...folding, values: params });
   return r.rows[0]?.n ?? 0;
 }
 
@@ -227,7 +278,7 @@ export async function ensureRollups(pool: pg.Pool, rollups: Rollup[], rebuild?: 
     for (const r of unique) {
       if (have.has(r.fp)) continue;
       const types = `(${r.definition.events.map(lit).join(", ")})`;
-      const source = `(${withDay("events", r.definition.zone, ` WHERE type IN ${types}`)}) e`;
+      const source = `(${withDay("events", r.definition.zone, [...FOLDED, "properties"].join(", "), ` WHERE type IN ${types}`)}) e`;
       for (const sql of foldStatements(r, source)) await client.query(sql);
       const n = await client.query<{ n: number }>(
         `SELECT COALESCE(SUM(n), 0)::bigint AS n FROM rollups WHERE fp = $1`,
