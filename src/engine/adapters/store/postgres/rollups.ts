@@ -206,10 +206,11 @@ export async function insertFolding(
   columns: readonly Layout[] = [],
 ): Promise<number> {
   // The lock first, then the registered rollups (two statements, one round trip: the second
-  // reads a snapshot taken once the lock is held). JIT off for the transaction: compiling a
-  // large batch's statement costs more than running it.
+  // reads a snapshot taken once the lock is held). For the transaction: no JIT (compiling a
+  // large batch's statement costs more than running it), and the folds group by hashing (the
+  // planner, expecting few returned rows, would sort them on text keys: measured slower).
   const [, defs] = (await client.query(
-    `SELECT pg_advisory_xact_lock_shared(${LOCK}), set_config('jit', 'off', true);
+    `SELECT pg_advisory_xact_lock_shared(${LOCK}), set_config('jit', 'off', true), set_config('enable_sort', 'off', true);
      SELECT fp, definition FROM rollup_defs ORDER BY fp`,
   )) as unknown as [pg.QueryResult, pg.QueryResult<Rollup>];
   if (defs.rows.length === 0) return (await client.query(insert, params)).rowCount ?? 0;
