@@ -184,7 +184,7 @@ export function foldStatements(r: Rollup, source: string, columns: readonly Layo
 }
 
 /** An insert's statement folding into a set of registered fingerprints: its text and prepared name. */
-interface Folding {
+export interface Folding {
   text: string;
   name: string;
 }
@@ -193,33 +193,36 @@ interface Folding {
 const cachedFolds = new Map<string, Folding>();
 
 /**
- * Run an `INSERT INTO events ... ON CONFLICT (id) DO NOTHING` (inside the
- * caller's transaction) and fold the rows it inserted into every registered
- * rollup, in one statement. `columns` are the layouts the insert extracts
- * with (the fold reads those columns instead of the JSON). Returns how many
- * rows were inserted.
+ * The statements a transaction folding into the rollups starts with (one
+ * round trip, each statement with its own snapshot): the rollup lock shared,
+ * then the registered rollups (read once the lock is held). For the
+ * transaction: no JIT (compiling a large batch's statement costs more than
+ * running it), and the folds group by hashing (the planner, expecting few
+ * returned rows, would sort them on text keys: measured slower).
  */
-export async function insertFolding(
-  client: pg.PoolClient,
+export const FOLD_START = `SELECT pg_advisory_xact_lock_shared(${LOCK}), set_config('jit', 'off', true), set_config('enable_sort', 'off', true);
+  SELECT fp, definition FROM rollup_defs ORDER BY fp`;
+
+/**
+ * The statement running `insert` (an `INSERT INTO events ... ON CONFLICT (id)
+ * DO NOTHING`) and folding the rows it inserted into every registered rollup
+ * (`defs`, read after FOLD_START's lock), returning how many were inserted as
+ * `n`; null when no rollup is registered (the insert alone). `columns` are
+ * the layouts the insert extracts with (the folds read those columns instead
+ * of the JSON).
+ */
+export function foldingStatement(
+  defs: readonly Rollup[],
   insert: string,
-  params: unknown[] = [],
   columns: readonly Layout[] = [],
-): Promise<number> {
-  // The lock first, then the registered rollups (two statements, one round trip: the second
-  // reads a snapshot taken once the lock is held). For the transaction: no JIT (compiling a
-  // large batch's statement costs more than running it), and the folds group by hashing (the
-  // planner, expecting few returned rows, would sort them on text keys: measured slower).
-  const [, defs] = (await client.query(
-    `SELECT pg_advisory_xact_lock_shared(${LOCK}), set_config('jit', 'off', true), set_config('enable_sort', 'off', true);
-     SELECT fp, definition FROM rollup_defs ORDER BY fp`,
-  )) as unknown as [pg.QueryResult, pg.QueryResult<Rollup>];
-  if (defs.rows.length === 0) return (await client.query(insert, params)).rowCount ?? 0;
-  const key = `${defs.rows.map((d) => d.fp).join(",")}\n${JSON.stringify(columns)}\n${insert}`;
+): Folding | null {
+  if (defs.length === 0) return null;
+  const key = `${defs.map((d) => d.fp).join(",")}\n${JSON.stringify(columns)}\n${insert}`;
   let folding = cachedFolds.get(key);
   if (!folding) {
     // The inserted rows with their day, once per timezone; then every rollup's fold of them.
-    const zones = [...new Set(defs.rows.map((d) => d.definition.zone))];
-    const statements = defs.rows.flatMap((d) =>
+    const zones = [...new Set(defs.map((d) => d.definition.zone))];
+    const statements = defs.flatMap((d) =>
       foldStatements(d, `d${zones.indexOf(d.definition.zone)}`, columns),
     );
     // The extracted columns the folds read, and the JSON only if one reads it.
@@ -238,6 +241,22 @@ export async function insertFolding(
     if (cachedFolds.size > 64) cachedFolds.clear();
     cachedFolds.set(key, folding);
   }
+  return folding;
+}
+
+/**
+ * Run an `INSERT INTO events ... ON CONFLICT (id) DO NOTHING` (inside the
+ * caller's transaction) and fold the rows it inserted into every registered
+ * rollup, in one statement. Returns how many rows were inserted.
+ */
+export async function insertFolding(
+  client: pg.PoolClient,
+  insert: string,
+  params: unknown[] = [],
+): Promise<number> {
+  const [, defs] = (await client.query(FOLD_START)) as unknown as [pg.QueryResult, pg.QueryResult<Rollup>];
+  const folding = foldingStatement(defs.rows, insert);
+  if (!folding) return (await client.query(insert, params)).rowCount ?? 0;
   const r = await client.query<{ n: number }>({ ...folding, values: params });
   return r.rows[0]?.n ?? 0;
 }
