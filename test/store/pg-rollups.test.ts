@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dayStarts } from "../../src/engine/adapters/store/bill-usage.js";
 import { PgRows } from "../../src/engine/adapters/store/postgres/engine-rows.js";
 import { writeRows } from "../../src/engine/adapters/store/postgres/engine-sql.js";
+import { layoutSpecs, registerLayouts } from "../../src/engine/adapters/store/postgres/layouts.js";
 import { meterFingerprint } from "../../src/engine/adapters/store/postgres/rollup-def.js";
 import { openPostgresStore, type PgUsageStore } from "../../src/engine/adapters/store/postgres/store.js";
 import { aggregateUsage } from "../../src/engine/adapters/store/usage-query.js";
@@ -60,10 +61,12 @@ afterAll(async () => {
 });
 
 /** Start from an empty store: no events, no rollups. */
-async function reset(): Promise<void> {
-  await pgQuery("TRUNCATE events, rollups, rollup_values, rollup_defs", [], schema.name);
+/** An empty store; with `extract`, its imports extract the policy's values (and fold from those columns). */
+async function reset(extract = false): Promise<void> {
+  await pgQuery("TRUNCATE events, rollups, rollup_values, rollup_defs, value_layouts", [], schema.name);
   await store.close();
   store = await openPostgresStore(schema.url);
+  if (extract) await registerLayouts(store.pool, layoutSpecs(policy));
 }
 
 const property = fc.oneof(
@@ -235,8 +238,9 @@ describe("Postgres rollups", () => {
         fc.array(event, { maxLength: 40 }),
         fc.array(fc.nat(), { maxLength: 20 }),
         fc.boolean(),
-        async (first, later, replays, engine) => {
-          await reset();
+        fc.boolean(),
+        async (first, later, replays, engine, extract) => {
+          await reset(extract);
           const a = toEvents(first as Gen[], "a");
           const b = toEvents(later as Gen[], "b");
           // Imported before any rollup exists (built from the events at the first read).
@@ -249,6 +253,15 @@ describe("Postgres rollups", () => {
           const again = replays.map((i) => [...a, ...b][i % (a.length + b.length)] as UsageEvent);
           if (again.length > 0) await store.insertEvents(again);
           if (again.length > 0) await engineWrite(again);
+          // Imported with extraction, every event of a type the policy reads has its values in columns.
+          const layouts = await pgQuery<{ with: number; read: number }>(
+            `SELECT COUNT(*) FILTER (WHERE layout IS NOT NULL)::int AS with, COUNT(*) FILTER (WHERE type <> 'other')::int AS read
+             FROM events WHERE id LIKE 'a%'`,
+            [],
+            schema.name,
+          );
+          const row = layouts[0] as { with: number; read: number };
+          expect(row.with).toBe(extract ? row.read : 0);
           await check();
           // A rebuild from the events gives the same.
           await store.rebuildRollups(policy);

@@ -52,20 +52,29 @@ export async function runBill(
     : [{ policy, start: period.start, end: period.end, version: null, digest: policyDigestOf(policy) }];
   const last = pieces[pieces.length - 1];
   if (!last) throw new Error("runBill needs a policy");
-  const history = await store.planHistory();
-  const currencies = await store.customerCurrencies();
-  const usages: DailyUsage[] = [];
-  for (const piece of pieces)
-    usages.push(
-      await store.dailyUsage(piece.policy, { start: piece.start, end: piece.end }, options.onProgress),
-    );
+  // Independent reads, at once (a Postgres store runs them on separate connections of its pool).
+  const readUsages = async () => {
+    const out: DailyUsage[] = [];
+    for (const piece of pieces)
+      out.push(
+        await store.dailyUsage(piece.policy, { start: piece.start, end: piece.end }, options.onProgress),
+      );
+    return out;
+  };
   // Wallet ledgers the engine kept in its store (SQLite or Postgres): top-ups are invoiced, debits shown.
-  const wallets =
+  const readWallets = async () =>
     store instanceof SqliteUsageStore
       ? walletActivity(store.db, last.policy, period)
       : hasWallets(store)
         ? await store.walletActivity(last.policy, period)
         : new Map<string, WalletActivity>();
+  const [history, currencies, usages, wallets, consumedByCustomer] = await Promise.all([
+    store.planHistory(),
+    store.customerCurrencies(),
+    readUsages(),
+    readWallets(),
+    store.creditsConsumedBefore(period.start),
+  ]);
   const used = (id: string) => usages.some((u) => u.customers.has(id));
   const candidates = new Set<string>([...history.keys(), ...wallets.keys()]);
   for (const piece of pieces) for (const id of Object.keys(piece.policy.customers)) candidates.add(id);
@@ -82,7 +91,6 @@ export async function runBill(
     if (!inForce && !used(id) && !wallets.has(id)) continue;
     billed.push({ id, plans: known, perPiece });
   }
-  const consumedByCustomer = await store.creditsConsumedBefore(period.start);
   const inputs: NumberedInput[] = [];
   billed.forEach(({ id, plans, perPiece }, i) => {
     if (options.customers && !options.customers.includes(id)) return;

@@ -1,8 +1,10 @@
+import { createHash } from "node:crypto";
 import type pg from "pg";
 import type { CompiledMeter, CompiledPolicy } from "../../../core/model.js";
 import { isoDate, LIFETIME, startOfDate, type Window } from "../../../core/periods.js";
 import type { AggregateRow, AggregateSpec } from "../../../core/usage/store-port.js";
 import type { DayCell } from "../bill-usage.js";
+import type { Layout } from "./layouts.js";
 import { meterFingerprint, type RollupDefinition, rollupDefinition } from "./rollup-def.js";
 import { COUNT_WEIGHT, lit, prop, whereConditions } from "./sql.js";
 
@@ -64,15 +66,39 @@ function meterOf(d: RollupDefinition): CompiledMeter {
   };
 }
 
-/** The events' columns a fold reads. */
-const FOLDED = "seq, type, customer, ts, value, properties";
+/** The events' columns every fold reads (and `properties`, or the columns extracted from it). */
+const FOLDED = ["seq", "type", "customer", "ts", "value"];
+const EXTRACTED = ["n1", "n2", "n3", "n4", "t1", "t2"];
 
 /**
  * Rows of `relation` with `day`, the calendar date of their ts (epoch ms) in
  * the zone: computed once per row and zone, however many rollups read it.
  */
-function withDay(relation: string, zone: string, where = ""): string {
-  return `SELECT ${FOLDED}, ((timestamptz 'epoch' + ts * interval '1 millisecond') AT TIME ZONE ${lit(zone)})::date AS day FROM ${relation}${where}`;
+function withDay(relation: string, zone: string, columns: string, where = ""): string {
+  return `SELECT ${columns}, ((timestamptz 'epoch' + ts * interval '1 millisecond') AT TIME ZONE ${lit(zone)})::date AS day FROM ${relation}${where}`;
+}
+
+/**
+ * A property of rows of `types` as the fold reads it: from the column the
+ * same statement's insert extracted it to (`columns`: the insert's layouts,
+ * one per type), else from the JSON; both hold what `limitr_numeric` /
+ * `limitr_text` read, so the fold's figures are the same either way. Only
+ * rows of `types` may read it (other types read NULL).
+ */
+function extracted(
+  columns: readonly Layout[],
+  types: readonly string[],
+  field: "numbers" | "texts",
+  property: string,
+): string {
+  const json = `${field === "numbers" ? "limitr_numeric" : "limitr_text"}(${prop(property)})`;
+  const per = types.map((type) => {
+    const i = columns.find((l) => l.type === type)?.[field].indexOf(property) ?? -1;
+    return [type, i >= 0 ? `${field === "numbers" ? "n" : "t"}${i + 1}` : json] as const;
+  });
+  const first = per[0]?.[1] ?? json;
+  if (per.every(([, e]) => e === first)) return first;
+  return `(CASE type ${per.map(([type, e]) => `WHEN ${lit(type)} THEN ${e}`).join(" ")} END)`;
 }
 
 /**
@@ -82,17 +108,19 @@ function withDay(relation: string, zone: string, where = ""): string {
  * `rollups`, and for unique_count one into `rollup_values`. Values are read
  * from the JSON with the functions the extracted columns are filled by.
  */
-export function foldStatements(r: Rollup, source: string): string[] {
+export function foldStatements(r: Rollup, source: string, columns: readonly Layout[] = []): string[] {
   const meter = meterOf(r.definition);
   const fp = lit(r.fp);
   const conds = [`type IN (${meter.events.map(lit).join(", ")})`, ...whereConditions(meter)];
-  const v = meter.property ? `limitr_numeric(${prop(meter.property)})` : "value::numeric";
-  const dim = r.definition.dimension ? `limitr_text(${prop(r.definition.dimension)})` : "NULL::text";
+  const read = (field: "numbers" | "texts", property: string) =>
+    extracted(columns, meter.events, field, property);
+  const v = meter.property ? read("numbers", meter.property) : "value::numeric";
+  const dim = r.definition.dimension ? read("texts", r.definition.dimension) : "NULL::text";
   const rows =
     `SELECT seq, customer, ts, day, ${dim} AS dim, ` +
     `${meter.aggregation === "count" ? `${COUNT_WEIGHT}::numeric` : v} AS v` +
     (meter.aggregation === "unique_count"
-      ? `, ${meter.property ? `limitr_text(${prop(meter.property)})` : "value::text"} AS u`
+      ? `, ${meter.property ? read("texts", meter.property) : "value::text"} AS u`
       : "") +
     ` FROM ${source} WHERE ${conds.join(" AND ")}`;
   const order = "ORDER BY ts DESC, seq DESC";
@@ -155,8 +183,66 @@ export function foldStatements(r: Rollup, source: string): string[] {
   return out;
 }
 
-/** Fold statements per set of registered fingerprints (the SQL is the same until one is added). */
-const cachedFolds = new Map<string, string[]>();
+/** An insert's statement folding into a set of registered fingerprints: its text and prepared name. */
+export interface Folding {
+  text: string;
+  name: string;
+}
+
+/** Per insert, layouts and set of registered fingerprints (the SQL is the same until one is added). */
+const cachedFolds = new Map<string, Folding>();
+
+/**
+ * The statements a transaction folding into the rollups starts with (one
+ * round trip, each statement with its own snapshot): the rollup lock shared,
+ * then the registered rollups (read once the lock is held). For the
+ * transaction: no JIT (compiling a large batch's statement costs more than
+ * running it), and the folds group by hashing (the planner, expecting few
+ * returned rows, would sort them on text keys: measured slower).
+ */
+export const FOLD_START = `SELECT pg_advisory_xact_lock_shared(${LOCK}), set_config('jit', 'off', true), set_config('enable_sort', 'off', true);
+  SELECT fp, definition FROM rollup_defs ORDER BY fp`;
+
+/**
+ * The statement running `insert` (an `INSERT INTO events ... ON CONFLICT (id)
+ * DO NOTHING`) and folding the rows it inserted into every registered rollup
+ * (`defs`, read after FOLD_START's lock), returning how many were inserted as
+ * `n`; null when no rollup is registered (the insert alone). `columns` are
+ * the layouts the insert extracts with (the folds read those columns instead
+ * of the JSON).
+ */
+export function foldingStatement(
+  defs: readonly Rollup[],
+  insert: string,
+  columns: readonly Layout[] = [],
+): Folding | null {
+  if (defs.length === 0) return null;
+  const key = `${defs.map((d) => d.fp).join(",")}\n${JSON.stringify(columns)}\n${insert}`;
+  let folding = cachedFolds.get(key);
+  if (!folding) {
+    // The inserted rows with their day, once per timezone; then every rollup's fold of them.
+    const zones = [...new Set(defs.map((d) => d.definition.zone))];
+    const statements = defs.flatMap((d) =>
+      foldStatements(d, `d${zones.indexOf(d.definition.zone)}`, columns),
+    );
+    // The extracted columns the folds read, and the JSON only if one reads it.
+    const returned = [
+      ...FOLDED,
+      ...EXTRACTED.filter((c) => statements.some((f) => new RegExp(`\\b${c}\\b`).test(f))),
+      ...(statements.some((f) => f.includes("properties")) ? ["properties"] : []),
+    ].join(", ");
+    const folds = [
+      ...zones.map((z, i) => `d${i} AS MATERIALIZED (${withDay("ins", z, returned)})`),
+      ...statements.map((f, i) => `f${i} AS (${f})`),
+    ];
+    const text = `WITH ins AS (${insert} RETURNING ${returned}), ${folds.join(", ")} SELECT COUNT(*)::int AS n FROM ins`;
+    // Prepared once per connection (planning the statement costs more than a small batch's run).
+    folding = { text, name: `limitr_fold_${createHash("sha1").update(text).digest("hex")}` };
+    if (cachedFolds.size > 64) cachedFolds.clear();
+    cachedFolds.set(key, folding);
+  }
+  return folding;
+}
 
 /**
  * Run an `INSERT INTO events ... ON CONFLICT (id) DO NOTHING` (inside the
@@ -168,25 +254,10 @@ export async function insertFolding(
   insert: string,
   params: unknown[] = [],
 ): Promise<number> {
-  // JIT off for the transaction: compiling a large batch's statement costs more than running it.
-  await client.query(`SELECT pg_advisory_xact_lock_shared(${LOCK}), set_config('jit', 'off', true)`);
-  const defs = await client.query<Rollup>("SELECT fp, definition FROM rollup_defs ORDER BY fp");
-  if (defs.rows.length === 0) return (await client.query(insert, params)).rowCount ?? 0;
-  const key = defs.rows.map((d) => d.fp).join(",");
-  let folds = cachedFolds.get(key);
-  if (!folds) {
-    // The inserted rows with their day, once per timezone; then every rollup's fold of them.
-    const zones = [...new Set(defs.rows.map((d) => d.definition.zone))];
-    const statements = defs.rows.flatMap((d) => foldStatements(d, `d${zones.indexOf(d.definition.zone)}`));
-    folds = [
-      ...zones.map((z, i) => `d${i} AS MATERIALIZED (${withDay("ins", z)})`),
-      ...statements.map((f, i) => `f${i} AS (${f})`),
-    ];
-    if (cachedFolds.size > 64) cachedFolds.clear();
-    cachedFolds.set(key, folds);
-  }
-  const sql = `WITH ins AS (${insert} RETURNING ${FOLDED}), ${folds.join(", ")} SELECT COUNT(*)::int AS n FROM ins`;
-  const r = await client.query<{ n: number }>(sql, params);
+  const [, defs] = (await client.query(FOLD_START)) as unknown as [pg.QueryResult, pg.QueryResult<Rollup>];
+  const folding = foldingStatement(defs.rows, insert);
+  if (!folding) return (await client.query(insert, params)).rowCount ?? 0;
+  const r = await client.query<{ n: number }>({ ...folding, values: params });
   return r.rows[0]?.n ?? 0;
 }
 
@@ -227,7 +298,7 @@ export async function ensureRollups(pool: pg.Pool, rollups: Rollup[], rebuild?: 
     for (const r of unique) {
       if (have.has(r.fp)) continue;
       const types = `(${r.definition.events.map(lit).join(", ")})`;
-      const source = `(${withDay("events", r.definition.zone, ` WHERE type IN ${types}`)}) e`;
+      const source = `(${withDay("events", r.definition.zone, [...FOLDED, "properties"].join(", "), ` WHERE type IN ${types}`)}) e`;
       for (const sql of foldStatements(r, source)) await client.query(sql);
       const n = await client.query<{ n: number }>(
         `SELECT COALESCE(SUM(n), 0)::bigint AS n FROM rollups WHERE fp = $1`,
@@ -286,10 +357,11 @@ async function inSnapshot<T>(
   }
 }
 
-/** A rollup row as read by `rollupDays`: [fp index, customer, day index, dim, q, n, t, lt]. */
-type CellRow = [number, string, number, string, number | null, number, number, number | null];
-/** A distinct value: [fp index, customer, day index, value]. */
-type ValueRow = [number, string, number, string];
+/**
+ * One (fingerprint, customer)'s rollup rows as read by `rollupDays`: its day
+ * indexes, dimension values, q, n, t and lt, one array each (JSON text).
+ */
+type CellColumns = [number[], string[], (number | null)[], number[], number[], (number | null)[]];
 
 /**
  * Daily cells of the meters from their rollups: per meter, customer -> cells
@@ -309,38 +381,40 @@ export async function rollupDays(
   }
   const fps = [...byFp.keys()];
   const dates = days.map((d) => isoDate(d, zone));
-  const params = [fps, dates, dates[0], dates[dates.length - 1]];
-  const where = "WHERE fp = ANY($1) AND day >= $3::date AND day <= $4::date";
-  const day = "width_bucket(day, $2::date[]) - 1";
+  const params = [fps, dates[0], dates[dates.length - 1]];
+  const where = "WHERE fp = ANY($1) AND day >= $2::date AND day <= $3::date";
+  // The period's days are consecutive dates: a day's index is its distance from the first.
+  const day = "day - $2::date";
+  const json = (x: string) => `array_to_json(array_agg(${x}))::text`;
   // One statement (one snapshot, one round trip): a first row with how many of the
-  // fingerprints are registered in it, then cells (kind 1) and distinct values (kind 2), as
-  // arrays (rowMode) with the fingerprint as its index in `fps`: few bytes and objects per cell.
-  const r = await pool.query<unknown[]>({
-    text: `SELECT 0 AS kind, 0 AS f, NULL::text AS customer, 0 AS day, NULL::text AS dim, NULL::numeric AS q,
-         (SELECT COUNT(*) FROM rollup_defs WHERE fp = ANY($1)) AS n, NULL::bigint AS t, NULL::bigint AS lt
+  // fingerprints are registered in it, then one row per fingerprint (its index in `fps`) and
+  // customer with its cells (kind 1) or distinct values (kind 2) as JSON arrays, one per
+  // column: a few hundred rows and one native JSON.parse per column instead of a row and
+  // an object per cell.
+  const r = await pool.query<[number, number, string | null, ...(string | null)[]]>({
+    text: `SELECT 0 AS kind, (SELECT COUNT(*)::int FROM rollup_defs WHERE fp = ANY($1)) AS f, NULL::text AS customer,
+         NULL::text AS d, NULL::text AS dim, NULL::text AS q, NULL::text AS n, NULL::text AS t, NULL::text AS lt
        UNION ALL
-       SELECT 1, array_position($1, fp) - 1, customer, ${day}, dim, q, n, t, lt FROM rollups ${where}
+       SELECT 1, array_position($1, fp) - 1, customer, ${json(day)}, ${json("dim")}, ${json("q")}, ${json("n")}, ${json("t")}, ${json("lt")}
+       FROM rollups ${where} GROUP BY fp, customer
        UNION ALL
-       SELECT 2, array_position($1, fp) - 1, customer, ${day}, value, NULL, NULL, NULL, NULL FROM rollup_values ${where}`,
+       SELECT 2, array_position($1, fp) - 1, customer, ${json(day)}, ${json("value")}, NULL, NULL, NULL, NULL
+       FROM rollup_values ${where} GROUP BY fp, customer`,
     values: params,
     rowMode: "array",
   });
-  const registered = r.rows.find((x) => x[0] === 0)?.[6];
-  const read =
-    Number(registered) === fps.length
-      ? {
-          rows: r.rows.filter((x) => x[0] === 1).map((x) => x.slice(1) as CellRow),
-          values: r.rows.filter((x) => x[0] === 2).map((x) => x.slice(1, 5) as ValueRow),
-        }
-      : null;
-  if (!read) return null;
+  const registered = r.rows.find((x) => x[0] === 0)?.[1];
+  if (registered !== fps.length) return null;
   const out = new Map<string, Map<string, DayCell[]>>();
   for (const m of meters) out.set(m.id, new Map());
-  const cellOf = (m: CompiledMeter, customer: string, i: number): DayCell => {
+  const perDayOf = (m: CompiledMeter, customer: string): DayCell[] => {
     const cells = out.get(m.id) as Map<string, DayCell[]>;
     let perDay = cells.get(customer);
     if (!perDay) cells.set(customer, (perDay = []));
-    return (perDay[i] ??= {
+    return perDay;
+  };
+  const cellOf = (m: CompiledMeter, perDay: DayCell[], i: number): DayCell =>
+    (perDay[i] ??= {
       q: 0,
       n: 0,
       t: Number.NEGATIVE_INFINITY,
@@ -348,27 +422,37 @@ export async function rollupDays(
       values: m.aggregation === "unique_count" ? new Set() : null,
       readings: null,
     });
-  };
-  const metersOf = (i: number) => byFp.get(fps[i] as string) ?? [];
-  for (const [f, customer, i, dim, q, n, t, lt] of read.rows) {
-    for (const m of metersOf(f)) {
-      const cell = cellOf(m, customer, i);
-      cell.n += n;
-      if (m.aggregation === "unique_count") continue;
-      if (m.aggregation === "sum" || m.aggregation === "count") {
-        if (t > cell.t) cell.t = t;
-        if (q === null) continue;
-        cell.q += q;
-        cell.byDim.set(dim, (cell.byDim.get(dim) ?? 0) + q);
-      } else {
-        // max, latest: one row per day; its time is the latest valued event's, else the latest event's.
-        cell.t = lt ?? t;
-        cell.q = q ?? 0;
+  const metersOf = fps.map((fp) => byFp.get(fp) ?? []);
+  for (const [kind, f, customer, ...columns] of r.rows) {
+    if (kind === 0) continue;
+    const [d, dims, qs, ns, ts, lts] = columns.map((c) => (c === null ? null : JSON.parse(c))) as CellColumns;
+    for (const m of metersOf[f] ?? []) {
+      const perDay = perDayOf(m, customer as string);
+      if (kind === 2) {
+        for (let k = 0; k < d.length; k++) cellOf(m, perDay, d[k] as number).values?.add(dims[k] as string);
+        continue;
+      }
+      const agg = m.aggregation;
+      for (let k = 0; k < d.length; k++) {
+        const cell = cellOf(m, perDay, d[k] as number);
+        cell.n += ns[k] as number;
+        if (agg === "unique_count") continue;
+        const q = qs[k] as number | null;
+        const t = ts[k] as number;
+        if (agg === "sum" || agg === "count") {
+          if (t > cell.t) cell.t = t;
+          if (q === null) continue;
+          cell.q += q;
+          const dim = dims[k] as string;
+          cell.byDim.set(dim, (cell.byDim.get(dim) ?? 0) + q);
+        } else {
+          // max, latest: one row per day; its time is the latest valued event's, else the latest event's.
+          cell.t = lts[k] ?? t;
+          cell.q = q ?? 0;
+        }
       }
     }
   }
-  for (const [f, customer, i, value] of read.values)
-    for (const m of metersOf(f)) cellOf(m, customer, i).values?.add(value);
   return out;
 }
 
