@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { AlertNotification } from "../adapters/alerts/delivery.js";
 import type { AlertStateStore, StateKey } from "../adapters/alerts/outbox.js";
 import {
@@ -106,6 +106,9 @@ export class LiveAlerts {
   private timer: NodeJS.Timeout | null = null;
   /** How long the last evaluation took (ms). */
   private lastCostMs = 0;
+
+  /** Tells this engine's notifications from another's of the same crossing at the same instant. */
+  private readonly instance = randomUUID();
 
   constructor(
     private readonly policy: CompiledPolicy,
@@ -308,8 +311,12 @@ export class LiveAlerts {
   ): void {
     const entitlement = scope === null ? "" : slot.entitlement;
     const key = this.key(rule, slot.customer, entitlement, window.start);
+    // The engine's own instance is part of the id: on a shared store, an engine whose
+    // move lost finds no row of its own (a resend after a lost reply finds its rows).
     const id = `alr_${createHash("sha256")
-      .update([key.alert, key.customer, key.entitlement, key.periodStart, kind, now].join("\u0000"))
+      .update(
+        [key.alert, key.customer, key.entitlement, key.periodStart, kind, now, this.instance].join("\u0000"),
+      )
       .digest("hex")
       .slice(0, 24)}`;
     const { customer: _c, plan: _p, parent: _pa, metadata: _m, entitlement: _e, ...numbers } = vars;
