@@ -174,16 +174,7 @@ export class Wallets {
     const lanes = this.lanes;
     const spent = (lanes.spent[wid] as number) + atoms;
     lanes.spent[wid] = spent;
-    this.sink.debitQuick(
-      id,
-      wid,
-      at,
-      atoms,
-      lanes.bases[wid] as bigint,
-      spent,
-      this.state().version,
-      entitlement,
-    );
+    this.sink.debitQuick(id, wid, at, atoms, spent, this.state().version, entitlement);
     if (lanes.queued[wid] !== this.gen) this.touchAt(wid);
   }
 
