@@ -126,7 +126,8 @@ export class MemoryWallets implements WalletStore {
     const n = ledger.length;
     if (n === 0) return;
     let repeated: Set<number> | null = null;
-    for (let i = 0; i < n; i++) {
+    // Generated ids are unique by construction: only ids given as text are claimed.
+    for (let i = 0; ledger.textIds && i < n; i++) {
       const id = ledger.id(i);
       if (typeof id === "string" && !this.claim(ledger.customer(i), id)) (repeated ??= new Set()).add(i);
     }
@@ -166,7 +167,7 @@ export class MemoryWallets implements WalletStore {
     while (left > 0 && this.chunks.length > 0) {
       const c = this.chunks[0] as Chunk;
       const drop = Math.min(left, c.length - c.from);
-      for (let i = c.from; i < c.from + drop; i++) {
+      for (let i = c.from; (c.ledger === null || c.ledger.textIds) && i < c.from + drop; i++) {
         const id = idRaw(c, i);
         if (typeof id === "string") this.ids.get(customerOf(c, i))?.delete(id);
       }

@@ -465,6 +465,12 @@ export class WalletLanes {
   queued = new Float64Array(64);
   /** See `WalletAccount.baseBalance`. */
   readonly bases: bigint[] = [];
+  /**
+   * 1 + where the base balance is in the table of the ledger that records
+   * these accounts' number-lane debits (see `Ledger.debitQuick`; one such
+   * ledger per lanes), 0 when not there: cleared by every change.
+   */
+  sinkAt = new Float64Array(64);
 
   add(acc: WalletAccount): number {
     const i = this.length++;
@@ -476,6 +482,7 @@ export class WalletLanes {
       this.expiry = resized(this.expiry, n);
       this.epoch = resized(this.epoch, n);
       this.queued = resized(this.queued, n);
+      this.sinkAt = resized(this.sinkAt, n);
     }
     this.accounts.push(acc);
     this.bases.push(0n);
@@ -487,6 +494,7 @@ export class WalletLanes {
   /** Something other than a number-lane debit changed account `i`. */
   changed(i: number): void {
     this.epoch[i] = (this.epoch[i] as number) + 1;
+    this.sinkAt[i] = 0;
   }
 
   covers(i: number, atoms: number): boolean {

@@ -87,14 +87,8 @@ export class Ledger {
   /** The balances the entries are relative to: each account's `baseBalance` once per fold, each exact debit's balance after. */
   private balances: bigint[] = [];
   private nBalances = 0;
-  /**
-   * Per account index, three numbers: the batch (`batch`) and the account's
-   * `epoch` in the lanes when its base balance was put in `balances`, and
-   * where. The base changes only with the epoch (see `WalletLanes.changed`).
-   */
-  private baseOf = new Float64Array(192);
-  /** Bumped by `clear`: entries of `baseOf` from an earlier batch are stale. */
-  private batch = 1;
+  /** The account index whose base balance each entry of `balances` is (-1: an exact debit's balance after), to forget at `clear`. */
+  private balanceOf = new Float64Array(64);
   private versions = new Float64Array(256);
   /** Index in `entitlements` of the entry's entitlement. */
   private ent = new Float64Array(256);
@@ -129,9 +123,7 @@ export class Ledger {
     this.at[i] = at;
     this.quick[i] = Number.NaN;
     this.exact[i] = amount;
-    const b = this.nBalances++;
-    this.balances[b] = balanceAfter;
-    this.base[i] = b;
+    this.base[i] = this.balance(balanceAfter, -1);
     this.less[i] = 0;
     this.versions[i] = version;
     this.ent[i] = this.entitlementIndex(entitlement);
@@ -187,6 +179,11 @@ export class Ledger {
       entitlement: this.entitlements[this.ent[i] as number] as string | null,
       note: null,
     };
+  }
+
+  /** Whether some entry has an id given as text (a caller's id, or any row): else every id is a generated number. */
+  get textIds(): boolean {
+    return this.texts > 0 || this.rows > 0;
   }
 
   /** Entry `i`'s id: the caller's, or a number the runtime turns into a generated id. */
@@ -275,9 +272,16 @@ export class Ledger {
     this.texts = 0;
     if (this.names.length > 0) this.names = [];
     if (this.exact.length > 0) this.exact = [];
-    if (this.nBalances > 0) this.balances = [];
+    if (this.nBalances > 0) {
+      const lanes = this.lanes;
+      if (lanes !== null)
+        for (let b = 0; b < this.nBalances; b++) {
+          const wid = this.balanceOf[b] as number;
+          if (wid >= 0) lanes.sinkAt[wid] = 0;
+        }
+      this.balances = [];
+    }
     this.nBalances = 0;
-    this.batch++;
     if (this.entitlements.length > 16) {
       this.entitlements = [];
       this.lastEnt = -1;
@@ -305,19 +309,25 @@ export class Ledger {
     return ((this.lanes as WalletLanes).accounts[wid] as { customer: string }).customer;
   }
 
-  /** Where account `wid`'s base balance (as of its last fold) is in `balances`, added once per batch and fold. */
+  /**
+   * Where account `wid`'s base balance (as of its last fold) is in
+   * `balances`: added once per batch and fold. The lanes keep where
+   * (`WalletLanes.sinkAt`) and forget it when the account changes.
+   */
   private baseIndex(wid: number): number {
     const lanes = this.lanes as WalletLanes;
-    const epoch = lanes.epoch[wid] as number;
-    const at = wid * 3;
-    let of = this.baseOf;
-    if (at >= of.length) this.baseOf = of = resized(of, Math.max(at + 3, of.length * 2));
-    if (of[at] === this.batch && of[at + 1] === epoch) return of[at + 2] as number;
+    const k = lanes.sinkAt[wid] as number;
+    if (k > 0) return k - 1;
+    const b = this.balance(lanes.bases[wid] as bigint, wid);
+    lanes.sinkAt[wid] = b + 1;
+    return b;
+  }
+
+  private balance(value: bigint, wid: number): number {
     const b = this.nBalances++;
-    this.balances[b] = lanes.bases[wid] as bigint;
-    of[at] = this.batch;
-    of[at + 1] = epoch;
-    of[at + 2] = b;
+    this.balances[b] = value;
+    if (b === this.balanceOf.length) this.balanceOf = grow(this.balanceOf);
+    this.balanceOf[b] = wid;
     return b;
   }
 
