@@ -2,8 +2,11 @@ import type { PlanHistory } from "../core/engine/resolve.js";
 import { InputError } from "../core/errors.js";
 import type { PropertyValue } from "../core/model.js";
 import {
+  LANE,
   Ledger,
   type Lot,
+  QUEUED,
+  SPENT,
   WalletAccount,
   WalletLanes,
   type WalletTerms,
@@ -140,9 +143,10 @@ export class Wallets {
 
   /** Queue account `wid` of the lanes (without reading the account object). */
   private touchAt(wid: number): void {
-    const queued = this.lanes.queued;
-    if (queued[wid] === this.gen) return;
-    queued[wid] = this.gen;
+    const row = this.lanes.row;
+    const at = wid * LANE + QUEUED;
+    if (row[at] === this.gen) return;
+    row[at] = this.gen;
     this.dirty.push(this.lanes.accounts[wid] as WalletAccount);
     this.dirtyIds.push(wid);
   }
@@ -172,10 +176,12 @@ export class Wallets {
    */
   spendQuick(wid: number, id: string | number, atoms: number, at: number, entitlement: string): void {
     const lanes = this.lanes;
-    const spent = (lanes.spent[wid] as number) + atoms;
-    lanes.spent[wid] = spent;
+    const row = lanes.row;
+    const w = wid * LANE;
+    const spent = (row[w + SPENT] as number) + atoms;
+    row[w + SPENT] = spent;
     this.sink.debitQuick(id, wid, at, atoms, spent, this.state().version, entitlement);
-    if (lanes.queued[wid] !== this.gen) this.touchAt(wid);
+    if (row[w + QUEUED] !== this.gen) this.touchAt(wid);
   }
 
   /** Balance and available funds of a customer's wallet in atoms (live alerts); null without one. */

@@ -1,5 +1,12 @@
 import { resized } from "../../core/engine/typed-arrays.js";
-import type { Lot, WalletAccount, WalletHold, WalletLanes } from "../../core/wallet/account.js";
+import {
+  EPOCH,
+  type Lot,
+  SPENT,
+  type WalletAccount,
+  type WalletHold,
+  type WalletLanes,
+} from "../../core/wallet/account.js";
 import { fromAtoms } from "../../core/wallet/amount.js";
 import type { Ledger } from "../../core/wallet/ledger.js";
 import type { WalletTxKind } from "../../core/wallet/model.js";
@@ -208,9 +215,10 @@ class ImageTable {
     for (let k = 0; k < ids.length; k++) {
       const wid = ids[k] as number;
       this.seq[wid] = seq;
-      this.spent[wid] = lanes.spent[wid] as number;
-      if (this.images[wid] !== undefined && this.epoch[wid] === lanes.epoch[wid]) continue;
-      this.epoch[wid] = lanes.epoch[wid] as number;
+      this.spent[wid] = lanes.get(wid, SPENT);
+      const epoch = lanes.get(wid, EPOCH);
+      if (this.images[wid] !== undefined && this.epoch[wid] === epoch) continue;
+      this.epoch[wid] = epoch;
       this.images[wid] = image(accounts[k] as WalletAccount);
     }
   }

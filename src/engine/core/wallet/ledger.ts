@@ -1,5 +1,5 @@
 import { resized } from "../engine/typed-arrays.js";
-import type { WalletLanes } from "./account.js";
+import { LANE, SINK_AT, type WalletLanes } from "./account.js";
 import type { WalletTxKind } from "./model.js";
 
 /**
@@ -277,7 +277,7 @@ export class Ledger {
       if (lanes !== null)
         for (let b = 0; b < this.nBalances; b++) {
           const wid = this.balanceOf[b] as number;
-          if (wid >= 0) lanes.sinkAt[wid] = 0;
+          if (wid >= 0) lanes.row[wid * LANE + SINK_AT] = 0;
         }
       this.balances = [];
     }
@@ -312,14 +312,15 @@ export class Ledger {
   /**
    * Where account `wid`'s base balance (as of its last fold) is in
    * `balances`: added once per batch and fold. The lanes keep where
-   * (`WalletLanes.sinkAt`) and forget it when the account changes.
+   * (`SINK_AT`) and forget it when the account changes.
    */
   private baseIndex(wid: number): number {
     const lanes = this.lanes as WalletLanes;
-    const k = lanes.sinkAt[wid] as number;
+    const at = wid * LANE + SINK_AT;
+    const k = lanes.row[at] as number;
     if (k > 0) return k - 1;
     const b = this.balance(lanes.bases[wid] as bigint, wid);
-    lanes.sinkAt[wid] = b + 1;
+    lanes.row[at] = b + 1;
     return b;
   }
 
