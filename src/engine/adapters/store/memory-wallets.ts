@@ -1,6 +1,7 @@
 import { resized } from "../../core/engine/typed-arrays.js";
 import {
   EPOCH,
+  LANE,
   type Lot,
   SPENT,
   type WalletAccount,
@@ -201,24 +202,23 @@ export class MemoryWallets implements WalletStore {
  */
 class ImageTable {
   private images: (Image | undefined)[] = [];
-  private epoch = new Float64Array(64);
-  private spent = new Float64Array(64);
-  private seq = new Float64Array(64);
+  /** Per account, one row: the lanes' epoch its image was taken at, its unfolded spend and write order at the last write. */
+  private rows = new Float64Array(64 * IMAGE);
 
   write(lanes: WalletLanes, accounts: readonly WalletAccount[], ids: readonly number[], seq: number): void {
-    if (this.epoch.length < lanes.length) {
-      const n = Math.max(lanes.length, this.epoch.length * 2);
-      this.epoch = resized(this.epoch, n);
-      this.spent = resized(this.spent, n);
-      this.seq = resized(this.seq, n);
-    }
+    if (this.rows.length < lanes.length * IMAGE)
+      this.rows = resized(this.rows, Math.max(lanes.length * IMAGE, this.rows.length * 2));
+    const rows = this.rows;
+    const lane = lanes.row;
     for (let k = 0; k < ids.length; k++) {
       const wid = ids[k] as number;
-      this.seq[wid] = seq;
-      this.spent[wid] = lanes.get(wid, SPENT);
-      const epoch = lanes.get(wid, EPOCH);
-      if (this.images[wid] !== undefined && this.epoch[wid] === epoch) continue;
-      this.epoch[wid] = epoch;
+      const at = wid * IMAGE;
+      const from = wid * LANE;
+      rows[at + IMAGE_SEQ] = seq;
+      rows[at + IMAGE_SPENT] = lane[from + SPENT] as number;
+      const epoch = lane[from + EPOCH] as number;
+      if (rows[at + IMAGE_EPOCH] === epoch && this.images[wid] !== undefined) continue;
+      rows[at + IMAGE_EPOCH] = epoch;
       this.images[wid] = image(accounts[k] as WalletAccount);
     }
   }
@@ -227,12 +227,17 @@ class ImageTable {
     for (let wid = 0; wid < this.images.length; wid++) {
       const img = this.images[wid];
       if (img === undefined) continue;
-      img.spent = this.spent[wid] as number;
-      img.seq = this.seq[wid] as number;
+      img.spent = this.rows[wid * IMAGE + IMAGE_SPENT] as number;
+      img.seq = this.rows[wid * IMAGE + IMAGE_SEQ] as number;
       visit(img);
     }
   }
 }
+
+const IMAGE_EPOCH = 0;
+const IMAGE_SPENT = 1;
+const IMAGE_SEQ = 2;
+const IMAGE = 4;
 
 /** What a store row of `a` needs, as of its last fold (no fold, no BigInt made): its unfolded spend is added when read. */
 function image(a: WalletAccount): Image {
