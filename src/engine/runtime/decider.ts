@@ -371,7 +371,10 @@ export class Decider {
         wallet = wallets.lanes.accounts[this.wQuickAt] as WalletAccount;
         before = wallet.snapshot();
       }
-      wallets.spendQuick(this.wQuickAt, id ?? this.seq, quick, now, this.wQuickFor);
+      const args = wallets.quickArgs;
+      args[0] = now;
+      args[1] = quick;
+      wallets.spendQuick(this.wQuickAt, id ?? this.seq, this.wQuickFor);
     } else if (wallet !== null) {
       this.wAcc = null;
       if (this.sync) before = wallet.snapshot();

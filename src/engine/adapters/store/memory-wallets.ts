@@ -76,14 +76,13 @@ export class MemoryWallets implements WalletStore {
     const ledger = batch.ledger;
     if (ledger !== undefined) this.keepLedger(ledger, batch.idPrefix ?? "");
     else this.keepRows(batch.transactions);
-    const accounts = batch.accounts;
     const seq = ++this.seq;
     const lanes = batch.lanes;
     const ids = batch.accountIds;
-    if (accounts !== undefined && lanes !== undefined && ids !== undefined) {
+    if (lanes !== undefined && ids !== undefined) {
       let table = this.tables.get(lanes);
       if (table === undefined) this.tables.set(lanes, (table = new ImageTable()));
-      table.write(lanes, accounts, ids, seq);
+      table.write(lanes, ids, seq);
     } else for (const w of batch.wallets) this.images.set(w.customer, rowImage(structuredClone(w), seq));
     if (this.kept > this.retain * 2) this.trim(this.kept - this.retain);
   }
@@ -205,7 +204,7 @@ class ImageTable {
   /** Per account, one row: the lanes' epoch its image was taken at, its unfolded spend and write order at the last write. */
   private rows = new Float64Array(64 * IMAGE);
 
-  write(lanes: WalletLanes, accounts: readonly WalletAccount[], ids: readonly number[], seq: number): void {
+  write(lanes: WalletLanes, ids: ArrayLike<number>, seq: number): void {
     if (this.rows.length < lanes.length * IMAGE)
       this.rows = resized(this.rows, Math.max(lanes.length * IMAGE, this.rows.length * 2));
     const rows = this.rows;
@@ -219,7 +218,7 @@ class ImageTable {
       const epoch = lane[from + EPOCH] as number;
       if (rows[at + IMAGE_EPOCH] === epoch && this.images[wid] !== undefined) continue;
       rows[at + IMAGE_EPOCH] = epoch;
-      this.images[wid] = image(accounts[k] as WalletAccount);
+      this.images[wid] = image(lanes.accounts[wid] as WalletAccount);
     }
   }
 

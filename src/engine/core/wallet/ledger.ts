@@ -144,15 +144,33 @@ export class Ledger {
     version: number,
     entitlement: string | null,
   ): void {
+    const next = this.next;
+    next[0] = at;
+    next[1] = atoms;
+    next[2] = spent;
+    this.appendQuick(id, wid, version, entitlement);
+  }
+
+  /**
+   * The time, atoms and spend of the next `appendQuick`. The decision path
+   * passes them here, not as arguments: a number that is not a small integer
+   * (a time, an amount in atoms) is boxed, allocated, when passed to a call
+   * the compiler did not inline.
+   */
+  readonly next = new Float64Array(3);
+
+  /** `debitQuick` with its numbers in `next`. */
+  appendQuick(id: string | number, wid: number, version: number, entitlement: string | null): void {
     const i = this.slot();
     if (this.rows > 0) this.full[i] = undefined;
     if (typeof id === "number") this.num[i] = id;
     else this.setId(i, id);
+    const next = this.next;
     this.wids[i] = wid;
-    this.at[i] = at;
-    this.quick[i] = atoms;
+    this.at[i] = next[0] as number;
+    this.quick[i] = next[1] as number;
     this.base[i] = this.baseIndex(wid);
-    this.less[i] = spent;
+    this.less[i] = next[2] as number;
     this.versions[i] = version;
     this.ent[i] =
       entitlement === this.lastEntitlement && this.lastEnt >= 0
@@ -279,8 +297,8 @@ export class Ledger {
           const wid = this.balanceOf[b] as number;
           if (wid >= 0) lanes.row[wid * LANE + SINK_AT] = 0;
         }
-      this.balances = [];
     }
+    // Kept (overwritten from the start): its stale values are never read past `nBalances`.
     this.nBalances = 0;
     if (this.entitlements.length > 16) {
       this.entitlements = [];
