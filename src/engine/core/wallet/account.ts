@@ -461,9 +461,10 @@ export const EPOCH = 4;
 /** The runtime's write generation an account is queued in (0: none). */
 export const QUEUED = 5;
 /**
- * 1 + where the base balance is in the table of the ledger that records
- * these accounts' number-lane debits (see `Ledger.debitQuick`; one such
- * ledger per lanes), 0 when not there: cleared by every change.
+ * Where the base balance is in the table of the ledger that records these
+ * accounts' number-lane debits, marked with that ledger's batch (see
+ * `Ledger.baseIndex`; one such ledger per lanes); 0 when not there: cleared
+ * by every change.
  */
 export const SINK_AT = 6;
 /** Numbers per account (64 bytes). */

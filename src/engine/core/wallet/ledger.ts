@@ -87,8 +87,8 @@ export class Ledger {
   /** The balances the entries are relative to: each account's `baseBalance` once per fold, each exact debit's balance after. */
   private balances: bigint[] = [];
   private nBalances = 0;
-  /** The account index whose base balance each entry of `balances` is (-1: an exact debit's balance after), to forget at `clear`. */
-  private balanceOf = new Float64Array(64);
+  /** This batch's number (see `baseIndex`), bumped by `clear`. */
+  private batch = 1;
   private versions = new Float64Array(256);
   /** Index in `entitlements` of the entry's entitlement. */
   private ent = new Float64Array(256);
@@ -123,7 +123,7 @@ export class Ledger {
     this.at[i] = at;
     this.quick[i] = Number.NaN;
     this.exact[i] = amount;
-    this.base[i] = this.balance(balanceAfter, -1);
+    this.base[i] = this.balance(balanceAfter);
     this.less[i] = 0;
     this.versions[i] = version;
     this.ent[i] = this.entitlementIndex(entitlement);
@@ -290,16 +290,14 @@ export class Ledger {
     this.texts = 0;
     if (this.names.length > 0) this.names = [];
     if (this.exact.length > 0) this.exact = [];
-    if (this.nBalances > 0) {
-      const lanes = this.lanes;
-      if (lanes !== null)
-        for (let b = 0; b < this.nBalances; b++) {
-          const wid = this.balanceOf[b] as number;
-          if (wid >= 0) lanes.row[wid * LANE + SINK_AT] = 0;
-        }
-    }
     // Kept (overwritten from the start): its stale values are never read past `nBalances`.
     this.nBalances = 0;
+    // A new batch: the lanes' marks of the last one (see `baseIndex`) no longer match.
+    if (++this.batch >= MAX_BATCH) {
+      const lanes = this.lanes;
+      if (lanes !== null) for (let w = 0; w < lanes.length; w++) lanes.row[w * LANE + SINK_AT] = 0;
+      this.batch = 1;
+    }
     if (this.entitlements.length > 16) {
       this.entitlements = [];
       this.lastEnt = -1;
@@ -329,24 +327,25 @@ export class Ledger {
 
   /**
    * Where account `wid`'s base balance (as of its last fold) is in
-   * `balances`: added once per batch and fold. The lanes keep where
-   * (`SINK_AT`) and forget it when the account changes.
+   * `balances`: added once per batch and fold. The lanes keep where, marked
+   * with the batch (`SINK_AT`: `batch * BATCH_SPAN + 1 + index`), and forget
+   * it when the account changes; a mark of an earlier batch is smaller than
+   * the current batch's.
    */
   private baseIndex(wid: number): number {
     const lanes = this.lanes as WalletLanes;
     const at = wid * LANE + SINK_AT;
-    const k = lanes.row[at] as number;
-    if (k > 0) return k - 1;
-    const b = this.balance(lanes.bases[wid] as bigint, wid);
-    lanes.row[at] = b + 1;
+    const tag = this.batch * BATCH_SPAN;
+    const mark = (lanes.row[at] as number) - tag;
+    if (mark > 0 && mark <= this.nBalances) return mark - 1;
+    const b = this.balance(lanes.bases[wid] as bigint);
+    if (b + 1 < BATCH_SPAN) lanes.row[at] = tag + b + 1;
     return b;
   }
 
-  private balance(value: bigint, wid: number): number {
+  private balance(value: bigint): number {
     const b = this.nBalances++;
     this.balances[b] = value;
-    if (b === this.balanceOf.length) this.balanceOf = grow(this.balanceOf);
-    this.balanceOf[b] = wid;
     return b;
   }
 
@@ -383,6 +382,11 @@ export class Ledger {
     return i;
   }
 }
+
+/** Entries of `balances` a batch may mark in the lanes (more are added unmarked). */
+const BATCH_SPAN = 2 ** 24;
+/** Batches before the marks are cleared and numbering starts again (marks stay below 2^53). */
+const MAX_BATCH = 2 ** 28;
 
 function grow(from: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
   return resized(from, from.length * 2);
