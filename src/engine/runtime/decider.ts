@@ -6,7 +6,15 @@ import { marginalPrice } from "../core/engine/marginal-price.js";
 import type { TokenBucket } from "../core/engine/token-bucket.js";
 import type { PropertyValue } from "../core/model.js";
 import { LIFETIME } from "../core/periods.js";
-import type { WalletAccount, WalletLanes } from "../core/wallet/account.js";
+import {
+  EXPIRY,
+  GRANT_AT,
+  LANE,
+  ROOM,
+  SPENT,
+  type WalletAccount,
+  type WalletLanes,
+} from "../core/wallet/account.js";
 import { walletAmount } from "../core/wallet/quantity.js";
 import type { Notifier } from "./events.js";
 import type { Fence } from "./fence.js";
@@ -226,18 +234,20 @@ export class Decider {
       wid = table.wallet[sid] as number;
       const lanes = this.lanes;
       if (wid >= 0 && lanes !== null) {
-        if (
-          coarse &&
-          (now + GUARD_MS >= (lanes.expiry[wid] as number) ||
-            now + GUARD_MS >= (lanes.grantAt[wid] as number))
-        )
-          now = (this.tick as TickClock).read();
-        if (now >= (lanes.expiry[wid] as number) || now >= (lanes.grantAt[wid] as number))
-          this.wallets?.advance(lanes.accounts[wid] as WalletAccount, now);
+        // One row of numbers per wallet (one cache line): its next expiry and grant, spend and room.
+        const row = lanes.row;
+        const wat = wid * LANE;
+        const due = Math.min(row[wat + EXPIRY] as number, row[wat + GRANT_AT] as number);
+        if (coarse && now + GUARD_MS >= due) now = (this.tick as TickClock).read();
+        if (now >= due) this.wallets?.advance(lanes.accounts[wid] as WalletAccount, now);
         // Whole units at a flat price, within what was available at the last fold: number arithmetic, exact.
         if (amount > 0 && Number.isSafeInteger(amount)) {
           const atoms = amount * (table.unitAtoms[sid] as number);
-          if (atoms <= Number.MAX_SAFE_INTEGER && lanes.covers(wid, atoms)) quick = atoms;
+          if (
+            atoms <= Number.MAX_SAFE_INTEGER &&
+            (row[wat + SPENT] as number) + atoms <= (row[wat + ROOM] as number)
+          )
+            quick = atoms;
         }
       } else if (lanes === null && slot.wallet !== null) this.wallets?.advance(slot.wallet, now);
       if (Number.isNaN(quick)) {
@@ -364,7 +374,10 @@ export class Decider {
         wallet = wallets.lanes.accounts[this.wQuickAt] as WalletAccount;
         before = wallet.snapshot();
       }
-      wallets.spendQuick(this.wQuickAt, id ?? this.seq, quick, now, this.wQuickFor);
+      const args = wallets.quickArgs;
+      args[0] = now;
+      args[1] = quick;
+      wallets.spendQuick(this.wQuickAt, id ?? this.seq, this.wQuickFor);
     } else if (wallet !== null) {
       this.wAcc = null;
       if (this.sync) before = wallet.snapshot();

@@ -1,9 +1,13 @@
 import type { PlanHistory } from "../core/engine/resolve.js";
+import { resized } from "../core/engine/typed-arrays.js";
 import { InputError } from "../core/errors.js";
 import type { PropertyValue } from "../core/model.js";
 import {
+  LANE,
   Ledger,
   type Lot,
+  QUEUED,
+  SPENT,
   WalletAccount,
   WalletLanes,
   type WalletTerms,
@@ -59,9 +63,9 @@ export class Wallets {
   readonly sink: Ledger;
   /** Top-ups and adjustments not flushed yet, by customer and id (their idempotency before the store has them). */
   private readonly explicit = new Map<string, WalletTx>();
-  private dirty: WalletAccount[] = [];
-  /** Their indexes in `lanes`. */
-  private dirtyIds: number[] = [];
+  /** The indexes in `lanes` of the accounts queued for the next flush, `nDirty` of them. */
+  private dirtyIds = new Float64Array(64);
+  private nDirty = 0;
   /** Write generation: an account whose `dirty` equals it is queued (bumping it un-queues them all). */
   private gen = 1;
   /** The accounts' hot figures (every account this engine opened, by `WalletAccount.index`). */
@@ -140,11 +144,13 @@ export class Wallets {
 
   /** Queue account `wid` of the lanes (without reading the account object). */
   private touchAt(wid: number): void {
-    const queued = this.lanes.queued;
-    if (queued[wid] === this.gen) return;
-    queued[wid] = this.gen;
-    this.dirty.push(this.lanes.accounts[wid] as WalletAccount);
-    this.dirtyIds.push(wid);
+    const row = this.lanes.row;
+    const at = wid * LANE + QUEUED;
+    if (row[at] === this.gen) return;
+    row[at] = this.gen;
+    const n = this.nDirty++;
+    if (n === this.dirtyIds.length) this.dirtyIds = resized(this.dirtyIds, n * 2);
+    this.dirtyIds[n] = wid;
   }
 
   /**
@@ -166,25 +172,30 @@ export class Wallets {
   }
 
   /**
-   * A decision's debit of `atoms` from account `wid` that `lanes.covers`
-   * accepted: taken on the account's number lane and recorded as a ledger
-   * row built when read. Touches no account object.
+   * The time and atoms of the next `spendQuick` (see `Ledger.next`: numbers
+   * the decision path passes without boxing them).
    */
-  spendQuick(wid: number, id: string | number, atoms: number, at: number, entitlement: string): void {
-    const lanes = this.lanes;
-    const spent = (lanes.spent[wid] as number) + atoms;
-    lanes.spent[wid] = spent;
-    this.sink.debitQuick(
-      id,
-      wid,
-      at,
-      atoms,
-      lanes.bases[wid] as bigint,
-      spent,
-      this.state().version,
-      entitlement,
-    );
-    if (lanes.queued[wid] !== this.gen) this.touchAt(wid);
+  readonly quickArgs = new Float64Array(2);
+
+  /**
+   * A decision's debit of `quickArgs[1]` atoms at `quickArgs[0]` from account
+   * `wid`, which `lanes.covers` accepted: taken on the account's number lane
+   * and recorded as a ledger row built when read. Touches no account object.
+   */
+  spendQuick(wid: number, id: string | number, entitlement: string): void {
+    const args = this.quickArgs;
+    const atoms = args[1] as number;
+    const row = this.lanes.row;
+    const w = wid * LANE;
+    const spent = (row[w + SPENT] as number) + atoms;
+    row[w + SPENT] = spent;
+    const sink = this.sink;
+    const next = sink.next;
+    next[0] = args[0] as number;
+    next[1] = atoms;
+    next[2] = spent;
+    sink.appendQuick(id, wid, this.state().version, entitlement);
+    if (row[w + QUEUED] !== this.gen) this.touchAt(wid);
   }
 
   /** Balance and available funds of a customer's wallet in atoms (live alerts); null without one. */
@@ -339,18 +350,19 @@ export class Wallets {
   }
 
   get pending(): boolean {
-    return this.sink.length > 0 || this.dirty.length > 0;
+    return this.sink.length > 0 || this.nDirty > 0;
   }
 
   /**
    * The queued transactions and wallets. A store that keeps columns (the
-   * memory store) takes `ledger` and `accounts` as they are; the rows
+   * memory store) takes `ledger` and `accountIds` as they are; the rows
    * (`transactions`, `wallets`) are built when first read, which must be
    * inside the store's `write` (the engine forgets the batch once written).
    */
   batch(): WalletBatch {
     const sink = this.sink;
-    const dirty = this.dirty;
+    const ids = this.dirtyIds.subarray(0, this.nDirty);
+    const accounts = this.lanes.accounts;
     const prefix = this.idPrefix;
     let transactions: WalletTxRow[] | null = null;
     let wallets: WalletRow[] | null = null;
@@ -364,16 +376,16 @@ export class Wallets {
       },
       get wallets(): WalletRow[] {
         if (wallets === null) {
-          wallets = new Array(dirty.length);
-          for (let i = 0; i < dirty.length; i++) wallets[i] = walletRow(dirty[i] as WalletAccount);
+          wallets = new Array(ids.length);
+          for (let i = 0; i < ids.length; i++)
+            wallets[i] = walletRow(accounts[ids[i] as number] as WalletAccount);
         }
         return wallets;
       },
       ledger: sink,
       idPrefix: this.idPrefix,
-      accounts: dirty,
       lanes: this.lanes,
-      accountIds: this.dirtyIds,
+      accountIds: ids,
     };
   }
 
@@ -385,8 +397,8 @@ export class Wallets {
     this.sink.clear();
     this.explicit.clear();
     this.gen++;
-    this.dirty = [];
-    this.dirtyIds = [];
+    // Emptied in place (a store reads a batch inside its `write`): nothing allocated every flush.
+    this.nDirty = 0;
   }
 
   /** After a lost store lease was taken back: the store's wallets are the truth. */

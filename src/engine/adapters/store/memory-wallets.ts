@@ -1,5 +1,13 @@
 import { resized } from "../../core/engine/typed-arrays.js";
-import type { Lot, WalletAccount, WalletHold, WalletLanes } from "../../core/wallet/account.js";
+import {
+  EPOCH,
+  LANE,
+  type Lot,
+  SPENT,
+  type WalletAccount,
+  type WalletHold,
+  type WalletLanes,
+} from "../../core/wallet/account.js";
 import { fromAtoms } from "../../core/wallet/amount.js";
 import type { Ledger } from "../../core/wallet/ledger.js";
 import type { WalletTxKind } from "../../core/wallet/model.js";
@@ -68,14 +76,13 @@ export class MemoryWallets implements WalletStore {
     const ledger = batch.ledger;
     if (ledger !== undefined) this.keepLedger(ledger, batch.idPrefix ?? "");
     else this.keepRows(batch.transactions);
-    const accounts = batch.accounts;
     const seq = ++this.seq;
     const lanes = batch.lanes;
     const ids = batch.accountIds;
-    if (accounts !== undefined && lanes !== undefined && ids !== undefined) {
+    if (lanes !== undefined && ids !== undefined) {
       let table = this.tables.get(lanes);
       if (table === undefined) this.tables.set(lanes, (table = new ImageTable()));
-      table.write(lanes, accounts, ids, seq);
+      table.write(lanes, ids, seq);
     } else for (const w of batch.wallets) this.images.set(w.customer, rowImage(structuredClone(w), seq));
     if (this.kept > this.retain * 2) this.trim(this.kept - this.retain);
   }
@@ -126,7 +133,8 @@ export class MemoryWallets implements WalletStore {
     const n = ledger.length;
     if (n === 0) return;
     let repeated: Set<number> | null = null;
-    for (let i = 0; i < n; i++) {
+    // Generated ids are unique by construction: only ids given as text are claimed.
+    for (let i = 0; ledger.textIds && i < n; i++) {
       const id = ledger.id(i);
       if (typeof id === "string" && !this.claim(ledger.customer(i), id)) (repeated ??= new Set()).add(i);
     }
@@ -166,7 +174,7 @@ export class MemoryWallets implements WalletStore {
     while (left > 0 && this.chunks.length > 0) {
       const c = this.chunks[0] as Chunk;
       const drop = Math.min(left, c.length - c.from);
-      for (let i = c.from; i < c.from + drop; i++) {
+      for (let i = c.from; (c.ledger === null || c.ledger.textIds) && i < c.from + drop; i++) {
         const id = idRaw(c, i);
         if (typeof id === "string") this.ids.get(customerOf(c, i))?.delete(id);
       }
@@ -193,24 +201,24 @@ export class MemoryWallets implements WalletStore {
  */
 class ImageTable {
   private images: (Image | undefined)[] = [];
-  private epoch = new Float64Array(64);
-  private spent = new Float64Array(64);
-  private seq = new Float64Array(64);
+  /** Per account, one row: the lanes' epoch its image was taken at, its unfolded spend and write order at the last write. */
+  private rows = new Float64Array(64 * IMAGE);
 
-  write(lanes: WalletLanes, accounts: readonly WalletAccount[], ids: readonly number[], seq: number): void {
-    if (this.epoch.length < lanes.length) {
-      const n = Math.max(lanes.length, this.epoch.length * 2);
-      this.epoch = resized(this.epoch, n);
-      this.spent = resized(this.spent, n);
-      this.seq = resized(this.seq, n);
-    }
+  write(lanes: WalletLanes, ids: ArrayLike<number>, seq: number): void {
+    if (this.rows.length < lanes.length * IMAGE)
+      this.rows = resized(this.rows, Math.max(lanes.length * IMAGE, this.rows.length * 2));
+    const rows = this.rows;
+    const lane = lanes.row;
     for (let k = 0; k < ids.length; k++) {
       const wid = ids[k] as number;
-      this.seq[wid] = seq;
-      this.spent[wid] = lanes.spent[wid] as number;
-      if (this.images[wid] !== undefined && this.epoch[wid] === lanes.epoch[wid]) continue;
-      this.epoch[wid] = lanes.epoch[wid] as number;
-      this.images[wid] = image(accounts[k] as WalletAccount);
+      const at = wid * IMAGE;
+      const from = wid * LANE;
+      rows[at + IMAGE_SEQ] = seq;
+      rows[at + IMAGE_SPENT] = lane[from + SPENT] as number;
+      const epoch = lane[from + EPOCH] as number;
+      if (rows[at + IMAGE_EPOCH] === epoch && this.images[wid] !== undefined) continue;
+      rows[at + IMAGE_EPOCH] = epoch;
+      this.images[wid] = image(lanes.accounts[wid] as WalletAccount);
     }
   }
 
@@ -218,12 +226,17 @@ class ImageTable {
     for (let wid = 0; wid < this.images.length; wid++) {
       const img = this.images[wid];
       if (img === undefined) continue;
-      img.spent = this.spent[wid] as number;
-      img.seq = this.seq[wid] as number;
+      img.spent = this.rows[wid * IMAGE + IMAGE_SPENT] as number;
+      img.seq = this.rows[wid * IMAGE + IMAGE_SEQ] as number;
       visit(img);
     }
   }
 }
+
+const IMAGE_EPOCH = 0;
+const IMAGE_SPENT = 1;
+const IMAGE_SEQ = 2;
+const IMAGE = 4;
 
 /** What a store row of `a` needs, as of its last fold (no fold, no BigInt made): its unfolded spend is added when read. */
 function image(a: WalletAccount): Image {

@@ -48,7 +48,7 @@ export class WalletAccount {
    * so every reader sees the exact figures. See `baseBalance`.
    */
   get spent(): number {
-    return this.lanes.spent[this.index] as number;
+    return this.lanes.get(this.index, SPENT);
   }
 
   /** The balance as of the last fold: the exact balance is this less `spent`. */
@@ -58,21 +58,21 @@ export class WalletAccount {
 
   /** Next recurring grant boundary (Infinity: none scheduled). */
   get nextGrantAt(): number {
-    return this.lanes.grantAt[this.index] as number;
+    return this.lanes.get(this.index, GRANT_AT);
   }
 
   set nextGrantAt(at: number) {
-    this.lanes.grantAt[this.index] = at;
+    this.lanes.set(this.index, GRANT_AT, at);
     this.lanes.changed(this.index);
   }
 
   /** Earliest lot or hold expiry. */
   get nextExpiry(): number {
-    return this.lanes.expiry[this.index] as number;
+    return this.lanes.get(this.index, EXPIRY);
   }
 
   set nextExpiry(at: number) {
-    this.lanes.expiry[this.index] = at;
+    this.lanes.set(this.index, EXPIRY, at);
     this.lanes.changed(this.index);
   }
 
@@ -96,7 +96,7 @@ export class WalletAccount {
   set available(v: bigint) {
     if (this.spent !== 0) this.fold();
     this.baseAvailable = v;
-    this.lanes.room[this.index] = roomOf(v);
+    this.lanes.set(this.index, ROOM, roomOf(v));
     this.lanes.changed(this.index);
   }
 
@@ -119,19 +119,19 @@ export class WalletAccount {
   /** Debit `atoms` that `covers` accepted, on the number lane (the ledger records it with `debitQuick`). */
   spendQuick(atoms: number): void {
     const i = this.index;
-    this.lanes.spent[i] = (this.lanes.spent[i] as number) + atoms;
+    this.lanes.set(i, SPENT, this.lanes.get(i, SPENT) + atoms);
   }
 
   /** Apply `spent` to the balance, available and lots (burn order, R12): as if each debit had been applied in turn. */
   fold(): void {
     const lanes = this.lanes;
     const i = this.index;
-    const atoms = BigInt(lanes.spent[i] as number);
-    lanes.spent[i] = 0;
+    const atoms = BigInt(lanes.get(i, SPENT));
+    lanes.set(i, SPENT, 0);
     lanes.bases[i] = (lanes.bases[i] as bigint) - atoms;
     lanes.changed(i);
     this.baseAvailable -= atoms;
-    lanes.room[i] = roomOf(this.baseAvailable);
+    lanes.set(i, ROOM, roomOf(this.baseAvailable));
     const first = this.baseLots[0];
     if (first !== undefined && first.remaining > atoms) first.remaining -= atoms;
     else this.burn(atoms);
@@ -421,7 +421,7 @@ export class WalletAccount {
   }
 
   restore(s: { balance: bigint; lots: Lot[] }): void {
-    this.lanes.spent[this.index] = 0;
+    this.lanes.set(this.index, SPENT, 0);
     this.lots.length = 0;
     for (const l of s.lots) this.lots.push(l);
     this.balance = s.balance;
@@ -446,50 +446,74 @@ function roomOf(available: bigint): number {
 }
 
 /**
+ * Where each hot figure of an account is in its row of `WalletLanes.row`:
+ * one row of `LANE` numbers per account, so a decision that reads and
+ * changes a wallet touches one cache line, not one per figure.
+ */
+/** See `WalletAccount.spent`. */
+export const SPENT = 0;
+/** How far `spent` may go with no fold: `available` at the last fold as a number (capped at 2^53 - 1), 0 when none. */
+export const ROOM = 1;
+export const GRANT_AT = 2;
+export const EXPIRY = 3;
+/** Bumped by every change other than a number-lane debit (a store's copy of the rest is current while it holds). */
+export const EPOCH = 4;
+/** The runtime's write generation an account is queued in (0: none). */
+export const QUEUED = 5;
+/**
+ * Where the base balance is in the table of the ledger that records these
+ * accounts' number-lane debits, marked with that ledger's batch (see
+ * `Ledger.baseIndex`; one such ledger per lanes); 0 when not there: cleared
+ * by every change.
+ */
+export const SINK_AT = 6;
+/** Numbers per account (64 bytes). */
+export const LANE = 8;
+
+/**
  * The hot figures of a set of accounts (one engine's), by account index, in
- * typed arrays: what a decision reads and changes of a wallet without
- * touching the account object.
+ * one typed array (see `LANE`): what a decision reads and changes of a
+ * wallet without touching the account object.
  */
 export class WalletLanes {
   length = 0;
   readonly accounts: WalletAccount[] = [];
-  /** See `WalletAccount.spent`. */
-  spent = new Float64Array(64);
-  /** How far `spent` may go with no fold: `available` at the last fold as a number (capped at 2^53 - 1), 0 when none. */
-  room = new Float64Array(64);
-  grantAt = new Float64Array(64);
-  expiry = new Float64Array(64);
-  /** Bumped by every change other than a number-lane debit (a store's copy of the rest is current while it holds). */
-  epoch = new Float64Array(64);
-  /** The runtime's write generation an account is queued in (0: none). */
-  queued = new Float64Array(64);
+  /** Account `i`'s figures are `row[i * LANE + SPENT]` and so on. */
+  row = new Float64Array(64 * LANE);
   /** See `WalletAccount.baseBalance`. */
   readonly bases: bigint[] = [];
 
   add(acc: WalletAccount): number {
     const i = this.length++;
-    if (i === this.spent.length) {
-      const n = i * 2;
-      this.spent = resized(this.spent, n);
-      this.room = resized(this.room, n);
-      this.grantAt = resized(this.grantAt, n);
-      this.expiry = resized(this.expiry, n);
-      this.epoch = resized(this.epoch, n);
-      this.queued = resized(this.queued, n);
-    }
+    const at = i * LANE;
+    if (at === this.row.length) this.row = resized(this.row, at * 2);
     this.accounts.push(acc);
     this.bases.push(0n);
-    this.grantAt[i] = Infinity;
-    this.expiry[i] = Infinity;
+    this.row[at + GRANT_AT] = Infinity;
+    this.row[at + EXPIRY] = Infinity;
     return i;
+  }
+
+  /** Figure `field` of account `i`. */
+  get(i: number, field: number): number {
+    return this.row[i * LANE + field] as number;
+  }
+
+  set(i: number, field: number, value: number): void {
+    this.row[i * LANE + field] = value;
   }
 
   /** Something other than a number-lane debit changed account `i`. */
   changed(i: number): void {
-    this.epoch[i] = (this.epoch[i] as number) + 1;
+    const row = this.row;
+    const at = i * LANE;
+    row[at + EPOCH] = (row[at + EPOCH] as number) + 1;
+    row[at + SINK_AT] = 0;
   }
 
   covers(i: number, atoms: number): boolean {
-    return (this.spent[i] as number) + atoms <= (this.room[i] as number);
+    const row = this.row;
+    const at = i * LANE;
+    return (row[at + SPENT] as number) + atoms <= (row[at + ROOM] as number);
   }
 }

@@ -1,5 +1,5 @@
 import type { DecimalString } from "../model.js";
-import type { WalletAccount, WalletLanes } from "./account.js";
+import type { WalletLanes } from "./account.js";
 import { fromAtoms } from "./amount.js";
 import type { Ledger, WalletTx } from "./ledger.js";
 import type { WalletTxKind } from "./model.js";
@@ -56,7 +56,7 @@ export interface WalletTxRow {
 /**
  * What one flush persists of the wallets: new ledger rows and the wallets
  * they changed. The engine may also hand over the same as it keeps them
- * (`ledger`, `accounts`) for a store that copies those instead of rows; both
+ * (`ledger`, `accountIds`) for a store that copies those instead of rows; both
  * are valid only during the store's `write`.
  */
 export interface WalletBatch {
@@ -65,9 +65,8 @@ export interface WalletBatch {
   /** The transactions as the engine buffered them; a generated id is `idPrefix` + its number in base 36. */
   ledger?: Ledger;
   idPrefix?: string;
-  /** The wallets changed (live objects: a store copies what it keeps), and their indexes in `lanes`. */
-  accounts?: readonly WalletAccount[];
-  accountIds?: readonly number[];
+  /** The indexes in `lanes` of the wallets changed (`lanes.accounts`: live objects, a store copies what it keeps). */
+  accountIds?: ArrayLike<number>;
   lanes?: WalletLanes;
 }
 
