@@ -1,11 +1,11 @@
 import { execa } from "execa";
-import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { compilePolicy } from "../../src/engine/core/compile.js";
 import { Limitr } from "../../src/engine/runtime/limitr.js";
 import { limitrInProcess as cli } from "../cli/run-cli.js";
-import { pgQuery, pgSchema } from "../helpers/pg-schema.js";
-import { dropPrefix, REDIS_URL, connect as redisConnect, testPrefix } from "../redis/redis-helpers.js";
+import { pgQuery } from "../helpers/pg-schema.js";
+import { sharedStoreResources } from "../helpers/shared-store.js";
+import { REDIS_URL } from "../redis/redis-helpers.js";
 
 /**
  * Many engines on one Postgres store (SPEC §11, R16): hard limits across OS
@@ -13,29 +13,8 @@ import { dropPrefix, REDIS_URL, connect as redisConnect, testPrefix } from "../r
  * fills the write buffer, plan changes seen by the other instance.
  */
 const WORKER = new URL("./pg-engine-worker.mjs", import.meta.url).pathname;
-const schemas: { drop: () => Promise<void> }[] = [];
-const prefixes: string[] = [];
-let redis: Redis;
-beforeAll(async () => {
-  redis = await redisConnect();
-});
-afterAll(async () => {
-  for (const s of schemas) await s.drop();
-  for (const p of prefixes) await dropPrefix(redis, p);
-  redis.disconnect();
-});
-
-function fresh(): { name: string; url: string } {
-  const s = pgSchema("limitr_pgshared");
-  schemas.push(s);
-  return s;
-}
-
-function prefixed(): string {
-  const p = testPrefix();
-  prefixes.push(p);
-  return p;
-}
+const shared = sharedStoreResources("limitr_pgshared");
+const { fresh, prefixed } = shared;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -65,12 +44,12 @@ describe("R16 engines in separate processes on one Postgres store with Redis cou
     const children = [0, 1].map(() =>
       execa(process.execPath, [WORKER, JSON.stringify(job)], { reject: false }),
     );
-    while (Number((await redis.get(`${prefix}ready`)) ?? 0) < 2) {
+    while (Number((await shared.redis.get(`${prefix}ready`)) ?? 0) < 2) {
       const dead = children.find((c) => c.exitCode !== null);
       if (dead) throw new Error(`an engine process ended early: ${(await dead).stderr}`);
       await sleep(20);
     }
-    await redis.set(`${prefix}go`, "1");
+    await shared.redis.set(`${prefix}go`, "1");
     const runs = (await Promise.all(children)).map((r) => {
       expect(r.exitCode, String(r.stderr)).toBe(0);
       return JSON.parse(String(r.stdout).trim().split("\n").at(-1) as string) as WorkerResult;

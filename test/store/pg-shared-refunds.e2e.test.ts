@@ -1,13 +1,13 @@
-import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type LeasePool, RedisLeases } from "../../src/engine/adapters/redis/lease-client.js";
 import { PgLeases } from "../../src/engine/adapters/store/postgres/pg-leases.js";
 import { parseLocation } from "../../src/engine/adapters/store/postgres/url.js";
 import { compilePolicy } from "../../src/engine/core/compile.js";
 import { LEASE_DEFAULTS, ROW_LEASE_DEFAULTS } from "../../src/engine/core/engine/lease.js";
 import { Limitr } from "../../src/engine/runtime/limitr.js";
-import { pgQuery, pgSchema } from "../helpers/pg-schema.js";
-import { dropPrefix, REDIS_URL, connect as redisConnect, testPrefix } from "../redis/redis-helpers.js";
+import { pgQuery } from "../helpers/pg-schema.js";
+import { sharedStoreResources } from "../helpers/shared-store.js";
+import { REDIS_URL } from "../redis/redis-helpers.js";
 
 /**
  * Refunds on a shared store (SPEC R5, R16): a negative amount gives its
@@ -15,29 +15,8 @@ import { dropPrefix, REDIS_URL, connect as redisConnect, testPrefix } from "../r
  * allow them, exactly to the unit and never past the limit; a refund resent
  * after a lost reply gives them back once (holders report running totals).
  */
-const schemas: { drop: () => Promise<void> }[] = [];
-const prefixes: string[] = [];
-let redis: Redis;
-beforeAll(async () => {
-  redis = await redisConnect();
-});
-afterAll(async () => {
-  for (const s of schemas) await s.drop();
-  for (const p of prefixes) await dropPrefix(redis, p);
-  redis.disconnect();
-});
-
-function fresh(): { name: string; url: string } {
-  const s = pgSchema("limitr_refunds");
-  schemas.push(s);
-  return s;
-}
-
-function prefixed(): string {
-  const p = testPrefix();
-  prefixes.push(p);
-  return p;
-}
+const shared = sharedStoreResources("limitr_refunds");
+const { fresh, prefixed } = shared;
 
 const policy = compilePolicy({
   limitr: 1,
@@ -67,9 +46,9 @@ async function pair(
 /** The pool's usage as stored: Redis hash or Postgres row (consumed, outstanding). */
 async function poolOf(kind: Kind, prefix: string | null, schema: string) {
   if (kind === "postgres+redis") {
-    const keys = await redis.keys(`${prefix}lease:*:pool`);
+    const keys = await shared.redis.keys(`${prefix}lease:*:pool`);
     expect(keys).toHaveLength(1);
-    const [consumed, outstanding] = await redis.hmget(keys[0] as string, "consumed", "outstanding");
+    const [consumed, outstanding] = await shared.redis.hmget(keys[0] as string, "consumed", "outstanding");
     return { consumed: Number(consumed), outstanding: Number(outstanding) };
   }
   const rows = await pgQuery<{ consumed: number; outstanding: number }>(
@@ -142,7 +121,11 @@ describe("R5 R16 refunds on a shared store", () => {
     const prefix = prefixed();
     const pool: LeasePool = { counter: "acme|api", periodStart: 0, periodEnd: null };
     const holder = "h1";
-    const first = new RedisLeases(redis, { prefix: `${prefix}lease:`, params: LEASE_DEFAULTS, holder });
+    const first = new RedisLeases(shared.redis, {
+      prefix: `${prefix}lease:`,
+      params: LEASE_DEFAULTS,
+      holder,
+    });
     const totals = () => first.totals(pool);
     expect((await first.acquire(pool, { limit: 10, need: 10, rate: 0 })).granted).toBe(10);
     await first.report(pool, 10, 0);
@@ -150,7 +133,11 @@ describe("R5 R16 refunds on a shared store", () => {
     await first.report(pool, 0, 0, undefined, 4);
     expect(await totals()).toMatchObject({ consumed: 6 });
     // The same holder whose reply was lost: it sends the same running total again.
-    const resent = new RedisLeases(redis, { prefix: `${prefix}lease:`, params: LEASE_DEFAULTS, holder });
+    const resent = new RedisLeases(shared.redis, {
+      prefix: `${prefix}lease:`,
+      params: LEASE_DEFAULTS,
+      holder,
+    });
     await resent.report(pool, 0, 0, undefined, 4);
     expect(await totals()).toMatchObject({ consumed: 6 });
     await first.report(pool, 0, 0, undefined, 1);
@@ -199,7 +186,7 @@ describe("R5 R16 refunds on a shared store", () => {
   it("R16 a pool created by a call that carries refunds starts from its base, which nets them already [Redis]", async () => {
     const prefix = prefixed();
     const pool: LeasePool = { counter: "acme|api", periodStart: 0, periodEnd: null };
-    const leases = new RedisLeases(redis, {
+    const leases = new RedisLeases(shared.redis, {
       prefix: `${prefix}lease:`,
       params: LEASE_DEFAULTS,
       holder: "h1",

@@ -1,12 +1,12 @@
 import { fileURLToPath } from "node:url";
 import { execa, type ResultPromise } from "execa";
-import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { compilePolicy } from "../../src/engine/core/compile.js";
 import { Limitr } from "../../src/engine/runtime/limitr.js";
 import { limitrInProcess as cli } from "../cli/run-cli.js";
-import { pgQuery, pgSchema } from "../helpers/pg-schema.js";
-import { dropPrefix, REDIS_URL, connect as redisConnect, testPrefix } from "../redis/redis-helpers.js";
+import { pgQuery } from "../helpers/pg-schema.js";
+import { sharedStoreResources } from "../helpers/shared-store.js";
+import { REDIS_URL } from "../redis/redis-helpers.js";
 
 /**
  * Wallets and spend caps shared by engines in separate OS processes on one
@@ -16,28 +16,8 @@ import { dropPrefix, REDIS_URL, connect as redisConnect, testPrefix } from "../r
  */
 const WORKER = fileURLToPath(new URL("./shared-wallet-worker.mjs", import.meta.url));
 const POLICIES = fileURLToPath(new URL("../../policies", import.meta.url));
-const schemas: { drop: () => Promise<void> }[] = [];
-const prefixes: string[] = [];
-let redis: Redis;
-beforeAll(async () => {
-  redis = await redisConnect();
-});
-afterAll(async () => {
-  for (const s of schemas) await s.drop();
-  for (const p of prefixes) await dropPrefix(redis, p);
-  redis.disconnect();
-});
-
-function fresh(): { name: string; url: string } {
-  const s = pgSchema("limitr_sharedwallet");
-  schemas.push(s);
-  return s;
-}
-function prefixed(): string {
-  const p = testPrefix();
-  prefixes.push(p);
-  return p;
-}
+const shared = sharedStoreResources("limitr_sharedwallet");
+const { fresh, prefixed } = shared;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Same as the worker's "wallet" policy (0.013 USD a call, 1 USD reserve, a 0.5 USD daily cap on search + lookup). */
@@ -84,12 +64,12 @@ async function race(prefix: string, jobs: Job[]): Promise<unknown[]> {
   const children: ResultPromise[] = jobs.map((job) =>
     execa(process.execPath, [WORKER, JSON.stringify(job)], { reject: false }),
   );
-  while (Number((await redis.get(`${prefix}ready`)) ?? 0) < jobs.length) {
+  while (Number((await shared.redis.get(`${prefix}ready`)) ?? 0) < jobs.length) {
     const dead = children.find((c) => c.exitCode !== null);
     if (dead) throw new Error(`an engine process ended early: ${(await dead).stderr}`);
     await sleep(20);
   }
-  await redis.set(`${prefix}go`, "1");
+  await shared.redis.set(`${prefix}go`, "1");
   return (await Promise.all(children)).map((r) => {
     expect(r.exitCode, String(r.stderr)).toBe(0);
     return JSON.parse(String(r.stdout).trim().split("\n").at(-1) as string);
@@ -375,7 +355,7 @@ describe("R16 wallets and spend caps shared by engines in separate processes", (
       after: "topped",
     };
     const running = race(prefix, [job, job]);
-    while (!(await redis.exists(`${prefix}go`))) await sleep(20);
+    while (!(await shared.redis.exists(`${prefix}go`))) await sleep(20);
     await sleep(300);
     // A top-up from the CLI while both engines spend, sent twice with one id.
     const topup = [
@@ -399,7 +379,7 @@ describe("R16 wallets and spend caps shared by engines in separate processes", (
     });
     const again = await cli(topup);
     expect(again.stdout).toMatch(/already recorded: nothing changed/);
-    await redis.incr(`${prefix}topped`);
+    await shared.redis.incr(`${prefix}topped`);
     const runs = (await running) as SpendResult[];
     for (const r of runs) expect(r.lastError).toBeNull();
     const spent = atoms(runs.flatMap((r) => r.costs));
