@@ -8,6 +8,7 @@ import { runBill } from "../../src/engine/adapters/store/bill-run.js";
 import { openDatabase } from "../../src/engine/adapters/store/database.js";
 import { listRollups } from "../../src/engine/adapters/store/rollups.js";
 import { SqliteUsageStore } from "../../src/engine/adapters/store/sqlite-usage-store.js";
+import { compilePolicy } from "../../src/engine/core/compile.js";
 import { type NamedPeriod, parsePeriod } from "../../src/engine/core/periods.js";
 import { Limitr } from "../../src/engine/index.js";
 
@@ -85,6 +86,64 @@ describe("usage rollups and the engine", () => {
     );
     // 1% of (1220 - 1090) + 2 x 0.10 fees.
     expect(line?.amount).toBe("1.50");
+    await engine.close();
+    reader.close();
+  });
+  it("two plans asking different free_events of one meter are rated from the one answer for the larger", async () => {
+    const policy = compilePolicy({
+      limitr: 1,
+      timezone: "UTC",
+      meters: { pay: { event: "purchase", aggregation: "sum", property: "amount" } },
+      plans: {
+        one: {
+          default: true,
+          entitlements: {
+            pay: { meter: "pay", mode: "observe", price: { model: "percentage", rate: 1, free_events: 1 } },
+          },
+        },
+        three: {
+          entitlements: {
+            pay: { meter: "pay", mode: "observe", price: { model: "percentage", rate: 1, free_events: 3 } },
+          },
+        },
+      },
+    });
+    const file = join(dir, "usage.db");
+    const period = parsePeriod("2026-10", "UTC") as NamedPeriod;
+    const engine = await Limitr.open({ policy, store: `sqlite:${file}`, durability: "sync" });
+    const at = (iso: string) => Date.parse(iso);
+    engine.setPlan("ann", "one", { at: at("2026-09-01T00:00:00Z") });
+    engine.setPlan("bob", "three", { at: at("2026-09-01T00:00:00Z") });
+    // Two days, so a window's first events come from more than one day's kept events.
+    for (const customer of ["ann", "bob"])
+      for (const [day, usd] of [
+        [3, 100],
+        [4, 10],
+        [4, 20],
+        [4, 30],
+        [5, 1000],
+      ] as const)
+        engine.decide(customer, "pay", usd, {
+          now: at(`2026-10-0${day}T12:00:${String(usd % 60).padStart(2, "0")}Z`),
+        });
+    await engine.flush();
+    const reader = openDatabase(file);
+    const bill = async (rollups: boolean) =>
+      billJson(
+        await runBill(new SqliteUsageStore(reader, { rollups }), policy, period, { recordCredits: false }),
+        "UTC",
+      );
+    const rolled = await bill(true);
+    expect(JSON.stringify(rolled)).toBe(JSON.stringify(await bill(false)));
+    const amount = (customer: string) =>
+      rolled.invoices
+        .find((i: { customer: string }) => i.customer === customer)
+        ?.lines.find((l: { kind: string }) => l.kind === "usage")?.amount;
+    // 1% of 1160 less the first one (100) and less the first three (100, 10, 20).
+    expect(amount("ann")).toBe("10.60");
+    expect(amount("bob")).toBe("10.30");
+    // The rollup keeps the larger of the two: three a day.
+    expect(reader.prepare("SELECT MAX(first_n) FROM rollup_defs").pluck().get()).toBe(3);
     await engine.close();
     reader.close();
   });

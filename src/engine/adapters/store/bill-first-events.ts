@@ -1,4 +1,4 @@
-import type { CompiledMeter } from "../../core/model.js";
+import type { ChargeModel, CompiledMeter, CompiledPolicy } from "../../core/model.js";
 import { type Decimal, ZERO } from "../../core/money.js";
 import type { NamedPeriod, Window } from "../../core/periods.js";
 import { type Bill, type BillPricing, billPriced, type NumberedInput } from "../../core/rating/bill.js";
@@ -16,9 +16,11 @@ import { bucketOf, jsonPath } from "./usage-store.js";
  * so the store reads, once per (meter, N), the first N events of every
  * (customer, day) of the period; every rating window is whole days, so its
  * first N events are among those of its days. Rating is pure and the lookup
- * synchronous: a first pass finds which (meter, N) the bill asks for, the
- * store answers them, and a second pass rates with the answers (only when a
- * policy uses `free_events` at all).
+ * synchronous: the store first answers, for each meter, the most
+ * `free_events` any percentage price of the policy asks of it (the first N
+ * of a day hold the first n < N), then the bill rates once; a window asking
+ * for more (above MAX_FIRST_EVENTS) is found by that pass and answered for a
+ * second one.
  */
 export async function rateWithFirstEvents(
   store: Pick<UsageStore, "firstEvents">,
@@ -31,32 +33,71 @@ export async function rateWithFirstEvents(
     const { policy, lookup } = pricing;
     const piece = { start: pricing.start, end: pricing.end };
     const days = dayStarts(piece, policy.timezone);
-    const cache = new Map<string, FirstEvents>();
-    const missing = new Map<string, { meter: CompiledMeter; n: number }>();
+    /** Per meter: the first `n` events of every (customer, day) of the piece. */
+    const cache = new Map<string, { n: number; leads: FirstEvents }>();
+    const missing = new Map<string, number>();
     const withLeads: UsageLookup = (w) => {
       const out = lookup(w);
       const meter = policy.meters[w.meter];
       if (!w.firstEvents || !meter) return out;
       if (out.events === 0) return { ...out, firstEventsQuantity: ZERO };
-      const key = `${w.meter}\u0000${w.firstEvents}`;
-      const leads = cache.get(key);
-      if (!leads) {
-        missing.set(key, { meter, n: w.firstEvents });
+      const known = cache.get(w.meter);
+      if (!known || known.n < w.firstEvents) {
+        missing.set(w.meter, Math.max(missing.get(w.meter) ?? 0, w.firstEvents));
         return { ...out, firstEventsQuantity: ZERO };
       }
-      return { ...out, firstEventsQuantity: firstOfWindow(leads, days, w, w.firstEvents) };
+      return { ...out, firstEventsQuantity: firstOfWindow(known.leads, days, w, w.firstEvents) };
+    };
+    const answer = async (wanted: Map<string, number>) => {
+      const asked = [...wanted].filter(([meter]) => policy.meters[meter] !== undefined);
+      const answers = await Promise.all(
+        asked.map(([meter, n]) =>
+          store.firstEvents(policy.meters[meter] as CompiledMeter, piece, days, n, policy.timezone),
+        ),
+      );
+      asked.forEach(([meter, n], i) => {
+        cache.set(meter, { n, leads: answers[i] as FirstEvents });
+      });
     };
     fetches.push(async () => {
-      for (const [key, { meter, n }] of missing)
-        cache.set(key, await store.firstEvents(meter, piece, days, n, policy.timezone));
+      const asked = new Map(missing);
       missing.clear();
+      await answer(asked);
     });
-    return { ...pricing, lookup: withLeads, missing };
+    return { ...pricing, lookup: withLeads, missing, prefetch: () => answer(firstEventsWanted(policy)) };
   });
+  await Promise.all(wrapped.map((w) => w.prefetch()));
   const bill = billPriced(period, inputs, wrapped);
   if (wrapped.every((w) => w.missing.size === 0)) return bill;
   for (const fetch of fetches) await fetch();
   return billPriced(period, inputs, wrapped);
+}
+
+/**
+ * The most first events a rollup keeps per (day, customer): a policy
+ * asking for more `free_events` than this has them read from the events.
+ */
+export const MAX_FIRST_EVENTS = Number(process.env.LIMITR_ROLLUP_FIRST_EVENTS_MAX ?? 1000);
+
+/**
+ * The most `free_events` of a percentage price on each meter, over the
+ * policy's plans and its customers' contract overrides (meters absent: none).
+ * Only what rollups keep ahead of time: a bill asking for more raises it.
+ */
+export function firstEventsWanted(policy: CompiledPolicy): Map<string, number> {
+  const out = new Map<string, number>();
+  const want = (meter: string, price: ChargeModel | null | undefined) => {
+    if (price?.model !== "percentage" || price.freeEvents <= 0 || !policy.meters[meter]) return;
+    const n = Math.min(price.freeEvents, MAX_FIRST_EVENTS);
+    if (n > (out.get(meter) ?? 0)) out.set(meter, n);
+  };
+  for (const plan of Object.values(policy.plans))
+    for (const ent of Object.values(plan.entitlements)) {
+      if (ent.kind !== "metered") continue;
+      want(ent.meter, ent.price);
+      for (const c of Object.values(policy.customers)) want(ent.meter, c.overrides[ent.id]?.price);
+    }
+  return out;
 }
 
 function firstOfWindow(leads: Map<string, Lead[][]>, days: number[], w: UsageWindow, n: number): Decimal {

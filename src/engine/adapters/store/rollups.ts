@@ -1,6 +1,6 @@
 import type Database from "better-sqlite3";
 import { ratingMeters } from "../../core/credits/rating.js";
-import type { ChargeModel, CompiledMeter, CompiledPolicy } from "../../core/model.js";
+import type { CompiledMeter, CompiledPolicy } from "../../core/model.js";
 import { calendarWindow, LIFETIME, type Window } from "../../core/periods.js";
 import {
   definitionFingerprint,
@@ -15,7 +15,16 @@ import type {
   FirstEvents,
   Lead,
 } from "../../core/usage/store-port.js";
-import { firstEventsPerDay, leadBefore, leadValue } from "./bill-first-events.js";
+import {
+  firstEventsPerDay,
+  firstEventsWanted,
+  leadBefore,
+  leadValue,
+  MAX_FIRST_EVENTS,
+} from "./bill-first-events.js";
+
+export { firstEventsWanted, MAX_FIRST_EVENTS };
+
 import { carriedReadings } from "./bill-time-weighted.js";
 import {
   type DailyData,
@@ -78,12 +87,6 @@ const SEP = "\u0000";
 
 /** Events folded per catch-up transaction: bounds memory and how long a build holds the write lock. */
 const CATCH_UP_CHUNK = Number(process.env.LIMITR_ROLLUP_CHUNK ?? 500_000);
-
-/**
- * The most first events a definition keeps per (day, customer): a policy
- * asking for more `free_events` than this has them read from the events.
- */
-export const MAX_FIRST_EVENTS = Number(process.env.LIMITR_ROLLUP_FIRST_EVENTS_MAX ?? 1000);
 
 /** Insert `e` into `list` (sorted by (ts, id)) when it is among the first `n`; keep at most `n`. */
 function keepFirst(list: Lead[], e: Lead, n: number): void {
@@ -444,27 +447,6 @@ export class RollupMaintainer {
 export function definitionsOf(meters: CompiledMeter[], zone: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const m of meters) if (rollable(m)) out.set(m.id, definitionFingerprint(rollupDefinition(m, zone)));
-  return out;
-}
-
-/**
- * The most `free_events` of a percentage price on each meter, over the
- * policy's plans and its customers' contract overrides (meters absent: none).
- * Only what rollups keep ahead of time: a bill asking for more raises it.
- */
-export function firstEventsWanted(policy: CompiledPolicy): Map<string, number> {
-  const out = new Map<string, number>();
-  const want = (meter: string, price: ChargeModel | null | undefined) => {
-    if (price?.model !== "percentage" || price.freeEvents <= 0 || !policy.meters[meter]) return;
-    const n = Math.min(price.freeEvents, MAX_FIRST_EVENTS);
-    if (n > (out.get(meter) ?? 0)) out.set(meter, n);
-  };
-  for (const plan of Object.values(policy.plans))
-    for (const ent of Object.values(plan.entitlements)) {
-      if (ent.kind !== "metered") continue;
-      want(ent.meter, ent.price);
-      for (const c of Object.values(policy.customers)) want(ent.meter, c.overrides[ent.id]?.price);
-    }
   return out;
 }
 
