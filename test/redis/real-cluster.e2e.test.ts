@@ -2,7 +2,7 @@ import { execa, type ResultPromise } from "execa";
 import { Cluster, type Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisLeases } from "../../src/engine/adapters/redis/lease-client.js";
-import { hashTag, keySlot } from "../../src/engine/adapters/redis/slots.js";
+import { hashTag, keySlot, PartialReplyError } from "../../src/engine/adapters/redis/slots.js";
 import { clusterUnavailable, type RedisClusterHandle, startRedisCluster } from "./redis-cluster.js";
 import { testPrefix } from "./redis-helpers.js";
 
@@ -193,6 +193,78 @@ describe.skipIf(unavailable !== null)(
       expect(found, key).toHaveLength(1);
       return found[0] as number;
     }
+
+    it("a batch over pools on every master is one pipeline per master; a call that fails fails alone, a redirected one is sent again alone", async () => {
+      const prefix = testPrefix();
+      const l = new RedisLeases(client, { prefix: `${prefix}lease:`, holder: "h" });
+      await client.ping(); // connected: the client knows the slot map
+      const pools = Array.from({ length: 60 }, (_, i) => apiPool(`cust-${i}`));
+      const slots = new Set(pools.map((p) => keySlot(l.keys(p)[0])));
+      const masters = await cluster.masters();
+      const owner = (slot: number) =>
+        masters.findIndex((m) => m.slots.some(([a, b]) => slot >= a && slot <= b));
+      expect(new Set([...slots].map(owner)).size).toBe(3);
+      expect(slots.size).toBeGreaterThan(40);
+      // Every master's slots in one round trip: three, where one per slot took `slots.size`.
+      const granted = await l.acquireMany(
+        pools.map((pool) => ({ pool, request: { limit: 1000, need: 1, rate: 1 } })),
+      );
+      expect(l.calls).toBe(3);
+      for (const [i, pool] of pools.entries()) {
+        expect(granted[i]?.granted).toBeGreaterThan(0);
+        expect((await l.totals(pool)).outstanding).toBe(granted[i]?.granted);
+      }
+      // One pool's key of the wrong type: its slot's call fails (WRONGTYPE), the others' replies are kept.
+      const broken = pools[7] as (typeof pools)[number];
+      const brokenSlot = keySlot(l.keys(broken)[0]);
+      await client.del(l.keys(broken)[0]);
+      await client.set(l.keys(broken)[0], "x");
+      const before = l.calls;
+      const err = await l
+        .reportMany(pools.map((pool) => ({ pool, consumed: 1, giveBack: 0 })))
+        .catch((e) => e);
+      expect(err).toBeInstanceOf(PartialReplyError);
+      expect(String(err.message)).toMatch(/WRONGTYPE/);
+      expect(l.calls - before).toBe(3);
+      for (const [i, pool] of pools.entries()) {
+        const inBroken = keySlot(l.keys(pool)[0]) === brokenSlot;
+        expect(err.replies[i] === undefined, pool.counter).toBe(inBroken);
+        if (!inBroken) expect((await l.totals(pool)).consumed).toBe(1);
+      }
+      // A stale slot map: the client believes one slot is served by another master. Its call,
+      // pipelined to that master, is answered MOVED and sent again alone (ioredis follows it).
+      const healthy = pools.filter((p) => keySlot(l.keys(p)[0]) !== brokenSlot);
+      const moved = keySlot(l.keys(healthy[0] as (typeof healthy)[number])[0]);
+      const other = [...slots].find((s) => owner(s) !== owner(moved) && s !== brokenSlot) as number;
+      const map = client as unknown as { slots: string[][]; _groupsBySlot: unknown[] };
+      map.slots[moved] = map.slots[other] as string[];
+      map._groupsBySlot[moved] = map._groupsBySlot[other];
+      const movedBefore = (await Promise.all(masters.map((m) => cluster.errors(m.port)))).reduce(
+        (n, e) => n + (e.MOVED ?? 0),
+        0,
+      );
+      const calls = l.calls;
+      const renewed = await l.reportMany(healthy.map((pool) => ({ pool, consumed: 1, giveBack: 0 })));
+      expect(renewed).toHaveLength(healthy.length);
+      expect(l.calls - calls).toBe(4);
+      const movedAfter = (await Promise.all(masters.map((m) => cluster.errors(m.port)))).reduce(
+        (n, e) => n + (e.MOVED ?? 0),
+        0,
+      );
+      expect(movedAfter).toBeGreaterThan(movedBefore);
+      for (const pool of healthy) expect((await l.totals(pool)).consumed).toBe(2);
+      // A slot map the pipeline refuses as a whole (the slot's node group disagrees with its nodes):
+      // every call of that node goes alone, as before pipelines.
+      await sleep(300); // the slot map ioredis refreshes after a MOVED
+      map._groupsBySlot[moved] = -1;
+      const alone = l.calls;
+      await l.releaseMany(healthy.map((pool) => ({ pool, consumed: 0 })));
+      expect(l.calls - alone).toBeGreaterThan(3);
+      for (const pool of healthy) {
+        const t = await l.totals(pool);
+        expect([t.consumed, t.outstanding, t.holders]).toEqual([2, 0, 0]);
+      }
+    });
 
     it("three engine processes share the hard limits of customers on all three masters: exactly the limit, leases back on close, soft and observe totals exact", async () => {
       const prefix = testPrefix();

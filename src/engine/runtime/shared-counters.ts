@@ -64,7 +64,7 @@ export interface CountersStatus {
   slidingAllowance: number;
   /** Acquires queued or in flight. */
   pendingAcquires: number;
-  /** Calls to Redis since open (script calls, one per hash slot on a cluster), or transactions on Postgres. */
+  /** Round trips to Redis since open (a script call, or on a cluster a pipeline of one node's per-slot calls), or transactions on Postgres. */
   calls: number;
   lastError: string | null;
 }
@@ -82,7 +82,7 @@ export class SharedCounters {
   private readonly redis: Redis | null = null;
   private readonly rows: RowCounters | null = null;
   private readonly leases: LeaseTransport;
-  /** The Redis lease client (it counts its script calls: one per slot on a cluster). */
+  /** The Redis lease client (it counts its round trips: one per node a batch goes to on a cluster). */
   private readonly redisLeases: RedisLeases | null = null;
   private readonly totals: SharedTotals;
   private readonly timer: NodeJS.Timeout;

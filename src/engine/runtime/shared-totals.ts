@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { hashTag, keySlot } from "../adapters/redis/slots.js";
+import { hashTag, keySlot, NodeBatch, type NodeRouter, type Send } from "../adapters/redis/slots.js";
 import type { CounterTable } from "../core/engine/counter.js";
 import { slidingWindowOf } from "../core/engine/period-clock.js";
 import type { CounterRow } from "../core/engine/store-port.js";
@@ -107,11 +107,25 @@ export class SharedTotals {
     const empty = (): Batch => ({ ids: [], sent: [], keys: [], args: [] });
     // One open batch on a single server; one per hash slot on a cluster.
     const open = new Map<number, Batch>();
+    // On a cluster client, the calls of the slots one node serves go in one pipeline (slots.ts).
+    let trips = 0;
+    const direct: Send = (_command, args) => {
+      trips++;
+      return redis.limitrTotals(...(args as [number, ...string[]]));
+    };
+    const nodes =
+      this.bySlot && (redis as { isCluster?: boolean }).isCluster === true
+        ? new NodeBatch(redis as unknown as NodeRouter, direct, () => {
+            trips++;
+          })
+        : null;
     const send = (slot: number) => {
       const batch = open.get(slot) as Batch;
       open.delete(slot);
+      const args = [batch.keys.length, ...batch.keys, ...batch.args];
+      const call = nodes === null ? direct : nodes.sender(slot);
       sends.push(
-        redis.limitrTotals(batch.keys.length, ...batch.keys, ...batch.args).then((totals) => {
+        (call("limitrTotals", args) as Promise<string[]>).then((totals) => {
           for (let i = 0; i < totals.length; i++)
             this.take(batch.ids[i] as number, batch.sent[i] as number, Number(totals[i]));
         }),
@@ -146,8 +160,9 @@ export class SharedTotals {
       if (batch.keys.length >= CHUNK) send(slot);
     }
     for (const slot of [...open.keys()]) send(slot);
+    nodes?.flush();
     await Promise.all(sends);
-    return sends.length;
+    return trips;
   }
 
   /** `push` through a transport: CHUNK counters per call, one call at a time. */

@@ -11,7 +11,7 @@ import {
   type SliceInput,
 } from "../../core/engine/lease.js";
 import { InputError } from "../../core/errors.js";
-import { gather, hashTag, perSlot } from "./slots.js";
+import { gather, hashTag, type NodeRouter, perSlot, type Send } from "./slots.js";
 
 /** The shared functions; each command appends its entry point. Read once, next to this module. */
 const LEASE_LUA = readFileSync(new URL("./lease.lua", import.meta.url), "utf8");
@@ -140,7 +140,11 @@ export interface AcquireRequest {
  * await leases.release(pool, 2);          // on close: the unconsumed rest goes back
  */
 export class RedisLeases {
-  /** Script calls sent (a batch split by slot sends one per slot). */
+  /**
+   * Round trips asked of Redis: a script call, or a pipeline of them (a batch
+   * split by slot on a cluster sends one pipeline per node, holding the calls
+   * of the slots that node serves). Redirections ioredis follows are not counted.
+   */
   calls = 0;
   readonly holder: string;
   readonly params: LeaseParams;
@@ -148,6 +152,8 @@ export class RedisLeases {
   private readonly prefix: string;
   private readonly graceMs: number;
   private readonly bySlot: boolean;
+  /** On a cluster client: the per-slot calls of a batch go in one pipeline per node. */
+  private readonly router?: { cluster: NodeRouter; direct: Send; count: () => void };
   /**
    * The running total of refunds sent per pool (a sliding window's per
    * bucket) that the pool acknowledged, and when the pool ends: a call sends
@@ -165,7 +171,16 @@ export class RedisLeases {
         `lease key prefix ${JSON.stringify(this.prefix)} must not contain { or }: each pool's keys carry their own hash tag`,
       );
     }
-    this.bySlot = options.bySlot ?? (redis as { isCluster?: boolean }).isCluster === true;
+    const cluster = (redis as { isCluster?: boolean }).isCluster === true;
+    this.bySlot = options.bySlot ?? cluster;
+    if (cluster)
+      this.router = {
+        cluster: redis as unknown as NodeRouter,
+        direct: (command, args) => this.send(command, args),
+        count: () => {
+          this.calls++;
+        },
+      };
     this.params = options.params ?? LEASE_DEFAULTS;
     this.holder = options.holder ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
     this.graceMs = options.graceMs ?? 3_600_000;
@@ -238,7 +253,8 @@ export class RedisLeases {
         group,
         this.bySlot,
         (i) => this.keys(i.pool)[0],
-        (slot) => this.acquireSlot(slot, sliding),
+        (slot, send) => this.acquireSlot(slot, sliding, send),
+        this.router,
       ),
     );
   }
@@ -246,6 +262,7 @@ export class RedisLeases {
   private async acquireSlot(
     items: readonly { pool: LeasePool; request: AcquireRequest }[],
     sliding: boolean,
+    send: Send = (c, a) => this.send(c, a),
   ): Promise<AcquireResult[]> {
     const p = this.params;
     const keys: string[] = [];
@@ -270,8 +287,7 @@ export class RedisLeases {
     }
     const per = String(args.length / items.length);
     const command = sliding ? "limitrSlidingAcquireMany" : "limitrLeaseAcquireMany";
-    this.calls++;
-    const reply = await this.redis[command](keys.length, ...keys, per, ...args);
+    const reply = (await send(command, [keys.length, ...keys, per, ...args])) as string[][];
     this.refunded(refunds);
     return reply.map((one) => {
       const [granted, ...state] = one.map(Number);
@@ -313,7 +329,8 @@ export class RedisLeases {
         group,
         this.bySlot,
         (i) => this.keys(i.pool)[0],
-        (slot) => this.manySlot(sliding ? SLIDING_OF[command] : command, slot, extra),
+        (slot, send) => this.manySlot(sliding ? SLIDING_OF[command] : command, slot, extra, send),
+        this.router,
       ),
     );
   }
@@ -322,6 +339,7 @@ export class RedisLeases {
     command: ManyCommand,
     items: readonly T[],
     extra: (item: T) => string[],
+    send: Send = (c, a) => this.send(c, a),
   ): Promise<ReturnResult[]> {
     const keys: string[] = [];
     const args: string[] = [];
@@ -334,10 +352,19 @@ export class RedisLeases {
       args.push(...head, ...extra(item), String(refund.total), String(refund.pending));
     }
     const per = String(args.length / items.length);
-    this.calls++;
-    const reply = await this.redis[command](keys.length, ...keys, per, ...args);
+    const reply = (await send(command, [keys.length, ...keys, per, ...args])) as string[][];
     this.refunded(refunds);
     return reply.map(returnResult);
+  }
+
+  /** One script call, on its own round trip. */
+  private send(command: string, args: readonly (string | number)[]): Promise<unknown> {
+    this.calls++;
+    const redis = this.redis as unknown as Record<
+      string,
+      (...a: readonly (string | number)[]) => Promise<unknown>
+    >;
+    return (redis[command] as (...a: readonly (string | number)[]) => Promise<unknown>).call(redis, ...args);
   }
 
   /** The running total of refunds to send for `pool` with `refunded` more (see `refundsSent`). */

@@ -61,25 +61,125 @@ export function bySlot<T>(items: readonly T[], keyOf: (item: T) => string): numb
   return [...groups.values()];
 }
 
+/** Sends one script call of a batch: a command name and its arguments. */
+export type Send = (command: string, args: readonly (string | number)[]) => Promise<unknown>;
+
+/**
+ * A cluster client as far as batching by node needs it (an ioredis `Cluster`):
+ * `slots[slot]` lists the nodes serving a slot (master first), and a pipeline
+ * takes commands whose keys are all served by the same nodes.
+ */
+export interface NodeRouter {
+  readonly slots: readonly (readonly string[] | undefined)[];
+  pipeline(): {
+    exec(): Promise<[Error | null, unknown][] | null>;
+  };
+}
+
 /**
  * Run `call` once per slot group (concurrently) and put the replies back in
  * the order of `items`. Without `split`, one call for everything. A group
- * whose call fails fails alone ({@link PartialReplyError}).
+ * whose call fails fails alone ({@link PartialReplyError}). With a `router`
+ * (a cluster client), the calls of slots served by one node go out in one
+ * pipeline: one round trip per node ({@link NodeBatch}).
  */
 export async function perSlot<T, R>(
   items: readonly T[],
   split: boolean,
   keyOf: (item: T) => string,
-  call: (group: T[]) => Promise<R[]>,
+  call: (group: T[], send?: Send) => Promise<R[]>,
+  router?: { readonly cluster: NodeRouter; readonly direct: Send; readonly count: () => void },
 ): Promise<R[]> {
   if (!split) return call([...items]);
   const groups = bySlot(items, keyOf);
   if (groups.length === 1) return call([...items]);
-  return gather(
-    items.length,
-    groups,
-    groups.map((g) => call(g.map((i) => items[i] as T))),
-  );
+  const batch = router === undefined ? undefined : new NodeBatch(router.cluster, router.direct, router.count);
+  const calls = groups.map((g) => {
+    const group = g.map((i) => items[i] as T);
+    return call(group, batch?.sender(keySlot(keyOf(group[0] as T))));
+  });
+  batch?.flush();
+  return gather(items.length, groups, calls);
+}
+
+type Fn = (...args: readonly (string | number)[]) => unknown;
+type Pipelined = { exec(): Promise<[Error | null, unknown][] | null> } & {
+  [command: string]: Fn | undefined;
+};
+
+/** Errors a cluster answers before running a command: sending it again alone is safe. */
+const NOT_RUN = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /;
+
+/**
+ * The script calls of one batch, queued by slot and sent in one pipeline per
+ * node (the node serving the slot in the client's slot map). Each call keeps
+ * its own reply or error: one failing fails alone. A call the node did not
+ * run (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`: the slot map was stale, or a
+ * failover is under way) is sent again alone with `direct`, which ioredis
+ * redirects and retries as any single call; so is every call of a pipeline
+ * ioredis refuses as a whole before sending it (its slot map changed
+ * meanwhile). A node with one call gets it alone, without a pipeline.
+ */
+export class NodeBatch {
+  private readonly queued: {
+    slot: number;
+    command: string;
+    args: readonly (string | number)[];
+    resolve: (reply: unknown) => void;
+    reject: (err: unknown) => void;
+  }[] = [];
+
+  constructor(
+    private readonly cluster: NodeRouter,
+    private readonly direct: Send,
+    private readonly count: () => void,
+  ) {}
+
+  /** A `Send` that queues the call for `flush` (to be called after every call was queued). */
+  sender(slot: number): Send {
+    return (command, args) =>
+      new Promise((resolve, reject) => {
+        this.queued.push({ slot, command, args, resolve, reject });
+      });
+  }
+
+  flush(): void {
+    const byNode = new Map<string, typeof this.queued>();
+    for (const q of this.queued) {
+      const nodes = this.cluster.slots[q.slot];
+      const node = nodes === undefined ? `?${q.slot}` : nodes.join(";");
+      const group = byNode.get(node);
+      if (group) group.push(q);
+      else byNode.set(node, [q]);
+    }
+    this.queued.length = 0;
+    for (const group of byNode.values()) {
+      if (group.length === 1) {
+        this.alone(group[0] as (typeof group)[number]);
+        continue;
+      }
+      const pipeline = this.cluster.pipeline() as Pipelined;
+      for (const q of group) (pipeline[q.command] as Fn).call(pipeline, ...q.args);
+      this.count();
+      pipeline.exec().then(
+        (replies) => {
+          group.forEach((q, k) => {
+            const [err, reply] = replies?.[k] ?? [new Error("no reply in the pipeline"), undefined];
+            if (err === null) q.resolve(reply);
+            else if (NOT_RUN.test(err.message)) this.alone(q);
+            else q.reject(err);
+          });
+        },
+        () => {
+          for (const q of group) this.alone(q);
+        },
+      );
+    }
+  }
+
+  private alone(q: (typeof this.queued)[number]): void {
+    this.direct(q.command, q.args).then(q.resolve, q.reject);
+  }
 }
 
 /**
