@@ -279,17 +279,12 @@ export class SharedWallets extends Wallets {
     };
   }
 
-  override topUp(
+  protected override credit(
     customer: string,
     amount: bigint,
     o: { id: string; expiresAt: number; priority: number; note: string | null },
     now: number,
-    store: WalletStore,
-  ): { transaction: WalletTransaction; duplicate: boolean } {
-    if (amount <= 0n) throw new InputError(`top-up amount must be > 0 (got ${fromAtoms(amount)})`);
-    if (o.expiresAt <= now) throw new InputError("top-up expiresAt must be in the future");
-    const known = this.findKnown(customer, o.id, store);
-    if (known !== null) return { transaction: known, duplicate: true };
+  ): WalletTransaction {
     this.require(customer, now);
     const v = this.views.get(customer) as View;
     const version = this.state().version;
@@ -297,22 +292,15 @@ export class SharedWallets extends Wallets {
     v.pendingDelta += amount;
     v.acc.balance = v.balance + v.pendingDelta;
     this.want(v, 0n);
-    return {
-      transaction: this.pendingRow(v, o.id, "credit", now, amount, o.id, o.note, version),
-      duplicate: false,
-    };
+    return this.pendingRow(v, o.id, "credit", now, amount, o.id, o.note, version);
   }
 
-  override adjust(
+  protected override correct(
     customer: string,
     amount: bigint,
     o: { id: string; note: string },
     now: number,
-    store: WalletStore,
-  ): { transaction: WalletTransaction; duplicate: boolean } {
-    if (amount === 0n) throw new InputError("adjustment amount must not be 0");
-    const known = this.findKnown(customer, o.id, store);
-    if (known !== null) return { transaction: known, duplicate: true };
+  ): WalletTransaction {
     this.require(customer, now);
     const v = this.views.get(customer) as View;
     const version = this.state().version;
@@ -320,19 +308,7 @@ export class SharedWallets extends Wallets {
     v.pendingDelta += amount;
     v.acc.balance = v.balance + v.pendingDelta;
     this.want(v, 0n);
-    return {
-      transaction: this.pendingRow(
-        v,
-        o.id,
-        "adjustment",
-        now,
-        amount,
-        amount > 0n ? o.id : null,
-        o.note,
-        version,
-      ),
-      duplicate: false,
-    };
+    return this.pendingRow(v, o.id, "adjustment", now, amount, amount > 0n ? o.id : null, o.note, version);
   }
 
   /** What the store had at open, what this engine wrote since, and its changes not synced yet. */
@@ -461,7 +437,7 @@ export class SharedWallets extends Wallets {
     };
   }
 
-  private findKnown(customer: string, id: string, store: WalletStore): WalletTransaction | null {
+  protected override known(customer: string, id: string, store: WalletStore): WalletTransaction | null {
     const v = this.views.get(customer);
     if (v !== undefined) {
       for (const t of v.written) if (t.id === id) return t;

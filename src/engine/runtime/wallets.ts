@@ -269,12 +269,22 @@ export class Wallets {
     if (o.expiresAt <= now) throw new InputError("top-up expiresAt must be in the future");
     const known = this.known(customer, o.id, store);
     if (known !== null) return { transaction: known, duplicate: true };
+    return { transaction: this.credit(customer, amount, o, now), duplicate: false };
+  }
+
+  /** A new top-up's credit, its checks passed and its id new. */
+  protected credit(
+    customer: string,
+    amount: bigint,
+    o: { id: string; expiresAt: number; priority: number; note: string | null },
+    now: number,
+  ): WalletTransaction {
     const acc = this.require(customer, now);
     acc.add("credit", "topup", o.id, amount, now, o, this.state().version, this.sink);
     const tx = this.sink.last() as WalletTx;
     this.explicit.set(`${customer}\u0000${o.id}`, tx);
     this.touch(acc);
-    return { transaction: this.row(tx), duplicate: false };
+    return this.row(tx);
   }
 
   /** An operator's correction, positive (a lot) or negative (burnt like a debit, never below zero). */
@@ -288,6 +298,16 @@ export class Wallets {
     if (amount === 0n) throw new InputError("adjustment amount must not be 0");
     const known = this.known(customer, o.id, store);
     if (known !== null) return { transaction: known, duplicate: true };
+    return { transaction: this.correct(customer, amount, o, now), duplicate: false };
+  }
+
+  /** A new adjustment, its id new. */
+  protected correct(
+    customer: string,
+    amount: bigint,
+    o: { id: string; note: string },
+    now: number,
+  ): WalletTransaction {
     const acc = this.require(customer, now);
     const version = this.state().version;
     if (amount > 0n)
@@ -308,7 +328,7 @@ export class Wallets {
     const tx = this.sink.last() as WalletTx;
     this.explicit.set(`${customer}\u0000${o.id}`, tx);
     this.touch(acc);
-    return { transaction: this.row(tx), duplicate: false };
+    return this.row(tx);
   }
 
   /** Ledger rows of a customer in [from, to): the store's and those not flushed yet. */
@@ -325,7 +345,8 @@ export class Wallets {
     return out;
   }
 
-  private known(customer: string, id: string, store: WalletStore): WalletTransaction | null {
+  /** A transaction with this id, pending or stored, or null. */
+  protected known(customer: string, id: string, store: WalletStore): WalletTransaction | null {
     const pending = this.explicit.get(`${customer}\u0000${id}`);
     if (pending !== undefined) return this.row(pending);
     return store.walletTransaction(customer, id);
