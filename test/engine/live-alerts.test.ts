@@ -246,7 +246,7 @@ describe("deliverAlerts: the engine delivers its own notifications", () => {
 
   it("a failing receiver is retried on the interval; what fires just before close() goes out in its last pass", async () => {
     const p = policy(`  chat-80: { when: "usage_percent >= 80", entitlement: chat, channels: [ops] }`);
-    receiver.failNext = 3; // the whole first pass fails
+    receiver.failNext = Number.MAX_SAFE_INTEGER; // fails until the test lets it through
     const l = await Limitr.open({
       policy: p,
       store: "memory",
@@ -256,6 +256,8 @@ describe("deliverAlerts: the engine delivers its own notifications", () => {
     await until(() => (l.status().alertDelivery?.failed ?? 0) > 0);
     expect(l.status().alertDelivery).toMatchObject({ pending: 1, delivered: 0 });
     expect(l.status().alertDelivery?.lastError).toMatch(/-> ops: HTTP 503/);
+    expect(receiver.received).toHaveLength(0);
+    receiver.failNext = 0; // the next pass on the interval gets through
     await until(() => receiver.received.length > 0);
     expect(receiver.received).toHaveLength(1);
 

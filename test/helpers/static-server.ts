@@ -32,6 +32,8 @@ export class StaticServer {
   /** Bytes written to streamed bodies (see `stream`), until each client went away. */
   streamedBytes = 0;
   private readonly streams = new Map<string, { bytes: number; length: boolean }>();
+  /** Requests received, counted on arrival (the log above is written on answer). */
+  arrived = 0;
   inFlight = 0;
   maxInFlight = 0;
   private readonly overrides = new Map<string, string>();
@@ -86,6 +88,7 @@ export class StaticServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.arrived++;
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);

@@ -235,6 +235,36 @@ describe("semantic rules", () => {
     expect(Object.keys(r.policy?.plans ?? {})).toEqual(["a", "b"]);
   });
 
+  it("a value that fits none of a key's alternatives gets one error naming them all", () => {
+    const grant = (every: string) =>
+      withBase(plans(`  p:\n    wallet:\n      grant: { amount: 5, every: ${every} }\n`));
+    for (const [every, got] of [
+      ["null", "nothing"],
+      ["fortnight", '"fortnight"'],
+      ["3", "3"],
+    ]) {
+      const r = grant(every as string);
+      expect(r.diagnostics.map((d) => [d.code, d.message, d.line])).toEqual([
+        [
+          "schema/any-of",
+          `plans.p.wallet.grant.every must be one of day, week, month, quarter, year or an ISO-8601 duration (got ${got})`,
+          4,
+        ],
+      ]);
+    }
+    expect(grant("P14D").diagnostics).toEqual([]);
+  });
+
+  it("a value with one alternative's shape gets that alternative's errors, not the others'", () => {
+    const r = withBase({
+      ...plans("  p: {}\n"),
+      "customers.yaml": "customers:\n  acme:\n    plan: p\n    wallet:\n      grant: { every: month }\n",
+    });
+    expect(r.diagnostics.map((d) => [d.code, d.message])).toEqual([
+      ["schema/required", 'customers.acme.wallet.grant is missing required key "amount"'],
+    ]);
+  });
+
   it("rules still run next to schema errors, so one run reports both", () => {
     const r = withBase(plans("  p:\n    entitlements:\n      a: { meter: nope, limit: -1 }\n"));
     expect(codes(r.diagnostics)).toEqual(["ref/unknown-meter", "schema/minimum"]);

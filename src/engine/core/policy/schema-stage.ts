@@ -22,7 +22,7 @@ export function schemaDiagnostics(
   if (validate(value)) return [];
   const out: Diagnostic[] = [];
   const seen = new Set<string>();
-  for (const e of validate.errors ?? []) {
+  for (const e of alternativesFolded(validate.errors ?? [])) {
     const d = toDiagnostic(e, file, locations, numbers);
     if (!d) continue;
     const key = `${d.line}:${d.column}:${d.code}:${d.message}`;
@@ -31,6 +31,72 @@ export function schemaDiagnostics(
     out.push(d);
   }
   return out;
+}
+
+/** What an `anyOf`/`oneOf` failure is reported as: its branches' errors, folded. */
+type Folded =
+  | ErrorObject
+  | { keyword: "alternatives"; instancePath: string; data: unknown; alternatives: ErrorObject[] };
+
+/** Errors that say a value had a branch's shape but was wrong inside it (so that branch is what was meant). */
+const STRUCTURAL = new Set([
+  "required",
+  "additionalProperties",
+  "minProperties",
+  "propertyNames",
+  "uniqueItems",
+]);
+
+/**
+ * ajv reports a failed `anyOf` as every branch's errors followed by "must
+ * match a schema in anyOf". With allErrors, a branch's errors come right
+ * before the anyOf error and sit at or under its path. When one branch's
+ * shape matched (an error inside the value), that branch was meant: report
+ * its errors only. Otherwise fold the branches into one "must be A or B".
+ */
+function alternativesFolded(errors: ErrorObject[]): Folded[] {
+  const out: Folded[] = [];
+  for (const e of errors) {
+    if (e.keyword !== "anyOf" && e.keyword !== "oneOf") {
+      out.push(e);
+      continue;
+    }
+    const at = e.instancePath;
+    let first = out.length;
+    while (first > 0) {
+      const prev = out[first - 1] as Folded;
+      if (prev.instancePath !== at && !prev.instancePath.startsWith(`${at}/`)) break;
+      first--;
+    }
+    const branches = out.splice(first);
+    const inside = branches.filter(
+      (b) => "alternatives" in b || b.instancePath !== at || STRUCTURAL.has(b.keyword),
+    );
+    if (inside.length > 0) out.push(...inside);
+    else
+      out.push({
+        keyword: "alternatives",
+        instancePath: at,
+        data: e.data,
+        alternatives: branches as ErrorObject[],
+      });
+  }
+  return out;
+}
+
+/** One branch of an anyOf, as the reader knows it: its title, its values or its type. */
+function alternative(e: ErrorObject): string {
+  const title = (e.parentSchema as { title?: unknown } | undefined)?.title;
+  if (typeof title === "string") return title;
+  const p = e.params as Record<string, unknown>;
+  if (e.keyword === "enum") return `one of ${(p.allowedValues as unknown[]).map(String).join(", ")}`;
+  if (e.keyword === "const") return JSON.stringify(p.allowedValue);
+  if (e.keyword === "type")
+    return String(p.type)
+      .split(",")
+      .map((t) => TYPE_NAMES[t] ?? t)
+      .join(" or ");
+  return `a value that ${e.message ?? "is valid"}`;
 }
 
 const TYPE_NAMES: Record<string, string> = {
@@ -54,20 +120,26 @@ function describe(data: unknown, ptr: string, numbers: Map<string, string>): str
 }
 
 function toDiagnostic(
-  e: ErrorObject,
+  f: Folded,
   file: string,
   locations: Locations,
   numbers: Map<string, string>,
 ): Diagnostic | null {
-  // if/then only routes to the branch that reports the real error; propertyNames' inner errors repeat the outer one.
-  if (e.keyword === "if" || e.propertyName !== undefined) return null;
-  const ptr = e.instancePath;
+  const ptr = f.instancePath;
   const path = dotted(ptr);
   const subject = path === "" ? "the file" : path;
-  const got = describe(e.data, ptr, numbers);
+  const got = describe(f.data, ptr, numbers);
+  const at = (target: string, prefer: "key" | "value") => position(locations, target, prefer);
+  if ("alternatives" in f) {
+    const alts = [...new Set(f.alternatives.map(alternative))];
+    const want = alts.length === 1 ? alts[0] : `${alts.slice(0, -1).join(", ")} or ${alts[alts.length - 1]}`;
+    return make("schema/any-of", `${subject} must be ${want} (got ${got})`, ptr, at(ptr, "value"));
+  }
+  const e = f;
+  // if/then only routes to the branch that reports the real error; propertyNames' inner errors repeat the outer one.
+  if (e.keyword === "if" || e.propertyName !== undefined) return null;
   const p = e.params as Record<string, unknown>;
   const parent = (e.parentSchema ?? {}) as Record<string, unknown>;
-  const at = (target: string, prefer: "key" | "value") => position(locations, target, prefer);
 
   switch (e.keyword) {
     case "additionalProperties": {
@@ -167,7 +239,12 @@ function toDiagnostic(
       );
     }
     default:
-      return make(`schema/${e.keyword}`, `${subject} ${e.message ?? "is invalid"}`, ptr, at(ptr, "value"));
+      return make(
+        `schema/${e.keyword.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+        `${subject} ${e.message ?? "is invalid"}`,
+        ptr,
+        at(ptr, "value"),
+      );
   }
 
   function make(
