@@ -19,6 +19,9 @@
  * - raw_groupby_10m_s: `SELECT customer, SUM(value) FROM events GROUP BY customer` on the 10M store;
  * - bill_10m_scan_s: the bill scanning events (LIMITR_ROLLUPS=off), the path rollups replace;
  * - rollup_build_10m_s: one-time build of the policy's rollups from the 10M events (rebuildRollups);
+ * - duckdb_load_10m_s / duckdb_query_10m_s / bill_10m_vs_duckdb: the optional DuckDB reference
+ *   (bench/duckdb-reference.ts; null when @duckdb/node-api is not installed): every meter's aggregation
+ *   of October in one query over the same events, and the bill's ratio to that query;
  * - bill_10m_s: the bill reading rollups (percentage `free_events` too: the rollups keep each day's first
  *   events); bill_10m_vs_raw_groupby: its ratio to raw_groupby_10m_s; then the bill and the GROUP BY
  *   once more (bill_10m_again_s, raw_groupby_10m_again_s), interleaved, and their ratio.
@@ -30,6 +33,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
+import { duckdbReference } from "./duckdb-reference.js";
 import { generateUsage } from "./generate.js";
 import { plainImport } from "./plain-import.js";
 
@@ -203,6 +207,22 @@ rmSync(small);
 const big = generate(large, 12);
 const bigDb = join(dir, "10m.db");
 const importRate = await importInto(big, bigDb);
+const duck = await (async () => {
+  const { loadValidPolicy } = (await import(
+    join(dist, "adapters/policy-source.js")
+  )) as typeof import("../src/engine/adapters/policy-source.js");
+  const { parsePeriod } = (await import(
+    join(dist, "core/periods.js")
+  )) as typeof import("../src/engine/core/periods.js");
+  const policy = loadValidPolicy(join(root, "policies"));
+  const october = parsePeriod("2026-10", policy.timezone) as { start: number; end: number };
+  return duckdbReference(
+    big,
+    policy.meters ?? {},
+    { from: new Date(october.start), to: new Date(october.end) },
+    log,
+  );
+})();
 rmSync(big);
 const scan10 = billInChild(bigDb, "scan");
 log(`bill ${large} (scan): ${scan10.seconds.toFixed(2)}s, peak RSS ${scan10.rssMb.toFixed(0)} MB`);
@@ -243,6 +263,10 @@ console.log(
       raw_groupby_10m_again_s: round(raw10again),
       bill_10m_vs_raw_groupby: round(bill10.seconds / raw10),
       bill_10m_again_vs_raw_groupby_again: round(bill10again.seconds / raw10again),
+      duckdb_load_10m_s: duck ? round(duck.loadSeconds) : null,
+      duckdb_query_10m_s: duck ? round(duck.querySeconds) : null,
+      duckdb_threads: duck ? duck.threads : null,
+      bill_10m_vs_duckdb: duck ? round(bill10.seconds / duck.querySeconds) : null,
     },
   }),
 );
