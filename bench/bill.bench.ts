@@ -21,7 +21,8 @@
  * - rollup_build_10m_s: one-time build of the policy's rollups from the 10M events (rebuildRollups);
  * - duckdb_load_10m_s / duckdb_query_10m_s / bill_10m_vs_duckdb: the optional DuckDB reference
  *   (bench/duckdb-reference.ts; null when @duckdb/node-api is not installed): every meter's aggregation
- *   of October in one query over the same events, and the bill's ratio to that query;
+ *   of October in one query over the same events (JSON properties, then typed columns extracted
+ *   once), and the bill's ratio to each query;
  * - bill_10m_s: the bill reading rollups (percentage `free_events` too: the rollups keep each day's first
  *   events); bill_10m_vs_raw_groupby: its ratio to raw_groupby_10m_s; then the bill and the GROUP BY
  *   once more (bill_10m_again_s, raw_groupby_10m_again_s), interleaved, and their ratio.
@@ -265,8 +266,11 @@ console.log(
       bill_10m_again_vs_raw_groupby_again: round(bill10again.seconds / raw10again),
       duckdb_load_10m_s: duck ? round(duck.loadSeconds) : null,
       duckdb_query_10m_s: duck ? round(duck.querySeconds) : null,
+      duckdb_typed_load_10m_s: duck ? round(duck.typedLoadSeconds) : null,
+      duckdb_typed_query_10m_s: duck ? round(duck.typedQuerySeconds) : null,
       duckdb_threads: duck ? duck.threads : null,
       bill_10m_vs_duckdb: duck ? round(bill10.seconds / duck.querySeconds) : null,
+      bill_10m_vs_duckdb_typed: duck ? round(bill10.seconds / duck.typedQuerySeconds) : null,
     },
   }),
 );
