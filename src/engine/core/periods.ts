@@ -20,10 +20,10 @@ let canonicalZones: ReadonlySet<string> | null = null;
  * canonical zones answers most names (`America/New_York`) in 2 ms; only a
  * name not on it (an alias such as `US/Eastern`, `UTC`, another spelling, or
  * no zone at all) is tried with a formatter, whose first creation loads the
- * locale data (15 ms), as luxon does.
+ * locale data (about 15 ms), as luxon does.
  */
 export function isValidTimezone(zone: string): boolean {
-  canonicalZones ??= new Set(Intl.supportedValuesOf("timeZone"));
+  canonicalZones ??= new Set(globalThis.Intl?.supportedValuesOf?.("timeZone") ?? []);
   return canonicalZones.has(zone) || IANAZone.isValidZone(zone);
 }
 

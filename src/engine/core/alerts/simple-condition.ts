@@ -3,8 +3,8 @@
  * literal, joined by `&&` and `||` (`usage_percent >= 80 && plan == "pro"`).
  * CEL's type check of such a condition is known without loading CEL: it
  * parses, and yields a bool. Validating a policy whose conditions all have
- * this shape therefore never loads the CEL interpreter (a third of a cold
- * `limitr validate`).
+ * this shape therefore never loads the CEL interpreter (about 30 ms of CPU,
+ * a tenth of a first `limitr validate`).
  *
  * The shape is narrow on purpose, and every form it admits is checked against
  * CEL itself (test/policy/simple-condition.test.ts): a number variable

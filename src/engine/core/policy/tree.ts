@@ -128,8 +128,13 @@ const byLocale = (a: string, b: string) => a.localeCompare(b);
 const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 let rootLocale: boolean | undefined;
 /** Is the default locale English or root? Plural rules resolve the same default locale without loading collation data. */
-const rootCollation = () =>
-  (rootLocale ??= /^(en|und)(-|$)/.test(new Intl.PluralRules().resolvedOptions().locale));
+function rootCollation(): boolean {
+  if (rootLocale === undefined) {
+    const Rules = globalThis.Intl?.PluralRules;
+    rootLocale = Rules !== undefined && /^(en|und)(-|$)/.test(new Rules().resolvedOptions().locale);
+  }
+  return rootLocale;
+}
 
 const baseName = (p: string) => p.slice(p.lastIndexOf("/") + 1);
 const dirName = (p: string) => (p.includes("/") ? p.slice(0, p.lastIndexOf("/")) : "");
