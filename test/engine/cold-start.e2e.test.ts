@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -102,5 +102,31 @@ describe("cold start", () => {
     const uncached = await loaded(["--input-type=module", "-e", open], "off");
     expect(uncached.stdout).toBe(opened.stdout);
     expect(none(uncached.packages, ["yaml/"])).not.toEqual([]);
+  });
+
+  it("validating and opening a policy whose alert conditions are simple comparisons loads no CEL interpreter", async () => {
+    const CEL = ["@marcbachmann/cel-js/"];
+    const engine = join(REPO, "src/engine/dist/index.js");
+    const open = (policy: string) => `const { Limitr } = await import(${JSON.stringify(engine)});
+      const l = await Limitr.open({ policy: ${JSON.stringify(policy)}, store: "memory" });
+      console.log(Object.keys(l.activePolicy().policy.alerts).length);
+      await l.close();`;
+    const example = await loaded([BIN, "validate", "--policies", "policies"], "off");
+    expect(example.stdout).toMatch(/4 alerts/);
+    expect(none(example.packages, CEL)).toEqual([]);
+    const opened = await loaded(["--input-type=module", "-e", open(join(REPO, "policies"))], "off");
+    expect(opened.stdout.trim()).toBe("4");
+    expect(none(opened.packages, CEL)).toEqual([]);
+    // A condition CEL alone can check (a function call) loads it, and is checked by it.
+    const other = join(dir, "policies-cel");
+    cpSync(join(REPO, "policies"), other, { recursive: true });
+    const alerts = join(other, "alerts.yaml");
+    writeFileSync(
+      alerts,
+      readFileSync(alerts, "utf8").replace("spend > 1000 &&", "spend > 1000 && customer.startsWith('c') &&"),
+    );
+    const celPolicy = await loaded([BIN, "validate", "--policies", other], "off");
+    expect(celPolicy.stdout).toMatch(/is valid/);
+    expect(none(celPolicy.packages, CEL)).not.toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 import fc from "fast-check";
+import { IANAZone } from "luxon";
 import { describe, expect, it } from "vitest";
 import type { PeriodUnit } from "../../src/engine/core/model.js";
-import { periodWindow } from "../../src/engine/core/periods.js";
+import { isValidTimezone, periodWindow } from "../../src/engine/core/periods.js";
 
 const ZONES = [
   "UTC",
@@ -88,5 +89,28 @@ describe("R6 period windows", () => {
     const w = periodWindow("day", Date.parse("2026-09-06T12:00:00Z"), "America/Santiago", billing);
     expect(new Date(w.start).toISOString()).toBe("2026-09-06T04:00:00.000Z");
     expect(new Date(w.end).toISOString()).toBe("2026-09-07T03:00:00.000Z");
+  });
+});
+
+describe("policy time zones", () => {
+  it("a zone is valid exactly when the runtime can format in it (canonical names, aliases, other spellings)", () => {
+    const names = [
+      ...Intl.supportedValuesOf("timeZone"),
+      "UTC",
+      "Etc/UTC",
+      "GMT",
+      "US/Eastern",
+      "Asia/Calcutta",
+      "america/new_york",
+      "EUROPE/PARIS",
+      "Etc/GMT+5",
+      "+05:00",
+      "Mars/Olympus",
+      "America/New York",
+      "Local",
+      "",
+    ];
+    for (const zone of names)
+      expect([zone, isValidTimezone(zone)]).toEqual([zone, IANAZone.isValidZone(zone)]);
   });
 });

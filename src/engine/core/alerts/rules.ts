@@ -1,5 +1,7 @@
-import { Environment } from "@marcbachmann/cel-js";
+import { createRequire } from "node:module";
+import type { Environment } from "@marcbachmann/cel-js";
 import type { CompiledAlert, CompiledPolicy } from "../model.js";
+import { type ConditionVariables, isSimpleCondition } from "./simple-condition.js";
 
 /**
  * Alert rules: CEL expressions over the variables of SPEC §2.5, compiled once
@@ -57,11 +59,39 @@ export interface AlertVars {
   cap_percent: number | null;
 }
 
+const variablesOf = (type: string) =>
+  new Set(
+    Object.entries(ALERT_VARIABLES)
+      .filter(([, t]) => t === type)
+      .map(([name]) => name),
+  );
+const CONDITION_VARIABLES: ConditionVariables = {
+  numbers: variablesOf("double"),
+  strings: variablesOf("string"),
+};
+
+/**
+ * Does `expression` parse, type-check and yield a bool, by its shape alone
+ * (see ./simple-condition.ts)? True is CEL's answer without loading CEL;
+ * false means only CEL can tell.
+ */
+export function isSimpleRule(expression: string): boolean {
+  return isSimpleCondition(expression, CONDITION_VARIABLES);
+}
+
 let env: Environment | null = null;
 
-/** The CEL environment every rule is checked and evaluated in. */
+/**
+ * The CEL environment every rule is checked and evaluated in. The interpreter
+ * is loaded on first use (synchronously: it is an ES module without top-level
+ * await), so that validating and opening a policy whose rules are all simple
+ * never loads it.
+ */
 export function alertEnvironment(): Environment {
   if (!env) {
+    const { Environment } = createRequire(import.meta.url)(
+      "@marcbachmann/cel-js",
+    ) as typeof import("@marcbachmann/cel-js");
     env = new Environment({ homogeneousAggregateLiterals: false });
     for (const [name, type] of Object.entries(ALERT_VARIABLES)) env.registerVariable(name, type);
   }
@@ -72,6 +102,7 @@ export type RuleProblem = { kind: "syntax" | "type"; message: string };
 
 /** Check a `when` expression: null when it parses, type-checks and yields a bool. */
 export function checkRule(expression: string): RuleProblem | null {
+  if (isSimpleRule(expression)) return null;
   const result = alertEnvironment().check(expression) as {
     valid: boolean;
     type?: string;
@@ -97,15 +128,21 @@ export interface CompiledRule {
   test(vars: AlertVars): boolean;
 }
 
-/** Compile every alert of a policy once. Rules that do not check are left out (validation reports them). */
+/**
+ * Compile every alert of a policy once, on its first evaluation (an engine
+ * that never evaluates a rule never loads CEL). Rules that do not check are
+ * left out (validation reports them).
+ */
 export function compileRules(policy: CompiledPolicy): CompiledRule[] {
   const out: CompiledRule[] = [];
   for (const alert of Object.values(policy.alerts)) {
     if (checkRule(alert.when)) continue;
-    const program = alertEnvironment().parse(alert.when);
+    let program: ReturnType<Environment["parse"]> | null = null;
     out.push({
       alert,
       test(vars) {
+        // A rule that checks parses: only its evaluation may fail.
+        program ??= alertEnvironment().parse(alert.when);
         try {
           return program(vars as unknown as Record<string, unknown>) === true;
         } catch {

@@ -1,4 +1,4 @@
-import { ALERT_VARIABLES, alertEnvironment } from "../alerts/rules.js";
+import { ALERT_VARIABLES, alertEnvironment, isSimpleRule } from "../alerts/rules.js";
 import type { Diagnostic } from "./diagnostics.js";
 import { locate, pointer } from "./locations.js";
 import {
@@ -58,7 +58,7 @@ export const alertConditionsCheck: Rule = (ctx) => {
   const variables = Object.keys(ALERT_VARIABLES);
   for (const [id, a] of entriesOf(ctx.raw.alerts)) {
     const when = str(mapOf(a).when);
-    if (when === null || when.trim() === "") continue;
+    if (when === null || when.trim() === "" || isSimpleRule(when)) continue;
     const result = alertEnvironment().check(when) as {
       valid: boolean;
       type?: string;
