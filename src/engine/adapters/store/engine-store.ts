@@ -35,13 +35,13 @@ const COUNTER_CHUNK = 64;
  * position, which is cheaper than binding an object of named values.
  */
 const EVENT_WIDTH = 6;
-const COUNTER_WIDTH = 6;
+const COUNTER_WIDTH = 4;
 const INSERT_EVENTS =
   "INSERT OR IGNORE INTO events (id, type, customer, ts, value, properties, bundle_version, bundle_digest) VALUES";
 const EVENT_ROW = "(?,?,?,?,?,?,@version,@digest)";
 const UPSERT_COUNTERS = {
-  head: "INSERT INTO counters (key, owner, entitlement, period_start, used, events, updated_at) VALUES",
-  row: "(?,?,?,?,?,?,@at)",
+  head: "INSERT INTO counters (key, period_start, used, events, updated_at) VALUES",
+  row: "(?,?,?,?,@at)",
   tail: `ON CONFLICT(key) DO UPDATE SET period_start = excluded.period_start, used = excluded.used,
     events = excluded.events, updated_at = excluded.updated_at`,
 };
@@ -129,7 +129,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
     this.stmt = {
       event: this.db.prepare(`${INSERT_EVENTS} (?,?,?,?,?,?,?,?)`),
       events: this.db.prepare(`${INSERT_EVENTS} ${rows(EVENT_ROW, EVENT_CHUNK)}`),
-      counter: this.db.prepare(`${UPSERT_COUNTERS.head} (?,?,?,?,?,?,?) ${UPSERT_COUNTERS.tail}`),
+      counter: this.db.prepare(`${UPSERT_COUNTERS.head} (?,?,?,?,?) ${UPSERT_COUNTERS.tail}`),
       counters: this.db.prepare(
         `${UPSERT_COUNTERS.head} ${rows(UPSERT_COUNTERS.row, COUNTER_CHUNK)} ${UPSERT_COUNTERS.tail}`,
       ),
@@ -155,10 +155,12 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
     this.writeTx = this.db.transaction((b: WriteBatch) => this.writeBatch(b));
   }
 
+  /** A row's owner and entitlement are the two parts of its key, `<entitlement>|<owner>` (ids have no '|'). */
   loadCounters(): CounterRow[] {
     return this.db
       .prepare(
-        `SELECT c.key, owner, entitlement, period_start AS periodStart, used, events, updated_at AS updatedAt,
+        `SELECT c.key, substr(c.key, instr(c.key, '|') + 1) AS owner, substr(c.key, 1, instr(c.key, '|') - 1) AS entitlement,
+          period_start AS periodStart, used, events, updated_at AS updatedAt,
           p.state AS periodState FROM counters c LEFT JOIN counter_periods p ON p.key = c.key`,
       )
       .all() as CounterRow[];
@@ -319,7 +321,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
     for (; i + COUNTER_CHUNK <= n; i += COUNTER_CHUNK) {
       for (let j = 0; j < COUNTER_CHUNK; j++) {
         const k = order[i + j] as number;
-        fillCounter(args, j * COUNTER_WIDTH, c.key(k), c, k);
+        fillCounter(args, j * COUNTER_WIDTH, c, k);
       }
       this.stmt.counters.run(...args, shared);
     }
@@ -327,7 +329,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
     one[COUNTER_WIDTH] = at;
     for (; i < n; i++) {
       const k = order[i] as number;
-      fillCounter(one, 0, c.key(k), c, k);
+      fillCounter(one, 0, c, k);
       this.stmt.counter.run(...one);
     }
     // Interval and sliding counters only: a calendar counter has no period state and costs one call here.
@@ -428,11 +430,9 @@ function fillEvent(args: unknown[], at: number, e: StoredEvent): void {
   args[at + 5] = e.properties === null ? null : JSON.stringify(e.properties);
 }
 
-function fillCounter(args: unknown[], at: number, key: string, c: CounterColumns, k: number): void {
-  args[at] = key;
-  args[at + 1] = c.owner(k);
-  args[at + 2] = c.entitlement(k);
-  args[at + 3] = c.periodStart(k);
-  args[at + 4] = c.used(k);
-  args[at + 5] = c.events(k);
+function fillCounter(args: unknown[], at: number, c: CounterColumns, k: number): void {
+  args[at] = c.key(k);
+  args[at + 1] = c.periodStart(k);
+  args[at + 2] = c.used(k);
+  args[at + 3] = c.events(k);
 }
