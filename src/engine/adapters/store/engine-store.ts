@@ -28,6 +28,8 @@ const OWNER_KEY = "engine.owner";
 const CLOCK_SLACK_MS = 60_000;
 const EVENT_CHUNK = 64;
 const COUNTER_CHUNK = 64;
+/** The order of a batch of one counter. */
+const FIRST = Int32Array.of(0);
 /**
  * Values bound per row of a multi-row statement: the batch-wide values (bundle,
  * write time) are named parameters shared by its rows. Single-row statements
@@ -314,7 +316,8 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
   private writeCounters(c: CounterColumns, at: number): void {
     const n = c.length;
     if (n === 0) return;
-    const order = this.keyOrder.order(c);
+    // One counter (every write with sync durability) needs no ordering, nor the ranking of counters added since.
+    const order = n === 1 ? FIRST : this.keyOrder.order(c);
     const shared = { at };
     const args = this.counterArgs;
     let i = 0;
