@@ -265,7 +265,12 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
     if (b.wallets !== undefined) this.wallets.write(b.wallets, b.at);
   }
 
-  /** Whether this store holds the owner lease, read inside the write's transaction. */
+  /**
+   * Whether this store holds the owner lease, read inside the write's
+   * transaction. The pragma is its first read, so it fixes the transaction's
+   * snapshot: a commit by another connection after it makes this write fail
+   * (SQLITE_BUSY_SNAPSHOT) rather than go ahead on a stale answer.
+   */
   private owns(): boolean {
     const version = this.stmt.dataVersion.get() as number;
     if (version === this.ownedVersion) return true;
