@@ -4,7 +4,8 @@
  * store, SQLite batched and SQLite sync, against rate-limiter-flexible's
  * RateLimiterMemory.consume on the same key set, a reference loop (Date.now(), two map
  * lookups, a compare and an increment per call) and raw inserts of the same event rows into
- * a SQLite file of the store's schema. Prints one JSON summary line.
+ * a SQLite file of the store's schema (for sync, also commits of an event row and its counter
+ * row, the least a synchronous call writes). Prints one JSON summary line.
  *
  * Throughput is operations per second of CPU time consumed by this process
  * (user + system, GC threads included), so a machine shared with other work
@@ -287,7 +288,8 @@ let clockNs = 0;
   // The raw-insert baselines of the SQLite figures: the rows allow() stores (one event row a
   // call, as the store writes them: 64 rows a statement), inserted straight into a store file of
   // the same schema. Batched: 10,000 rows a transaction (a batch's size); sync: one row a
-  // transaction. No decision, no counters. The rows are the engine's: an id of its shape (a
+  // transaction, and (the least a synchronous call commits) one event row and one counter upsert
+  // a transaction. No decision; no counters but in the last. The rows are the engine's: an id of its shape (a
   // 12-hex-digit engine prefix and a base-36 sequence number), the value 1 of a counted call and
   // the active policy's digest.
   const { SqliteEngineStore } = await import("../src/engine/adapters/store/engine-store.js");
@@ -319,20 +321,53 @@ let clockNs = 0;
     put(j, 0);
     one.run(...args.slice(0, 8));
   });
+  // What a synchronous allow() commits at the least: its event row and its counter's row (an upsert of
+  // the stored row, as the store writes it), one transaction each, over the same 50,000 counters.
+  const counterRow = raw.db.prepare(
+    `INSERT INTO counters (key, period_start, used, events, updated_at) VALUES (?,?,?,?,?)
+      ON CONFLICT(key) DO UPDATE SET period_start = excluded.period_start, used = excluded.used,
+      events = excluded.events, updated_at = excluded.updated_at`,
+  );
+  const counterKeys = Array.from(
+    { length: CUSTOMERS * ENTITLEMENTS.length },
+    (_, k) => `${ENTITLEMENTS[Math.floor(k / CUSTOMERS)]}|${customers[k % CUSTOMERS]}`,
+  );
+  const counted = new Float64Array(counterKeys.length);
+  const month = new Date();
+  const periodStart = Date.UTC(month.getUTCFullYear(), month.getUTCMonth(), 1);
+  raw.db.transaction(() => {
+    for (const key of counterKeys) counterRow.run(key, periodStart, 0, 0, Date.now());
+  })();
+  const withCounter = raw.db.transaction((j: number) => {
+    put(j, 0);
+    one.run(...args.slice(0, 8));
+    const k = order[j] as number;
+    const n = ++(counted[k] as number);
+    counterRow.run(counterKeys[k], periodStart, n, n, Date.now());
+  });
   current = "raw inserts, 10,000 a transaction";
   await timed(0.5, 10_048, 0, (j) => batch(j, 10_048));
   const batchedRuns: number[] = [];
   for (let r = 0; r < 3; r++) batchedRuns.push(await timed(1.5, 10_048, r * 7919, (j) => batch(j, 10_048)));
   results.raw_sqlite_batched_ops_s = median(batchedRuns);
-  current = "raw inserts, one a transaction";
   const syncRuns: number[] = [];
-  for (let r = 0; r < 3; r++)
+  const pairRuns: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    current = "raw inserts, one a transaction";
     syncRuns.push(
       await timed(1, 1_000, r * 7919, (j) => {
         for (let i = 0; i < 1_000; i++, j = (j + 1) & MASK) single(j);
       }),
     );
+    current = "raw event and counter rows, one pair a transaction";
+    pairRuns.push(
+      await timed(1, 1_000, r * 7919, (j) => {
+        for (let i = 0; i < 1_000; i++, j = (j + 1) & MASK) withCounter(j);
+      }),
+    );
+  }
   results.raw_sqlite_commit_ops_s = median(syncRuns);
+  results.raw_sqlite_commit_counter_ops_s = median(pairRuns);
   raw.close();
 }
 
@@ -377,6 +412,14 @@ results.sqlite_batched_vs_raw = ratio(
 );
 results.sqlite_sync_vs_raw = ratio(
   results.allow_sqlite_sync_ops_s as number,
+  results.raw_sqlite_commit_ops_s as number,
+);
+results.sqlite_sync_vs_raw_counter = ratio(
+  results.allow_sqlite_sync_ops_s as number,
+  results.raw_sqlite_commit_counter_ops_s as number,
+);
+results.raw_counter_vs_raw = ratio(
+  results.raw_sqlite_commit_counter_ops_s as number,
   results.raw_sqlite_commit_ops_s as number,
 );
 

@@ -4,7 +4,7 @@
  * the one `event(i)` describes, for every kind of event source.
  */
 import { describe, expect, it } from "vitest";
-import { EventBuffer, type EventSource } from "../../src/engine/runtime/write-behind.js";
+import { EventBuffer, type EventSource, generatedId } from "../../src/engine/runtime/write-behind.js";
 
 const sources: EventSource[] = [
   { eventType: "api.request", customer: "c1", valueProp: null, filterProps: null },
@@ -44,5 +44,21 @@ describe("EventBuffer.fill", () => {
         ]);
       }
     expect(snapshot.length).toBe(n);
+  });
+
+  it("writes generated ids as the prefix and the sequence number in base 36, across digit boundaries", () => {
+    const buffer = new EventBuffer("0123456789ab-");
+    const seqs: number[] = [];
+    for (const edge of [0, 36, 1296, 46_656, 1_679_616, 2 ** 31, 2 ** 40, Number.MAX_SAFE_INTEGER - 2])
+      for (let d = -2; d <= 2; d++) if (edge + d >= 0) seqs.push(edge + d);
+    // Out of order and repeated too: the ids of a reloaded engine's sealed batch come first.
+    seqs.push(1_300, 5, 1_300, 46_655, 1_296);
+    for (const seq of seqs) buffer.push(seq, sources[0] as EventSource, 1, 1, undefined);
+    const out: unknown[] = new Array(6);
+    seqs.forEach((seq, i) => {
+      buffer.fill(i, out, 0);
+      expect(out[0]).toBe(generatedId("0123456789ab-", seq));
+      expect(out[0]).toBe(`0123456789ab-${seq.toString(36)}`);
+    });
   });
 });

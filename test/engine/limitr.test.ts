@@ -208,7 +208,7 @@ describe("durability and write-behind", () => {
     const counters = () => {
       const d = openDatabase(db, { readonly: true });
       try {
-        return d.prepare("SELECT owner, entitlement, used, events FROM counters").all();
+        return d.prepare("SELECT key, used, events FROM counters").all();
       } finally {
         d.close();
       }
@@ -217,11 +217,11 @@ describe("durability and write-behind", () => {
     expect(storedEvents(db)).toHaveLength(3);
     expect(counters()).toEqual([]);
     await new Promise((r) => setTimeout(r, 200));
-    expect(counters()).toEqual([{ owner: "c1", entitlement: "api", used: 6, events: 3 }]);
+    expect(counters()).toEqual([{ key: "api|c1", used: 6, events: 3 }]);
     for (let i = 0; i < 3; i++) limitr.allow("c1", "api", 1);
     expect(storedEvents(db)).toHaveLength(6);
     await limitr.flush();
-    expect(counters()).toEqual([{ owner: "c1", entitlement: "api", used: 9, events: 6 }]);
+    expect(counters()).toEqual([{ key: "api|c1", used: 9, events: 6 }]);
     await limitr.close();
     const reopened = await open({ policy: tiny, store: `sqlite:${db}` });
     expect(reopened.usage("c1", "api").used).toBe(9);

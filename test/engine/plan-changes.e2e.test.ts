@@ -83,7 +83,10 @@ describe("R1 plan changes recorded by another process reach a running engine", (
       "DROP INDEX subscriptions_by_recorded; ALTER TABLE alert_outbox DROP COLUMN sending_at; " +
         "DROP TABLE counter_periods; DROP TABLE wallet_transactions; DROP TABLE wallets; " +
         "DROP TABLE customer_currencies; DROP TABLE pushed_invoices; ALTER TABLE subscriptions DROP COLUMN add_ons; " +
-        "DROP TABLE rollup_firsts; DROP TABLE rollup_values; DROP TABLE rollups; DROP TABLE rollup_defs; PRAGMA user_version = 1;",
+        "DROP TABLE rollup_firsts; DROP TABLE rollup_values; DROP TABLE rollups; DROP TABLE rollup_defs; " +
+        "DROP TABLE counters; CREATE TABLE counters (key TEXT NOT NULL PRIMARY KEY, owner TEXT NOT NULL, " +
+        "entitlement TEXT NOT NULL, period_start INTEGER NOT NULL, used REAL NOT NULL, events INTEGER NOT NULL DEFAULT 0, " +
+        "updated_at INTEGER NOT NULL) WITHOUT ROWID; PRAGMA user_version = 1;",
     );
     old.close();
 

@@ -106,7 +106,9 @@ describe("SQLite store writes whole batches", () => {
     try {
       const rows = reader
         .prepare(
-          "SELECT key, owner, entitlement, period_start, used, events, updated_at FROM counters ORDER BY owner, entitlement",
+          // The key is `<entitlement>|<owner>` (the store keeps no separate columns for them).
+          `SELECT key, substr(key, instr(key, '|') + 1) AS owner, substr(key, 1, instr(key, '|') - 1) AS entitlement,
+            period_start, used, events, updated_at FROM counters ORDER BY key`,
         )
         .all() as {
         key: string;
@@ -178,6 +180,60 @@ describe("SQLite store writes whole batches", () => {
       }
     } finally {
       await again.close();
+    }
+  });
+
+  it("a store of schema 10 keeps its counters across the upgrade that drops their owner and entitlement columns", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "limitr-counters-"));
+    dirs.push(dir);
+    const db = join(dir, "usage.db");
+    const clock = START;
+    const first = await Limitr.open({ policy, store: `sqlite:${db}`, alerts: false, now: () => clock });
+    first.allow("acme", "api", 3);
+    first.allow("acme", "tokens", 250);
+    await first.close();
+
+    // The counters table as schema 10 had it, with the rows the engine wrote.
+    const old = openDatabase(db);
+    old.exec(`
+      CREATE TABLE counters_old (
+        key TEXT NOT NULL PRIMARY KEY,
+        owner TEXT NOT NULL,
+        entitlement TEXT NOT NULL,
+        period_start INTEGER NOT NULL,
+        used REAL NOT NULL,
+        events INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      INSERT INTO counters_old SELECT key, substr(key, instr(key, '|') + 1), substr(key, 1, instr(key, '|') - 1),
+        period_start, used, events, updated_at FROM counters;
+      DROP TABLE counters;
+      ALTER TABLE counters_old RENAME TO counters;
+      PRAGMA user_version = 10;
+    `);
+    expect(old.prepare("SELECT owner, entitlement, used FROM counters ORDER BY key").all()).toEqual([
+      { owner: "acme", entitlement: "api", used: 3 },
+      { owner: "acme", entitlement: "tokens", used: 250 },
+    ]);
+    old.close();
+
+    const again = await Limitr.open({ policy, store: `sqlite:${db}`, alerts: false, now: () => clock });
+    try {
+      expect(again.usage("acme", "api").used).toBe(3);
+      expect(again.usage("acme", "tokens").used).toBe(250);
+      again.allow("acme", "api", 1);
+      await again.flush();
+    } finally {
+      await again.close();
+    }
+    const reader = openDatabase(db, { readonly: true });
+    try {
+      expect(reader.prepare("SELECT key, used, events FROM counters ORDER BY key").all()).toEqual([
+        { key: "api|acme", used: 4, events: 2 },
+        { key: "tokens|acme", used: 250, events: 1 },
+      ]);
+    } finally {
+      reader.close();
     }
   });
 });

@@ -25,6 +25,31 @@ export interface EventSource {
 }
 
 const INITIAL = 1024;
+/** Base 36 of 0 to 1,295, two digits each (zero-padded). */
+const PAIRS = Array.from({ length: 36 * 36 }, (_, n) => n.toString(36).padStart(2, "0"));
+
+/**
+ * `generatedId(prefix, seq)` for the sequence numbers of a flush, which run in
+ * order: the prefix and the number's leading base-36 digits are kept while
+ * they stay the same (for 1,296 numbers in a row) and its last two digits come
+ * from a table, so an id is one concatenation instead of a radix conversion.
+ */
+class IdText {
+  private high = -1;
+  private head = "";
+
+  constructor(private readonly prefix: string) {}
+
+  of(seq: number): string {
+    if (!(seq >= PAIRS.length && seq <= Number.MAX_SAFE_INTEGER)) return generatedId(this.prefix, seq);
+    const high = Math.floor(seq / PAIRS.length);
+    if (high !== this.high) {
+      this.high = high;
+      this.head = this.prefix + high.toString(36);
+    }
+    return this.head + (PAIRS[seq - high * PAIRS.length] as string);
+  }
+}
 
 /**
  * Usage events waiting for the next flush, kept as parallel columns so that
@@ -43,6 +68,8 @@ export class EventBuffer implements EventColumns {
   private props: Props[] = [];
   /** Events whose `props` entry is set. */
   private withProps = 0;
+  /** Generated ids as text, at the flush. */
+  private idText: IdText | null = null;
 
   constructor(private readonly idPrefix: string) {}
 
@@ -116,7 +143,7 @@ export class EventBuffer implements EventColumns {
     const source = this.sources[i] as EventSource;
     const id = this.ids[i] as string | number;
     const v = this.values[i] as number;
-    out[at] = typeof id === "string" ? id : generatedId(this.idPrefix, id);
+    out[at] = typeof id === "string" ? id : (this.idText ??= new IdText(this.idPrefix)).of(id);
     out[at + 1] = source.eventType;
     out[at + 2] = source.customer;
     out[at + 3] = this.ts[i];

@@ -28,6 +28,8 @@ const OWNER_KEY = "engine.owner";
 const CLOCK_SLACK_MS = 60_000;
 const EVENT_CHUNK = 64;
 const COUNTER_CHUNK = 64;
+/** The order of a batch of one counter. */
+const FIRST = Int32Array.of(0);
 /**
  * Values bound per row of a multi-row statement: the batch-wide values (bundle,
  * write time) are named parameters shared by its rows. Single-row statements
@@ -35,13 +37,13 @@ const COUNTER_CHUNK = 64;
  * position, which is cheaper than binding an object of named values.
  */
 const EVENT_WIDTH = 6;
-const COUNTER_WIDTH = 6;
+const COUNTER_WIDTH = 4;
 const INSERT_EVENTS =
   "INSERT OR IGNORE INTO events (id, type, customer, ts, value, properties, bundle_version, bundle_digest) VALUES";
 const EVENT_ROW = "(?,?,?,?,?,?,@version,@digest)";
 const UPSERT_COUNTERS = {
-  head: "INSERT INTO counters (key, owner, entitlement, period_start, used, events, updated_at) VALUES",
-  row: "(?,?,?,?,?,?,@at)",
+  head: "INSERT INTO counters (key, period_start, used, events, updated_at) VALUES",
+  row: "(?,?,?,?,@at)",
   tail: `ON CONFLICT(key) DO UPDATE SET period_start = excluded.period_start, used = excluded.used,
     events = excluded.events, updated_at = excluded.updated_at`,
 };
@@ -90,6 +92,13 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
    * its configured clock, so the newest row is not a safe bookmark.
    */
   private lastLook = Date.now();
+  /**
+   * `PRAGMA data_version` when a write last found the owner lease held: while it
+   * has not moved, no other connection has committed, so the lease is still
+   * this store's and a write skips reading it (with sync durability, one
+   * statement less per call).
+   */
+  private ownedVersion = -1;
   private readonly rollups: RollupMaintainer;
   private readonly stmt: {
     event: Database.Statement;
@@ -122,7 +131,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
     this.stmt = {
       event: this.db.prepare(`${INSERT_EVENTS} (?,?,?,?,?,?,?,?)`),
       events: this.db.prepare(`${INSERT_EVENTS} ${rows(EVENT_ROW, EVENT_CHUNK)}`),
-      counter: this.db.prepare(`${UPSERT_COUNTERS.head} (?,?,?,?,?,?,?) ${UPSERT_COUNTERS.tail}`),
+      counter: this.db.prepare(`${UPSERT_COUNTERS.head} (?,?,?,?,?) ${UPSERT_COUNTERS.tail}`),
       counters: this.db.prepare(
         `${UPSERT_COUNTERS.head} ${rows(UPSERT_COUNTERS.row, COUNTER_CHUNK)} ${UPSERT_COUNTERS.tail}`,
       ),
@@ -148,10 +157,12 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
     this.writeTx = this.db.transaction((b: WriteBatch) => this.writeBatch(b));
   }
 
+  /** A row's owner and entitlement are the two parts of its key, `<entitlement>|<owner>` (ids have no '|'). */
   loadCounters(): CounterRow[] {
     return this.db
       .prepare(
-        `SELECT c.key, owner, entitlement, period_start AS periodStart, used, events, updated_at AS updatedAt,
+        `SELECT c.key, substr(c.key, instr(c.key, '|') + 1) AS owner, substr(c.key, 1, instr(c.key, '|') - 1) AS entitlement,
+          period_start AS periodStart, used, events, updated_at AS updatedAt,
           p.state AS periodState FROM counters c LEFT JOIN counter_periods p ON p.key = c.key`,
       )
       .all() as CounterRow[];
@@ -225,7 +236,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
    * stale) are not, and `fenced` tells the engine.
    */
   private writeBatch(b: WriteBatch): void {
-    if (this.stmt.owned.get(OWNER_KEY, this.token) === undefined) {
+    if (!this.owns()) {
       this.fenced = true;
       this.writeEvents(b);
       for (const s of b.subscriptions)
@@ -252,6 +263,20 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
         encodeAddOns(s.addOns ?? []),
       );
     if (b.wallets !== undefined) this.wallets.write(b.wallets, b.at);
+  }
+
+  /**
+   * Whether this store holds the owner lease, read inside the write's
+   * transaction. The pragma is its first read, so it fixes the transaction's
+   * snapshot: a commit by another connection after it makes this write fail
+   * (SQLITE_BUSY_SNAPSHOT) rather than go ahead on a stale answer.
+   */
+  private owns(): boolean {
+    const version = this.stmt.dataVersion.get() as number;
+    if (version === this.ownedVersion) return true;
+    if (this.stmt.owned.get(OWNER_KEY, this.token) === undefined) return false;
+    this.ownedVersion = version;
+    return true;
   }
 
   /**
@@ -296,14 +321,15 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
   private writeCounters(c: CounterColumns, at: number): void {
     const n = c.length;
     if (n === 0) return;
-    const order = this.keyOrder.order(c);
+    // One counter (every write with sync durability) needs no ordering, nor the ranking of counters added since.
+    const order = n === 1 ? FIRST : this.keyOrder.order(c);
     const shared = { at };
     const args = this.counterArgs;
     let i = 0;
     for (; i + COUNTER_CHUNK <= n; i += COUNTER_CHUNK) {
       for (let j = 0; j < COUNTER_CHUNK; j++) {
         const k = order[i + j] as number;
-        fillCounter(args, j * COUNTER_WIDTH, c.key(k), c, k);
+        fillCounter(args, j * COUNTER_WIDTH, c, k);
       }
       this.stmt.counters.run(...args, shared);
     }
@@ -311,7 +337,7 @@ export class SqliteEngineStore implements EngineStore, StoreLease {
     one[COUNTER_WIDTH] = at;
     for (; i < n; i++) {
       const k = order[i] as number;
-      fillCounter(one, 0, c.key(k), c, k);
+      fillCounter(one, 0, c, k);
       this.stmt.counter.run(...one);
     }
     // Interval and sliding counters only: a calendar counter has no period state and costs one call here.
@@ -412,11 +438,9 @@ function fillEvent(args: unknown[], at: number, e: StoredEvent): void {
   args[at + 5] = e.properties === null ? null : JSON.stringify(e.properties);
 }
 
-function fillCounter(args: unknown[], at: number, key: string, c: CounterColumns, k: number): void {
-  args[at] = key;
-  args[at + 1] = c.owner(k);
-  args[at + 2] = c.entitlement(k);
-  args[at + 3] = c.periodStart(k);
-  args[at + 4] = c.used(k);
-  args[at + 5] = c.events(k);
+function fillCounter(args: unknown[], at: number, c: CounterColumns, k: number): void {
+  args[at] = c.key(k);
+  args[at + 1] = c.periodStart(k);
+  args[at + 2] = c.used(k);
+  args[at + 3] = c.events(k);
 }

@@ -304,6 +304,8 @@ class RollupSql {
   private readonly folders = new Map<string, Folder>();
   private readonly parsed = new Map<string, RollupDefinition>();
   readonly maxSeq: Database.Statement;
+  /** The newest event seq (0 for none), or -1 when no definition is registered. */
+  readonly mark: Database.Statement;
   readonly defs: Database.Statement;
   readonly setThrough: Database.Statement;
   readonly upsert: Record<RollupDefinition["aggregation"], Database.Statement>;
@@ -316,6 +318,11 @@ class RollupSql {
 
   constructor(private readonly db: Db) {
     this.maxSeq = db.prepare("SELECT MAX(seq) FROM events").pluck();
+    this.mark = db
+      .prepare(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM rollup_defs) THEN coalesce((SELECT MAX(seq) FROM events), 0) ELSE -1 END",
+      )
+      .pluck();
     this.defs = db.prepare(
       "SELECT fp, definition, through_seq AS through, first_n AS firstN FROM rollup_defs ORDER BY fp",
     );
@@ -415,7 +422,10 @@ function rollupSql(db: Db): RollupSql {
  * Keeps a connection's registered rollups up to date as it inserts events:
  * call `before()` then, after the inserts and inside the same transaction,
  * `after(before)`. Only rows that were actually inserted have a seq above
- * `before`; definitions that lag behind are left to `catchUp`.
+ * `before`; definitions that lag behind are left to `catchUp`. A store with
+ * no registered definition pays one statement per batch (`before()` says so
+ * with -1, and `after` returns at once): a synchronous engine writes a batch
+ * per call.
  */
 export class RollupMaintainer {
   private readonly sql: RollupSql;
@@ -427,10 +437,11 @@ export class RollupMaintainer {
   }
 
   before(): number {
-    return (this.sql.maxSeq.get() as number | null) ?? 0;
+    return this.sql.mark.get() as number;
   }
 
   after(before: number): void {
+    if (before < 0) return;
     const upTo = (this.sql.maxSeq.get() as number | null) ?? 0;
     if (upTo <= before) return;
     const defs = this.sql.list().filter((d) => d.through === before);
