@@ -4,7 +4,7 @@ import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import type { UsageEvent } from "../../../core/usage/event.js";
 import { extractColumns, type Layout } from "./layouts.js";
-import { FOLD_START, foldingStatement, type Rollup } from "./rollups.js";
+import { FOLD_START, type Folding, foldingStatement, type Rollup } from "./rollups.js";
 
 /** A COPY text field: NULL as \N; backslash, tab and newlines escaped. */
 function field(v: string | null): string {
@@ -23,9 +23,13 @@ function copyText(batch: UsageEvent[]): string {
 
 /**
  * One batch in one transaction: COPY into a session-private staging table,
- * then `INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING` (R13), in file order
- * (the replay breaks timestamp ties by insertion order). Measured
- * faster than multi-row INSERTs of the same rows (docs/scale.md). The
+ * then `INSERT ... SELECT` into the events in file order (the replay breaks
+ * timestamp ties by insertion order). Measured faster than multi-row INSERTs
+ * of the same rows (docs/scale.md). A batch of distinct ids is inserted
+ * without `ON CONFLICT` inside a savepoint (a plain insert costs less than a
+ * speculative one); a known id (unique violation) rolls it back and the batch
+ * goes again with `ON CONFLICT (id) DO NOTHING` (R13), as does every batch
+ * after one that held known ids, until a batch holds none. The
  * `layouts` say which properties of each type to extract into typed columns;
  * the new rows are folded into the registered rollups in the same statement.
  * Returns how many ids were new.
@@ -53,28 +57,45 @@ export async function copyBatch(
         copyFrom("COPY limitr_staged_events (ord, id, type, customer, ts, value, properties) FROM STDIN"),
       ),
     );
-    const insert = `INSERT INTO events (id, type, customer, ts, value, properties, ${extracted.names.join(", ")})
+    const insert = (onConflict: boolean) =>
+      `INSERT INTO events (id, type, customer, ts, value, properties, ${extracted.names.join(", ")})
        SELECT id, type, customer, ts, value, properties, ${extracted.values.join(", ")}
-       FROM limitr_staged_events ORDER BY ord ON CONFLICT (id) DO NOTHING`;
-    const folding = foldingStatement(defs, insert, layouts);
-    if (!folding) {
-      const [r] = (await client.query(`${insert}; COMMIT`)) as unknown as pg.QueryResult[];
-      return r?.rowCount ?? 0;
+       FROM limitr_staged_events ORDER BY ord${onConflict ? " ON CONFLICT (id) DO NOTHING" : ""}`;
+    const run = async (onConflict: boolean): Promise<number> => {
+      const sql = insert(onConflict);
+      const folding = foldingStatement(defs, sql, layouts);
+      // A new batch is inserted without ON CONFLICT inside a savepoint; a known id rolls it back.
+      const [pre, post] = onConflict ? ["", ""] : ["SAVEPOINT limitr_new; ", "; RELEASE limitr_new"];
+      if (!folding) {
+        const r = (await client.query(`${pre}${sql}${post}; COMMIT`)) as unknown as pg.QueryResult[];
+        return r[onConflict ? 0 : 1]?.rowCount ?? 0;
+      }
+      await prepare(client, folding);
+      const r = (await client.query(
+        `${pre}EXECUTE ${folding.name}${post}; COMMIT`,
+      )) as unknown as pg.QueryResult<{
+        n: number;
+      }>[];
+      return r[onConflict ? 0 : 1]?.rows[0]?.n ?? 0;
+    };
+    const state = sessions.get(client) ?? { known: false };
+    sessions.set(client, state);
+    if (!state.known && distinctIds(batch)) {
+      try {
+        return await run(false);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        // A known id (unique violation) or a concurrent importer of the same ids (deadlock):
+        // the batch goes again, skipping known ids.
+        if (code !== "23505" && code !== "40P01") throw err;
+        await client.query("ROLLBACK TO SAVEPOINT limitr_new");
+      }
     }
-    // Prepared once per session (SQL PREPARE, so it runs with the COMMIT in one round trip).
-    let names = prepared.get(client);
-    if (!names) prepared.set(client, (names = new Set()));
-    if (!names.has(folding.name)) {
-      const known = await client.query("SELECT 1 FROM pg_prepared_statements WHERE name = $1", [
-        folding.name,
-      ]);
-      if (known.rowCount === 0) await client.query(`PREPARE ${folding.name} AS ${folding.text}`);
-      names.add(folding.name);
-    }
-    const [r] = (await client.query(`EXECUTE ${folding.name}; COMMIT`)) as unknown as pg.QueryResult<{
-      n: number;
-    }>[];
-    return r?.rows[0]?.n ?? 0;
+    const n = await run(true);
+    // Batches after one with known ids skip them at once (a re-import); a batch of only new ids
+    // sends the next one down the fast path again.
+    state.known = n < batch.length;
+    return n;
   } catch (err) {
     // Whatever this session holds prepared is looked up again next time.
     prepared.delete(client);
@@ -85,3 +106,23 @@ export async function copyBatch(
 
 /** The fold statements each importing session has prepared, by name. */
 const prepared = new WeakMap<pg.PoolClient, Set<string>>();
+
+/** Per importing session: did its last batch hold known ids (so the next one skips them at once)? */
+const sessions = new WeakMap<pg.PoolClient, { known: boolean }>();
+
+/** Prepare the statement once per session (SQL PREPARE, so it runs with the COMMIT in one round trip). */
+async function prepare(client: pg.PoolClient, folding: Folding): Promise<void> {
+  let names = prepared.get(client);
+  if (!names) prepared.set(client, (names = new Set()));
+  if (names.has(folding.name)) return;
+  const known = await client.query("SELECT 1 FROM pg_prepared_statements WHERE name = $1", [folding.name]);
+  if (known.rowCount === 0) await client.query(`PREPARE ${folding.name} AS ${folding.text}`);
+  names.add(folding.name);
+}
+
+/** Does every event of the batch have its own id? */
+function distinctIds(batch: UsageEvent[]): boolean {
+  const ids = new Set<string>();
+  for (const e of batch) ids.add(e.id);
+  return ids.size === batch.length;
+}
