@@ -2,7 +2,8 @@
  * The Postgres store against the database's own fast paths, on the same rows
  * and tables, each ratio from interleaved rounds of the same run (best of each):
  * - import: the store's batches (COPY into a staging table, then `INSERT ...
- *   SELECT ... ON CONFLICT DO NOTHING`), with the policy's rollups registered
+ *   SELECT`: without ON CONFLICT in a savepoint while the ids are new, with
+ *   `ON CONFLICT DO NOTHING` once one is known), with the policy's rollups registered
  *   (folded in the same statement) and without any, vs a raw `COPY` of the
  *   same rows in one go into an identical table (same columns and indexes),
  *   BENCH_PG_ROUNDS rounds (3), each into empty tables; then multi-row
@@ -142,7 +143,7 @@ try {
   const insertPlain = Math.min(...imports.plain);
   const rawCopy = Math.min(...imports.raw);
   log(
-    `store import without rollups (COPY to staging + INSERT ON CONFLICT, batches of 5,000): ${(EVENTS / insertPlain).toFixed(0)} events/s`,
+    `store import without rollups (COPY to staging + INSERT, batches of 5,000): ${(EVENTS / insertPlain).toFixed(0)} events/s`,
   );
   log(
     `store import folding into the ${Object.keys(policy.meters).length} meters' rollups: ${(EVENTS / insert).toFixed(0)} events/s`,

@@ -204,8 +204,9 @@ export const FOLD_START = `SELECT pg_advisory_xact_lock_shared(${LOCK}), set_con
   SELECT fp, definition FROM rollup_defs ORDER BY fp`;
 
 /**
- * The statement running `insert` (an `INSERT INTO events ... ON CONFLICT (id)
- * DO NOTHING`) and folding the rows it inserted into every registered rollup
+ * The statement running `insert` (an `INSERT INTO events`, with `ON CONFLICT
+ * (id) DO NOTHING` unless a unique violation is to roll it back) and folding
+ * the rows it inserted into every registered rollup
  * (`defs`, read after FOLD_START's lock), returning how many were inserted as
  * `n`; null when no rollup is registered (the insert alone). `columns` are
  * the layouts the insert extracts with (the folds read those columns instead
