@@ -73,9 +73,6 @@ export class MemoryWallets implements WalletStore {
   constructor(private readonly retain: number) {}
 
   write(batch: WalletBatch): void {
-    const ledger = batch.ledger;
-    if (ledger !== undefined) this.keepLedger(ledger, batch.idPrefix ?? "");
-    else this.keepRows(batch.transactions);
     const seq = ++this.seq;
     const lanes = batch.lanes;
     const ids = batch.accountIds;
@@ -84,6 +81,10 @@ export class MemoryWallets implements WalletStore {
       if (table === undefined) this.tables.set(lanes, (table = new ImageTable()));
       table.write(lanes, ids, seq);
     } else for (const w of batch.wallets) this.images.set(w.customer, rowImage(structuredClone(w), seq));
+    // Last: the engine's ledger is taken, not copied (the batch reads as empty after it).
+    const ledger = batch.ledger;
+    if (ledger !== undefined) this.keepLedger(ledger, batch.idPrefix ?? "");
+    else this.keepRows(batch.transactions);
     if (this.kept > this.retain * 2) this.trim(this.kept - this.retain);
   }
 
@@ -139,7 +140,7 @@ export class MemoryWallets implements WalletStore {
       if (typeof id === "string" && !this.claim(ledger.customer(i), id)) (repeated ??= new Set()).add(i);
     }
     if (repeated === null) {
-      this.push({ ledger: ledger.snapshot(), rows: [], prefix, from: 0, length: n });
+      this.push({ ledger: ledger.take(), rows: [], prefix, from: 0, length: n });
       return;
     }
     // Rare (an id stored before, past the engine's idempotency window): the others are kept as rows.
@@ -181,7 +182,10 @@ export class MemoryWallets implements WalletStore {
       c.from += drop;
       left -= drop;
       this.kept -= drop;
-      if (c.from >= c.length) this.chunks.shift();
+      if (c.from >= c.length) {
+        this.chunks.shift();
+        c.ledger?.release();
+      }
     }
   }
 
