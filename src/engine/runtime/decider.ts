@@ -33,10 +33,13 @@ import {
   HARD,
   METERED,
   PREPAID,
+  PREPAID_STRIDE,
   RATE,
   SLOT_STRIDE,
   type Slot,
   TIME_BOUND,
+  UNIT_ATOMS,
+  WALLET,
 } from "./slot.js";
 import type { SpendCaps } from "./spend-caps.js";
 import { GUARD_MS, type TickClock } from "./tick-clock.js";
@@ -231,7 +234,9 @@ export class Decider {
     let wallet: WalletAccount | null = null;
     if ((flags & PREPAID) !== 0 && amount !== 0) {
       // Checked before the rate governor takes tokens: a refused call changes nothing (R4).
-      wid = table.wallet[sid] as number;
+      const pre = table.prepaid;
+      const pat = sid * PREPAID_STRIDE;
+      wid = pre[pat + WALLET] as number;
       const lanes = this.lanes;
       if (wid >= 0 && lanes !== null) {
         // One row of numbers per wallet (one cache line): its next expiry and grant, spend and room.
@@ -242,7 +247,7 @@ export class Decider {
         if (now >= due) this.wallets?.advance(lanes.accounts[wid] as WalletAccount, now);
         // Whole units at a flat price, within what was available at the last fold: number arithmetic, exact.
         if (amount > 0 && Number.isSafeInteger(amount)) {
-          const atoms = amount * (table.unitAtoms[sid] as number);
+          const atoms = amount * (pre[pat + UNIT_ATOMS] as number);
           if (
             atoms <= Number.MAX_SAFE_INTEGER &&
             (row[wat + SPENT] as number) + atoms <= (row[wat + ROOM] as number)
@@ -366,7 +371,8 @@ export class Decider {
     let wallet = this.wAcc;
     const quick = this.wQuick;
     let before: ReturnType<WalletAccount["snapshot"]> | null = null;
-    const mark = this.wallets === null ? 0 : this.wallets.sink.length;
+    // Where the ledger is before this call's debit (a failed synchronous write drops what follows).
+    const mark = this.sync && this.wallets !== null ? this.wallets.sink.length : 0;
     if (!Number.isNaN(quick)) {
       this.wQuick = Number.NaN;
       const wallets = this.wallets as Wallets;

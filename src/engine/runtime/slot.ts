@@ -69,6 +69,11 @@ export const CID = 0;
 export const FLAGS = 1;
 export const SLOT_STRIDE = 2;
 
+// Layout of a prepaid slot's record in `SlotTable.prepaid`.
+export const WALLET = 0;
+export const UNIT_ATOMS = 1;
+export const PREPAID_STRIDE = 2;
+
 /** FLAGS bits. */
 export const METERED = 1;
 /** Hard mode with a finite limit: `SlotTable.limit` is read. */
@@ -118,10 +123,12 @@ export class SlotTable {
   notifyFrom = new Float64Array(1024);
   /** 1 = counted since the live alert rules last looked at it (LiveAlerts clears it). */
   alertMark = new Uint8Array(1024);
-  /** `mode: prepaid`: the wallet's index in the engine's `WalletLanes` (-1: no wallet). */
-  wallet = new Int32Array(1024);
-  /** `mode: prepaid`: atoms a whole unit costs, exact (see `WalletPricer.quickAtoms`); NaN when a call must be priced. */
-  unitAtoms = new Float64Array(1024);
+  /**
+   * `mode: prepaid`, `PREPAID_STRIDE` numbers a slot (one read): the wallet's
+   * index in the engine's `WalletLanes` (-1: no wallet) and the atoms a whole
+   * unit costs, exact (see `WalletPricer.quickAtoms`; NaN when a call must be priced).
+   */
+  prepaid = new Float64Array(1024 * PREPAID_STRIDE);
   readonly slots: Slot[] = [];
 
   constructor(entitlementIds: readonly string[]) {
@@ -185,8 +192,8 @@ export class SlotTable {
       (slot.eff.credit !== null ? CREDIT : 0);
     this.limit[id] = slot.limit;
     this.notifyFrom[id] = slot.notifyFrom;
-    this.wallet[id] = slot.wallet === null ? -1 : slot.wallet.index;
-    this.unitAtoms[id] = slot.pricer?.quickAtoms ?? Number.NaN;
+    this.prepaid[id * PREPAID_STRIDE + WALLET] = slot.wallet === null ? -1 : slot.wallet.index;
+    this.prepaid[id * PREPAID_STRIDE + UNIT_ATOMS] = slot.pricer?.quickAtoms ?? Number.NaN;
     return id;
   }
 
@@ -212,8 +219,7 @@ export class SlotTable {
     this.limit = new Float64Array(1024);
     this.notifyFrom = new Float64Array(1024);
     this.alertMark = new Uint8Array(1024);
-    this.wallet = new Int32Array(1024);
-    this.unitAtoms = new Float64Array(1024);
+    this.prepaid = new Float64Array(1024 * PREPAID_STRIDE);
   }
 
   private grow(): void {
@@ -222,7 +228,6 @@ export class SlotTable {
     this.limit = resized(this.limit, n);
     this.notifyFrom = resized(this.notifyFrom, n);
     this.alertMark = resized(this.alertMark, n);
-    this.wallet = resized(this.wallet, n);
-    this.unitAtoms = resized(this.unitAtoms, n);
+    this.prepaid = resized(this.prepaid, n * PREPAID_STRIDE);
   }
 }

@@ -85,7 +85,16 @@ export class MemoryWallets implements WalletStore {
     const ledger = batch.ledger;
     if (ledger !== undefined) this.keepLedger(ledger, batch.idPrefix ?? "");
     else this.keepRows(batch.transactions);
-    if (this.kept > this.retain * 2) this.trim(this.kept - this.retain);
+    // Whole batches as soon as the newer ones hold `retain` rows (their columns go back to the engine
+    // that made them), part of one only past twice that.
+    let drop = 0;
+    for (const c of this.chunks) {
+      const n = c.length - c.from;
+      if (this.kept - drop - n < this.retain) break;
+      drop += n;
+    }
+    if (this.kept - drop > this.retain * 2) drop = this.kept - this.retain;
+    if (drop > 0) this.trim(drop);
   }
 
   loadWallets(): WalletRow[] {
