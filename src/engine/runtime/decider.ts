@@ -33,12 +33,11 @@ import {
   HARD,
   METERED,
   PREPAID,
-  PREPAID_STRIDE,
   RATE,
   SLOT_STRIDE,
   type Slot,
   TIME_BOUND,
-  UNIT_ATOMS,
+  UNIT,
   WALLET,
 } from "./slot.js";
 import type { SpendCaps } from "./spend-caps.js";
@@ -234,9 +233,7 @@ export class Decider {
     let wallet: WalletAccount | null = null;
     if ((flags & PREPAID) !== 0 && amount !== 0) {
       // Checked before the rate governor takes tokens: a refused call changes nothing (R4).
-      const pre = table.prepaid;
-      const pat = sid * PREPAID_STRIDE;
-      wid = pre[pat + WALLET] as number;
+      wid = info[at + WALLET] as number;
       const lanes = this.lanes;
       if (wid >= 0 && lanes !== null) {
         // One row of numbers per wallet (one cache line): its next expiry and grant, spend and room.
@@ -247,7 +244,7 @@ export class Decider {
         if (now >= due) this.wallets?.advance(lanes.accounts[wid] as WalletAccount, now);
         // Whole units at a flat price, within what was available at the last fold: number arithmetic, exact.
         if (amount > 0 && Number.isSafeInteger(amount)) {
-          const atoms = amount * (pre[pat + UNIT_ATOMS] as number);
+          const atoms = amount * (table.unitAtoms[info[at + UNIT] as number] as number);
           if (
             atoms <= Number.MAX_SAFE_INTEGER &&
             (row[wat + SPENT] as number) + atoms <= (row[wat + ROOM] as number)
