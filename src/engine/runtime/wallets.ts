@@ -383,6 +383,8 @@ export class Wallets {
   batch(): WalletBatch {
     const sink = this.sink;
     const ids = this.dirtyIds.subarray(0, this.nDirty);
+    // In account order: a store visits the accounts' rows front to back, not at random.
+    this.bits = ascending(ids, this.lanes.length, this.bits);
     const accounts = this.lanes.accounts;
     const prefix = this.idPrefix;
     let transactions: WalletTxRow[] | null = null;
@@ -409,6 +411,9 @@ export class Wallets {
       accountIds: ids,
     };
   }
+
+  /** A bit per account, to put many queued accounts in order in one pass (see `ascending`). */
+  private bits = new Int32Array(0);
 
   row(t: WalletTx): WalletTxRow {
     return txRow(t, this.idPrefix);
@@ -450,4 +455,39 @@ export class Wallets {
     this.accounts.set(customer, acc);
     return acc;
   }
+}
+
+/**
+ * Sort `ids` (distinct integers in [0, `below`)) ascending, in place: many of
+ * them in one pass over a bit per possible id (`bits`, all zero; returned
+ * zeroed again, grown when too short), a few with a sort.
+ */
+export function ascending(
+  ids: Float64Array,
+  below: number,
+  bits: Int32Array<ArrayBuffer>,
+): Int32Array<ArrayBuffer> {
+  const n = ids.length;
+  if (n < 64 || n * 16 < below) {
+    ids.sort();
+    return bits;
+  }
+  const words = (below + 31) >>> 5;
+  const set = bits.length >= words ? bits : new Int32Array(Math.max(words, bits.length * 2));
+  for (let k = 0; k < n; k++) {
+    const id = ids[k] as number;
+    set[id >>> 5] = (set[id >>> 5] as number) | (1 << (id & 31));
+  }
+  let k = 0;
+  for (let w = 0; w < words; w++) {
+    let word = set[w] as number;
+    if (word === 0) continue;
+    set[w] = 0;
+    while (word !== 0) {
+      const low = word & -word;
+      ids[k++] = (w << 5) + (31 - Math.clz32(low));
+      word ^= low;
+    }
+  }
+  return set;
 }
