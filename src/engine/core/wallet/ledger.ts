@@ -57,10 +57,11 @@ export interface WalletTerms {
 /**
  * Ledger transactions not written yet, oldest first. A debit (the one
  * transaction a decision makes) is kept as numbers: a row of `NUMS` numbers
- * (id, time, atoms, spend, base balance) in one typed array and a row of
- * `INTS` small integers (account, entitlement) in another, which the garbage
- * collector never scans or copies, plus short tables of the few distinct values
- * (entitlements, balances, bundle versions) they point into. Every other kind
+ * (id, time, atoms) in one typed array and a row of `INTS` small integers
+ * (base balance, entitlement) in another, which the garbage collector never
+ * scans or copies, plus short tables of the few distinct values (entitlements,
+ * bundle versions, and the balances with their account and spend) they point
+ * into: 32 bytes a debit. Every other kind
  * is kept as its row. `tx(i)` materialises any entry; the balance after each
  * entry is exact.
  */
@@ -75,13 +76,25 @@ export class Ledger {
   /**
    * Entry `i`'s numbers at `i * NUMS`: its generated (numeric) id or NaN (the
    * caller's id, in `text`); its time; the atoms of a number-lane debit (see
-   * `WalletAccount.spendQuick`) or NaN (the amount is in `exact`); the
-   * account's unfolded spend after it (0 for an exact debit); where its base
-   * balance is in `balances` (the balance after is `balances[base] - spend`).
+   * `WalletAccount.spendQuick`) or NaN (the amount is in `exact`).
    */
   private nums: Float64Array<ArrayBuffer>;
-  /** Entry `i`'s account index in `lanes` (-1: the customer is in `names`, a debit made with BigInt arithmetic) and entitlement index, at `i * INTS`. */
+  /**
+   * Entry `i`'s small integers at `i * INTS`: where its base balance is in
+   * `balances`, and its entitlement's index. The balance after a debit is its
+   * base less the account's unfolded spend after it (see `spendAt`): 0 for an
+   * exact debit (its base is its balance after), else the spend before the
+   * base's first entry (`sides`) plus the atoms of its entries so far.
+   */
   private ints: Int32Array<ArrayBuffer>;
+  /** Per entry of `balances`, at `b * SIDES`: the account's index in `lanes` (-1: an exact debit, its customer in `names`) and its unfolded spend before the entry that added it. */
+  private sides = new Float64Array(64 * SIDES);
+  /** The unfolded spend after each entry (number-lane debits), worked out up to entry `spends` when first read. */
+  private spendCache: Float64Array<ArrayBuffer> = EMPTY_NUMS;
+  private spends = 0;
+  /** Per base balance, its account's spend as of entry `spends` (working state of `spendAt`), the first `started` of them set. */
+  private runs: Float64Array<ArrayBuffer> = EMPTY_NUMS;
+  private started = 0;
   /** Caller-given ids by entry (sparse: read only where the numeric id is NaN). */
   private text: string[] = [];
   private texts = 0;
@@ -116,6 +129,7 @@ export class Ledger {
   /** Append a transaction row. */
   push(tx: WalletTx): void {
     const i = this.slot();
+    this.nums[i * NUMS + QUICK] = Number.NaN;
     this.full[i] = tx;
     this.rows++;
   }
@@ -138,12 +152,10 @@ export class Ledger {
     else this.setText(i, id);
     n[f + AT] = at;
     n[f + QUICK] = Number.NaN;
-    n[f + LESS] = 0;
-    n[f + BASE] = this.balance(balanceAfter);
     this.names[i] = customer;
     this.exact[i] = amount;
     const k = i * INTS;
-    this.ints[k + WID] = -1;
+    this.ints[k + BASE] = this.balance(balanceAfter, -1, 0);
     this.ints[k + ENT] = this.entitlementIndex(entitlement);
     if (version !== this.lastVersion) this.versionAt(i, version);
   }
@@ -190,11 +202,9 @@ export class Ledger {
     else this.setText(i, id);
     n[f + AT] = next[0] as number;
     n[f + QUICK] = next[1] as number;
-    n[f + LESS] = next[2] as number;
-    n[f + BASE] = this.baseIndex(wid);
     const k = i * INTS;
     const ints = this.ints;
-    ints[k + WID] = wid;
+    ints[k + BASE] = this.baseIndex(wid);
     ints[k + ENT] =
       entitlement === this.lastEntitlement && this.lastEnt >= 0
         ? this.lastEnt
@@ -209,8 +219,8 @@ export class Ledger {
     const f = i * NUMS;
     const n = this.nums;
     const quick = n[f + QUICK] as number;
-    const less = n[f + LESS] as number;
-    const base = this.balances[n[f + BASE] as number] as bigint;
+    const less = Number.isNaN(quick) ? 0 : this.spendAt(i);
+    const base = this.balances[this.ints[i * INTS + BASE] as number] as bigint;
     return {
       id: this.idAt(i),
       customer: this.customerAt(i),
@@ -275,9 +285,17 @@ export class Ledger {
 
   /** Drop the entries from `n` on (an undone debit). */
   truncate(n: number): void {
-    for (let i = n; i < this.length; i++) this.drop(i);
+    const lanes = this.lanes;
+    for (let i = n; i < this.length; i++) {
+      // The account's next debit starts a new base (its spend then is read afresh, see `spendAt`).
+      const wid = this.sides[(this.ints[i * INTS + BASE] as number) * SIDES + WID] as number;
+      if (lanes !== null && !Number.isNaN(this.nums[i * NUMS + QUICK] as number) && wid >= 0)
+        lanes.row[wid * LANE + SINK_AT] = 0;
+      this.drop(i);
+    }
     if (n >= this.length) return;
     this.length = n;
+    if (this.spends > n) this.spends = 0;
     while (this.versionFrom.length > 0 && (this.versionFrom[this.versionFrom.length - 1] as number) >= n) {
       this.versionFrom.pop();
       this.versions.pop();
@@ -305,6 +323,7 @@ export class Ledger {
     copy.exact = this.exact.slice(0, n);
     copy.balances = this.balances.slice(0, this.nBalances);
     copy.nBalances = this.nBalances;
+    copy.sides = this.sides.slice(0, Math.max(this.nBalances, 1) * SIDES);
     copy.versionFrom = this.versionFrom.slice();
     copy.versions = this.versions.slice();
     copy.lastVersion = this.lastVersion;
@@ -337,6 +356,7 @@ export class Ledger {
     kept.exact = this.exact;
     kept.balances = this.balances;
     kept.nBalances = this.nBalances;
+    kept.sides = this.sides;
     kept.versionFrom = this.versionFrom;
     kept.versions = this.versions;
     kept.lastVersion = this.lastVersion;
@@ -347,9 +367,11 @@ export class Ledger {
       this.nums = given.nums;
       this.ints = given.ints;
       this.room = given.room;
+      this.sides = given.sides;
     } else {
       this.nums = new Float64Array(this.room * NUMS);
       this.ints = new Int32Array(this.room * INTS);
+      this.sides = new Float64Array(Math.max(64, this.nBalances) * SIDES);
     }
     this.full = [];
     this.rows = 0;
@@ -367,12 +389,13 @@ export class Ledger {
   /** A batch from `take` is no longer read: its columns may be reused by the ledger it came from. */
   release(): void {
     if (this.spare.length < MAX_SPARE && this.room > 0)
-      this.spare.push({ nums: this.nums, ints: this.ints, room: this.room });
+      this.spare.push({ nums: this.nums, ints: this.ints, sides: this.sides, room: this.room });
     this.spare = [];
     this.length = 0;
     this.room = 0;
     this.nums = EMPTY_NUMS;
     this.ints = EMPTY_INTS;
+    this.sides = EMPTY_NUMS;
   }
 
   /** Forget every entry (capacity is kept; the tables of values are emptied). */
@@ -386,6 +409,7 @@ export class Ledger {
     if (this.exact.length > 0) this.exact = [];
     // Kept (overwritten from the start): its stale values are never read past `nBalances`.
     this.nBalances = 0;
+    this.spends = 0;
     this.versionFrom.length = 0;
     this.versions.length = 0;
     this.lastVersion = Number.NaN;
@@ -413,7 +437,7 @@ export class Ledger {
   }
 
   private customerAt(i: number): string {
-    const wid = this.ints[i * INTS + WID] as number;
+    const wid = this.sides[(this.ints[i * INTS + BASE] as number) * SIDES + WID] as number;
     if (wid < 0) return this.names[i] as string;
     return ((this.lanes as WalletLanes).accounts[wid] as { customer: string }).customer;
   }
@@ -444,15 +468,54 @@ export class Ledger {
     const tag = this.batch * BATCH_SPAN;
     const mark = (lanes.row[at] as number) - tag;
     if (mark > 0 && mark <= this.nBalances) return mark - 1;
-    const b = this.balance(lanes.bases[wid] as bigint);
+    // The spend before this entry: after it, less its atoms (see `next`).
+    const b = this.balance(
+      lanes.bases[wid] as bigint,
+      wid,
+      (this.next[2] as number) - (this.next[1] as number),
+    );
     if (b + 1 < BATCH_SPAN) lanes.row[at] = tag + b + 1;
     return b;
   }
 
-  private balance(value: bigint): number {
+  private balance(value: bigint, wid: number, spent: number): number {
     const b = this.nBalances++;
     this.balances[b] = value;
+    if ((b + 1) * SIDES > this.sides.length) this.sides = resized(this.sides, this.sides.length * 2);
+    this.sides[b * SIDES + WID] = wid;
+    this.sides[b * SIDES + SPENT_BEFORE] = spent;
     return b;
+  }
+
+  /**
+   * The unfolded spend of entry `i`'s account after it (a number-lane
+   * debit): worked out for the entries not done yet, in order, once.
+   */
+  private spendAt(i: number): number {
+    if (i >= this.spends) {
+      const n = this.length;
+      if (this.spendCache.length < n)
+        this.spendCache = resized(this.spendCache, Math.max(n, 64, this.spendCache.length * 2));
+      if (this.runs.length < this.nBalances)
+        this.runs = resized(this.runs, Math.max(this.nBalances, 64, this.runs.length * 2));
+      const cache = this.spendCache;
+      const runs = this.runs;
+      if (this.spends === 0) this.started = 0;
+      for (let b = this.started; b < this.nBalances; b++)
+        runs[b] = this.sides[b * SIDES + SPENT_BEFORE] as number;
+      this.started = this.nBalances;
+      for (let j = this.spends; j < n; j++) {
+        // Rows of other kinds have NaN atoms; a noted debit keeps its numbers and still counts.
+        const quick = this.nums[j * NUMS + QUICK] as number;
+        if (Number.isNaN(quick)) continue;
+        const b = this.ints[j * INTS + BASE] as number;
+        const spent = (runs[b] as number) + quick;
+        runs[b] = spent;
+        cache[j] = spent;
+      }
+      this.spends = n;
+    }
+    return this.spendCache[i] as number;
   }
 
   private entitlementIndex(entitlement: string | null): number {
@@ -490,20 +553,23 @@ export class Ledger {
 interface Spare {
   nums: Float64Array<ArrayBuffer>;
   ints: Int32Array<ArrayBuffer>;
+  sides: Float64Array<ArrayBuffer>;
   room: number;
 }
 
 /** Numbers of an entry (see `Ledger.nums`). */
-const NUMS = 5;
+const NUMS = 3;
 const ID = 0;
 const AT = 1;
 const QUICK = 2;
-const LESS = 3;
-const BASE = 4;
 /** Small integers of an entry (see `Ledger.ints`). */
 const INTS = 2;
-const WID = 0;
+const BASE = 0;
 const ENT = 1;
+/** Numbers per base balance (see `Ledger.sides`). */
+const SIDES = 2;
+const WID = 0;
+const SPENT_BEFORE = 1;
 /** Columns kept for reuse per ledger. */
 const MAX_SPARE = 2;
 const EMPTY_NUMS = new Float64Array(0);
