@@ -458,8 +458,7 @@ export const GRANT_AT = 2;
 export const EXPIRY = 3;
 /** Bumped by every change other than a number-lane debit (a store's copy of the rest is current while it holds). */
 export const EPOCH = 4;
-/** The runtime's write generation an account is queued in (0: none). */
-export const QUEUED = 5;
+/** (5 and 7 are free.) */
 /**
  * Where the base balance is in the table of the ledger that records these
  * accounts' number-lane debits, marked with that ledger's batch (see
