@@ -163,7 +163,10 @@ export class Ledger {
   /**
    * Append a number-lane debit of `atoms` leaving `base - spent` (the
    * account's balance at its last fold, read from the lanes, and its unfolded
-   * spend after this debit): no BigInt and no object is made.
+   * spend after this debit): no BigInt and no object is made. `spent` is kept
+   * for the account's first debit on a base only; the later ones add their
+   * atoms to it (every change of the spend other than these debits starts a
+   * new base).
    */
   debitQuick(
     id: string | number,
@@ -368,10 +371,12 @@ export class Ledger {
       this.ints = given.ints;
       this.room = given.room;
       this.sides = given.sides;
+      this.balances = given.balances;
     } else {
       this.nums = new Float64Array(this.room * NUMS);
       this.ints = new Int32Array(this.room * INTS);
       this.sides = new Float64Array(Math.max(64, this.nBalances) * SIDES);
+      this.balances = [];
     }
     this.full = [];
     this.rows = 0;
@@ -379,7 +384,6 @@ export class Ledger {
     this.texts = 0;
     this.names = [];
     this.exact = [];
-    this.balances = [];
     this.versionFrom = [];
     this.versions = [];
     this.clear();
@@ -389,13 +393,20 @@ export class Ledger {
   /** A batch from `take` is no longer read: its columns may be reused by the ledger it came from. */
   release(): void {
     if (this.spare.length < MAX_SPARE && this.room > 0)
-      this.spare.push({ nums: this.nums, ints: this.ints, sides: this.sides, room: this.room });
+      this.spare.push({
+        nums: this.nums,
+        ints: this.ints,
+        sides: this.sides,
+        balances: this.balances,
+        room: this.room,
+      });
     this.spare = [];
     this.length = 0;
     this.room = 0;
     this.nums = EMPTY_NUMS;
     this.ints = EMPTY_INTS;
     this.sides = EMPTY_NUMS;
+    this.balances = [];
   }
 
   /** Forget every entry (capacity is kept; the tables of values are emptied). */
@@ -554,6 +565,8 @@ interface Spare {
   nums: Float64Array<ArrayBuffer>;
   ints: Int32Array<ArrayBuffer>;
   sides: Float64Array<ArrayBuffer>;
+  /** Overwritten from the start (stale values past a ledger's `nBalances` are never read). */
+  balances: bigint[];
   room: number;
 }
 
