@@ -7,11 +7,10 @@ import type { TokenBucket } from "../core/engine/token-bucket.js";
 import type { PropertyValue } from "../core/model.js";
 import { LIFETIME } from "../core/periods.js";
 import {
-  EXPIRY,
-  GRANT_AT,
   LANE,
   ROOM,
   SPENT,
+  DUE as WALLET_DUE,
   type WalletAccount,
   type WalletLanes,
 } from "../core/wallet/account.js";
@@ -236,10 +235,10 @@ export class Decider {
       wid = info[at + WALLET] as number;
       const lanes = this.lanes;
       if (wid >= 0 && lanes !== null) {
-        // One row of numbers per wallet (one cache line): its next expiry and grant, spend and room.
+        // One row of numbers per wallet (half a cache line): when something falls due, spend and room.
         const row = lanes.row;
         const wat = wid * LANE;
-        const due = Math.min(row[wat + EXPIRY] as number, row[wat + GRANT_AT] as number);
+        const due = row[wat + WALLET_DUE] as number;
         if (coarse && now + GUARD_MS >= due) now = (this.tick as TickClock).read();
         if (now >= due) this.wallets?.advance(lanes.accounts[wid] as WalletAccount, now);
         // Whole units at a flat price, within what was available at the last fold: number arithmetic, exact.

@@ -1,5 +1,6 @@
 import { resized } from "../../core/engine/typed-arrays.js";
 import {
+  COLD,
   EPOCH,
   LANE,
   type Lot,
@@ -228,7 +229,7 @@ class ImageTable {
       const from = wid * LANE;
       rows[at + IMAGE_SEQ] = seq;
       rows[at + IMAGE_SPENT] = lane[from + SPENT] as number;
-      const epoch = lane[from + EPOCH] as number;
+      const epoch = lanes.cold[wid * COLD + EPOCH] as number;
       if (rows[at + IMAGE_EPOCH] === epoch && this.images[wid] !== undefined) continue;
       rows[at + IMAGE_EPOCH] = epoch;
       this.images[wid] = image(lanes.accounts[wid] as WalletAccount);
