@@ -79,6 +79,41 @@ describe("R17 deferred ledger rows", () => {
     });
   }
 
+  it("batches the memory store takes whole, and drops past its window, leave every kept row exact", async () => {
+    // Batches of 300 debits fill most of the ledger's columns: the store takes them without a copy,
+    // and the columns of batches it drops are reused by later ones.
+    const store = new MemoryEngineStore({ retainEvents: 500 });
+    const l = await Limitr.open({ policy, store, alerts: false, batch: { maxEvents: 300 } });
+    l.topUp("acme", "100", { id: "t", now: T0 });
+    l.topUp("beta", "100", { id: "t", now: T0 });
+    for (let i = 0; i < 3000; i++)
+      expect(l.allow(i % 3 === 0 ? "beta" : "acme", "api", 1, { now: T0 + 1 + i })).toBe(true);
+    await l.flush();
+    for (const [customer, calls] of [
+      ["acme", 2000],
+      ["beta", 1000],
+    ] as const) {
+      const txs = l.transactions(customer, { now: T0 + 10_000 });
+      const debits = txs.filter((t) => t.kind === "debit");
+      expect(debits.length).toBeGreaterThan(0);
+      expect(new Set(debits.map((t) => t.id)).size).toBe(debits.length);
+      // The newest kept debits are the last ones made, each 0.002 less than the one before.
+      debits.forEach((t, k) => {
+        const n = calls - (debits.length - 1 - k);
+        expect(t).toMatchObject({ amount: "-0.002", entitlement: "api" });
+        expect(t.balanceAfter).toBe(((100000 - 2 * n) / 1000).toString());
+      });
+      expect(l.balance(customer, { now: T0 + 10_000 }).balance).toBe(
+        ((100000 - 2 * calls) / 1000).toString(),
+      );
+    }
+    await l.close();
+    const reopened = await Limitr.open({ policy, store, alerts: false });
+    expect(reopened.balance("acme", { now: T0 + 10_000 }).balance).toBe("96");
+    expect(reopened.balance("beta", { now: T0 + 10_000 }).balance).toBe("98");
+    await reopened.close();
+  });
+
   it("the reserve stops the number lane exactly: the call that would reach into it is refused and changes nothing", async () => {
     const l = await Limitr.open({ policy, store: "memory", alerts: false });
     l.topUp("acme", "1.01", { id: "t", now: T0 });

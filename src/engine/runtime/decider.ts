@@ -7,11 +7,10 @@ import type { TokenBucket } from "../core/engine/token-bucket.js";
 import type { PropertyValue } from "../core/model.js";
 import { LIFETIME } from "../core/periods.js";
 import {
-  EXPIRY,
-  GRANT_AT,
   LANE,
   ROOM,
   SPENT,
+  DUE as WALLET_DUE,
   type WalletAccount,
   type WalletLanes,
 } from "../core/wallet/account.js";
@@ -37,6 +36,8 @@ import {
   SLOT_STRIDE,
   type Slot,
   TIME_BOUND,
+  UNIT,
+  WALLET,
 } from "./slot.js";
 import type { SpendCaps } from "./spend-caps.js";
 import { GUARD_MS, type TickClock } from "./tick-clock.js";
@@ -231,18 +232,18 @@ export class Decider {
     let wallet: WalletAccount | null = null;
     if ((flags & PREPAID) !== 0 && amount !== 0) {
       // Checked before the rate governor takes tokens: a refused call changes nothing (R4).
-      wid = table.wallet[sid] as number;
+      wid = info[at + WALLET] as number;
       const lanes = this.lanes;
       if (wid >= 0 && lanes !== null) {
-        // One row of numbers per wallet (one cache line): its next expiry and grant, spend and room.
+        // One row of numbers per wallet (half a cache line): when something falls due, spend and room.
         const row = lanes.row;
         const wat = wid * LANE;
-        const due = Math.min(row[wat + EXPIRY] as number, row[wat + GRANT_AT] as number);
+        const due = row[wat + WALLET_DUE] as number;
         if (coarse && now + GUARD_MS >= due) now = (this.tick as TickClock).read();
         if (now >= due) this.wallets?.advance(lanes.accounts[wid] as WalletAccount, now);
         // Whole units at a flat price, within what was available at the last fold: number arithmetic, exact.
         if (amount > 0 && Number.isSafeInteger(amount)) {
-          const atoms = amount * (table.unitAtoms[sid] as number);
+          const atoms = amount * (table.unitAtoms[info[at + UNIT] as number] as number);
           if (
             atoms <= Number.MAX_SAFE_INTEGER &&
             (row[wat + SPENT] as number) + atoms <= (row[wat + ROOM] as number)
@@ -366,7 +367,8 @@ export class Decider {
     let wallet = this.wAcc;
     const quick = this.wQuick;
     let before: ReturnType<WalletAccount["snapshot"]> | null = null;
-    const mark = this.wallets === null ? 0 : this.wallets.sink.length;
+    // Where the ledger is before this call's debit (a failed synchronous write drops what follows).
+    const mark = this.sync && this.wallets !== null ? this.wallets.sink.length : 0;
     if (!Number.isNaN(quick)) {
       this.wQuick = Number.NaN;
       const wallets = this.wallets as Wallets;

@@ -67,7 +67,11 @@ export class Slot implements EventSource {
 /** The counter id (see `CounterTable`); -1 when not metered. */
 export const CID = 0;
 export const FLAGS = 1;
-export const SLOT_STRIDE = 2;
+/** `mode: prepaid`: the wallet's index in the engine's `WalletLanes` (-1: no wallet). */
+export const WALLET = 2;
+/** `mode: prepaid`: where the atoms a whole unit costs are in `SlotTable.unitAtoms` (0: NaN, a call must be priced). */
+export const UNIT = 3;
+export const SLOT_STRIDE = 4;
 
 /** FLAGS bits. */
 export const METERED = 1;
@@ -118,10 +122,13 @@ export class SlotTable {
   notifyFrom = new Float64Array(1024);
   /** 1 = counted since the live alert rules last looked at it (LiveAlerts clears it). */
   alertMark = new Uint8Array(1024);
-  /** `mode: prepaid`: the wallet's index in the engine's `WalletLanes` (-1: no wallet). */
-  wallet = new Int32Array(1024);
-  /** `mode: prepaid`: atoms a whole unit costs, exact (see `WalletPricer.quickAtoms`); NaN when a call must be priced. */
-  unitAtoms = new Float64Array(1024);
+  /**
+   * `mode: prepaid`: the distinct atoms a whole unit costs, exact (see
+   * `WalletPricer.quickAtoms`), that slots point to (`UNIT`); entry 0 is NaN:
+   * a call must be priced. A few entries, always in cache.
+   */
+  unitAtoms = new Float64Array(8).fill(Number.NaN);
+  private readonly units = new Map<number, number>();
   readonly slots: Slot[] = [];
 
   constructor(entitlementIds: readonly string[]) {
@@ -185,9 +192,26 @@ export class SlotTable {
       (slot.eff.credit !== null ? CREDIT : 0);
     this.limit[id] = slot.limit;
     this.notifyFrom[id] = slot.notifyFrom;
-    this.wallet[id] = slot.wallet === null ? -1 : slot.wallet.index;
-    this.unitAtoms[id] = slot.pricer?.quickAtoms ?? Number.NaN;
+    this.info[at + WALLET] = slot.wallet === null ? -1 : slot.wallet.index;
+    this.info[at + UNIT] = this.unitIndex(slot.pricer?.quickAtoms ?? Number.NaN);
     return id;
+  }
+
+  /** Where `atoms` is in `unitAtoms` (added when new; 0 for NaN). */
+  private unitIndex(atoms: number): number {
+    if (Number.isNaN(atoms)) return 0;
+    let k = this.units.get(atoms);
+    if (k === undefined) {
+      k = this.units.size + 1;
+      this.units.set(atoms, k);
+      if (k === this.unitAtoms.length) {
+        const more = new Float64Array(k * 2).fill(Number.NaN);
+        more.set(this.unitAtoms);
+        this.unitAtoms = more;
+      }
+      this.unitAtoms[k] = atoms;
+    }
+    return k;
   }
 
   /** Mark one customer's slots to be resolved again on their next use (their ids are kept). */
@@ -212,8 +236,6 @@ export class SlotTable {
     this.limit = new Float64Array(1024);
     this.notifyFrom = new Float64Array(1024);
     this.alertMark = new Uint8Array(1024);
-    this.wallet = new Int32Array(1024);
-    this.unitAtoms = new Float64Array(1024);
   }
 
   private grow(): void {
@@ -222,7 +244,5 @@ export class SlotTable {
     this.limit = resized(this.limit, n);
     this.notifyFrom = resized(this.notifyFrom, n);
     this.alertMark = resized(this.alertMark, n);
-    this.wallet = resized(this.wallet, n);
-    this.unitAtoms = resized(this.unitAtoms, n);
   }
 }

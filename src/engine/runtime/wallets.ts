@@ -6,7 +6,6 @@ import {
   LANE,
   Ledger,
   type Lot,
-  QUEUED,
   SPENT,
   WalletAccount,
   WalletLanes,
@@ -63,11 +62,11 @@ export class Wallets {
   readonly sink: Ledger;
   /** Top-ups and adjustments not flushed yet, by customer and id (their idempotency before the store has them). */
   private readonly explicit = new Map<string, WalletTx>();
-  /** The indexes in `lanes` of the accounts queued for the next flush, `nDirty` of them. */
-  private dirtyIds = new Float64Array(64);
+  /** The accounts queued for the next flush: a bit per index in `lanes` (a few kB, always in cache), `nDirty` of them set. */
+  private dirty = new Int32Array(8);
   private nDirty = 0;
-  /** Write generation: an account whose `dirty` equals it is queued (bumping it un-queues them all). */
-  private gen = 1;
+  /** Their indexes in ascending order, listed by `batch`. */
+  private dirtyIds = new Float64Array(64);
   /** The accounts' hot figures (every account this engine opened, by `WalletAccount.index`). */
   readonly lanes = new WalletLanes();
   /**
@@ -144,13 +143,13 @@ export class Wallets {
 
   /** Queue account `wid` of the lanes (without reading the account object). */
   private touchAt(wid: number): void {
-    const row = this.lanes.row;
-    const at = wid * LANE + QUEUED;
-    if (row[at] === this.gen) return;
-    row[at] = this.gen;
-    const n = this.nDirty++;
-    if (n === this.dirtyIds.length) this.dirtyIds = resized(this.dirtyIds, n * 2);
-    this.dirtyIds[n] = wid;
+    const w = wid >>> 5;
+    if (w >= this.dirty.length) this.dirty = resized(this.dirty, Math.max(w + 1, this.dirty.length * 2));
+    const word = this.dirty[w] as number;
+    const bit = 1 << (wid & 31);
+    if ((word & bit) !== 0) return;
+    this.dirty[w] = word | bit;
+    this.nDirty++;
   }
 
   /**
@@ -195,7 +194,7 @@ export class Wallets {
     next[1] = atoms;
     next[2] = spent;
     sink.appendQuick(id, wid, this.state().version, entitlement);
-    if (row[w + QUEUED] !== this.gen) this.touchAt(wid);
+    this.touchAt(wid);
   }
 
   /** Balance and available funds of a customer's wallet in atoms (live alerts); null without one. */
@@ -382,7 +381,9 @@ export class Wallets {
    */
   batch(): WalletBatch {
     const sink = this.sink;
-    const ids = this.dirtyIds.subarray(0, this.nDirty);
+    if (this.dirtyIds.length < this.nDirty) this.dirtyIds = new Float64Array(this.nDirty * 2);
+    // In account order: a store visits the accounts' rows front to back, not at random.
+    const ids = this.dirtyIds.subarray(0, setBits(this.dirty, this.dirtyIds));
     const accounts = this.lanes.accounts;
     const prefix = this.idPrefix;
     let transactions: WalletTxRow[] | null = null;
@@ -417,8 +418,8 @@ export class Wallets {
   committed(): void {
     this.sink.clear();
     this.explicit.clear();
-    this.gen++;
     // Emptied in place (a store reads a batch inside its `write`): nothing allocated every flush.
+    if (this.nDirty > 0) this.dirty.fill(0);
     this.nDirty = 0;
   }
 
@@ -450,4 +451,18 @@ export class Wallets {
     this.accounts.set(customer, acc);
     return acc;
   }
+}
+
+/** Write the positions of the set bits of `bits` into `out` (room for all of them), ascending; their number. */
+export function setBits(bits: Int32Array, out: Float64Array): number {
+  let k = 0;
+  for (let w = 0; w < bits.length; w++) {
+    let word = bits[w] as number;
+    while (word !== 0) {
+      const low = word & -word;
+      out[k++] = (w << 5) + (31 - Math.clz32(low));
+      word ^= low;
+    }
+  }
+  return k;
 }

@@ -1,5 +1,6 @@
 import { resized } from "../../core/engine/typed-arrays.js";
 import {
+  COLD,
   EPOCH,
   LANE,
   type Lot,
@@ -73,9 +74,6 @@ export class MemoryWallets implements WalletStore {
   constructor(private readonly retain: number) {}
 
   write(batch: WalletBatch): void {
-    const ledger = batch.ledger;
-    if (ledger !== undefined) this.keepLedger(ledger, batch.idPrefix ?? "");
-    else this.keepRows(batch.transactions);
     const seq = ++this.seq;
     const lanes = batch.lanes;
     const ids = batch.accountIds;
@@ -84,7 +82,20 @@ export class MemoryWallets implements WalletStore {
       if (table === undefined) this.tables.set(lanes, (table = new ImageTable()));
       table.write(lanes, ids, seq);
     } else for (const w of batch.wallets) this.images.set(w.customer, rowImage(structuredClone(w), seq));
-    if (this.kept > this.retain * 2) this.trim(this.kept - this.retain);
+    // Last: the engine's ledger is taken, not copied (the batch reads as empty after it).
+    const ledger = batch.ledger;
+    if (ledger !== undefined) this.keepLedger(ledger, batch.idPrefix ?? "");
+    else this.keepRows(batch.transactions);
+    // Whole batches as soon as the newer ones hold `retain` rows (their columns go back to the engine
+    // that made them), part of one only past twice that.
+    let drop = 0;
+    for (const c of this.chunks) {
+      const n = c.length - c.from;
+      if (this.kept - drop - n < this.retain) break;
+      drop += n;
+    }
+    if (this.kept - drop > this.retain * 2) drop = this.kept - this.retain;
+    if (drop > 0) this.trim(drop);
   }
 
   loadWallets(): WalletRow[] {
@@ -139,7 +150,7 @@ export class MemoryWallets implements WalletStore {
       if (typeof id === "string" && !this.claim(ledger.customer(i), id)) (repeated ??= new Set()).add(i);
     }
     if (repeated === null) {
-      this.push({ ledger: ledger.snapshot(), rows: [], prefix, from: 0, length: n });
+      this.push({ ledger: ledger.take(), rows: [], prefix, from: 0, length: n });
       return;
     }
     // Rare (an id stored before, past the engine's idempotency window): the others are kept as rows.
@@ -181,7 +192,10 @@ export class MemoryWallets implements WalletStore {
       c.from += drop;
       left -= drop;
       this.kept -= drop;
-      if (c.from >= c.length) this.chunks.shift();
+      if (c.from >= c.length) {
+        this.chunks.shift();
+        c.ledger?.release();
+      }
     }
   }
 
@@ -215,7 +229,7 @@ class ImageTable {
       const from = wid * LANE;
       rows[at + IMAGE_SEQ] = seq;
       rows[at + IMAGE_SPENT] = lane[from + SPENT] as number;
-      const epoch = lane[from + EPOCH] as number;
+      const epoch = lanes.cold[wid * COLD + EPOCH] as number;
       if (rows[at + IMAGE_EPOCH] === epoch && this.images[wid] !== undefined) continue;
       rows[at + IMAGE_EPOCH] = epoch;
       this.images[wid] = image(lanes.accounts[wid] as WalletAccount);

@@ -58,21 +58,21 @@ export class WalletAccount {
 
   /** Next recurring grant boundary (Infinity: none scheduled). */
   get nextGrantAt(): number {
-    return this.lanes.get(this.index, GRANT_AT);
+    return this.lanes.getCold(this.index, GRANT_AT);
   }
 
   set nextGrantAt(at: number) {
-    this.lanes.set(this.index, GRANT_AT, at);
+    this.lanes.setDue(this.index, GRANT_AT, at);
     this.lanes.changed(this.index);
   }
 
   /** Earliest lot or hold expiry. */
   get nextExpiry(): number {
-    return this.lanes.get(this.index, EXPIRY);
+    return this.lanes.getCold(this.index, EXPIRY);
   }
 
   set nextExpiry(at: number) {
-    this.lanes.set(this.index, EXPIRY, at);
+    this.lanes.setDue(this.index, EXPIRY, at);
     this.lanes.changed(this.index);
   }
 
@@ -447,28 +447,35 @@ function roomOf(available: bigint): number {
 
 /**
  * Where each hot figure of an account is in its row of `WalletLanes.row`:
- * one row of `LANE` numbers per account, so a decision that reads and
- * changes a wallet touches one cache line, not one per figure.
+ * one row of `LANE` numbers per account (32 bytes: two accounts a cache
+ * line), so a decision that reads and changes a wallet touches one cache
+ * line, not one per figure; the rest is in `WalletLanes.cold`.
  */
 /** See `WalletAccount.spent`. */
 export const SPENT = 0;
 /** How far `spent` may go with no fold: `available` at the last fold as a number (capped at 2^53 - 1), 0 when none. */
 export const ROOM = 1;
-export const GRANT_AT = 2;
-export const EXPIRY = 3;
-/** Bumped by every change other than a number-lane debit (a store's copy of the rest is current while it holds). */
-export const EPOCH = 4;
-/** The runtime's write generation an account is queued in (0: none). */
-export const QUEUED = 5;
+/** When something falls due: the earlier of the next grant and the next expiry (see `COLD`). */
+export const DUE = 2;
 /**
  * Where the base balance is in the table of the ledger that records these
  * accounts' number-lane debits, marked with that ledger's batch (see
  * `Ledger.baseIndex`; one such ledger per lanes); 0 when not there: cleared
  * by every change.
  */
-export const SINK_AT = 6;
-/** Numbers per account (64 bytes). */
-export const LANE = 8;
+export const SINK_AT = 3;
+/** Numbers per account in `row` (32 bytes). */
+export const LANE = 4;
+
+// Where the other figures of an account are in its row of `WalletLanes.cold`.
+/** Next recurring grant boundary. */
+export const GRANT_AT = 0;
+/** Earliest lot or hold expiry. */
+export const EXPIRY = 1;
+/** Bumped by every change other than a number-lane debit (a store's copy of the rest is current while it holds). */
+export const EPOCH = 2;
+/** Numbers per account in `cold`. */
+export const COLD = 4;
 
 /**
  * The hot figures of a set of accounts (one engine's), by account index, in
@@ -478,23 +485,29 @@ export const LANE = 8;
 export class WalletLanes {
   length = 0;
   readonly accounts: WalletAccount[] = [];
-  /** Account `i`'s figures are `row[i * LANE + SPENT]` and so on. */
+  /** Account `i`'s hot figures are `row[i * LANE + SPENT]` and so on. */
   row = new Float64Array(64 * LANE);
+  /** Its other figures, `cold[i * COLD + GRANT_AT]` and so on. */
+  cold = new Float64Array(64 * COLD);
   /** See `WalletAccount.baseBalance`. */
   readonly bases: bigint[] = [];
 
   add(acc: WalletAccount): number {
     const i = this.length++;
     const at = i * LANE;
-    if (at === this.row.length) this.row = resized(this.row, at * 2);
+    if (at === this.row.length) {
+      this.row = resized(this.row, at * 2);
+      this.cold = resized(this.cold, i * 2 * COLD);
+    }
     this.accounts.push(acc);
     this.bases.push(0n);
-    this.row[at + GRANT_AT] = Infinity;
-    this.row[at + EXPIRY] = Infinity;
+    this.row[at + DUE] = Infinity;
+    this.cold[i * COLD + GRANT_AT] = Infinity;
+    this.cold[i * COLD + EXPIRY] = Infinity;
     return i;
   }
 
-  /** Figure `field` of account `i`. */
+  /** Hot figure `field` of account `i`. */
   get(i: number, field: number): number {
     return this.row[i * LANE + field] as number;
   }
@@ -503,12 +516,23 @@ export class WalletLanes {
     this.row[i * LANE + field] = value;
   }
 
+  /** Other figure `field` of account `i`. */
+  getCold(i: number, field: number): number {
+    return this.cold[i * COLD + field] as number;
+  }
+
+  /** Set its next grant or expiry (and when something falls due). */
+  setDue(i: number, field: typeof GRANT_AT | typeof EXPIRY, at: number): void {
+    const c = i * COLD;
+    this.cold[c + field] = at;
+    this.row[i * LANE + DUE] = Math.min(this.cold[c + GRANT_AT] as number, this.cold[c + EXPIRY] as number);
+  }
+
   /** Something other than a number-lane debit changed account `i`. */
   changed(i: number): void {
-    const row = this.row;
-    const at = i * LANE;
-    row[at + EPOCH] = (row[at + EPOCH] as number) + 1;
-    row[at + SINK_AT] = 0;
+    const at = i * COLD + EPOCH;
+    this.cold[at] = (this.cold[at] as number) + 1;
+    this.row[i * LANE + SINK_AT] = 0;
   }
 
   covers(i: number, atoms: number): boolean {

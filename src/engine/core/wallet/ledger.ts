@@ -56,11 +56,14 @@ export interface WalletTerms {
 
 /**
  * Ledger transactions not written yet, oldest first. A debit (the one
- * transaction a decision makes) is kept as columns of numbers: typed arrays,
- * which the garbage collector never scans or copies, plus short tables of the
- * few distinct values (entitlements, balances) they point into. Every other
- * kind is kept as its row. `tx(i)` materialises any entry; the balance after
- * each entry is exact.
+ * transaction a decision makes) is kept as numbers: a row of `NUMS` numbers
+ * (id, time, atoms) in one typed array and a row of `INTS` small integers
+ * (base balance, entitlement) in another, which the garbage collector never
+ * scans or copies, plus short tables of the few distinct values (entitlements,
+ * bundle versions, and the balances with their account and spend) they point
+ * into: 32 bytes a debit. Every other kind
+ * is kept as its row. `tx(i)` materialises any entry; the balance after each
+ * entry is exact.
  */
 export class Ledger {
   length = 0;
@@ -68,39 +71,65 @@ export class Ledger {
   private full: (WalletTx | undefined)[] = [];
   /** Entries kept as rows: when none, `full` is not read. */
   private rows = 0;
-  /** A generated (numeric) id, or NaN: the caller's id, in `text`. */
-  private num = new Float64Array(256);
-  /** Caller-given ids by entry (sparse: read only where `num` is NaN). */
+  /** Entries the columns have room for. */
+  private room: number;
+  /**
+   * Entry `i`'s numbers at `i * NUMS`: its generated (numeric) id or NaN (the
+   * caller's id, in `text`); its time; the atoms of a number-lane debit (see
+   * `WalletAccount.spendQuick`) or NaN (the amount is in `exact`).
+   */
+  private nums: Float64Array<ArrayBuffer>;
+  /**
+   * Entry `i`'s small integers at `i * INTS`: where its base balance is in
+   * `balances`, and its entitlement's index. The balance after a debit is its
+   * base less the account's unfolded spend after it (see `spendAt`): 0 for an
+   * exact debit (its base is its balance after), else the spend before the
+   * base's first entry (`sides`) plus the atoms of its entries so far.
+   */
+  private ints: Int32Array<ArrayBuffer>;
+  /** Per entry of `balances`, at `b * SIDES`: the account's index in `lanes` (-1: an exact debit, its customer in `names`) and its unfolded spend before the entry that added it. */
+  private sides = new Float64Array(64 * SIDES);
+  /** The unfolded spend after each entry (number-lane debits), worked out up to entry `spends` when first read. */
+  private spendCache: Float64Array<ArrayBuffer> = EMPTY_NUMS;
+  private spends = 0;
+  /** Per base balance, its account's spend as of entry `spends` (working state of `spendAt`), the first `started` of them set. */
+  private runs: Float64Array<ArrayBuffer> = EMPTY_NUMS;
+  private started = 0;
+  /** Caller-given ids by entry (sparse: read only where the numeric id is NaN). */
   private text: string[] = [];
   private texts = 0;
-  /** The account's index in `lanes`, or -1: the customer is in `names` (a debit made with BigInt arithmetic). */
-  private wids = new Float64Array(256);
   private names: string[] = [];
-  private at = new Float64Array(256);
-  /** Atoms of a number-lane debit (see `WalletAccount.spendQuick`), or NaN: the amount is in `exact`. */
-  private quick = new Float64Array(256);
-  /** A debit's amount, positive (the row's amount is its negation), where `quick` is NaN (sparse). */
+  /** A debit's amount, positive (the row's amount is its negation), where its atoms are NaN (sparse). */
   private exact: bigint[] = [];
-  /** The balance after the debit is `balances[base[i]] - less[i]`: `less` is the account's unfolded spend then (0 for an exact debit). */
-  private base = new Float64Array(256);
-  private less = new Float64Array(256);
   /** The balances the entries are relative to: each account's `baseBalance` once per fold, each exact debit's balance after. */
   private balances: bigint[] = [];
   private nBalances = 0;
   /** This batch's number (see `baseIndex`), bumped by `clear`. */
   private batch = 1;
-  private versions = new Float64Array(256);
-  /** Index in `entitlements` of the entry's entitlement. */
-  private ent = new Float64Array(256);
+  /** Bundle versions, run-length: debits from entry `versionFrom[k]` on were made by `versions[k]` (a reload is rare). */
+  private versionFrom: number[] = [];
+  private versions: number[] = [];
+  private lastVersion = Number.NaN;
   private entitlements: (string | null)[] = [];
   private lastEntitlement: string | null = null;
   private lastEnt = -1;
+  /** Column arrays given back by taken batches (see `take`), shared with them. */
+  private spare: Spare[] = [];
 
-  constructor(private readonly lanes: WalletLanes | null = null) {}
+  constructor(
+    private readonly lanes: WalletLanes | null = null,
+    /** Entries to make room for at first. */
+    room = 256,
+  ) {
+    this.room = Math.max(1, room);
+    this.nums = new Float64Array(this.room * NUMS);
+    this.ints = new Int32Array(this.room * INTS);
+  }
 
   /** Append a transaction row. */
   push(tx: WalletTx): void {
     const i = this.slot();
+    this.nums[i * NUMS + QUICK] = Number.NaN;
     this.full[i] = tx;
     this.rows++;
   }
@@ -117,22 +146,27 @@ export class Ledger {
   ): void {
     const i = this.slot();
     if (this.rows > 0) this.full[i] = undefined;
-    this.setId(i, id);
-    this.wids[i] = -1;
+    const n = this.nums;
+    const f = i * NUMS;
+    if (typeof id === "number") n[f + ID] = id;
+    else this.setText(i, id);
+    n[f + AT] = at;
+    n[f + QUICK] = Number.NaN;
     this.names[i] = customer;
-    this.at[i] = at;
-    this.quick[i] = Number.NaN;
     this.exact[i] = amount;
-    this.base[i] = this.balance(balanceAfter);
-    this.less[i] = 0;
-    this.versions[i] = version;
-    this.ent[i] = this.entitlementIndex(entitlement);
+    const k = i * INTS;
+    this.ints[k + BASE] = this.balance(balanceAfter, -1, 0);
+    this.ints[k + ENT] = this.entitlementIndex(entitlement);
+    if (version !== this.lastVersion) this.versionAt(i, version);
   }
 
   /**
    * Append a number-lane debit of `atoms` leaving `base - spent` (the
    * account's balance at its last fold, read from the lanes, and its unfolded
-   * spend after this debit): no BigInt and no object is made.
+   * spend after this debit): no BigInt and no object is made. `spent` is kept
+   * for the account's first debit on a base only; the later ones add their
+   * atoms to it (every change of the spend other than these debits starts a
+   * new base).
    */
   debitQuick(
     id: string | number,
@@ -161,40 +195,45 @@ export class Ledger {
 
   /** `debitQuick` with its numbers in `next`. */
   appendQuick(id: string | number, wid: number, version: number, entitlement: string | null): void {
-    const i = this.slot();
+    const i = this.length++;
+    if (i === this.room) this.grow();
     if (this.rows > 0) this.full[i] = undefined;
-    if (typeof id === "number") this.num[i] = id;
-    else this.setId(i, id);
+    const n = this.nums;
+    const f = i * NUMS;
     const next = this.next;
-    this.wids[i] = wid;
-    this.at[i] = next[0] as number;
-    this.quick[i] = next[1] as number;
-    this.base[i] = this.baseIndex(wid);
-    this.less[i] = next[2] as number;
-    this.versions[i] = version;
-    this.ent[i] =
+    if (typeof id === "number") n[f + ID] = id;
+    else this.setText(i, id);
+    n[f + AT] = next[0] as number;
+    n[f + QUICK] = next[1] as number;
+    const k = i * INTS;
+    const ints = this.ints;
+    ints[k + BASE] = this.baseIndex(wid);
+    ints[k + ENT] =
       entitlement === this.lastEntitlement && this.lastEnt >= 0
         ? this.lastEnt
         : this.entitlementIndex(entitlement);
+    if (version !== this.lastVersion) this.versionAt(i, version);
   }
 
   /** Entry `i` as a transaction (a new object for a debit). */
   tx(i: number): WalletTx {
     const row = this.rows > 0 ? this.full[i] : undefined;
     if (row !== undefined) return row;
-    const quick = this.quick[i] as number;
-    const less = this.less[i] as number;
-    const base = this.balances[this.base[i] as number] as bigint;
+    const f = i * NUMS;
+    const n = this.nums;
+    const quick = n[f + QUICK] as number;
+    const less = Number.isNaN(quick) ? 0 : this.spendAt(i);
+    const base = this.balances[this.ints[i * INTS + BASE] as number] as bigint;
     return {
       id: this.idAt(i),
       customer: this.customerAt(i),
       kind: "debit",
-      at: this.at[i] as number,
+      at: n[f + AT] as number,
       amount: Number.isNaN(quick) ? -(this.exact[i] as bigint) : -BigInt(quick),
       balanceAfter: less === 0 ? base : base - BigInt(less),
-      version: this.versions[i] as number,
+      version: this.versionOf(i),
       lot: null,
-      entitlement: this.entitlements[this.ent[i] as number] as string | null,
+      entitlement: this.entitlements[this.ints[i * INTS + ENT] as number] as string | null,
       note: null,
     };
   }
@@ -222,7 +261,7 @@ export class Ledger {
 
   time(i: number): number {
     const row = this.rows > 0 ? this.full[i] : undefined;
-    return row === undefined ? (this.at[i] as number) : row.at;
+    return row === undefined ? (this.nums[i * NUMS + AT] as number) : row.at;
   }
 
   /** The newest entry (undefined when empty). */
@@ -249,36 +288,125 @@ export class Ledger {
 
   /** Drop the entries from `n` on (an undone debit). */
   truncate(n: number): void {
-    for (let i = n; i < this.length; i++) this.drop(i);
-    if (n < this.length) this.length = n;
+    const lanes = this.lanes;
+    for (let i = n; i < this.length; i++) {
+      // The account's next debit starts a new base (its spend then is read afresh, see `spendAt`).
+      const wid = this.sides[(this.ints[i * INTS + BASE] as number) * SIDES + WID] as number;
+      if (lanes !== null && !Number.isNaN(this.nums[i * NUMS + QUICK] as number) && wid >= 0)
+        lanes.row[wid * LANE + SINK_AT] = 0;
+      this.drop(i);
+    }
+    if (n >= this.length) return;
+    this.length = n;
+    if (this.spends > n) this.spends = 0;
+    while (this.versionFrom.length > 0 && (this.versionFrom[this.versionFrom.length - 1] as number) >= n) {
+      this.versionFrom.pop();
+      this.versions.pop();
+    }
+    this.lastVersion =
+      this.versions.length === 0 ? Number.NaN : (this.versions[this.versions.length - 1] as number);
   }
 
   /** A copy of the entries (what a store keeps of a batch): typed arrays and short tables, no rows. */
   snapshot(): Ledger {
     const n = this.length;
     const m = Math.max(n, 1);
-    const copy = new Ledger(this.lanes);
+    const copy = new Ledger(this.lanes, 1);
     copy.length = n;
+    copy.room = m;
     copy.rows = this.rows;
     if (this.rows > 0) copy.full = this.full.slice(0, n);
-    copy.num = this.num.slice(0, m);
+    copy.nums = this.nums.slice(0, m * NUMS);
+    copy.ints = this.ints.slice(0, m * INTS);
     if (this.texts > 0) {
       copy.text = this.text.slice(0, n);
       copy.texts = this.texts;
     }
-    copy.wids = this.wids.slice(0, m);
     copy.names = this.names.slice(0, n);
-    copy.at = this.at.slice(0, m);
-    copy.quick = this.quick.slice(0, m);
     copy.exact = this.exact.slice(0, n);
-    copy.base = this.base.slice(0, m);
-    copy.less = this.less.slice(0, m);
     copy.balances = this.balances.slice(0, this.nBalances);
     copy.nBalances = this.nBalances;
-    copy.versions = this.versions.slice(0, m);
-    copy.ent = this.ent.slice(0, m);
+    copy.sides = this.sides.slice(0, Math.max(this.nBalances, 1) * SIDES);
+    copy.versionFrom = this.versionFrom.slice();
+    copy.versions = this.versions.slice();
+    copy.lastVersion = this.lastVersion;
     copy.entitlements = this.entitlements.slice();
     return copy;
+  }
+
+  /**
+   * The entries as a batch a store keeps (like `snapshot`), leaving this
+   * ledger empty: its columns are handed over instead of copied when they are
+   * mostly full, and this ledger goes on in columns a kept batch gave back
+   * (`release`) or new ones.
+   */
+  take(): Ledger {
+    if (this.length * 2 < this.room) {
+      const copy = this.snapshot();
+      this.clear();
+      return copy;
+    }
+    const kept = new Ledger(this.lanes, 1);
+    kept.length = this.length;
+    kept.room = this.room;
+    kept.rows = this.rows;
+    kept.full = this.full;
+    kept.nums = this.nums;
+    kept.ints = this.ints;
+    kept.text = this.text;
+    kept.texts = this.texts;
+    kept.names = this.names;
+    kept.exact = this.exact;
+    kept.balances = this.balances;
+    kept.nBalances = this.nBalances;
+    kept.sides = this.sides;
+    kept.versionFrom = this.versionFrom;
+    kept.versions = this.versions;
+    kept.lastVersion = this.lastVersion;
+    kept.entitlements = this.entitlements.slice();
+    kept.spare = this.spare;
+    const given = this.spare.pop();
+    if (given !== undefined && given.room >= this.room) {
+      this.nums = given.nums;
+      this.ints = given.ints;
+      this.room = given.room;
+      this.sides = given.sides;
+      this.balances = given.balances;
+    } else {
+      this.nums = new Float64Array(this.room * NUMS);
+      this.ints = new Int32Array(this.room * INTS);
+      this.sides = new Float64Array(Math.max(64, this.nBalances) * SIDES);
+      this.balances = [];
+    }
+    this.full = [];
+    this.rows = 0;
+    this.text = [];
+    this.texts = 0;
+    this.names = [];
+    this.exact = [];
+    this.versionFrom = [];
+    this.versions = [];
+    this.clear();
+    return kept;
+  }
+
+  /** A batch from `take` is no longer read: its columns may be reused by the ledger it came from. */
+  release(): void {
+    if (this.spare.length < MAX_SPARE && this.room > 0)
+      this.spare.push({
+        nums: this.nums,
+        ints: this.ints,
+        sides: this.sides,
+        balances: this.balances,
+        room: this.room,
+      });
+    this.spare = [];
+    this.length = 0;
+    this.room = 0;
+    this.nums = EMPTY_NUMS;
+    this.ints = EMPTY_INTS;
+    this.sides = EMPTY_NUMS;
+    this.balances = [];
   }
 
   /** Forget every entry (capacity is kept; the tables of values are emptied). */
@@ -292,6 +420,10 @@ export class Ledger {
     if (this.exact.length > 0) this.exact = [];
     // Kept (overwritten from the start): its stale values are never read past `nBalances`.
     this.nBalances = 0;
+    this.spends = 0;
+    this.versionFrom.length = 0;
+    this.versions.length = 0;
+    this.lastVersion = Number.NaN;
     // A new batch: the lanes' marks of the last one (see `baseIndex`) no longer match.
     if (++this.batch >= MAX_BATCH) {
       const lanes = this.lanes;
@@ -304,25 +436,34 @@ export class Ledger {
     }
   }
 
-  private setId(i: number, id: string | number): void {
-    if (typeof id === "number") {
-      this.num[i] = id;
-      return;
-    }
-    this.num[i] = Number.NaN;
+  private setText(i: number, id: string): void {
+    this.nums[i * NUMS + ID] = Number.NaN;
     this.text[i] = id;
     this.texts++;
   }
 
   private idAt(i: number): string | number {
-    const n = this.num[i] as number;
+    const n = this.nums[i * NUMS + ID] as number;
     return Number.isNaN(n) ? (this.text[i] as string) : n;
   }
 
   private customerAt(i: number): string {
-    const wid = this.wids[i] as number;
+    const wid = this.sides[(this.ints[i * INTS + BASE] as number) * SIDES + WID] as number;
     if (wid < 0) return this.names[i] as string;
     return ((this.lanes as WalletLanes).accounts[wid] as { customer: string }).customer;
+  }
+
+  /** Debits from entry `i` on are made by `version`. */
+  private versionAt(i: number, version: number): void {
+    this.versionFrom.push(i);
+    this.versions.push(version);
+    this.lastVersion = version;
+  }
+
+  private versionOf(i: number): number {
+    let k = this.versionFrom.length - 1;
+    while (k > 0 && (this.versionFrom[k] as number) > i) k--;
+    return this.versions[k] as number;
   }
 
   /**
@@ -338,15 +479,54 @@ export class Ledger {
     const tag = this.batch * BATCH_SPAN;
     const mark = (lanes.row[at] as number) - tag;
     if (mark > 0 && mark <= this.nBalances) return mark - 1;
-    const b = this.balance(lanes.bases[wid] as bigint);
+    // The spend before this entry: after it, less its atoms (see `next`).
+    const b = this.balance(
+      lanes.bases[wid] as bigint,
+      wid,
+      (this.next[2] as number) - (this.next[1] as number),
+    );
     if (b + 1 < BATCH_SPAN) lanes.row[at] = tag + b + 1;
     return b;
   }
 
-  private balance(value: bigint): number {
+  private balance(value: bigint, wid: number, spent: number): number {
     const b = this.nBalances++;
     this.balances[b] = value;
+    if ((b + 1) * SIDES > this.sides.length) this.sides = resized(this.sides, this.sides.length * 2);
+    this.sides[b * SIDES + WID] = wid;
+    this.sides[b * SIDES + SPENT_BEFORE] = spent;
     return b;
+  }
+
+  /**
+   * The unfolded spend of entry `i`'s account after it (a number-lane
+   * debit): worked out for the entries not done yet, in order, once.
+   */
+  private spendAt(i: number): number {
+    if (i >= this.spends) {
+      const n = this.length;
+      if (this.spendCache.length < n)
+        this.spendCache = resized(this.spendCache, Math.max(n, 64, this.spendCache.length * 2));
+      if (this.runs.length < this.nBalances)
+        this.runs = resized(this.runs, Math.max(this.nBalances, 64, this.runs.length * 2));
+      const cache = this.spendCache;
+      const runs = this.runs;
+      if (this.spends === 0) this.started = 0;
+      for (let b = this.started; b < this.nBalances; b++)
+        runs[b] = this.sides[b * SIDES + SPENT_BEFORE] as number;
+      this.started = this.nBalances;
+      for (let j = this.spends; j < n; j++) {
+        // Rows of other kinds have NaN atoms; a noted debit keeps its numbers and still counts.
+        const quick = this.nums[j * NUMS + QUICK] as number;
+        if (Number.isNaN(quick)) continue;
+        const b = this.ints[j * INTS + BASE] as number;
+        const spent = (runs[b] as number) + quick;
+        runs[b] = spent;
+        cache[j] = spent;
+      }
+      this.spends = n;
+    }
+    return this.spendCache[i] as number;
   }
 
   private entitlementIndex(entitlement: string | null): number {
@@ -369,28 +549,49 @@ export class Ledger {
 
   private slot(): number {
     const i = this.length++;
-    if (i === this.at.length) {
-      this.at = grow(this.at);
-      this.num = grow(this.num);
-      this.wids = grow(this.wids);
-      this.versions = grow(this.versions);
-      this.quick = grow(this.quick);
-      this.base = grow(this.base);
-      this.less = grow(this.less);
-      this.ent = grow(this.ent);
-    }
+    if (i === this.room) this.grow();
     return i;
   }
+
+  private grow(): void {
+    this.room *= 2;
+    this.nums = resized(this.nums, this.room * NUMS);
+    this.ints = resized(this.ints, this.room * INTS);
+  }
 }
+
+/** Columns a taken batch gave back. */
+interface Spare {
+  nums: Float64Array<ArrayBuffer>;
+  ints: Int32Array<ArrayBuffer>;
+  sides: Float64Array<ArrayBuffer>;
+  /** Overwritten from the start (stale values past a ledger's `nBalances` are never read). */
+  balances: bigint[];
+  room: number;
+}
+
+/** Numbers of an entry (see `Ledger.nums`). */
+const NUMS = 3;
+const ID = 0;
+const AT = 1;
+const QUICK = 2;
+/** Small integers of an entry (see `Ledger.ints`). */
+const INTS = 2;
+const BASE = 0;
+const ENT = 1;
+/** Numbers per base balance (see `Ledger.sides`). */
+const SIDES = 2;
+const WID = 0;
+const SPENT_BEFORE = 1;
+/** Columns kept for reuse per ledger. */
+const MAX_SPARE = 2;
+const EMPTY_NUMS = new Float64Array(0);
+const EMPTY_INTS = new Int32Array(0);
 
 /** Entries of `balances` a batch may mark in the lanes (more are added unmarked). */
 const BATCH_SPAN = 2 ** 24;
 /** Batches before the marks are cleared and numbering starts again (marks stay below 2^53). */
 const MAX_BATCH = 2 ** 28;
-
-function grow(from: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
-  return resized(from, from.length * 2);
-}
 
 /** Where a wallet's transactions go (see `Ledger`). */
 export type Sink = Ledger;

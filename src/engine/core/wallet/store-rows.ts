@@ -56,8 +56,10 @@ export interface WalletTxRow {
 /**
  * What one flush persists of the wallets: new ledger rows and the wallets
  * they changed. The engine may also hand over the same as it keeps them
- * (`ledger`, `accountIds`) for a store that copies those instead of rows; both
- * are valid only during the store's `write`.
+ * (`ledger`, `accountIds`) for a store that keeps those instead of rows; both
+ * are valid only during the store's `write`. Such a store may take the
+ * ledger's entries (`Ledger.take`) instead of copying them, last: the batch's
+ * `transactions` read as empty after that.
  */
 export interface WalletBatch {
   readonly transactions: WalletTxRow[];
