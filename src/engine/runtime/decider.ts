@@ -109,6 +109,47 @@ export class Decider {
     this.counters = meters.table;
   }
 
+  /**
+   * `allow()` of the common case, or nothing: a call of `amount` units (a
+   * positive finite number) without an id or properties, at the tick clock's reading
+   * `now`, on a resolved slot that is metered, within its limit if hard, and
+   * has nothing else to check (no validity window, rate governor, spend cap,
+   * wallet, period clock, credit unit or shared counters, no period end,
+   * hold expiry or store lease renewal within GUARD_MS of `now`). Such a call
+   * is counted and true returned, as `evaluate` would; anything else returns
+   * false having read only, for `evaluate` to decide with the same `now`.
+   */
+  quick(customer: string, entitlement: string, amount: number, now: number): boolean {
+    if (now + GUARD_MS >= this.fence.due || this.shared !== null) return false;
+    const table = this.meters.state.table;
+    const sid = table.find(customer, entitlement);
+    if (sid === 0) return false;
+    const at = sid * SLOT_STRIDE;
+    const flags = table.info[at + FLAGS] as number;
+    if ((flags & ~HARD) !== METERED) return false;
+    const cid = table.info[at + CID] as number;
+    const crec = this.counters.rec;
+    const cat = cid * STRIDE;
+    if (now + GUARD_MS >= (crec[cat + DUE] as number)) return false;
+    if (
+      (flags & HARD) !== 0 &&
+      (crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount >
+        (table.limit[sid] as number) + EPS
+    )
+      return false;
+    const slot = table.slots[sid] as Slot;
+    this.coarse = false;
+    this.lastCall = null;
+    this.lastAmount = amount;
+    this.lastSlot = slot;
+    this.lastReason = "ok";
+    // No wallet debit goes with this call (a prepaid slot never gets here).
+    this.wAcc = null;
+    this.wQuick = Number.NaN;
+    this.count(sid, cid, slot, amount, now, undefined, undefined);
+    return true;
+  }
+
   /** Evaluate a call (and count it when `commit`); the outcome details stay in the `last*` fields. */
   evaluate(
     customer: string,

@@ -151,6 +151,23 @@ export class SlotTable {
     return c * this.width + e;
   }
 
+  /**
+   * The slot id of `customer` and `entitlement` when it is resolved, else 0;
+   * unlike `cell`, it never adds the customer.
+   */
+  find(customer: string, entitlement: string): number {
+    const e = this.entitlements.get(entitlement);
+    if (e === undefined) return 0;
+    let c: number | undefined = this.lastNumber;
+    if (customer !== this.lastCustomer) {
+      c = this.customers.get(customer);
+      if (c === undefined) return 0;
+      this.lastCustomer = customer;
+      this.lastNumber = c;
+    }
+    return this.sids[c * this.width + e] as number;
+  }
+
   /** The slot id in `cell` (0 = not resolved yet). */
   sidAt(cell: number): number {
     return this.sids[cell] as number;
