@@ -26,6 +26,8 @@ import type { CallOptions, RecordResult, UsageEventInput } from "./options.js";
 import type { IdWindow, Persistence } from "./persistence.js";
 import {
   CAPPED,
+  CELL_CID,
+  CELL_SID,
   CID,
   CLOCKED,
   CREDIT,
@@ -122,15 +124,16 @@ export class Decider {
   quick(customer: string, entitlement: string, amount: number, now: number): boolean {
     if (now + GUARD_MS >= this.fence.due || this.shared !== null) return false;
     const table = this.meters.state.table;
-    const sid = table.find(customer, entitlement);
-    if (sid === 0) return false;
-    const at = sid * SLOT_STRIDE;
-    const flags = table.info[at + FLAGS] as number;
-    if ((flags & ~HARD) !== METERED) return false;
-    const cid = table.info[at + CID] as number;
+    const cell = table.find(customer, entitlement);
+    if (cell < 0) return false;
+    // The cell holds the slot id and the counter id: the slot's record and the counter's are read side by side.
+    const sid = table.cells[cell + CELL_SID] as number;
+    const cid = table.cells[cell + CELL_CID] as number;
+    if (sid === 0 || cid < 0) return false;
+    const flags = table.info[sid * SLOT_STRIDE + FLAGS] as number;
     const crec = this.counters.rec;
     const cat = cid * STRIDE;
-    if (now + GUARD_MS >= (crec[cat + DUE] as number)) return false;
+    if ((flags & ~HARD) !== METERED || now + GUARD_MS >= (crec[cat + DUE] as number)) return false;
     if (
       (flags & HARD) !== 0 &&
       (crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount >

@@ -87,6 +87,13 @@ export const CLOCKED = 128;
 /** Metered in a credit unit: a call without an amount is worth the credits of its quantities. */
 export const CREDIT = 256;
 
+// Layout of a cell's record in `SlotTable.cells` (a customer and an entitlement): where its slot is.
+/** The slot id (0: not resolved yet). */
+export const CELL_SID = 0;
+/** A copy of the slot's counter id (`CID`), so the counter is found without reading the slot's record first. */
+export const CELL_CID = 1;
+export const CELL_STRIDE = 2;
+
 /**
  * The slots resolved under one policy, by dense slot id: what a decision
  * needs in typed arrays (8 bytes a slot on every call, 8 more for a hard
@@ -94,10 +101,11 @@ export const CREDIT = 256;
  *
  * Finding a slot takes one map lookup by customer (to a dense customer
  * number) and one by entitlement (a map of the policy's few entitlement ids,
- * always in cache), then reads `sids[customer * entitlements + entitlement]`:
- * no map per entitlement, no object on the way. Slot 0 is scratch: answers
- * that are not cached (ids no plan defines) are built there, so 0 in `sids`
- * means "not resolved yet".
+ * always in cache), then reads the cell `customer * entitlements +
+ * entitlement` of `cells`: its slot id and counter id, so the slot's record
+ * and its counter's are read side by side. No map per entitlement, no object
+ * on the way. Slot 0 is scratch: answers that are not cached (ids no plan
+ * defines) are built there, so slot id 0 in a cell means "not resolved yet".
  */
 export class SlotTable {
   length = 1;
@@ -109,8 +117,8 @@ export class SlotTable {
   /** The customer of the last `cell` lookup and its number (null: none). */
   private lastCustomer: string | null = null;
   private lastNumber = 0;
-  /** customer number * width + entitlement number -> slot id (0 = none yet). */
-  private sids = new Int32Array(1024);
+  /** Cell (customer number * width + entitlement number) -> CELL_STRIDE numbers: its slot id (0 = none yet), counter id. */
+  cells = new Int32Array(1024 * CELL_STRIDE);
   info = new Int32Array(1024 * SLOT_STRIDE);
   /** Infinity when unlimited. */
   limit = new Float64Array(1024);
@@ -143,8 +151,8 @@ export class SlotTable {
     if (c === undefined) {
       c = this.customers.size;
       this.customers.set(customer, c);
-      const need = (c + 1) * this.width;
-      if (need > this.sids.length) this.sids = resized(this.sids, Math.max(need, this.sids.length * 2));
+      const need = (c + 1) * this.width * CELL_STRIDE;
+      if (need > this.cells.length) this.cells = resized(this.cells, Math.max(need, this.cells.length * 2));
     }
     this.lastCustomer = customer;
     this.lastNumber = c;
@@ -152,35 +160,43 @@ export class SlotTable {
   }
 
   /**
-   * The slot id of `customer` and `entitlement` when it is resolved, else 0;
+   * Where the record of `customer` and `entitlement` starts in `cells`, or -1
+   * when the customer was never looked up or no plan defines the entitlement;
    * unlike `cell`, it never adds the customer.
    */
   find(customer: string, entitlement: string): number {
     const e = this.entitlements.get(entitlement);
-    if (e === undefined) return 0;
+    if (e === undefined) return -1;
     let c: number | undefined = this.lastNumber;
     if (customer !== this.lastCustomer) {
       c = this.customers.get(customer);
-      if (c === undefined) return 0;
+      if (c === undefined) return -1;
       this.lastCustomer = customer;
       this.lastNumber = c;
     }
-    return this.sids[c * this.width + e] as number;
+    return (c * this.width + e) * CELL_STRIDE;
   }
 
   /** The slot id in `cell` (0 = not resolved yet). */
   sidAt(cell: number): number {
-    return this.sids[cell] as number;
+    return this.cells[cell * CELL_STRIDE + CELL_SID] as number;
   }
 
   /** Resolve `cell` to a new slot. */
   fill(cell: number, slot: Slot): number {
-    const sid = this.put(-1, slot);
-    this.sids[cell] = sid;
-    return sid;
+    return this.refill(cell, -1, slot);
   }
 
-  /** Store `slot` at `sid` (a new id when -1) and return the id. */
+  /** Store `slot` at `sid` (a new id when -1) as the slot of `cell`, and return the id. */
+  refill(cell: number, sid: number, slot: Slot): number {
+    const id = this.put(sid, slot);
+    const at = cell * CELL_STRIDE;
+    this.cells[at + CELL_SID] = id;
+    this.cells[at + CELL_CID] = this.info[id * SLOT_STRIDE + CID] as number;
+    return id;
+  }
+
+  /** Store `slot` at `sid` (a new id when -1) and return the id; a cell's slot is stored with `refill`. */
   put(sid: number, slot: Slot): number {
     let id = sid;
     if (id < 0) {
@@ -212,7 +228,7 @@ export class SlotTable {
     const c = this.customers.get(customer);
     if (c === undefined) return;
     for (let e = 0; e < this.width; e++) {
-      const sid = this.sids[c * this.width + e] as number;
+      const sid = this.cells[(c * this.width + e) * CELL_STRIDE + CELL_SID] as number;
       if (sid !== 0)
         this.info[sid * SLOT_STRIDE + FLAGS] = (this.info[sid * SLOT_STRIDE + FLAGS] as number) | STALE;
     }
@@ -224,7 +240,7 @@ export class SlotTable {
     this.slots.length = 0;
     this.customers.clear();
     this.lastCustomer = null;
-    this.sids = new Int32Array(1024);
+    this.cells = new Int32Array(1024 * CELL_STRIDE);
     this.info = new Int32Array(1024 * SLOT_STRIDE);
     this.limit = new Float64Array(1024);
     this.notifyFrom = new Float64Array(1024);
