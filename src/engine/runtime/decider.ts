@@ -26,7 +26,8 @@ import type { CallOptions, RecordResult, UsageEventInput } from "./options.js";
 import type { IdWindow, Persistence } from "./persistence.js";
 import {
   CAPPED,
-  CELL_CID,
+  CELL_LIMIT,
+  CELL_QUICK,
   CELL_SID,
   CID,
   CLOCKED,
@@ -126,20 +127,18 @@ export class Decider {
     const table = this.meters.state.table;
     const cell = table.find(customer, entitlement);
     if (cell < 0) return false;
-    // The cell holds the slot id and the counter id: the slot's record and the counter's are read side by side.
-    const sid = table.cells[cell + CELL_SID] as number;
-    const cid = table.cells[cell + CELL_CID] as number;
-    if (sid === 0 || cid < 0) return false;
-    const flags = table.info[sid * SLOT_STRIDE + FLAGS] as number;
+    // The cell's record holds what this path needs of the slot (see CELL_QUICK): then the counter's record.
+    const cid = (table.cells[cell + CELL_QUICK] as number) - 1;
+    if (cid < 0) return false;
     const crec = this.counters.rec;
     const cat = cid * STRIDE;
-    if ((flags & ~HARD) !== METERED || now + GUARD_MS >= (crec[cat + DUE] as number)) return false;
+    if (now + GUARD_MS >= (crec[cat + DUE] as number)) return false;
     if (
-      (flags & HARD) !== 0 &&
       (crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount >
-        (table.limit[sid] as number) + EPS
+      (table.cellLimit[(cell >> 1) + CELL_LIMIT] as number) + EPS
     )
       return false;
+    const sid = table.cells[cell + CELL_SID] as number;
     const slot = table.slots[sid] as Slot;
     this.coarse = false;
     this.lastCall = null;

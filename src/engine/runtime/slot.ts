@@ -87,12 +87,16 @@ export const CLOCKED = 128;
 /** Metered in a credit unit: a call without an amount is worth the credits of its quantities. */
 export const CREDIT = 256;
 
-// Layout of a cell's record in `SlotTable.cells` (a customer and an entitlement): where its slot is.
-/** The slot id (0: not resolved yet). */
+// Layout of a cell's record (a customer and an entitlement; 16 bytes): where its slot is, and what
+// `allow()`'s fast path needs of it (see Decider.quick), so that path reads one record before the counter.
+/** The slot id (0: not resolved yet), in `SlotTable.cells`. */
 export const CELL_SID = 0;
-/** A copy of the slot's counter id (`CID`), so the counter is found without reading the slot's record first. */
-export const CELL_CID = 1;
-export const CELL_STRIDE = 2;
+/** 1 + the slot's counter id when its calls may take the fast path (metered, nothing but a hard limit to check), else 0. */
+export const CELL_QUICK = 1;
+/** Int32 numbers a cell takes in `SlotTable.cells`. */
+export const CELL_STRIDE = 4;
+/** In `SlotTable.cellLimit` (the same memory as float64s, 2 a cell): the slot's limit when hard, else Infinity. */
+export const CELL_LIMIT = 1;
 
 /**
  * The slots resolved under one policy, by dense slot id: what a decision
@@ -117,8 +121,10 @@ export class SlotTable {
   /** The customer of the last `cell` lookup and its number (null: none). */
   private lastCustomer: string | null = null;
   private lastNumber = 0;
-  /** Cell (customer number * width + entitlement number) -> CELL_STRIDE numbers: its slot id (0 = none yet), counter id. */
+  /** Cell (customer number * width + entitlement number) -> its record (CELL_STRIDE int32s: CELL_SID, CELL_QUICK). */
   cells = new Int32Array(1024 * CELL_STRIDE);
+  /** The same records as float64s (CELL_STRIDE / 2 a cell: CELL_LIMIT). */
+  cellLimit = new Float64Array(this.cells.buffer);
   info = new Int32Array(1024 * SLOT_STRIDE);
   /** Infinity when unlimited. */
   limit = new Float64Array(1024);
@@ -152,7 +158,7 @@ export class SlotTable {
       c = this.customers.size;
       this.customers.set(customer, c);
       const need = (c + 1) * this.width * CELL_STRIDE;
-      if (need > this.cells.length) this.cells = resized(this.cells, Math.max(need, this.cells.length * 2));
+      if (need > this.cells.length) this.growCells(Math.max(need, this.cells.length * 2));
     }
     this.lastCustomer = customer;
     this.lastNumber = c;
@@ -160,7 +166,8 @@ export class SlotTable {
   }
 
   /**
-   * Where the record of `customer` and `entitlement` starts in `cells`, or -1
+   * Where the record of `customer` and `entitlement` starts in `cells` (half
+   * of it in `cellLimit`: a multiple of CELL_STRIDE), or -1
    * when the customer was never looked up or no plan defines the entitlement;
    * unlike `cell`, it never adds the customer.
    */
@@ -191,8 +198,11 @@ export class SlotTable {
   refill(cell: number, sid: number, slot: Slot): number {
     const id = this.put(sid, slot);
     const at = cell * CELL_STRIDE;
+    const flags = this.info[id * SLOT_STRIDE + FLAGS] as number;
     this.cells[at + CELL_SID] = id;
-    this.cells[at + CELL_CID] = this.info[id * SLOT_STRIDE + CID] as number;
+    this.cells[at + CELL_QUICK] =
+      (flags & ~HARD) === METERED ? (this.info[id * SLOT_STRIDE + CID] as number) + 1 : 0;
+    this.cellLimit[(at >> 1) + CELL_LIMIT] = (flags & HARD) !== 0 ? slot.limit : Infinity;
     return id;
   }
 
@@ -228,9 +238,11 @@ export class SlotTable {
     const c = this.customers.get(customer);
     if (c === undefined) return;
     for (let e = 0; e < this.width; e++) {
-      const sid = this.cells[(c * this.width + e) * CELL_STRIDE + CELL_SID] as number;
-      if (sid !== 0)
-        this.info[sid * SLOT_STRIDE + FLAGS] = (this.info[sid * SLOT_STRIDE + FLAGS] as number) | STALE;
+      const at = (c * this.width + e) * CELL_STRIDE;
+      const sid = this.cells[at + CELL_SID] as number;
+      if (sid === 0) continue;
+      this.info[sid * SLOT_STRIDE + FLAGS] = (this.info[sid * SLOT_STRIDE + FLAGS] as number) | STALE;
+      this.cells[at + CELL_QUICK] = 0;
     }
   }
 
@@ -241,12 +253,18 @@ export class SlotTable {
     this.customers.clear();
     this.lastCustomer = null;
     this.cells = new Int32Array(1024 * CELL_STRIDE);
+    this.cellLimit = new Float64Array(this.cells.buffer);
     this.info = new Int32Array(1024 * SLOT_STRIDE);
     this.limit = new Float64Array(1024);
     this.notifyFrom = new Float64Array(1024);
     this.alertMark = new Uint8Array(1024);
     this.wallet = new Int32Array(1024);
     this.unitAtoms = new Float64Array(1024);
+  }
+
+  private growCells(length: number): void {
+    this.cells = resized(this.cells, length);
+    this.cellLimit = new Float64Array(this.cells.buffer);
   }
 
   private grow(): void {
