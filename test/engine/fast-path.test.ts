@@ -1,11 +1,12 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { MemoryEngineStore } from "../../src/engine/adapters/store/memory-store.js";
 import { compilePolicy } from "../../src/engine/core/compile.js";
 import { Limitr } from "../../src/engine/runtime/limitr.js";
 
 // allow() on the wall clock takes a fast path for plain metered slots (Decider.quick); it reads a
 // copy of the slot's counter id and limit kept in the slot table's cells. These cases change a
-// slot under it (a plan change, a new customer, a limit reached) and check that it follows.
+// slot under it (a plan change, a new customer, a limit reached, the end of a slot's validity
+// window) and check that it follows.
 const policy = compilePolicy({
   limitr: 1,
   name: "fast",
@@ -65,5 +66,32 @@ describe("allow() fast path", () => {
       ["b", 1],
     ]);
     await l.close();
+  });
+
+  it("a plan change at a later instant applies from that instant, even within one reading of the clock", async () => {
+    const at = Date.UTC(2026, 10, 18, 12);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(at - 60_000);
+      const l = await Limitr.open({ policy, store: new MemoryEngineStore(), alerts: false });
+      l.setPlan("acme", "big");
+      l.setPlan("acme", "small", { at: at });
+      await Promise.resolve();
+      // Plan history makes the slot time-bound, valid until the second change: far from both
+      // ends of that window, calls take the fast path.
+      vi.setSystemTime(at - 30_000);
+      expect([l.allow("acme", "api"), l.allow("acme", "api")]).toEqual([true, true]);
+      await Promise.resolve();
+      // Within a second of the change: the real clock is read, and the call is decided as of it.
+      vi.setSystemTime(at - 500);
+      expect(l.allow("acme", "api")).toBe(true);
+      // The same synchronous run, so the cached reading is from before the change; the clock is past it.
+      vi.setSystemTime(at + 1);
+      expect(l.allow("acme", "api")).toBe(false);
+      expect(l.decide("acme", "api")).toMatchObject({ allowed: false, limit: 2, used: 3 });
+      await l.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -116,9 +116,10 @@ export class Decider {
    * `allow()` of the common case, or nothing: a call of `amount` units (a
    * positive finite number) without an id or properties, at the tick clock's reading
    * `now`, on a resolved slot that is metered, within its limit if hard, and
-   * has nothing else to check (no validity window, rate governor, spend cap,
-   * wallet, period clock, credit unit or shared counters, no period end,
-   * hold expiry or store lease renewal within GUARD_MS of `now`). Such a call
+   * has nothing else to check (no rate governor, spend cap, wallet, period
+   * clock, credit unit or shared counters; no period end, hold expiry, store
+   * lease renewal or end of the slot's validity window within GUARD_MS of
+   * `now`). Such a call
    * is counted and true returned, as `evaluate` would; anything else returns
    * false having read only, for `evaluate` to decide with the same `now`.
    */
@@ -128,8 +129,15 @@ export class Decider {
     const cell = table.find(customer, entitlement);
     if (cell < 0) return false;
     // The cell's record holds what this path needs of the slot (see CELL_QUICK): then the counter's record.
-    const cid = (table.cells[cell + CELL_QUICK] as number) - 1;
-    if (cid < 0) return false;
+    let quick = table.cells[cell + CELL_QUICK] as number;
+    if (quick === 0) return false;
+    if (quick < 0) {
+      // A time-bound slot: its validity window is a boundary like a period end (GUARD_MS from either end).
+      const slot = table.slots[table.cells[cell + CELL_SID] as number] as Slot;
+      if (now < slot.validFrom + GUARD_MS || now + GUARD_MS >= slot.validUntil) return false;
+      quick = -quick;
+    }
+    const cid = quick - 1;
     const crec = this.counters.rec;
     const cat = cid * STRIDE;
     if (now + GUARD_MS >= (crec[cat + DUE] as number)) return false;

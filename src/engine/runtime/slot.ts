@@ -91,7 +91,12 @@ export const CREDIT = 256;
 // `allow()`'s fast path needs of it (see Decider.quick), so that path reads one record before the counter.
 /** The slot id (0: not resolved yet), in `SlotTable.cells`. */
 export const CELL_SID = 0;
-/** 1 + the slot's counter id when its calls may take the fast path (metered, nothing but a hard limit to check), else 0. */
+/**
+ * 1 + the slot's counter id when its calls may take the fast path (metered,
+ * nothing but a hard limit to check), negative (-1 - the counter id) when they
+ * may as well within the slot's validity window (plan history, an expiring
+ * override: `TIME_BOUND`), else 0.
+ */
 export const CELL_QUICK = 1;
 /** Int32 numbers a cell takes in `SlotTable.cells`. */
 export const CELL_STRIDE = 4;
@@ -200,8 +205,9 @@ export class SlotTable {
     const at = cell * CELL_STRIDE;
     const flags = this.info[id * SLOT_STRIDE + FLAGS] as number;
     this.cells[at + CELL_SID] = id;
+    const quick = (this.info[id * SLOT_STRIDE + CID] as number) + 1;
     this.cells[at + CELL_QUICK] =
-      (flags & ~HARD) === METERED ? (this.info[id * SLOT_STRIDE + CID] as number) + 1 : 0;
+      (flags & ~HARD) === METERED ? quick : (flags & ~(HARD | TIME_BOUND)) === METERED ? -quick : 0;
     this.cellLimit[(at >> 1) + CELL_LIMIT] = (flags & HARD) !== 0 ? slot.limit : Infinity;
     return id;
   }
