@@ -114,16 +114,16 @@ export class Decider {
 
   /**
    * `allow()` of the common case, or nothing: a call of `amount` units (a
-   * positive finite number) without an id or properties, at the tick clock's reading
-   * `now`, on a resolved slot that is metered, within its limit if hard, and
-   * has nothing else to check (no rate governor, spend cap, wallet, period
-   * clock, credit unit or shared counters; no period end, hold expiry, store
-   * lease renewal or end of the slot's validity window within GUARD_MS of
-   * `now`). Such a call
-   * is counted and true returned, as `evaluate` would; anything else returns
-   * false having read only, for `evaluate` to decide with the same `now`.
+   * positive finite number) without properties, with an `id` not seen yet or
+   * none, at the tick clock's reading `now`, on a resolved slot that is
+   * metered, within its limit if hard, and has nothing else to check (no rate
+   * governor, spend cap, wallet, period clock, credit unit or shared counters;
+   * no period end, hold expiry, store lease renewal or end of the slot's
+   * validity window within GUARD_MS of `now`). Such a call is counted and true
+   * returned, as `evaluate` would; anything else returns false having read
+   * only, for `evaluate` to decide with the same `now`.
    */
-  quick(customer: string, entitlement: string, amount: number, now: number): boolean {
+  quick(customer: string, entitlement: string, amount: number, now: number, id: string | undefined): boolean {
     if (now + GUARD_MS >= this.fence.due || this.shared !== null) return false;
     const table = this.meters.state.table;
     const cell = table.find(customer, entitlement);
@@ -146,6 +146,8 @@ export class Decider {
       (table.cellLimit[(cell >> 1) + CELL_LIMIT] as number) + EPS
     )
       return false;
+    // A duplicate is answered by `evaluate` (true, counting nothing).
+    if (id !== undefined && this.seen.has(id)) return false;
     const sid = table.cells[cell + CELL_SID] as number;
     const slot = table.slots[sid] as Slot;
     this.coarse = false;
@@ -156,7 +158,7 @@ export class Decider {
     // No wallet debit goes with this call (a prepaid slot never gets here).
     this.wAcc = null;
     this.wQuick = Number.NaN;
-    this.count(sid, cid, slot, amount, now, undefined, undefined);
+    this.count(sid, cid, slot, amount, now, id, undefined);
     return true;
   }
 

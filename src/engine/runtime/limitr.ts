@@ -386,13 +386,16 @@ export class Limitr {
     if (
       tick !== null &&
       (options == null ||
-        (options.id == null && options.properties === undefined && options.now === undefined))
+        (options.properties === undefined &&
+          options.now === undefined &&
+          (options.id == null || typeof options.id === "string")))
     ) {
-      // The common call (no id, properties or time; a positive amount or none) on the tick clock: see Decider.quick.
+      // The common call (no properties or time; a positive amount or none) on the tick clock: see Decider.quick.
       const units = amount === undefined ? 1 : amount;
       if (typeof units === "number" && units > 0 && units < Infinity) {
         const now = tick.now();
-        if (this.d.quick(customer, entitlement, units, now)) return true;
+        const id = options == null || options.id == null ? undefined : options.id;
+        if (this.d.quick(customer, entitlement, units, now, id)) return true;
         this.d.coarse = true;
         return this.d.evaluate(customer, entitlement, amount as number | undefined, now, options, true);
       }
