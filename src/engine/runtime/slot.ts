@@ -111,10 +111,11 @@ export const CELL_LIMIT = 1;
  * Finding a slot takes one map lookup by customer (to a dense customer
  * number) and one by entitlement (a map of the policy's few entitlement ids,
  * always in cache), then reads the cell `customer * entitlements +
- * entitlement` of `cells`: its slot id and counter id, so the slot's record
- * and its counter's are read side by side. No map per entitlement, no object
- * on the way. Slot 0 is scratch: answers that are not cached (ids no plan
- * defines) are built there, so slot id 0 in a cell means "not resolved yet".
+ * entitlement` of `cells`: the slot id, and for `allow()`'s fast path the
+ * slot's counter id and hard limit, so that path reads the counter's record
+ * next, not the slot's. No map per entitlement, no object on the way. Slot 0
+ * is scratch: answers that are not cached (ids no plan defines) are built
+ * there, so slot id 0 in a cell means "not resolved yet".
  */
 export class SlotTable {
   length = 1;
@@ -171,10 +172,10 @@ export class SlotTable {
   }
 
   /**
-   * Where the record of `customer` and `entitlement` starts in `cells` (half
-   * of it in `cellLimit`: a multiple of CELL_STRIDE), or -1
-   * when the customer was never looked up or no plan defines the entitlement;
-   * unlike `cell`, it never adds the customer.
+   * Where the record of `customer` and `entitlement` starts in `cells` (a
+   * multiple of CELL_STRIDE; half of it in `cellLimit`), or -1 when the
+   * customer was never looked up or no plan defines the entitlement; unlike
+   * `cell`, it never adds the customer.
    */
   find(customer: string, entitlement: string): number {
     const e = this.entitlements.get(entitlement);
