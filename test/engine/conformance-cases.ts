@@ -23,7 +23,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
 import { openDatabase } from "../../src/engine/adapters/store/database.js";
 import { MemoryEngineStore } from "../../src/engine/adapters/store/memory-store.js";
@@ -108,7 +108,16 @@ function check(actual: unknown, expected: unknown, label: string): void {
   else expect(actual, label).toEqual(expected);
 }
 
-async function run(name: string, store: StoreKind): Promise<void> {
+/**
+ * How a case's engine reads the time: `injected` passes the script's clock as
+ * the `now` option (read on every call); `wall` fakes the wall clock (Date)
+ * instead, so `allow()` reads it through its tick clock and takes its fast
+ * path (Decider.quick) wherever a call allows it. Each step then starts in a
+ * new synchronous run, as requests do, so a reading never outlives its step.
+ */
+export type ClockKind = "injected" | "wall";
+
+async function run(name: string, store: StoreKind, clock: ClockKind = "injected"): Promise<void> {
   const dir = join(root, name);
   const policy = compilePolicy(parse(readFileSync(join(dir, "policy.yaml"), "utf8"))) as CompiledPolicy;
   const script = parse(readFileSync(join(dir, "script.yaml"), "utf8")) as Script;
@@ -122,13 +131,21 @@ async function run(name: string, store: StoreKind): Promise<void> {
     Object.values(policy.customers).some((c) => c.wallet !== undefined);
   const prefix = store === "postgres+redis" ? testPrefix() : undefined;
   let now = Date.parse(script.now);
+  const wall = clock === "wall";
+  if (wall) {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(now);
+    cleanups.push(() => {
+      vi.useRealTimers();
+    });
+  }
   const openEngine = () =>
     Limitr.open({
       policy,
       store: store === "memory" ? memory : schema !== null ? schema.url : `sqlite:${dbPath}`,
       exclusive: store === "postgres",
       durability: script.durability ?? "batched",
-      now: () => now,
+      ...(wall ? {} : { now: () => now }),
       ...(prefix === undefined ? {} : { counters: REDIS_URL, countersPrefix: prefix }),
     });
   let engine = await openEngine();
@@ -153,6 +170,10 @@ async function run(name: string, store: StoreKind): Promise<void> {
 
   for (const [i, step] of script.steps.entries()) {
     if (step.now !== undefined) now = Date.parse(step.now);
+    if (wall) {
+      vi.setSystemTime(now);
+      await Promise.resolve();
+    }
     const label = `step ${i + 1} (${step.op})`;
     const c = step.customer as string;
     const e = step.entitlement as string;
@@ -349,14 +370,16 @@ function storedEvents(store: StoreKind, memory: MemoryEngineStore, dbPath: strin
  * runs the kinds in parallel): every case whose script runs on `store`, or a
  * skipped test naming the reason it cannot.
  */
-export function conformance(store: StoreKind): void {
-  describe(`engine conformance (fixtures/engine) [${store}]`, () => {
+export function conformance(store: StoreKind, clock: ClockKind = "injected"): void {
+  const kind = clock === "wall" ? `${store}, wall clock` : store;
+  describe(`engine conformance (fixtures/engine) [${kind}]`, () => {
     for (const name of cases) {
       const script = parse(readFileSync(join(root, name, "script.yaml"), "utf8")) as Script;
       if (!SHARED.includes(store)) {
         const all: StoreKind[] =
           script.durability === "sync" ? ["memory", "sqlite"] : ["memory", "sqlite", "postgres"];
-        if ((script.stores ?? all).includes(store)) it(`${script.rule} [${store}]`, () => run(name, store));
+        if ((script.stores ?? all).includes(store))
+          it(`${script.rule} [${kind}]`, () => run(name, store, clock));
         continue;
       }
       if (script.stores !== undefined && !script.stores.includes("postgres")) continue;

@@ -2,3 +2,5 @@
 import { conformance } from "./conformance-cases.js";
 
 conformance("memory");
+// The same cases on the wall clock: allow() reads it per tick and takes its fast path.
+conformance("memory", "wall");

@@ -25,6 +25,9 @@ import type { CallOptions, RecordResult, UsageEventInput } from "./options.js";
 import type { IdWindow, Persistence } from "./persistence.js";
 import {
   CAPPED,
+  CELL_LIMIT,
+  CELL_QUICK,
+  CELL_SID,
   CID,
   CLOCKED,
   CREDIT,
@@ -108,6 +111,56 @@ export class Decider {
   ) {
     this.wb = persistence.wb;
     this.counters = meters.table;
+  }
+
+  /**
+   * `allow()` of the common case, or nothing: a call of `amount` units (a
+   * positive finite number) without properties, with an `id` not seen yet or
+   * none, at the tick clock's reading `now`, on a resolved slot that is
+   * metered, within its limit if hard, and has nothing else to check (no rate
+   * governor, spend cap, wallet, period clock, credit unit or shared counters;
+   * no period end, hold expiry, store lease renewal or end of the slot's
+   * validity window within GUARD_MS of `now`). Such a call is counted and true
+   * returned, as `evaluate` would; anything else returns false having read
+   * only, for `evaluate` to decide with the same `now`.
+   */
+  quick(customer: string, entitlement: string, amount: number, now: number, id: string | undefined): boolean {
+    if (now + GUARD_MS >= this.fence.due || this.shared !== null) return false;
+    const table = this.meters.state.table;
+    const cell = table.find(customer, entitlement);
+    if (cell < 0) return false;
+    // The cell's record holds what this path needs of the slot (see CELL_QUICK): then the counter's record.
+    let quick = table.cells[cell + CELL_QUICK] as number;
+    if (quick === 0) return false;
+    if (quick < 0) {
+      // A time-bound slot: its validity window is a boundary like a period end (GUARD_MS from either end).
+      const slot = table.slots[table.cells[cell + CELL_SID] as number] as Slot;
+      if (now < slot.validFrom + GUARD_MS || now + GUARD_MS >= slot.validUntil) return false;
+      quick = -quick;
+    }
+    const cid = quick - 1;
+    const crec = this.counters.rec;
+    const cat = cid * STRIDE;
+    if (now + GUARD_MS >= (crec[cat + DUE] as number)) return false;
+    if (
+      (crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount >
+      (table.cellLimit[(cell >> 1) + CELL_LIMIT] as number) + EPS
+    )
+      return false;
+    // A duplicate is answered by `evaluate` (true, counting nothing).
+    if (id !== undefined && this.seen.has(id)) return false;
+    const sid = table.cells[cell + CELL_SID] as number;
+    const slot = table.slots[sid] as Slot;
+    this.coarse = false;
+    this.lastCall = null;
+    this.lastAmount = amount;
+    this.lastSlot = slot;
+    this.lastReason = "ok";
+    // No wallet debit goes with this call (a prepaid slot never gets here).
+    this.wAcc = null;
+    this.wQuick = Number.NaN;
+    this.count(sid, cid, slot, amount, now, id, undefined);
+    return true;
   }
 
   /** Evaluate a call (and count it when `commit`); the outcome details stay in the `last*` fields. */

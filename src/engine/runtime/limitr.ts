@@ -382,10 +382,27 @@ export class Limitr {
     amount?: number | CallOptions | null,
     options?: CallOptions | null,
   ): boolean {
+    const tick = this.d.tick;
+    if (
+      tick !== null &&
+      (options == null ||
+        (options.properties === undefined &&
+          options.now === undefined &&
+          (options.id == null || typeof options.id === "string")))
+    ) {
+      // The common call (no properties or time; a positive amount or none) on the tick clock: see Decider.quick.
+      const units = amount === undefined ? 1 : amount;
+      if (typeof units === "number" && units > 0 && units < Infinity) {
+        const now = tick.now();
+        const id = options == null || options.id == null ? undefined : options.id;
+        if (this.d.quick(customer, entitlement, units, now, id)) return true;
+        this.d.coarse = true;
+        return this.d.evaluate(customer, entitlement, amount as number | undefined, now, options, true);
+      }
+    }
     if (typeof amount !== "number") return this.allowWith(customer, entitlement, amount, options);
     if (options != null && options.now !== undefined)
       return this.d.evaluate(customer, entitlement, amount, instantOf(options.now), options, true);
-    const tick = this.d.tick;
     if (tick === null) return this.d.evaluate(customer, entitlement, amount, this.clock(), options, true);
     this.d.coarse = true;
     return this.d.evaluate(customer, entitlement, amount, tick.now(), options, true);

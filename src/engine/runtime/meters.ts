@@ -104,7 +104,7 @@ export class Meters {
     if ((flags & (TIME_BOUND | STALE)) !== 0) {
       const slot = table.slots[sid] as Slot;
       if ((flags & STALE) !== 0 || now >= slot.validUntil || now < slot.validFrom)
-        table.put(sid, this.resolve(customer, entitlement, now));
+        table.refill(cell, sid, this.resolve(customer, entitlement, now));
     }
     return sid;
   }

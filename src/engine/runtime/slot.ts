@@ -91,6 +91,22 @@ export const CLOCKED = 128;
 /** Metered in a credit unit: a call without an amount is worth the credits of its quantities. */
 export const CREDIT = 256;
 
+// Layout of a cell's record (a customer and an entitlement; 16 bytes): where its slot is, and what
+// `allow()`'s fast path needs of it (see Decider.quick), so that path reads one record before the counter.
+/** The slot id (0: not resolved yet), in `SlotTable.cells`. */
+export const CELL_SID = 0;
+/**
+ * 1 + the slot's counter id when its calls may take the fast path (metered,
+ * nothing but a hard limit to check), negative (-1 - the counter id) when they
+ * may as well within the slot's validity window (plan history, an expiring
+ * override: `TIME_BOUND`), else 0.
+ */
+export const CELL_QUICK = 1;
+/** Int32 numbers a cell takes in `SlotTable.cells`. */
+export const CELL_STRIDE = 4;
+/** In `SlotTable.cellLimit` (the same memory as float64s, 2 a cell): the slot's limit when hard, else Infinity. */
+export const CELL_LIMIT = 1;
+
 /**
  * The slots resolved under one policy, by dense slot id: what a decision
  * needs in typed arrays (8 bytes a slot on every call, 8 more for a hard
@@ -98,10 +114,12 @@ export const CREDIT = 256;
  *
  * Finding a slot takes one map lookup by customer (to a dense customer
  * number) and one by entitlement (a map of the policy's few entitlement ids,
- * always in cache), then reads `sids[customer * entitlements + entitlement]`:
- * no map per entitlement, no object on the way. Slot 0 is scratch: answers
- * that are not cached (ids no plan defines) are built there, so 0 in `sids`
- * means "not resolved yet".
+ * always in cache), then reads the cell `customer * entitlements +
+ * entitlement` of `cells`: the slot id, and for `allow()`'s fast path the
+ * slot's counter id and hard limit, so that path reads the counter's record
+ * next, not the slot's. No map per entitlement, no object on the way. Slot 0
+ * is scratch: answers that are not cached (ids no plan defines) are built
+ * there, so slot id 0 in a cell means "not resolved yet".
  */
 export class SlotTable {
   length = 1;
@@ -113,8 +131,10 @@ export class SlotTable {
   /** The customer of the last `cell` lookup and its number (null: none). */
   private lastCustomer: string | null = null;
   private lastNumber = 0;
-  /** customer number * width + entitlement number -> slot id (0 = none yet). */
-  private sids = new Int32Array(1024);
+  /** Cell (customer number * width + entitlement number) -> its record (CELL_STRIDE int32s: CELL_SID, CELL_QUICK). */
+  cells = new Int32Array(1024 * CELL_STRIDE);
+  /** The same records as float64s (CELL_STRIDE / 2 a cell: CELL_LIMIT). */
+  cellLimit = new Float64Array(this.cells.buffer);
   info = new Int32Array(1024 * SLOT_STRIDE);
   /** Infinity when unlimited. */
   limit = new Float64Array(1024);
@@ -150,27 +170,57 @@ export class SlotTable {
     if (c === undefined) {
       c = this.customers.size;
       this.customers.set(customer, c);
-      const need = (c + 1) * this.width;
-      if (need > this.sids.length) this.sids = resized(this.sids, Math.max(need, this.sids.length * 2));
+      const need = (c + 1) * this.width * CELL_STRIDE;
+      if (need > this.cells.length) this.growCells(Math.max(need, this.cells.length * 2));
     }
     this.lastCustomer = customer;
     this.lastNumber = c;
     return c * this.width + e;
   }
 
+  /**
+   * Where the record of `customer` and `entitlement` starts in `cells` (a
+   * multiple of CELL_STRIDE; half of it in `cellLimit`), or -1 when the
+   * customer was never looked up or no plan defines the entitlement; unlike
+   * `cell`, it never adds the customer.
+   */
+  find(customer: string, entitlement: string): number {
+    const e = this.entitlements.get(entitlement);
+    if (e === undefined) return -1;
+    let c: number | undefined = this.lastNumber;
+    if (customer !== this.lastCustomer) {
+      c = this.customers.get(customer);
+      if (c === undefined) return -1;
+      this.lastCustomer = customer;
+      this.lastNumber = c;
+    }
+    return (c * this.width + e) * CELL_STRIDE;
+  }
+
   /** The slot id in `cell` (0 = not resolved yet). */
   sidAt(cell: number): number {
-    return this.sids[cell] as number;
+    return this.cells[cell * CELL_STRIDE + CELL_SID] as number;
   }
 
   /** Resolve `cell` to a new slot. */
   fill(cell: number, slot: Slot): number {
-    const sid = this.put(-1, slot);
-    this.sids[cell] = sid;
-    return sid;
+    return this.refill(cell, -1, slot);
   }
 
-  /** Store `slot` at `sid` (a new id when -1) and return the id. */
+  /** Store `slot` at `sid` (a new id when -1) as the slot of `cell`, and return the id. */
+  refill(cell: number, sid: number, slot: Slot): number {
+    const id = this.put(sid, slot);
+    const at = cell * CELL_STRIDE;
+    const flags = this.info[id * SLOT_STRIDE + FLAGS] as number;
+    this.cells[at + CELL_SID] = id;
+    const quick = (this.info[id * SLOT_STRIDE + CID] as number) + 1;
+    this.cells[at + CELL_QUICK] =
+      (flags & ~HARD) === METERED ? quick : (flags & ~(HARD | TIME_BOUND)) === METERED ? -quick : 0;
+    this.cellLimit[(at >> 1) + CELL_LIMIT] = (flags & HARD) !== 0 ? slot.limit : Infinity;
+    return id;
+  }
+
+  /** Store `slot` at `sid` (a new id when -1) and return the id; a cell's slot is stored with `refill`. */
   put(sid: number, slot: Slot): number {
     let id = sid;
     if (id < 0) {
@@ -219,9 +269,11 @@ export class SlotTable {
     const c = this.customers.get(customer);
     if (c === undefined) return;
     for (let e = 0; e < this.width; e++) {
-      const sid = this.sids[c * this.width + e] as number;
-      if (sid !== 0)
-        this.info[sid * SLOT_STRIDE + FLAGS] = (this.info[sid * SLOT_STRIDE + FLAGS] as number) | STALE;
+      const at = (c * this.width + e) * CELL_STRIDE;
+      const sid = this.cells[at + CELL_SID] as number;
+      if (sid === 0) continue;
+      this.info[sid * SLOT_STRIDE + FLAGS] = (this.info[sid * SLOT_STRIDE + FLAGS] as number) | STALE;
+      this.cells[at + CELL_QUICK] = 0;
     }
   }
 
@@ -231,11 +283,17 @@ export class SlotTable {
     this.slots.length = 0;
     this.customers.clear();
     this.lastCustomer = null;
-    this.sids = new Int32Array(1024);
+    this.cells = new Int32Array(1024 * CELL_STRIDE);
+    this.cellLimit = new Float64Array(this.cells.buffer);
     this.info = new Int32Array(1024 * SLOT_STRIDE);
     this.limit = new Float64Array(1024);
     this.notifyFrom = new Float64Array(1024);
     this.alertMark = new Uint8Array(1024);
+  }
+
+  private growCells(length: number): void {
+    this.cells = resized(this.cells, length);
+    this.cellLimit = new Float64Array(this.cells.buffer);
   }
 
   private grow(): void {

@@ -188,6 +188,14 @@ export class DirtyCounters implements CounterColumns {
     this.ids[this.length++] = id;
   }
 
+  /** Empty the queue and clear its counters' `queued` flags. */
+  clear(): void {
+    const queued = this.table.queued;
+    const ids = this.ids;
+    for (let i = 0; i < this.length; i++) queued[ids[i] as number] = 0;
+    this.length = 0;
+  }
+
   id(i: number): number {
     return this.ids[i] as number;
   }
@@ -218,8 +226,6 @@ export class DirtyCounters implements CounterColumns {
 export class WriteBehind {
   readonly events: EventBuffer;
   readonly dirty: DirtyCounters;
-  /** Counters whose `flushGen` equals this are already queued; bumping it un-queues them all at once. */
-  private gen = 1;
   holdsUpsert: HoldRow[] = [];
   holdsDelete: string[] = [];
   subscriptions: SubscriptionRow[] = [];
@@ -247,9 +253,9 @@ export class WriteBehind {
 
   /** Queue counter `id` for the next flush (once per flush). */
   markDirty(id: number): void {
-    const gens = this.table.flushGen;
-    if (gens[id] === this.gen) return;
-    gens[id] = this.gen;
+    const queued = this.table.queued;
+    if (queued[id] !== 0) return;
+    queued[id] = 1;
     this.dirty.push(id);
   }
 
@@ -274,8 +280,7 @@ export class WriteBehind {
    * after a lost store lease they describe a view another engine replaced.
    */
   forgetState(): void {
-    this.gen++;
-    this.dirty.length = 0;
+    this.dirty.clear();
     this.holdsUpsert = [];
     this.holdsDelete = [];
   }
@@ -283,10 +288,7 @@ export class WriteBehind {
   /** The batch is durable: forget it (its changed counters too, unless it was written without them). */
   committed(counters = true): void {
     this.events.clear();
-    if (counters) {
-      this.gen++;
-      this.dirty.length = 0;
-    }
+    if (counters) this.dirty.clear();
     this.holdsUpsert = [];
     this.holdsDelete = [];
     this.subscriptions = [];

@@ -34,8 +34,11 @@ export class CounterTable {
   periodStart = new Float64Array(INITIAL);
   periodEnd = new Float64Array(INITIAL);
   nextExpiry = new Float64Array(INITIAL);
-  /** Write-behind bookkeeping: the flush generation a counter is queued in (0 = none). */
-  flushGen = new Int32Array(INITIAL);
+  /**
+   * Write-behind bookkeeping: 1 = the counter is queued for the next flush. One
+   * byte a counter, so the flag of every counter stays in cache (see WriteBehind.markDirty).
+   */
+  queued = new Uint8Array(INITIAL);
   readonly counters: Counter[] = [];
 
   add(key: string, owner: string, entitlement: string, window: Window): Counter {
@@ -56,7 +59,7 @@ export class CounterTable {
     this.periodStart = resized(this.periodStart, n);
     this.periodEnd = resized(this.periodEnd, n);
     this.nextExpiry = resized(this.nextExpiry, n);
-    this.flushGen = resized(this.flushGen, n);
+    this.queued = resized(this.queued, n);
   }
 }
 
