@@ -91,6 +91,39 @@ describe("shared counters in one process (real Redis)", () => {
     }
   });
 
+  it("R16 allow() on the wall clock (the fast path) spends only what the held lease covers: two engines allow exactly the limit", async () => {
+    const prefix = prefixed();
+    const open = () =>
+      Limitr.open({
+        policy,
+        store: "memory",
+        alerts: false,
+        counters: REDIS_URL,
+        countersPrefix: prefix,
+        lease: { minSlice: 4, horizonMs: 1_000, ttlMs: 30_000 },
+      });
+    const [a, b] = [await open(), await open()];
+    try {
+      let allowed = 0;
+      // Both engines take slices of acme's pool of 50 and spend them one call at a time, then wait for refills.
+      for (let round = 0; round < 200 && allowed < 60; round++) {
+        for (let i = 0; i < 10; i++) {
+          if (a.allow("acme", "api")) allowed++;
+          if (b.allow("acme", "api")) allowed++;
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(allowed).toBe(50);
+      expect(a.allow("acme", "api") || b.allow("acme", "api")).toBe(false);
+      await a.flush();
+      await b.flush();
+      expect(a.usage("acme", "api").used + b.usage("acme", "api").used).toBeGreaterThanOrEqual(50);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it("R16 an engine reopened on its SQLite file does not add its restored usage to the shared total again", async () => {
     const prefix = prefixed();
     const dir = mkdtempSync(join(tmpdir(), "limitr-shared-"));

@@ -118,14 +118,15 @@ export class Decider {
    * positive finite number) without properties, with an `id` not seen yet or
    * none, at the tick clock's reading `now`, on a resolved slot that is
    * metered, within its limit if hard, and has nothing else to check (no rate
-   * governor, spend cap, wallet, period clock, credit unit or shared counters;
-   * no period end, hold expiry, store lease renewal or end of the slot's
-   * validity window within GUARD_MS of `now`). Such a call is counted and true
-   * returned, as `evaluate` would; anything else returns false having read
-   * only, for `evaluate` to decide with the same `now`.
+   * governor, spend cap, wallet, period clock or credit unit; on shared
+   * counters, a hard limit whose held lease covers the call; no period end,
+   * hold expiry, store lease renewal or end of the slot's validity window
+   * within GUARD_MS of `now`). Such a call is counted (and spent from the
+   * lease) and true returned, as `evaluate` would; anything else returns false
+   * having read only, for `evaluate` to decide with the same `now`.
    */
   quick(customer: string, entitlement: string, amount: number, now: number, id: string | undefined): boolean {
-    if (now + GUARD_MS >= this.fence.due || this.shared !== null) return false;
+    if (now + GUARD_MS >= this.fence.due) return false;
     const table = this.meters.state.table;
     const cell = table.find(customer, entitlement);
     if (cell < 0) return false;
@@ -142,11 +143,12 @@ export class Decider {
     const crec = this.counters.rec;
     const cat = cid * STRIDE;
     if (now + GUARD_MS >= (crec[cat + DUE] as number)) return false;
-    if (
-      (crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount >
-      (table.cellLimit[(cell >> 1) + CELL_LIMIT] as number) + EPS
-    )
-      return false;
+    const limit = table.cellLimit[(cell >> 1) + CELL_LIMIT] as number;
+    if ((crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount > limit + EPS) return false;
+    // A hard limit on shared counters (its cell's limit is finite): only what the held lease covers.
+    const shared = this.shared;
+    const leased = shared !== null && limit !== Infinity;
+    if (leased && !shared.holds(cid, amount, now)) return false;
     // A duplicate is answered by `evaluate` (true, counting nothing).
     if (id !== undefined && this.seen.has(id)) return false;
     const sid = table.cells[cell + CELL_SID] as number;
@@ -159,6 +161,7 @@ export class Decider {
     // No wallet debit goes with this call (a prepaid slot never gets here).
     this.wAcc = null;
     this.wQuick = Number.NaN;
+    if (leased) shared.spend(cid, amount);
     this.count(sid, cid, slot, amount, now, id, undefined);
     return true;
   }

@@ -131,6 +131,21 @@ export class LeaseBook {
     return this.miss(cid, amount, limit, now);
   }
 
+  /**
+   * `covers` without its miss path: true when the held allowance covers the
+   * call now, false for anything `covers` would look into (no lease, another
+   * period or bucket, too little left). Reads only.
+   */
+  holds(cid: number, amount: number, now: number): boolean {
+    return (
+      cid < this.size &&
+      amount <= (this.allowance[cid] as number) + EPS &&
+      this.period[cid] === this.counters.periodStart[cid] &&
+      now < (this.until[cid] as number) &&
+      now >= (this.from[cid] as number)
+    );
+  }
+
   /** Spend `amount` of a covered call; refill in the background at the low-water mark. */
   spend(cid: number, amount: number): void {
     const left = (this.allowance[cid] as number) - amount;
