@@ -55,6 +55,14 @@ const cliDist = join(root, "src/cli/dist");
 type DatabaseModule = typeof import("../src/engine/adapters/store/database.js");
 type ImportModule = typeof import("../src/cli/adapters/usage-files/import-events.js");
 
+/** The example policy, loaded by the compiled build. */
+async function examplePolicy() {
+  const { loadValidPolicy } = (await import(
+    join(dist, "adapters/policy-source.js")
+  )) as typeof import("../src/engine/adapters/policy-source.js");
+  return loadValidPolicy(join(root, "policies"));
+}
+
 async function importInto(file: string, db: string, withRollups = false): Promise<number> {
   const { openDatabase } = (await import(join(dist, "adapters/store/database.js"))) as DatabaseModule;
   const { importFiles } = (await import(
@@ -65,13 +73,10 @@ async function importInto(file: string, db: string, withRollups = false): Promis
     const { firstEventsWanted, registerRollups } = (await import(
       join(dist, "adapters/store/rollups.js")
     )) as typeof import("../src/engine/adapters/store/rollups.js");
-    const { loadValidPolicy } = (await import(
-      join(dist, "adapters/policy-source.js")
-    )) as typeof import("../src/engine/adapters/policy-source.js");
     const { ratingMeters } = (await import(
       join(dist, "core/credits/rating.js")
     )) as typeof import("../src/engine/core/credits/rating.js");
-    const policy = loadValidPolicy(join(root, "policies"));
+    const policy = await examplePolicy();
     // As a first bill registers them: with the first events percentage free_events needs.
     registerRollups(store, ratingMeters(policy), policy.timezone, firstEventsWanted(policy));
   }
@@ -209,13 +214,10 @@ const big = generate(large, 12);
 const bigDb = join(dir, "10m.db");
 const importRate = await importInto(big, bigDb);
 const duck = await (async () => {
-  const { loadValidPolicy } = (await import(
-    join(dist, "adapters/policy-source.js")
-  )) as typeof import("../src/engine/adapters/policy-source.js");
   const { parsePeriod } = (await import(
     join(dist, "core/periods.js")
   )) as typeof import("../src/engine/core/periods.js");
-  const policy = loadValidPolicy(join(root, "policies"));
+  const policy = await examplePolicy();
   const october = parsePeriod("2026-10", policy.timezone) as { start: number; end: number };
   return duckdbReference(
     big,

@@ -120,15 +120,7 @@ export class LeaseBook {
 
   /** Whether the held allowance covers `amount` for a call at `now` (the hot path: typed-array reads only). */
   covers(cid: number, amount: number, limit: number, now: number): boolean {
-    if (
-      cid < this.size &&
-      amount <= (this.allowance[cid] as number) + EPS &&
-      this.period[cid] === this.counters.periodStart[cid] &&
-      now < (this.until[cid] as number) &&
-      now >= (this.from[cid] as number)
-    )
-      return true;
-    return this.miss(cid, amount, limit, now);
+    return this.holds(cid, amount, now) || this.miss(cid, amount, limit, now);
   }
 
   /**
