@@ -16,6 +16,7 @@ import type { CompiledPolicy } from "../core/model.js";
 import { formatDiagnostic } from "../core/policy/diagnostics.js";
 import type { PolicyFile } from "../core/policy/source.js";
 import type { ValidationResult } from "../core/policy/validate-document.js";
+import { runCodeCacheBundle } from "./code-cache.js";
 import { displayPath, maxPolicyFileBytes, readPolicyFiles } from "./policy-files.js";
 import { limitrVersion } from "./version.js";
 
@@ -267,10 +268,28 @@ export async function validatePolicyDirCached(
     const hit = readValidation(cacheDir, key);
     if (hit) return hit;
   }
-  const { validatePolicyFiles } = await import("../core/policy/validate.js");
+  const validatePolicyFiles = await loadValidator();
   const result = validatePolicyFiles(files, { root, maxFileBytes });
   if (cacheDir !== null && key !== null) writeValidation(cacheDir, key, result);
   return result;
+}
+
+type ValidatePolicyFiles = typeof import("../core/policy/validate.js").validatePolicyFiles;
+let validator: ValidatePolicyFiles | undefined;
+
+/**
+ * The validator, loaded on the first miss: from the build's bundle of the
+ * validation modules with its V8 code cache (src/engine/dist/validator-kit.cjs,
+ * made by `npm run build`; docs/performance.md, "Cold start") when there is
+ * one, else (the TypeScript sources) its modules as usual. Both are the same code.
+ */
+async function loadValidator(): Promise<ValidatePolicyFiles> {
+  if (validator) return validator;
+  const kit = await runCodeCacheBundle(new URL("../", import.meta.url), "validator-kit");
+  validator = kit
+    ? (kit.exports.validatePolicyFiles as ValidatePolicyFiles)
+    : (await import("../core/policy/validate.js")).validatePolicyFiles;
+  return validator;
 }
 
 /** `loadValidPolicy` through the cache: the compiled policy, or a PolicyError listing every problem. */

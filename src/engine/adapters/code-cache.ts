@@ -1,0 +1,89 @@
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire, isBuiltin } from "node:module";
+import vm from "node:vm";
+
+/**
+ * A build-time bundle run with V8's code cache: one CommonJS file made by
+ * `scripts/bundle-cold-start.mjs` from modules of ours and their dependencies
+ * that a first run (no validation cache) loads, beside the bytecode V8 made of
+ * it in a representative run at build time. Loading it costs a file read and a
+ * deserialisation instead of Node's module loader resolving, reading and
+ * compiling dozens of modules, then V8 compiling each function on its first
+ * call. It holds code only, never a result: the cache never skips any work of
+ * the validation itself.
+ *
+ * Beside `NAME.cjs`: `NAME.json` lists the modules the bundle shares with the
+ * rest of the package (`externals`, relative to the bundle, loaded by Node as
+ * usual so that every class and every module state stays one), and
+ * `NAME.v8cache` holds the bytecode. V8 rejects bytecode made by another V8
+ * version or with other V8 flags; the bundle then compiles as any script
+ * would (`cachedDataRejected`). Without the bundle (running from the
+ * TypeScript sources, or a build that skipped it) callers import the modules
+ * as usual.
+ */
+export interface CodeCacheBundle {
+  /** The bundle's exports. */
+  exports: Record<string, unknown>;
+  /** The script, for `createCachedData()` after a representative run (the build does this). */
+  script: vm.Script;
+  /** V8 refused the stored bytecode (another Node version or flags): compiled from the source instead. */
+  cacheRejected: boolean;
+}
+
+interface BundleManifest {
+  externals: string[];
+}
+
+/**
+ * Run the bundle `NAME.cjs` at `base` (a file URL of its directory, ending in
+ * `/`) with its code cache, or null when there is no bundle there. `useCache:
+ * false` compiles it from the source (how the build makes the cache).
+ */
+export async function runCodeCacheBundle(
+  base: URL,
+  name: string,
+  useCache = true,
+): Promise<CodeCacheBundle | null> {
+  const file = new URL(`${name}.cjs`, base);
+  const manifestFile = new URL(`${name}.json`, base);
+  if (!existsSync(file) || !existsSync(manifestFile)) return null;
+  const manifest = JSON.parse(readFileSync(manifestFile, "utf8")) as BundleManifest;
+  const shared = new Map<string, unknown>();
+  await Promise.all(
+    manifest.externals.map(async (id) => {
+      shared.set(id, await import(new URL(id, base).href));
+    }),
+  );
+  const builtin = createRequire(file);
+  const require = (id: string): unknown => {
+    if (isBuiltin(id)) return builtin(id);
+    if (!shared.has(id)) throw new Error(`${name}.cjs requires ${id}, which its manifest does not list`);
+    return shared.get(id);
+  };
+  const cacheFile = new URL(`${name}.v8cache`, base);
+  let cachedData: Buffer | undefined;
+  if (useCache) {
+    try {
+      cachedData = readFileSync(cacheFile);
+    } catch {
+      cachedData = undefined;
+    }
+  }
+  const source = readFileSync(file, "utf8");
+  // The same wrapper at build and at run time: V8 checks the source's length against the cache's.
+  const script = new vm.Script(`(function (exports, require, module) {${source}\n})`, {
+    filename: file.pathname,
+    ...(cachedData ? { cachedData } : {}),
+  });
+  const module = { exports: {} as Record<string, unknown> };
+  (script.runInThisContext() as (e: unknown, r: unknown, m: unknown) => void)(
+    module.exports,
+    require,
+    module,
+  );
+  return {
+    exports: module.exports,
+    script,
+    cacheRejected: cachedData !== undefined && script.cachedDataRejected === true,
+  };
+}
