@@ -1,14 +1,17 @@
-// Part of `npm run build`, after tsc: bundles what a first run of the engine
-// (no validation cache) loads beyond the engine's entry into one CommonJS file,
-// src/engine/dist/validator-kit.cjs, and stores the bytecode V8 makes of it in a
-// representative run (validating the example policy) as validator-kit.v8cache.
-// src/engine/adapters/code-cache.ts runs it; see docs/performance.md, "Cold start".
+// Part of `npm run build`, after tsc: two bundles, each one CommonJS file run
+// with the bytecode V8 made of it in a representative run at build time
+// (NAME.v8cache beside it); src/engine/adapters/code-cache.ts runs them. See
+// docs/performance.md, "Cold start".
 //
-// The bundle holds the validation modules (core/policy/) and the packages only
-// they use (yaml, the schema validator's runtime helpers). Every module of the
-// engine that its entry (dist/index.js) imports statically stays outside,
-// listed in validator-kit.json and loaded by Node as usual, so that a class or a
-// module's state is never duplicated.
+// - src/engine/dist/validator-kit.cjs: what a first run of the engine (no
+//   validation cache) loads beyond the engine's entry: the validation modules
+//   (core/policy/) and the packages only they use (yaml, the schema validator's
+//   runtime helpers). Every module of the engine that its entry (dist/index.js)
+//   imports statically stays outside, listed in validator-kit.json and loaded by
+//   Node as usual, so that a class or a module's state is never duplicated.
+// - src/cli/dist/cli-kit.cjs: the CLI's program and context (commander, chalk,
+//   the command registry, the terminal renderer). The engine stays outside
+//   (imported by name), and so does every command, imported on use as now.
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -102,7 +105,7 @@ async function produceCodeCache() {
   rmSync(cacheFile, { force: true });
   const { runCodeCacheBundle } = await import(pathToFileURL(join(dist, "adapters/code-cache.js")).href);
   const { readPolicyFiles } = await import(pathToFileURL(join(dist, "adapters/policy-files.js")).href);
-  const kit = await runCodeCacheBundle(pathToFileURL(`${dist}/`), NAME, false);
+  const kit = await runCodeCacheBundle(pathToFileURL(`${dist}/`), NAME, { useCache: false });
   const files = readPolicyFiles("policies", root);
   const result = kit.exports.validatePolicyFiles(files, { root: "policies" });
   if (!result.policy) throw new Error(`${NAME}: the example policy did not validate`);
@@ -113,9 +116,100 @@ async function produceCodeCache() {
   writeFileSync(cacheFile, kit.script.createCachedData());
 }
 
+const cliDist = join(root, "src/cli/dist");
+const CLI = "cli-kit";
+
+async function bundleCli() {
+  const externals = new Set();
+  const onUse = new Set();
+  const result = await build({
+    stdin: {
+      contents:
+        'export { defaultContext } from "./context.js";\nexport { report, runCli } from "./program.js";\n',
+      resolveDir: cliDist,
+      sourcefile: "cli-kit.js",
+    },
+    outfile: join(cliDist, `${CLI}.cjs`),
+    bundle: true,
+    format: "cjs",
+    platform: "node",
+    target: "node20",
+    write: false,
+    logLevel: "error",
+    plugins: [
+      {
+        name: "engine-and-commands-outside",
+        setup(b) {
+          b.onResolve({ filter: /.*/ }, (args) => {
+            if (args.path.startsWith("node:")) return undefined;
+            if (args.path.startsWith("limitr-engine")) {
+              if (args.kind === "dynamic-import") throw new Error(`${CLI}: import() of ${args.path}`);
+              externals.add(args.path);
+              return { path: args.path, external: true };
+            }
+            if (args.kind !== "dynamic-import") return undefined;
+            if (!args.path.startsWith(".")) throw new Error(`${CLI}: import() of the package ${args.path}`);
+            const id = `./${relative(cliDist, resolve(args.resolveDir, args.path))}`;
+            onUse.add(id);
+            return { path: id, external: true };
+          });
+        },
+      },
+    ],
+  });
+  if (result.warnings.length > 0) throw new Error(`bundling ${CLI}: ${result.warnings[0].text}`);
+  let code = result.outputFiles[0].text;
+  // Modules imported on use: through the loader's __import (a script run by vm has no import()).
+  for (const id of onUse) {
+    const call = `import(${JSON.stringify(id)})`;
+    const parts = code.split(call);
+    if (parts.length < 2) throw new Error(`${CLI}: ${call} not found in the bundle`);
+    code = parts.join(`__import(${JSON.stringify(id)})`);
+  }
+  const left = code.match(/\bimport\(/g);
+  if (left) throw new Error(`${CLI}: ${left.length} import() left in the bundle`);
+  writeFileSync(join(cliDist, `${CLI}.cjs`), code);
+  writeFileSync(
+    join(cliDist, `${CLI}.json`),
+    `${JSON.stringify({ externals: [...externals].sort() }, null, 2)}\n`,
+  );
+}
+
+/** Run `limitr validate` on the example policy (text and JSON) through the bundle and store the bytecode. */
+async function produceCliCodeCache() {
+  const cacheFile = join(cliDist, `${CLI}.v8cache`);
+  rmSync(cacheFile, { force: true });
+  const { runCodeCacheBundle } = await import(pathToFileURL(join(dist, "adapters/code-cache.js")).href);
+  const base = pathToFileURL(`${cliDist}/`);
+  const engine = (id) => pathToFileURL(join(dist, `${id.slice("limitr-engine/".length)}.js`)).href;
+  const load = (id) => import(id.startsWith(".") ? new URL(id, base).href : engine(id));
+  const cli = await runCodeCacheBundle(base, CLI, { useCache: false, load });
+  let out = "";
+  const ctx = {
+    ...cli.exports.defaultContext(),
+    cwd: root,
+    env: { ...process.env, LIMITR_CACHE_DIR: "off", NO_COLOR: "1" },
+    isTTY: false,
+    stdout: { write: (s) => (out += s) },
+    warn: (line) => process.stderr.write(`${line}\n`),
+  };
+  for (const format of ["text", "json"]) {
+    const code = await cli.exports.runCli(["validate", "--policies", "policies", "--format", format], ctx);
+    if (code !== 0) throw new Error(`${CLI}: limitr validate exited ${code}`);
+  }
+  if (!out.includes("is valid")) throw new Error(`${CLI}: limitr validate printed ${out.slice(0, 200)}`);
+  writeFileSync(cacheFile, cli.script.createCachedData());
+}
+
 await bundleValidator();
 await produceCodeCache();
-const size = (f) => readFileSync(join(dist, f)).length;
-process.stdout.write(
-  `${NAME}: ${Math.round(size(`${NAME}.cjs`) / 1024)} KiB, code cache ${Math.round(size(`${NAME}.v8cache`) / 1024)} KiB\n`,
-);
+await bundleCli();
+await produceCliCodeCache();
+const size = (dir, f) => readFileSync(join(dir, f)).length;
+for (const [dir, name] of [
+  [dist, NAME],
+  [cliDist, CLI],
+]) {
+  const kib = (f) => Math.round(size(dir, f) / 1024);
+  process.stdout.write(`${name}: ${kib(`${name}.cjs`)} KiB, code cache ${kib(`${name}.v8cache`)} KiB\n`);
+}

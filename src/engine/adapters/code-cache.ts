@@ -13,9 +13,10 @@ import vm from "node:vm";
  * the validation itself.
  *
  * Beside `NAME.cjs`: `NAME.json` lists the modules the bundle shares with the
- * rest of the package (`externals`, relative to the bundle, loaded by Node as
- * usual so that every class and every module state stays one), and
- * `NAME.v8cache` holds the bytecode. V8 rejects bytecode made by another V8
+ * rest of the package (`externals`, loaded by Node as usual before the bundle
+ * runs, so that every class and every module state stays one; the modules it
+ * imports only on use go through `__import`, which the build puts in place of
+ * their `import()`), and `NAME.v8cache` holds the bytecode. V8 rejects bytecode made by another V8
  * version or with other V8 flags; the bundle then compiles as any script
  * would (`cachedDataRejected`). Without the bundle (running from the
  * TypeScript sources, or a build that skipped it) callers import the modules
@@ -34,16 +35,29 @@ interface BundleManifest {
   externals: string[];
 }
 
+export interface CodeCacheOptions {
+  /** Compile from the source, ignoring the stored bytecode (how the build makes it). Default true. */
+  useCache?: boolean;
+  /**
+   * How a module outside the bundle is imported, given as the bundle names it
+   * (default: relative to the bundle). A caller whose bundle names packages
+   * passes `(id) => import(id)` from its own module, so they resolve as its
+   * own imports do.
+   */
+  load?: (id: string) => Promise<unknown>;
+}
+
 /**
  * Run the bundle `NAME.cjs` at `base` (a file URL of its directory, ending in
- * `/`) with its code cache, or null when there is no bundle there. `useCache:
- * false` compiles it from the source (how the build makes the cache).
+ * `/`) with its code cache, or null when there is no bundle there.
  */
 export async function runCodeCacheBundle(
   base: URL,
   name: string,
-  useCache = true,
+  options: CodeCacheOptions = {},
 ): Promise<CodeCacheBundle | null> {
+  const useCache = options.useCache ?? true;
+  const load = options.load ?? ((id: string) => import(new URL(id, base).href));
   const file = new URL(`${name}.cjs`, base);
   const manifestFile = new URL(`${name}.json`, base);
   if (!existsSync(file) || !existsSync(manifestFile)) return null;
@@ -51,7 +65,7 @@ export async function runCodeCacheBundle(
   const shared = new Map<string, unknown>();
   await Promise.all(
     manifest.externals.map(async (id) => {
-      shared.set(id, await import(new URL(id, base).href));
+      shared.set(id, await load(id));
     }),
   );
   const builtin = createRequire(file);
@@ -71,15 +85,16 @@ export async function runCodeCacheBundle(
   }
   const source = readFileSync(file, "utf8");
   // The same wrapper at build and at run time: V8 checks the source's length against the cache's.
-  const script = new vm.Script(`(function (exports, require, module) {${source}\n})`, {
+  const script = new vm.Script(`(function (exports, require, module, __import) {${source}\n})`, {
     filename: file.pathname,
     ...(cachedData ? { cachedData } : {}),
   });
   const module = { exports: {} as Record<string, unknown> };
-  (script.runInThisContext() as (e: unknown, r: unknown, m: unknown) => void)(
+  (script.runInThisContext() as (e: unknown, r: unknown, m: unknown, i: unknown) => void)(
     module.exports,
     require,
     module,
+    load,
   );
   return {
     exports: module.exports,
