@@ -3,12 +3,18 @@
 // (NAME.v8cache beside it); src/engine/adapters/code-cache.ts runs them. See
 // docs/performance.md, "Cold start".
 //
-// - src/engine/dist/validator-kit.cjs: what a first run of the engine (no
-//   validation cache) loads beyond the engine's entry: the validation modules
-//   (core/policy/) and the packages only they use (yaml, the schema validator's
-//   runtime helpers). Every module of the engine that its entry (dist/index.js)
-//   imports statically stays outside, listed in validator-kit.json and loaded by
-//   Node as usual, so that a class or a module's state is never duplicated.
+// - src/engine/dist/validator-kit.cjs: what validating a policy loads (on a
+//   validation cache miss) beyond the module that loads it (adapters/policy-cache):
+//   the validation modules, the compiler, and the packages they use (yaml, the
+//   schema validator's runtime helpers, decimal.js, luxon). The modules
+//   policy-cache imports itself (the error classes among them) stay outside,
+//   listed in validator-kit.json and loaded by Node as usual, so that an error
+//   thrown inside is the class the caller checks; so does a module that needs
+//   its own URL (import.meta: the CEL loader). Inside, the modules are copies
+//   of the engine's; what crosses is plain data (diagnostics, stats and the
+//   compiled policy, which the validation cache stores as JSON), so a process
+//   that also imported the engine's entry (Limitr.open) holds a second copy of
+//   the compiler, decimal.js and luxon, never a second class of anything passed.
 // - src/cli/dist/cli-kit.cjs: the CLI's program and context (commander, chalk,
 //   the command registry, the terminal renderer). The engine stays outside
 //   (imported by name), and so does every command, imported on use as now.
@@ -56,7 +62,7 @@ const packageName = (spec) =>
     .join("/");
 
 async function bundleValidator() {
-  const shared = await staticGraph(join(dist, "index.js"));
+  const shared = await staticGraph(join(dist, "adapters/policy-cache.js"));
   const externals = new Set();
   const bundled = new Set();
   const result = await build({
@@ -74,7 +80,8 @@ async function bundleValidator() {
         setup(b) {
           b.onResolve({ filter: /^\./ }, (args) => {
             const file = resolve(args.resolveDir, args.path);
-            if (!shared.files.has(file)) return undefined;
+            if (!shared.files.has(file) && !readFileSync(file, "utf8").includes("import.meta"))
+              return undefined;
             const id = `./${relative(dist, file)}`;
             externals.add(id);
             return { path: id, external: true };
@@ -90,7 +97,7 @@ async function bundleValidator() {
   });
   if (result.warnings.length > 0) throw new Error(`bundling ${NAME}: ${result.warnings[0].text}`);
   const twice = [...bundled].filter((p) => shared.packages.has(p));
-  // A package both in the bundle and imported by the engine's entry would be two instances of it.
+  // A package both in the bundle and imported by policy-cache's modules would be two instances of it in every process.
   if (twice.length > 0)
     throw new Error(`${NAME} would bundle ${twice.join(", ")}, which the engine also imports`);
   writeFileSync(
