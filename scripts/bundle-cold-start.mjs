@@ -73,6 +73,7 @@ async function bundleValidator() {
     platform: "node",
     target: "node20",
     metafile: true,
+    absWorkingDir: root,
     logLevel: "error",
     plugins: [
       {
@@ -98,13 +99,22 @@ async function bundleValidator() {
   if (result.warnings.length > 0) throw new Error(`bundling ${NAME}: ${result.warnings[0].text}`);
   const twice = [...bundled].filter((p) => shared.packages.has(p));
   // A package both in the bundle and imported by policy-cache's modules would be two instances of it in every process.
-  if (twice.length > 0)
-    throw new Error(`${NAME} would bundle ${twice.join(", ")}, which the engine also imports`);
+  if (twice.length > 0) throw new Error(`${NAME} would bundle ${twice.join(", ")}, which its loader imports`);
   writeFileSync(
     join(dist, `${NAME}.json`),
-    `${JSON.stringify({ externals: [...externals].sort() }, null, 2)}\n`,
+    `${JSON.stringify({ externals: [...externals].sort(), inputs: ownInputs(result.metafile, dist) }, null, 2)}\n`,
   );
 }
+
+/**
+ * Our modules in a bundle, relative to it: the loader ignores the bundle when
+ * one of them is newer (a module rebuilt by `tsc -b` alone), and uses the modules.
+ */
+const ownInputs = (metafile, dir) =>
+  Object.keys(metafile.inputs)
+    .filter((f) => !f.includes("node_modules/") && !f.includes("<"))
+    .map((f) => relative(dir, resolve(root, f)))
+    .sort();
 
 /** Run the bundle once on the example policy and store the bytecode V8 compiled, lazily compiled functions included. */
 async function produceCodeCache() {
@@ -134,7 +144,7 @@ async function bundleCli() {
       contents:
         'export { defaultContext } from "./context.js";\nexport { report, runCli } from "./program.js";\n',
       resolveDir: cliDist,
-      sourcefile: "cli-kit.js",
+      sourcefile: "<cli-kit>",
     },
     outfile: join(cliDist, `${CLI}.cjs`),
     bundle: true,
@@ -142,6 +152,8 @@ async function bundleCli() {
     platform: "node",
     target: "node20",
     write: false,
+    metafile: true,
+    absWorkingDir: root,
     logLevel: "error",
     plugins: [
       {
@@ -178,7 +190,7 @@ async function bundleCli() {
   writeFileSync(join(cliDist, `${CLI}.cjs`), code);
   writeFileSync(
     join(cliDist, `${CLI}.json`),
-    `${JSON.stringify({ externals: [...externals].sort() }, null, 2)}\n`,
+    `${JSON.stringify({ externals: [...externals].sort(), inputs: ownInputs(result.metafile, cliDist) }, null, 2)}\n`,
   );
 }
 

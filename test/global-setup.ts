@@ -17,7 +17,7 @@ function isolateValidationCache(): () => void {
 
 /**
  * CLI tests run the built binary (`node src/cli/bin/limitr.js`), so build both
- * workspaces once before any suite. A type error elsewhere still emits
+ * workspaces (and the bundles run with a code cache) once before any suite. A type error elsewhere still emits
  * JavaScript; the suites that need a working command find out when they run it.
  */
 export default function setup(): () => void {
@@ -35,6 +35,8 @@ export default function setup(): () => void {
       { cwd: root, stdio: "pipe" },
     );
     execFileSync(process.execPath, ["scripts/cli-assets.mjs"], { cwd: root, stdio: "pipe" });
+    // The bundles with their code cache, as `npm run build` makes them (a stale one would be ignored, not wrong).
+    execFileSync(process.execPath, ["scripts/bundle-cold-start.mjs"], { cwd: root, stdio: "pipe" });
   } catch (err) {
     const out = String((err as { stdout?: Buffer }).stdout ?? "");
     process.stderr.write(`tsc reported problems (building anyway):\n${out.slice(0, 4000)}\n`);

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { createRequire, isBuiltin } from "node:module";
 import vm from "node:vm";
 
@@ -19,8 +19,9 @@ import vm from "node:vm";
  * their `import()`), and `NAME.v8cache` holds the bytecode. V8 rejects bytecode made by another V8
  * version or with other V8 flags; the bundle then compiles as any script
  * would (`cachedDataRejected`). Without the bundle (running from the
- * TypeScript sources, or a build that skipped it) callers import the modules
- * as usual.
+ * TypeScript sources, or a build that skipped it), or when one of the modules
+ * it holds is newer than it (rebuilt by `tsc -b` alone), callers import the
+ * modules as usual.
  */
 export interface CodeCacheBundle {
   /** The bundle's exports. */
@@ -33,6 +34,8 @@ export interface CodeCacheBundle {
 
 interface BundleManifest {
   externals: string[];
+  /** Our modules inside the bundle, relative to it. */
+  inputs: string[];
 }
 
 export interface CodeCacheOptions {
@@ -62,6 +65,12 @@ export async function runCodeCacheBundle(
   const manifestFile = new URL(`${name}.json`, base);
   if (!existsSync(file) || !existsSync(manifestFile)) return null;
   const manifest = JSON.parse(readFileSync(manifestFile, "utf8")) as BundleManifest;
+  // A module rebuilt since the bundle was made (`tsc -b` without `npm run build`): the bundle is stale.
+  const built = statSync(file).mtimeMs;
+  for (const input of manifest.inputs) {
+    const st = statSync(new URL(input, base), { throwIfNoEntry: false });
+    if (!st || st.mtimeMs > built) return null;
+  }
   const shared = new Map<string, unknown>();
   await Promise.all(
     manifest.externals.map(async (id) => {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import {
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -33,8 +34,9 @@ import { limitrVersion } from "./version.js";
  *   no file; the size limit;
  * - the validator: the engine's modules (its directory, and the path, size and
  *   modification time of every module of core/, which validates and compiles,
- *   and of the modules reading the files and keeping this cache, so a rebuilt
- *   or edited engine never reads another build's results), its package.json
+ *   and of the modules reading the files and keeping this cache, and of the
+ *   build's bundle of the validator when there is one, so a rebuilt or edited
+ *   engine never reads another build's results), its package.json
  *   (which pins the exact versions of yaml, CEL and the other dependencies)
  *   and the Node.js runtime (its version, ICU and time-zone data decide which
  *   time zones exist).
@@ -99,6 +101,8 @@ export function validatorIdentity(): string {
   const ext = self.slice(self.lastIndexOf("."));
   stamp(`adapters/policy-cache${ext}`);
   stamp(`adapters/policy-files${ext}`);
+  // The build's bundle of the validation modules validates in their place (loadValidator).
+  if (existsSync(join(root, "validator-kit.cjs"))) stamp("validator-kit.cjs");
   for (const candidate of ["../package.json", "../../package.json"]) {
     try {
       const text = readFileSync(new URL(candidate, import.meta.url), "utf8");
