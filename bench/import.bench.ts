@@ -80,10 +80,13 @@ function importInChild(kind: "limitr" | "thread" | "plain" | "rollups", file: st
     } else {
       const { importFiles } = await import(${JSON.stringify(join(root, "src/cli/dist/adapters/usage-files/import-events.js"))});
       const { SqliteUsageStore } = await import(${JSON.stringify(join(dist, "adapters/store/sqlite-usage-store.js"))});
-      const s = await importFiles(new SqliteUsageStore(db), [${JSON.stringify(file)}], { zone: "America/New_York", strict: false, onProblem: () => {} });
+      const store = new SqliteUsageStore(db);
+      const s = await importFiles(store, [${JSON.stringify(file)}], { zone: "America/New_York", strict: false, onProblem: () => {} });
       rows = s.imported;
+      // As the CLI does: the store's close waits for its last checkpoint.
+      await store.close();
     }
-    db.close();
+    if (db.open) db.close();
     const wall = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(c0);
     console.log(JSON.stringify({ rows, wall, cpu: (c.user + c.system) / 1e6, mainCpu: mainCpu() - m0 }));

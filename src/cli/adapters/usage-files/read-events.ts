@@ -1,4 +1,4 @@
-import { parse } from "csv-parse";
+import type { parse as Parse } from "csv-parse";
 import { InputError } from "limitr-engine/core/errors";
 import { csvCell, RESERVED_PROPERTY } from "limitr-engine/core/usage/event";
 import { lineBlocks } from "./line-blocks.js";
@@ -95,9 +95,11 @@ export interface CsvOptions {
 }
 
 export async function* readCsv(path: string, options: CsvOptions = {}): AsyncIterable<RecordBatch> {
+  // Loaded for CSV files only: NDJSON imports (in both of their threads) skip its load.
+  const { parse } = await import("csv-parse");
   const parsed: CsvItem[] = [];
   let failure: Error | null = null;
-  type Parser = ReturnType<typeof parse>;
+  type Parser = ReturnType<typeof Parse>;
   const start = (delimiter?: string): Parser => {
     const p = parse({
       info: true,

@@ -45,9 +45,16 @@ import {
   setStripeCustomer,
   stripeCustomers,
 } from "./usage-store.js";
+import { WalCheckpointer } from "./wal-checkpointer.js";
 
 /** Events handed to a caller at once by `eventsInOrder`: amortises the async step per event. */
 const STREAM_BATCH = 2048;
+
+/**
+ * Events inserted through one store before its checkpoints move to another
+ * thread (`WalCheckpointer`): below this, starting the thread costs more than it saves.
+ */
+const CHECKPOINTER_MIN_ROWS = 50_000;
 
 /**
  * The usage store port over a SQLite file: the synchronous functions of this
@@ -57,6 +64,8 @@ export class SqliteUsageStore implements UsageStore {
   readonly kind = "sqlite" as const;
   readonly name: string;
   private writer: ((batch: UsageEvent[]) => number) | null = null;
+  private written = 0;
+  private checkpointer: WalCheckpointer | null = null;
   private outbox: AlertStore | null = null;
 
   /** Read usage from rollups (docs/billing.md "Rollups"); false: always scan events. */
@@ -77,7 +86,12 @@ export class SqliteUsageStore implements UsageStore {
       // Registered rollups are kept up to date in each batch's transaction.
       this.writer = eventWriter(this.db, new RollupMaintainer(this.db));
     }
-    return this.writer(batch);
+    const inserted = this.writer(batch);
+    this.written += batch.length;
+    if (this.checkpointer) this.checkpointer.committed();
+    else if (this.written >= CHECKPOINTER_MIN_ROWS && this.written - batch.length < CHECKPOINTER_MIN_ROWS)
+      this.checkpointer = WalCheckpointer.start(this.db);
+    return inserted;
   }
 
   async hasEventsIn(window: Window): Promise<boolean> {
@@ -269,6 +283,7 @@ export class SqliteUsageStore implements UsageStore {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.stop();
     this.db.close();
   }
 }

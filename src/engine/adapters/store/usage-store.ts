@@ -46,7 +46,8 @@ export function eventWriter(db: Db, hooks?: InsertHooks): (batch: UsageEvent[]) 
         params[k + 4] = e.value;
         params[k + 5] = e.properties;
       }
-      inserted += many.run(params).changes;
+      // Spread, not the array: better-sqlite3 reads an array's elements one property lookup at a time.
+      inserted += many.run(...params).changes;
     }
     for (; i < batch.length; i++) {
       const e = batch[i] as UsageEvent;
