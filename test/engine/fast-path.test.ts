@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { MemoryEngineStore } from "../../src/engine/adapters/store/memory-store.js";
 import { compilePolicy } from "../../src/engine/core/compile.js";
+import { CounterTable, DUE, STRIDE } from "../../src/engine/core/engine/counter.js";
 import { Limitr } from "../../src/engine/runtime/limitr.js";
 
 // allow() on the wall clock takes a fast path for plain metered slots (Decider.quick); it reads a
@@ -93,5 +94,58 @@ describe("allow() fast path", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it("sees a period end on slots without a hard limit, whose counters it reads only near a due instant", async () => {
+    // Soft limits are decided without the counter's record while every counter's due instant is
+    // far (CounterTable.minDue); near the month's end the record is read, and the first call of
+    // the new month starts the new period (R6) on the fast path's counters as on any other.
+    const end = Date.UTC(2026, 11, 1);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(end - 86_400_000);
+      const l = await Limitr.open({ policy, store: new MemoryEngineStore(), alerts: false });
+      for (const c of ["a", "b"]) for (let i = 0; i < 3; i++) expect(l.allow(c, "soft")).toBe(true);
+      expect(l.allow("a", "api", 4)).toBe(true);
+      await Promise.resolve();
+      vi.setSystemTime(end - 400);
+      expect(l.allow("a", "soft")).toBe(true);
+      expect(l.usage("a", "soft")).toMatchObject({ used: 4, resetsAt: end });
+      await Promise.resolve();
+      vi.setSystemTime(end + 5_000);
+      expect(l.allow("a", "soft")).toBe(true);
+      expect(l.allow("a", "api", 5)).toBe(true);
+      expect(l.usage("a", "soft")).toMatchObject({ used: 1, resetsAt: Date.UTC(2027, 0, 1) });
+      // b's counter is still in November (not used since): its next call starts December too.
+      await Promise.resolve();
+      vi.setSystemTime(end + 10_000);
+      expect([l.allow("b", "soft"), l.allow("a", "soft")]).toEqual([true, true]);
+      expect(l.usage("b", "soft")).toMatchObject({ used: 1 });
+      expect(l.usage("a", "soft")).toMatchObject({ used: 2 });
+      expect(l.usage("a", "api")).toMatchObject({ used: 5 });
+      expect(l.allow("a", "api")).toBe(false);
+      await l.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("keeps CounterTable.minDue at most every counter's due instant, and raises it only by a rescan", () => {
+    const t = new CounterTable();
+    const dues = () => Array.from({ length: t.length }, (_, id) => t.rec[id * STRIDE + DUE] as number);
+    const a = t.add("api|a", "a", "api", { start: 0, end: 3_000 });
+    const b = t.add("api|b", "b", "api", { start: 0, end: 2_000 });
+    expect(t.minDue).toBe(2_000);
+    // A hold expiring before the period end lowers the bound at once.
+    b.addHold({ id: "h", customer: "b", entitlement: "api", amount: 1, expiresAt: 500 });
+    expect(t.minDue).toBe(500);
+    b.expire(600);
+    // The due instant moved on; the bound waits for a rescan, at most one a period of `every` ms.
+    expect(t.rescan(600, 1_000)).toBe(2_000);
+    a.enter({ start: 3_000, end: 5_000 });
+    b.enter({ start: 3_000, end: 4_000 });
+    expect(t.rescan(1_000, 1_000)).toBe(2_000);
+    expect(t.rescan(1_600, 1_000)).toBe(4_000);
+    expect(Math.min(...dues())).toBe(t.minDue);
   });
 });
