@@ -140,23 +140,11 @@ export class Decider {
       quick = -quick;
     }
     const cid = quick - 1;
-    const counters = this.counters;
-    const crec = counters.rec;
+    const crec = this.counters.rec;
     const cat = cid * STRIDE;
-    // The counter's due instant, only when some counter's may be near (see CounterTable.minDue).
-    if (
-      now + GUARD_MS >= counters.minDue &&
-      now + GUARD_MS >= counters.rescan(now, GUARD_MS) &&
-      now + GUARD_MS >= (crec[cat + DUE] as number)
-    )
-      return false;
-    // Without a hard limit (Infinity) nothing else of the counter's record is read before counting.
+    if (now + GUARD_MS >= (crec[cat + DUE] as number)) return false;
     const limit = table.cellLimit[(cell >> 1) + CELL_LIMIT] as number;
-    if (
-      limit !== Infinity &&
-      (crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount > limit + EPS
-    )
-      return false;
+    if ((crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount > limit + EPS) return false;
     // A hard limit on shared counters (its cell's limit is finite): only what the held lease covers.
     const shared = this.shared;
     const leased = shared !== null && limit !== Infinity;

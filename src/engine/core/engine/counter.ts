@@ -40,16 +40,6 @@ export class CounterTable {
    */
   queued = new Uint8Array(INITIAL);
   readonly counters: Counter[] = [];
-  /**
-   * At most every counter's DUE: lowered whenever a due instant is set,
-   * raised again only by `rescan`. While a call's time is short of it, no
-   * counter has a reset or an expiry to apply, and `allow()`'s fast path
-   * need not read the counter's record before deciding a call that has no
-   * hard limit to check.
-   */
-  minDue = Infinity;
-  /** When `rescan` may look at every counter again. */
-  private scanAt = -Infinity;
 
   add(key: string, owner: string, entitlement: string, window: Window): Counter {
     const id = this.length++;
@@ -60,27 +50,7 @@ export class CounterTable {
     this.periodEnd[id] = window.end;
     this.nextExpiry[id] = Infinity;
     this.rec[id * STRIDE + DUE] = window.end;
-    if (window.end < this.minDue) this.minDue = window.end;
     return c;
-  }
-
-  /**
-   * `minDue` as the least DUE of every counter, computed again at most once
-   * per `every` ms of `now` (a pass over all counters): after a period end
-   * or an expiry is applied, the bound moves on to the next one.
-   */
-  rescan(now: number, every: number): number {
-    if (now >= this.scanAt) {
-      this.scanAt = now + every;
-      const rec = this.rec;
-      let min = Infinity;
-      for (let at = DUE; at < this.length * STRIDE; at += STRIDE) {
-        const due = rec[at] as number;
-        if (due < min) min = due;
-      }
-      this.minDue = min;
-    }
-    return this.minDue;
   }
 
   private grow(): void {
@@ -254,8 +224,6 @@ export class Counter {
 
   private refreshDue(): void {
     const t = this.table;
-    const due = Math.min(t.periodEnd[this.id] as number, t.nextExpiry[this.id] as number);
-    t.rec[this.id * STRIDE + DUE] = due;
-    if (due < t.minDue) t.minDue = due;
+    t.rec[this.id * STRIDE + DUE] = Math.min(t.periodEnd[this.id] as number, t.nextExpiry[this.id] as number);
   }
 }
