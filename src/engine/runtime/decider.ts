@@ -162,7 +162,7 @@ export class Decider {
     this.wAcc = null;
     this.wQuick = Number.NaN;
     if (leased) shared.spend(cid, amount);
-    // Its flags are METERED, maybe HARD or TIME_BOUND (see CELL_QUICK): no period clock.
+    // Such a slot is METERED, maybe HARD or TIME_BOUND, never CLOCKED (see CELL_QUICK).
     this.count(sid, cid, slot, METERED, amount, now, id, undefined);
     return true;
   }
@@ -397,9 +397,10 @@ export class Decider {
   }
 
   /**
-   * Count `amount` on counter `cid` (of slot `sid`, the active table's `slot`,
-   * whose FLAGS are `flags`: the caller has read them, a call does not read
-   * them twice) now, buffer the event, persist per durability, then notify.
+   * Count `amount` on counter `cid` (of slot `sid`, the active table's `slot`)
+   * now, buffer the event, persist per durability, then notify. `flags` are
+   * the slot's FLAGS as the caller knows them (only CLOCKED is read here), so
+   * a call does not read the slot's record a second time.
    */
   count(
     sid: number,
