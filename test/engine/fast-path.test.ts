@@ -94,4 +94,37 @@ describe("allow() fast path", () => {
       vi.useRealTimers();
     }
   });
+
+  it("sees a period end on slots with and without a hard limit, and on counters idle since", async () => {
+    // Within a second of the month's end the real clock is read; the first call of the new month
+    // starts the new period (R6) on the fast path's counters as on any other.
+    const end = Date.UTC(2026, 11, 1);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(end - 86_400_000);
+      const l = await Limitr.open({ policy, store: new MemoryEngineStore(), alerts: false });
+      for (const c of ["a", "b"]) for (let i = 0; i < 3; i++) expect(l.allow(c, "soft")).toBe(true);
+      expect(l.allow("a", "api", 4)).toBe(true);
+      await Promise.resolve();
+      vi.setSystemTime(end - 400);
+      expect(l.allow("a", "soft")).toBe(true);
+      expect(l.usage("a", "soft")).toMatchObject({ used: 4, resetsAt: end });
+      await Promise.resolve();
+      vi.setSystemTime(end + 5_000);
+      expect(l.allow("a", "soft")).toBe(true);
+      expect(l.allow("a", "api", 5)).toBe(true);
+      expect(l.usage("a", "soft")).toMatchObject({ used: 1, resetsAt: Date.UTC(2027, 0, 1) });
+      // b's counter is still in November (not used since): its next call starts December too.
+      await Promise.resolve();
+      vi.setSystemTime(end + 10_000);
+      expect([l.allow("b", "soft"), l.allow("a", "soft")]).toEqual([true, true]);
+      expect(l.usage("b", "soft")).toMatchObject({ used: 1 });
+      expect(l.usage("a", "soft")).toMatchObject({ used: 2 });
+      expect(l.usage("a", "api")).toMatchObject({ used: 5 });
+      expect(l.allow("a", "api")).toBe(false);
+      await l.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

@@ -162,7 +162,8 @@ export class Decider {
     this.wAcc = null;
     this.wQuick = Number.NaN;
     if (leased) shared.spend(cid, amount);
-    this.count(sid, cid, slot, amount, now, id, undefined);
+    // Such a slot is METERED, maybe HARD or TIME_BOUND, never CLOCKED (see CELL_QUICK).
+    this.count(sid, cid, slot, METERED, amount, now, id, undefined);
     return true;
   }
 
@@ -352,11 +353,11 @@ export class Decider {
       this.wQuickAt = wid;
       this.wQuickFor = entitlement;
       const props = options == null ? undefined : options.properties;
-      if ((flags & CAPPED) === 0) this.count(sid, cid, slot, amount, now, id, props);
+      if ((flags & CAPPED) === 0) this.count(sid, cid, slot, flags, amount, now, id, props);
       else {
         const spent = this.caps.spend(slot, now, this.wb);
         try {
-          this.count(sid, cid, slot, amount, now, id, props);
+          this.count(sid, cid, slot, flags, amount, now, id, props);
         } catch (err) {
           this.caps.undo(slot, spent);
           throw err;
@@ -384,6 +385,11 @@ export class Decider {
     return call.credits;
   }
 
+  /** The FLAGS of slot `sid` in the active table (for `count`). */
+  flagsOf(sid: number): number {
+    return this.meters.state.table.info[sid * SLOT_STRIDE + FLAGS] as number;
+  }
+
   /** The call's marginal price in nanos, as the decision reports it (what caps count, R18). */
   private capPrice(slot: Slot, cat: number, amount: number): number {
     const crec = this.counters.rec;
@@ -392,12 +398,15 @@ export class Decider {
 
   /**
    * Count `amount` on counter `cid` (of slot `sid`, the active table's `slot`)
-   * now, buffer the event, persist per durability, then notify.
+   * now, buffer the event, persist per durability, then notify. `flags` are
+   * the slot's FLAGS as the caller knows them (only CLOCKED is read here), so
+   * a call does not read the slot's record a second time.
    */
   count(
     sid: number,
     cid: number,
     slot: Slot,
+    flags: number,
     amount: number,
     now: number,
     id: string | undefined,
@@ -416,7 +425,6 @@ export class Decider {
     this.lastApplied = applied;
     const wb = this.wb;
     // The flag, not the counter object: most counters have no period clock.
-    const flags = this.meters.state.table.info[sid * SLOT_STRIDE + FLAGS] as number;
     const clock = (flags & CLOCKED) === 0 ? null : (slot.counter as Counter).clock;
     if (clock !== null && applied !== 0) clock.counted(slot.counter as Counter, now, applied);
     wb.markDirty(cid);

@@ -150,7 +150,7 @@ export class Reservations {
       }
     }
     if (slot.hard && actual > 0) this.d.shared?.spend(slot.counter.id, actual);
-    this.d.count(slot.sid, slot.counter.id, slot, actual, now, hold.id, properties);
+    this.d.count(slot.sid, slot.counter.id, slot, this.d.flagsOf(slot.sid), actual, now, hold.id, properties);
     return this.d.decision(true, actual, true);
   }
 
