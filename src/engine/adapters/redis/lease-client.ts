@@ -212,6 +212,7 @@ export class RedisLeases {
       String(p.minSlice * (pool.scale ?? 1)),
       String(p.maxSlice * (pool.scale ?? 1)),
       String(p.horizonMs),
+      String(p.spread),
       String(refund.total),
       String(refund.pending),
     );
@@ -281,6 +282,7 @@ export class RedisLeases {
         String(p.minSlice * scale),
         String(p.maxSlice * scale),
         String(p.horizonMs),
+        String(p.spread),
         String(refund.total),
         String(refund.pending),
       );
@@ -441,6 +443,7 @@ export class RedisLeases {
       p.minSlice,
       p.maxSlice,
       p.horizonMs,
+      p.spread,
     ];
     return Number(await this.redis.limitrLeaseSlice(...args.map(String)));
   }

@@ -8,16 +8,28 @@ import { resized } from "./typed-arrays.js";
 export const THRESHOLDS = [50, 80, 100] as const;
 
 /**
- * Layout of a counter's hot record in `CounterTable.rec`: the four numbers a
- * decision reads, side by side (32 bytes), so one call touches one cache line
- * of counter state however many counters the engine holds.
+ * Layout of a counter's hot record in `CounterTable.rec`: the numbers a
+ * decision reads and writes, side by side (64 bytes), so one call touches one
+ * cache line of counter state however many counters the engine holds. On
+ * shared counters (SPEC §11) a hard limit's lease is decided from there too:
+ * a call its held lease covers costs what a call on a local limit costs.
  */
 export const USED = 0;
 export const HELD = 1;
 /** min(periodEnd, nextExpiry): a call at or after it has a reset or an expiry to apply first. */
 export const DUE = 2;
 export const EVENTS = 3;
-export const STRIDE = 4;
+/**
+ * Units a call may spend from the lease this engine holds on the counter's
+ * shared pool (`LeaseBook`; 0 without one). Set to zero whenever the period
+ * start moves, so it never serves a period other than the lease's.
+ */
+export const LEASE = 4;
+/** The lease is refilled once `LEASE` falls to this (the low-water mark; -1: not before it runs out). */
+export const LOW = 5;
+/** Units spent from the lease since the last call that reported them to the pool. */
+export const UNREPORTED = 6;
+export const STRIDE = 8;
 
 const INITIAL = 1024;
 
@@ -29,7 +41,7 @@ const INITIAL = 1024;
  */
 export class CounterTable {
   length = 0;
-  /** STRIDE numbers per counter: used, held, due, events. */
+  /** STRIDE numbers per counter: used, held, due, events, and the lease fields (LEASE, LOW, UNREPORTED). */
   rec = new Float64Array(INITIAL * STRIDE);
   periodStart = new Float64Array(INITIAL);
   periodEnd = new Float64Array(INITIAL);
@@ -122,6 +134,7 @@ export class Counter {
     if (window.start !== t.periodStart[this.id]) {
       t.rec[this.id * STRIDE + USED] = 0;
       t.rec[this.id * STRIDE + EVENTS] = 0;
+      t.rec[this.id * STRIDE + LEASE] = 0;
       this.fired = 0;
       this.overaged = false;
       this.uniques = null;
@@ -146,6 +159,7 @@ export class Counter {
 
   /** Set the period's bounds without a reset (a `first_use` anchor fixed, a sliding window moved on). */
   move(window: Window): void {
+    if (window.start !== this.table.periodStart[this.id]) this.table.rec[this.id * STRIDE + LEASE] = 0;
     this.table.periodStart[this.id] = window.start;
     this.table.periodEnd[this.id] = window.end;
     this.refreshDue();
