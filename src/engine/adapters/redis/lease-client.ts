@@ -188,6 +188,17 @@ export class RedisLeases {
 
   /** The pool's three keys: {limit, consumed, outstanding}, allowances, expiries (a sliding window's span its buckets). */
   keys(pool: LeasePool): [string, string, string] {
+    const known = this.keyCache.get(pool);
+    if (known !== undefined) return known;
+    const keys = this.keysOf(pool);
+    this.keyCache.set(pool, keys);
+    return keys;
+  }
+
+  /** The keys of each pool object already seen (a holder's pool object lives as long as its lease). */
+  private readonly keyCache = new WeakMap<LeasePool, [string, string, string]>();
+
+  private keysOf(pool: LeasePool): [string, string, string] {
     const name =
       pool.window === undefined
         ? `${pool.counter}@${pool.periodStart}`
@@ -289,12 +300,9 @@ export class RedisLeases {
     }
     const per = String(args.length / items.length);
     const command = sliding ? "limitrSlidingAcquireMany" : "limitrLeaseAcquireMany";
-    const reply = (await send(command, [keys.length, ...keys, per, ...args])) as string[][];
+    const reply = (await send(command, [keys.length, ...keys, per, ...args])) as string;
     this.refunded(refunds);
-    return reply.map((one) => {
-      const [granted, ...state] = one.map(Number);
-      return { granted: granted!, ...leaseState(state) };
-    });
+    return unpack(reply).map(([granted, ...state]) => ({ granted: granted!, ...leaseState(state) }));
   }
 
   /** `report` on many pools in one script call (see `acquireMany`); `giveBack: Infinity` gives everything back. */
@@ -354,9 +362,9 @@ export class RedisLeases {
       args.push(...head, ...extra(item), String(refund.total), String(refund.pending));
     }
     const per = String(args.length / items.length);
-    const reply = (await send(command, [keys.length, ...keys, per, ...args])) as string[][];
+    const reply = (await send(command, [keys.length, ...keys, per, ...args])) as string;
     this.refunded(refunds);
-    return reply.map(returnResult);
+    return unpack(reply).map(returnResult);
   }
 
   /** One script call, on its own round trip. */
@@ -545,7 +553,12 @@ function leaseState([allowance, remainder, holders, expiresAt]: number[]) {
   return { allowance: allowance!, remainder: remainder!, holders: holders!, expiresAt: expiresAt! };
 }
 
-function returnResult(reply: string[]): ReturnResult {
-  const [returned, ...state] = reply.map(Number);
+function returnResult([returned, ...state]: number[]): ReturnResult {
   return { returned: returned!, ...leaseState(state) };
+}
+
+/** A batch's reply (see `batch` in lease.lua): the pools' replies, each as numbers. */
+function unpack(reply: string): number[][] {
+  if (reply === "") return [];
+  return reply.split(";").map((one) => one.split(",").map(Number));
 }

@@ -375,7 +375,8 @@ end
 
 -- Many pools in one call: KEYS holds three keys per pool; ARGV[1] is the number of
 -- arguments per pool, followed by each pool's arguments laid out as for a single call.
--- Returns one reply per pool, in order.
+-- Returns one reply per pool, in order, as one string: a pool's reply joined by ','
+-- and the pools by ';' (one string to read instead of five per pool).
 local function batch(entry)
   local per = tonumber(ARGV[1])
   local out = {}
@@ -383,7 +384,7 @@ local function batch(entry)
     pool, alw, exp = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
     A = {}
     for j = 1, per do A[j] = ARGV[1 + i * per + j] end
-    out[i + 1] = entry()
+    out[i + 1] = table.concat(entry(), ',')
   end
-  return out
+  return table.concat(out, ';')
 end
