@@ -7,6 +7,7 @@ import {
   EVENTS,
   HELD,
   LEASE,
+  LEASE_STRIDE,
   STRIDE,
   USED,
 } from "../core/engine/counter.js";
@@ -155,12 +156,12 @@ export class Decider {
     const limit = table.cellLimit[(cell >> 1) + CELL_LIMIT] as number;
     if ((crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount > limit + EPS) return false;
     // A hard limit on shared counters (its cell's limit is finite): only what the held lease covers.
-    // Its allowance is in the counter's record (LEASE), zero unless the lease is of the counter's
-    // current period; this path never sees a sliding window's (CLOCKED), whose lease is by bucket.
+    // Its allowance is in the counter's lease record (LEASE), zero unless the lease is of the
+    // counter's current period; this path never sees a sliding window's (CLOCKED), leased by bucket.
     const shared = this.shared;
     const leased = shared !== null && limit !== Infinity;
     if (leased) {
-      const lease = crec[cat + LEASE] as number;
+      const lease = this.counters.lease[cid * LEASE_STRIDE + LEASE] as number;
       if (!(lease > 0 && amount <= lease + EPS)) return false;
     }
     // A duplicate is answered by `evaluate` (true, counting nothing).

@@ -1,5 +1,5 @@
 import type { LeasePool } from "../adapters/redis/lease-client.js";
-import { type CounterTable, LEASE, LOW, STRIDE, UNREPORTED } from "../core/engine/counter.js";
+import { type CounterTable, LEASE, LEASE_STRIDE, LOW, UNREPORTED } from "../core/engine/counter.js";
 import type { AcquireResult, LeaseParams, ReturnResult } from "../core/engine/lease.js";
 import { demandRate, leaseDeadline, lowWater } from "../core/engine/lease.js";
 import { slidingWindowOf } from "../core/engine/period-clock.js";
@@ -64,8 +64,8 @@ export class LeaseBook {
   size = 0;
   // A lease's allowance (units a call may spend now: 0 while none is held, past its deadline, or of
   // another period), its low-water mark and its units spent since the last report live in the
-  // counter's record (LEASE, LOW, UNREPORTED), beside what a decision reads anyway: a call the
-  // lease covers reads one record, as on a local limit. The rest is bookkeeping, here.
+  // counter table's lease record (LEASE, LOW, UNREPORTED): a call the lease covers reads that one
+  // record beside the counter's. The rest is bookkeeping, here.
   /** Units refunded beyond the unreported ones (the pool counted them): given back to the pool by the next call. */
   refunds = new Float64Array(0);
   /** A refund was made since `refundJobs` last looked (it scans only then). */
@@ -114,7 +114,9 @@ export class LeaseBook {
     private readonly freshMs: number,
     /** The engine's clock: a sliding window's lease goes back once its bucket has passed. */
     private readonly clock: () => number = Date.now,
-  ) {}
+  ) {
+    counters.useLeases();
+  }
 
   /** Whether the held allowance covers `amount` for a call at `now` (the hot path: typed-array reads only). */
   covers(cid: number, amount: number, limit: number, now: number): boolean {
@@ -129,7 +131,7 @@ export class LeaseBook {
   holds(cid: number, amount: number, now: number): boolean {
     return (
       cid < this.size &&
-      amount <= (this.counters.rec[cid * STRIDE + LEASE] as number) + EPS &&
+      amount <= (this.counters.lease[cid * LEASE_STRIDE + LEASE] as number) + EPS &&
       this.period[cid] === this.counters.periodStart[cid] &&
       now < (this.until[cid] as number) &&
       now >= (this.from[cid] as number)
@@ -138,8 +140,8 @@ export class LeaseBook {
 
   /** Spend `amount` of a covered call; refill in the background at the low-water mark. */
   spend(cid: number, amount: number): void {
-    const rec = this.counters.rec;
-    const at = cid * STRIDE;
+    const rec = this.counters.lease;
+    const at = cid * LEASE_STRIDE;
     const left = (rec[at + LEASE] as number) - amount;
     rec[at + LEASE] = left;
     rec[at + UNREPORTED] = (rec[at + UNREPORTED] as number) + amount;
@@ -153,9 +155,10 @@ export class LeaseBook {
    */
   consume(cid: number, amount: number): void {
     if (cid >= this.size || !(amount > 0) || this.period[cid] !== this.counters.periodStart[cid]) return;
-    this.counters.rec[cid * STRIDE + LEASE] = (this.counters.rec[cid * STRIDE + LEASE] as number) - amount;
-    this.counters.rec[cid * STRIDE + UNREPORTED] =
-      (this.counters.rec[cid * STRIDE + UNREPORTED] as number) + amount;
+    this.counters.lease[cid * LEASE_STRIDE + LEASE] =
+      (this.counters.lease[cid * LEASE_STRIDE + LEASE] as number) - amount;
+    this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] =
+      (this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number) + amount;
   }
 
   /**
@@ -175,10 +178,14 @@ export class LeaseBook {
     // A refund counts in the counter's current period (a sliding window's current bucket).
     if (this.period[cid] !== start || now >= (this.until[cid] as number)) this.enter(cid, start, now);
     if (this.pools[cid] === undefined) return;
-    const back = Math.min(amount, Math.max(0, this.counters.rec[cid * STRIDE + UNREPORTED] as number));
-    this.counters.rec[cid * STRIDE + UNREPORTED] =
-      (this.counters.rec[cid * STRIDE + UNREPORTED] as number) - back;
-    this.counters.rec[cid * STRIDE + LEASE] = (this.counters.rec[cid * STRIDE + LEASE] as number) + back;
+    const back = Math.min(
+      amount,
+      Math.max(0, this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number),
+    );
+    this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] =
+      (this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number) - back;
+    this.counters.lease[cid * LEASE_STRIDE + LEASE] =
+      (this.counters.lease[cid * LEASE_STRIDE + LEASE] as number) + back;
     const rest = amount - back;
     if (!(rest > 0)) return;
     this.refunds[cid] = (this.refunds[cid] as number) + rest;
@@ -199,9 +206,9 @@ export class LeaseBook {
       if (!(refunded > 0) || pool === undefined) continue;
       // A call out carries them next time (or puts them back if it fails): the tick's reports send them.
       if (this.busy[cid] !== 0) continue;
-      const consumed = Math.max(0, this.counters.rec[cid * STRIDE + UNREPORTED] as number);
+      const consumed = Math.max(0, this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number);
       this.busy[cid] = 1;
-      this.counters.rec[cid * STRIDE + UNREPORTED] = 0;
+      this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] = 0;
       this.refunds[cid] = 0;
       out.push({
         cid,
@@ -227,7 +234,7 @@ export class LeaseBook {
       return false;
     }
     this.limit[cid] = limit;
-    const held = Math.max(0, this.counters.rec[cid * STRIDE + LEASE] as number);
+    const held = Math.max(0, this.counters.lease[cid * LEASE_STRIDE + LEASE] as number);
     this.lastMiss = cid;
     this.lastNeed = amount - held;
     if (this.busy[cid] !== 0) {
@@ -267,7 +274,7 @@ export class LeaseBook {
         cid: -1,
         pool: old,
         period: this.poolStart[cid] as number,
-        consumed: Math.max(0, this.counters.rec[cid * STRIDE + UNREPORTED] as number),
+        consumed: Math.max(0, this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number),
         giveBack: Infinity,
         refunded: this.refunds[cid] as number,
         sentAt: Date.now(),
@@ -303,9 +310,9 @@ export class LeaseBook {
       this.until[cid] = from + size;
     }
     this.period[cid] = start;
-    this.counters.rec[cid * STRIDE + LEASE] = 0;
-    this.counters.rec[cid * STRIDE + UNREPORTED] = 0;
-    this.counters.rec[cid * STRIDE + LOW] = -1;
+    this.counters.lease[cid * LEASE_STRIDE + LEASE] = 0;
+    this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] = 0;
+    this.counters.lease[cid * LEASE_STRIDE + LOW] = -1;
     this.seenAt[cid] = 0;
     this.rate[cid] = 0;
     this.rateAt[cid] = 0;
@@ -318,8 +325,8 @@ export class LeaseBook {
       this.busy[cid] = 0;
       return null;
     }
-    const consumed = Math.max(0, this.counters.rec[cid * STRIDE + UNREPORTED] as number);
-    this.counters.rec[cid * STRIDE + UNREPORTED] = 0;
+    const consumed = Math.max(0, this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number);
+    this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] = 0;
     const refunded = this.refunds[cid] as number;
     this.refunds[cid] = 0;
     const c = this.counters.counters[cid];
@@ -355,7 +362,7 @@ export class LeaseBook {
     }
     this.renewed(cid, job.sentAt, r.allowance, r.remainder, now);
     // A refill that found nothing to spread waits until the allowance runs out.
-    this.counters.rec[cid * STRIDE + LOW] = r.granted > 0 ? lowWater(r.granted, this.params) : -1;
+    this.counters.lease[cid * LEASE_STRIDE + LOW] = r.granted > 0 ? lowWater(r.granted, this.params) : -1;
   }
 
   /** Apply a report's reply. */
@@ -376,8 +383,8 @@ export class LeaseBook {
     if (cid < 0) return;
     this.busy[cid] = 0;
     if (this.poolStart[cid] === period) {
-      this.counters.rec[cid * STRIDE + UNREPORTED] =
-        (this.counters.rec[cid * STRIDE + UNREPORTED] as number) + consumed;
+      this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] =
+        (this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number) + consumed;
       this.refunds[cid] = (this.refunds[cid] as number) + refunded;
     } else if (pool?.window !== undefined && (consumed > 0 || refunded > 0))
       this.orphans.push({
@@ -394,9 +401,9 @@ export class LeaseBook {
   private renewed(cid: number, sentAt: number, poolAllowance: number, remainder: number, now: number): void {
     // Units spent while the call was out are off the pool's figure too. A lease of a period the
     // counter has left serves no call: its allowance goes back when the next call enters the new one.
-    this.counters.rec[cid * STRIDE + LEASE] =
+    this.counters.lease[cid * LEASE_STRIDE + LEASE] =
       this.period[cid] === this.counters.periodStart[cid]
-        ? Math.max(0, poolAllowance - (this.counters.rec[cid * STRIDE + UNREPORTED] as number))
+        ? Math.max(0, poolAllowance - (this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number))
         : 0;
     this.remainder[cid] = remainder;
     this.seenAt[cid] = now;
@@ -413,10 +420,11 @@ export class LeaseBook {
     const half = this.params.ttlMs / 2;
     const at = this.clock();
     for (let cid = 0; cid < this.size; cid++) {
-      const allowance = this.counters.rec[cid * STRIDE + LEASE] as number;
+      const allowance = this.counters.lease[cid * LEASE_STRIDE + LEASE] as number;
       // A call still out (a server that stopped answering) does not extend the lease.
-      if (allowance > 0 && now >= (this.deadline[cid] as number)) this.counters.rec[cid * STRIDE + LEASE] = 0;
-      const unreported = this.counters.rec[cid * STRIDE + UNREPORTED] as number;
+      if (allowance > 0 && now >= (this.deadline[cid] as number))
+        this.counters.lease[cid * LEASE_STRIDE + LEASE] = 0;
+      const unreported = this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number;
       const refunded = this.refunds[cid] as number;
       if (this.busy[cid] !== 0 || (allowance <= 0 && unreported <= 0 && refunded <= 0)) continue;
       if (at >= (this.until[cid] as number)) {
@@ -424,8 +432,8 @@ export class LeaseBook {
         const pool = this.pools[cid];
         if (pool === undefined) continue;
         this.busy[cid] = 1;
-        this.counters.rec[cid * STRIDE + LEASE] = 0;
-        this.counters.rec[cid * STRIDE + UNREPORTED] = 0;
+        this.counters.lease[cid * LEASE_STRIDE + LEASE] = 0;
+        this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] = 0;
         this.refunds[cid] = 0;
         const period = this.poolStart[cid] as number;
         const consumed = Math.max(0, unreported);
@@ -437,7 +445,7 @@ export class LeaseBook {
       const pool = this.pools[cid];
       if (pool === undefined) continue;
       this.busy[cid] = 1;
-      this.counters.rec[cid * STRIDE + UNREPORTED] = 0;
+      this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] = 0;
       this.refunds[cid] = 0;
       if (unreported > 0) this.measure(cid, unreported, now);
       // A lease idle for IDLE_RENEWALS renewals goes back: demand moved elsewhere.
@@ -461,11 +469,11 @@ export class LeaseBook {
     const out: ReportJob[] = [];
     for (let cid = 0; cid < this.size; cid++) {
       const pool = this.pools[cid];
-      const consumed = this.counters.rec[cid * STRIDE + UNREPORTED] as number;
+      const consumed = this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number;
       const refunded = this.refunds[cid] as number;
       if (pool === undefined || this.busy[cid] !== 0 || !(consumed > 0 || refunded > 0)) continue;
       this.busy[cid] = 1;
-      this.counters.rec[cid * STRIDE + UNREPORTED] = 0;
+      this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] = 0;
       this.refunds[cid] = 0;
       out.push({
         cid,
@@ -486,10 +494,10 @@ export class LeaseBook {
     for (let cid = 0; cid < this.size; cid++) {
       const pool = this.pools[cid];
       if (pool === undefined || Number.isNaN(this.period[cid] as number)) continue;
-      const consumed = Math.max(0, this.counters.rec[cid * STRIDE + UNREPORTED] as number);
+      const consumed = Math.max(0, this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number);
       const refunded = this.refunds[cid] as number;
-      this.counters.rec[cid * STRIDE + LEASE] = 0;
-      this.counters.rec[cid * STRIDE + UNREPORTED] = 0;
+      this.counters.lease[cid * LEASE_STRIDE + LEASE] = 0;
+      this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] = 0;
       this.refunds[cid] = 0;
       out.push({
         cid: -1,
@@ -511,7 +519,7 @@ export class LeaseBook {
     let sliding = 0;
     let slidingAllowance = 0;
     for (let cid = 0; cid < this.size; cid++) {
-      const a = this.counters.rec[cid * STRIDE + LEASE] as number;
+      const a = this.counters.lease[cid * LEASE_STRIDE + LEASE] as number;
       if (a > 0) {
         leases++;
         allowance += a;

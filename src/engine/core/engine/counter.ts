@@ -8,28 +8,33 @@ import { resized } from "./typed-arrays.js";
 export const THRESHOLDS = [50, 80, 100] as const;
 
 /**
- * Layout of a counter's hot record in `CounterTable.rec`: the numbers a
- * decision reads and writes, side by side (64 bytes), so one call touches one
- * cache line of counter state however many counters the engine holds. On
- * shared counters (SPEC §11) a hard limit's lease is decided from there too:
- * a call its held lease covers costs what a call on a local limit costs.
+ * Layout of a counter's hot record in `CounterTable.rec`: the four numbers a
+ * decision reads, side by side (32 bytes), so one call touches one cache line
+ * of counter state however many counters the engine holds.
  */
 export const USED = 0;
 export const HELD = 1;
 /** min(periodEnd, nextExpiry): a call at or after it has a reset or an expiry to apply first. */
 export const DUE = 2;
 export const EVENTS = 3;
+export const STRIDE = 4;
+
 /**
+ * Layout of a counter's lease record in `CounterTable.lease` (32 bytes, on
+ * shared counters only, SPEC §11): what a call on a hard limit decided from a
+ * lease (`LeaseBook`) reads and writes, so that such a call reads one more
+ * record than a call on a local limit, not the book's columns.
+ *
  * Units a call may spend from the lease this engine holds on the counter's
- * shared pool (`LeaseBook`; 0 without one). Set to zero whenever the period
- * start moves, so it never serves a period other than the lease's.
+ * shared pool (0 without one). Set to zero whenever the period start moves, so
+ * it never serves a period other than the lease's.
  */
-export const LEASE = 4;
+export const LEASE = 0;
 /** The lease is refilled once `LEASE` falls to this (the low-water mark; -1: not before it runs out). */
-export const LOW = 5;
+export const LOW = 1;
 /** Units spent from the lease since the last call that reported them to the pool. */
-export const UNREPORTED = 6;
-export const STRIDE = 8;
+export const UNREPORTED = 2;
+export const LEASE_STRIDE = 4;
 
 const INITIAL = 1024;
 
@@ -41,8 +46,10 @@ const INITIAL = 1024;
  */
 export class CounterTable {
   length = 0;
-  /** STRIDE numbers per counter: used, held, due, events, and the lease fields (LEASE, LOW, UNREPORTED). */
+  /** STRIDE numbers per counter: used, held, due, events. */
   rec = new Float64Array(INITIAL * STRIDE);
+  /** LEASE_STRIDE numbers per counter once `useLeases` was called (shared counters), else empty. */
+  lease = new Float64Array(0);
   periodStart = new Float64Array(INITIAL);
   periodEnd = new Float64Array(INITIAL);
   nextExpiry = new Float64Array(INITIAL);
@@ -65,9 +72,20 @@ export class CounterTable {
     return c;
   }
 
+  /** Keep a lease record per counter (see LEASE). */
+  useLeases(): void {
+    if (this.lease.length === 0) this.lease = new Float64Array(this.periodStart.length * LEASE_STRIDE);
+  }
+
+  /** A counter's period start moved: its lease (of the old period) serves no call. */
+  leaseEnds(id: number): void {
+    if (this.lease.length > 0) this.lease[id * LEASE_STRIDE + LEASE] = 0;
+  }
+
   private grow(): void {
     const n = this.periodStart.length * 2;
     this.rec = resized(this.rec, n * STRIDE);
+    if (this.lease.length > 0) this.lease = resized(this.lease, n * LEASE_STRIDE);
     this.periodStart = resized(this.periodStart, n);
     this.periodEnd = resized(this.periodEnd, n);
     this.nextExpiry = resized(this.nextExpiry, n);
@@ -134,7 +152,7 @@ export class Counter {
     if (window.start !== t.periodStart[this.id]) {
       t.rec[this.id * STRIDE + USED] = 0;
       t.rec[this.id * STRIDE + EVENTS] = 0;
-      t.rec[this.id * STRIDE + LEASE] = 0;
+      t.leaseEnds(this.id);
       this.fired = 0;
       this.overaged = false;
       this.uniques = null;
@@ -159,7 +177,7 @@ export class Counter {
 
   /** Set the period's bounds without a reset (a `first_use` anchor fixed, a sliding window moved on). */
   move(window: Window): void {
-    if (window.start !== this.table.periodStart[this.id]) this.table.rec[this.id * STRIDE + LEASE] = 0;
+    if (window.start !== this.table.periodStart[this.id]) this.table.leaseEnds(this.id);
     this.table.periodStart[this.id] = window.start;
     this.table.periodEnd[this.id] = window.end;
     this.refreshDue();
