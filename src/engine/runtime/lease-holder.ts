@@ -46,8 +46,8 @@ export interface ReportJob {
 
 /**
  * The leases one engine holds on shared hard limits, one per counter id:
- * what the decision path reads (the allowance, in typed arrays like the
- * counters) and the bookkeeping around it. No I/O here: `SharedCounters`
+ * what the decision path reads (the allowance, in the counter table's lease
+ * records: see LEASE) and the bookkeeping around it. No I/O here: `SharedCounters`
  * sends the jobs this book queues and hands the replies back.
  *
  * Invariant: the allowance a call may spend is never more than the pool's
