@@ -183,12 +183,35 @@ describe("R16 quota leases: the lease maths", () => {
   });
 
   it("R16 the slice grows with demand up to the cap", () => {
+    // remainder / (spread * holders) = 30: below the demands looked at.
     const at = (rate: number) =>
-      leaseSlice({ remainder: 1e9, holders: 3, rate, need: 0, held: 0 }, LEASE_DEFAULTS);
-    expect(at(0)).toBe(LEASE_DEFAULTS.minSlice);
+      leaseSlice({ remainder: 9_000, holders: 3, rate, need: 0, held: 0 }, LEASE_DEFAULTS);
+    expect(at(0)).toBe(30);
     expect(at(120)).toBe(120);
     expect(at(600)).toBe(600);
     expect(at(1e6)).toBe(LEASE_DEFAULTS.maxSlice);
+    const few = (rate: number) =>
+      leaseSlice({ remainder: 1e9, holders: 3, rate, need: 0, held: 0 }, { ...LEASE_DEFAULTS, spread: 1e9 });
+    expect(few(0)).toBe(LEASE_DEFAULTS.minSlice);
+    expect(few(120)).toBe(120);
+  });
+
+  it("R16 a large remainder gives a large slice whatever the demand, shrinking with the remainder", () => {
+    const p = LEASE_DEFAULTS;
+    const at = (remainder: number, holders: number, held = 0) =>
+      leaseSlice({ remainder, holders, rate: 0, need: 0, held }, p);
+    // Far from the limit: the most one holder holds, less what it holds.
+    expect(at(1e9, 4)).toBe(p.maxSlice);
+    expect(at(1e9, 4, 900)).toBe(100);
+    // remainder / (spread * holders), as the remainder shrinks.
+    expect(at(200_000, 4)).toBe(500);
+    expect(at(20_000, 4)).toBe(50);
+    expect(at(2_000, 4)).toBe(5);
+    expect(at(200, 4)).toBe(p.minSlice);
+    // Eight holders each taking it: stranded <= holders x maxSlice, and at most 1 / spread of the remainder.
+    let remainder = 1e5;
+    for (let h = 0; h < 8; h++) remainder -= at(remainder, 8);
+    expect(1e5 - remainder).toBeLessThanOrEqual(Math.min(8 * p.maxSlice, 1e5 / p.spread));
   });
 
   it("R16 the last units are spread: a refill takes none of them, each call gets exactly what it needs", () => {

@@ -28,6 +28,7 @@ const params: fc.Arbitrary<LeaseParams> = fc.record({
   minSlice: fc.integer({ min: 0, max: 5 }),
   maxSlice: fc.oneof(fc.integer({ min: 1, max: 200 }), fc.double({ min: 0.5, max: 200, noNaN: true })),
   horizonMs: fc.integer({ min: 1, max: 5_000 }),
+  spread: fc.oneof(fc.integer({ min: 2, max: 200 }), fc.double({ min: 2, max: 200, noNaN: true })),
   lowWaterRatio: fc.constant(0.5),
   ttlMs: fc.integer({ min: 1, max: 2_000 }),
 });

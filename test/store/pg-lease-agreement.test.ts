@@ -13,7 +13,14 @@ import { pgQuery, pgSchema } from "../helpers/pg-schema.js";
  * sum of fractions differs from the sum of its parts in the last bits.
  */
 const schema = pgSchema("limitr_pgagree");
-const params: LeaseParams = { minSlice: 2, maxSlice: 60, horizonMs: 1_000, lowWaterRatio: 0.5, ttlMs: 1_000 };
+const params: LeaseParams = {
+  minSlice: 2,
+  maxSlice: 60,
+  horizonMs: 1_000,
+  spread: 100,
+  lowWaterRatio: 0.5,
+  ttlMs: 1_000,
+};
 let clients: PgLeases[] = [];
 beforeAll(async () => {
   (await PgEngineStore.open(schema.url)).close();

@@ -1,6 +1,16 @@
 import { toNanos, unitNanos } from "../core/credits/caps.js";
 import { type FastCall, fastCall } from "../core/credits/fast.js";
-import { type Counter, type CounterTable, DUE, EVENTS, HELD, STRIDE, USED } from "../core/engine/counter.js";
+import {
+  type Counter,
+  type CounterTable,
+  DUE,
+  EVENTS,
+  HELD,
+  LEASE,
+  LEASE_STRIDE,
+  STRIDE,
+  USED,
+} from "../core/engine/counter.js";
 import type { Decision, Reason } from "../core/engine/decision.js";
 import { marginalPrice } from "../core/engine/marginal-price.js";
 import type { TokenBucket } from "../core/engine/token-bucket.js";
@@ -146,9 +156,14 @@ export class Decider {
     const limit = table.cellLimit[(cell >> 1) + CELL_LIMIT] as number;
     if ((crec[cat + USED] as number) + (crec[cat + HELD] as number) + amount > limit + EPS) return false;
     // A hard limit on shared counters (its cell's limit is finite): only what the held lease covers.
+    // Its allowance is in the counter's lease record (LEASE), zero unless the lease is of the
+    // counter's current period; this path never sees a sliding window's (CLOCKED), leased by bucket.
     const shared = this.shared;
     const leased = shared !== null && limit !== Infinity;
-    if (leased && !shared.holds(cid, amount, now)) return false;
+    if (leased) {
+      const lease = this.counters.lease[cid * LEASE_STRIDE + LEASE] as number;
+      if (!(lease > 0 && amount <= lease + EPS)) return false;
+    }
     // A duplicate is answered by `evaluate` (true, counting nothing).
     if (id !== undefined && this.seen.has(id)) return false;
     const sid = table.cells[cell + CELL_SID] as number;

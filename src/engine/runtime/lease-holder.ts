@@ -1,5 +1,5 @@
 import type { LeasePool } from "../adapters/redis/lease-client.js";
-import type { CounterTable } from "../core/engine/counter.js";
+import { type CounterTable, LEASE, LEASE_STRIDE, LOW, UNREPORTED } from "../core/engine/counter.js";
 import type { AcquireResult, LeaseParams, ReturnResult } from "../core/engine/lease.js";
 import { demandRate, leaseDeadline, lowWater } from "../core/engine/lease.js";
 import { slidingWindowOf } from "../core/engine/period-clock.js";
@@ -46,8 +46,8 @@ export interface ReportJob {
 
 /**
  * The leases one engine holds on shared hard limits, one per counter id:
- * what the decision path reads (the allowance, in typed arrays like the
- * counters) and the bookkeeping around it. No I/O here: `SharedCounters`
+ * what the decision path reads (the allowance, in the counter table's lease
+ * records: see LEASE) and the bookkeeping around it. No I/O here: `SharedCounters`
  * sends the jobs this book queues and hands the replies back.
  *
  * Invariant: the allowance a call may spend is never more than the pool's
@@ -62,16 +62,14 @@ export interface ReportJob {
  */
 export class LeaseBook {
   size = 0;
-  /** Units a call may spend now (0 while none is held or the lease is past its deadline). */
-  allowance = new Float64Array(0);
-  /** Units spent since the last call that reported them. */
-  unreported = new Float64Array(0);
-  /** Units refunded beyond `unreported` (the pool counted them): given back to the pool by the next call. */
+  // A lease's allowance (units a call may spend now: 0 while none is held, past its deadline, or of
+  // another period), its low-water mark and its units spent since the last report live in the
+  // counter table's lease record (LEASE, LOW, UNREPORTED): a call the lease covers reads that one
+  // record beside the counter's. The rest is bookkeeping, here.
+  /** Units refunded beyond the unreported ones (the pool counted them): given back to the pool by the next call. */
   refunds = new Float64Array(0);
   /** A refund was made since `refundJobs` last looked (it scans only then). */
   private refunding = false;
-  /** A refill starts when the allowance falls to this. */
-  low = new Float64Array(0);
   /** The period start of the counter the lease is for (NaN: none yet). */
   period = new Float64Array(0);
   /** The pool the lease is in: the period start, or a sliding window's bucket start. */
@@ -116,7 +114,9 @@ export class LeaseBook {
     private readonly freshMs: number,
     /** The engine's clock: a sliding window's lease goes back once its bucket has passed. */
     private readonly clock: () => number = Date.now,
-  ) {}
+  ) {
+    counters.useLeases();
+  }
 
   /** Whether the held allowance covers `amount` for a call at `now` (the hot path: typed-array reads only). */
   covers(cid: number, amount: number, limit: number, now: number): boolean {
@@ -131,7 +131,7 @@ export class LeaseBook {
   holds(cid: number, amount: number, now: number): boolean {
     return (
       cid < this.size &&
-      amount <= (this.allowance[cid] as number) + EPS &&
+      amount <= (this.counters.lease[cid * LEASE_STRIDE + LEASE] as number) + EPS &&
       this.period[cid] === this.counters.periodStart[cid] &&
       now < (this.until[cid] as number) &&
       now >= (this.from[cid] as number)
@@ -140,10 +140,12 @@ export class LeaseBook {
 
   /** Spend `amount` of a covered call; refill in the background at the low-water mark. */
   spend(cid: number, amount: number): void {
-    const left = (this.allowance[cid] as number) - amount;
-    this.allowance[cid] = left;
-    this.unreported[cid] = (this.unreported[cid] as number) + amount;
-    if (left <= (this.low[cid] as number) && this.busy[cid] === 0) this.want(cid, 0);
+    const rec = this.counters.lease;
+    const at = cid * LEASE_STRIDE;
+    const left = (rec[at + LEASE] as number) - amount;
+    rec[at + LEASE] = left;
+    rec[at + UNREPORTED] = (rec[at + UNREPORTED] as number) + amount;
+    if (left <= (rec[at + LOW] as number) && this.busy[cid] === 0) this.want(cid, 0);
   }
 
   /**
@@ -153,8 +155,10 @@ export class LeaseBook {
    */
   consume(cid: number, amount: number): void {
     if (cid >= this.size || !(amount > 0) || this.period[cid] !== this.counters.periodStart[cid]) return;
-    this.allowance[cid] = (this.allowance[cid] as number) - amount;
-    this.unreported[cid] = (this.unreported[cid] as number) + amount;
+    this.counters.lease[cid * LEASE_STRIDE + LEASE] =
+      (this.counters.lease[cid * LEASE_STRIDE + LEASE] as number) - amount;
+    this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] =
+      (this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number) + amount;
   }
 
   /**
@@ -174,9 +178,14 @@ export class LeaseBook {
     // A refund counts in the counter's current period (a sliding window's current bucket).
     if (this.period[cid] !== start || now >= (this.until[cid] as number)) this.enter(cid, start, now);
     if (this.pools[cid] === undefined) return;
-    const back = Math.min(amount, Math.max(0, this.unreported[cid] as number));
-    this.unreported[cid] = (this.unreported[cid] as number) - back;
-    this.allowance[cid] = (this.allowance[cid] as number) + back;
+    const back = Math.min(
+      amount,
+      Math.max(0, this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number),
+    );
+    this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] =
+      (this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number) - back;
+    this.counters.lease[cid * LEASE_STRIDE + LEASE] =
+      (this.counters.lease[cid * LEASE_STRIDE + LEASE] as number) + back;
     const rest = amount - back;
     if (!(rest > 0)) return;
     this.refunds[cid] = (this.refunds[cid] as number) + rest;
@@ -197,9 +206,9 @@ export class LeaseBook {
       if (!(refunded > 0) || pool === undefined) continue;
       // A call out carries them next time (or puts them back if it fails): the tick's reports send them.
       if (this.busy[cid] !== 0) continue;
-      const consumed = Math.max(0, this.unreported[cid] as number);
+      const consumed = Math.max(0, this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number);
       this.busy[cid] = 1;
-      this.unreported[cid] = 0;
+      this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] = 0;
       this.refunds[cid] = 0;
       out.push({
         cid,
@@ -225,7 +234,7 @@ export class LeaseBook {
       return false;
     }
     this.limit[cid] = limit;
-    const held = Math.max(0, this.allowance[cid] as number);
+    const held = Math.max(0, this.counters.lease[cid * LEASE_STRIDE + LEASE] as number);
     this.lastMiss = cid;
     this.lastNeed = amount - held;
     if (this.busy[cid] !== 0) {
@@ -265,7 +274,7 @@ export class LeaseBook {
         cid: -1,
         pool: old,
         period: this.poolStart[cid] as number,
-        consumed: Math.max(0, this.unreported[cid] as number),
+        consumed: Math.max(0, this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number),
         giveBack: Infinity,
         refunded: this.refunds[cid] as number,
         sentAt: Date.now(),
@@ -301,9 +310,9 @@ export class LeaseBook {
       this.until[cid] = from + size;
     }
     this.period[cid] = start;
-    this.allowance[cid] = 0;
-    this.unreported[cid] = 0;
-    this.low[cid] = -1;
+    this.counters.lease[cid * LEASE_STRIDE + LEASE] = 0;
+    this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] = 0;
+    this.counters.lease[cid * LEASE_STRIDE + LOW] = -1;
     this.seenAt[cid] = 0;
     this.rate[cid] = 0;
     this.rateAt[cid] = 0;
@@ -316,8 +325,8 @@ export class LeaseBook {
       this.busy[cid] = 0;
       return null;
     }
-    const consumed = Math.max(0, this.unreported[cid] as number);
-    this.unreported[cid] = 0;
+    const consumed = Math.max(0, this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number);
+    this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] = 0;
     const refunded = this.refunds[cid] as number;
     this.refunds[cid] = 0;
     const c = this.counters.counters[cid];
@@ -353,7 +362,7 @@ export class LeaseBook {
     }
     this.renewed(cid, job.sentAt, r.allowance, r.remainder, now);
     // A refill that found nothing to spread waits until the allowance runs out.
-    this.low[cid] = r.granted > 0 ? lowWater(r.granted, this.params) : -1;
+    this.counters.lease[cid * LEASE_STRIDE + LOW] = r.granted > 0 ? lowWater(r.granted, this.params) : -1;
   }
 
   /** Apply a report's reply. */
@@ -374,7 +383,8 @@ export class LeaseBook {
     if (cid < 0) return;
     this.busy[cid] = 0;
     if (this.poolStart[cid] === period) {
-      this.unreported[cid] = (this.unreported[cid] as number) + consumed;
+      this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] =
+        (this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number) + consumed;
       this.refunds[cid] = (this.refunds[cid] as number) + refunded;
     } else if (pool?.window !== undefined && (consumed > 0 || refunded > 0))
       this.orphans.push({
@@ -389,8 +399,12 @@ export class LeaseBook {
   }
 
   private renewed(cid: number, sentAt: number, poolAllowance: number, remainder: number, now: number): void {
-    // Units spent while the call was out are off the pool's figure too.
-    this.allowance[cid] = Math.max(0, poolAllowance - (this.unreported[cid] as number));
+    // Units spent while the call was out are off the pool's figure too. A lease of a period the
+    // counter has left serves no call: its allowance goes back when the next call enters the new one.
+    this.counters.lease[cid * LEASE_STRIDE + LEASE] =
+      this.period[cid] === this.counters.periodStart[cid]
+        ? Math.max(0, poolAllowance - (this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number))
+        : 0;
     this.remainder[cid] = remainder;
     this.seenAt[cid] = now;
     this.renewedAt[cid] = sentAt;
@@ -406,10 +420,11 @@ export class LeaseBook {
     const half = this.params.ttlMs / 2;
     const at = this.clock();
     for (let cid = 0; cid < this.size; cid++) {
-      const allowance = this.allowance[cid] as number;
+      const allowance = this.counters.lease[cid * LEASE_STRIDE + LEASE] as number;
       // A call still out (a server that stopped answering) does not extend the lease.
-      if (allowance > 0 && now >= (this.deadline[cid] as number)) this.allowance[cid] = 0;
-      const unreported = this.unreported[cid] as number;
+      if (allowance > 0 && now >= (this.deadline[cid] as number))
+        this.counters.lease[cid * LEASE_STRIDE + LEASE] = 0;
+      const unreported = this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number;
       const refunded = this.refunds[cid] as number;
       if (this.busy[cid] !== 0 || (allowance <= 0 && unreported <= 0 && refunded <= 0)) continue;
       if (at >= (this.until[cid] as number)) {
@@ -417,8 +432,8 @@ export class LeaseBook {
         const pool = this.pools[cid];
         if (pool === undefined) continue;
         this.busy[cid] = 1;
-        this.allowance[cid] = 0;
-        this.unreported[cid] = 0;
+        this.counters.lease[cid * LEASE_STRIDE + LEASE] = 0;
+        this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] = 0;
         this.refunds[cid] = 0;
         const period = this.poolStart[cid] as number;
         const consumed = Math.max(0, unreported);
@@ -430,7 +445,7 @@ export class LeaseBook {
       const pool = this.pools[cid];
       if (pool === undefined) continue;
       this.busy[cid] = 1;
-      this.unreported[cid] = 0;
+      this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] = 0;
       this.refunds[cid] = 0;
       if (unreported > 0) this.measure(cid, unreported, now);
       // A lease idle for IDLE_RENEWALS renewals goes back: demand moved elsewhere.
@@ -454,11 +469,11 @@ export class LeaseBook {
     const out: ReportJob[] = [];
     for (let cid = 0; cid < this.size; cid++) {
       const pool = this.pools[cid];
-      const consumed = this.unreported[cid] as number;
+      const consumed = this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number;
       const refunded = this.refunds[cid] as number;
       if (pool === undefined || this.busy[cid] !== 0 || !(consumed > 0 || refunded > 0)) continue;
       this.busy[cid] = 1;
-      this.unreported[cid] = 0;
+      this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] = 0;
       this.refunds[cid] = 0;
       out.push({
         cid,
@@ -479,10 +494,10 @@ export class LeaseBook {
     for (let cid = 0; cid < this.size; cid++) {
       const pool = this.pools[cid];
       if (pool === undefined || Number.isNaN(this.period[cid] as number)) continue;
-      const consumed = Math.max(0, this.unreported[cid] as number);
+      const consumed = Math.max(0, this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] as number);
       const refunded = this.refunds[cid] as number;
-      this.allowance[cid] = 0;
-      this.unreported[cid] = 0;
+      this.counters.lease[cid * LEASE_STRIDE + LEASE] = 0;
+      this.counters.lease[cid * LEASE_STRIDE + UNREPORTED] = 0;
       this.refunds[cid] = 0;
       out.push({
         cid: -1,
@@ -504,7 +519,7 @@ export class LeaseBook {
     let sliding = 0;
     let slidingAllowance = 0;
     for (let cid = 0; cid < this.size; cid++) {
-      const a = this.allowance[cid] as number;
+      const a = this.counters.lease[cid * LEASE_STRIDE + LEASE] as number;
       if (a > 0) {
         leases++;
         allowance += a;
@@ -527,10 +542,7 @@ export class LeaseBook {
 
   private grow(min: number): void {
     const n = Math.max(min, this.size * 2, 1024);
-    this.allowance = resized(this.allowance, n);
-    this.unreported = resized(this.unreported, n);
     this.refunds = resized(this.refunds, n);
-    this.low = resized(this.low, n);
     const period = resized(this.period, n);
     period.fill(Number.NaN, this.size);
     this.period = period;

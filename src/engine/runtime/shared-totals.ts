@@ -9,15 +9,24 @@ import { LIFETIME } from "../core/periods.js";
 /** Counters per script call: one round trip each. */
 const CHUNK = 1_000;
 
-/** Adds each key's delta to its total and returns the totals (KEYS: totals hashes; ARGV: delta, expireAt per key). */
+/**
+ * Adds each key's delta to its total and returns the totals (KEYS: totals
+ * hashes; ARGV[1]: the deltas, ARGV[2]: the PEXPIREAT of each key, 0 for
+ * none, each list joined by commas; the reply: the totals joined by commas).
+ * Three arguments a call instead of three a counter, and one reply string
+ * instead of a thousand: with every counter changing each tick, encoding and
+ * parsing them was most of what a sync cost the engine.
+ */
 const TOTALS_LUA = `
+local deltas, ats = {}, {}
+for v in string.gmatch(ARGV[1], '[^,]+') do deltas[#deltas + 1] = v end
+for v in string.gmatch(ARGV[2], '[^,]+') do ats[#ats + 1] = tonumber(v) end
 local out = {}
 for i, key in ipairs(KEYS) do
-  out[i] = redis.call('HINCRBYFLOAT', key, 'used', ARGV[2 * i - 1])
-  local at = tonumber(ARGV[2 * i])
-  if at > 0 then redis.call('PEXPIREAT', key, at) end
+  out[i] = redis.call('HINCRBYFLOAT', key, 'used', deltas[i])
+  if ats[i] > 0 then redis.call('PEXPIREAT', key, ats[i]) end
 end
-return out
+return table.concat(out, ',')
 `;
 
 /** One counter's addition: what an engine counted since its last sync. */
@@ -35,7 +44,7 @@ export interface TotalsTransport {
   addTotals(items: readonly TotalsItem[]): Promise<number[]>;
 }
 
-type WithTotals = Redis & { limitrTotals(numberOfKeys: number, ...keysAndArgs: string[]): Promise<string[]> };
+type WithTotals = Redis & { limitrTotals(numberOfKeys: number, ...keysAndArgs: string[]): Promise<string> };
 /** A period's totals outlive its end by this long. */
 const GRACE_MS = 3_600_000;
 
@@ -102,9 +111,10 @@ export class SharedTotals {
       ids: number[];
       sent: number[];
       keys: string[];
-      args: string[];
+      deltas: number[];
+      expiries: number[];
     }
-    const empty = (): Batch => ({ ids: [], sent: [], keys: [], args: [] });
+    const empty = (): Batch => ({ ids: [], sent: [], keys: [], deltas: [], expiries: [] });
     // One open batch on a single server; one per hash slot on a cluster.
     const open = new Map<number, Batch>();
     // On a cluster client, the calls of the slots one node serves go in one pipeline (slots.ts).
@@ -122,10 +132,12 @@ export class SharedTotals {
     const send = (slot: number) => {
       const batch = open.get(slot) as Batch;
       open.delete(slot);
-      const args = [batch.keys.length, ...batch.keys, ...batch.args];
+      // A number's String() reads back as the same double, in Lua as in JavaScript.
+      const args = [batch.keys.length, ...batch.keys, batch.deltas.join(","), batch.expiries.join(",")];
       const call = nodes === null ? direct : nodes.sender(slot);
       sends.push(
-        (call("limitrTotals", args) as Promise<string[]>).then((totals) => {
+        (call("limitrTotals", args) as Promise<string>).then((reply) => {
+          const totals = reply.split(",");
           for (let i = 0; i < totals.length; i++)
             this.take(batch.ids[i] as number, batch.sent[i] as number, Number(totals[i]));
         }),
@@ -154,7 +166,8 @@ export class SharedTotals {
       batch.keys.push(key);
       // Never in the past (see RedisLeases): the total would restart from this engine's delta.
       const expireAt = end < LIFETIME.end ? Math.max(end, Date.now()) + GRACE_MS : 0;
-      batch.args.push(String(delta), String(expireAt));
+      batch.deltas.push(delta);
+      batch.expiries.push(expireAt);
       batch.ids.push(cid);
       batch.sent.push(used);
       if (batch.keys.length >= CHUNK) send(slot);

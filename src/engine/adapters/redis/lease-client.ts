@@ -188,6 +188,17 @@ export class RedisLeases {
 
   /** The pool's three keys: {limit, consumed, outstanding}, allowances, expiries (a sliding window's span its buckets). */
   keys(pool: LeasePool): [string, string, string] {
+    const known = this.keyCache.get(pool);
+    if (known !== undefined) return known;
+    const keys = this.keysOf(pool);
+    this.keyCache.set(pool, keys);
+    return keys;
+  }
+
+  /** The keys of each pool object already seen (a holder's pool object lives as long as its lease). */
+  private readonly keyCache = new WeakMap<LeasePool, [string, string, string]>();
+
+  private keysOf(pool: LeasePool): [string, string, string] {
     const name =
       pool.window === undefined
         ? `${pool.counter}@${pool.periodStart}`
@@ -212,6 +223,7 @@ export class RedisLeases {
       String(p.minSlice * (pool.scale ?? 1)),
       String(p.maxSlice * (pool.scale ?? 1)),
       String(p.horizonMs),
+      String(p.spread),
       String(refund.total),
       String(refund.pending),
     );
@@ -281,18 +293,16 @@ export class RedisLeases {
         String(p.minSlice * scale),
         String(p.maxSlice * scale),
         String(p.horizonMs),
+        String(p.spread),
         String(refund.total),
         String(refund.pending),
       );
     }
     const per = String(args.length / items.length);
     const command = sliding ? "limitrSlidingAcquireMany" : "limitrLeaseAcquireMany";
-    const reply = (await send(command, [keys.length, ...keys, per, ...args])) as string[][];
+    const reply = (await send(command, [keys.length, ...keys, per, ...args])) as string;
     this.refunded(refunds);
-    return reply.map((one) => {
-      const [granted, ...state] = one.map(Number);
-      return { granted: granted!, ...leaseState(state) };
-    });
+    return unpack(reply).map(([granted, ...state]) => ({ granted: granted!, ...leaseState(state) }));
   }
 
   /** `report` on many pools in one script call (see `acquireMany`); `giveBack: Infinity` gives everything back. */
@@ -352,9 +362,9 @@ export class RedisLeases {
       args.push(...head, ...extra(item), String(refund.total), String(refund.pending));
     }
     const per = String(args.length / items.length);
-    const reply = (await send(command, [keys.length, ...keys, per, ...args])) as string[][];
+    const reply = (await send(command, [keys.length, ...keys, per, ...args])) as string;
     this.refunded(refunds);
-    return reply.map(returnResult);
+    return unpack(reply).map(returnResult);
   }
 
   /** One script call, on its own round trip. */
@@ -441,6 +451,7 @@ export class RedisLeases {
       p.minSlice,
       p.maxSlice,
       p.horizonMs,
+      p.spread,
     ];
     return Number(await this.redis.limitrLeaseSlice(...args.map(String)));
   }
@@ -542,7 +553,12 @@ function leaseState([allowance, remainder, holders, expiresAt]: number[]) {
   return { allowance: allowance!, remainder: remainder!, holders: holders!, expiresAt: expiresAt! };
 }
 
-function returnResult(reply: string[]): ReturnResult {
-  const [returned, ...state] = reply.map(Number);
+function returnResult([returned, ...state]: number[]): ReturnResult {
   return { returned: returned!, ...leaseState(state) };
+}
+
+/** A batch's reply (see `batch` in lease.lua): the pools' replies, each as numbers. */
+function unpack(reply: string): number[][] {
+  if (reply === "") return [];
+  return reply.split(";").map((one) => one.split(",").map(Number));
 }

@@ -12,7 +12,7 @@
 -- KEYS[3] expiry sorted set {holder -> expiresAt}
 -- ARGV[1] holder, ARGV[2] now in ms ("" = the server clock), ARGV[3] lease TTL ms,
 -- ARGV[4] PEXPIREAT for the three keys (0 = none), ARGV[5] units consumed since the last report,
--- then per command: acquire: limit, base, need, rate, minSlice, maxSlice, horizonMs; report: giveBack;
+-- then per command: acquire: limit, base, need, rate, minSlice, maxSlice, horizonMs, spread; report: giveBack;
 -- and last (A[#A - 1], A[#A]) the holder's refunds in this pool: their running total and the part
 -- of it not acknowledged yet (see apply_refund).
 -- Numbers go back as "%.17g" text, which reads back as the same double.
@@ -21,10 +21,12 @@ local function fmt(x)
   return string.format('%.17g', x)
 end
 
-local function lease_slice(remainder, holders, rate, need, held, min_slice, max_slice, horizon_ms)
+local function lease_slice(remainder, holders, rate, need, held, min_slice, max_slice, horizon_ms, spread)
   if remainder <= 0 then return 0 end
   if need - remainder > 1e-9 then return 0 end
   local target = (rate * horizon_ms) / 1000
+  local plenty = remainder / (spread * holders)
+  if target < plenty then target = plenty end
   if target < min_slice then target = min_slice end
   local room = max_slice - held
   if room < 0 then room = 0 end
@@ -151,7 +153,7 @@ local function acquire()
   local holders = redis.call('ZCARD', exp)
   if not has then holders = holders + 1 end
   local granted = lease_slice(remainder(), holders, tonumber(A[9]), tonumber(A[8]), held,
-    tonumber(A[10]), tonumber(A[11]), tonumber(A[12]))
+    tonumber(A[10]), tonumber(A[11]), tonumber(A[12]), tonumber(A[13]))
   outstanding = outstanding + granted
   local state = keep(held + granted)
   table.insert(state, 1, fmt(granted))
@@ -194,7 +196,7 @@ end
 -- ARGV[1] holder, ARGV[2] now ("" = the server clock), ARGV[3] TTL ms, ARGV[4] graceMs,
 -- ARGV[5] consumed in bucket k since the last report, ARGV[6] k, ARGV[7] b (ms), ARGV[8] K,
 -- then acquire: limit, base ("k:units,..." the pool starts from when it does not exist),
--- need, rate, minSlice, maxSlice, horizonMs; report: giveBack.
+-- need, rate, minSlice, maxSlice, horizonMs, spread; report: giveBack.
 local bucket, size, back, grace, hi, member
 
 local function s_load()
@@ -336,7 +338,7 @@ local function acquire_sliding()
     local holders = redis.call('ZCARD', exp)
     if not has then holders = holders + 1 end
     granted = lease_slice(remainder, holders, tonumber(A[12]), tonumber(A[11]), held,
-      tonumber(A[13]), tonumber(A[14]), tonumber(A[15]))
+      tonumber(A[13]), tonumber(A[14]), tonumber(A[15]), tonumber(A[16]))
     if granted > 0 then s_add('o', bucket, granted) end
     remainder = remainder - granted
     if remainder < 0 then remainder = 0 end
@@ -364,16 +366,17 @@ local function report_sliding(give_all)
   return state
 end
 
--- lease_slice on A[1..8], for the agreement test with leaseSlice.
+-- lease_slice on A[1..9], for the agreement test with leaseSlice.
 local function probe_slice()
   local a = {}
-  for i = 1, 8 do a[i] = tonumber(A[i]) end
-  return fmt(lease_slice(a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]))
+  for i = 1, 9 do a[i] = tonumber(A[i]) end
+  return fmt(lease_slice(a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]))
 end
 
 -- Many pools in one call: KEYS holds three keys per pool; ARGV[1] is the number of
 -- arguments per pool, followed by each pool's arguments laid out as for a single call.
--- Returns one reply per pool, in order.
+-- Returns one reply per pool, in order, as one string: a pool's reply joined by ','
+-- and the pools by ';' (one string to read instead of five per pool).
 local function batch(entry)
   local per = tonumber(ARGV[1])
   local out = {}
@@ -381,7 +384,7 @@ local function batch(entry)
     pool, alw, exp = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
     A = {}
     for j = 1, per do A[j] = ARGV[1 + i * per + j] end
-    out[i + 1] = entry()
+    out[i + 1] = table.concat(entry(), ',')
   end
-  return out
+  return table.concat(out, ';')
 end

@@ -19,6 +19,23 @@ export const DUE = 2;
 export const EVENTS = 3;
 export const STRIDE = 4;
 
+/**
+ * Layout of a counter's lease record in `CounterTable.lease` (32 bytes, on
+ * shared counters only, SPEC §11): what a call on a hard limit decided from a
+ * lease (`LeaseBook`) reads and writes, so that such a call reads one more
+ * record than a call on a local limit, not the book's columns.
+ *
+ * Units a call may spend from the lease this engine holds on the counter's
+ * shared pool (0 without one). Set to zero whenever the period start moves, so
+ * it never serves a period other than the lease's.
+ */
+export const LEASE = 0;
+/** The lease is refilled once `LEASE` falls to this (the low-water mark; -1: not before it runs out). */
+export const LOW = 1;
+/** Units spent from the lease since the last call that reported them to the pool. */
+export const UNREPORTED = 2;
+export const LEASE_STRIDE = 4;
+
 const INITIAL = 1024;
 
 /**
@@ -31,6 +48,8 @@ export class CounterTable {
   length = 0;
   /** STRIDE numbers per counter: used, held, due, events. */
   rec = new Float64Array(INITIAL * STRIDE);
+  /** LEASE_STRIDE numbers per counter once `useLeases` was called (shared counters), else empty. */
+  lease = new Float64Array(0);
   periodStart = new Float64Array(INITIAL);
   periodEnd = new Float64Array(INITIAL);
   nextExpiry = new Float64Array(INITIAL);
@@ -53,9 +72,20 @@ export class CounterTable {
     return c;
   }
 
+  /** Keep a lease record per counter (see LEASE). */
+  useLeases(): void {
+    if (this.lease.length === 0) this.lease = new Float64Array(this.periodStart.length * LEASE_STRIDE);
+  }
+
+  /** A counter's period start moved: its lease (of the old period) serves no call. */
+  leaseEnds(id: number): void {
+    if (this.lease.length > 0) this.lease[id * LEASE_STRIDE + LEASE] = 0;
+  }
+
   private grow(): void {
     const n = this.periodStart.length * 2;
     this.rec = resized(this.rec, n * STRIDE);
+    if (this.lease.length > 0) this.lease = resized(this.lease, n * LEASE_STRIDE);
     this.periodStart = resized(this.periodStart, n);
     this.periodEnd = resized(this.periodEnd, n);
     this.nextExpiry = resized(this.nextExpiry, n);
@@ -122,6 +152,7 @@ export class Counter {
     if (window.start !== t.periodStart[this.id]) {
       t.rec[this.id * STRIDE + USED] = 0;
       t.rec[this.id * STRIDE + EVENTS] = 0;
+      t.leaseEnds(this.id);
       this.fired = 0;
       this.overaged = false;
       this.uniques = null;
@@ -146,6 +177,7 @@ export class Counter {
 
   /** Set the period's bounds without a reset (a `first_use` anchor fixed, a sliding window moved on). */
   move(window: Window): void {
+    if (window.start !== this.table.periodStart[this.id]) this.table.leaseEnds(this.id);
     this.table.periodStart[this.id] = window.start;
     this.table.periodEnd[this.id] = window.end;
     this.refreshDue();

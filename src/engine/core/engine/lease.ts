@@ -15,13 +15,18 @@
  * **The slice** ({@link leaseSlice}) for a holder that needs `need` more units
  * now (0 for a background refill), holds `held`, and sees demand `rate`/s:
  *
- *     target = clamp(rate * horizonMs / 1000, minSlice, maxSlice - held)
+ *     target = clamp(max(rate * horizonMs / 1000, remainder / (spread * holders)), minSlice, maxSlice - held)
  *     fair   = remainder / (2 * holders)
  *     slice  = min(remainder, max(need, floor(min(target, fair))))
  *     slice  = 0 when need > remainder (nothing is granted that cannot serve the call)
  *
  * - It grows with demand (`target` covers `horizonMs` of the holder's recent
  *   demand) up to `maxSlice` held in total by one holder.
+ * - It is large while the remainder is: whatever the demand, a holder may take
+ *   `remainder / (spread * holders)` (up to `maxSlice`), so far from the limit a
+ *   first slice is not sized on a demand not measured yet, and refills are
+ *   rare. All holders together take at most `1 / spread` of the remainder that
+ *   way per round of grants, and it shrinks with the remainder.
  * - It shrinks with the remainder: no holder takes more than half of its fair
  *   share of what is left, so the remainder decays geometrically and its last
  *   units are spread across holders instead of stranded in one.
@@ -63,6 +68,8 @@ export interface LeaseParams {
   readonly maxSlice: number;
   /** A slice covers this much of the holder's recent demand (ms). */
   readonly horizonMs: number;
+  /** Whatever the demand, a slice may be remainder / (spread * holders), up to `maxSlice` (>= 2). */
+  readonly spread: number;
   /** A holder refills in the background once its allowance falls to this fraction of its last slice. */
   readonly lowWaterRatio: number;
   /** A lease not renewed (acquire or report) within this time is reclaimed (ms). */
@@ -73,6 +80,7 @@ export const LEASE_DEFAULTS: LeaseParams = {
   minSlice: 1,
   maxSlice: 1000,
   horizonMs: 1000,
+  spread: 100,
   lowWaterRatio: 0.5,
   ttlMs: 10_000,
 };
@@ -89,6 +97,7 @@ export const ROW_LEASE_DEFAULTS: LeaseParams = {
   minSlice: 1,
   maxSlice: 10_000,
   horizonMs: 5_000,
+  spread: 100,
   lowWaterRatio: 0.5,
   ttlMs: 30_000,
 };
@@ -115,6 +124,7 @@ export interface SliceInput {
  *
  * @example
  * leaseSlice({ remainder: 10_000, holders: 2, rate: 300, need: 0, held: 0 }, LEASE_DEFAULTS); // 300
+ * leaseSlice({ remainder: 1e9, holders: 2, rate: 0, need: 0, held: 0 }, LEASE_DEFAULTS); // 1000
  * leaseSlice({ remainder: 3, holders: 2, rate: 300, need: 1, held: 0 }, LEASE_DEFAULTS); // 1
  */
 export function leaseSlice(input: SliceInput, p: LeaseParams): number {
@@ -122,6 +132,8 @@ export function leaseSlice(input: SliceInput, p: LeaseParams): number {
   if (remainder <= 0) return 0;
   if (need - remainder > EPSILON) return 0;
   let target = (input.rate * p.horizonMs) / 1000;
+  const plenty = remainder / (p.spread * input.holders);
+  if (target < plenty) target = plenty;
   if (target < p.minSlice) target = p.minSlice;
   let room = p.maxSlice - input.held;
   if (room < 0) room = 0;
