@@ -40,6 +40,33 @@ describe("R16 Redis lease pools", () => {
     expect(ttl).toBeLessThanOrEqual(DAY + 60_000);
   });
 
+  it("a batch call carries each pool's arguments as one string: empty fields and many pools keep their places", async () => {
+    const leases = new RedisLeases(redis, { prefix });
+    const pools = Array.from({ length: 300 }, (_, i) => ({
+      counter: `batch-${i}`,
+      periodStart: 0,
+      periodEnd: null,
+    }));
+    // `now` omitted (the server's clock: an empty field) on every other pool.
+    const got = await leases.acquireMany(
+      pools.map((pool, i) => ({
+        pool,
+        request: { limit: 1_000 + i, need: 5, rate: 0, base: i, ...(i % 2 === 0 ? { now: Date.now() } : {}) },
+      })),
+    );
+    expect(got.map((r) => r.granted + r.remainder)).toEqual(pools.map(() => 1_000));
+    const back = await leases.reportMany(
+      pools.map((pool, i) => ({ pool, consumed: i % 3, giveBack: Infinity })),
+    );
+    expect(back.map((r) => r.allowance)).toEqual(pools.map(() => 0));
+    const totals = await leases.totals(pools[7]!);
+    expect(totals).toMatchObject({ limit: 1_007, consumed: 7 + 1, outstanding: 0 });
+  });
+
+  it("a holder id holding the batch separator is refused", () => {
+    expect(() => new RedisLeases(redis, { prefix, holder: "a\x1fb" })).toThrow(InputError);
+  });
+
   it("a pool that starts mid-period starts from the usage already counted (base)", async () => {
     const leases = new RedisLeases(redis, { prefix });
     const pool = { counter: "base", periodStart: 0, periodEnd: null };

@@ -183,6 +183,11 @@ export class RedisLeases {
       };
     this.params = options.params ?? LEASE_DEFAULTS;
     this.holder = options.holder ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+    // The separator would break the batch calls' argument strings (see SEP).
+    if (this.holder.includes(SEP))
+      throw new InputError(
+        `lease: holder must not contain the unit separator (U+001F), got ${JSON.stringify(this.holder)}`,
+      );
     this.graceMs = options.graceMs ?? 3_600_000;
   }
 
@@ -286,21 +291,13 @@ export class RedisLeases {
       const [k1, k2, k3, ...head] = this.head(pool, r.consumed ?? 0, r.now);
       keys.push(k1!, k2!, k3!);
       const base = sliding ? bucketList(r.baseBuckets ?? "") : num(r.base ?? 0, "base");
-      args.push(...head, num(r.limit, "limit"), base, num(r.need, "need"));
       const scale = pool.scale ?? 1;
       args.push(
-        num(r.rate, "rate"),
-        String(p.minSlice * scale),
-        String(p.maxSlice * scale),
-        String(p.horizonMs),
-        String(p.spread),
-        String(refund.total),
-        String(refund.pending),
+        `${head.join(SEP)}${SEP}${num(r.limit, "limit")}${SEP}${base}${SEP}${num(r.need, "need")}${SEP}${num(r.rate, "rate")}${SEP}${p.minSlice * scale}${SEP}${p.maxSlice * scale}${SEP}${p.horizonMs}${SEP}${p.spread}${SEP}${refund.total}${SEP}${refund.pending}`,
       );
     }
-    const per = String(args.length / items.length);
     const command = sliding ? "limitrSlidingAcquireMany" : "limitrLeaseAcquireMany";
-    const reply = (await send(command, [keys.length, ...keys, per, ...args])) as string;
+    const reply = (await send(command, [keys.length, ...keys, ...args])) as string;
     this.refunded(refunds);
     return unpack(reply).map(([granted, ...state]) => ({ granted: granted!, ...leaseState(state) }));
   }
@@ -359,10 +356,12 @@ export class RedisLeases {
       const refund = this.refundTotal(item.pool, item.refunded);
       refunds.push(refund);
       keys.push(k1!, k2!, k3!);
-      args.push(...head, ...extra(item), String(refund.total), String(refund.pending));
+      const more = extra(item);
+      args.push(
+        `${head.join(SEP)}${more.length > 0 ? SEP + more.join(SEP) : ""}${SEP}${refund.total}${SEP}${refund.pending}`,
+      );
     }
-    const per = String(args.length / items.length);
-    const reply = (await send(command, [keys.length, ...keys, per, ...args])) as string;
+    const reply = (await send(command, [keys.length, ...keys, ...args])) as string;
     this.refunded(refunds);
     return unpack(reply).map(returnResult);
   }
@@ -538,8 +537,11 @@ async function byKind<T extends { pool: LeasePool }, R>(
 }
 
 /** A `k:units,...` bucket list as the script reads it (integers k, finite units > 0). */
+/** Joins a pool's arguments in a batch call (the scripts' `fields`); no argument can hold it. */
+const SEP = "\x1f";
+
 function bucketList(list: string): string {
-  if (list !== "" && !/^-?\d+:[^,:]+(,-?\d+:[^,:]+)*$/.test(list))
+  if (list !== "" && (list.includes(SEP) || !/^-?\d+:[^,:]+(,-?\d+:[^,:]+)*$/.test(list)))
     throw new InputError(`lease: baseBuckets must be "k:units,...", got ${JSON.stringify(list)}`);
   return list;
 }

@@ -373,17 +373,31 @@ local function probe_slice()
   return fmt(lease_slice(a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]))
 end
 
--- Many pools in one call: KEYS holds three keys per pool; ARGV[1] is the number of
--- arguments per pool, followed by each pool's arguments laid out as for a single call.
--- Returns one reply per pool, in order, as one string: a pool's reply joined by ','
--- and the pools by ';' (one string to read instead of five per pool).
+-- A pool's arguments in a batch: one string, the fields joined by the unit separator (\31).
+local function fields(s)
+  local t, n, from = {}, 0, 1
+  while true do
+    local at = string.find(s, '\31', from, true)
+    n = n + 1
+    if not at then
+      t[n] = string.sub(s, from)
+      return t
+    end
+    t[n] = string.sub(s, from, at - 1)
+    from = at + 1
+  end
+end
+
+-- Many pools in one call: KEYS holds three keys per pool, ARGV one string per pool with
+-- its arguments laid out as for a single call, joined by \31 (one argument per pool to
+-- encode and parse instead of a dozen). Returns one reply per pool, in order, as one
+-- string: a pool's reply joined by ',' and the pools by ';' (one string to read instead
+-- of five per pool).
 local function batch(entry)
-  local per = tonumber(ARGV[1])
   local out = {}
   for i = 0, (#KEYS / 3) - 1 do
     pool, alw, exp = KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3]
-    A = {}
-    for j = 1, per do A[j] = ARGV[1 + i * per + j] end
+    A = fields(ARGV[i + 1])
     out[i + 1] = table.concat(entry(), ',')
   end
   return table.concat(out, ';')
