@@ -10,7 +10,10 @@
  * - "far" phase: `allow()` in chunks of 1,000 per event-loop turn on pools far
  *   from their limit (1e9) for FAR_S seconds: decisions per CPU second (as in
  *   engine.bench; the machine is shared) and per wall second, Redis round trips
- *   per 1,000 decisions;
+ *   per 1,000 decisions. FAR_S is one renewal cycle (half the lease TTL) plus a
+ *   tick, so every lease is renewed once in it, as in a service's steady state:
+ *   a shorter phase would count all of a renewal round, or none of it,
+ *   depending on when the warm-up took the leases;
  * - a naive peer for NAIVE_S seconds: one Redis INCRBY round trip per decision,
  *   awaited (`vsNaivePeer`: wall-clock ratio);
  * - "tight" phase: a second engine on limits of TIGHT_LIMIT per pool (the first
@@ -43,13 +46,16 @@ const URL_ = process.env.LIMITR_BENCH_REDIS ?? "redis://127.0.0.1:6379/0";
 const CUSTOMERS = 10_000;
 const ENTITLEMENTS = ["e0", "e1", "e2", "e3", "e4"];
 const POOLS = CUSTOMERS * ENTITLEMENTS.length;
-const FAR_S = 3;
 const TIGHT_S = 3;
 const NAIVE_S = 1;
 const TIGHT_LIMIT = 10;
 const CHUNK = 1_000;
 /** Many pools with a few calls a second each: a slice worth 10 s of demand, at least 100 units. */
 const LEASE = { minSlice: 100, horizonMs: 10_000, ttlMs: 30_000 };
+/** One renewal cycle (leases are renewed once half their TTL has passed, checked every second) and a tick. */
+const FAR_S = LEASE.ttlMs / 2 / 1000 + 1;
+/** The memory store's reference run (a rate per CPU second does not depend on the length). */
+const MEMORY_S = 3;
 /** The tight phase runs on the first 1,000 customers (5,000 pools), so pools reach their limit within it. */
 const TIGHT_CUSTOMERS = 1_000;
 const TIGHT_POOLS = TIGHT_CUSTOMERS * ENTITLEMENTS.length;
@@ -144,7 +150,7 @@ async function memory(keys: Uint32Array) {
   const l = await Limitr.open({ policy: policyOf(1e9), store: "memory", alerts: false });
   for (const c of customers) for (const e of ENTITLEMENTS) l.check(c, e);
   await run(l, keys, 0.5); // JIT warm-up
-  const far = await run(l, keys, FAR_S);
+  const far = await run(l, keys, MEMORY_S);
   await l.close();
   return far;
 }
@@ -366,6 +372,7 @@ if (at > 0) {
         bench: "shared",
         pools: POOLS,
         lease: LEASE,
+        farSeconds: FAR_S,
         results,
         ...(onCluster && {
           cluster: clusterResults,

@@ -124,6 +124,103 @@ describe("shared counters in one process (real Redis)", () => {
     }
   });
 
+  it("R16 a close while calls for 2,000 leases are out or queued reports every unit and leaves nothing outstanding", async () => {
+    const prefix = prefixed();
+    const wide = compilePolicy({
+      limitr: 1,
+      timezone: "UTC",
+      meters: { calls: { event: "api.request", aggregation: "count" } },
+      plans: {
+        free: { default: true, entitlements: { api: { meter: "calls", limit: 1_000_000, mode: "hard" } } },
+      },
+    });
+    // 2,000 leases are 8 renewal batches; a TTL of 400 ms renews every 200 ms (ticks of 50 ms).
+    const l = await Limitr.open({
+      policy: wide,
+      store: "memory",
+      alerts: false,
+      counters: REDIS_URL,
+      countersPrefix: prefix,
+      lease: { minSlice: 10, horizonMs: 1_000, ttlMs: 400 },
+    });
+    const customers = Array.from({ length: 2_000 }, (_, i) => `c${i}`);
+    let allowed = 0;
+    for (const c of customers) l.check(c, "api");
+    while ((l.status().counters?.pendingAcquires ?? 0) > 0) await new Promise((r) => setTimeout(r, 5));
+    for (let round = 0; round < 3; round++) for (const c of customers) if (l.allow(c, "api")) allowed++;
+    expect(allowed).toBe(6_000);
+    // Close as soon as the next call goes out (a refill or a renewal round of 8 batches, sent 2 at a time).
+    const calls = l.status().counters?.calls ?? 0;
+    while ((l.status().counters?.calls ?? 0) === calls) await new Promise((r) => setImmediate(r));
+    await l.close();
+    let consumed = 0;
+    let outstanding = 0;
+    let pools = 0;
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*:pool`, "COUNT", 1000);
+      cursor = next;
+      for (const k of keys) {
+        const [c, o] = await redis.hmget(k, "consumed", "outstanding");
+        consumed += Number(c ?? 0);
+        outstanding += Number(o ?? 0);
+        pools++;
+      }
+    } while (cursor !== "0");
+    expect(pools).toBe(2_000);
+    expect(consumed).toBe(6_000);
+    expect(outstanding).toBe(0);
+  });
+
+  it("R16 background refills of many leases share calls; a call the lease cannot cover sends its refill at once", async () => {
+    const prefix = prefixed();
+    const wide = compilePolicy({
+      limitr: 1,
+      timezone: "UTC",
+      meters: { calls: { event: "api.request", aggregation: "count" } },
+      plans: {
+        free: { default: true, entitlements: { api: { meter: "calls", limit: 1_000_000, mode: "hard" } } },
+      },
+    });
+    // Slices of 10 units: a lease refills in the background once 5 are spent.
+    const l = await Limitr.open({
+      policy: wide,
+      store: "memory",
+      alerts: false,
+      counters: REDIS_URL,
+      countersPrefix: prefix,
+      lease: { minSlice: 10, maxSlice: 10, horizonMs: 1_000, ttlMs: 30_000 },
+    });
+    const turn = () => new Promise((r) => setImmediate(r));
+    const calls = () => l.status().counters?.calls ?? 0;
+    try {
+      const customers = Array.from({ length: 500 }, (_, i) => `c${i}`);
+      for (const c of customers) l.check(c, "api");
+      while ((l.status().counters?.pendingAcquires ?? 0) > 0) await new Promise((r) => setTimeout(r, 5));
+      // Ten groups reach their low-water mark in ten turns of the event loop: the refills share calls.
+      const before = calls();
+      for (let g = 0; g < 10; g++) {
+        for (const c of customers.slice(g * 50, (g + 1) * 50))
+          for (let i = 0; i < 5; i++) expect(l.allow(c, "api")).toBe(true);
+        await turn();
+      }
+      await l.flush();
+      expect(calls() - before).toBeLessThan(10);
+      expect(l.status().counters).toMatchObject({ pendingAcquires: 0, leases: 500 });
+      // Spend one lease to its last unit: its refill is gathering when the next call finds nothing left.
+      let spent = 0;
+      while (l.allow("c0", "api")) spent++;
+      expect(spent).toBeGreaterThan(0);
+      expect(l.decide("c0", "api").reason).toBe("lease_pending");
+      const denied = calls();
+      await turn();
+      expect(calls()).toBe(denied + 1);
+      expect(await l.allowAsync("c0", "api")).toBe(true);
+    } finally {
+      await l.close();
+    }
+  });
+
   it("R16 an engine reopened on its SQLite file does not add its restored usage to the shared total again", async () => {
     const prefix = prefixed();
     const dir = mkdtempSync(join(tmpdir(), "limitr-shared-"));

@@ -102,8 +102,12 @@ export class LeaseBook {
   readonly wantedNeed: number[] = [];
   /** Leases of a finished period to give back. */
   readonly orphans: ReportJob[] = [];
-  /** Called when a job was queued, or a refund waits to go to the pool. */
-  onWant: () => void = () => {};
+  /**
+   * Called when a job was queued, or a refund waits to go to the pool.
+   * `urgent` is false for a background refill (the allowance is at its
+   * low-water mark, not out): it may wait a few ms to share a call with others.
+   */
+  onWant: (urgent: boolean) => void = () => {};
 
   constructor(
     private readonly counters: CounterTable,
@@ -145,7 +149,9 @@ export class LeaseBook {
     const left = (rec[at + LEASE] as number) - amount;
     rec[at + LEASE] = left;
     rec[at + UNREPORTED] = (rec[at + UNREPORTED] as number) + amount;
-    if (left <= (rec[at + LOW] as number) && this.busy[cid] === 0) this.want(cid, 0);
+    // A sliding window's lease lives one bucket: its refill does not wait to share a call.
+    if (left <= (rec[at + LOW] as number) && this.busy[cid] === 0)
+      this.want(cid, 0, this.pools[cid]?.window !== undefined);
   }
 
   /**
@@ -192,7 +198,7 @@ export class LeaseBook {
     this.refunding = true;
     // The remainder last seen grows by them: a pool seen exhausted is asked again.
     this.remainder[cid] = (this.remainder[cid] as number) + rest;
-    this.onWant();
+    this.onWant(true);
   }
 
   /** Reports of the leases with refunds to give back and no call out (sent within a turn of the event loop). */
@@ -239,6 +245,8 @@ export class LeaseBook {
     this.lastNeed = amount - held;
     if (this.busy[cid] !== 0) {
       this.denial = "lease_pending";
+      // A refill gathering for a shared call (see onWant) goes out now: a call waits for it.
+      this.onWant(true);
       return false;
     }
     const seen = this.seenAt[cid] as number;
@@ -256,11 +264,11 @@ export class LeaseBook {
   }
 
   /** Queue an acquire for `cid` (background refill when `need` is 0). */
-  want(cid: number, need: number): void {
+  want(cid: number, need: number, urgent = need > 0): void {
     this.busy[cid] = 1;
     this.wanted.push(cid);
     this.wantedNeed.push(need);
-    this.onWant();
+    this.onWant(urgent);
   }
 
   /**

@@ -18,6 +18,21 @@ import { SharedTotals, type TotalsTransport } from "./shared-totals.js";
 const requireModule = createRequire(import.meta.url);
 /** Pools per script call: one round trip, short enough not to stall Redis. */
 const BATCH = 256;
+/**
+ * Renewal batches out at once. A tick's renewals of many leases (50,000 leases
+ * are 200 batches) sent together would all stay alive until Redis answered,
+ * and the young-generation collector would copy them into the old one; a few
+ * at a time, each batch's strings die young.
+ */
+const RENEW_WINDOW = 2;
+/**
+ * A background refill (a lease at its low-water mark, with half its slice
+ * left) waits this long for others to share its call; a call the held
+ * allowance cannot cover goes out within the turn of the event loop. An
+ * engine spending from many leases otherwise sent a call of one or two
+ * refills after nearly every turn.
+ */
+const REFILL_GATHER_MS = 10;
 
 /** The lease calls `SharedCounters` makes: Redis scripts, or transactions on Postgres rows. */
 export type LeaseTransport = Pick<RedisLeases, "acquireMany" | "reportMany" | "releaseMany">;
@@ -110,7 +125,7 @@ export class SharedCounters {
       this.leases = options.rows;
       this.totals = new SharedTotals(options.rows, counters, "", options.restored ?? []);
       this.book = new LeaseBook(counters, this.params, 2 * this.tickMs, this.tickMs);
-      this.book.onWant = () => this.schedule();
+      this.book.onWant = (urgent) => this.schedule(urgent);
       this.timer = setInterval(() => this.tick(), this.tickMs);
       this.timer.unref();
       return;
@@ -159,7 +174,7 @@ export class SharedCounters {
     this.leases = this.redisLeases;
     this.totals = new SharedTotals(this.redis, counters, `${prefix}total:`, options.restored ?? [], bySlot);
     this.book = new LeaseBook(counters, params, 2 * this.tickMs, this.tickMs, options.clock);
-    this.book.onWant = () => this.schedule();
+    this.book.onWant = (urgent) => this.schedule(urgent);
     this.timer = setInterval(() => this.tick(), this.tickMs);
     this.timer.unref();
   }
@@ -190,6 +205,12 @@ export class SharedCounters {
    * out land first: when it resolves, the pool holds every unit spent or refunded before it.
    */
   async flush(): Promise<void> {
+    // Refills gathering for a shared call go out now.
+    if (this.gathering !== null) {
+      clearTimeout(this.gathering);
+      this.gathering = null;
+      this.sendAcquires();
+    }
     await Promise.allSettled([...this.inFlight]);
     const jobs = this.book.unreportedJobs(Date.now());
     const calls: Promise<unknown>[] = [];
@@ -228,6 +249,7 @@ export class SharedCounters {
     this.closed = true;
     clearInterval(this.timer);
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.gathering !== null) clearTimeout(this.gathering);
     // Calls still out may queue orphans; once they are in, every lease is known and given back.
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     if (this.reachable) {
@@ -252,14 +274,28 @@ export class SharedCounters {
     this.closed = true;
     clearInterval(this.timer);
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.gathering !== null) clearTimeout(this.gathering);
     this.redis?.disconnect();
     void this.rows?.close();
   }
 
   private pendingAcquires = 0;
 
-  private schedule(): void {
-    if (this.scheduled || this.closed) return;
+  private gathering: NodeJS.Timeout | null = null;
+
+  private schedule(urgent: boolean): void {
+    if (this.closed) return;
+    if (!urgent) {
+      // Sent by the next call out, or after REFILL_GATHER_MS.
+      if (this.scheduled || this.gathering !== null) return;
+      this.gathering = setTimeout(() => {
+        this.gathering = null;
+        this.sendAcquires();
+      }, REFILL_GATHER_MS);
+      this.gathering.unref();
+      return;
+    }
+    if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -381,9 +417,37 @@ export class SharedCounters {
       return;
     }
     jobs.push(...this.book.orphans.splice(0));
-    for (let i = 0; i < jobs.length; i += BATCH) this.report(jobs.slice(i, i + BATCH));
+    for (let i = 0; i < jobs.length; i += BATCH) this.renew(jobs.slice(i, i + BATCH));
     this.sendAcquires();
     void this.syncTotals(false);
+  }
+
+  /** Renewal batches waiting for their turn (see RENEW_WINDOW), and how many are out. */
+  private readonly renewals: { jobs: ReportJob[]; done: () => void }[] = [];
+  private renewing = 0;
+
+  /** Queue a renewal batch: tracked from now, so a flush or close waits for it. */
+  private renew(jobs: ReportJob[]): void {
+    let done = () => {};
+    void this.track(
+      new Promise<void>((resolve) => {
+        done = resolve;
+      }),
+    );
+    this.renewals.push({ jobs, done });
+    this.sendRenewals();
+  }
+
+  private sendRenewals(): void {
+    while (this.renewing < RENEW_WINDOW && this.renewals.length > 0) {
+      const { jobs, done } = this.renewals.shift() as { jobs: ReportJob[]; done: () => void };
+      this.renewing++;
+      void this.report(jobs).finally(() => {
+        this.renewing--;
+        done();
+        this.sendRenewals();
+      });
+    }
   }
 
   private track<T>(p: Promise<T>): Promise<T> {

@@ -143,6 +143,7 @@ export class SharedTotals {
         }),
       );
     };
+    const wall = Date.now();
     for (let cid = 0; cid < t.length; cid++) {
       const c = t.counters[cid];
       // A sliding window's total is its own buckets' (kept per engine; its hard limit is leased by bucket).
@@ -165,7 +166,7 @@ export class SharedTotals {
       if (!batch) open.set(slot, (batch = empty()));
       batch.keys.push(key);
       // Never in the past (see RedisLeases): the total would restart from this engine's delta.
-      const expireAt = end < LIFETIME.end ? Math.max(end, Date.now()) + GRACE_MS : 0;
+      const expireAt = end < LIFETIME.end ? Math.max(end, wall) + GRACE_MS : 0;
       batch.deltas.push(delta);
       batch.expiries.push(expireAt);
       batch.ids.push(cid);

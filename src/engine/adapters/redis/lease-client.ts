@@ -192,24 +192,27 @@ export class RedisLeases {
   }
 
   /** The pool's three keys: {limit, consumed, outstanding}, allowances, expiries (a sliding window's span its buckets). */
-  keys(pool: LeasePool): [string, string, string] {
-    const known = this.keyCache.get(pool);
-    if (known !== undefined) return known;
-    const keys = this.keysOf(pool);
-    this.keyCache.set(pool, keys);
-    return keys;
+  keys(pool: LeasePool): readonly [string, string, string] {
+    return this.named(pool).keys;
   }
 
-  /** The keys of each pool object already seen (a holder's pool object lives as long as its lease). */
-  private readonly keyCache = new WeakMap<LeasePool, [string, string, string]>();
+  /** The names of each pool object already seen (a holder's pool object lives as long as its lease). */
+  private readonly names = new WeakMap<LeasePool, PoolNames>();
 
-  private keysOf(pool: LeasePool): [string, string, string] {
+  private named(pool: LeasePool): PoolNames {
+    const known = this.names.get(pool);
+    if (known !== undefined) return known;
     const name =
       pool.window === undefined
         ? `${pool.counter}@${pool.periodStart}`
         : `${pool.counter}@sliding:${pool.window.windowMs}`;
     const tag = `${this.prefix}${hashTag(name)}`;
-    return [`${tag}:pool`, `${tag}:alw`, `${tag}:exp`];
+    const names: PoolNames = {
+      keys: [`${tag}:pool`, `${tag}:alw`, `${tag}:exp`],
+      refundKey: `${tag}:pool|${pool.periodStart}`,
+    };
+    this.names.set(pool, names);
+    return names;
   }
 
   /** Reclaim expired leases, report `consumed`, and take a slice (`granted`, possibly 0). */
@@ -233,8 +236,7 @@ export class RedisLeases {
       String(refund.pending),
     );
     this.refunded([refund]);
-    const [granted, ...state] = reply.map(Number);
-    return { granted: granted!, ...leaseState(state) };
+    return acquireResult(reply);
   }
 
   /**
@@ -282,24 +284,29 @@ export class RedisLeases {
     send: Send = (c, a) => this.send(c, a),
   ): Promise<AcquireResult[]> {
     const p = this.params;
-    const keys: string[] = [];
-    const args: string[] = [];
+    const n = items.length;
+    // The key count, every pool's three keys, then one argument string per pool.
+    const all: (string | number)[] = new Array(1 + 4 * n);
+    all[0] = 3 * n;
     const refunds: RefundTotal[] = [];
-    for (const { pool, request: r } of items) {
+    const wall = Date.now();
+    for (let i = 0; i < n; i++) {
+      const { pool, request: r } = items[i] as { pool: LeasePool; request: AcquireRequest };
       const refund = this.refundTotal(pool, r.refunded);
-      refunds.push(refund);
-      const [k1, k2, k3, ...head] = this.head(pool, r.consumed ?? 0, r.now);
-      keys.push(k1!, k2!, k3!);
+      if (refund !== NO_REFUND) refunds.push(refund);
+      const [k1, k2, k3] = this.keys(pool);
+      all[1 + 3 * i] = k1;
+      all[2 + 3 * i] = k2;
+      all[3 + 3 * i] = k3;
       const base = sliding ? bucketList(r.baseBuckets ?? "") : num(r.base ?? 0, "base");
       const scale = pool.scale ?? 1;
-      args.push(
-        `${head.join(SEP)}${SEP}${num(r.limit, "limit")}${SEP}${base}${SEP}${num(r.need, "need")}${SEP}${num(r.rate, "rate")}${SEP}${p.minSlice * scale}${SEP}${p.maxSlice * scale}${SEP}${p.horizonMs}${SEP}${p.spread}${SEP}${refund.total}${SEP}${refund.pending}`,
-      );
+      all[1 + 3 * n + i] =
+        `${this.packed(pool, r.consumed ?? 0, r.now, wall)}${SEP}${num(r.limit, "limit")}${SEP}${base}${SEP}${num(r.need, "need")}${SEP}${num(r.rate, "rate")}${SEP}${p.minSlice * scale}${SEP}${p.maxSlice * scale}${SEP}${p.horizonMs}${SEP}${p.spread}${SEP}${refund.total}${SEP}${refund.pending}`;
     }
     const command = sliding ? "limitrSlidingAcquireMany" : "limitrLeaseAcquireMany";
-    const reply = (await send(command, [keys.length, ...keys, ...args])) as string;
+    const reply = (await send(command, all)) as string;
     this.refunded(refunds);
-    return unpack(reply).map(([granted, ...state]) => ({ granted: granted!, ...leaseState(state) }));
+    return unpack(reply, acquireResult);
   }
 
   /** `report` on many pools in one script call (see `acquireMany`); `giveBack: Infinity` gives everything back. */
@@ -313,22 +320,25 @@ export class RedisLeases {
     }[],
   ): Promise<ReturnResult[]> {
     // giveBack Infinity gives the whole allowance back (a release, which the script reads as any number above it).
-    return this.many("limitrLeaseReportMany", items, (i) => [
-      i.giveBack === Infinity ? String(Number.MAX_VALUE) : num(i.giveBack, "giveBack"),
-    ]);
+    return this.many(
+      "limitrLeaseReportMany",
+      items,
+      (i) => `${SEP}${i.giveBack === Infinity ? String(Number.MAX_VALUE) : num(i.giveBack, "giveBack")}`,
+    );
   }
 
   /** `release` on many pools in one script call (see `acquireMany`). */
   async releaseMany(
     items: readonly { pool: LeasePool; consumed: number; now?: number; refunded?: number }[],
   ): Promise<ReturnResult[]> {
-    return this.many("limitrLeaseReleaseMany", items, () => []);
+    return this.many("limitrLeaseReleaseMany", items, () => "");
   }
 
   private async many<T extends { pool: LeasePool; consumed: number; now?: number; refunded?: number }>(
     command: "limitrLeaseReportMany" | "limitrLeaseReleaseMany",
     items: readonly T[],
-    extra: (item: T) => string[],
+    /** Arguments after the leading ones, each after SEP ("" for none). */
+    extra: (item: T) => string,
   ): Promise<ReturnResult[]> {
     if (items.length === 0) return [];
     return byKind(items, (group, sliding) =>
@@ -345,25 +355,28 @@ export class RedisLeases {
   private async manySlot<T extends { pool: LeasePool; consumed: number; now?: number; refunded?: number }>(
     command: ManyCommand,
     items: readonly T[],
-    extra: (item: T) => string[],
+    extra: (item: T) => string,
     send: Send = (c, a) => this.send(c, a),
   ): Promise<ReturnResult[]> {
-    const keys: string[] = [];
-    const args: string[] = [];
+    const n = items.length;
+    const all: (string | number)[] = new Array(1 + 4 * n);
+    all[0] = 3 * n;
     const refunds: RefundTotal[] = [];
-    for (const item of items) {
-      const [k1, k2, k3, ...head] = this.head(item.pool, item.consumed, item.now);
+    const wall = Date.now();
+    for (let i = 0; i < n; i++) {
+      const item = items[i] as T;
       const refund = this.refundTotal(item.pool, item.refunded);
-      refunds.push(refund);
-      keys.push(k1!, k2!, k3!);
-      const more = extra(item);
-      args.push(
-        `${head.join(SEP)}${more.length > 0 ? SEP + more.join(SEP) : ""}${SEP}${refund.total}${SEP}${refund.pending}`,
-      );
+      if (refund !== NO_REFUND) refunds.push(refund);
+      const [k1, k2, k3] = this.keys(item.pool);
+      all[1 + 3 * i] = k1;
+      all[2 + 3 * i] = k2;
+      all[3 + 3 * i] = k3;
+      all[1 + 3 * n + i] =
+        `${this.packed(item.pool, item.consumed, item.now, wall)}${extra(item)}${SEP}${refund.total}${SEP}${refund.pending}`;
     }
-    const reply = (await send(command, [keys.length, ...keys, ...args])) as string;
+    const reply = (await send(command, all)) as string;
     this.refunded(refunds);
-    return unpack(reply).map(returnResult);
+    return unpack(reply, returnResult);
   }
 
   /** One script call, on its own round trip. */
@@ -380,7 +393,9 @@ export class RedisLeases {
   private refundTotal(pool: LeasePool, refunded = 0): RefundTotal {
     if (!(refunded >= 0) || !Number.isFinite(refunded))
       throw new InputError(`lease report: refunded must be a finite number >= 0, got ${refunded}`);
-    const key = `${this.keys(pool)[0]}|${pool.periodStart}`;
+    // Nothing refunded now or acknowledged before (the common renewal): the same empty total.
+    if (refunded === 0 && this.refundsSent.size === 0) return NO_REFUND;
+    const key = this.named(pool).refundKey;
     const sent = this.refundsSent.get(key)?.total ?? 0;
     const end =
       pool.window !== undefined
@@ -455,35 +470,31 @@ export class RedisLeases {
     return Number(await this.redis.limitrLeaseSlice(...args.map(String)));
   }
 
+  /** A single call's keys and leading arguments (see `packed`). */
   private head(pool: LeasePool, consumed: number, now: number | undefined): string[] {
+    return [...this.keys(pool), ...this.packed(pool, consumed, now, Date.now()).split(SEP)];
+  }
+
+  /**
+   * The arguments every script call starts with, joined by SEP as a batch
+   * sends them: holder, now, TTL, then the pool's expiry and `consumed` (a
+   * sliding window: grace, `consumed`, its bucket and shape). `wall` is this
+   * host's clock, read once per batch.
+   */
+  private packed(pool: LeasePool, consumed: number, now: number | undefined, wall: number): string {
     if (!(consumed >= 0) || !Number.isFinite(consumed)) {
       throw new InputError(`lease report: consumed must be a finite number >= 0, got ${consumed}`);
     }
+    const at = now === undefined ? "" : num(now, "now");
     const w = pool.window;
     if (w !== undefined) {
-      return [
-        ...this.keys(pool),
-        this.holder,
-        now === undefined ? "" : num(now, "now"),
-        String(this.params.ttlMs),
-        String(this.graceMs),
-        String(consumed),
-        String(Math.floor(pool.periodStart / w.bucketMs)),
-        String(w.bucketMs),
-        String(w.buckets),
-      ];
+      const bucket = Math.floor(pool.periodStart / w.bucketMs);
+      return `${this.holder}${SEP}${at}${SEP}${this.params.ttlMs}${SEP}${this.graceMs}${SEP}${consumed}${SEP}${bucket}${SEP}${w.bucketMs}${SEP}${w.buckets}`;
     }
     // Never in the past: a period that already ended on this host's clock (a fake clock, a skewed
     // host) would otherwise lose its pool between two calls.
-    const expireAt = pool.periodEnd === null ? 0 : Math.max(pool.periodEnd, Date.now()) + this.graceMs;
-    return [
-      ...this.keys(pool),
-      this.holder,
-      now === undefined ? "" : num(now, "now"),
-      String(this.params.ttlMs),
-      String(expireAt),
-      String(consumed),
-    ];
+    const expireAt = pool.periodEnd === null ? 0 : Math.max(pool.periodEnd, wall) + this.graceMs;
+    return `${this.holder}${SEP}${at}${SEP}${this.params.ttlMs}${SEP}${expireAt}${SEP}${consumed}`;
   }
 }
 
@@ -493,6 +504,15 @@ interface RefundTotal {
   /** The part of `total` whose reply did not come back yet (this call's refunds, and failed calls'). */
   readonly pending: number;
   readonly end: number;
+}
+
+const NO_REFUND: RefundTotal = { key: "", total: 0, pending: 0, end: Number.POSITIVE_INFINITY };
+
+/** A pool's key names, worked out once per pool object. */
+interface PoolNames {
+  readonly keys: readonly [string, string, string];
+  /** Where `refundsSent` keeps the pool's running total (a sliding window's per bucket). */
+  readonly refundKey: string;
 }
 
 type ManyCommand =
@@ -536,10 +556,10 @@ async function byKind<T extends { pool: LeasePool }, R>(
   ]);
 }
 
-/** A `k:units,...` bucket list as the script reads it (integers k, finite units > 0). */
 /** Joins a pool's arguments in a batch call (the scripts' `fields`); no argument can hold it. */
 const SEP = "\x1f";
 
+/** A `k:units,...` bucket list as the script reads it (integers k, finite units > 0). */
 function bucketList(list: string): string {
   if (list !== "" && (list.includes(SEP) || !/^-?\d+:[^,:]+(,-?\d+:[^,:]+)*$/.test(list)))
     throw new InputError(`lease: baseBuckets must be "k:units,...", got ${JSON.stringify(list)}`);
@@ -551,16 +571,32 @@ function num(x: number, field: string): string {
   return String(x);
 }
 
-function leaseState([allowance, remainder, holders, expiresAt]: number[]) {
-  return { allowance: allowance!, remainder: remainder!, holders: holders!, expiresAt: expiresAt! };
-}
-
-function returnResult([returned, ...state]: number[]): ReturnResult {
-  return { returned: returned!, ...leaseState(state) };
-}
-
-/** A batch's reply (see `batch` in lease.lua): the pools' replies, each as numbers. */
-function unpack(reply: string): number[][] {
+/** A batch's reply (see `batch` in lease.lua): the pools' replies, each `n,n,...`, joined by `;`. */
+function unpack<R>(reply: string, read: (f: readonly string[]) => R): R[] {
   if (reply === "") return [];
-  return reply.split(";").map((one) => one.split(",").map(Number));
+  const out: R[] = [];
+  for (const one of reply.split(";")) out.push(read(one.split(",")));
+  return out;
+}
+
+/** An acquire's reply: granted, then the lease state. */
+function acquireResult(f: readonly string[]): AcquireResult {
+  return {
+    granted: Number(f[0]),
+    allowance: Number(f[1]),
+    remainder: Number(f[2]),
+    holders: Number(f[3]),
+    expiresAt: Number(f[4]),
+  };
+}
+
+/** A report's or release's reply: returned, then the lease state. */
+function returnResult(f: readonly string[]): ReturnResult {
+  return {
+    returned: Number(f[0]),
+    allowance: Number(f[1]),
+    remainder: Number(f[2]),
+    holders: Number(f[3]),
+    expiresAt: Number(f[4]),
+  };
 }
