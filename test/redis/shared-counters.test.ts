@@ -221,6 +221,34 @@ describe("shared counters in one process (real Redis)", () => {
     }
   });
 
+  it("R16 a counter's shared total gets its expiry (period end + 1 h) with its first push, not with every push", async () => {
+    const prefix = prefixed();
+    const l = await Limitr.open({
+      policy,
+      store: "memory",
+      alerts: false,
+      counters: REDIS_URL,
+      countersPrefix: prefix,
+    });
+    try {
+      expect(l.allow("acme", "seen", 2)).toBe(true);
+      await l.flush();
+      const [key] = (await redis.keys(`${prefix}total:*`)) as [string];
+      expect(await redis.hget(key, "used")).toBe("2");
+      const end = l.usage("acme", "seen").resetsAt as number;
+      expect(await redis.pexpiretime(key)).toBe(end + 3_600_000);
+      // Moved by hand: a later push adds to the total and leaves the expiry as it is.
+      const moved = Date.now() + 7_200_000;
+      await redis.pexpireat(key, moved);
+      expect(l.allow("acme", "seen", 3)).toBe(true);
+      await l.flush();
+      expect(await redis.hget(key, "used")).toBe("5");
+      expect(await redis.pexpiretime(key)).toBe(moved);
+    } finally {
+      await l.close();
+    }
+  });
+
   it("R16 an engine reopened on its SQLite file does not add its restored usage to the shared total again", async () => {
     const prefix = prefixed();
     const dir = mkdtempSync(join(tmpdir(), "limitr-shared-"));

@@ -11,6 +11,8 @@ const EPS = 1e-9;
 const NANOS = 1e9;
 /** A slice is sized on demand measured with this half-life. */
 const RATE_HALF_LIFE_MS = 2_000;
+/** A background refill gathers for a shared call only while the pool had this many slices left. */
+const GATHER_SLICES = 16;
 /** A lease nothing was spent from over this many renewals in a row (half a TTL each) goes back. */
 const IDLE_RENEWALS = 4;
 
@@ -149,9 +151,8 @@ export class LeaseBook {
     const left = (rec[at + LEASE] as number) - amount;
     rec[at + LEASE] = left;
     rec[at + UNREPORTED] = (rec[at + UNREPORTED] as number) + amount;
-    // A sliding window's lease lives one bucket: its refill does not wait to share a call.
-    if (left <= (rec[at + LOW] as number) && this.busy[cid] === 0)
-      this.want(cid, 0, this.pools[cid]?.window !== undefined);
+    const low = rec[at + LOW] as number;
+    if (left <= low && this.busy[cid] === 0) this.want(cid, 0, this.nearLimit(cid, low));
   }
 
   /**
@@ -261,6 +262,19 @@ export class LeaseBook {
     this.denial = "lease_pending";
     this.want(cid, amount - held);
     return false;
+  }
+
+  /**
+   * Whether a background refill goes out at once rather than gathering for a
+   * shared call: near the limit (the pool had fewer than GATHER_SLICES slices
+   * left when last seen), where which engine holds the last units matters,
+   * and for a sliding window, whose lease lives one bucket.
+   */
+  private nearLimit(cid: number, low: number): boolean {
+    const slice = low / this.params.lowWaterRatio;
+    return (
+      this.pools[cid]?.window !== undefined || !((this.remainder[cid] as number) >= GATHER_SLICES * slice)
+    );
   }
 
   /** Queue an acquire for `cid` (background refill when `need` is 0). */

@@ -47,6 +47,13 @@ export interface TotalsTransport {
 type WithTotals = Redis & { limitrTotals(numberOfKeys: number, ...keysAndArgs: string[]): Promise<string> };
 /** A period's totals outlive its end by this long. */
 const GRACE_MS = 3_600_000;
+/**
+ * A key's expiry goes with its first push in a period, then with one push
+ * this often (a key lost with a restarted server and created again by a
+ * push gets its expiry back), not with every push: PEXPIREAT was half of
+ * what a sync of every counter cost the server.
+ */
+const EXPIRY_EVERY_MS = 60_000;
 
 /**
  * Every counter's total across engines, in Redis (R16: soft and observe
@@ -61,6 +68,10 @@ export class SharedTotals {
   private base = new Float64Array(1024);
   /** The period `base` belongs to (NaN: never synced). */
   private period = new Float64Array(1024).fill(Number.NaN);
+  /** 1 until a push with the key's expiry was answered, in the counter's period. */
+  private unexpired = new Uint8Array(1024);
+  /** When pushes last carried every key's expiry. */
+  private expiriesAt = 0;
   /** Each counter's totals key in its current period (built once per period, not once per sync). */
   private readonly keys: string[] = [];
   /** Rows restored from the store, by counter key: a restored `used` was pushed before the restart. */
@@ -113,8 +124,9 @@ export class SharedTotals {
       keys: string[];
       deltas: number[];
       expiries: number[];
+      periods: number[];
     }
-    const empty = (): Batch => ({ ids: [], sent: [], keys: [], deltas: [], expiries: [] });
+    const empty = (): Batch => ({ ids: [], sent: [], keys: [], deltas: [], expiries: [], periods: [] });
     // One open batch on a single server; one per hash slot on a cluster.
     const open = new Map<number, Batch>();
     // On a cluster client, the calls of the slots one node serves go in one pipeline (slots.ts).
@@ -138,12 +150,18 @@ export class SharedTotals {
       sends.push(
         (call("limitrTotals", args) as Promise<string>).then((reply) => {
           const totals = reply.split(",");
-          for (let i = 0; i < totals.length; i++)
-            this.take(batch.ids[i] as number, batch.sent[i] as number, Number(totals[i]));
+          for (let i = 0; i < totals.length; i++) {
+            const cid = batch.ids[i] as number;
+            if ((batch.expiries[i] as number) > 0 && this.period[cid] === batch.periods[i])
+              this.unexpired[cid] = 0;
+            this.take(cid, batch.sent[i] as number, Number(totals[i]));
+          }
         }),
       );
     };
     const wall = Date.now();
+    const everyExpiry = wall - this.expiriesAt >= EXPIRY_EVERY_MS;
+    if (everyExpiry) this.expiriesAt = wall;
     for (let cid = 0; cid < t.length; cid++) {
       const c = t.counters[cid];
       // A sliding window's total is its own buckets' (kept per engine; its hard limit is leased by bucket).
@@ -155,6 +173,7 @@ export class SharedTotals {
         const row = first ? this.restored.get(c.key) : undefined;
         this.base[cid] = row !== undefined && row.periodStart === start ? row.used : 0;
         this.keys[cid] = `${this.prefix}${hashTag(`${c.owner}|${c.entitlement}@${start}`)}`;
+        this.unexpired[cid] = 1;
       }
       const used = c.used;
       const delta = used - (this.base[cid] as number);
@@ -166,9 +185,14 @@ export class SharedTotals {
       if (!batch) open.set(slot, (batch = empty()));
       batch.keys.push(key);
       // Never in the past (see RedisLeases): the total would restart from this engine's delta.
-      const expireAt = end < LIFETIME.end ? Math.max(end, wall) + GRACE_MS : 0;
+      // A period that ended on this host's clock moves its expiry with every push.
+      const expireAt =
+        end < LIFETIME.end && (everyExpiry || this.unexpired[cid] === 1 || end < wall)
+          ? Math.max(end, wall) + GRACE_MS
+          : 0;
       batch.deltas.push(delta);
       batch.expiries.push(expireAt);
+      batch.periods.push(start);
       batch.ids.push(cid);
       batch.sent.push(used);
       if (batch.keys.length >= CHUNK) send(slot);
@@ -236,6 +260,7 @@ export class SharedTotals {
   private grow(n: number): void {
     const size = Math.max(n, this.base.length * 2);
     this.base = resized(this.base, size);
+    this.unexpired = resized(this.unexpired, size);
     const period = resized(this.period, size);
     period.fill(Number.NaN, this.period.length);
     this.period = period;
