@@ -6,7 +6,9 @@
  *   (as a running service holds leases on the pools it serves), then waits for
  *   the acquires to land;
  * - measures the memory store (no Redis) on the same calls for reference, in
- *   the same process and under the same load: `vsMemory` is the ratio;
+ *   the same process, before and again after the far phase: `vsMemory` is the
+ *   ratio to the mean of the two (the machine is shared: a load that changes
+ *   during the far phase moves both references);
  * - "far" phase: `allow()` in chunks of 1,000 per event-loop turn on pools far
  *   from their limit (1e9) for FAR_S seconds: decisions per CPU second (as in
  *   engine.bench; the machine is shared) and per wall second, Redis round trips
@@ -196,6 +198,7 @@ async function child(job: Job): Promise<unknown> {
   const far = await run(l, keys, FAR_S);
   const farCalls = (l.status().counters?.calls ?? 0) - calls0;
   await l.close();
+  const memAfter = await memory(keys);
   const peer = await naive(redis, job.prefix, keys);
 
   const t = await open(TIGHT_LIMIT, `${job.prefix}tight:`);
@@ -206,7 +209,12 @@ async function child(job: Job): Promise<unknown> {
   redis.disconnect();
   return {
     warmUp,
-    memory: mem,
+    memory: {
+      cpuRate: Math.round((mem.cpuRate + memAfter.cpuRate) / 2),
+      wallRate: Math.round((mem.wallRate + memAfter.wallRate) / 2),
+      before: mem.cpuRate,
+      after: memAfter.cpuRate,
+    },
     naive: peer,
     far: { ...far, calls: farCalls },
     tight: { ...tight, calls: tightCalls, perPool: Buffer.from(perPool.buffer).toString("base64") },
@@ -254,7 +262,7 @@ async function spawn(job: Job): Promise<Record<string, unknown>> {
 
 type SharedRun = {
   warmUp: { ms: number; calls: number };
-  memory: { cpuRate: number; wallRate: number };
+  memory: { cpuRate: number; wallRate: number; before: number; after: number };
   naive: { wallRate: number };
   far: { decisions: number; allowed: number; cpuRate: number; wallRate: number; calls: number };
   tight: { decisions: number; allowed: number; calls: number; perPool: string };
@@ -301,6 +309,10 @@ async function scenario(target: Target, processes: number) {
     processes,
     perProcessOpsPerCpuS: Math.round(sum((r) => r.far.cpuRate) / processes),
     memoryOpsPerCpuS: Math.round(sum((r) => r.memory.cpuRate) / processes),
+    memoryBeforeAfterOpsPerCpuS: [
+      Math.round(sum((r) => r.memory.before) / processes),
+      Math.round(sum((r) => r.memory.after) / processes),
+    ],
     vsMemory: Number((sum((r) => r.far.cpuRate / r.memory.cpuRate) / processes).toFixed(3)),
     naivePeerWallOpsS: Math.round(sum((r) => r.naive.wallRate) / processes),
     vsNaivePeer: Number((sum((r) => r.far.wallRate / r.naive.wallRate) / processes).toFixed(1)),
