@@ -12,7 +12,8 @@ const CHUNK = 1_000;
 /**
  * Adds each key's delta to its total and returns the totals (KEYS: totals
  * hashes; ARGV[1]: the deltas, ARGV[2]: the PEXPIREAT of each key, 0 for
- * none, each list joined by commas; the reply: the totals joined by commas).
+ * none, each list joined by commas, or "" when no key's expiry goes with
+ * the call; the reply: the totals joined by commas).
  * Three arguments a call instead of three a counter, and one reply string
  * instead of a thousand: with every counter changing each tick, encoding and
  * parsing them was most of what a sync cost the engine.
@@ -20,8 +21,12 @@ const CHUNK = 1_000;
 const TOTALS_LUA = `
 local deltas, ats = {}, {}
 for v in string.gmatch(ARGV[1], '[^,]+') do deltas[#deltas + 1] = v end
-for v in string.gmatch(ARGV[2], '[^,]+') do ats[#ats + 1] = tonumber(v) end
 local out = {}
+if ARGV[2] == '' then
+  for i, key in ipairs(KEYS) do out[i] = redis.call('HINCRBYFLOAT', key, 'used', deltas[i]) end
+  return table.concat(out, ',')
+end
+for v in string.gmatch(ARGV[2], '[^,]+') do ats[#ats + 1] = tonumber(v) end
 for i, key in ipairs(KEYS) do
   out[i] = redis.call('HINCRBYFLOAT', key, 'used', deltas[i])
   if ats[i] > 0 then redis.call('PEXPIREAT', key, ats[i]) end
@@ -125,8 +130,18 @@ export class SharedTotals {
       deltas: number[];
       expiries: number[];
       periods: number[];
+      /** Some key's expiry goes with the call. */
+      expiring: boolean;
     }
-    const empty = (): Batch => ({ ids: [], sent: [], keys: [], deltas: [], expiries: [], periods: [] });
+    const empty = (): Batch => ({
+      ids: [],
+      sent: [],
+      keys: [],
+      deltas: [],
+      expiries: [],
+      periods: [],
+      expiring: false,
+    });
     // One open batch on a single server; one per hash slot on a cluster.
     const open = new Map<number, Batch>();
     // On a cluster client, the calls of the slots one node serves go in one pipeline (slots.ts).
@@ -145,7 +160,12 @@ export class SharedTotals {
       const batch = open.get(slot) as Batch;
       open.delete(slot);
       // A number's String() reads back as the same double, in Lua as in JavaScript.
-      const args = [batch.keys.length, ...batch.keys, batch.deltas.join(","), batch.expiries.join(",")];
+      const args = [
+        batch.keys.length,
+        ...batch.keys,
+        batch.deltas.join(","),
+        batch.expiring ? batch.expiries.join(",") : "",
+      ];
       const call = nodes === null ? direct : nodes.sender(slot);
       sends.push(
         (call("limitrTotals", args) as Promise<string>).then((reply) => {
@@ -192,6 +212,7 @@ export class SharedTotals {
           : 0;
       batch.deltas.push(delta);
       batch.expiries.push(expireAt);
+      if (expireAt > 0) batch.expiring = true;
       batch.periods.push(start);
       batch.ids.push(cid);
       batch.sent.push(used);
