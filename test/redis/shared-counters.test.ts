@@ -5,7 +5,7 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisLeases } from "../../src/engine/adapters/redis/lease-client.js";
 import { compilePolicy } from "../../src/engine/core/compile.js";
-import { LEASE_DEFAULTS } from "../../src/engine/core/engine/lease.js";
+import { LEASE_DEFAULTS, type LeaseParams } from "../../src/engine/core/engine/lease.js";
 import { Limitr } from "../../src/engine/runtime/limitr.js";
 import { connect, dropPrefix, REDIS_URL, testPrefix } from "./redis-helpers.js";
 
@@ -39,6 +39,27 @@ const policy = compilePolicy({
     },
   },
 });
+
+/** One hard limit far above what a test spends: every call is decided from a lease. */
+const wide = compilePolicy({
+  limitr: 1,
+  timezone: "UTC",
+  meters: { calls: { event: "api.request", aggregation: "count" } },
+  plans: {
+    free: { default: true, entitlements: { api: { meter: "calls", limit: 1_000_000, mode: "hard" } } },
+  },
+});
+
+/** An engine on `wide` sharing counters under `prefix`, with these lease parameters. */
+const openWide = (prefix: string, lease: Partial<LeaseParams>) =>
+  Limitr.open({
+    policy: wide,
+    store: "memory",
+    alerts: false,
+    counters: REDIS_URL,
+    countersPrefix: prefix,
+    lease,
+  });
 
 describe("shared counters in one process (real Redis)", () => {
   it("R16 acquireMany gives each pool what one acquire per pool gives", async () => {
@@ -126,23 +147,8 @@ describe("shared counters in one process (real Redis)", () => {
 
   it("R16 a close while calls for 2,000 leases are out or queued reports every unit and leaves nothing outstanding", async () => {
     const prefix = prefixed();
-    const wide = compilePolicy({
-      limitr: 1,
-      timezone: "UTC",
-      meters: { calls: { event: "api.request", aggregation: "count" } },
-      plans: {
-        free: { default: true, entitlements: { api: { meter: "calls", limit: 1_000_000, mode: "hard" } } },
-      },
-    });
     // 2,000 leases are 8 renewal batches; a TTL of 400 ms renews every 200 ms (ticks of 50 ms).
-    const l = await Limitr.open({
-      policy: wide,
-      store: "memory",
-      alerts: false,
-      counters: REDIS_URL,
-      countersPrefix: prefix,
-      lease: { minSlice: 10, horizonMs: 1_000, ttlMs: 400 },
-    });
+    const l = await openWide(prefix, { minSlice: 10, horizonMs: 1_000, ttlMs: 400 });
     const customers = Array.from({ length: 2_000 }, (_, i) => `c${i}`);
     let allowed = 0;
     for (const c of customers) l.check(c, "api");
@@ -174,23 +180,8 @@ describe("shared counters in one process (real Redis)", () => {
 
   it("R16 background refills of many leases share calls; a call the lease cannot cover sends its refill at once", async () => {
     const prefix = prefixed();
-    const wide = compilePolicy({
-      limitr: 1,
-      timezone: "UTC",
-      meters: { calls: { event: "api.request", aggregation: "count" } },
-      plans: {
-        free: { default: true, entitlements: { api: { meter: "calls", limit: 1_000_000, mode: "hard" } } },
-      },
-    });
     // Slices of 10 units: a lease refills in the background once 5 are spent.
-    const l = await Limitr.open({
-      policy: wide,
-      store: "memory",
-      alerts: false,
-      counters: REDIS_URL,
-      countersPrefix: prefix,
-      lease: { minSlice: 10, maxSlice: 10, horizonMs: 1_000, ttlMs: 30_000 },
-    });
+    const l = await openWide(prefix, { minSlice: 10, maxSlice: 10, horizonMs: 1_000, ttlMs: 30_000 });
     const turn = () => new Promise((r) => setImmediate(r));
     const calls = () => l.status().counters?.calls ?? 0;
     try {

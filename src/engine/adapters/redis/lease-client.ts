@@ -579,10 +579,9 @@ function unpack<R>(reply: string, read: (f: readonly string[]) => R): R[] {
   return out;
 }
 
-/** An acquire's reply: granted, then the lease state. */
-function acquireResult(f: readonly string[]): AcquireResult {
+/** A reply's lease state, after its first field. */
+function leaseState(f: readonly string[]) {
   return {
-    granted: Number(f[0]),
     allowance: Number(f[1]),
     remainder: Number(f[2]),
     holders: Number(f[3]),
@@ -590,13 +589,12 @@ function acquireResult(f: readonly string[]): AcquireResult {
   };
 }
 
+/** An acquire's reply: granted, then the lease state. */
+function acquireResult(f: readonly string[]): AcquireResult {
+  return { granted: Number(f[0]), ...leaseState(f) };
+}
+
 /** A report's or release's reply: returned, then the lease state. */
 function returnResult(f: readonly string[]): ReturnResult {
-  return {
-    returned: Number(f[0]),
-    allowance: Number(f[1]),
-    remainder: Number(f[2]),
-    holders: Number(f[3]),
-    expiresAt: Number(f[4]),
-  };
+  return { returned: Number(f[0]), ...leaseState(f) };
 }
