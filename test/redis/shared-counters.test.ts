@@ -240,6 +240,48 @@ describe("shared counters in one process (real Redis)", () => {
     }
   });
 
+  it("R16 shared totals stay exact across whole and fractional deltas and whole numbers up to 2^53", async () => {
+    const prefix = prefixed();
+    const open = () =>
+      Limitr.open({ policy, store: "memory", alerts: false, counters: REDIS_URL, countersPrefix: prefix });
+    const [a, b] = [await open(), await open()];
+    const totalOf = async (customer: string) => {
+      const keys = await redis.keys(`${prefix}total:{${customer}|seen@*`);
+      expect(keys).toHaveLength(1);
+      return redis.hget(keys[0] as string, "used");
+    };
+    try {
+      const steps: [number, string][] = [
+        [2, "2"],
+        [0.5, "2.5"],
+        [3, "5.5"],
+        [0.5, "6"],
+        [4, "10"],
+      ];
+      for (const [amount, total] of steps) {
+        expect(a.allow("acme", "seen", amount)).toBe(true);
+        await a.flush();
+        expect(await totalOf("acme")).toBe(total);
+      }
+      const big = 2 ** 52;
+      expect(a.allow("whale", "seen", big)).toBe(true);
+      await a.flush();
+      expect(b.allow("whale", "seen", 1)).toBe(true);
+      await b.flush();
+      await a.flush();
+      expect(await totalOf("whale")).toBe(String(big + 1));
+      expect(a.usage("whale", "seen").used).toBe(big + 1);
+      expect(b.usage("whale", "seen").used).toBe(big + 1);
+      // b learns of a counter by looking at it; its next sync pulls the total.
+      expect(b.usage("acme", "seen").used).toBe(0);
+      await b.flush();
+      expect(b.usage("acme", "seen").used).toBe(10);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it("R16 an engine reopened on its SQLite file does not add its restored usage to the shared total again", async () => {
     const prefix = prefixed();
     const dir = mkdtempSync(join(tmpdir(), "limitr-shared-"));
