@@ -17,30 +17,19 @@ const CHUNK = 1_000;
  * Three arguments a call instead of three a counter, and one reply string
  * instead of a thousand: with every counter changing each tick, encoding and
  * parsing them was most of what a sync cost the engine.
- * A whole delta (digits only, as String() writes an integer below 1e21) on
- * a whole total goes through HINCRBY, which costs the server a quarter of
- * HINCRBYFLOAT; a total that holds a fraction answers it with an error, and
- * HINCRBYFLOAT adds the delta instead. Totals go back as "%.17g", which
- * reads back as the same double.
  */
 const TOTALS_LUA = `
 local deltas, ats = {}, {}
 for v in string.gmatch(ARGV[1], '[^,]+') do deltas[#deltas + 1] = v end
-if ARGV[2] ~= '' then
-  for v in string.gmatch(ARGV[2], '[^,]+') do ats[#ats + 1] = tonumber(v) end
-end
 local out = {}
+if ARGV[2] == '' then
+  for i, key in ipairs(KEYS) do out[i] = redis.call('HINCRBYFLOAT', key, 'used', deltas[i]) end
+  return table.concat(out, ',')
+end
+for v in string.gmatch(ARGV[2], '[^,]+') do ats[#ats + 1] = tonumber(v) end
 for i, key in ipairs(KEYS) do
-  local d = deltas[i]
-  local total = nil
-  if not string.find(d, '[^%d-]') then
-    total = redis.pcall('HINCRBY', key, 'used', d)
-    if type(total) == 'number' then total = string.format('%.17g', total) else total = nil end
-  end
-  if total == nil then total = redis.call('HINCRBYFLOAT', key, 'used', d) end
-  out[i] = total
-  local at = ats[i]
-  if at ~= nil and at > 0 then redis.call('PEXPIREAT', key, at) end
+  out[i] = redis.call('HINCRBYFLOAT', key, 'used', deltas[i])
+  if ats[i] > 0 then redis.call('PEXPIREAT', key, ats[i]) end
 end
 return table.concat(out, ',')
 `;
