@@ -1,19 +1,23 @@
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { POLICIES, type Served, serve } from "../serve/serve-process.js";
+import { connect, dropPrefix, REDIS_URL, testPrefix } from "./redis-helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "limitr-serve-shared-"));
 const servers: Served[] = [];
+const prefix = testPrefix();
 afterAll(async () => {
   for (const s of servers) await s.stop();
   rmSync(dir, { recursive: true, force: true });
+  // The servers push their totals and give their leases back as they stop: the keys go after.
+  const redis = await connect();
+  await dropPrefix(redis, prefix);
+  redis.disconnect();
 });
 
 it("R16 two limitr serve processes on Redis leases never allow more than a hard limit in total", async () => {
-  const prefix = `limitr-test-serve-${randomBytes(4).toString("hex")}:`;
   for (const name of ["a", "b"])
     servers.push(
       await serve([
@@ -22,7 +26,7 @@ it("R16 two limitr serve processes on Redis leases never allow more than a hard 
         "--db",
         join(dir, `${name}.db`),
         "--counters",
-        "redis://127.0.0.1:6379/0",
+        REDIS_URL,
         "--counters-prefix",
         prefix,
       ]),
