@@ -419,6 +419,11 @@ export const COMMANDS: CommandSpec[] = [
       },
       { flags: "--counters-prefix <prefix>", description: "Redis key prefix for the shared counters" },
       {
+        flags: "--counters-sync-ms <ms>",
+        description:
+          "add this server's counts to the shared totals and read the others' this often (default: every tick, at most 1 s; hard limits never depend on it)",
+      },
+      {
         flags: "--exclusive",
         description:
           "postgres:// --db: this server is the only engine on the store (its own counters, caps and wallets are the truth)",

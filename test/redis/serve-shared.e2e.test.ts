@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
+import { limitr } from "../cli/run-cli.js";
 import { POLICIES, type Served, serve } from "../serve/serve-process.js";
 import { connect, dropPrefix, REDIS_URL, testPrefix } from "./redis-helpers.js";
 
@@ -29,6 +30,8 @@ it("R16 two limitr serve processes on Redis leases never allow more than a hard 
         REDIS_URL,
         "--counters-prefix",
         prefix,
+        // One server syncs its totals every 200 ms, the other every tick: limits do not depend on it.
+        ...(name === "a" ? ["--counters-sync-ms", "200"] : []),
       ]),
     );
   // The free plan's chat_input: a hard limit of 100,000 a month; calls of 1,000 from both servers at once.
@@ -59,4 +62,12 @@ it("R16 two limitr serve processes on Redis leases never allow more than a hard 
   expect(allowed).toBeLessThanOrEqual(100);
   expect(allowed).toBeGreaterThanOrEqual(98);
   expect(reasons.get("limit_exceeded")).toBeGreaterThanOrEqual(4);
+});
+
+it("--counters-sync-ms takes a whole number of milliseconds; anything else is a usage error naming the flag", async () => {
+  for (const bad of ["0", "abc", "1.5"]) {
+    const r = await limitr(["serve", "--policies", POLICIES, "--store", "memory", "--counters-sync-ms", bad]);
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr).toContain(`--counters-sync-ms must be an integer from 1 to 3600000 (got ${bad})`);
+  }
 });

@@ -282,6 +282,44 @@ describe("shared counters in one process (real Redis)", () => {
     }
   });
 
+  it("R16 countersSyncMs: an engine syncs its totals that often (flush at once); a bad value is a clear input error", async () => {
+    const prefix = prefixed();
+    const open = (countersSyncMs?: number) =>
+      Limitr.open({
+        policy,
+        store: "memory",
+        alerts: false,
+        counters: REDIS_URL,
+        countersPrefix: prefix,
+        lease: { ttlMs: 800 }, // a tick every 100 ms
+        ...(countersSyncMs === undefined ? {} : { countersSyncMs }),
+      });
+    for (const bad of [0, -5, Number.NaN, Number.POSITIVE_INFINITY])
+      await expect(open(bad)).rejects.toThrow(/countersSyncMs must be a number of milliseconds > 0/);
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const [slow, quick] = [await open(60_000), await open()];
+    try {
+      // Both look at the counter and sync once (the first tick), then count.
+      expect(slow.usage("acme", "seen").used + quick.usage("acme", "seen").used).toBe(0);
+      await sleep(400);
+      expect(slow.allow("acme", "seen", 3)).toBe(true);
+      expect(quick.allow("acme", "seen", 4)).toBe(true);
+      // Six ticks: the quick engine pushed its 4 and read the total, the slow one did neither.
+      await sleep(600);
+      expect(quick.usage("acme", "seen").used).toBe(4);
+      expect(slow.usage("acme", "seen").used).toBe(3);
+      await slow.flush();
+      expect(slow.usage("acme", "seen").used).toBe(7);
+      // The quick engine reads the total back with its next push.
+      expect(quick.allow("acme", "seen", 1)).toBe(true);
+      await sleep(300);
+      expect(quick.usage("acme", "seen").used).toBe(8);
+    } finally {
+      await slow.close();
+      await quick.close();
+    }
+  });
+
   it("R16 an engine reopened on its SQLite file does not add its restored usage to the shared total again", async () => {
     const prefix = prefixed();
     const dir = mkdtempSync(join(tmpdir(), "limitr-shared-"));

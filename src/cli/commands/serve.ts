@@ -104,7 +104,11 @@ async function openEngine(
     const counters = options.counters === undefined ? {} : { counters: String(options.counters) };
     const prefix =
       options.countersPrefix === undefined ? {} : { countersPrefix: String(options.countersPrefix) };
-    engine = await Limitr.open({ policy, store, durability, deliverAlerts, ...counters, ...prefix });
+    const sync =
+      options.countersSyncMs === undefined
+        ? {}
+        : { countersSyncMs: integer(options.countersSyncMs, "--counters-sync-ms", 1, 3_600_000) };
+    engine = await Limitr.open({ policy, store, durability, deliverAlerts, ...counters, ...prefix, ...sync });
   } catch (err) {
     store.close();
     throw err;

@@ -177,6 +177,7 @@ export class Limitr {
         prefix: options.countersPrefix,
         cluster: options.countersCluster,
         lease: options.lease,
+        syncMs: options.countersSyncMs,
         restored,
         clock: this.clock,
       });
@@ -187,6 +188,7 @@ export class Limitr {
         url: store.location,
         rows,
         lease: options.lease,
+        syncMs: options.countersSyncMs,
         restored,
         clock: this.clock,
       });

@@ -102,6 +102,17 @@ export interface LimitrOptions {
   /** Lease tuning (slice sizes, TTL; defaults differ for Redis and for Postgres rows, see docs/scale.md). */
   lease?: Partial<LeaseParams>;
   /**
+   * How often this engine adds what it counted to the shared totals and
+   * reads the other engines' (with `counters`, or on a shared Postgres
+   * store), in ms. Default: every tick of the shared counters (`lease.ttlMs
+   * / 8`, at most 1 s). Each sync writes one total per counter that changed,
+   * so a longer interval cuts that load on Redis or Postgres in proportion;
+   * other engines' usage then shows in `usage()`, decisions' `used` and
+   * alerts up to this much later. Hard limits are decided from leases, never
+   * from totals: no interval lets them be exceeded. `flush()` syncs at once.
+   */
+  countersSyncMs?: number;
+  /**
    * Shared Postgres store: how wallets' funds are leased to this engine
    * (`ttlMs`, default 10,000; `minSlice`, the smallest slice in the wallet's
    * unit, default "0.01"). See docs/scale.md, "Wallets and spend caps across engines".

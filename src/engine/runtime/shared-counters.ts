@@ -51,6 +51,8 @@ export interface SharedCountersOptions {
   /** Prefix of every key (default `limitr:`); engines that share limits use the same one. */
   readonly prefix?: string;
   readonly lease?: Partial<LeaseParams>;
+  /** Sync the totals at most this often, ms (default: every tick). */
+  readonly syncMs?: number;
   /** Counters restored from this engine's store: their usage is in Redis already (pushed before a restart). */
   readonly restored?: readonly CounterRow[];
   /**
@@ -109,12 +111,19 @@ export class SharedCounters {
   private retryAt = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private calls = 0;
+  /** Totals sync at most this often (0: every tick), and when the last one started. */
+  private readonly syncMs: number;
+  private syncedAt = 0;
   private inFlight = new Set<Promise<unknown>>();
   /** Waiters of decideAsync, by counter id: resolved when that counter's acquire is applied. */
   private readonly waiters = new Map<number, (() => void)[]>();
   readonly url: string;
 
   constructor(counters: CounterTable, options: SharedCountersOptions) {
+    const syncMs = options.syncMs;
+    if (syncMs !== undefined && !(typeof syncMs === "number" && syncMs > 0 && syncMs < Infinity))
+      throw new InputError(`countersSyncMs must be a number of milliseconds > 0 (got ${String(syncMs)})`);
+    this.syncMs = syncMs ?? 0;
     if (options.rows !== undefined) {
       this.url = redact(options.url);
       this.params = { ...ROW_LEASE_DEFAULTS, ...options.lease };
@@ -419,7 +428,11 @@ export class SharedCounters {
     jobs.push(...this.book.orphans.splice(0));
     for (let i = 0; i < jobs.length; i += BATCH) this.renew(jobs.slice(i, i + BATCH));
     this.sendAcquires();
-    void this.syncTotals(false);
+    // Half a tick early is on time: the interval timer runs a little late or early.
+    if (now - this.syncedAt >= this.syncMs - this.tickMs / 2) {
+      this.syncedAt = now;
+      void this.syncTotals(false);
+    }
   }
 
   /** Renewal batches waiting for their turn (see RENEW_WINDOW), and how many are out. */
