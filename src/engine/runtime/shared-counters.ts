@@ -425,8 +425,14 @@ export class SharedCounters {
       for (const j of jobs) this.book.failed(j.cid, j.period, j.consumed, j.pool, j.refunded);
       return;
     }
-    jobs.push(...this.book.orphans.splice(0));
-    for (let i = 0; i < jobs.length; i += BATCH) this.renew(jobs.slice(i, i + BATCH));
+    // Leases given back (of passed periods and buckets, or idle) go out at once, before the
+    // acquires on the same connection, so an acquire in a new bucket sees their allowance
+    // (as in sendAcquires); renewals queue, RENEW_WINDOW batches at a time.
+    const back = this.book.orphans.splice(0);
+    const renewals: ReportJob[] = [];
+    for (const j of jobs) (j.giveBack === Infinity ? back : renewals).push(j);
+    for (let i = 0; i < back.length; i += BATCH) this.report(back.slice(i, i + BATCH));
+    for (let i = 0; i < renewals.length; i += BATCH) this.renew(renewals.slice(i, i + BATCH));
     this.sendAcquires();
     // Half a tick early is on time: the interval timer runs a little late or early.
     if (now - this.syncedAt >= this.syncMs - this.tickMs / 2) {
