@@ -33,6 +33,9 @@ const RENEW_WINDOW = 2;
  * refills after nearly every turn.
  */
 const REFILL_GATHER_MS = 10;
+/** The last totals push on close: tries, and the pause between them (see `lastTotals`). */
+const CLOSE_TOTALS_TRIES = 3;
+const CLOSE_RETRY_MS = 100;
 
 /** The lease calls `SharedCounters` makes: Redis scripts, or transactions on Postgres rows. */
 export type LeaseTransport = Pick<RedisLeases, "acquireMany" | "reportMany" | "releaseMany">;
@@ -270,12 +273,37 @@ export class SharedCounters {
           (e) => this.fail(e),
         );
       }
-      await this.syncTotals(false);
     }
+    await this.lastTotals();
     for (const list of this.waiters.values()) for (const w of list) w();
     this.waiters.clear();
     this.redis?.disconnect();
     await this.rows?.close();
+  }
+
+  /**
+   * The last push of the totals, on close. Unlike leases, which their TTL
+   * reclaims, counts missing from the totals stay missing for the period, so
+   * a push that fails (a connection cut just before or during close) is tried
+   * again, up to CLOSE_TOTALS_TRIES times in all, CLOSE_RETRY_MS apart, even
+   * when the last call before close had failed. A server still unreachable
+   * after that keeps what it had: this engine's own store keeps its counts.
+   */
+  private async lastTotals(): Promise<void> {
+    for (let attempt = 0; attempt < CLOSE_TOTALS_TRIES; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, CLOSE_RETRY_MS));
+      const pushed = await this.totals.sync(false).then(
+        (n) => {
+          this.ok(n);
+          return true;
+        },
+        (e) => {
+          this.fail(e);
+          return false;
+        },
+      );
+      if (pushed) return;
+    }
   }
 
   /** `close` without waiting: the leases are reclaimed by their TTL. */
