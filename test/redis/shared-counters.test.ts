@@ -7,6 +7,7 @@ import { RedisLeases } from "../../src/engine/adapters/redis/lease-client.js";
 import { compilePolicy } from "../../src/engine/core/compile.js";
 import { LEASE_DEFAULTS, type LeaseParams } from "../../src/engine/core/engine/lease.js";
 import { Limitr } from "../../src/engine/runtime/limitr.js";
+import type { LimitrOptions } from "../../src/engine/runtime/options.js";
 import { connect, dropPrefix, REDIS_URL, testPrefix } from "./redis-helpers.js";
 
 let redis: Redis;
@@ -49,6 +50,17 @@ const wide = compilePolicy({
     free: { default: true, entitlements: { api: { meter: "calls", limit: 1_000_000, mode: "hard" } } },
   },
 });
+
+/** An engine on the test policy sharing counters under `prefix`, with more options. */
+const openShared = (prefix: string, more: Partial<LimitrOptions> = {}) =>
+  Limitr.open({
+    policy,
+    store: "memory",
+    alerts: false,
+    counters: REDIS_URL,
+    countersPrefix: prefix,
+    ...more,
+  });
 
 /** An engine on `wide` sharing counters under `prefix`, with these lease parameters. */
 const openWide = (prefix: string, lease: Partial<LeaseParams>) =>
@@ -242,9 +254,7 @@ describe("shared counters in one process (real Redis)", () => {
 
   it("R16 shared totals stay exact across whole and fractional deltas and whole numbers up to 2^53", async () => {
     const prefix = prefixed();
-    const open = () =>
-      Limitr.open({ policy, store: "memory", alerts: false, counters: REDIS_URL, countersPrefix: prefix });
-    const [a, b] = [await open(), await open()];
+    const [a, b] = [await openShared(prefix), await openShared(prefix)];
     const totalOf = async (customer: string) => {
       const keys = await redis.keys(`${prefix}total:{${customer}|seen@*`);
       expect(keys).toHaveLength(1);
@@ -284,14 +294,10 @@ describe("shared counters in one process (real Redis)", () => {
 
   it("R16 countersSyncMs: an engine syncs its totals that often (flush at once); a bad value is a clear input error", async () => {
     const prefix = prefixed();
+    // A tick every 100 ms.
     const open = (countersSyncMs?: number) =>
-      Limitr.open({
-        policy,
-        store: "memory",
-        alerts: false,
-        counters: REDIS_URL,
-        countersPrefix: prefix,
-        lease: { ttlMs: 800 }, // a tick every 100 ms
+      openShared(prefix, {
+        lease: { ttlMs: 800 },
         ...(countersSyncMs === undefined ? {} : { countersSyncMs }),
       });
     for (const bad of [0, -5, Number.NaN, Number.POSITIVE_INFINITY])
