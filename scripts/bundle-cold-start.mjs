@@ -72,6 +72,8 @@ async function bundleValidator() {
     format: "cjs",
     platform: "node",
     target: "node20",
+    // Without comments the bundle is ASCII (see asciiOnly) and 40 % smaller: less to read and scan.
+    minifyWhitespace: true,
     metafile: true,
     absWorkingDir: root,
     logLevel: "error",
@@ -100,10 +102,24 @@ async function bundleValidator() {
   const twice = [...bundled].filter((p) => shared.packages.has(p));
   // A package both in the bundle and imported by policy-cache's modules would be two instances of it in every process.
   if (twice.length > 0) throw new Error(`${NAME} would bundle ${twice.join(", ")}, which its loader imports`);
+  asciiOnly(NAME, readFileSync(join(dist, `${NAME}.cjs`), "utf8"));
   writeFileSync(
     join(dist, `${NAME}.json`),
     `${JSON.stringify({ externals: [...externals].sort(), inputs: ownInputs(result.metafile, dist) }, null, 2)}\n`,
   );
+}
+
+/**
+ * A bundle must be ASCII: Node reads a file with one other character in it as
+ * two-byte text, decoding every byte (about 13 ms for the validator bundle on
+ * the 2-core machine, against under 1 ms for the same length of ASCII), and V8
+ * scans it slower. esbuild escapes such characters in strings and regular
+ * expressions; comments, which keep them, are left out (minifyWhitespace).
+ */
+function asciiOnly(name, text) {
+  const at = text.search(/[^\x00-\x7f]/);
+  if (at >= 0)
+    throw new Error(`${name}: a character outside ASCII at ${at}: ${JSON.stringify(text.slice(at - 40, at + 40))}`);
 }
 
 /**
@@ -151,6 +167,7 @@ async function bundleCli() {
     format: "cjs",
     platform: "node",
     target: "node20",
+    minifyWhitespace: true,
     write: false,
     metafile: true,
     absWorkingDir: root,
@@ -187,6 +204,7 @@ async function bundleCli() {
   }
   const left = code.match(/\bimport\(/g);
   if (left) throw new Error(`${CLI}: ${left.length} import() left in the bundle`);
+  asciiOnly(CLI, code);
   writeFileSync(join(cliDist, `${CLI}.cjs`), code);
   writeFileSync(
     join(cliDist, `${CLI}.json`),
