@@ -1,4 +1,4 @@
-// Part of `npm run build`, after tsc: two bundles, each one CommonJS file run
+// Part of `npm run build`, after tsc: three bundles, each one CommonJS file run
 // with the bytecode V8 made of it in a representative run at build time
 // (NAME.v8cache beside it); src/engine/adapters/code-cache.ts runs them. See
 // docs/performance.md, "Cold start".
@@ -15,6 +15,11 @@
 //   compiled policy, which the validation cache stores as JSON), so a process
 //   that also imported the engine's entry (Limitr.open) holds a second copy of
 //   the compiler, decimal.js and luxon, never a second class of anything passed.
+// - src/engine/dist/compiled-kit.cjs: what checking a compiled policy (a bundle
+//   or bundle file given to Limitr.open, a bundle store's versions) loads
+//   beyond the engine's entry: the generated schema validator and the semantic
+//   rules. Every module the entry imports stays outside, so the checker shares
+//   the engine's decimal.js, luxon and model; what it returns is a list of strings.
 // - src/cli/dist/cli-kit.cjs: the CLI's program and context (commander, chalk,
 //   the command registry, the terminal renderer). The engine stays outside
 //   (imported by name), and so does every command, imported on use as now.
@@ -26,6 +31,7 @@ import { build } from "esbuild";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const dist = join(root, "src/engine/dist");
 const NAME = "validator-kit";
+const COMPILED = "compiled-kit";
 
 /** The engine's modules reachable from `entry` by static imports (dynamic ones load on use), with the packages they import. */
 async function staticGraph(entry) {
@@ -61,13 +67,19 @@ const packageName = (spec) =>
     .slice(0, spec.startsWith("@") ? 2 : 1)
     .join("/");
 
-async function bundleValidator() {
-  const shared = await staticGraph(join(dist, "adapters/policy-cache.js"));
+/**
+ * Bundle `entry` (a module of the engine's dist) as NAME.cjs beside it, with
+ * the modules and packages reachable from `sharedEntry` left outside (see the
+ * header): a process running the bundle has loaded those already, or loads
+ * them as usual.
+ */
+async function bundleKit(name, entry, sharedEntry) {
+  const shared = await staticGraph(join(dist, sharedEntry));
   const externals = new Set();
   const bundled = new Set();
   const result = await build({
-    entryPoints: [join(dist, "core/policy/validate.js")],
-    outfile: join(dist, `${NAME}.cjs`),
+    entryPoints: [join(dist, entry)],
+    outfile: join(dist, `${name}.cjs`),
     bundle: true,
     format: "cjs",
     platform: "node",
@@ -98,13 +110,13 @@ async function bundleValidator() {
       },
     ],
   });
-  if (result.warnings.length > 0) throw new Error(`bundling ${NAME}: ${result.warnings[0].text}`);
+  if (result.warnings.length > 0) throw new Error(`bundling ${name}: ${result.warnings[0].text}`);
   const twice = [...bundled].filter((p) => shared.packages.has(p));
-  // A package both in the bundle and imported by policy-cache's modules would be two instances of it in every process.
-  if (twice.length > 0) throw new Error(`${NAME} would bundle ${twice.join(", ")}, which its loader imports`);
-  asciiOnly(NAME, readFileSync(join(dist, `${NAME}.cjs`), "utf8"));
+  // A package both in the bundle and imported by the shared modules would be two instances of it in every process.
+  if (twice.length > 0) throw new Error(`${name} would bundle ${twice.join(", ")}, which its loader imports`);
+  asciiOnly(name, readFileSync(join(dist, `${name}.cjs`), "utf8"));
   writeFileSync(
-    join(dist, `${NAME}.json`),
+    join(dist, `${name}.json`),
     `${JSON.stringify({ externals: [...externals].sort(), inputs: ownInputs(result.metafile, dist) }, null, 2)}\n`,
   );
 }
@@ -117,9 +129,11 @@ async function bundleValidator() {
  * expressions; comments, which keep them, are left out (minifyWhitespace).
  */
 function asciiOnly(name, text) {
-  const at = text.search(/[^\x00-\x7f]/);
-  if (at >= 0)
-    throw new Error(`${name}: a character outside ASCII at ${at}: ${JSON.stringify(text.slice(at - 40, at + 40))}`);
+  for (let at = 0; at < text.length; at++)
+    if (text.charCodeAt(at) > 0x7f)
+      throw new Error(
+        `${name}: a character outside ASCII at ${at}: ${JSON.stringify(text.slice(at - 40, at + 40))}`,
+      );
 }
 
 /**
@@ -132,7 +146,10 @@ const ownInputs = (metafile, dir) =>
     .map((f) => relative(dir, resolve(root, f)))
     .sort();
 
-/** Run the bundle once on the example policy and store the bytecode V8 compiled, lazily compiled functions included. */
+/**
+ * Run the validator bundle once on the example policy and store the bytecode V8
+ * compiled, lazily compiled functions included; returns the compiled policy.
+ */
 async function produceCodeCache() {
   const cacheFile = join(dist, `${NAME}.v8cache`);
   rmSync(cacheFile, { force: true });
@@ -146,6 +163,26 @@ async function produceCodeCache() {
   const text = (f) => (typeof f.text === "string" ? f.text : new TextDecoder().decode(f.text));
   const broken = files.map((f) => ({ ...f, text: text(f).replace(/\bunit: /, "unti: ") }));
   kit.exports.validatePolicyFiles(broken, { root: "policies" });
+  writeFileSync(cacheFile, kit.script.createCachedData());
+  return result.policy;
+}
+
+/**
+ * Run the compiled-policy checker's bundle on the example policy as a bundle
+ * carries it (JSON), then on a broken copy, and store the bytecode.
+ */
+async function produceCompiledCodeCache(policy) {
+  const cacheFile = join(dist, `${COMPILED}.v8cache`);
+  rmSync(cacheFile, { force: true });
+  const { runCodeCacheBundle } = await import(pathToFileURL(join(dist, "adapters/code-cache.js")).href);
+  const kit = await runCodeCacheBundle(pathToFileURL(`${dist}/`), COMPILED, { useCache: false });
+  const json = JSON.parse(JSON.stringify(policy));
+  const problems = kit.exports.validateCompiledPolicy(json);
+  if (problems.length > 0) throw new Error(`${COMPILED}: the example policy has problems: ${problems[0]}`);
+  const broken = JSON.parse(JSON.stringify(policy));
+  broken.timezone = "Mars/Olympus";
+  if (kit.exports.validateCompiledPolicy(broken).length === 0)
+    throw new Error(`${COMPILED}: a broken policy passed`);
   writeFileSync(cacheFile, kit.script.createCachedData());
 }
 
@@ -238,13 +275,18 @@ async function produceCliCodeCache() {
   writeFileSync(cacheFile, cli.script.createCachedData());
 }
 
-await bundleValidator();
-await produceCodeCache();
+// What validating a policy's YAML loads, beside the modules policy-cache imports.
+await bundleKit(NAME, "core/policy/validate.js", "adapters/policy-cache.js");
+const example = await produceCodeCache();
+// What checking a compiled policy (a bundle) loads, beside the engine's entry: Limitr.open has loaded that.
+await bundleKit(COMPILED, "core/bundles/validate-compiled.js", "index.js");
+await produceCompiledCodeCache(example);
 await bundleCli();
 await produceCliCodeCache();
 const size = (dir, f) => readFileSync(join(dir, f)).length;
 for (const [dir, name] of [
   [dist, NAME],
+  [dist, COMPILED],
   [cliDist, CLI],
 ]) {
   const kib = (f) => Math.round(size(dir, f) / 1024);

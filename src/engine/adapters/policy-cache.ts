@@ -296,6 +296,24 @@ async function loadValidator(): Promise<ValidatePolicyFiles> {
   return validator;
 }
 
+type CheckCompiledPolicy = typeof import("../core/bundles/validate-compiled.js").validateCompiledPolicy;
+let compiledChecker: CheckCompiledPolicy | undefined;
+
+/**
+ * The checker of compiled policies (`validateCompiledPolicy`), loaded on first
+ * use: from the build's bundle of it with its V8 code cache
+ * (src/engine/dist/compiled-kit.cjs; the modules the engine's entry imports
+ * stay outside it, shared) when there is one, else its modules as usual.
+ */
+export async function loadCompiledChecker(): Promise<CheckCompiledPolicy> {
+  if (compiledChecker) return compiledChecker;
+  const kit = await runCodeCacheBundle(new URL("../", import.meta.url), "compiled-kit");
+  compiledChecker = kit
+    ? (kit.exports.validateCompiledPolicy as CheckCompiledPolicy)
+    : (await import("../core/bundles/validate-compiled.js")).validateCompiledPolicy;
+  return compiledChecker;
+}
+
 /** `loadValidPolicy` through the cache: the compiled policy, or a PolicyError listing every problem. */
 export async function loadValidPolicyCached(dir: string): Promise<CompiledPolicy> {
   return compiledOrThrow(dir, await validatePolicyDirCached(dir));

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { nodeBundleCrypto, trustedKeysFromPem } from "../adapters/bundles/crypto.js";
-import { compiledPolicyProblemsSync } from "../adapters/policy-cache.js";
+import { compiledPolicyProblemsSync, loadCompiledChecker } from "../adapters/policy-cache.js";
 import { type Bundle, checkEnvironmentName } from "../core/bundles/manifest.js";
 import { type TrustedKey, type VerifyResult, verifyBundle } from "../core/bundles/verify.js";
 import type { EngineStore } from "../core/engine/store-port.js";
@@ -86,7 +86,7 @@ export class BundleLoader {
   ): Promise<BundleLoader> {
     const { location, env, checkEnv } = locate(input);
     // The validator (schema, semantic rules) is loaded with the first bundle store, not with the engine.
-    validator ??= (await import("../core/bundles/validate-compiled.js")).validateCompiledPolicy;
+    validator ??= await loadCompiledChecker();
     const pollMs = positive("pollMs", input.pollMs, 10_000);
     const timeoutMs = positive("timeoutMs", input.timeoutMs, 10_000);
     const maxBytes = positive("maxBundleBytes", input.maxBundleBytes, DEFAULT_MAX_BUNDLE_BYTES);

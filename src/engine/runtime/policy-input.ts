@@ -1,6 +1,10 @@
 import { readFileSync, statSync } from "node:fs";
 import { policyDigestOf } from "../adapters/bundles/crypto.js";
-import { compiledPolicyProblems, loadValidPolicyCached } from "../adapters/policy-cache.js";
+import {
+  compiledPolicyProblems,
+  loadCompiledChecker,
+  loadValidPolicyCached,
+} from "../adapters/policy-cache.js";
 import { PolicyError } from "../core/errors.js";
 import type { CompiledPolicy } from "../core/model.js";
 
@@ -125,11 +129,7 @@ async function fromObject(
  * semantic rules) is loaded only when the policy has to be checked.
  */
 async function sound(policy: CompiledPolicy, digest: string, where: string): Promise<CompiledPolicy> {
-  const problems = await compiledPolicyProblems(
-    policy,
-    digest,
-    async () => (await import("../core/bundles/validate-compiled.js")).validateCompiledPolicy,
-  );
+  const problems = await compiledPolicyProblems(policy, digest, loadCompiledChecker);
   if (problems.length === 0) return policy;
   throw new PolicyError(`${where} is not a valid policy:\n${problems.map((p) => `  ${p}`).join("\n")}`);
 }
