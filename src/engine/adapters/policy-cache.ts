@@ -101,8 +101,8 @@ export function validatorIdentity(): string {
   const ext = self.slice(self.lastIndexOf("."));
   stamp(`adapters/policy-cache${ext}`);
   stamp(`adapters/policy-files${ext}`);
-  // The build's bundle of the validation modules validates in their place (loadValidator).
-  if (existsSync(join(root, "validator-kit.cjs"))) stamp("validator-kit.cjs");
+  // The build's bundles of the validation modules validate in their place (loadValidator, loadCompiledChecker).
+  for (const kit of ["validator-kit.cjs", "compiled-kit.cjs"]) if (existsSync(join(root, kit))) stamp(kit);
   for (const candidate of ["../package.json", "../../package.json"]) {
     try {
       const text = readFileSync(new URL(candidate, import.meta.url), "utf8");
