@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -110,6 +110,31 @@ process.on("exit", () => process.stderr.write("KIT READS " + n + "\\n"));\n`,
       expect(refused).toMatch(
         /^PolicyError: .*broken\.json is not a valid policy:\n {2}timezone Mars\/Olympus is not an IANA zone/,
       );
+
+      // With a validation cache: the verdict on the sound policy is stored, and a second process
+      // takes it without loading the checker, until the checker's bundle is rebuilt (its key).
+      const cached = { ...process.env, LIMITR_CACHE_DIR: join(dir, "cache") };
+      const reads = async () => {
+        const r = await run(
+          process.execPath,
+          ["--require", preload, "--input-type=module", "-e", script, sound],
+          {
+            env: cached,
+          },
+        );
+        expect(JSON.parse(r.stdout)).toEqual([plans]);
+        return /KIT READS (\d+)/.exec(r.stderr)?.[1];
+      };
+      expect(await reads()).toBe("1");
+      expect(await reads()).toBe("0");
+      const kit = join(engineDist, "compiled-kit.cjs");
+      const { atime, mtime } = statSync(kit);
+      try {
+        utimesSync(kit, atime, new Date(mtime.getTime() + 1000));
+        expect(await reads()).toBe("1");
+      } finally {
+        utimesSync(kit, atime, mtime);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
