@@ -508,40 +508,17 @@ function minimalMeteredLoop(): (seconds: number, offset: number) => Promise<numb
 }
 
 // The figures to compare across runs and machines: ratios measured within this run.
-const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
-results.allow_vs_peer = ratio(results.allow_memory_ops_s as number, results.peer_rlf_memory_ops_s as number);
-results.allow_vs_reference = ratio(
-  results.allow_memory_ops_s as number,
-  results.reference_loop_ops_s as number,
-);
-results.allow_vs_reference_no_clock = ratio(
-  results.allow_memory_ops_s as number,
-  results.reference_no_clock_ops_s as number,
-);
-results.minimal_metered_vs_reference = ratio(
-  results.minimal_metered_ops_s as number,
-  results.reference_loop_ops_s as number,
-);
-results.allow_vs_minimal_metered = ratio(
-  results.allow_memory_ops_s as number,
-  results.minimal_metered_ops_s as number,
-);
-results.sqlite_batched_vs_raw = ratio(
-  results.allow_sqlite_batched_ops_s as number,
-  results.raw_sqlite_batched_ops_s as number,
-);
-results.sqlite_sync_vs_raw = ratio(
-  results.allow_sqlite_sync_ops_s as number,
-  results.raw_sqlite_commit_ops_s as number,
-);
-results.sqlite_sync_vs_raw_counter = ratio(
-  results.allow_sqlite_sync_ops_s as number,
-  results.raw_sqlite_commit_counter_ops_s as number,
-);
-results.raw_counter_vs_raw = ratio(
-  results.raw_sqlite_commit_counter_ops_s as number,
-  results.raw_sqlite_commit_ops_s as number,
-);
+const ratio = (a: string, b: string) =>
+  Math.round(((results[a] as number) / (results[b] as number)) * 100) / 100;
+results.allow_vs_peer = ratio("allow_memory_ops_s", "peer_rlf_memory_ops_s");
+results.allow_vs_reference = ratio("allow_memory_ops_s", "reference_loop_ops_s");
+results.allow_vs_reference_no_clock = ratio("allow_memory_ops_s", "reference_no_clock_ops_s");
+results.minimal_metered_vs_reference = ratio("minimal_metered_ops_s", "reference_loop_ops_s");
+results.allow_vs_minimal_metered = ratio("allow_memory_ops_s", "minimal_metered_ops_s");
+results.sqlite_batched_vs_raw = ratio("allow_sqlite_batched_ops_s", "raw_sqlite_batched_ops_s");
+results.sqlite_sync_vs_raw = ratio("allow_sqlite_sync_ops_s", "raw_sqlite_commit_ops_s");
+results.sqlite_sync_vs_raw_counter = ratio("allow_sqlite_sync_ops_s", "raw_sqlite_commit_counter_ops_s");
+results.raw_counter_vs_raw = ratio("raw_sqlite_commit_counter_ops_s", "raw_sqlite_commit_ops_s");
 
 rmSync(tmp, { recursive: true, force: true });
 const wallMedian = Object.entries(wall)

@@ -35,14 +35,17 @@ const policies = [
     ),
 ];
 
+/** The exports of the engine build's bundle `name`, run as the engine runs it. */
+async function kitExports(name: string): Promise<Record<string, unknown>> {
+  const { runCodeCacheBundle } = await import(pathToFileURL(join(engineDist, "adapters/code-cache.js")).href);
+  const kit = await runCodeCacheBundle(pathToFileURL(`${engineDist}/`), name);
+  expect(kit, `npm run build makes src/engine/dist/${name}.cjs`).not.toBeNull();
+  return kit.exports;
+}
+
 describe("code cache bundles", () => {
   it("the validator bundle gives the validation modules' result for the example and every invalid fixture", async () => {
-    const { runCodeCacheBundle } = await import(
-      pathToFileURL(join(engineDist, "adapters/code-cache.js")).href
-    );
-    const kit = await runCodeCacheBundle(pathToFileURL(`${engineDist}/`), "validator-kit");
-    expect(kit, "npm run build makes src/engine/dist/validator-kit.cjs").not.toBeNull();
-    const bundled = kit.exports.validatePolicyFiles as typeof validatePolicyFiles;
+    const bundled = (await kitExports("validator-kit")).validatePolicyFiles as typeof validatePolicyFiles;
     for (const dir of policies) {
       const files = readPolicyFiles(dir, REPO);
       expect(bundled(files, { root: dir }), dir).toEqual(validatePolicyFiles(files, { root: dir }));
@@ -50,12 +53,8 @@ describe("code cache bundles", () => {
   });
 
   it("the compiled-policy bundle gives the checker modules' result, sound or broken", async () => {
-    const { runCodeCacheBundle } = await import(
-      pathToFileURL(join(engineDist, "adapters/code-cache.js")).href
-    );
-    const kit = await runCodeCacheBundle(pathToFileURL(`${engineDist}/`), "compiled-kit");
-    expect(kit, "npm run build makes src/engine/dist/compiled-kit.cjs").not.toBeNull();
-    const bundled = kit.exports.validateCompiledPolicy as typeof validateCompiledPolicy;
+    const bundled = (await kitExports("compiled-kit"))
+      .validateCompiledPolicy as typeof validateCompiledPolicy;
     const example = JSON.parse(JSON.stringify(loadValidPolicy(join(REPO, "policies")))) as CompiledPolicy;
     const changes: ((p: CompiledPolicy) => void)[] = [
       () => {},

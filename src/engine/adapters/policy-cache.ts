@@ -288,12 +288,16 @@ let validator: ValidatePolicyFiles | undefined;
  * one, else (the TypeScript sources) its modules as usual. Both are the same code.
  */
 async function loadValidator(): Promise<ValidatePolicyFiles> {
-  if (validator) return validator;
-  const kit = await runCodeCacheBundle(new URL("../", import.meta.url), "validator-kit");
-  validator = kit
-    ? (kit.exports.validatePolicyFiles as ValidatePolicyFiles)
-    : (await import("../core/policy/validate.js")).validatePolicyFiles;
+  validator ??= await fromKit("validator-kit", "validatePolicyFiles", async () => {
+    return (await import("../core/policy/validate.js")).validatePolicyFiles;
+  });
   return validator;
+}
+
+/** Export `key` of the build's bundle `name` (beside dist/adapters/), or of `modules()` without one. */
+async function fromKit<T>(name: string, key: string, modules: () => Promise<T>): Promise<T> {
+  const kit = await runCodeCacheBundle(new URL("../", import.meta.url), name);
+  return kit ? (kit.exports[key] as T) : modules();
 }
 
 type CheckCompiledPolicy = typeof import("../core/bundles/validate-compiled.js").validateCompiledPolicy;
@@ -306,11 +310,9 @@ let compiledChecker: CheckCompiledPolicy | undefined;
  * stay outside it, shared) when there is one, else its modules as usual.
  */
 export async function loadCompiledChecker(): Promise<CheckCompiledPolicy> {
-  if (compiledChecker) return compiledChecker;
-  const kit = await runCodeCacheBundle(new URL("../", import.meta.url), "compiled-kit");
-  compiledChecker = kit
-    ? (kit.exports.validateCompiledPolicy as CheckCompiledPolicy)
-    : (await import("../core/bundles/validate-compiled.js")).validateCompiledPolicy;
+  compiledChecker ??= await fromKit("compiled-kit", "validateCompiledPolicy", async () => {
+    return (await import("../core/bundles/validate-compiled.js")).validateCompiledPolicy;
+  });
   return compiledChecker;
 }
 
