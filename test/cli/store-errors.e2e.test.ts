@@ -41,6 +41,8 @@ describe("a missing store (a mistyped --db)", () => {
       ["alerts", "check", "--period", "2026-10", "--dry-run"],
       ["alerts", "test", "pro-chat-80", "--customer", "globex", "--period", "2026-10"],
       ["simulate", "--period", "2026-10", "--base", "HEAD"],
+      ["balances", "show"],
+      ["balances", "history", "walleted"],
     ]) {
       const run = await limitr([...args, "--db", db]);
       expect(run.exitCode, `${args.join(" ")}: ${run.stderr}`).toBe(1);
@@ -48,6 +50,18 @@ describe("a missing store (a mistyped --db)", () => {
       expect(run.stderr).not.toMatch(/internal error|\n\s+at /);
       expect(existsSync(join(dir, "typo")), args.join(" ")).toBe(false);
     }
+  });
+
+  it("usage import of a file it cannot read fails before creating the store", async () => {
+    const db = join(dir, "never", "usage.db");
+    const missing = join(dir, "no-such-file.ndjson");
+    const run = await limitr(["usage", "import", missing, "--db", db]);
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toContain(`cannot read ${missing}`);
+    const unknown = join(dir, "events.txt");
+    writeFileSync(unknown, "{}\n");
+    expect((await limitr(["usage", "import", unknown, "--db", db])).exitCode).toBe(1);
+    expect(existsSync(join(dir, "never"))).toBe(false);
   });
 
   it("usage import and customers set create it; bill then warns that the period has no events", async () => {

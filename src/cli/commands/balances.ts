@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { requireExistingStore } from "limitr-engine/adapters/store/database";
 import { SqliteEngineStore } from "limitr-engine/adapters/store/engine-store";
 import { PgEngineStore } from "limitr-engine/adapters/store/postgres/engine-store";
 import { isPostgresUrl } from "limitr-engine/adapters/store/postgres/url";
@@ -22,11 +23,14 @@ async function withEngine<T>(
   options: Options,
   ctx: CliContext,
   fn: (engine: Limitr, store: WalletStore, policy: CompiledPolicy) => T | Promise<T>,
+  /** `show` and `history` only read: a SQLite store that does not exist is refused (a mistyped --db), not created. */
+  writes = true,
 ): Promise<T> {
   const policy = loadPolicy(options, ctx);
   const db = String(options.db);
   // On a shared Postgres store the engine syncs the wallet with every engine serving it (docs/scale.md).
   const pg = isPostgresUrl(db);
+  if (!pg && !writes) requireExistingStore(resolve(ctx.cwd, db));
   const store = pg
     ? await PgEngineStore.open(db, { planPollMs: 0 })
     : new SqliteEngineStore(resolve(ctx.cwd, db));
@@ -90,8 +94,12 @@ function walletCustomers(store: WalletStore, policy: CompiledPolicy): string[] {
 
 export async function runShow(options: Options, ctx: CliContext): Promise<CommandOutcome> {
   const one = arg(options, 0);
-  const wallets = await withEngine(options, ctx, (engine, store, policy) =>
-    (one === undefined ? walletCustomers(store, policy) : [one]).map((c) => engine.balance(c)),
+  const wallets = await withEngine(
+    options,
+    ctx,
+    (engine, store, policy) =>
+      (one === undefined ? walletCustomers(store, policy) : [one]).map((c) => engine.balance(c)),
+    false,
   );
   const format = options.format;
   if (format === "json") return { output: JSON.stringify({ formatVersion: 1, wallets }), exitCode: 0 };
@@ -201,14 +209,19 @@ function historyTable(txs: WalletTransaction[]): string {
 
 export async function runHistory(options: Options, ctx: CliContext): Promise<CommandOutcome> {
   const customer = String(arg(options, 0));
-  const txs = await withEngine(options, ctx, (engine, _store, policy) => {
-    const from = instant(options.from, policy.timezone, "--from");
-    const to = instant(options.to, policy.timezone, "--to");
-    return engine.transactions(customer, {
-      ...(from === undefined ? {} : { from }),
-      ...(to === undefined ? {} : { to }),
-    });
-  });
+  const txs = await withEngine(
+    options,
+    ctx,
+    (engine, _store, policy) => {
+      const from = instant(options.from, policy.timezone, "--from");
+      const to = instant(options.to, policy.timezone, "--to");
+      return engine.transactions(customer, {
+        ...(from === undefined ? {} : { from }),
+        ...(to === undefined ? {} : { to }),
+      });
+    },
+    false,
+  );
   const format = options.format;
   if (format === "json")
     return {

@@ -4,7 +4,7 @@ import { openUsageStore } from "limitr-engine/adapters/store/open-usage-store";
 import { InputError, UsageError } from "limitr-engine/core/errors";
 import { formatInstant } from "limitr-engine/core/periods";
 import type { LateEvents } from "limitr-engine/core/usage/store-port";
-import { type ImportSummary, importFiles } from "../adapters/usage-files/import-events.js";
+import { checkImportFiles, type ImportSummary, importFiles } from "../adapters/usage-files/import-events.js";
 import type { CliContext, CommandOutcome } from "../context.js";
 import { importPolicy } from "./usage-common.js";
 
@@ -27,6 +27,8 @@ export async function run(options: Record<string, unknown>, ctx: CliContext): Pr
     throw new UsageError("--batch-size must be a positive integer");
   const policy = importPolicy(options, ctx);
   const zone = policy?.timezone ?? "UTC";
+  // A file that cannot be imported fails the command before a store is created for it.
+  checkImportFiles(files);
   const db = await openUsageStore(String(options.db), { create: true, cwd: ctx.cwd });
   let reported = 0;
   const started = performance.now();

@@ -39,13 +39,8 @@ export interface ImportSummary {
   refused: boolean;
 }
 
-export async function importFiles(
-  store: UsageStore,
-  files: string[],
-  options: ImportOptions,
-): Promise<ImportSummary> {
-  const batchSize = options.batchSize ?? 5000;
-  // Every file must be readable and of a known type before anything is written.
+/** Every file must be readable and of a known type before anything is written (or a store created). */
+export function checkImportFiles(files: string[]): void {
   for (const file of files) {
     formatOf(file);
     try {
@@ -54,6 +49,15 @@ export async function importFiles(
       throw new InputError(`cannot read ${file}: ${(err as Error).message}`);
     }
   }
+}
+
+export async function importFiles(
+  store: UsageStore,
+  files: string[],
+  options: ImportOptions,
+): Promise<ImportSummary> {
+  const batchSize = options.batchSize ?? 5000;
+  checkImportFiles(files);
   const summary: ImportSummary = {
     files: [],
     rows: 0,

@@ -273,14 +273,18 @@ export interface OpenOptions {
   readonly?: boolean;
 }
 
-/** Open a SQLite usage store in WAL mode and bring its schema up to date. */
-export function openDatabase(path: string, options: OpenOptions = {}): Db {
-  const create = (options.create ?? false) && !options.readonly;
-  if (path !== ":memory:" && !create && !existsSync(path)) {
+/** A reading command's store must exist: an InputError naming it, else. */
+export function requireExistingStore(path: string): void {
+  if (path !== ":memory:" && !existsSync(path))
     throw new InputError(
       `store ${path} does not exist: check --db (limitr usage import or limitr customers set creates a store)`,
     );
-  }
+}
+
+/** Open a SQLite usage store in WAL mode and bring its schema up to date. */
+export function openDatabase(path: string, options: OpenOptions = {}): Db {
+  const create = (options.create ?? false) && !options.readonly;
+  if (!create) requireExistingStore(path);
   if (path !== ":memory:" && create) mkdirSync(dirname(path), { recursive: true });
   let db: Db;
   try {
