@@ -1,7 +1,8 @@
 // An engine in its own OS process on a shared Postgres store with Redis counters, on the
-// built library (dist/). argv[2] is a JSON job: { pg, redis, prefix, limit, customers, ms }.
-// Waits until the test sets `<prefix>go`, decides 1 unit at a time for the customers in
-// turn (decide; decideAsync when `async`) for `ms` ms, records a soft `seen` call for each
+// built library (dist/). argv[2] is a JSON job: { pg, redis, prefix, limit, customers, ms,
+// async, paceMs }. Waits until the test sets `<prefix>go`, decides 1 unit at a time for the
+// customers in turn (decide; decideAsync when `async`), 50 calls then a pause of `paceMs`
+// (default: one turn of the event loop), for `ms` ms, records a soft `seen` call for each
 // allowed one, closes (which writes everything to Postgres) and prints
 // {"allowed": {customer: n}, "reasons": {...}, "store": status().storeHealth}.
 import { setImmediate as turn } from "node:timers/promises";
@@ -50,7 +51,8 @@ while (Date.now() < until) {
       limitr.allow(c, "seen", 1);
     }
   }
-  await turn();
+  if (job.paceMs) await new Promise((r) => setTimeout(r, job.paceMs));
+  else await turn();
 }
 await limitr.close();
 const store = limitr.status().storeHealth;
