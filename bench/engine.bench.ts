@@ -7,6 +7,8 @@
  * least a metered decision does on the engine's memory layout (`minimalMeteredLoop`), and
  * raw inserts of the same event rows into a SQLite file of the store's schema (for sync,
  * also commits of an event row and its counter row, the least a synchronous call writes).
+ * Each figure and its baselines run in rounds, one after another within a round, and a
+ * ratio is the median of the rounds' ratios (`rounds[name]` in the JSON line holds them).
  * Prints one JSON summary line.
  *
  * Throughput is operations per second of CPU time consumed by this process
@@ -22,6 +24,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RateLimiterMemory } from "rate-limiter-flexible";
+import { SqliteEngineStore } from "../src/engine/adapters/store/engine-store.js";
 import { compilePolicy } from "../src/engine/core/compile.js";
 import { Limitr } from "../src/engine/runtime/limitr.js";
 import type { LimitrOptions } from "../src/engine/runtime/options.js";
@@ -185,31 +188,56 @@ function median(values: number[]): number {
 }
 
 const results: Record<string, number> = {};
+/** Each round's ratio of the figures that are medians of rounds (see `medianRatio`), for stderr and the JSON line. */
+const perRound: Record<string, number[]> = {};
 /** The policy digest the engine stamps on its event rows (R14); the raw baselines store the same. */
 let storedDigest = "";
 let p50ns = 0;
 let clockNs = 0;
 
 {
-  current = "memory";
   const l = await engine("memory", "batched");
   const la = await engine("memory", "batched", true);
+  const reference = referenceLoops();
+  const minimal = minimalMeteredLoop();
+  const peer = rateLimiterFlexible();
   await throughput(l, 100_000, 1, 0); // JIT warm-up
   await throughput(la, 100_000, 1, 0);
-  // Interleaved, so machine noise falls on both alike. The rules' cost is inside the alerts
-  // figure: they are evaluated on their timer between chunks and at the flush that ends a run.
-  const runs: number[] = [];
-  const alertRuns: number[] = [];
-  for (let r = 0; r < 5; r++) {
-    runs.push(await throughput(l, 100_000, 1, r * 7919));
-    current = "memory with alert rules";
-    alertRuns.push(await throughput(la, 100_000, 1, r * 7919));
-    current = "memory";
-  }
-  results.allow_memory_ops_s = median(runs);
-  results.allow_memory_alerts_ops_s = median(alertRuns);
-  results.alerts_overhead_pct =
-    Math.round((1 - results.allow_memory_alerts_ops_s / results.allow_memory_ops_s) * 1000) / 10;
+  await reference.run(0.5, 0);
+  await reference.runNoClock(0.5, 0);
+  await minimal(0.5, 0);
+  await peer(0.5, 0);
+  // Every contender runs once a round, one after another, so a change in the machine's speed
+  // (frequent on a shared VM) falls on all of them alike; the ratios are medians of the rounds'
+  // ratios. The rules' cost is inside the alerts figure: they are evaluated on their timer
+  // between chunks and at the flush that ends a run.
+  const got = await rounds(5, {
+    allow: ["memory", (r) => throughput(l, 100_000, 1, r * 7919)],
+    alerts: ["memory with alert rules", (r) => throughput(la, 100_000, 1, r * 7919)],
+    reference: [
+      "reference: Date.now(), two lookups, a compare and an increment",
+      (r) => reference.run(1, r * 7919),
+    ],
+    noClock: ["reference without Date.now()", (r) => reference.runNoClock(1, r * 7919)],
+    minimal: ["minimal metered decision", (r) => minimal(1, r * 7919)],
+    peer: ["rate-limiter-flexible", (r) => peer(1, r * 7919)],
+  });
+  if (reference.refused() > 0) throw new Error("the reference loop refused a call");
+  results.allow_memory_ops_s = median(got.allow);
+  results.allow_memory_alerts_ops_s = median(got.alerts);
+  results.alerts_overhead_pct = Math.round((1 - medianRatio(got.alerts, got.allow)) * 1000) / 10;
+  results.reference_loop_ops_s = median(got.reference);
+  results.reference_no_clock_ops_s = median(got.noClock);
+  results.minimal_metered_ops_s = median(got.minimal);
+  results.peer_rlf_memory_ops_s = median(got.peer);
+  results.allow_vs_reference = medianRatio(got.allow, got.reference);
+  results.allow_vs_reference_no_clock = medianRatio(got.allow, got.noClock);
+  results.allow_vs_minimal_metered = medianRatio(got.allow, got.minimal);
+  results.minimal_metered_vs_reference = medianRatio(got.minimal, got.reference);
+  results.allow_vs_peer = medianRatio(got.allow, got.peer);
+  perRound.allow_vs_reference = roundRatios(got.allow, got.reference);
+  perRound.allow_vs_minimal_metered = roundRatios(got.allow, got.minimal);
+  perRound.allow_vs_peer = roundRatios(got.allow, got.peer);
   const lat = latency(l, 1_000_000);
   results.allow_p99_ns = lat.p99;
   results.allow_p999_ns = lat.p999;
@@ -249,53 +277,83 @@ let clockNs = 0;
 }
 
 {
-  current = "sqlite batched";
   const l = await engine(`sqlite:${join(tmp, "batched.db")}`, "batched");
   storedDigest = l.activePolicy().digest;
+  const raw = rawInserts(join(tmp, "raw.db"));
   await throughput(l, 50_000, 0.5, 0);
-  const runs: number[] = [];
-  for (let r = 0; r < 3; r++) runs.push(await throughput(l, 50_000, 1.5, r * 7919));
-  results.allow_sqlite_batched_ops_s = median(runs);
+  await raw.batched(0.5, 0);
+  const got = await rounds(3, {
+    engine: ["sqlite batched", (r) => throughput(l, 50_000, 1.5, r * 7919)],
+    raw: ["raw inserts, 10,048 a transaction", (r) => raw.batched(1.5, r * 7919)],
+  });
+  results.allow_sqlite_batched_ops_s = median(got.engine);
+  results.raw_sqlite_batched_ops_s = median(got.raw);
+  results.sqlite_batched_vs_raw = medianRatio(got.engine, got.raw);
+  perRound.sqlite_batched_vs_raw = roundRatios(got.engine, got.raw);
   await l.close();
+
+  const s = await engine(`sqlite:${join(tmp, "sync.db")}`, "sync");
+  await throughput(s, 1_000, 0.3, 0);
+  await raw.single(0.3, 0);
+  await raw.pair(0.3, 0);
+  const sync = await rounds(3, {
+    engine: ["sqlite sync", (r) => throughput(s, 1_000, 1, r * 7919)],
+    single: ["raw inserts, one a transaction", (r) => raw.single(1, r * 7919)],
+    pair: ["raw event and counter rows, one pair a transaction", (r) => raw.pair(1, r * 7919)],
+  });
+  results.allow_sqlite_sync_ops_s = median(sync.engine);
+  results.raw_sqlite_commit_ops_s = median(sync.single);
+  results.raw_sqlite_commit_counter_ops_s = median(sync.pair);
+  results.sqlite_sync_vs_raw = medianRatio(sync.engine, sync.single);
+  results.sqlite_sync_vs_raw_counter = medianRatio(sync.engine, sync.pair);
+  results.raw_counter_vs_raw = medianRatio(sync.pair, sync.single);
+  await s.close();
+  raw.close();
 }
 
-{
-  current = "sqlite sync";
-  const l = await engine(`sqlite:${join(tmp, "sync.db")}`, "sync");
-  await throughput(l, 1_000, 0.3, 0);
-  const runs: number[] = [];
-  for (let r = 0; r < 3; r++) runs.push(await throughput(l, 1_000, 1, r * 7919));
-  results.allow_sqlite_sync_ops_s = median(runs);
-  await l.close();
+/**
+ * Run each contender once a round, one after another, for `n` rounds; the
+ * CPU-time rates by contender, in round order. `contenders` maps a name to
+ * its label on stderr and its run (given the round number).
+ */
+async function rounds<K extends string>(
+  n: number,
+  contenders: Record<K, [label: string, run: (round: number) => Promise<number>]>,
+): Promise<Record<K, number[]>> {
+  const names = Object.keys(contenders) as K[];
+  const out = Object.fromEntries(names.map((k) => [k, [] as number[]])) as Record<K, number[]>;
+  for (let r = 0; r < n; r++)
+    for (const k of names) {
+      const [label, run] = contenders[k];
+      current = label;
+      out[k].push(await run(r));
+    }
+  return out;
 }
 
-{
-  current = "rate-limiter-flexible";
-  const rl = new RateLimiterMemory({ points: 1e12, duration: 0 });
-  const keys = Array.from(
-    order,
-    (k) => `${customers[k % CUSTOMERS]}:${ENTITLEMENTS[Math.floor(k / CUSTOMERS)]}`,
-  );
-  const run = (seconds: number, offset: number) =>
-    timed(seconds, 10_000, offset, async (j) => {
-      for (let i = 0; i < 10_000; i++, j = (j + 1) & MASK) await rl.consume(keys[j] as string);
-    });
-  await run(0.5, 0);
-  const runs: number[] = [];
-  for (let r = 0; r < 3; r++) runs.push(await run(1, r * 7919));
-  results.peer_rlf_memory_ops_s = median(runs);
+/** a[r] / b[r] for each round r, to two decimals. */
+function roundRatios(a: number[], b: number[]): number[] {
+  return a.map((x, r) => Math.round((x / (b[r] as number)) * 100) / 100);
 }
 
-{
-  // The raw-insert baselines of the SQLite figures: the rows allow() stores (one event row a
-  // call, as the store writes them: 64 rows a statement), inserted straight into a store file of
-  // the same schema. Batched: 10,000 rows a transaction (a batch's size); sync: one row a
-  // transaction, and (the least a synchronous call commits) one event row and one counter upsert
-  // a transaction. No decision; no counters but in the last. The rows are the engine's: an id of its shape (a
-  // 12-hex-digit engine prefix and a base-36 sequence number), the value 1 of a counted call and
-  // the active policy's digest.
-  const { SqliteEngineStore } = await import("../src/engine/adapters/store/engine-store.js");
-  const raw = new SqliteEngineStore(join(tmp, "raw.db"));
+/** The median of the rounds' ratios (steadier on a shared machine than the ratio of the medians). */
+function medianRatio(a: number[], b: number[]): number {
+  return median(roundRatios(a, b));
+}
+
+/**
+ * The raw-insert baselines of the SQLite figures: the rows allow() stores (one
+ * event row a call, as the store writes them: 64 rows a statement), inserted
+ * straight into a store file of the same schema. Batched: 10,048 rows a
+ * transaction (about a batch's size); sync: one row a transaction, and (the
+ * least a synchronous call commits) one event row and one counter upsert a
+ * transaction. No decision; no counters but in the last. The rows are the
+ * engine's: an id of its shape (a 12-hex-digit engine prefix and a base-36
+ * sequence number), the value 1 of a counted call and the active policy's
+ * digest (`storedDigest`, set before the first run).
+ */
+function rawInserts(file: string) {
+  const raw = new SqliteEngineStore(file);
   const head =
     "INSERT OR IGNORE INTO events (id, type, customer, ts, value, properties, bundle_version, bundle_digest) VALUES";
   const one = raw.db.prepare(`${head} (?,?,?,?,?,?,?,?)`);
@@ -347,86 +405,73 @@ let clockNs = 0;
     const n = ++(counted[k] as number);
     counterRow.run(counterKeys[k], periodStart, n, n, Date.now());
   });
-  current = "raw inserts, 10,000 a transaction";
-  await timed(0.5, 10_048, 0, (j) => batch(j, 10_048));
-  const batchedRuns: number[] = [];
-  for (let r = 0; r < 3; r++) batchedRuns.push(await timed(1.5, 10_048, r * 7919, (j) => batch(j, 10_048)));
-  results.raw_sqlite_batched_ops_s = median(batchedRuns);
-  const syncRuns: number[] = [];
-  const pairRuns: number[] = [];
-  for (let r = 0; r < 3; r++) {
-    current = "raw inserts, one a transaction";
-    syncRuns.push(
-      await timed(1, 1_000, r * 7919, (j) => {
+  return {
+    batched: (seconds: number, offset: number) => timed(seconds, 10_048, offset, (j) => batch(j, 10_048)),
+    single: (seconds: number, offset: number) =>
+      timed(seconds, 1_000, offset, (j) => {
         for (let i = 0; i < 1_000; i++, j = (j + 1) & MASK) single(j);
       }),
-    );
-    current = "raw event and counter rows, one pair a transaction";
-    pairRuns.push(
-      await timed(1, 1_000, r * 7919, (j) => {
+    pair: (seconds: number, offset: number) =>
+      timed(seconds, 1_000, offset, (j) => {
         for (let i = 0; i < 1_000; i++, j = (j + 1) & MASK) withCounter(j);
       }),
-    );
-  }
-  results.raw_sqlite_commit_ops_s = median(syncRuns);
-  results.raw_sqlite_commit_counter_ops_s = median(pairRuns);
-  raw.close();
+    close: () => raw.close(),
+  };
 }
 
-{
-  // A reference loop on the same key order: what a minimal limiter must do per call (a map
-  // per entitlement, a lookup by customer, a compare with the limit and one increment, at the
-  // time of the call: Date.now()), with no decision logic, no event recording and no
-  // persistence. It shows how fast this machine is in this run.
-  current = "reference: Date.now(), two lookups, a compare and an increment";
+/** rate-limiter-flexible's in-memory limiter on the same keys (`customer:entitlement`), one `consume` a call. */
+function rateLimiterFlexible(): (seconds: number, offset: number) => Promise<number> {
+  const rl = new RateLimiterMemory({ points: 1e12, duration: 0 });
+  const keys = Array.from(
+    order,
+    (k) => `${customers[k % CUSTOMERS]}:${ENTITLEMENTS[Math.floor(k / CUSTOMERS)]}`,
+  );
+  return (seconds, offset) =>
+    timed(seconds, 10_000, offset, async (j) => {
+      for (let i = 0; i < 10_000; i++, j = (j + 1) & MASK) await rl.consume(keys[j] as string);
+    });
+}
+
+/**
+ * The reference loop on the same key order: what a minimal limiter must do per
+ * call (a map per entitlement, a lookup by customer, a compare with the limit
+ * and one increment, at the time of the call: Date.now()), with no decision
+ * logic, no event recording and no persistence. It shows how fast this machine
+ * is in this run. `runNoClock` is the same loop without its clock read: what
+ * the lookups, compare and increment cost alone (Date.now() per call also
+ * keeps the processor from overlapping one call's cache misses with the next
+ * one's). Context for the target, not a target.
+ */
+function referenceLoops() {
   const slots = new Map<string, Map<string, { used: number; at: number }>>();
   for (const e of ENTITLEMENTS) slots.set(e, new Map(customers.map((c) => [c, { used: 0, at: 0 }])));
   let refused = 0;
-  const run = (seconds: number, offset: number) =>
-    timed(seconds, 100_000, offset, (j) => {
-      for (let i = 0; i < 100_000; i++, j = (j + 1) & MASK) {
-        const now = Date.now();
-        const slot = slots.get(entOf[j] as string)?.get(custOf[j] as string);
-        if (slot === undefined || slot.used >= 1e9) refused++;
-        else {
-          slot.used++;
-          slot.at = now;
+  return {
+    run: (seconds: number, offset: number) =>
+      timed(seconds, 100_000, offset, (j) => {
+        for (let i = 0; i < 100_000; i++, j = (j + 1) & MASK) {
+          const now = Date.now();
+          const slot = slots.get(entOf[j] as string)?.get(custOf[j] as string);
+          if (slot === undefined || slot.used >= 1e9) refused++;
+          else {
+            slot.used++;
+            slot.at = now;
+          }
         }
-      }
-    });
-  // The same loop without its clock read, run alternately with it: what the lookups, compare and
-  // increment cost alone (Date.now() per call also keeps the processor from overlapping one
-  // call's cache misses with the next one's). Context for the figure above, not a target.
-  const runNoClock = (seconds: number, offset: number) =>
-    timed(seconds, 100_000, offset, (j) => {
-      for (let i = 0; i < 100_000; i++, j = (j + 1) & MASK) {
-        const slot = slots.get(entOf[j] as string)?.get(custOf[j] as string);
-        if (slot === undefined || slot.used >= 1e9) refused++;
-        else {
-          slot.used++;
-          slot.at = j;
+      }),
+    runNoClock: (seconds: number, offset: number) =>
+      timed(seconds, 100_000, offset, (j) => {
+        for (let i = 0; i < 100_000; i++, j = (j + 1) & MASK) {
+          const slot = slots.get(entOf[j] as string)?.get(custOf[j] as string);
+          if (slot === undefined || slot.used >= 1e9) refused++;
+          else {
+            slot.used++;
+            slot.at = j;
+          }
         }
-      }
-    });
-  const runMetered = minimalMeteredLoop();
-  await run(0.5, 0);
-  await runNoClock(0.5, 0);
-  await runMetered(0.5, 0);
-  const runs: number[] = [];
-  const noClockRuns: number[] = [];
-  const meteredRuns: number[] = [];
-  for (let r = 0; r < 3; r++) {
-    current = "reference: Date.now(), two lookups, a compare and an increment";
-    runs.push(await run(1, r * 7919));
-    current = "reference without Date.now()";
-    noClockRuns.push(await runNoClock(1, r * 7919));
-    current = "minimal metered decision";
-    meteredRuns.push(await runMetered(1, r * 7919));
-  }
-  results.reference_loop_ops_s = median(runs);
-  results.reference_no_clock_ops_s = median(noClockRuns);
-  results.minimal_metered_ops_s = median(meteredRuns);
-  if (refused > 0) throw new Error("the reference loop refused a call");
+      }),
+    refused: () => refused,
+  };
 }
 
 /**
@@ -507,19 +552,6 @@ function minimalMeteredLoop(): (seconds: number, offset: number) => Promise<numb
     });
 }
 
-// The figures to compare across runs and machines: ratios measured within this run.
-const ratio = (a: string, b: string) =>
-  Math.round(((results[a] as number) / (results[b] as number)) * 100) / 100;
-results.allow_vs_peer = ratio("allow_memory_ops_s", "peer_rlf_memory_ops_s");
-results.allow_vs_reference = ratio("allow_memory_ops_s", "reference_loop_ops_s");
-results.allow_vs_reference_no_clock = ratio("allow_memory_ops_s", "reference_no_clock_ops_s");
-results.minimal_metered_vs_reference = ratio("minimal_metered_ops_s", "reference_loop_ops_s");
-results.allow_vs_minimal_metered = ratio("allow_memory_ops_s", "minimal_metered_ops_s");
-results.sqlite_batched_vs_raw = ratio("allow_sqlite_batched_ops_s", "raw_sqlite_batched_ops_s");
-results.sqlite_sync_vs_raw = ratio("allow_sqlite_sync_ops_s", "raw_sqlite_commit_ops_s");
-results.sqlite_sync_vs_raw_counter = ratio("allow_sqlite_sync_ops_s", "raw_sqlite_commit_counter_ops_s");
-results.raw_counter_vs_raw = ratio("raw_sqlite_commit_counter_ops_s", "raw_sqlite_commit_ops_s");
-
 rmSync(tmp, { recursive: true, force: true });
 const wallMedian = Object.entries(wall)
   .map(([k, v]) => `${k} ${median(v)}`)
@@ -528,6 +560,9 @@ process.stderr.write(
   `engine (ops per CPU second): memory ${results.allow_memory_ops_s} ops/s (per call: p50 ${p50ns} ns, p99 ${results.allow_p99_ns} ns, ` +
     `p99.9 ${results.allow_p999_ns} ns, max ${results.allow_max_ns} ns, clock read ${clockNs} ns subtracted), sqlite batched ` +
     `${results.allow_sqlite_batched_ops_s}, sqlite sync ${results.allow_sqlite_sync_ops_s}, ` +
-    `rate-limiter-flexible ${results.peer_rlf_memory_ops_s}; wall-clock ops/s: ${wallMedian}\n`,
+    `rate-limiter-flexible ${results.peer_rlf_memory_ops_s}; wall-clock ops/s: ${wallMedian}; ratios by round: ` +
+    `${Object.entries(perRound)
+      .map(([k, v]) => `${k} ${v.join(" ")}`)
+      .join(", ")}\n`,
 );
-console.log(JSON.stringify({ bench: "engine", results }));
+console.log(JSON.stringify({ bench: "engine", results, rounds: perRound }));
