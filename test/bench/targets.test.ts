@@ -37,15 +37,17 @@ describe("bench targets", () => {
       target({ suite: "skipped" }),
       target({}),
       target({ key: "text" }),
+      target({ key: "duck", absent: "optional: install it" }),
     ]);
-    expect(v.map((x) => x.met)).toEqual([null, null, null, null]);
+    expect(v.map((x) => x.met)).toEqual([null, null, null, null, null]);
     expect(v.map((x) => x.note)).toEqual([
       "suite not run",
       "suite skipped: no Redis at redis://127.0.0.1:6379/0",
       "no figure k in this run",
       "no figure text in this run",
+      "optional: install it",
     ]);
-    expect(verdictTable(v).split("\n")).toHaveLength(4);
+    expect(verdictTable(v).split("\n")).toHaveLength(5);
   });
 
   it("takes the summary lines out of a suite's output and ignores the rest", () => {
