@@ -255,7 +255,7 @@ export function verdicts(lines: readonly SuiteLine[], targets: readonly Target[]
     const baseline =
       t.baseline === undefined ? null : { key: t.baseline, value: at(line.results, t.baseline) };
     if (value === null)
-      return { ...base, value, baseline, met: null, note: `no figure ${t.key} in this run` };
+      return { ...base, value, baseline, met: null, note: t.absent ?? `no figure ${t.key} in this run` };
     return { ...base, value, baseline, met: meets(value, t.goal) };
   });
 }
