@@ -230,14 +230,11 @@ let clockNs = 0;
   results.reference_no_clock_ops_s = median(got.noClock);
   results.minimal_metered_ops_s = median(got.minimal);
   results.peer_rlf_memory_ops_s = median(got.peer);
-  results.allow_vs_reference = medianRatio(got.allow, got.reference);
-  results.allow_vs_reference_no_clock = medianRatio(got.allow, got.noClock);
-  results.allow_vs_minimal_metered = medianRatio(got.allow, got.minimal);
-  results.minimal_metered_vs_reference = medianRatio(got.minimal, got.reference);
-  results.allow_vs_peer = medianRatio(got.allow, got.peer);
-  perRound.allow_vs_reference = roundRatios(got.allow, got.reference);
-  perRound.allow_vs_minimal_metered = roundRatios(got.allow, got.minimal);
-  perRound.allow_vs_peer = roundRatios(got.allow, got.peer);
+  compare("allow_vs_reference", got.allow, got.reference);
+  compare("allow_vs_reference_no_clock", got.allow, got.noClock);
+  compare("allow_vs_minimal_metered", got.allow, got.minimal);
+  compare("minimal_metered_vs_reference", got.minimal, got.reference);
+  compare("allow_vs_peer", got.allow, got.peer);
   const lat = latency(l, 1_000_000);
   results.allow_p99_ns = lat.p99;
   results.allow_p999_ns = lat.p999;
@@ -288,8 +285,7 @@ let clockNs = 0;
   });
   results.allow_sqlite_batched_ops_s = median(got.engine);
   results.raw_sqlite_batched_ops_s = median(got.raw);
-  results.sqlite_batched_vs_raw = medianRatio(got.engine, got.raw);
-  perRound.sqlite_batched_vs_raw = roundRatios(got.engine, got.raw);
+  compare("sqlite_batched_vs_raw", got.engine, got.raw);
   await l.close();
 
   const s = await engine(`sqlite:${join(tmp, "sync.db")}`, "sync");
@@ -304,9 +300,9 @@ let clockNs = 0;
   results.allow_sqlite_sync_ops_s = median(sync.engine);
   results.raw_sqlite_commit_ops_s = median(sync.single);
   results.raw_sqlite_commit_counter_ops_s = median(sync.pair);
-  results.sqlite_sync_vs_raw = medianRatio(sync.engine, sync.single);
-  results.sqlite_sync_vs_raw_counter = medianRatio(sync.engine, sync.pair);
-  results.raw_counter_vs_raw = medianRatio(sync.pair, sync.single);
+  compare("sqlite_sync_vs_raw", sync.engine, sync.single);
+  compare("sqlite_sync_vs_raw_counter", sync.engine, sync.pair);
+  compare("raw_counter_vs_raw", sync.pair, sync.single);
   await s.close();
   raw.close();
 }
@@ -339,6 +335,12 @@ function roundRatios(a: number[], b: number[]): number[] {
 /** The median of the rounds' ratios (steadier on a shared machine than the ratio of the medians). */
 function medianRatio(a: number[], b: number[]): number {
   return median(roundRatios(a, b));
+}
+
+/** `results[name]`: the median of the rounds' ratios a / b; `perRound[name]`: each round's. */
+function compare(name: string, a: number[], b: number[]): void {
+  perRound[name] = roundRatios(a, b);
+  results[name] = median(perRound[name]);
 }
 
 /**
