@@ -260,14 +260,18 @@ export function verdicts(lines: readonly SuiteLine[], targets: readonly Target[]
   });
 }
 
-/** The verdicts as a plain-text table, one target a line. */
+/** The verdicts as a plain-text table, one target a line; the last column is the baseline, or why there is no figure. */
 export function verdictTable(list: readonly Verdict[]): string {
   const rows = list.map((v) => [
     v.met === null ? "-" : v.met ? "met" : "MISSED",
     v.figure,
-    v.value === null ? (v.note ?? "") : String(v.value),
+    v.value === null ? "-" : String(v.value),
     v.goal,
-    v.baseline === null ? "" : `${v.baseline.key} ${v.baseline.value ?? "?"}`,
+    v.value === null
+      ? (v.note ?? "")
+      : v.baseline === null
+        ? ""
+        : `${v.baseline.key} ${v.baseline.value ?? "?"}`,
   ]);
   const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => (r[c] as string).length)));
   return rows
